@@ -1,0 +1,59 @@
+import 'reflect-metadata';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import { connectOrm, migrate } from '../db/orm.js';
+import { createLogger } from '../shared/logger.js';
+
+/**
+ * `npm run migrate`: applies pending migrations to DATABASE_URL (or the embedded database).
+ * `npm run migration:create [name]`: applies them, then writes a migration for whatever
+ * the entities declare that the database lacks, and re-lists migrations/index.ts.
+ */
+async function main() {
+  const [command = 'up', name] = process.argv.slice(2);
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+  const database = await openDatabase(config, logger);
+  const orm = await connectOrm(database.url, 2, logger);
+  try {
+    const applied = await migrate(orm);
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    if (command === 'create') {
+      const result = await orm.getMigrator().createMigration('migrations', false, false, name);
+      if (!result.fileName) console.log('no changes: no migration written');
+      else {
+        console.log(`written: migrations/${result.fileName}`);
+        writeIndex();
+      }
+    }
+  } finally {
+    await orm.close();
+    await database.stop();
+  }
+}
+
+function writeIndex() {
+  const dir = resolve('migrations');
+  const names = readdirSync(dir)
+    .filter((f) => /^Migration\d+.*\.ts$/.test(f))
+    .map((f) => f.replace(/\.ts$/, ''))
+    .sort();
+  const lines = [
+    "import type { MigrationObject } from '@mikro-orm/core';",
+    ...names.map((n) => `import { ${n.replace(/[^\w]/g, '_')} } from './${n}.js';`),
+    '',
+    '// The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.',
+    'export const migrationsList: MigrationObject[] = [',
+    ...names.map((n) => `  { name: '${n}', class: ${n.replace(/[^\w]/g, '_')} },`),
+    '];',
+    '',
+  ];
+  writeFileSync(resolve(dir, 'index.ts'), lines.join('\n'));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

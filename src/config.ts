@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting Steward reads, from the environment, once, validated at start.
+ * A bad value stops the start with a message naming the variable; nothing reads
+ * `process.env` anywhere else.
+ */
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(4000, 0, 65535),
+  HOST: z.string().default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where the embedded database and generated development secrets live. */
+  STEWARD_HOME: z.string().default('.steward'),
+  /** Any PostgreSQL ≥ 13. When absent, an embedded PostgreSQL is started under STEWARD_HOME. */
+  DATABASE_URL: optionalString.pipe(z.url().optional()),
+  /** Port of the embedded PostgreSQL; never 5432, where a user's own server may run. */
+  EMBEDDED_PG_PORT: int(54329, 1024, 65535).refine((p) => p !== 5432, 'must not be 5432'),
+  DB_POOL_SIZE: int(10, 1, 200),
+  /** Signs access tokens (HS256). At least 32 characters. */
+  TOKEN_SIGNING_KEY: optionalString.pipe(z.string().min(32).optional()),
+  /** AES-256 key-encryption key for secrets at rest: 32 bytes, base64. */
+  ENCRYPTION_MASTER_KEY: optionalString.pipe(
+    z
+      .string()
+      .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes encoded as base64')
+      .optional(),
+  ),
+  PUBLIC_URL: optionalString,
+  ACCESS_TOKEN_TTL_SECONDS: int(900, 30),
+  REFRESH_TOKEN_TTL_SECONDS: int(30 * 24 * 3600, 60),
+  PASSWORD_RESET_TTL_SECONDS: int(3600, 60),
+  /** When false (the default) only the very first user may sign up without an invitation. */
+  OPEN_SIGNUP: bool(false),
+  ARGON2_MEMORY_KIB: int(19456, 19456),
+  ARGON2_TIME_COST: int(2, 2),
+  ARGON2_PARALLELISM: int(1, 1, 16),
+  /** argon2 hashes computed at once; 100 parallel logins queue instead of taking 100 × 19 MiB. */
+  HASH_CONCURRENCY: int(4, 1, 64),
+  LOGIN_MAX_FAILURES: int(5, 1),
+  LOGIN_LOCK_SECONDS: int(15 * 60, 1),
+  MAX_QUERY_DEPTH: int(12, 2),
+  MAX_QUERY_ALIASES: int(15, 1),
+  MAX_QUERY_DIRECTIVES: int(10, 1),
+  MAX_QUERY_TOKENS: int(3000, 50),
+  MAX_QUERY_COST: int(50000, 10),
+  MAX_BODY_BYTES: int(1024 * 1024, 1024),
+  WS_MAX_PAYLOAD_BYTES: int(256 * 1024, 1024),
+  WS_MAX_SUBSCRIPTIONS: int(100, 1),
+  WS_INIT_TIMEOUT_MS: int(5000, 100),
+  /** SMTP server for e-mail (password resets, EMAIL notifications), e.g. smtp://user:pass@host:587. */
+  SMTP_URL: optionalString,
+  MAIL_FROM: z.string().default('Steward <steward@localhost>'),
+  /** Scheduled jobs run in this instance (every instance may; each run happens once across them). */
+  JOBS_ENABLED: bool(true),
+});
+
+export type Config = Readonly<
+  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL'> & {
+    TOKEN_SIGNING_KEY: string;
+    ENCRYPTION_MASTER_KEY: string;
+    PUBLIC_URL: string;
+    isProduction: boolean;
+  }
+>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const SECRET_NAMES = ['TOKEN_SIGNING_KEY', 'ENCRYPTION_MASTER_KEY'] as const;
+
+/**
+ * Reads and validates the settings. In development a missing secret is generated once
+ * and kept in STEWARD_HOME/secrets.json (mode 0600) so tokens survive restarts; in
+ * production a missing secret is an error, never silently generated.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid settings:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  const isProduction = c.NODE_ENV === 'production';
+  const secrets: Record<string, string | undefined> = {
+    TOKEN_SIGNING_KEY: c.TOKEN_SIGNING_KEY,
+    ENCRYPTION_MASTER_KEY: c.ENCRYPTION_MASTER_KEY,
+  };
+  const missing = SECRET_NAMES.filter((n) => !secrets[n]);
+  if (missing.length > 0) {
+    if (isProduction) {
+      throw new ConfigError(
+        `Missing required secret(s) with NODE_ENV=production: ${missing.join(', ')}. ` +
+          `Generate them with: node -e "console.log(require('crypto').randomBytes(32).toString('base64'))"`,
+      );
+    }
+    Object.assign(secrets, developmentSecrets(c.STEWARD_HOME, missing));
+  }
+  return Object.freeze({
+    ...c,
+    TOKEN_SIGNING_KEY: secrets.TOKEN_SIGNING_KEY!,
+    ENCRYPTION_MASTER_KEY: secrets.ENCRYPTION_MASTER_KEY!,
+    PUBLIC_URL: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
+    isProduction,
+  });
+}
+
+function developmentSecrets(home: string, names: readonly string[]): Record<string, string> {
+  const file = resolve(home, 'secrets.json');
+  const stored: Record<string, string> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  let changed = false;
+  for (const name of names) {
+    if (!stored[name]) {
+      stored[name] = randomBytes(32).toString('base64');
+      changed = true;
+    }
+  }
+  if (changed) {
+    mkdirSync(home, { recursive: true });
+    writeFileSync(file, JSON.stringify(stored, null, 2), { mode: 0o600 });
+  }
+  return stored;
+}

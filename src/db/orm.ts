@@ -1,0 +1,45 @@
+import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { migrationsList } from '../../migrations/index.js';
+import { entities } from '../modules/index.js';
+import type { Logger } from '../shared/logger.js';
+
+export type { MikroORM };
+
+/** MikroORM's settings; shared by the server, the CLI commands and the tests. */
+export function ormConfig(url: string, poolSize: number, logger?: Logger): Options {
+  return defineConfig({
+    clientUrl: url,
+    entities,
+    extensions: [Migrator],
+    // Forks only: a request must never touch a shared identity map.
+    allowGlobalContext: false,
+    forceUtcTimezone: true,
+    pool: { min: 0, max: poolSize },
+    discovery: { disableDynamicFileAccess: true },
+    // vitest loads TypeScript sources; without this MikroORM's own import() sees `.ts` and fails.
+    dynamicImportProvider: (id: string) => import(id),
+    migrations: {
+      migrationsList,
+      path: 'migrations',
+      pathTs: 'migrations',
+      emit: 'ts',
+      snapshot: false,
+      transactional: true,
+      allOrNothing: true,
+      tableName: 'mikro_orm_migrations',
+    },
+    debug: false,
+    logger: (message) => logger?.debug({ module: 'orm' }, message),
+  });
+}
+
+export async function connectOrm(url: string, poolSize: number, logger?: Logger): Promise<MikroORM> {
+  return MikroORM.init(ormConfig(url, poolSize, logger));
+}
+
+/** Applies pending migrations; returns their names. */
+export async function migrate(orm: MikroORM): Promise<string[]> {
+  const applied = await orm.getMigrator().up();
+  return applied.map((m) => m.name);
+}

@@ -1,0 +1,11 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { referenceSeeds } from '../modules/index.js';
+
+/**
+ * Reference data every installation needs (agents, templates, a local provider, …),
+ * each module's seed written to be idempotent: run at every start, it adds what is
+ * missing and never duplicates or overwrites what an admin changed.
+ */
+export async function seedReferenceData(em: EntityManager): Promise<void> {
+  for (const seed of referenceSeeds) await em.transactional((tem) => seed(tem as EntityManager));
+}

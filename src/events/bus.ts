@@ -1,0 +1,181 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import type { Logger } from '../shared/logger.js';
+
+/** The one PostgreSQL channel every Steward instance listens on. */
+export const CHANNEL = 'steward_events';
+/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more: events carry ids, not documents. */
+const MAX_PAYLOAD = 7900;
+
+export interface BusEvent<T = unknown> {
+  topic: string;
+  payload: T;
+}
+
+type Handler = (payload: unknown) => void;
+
+export interface SubscribeOptions<T, R> {
+  /** Runs per event before delivery; false drops the event for this subscriber (permissions). */
+  filter?: (payload: T) => boolean | Promise<boolean>;
+  /** Turns the payload into what the subscriber receives (e.g. loads the row). */
+  map?: (payload: T) => R | Promise<R>;
+}
+
+/**
+ * The realtime bus. `publish` inside a transaction is sent with that transaction's
+ * connection (`tem.execute`), so PostgreSQL delivers it only after COMMIT and never
+ * after ROLLBACK, to every instance that shares the database — including this one,
+ * which receives its own events through LISTEN like any other.
+ */
+export class EventBus {
+  private readonly handlers = new Map<string, Set<Handler>>();
+  private client?: pg.Client;
+  private closed = false;
+  private reconnectTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly url: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (msg) => this.dispatch(msg.payload));
+    client.on('error', (err) => {
+      this.logger.warn({ err, module: 'events' }, 'LISTEN connection lost; reconnecting');
+      this.reconnect();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.client = client;
+  }
+
+  private reconnect() {
+    this.client?.removeAllListeners('notification');
+    this.client?.end().catch(() => {});
+    this.client = undefined;
+    if (this.closed || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.start().catch(() => this.reconnect());
+    }, 500);
+  }
+
+  /**
+   * Publishes `payload` on `topic`. Pass the transaction's EntityManager: the event
+   * then leaves only if the transaction commits.
+   */
+  async publish(em: EntityManager, topic: string, payload: unknown): Promise<void> {
+    const text = JSON.stringify({ topic, payload } satisfies BusEvent);
+    if (Buffer.byteLength(text) > MAX_PAYLOAD) throw new Error(`event ${topic} is too large for NOTIFY (${text.length} bytes)`);
+    await em.execute(`SELECT pg_notify(?, ?)`, [CHANNEL, text]);
+  }
+
+  /** Registers an in-process handler for a topic; returns its removal. */
+  on(topic: string, handler: Handler): () => void {
+    let set = this.handlers.get(topic);
+    if (!set) this.handlers.set(topic, (set = new Set()));
+    set.add(handler);
+    return () => {
+      set!.delete(handler);
+      if (set!.size === 0) this.handlers.delete(topic);
+    };
+  }
+
+  /** Number of in-process handlers (subscribers) across topics. */
+  get listenerCount(): number {
+    let n = 0;
+    for (const s of this.handlers.values()) n += s.size;
+    return n;
+  }
+
+  /**
+   * An AsyncIterator over a topic's events for one subscriber, with a per-event
+   * permission filter. Its `return()` (the client unsubscribed or disconnected)
+   * unregisters at once, even while waiting for the next event.
+   */
+  subscribe<T, R = T>(topic: string, opts: SubscribeOptions<T, R> = {}): AsyncIterableIterator<R> {
+    const queue: T[] = [];
+    let waiting: ((r: IteratorResult<R>) => void) | undefined;
+    let done = false;
+    let pulling = false;
+    const off = this.on(topic, (p) => {
+      queue.push(p as T);
+      void pump();
+    });
+    const finish = (): IteratorResult<R> => {
+      done = true;
+      off();
+      queue.length = 0;
+      const w = waiting;
+      waiting = undefined;
+      w?.({ value: undefined, done: true });
+      return { value: undefined, done: true };
+    };
+    // Delivers queued events, in order, to a waiting next(); filter/map may be async.
+    const pump = async () => {
+      if (pulling || !waiting) return;
+      pulling = true;
+      try {
+        while (waiting && queue.length && !done) {
+          const p = queue.shift()!;
+          try {
+            if (opts.filter && !(await opts.filter(p))) continue;
+            const value = (opts.map ? await opts.map(p) : p) as R;
+            if (done || !waiting) break;
+            const w = waiting;
+            waiting = undefined;
+            w({ value, done: false });
+          } catch (err) {
+            this.logger.error({ err, module: 'events', topic }, 'subscriber failed to process an event');
+          }
+        }
+      } finally {
+        pulling = false;
+      }
+    };
+    return {
+      next: () => {
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise<IteratorResult<R>>((resolve) => {
+          waiting = resolve;
+          void pump();
+        });
+      },
+      return: () => Promise.resolve(finish()),
+      throw: (err) => {
+        finish();
+        return Promise.reject(err);
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  private dispatch(raw: string | undefined) {
+    if (!raw) return;
+    let event: BusEvent;
+    try {
+      event = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    const set = this.handlers.get(event.topic);
+    if (!set) return;
+    for (const h of [...set]) {
+      try {
+        h(event.payload);
+      } catch (err) {
+        this.logger.error({ err, module: 'events', topic: event.topic }, 'event handler failed');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.handlers.clear();
+    await this.client?.end().catch(() => {});
+  }
+}

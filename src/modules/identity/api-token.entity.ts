@@ -1,0 +1,52 @@
+import { Entity, Index, ManyToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
+import { Field, ObjectType } from 'type-graphql';
+import { BaseEntity } from '../../shared/base.entity.js';
+import { User } from './user.entity.js';
+
+/**
+ * A token for programs (seed 000's token_hash). Personal tokens act as their user;
+ * service tokens (created by an admin) act as a named system actor such as an agent
+ * or a container runtime, and may run only operations that accept services.
+ * 256 random bits, shown once; only the SHA-256 is stored (a slow hash adds nothing
+ * to a secret of that entropy and would cost ~20 ms per request).
+ */
+@ObjectType('ApiToken', { simpleResolvers: true })
+@Entity({ tableName: 'api_tokens' })
+export class ApiToken extends BaseEntity {
+  @Index()
+  @ManyToOne(() => User, { ref: true, deleteRule: 'cascade' })
+  user!: Ref<User>;
+
+  @Field()
+  @Property({ type: 'text' })
+  name!: string;
+
+  /** The first characters of the token, to recognise it in a list. */
+  @Field()
+  @Property({ type: 'text' })
+  prefix!: string;
+
+  @Property({ type: 'text', unique: true, hidden: true })
+  tokenHash!: string;
+
+  @Field(() => [String])
+  @Property({ type: 'text[]', default: '{}' })
+  scopes: Opt<string[]> = [];
+
+  /** Set on service tokens: the system actor it speaks for, e.g. `agent:senior-engineer`. */
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  serviceActor?: string | null;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  expiresAt?: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  revokedAt?: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  lastUsedAt?: Date | null;
+}

@@ -1,0 +1,404 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import * as OTPAuth from 'otpauth';
+import type { Config } from '../../config.js';
+import type { EventBus } from '../../events/bus.js';
+import { randomSecret, sha256, type Envelope } from '../../shared/crypto.js';
+import { BadInputError, ConflictError, ForbiddenError, UnauthenticatedError } from '../../shared/errors.js';
+import type { Mailer } from '../../shared/mailer.js';
+import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AccessTokens } from './access-token.js';
+import { CREDENTIALS_REVOKED, type CredentialsRevoked } from './identity.events.js';
+import { PasswordHasher } from './password.js';
+import { PasswordReset } from './password-reset.entity.js';
+import { Session } from './session.entity.js';
+import { Role, User, UserStatus } from './user.entity.js';
+
+export interface AuthDeps {
+  config: Config;
+  hasher: PasswordHasher;
+  tokens: AccessTokens;
+  envelope: Envelope;
+  mailer: Mailer;
+  bus: EventBus;
+  audit: AuditService;
+}
+
+export interface AuthResult {
+  accessToken: string;
+  refreshToken: string;
+  user: User;
+}
+
+export interface SignUpData {
+  email: string;
+  username: string;
+  password: string;
+  name?: string | null;
+  invitationCode?: string | null;
+}
+
+const TOTP_PERIOD = 30;
+const normalise = (s: string) => s.trim().toLowerCase();
+
+/** Accounts that may not sign in or act, whatever their credentials. */
+export function assertActive(user: Pick<User, 'status' | 'isBlocked'>): void {
+  if (user.isBlocked) throw new ForbiddenError('This account is blocked');
+  if (user.status !== UserStatus.ACTIVE) throw new ForbiddenError(`This account is ${user.status.toLowerCase()}`);
+}
+
+/**
+ * Sign-up, sign-in, sessions and second factors (seeds 001 and 004). Secrets are
+ * stored only as hashes; failures that reveal nothing look the same whatever failed.
+ */
+export class AuthService {
+  constructor(private readonly d: AuthDeps) {}
+
+  // ---------- sign-up ----------
+
+  /** The first user ever becomes ADMIN; later ones need an invitation unless OPEN_SIGNUP. */
+  async signUp(scope: Scope, data: SignUpData): Promise<AuthResult> {
+    const email = normalise(data.email);
+    const username = normalise(data.username);
+    const passwordHash = await this.d.hasher.hash(data.password);
+    try {
+      return await inTransaction(scope, async (tx) => {
+        // Serialises sign-ups just long enough that two "first users" cannot both become admin.
+        await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('steward:signup'))`);
+        const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM users`);
+        let role = Role.USER;
+        if (n === 0) role = Role.ADMIN;
+        else if (data.invitationCode) role = await this.useInvitation(tx.em, data.invitationCode, email);
+        else if (!this.d.config.OPEN_SIGNUP) throw new ForbiddenError('Sign-up requires an invitation code');
+
+        const user = tx.em.create(User, { email, username, name: data.name ?? null, passwordHash, role });
+        await tx.em.flush();
+        this.d.audit.record(tx, { action: 'user.signUp', entityType: 'User', entityId: user.id, actorId: user.id, actorLabel: `user:${user.id}`, after: { email, username, role } });
+        return this.openSession(tx, user);
+      });
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) throw new ConflictError('That e-mail or username is already taken');
+      throw err;
+    }
+  }
+
+  /** Atomically takes one use of a code (two concurrent accepts of a single-use code: one wins). */
+  private async useInvitation(em: EntityManager, code: string, email: string): Promise<Role> {
+    const rows = await em.execute<{ role: Role }[]>(
+      `UPDATE invitations SET uses = uses + 1
+        WHERE code_hash = ? AND uses < max_uses AND expires_at > now() AND revoked_at IS NULL AND (email IS NULL OR email = ?)
+        RETURNING role`,
+      [sha256(code), email],
+    );
+    if (!rows[0]) throw BadInputError.field('invitationCode', 'is invalid, used up, expired or meant for another e-mail');
+    return rows[0].role;
+  }
+
+  // ---------- sign-in ----------
+
+  /**
+   * Email or username + password (+ TOTP when enabled). Unknown account, wrong password
+   * and locked account answer the same. Each failure counts against the account (also
+   * when sent as many aliases in one request: mutations run one after another), and
+   * `LOGIN_MAX_FAILURES` in a row lock it for `LOGIN_LOCK_SECONDS`.
+   */
+  async login(scope: Scope, login: string, password: string, totpCode?: string | null): Promise<AuthResult> {
+    const key = normalise(login);
+    const user = await scope.em.findOne(User, { $or: [{ email: key }, { username: key }] }, { refresh: true });
+    if (!user) {
+      await this.d.hasher.verifyDummy(password);
+      await this.auditFailure(scope, null, 'unknown account');
+      throw UnauthenticatedError.invalidCredentials();
+    }
+    if (user.lockedUntil && user.lockedUntil > new Date()) {
+      await this.d.hasher.verifyDummy(password);
+      await this.auditFailure(scope, user.id, 'locked');
+      throw UnauthenticatedError.invalidCredentials();
+    }
+    if (!(await this.d.hasher.verify(user.passwordHash, password))) {
+      await this.registerFailure(scope, user.id, 'wrong password');
+      throw UnauthenticatedError.invalidCredentials();
+    }
+    if (user.totpEnabled) {
+      if (!totpCode) {
+        throw Object.assign(new UnauthenticatedError('A TOTP code is required'), { details: { totpRequired: true } });
+      }
+      if (!(await this.consumeTotp(scope.em, user, totpCode))) {
+        await this.registerFailure(scope, user.id, 'wrong TOTP code');
+        throw new UnauthenticatedError('Invalid TOTP code');
+      }
+    }
+    assertActive(user);
+    const rehash = this.d.hasher.needsRehash(user.passwordHash) ? await this.d.hasher.hash(password) : null;
+    return inTransaction(scope, async (tx) => {
+      const u = await tx.em.findOneOrFail(User, user.id);
+      u.failedLoginAttempts = 0;
+      u.lockedUntil = null;
+      u.lastLoginAt = new Date();
+      u.lastActivityAt = new Date();
+      if (rehash) u.passwordHash = rehash;
+      this.d.audit.record(tx, { action: 'auth.login', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}`, after: { rehashed: !!rehash } });
+      return this.openSession(tx, u);
+    });
+  }
+
+  private async registerFailure(scope: Scope, userId: string, reason: string): Promise<void> {
+    const { LOGIN_MAX_FAILURES, LOGIN_LOCK_SECONDS } = this.d.config;
+    await inTransaction(scope, async (tx) => {
+      const [row] = await tx.em.execute<{ failed_login_attempts: number; locked_until: Date | null }[]>(
+        `UPDATE users SET failed_login_attempts = failed_login_attempts + 1,
+                locked_until = CASE WHEN failed_login_attempts + 1 >= ? THEN now() + make_interval(secs => ?) ELSE locked_until END
+          WHERE id = ? RETURNING failed_login_attempts, locked_until`,
+        [LOGIN_MAX_FAILURES, LOGIN_LOCK_SECONDS, userId],
+      );
+      this.d.audit.record(tx, {
+        action: 'auth.login',
+        entityType: 'User',
+        entityId: userId,
+        actorId: null,
+        actorLabel: 'anonymous',
+        outcome: 'FAILURE',
+        after: { reason, failedAttempts: row?.failed_login_attempts, lockedUntil: row?.locked_until },
+      });
+    });
+  }
+
+  private auditFailure(scope: Scope, userId: string | null, reason: string) {
+    return inTransaction(scope, async (tx) => {
+      this.d.audit.record(tx, { action: 'auth.login', entityType: 'User', entityId: userId, actorId: null, actorLabel: 'anonymous', outcome: 'FAILURE', after: { reason } });
+    });
+  }
+
+  /** Creates a session (refresh token) in `familyId` or a new family, and its access token. */
+  private async openSession(tx: Scope, user: User, familyId?: string): Promise<AuthResult> {
+    const refreshToken = `str_${randomSecret(32)}`;
+    const session = tx.em.create(Session, {
+      user: user.id,
+      familyId: familyId ?? crypto.randomUUID(),
+      refreshTokenHash: sha256(refreshToken),
+      expiresAt: new Date(Date.now() + this.d.config.REFRESH_TOKEN_TTL_SECONDS * 1000),
+      ip: tx.meta.ip,
+      userAgent: tx.meta.userAgent,
+      device: tx.meta.userAgent?.slice(0, 200) ?? null,
+      lastUsedAt: new Date(),
+    });
+    await tx.em.flush();
+    return { accessToken: await this.d.tokens.sign(user.id, session.id), refreshToken, user };
+  }
+
+  // ---------- refresh, logout ----------
+
+  /**
+   * Rotates a refresh token. The old token is marked rotated by one conditional UPDATE,
+   * so of two concurrent refreshes exactly one wins. Presenting an already-rotated token
+   * is reuse: the whole family is revoked (strict, as OAuth 2.1 recommends) and its
+   * sockets closed.
+   */
+  async refresh(scope: Scope, refreshToken: string): Promise<AuthResult> {
+    const hash = sha256(refreshToken);
+    const outcome = await inTransaction(scope, async (tx) => {
+      const [row] = await tx.em.execute<{ id: string; user_id: string; family_id: string }[]>(
+        `UPDATE sessions SET rotated_at = now(), last_used_at = now()
+          WHERE refresh_token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+          RETURNING id, user_id, family_id`,
+        [hash],
+      );
+      if (!row) {
+        const [old] = await tx.em.execute<{ user_id: string; family_id: string; rotated_at: Date | null }[]>(
+          `SELECT user_id, family_id, rotated_at FROM sessions WHERE refresh_token_hash = ?`,
+          [hash],
+        );
+        if (old?.rotated_at) {
+          const ids = await this.revokeWhere(tx, `family_id = ?`, [old.family_id], 'refresh token reuse');
+          this.d.audit.record(tx, { action: 'auth.refreshReuse', entityType: 'Session', entityId: old.family_id, actorId: old.user_id, outcome: 'FAILURE', after: { revokedSessions: ids.length } });
+          await this.publishRevoked(tx, { userId: old.user_id, sessionIds: ids, reason: 'refresh token reuse' });
+        }
+        return null;
+      }
+      const user = await tx.em.findOneOrFail(User, row.user_id);
+      assertActive(user);
+      return this.openSession(tx, user, row.family_id);
+    });
+    if (!outcome) throw UnauthenticatedError.invalidToken();
+    return outcome;
+  }
+
+  /** Ends the caller's session family (its refresh token and access tokens). */
+  async logout(scope: Scope, viewer: Viewer): Promise<boolean> {
+    if (!viewer.sessionId) throw new BadInputError('logout ends a session; API tokens are revoked with revokeApiToken');
+    return inTransaction(scope, async (tx) => {
+      const ids = await this.revokeWhere(tx, `family_id = (SELECT family_id FROM sessions WHERE id = ?)`, [viewer.sessionId], 'logout');
+      this.d.audit.record(tx, { action: 'auth.logout', entityType: 'Session', entityId: viewer.sessionId });
+      await this.publishRevoked(tx, { userId: viewer.userId, sessionIds: ids, reason: 'logout' });
+      return true;
+    });
+  }
+
+  /** Ends every session of the caller and closes the sockets opened with them. */
+  async logoutAll(scope: Scope, viewer: Viewer): Promise<number> {
+    return inTransaction(scope, async (tx) => {
+      const n = await this.revokeAllSessions(tx, viewer.userId, 'logoutAll');
+      this.d.audit.record(tx, { action: 'auth.logoutAll', entityType: 'User', entityId: viewer.userId, after: { revokedSessions: n } });
+      return n;
+    });
+  }
+
+  /** Ends every session of the user (optionally keeping the caller's family). */
+  async revokeAllSessions(tx: Scope, userId: string, reason: string, keepSessionId?: string): Promise<number> {
+    const keep = keepSessionId ? ` AND family_id <> (SELECT family_id FROM sessions WHERE id = ?)` : '';
+    const ids = await this.revokeWhere(tx, `user_id = ?${keep}`, keepSessionId ? [userId, keepSessionId] : [userId], reason);
+    await this.publishRevoked(tx, { userId, allSessions: !keepSessionId, sessionIds: ids, reason });
+    return ids.length;
+  }
+
+  async revokeSession(scope: Scope, viewer: Viewer, sessionId: string): Promise<boolean> {
+    return inTransaction(scope, async (tx) => {
+      const ids = await this.revokeWhere(
+        tx,
+        `family_id = (SELECT family_id FROM sessions WHERE id = ? AND (user_id = ? OR ?))`,
+        [sessionId, viewer.userId, viewer.role === Role.ADMIN],
+        'revoked',
+      );
+      if (ids.length === 0) return false;
+      this.d.audit.record(tx, { action: 'session.revoke', entityType: 'Session', entityId: sessionId });
+      await this.publishRevoked(tx, { userId: viewer.userId, sessionIds: ids, reason: 'revoked' });
+      return true;
+    });
+  }
+
+  private async revokeWhere(tx: Scope, where: string, params: unknown[], reason: string): Promise<string[]> {
+    const rows = await tx.em.execute<{ id: string }[]>(
+      `UPDATE sessions SET revoked_at = now(), revoked_reason = ? WHERE revoked_at IS NULL AND ${where} RETURNING id`,
+      [reason, ...params],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  publishRevoked(tx: Scope, payload: CredentialsRevoked): Promise<void> {
+    return this.d.bus.publish(tx.em, CREDENTIALS_REVOKED, payload);
+  }
+
+  // ---------- passwords ----------
+
+  /** Changes the caller's password and ends its other sessions. */
+  async changePassword(scope: Scope, viewer: Viewer, current: string, next: string): Promise<boolean> {
+    PasswordHasher.validate(next, 'newPassword');
+    const user = await scope.em.findOneOrFail(User, viewer.userId, { refresh: true });
+    if (!(await this.d.hasher.verify(user.passwordHash, current))) throw BadInputError.field('currentPassword', 'is wrong');
+    const hash = await this.d.hasher.hash(next);
+    return inTransaction(scope, async (tx) => {
+      const u = await tx.em.findOneOrFail(User, viewer.userId);
+      u.passwordHash = hash;
+      await this.revokeAllSessions(tx, u.id, 'password changed', viewer.sessionId);
+      this.d.audit.record(tx, { action: 'user.changePassword', entityType: 'User', entityId: u.id });
+      return true;
+    });
+  }
+
+  /** Always answers the same, whether or not the account exists. */
+  async requestPasswordReset(scope: Scope, emailAddress: string): Promise<boolean> {
+    const email = normalise(emailAddress);
+    const user = await scope.em.findOne(User, { email });
+    if (!user || user.isBlocked || user.status !== UserStatus.ACTIVE) return true;
+    const token = `rst_${randomSecret(32)}`;
+    await inTransaction(scope, async (tx) => {
+      tx.em.create(PasswordReset, {
+        user: user.id,
+        tokenHash: sha256(token),
+        expiresAt: new Date(Date.now() + this.d.config.PASSWORD_RESET_TTL_SECONDS * 1000),
+      });
+      this.d.audit.record(tx, { action: 'user.requestPasswordReset', entityType: 'User', entityId: user.id, actorId: null, actorLabel: 'anonymous' });
+    });
+    await this.d.mailer.send({
+      to: user.email,
+      subject: 'Reset your Steward password',
+      text: `Use this token to choose a new password (valid for ${Math.round(this.d.config.PASSWORD_RESET_TTL_SECONDS / 60)} minutes):\n\n${token}\n\nIf you did not ask for it, ignore this message.`,
+    });
+    return true;
+  }
+
+  /** A single-use, expiring token sets a new password and ends every session. */
+  async resetPassword(scope: Scope, token: string, password: string): Promise<boolean> {
+    const hash = await this.d.hasher.hash(password);
+    return inTransaction(scope, async (tx) => {
+      const [row] = await tx.em.execute<{ user_id: string }[]>(
+        `UPDATE password_resets SET used_at = now() WHERE token_hash = ? AND used_at IS NULL AND expires_at > now() RETURNING user_id`,
+        [sha256(token)],
+      );
+      if (!row) throw BadInputError.field('token', 'is invalid, used or expired');
+      const u = await tx.em.findOneOrFail(User, row.user_id);
+      u.passwordHash = hash;
+      u.failedLoginAttempts = 0;
+      u.lockedUntil = null;
+      await this.revokeAllSessions(tx, u.id, 'password reset');
+      this.d.audit.record(tx, { action: 'user.resetPassword', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}` });
+      return true;
+    });
+  }
+
+  // ---------- TOTP (RFC 6238) ----------
+
+  private totp(user: User, secret: string) {
+    return new OTPAuth.TOTP({ issuer: 'Steward', label: user.email, algorithm: 'SHA1', digits: 6, period: TOTP_PERIOD, secret: OTPAuth.Secret.fromBase32(secret) });
+  }
+
+  private secretOf(user: User): string {
+    if (!user.totpSecret) throw new BadInputError('TOTP is not enrolled');
+    return this.d.envelope.decrypt(user.totpSecret as never, `totp|user:${user.id}`);
+  }
+
+  /** Starts enrolment: a new secret, stored encrypted, returned once as an otpauth:// URI. */
+  async enrollTotp(scope: Scope, viewer: Viewer): Promise<{ secret: string; uri: string }> {
+    return inTransaction(scope, async (tx) => {
+      const user = await tx.em.findOneOrFail(User, viewer.userId);
+      if (user.totpEnabled) throw new ConflictError('TOTP is already enabled; disable it first');
+      const secret = new OTPAuth.Secret({ size: 20 }).base32;
+      user.totpSecret = this.d.envelope.encrypt(secret, `totp|user:${user.id}`) as never;
+      user.totpLastStep = null;
+      this.d.audit.record(tx, { action: 'user.enrollTotp', entityType: 'User', entityId: user.id });
+      return { secret, uri: this.totp(user, secret).toString() };
+    });
+  }
+
+  async confirmTotp(scope: Scope, viewer: Viewer, code: string): Promise<boolean> {
+    return this.withTotp(scope, viewer, code, 'user.confirmTotp', (u) => {
+      if (u.totpEnabled) throw new ConflictError('TOTP is already enabled');
+      u.totpEnabled = true;
+    });
+  }
+
+  async disableTotp(scope: Scope, viewer: Viewer, code: string): Promise<boolean> {
+    return this.withTotp(scope, viewer, code, 'user.disableTotp', (u) => {
+      if (!u.totpEnabled) throw new BadInputError('TOTP is not enabled');
+      u.totpEnabled = false;
+      u.totpSecret = null;
+      u.totpLastStep = null;
+    });
+  }
+
+  private async withTotp(scope: Scope, viewer: Viewer, code: string, action: string, change: (u: User) => void): Promise<boolean> {
+    return inTransaction(scope, async (tx) => {
+      const user = await tx.em.findOneOrFail(User, viewer.userId);
+      if (!(await this.consumeTotp(tx.em, user, code))) throw BadInputError.field('code', 'is not a valid TOTP code');
+      await tx.em.refresh(user);
+      change(user);
+      this.d.audit.record(tx, { action, entityType: 'User', entityId: user.id });
+      return true;
+    });
+  }
+
+  /** Valid in the current step ±1, and only once: the step is consumed atomically. */
+  private async consumeTotp(em: EntityManager, user: User, code: string): Promise<boolean> {
+    if (!/^\d{6}$/.test(code)) return false;
+    const secret = this.secretOf(user);
+    const delta = this.totp(user, secret).validate({ token: code, window: 1 });
+    if (delta === null) return false;
+    const step = Math.floor(Date.now() / 1000 / TOTP_PERIOD) + delta;
+    const rows = await em.execute(
+      `UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?) RETURNING id`,
+      [step, user.id, step],
+    );
+    return rows.length === 1;
+  }
+}

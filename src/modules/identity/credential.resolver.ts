@@ -1,0 +1,69 @@
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from 'type-graphql';
+import { viewerOf, type Context } from '../../server/context.js';
+import { Allow } from '../../shared/allow.js';
+import { ConnectionType, PageArgs } from '../../shared/connection.js';
+import { selectedFields } from '../../shared/selection.js';
+import { ApiToken } from './api-token.entity.js';
+import {
+  CreateApiTokenInput,
+  CreateInvitationInput,
+  CreateServiceTokenInput,
+  CreatedApiToken,
+  CreatedInvitation,
+} from './identity.inputs.js';
+import { Invitation } from './invitation.entity.js';
+
+const ApiTokenConnection = ConnectionType(ApiToken);
+const InvitationConnection = ConnectionType(Invitation);
+
+@Resolver()
+@Allow('SIGNED_IN')
+export class CredentialResolver {
+  @Allow('OWN_ACCOUNT')
+  @Mutation(() => CreatedApiToken, { description: 'A personal token for programs, acting as you. The token is shown once.' })
+  createApiToken(@Arg('input') input: CreateApiTokenInput, @Ctx() ctx: Context) {
+    return ctx.services.credentials.createApiToken(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => CreatedApiToken, { description: 'A token for a system actor (agent, runtime, worker); it may run only service operations.' })
+  createServiceToken(@Arg('input') input: CreateServiceTokenInput, @Ctx() ctx: Context) {
+    return ctx.services.credentials.createApiToken(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('OWN_ACCOUNT')
+  @Query(() => ApiTokenConnection, { description: 'Your API tokens (prefix only; the secret is never shown again).' })
+  apiTokens(@Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.credentials.listApiTokens(viewerOf(ctx), selectedFields(info, ['edges', 'node']), page);
+  }
+
+  @Allow('OWN_ACCOUNT')
+  @Mutation(() => ApiToken)
+  revokeApiToken(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.credentials.revokeApiToken(ctx, viewerOf(ctx), id);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => CreatedInvitation, { description: 'The code is shown once.' })
+  createInvitation(@Arg('input') input: CreateInvitationInput, @Ctx() ctx: Context) {
+    return ctx.services.credentials.createInvitation(ctx, input);
+  }
+
+  @Allow('ADMIN')
+  @Query(() => InvitationConnection)
+  invitations(
+    @Args() page: PageArgs,
+    @Arg('activeOnly', () => Boolean, { defaultValue: false }) activeOnly: boolean,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.services.credentials.listInvitations(selectedFields(info, ['edges', 'node']), page, activeOnly);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => Invitation)
+  revokeInvitation(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.credentials.revokeInvitation(ctx, id);
+  }
+}

@@ -1,0 +1,100 @@
+import sql from 'sql-template-tag';
+import type { SqlClient } from '../../db/sql.js';
+import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
+import { randomSecret, sha256 } from '../../shared/crypto.js';
+import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { and, readModel } from '../../shared/read-model.js';
+import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { ApiToken } from './api-token.entity.js';
+import type { AuthService } from './auth.service.js';
+import { Invitation } from './invitation.entity.js';
+import { Role } from './user.entity.js';
+
+export const API_TOKEN_PREFIX = 'stw_';
+
+/** Personal and service API tokens, and invitations: the secrets Steward hands out once. */
+export class CredentialService {
+  constructor(
+    private readonly db: SqlClient,
+    private readonly audit: AuditService,
+    private readonly auth: AuthService,
+  ) {}
+
+  /** A personal token (acts as the viewer) or, for admins, a service token acting as `serviceActor`. */
+  async createApiToken(
+    scope: Scope,
+    viewer: Viewer,
+    input: { name: string; expiresAt?: Date | null; scopes?: string[] | null; serviceActor?: string | null },
+  ): Promise<{ token: string; apiToken: ApiToken }> {
+    if (input.expiresAt && input.expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
+    const token = `${API_TOKEN_PREFIX}${randomSecret(32)}`;
+    return inTransaction(scope, async (tx) => {
+      const apiToken = tx.em.create(ApiToken, {
+        user: viewer.userId,
+        name: input.name,
+        prefix: token.slice(0, 12),
+        tokenHash: sha256(token),
+        scopes: input.scopes ?? [],
+        serviceActor: input.serviceActor ?? null,
+        expiresAt: input.expiresAt ?? null,
+      });
+      await tx.em.flush();
+      this.audit.record(tx, { action: input.serviceActor ? 'apiToken.createService' : 'apiToken.create', entityType: 'ApiToken', entityId: apiToken.id, after: { name: input.name, prefix: apiToken.prefix, serviceActor: apiToken.serviceActor } });
+      return { token, apiToken };
+    });
+  }
+
+  listApiTokens(viewer: Viewer, fields: Iterable<string>, page: PageArgs) {
+    return paginate(this.db, { model: readModel(ApiToken), fields, where: sql`t.user_id = ${viewer.userId}`, sort: NEWEST_FIRST }, page);
+  }
+
+  /** Owner or admin. Sockets opened with it close at once on every instance. */
+  async revokeApiToken(scope: Scope, viewer: Viewer, id: string): Promise<ApiToken> {
+    const tokenId = requireUuid(id);
+    return inTransaction(scope, async (tx) => {
+      const t = await tx.em.findOne(ApiToken, tokenId);
+      if (!t || (t.user.id !== viewer.userId && viewer.role !== Role.ADMIN)) throw new NotFoundError('ApiToken', tokenId);
+      if (!t.revokedAt) {
+        t.revokedAt = new Date();
+        this.audit.record(tx, { action: 'apiToken.revoke', entityType: 'ApiToken', entityId: t.id });
+        await this.auth.publishRevoked(tx, { userId: t.user.id, apiTokenId: t.id, reason: 'API token revoked' });
+      }
+      return t;
+    });
+  }
+
+  async createInvitation(scope: Scope, input: { role: Role; maxUses: number; expiresAt: Date; email?: string | null }): Promise<{ code: string; invitation: Invitation }> {
+    if (input.expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
+    const code = `inv_${randomSecret(18)}`;
+    return inTransaction(scope, async (tx) => {
+      const invitation = tx.em.create(Invitation, {
+        codeHash: sha256(code),
+        role: input.role,
+        maxUses: input.maxUses,
+        expiresAt: input.expiresAt,
+        email: input.email?.trim().toLowerCase() ?? null,
+        createdBy: scope.viewer?.userId ?? null,
+      });
+      await tx.em.flush();
+      this.audit.record(tx, { action: 'invitation.create', entityType: 'Invitation', entityId: invitation.id, after: { role: input.role, maxUses: input.maxUses, email: invitation.email } });
+      return { code, invitation };
+    });
+  }
+
+  listInvitations(fields: Iterable<string>, page: PageArgs, activeOnly: boolean) {
+    const where = activeOnly ? sql`t.revoked_at IS NULL AND t.expires_at > now() AND t.uses < t.max_uses` : null;
+    return paginate(this.db, { model: readModel(Invitation), fields, where: and([where]), sort: NEWEST_FIRST }, page);
+  }
+
+  async revokeInvitation(scope: Scope, id: string): Promise<Invitation> {
+    const invitationId = requireUuid(id);
+    return inTransaction(scope, async (tx) => {
+      const inv = await tx.em.findOne(Invitation, invitationId);
+      if (!inv) throw new NotFoundError('Invitation', invitationId);
+      inv.revokedAt ??= new Date();
+      this.audit.record(tx, { action: 'invitation.revoke', entityType: 'Invitation', entityId: inv.id });
+      return inv;
+    });
+  }
+}

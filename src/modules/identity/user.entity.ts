@@ -1,0 +1,112 @@
+import { Entity, Enum, Index, Property, type Opt } from '@mikro-orm/core';
+import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
+import { TimestampedEntity } from '../../shared/base.entity.js';
+
+export enum Role {
+  ADMIN = 'ADMIN',
+  USER = 'USER',
+  /** Reads what it may see and changes nothing but its own account (seed 004's "viewer"). */
+  OBSERVER = 'OBSERVER',
+}
+export enum UserStatus {
+  ACTIVE = 'ACTIVE',
+  INACTIVE = 'INACTIVE',
+  SUSPENDED = 'SUSPENDED',
+}
+/** Membership tier (seed 002): sets the default monthly message limit. */
+export enum Tier {
+  BASIC = 'BASIC',
+  PREMIUM = 'PREMIUM',
+  VIP = 'VIP',
+}
+registerEnumType(Role, { name: 'Role' });
+registerEnumType(UserStatus, { name: 'UserStatus' });
+registerEnumType(Tier, { name: 'Tier' });
+
+/**
+ * One user for all five systems: seed 000's quota/behaviour fields, seed 001's
+ * username/role/status/preferences, seed 002's tier, seed 004's argon2id, TOTP and
+ * lockout. Email and username are stored lower-cased so uniqueness ignores case.
+ */
+@ObjectType({ simpleResolvers: true })
+@Entity({ tableName: 'users' })
+@Index({ properties: ['role', 'status'] })
+export class User extends TimestampedEntity {
+  @Field()
+  @Property({ type: 'text', unique: true })
+  email!: string;
+
+  @Field()
+  @Property({ type: 'text', unique: true })
+  username!: string;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  name?: string | null;
+
+  /** argon2id; never exposed. */
+  @Property({ type: 'text', hidden: true })
+  passwordHash!: string;
+
+  @Field(() => Role)
+  @Enum({ items: () => Role, nativeEnumName: 'role', default: Role.USER })
+  role: Opt<Role> = Role.USER;
+
+  @Field(() => UserStatus)
+  @Enum({ items: () => UserStatus, nativeEnumName: 'user_status', default: UserStatus.ACTIVE })
+  status: Opt<UserStatus> = UserStatus.ACTIVE;
+
+  @Field(() => Tier)
+  @Enum({ items: () => Tier, nativeEnumName: 'tier', default: Tier.BASIC })
+  tier: Opt<Tier> = Tier.BASIC;
+
+  @Field(() => Boolean)
+  @Property({ type: 'boolean', default: false })
+  verified: Opt<boolean> = false;
+
+  /** Envelope-encrypted TOTP secret (JSON), present once enrolment started. */
+  @Property({ type: 'jsonb', nullable: true, hidden: true })
+  totpSecret?: Record<string, string> | null;
+
+  @Field(() => Boolean)
+  @Property({ type: 'boolean', default: false })
+  totpEnabled: Opt<boolean> = false;
+
+  /** The last accepted TOTP time step: a code is accepted once. */
+  @Property({ type: 'bigint', nullable: true, hidden: true })
+  totpLastStep?: string | null;
+
+  @Property({ type: 'integer', default: 0 })
+  failedLoginAttempts: Opt<number> = 0;
+
+  @Property({ type: 'timestamptz', nullable: true })
+  lockedUntil?: Date | null;
+
+  @Field(() => Boolean)
+  @Property({ type: 'boolean', default: false })
+  isBlocked: Opt<boolean> = false;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  blockedReason?: string | null;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  blockedAt?: Date | null;
+
+  /** Prompt-governance deviation score (seed 000), 0–100. */
+  @Field(() => Float)
+  @Property({ type: 'decimal', precision: 6, scale: 2, default: 0 })
+  deviationScore: Opt<string> = '0';
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  lastActivityAt?: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  lastLoginAt?: Date | null;
+
+  @Property({ type: 'jsonb', default: '{}' })
+  preferences: Opt<Record<string, unknown>> = {};
+}

@@ -1,0 +1,63 @@
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from 'type-graphql';
+import { viewerOf, type Context } from '../../server/context.js';
+import { Allow } from '../../shared/allow.js';
+import { ConnectionType, PageArgs } from '../../shared/connection.js';
+import { isUuid, requireUuid } from '../../shared/errors.js';
+import { readModel } from '../../shared/read-model.js';
+import { selectedFields } from '../../shared/selection.js';
+import { BlockUserInput, UpdateMeInput, UpdateUserInput, UserWhere } from './identity.inputs.js';
+import { User } from './user.entity.js';
+
+const UserConnection = ConnectionType(User);
+
+@Resolver(() => User)
+@Allow('SIGNED_IN')
+export class UserResolver {
+  @Allow('OWN_ACCOUNT')
+  @Query(() => User, { description: 'The signed-in user (for a service token: the admin who created it).' })
+  async me(@Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(readModel(User), selectedFields(info)).load(viewerOf(ctx).userId);
+  }
+
+  @Query(() => User, { nullable: true, description: 'Any user of the organisation, by id (null when there is none).' })
+  user(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    if (!isUuid(id)) return null;
+    return ctx.loaders.byId(readModel(User), selectedFields(info)).load(id.toLowerCase());
+  }
+
+  @Allow('ADMIN')
+  @Query(() => UserConnection)
+  users(
+    @Args() page: PageArgs,
+    @Arg('where', () => UserWhere, { nullable: true }) where: UserWhere | null,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.services.users.list(selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  }
+
+  @Allow('OWN_ACCOUNT')
+  @Mutation(() => User, { description: 'Your name, username and preferences (role, tier and quota are for admins).' })
+  updateMe(@Arg('input') input: UpdateMeInput, @Ctx() ctx: Context) {
+    return ctx.services.users.updateMe(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => User, { description: 'Role, status, tier. A status other than ACTIVE ends the user\'s sessions.' })
+  updateUser(@Arg('input') input: UpdateUserInput, @Ctx() ctx: Context) {
+    return ctx.services.users.update(ctx, input.id, input);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => User, { description: 'Blocks sign-in and every credential; ends sessions and closes sockets.' })
+  blockUser(@Arg('input') input: BlockUserInput, @Ctx() ctx: Context) {
+    return ctx.services.users.block(ctx, input.id, input.reason);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => User)
+  unblockUser(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.users.unblock(ctx, requireUuid(id));
+  }
+}

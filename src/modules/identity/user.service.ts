@@ -1,0 +1,126 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import sql, { type Sql } from 'sql-template-tag';
+import type { SqlClient } from '../../db/sql.js';
+import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
+import { ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { and, readModel } from '../../shared/read-model.js';
+import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AuthService } from './auth.service.js';
+import { Role, Tier, User, UserStatus } from './user.entity.js';
+
+export interface UserFilter {
+  role?: Role | null;
+  status?: UserStatus | null;
+  tier?: Tier | null;
+  isBlocked?: boolean | null;
+  /** Matches e-mail, username or name, case-insensitively. */
+  search?: string | null;
+}
+
+export interface UserChanges {
+  role?: Role | null;
+  status?: UserStatus | null;
+  tier?: Tier | null;
+}
+
+const snapshot = (u: User) => ({ role: u.role, status: u.status, tier: u.tier, isBlocked: u.isBlocked, blockedReason: u.blockedReason ?? null });
+const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** Users as an administrator manages them, and each user's own profile. */
+export class UserService {
+  constructor(
+    private readonly db: SqlClient,
+    private readonly audit: AuditService,
+    private readonly auth: AuthService,
+  ) {}
+
+  list(fields: Iterable<string>, filter: UserFilter, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+    const where: (Sql | null)[] = [
+      filter.role ? sql`t.role = ${filter.role}` : null,
+      filter.status ? sql`t.status = ${filter.status}` : null,
+      filter.tier ? sql`t.tier = ${filter.tier}` : null,
+      filter.isBlocked != null ? sql`t.is_blocked = ${filter.isBlocked}` : null,
+      filter.search?.trim()
+        ? sql`(t.email ILIKE ${likePattern(filter.search.trim())} OR t.username ILIKE ${likePattern(filter.search.trim())} OR t.name ILIKE ${likePattern(filter.search.trim())})`
+        : null,
+    ];
+    return paginate(this.db, { model: readModel(User), fields, where: and(where), sort: { property: 'id', direction: 'ASC', type: 'uuid' } }, page);
+  }
+
+  async updateMe(scope: Scope, viewer: Viewer, changes: { name?: string | null; username?: string | null; preferences?: Record<string, unknown> | null }): Promise<User> {
+    try {
+      return await inTransaction(scope, async (tx) => {
+        const u = await tx.em.findOneOrFail(User, viewer.userId);
+        const before = { name: u.name, username: u.username };
+        if (changes.name !== undefined) u.name = changes.name;
+        if (changes.username) u.username = changes.username.trim().toLowerCase();
+        if (changes.preferences) u.preferences = changes.preferences;
+        await tx.em.flush();
+        this.audit.record(tx, { action: 'user.updateMe', entityType: 'User', entityId: u.id, before, after: { name: u.name, username: u.username } });
+        return u;
+      });
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) throw new ConflictError('That username is already taken');
+      throw err;
+    }
+  }
+
+  /** Admin: role, status, tier. Suspending or deactivating ends the user's sessions and sockets. */
+  async update(scope: Scope, id: string, changes: UserChanges): Promise<User> {
+    return this.change(scope, id, 'user.update', async (tx, u) => {
+      if (changes.role && changes.role !== Role.ADMIN && u.role === Role.ADMIN) await this.keepOneAdmin(tx, u);
+      if (changes.role) u.role = changes.role;
+      if (changes.tier) u.tier = changes.tier;
+      if (changes.status && changes.status !== u.status) {
+        if (changes.status !== UserStatus.ACTIVE && u.role === Role.ADMIN && !changes.role) await this.keepOneAdmin(tx, u);
+        u.status = changes.status;
+        if (u.status !== UserStatus.ACTIVE) await this.endEverything(tx, u.id, `status ${u.status}`);
+      }
+    });
+  }
+
+  async block(scope: Scope, id: string, reason: string): Promise<User> {
+    return this.change(scope, id, 'user.block', async (tx, u) => {
+      if (scope.viewer?.userId === u.id) throw new ForbiddenError('You cannot block yourself');
+      u.isBlocked = true;
+      u.blockedReason = reason;
+      u.blockedAt = new Date();
+      await this.endEverything(tx, u.id, 'blocked');
+    });
+  }
+
+  async unblock(scope: Scope, id: string): Promise<User> {
+    return this.change(scope, id, 'user.unblock', async (_tx, u) => {
+      u.isBlocked = false;
+      u.blockedReason = null;
+      u.blockedAt = null;
+    });
+  }
+
+  private async change(scope: Scope, id: string, action: string, apply: (tx: Scope, u: User) => Promise<void>): Promise<User> {
+    const userId = requireUuid(id);
+    return inTransaction(scope, async (tx) => {
+      const u = await tx.em.findOne(User, userId, { lockMode: 4 /* PESSIMISTIC_WRITE */ });
+      if (!u) throw new NotFoundError('User', userId);
+      const before = snapshot(u);
+      await apply(tx, u);
+      this.audit.record(tx, { action, entityType: 'User', entityId: u.id, before, after: snapshot(u) });
+      return u;
+    });
+  }
+
+  /** Sessions revoked, every socket closed (API tokens too: they are refused while blocked or suspended). */
+  private async endEverything(tx: Scope, userId: string, reason: string) {
+    await this.auth.revokeAllSessions(tx, userId, reason);
+    await this.auth.publishRevoked(tx, { userId, everything: true, reason });
+  }
+
+  private async keepOneAdmin(tx: Scope, u: User) {
+    const [{ n }] = await tx.em.execute<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked AND id <> ?`,
+      [u.id],
+    );
+    if (n === 0) throw new ConflictError('Steward needs at least one active administrator');
+  }
+}

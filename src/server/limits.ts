@@ -1,0 +1,77 @@
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  getNamedType,
+  getNullableType,
+  isListType,
+  type DocumentNode,
+  type GraphQLSchema,
+  type ParseOptions,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
+import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
+import type { Config } from '../config.js';
+import { DEFAULT_PAGE } from '../shared/connection.js';
+
+/**
+ * Query limits, identical over HTTP and WebSocket: both paths take their parse options,
+ * validation rules and cost check from here.
+ */
+export interface QueryLimits {
+  parseOptions: ParseOptions;
+  validationRules: ValidationRule[];
+  /** Throws a GraphQLError (code QUERY_TOO_COMPLEX) when the operation costs too much. */
+  assertCost(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined, operationName?: string | null): void;
+}
+
+/** A plain list (not a connection) is assumed to hold this many items when costing. */
+const LIST_ESTIMATE = 10;
+
+/**
+ * Cost = 1 per field, times the page size under a connection (`first`/`last`, default 20)
+ * and times LIST_ESTIMATE under plain lists. Edges are costed by their connection.
+ */
+const listEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  const named = getNamedType(field.type).name;
+  if (named.endsWith('Connection')) return 1 + childComplexity * Number(args.first ?? args.last ?? DEFAULT_PAGE);
+  if (named.endsWith('Edge')) return childComplexity;
+  if (isListType(getNullableType(field.type))) return 1 + childComplexity * LIST_ESTIMATE;
+  return undefined;
+};
+
+export function queryLimits(config: Config): QueryLimits {
+  // Report as ordinary validation errors (GRAPHQL_VALIDATION_FAILED) instead of throwing out of validate().
+  const reject = {
+    propagateOnRejection: false,
+    exposeLimits: true,
+    onReject: [(ctx: ValidationContext | null, err: GraphQLError) => ctx?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, '')))],
+  };
+  const validationRules: ValidationRule[] = [
+    maxDepthRule({ n: config.MAX_QUERY_DEPTH, flattenFragments: true, ...reject }),
+    maxAliasesRule({ n: config.MAX_QUERY_ALIASES, ...reject }),
+    maxDirectivesRule({ n: config.MAX_QUERY_DIRECTIVES, ...reject }),
+  ];
+  if (config.isProduction) validationRules.push(NoSchemaIntrospectionCustomRule);
+  return {
+    parseOptions: { maxTokens: config.MAX_QUERY_TOKENS },
+    validationRules,
+    assertCost(schema, document, variables, operationName) {
+      const cost = getComplexity({
+        schema,
+        query: document,
+        variables: variables ?? {},
+        operationName: operationName ?? undefined,
+        estimators: [listEstimator, simpleEstimator({ defaultComplexity: 1 })],
+      });
+      if (cost > config.MAX_QUERY_COST) {
+        throw new GraphQLError(`Query cost ${cost} exceeds the maximum of ${config.MAX_QUERY_COST}`, {
+          extensions: { code: 'QUERY_TOO_COMPLEX', cost, maximumCost: config.MAX_QUERY_COST, http: { status: 400 } },
+        });
+      }
+    },
+  };
+}

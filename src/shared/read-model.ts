@@ -1,0 +1,79 @@
+import { ReferenceKind, type EntityMetadata, type MetadataStorage } from '@mikro-orm/core';
+import sql, { join, raw, type Sql } from 'sql-template-tag';
+
+/**
+ * What a read path needs to know of an entity's table: its name and, per property,
+ * the column that holds it. Derived once from MikroORM's metadata, so entities stay
+ * the single description of the schema. A many-to-one property reads as the
+ * referenced id (a plain string), which `idOf` accepts as readily as an entity.
+ */
+export interface ReadModel {
+  readonly name: string;
+  readonly table: Sql;
+  /** property name -> quoted column */
+  readonly columns: ReadonlyMap<string, string>;
+}
+
+const models = new Map<string, ReadModel>();
+let storage: MetadataStorage | undefined;
+
+export function registerReadModels(metadata: MetadataStorage): void {
+  storage = metadata;
+  models.clear();
+}
+
+export function readModel(entity: string | { name: string }): ReadModel {
+  const name = typeof entity === 'string' ? entity : entity.name;
+  let model = models.get(name);
+  if (!model) {
+    if (!storage) throw new Error('read models are not registered: call registerReadModels(orm.getMetadata())');
+    model = build(storage.get(name));
+    models.set(name, model);
+  }
+  return model;
+}
+
+function build(meta: EntityMetadata): ReadModel {
+  const columns = new Map<string, string>();
+  for (const prop of meta.props) {
+    if (prop.persist === false || prop.formula) continue;
+    if (prop.kind === ReferenceKind.SCALAR || prop.kind === ReferenceKind.EMBEDDED || prop.kind === ReferenceKind.MANY_TO_ONE || (prop.kind === ReferenceKind.ONE_TO_ONE && prop.owner)) {
+      if (prop.fieldNames?.length === 1) columns.set(prop.name, `"${prop.fieldNames[0]}"`);
+    }
+  }
+  return { name: meta.className, table: raw(`"${meta.tableName}"`), columns };
+}
+
+/**
+ * The select list for the requested fields (unknown names, i.e. computed fields, are
+ * skipped), always including `id` and any `required` properties, aliased to their
+ * property names. `alias` qualifies the columns (`t."title" AS "title"`).
+ */
+export function selectList(model: ReadModel, fields: Iterable<string>, alias = '', required: readonly string[] = []): Sql {
+  const wanted = new Set<string>(['id', ...required, ...fields]);
+  const prefix = alias ? `${alias}.` : '';
+  const parts: string[] = [];
+  for (const f of wanted) {
+    const col = model.columns.get(f);
+    if (col) parts.push(`${prefix}${col} AS "${f}"`);
+  }
+  return raw(parts.join(', '));
+}
+
+export function column(model: ReadModel, property: string, alias = ''): Sql {
+  const col = model.columns.get(property);
+  if (!col) throw new Error(`${model.name}.${property} has no column`);
+  return raw(alias ? `${alias}.${col}` : col);
+}
+
+/** A reference as stored on a plain row (an id) or on a managed entity (an object). */
+export function idOf(ref: string | { id: string } | null | undefined): string | null {
+  if (ref == null) return null;
+  return typeof ref === 'string' ? ref : ref.id;
+}
+
+/** `a AND b AND …`, or TRUE when there is nothing to filter by. */
+export function and(conditions: ReadonlyArray<Sql | false | null | undefined>): Sql {
+  const parts = conditions.filter((c): c is Sql => !!c);
+  return parts.length ? join(parts, ' AND ') : sql`TRUE`;
+}

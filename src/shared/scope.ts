@@ -1,0 +1,38 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Role } from '../modules/identity/user.entity.js';
+
+/** Who is calling. A service token's viewer has `serviceActor` and may run only operations that accept services. */
+export interface Viewer {
+  userId: string;
+  role: Role;
+  /** The session (refresh-token family member) behind an access token. */
+  sessionId?: string;
+  /** The API token used, when the viewer came with one. */
+  apiTokenId?: string;
+  /** A service token's system actor name, e.g. `agent:senior-engineer`. */
+  serviceActor?: string;
+}
+
+export interface RequestMeta {
+  requestId: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/**
+ * What a service method needs to know of its caller: the unit of work, the viewer and
+ * the request's metadata (for the audit trail). Resolvers pass their context; jobs
+ * build one for a named system actor.
+ */
+export interface Scope {
+  em: EntityManager;
+  viewer: Viewer | null;
+  meta: RequestMeta;
+}
+
+/** Runs `fn` in one transaction; `tx.em` is the transactional EntityManager (flushed, then committed). */
+export function inTransaction<T>(scope: Scope, fn: (tx: Scope) => Promise<T>): Promise<T> {
+  return scope.em.transactional((em) => fn({ ...scope, em: em as EntityManager }));
+}
+
+export const systemMeta = (name: string): RequestMeta => ({ requestId: `job:${name}:${Date.now()}`, ip: null, userAgent: null });
