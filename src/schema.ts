@@ -15,6 +15,16 @@ export function buildStewardSchema(): Promise<GraphQLSchema> {
     // class-validator on every input; unknown properties are not ours to judge (GraphQL already did).
     validate: { forbidUnknownValues: false },
     scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    // Subscriptions use `subscribe` with src/events (PostgreSQL LISTEN/NOTIFY, per-viewer filters);
+    // type-graphql insists on a PubSub all the same, so this one refuses to be used.
+    pubSub: {
+      publish: () => {
+        throw new Error('publish through src/events/bus.ts');
+      },
+      subscribe: () => {
+        throw new Error('subscribe through src/events/subscription.ts');
+      },
+    },
   });
   return built;
 }

@@ -16,3 +16,10 @@ export interface CredentialsRevoked {
   everything?: boolean;
   reason: string;
 }
+
+/** A user's role, status, tier, block or profile changed. */
+export const USER_UPDATED = 'identity.userUpdated';
+
+export interface UserUpdated {
+  id: string;
+}

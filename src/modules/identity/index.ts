@@ -42,7 +42,7 @@ export function createIdentity(d: IdentityDeps) {
   const auth = new AuthService({ config: d.config, hasher, tokens, envelope: d.envelope, mailer: d.mailer, bus: d.bus, audit: d.audit });
   return {
     auth,
-    users: new UserService(d.db, d.audit, auth),
+    users: new UserService(d.db, d.bus, d.audit, auth),
     credentials: new CredentialService(d.db, d.audit, auth),
     authenticator: new Authenticator(d.db, tokens),
   };
@@ -65,4 +65,4 @@ export const identityJobs = (db: SqlClient): JobDefinition[] => [
 ];
 
 export { Role, Tier, User, UserStatus } from './user.entity.js';
-export { CREDENTIALS_REVOKED, type CredentialsRevoked } from './identity.events.js';
+export { CREDENTIALS_REVOKED, USER_UPDATED, type CredentialsRevoked, type UserUpdated } from './identity.events.js';

@@ -1,5 +1,8 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { subscription } from '../../events/subscription.js';
+import { USER_UPDATED, type UserUpdated } from './identity.events.js';
+import { Role } from './user.entity.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
@@ -59,5 +62,22 @@ export class UserResolver {
   @Mutation(() => User)
   unblockUser(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
     return ctx.services.users.unblock(ctx, requireUuid(id));
+  }
+
+  @Allow('OWN_ACCOUNT')
+  @Subscription(() => User, {
+    description: 'A user changed (role, status, tier, block, profile): to admins, and to the user concerned. `id` narrows to one user.',
+    subscribe: ({ args, context }) =>
+      subscription<UserUpdated>(context as Context, USER_UPDATED, (p, viewer) =>
+        (!args.id || p.id === args.id) && (viewer.role === Role.ADMIN || p.id === viewer.userId),
+      ),
+  })
+  userUpdated(
+    @Root() event: UserUpdated,
+    @Arg('id', () => ID, { nullable: true }) _id: string | null,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.loaders.byId(readModel(User), selectedFields(info)).load(event.id);
   }
 }

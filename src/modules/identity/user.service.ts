@@ -1,6 +1,8 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql, { type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
+import type { EventBus } from '../../events/bus.js';
+import { USER_UPDATED, type UserUpdated } from './identity.events.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
@@ -31,6 +33,7 @@ const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 export class UserService {
   constructor(
     private readonly db: SqlClient,
+    private readonly bus: EventBus,
     private readonly audit: AuditService,
     private readonly auth: AuthService,
   ) {}
@@ -58,6 +61,7 @@ export class UserService {
         if (changes.preferences) u.preferences = changes.preferences;
         await tx.em.flush();
         this.audit.record(tx, { action: 'user.updateMe', entityType: 'User', entityId: u.id, before, after: { name: u.name, username: u.username } });
+        await this.bus.publish(tx.em, USER_UPDATED, { id: u.id } satisfies UserUpdated);
         return u;
       });
     } catch (err) {
@@ -106,6 +110,7 @@ export class UserService {
       const before = snapshot(u);
       await apply(tx, u);
       this.audit.record(tx, { action, entityType: 'User', entityId: u.id, before, after: snapshot(u) });
+      await this.bus.publish(tx.em, USER_UPDATED, { id: u.id } satisfies UserUpdated);
       return u;
     });
   }
