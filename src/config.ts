@@ -65,12 +65,29 @@ const schema = z.object({
   /** SMTP server for e-mail (password resets, EMAIL notifications), e.g. smtp://user:pass@host:587. */
   SMTP_URL: optionalString,
   MAIL_FROM: z.string().default('Steward <steward@localhost>'),
+  /** PUSH and SMS notifications are POSTed here as JSON (a gateway of your choice). */
+  NOTIFICATION_WEBHOOK_URL: optionalString.pipe(z.url().optional()),
+  /** Delivery attempts per notification before it is marked FAILED (backoff doubles from 5 s). */
+  NOTIFICATION_MAX_ATTEMPTS: int(6, 1, 50),
+  /** Where uploaded attachments are stored; default STEWARD_HOME/attachments. */
+  ATTACHMENTS_DIR: optionalString,
+  ATTACHMENT_MAX_BYTES: int(25 * 1024 * 1024, 1),
+  /** Accepted attachment types, comma-separated. */
+  ATTACHMENT_MIME_TYPES: z
+    .string()
+    .default('application/pdf,application/json,application/zip,image/png,image/jpeg,image/gif,image/webp,text/plain,text/markdown,text/csv')
+    .transform((v) => v.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean)),
+  /** Approvals requested without an expiry expire after this many hours. */
+  APPROVAL_DEFAULT_TTL_HOURS: int(7 * 24, 1),
+  /** How often due work is looked for (approval expiry, notification delivery, overdue tasks), in ms. */
+  JOB_TICK_MS: int(5000, 100),
   /** Scheduled jobs run in this instance (every instance may; each run happens once across them). */
   JOBS_ENABLED: bool(true),
 });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL'> & {
+  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL' | 'ATTACHMENTS_DIR'> & {
+    ATTACHMENTS_DIR: string;
     TOKEN_SIGNING_KEY: string;
     ENCRYPTION_MASTER_KEY: string;
     PUBLIC_URL: string;
@@ -116,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     TOKEN_SIGNING_KEY: secrets.TOKEN_SIGNING_KEY!,
     ENCRYPTION_MASTER_KEY: secrets.ENCRYPTION_MASTER_KEY!,
     PUBLIC_URL: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
+    ATTACHMENTS_DIR: resolve(c.ATTACHMENTS_DIR ?? `${c.STEWARD_HOME}/attachments`),
     isProduction,
   });
 }

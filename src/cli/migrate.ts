@@ -21,7 +21,7 @@ async function main() {
     const applied = await migrate(orm);
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
     if (command === 'create') {
-      const result = await orm.getMigrator().createMigration('migrations', false, false, name);
+      const result = await orm.getMigrator().createMigration('migrations', false, false, name?.replace(/[^\w]/g, '_'));
       if (!result.fileName) console.log('no changes: no migration written');
       else {
         console.log(`written: migrations/${result.fileName}`);

@@ -12,7 +12,7 @@ import { seedReferenceData } from '../db/seed.js';
 import { createSqlClient } from '../db/sql.js';
 import { EventBus } from '../events/bus.js';
 import { Scheduler } from '../jobs/scheduler.js';
-import { createJobs, createServices } from '../modules/index.js';
+import { createJobs, createRoutes, createServices } from '../modules/index.js';
 import { buildStewardSchema } from '../schema.js';
 import { Envelope } from '../shared/crypto.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -20,7 +20,7 @@ import { createMailer } from '../shared/mailer.js';
 import { registerReadModels } from '../shared/read-model.js';
 import type { Context, Runtime } from './context.js';
 import { createErrorFormatter } from './errors.js';
-import { createHttpHandler, type HttpRoutes } from './http.js';
+import { createHttpHandler } from './http.js';
 import { queryLimits } from './limits.js';
 import { attachWebSocket } from './ws.js';
 
@@ -30,7 +30,6 @@ export interface AppOptions {
   logger?: Logger;
   /** Apply pending migrations and seed reference data at start (default true). */
   migrate?: boolean;
-  routes?: HttpRoutes;
 }
 
 export interface App {
@@ -109,7 +108,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (!migrationsCurrent) migrationsCurrent = (await orm.getMigrator().getPendingMigrations()).length === 0;
     return migrationsCurrent;
   };
-  server.on('request', createHttpHandler(runtime, apollo, opts.routes ?? {}, ready));
+  server.on('request', createHttpHandler(runtime, apollo, createRoutes(services), ready));
   const ws = attachWebSocket(server, schema, runtime, limits, formatError);
 
   await new Promise<void>((resolve, reject) => {

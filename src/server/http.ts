@@ -2,13 +2,23 @@ import { HeaderMap, type ApolloServer } from '@apollo/server';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../shared/errors.js';
-import type { RequestMeta } from '../shared/scope.js';
+import type { RequestMeta, Viewer } from '../shared/scope.js';
 import { createContext, type Context, type Runtime } from './context.js';
 import { requestStore } from './request-store.js';
 
-export interface HttpRoutes {
-  /** Extra GET routes (e.g. /metrics, /dashboard) served before GraphQL. */
-  [path: string]: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+export interface RouteContext {
+  params: RegExpExecArray;
+  runtime: Runtime;
+  meta: RequestMeta;
+  /** The caller from `Authorization: Bearer …`; null without one; throws UNAUTHENTICATED for bad ones. */
+  authenticate(): Promise<Viewer | null>;
+}
+
+/** A plain HTTP endpoint beside /graphql (uploads, downloads, metrics, the dashboard). */
+export interface Route {
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  path: RegExp;
+  handler(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): void | Promise<void>;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
@@ -22,7 +32,7 @@ export function requestMeta(req: IncomingMessage): RequestMeta {
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -58,7 +68,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
  * `executeHTTPGraphQLRequest` (no express: one less layer per request). The viewer is
  * resolved before Apollo runs; bad credentials answer 401 with UNAUTHENTICATED.
  */
-export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context>, routes: HttpRoutes, ready: () => Promise<boolean>) {
+export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context>, routes: readonly Route[], ready: () => Promise<boolean>) {
   const { config, services, logger } = runtime;
 
   return async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -69,8 +79,22 @@ export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context
         const ok = await ready().catch(() => false);
         return sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
       }
-      const route = routes[url.pathname];
-      if (route && req.method === 'GET') return await route(req, res);
+      for (const route of routes) {
+        const params = route.method === req.method ? route.path.exec(url.pathname) : null;
+        if (!params) continue;
+        const meta = requestMeta(req);
+        res.setHeader('x-request-id', meta.requestId);
+        return await requestStore.run(meta, async () => {
+          try {
+            await route.handler(req, res, { params, runtime, meta, authenticate: () => services.authenticator.fromAuthorization(req.headers.authorization) });
+          } catch (err) {
+            if (!(err instanceof AppError)) throw err;
+            const status = { UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, QUOTA_EXCEEDED: 429, RATE_LIMITED: 429 }[err.code as string] ?? 400;
+            if (!res.headersSent) sendJson(res, status, graphqlError(err.message, err.code));
+            else res.destroy();
+          }
+        });
+      }
       if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'not found' });
       if (req.method !== 'GET' && req.method !== 'POST') {
         return sendJson(res, 405, graphqlError('Use GET or POST', 'BAD_REQUEST'), { allow: 'GET, POST' });

@@ -1,0 +1,80 @@
+import sql, { raw, type Sql } from 'sql-template-tag';
+import type { SqlClient } from '../../db/sql.js';
+import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
+import type { Viewer } from '../../shared/scope.js';
+import { Role } from '../identity/user.entity.js';
+import { ProjectRole } from './project-member.entity.js';
+
+const RANK: Record<ProjectRole, number> = {
+  [ProjectRole.VIEWER]: 1,
+  [ProjectRole.CONTRIBUTOR]: 2,
+  [ProjectRole.MAINTAINER]: 3,
+  [ProjectRole.OWNER]: 4,
+};
+
+export const atLeast = (role: ProjectRole | null | undefined, min: ProjectRole): boolean => !!role && RANK[role] >= RANK[min];
+
+/**
+ * Who may see and do what in a project: the one place these rules live.
+ *
+ * - ADMIN: everything, in every project (acts as OWNER), deleted ones included.
+ * - A member reads the project and its work; CONTRIBUTOR+ creates and changes work;
+ *   MAINTAINER+ manages the project, its members and decides approvals; OWNER alone
+ *   deletes the project, transfers ownership and appoints maintainers.
+ * - OBSERVERs read what they are members of (the auth checker already refuses their mutations).
+ * - A service token (an agent, a runtime) acts for the system: it may do what the
+ *   operations that accept SERVICE allow, in any project that is not deleted.
+ * - Anyone else: the project does not exist for them (NOT_FOUND, never FORBIDDEN, so ids leak nothing).
+ */
+export class ProjectPolicy {
+  constructor(private readonly db: SqlClient) {}
+
+  /** The viewer's effective role in a project, or null when it may not see it. */
+  async roleOf(viewer: Viewer, projectId: string): Promise<ProjectRole | null> {
+    const row = await this.db.one<{ status: string; role: ProjectRole | null }>(sql`
+      SELECT p.status, m.role FROM projects p
+        LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ${viewer.userId}::uuid
+       WHERE p.id = ${projectId}::uuid`);
+    if (!row) return null;
+    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return ProjectRole.OWNER;
+    if (row.status === 'DELETED') return null;
+    if (viewer.serviceActor) return ProjectRole.MAINTAINER;
+    return row.role;
+  }
+
+  /** The viewer's role, which must be at least `min`; NOT_FOUND if it cannot see the project at all. */
+  async require(viewer: Viewer, projectId: string, min: ProjectRole): Promise<ProjectRole> {
+    const role = await this.roleOf(viewer, projectId);
+    if (!role) throw new NotFoundError('Project', projectId);
+    if (!atLeast(role, min)) throw new ForbiddenError(`This needs the ${min} role or higher in the project (you are ${role})`);
+    return role;
+  }
+
+  canRead = async (viewer: Viewer, projectId: string): Promise<boolean> => (await this.roleOf(viewer, projectId)) !== null;
+
+  /** May decide the project's approvals: admins, OWNER and MAINTAINER. */
+  canDecide = async (viewer: Viewer, projectId: string): Promise<boolean> =>
+    !viewer.serviceActor && atLeast(await this.roleOf(viewer, projectId), ProjectRole.MAINTAINER);
+
+  /**
+   * SQL condition: the project whose id is `column` is visible to the viewer. For lists,
+   * so that visibility is part of the query, never a filter applied to loaded rows.
+   */
+  visible(viewer: Viewer, column: string): Sql {
+    const col = raw(column);
+    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
+    if (viewer.serviceActor) return sql`EXISTS (SELECT 1 FROM projects vp WHERE vp.id = ${col} AND vp.status <> 'DELETED')`;
+    return sql`EXISTS (SELECT 1 FROM project_members vm JOIN projects vp ON vp.id = vm.project_id
+                       WHERE vm.project_id = ${col} AND vm.user_id = ${viewer.userId}::uuid AND vp.status <> 'DELETED')`;
+  }
+
+  /** Users who may decide a project's approvals (its OWNER and MAINTAINERs, and every admin). */
+  async deciders(projectId: string): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(sql`
+      SELECT m.user_id AS id FROM project_members m JOIN users u ON u.id = m.user_id
+       WHERE m.project_id = ${projectId}::uuid AND m.role IN ('OWNER', 'MAINTAINER') AND u.status = 'ACTIVE' AND NOT u.is_blocked
+      UNION
+      SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`);
+    return rows.map((r) => r.id);
+  }
+}

@@ -1,0 +1,50 @@
+import type { Config } from '../../config.js';
+import type { SqlClient } from '../../db/sql.js';
+import type { EventBus } from '../../events/bus.js';
+import type { JobDefinition } from '../../jobs/scheduler.js';
+import type { Route } from '../../server/http.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Mailer } from '../../shared/mailer.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { ProjectService } from '../projects/project.service.js';
+import { Approval } from './approval.entity.js';
+import { FileAttachment } from './file-attachment.entity.js';
+import { Notification } from './notification.entity.js';
+import { NotificationService } from './notification.service.js';
+import { TaskAssignee } from './task-assignee.entity.js';
+import { TaskDependency } from './task-dependency.entity.js';
+import { Task } from './task.entity.js';
+import { TaskPolicy } from './task.policy.js';
+
+export const workEntities = [Task, TaskDependency, TaskAssignee, Approval, Notification, FileAttachment];
+
+/** The module's GraphQL resolvers (tasks, approvals, notifications, attachments). */
+export const workResolvers = [] as const;
+
+export interface WorkDeps {
+  config: Config;
+  db: SqlClient;
+  bus: EventBus;
+  audit: AuditService;
+  mailer: Mailer;
+  logger: Logger;
+  projects: ProjectService;
+}
+
+export function createWork(d: WorkDeps) {
+  const taskPolicy = new TaskPolicy(d.db, d.projects.policy);
+  const notifications = new NotificationService(d);
+  return { taskPolicy, notifications };
+}
+
+export type WorkServices = ReturnType<typeof createWork>;
+
+/** Scheduled work of the module (approval expiry, notification delivery, overdue tasks, expired attachments). */
+export function workJobs(_s: WorkServices, _d: WorkDeps): JobDefinition[] {
+  return [];
+}
+
+/** Plain HTTP endpoints of the module (attachment upload and download). */
+export function workRoutes(_s: WorkServices): Route[] {
+  return [];
+}

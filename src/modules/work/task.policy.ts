@@ -1,0 +1,57 @@
+import sql, { raw, type Sql } from 'sql-template-tag';
+import type { SqlClient } from '../../db/sql.js';
+import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
+import type { Viewer } from '../../shared/scope.js';
+import { Role } from '../identity/user.entity.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
+import { atLeast, type ProjectPolicy } from '../projects/project.policy.js';
+
+export interface TaskAccess {
+  taskId: string;
+  projectId: string | null;
+  /** The viewer's effective role on the task: its project role, or OWNER of a personal task it created. */
+  role: ProjectRole;
+}
+
+/**
+ * Access to a task follows its project (see ProjectPolicy). A task without a project is
+ * personal: its creator owns it, its assignees contribute to it, admins see it.
+ */
+export class TaskPolicy {
+  constructor(
+    private readonly db: SqlClient,
+    private readonly projects: ProjectPolicy,
+  ) {}
+
+  async access(viewer: Viewer, taskId: string): Promise<TaskAccess | null> {
+    const row = await this.db.one<{ project_id: string | null; created_by_id: string; assigned: boolean }>(sql`
+      SELECT t.project_id, t.created_by_id,
+             EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
+        FROM tasks t WHERE t.id = ${taskId}::uuid`);
+    if (!row) return null;
+    if (row.project_id) {
+      const role = await this.projects.roleOf(viewer, row.project_id);
+      return role ? { taskId, projectId: row.project_id, role } : null;
+    }
+    if ((viewer.role === Role.ADMIN && !viewer.serviceActor) || row.created_by_id === viewer.userId) return { taskId, projectId: null, role: ProjectRole.OWNER };
+    if (row.assigned) return { taskId, projectId: null, role: ProjectRole.CONTRIBUTOR };
+    return null;
+  }
+
+  /** The viewer's access, at least `min`; NOT_FOUND when it cannot see the task. */
+  async require(viewer: Viewer, taskId: string, min: ProjectRole): Promise<TaskAccess> {
+    const a = await this.access(viewer, taskId);
+    if (!a) throw new NotFoundError('Task', taskId);
+    if (!atLeast(a.role, min)) throw new ForbiddenError(`This needs the ${min} role or higher on the task (you are ${a.role})`);
+    return a;
+  }
+
+  /** SQL condition on a tasks row aliased `alias`: visible to the viewer. */
+  visible(viewer: Viewer, alias = 't'): Sql {
+    const t = raw(alias);
+    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
+    return sql`(CASE WHEN ${t}.project_id IS NOT NULL THEN ${this.projects.visible(viewer, `${alias}.project_id`)}
+                ELSE (${t}.created_by_id = ${viewer.userId}::uuid
+                      OR EXISTS (SELECT 1 FROM task_assignees va WHERE va.task_id = ${t}.id AND va.user_id = ${viewer.userId}::uuid AND va.active)) END)`;
+  }
+}
