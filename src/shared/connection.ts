@@ -72,6 +72,8 @@ export interface SortKey {
   direction: 'ASC' | 'DESC';
   /** The SQL type of the property, to read a cursor's value back (`timestamptz`, `text`, `int`…). */
   type: string;
+  /** For a nullable property: the SQL literal NULLs sort as (e.g. `'infinity'` to put them last ascending). */
+  nulls?: string;
 }
 
 export const BY_ID: SortKey = { property: 'id', direction: 'ASC', type: 'uuid' };
@@ -110,6 +112,12 @@ export interface PagePlan {
   orderBy: Sql;
 }
 
+/** The sort property as an SQL expression (NULLs replaced when the key is nullable). */
+export function sortExpression(model: ReadModel, sort: SortKey, alias = ''): Sql {
+  const col = column(model, sort.property, alias);
+  return sort.nulls ? sql`coalesce(${col}, ${raw(sort.nulls)}::${raw(sort.type)})` : col;
+}
+
 /** Turns first/after/last/before into SQL pieces for one keyset-paginated list. */
 export function planPage(model: ReadModel, page: PageArgs, sort: SortKey, alias = ''): PagePlan {
   if (page.first != null && page.last != null) throw new BadInputError('Pass either first or last, not both');
@@ -117,7 +125,7 @@ export function planPage(model: ReadModel, page: PageArgs, sort: SortKey, alias 
   if (size < 0 || size > MAX_PAGE) throw BadInputError.field(page.last != null ? 'last' : 'first', `must be between 0 and ${MAX_PAGE}`);
   const backwards = page.last != null;
   const dir = (sort.direction === 'ASC') !== backwards ? 'ASC' : 'DESC';
-  const key = column(model, sort.property, alias);
+  const key = sortExpression(model, sort, alias);
   const id = column(model, 'id', alias);
 
   const conditions: Sql[] = [];
@@ -132,7 +140,7 @@ export function planPage(model: ReadModel, page: PageArgs, sort: SortKey, alias 
     conditions.push(
       sort.property === 'id'
         ? sql`${id} ${op} ${values[0]}::uuid`
-        : sql`(${key}, ${id}) ${op} (${values[0]}::${raw(sort.type)}, ${values[1]}::uuid)`,
+        : sql`(${key}, ${id}) ${op} (${sort.nulls ? sql`coalesce(${values[0]}::${raw(sort.type)}, ${raw(sort.nulls)}::${raw(sort.type)})` : sql`${values[0]}::${raw(sort.type)}`}, ${values[1]}::uuid)`,
     );
   }
   return {

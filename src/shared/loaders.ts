@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import sql, { raw, type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../db/sql.js';
-import { BY_ID, planPage, toConnection, type Connection, type PageArgs, type SortKey } from './connection.js';
+import { BY_ID, planPage, sortExpression, toConnection, type Connection, type PageArgs, type SortKey } from './connection.js';
 import { and, column, selectList, type ReadModel } from './read-model.js';
 
 type Row = Record<string, unknown>;
@@ -131,7 +131,7 @@ function orderOf(model: ReadModel, sort: SortKey): Sql {
   const dir = raw(sort.direction);
   return sort.property === 'id'
     ? sql`ORDER BY t."id" ${dir}`
-    : sql`ORDER BY ${column(model, sort.property, 't')} ${dir}, t."id" ${dir}`;
+    : sql`ORDER BY ${sortExpression(model, sort, 't')} ${dir}, t."id" ${dir}`;
 }
 
 function group<T extends Row>(parents: readonly string[], rows: (T & { [PARENT]: string })[]): T[][] {

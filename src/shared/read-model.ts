@@ -12,6 +12,20 @@ export interface ReadModel {
   readonly table: Sql;
   /** property name -> quoted column */
   readonly columns: ReadonlyMap<string, string>;
+  /** field name -> SQL expression over the row aliased `t` (fields computed by PostgreSQL) */
+  readonly expressions: ReadonlyMap<string, string>;
+}
+
+const computed = new Map<string, Record<string, string>>();
+
+/**
+ * Fields PostgreSQL computes for every row, selectable like columns when asked for:
+ * `defineComputed(Task, { urgency: "CASE … t.due_date … END" })`. Expressions refer to
+ * the row as `t`.
+ */
+export function defineComputed(entity: { name: string }, fields: Record<string, string>): void {
+  computed.set(entity.name, { ...computed.get(entity.name), ...fields });
+  models.delete(entity.name);
 }
 
 const models = new Map<string, ReadModel>();
@@ -41,7 +55,7 @@ function build(meta: EntityMetadata): ReadModel {
       if (prop.fieldNames?.length === 1) columns.set(prop.name, `"${prop.fieldNames[0]}"`);
     }
   }
-  return { name: meta.className, table: raw(`"${meta.tableName}"`), columns };
+  return { name: meta.className, table: raw(`"${meta.tableName}"`), columns, expressions: new Map(Object.entries(computed.get(meta.className) ?? {})) };
 }
 
 /**
@@ -56,6 +70,10 @@ export function selectList(model: ReadModel, fields: Iterable<string>, alias = '
   for (const f of wanted) {
     const col = model.columns.get(f);
     if (col) parts.push(`${prefix}${col} AS "${f}"`);
+    else if (model.expressions.has(f)) {
+      if (alias !== 't') throw new Error(`${model.name}.${f} is computed over the alias t`);
+      parts.push(`${model.expressions.get(f)} AS "${f}"`);
+    }
   }
   return raw(parts.join(', '));
 }

@@ -10,16 +10,25 @@ import type { ProjectService } from '../projects/project.service.js';
 import { Approval } from './approval.entity.js';
 import { FileAttachment } from './file-attachment.entity.js';
 import { Notification } from './notification.entity.js';
+import { DELIVERY_JOB } from './notification.delivery.js';
+import { NotificationResolver } from './notification.resolver.js';
 import { NotificationService } from './notification.service.js';
 import { TaskAssignee } from './task-assignee.entity.js';
 import { TaskDependency } from './task-dependency.entity.js';
 import { Task } from './task.entity.js';
 import { TaskPolicy } from './task.policy.js';
+import { ApprovalResolver } from './approval.resolver.js';
+import { AttachmentResolver, TaskAttachmentsResolver } from './attachment.resolver.js';
+import { attachmentRoutes } from './attachment.routes.js';
+import { AttachmentService, removeExpiredAttachmentsJob } from './attachment.service.js';
+import { ApprovalService } from './approval.service.js';
+import { ProjectTasksResolver, TaskResolver } from './task.resolver.js';
+import { TaskService } from './task.service.js';
 
 export const workEntities = [Task, TaskDependency, TaskAssignee, Approval, Notification, FileAttachment];
 
 /** The module's GraphQL resolvers (tasks, approvals, notifications, attachments). */
-export const workResolvers = [] as const;
+export const workResolvers = [AttachmentResolver, TaskAttachmentsResolver, NotificationResolver] as const;
 
 export interface WorkDeps {
   config: Config;
@@ -34,17 +43,23 @@ export interface WorkDeps {
 export function createWork(d: WorkDeps) {
   const taskPolicy = new TaskPolicy(d.db, d.projects.policy);
   const notifications = new NotificationService(d);
-  return { taskPolicy, notifications };
+  const tasks = new TaskService({ ...d, policy: taskPolicy, notifications });
+  const approvals = new ApprovalService({ ...d, tasks: taskPolicy, notifications });
+  const attachments = new AttachmentService({ ...d, taskPolicy });
+  return { taskPolicy, notifications, tasks, approvals, attachments };
 }
 
 export type WorkServices = ReturnType<typeof createWork>;
 
 /** Scheduled work of the module (approval expiry, notification delivery, overdue tasks, expired attachments). */
-export function workJobs(_s: WorkServices, _d: WorkDeps): JobDefinition[] {
-  return [];
+export function workJobs(s: WorkServices, d: WorkDeps): JobDefinition[] {
+  return [
+    removeExpiredAttachmentsJob(s.attachments),
+    { name: DELIVERY_JOB, intervalMs: d.config.JOB_TICK_MS, run: ({ em }) => s.notifications.deliverDue(em) },
+  ];
 }
 
 /** Plain HTTP endpoints of the module (attachment upload and download). */
-export function workRoutes(_s: WorkServices): Route[] {
-  return [];
+export function workRoutes(s: WorkServices): Route[] {
+  return [...attachmentRoutes(s.attachments)];
 }

@@ -1,0 +1,99 @@
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { subscription } from '../../events/subscription.js';
+import { viewerOf, type Context } from '../../server/context.js';
+import { Allow } from '../../shared/allow.js';
+import { ConnectionType, PageArgs } from '../../shared/connection.js';
+import { isUuid } from '../../shared/errors.js';
+import { idOf, readModel } from '../../shared/read-model.js';
+import { selectedFields } from '../../shared/selection.js';
+import { User } from '../identity/user.entity.js';
+import { Project } from '../projects/project.entity.js';
+import { Approval, ApprovalStatus } from './approval.entity.js';
+import { APPROVAL_DECIDED, APPROVAL_REQUESTED, type ApprovalEvent } from './approval.events.js';
+import { ApprovalWhere, DecideApprovalInput, RequestApprovalInput } from './approval.inputs.js';
+import { Task } from './task.entity.js';
+
+const ApprovalConnection = ConnectionType(Approval);
+const approvals = () => readModel(Approval);
+
+function onEvent(ctx: Context, topic: string, hears: (viewer: ReturnType<typeof viewerOf>, e: ApprovalEvent) => Promise<boolean>, projectId?: string | null) {
+  return subscription<ApprovalEvent>(ctx, topic, (e, viewer) => (!projectId || e.projectId === projectId) && hears(viewer, e));
+}
+
+@Resolver(() => Approval)
+@Allow('SIGNED_IN')
+export class ApprovalResolver {
+  @Query(() => Approval, { nullable: true })
+  approval(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    if (!isUuid(id)) return null;
+    return ctx.loaders.byId(approvals(), selectedFields(info), ctx.services.approvals.visible(viewerOf(ctx))).load(id.toLowerCase());
+  }
+
+  @Query(() => ApprovalConnection, { description: 'Approvals you may see, newest first; awaitingMe: those waiting for your decision.' })
+  approvals(@Args() page: PageArgs, @Arg('where', () => ApprovalWhere, { nullable: true }) where: ApprovalWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.approvals.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  }
+
+  @FieldResolver(() => User, { nullable: true, description: 'The requesting user; null when a system actor asked (see requestedByActor).' })
+  requestedBy(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(a.requestedBy);
+    return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  decidedBy(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(a.decidedBy);
+    return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
+  }
+
+  @FieldResolver(() => Task, { nullable: true })
+  task(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(a.task);
+    return id ? ctx.loaders.byId(readModel(Task), selectedFields(info)).load(id) : null;
+  }
+
+  @FieldResolver(() => Project, { nullable: true })
+  project(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(a.project);
+    return id ? ctx.loaders.byId(readModel(Project), selectedFields(info)).load(id) : null;
+  }
+
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Mutation(() => Approval, { description: 'By a user (CONTRIBUTOR+), or by a service token acting as a system actor such as an agent.' })
+  requestApproval(@Arg('input') input: RequestApprovalInput, @Ctx() ctx: Context) {
+    return ctx.services.approvals.request(ctx, viewerOf(ctx), input);
+  }
+
+  @Mutation(() => Approval, { description: 'Admins and the project\'s OWNER/MAINTAINERs; never the requester; only while PENDING.' })
+  approveApproval(@Arg('input') input: DecideApprovalInput, @Ctx() ctx: Context) {
+    return ctx.services.approvals.decide(ctx, viewerOf(ctx), input.id, ApprovalStatus.APPROVED, input.notes);
+  }
+
+  @Mutation(() => Approval, { description: 'Admins and the project\'s OWNER/MAINTAINERs; never the requester; only while PENDING.' })
+  rejectApproval(@Arg('input') input: DecideApprovalInput, @Ctx() ctx: Context) {
+    return ctx.services.approvals.decide(ctx, viewerOf(ctx), input.id, ApprovalStatus.REJECTED, input.notes);
+  }
+
+  @Subscription(() => Approval, {
+    description: 'New requests, to those who may decide them.',
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      return onEvent(ctx, APPROVAL_REQUESTED, (v, e) => ctx.services.approvals.hearsRequest(v, e), args.projectId);
+    },
+  })
+  approvalRequested(@Root() e: ApprovalEvent, @Arg('projectId', () => ID, { nullable: true }) _p: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(approvals(), selectedFields(info)).load(e.approvalId);
+  }
+
+  @Subscription(() => Approval, {
+    description: 'Decisions (and expiries), to the requester and those who may decide.',
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      return onEvent(ctx, APPROVAL_DECIDED, (v, e) => ctx.services.approvals.hearsDecision(v, e), args.projectId);
+    },
+  })
+  approvalDecided(@Root() e: ApprovalEvent, @Arg('projectId', () => ID, { nullable: true }) _p: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(approvals(), selectedFields(info)).load(e.approvalId);
+  }
+}

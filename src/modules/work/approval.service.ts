@@ -1,0 +1,211 @@
+import sql, { type Sql } from 'sql-template-tag';
+import type { Config } from '../../config.js';
+import type { SqlClient } from '../../db/sql.js';
+import type { EventBus } from '../../events/bus.js';
+import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
+import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { and, readModel } from '../../shared/read-model.js';
+import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { Role } from '../identity/user.entity.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
+import type { ProjectService } from '../projects/project.service.js';
+import { Approval, ApprovalStatus } from './approval.entity.js';
+import { APPROVAL_DECIDED, APPROVAL_REQUESTED, type ApprovalEvent } from './approval.events.js';
+import type { ApprovalWhere, RequestApprovalInput } from './approval.inputs.js';
+import { NotificationPriority, NotificationType } from './notification.entity.js';
+import type { NotificationService } from './notification.service.js';
+import type { TaskPolicy } from './task.policy.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+export interface ApprovalDeps {
+  config: Config;
+  db: SqlClient;
+  bus: EventBus;
+  audit: AuditService;
+  projects: ProjectService;
+  tasks: TaskPolicy;
+  notifications: NotificationService;
+}
+
+interface ApprovalRow {
+  id: string;
+  project_id: string | null;
+  task_id: string | null;
+  requested_by_id: string | null;
+  status: ApprovalStatus;
+  action_type: string;
+}
+
+/**
+ * Approvals (seed 001): an action waits for a human. Deciders are admins and the
+ * project's OWNER/MAINTAINERs (admins alone for personal tasks); the requester never
+ * decides its own. A decision is one conditional UPDATE, so of two racing deciders
+ * exactly one wins; pending approvals past their expiry are expired by a job.
+ */
+export class ApprovalService {
+  constructor(private readonly d: ApprovalDeps) {}
+
+  async request(scope: Scope, viewer: Viewer, input: RequestApprovalInput): Promise<Approval> {
+    let projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
+    const taskId = input.taskId ? requireUuid(input.taskId, 'taskId') : null;
+    if (!taskId && !projectId) throw new BadInputError('Give the taskId or the projectId the action belongs to');
+    if (taskId) {
+      const access = await this.d.tasks.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
+      if (projectId && access.projectId !== projectId) throw BadInputError.field('projectId', 'is not the task\'s project');
+      projectId = access.projectId;
+    }
+    if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    const expiresAt = input.expiresAt ?? new Date(Date.now() + this.d.config.APPROVAL_DEFAULT_TTL_HOURS * 3600_000);
+    if (expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
+    const requestedBy = viewer.serviceActor ? null : viewer.userId;
+    const deciders = (projectId ? await this.d.projects.policy.deciders(projectId) : await this.admins()).filter((id) => id !== requestedBy);
+
+    return inTransaction(scope, async (tx) => {
+      const approval = tx.em.create(Approval, {
+        task: taskId,
+        project: projectId,
+        actionType: input.actionType,
+        details: input.details ?? null,
+        requestedBy,
+        requestedByActor: viewer.serviceActor ?? null,
+        expiresAt,
+      });
+      await tx.em.flush();
+      this.d.audit.record(tx, { action: 'approval.request', entityType: 'Approval', entityId: approval.id, after: { taskId, projectId, actionType: input.actionType, expiresAt } });
+      await this.d.notifications.notify(
+        tx,
+        deciders.map((userId) => ({
+          userId,
+          type: NotificationType.APPROVAL,
+          priority: NotificationPriority.HIGH,
+          title: `Approval requested: ${input.actionType}`,
+          message: viewer.serviceActor ? `Requested by ${viewer.serviceActor}` : null,
+          data: { approvalId: approval.id, taskId, projectId },
+        })),
+      );
+      await this.d.bus.publish(tx.em, APPROVAL_REQUESTED, { approvalId: approval.id, projectId, requestedBy } satisfies ApprovalEvent);
+      return approval;
+    });
+  }
+
+  /** APPROVED or REJECTED, exactly once, by someone who may decide and did not ask. */
+  async decide(scope: Scope, viewer: Viewer, id: string, status: ApprovalStatus.APPROVED | ApprovalStatus.REJECTED, notes?: string | null): Promise<Approval> {
+    const approvalId = requireUuid(id);
+    const row = await this.d.db.one<ApprovalRow>(sql`SELECT id, project_id, task_id, requested_by_id, status, action_type FROM approvals WHERE id = ${approvalId}::uuid`);
+    if (!row || !(await this.canRead(viewer, row))) throw new NotFoundError('Approval', approvalId);
+    if (row.requested_by_id === viewer.userId) throw new ForbiddenError('You cannot decide your own request');
+    if (!(await this.mayDecide(viewer, row.project_id))) throw new ForbiddenError('Only admins and the project\'s owner or maintainers decide approvals');
+
+    return inTransaction(scope, async (tx) => {
+      const [won] = await tx.em.execute<{ id: string }[]>(
+        `UPDATE approvals SET status = ?, decided_by_id = ?, decided_at = now(), notes = ?, updated_at = now()
+          WHERE id = ? AND status = 'PENDING' AND (expires_at IS NULL OR expires_at > now()) RETURNING id`,
+        [status, viewer.userId, notes ?? null, approvalId],
+      );
+      if (!won) {
+        const [now] = await tx.em.execute<{ status: string; expired: boolean }[]>(
+          `SELECT status, (status = 'PENDING' AND expires_at <= now()) AS expired FROM approvals WHERE id = ?`,
+          [approvalId],
+        );
+        throw new ConflictError(now?.expired ? 'This approval has expired' : `This approval is already ${now?.status}`, { status: now?.expired ? 'EXPIRED' : now?.status });
+      }
+      this.d.audit.record(tx, { action: `approval.${status === ApprovalStatus.APPROVED ? 'approve' : 'reject'}`, entityType: 'Approval', entityId: approvalId, before: { status: 'PENDING' }, after: { status, notes: notes ?? null } });
+      await this.afterDecision(tx, row, status);
+      return tx.em.findOneOrFail(Approval, approvalId, { refresh: true });
+    });
+  }
+
+  /** Expires due approvals: one statement, run by a job once across instances. */
+  async expireDue(em: EntityManager): Promise<number> {
+    const scope: Scope = { em, viewer: null, meta: systemMeta('approvals.expire') };
+    return inTransaction(scope, async (tx) => {
+      const rows = await tx.em.execute<ApprovalRow[]>(
+        `UPDATE approvals SET status = 'EXPIRED', decided_at = now(), updated_at = now()
+          WHERE status = 'PENDING' AND expires_at <= now()
+          RETURNING id, project_id, task_id, requested_by_id, status, action_type`,
+      );
+      for (const row of rows) {
+        this.d.audit.record(tx, { action: 'approval.expire', entityType: 'Approval', entityId: row.id, actorId: null, actorLabel: 'job:approvals.expire', before: { status: 'PENDING' }, after: { status: 'EXPIRED' } });
+        await this.afterDecision(tx, row, ApprovalStatus.EXPIRED);
+      }
+      return rows.length;
+    });
+  }
+
+  private async afterDecision(tx: Scope, row: ApprovalRow, status: ApprovalStatus) {
+    if (row.requested_by_id) {
+      await this.d.notifications.notify(tx, {
+        userId: row.requested_by_id,
+        type: NotificationType.APPROVAL,
+        priority: status === ApprovalStatus.APPROVED ? NotificationPriority.NORMAL : NotificationPriority.HIGH,
+        title: `Your request "${row.action_type}" was ${status.toLowerCase()}`,
+        data: { approvalId: row.id, taskId: row.task_id, projectId: row.project_id, status },
+      });
+    }
+    await this.d.bus.publish(tx.em, APPROVAL_DECIDED, { approvalId: row.id, projectId: row.project_id, requestedBy: row.requested_by_id } satisfies ApprovalEvent);
+  }
+
+  /** Admins; for a project also its OWNER and MAINTAINERs. */
+  async mayDecide(viewer: Viewer, projectId: string | null): Promise<boolean> {
+    if (viewer.serviceActor) return false;
+    if (viewer.role === Role.ADMIN) return true;
+    return projectId ? this.d.projects.policy.canDecide(viewer, projectId) : false;
+  }
+
+  private async canRead(viewer: Viewer, row: Pick<ApprovalRow, 'project_id' | 'task_id' | 'requested_by_id'>): Promise<boolean> {
+    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return true;
+    if (row.requested_by_id === viewer.userId) return true;
+    if (row.project_id) return this.d.projects.policy.canRead(viewer, row.project_id);
+    return row.task_id ? (await this.d.tasks.access(viewer, row.task_id)) !== null : false;
+  }
+
+  /** Subscription filter: those who may decide (not the requester) hear of new requests. */
+  async hearsRequest(viewer: Viewer, e: ApprovalEvent): Promise<boolean> {
+    return e.requestedBy !== viewer.userId && this.mayDecide(viewer, e.projectId);
+  }
+
+  /** Subscription filter: the requester and those who may decide hear of decisions. */
+  async hearsDecision(viewer: Viewer, e: ApprovalEvent): Promise<boolean> {
+    return e.requestedBy === viewer.userId || this.mayDecide(viewer, e.projectId);
+  }
+
+  /** SQL condition: approvals (aliased `t`) the viewer may read. */
+  visible(viewer: Viewer): Sql {
+    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
+    return sql`(t.requested_by_id = ${viewer.userId}::uuid
+      OR (t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})
+      OR (t.project_id IS NULL AND EXISTS (SELECT 1 FROM tasks vt WHERE vt.id = t.task_id AND ${this.d.tasks.visible(viewer, 'vt')})))`;
+  }
+
+  list(viewer: Viewer, fields: Iterable<string>, where: ApprovalWhere, page: PageArgs) {
+    const awaiting = where.awaitingMe
+      ? viewer.role === Role.ADMIN
+        ? sql`t.status = 'PENDING' AND t.requested_by_id IS DISTINCT FROM ${viewer.userId}::uuid`
+        : sql`t.status = 'PENDING' AND t.requested_by_id IS DISTINCT FROM ${viewer.userId}::uuid AND EXISTS (
+                SELECT 1 FROM project_members dm WHERE dm.project_id = t.project_id AND dm.user_id = ${viewer.userId}::uuid AND dm.role IN ('OWNER', 'MAINTAINER'))`
+      : null;
+    return paginate(
+      this.d.db,
+      {
+        model: readModel(Approval),
+        fields,
+        where: and([
+          this.visible(viewer),
+          where.status?.length ? sql`t.status = ANY(${where.status}::approval_status[])` : null,
+          where.projectId ? sql`t.project_id = ${where.projectId}::uuid` : null,
+          where.taskId ? sql`t.task_id = ${where.taskId}::uuid` : null,
+          where.mine ? sql`t.requested_by_id = ${viewer.userId}::uuid` : null,
+          awaiting,
+        ]),
+        sort: NEWEST_FIRST,
+      },
+      page,
+    );
+  }
+
+  private async admins(): Promise<string[]> {
+    const rows = await this.d.db.query<{ id: string }>(sql`SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`);
+    return rows.map((r) => r.id);
+  }
+}

@@ -1,0 +1,403 @@
+import sql, { type Sql } from 'sql-template-tag';
+import type { SqlClient } from '../../db/sql.js';
+import type { EventBus } from '../../events/bus.js';
+import { paginate, type Connection, type PageArgs, type SortKey } from '../../shared/connection.js';
+import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { newId } from '../../shared/ids.js';
+import { and, defineComputed, readModel } from '../../shared/read-model.js';
+import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AgentType } from '../ai/agent-type.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
+import type { ProjectService } from '../projects/project.service.js';
+import { NotificationPriority, NotificationType } from './notification.entity.js';
+import type { NotificationService } from './notification.service.js';
+import { TaskDependency } from './task-dependency.entity.js';
+import { TASK_DELETED, TASK_UPDATED, type TaskEvent } from './task.events.js';
+import { ActivityKind, OrderDirection, TaskOrderField, type CreateTaskInput, type TaskWhere, type UpdateTaskInput } from './task.inputs.js';
+import { CRITICAL_MAX_MINUTES, OPEN_STATUSES, Task, TaskPriority, TaskStatus } from './task.entity.js';
+import type { TaskPolicy } from './task.policy.js';
+
+/**
+ * The status machine (seeds 001 and 003): PENDING → ASSIGNED → IN_PROGRESS →
+ * COMPLETED | FAILED, and any open state → CANCELLED. Assigning the first user moves a
+ * PENDING task to ASSIGNED; removing the last assignee moves an ASSIGNED one back.
+ */
+const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
+  [TaskStatus.PENDING]: [TaskStatus.ASSIGNED, TaskStatus.CANCELLED],
+  [TaskStatus.ASSIGNED]: [TaskStatus.IN_PROGRESS, TaskStatus.CANCELLED],
+  [TaskStatus.IN_PROGRESS]: [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED],
+  [TaskStatus.COMPLETED]: [],
+  [TaskStatus.FAILED]: [],
+  [TaskStatus.CANCELLED]: [],
+};
+
+export const canTransition = (from: TaskStatus, to: TaskStatus) => TRANSITIONS[from].includes(to);
+
+/** Due within this long counts as DUE_SOON (seed 001's view: one day). */
+const DUE_SOON = `interval '1 day'`;
+
+// Seed 001's task_summary view, computed by PostgreSQL per row when selected.
+defineComputed(Task, {
+  urgency: `CASE WHEN t.due_date IS NULL OR t.status IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN 'ON_TRACK'
+                 WHEN t.due_date < now() THEN 'OVERDUE'
+                 WHEN t.due_date <= now() + ${DUE_SOON} THEN 'DUE_SOON' ELSE 'ON_TRACK' END`,
+  approvalCount: `(SELECT count(*)::int FROM approvals a WHERE a.task_id = t.id)`,
+});
+
+const ORDER: Record<TaskOrderField, Omit<SortKey, 'direction'>> = {
+  [TaskOrderField.CREATED_AT]: { property: 'id', type: 'uuid' }, // UUIDv7: id order is creation order
+  [TaskOrderField.UPDATED_AT]: { property: 'updatedAt', type: 'timestamptz' },
+  [TaskOrderField.DUE_DATE]: { property: 'dueDate', type: 'timestamptz', nulls: `'infinity'` },
+  [TaskOrderField.PRIORITY]: { property: 'priority', type: 'task_priority' },
+};
+
+export function taskSort(order?: { field: TaskOrderField; direction: OrderDirection } | null): SortKey {
+  const o = order ?? { field: TaskOrderField.CREATED_AT, direction: OrderDirection.DESC };
+  return { ...ORDER[o.field], direction: o.direction };
+}
+
+const snapshot = (t: Task) => ({
+  title: t.title,
+  status: t.status,
+  priority: t.priority,
+  dueDate: t.dueDate ?? null,
+  estimatedMinutes: t.estimatedMinutes ?? null,
+  tags: t.tags,
+  allowedIntents: t.allowedIntents,
+  assignedAgents: t.assignedAgents,
+  primaryAgent: t.primaryAgent ?? null,
+});
+
+export interface TaskDeps {
+  db: SqlClient;
+  bus: EventBus;
+  audit: AuditService;
+  projects: ProjectService;
+  policy: TaskPolicy;
+  notifications: NotificationService;
+}
+
+export class TaskService {
+  constructor(private readonly d: TaskDeps) {}
+
+  // ---------- reads ----------
+
+  /** The `where` of a task list, over the row aliased `t`, visibility included. */
+  filter(viewer: Viewer, where: TaskWhere = {}): Sql {
+    const search = where.search?.trim();
+    return and([
+      this.d.policy.visible(viewer, 't'),
+      where.projectId ? sql`t.project_id = ${requireUuid(where.projectId, 'projectId')}::uuid` : null,
+      where.status?.length ? sql`t.status = ANY(${where.status}::task_status[])` : null,
+      where.priority?.length ? sql`t.priority = ANY(${where.priority}::task_priority[])` : null,
+      where.assigneeId ? sql`EXISTS (SELECT 1 FROM task_assignees fa WHERE fa.task_id = t.id AND fa.user_id = ${where.assigneeId}::uuid AND fa.active)` : null,
+      where.tag ? sql`t.tags @> ARRAY[${where.tag}]::text[]` : null,
+      where.dueBefore ? sql`t.due_date < ${where.dueBefore}` : null,
+      where.dueAfter ? sql`t.due_date > ${where.dueAfter}` : null,
+      where.overdue === true ? sql`t.due_date < now() AND t.status = ANY(${OPEN_STATUSES}::task_status[])` : null,
+      where.overdue === false ? sql`NOT (t.due_date IS NOT NULL AND t.due_date < now() AND t.status = ANY(${OPEN_STATUSES}::task_status[]))` : null,
+      where.parentId ? sql`t.parent_id = ${where.parentId}::uuid` : null,
+      // The same expression as the GIN index tasks_fulltext_index, so the index serves it.
+      search ? sql`to_tsvector('english', t.title || ' ' || coalesce(t.description, '')) @@ websearch_to_tsquery('english', ${search})` : null,
+    ]);
+  }
+
+  list(viewer: Viewer, fields: Iterable<string>, where: TaskWhere | null | undefined, order: Parameters<typeof taskSort>[0], page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+    return paginate(this.d.db, { model: readModel(Task), fields, where: this.filter(viewer, where ?? {}), sort: taskSort(order) }, page);
+  }
+
+  /** Counts per UTC day and kind over the last `days` days, of the tasks and approvals the viewer may see. */
+  async dailyActivity(viewer: Viewer, projectId: string | null | undefined, days: number): Promise<{ day: string; kind: ActivityKind; count: number }[]> {
+    const tasks = this.filter(viewer, projectId ? { projectId } : {});
+    return this.d.db.query(sql`
+      WITH visible AS (SELECT t.id, t.status, t.created_at, t.completed_at FROM tasks t WHERE ${tasks}),
+      events AS (
+        SELECT created_at AS at, 'TASK_CREATED' AS kind FROM visible
+        UNION ALL SELECT completed_at, 'TASK_COMPLETED' FROM visible WHERE status = 'COMPLETED'
+        UNION ALL SELECT completed_at, 'TASK_FAILED' FROM visible WHERE status = 'FAILED'
+        UNION ALL SELECT a.created_at, 'APPROVAL_REQUESTED' FROM approvals a JOIN visible v ON v.id = a.task_id
+        UNION ALL SELECT a.decided_at, 'APPROVAL_DECIDED' FROM approvals a JOIN visible v ON v.id = a.task_id WHERE a.decided_at IS NOT NULL)
+      SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, kind, count(*)::int AS count
+        FROM events WHERE at >= now() - make_interval(days => ${days})
+       GROUP BY 1, 2 ORDER BY 1 DESC, 2`);
+  }
+
+  // ---------- writes ----------
+
+  async create(scope: Scope, viewer: Viewer, input: CreateTaskInput): Promise<Task> {
+    const projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
+    if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    const priority = input.priority ?? TaskPriority.MEDIUM;
+    checkEstimate(priority, input.estimatedMinutes);
+    if (input.parentId) {
+      const parent = await this.d.policy.require(viewer, input.parentId, ProjectRole.CONTRIBUTOR);
+      if (parent.projectId !== projectId) throw BadInputError.field('parentId', 'the parent task must be in the same project');
+    }
+    const dependsOn = [...new Set(input.dependsOn ?? [])];
+    await this.assertSameProject(dependsOn, projectId, 'dependsOn');
+
+    return inTransaction(scope, async (tx) => {
+      const task = tx.em.create(Task, {
+        title: input.title.trim(),
+        description: input.description ?? null,
+        project: projectId,
+        parent: input.parentId ?? null,
+        createdBy: viewer.userId,
+        priority,
+        dueDate: input.dueDate ?? null,
+        estimatedMinutes: input.estimatedMinutes ?? null,
+        tags: input.tags ?? [],
+        allowedIntents: input.allowedIntents ?? [],
+        scope: input.scope ?? null,
+        assignedAgents: input.assignedAgents ?? [],
+        primaryAgent: input.primaryAgent ?? null,
+        metadata: input.metadata ?? {},
+      });
+      for (const id of dependsOn) tx.em.create(TaskDependency, { task, dependsOn: id });
+      await tx.em.flush();
+      this.d.audit.record(tx, { action: 'task.create', entityType: 'Task', entityId: task.id, after: { ...snapshot(task), projectId, dependsOn } });
+      await this.publish(tx, task.id, projectId);
+      return task;
+    });
+  }
+
+  async update(scope: Scope, viewer: Viewer, input: UpdateTaskInput): Promise<Task> {
+    return this.change(scope, viewer, input.id, ProjectRole.CONTRIBUTOR, 'task.update', async (_tx, t) => {
+      if (input.title) t.title = input.title.trim();
+      if (input.description !== undefined) t.description = input.description;
+      if (input.priority) t.priority = input.priority;
+      if (input.clearDueDate) t.dueDate = null;
+      else if (input.dueDate) t.dueDate = input.dueDate;
+      if (input.dueDate || input.clearDueDate) t.overdueNotifiedAt = null;
+      if (input.allowedIntents) t.allowedIntents = input.allowedIntents;
+      if (input.scope !== undefined) t.scope = input.scope;
+      if (input.tags) t.tags = input.tags;
+      if (input.estimatedMinutes !== undefined && input.estimatedMinutes !== null) t.estimatedMinutes = input.estimatedMinutes;
+      if (input.results) t.results = input.results;
+      if (input.metadata) t.metadata = input.metadata;
+      checkEstimate(t.priority, t.estimatedMinutes);
+    });
+  }
+
+  /** The creator, or MAINTAINER+ of the project. */
+  async delete(scope: Scope, viewer: Viewer, id: string): Promise<boolean> {
+    const taskId = requireUuid(id);
+    const access = await this.d.policy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
+    return inTransaction(scope, async (tx) => {
+      const t = await tx.em.findOne(Task, taskId, { lockMode: 4 });
+      if (!t) throw new NotFoundError('Task', taskId);
+      if (t.createdBy.id !== viewer.userId && access.role !== ProjectRole.MAINTAINER && access.role !== ProjectRole.OWNER) {
+        throw new ForbiddenError('Only the creator or a maintainer deletes a task');
+      }
+      const before = snapshot(t);
+      tx.em.remove(t);
+      this.d.audit.record(tx, { action: 'task.delete', entityType: 'Task', entityId: taskId, before });
+      await this.d.bus.publish(tx.em, TASK_DELETED, { taskId, projectId: access.projectId } satisfies TaskEvent);
+      return true;
+    });
+  }
+
+  /** Moves the task along the status machine; the service, not the client, sets the times. */
+  async setStatus(scope: Scope, viewer: Viewer, id: string, status: TaskStatus): Promise<Task> {
+    return this.change(scope, viewer, id, ProjectRole.CONTRIBUTOR, 'task.setStatus', async (tx, t) => {
+      if (t.status === status) return;
+      if (!canTransition(t.status as TaskStatus, status)) {
+        throw BadInputError.field('status', `a ${t.status} task cannot become ${status} (allowed: ${TRANSITIONS[t.status as TaskStatus].join(', ') || 'none, it is closed'})`);
+      }
+      if (status === TaskStatus.ASSIGNED) {
+        const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`, [t.id]);
+        if (n === 0 && t.assignedAgents.length === 0) throw BadInputError.field('status', 'assign a user or an agent first');
+      }
+      if (status === TaskStatus.IN_PROGRESS) {
+        const open = await tx.em.execute<{ id: string; title: string; status: string }[]>(
+          `SELECT d.id, d.title, d.status FROM task_dependencies td JOIN tasks d ON d.id = td.depends_on_id
+            WHERE td.task_id = ? AND d.status <> 'COMPLETED' ORDER BY d.id LIMIT 5`,
+          [t.id],
+        );
+        if (open.length) {
+          throw new BadInputError(`The task cannot start before its dependencies complete: ${open.map((d) => `"${d.title}" (${d.status})`).join(', ')}`, {
+            field: 'status',
+            blockedBy: open.map((d) => d.id),
+          });
+        }
+        t.startedAt = new Date();
+      }
+      if (status === TaskStatus.COMPLETED || status === TaskStatus.FAILED || status === TaskStatus.CANCELLED) {
+        const now = new Date();
+        t.completedAt = now;
+        if (t.startedAt) {
+          t.executionTimeSeconds = Math.round((now.getTime() - t.startedAt.getTime()) / 1000);
+          t.actualMinutes = Math.round(t.executionTimeSeconds / 60);
+        }
+      }
+      t.status = status;
+    });
+  }
+
+  /**
+   * Assigns a user who can see the task. Idempotent under races: one row per task and
+   * user (unique), and only the call that really assigned notifies and audits.
+   */
+  async assign(scope: Scope, viewer: Viewer, taskId: string, userId: string): Promise<Task> {
+    const access = await this.d.policy.require(viewer, requireUuid(taskId, 'taskId'), ProjectRole.CONTRIBUTOR);
+    if (access.projectId) {
+      const [{ member }] = await this.d.db.query<{ member: boolean }>(
+        sql`SELECT EXISTS (SELECT 1 FROM project_members m JOIN users u ON u.id = m.user_id
+                           WHERE m.project_id = ${access.projectId}::uuid AND m.user_id = ${requireUuid(userId, 'userId')}::uuid
+                             AND u.status = 'ACTIVE' AND NOT u.is_blocked) AS member`,
+      );
+      if (!member) throw BadInputError.field('userId', 'the assignee must be an active member of the task\'s project');
+    }
+    return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
+      if (!OPEN_STATUSES.includes(t.status as (typeof OPEN_STATUSES)[number])) throw new ConflictError(`A ${t.status} task takes no new assignees`);
+      const rows = await tx.em.execute<{ id: string }[]>(
+        `INSERT INTO task_assignees (id, task_id, user_id, assigned_by_id, assigned_at, active) VALUES (?, ?, ?, ?, now(), true)
+         ON CONFLICT (task_id, user_id) DO UPDATE SET active = true, assigned_by_id = EXCLUDED.assigned_by_id, assigned_at = now()
+           WHERE NOT task_assignees.active
+         RETURNING id`,
+        [newId(), t.id, userId, viewer.userId],
+      );
+      if (!rows.length) return false; // already assigned: nothing happened
+      if (t.status === TaskStatus.PENDING) t.status = TaskStatus.ASSIGNED;
+      this.d.audit.record(tx, { action: 'task.assign', entityType: 'Task', entityId: t.id, after: { userId } });
+      await this.d.notifications.notify(tx, {
+        userId,
+        type: NotificationType.STATUS,
+        priority: t.priority === TaskPriority.CRITICAL ? NotificationPriority.HIGH : NotificationPriority.NORMAL,
+        title: `You were assigned "${t.title}"`,
+        data: { taskId: t.id, projectId: access.projectId },
+      });
+    });
+  }
+
+  async unassign(scope: Scope, viewer: Viewer, taskId: string, userId: string): Promise<Task> {
+    return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
+      const rows = await tx.em.execute(`UPDATE task_assignees SET active = false WHERE task_id = ? AND user_id = ? AND active RETURNING id`, [t.id, requireUuid(userId, 'userId')]);
+      if (!rows.length) return false;
+      const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`, [t.id]);
+      if (n === 0 && t.assignedAgents.length === 0 && t.status === TaskStatus.ASSIGNED) t.status = TaskStatus.PENDING;
+      this.d.audit.record(tx, { action: 'task.unassign', entityType: 'Task', entityId: t.id, before: { userId } });
+    });
+  }
+
+  async assignAgent(scope: Scope, viewer: Viewer, taskId: string, agent: AgentType, primary: boolean): Promise<Task> {
+    return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, 'task.assignAgent', async (_tx, t) => {
+      if (!t.assignedAgents.includes(agent)) t.assignedAgents = [...t.assignedAgents, agent];
+      if (primary || !t.primaryAgent) t.primaryAgent = agent;
+      if (t.status === TaskStatus.PENDING) t.status = TaskStatus.ASSIGNED;
+    });
+  }
+
+  async unassignAgent(scope: Scope, viewer: Viewer, taskId: string, agent: AgentType): Promise<Task> {
+    return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, 'task.unassignAgent', async (tx, t) => {
+      t.assignedAgents = t.assignedAgents.filter((a) => a !== agent);
+      if (t.primaryAgent === agent) t.primaryAgent = t.assignedAgents[0] ?? null;
+      if (t.status === TaskStatus.ASSIGNED && t.assignedAgents.length === 0) {
+        const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`, [t.id]);
+        if (n === 0) t.status = TaskStatus.PENDING;
+      }
+    });
+  }
+
+  /** Refused when it would close a cycle (dependsOn already depends, transitively, on the task). */
+  async addDependency(scope: Scope, viewer: Viewer, taskId: string, dependsOnId: string): Promise<Task> {
+    if (taskId === dependsOnId) throw BadInputError.field('dependsOnId', 'a task cannot depend on itself');
+    return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
+      await this.assertSameProject([dependsOnId], t.project?.id ?? null, 'dependsOnId');
+      // Serialise dependency changes within the project, so two concurrent additions cannot close a cycle together.
+      await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('task-deps:' || ?))`, [t.project?.id ?? t.id]);
+      const [cycle] = await tx.em.execute<{ found: boolean }[]>(
+        `WITH RECURSIVE up(id) AS (
+           SELECT depends_on_id FROM task_dependencies WHERE task_id = ?
+           UNION SELECT td.depends_on_id FROM task_dependencies td JOIN up ON td.task_id = up.id)
+         SELECT EXISTS (SELECT 1 FROM up WHERE id = ?) AS found`,
+        [dependsOnId, t.id],
+      );
+      if (cycle?.found) throw BadInputError.field('dependsOnId', 'this dependency would create a cycle');
+      const rows = await tx.em.execute(`INSERT INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING task_id`, [t.id, dependsOnId]);
+      if (!rows.length) return false;
+      this.d.audit.record(tx, { action: 'task.addDependency', entityType: 'Task', entityId: t.id, after: { dependsOnId } });
+    });
+  }
+
+  async removeDependency(scope: Scope, viewer: Viewer, taskId: string, dependsOnId: string): Promise<Task> {
+    return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
+      const rows = await tx.em.execute(`DELETE FROM task_dependencies WHERE task_id = ? AND depends_on_id = ? RETURNING task_id`, [t.id, dependsOnId]);
+      if (!rows.length) return false;
+      this.d.audit.record(tx, { action: 'task.removeDependency', entityType: 'Task', entityId: t.id, before: { dependsOnId } });
+    });
+  }
+
+  /** Tells the assignees of newly overdue open tasks, once per due date (a job). */
+  async notifyOverdue(em: EntityManager): Promise<number> {
+    return inTransaction({ em, viewer: null, meta: systemMeta('tasks.notifyOverdue') }, async (tx) => {
+      const rows = await tx.em.execute<{ task_id: string; title: string; project_id: string | null; user_id: string }[]>(
+        `WITH due AS (
+           UPDATE tasks SET overdue_notified_at = now()
+            WHERE due_date < now() AND status IN ('PENDING', 'ASSIGNED', 'IN_PROGRESS') AND overdue_notified_at IS NULL
+            RETURNING id, title, project_id)
+         SELECT due.id AS task_id, due.title, due.project_id, a.user_id FROM due JOIN task_assignees a ON a.task_id = due.id AND a.active`,
+      );
+      await this.d.notifications.notify(
+        tx,
+        rows.map((r) => ({
+          userId: r.user_id,
+          type: NotificationType.ALERT,
+          priority: NotificationPriority.HIGH,
+          title: `"${r.title}" is overdue`,
+          data: { taskId: r.task_id, projectId: r.project_id },
+        })),
+      );
+      return rows.length;
+    });
+  }
+
+  // ---------- helpers ----------
+
+  /**
+   * One transaction with the task row locked: apply, audit (when `action` is given;
+   * otherwise `apply` audits itself, or returns false when nothing changed), publish.
+   */
+  private async change(
+    scope: Scope,
+    viewer: Viewer,
+    id: string,
+    min: ProjectRole,
+    action: string | null,
+    apply: (tx: Scope, t: Task) => Promise<void | false>,
+  ): Promise<Task> {
+    const taskId = requireUuid(id, 'taskId');
+    const access = await this.d.policy.require(viewer, taskId, min);
+    if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, min);
+    return inTransaction(scope, async (tx) => {
+      const t = await tx.em.findOne(Task, taskId, { lockMode: 4 /* PESSIMISTIC_WRITE */ });
+      if (!t) throw new NotFoundError('Task', taskId);
+      const before = snapshot(t);
+      const changed = await apply(tx, t);
+      if (changed === false) return t;
+      if (action) this.d.audit.record(tx, { action, entityType: 'Task', entityId: t.id, before, after: snapshot(t) });
+      await this.publish(tx, t.id, access.projectId);
+      return t;
+    });
+  }
+
+  private publish(tx: Scope, taskId: string, projectId: string | null) {
+    return this.d.bus.publish(tx.em, TASK_UPDATED, { taskId, projectId } satisfies TaskEvent);
+  }
+
+  private async assertSameProject(ids: string[], projectId: string | null, field: string) {
+    if (!ids.length) return;
+    const rows = await this.d.db.query<{ id: string }>(
+      sql`SELECT id FROM tasks WHERE id = ANY(${ids}::uuid[]) AND project_id IS NOT DISTINCT FROM ${projectId}::uuid`,
+    );
+    if (rows.length !== ids.length) throw BadInputError.field(field, 'every dependency must be an existing task of the same project');
+  }
+}
+
+function checkEstimate(priority: TaskPriority, minutes: number | null | undefined) {
+  if (priority === TaskPriority.CRITICAL && minutes != null && minutes > CRITICAL_MAX_MINUTES) {
+    throw BadInputError.field('estimatedMinutes', `a CRITICAL task is estimated at ${CRITICAL_MAX_MINUTES} minutes (24 h) at most`);
+  }
+}
