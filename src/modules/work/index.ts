@@ -28,7 +28,7 @@ import { TaskService } from './task.service.js';
 export const workEntities = [Task, TaskDependency, TaskAssignee, Approval, Notification, FileAttachment];
 
 /** The module's GraphQL resolvers (tasks, approvals, notifications, attachments). */
-export const workResolvers = [AttachmentResolver, TaskAttachmentsResolver, NotificationResolver] as const;
+export const workResolvers = [TaskResolver, ProjectTasksResolver, ApprovalResolver, AttachmentResolver, TaskAttachmentsResolver, NotificationResolver] as const;
 
 export interface WorkDeps {
   config: Config;
@@ -54,6 +54,9 @@ export type WorkServices = ReturnType<typeof createWork>;
 /** Scheduled work of the module (approval expiry, notification delivery, overdue tasks, expired attachments). */
 export function workJobs(s: WorkServices, d: WorkDeps): JobDefinition[] {
   return [
+    // Approvals expire "on time": checked every tick, once across instances (the job's lease).
+    { name: 'work.expireApprovals', intervalMs: d.config.JOB_TICK_MS, run: ({ em }) => s.approvals.expireDue(em) },
+    { name: 'work.notifyOverdueTasks', intervalMs: 60_000, run: ({ em }) => s.tasks.notifyOverdue(em) },
     removeExpiredAttachmentsJob(s.attachments),
     { name: DELIVERY_JOB, intervalMs: d.config.JOB_TICK_MS, run: ({ em }) => s.notifications.deliverDue(em) },
   ];

@@ -1,11 +1,18 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import sql, { type Sql } from 'sql-template-tag';
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
+import { NEWEST_FIRST, paginate, type Connection, type PageArgs } from '../../shared/connection.js';
+import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
-import type { Scope } from '../../shared/scope.js';
+import { and, readModel } from '../../shared/read-model.js';
+import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
-import { DeliveryStatus, Notification, NotificationChannel, NotificationPriority, NotificationType } from './notification.entity.js';
+import { User } from '../identity/user.entity.js';
+import { createNotificationDelivery, type DeliveryReport } from './notification.delivery.js';
+import { DeliveryStatus, Notification, NotificationChannel, NotificationPriority, NotificationStatus, NotificationType } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
 
 export interface NotificationDeps {
@@ -29,12 +36,47 @@ export interface NotifyInput {
   scheduledFor?: Date | null;
 }
 
+export interface NotificationFilter {
+  /** Default: UNREAD and READ. */
+  status?: NotificationStatus[] | null;
+  type?: NotificationType | null;
+  channel?: NotificationChannel | null;
+  deliveryStatus?: DeliveryStatus[] | null;
+}
+
+export interface SendInput {
+  userIds: string[];
+  title: string;
+  message?: string | null;
+  type?: NotificationType | null;
+  priority?: NotificationPriority | null;
+  channel?: NotificationChannel | null;
+  scheduledFor?: Date | null;
+  data?: unknown;
+}
+
+/**
+ * A notification reaches its user's inbox when it is due: one scheduled for later is
+ * neither listed, counted nor markable before `scheduledFor` (a reminder for tomorrow
+ * should not show up today), whatever its channel. `t` is the notifications table.
+ */
+const DUE = sql`(t.scheduled_for IS NULL OR t.scheduled_for <= now())`;
+const ownedBy = (userId: string): Sql => sql`t.user_id = ${userId}::uuid`;
+
+const snapshot = (n: Notification) => ({ status: n.status, readAt: n.readAt ?? null });
+
 /**
  * Notifications (seed 001): written in the caller's transaction, so a notification
- * exists exactly when the event it tells of committed; delivered after commit.
+ * exists exactly when the event it tells of committed; delivered after commit (see
+ * notification.delivery.ts). Each user reads and changes only their own: another
+ * user's notification is NOT_FOUND, not FORBIDDEN, so ids cannot be probed.
  */
 export class NotificationService {
-  constructor(private readonly d: NotificationDeps) {}
+  private readonly delivery;
+
+  constructor(private readonly d: NotificationDeps) {
+    this.delivery = createNotificationDelivery(d);
+  }
 
   /**
    * Creates notifications inside `tx`. WEB ones that are due now are published on
@@ -66,5 +108,135 @@ export class NotificationService {
       if (live) await this.d.bus.publish(tx.em, NOTIFICATION_RECEIVED, { id: n.id, userId: input.userId } satisfies NotificationReceived);
     }
     return created;
+  }
+
+  /** The viewer's own notifications that are due, newest first. */
+  list(viewer: Viewer, fields: Iterable<string>, filter: NotificationFilter, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+    const statuses = filter.status?.length ? filter.status : [NotificationStatus.UNREAD, NotificationStatus.READ];
+    return paginate(
+      this.d.db,
+      {
+        model: readModel(Notification),
+        fields,
+        where: and([
+          ownedBy(viewer.userId),
+          DUE,
+          sql`t.status = ANY(${statuses}::notification_status[])`,
+          filter.type ? sql`t.type = ${filter.type}::notification_type` : null,
+          filter.channel ? sql`t.channel = ${filter.channel}::notification_channel` : null,
+          filter.deliveryStatus?.length ? sql`t.delivery_status = ANY(${filter.deliveryStatus}::delivery_status[])` : null,
+        ]),
+        sort: NEWEST_FIRST,
+      },
+      page,
+    );
+  }
+
+  /** How many of the viewer's due notifications are UNREAD. */
+  async unreadCount(viewer: Viewer): Promise<number> {
+    const r = await this.d.db.one<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM notifications t WHERE ${ownedBy(viewer.userId)} AND t.status = 'UNREAD' AND ${DUE}`,
+    );
+    return r?.n ?? 0;
+  }
+
+  /** UNREAD → READ (an archived one stays archived but records when it was read). Idempotent. */
+  async markRead(scope: Scope, viewer: Viewer, id: string): Promise<Notification> {
+    return this.changeOwn(scope, viewer, id, 'notification.read', (n) => {
+      if (n.status === NotificationStatus.UNREAD) n.status = NotificationStatus.READ;
+      n.readAt ??= new Date();
+    });
+  }
+
+  /** Marks every due UNREAD notification of the viewer READ; returns how many changed. */
+  async markAllRead(scope: Scope, viewer: Viewer): Promise<number> {
+    return inTransaction(scope, async (tx) => {
+      const rows = await tx.em.execute<{ id: string }[]>(
+        `UPDATE notifications t SET status = 'READ', read_at = coalesce(t.read_at, now())
+          WHERE t.user_id = ? AND t.status = 'UNREAD' AND (t.scheduled_for IS NULL OR t.scheduled_for <= now())
+          RETURNING t.id`,
+        [viewer.userId],
+      );
+      if (rows.length) {
+        this.d.audit.record(tx, {
+          action: 'notification.readAll',
+          entityType: 'Notification',
+          entityId: null,
+          before: { status: NotificationStatus.UNREAD },
+          after: { status: NotificationStatus.READ, count: rows.length, ids: rows.map((r) => r.id) },
+        });
+      }
+      return rows.length;
+    });
+  }
+
+  /** Hides a notification from the default list (it stays readable with `status: [ARCHIVED]`). Idempotent. */
+  async archive(scope: Scope, viewer: Viewer, id: string): Promise<Notification> {
+    return this.changeOwn(scope, viewer, id, 'notification.archive', (n) => {
+      n.status = NotificationStatus.ARCHIVED;
+    });
+  }
+
+  /**
+   * An administrator's notification to users (one per distinct user). Every recipient
+   * must exist; the whole send is one transaction, audited per notification.
+   */
+  async send(scope: Scope, input: SendInput): Promise<Notification[]> {
+    const userIds = [...new Set(input.userIds.map((id) => requireUuid(id, 'userIds')))];
+    return inTransaction(scope, async (tx) => {
+      const found = new Set((await tx.em.find(User, { id: { $in: userIds } }, { fields: ['id'] })).map((u) => u.id));
+      const missing = userIds.find((id) => !found.has(id));
+      if (missing) throw new NotFoundError('User', missing);
+      const created = await this.notify(
+        tx,
+        userIds.map((userId) => ({
+          userId,
+          title: input.title,
+          message: input.message ?? null,
+          type: input.type ?? NotificationType.INFO,
+          priority: input.priority ?? NotificationPriority.NORMAL,
+          channel: input.channel ?? NotificationChannel.WEB,
+          scheduledFor: input.scheduledFor ?? null,
+          data: input.data ?? null,
+        })),
+      );
+      for (const n of created) {
+        this.d.audit.record(tx, {
+          action: 'notification.send',
+          entityType: 'Notification',
+          entityId: n.id,
+          after: { userId: n.user.id, title: n.title, type: n.type, priority: n.priority, channel: n.channel, scheduledFor: n.scheduledFor ?? null },
+        });
+      }
+      return created;
+    });
+  }
+
+  /**
+   * One delivery pass over due notifications (the `work.deliverNotifications` job).
+   * `em` is the job's unit of work; each outcome is recorded in its own transaction.
+   */
+  deliverDue(em: EntityManager): Promise<DeliveryReport> {
+    return this.delivery.deliverDue(em);
+  }
+
+  /** Loads the viewer's own due notification, locked, applies `change` and audits it if anything changed. */
+  private changeOwn(scope: Scope, viewer: Viewer, id: string, action: string, change: (n: Notification) => void): Promise<Notification> {
+    const notificationId = requireUuid(id);
+    return inTransaction(scope, async (tx) => {
+      const n = await tx.em.findOne(
+        Notification,
+        { id: notificationId, user: viewer.userId, $or: [{ scheduledFor: null }, { scheduledFor: { $lte: new Date() } }] },
+        { lockMode: 4 /* PESSIMISTIC_WRITE */ },
+      );
+      if (!n) throw new NotFoundError('Notification', notificationId);
+      const before = snapshot(n);
+      change(n);
+      const after = snapshot(n);
+      if (before.status !== after.status || before.readAt !== after.readAt) {
+        this.d.audit.record(tx, { action, entityType: 'Notification', entityId: n.id, before, after });
+      }
+      return n;
+    });
   }
 }

@@ -1,0 +1,268 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import pLimit from 'p-limit';
+import sql from 'sql-template-tag';
+import type { Config } from '../../config.js';
+import type { SqlClient } from '../../db/sql.js';
+import type { EventBus } from '../../events/bus.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Mailer } from '../../shared/mailer.js';
+import { inTransaction, systemMeta, type Scope } from '../../shared/scope.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { DeliveryStatus, NotificationChannel } from './notification.entity.js';
+import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
+
+/** The scheduled job that delivers due notifications; also the audit trail's actor. */
+export const DELIVERY_JOB = 'work.deliverNotifications';
+
+/** Notifications claimed per statement. */
+export const DELIVERY_BATCH = 50;
+/** Sends in flight at once within a batch. */
+export const DELIVERY_CONCURRENCY = 8;
+/** Longest one send (SMTP or webhook) may take before it counts as a failure. */
+export const SEND_TIMEOUT_MS = 15_000;
+/**
+ * How long a claim holds a notification: its `next_attempt_at` is pushed this far ahead
+ * when it is claimed, so an instance that dies between claim and record lets it become
+ * due again after the lease. Longer than a whole batch can take
+ * (⌈BATCH / CONCURRENCY⌉ × SEND_TIMEOUT_MS = 105 s).
+ */
+export const CLAIM_LEASE_MS = 2 * 60_000;
+/** A run stops claiming new batches after this long (the rest waits for the next tick). */
+export const RUN_BUDGET_MS = 60_000;
+export const BACKOFF_BASE_MS = 5_000;
+export const BACKOFF_CAP_MS = 60 * 60_000;
+
+/** Wait before the attempt after failed attempt number `attempt` (1-based): 5 s × 2^(attempt−1), at most an hour. */
+export const backoffMs = (attempt: number) => Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1), BACKOFF_CAP_MS);
+
+export interface DeliveryReport {
+  /** Notifications claimed for an attempt. */
+  claimed: number;
+  sent: number;
+  /** Failed attempts that will be retried. */
+  retrying: number;
+  /** Notifications that ran out of attempts (FAILED). */
+  failed: number;
+}
+
+export interface DeliveryDeps {
+  config: Config;
+  db: SqlClient;
+  bus: EventBus;
+  audit: AuditService;
+  mailer: Mailer;
+  logger: Logger;
+}
+
+/** A claimed notification with what its channel needs. `attempt` is its delivery_attempts after the claim. */
+interface Claimed {
+  id: string;
+  userId: string;
+  email: string;
+  channel: NotificationChannel;
+  type: string;
+  title: string;
+  message: string | null;
+  data: unknown;
+  priority: string;
+  attempt: number;
+}
+
+/** A delivery failure whose message is safe and useful to store as lastDeliveryError. */
+class DeliveryError extends Error {
+  static notConfigured(setting: string, what: string) {
+    return new DeliveryError(`${setting} is not set: ${what} cannot be delivered`);
+  }
+  static timeout(what: string) {
+    return new DeliveryError(`${what} did not answer within ${SEND_TIMEOUT_MS} ms`);
+  }
+}
+
+/** The longest lastDeliveryError kept. */
+const MAX_ERROR = 1000;
+function describe(err: unknown): string {
+  const e = err as { message?: string; cause?: { message?: string; code?: string } };
+  let text = e?.message ?? String(err);
+  if (e?.cause?.message && !text.includes(e.cause.message)) text += `: ${e.cause.message}`;
+  return text.length > MAX_ERROR ? `${text.slice(0, MAX_ERROR - 1)}…` : text;
+}
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(DeliveryError.timeout(what)), SEND_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Delivery of notifications, at least once, never dropping one.
+ *
+ * Each pass (1) gives up on notifications whose last allowed attempt never reported
+ * back, (2) claims due PENDING ones in batches with `FOR UPDATE SKIP LOCKED` in one
+ * auto-committed statement that counts the attempt and pushes `next_attempt_at` one
+ * lease ahead, (3) sends with no transaction open, then (4) records the outcome in a
+ * short transaction of its own, with its audit record, guarded by the attempt number:
+ * an instance whose lease ran out and whose notification was claimed again cannot
+ * overwrite the newer attempt's outcome. A crash between claim and record therefore
+ * costs one attempt and a lease's delay, never the notification; the row always stays.
+ *
+ * Channels: WEB publishes `notificationReceived` (with the record's commit), EMAIL goes
+ * through the mailer to the user's address (subject = title, text = message), PUSH and
+ * SMS are POSTed as JSON to NOTIFICATION_WEBHOOK_URL (any non-2xx answer is a failure).
+ * A channel whose setting is missing fails with a lastDeliveryError naming the setting,
+ * so the admin sees why (it is retried, and then FAILED, rather than silently "sent").
+ * A failed attempt waits backoffMs(attempt); after NOTIFICATION_MAX_ATTEMPTS it is FAILED.
+ */
+export function createNotificationDelivery(d: DeliveryDeps) {
+  const maxAttempts = d.config.NOTIFICATION_MAX_ATTEMPTS;
+  const meta = () => systemMeta(DELIVERY_JOB);
+  const actor = { actorId: null, actorLabel: `job:${DELIVERY_JOB}` } as const;
+  const log = d.logger.child({ module: 'notifications' });
+
+  /** (1) PENDING, due, yet out of attempts: the last claim's instance never recorded an outcome. */
+  async function abandonExhausted(em: EntityManager): Promise<number> {
+    return inTransaction({ em: em.fork(), viewer: null, meta: meta() }, async (tx) => {
+      const rows = await tx.em.execute<{ id: string; attempts: number }[]>(
+        `UPDATE notifications SET delivery_status = 'FAILED',
+                last_delivery_error = 'no outcome was recorded for attempt ' || delivery_attempts || ' (the delivering instance may have stopped); not retried'
+          WHERE delivery_status = 'PENDING' AND next_attempt_at <= now() AND delivery_attempts >= ?
+          RETURNING id, delivery_attempts AS attempts`,
+        [maxAttempts],
+      );
+      for (const r of rows) {
+        d.audit.record(tx, { ...actor, action: 'notification.deliveryFailed', entityType: 'Notification', entityId: r.id, outcome: 'FAILURE', after: { attempt: r.attempts, final: true, error: 'no outcome recorded' } });
+      }
+      return rows.length;
+    });
+  }
+
+  /** (2) One batch, claimed and leased in one statement. */
+  function claim(): Promise<Claimed[]> {
+    return d.db.query<Claimed>(sql`
+      WITH due AS (
+        SELECT id FROM notifications
+         WHERE delivery_status = 'PENDING' AND next_attempt_at <= now() AND delivery_attempts < ${maxAttempts}
+         ORDER BY next_attempt_at
+         LIMIT ${DELIVERY_BATCH}
+         FOR UPDATE SKIP LOCKED)
+      UPDATE notifications n
+         SET delivery_attempts = n.delivery_attempts + 1,
+             next_attempt_at = now() + make_interval(secs => ${CLAIM_LEASE_MS / 1000})
+        FROM due, users u
+       WHERE n.id = due.id AND u.id = n.user_id
+      RETURNING n.id, n.user_id AS "userId", u.email, n.channel, n.type, n.title, n.message, n.data, n.priority,
+                n.delivery_attempts AS attempt`);
+  }
+
+  /** (3) The send itself; throws on failure. WEB has nothing to send: it is published when recorded. */
+  async function send(n: Claimed): Promise<void> {
+    switch (n.channel) {
+      case NotificationChannel.WEB:
+        return;
+      case NotificationChannel.EMAIL:
+        if (!d.config.SMTP_URL) throw DeliveryError.notConfigured('SMTP_URL', 'EMAIL notifications');
+        return withTimeout(d.mailer.send({ to: n.email, subject: n.title, text: n.message ?? n.title }), 'the SMTP server');
+      case NotificationChannel.PUSH:
+      case NotificationChannel.SMS: {
+        const url = d.config.NOTIFICATION_WEBHOOK_URL;
+        if (!url) throw DeliveryError.notConfigured('NOTIFICATION_WEBHOOK_URL', `${n.channel} notifications`);
+        let res: Response;
+        try {
+          res = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ id: n.id, userId: n.userId, channel: n.channel, title: n.title, message: n.message, data: n.data, priority: n.priority }),
+            signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
+          });
+        } catch (err) {
+          if ((err as Error)?.name === 'TimeoutError') throw DeliveryError.timeout('the webhook');
+          throw new DeliveryError(`webhook request failed: ${describe(err)}`);
+        }
+        await res.body?.cancel().catch(() => {});
+        if (!res.ok) throw new DeliveryError(`webhook answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+        return;
+      }
+      default:
+        throw new DeliveryError(`unknown channel ${String(n.channel)}`);
+    }
+  }
+
+  /** (4) The outcome, if this attempt is still the notification's latest. Returns false when it was not. */
+  async function record(em: EntityManager, n: Claimed, error: string | null): Promise<DeliveryStatus | null> {
+    return inTransaction({ em: em.fork(), viewer: null, meta: meta() } satisfies Scope, async (tx) => {
+      const guard = `id = ? AND delivery_status = 'PENDING' AND delivery_attempts = ?`;
+      if (error === null) {
+        const rows = await tx.em.execute<{ id: string }[]>(
+          `UPDATE notifications SET delivery_status = 'SENT', sent_at = now() WHERE ${guard} RETURNING id`,
+          [n.id, n.attempt],
+        );
+        if (!rows.length) return null;
+        if (n.channel === NotificationChannel.WEB) {
+          await d.bus.publish(tx.em, NOTIFICATION_RECEIVED, { id: n.id, userId: n.userId } satisfies NotificationReceived);
+        }
+        d.audit.record(tx, { ...actor, action: 'notification.delivered', entityType: 'Notification', entityId: n.id, after: { channel: n.channel, attempt: n.attempt } });
+        return DeliveryStatus.SENT;
+      }
+      const final = n.attempt >= maxAttempts;
+      const wait = backoffMs(n.attempt);
+      const rows = await tx.em.execute<{ next: Date }[]>(
+        `UPDATE notifications
+            SET last_delivery_error = ?,
+                delivery_status = ?,
+                next_attempt_at = CASE WHEN ? THEN now() ELSE now() + make_interval(secs => ?) END
+          WHERE ${guard} RETURNING next_attempt_at AS next`,
+        [error, final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING, final, wait / 1000, n.id, n.attempt],
+      );
+      if (!rows.length) return null;
+      d.audit.record(tx, {
+        ...actor,
+        action: 'notification.deliveryFailed',
+        entityType: 'Notification',
+        entityId: n.id,
+        outcome: 'FAILURE',
+        after: { channel: n.channel, attempt: n.attempt, final, error, nextAttemptAt: final ? null : rows[0]!.next },
+      });
+      return final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING;
+    });
+  }
+
+  async function deliverOne(em: EntityManager, n: Claimed, report: DeliveryReport): Promise<void> {
+    let error: string | null = null;
+    try {
+      await send(n);
+    } catch (err) {
+      error = describe(err);
+      log.warn({ notificationId: n.id, channel: n.channel, attempt: n.attempt, error }, 'notification delivery failed');
+    }
+    let outcome: DeliveryStatus | null;
+    try {
+      outcome = await record(em, n, error);
+    } catch (err) {
+      // The claim's lease brings it back; the attempt stays counted.
+      log.error({ err, notificationId: n.id }, 'could not record a notification delivery outcome');
+      return;
+    }
+    if (outcome === null) log.warn({ notificationId: n.id, attempt: n.attempt }, 'delivery outcome not recorded: the notification was claimed again after the lease ran out');
+    else if (outcome === DeliveryStatus.SENT) report.sent++;
+    else if (outcome === DeliveryStatus.FAILED) report.failed++;
+    else report.retrying++;
+  }
+
+  return {
+    /** One pass: gives up on abandoned last attempts, then claims, sends and records batches until none is left or the run's budget is spent. */
+    async deliverDue(em: EntityManager): Promise<DeliveryReport> {
+      const report: DeliveryReport = { claimed: 0, sent: 0, retrying: 0, failed: 0 };
+      report.failed += await abandonExhausted(em);
+      const limit = pLimit(DELIVERY_CONCURRENCY);
+      const deadline = Date.now() + RUN_BUDGET_MS;
+      for (;;) {
+        const batch = await claim();
+        report.claimed += batch.length;
+        await Promise.all(batch.map((n) => limit(() => deliverOne(em, n, report))));
+        if (batch.length < DELIVERY_BATCH || Date.now() > deadline) break;
+      }
+      return report;
+    },
+  };
+}
