@@ -18,10 +18,15 @@ export const unique = (prefix = 'u') => `${prefix}${randomBytes(5).toString('hex
 
 export const PASSWORD = 'correct horse battery';
 
-async function signUp(s: TestServer, invitationCode?: string): Promise<TestUser> {
+export interface NewUserOptions {
+  /** Display name (default `Test <username>`); put a unique tag in it to find the user with `users(where: { search })`. */
+  name?: string;
+}
+
+async function signUp(s: TestServer, invitationCode?: string, opts: NewUserOptions = {}): Promise<TestUser> {
   const username = unique();
   const email = `${username}@example.test`;
-  const r = await ok(s.url, SignUpDocument, { input: { email, username, password: PASSWORD, name: `Test ${username}`, invitationCode } });
+  const r = await ok(s.url, SignUpDocument, { input: { email, username, password: PASSWORD, name: opts.name ?? `Test ${username}`, invitationCode } });
   return {
     id: r.signUp.user.id,
     email,
@@ -37,7 +42,7 @@ async function signUp(s: TestServer, invitationCode?: string): Promise<TestUser>
 export const firstAdmin = (s: TestServer) => signUp(s);
 
 /** A user of `role`, invited by `admin` through the API. */
-export async function createUser(s: TestServer, admin: TestUser, role: Role = 'USER'): Promise<TestUser> {
+export async function createUser(s: TestServer, admin: TestUser, role: Role = 'USER', opts: NewUserOptions = {}): Promise<TestUser> {
   const inv = await ok(s.url, CreateInvitationDocument, { input: { role, maxUses: 1, expiresAt: new Date(Date.now() + 3600_000).toISOString() } }, admin.token);
-  return signUp(s, inv.createInvitation.code);
+  return signUp(s, inv.createInvitation.code, opts);
 }

@@ -5,6 +5,7 @@ import type { Config } from '../../config.js';
 import type { EventBus } from '../../events/bus.js';
 import { randomSecret, sha256, type Envelope } from '../../shared/crypto.js';
 import { BadInputError, ConflictError, ForbiddenError, UnauthenticatedError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
@@ -23,6 +24,7 @@ export interface AuthDeps {
   mailer: Mailer;
   bus: EventBus;
   audit: AuditService;
+  logger: Logger;
 }
 
 export interface AuthResult {
@@ -99,9 +101,12 @@ export class AuthService {
 
   /**
    * Email or username + password (+ TOTP when enabled). Unknown account, wrong password
-   * and locked account answer the same. Each failure counts against the account (also
-   * when sent as many aliases in one request: mutations run one after another), and
-   * `LOGIN_MAX_FAILURES` in a row lock it for `LOGIN_LOCK_SECONDS`.
+   * and locked account answer the same. Each attempt is charged to the account *before*
+   * its password is checked (one conditional UPDATE that also refuses a locked account),
+   * so `LOGIN_MAX_FAILURES` wrong passwords in a row lock it for `LOGIN_LOCK_SECONDS`
+   * however they arrive: one after another, as aliases in one request, or all at once
+   * (20 parallel requests must not all pass an "is it locked?" read before the first
+   * failure is written). A success gives the attempt back by resetting the count.
    */
   async login(scope: Scope, login: string, password: string, totpCode?: string | null): Promise<AuthResult> {
     const key = normalise(login);
@@ -111,28 +116,37 @@ export class AuthService {
       await this.auditFailure(scope, null, 'unknown account');
       throw UnauthenticatedError.invalidCredentials();
     }
-    if (user.lockedUntil && user.lockedUntil > new Date()) {
+    const attempt = await this.takeAttempt(scope.em, user.id);
+    if (!attempt) {
       await this.d.hasher.verifyDummy(password);
       await this.auditFailure(scope, user.id, 'locked');
       throw UnauthenticatedError.invalidCredentials();
     }
     if (!(await this.d.hasher.verify(user.passwordHash, password))) {
-      await this.registerFailure(scope, user.id, 'wrong password');
+      await this.auditFailure(scope, user.id, 'wrong password', attempt);
       throw UnauthenticatedError.invalidCredentials();
     }
     if (user.totpEnabled) {
       if (!totpCode) {
+        // Not a failure: the password was right and the client now asks for the code.
+        await this.giveBackAttempt(scope.em, user.id);
         throw Object.assign(new UnauthenticatedError('A TOTP code is required'), { details: { totpRequired: true } });
       }
       if (!(await this.consumeTotp(scope.em, user, totpCode))) {
-        await this.registerFailure(scope, user.id, 'wrong TOTP code');
+        await this.auditFailure(scope, user.id, 'wrong TOTP code', attempt);
         throw new UnauthenticatedError('Invalid TOTP code');
       }
     }
-    assertActive(user);
+    try {
+      assertActive(user);
+    } catch (err) {
+      await this.giveBackAttempt(scope.em, user.id);
+      throw err;
+    }
     const rehash = this.d.hasher.needsRehash(user.passwordHash) ? await this.d.hasher.hash(password) : null;
     return inTransaction(scope, async (tx) => {
-      const u = await tx.em.findOneOrFail(User, user.id);
+      // Fresh: takeAttempt changed the counters behind the unit of work's back.
+      const u = await tx.em.findOneOrFail(User, user.id, { refresh: true });
       u.failedLoginAttempts = 0;
       u.lockedUntil = null;
       u.lastLoginAt = new Date();
@@ -143,15 +157,38 @@ export class AuthService {
     });
   }
 
-  private async registerFailure(scope: Scope, userId: string, reason: string): Promise<void> {
+  /**
+   * Charges one login attempt to the account, committed at once (no transaction around
+   * it, so parallel attempts see each other). The attempt that reaches the limit locks
+   * the account; a success then unlocks it. Once a lock has run out, counting starts
+   * over (5 more consecutive failures lock it again). null when the account is locked.
+   */
+  private async takeAttempt(em: EntityManager, userId: string): Promise<{ failedAttempts: number; lockedUntil: Date | null } | null> {
     const { LOGIN_MAX_FAILURES, LOGIN_LOCK_SECONDS } = this.d.config;
-    await inTransaction(scope, async (tx) => {
-      const [row] = await tx.em.execute<{ failed_login_attempts: number; locked_until: Date | null }[]>(
-        `UPDATE users SET failed_login_attempts = failed_login_attempts + 1,
-                locked_until = CASE WHEN failed_login_attempts + 1 >= ? THEN now() + make_interval(secs => ?) ELSE locked_until END
-          WHERE id = ? RETURNING failed_login_attempts, locked_until`,
-        [LOGIN_MAX_FAILURES, LOGIN_LOCK_SECONDS, userId],
-      );
+    // `locked_until IS NOT NULL` here means an expired lock (a live one fails the WHERE).
+    const attempts = `CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_attempts + 1 END`;
+    const [row] = await em.execute<{ failed_login_attempts: number; locked_until: Date | null }[]>(
+      `UPDATE users SET failed_login_attempts = ${attempts},
+              locked_until = CASE WHEN ${attempts} >= ? THEN now() + make_interval(secs => ?) ELSE NULL END
+        WHERE id = ? AND (locked_until IS NULL OR locked_until <= now())
+        RETURNING failed_login_attempts, locked_until`,
+      [LOGIN_MAX_FAILURES, LOGIN_LOCK_SECONDS, userId],
+    );
+    return row ? { failedAttempts: row.failed_login_attempts, lockedUntil: row.locked_until } : null;
+  }
+
+  /** Undoes `takeAttempt` for an attempt that was not a failure (right password, but a TOTP code is still needed, or the account is inactive). */
+  private async giveBackAttempt(em: EntityManager, userId: string): Promise<void> {
+    await em.execute(
+      `UPDATE users SET failed_login_attempts = greatest(failed_login_attempts - 1, 0),
+              locked_until = CASE WHEN failed_login_attempts - 1 < ? THEN NULL ELSE locked_until END
+        WHERE id = ?`,
+      [this.d.config.LOGIN_MAX_FAILURES, userId],
+    );
+  }
+
+  private auditFailure(scope: Scope, userId: string | null, reason: string, attempt?: { failedAttempts: number; lockedUntil: Date | null }) {
+    return inTransaction(scope, async (tx) => {
       this.d.audit.record(tx, {
         action: 'auth.login',
         entityType: 'User',
@@ -159,14 +196,8 @@ export class AuthService {
         actorId: null,
         actorLabel: 'anonymous',
         outcome: 'FAILURE',
-        after: { reason, failedAttempts: row?.failed_login_attempts, lockedUntil: row?.locked_until },
+        after: attempt ? { reason, failedAttempts: attempt.failedAttempts, lockedUntil: attempt.lockedUntil } : { reason },
       });
-    });
-  }
-
-  private auditFailure(scope: Scope, userId: string | null, reason: string) {
-    return inTransaction(scope, async (tx) => {
-      this.d.audit.record(tx, { action: 'auth.login', entityType: 'User', entityId: userId, actorId: null, actorLabel: 'anonymous', outcome: 'FAILURE', after: { reason } });
     });
   }
 
@@ -252,17 +283,19 @@ export class AuthService {
     return ids.length;
   }
 
+  /** Ends one session family: the caller's own, or (admins) anyone's; closes its sockets wherever they are. */
   async revokeSession(scope: Scope, viewer: Viewer, sessionId: string): Promise<boolean> {
     return inTransaction(scope, async (tx) => {
-      const ids = await this.revokeWhere(
-        tx,
-        `family_id = (SELECT family_id FROM sessions WHERE id = ? AND (user_id = ? OR ?))`,
+      const [target] = await tx.em.execute<{ user_id: string; family_id: string }[]>(
+        `SELECT user_id, family_id FROM sessions WHERE id = ? AND (user_id = ? OR ?)`,
         [sessionId, viewer.userId, viewer.role === Role.ADMIN],
-        'revoked',
       );
+      if (!target) return false;
+      const ids = await this.revokeWhere(tx, `family_id = ?`, [target.family_id], 'revoked');
       if (ids.length === 0) return false;
-      this.d.audit.record(tx, { action: 'session.revoke', entityType: 'Session', entityId: sessionId });
-      await this.publishRevoked(tx, { userId: viewer.userId, sessionIds: ids, reason: 'revoked' });
+      this.d.audit.record(tx, { action: 'session.revoke', entityType: 'Session', entityId: sessionId, after: { userId: target.user_id, revokedSessions: ids.length } });
+      // The owner's sockets, not the caller's: an admin may revoke someone else's session.
+      await this.publishRevoked(tx, { userId: target.user_id, sessionIds: ids, reason: 'revoked' });
       return true;
     });
   }
@@ -296,7 +329,11 @@ export class AuthService {
     });
   }
 
-  /** Always answers the same, whether or not the account exists. */
+  /**
+   * Always answers the same, whether or not the account exists: the mail is sent after
+   * the answer, so neither a slow nor an unreachable mail server tells them apart (a
+   * failed send is logged, never returned).
+   */
   async requestPasswordReset(scope: Scope, emailAddress: string): Promise<boolean> {
     const email = normalise(emailAddress);
     const user = await scope.em.findOne(User, { email });
@@ -310,11 +347,13 @@ export class AuthService {
       });
       this.d.audit.record(tx, { action: 'user.requestPasswordReset', entityType: 'User', entityId: user.id, actorId: null, actorLabel: 'anonymous' });
     });
-    await this.d.mailer.send({
-      to: user.email,
-      subject: 'Reset your Steward password',
-      text: `Use this token to choose a new password (valid for ${Math.round(this.d.config.PASSWORD_RESET_TTL_SECONDS / 60)} minutes):\n\n${token}\n\nIf you did not ask for it, ignore this message.`,
-    });
+    void this.d.mailer
+      .send({
+        to: user.email,
+        subject: 'Reset your Steward password',
+        text: `Use this token to choose a new password (valid for ${Math.round(this.d.config.PASSWORD_RESET_TTL_SECONDS / 60)} minutes):\n\n${token}\n\nIf you did not ask for it, ignore this message.`,
+      })
+      .catch((err: unknown) => this.d.logger.error({ err, module: 'identity', requestId: scope.meta.requestId }, 'password reset e-mail could not be sent'));
     return true;
   }
 

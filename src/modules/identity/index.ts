@@ -4,6 +4,7 @@ import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import type { JobDefinition } from '../../jobs/scheduler.js';
 import type { Envelope } from '../../shared/crypto.js';
+import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { AccessTokens } from './access-token.js';
@@ -31,6 +32,7 @@ export interface IdentityDeps {
   envelope: Envelope;
   mailer: Mailer;
   audit: AuditService;
+  logger: Logger;
 }
 
 export function createIdentity(d: IdentityDeps) {
@@ -39,7 +41,7 @@ export function createIdentity(d: IdentityDeps) {
     d.config.HASH_CONCURRENCY,
   );
   const tokens = new AccessTokens(d.config.TOKEN_SIGNING_KEY, d.config.ACCESS_TOKEN_TTL_SECONDS);
-  const auth = new AuthService({ config: d.config, hasher, tokens, envelope: d.envelope, mailer: d.mailer, bus: d.bus, audit: d.audit });
+  const auth = new AuthService({ config: d.config, hasher, tokens, envelope: d.envelope, mailer: d.mailer, bus: d.bus, audit: d.audit, logger: d.logger });
   return {
     auth,
     users: new UserService(d.db, d.bus, d.audit, auth),

@@ -35,7 +35,8 @@ export class PasswordHasher {
     }
   }
 
-  hash(password: string): Promise<string> {
+  /** Rejects (never throws synchronously) with BAD_USER_INPUT for a bad length, before any hashing. */
+  async hash(password: string): Promise<string> {
     PasswordHasher.validate(password);
     return this.limit(() => argon2.hash(password, { type: argon2.argon2id, ...this.params }));
   }

@@ -26,6 +26,7 @@ export interface UserChanges {
   tier?: Tier | null;
 }
 
+const isActiveAdmin = (u: User) => u.role === Role.ADMIN && u.status === UserStatus.ACTIVE && !u.isBlocked;
 const snapshot = (u: User) => ({ role: u.role, status: u.status, tier: u.tier, isBlocked: u.isBlocked, blockedReason: u.blockedReason ?? null });
 const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
@@ -70,23 +71,31 @@ export class UserService {
     }
   }
 
-  /** Admin: role, status, tier. Suspending or deactivating ends the user's sessions and sockets. */
+  /**
+   * Admin: role, status, tier. Suspending or deactivating ends the user's sessions and
+   * sockets. A role change closes the user's sockets too: a socket authenticates once,
+   * and must not keep the old role (the sessions stay; a client reconnects with the new one).
+   */
   async update(scope: Scope, id: string, changes: UserChanges): Promise<User> {
     return this.change(scope, id, 'user.update', async (tx, u) => {
-      if (changes.role && changes.role !== Role.ADMIN && u.role === Role.ADMIN) await this.keepOneAdmin(tx, u);
+      const wasActiveAdmin = isActiveAdmin(u);
+      const roleChanged = !!changes.role && changes.role !== u.role;
       if (changes.role) u.role = changes.role;
       if (changes.tier) u.tier = changes.tier;
-      if (changes.status && changes.status !== u.status) {
-        if (changes.status !== UserStatus.ACTIVE && u.role === Role.ADMIN && !changes.role) await this.keepOneAdmin(tx, u);
-        u.status = changes.status;
-        if (u.status !== UserStatus.ACTIVE) await this.endEverything(tx, u.id, `status ${u.status}`);
-      }
+      const statusChanged = !!changes.status && changes.status !== u.status;
+      if (changes.status) u.status = changes.status;
+      // Judged on the outcome, whatever combination of fields the input has.
+      if (wasActiveAdmin && !isActiveAdmin(u)) await this.keepOneAdmin(tx, u);
+      if (statusChanged && u.status !== UserStatus.ACTIVE) await this.endEverything(tx, u.id, `status ${u.status}`);
+      else if (roleChanged) await this.auth.publishRevoked(tx, { userId: u.id, everything: true, reason: 'role changed' });
     });
   }
 
   async block(scope: Scope, id: string, reason: string): Promise<User> {
     return this.change(scope, id, 'user.block', async (tx, u) => {
       if (scope.viewer?.userId === u.id) throw new ForbiddenError('You cannot block yourself');
+      // Two admins blocking each other at once must not leave nobody in charge.
+      if (isActiveAdmin(u)) await this.keepOneAdmin(tx, u);
       u.isBlocked = true;
       u.blockedReason = reason;
       u.blockedAt = new Date();
@@ -121,7 +130,13 @@ export class UserService {
     await this.auth.publishRevoked(tx, { userId, everything: true, reason });
   }
 
+  /**
+   * Refuses a change that would leave no active administrator. Admin changes are
+   * serialised by an advisory lock, so two admins demoting each other at the same
+   * moment cannot both see the other one still in office.
+   */
   private async keepOneAdmin(tx: Scope, u: User) {
+    await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('steward:admins'))`);
     const [{ n }] = await tx.em.execute<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked AND id <> ?`,
       [u.id],
