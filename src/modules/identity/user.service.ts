@@ -1,4 +1,4 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql, { type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
@@ -114,7 +114,7 @@ export class UserService {
   private async change(scope: Scope, id: string, action: string, apply: (tx: Scope, u: User) => Promise<void>): Promise<User> {
     const userId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
-      const u = await tx.em.findOne(User, userId, { lockMode: 4 /* PESSIMISTIC_WRITE */ });
+      const u = await tx.em.findOne(User, userId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!u) throw new NotFoundError('User', userId);
       const before = snapshot(u);
       await apply(tx, u);

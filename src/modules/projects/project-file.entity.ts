@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, Property, Unique, type Ref } from '@mikro-orm/core';
+import { BigIntType, Entity, ManyToOne, Property, Unique, type Ref } from '@mikro-orm/core';
 import { Field, Float, ObjectType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
 import { AgentType } from '../ai/agent-type.js';
@@ -21,9 +21,11 @@ export class ProjectFile extends TimestampedEntity {
   @Property({ type: 'text', nullable: true })
   fileType?: string | null;
 
+  // MikroORM maps a bare 'bigint' to a JS bigint, which GraphQL's Float cannot serialise:
+  // read it as a number (sizes stay below Number.MAX_SAFE_INTEGER, as the input enforces).
   @Field(() => Float, { nullable: true, description: 'Bytes' })
-  @Property({ type: 'bigint', nullable: true })
-  sizeBytes?: string | null;
+  @Property({ type: new BigIntType('number'), nullable: true })
+  sizeBytes?: number | null;
 
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true })

@@ -1,4 +1,4 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql, { type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
@@ -91,7 +91,9 @@ export class ProjectService {
     const projectId = requireUuid(id);
     await this.policy.require(viewer, projectId, min);
     return inTransaction(scope, async (tx) => {
-      const p = await tx.em.findOneOrFail(Project, projectId, { lockMode: 4 /* PESSIMISTIC_WRITE */ });
+      // FOR UPDATE: a concurrent change waits its turn. (LockMode 4, used here before, is
+      // PESSIMISTIC_PARTIAL_WRITE, FOR UPDATE SKIP LOCKED: the row would seem not to exist.)
+      const p = await tx.em.findOneOrFail(Project, projectId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const before = snapshot(p);
       apply(p);
       this.audit.record(tx, { action, entityType: 'Project', entityId: p.id, before, after: snapshot(p) });
@@ -157,7 +159,7 @@ export class ProjectService {
   async transferOwnership(scope: Scope, viewer: Viewer, input: { projectId: string; userId: string }): Promise<Project> {
     await this.requireWritable(viewer, input.projectId, ProjectRole.OWNER);
     return inTransaction(scope, async (tx) => {
-      const project = await tx.em.findOneOrFail(Project, input.projectId, { lockMode: 4 });
+      const project = await tx.em.findOneOrFail(Project, input.projectId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const next = await this.memberOf(tx, input.projectId, input.userId);
       const previous = await tx.em.findOne(ProjectMember, { project: input.projectId, role: ProjectRole.OWNER });
       if (next.role === ProjectRole.OWNER) return project;
@@ -171,7 +173,7 @@ export class ProjectService {
   }
 
   private async memberOf(tx: Scope, projectId: string, userId: string): Promise<ProjectMember> {
-    const m = await tx.em.findOne(ProjectMember, { project: projectId, user: userId }, { lockMode: 4 });
+    const m = await tx.em.findOne(ProjectMember, { project: projectId, user: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!m) throw new NotFoundError('ProjectMember', userId);
     return m;
   }

@@ -179,10 +179,13 @@ export class ApprovalService {
   }
 
   list(viewer: Viewer, fields: Iterable<string>, where: ApprovalWhere, page: PageArgs) {
+    // Past its expiry a PENDING approval can no longer be decided (decide() refuses it), so
+    // it awaits no one even before the expiry job has marked it EXPIRED.
+    const decidable = sql`t.status = 'PENDING' AND (t.expires_at IS NULL OR t.expires_at > now()) AND t.requested_by_id IS DISTINCT FROM ${viewer.userId}::uuid`;
     const awaiting = where.awaitingMe
       ? viewer.role === Role.ADMIN
-        ? sql`t.status = 'PENDING' AND t.requested_by_id IS DISTINCT FROM ${viewer.userId}::uuid`
-        : sql`t.status = 'PENDING' AND t.requested_by_id IS DISTINCT FROM ${viewer.userId}::uuid AND EXISTS (
+        ? decidable
+        : sql`${decidable} AND EXISTS (
                 SELECT 1 FROM project_members dm WHERE dm.project_id = t.project_id AND dm.user_id = ${viewer.userId}::uuid AND dm.role IN ('OWNER', 'MAINTAINER'))`
       : null;
     return paginate(

@@ -215,7 +215,7 @@ export class AttachmentService {
         storedName: '',
         originalName,
         mimeType,
-        sizeBytes: String(input.sizeBytes),
+        sizeBytes: input.sizeBytes,
         storagePath: '',
         expiresAt: input.expiresAt ?? null,
       });

@@ -1,4 +1,4 @@
-import { Entity, Index, ManyToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
+import { BigIntType, Entity, Index, ManyToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
 import { Field, Float, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from '../identity/user.entity.js';
@@ -33,8 +33,10 @@ export class FileAttachment extends BaseEntity {
   mimeType!: string;
 
   @Field(() => Float, { description: 'Bytes, as declared and enforced' })
-  @Property({ type: 'bigint' })
-  sizeBytes!: string;
+  // As a JS number (MikroORM's bare 'bigint' is a JS bigint, which GraphQL cannot serialise);
+  // sizes are capped far below Number.MAX_SAFE_INTEGER.
+  @Property({ type: new BigIntType('number') })
+  sizeBytes!: number;
 
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true })

@@ -1,3 +1,4 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql, { type Sql } from 'sql-template-tag';
 import type { Config } from '../../config.js';
@@ -227,7 +228,7 @@ export class NotificationService {
       const n = await tx.em.findOne(
         Notification,
         { id: notificationId, user: viewer.userId, $or: [{ scheduledFor: null }, { scheduledFor: { $lte: new Date() } }] },
-        { lockMode: 4 /* PESSIMISTIC_WRITE */ },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
       );
       if (!n) throw new NotFoundError('Notification', notificationId);
       const before = snapshot(n);

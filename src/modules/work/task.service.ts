@@ -6,6 +6,7 @@ import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUui
 import { newId } from '../../shared/ids.js';
 import { and, defineComputed, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AgentType } from '../ai/agent-type.js';
 import type { AuditService } from '../audit/audit.service.js';
@@ -17,7 +18,7 @@ import { TaskDependency } from './task-dependency.entity.js';
 import { TASK_DELETED, TASK_UPDATED, type TaskEvent } from './task.events.js';
 import { ActivityKind, OrderDirection, TaskOrderField, type CreateTaskInput, type TaskWhere, type UpdateTaskInput } from './task.inputs.js';
 import { CRITICAL_MAX_MINUTES, OPEN_STATUSES, Task, TaskPriority, TaskStatus } from './task.entity.js';
-import type { TaskPolicy } from './task.policy.js';
+import type { TaskAccess, TaskPolicy } from './task.policy.js';
 
 /**
  * The status machine (seeds 001 and 003): PENDING → ASSIGNED → IN_PROGRESS →
@@ -136,7 +137,7 @@ export class TaskService {
       if (parent.projectId !== projectId) throw BadInputError.field('parentId', 'the parent task must be in the same project');
     }
     const dependsOn = [...new Set(input.dependsOn ?? [])];
-    await this.assertSameProject(dependsOn, projectId, 'dependsOn');
+    await this.assertSameProject(viewer, dependsOn, projectId, 'dependsOn');
 
     return inTransaction(scope, async (tx) => {
       const task = tx.em.create(Task, {
@@ -186,7 +187,7 @@ export class TaskService {
     const taskId = requireUuid(id);
     const access = await this.d.policy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
     return inTransaction(scope, async (tx) => {
-      const t = await tx.em.findOne(Task, taskId, { lockMode: 4 });
+      const t = await tx.em.findOne(Task, taskId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!t) throw new NotFoundError('Task', taskId);
       if (t.createdBy.id !== viewer.userId && access.role !== ProjectRole.MAINTAINER && access.role !== ProjectRole.OWNER) {
         throw new ForbiddenError('Only the creator or a maintainer deletes a task');
@@ -305,9 +306,7 @@ export class TaskService {
   async addDependency(scope: Scope, viewer: Viewer, taskId: string, dependsOnId: string): Promise<Task> {
     if (taskId === dependsOnId) throw BadInputError.field('dependsOnId', 'a task cannot depend on itself');
     return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
-      await this.assertSameProject([dependsOnId], t.project?.id ?? null, 'dependsOnId');
-      // Serialise dependency changes within the project, so two concurrent additions cannot close a cycle together.
-      await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('task-deps:' || ?))`, [t.project?.id ?? t.id]);
+      await this.assertSameProject(viewer, [dependsOnId], t.project?.id ?? null, 'dependsOnId');
       const [cycle] = await tx.em.execute<{ found: boolean }[]>(
         `WITH RECURSIVE up(id) AS (
            SELECT depends_on_id FROM task_dependencies WHERE task_id = ?
@@ -319,6 +318,12 @@ export class TaskService {
       const rows = await tx.em.execute(`INSERT INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING task_id`, [t.id, dependsOnId]);
       if (!rows.length) return false;
       this.d.audit.record(tx, { action: 'task.addDependency', entityType: 'Task', entityId: t.id, after: { dependsOnId } });
+    }, async (tx, access) => {
+      // Serialise dependency changes within the project (personal tasks: all together), so two
+      // concurrent additions cannot close a cycle together. Taken BEFORE the task row is locked:
+      // the other way round, A → B (holding A, wanting B's key share for the foreign key) and
+      // B → A (holding B, wanting this lock) deadlock.
+      await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('task-deps:' || ?))`, [access.projectId ?? 'personal']);
     });
   }
 
@@ -367,12 +372,17 @@ export class TaskService {
     min: ProjectRole,
     action: string | null,
     apply: (tx: Scope, t: Task) => Promise<void | false>,
+    /** Runs in the transaction before the task row is locked (locks that must come first). */
+    beforeLock?: (tx: Scope, access: TaskAccess) => Promise<void>,
   ): Promise<Task> {
     const taskId = requireUuid(id, 'taskId');
     const access = await this.d.policy.require(viewer, taskId, min);
     if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, min);
     return inTransaction(scope, async (tx) => {
-      const t = await tx.em.findOne(Task, taskId, { lockMode: 4 /* PESSIMISTIC_WRITE */ });
+      if (beforeLock) await beforeLock(tx, access);
+      // PESSIMISTIC_WRITE is FOR UPDATE: a concurrent change waits its turn. (LockMode 4, used
+      // here before, is PESSIMISTIC_PARTIAL_WRITE, FOR UPDATE SKIP LOCKED: the task read as NOT_FOUND.)
+      const t = await tx.em.findOne(Task, taskId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!t) throw new NotFoundError('Task', taskId);
       const before = snapshot(t);
       const changed = await apply(tx, t);
@@ -387,10 +397,13 @@ export class TaskService {
     return this.d.bus.publish(tx.em, TASK_UPDATED, { taskId, projectId } satisfies TaskEvent);
   }
 
-  private async assertSameProject(ids: string[], projectId: string | null, field: string) {
+  /** Every id is a task of the same project (personal tasks: a personal task) that the viewer can see. */
+  private async assertSameProject(viewer: Viewer, ids: string[], projectId: string | null, field: string) {
     if (!ids.length) return;
+    // Visibility matters for personal tasks: without it anyone's personal task could be made a
+    // dependency by its id, and then read through Task.dependencies.
     const rows = await this.d.db.query<{ id: string }>(
-      sql`SELECT id FROM tasks WHERE id = ANY(${ids}::uuid[]) AND project_id IS NOT DISTINCT FROM ${projectId}::uuid`,
+      sql`SELECT t.id FROM tasks t WHERE t.id = ANY(${ids}::uuid[]) AND t.project_id IS NOT DISTINCT FROM ${projectId}::uuid AND ${this.d.policy.visible(viewer, 't')}`,
     );
     if (rows.length !== ids.length) throw BadInputError.field(field, 'every dependency must be an existing task of the same project');
   }
