@@ -75,6 +75,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const server = createServer();
   const apollo = new ApolloServer<Context>({
     schema,
+    // Apollo otherwise reads process.env.NODE_ENV for its defaults (landing page, and
+    // SIGTERM/SIGINT handlers of its own that would stop it before the WebSockets are
+    // closed): it follows the validated config, and shutdown is app.close()'s alone.
+    nodeEnv: config.NODE_ENV,
+    stopOnTerminationSignals: false,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     introspection: !config.isProduction,

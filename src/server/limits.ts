@@ -3,6 +3,7 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import {
   GraphQLError,
+  Kind,
   NoSchemaIntrospectionCustomRule,
   getNamedType,
   getNullableType,
@@ -24,7 +25,10 @@ import { DEFAULT_PAGE } from '../shared/connection.js';
 export interface QueryLimits {
   parseOptions: ParseOptions;
   validationRules: ValidationRule[];
-  /** Throws a GraphQLError (code QUERY_TOO_COMPLEX) when the operation costs too much. */
+  /**
+   * Throws a GraphQLError when the operation costs too much or cannot be costed
+   * (QUERY_TOO_COMPLEX), or when its variables do not fit their types (BAD_USER_INPUT).
+   */
   assertCost(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined, operationName?: string | null): void;
 }
 
@@ -60,13 +64,29 @@ export function queryLimits(config: Config): QueryLimits {
     parseOptions: { maxTokens: config.MAX_QUERY_TOKENS },
     validationRules,
     assertCost(schema, document, variables, operationName) {
-      const cost = getComplexity({
-        schema,
-        query: document,
-        variables: variables ?? {},
-        operationName: operationName ?? undefined,
-        estimators: [listEstimator, simpleEstimator({ defaultComplexity: 1 })],
-      });
+      let cost: number;
+      try {
+        cost = getComplexity({
+          schema,
+          query: document,
+          variables: variables ?? {},
+          operationName: operationName ?? undefined,
+          estimators: [listEstimator, simpleEstimator({ defaultComplexity: 1 })],
+        });
+      } catch (err) {
+        // getComplexity coerces the variables (a page size may come from `first: $n`) and
+        // throws their errors, and gives up on documents whose fragments expand past its
+        // node budget. Both are the request's fault: without a code they were answered as
+        // INTERNAL_SERVER_ERROR (500) over HTTP and differently over WebSocket.
+        if (!(err instanceof GraphQLError)) throw err;
+        const badVariable = err.nodes?.length === 1 && err.nodes[0]!.kind === Kind.VARIABLE_DEFINITION;
+        throw new GraphQLError(err.message, {
+          nodes: err.nodes,
+          extensions: badVariable
+            ? { code: 'BAD_USER_INPUT', http: { status: 400 } }
+            : { code: 'QUERY_TOO_COMPLEX', maximumCost: config.MAX_QUERY_COST, http: { status: 400 } },
+        });
+      }
       if (cost > config.MAX_QUERY_COST) {
         throw new GraphQLError(`Query cost ${cost} exceeds the maximum of ${config.MAX_QUERY_COST}`, {
           extensions: { code: 'QUERY_TOO_COMPLEX', cost, maximumCost: config.MAX_QUERY_COST, http: { status: 400 } },

@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CREDENTIALS_REVOKED, type CredentialsRevoked } from '../modules/identity/identity.events.js';
 import { AppError } from '../shared/errors.js';
 import type { Viewer } from '../shared/scope.js';
-import { createContext, type Runtime } from './context.js';
+import { createContext, type Context, type Runtime } from './context.js';
 import type { ErrorFormatter } from './errors.js';
 import { requestMeta } from './http.js';
 import type { QueryLimits } from './limits.js';
@@ -48,7 +48,10 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
         const errors = validate(schema, doc, rules);
         cached = errors.length ? errors : doc;
       } catch (err) {
-        cached = [err instanceof GraphQLError ? err : new GraphQLError(String(err))];
+        // Tagged as Apollo tags it over HTTP, so that a refused document (e.g. over
+        // MAX_QUERY_TOKENS) answers with the same code on both transports.
+        const e = err instanceof GraphQLError ? err : new GraphQLError(String(err));
+        cached = [new GraphQLError(e.message, { source: e.source, positions: e.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
       }
       if (documents.size > 1000) documents.clear();
       documents.set(query, cached);
@@ -69,11 +72,13 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
     }
   });
 
-  const format = (errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e));
+  const format = (errors: readonly GraphQLError[], requestId?: string) => errors.map((e) => formatError(e.toJSON(), e, requestId));
 
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema,
+      // From the config, not process.env: in production a socket closed on an internal error gives no reason.
+      isProd: config.isProduction,
       connectionInitWaitTimeout: config.WS_INIT_TIMEOUT_MS,
       onConnect: async (ctx) => {
         const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
@@ -117,7 +122,10 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
         };
       },
       onError: (_ctx, _id, _payload, errors) => format(errors),
-      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
+      // The operation's request id, explicitly: over WebSocket no request store is active, and a
+      // masked INTERNAL_SERVER_ERROR must be traceable to its log entry as over HTTP.
+      onNext: (_ctx, _id, _payload, args, result) =>
+        result.errors ? { ...result, errors: format(result.errors, (args.contextValue as Context | undefined)?.meta.requestId) } : undefined,
       onComplete: (ctx) => {
         if (ctx.extra.state) ctx.extra.state.subscriptions = Math.max(0, ctx.extra.state.subscriptions - 1);
       },
@@ -131,6 +139,14 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
     },
     wss,
   );
+
+  // ws closes a socket that breaks the protocol (a message over maxPayload: 1009, bad
+  // framing) by itself, then emits 'error', which graphql-ws reports on the console as an
+  // "internal error". It is the client's doing: log it as such, in the structured log.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (err) => logger.warn({ module: 'ws', reason: err.message }, 'websocket closed: the client broke the protocol'));
+  });
 
   return {
     wss,

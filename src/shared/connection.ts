@@ -2,7 +2,7 @@ import { Max, Min } from 'class-validator';
 import sql, { raw, type Sql } from 'sql-template-tag';
 import { ArgsType, Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import type { SqlClient } from '../db/sql.js';
-import { BadInputError } from './errors.js';
+import { BadInputError, isUuid } from './errors.js';
 import { and, column, selectList, type ReadModel } from './read-model.js';
 
 /** Largest page a client may ask for; larger `first`/`last` is BAD_USER_INPUT. */
@@ -70,7 +70,11 @@ const connectionTypes = new Map<unknown, unknown>();
 export interface SortKey {
   property: string;
   direction: 'ASC' | 'DESC';
-  /** The SQL type of the property, to read a cursor's value back (`timestamptz`, `text`, `int`…). */
+  /**
+   * The SQL type of the property, to read a cursor's value back (`timestamptz`, `text`, `int`…).
+   * A cursor's value is checked against uuid, timestamp, integer and number types before
+   * use; any other type (an enum) is only known to be text, so a forged value fails in SQL.
+   */
   type: string;
   /** For a nullable property: the SQL literal NULLs sort as (e.g. `'infinity'` to put them last ascending). */
   nulls?: string;
@@ -85,20 +89,60 @@ export function encodeCursor(values: CursorValue[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string, length: number): CursorValue[] {
+/**
+ * The values of a cursor of a list sorted by `sort`. A cursor is the client's to send
+ * back, so each value is checked against its SQL type before it reaches a cast in SQL:
+ * a garbled or forged cursor is BAD_USER_INPUT, not a failed query (a 500).
+ */
+export function decodeCursor(cursor: string, sort: SortKey): CursorValue[] {
   try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === length) return v;
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v)) {
+      if (sort.property === 'id' ? v.length === 1 && readableAs(v[0], 'uuid', false) : v.length === 2 && readableAs(v[0], sort.type, !!sort.nulls) && readableAs(v[1], 'uuid', false)) {
+        return v as CursorValue[];
+      }
+    }
   } catch {
     /* fall through */
   }
   throw BadInputError.field('cursor', 'is not a cursor of this list');
 }
 
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+const NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+const INTEGER_BOUND: Record<string, bigint> = { smallint: 2n ** 15n, int: 2n ** 31n, integer: 2n ** 31n, bigint: 2n ** 63n };
+
+/** Whether a cursor value can be cast to `type` (uuid, timestamps, integers and numbers are checked; other types are text). */
+function readableAs(value: unknown, type: string, nullable: boolean): boolean {
+  if (value === null) return nullable;
+  if (typeof value !== 'string' && typeof value !== 'number') return false;
+  const text = String(value);
+  if (type === 'uuid') return isUuid(text);
+  if (type === 'timestamptz' || type === 'timestamp' || type === 'date') return TIMESTAMP.test(text) || /^-?infinity$/.test(text);
+  const bound = INTEGER_BOUND[type];
+  if (bound) return /^-?\d{1,19}$/.test(text) && BigInt(text) >= -bound && BigInt(text) < bound;
+  if (/^(numeric|decimal|real|double precision)\b/.test(type)) return NUMBER.test(text);
+  return typeof value === 'string' && !text.includes('\u0000');
+}
+
+/** Where list queries put the sort key as PostgreSQL's own text of it (see sortKeySelect). */
+const SORT_KEY = '__sortKey';
+
+/**
+ * The select-list entry that carries the sort key into cursors as PostgreSQL's text of
+ * it (nothing when sorting by id). Cast back with `::type`, that text is exact, where a
+ * timestamptz read through a JavaScript Date lost its microseconds: rows less than a
+ * millisecond apart were then repeated (ascending) or skipped (descending) across pages.
+ */
+export function sortKeySelect(model: ReadModel, sort: SortKey, alias = ''): Sql {
+  return sort.property === 'id' ? raw('') : sql`, ${column(model, sort.property, alias)}::text AS "${raw(SORT_KEY)}"`;
+}
+
 const plain = (v: unknown): CursorValue => (v instanceof Date ? v.toISOString() : (v as CursorValue));
 
 export function cursorOf(row: Record<string, unknown>, sort: SortKey): string {
-  return encodeCursor(sort.property === 'id' ? [plain(row.id)] : [plain(row[sort.property]), plain(row.id)]);
+  if (sort.property === 'id') return encodeCursor([plain(row.id)]);
+  return encodeCursor([plain(SORT_KEY in row ? row[SORT_KEY] : row[sort.property]), plain(row.id)]);
 }
 
 export interface PagePlan {
@@ -134,7 +178,7 @@ export function planPage(model: ReadModel, page: PageArgs, sort: SortKey, alias 
     [page.before, false],
   ] as const) {
     if (!cursor) continue;
-    const values = decodeCursor(cursor, sort.property === 'id' ? 1 : 2);
+    const values = decodeCursor(cursor, sort);
     const greater = (sort.direction === 'ASC') === forward;
     const op = raw(greater ? '>' : '<');
     conditions.push(
@@ -163,6 +207,8 @@ export function toConnection<T extends Record<string, unknown>>(
   const more = rows.length > plan.size;
   const nodes = more ? rows.slice(0, plan.size) : rows;
   if (plan.backwards) nodes.reverse();
+  // The sort-key column stays on the row: no GraphQL field reads it, and `delete` would
+  // turn every row object into a slow dictionary-mode object on the hot path.
   const edges = nodes.map((node) => ({ cursor: cursorOf(node, sort), node }));
   let total: Promise<number> | undefined;
   return {
@@ -201,7 +247,7 @@ export async function paginate<T extends Record<string, unknown>>(db: SqlClient,
   const rows =
     plan.size === 0
       ? []
-      : await db.query<T>(sql`SELECT ${selectList(q.model, q.fields, 't', required)} FROM ${q.model.table} t ${joins}
+      : await db.query<T>(sql`SELECT ${selectList(q.model, q.fields, 't', required)}${sortKeySelect(q.model, sort, 't')} FROM ${q.model.table} t ${joins}
           WHERE ${and([q.where, plan.condition])} ${plan.orderBy} LIMIT ${plan.limit}`);
   return toConnection(rows, plan, sort, page, async () => {
     const r = await db.one<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${q.model.table} t ${joins} WHERE ${q.where}`);

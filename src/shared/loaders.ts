@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import sql, { raw, type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../db/sql.js';
-import { BY_ID, planPage, sortExpression, toConnection, type Connection, type PageArgs, type SortKey } from './connection.js';
+import { BY_ID, planPage, sortExpression, sortKeySelect, toConnection, type Connection, type PageArgs, type SortKey } from './connection.js';
 import { and, column, selectList, type ReadModel } from './read-model.js';
 
 type Row = Record<string, unknown>;
@@ -111,7 +111,7 @@ export class Loaders {
           ? []
           : await this.db.query<T & { [PARENT]: string }>(
               sql`SELECT x.* FROM unnest(${parents}::uuid[]) AS p(id) CROSS JOIN LATERAL (
-                    SELECT ${select}, ${fkCol} AS "${raw(PARENT)}" FROM ${model.table} t
+                    SELECT ${select}${sortKeySelect(model, sort, 't')}, ${fkCol} AS "${raw(PARENT)}" FROM ${model.table} t
                     WHERE ${fkCol} = p.id AND ${and([filter, plan.condition])} ${plan.orderBy} LIMIT ${plan.limit}) x`,
             );
       const counts = this.custom(`${cacheKey}:count`, async (ids: readonly string[]) => {

@@ -3,6 +3,7 @@ import { MeDocument, UpdateMeDocument, UserUpdatedDocument } from '../generated/
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
+import { busListeners } from '../support/wait.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -46,9 +47,10 @@ describe('subscriptions over graphql-ws', () => {
     const other = await createUser(s, admin, 'USER');
     const adminWs = wsClient(s.wsUrl, admin.token);
     const otherWs = wsClient(s.wsUrl, other.token);
+    const listening = busListeners(s);
     const forAdmin = subscribe(adminWs, UserUpdatedDocument, { id: user.id });
     const forOther = subscribe(otherWs, UserUpdatedDocument, { id: user.id });
-    await new Promise((r) => setTimeout(r, 200)); // let both subscriptions register before the change
+    await listening.registered(2); // both subscriptions are live on the server before the change
     await ok(s.url, UpdateMeDocument, { input: { name: 'Renamed' } }, user.token);
     expect(await forAdmin.next()).toEqual({ userUpdated: { id: user.id, name: 'Renamed', role: 'USER', isBlocked: false } });
     await forOther.nothingWithin(300);

@@ -125,3 +125,44 @@ export function deferred<T = void>() {
   });
   return { promise, resolve, reject };
 }
+
+export interface WsOutcome<T> {
+  data?: T | null;
+  errors?: GqlError[];
+  /** Set when the server closed the socket instead of answering. */
+  close?: { code: number; reason: string };
+}
+
+/**
+ * One operation over a graphql-ws client: the first result (a query's answer, or a
+ * subscription's first event), or the errors the server refused it with, or the close
+ * that ended the socket. The operation is completed once it has answered.
+ */
+export function wsExecute<T = any, V = Record<string, unknown>>(client: Client, doc: Doc<T, V>, variables?: V, ms = 5000): Promise<WsOutcome<T>> {
+  return new Promise((resolve, reject) => {
+    let dispose = () => {};
+    const timer = setTimeout(() => {
+      dispose();
+      reject(new Error(`no answer over WebSocket within ${ms} ms`));
+    }, ms);
+    const settle = (o: WsOutcome<T>) => {
+      clearTimeout(timer);
+      dispose();
+      resolve(o);
+    };
+    dispose = client.subscribe<T>(
+      { query: text(doc), variables: variables as Record<string, unknown> },
+      {
+        next: (r) => settle({ data: r.data as T | null, errors: r.errors as GqlError[] | undefined }),
+        error: (e) => {
+          if (Array.isArray(e)) return settle({ errors: e as GqlError[] });
+          const ev = e as { code?: number; reason?: string };
+          if (typeof ev?.code === 'number') return settle({ close: { code: ev.code, reason: String(ev.reason ?? '') } });
+          clearTimeout(timer);
+          reject(e);
+        },
+        complete: () => settle({}),
+      },
+    );
+  });
+}

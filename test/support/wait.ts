@@ -44,13 +44,15 @@ export function rawSocket(wsUrl: string, protocol = 'graphql-transport-ws'): Raw
   const messages: RawSocket['messages'] = [];
   socket.on('message', (data) => messages.push(JSON.parse(String(data))));
   socket.on('error', () => {}); // the close event carries what the test checks
+  const opened = new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('close', (code) => reject(new Error(`closed (${code}) before opening`)));
+  });
+  opened.catch(() => {}); // a test that expects a refusal awaits `closed` instead
   return {
     socket,
     messages,
-    opened: new Promise((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('close', (code) => reject(new Error(`closed (${code}) before opening`)));
-    }),
+    opened,
     closed: new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: String(reason) }))),
     send: (m) => socket.send(typeof m === 'string' ? m : JSON.stringify(m)),
   };

@@ -21,11 +21,6 @@ function onEvent(ctx: Context, topic: string, hears: (viewer: ReturnType<typeof 
   return subscription<ApprovalEvent>(ctx, topic, (e, viewer) => (!projectId || e.projectId === projectId) && hears(viewer, e));
 }
 
-/**
- * Field resolvers also allow SERVICE: a service token gets this type back from the service
- * operations (requestApproval), and without it every relation in that answer would be FORBIDDEN.
- * Roots stay SIGNED_IN, so a service token still reaches only what those operations return.
- */
 @Resolver(() => Approval)
 @Allow('SIGNED_IN')
 export class ApprovalResolver {
@@ -40,28 +35,24 @@ export class ApprovalResolver {
     return ctx.services.approvals.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => User, { nullable: true, description: 'The requesting user; null when a system actor asked (see requestedByActor).' })
   requestedBy(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.requestedBy);
     return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => User, { nullable: true })
   decidedBy(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.decidedBy);
     return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => Task, { nullable: true })
   task(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.task);
     return id ? ctx.loaders.byId(readModel(Task), selectedFields(info)).load(id) : null;
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => Project, { nullable: true })
   project(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.project);

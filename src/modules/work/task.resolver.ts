@@ -39,11 +39,6 @@ async function computed<T>(ctx: Context, root: Task, field: string): Promise<T> 
   return row?.[field] as T;
 }
 
-/**
- * Field resolvers also allow SERVICE: a service token gets this type back from the service
- * operations (updateTaskStatus, assignAgent), and without it every relation in that answer would be FORBIDDEN.
- * Roots stay SIGNED_IN, so a service token still reaches only what those operations return.
- */
 @Resolver(() => Task)
 @Allow('SIGNED_IN')
 export class TaskResolver {
@@ -74,33 +69,28 @@ export class TaskResolver {
     return ctx.services.tasks.dailyActivity(viewerOf(ctx), projectId ? requireUuid(projectId, 'projectId') : null, days);
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => Project, { nullable: true })
   project(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(t.project);
     return id ? ctx.loaders.byId(readModel(Project), selectedFields(info)).load(id) : null;
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => User)
   createdBy(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(readModel(User), selectedFields(info)).load(idOf(t.createdBy)!);
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => Task, { nullable: true })
   parent(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(t.parent);
     return id ? ctx.loaders.byId(tasks(), selectedFields(info)).load(id) : null;
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => [Task])
   subtasks(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byForeignKey(tasks(), 'parent', selectedFields(info)).load(t.id);
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => [User], { description: 'Users actively assigned.' })
   assignees(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders
@@ -108,25 +98,21 @@ export class TaskResolver {
       .load(t.id);
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => [Task], { description: 'Tasks that must complete before this one starts.' })
   dependencies(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.manyToMany(tasks(), { table: sql`task_dependencies`, from: 'task_id', to: 'depends_on_id' }, selectedFields(info)).load(t.id);
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => [Approval], { description: 'Oldest first.' })
   approvals(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byForeignKey(readModel(Approval), 'task', selectedFields(info)).load(t.id);
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => TaskUrgency, { description: 'OVERDUE, DUE_SOON (within a day) or ON_TRACK; closed tasks are ON_TRACK.' })
   urgency(@Root() t: Task, @Ctx() ctx: Context) {
     return computed<TaskUrgency>(ctx, t, 'urgency');
   }
 
-  @Allow('SIGNED_IN', 'SERVICE')
   @FieldResolver(() => Int, { description: 'Approvals ever requested for the task.' })
   approvalCount(@Root() t: Task, @Ctx() ctx: Context) {
     return computed<number>(ctx, t, 'approvalCount');
