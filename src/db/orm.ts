@@ -1,5 +1,6 @@
 import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
+import pg from 'pg';
 import { migrationsList } from '../../migrations/index.js';
 import { entities } from '../modules/index.js';
 import type { Logger } from '../shared/logger.js';
@@ -38,8 +39,19 @@ export async function connectOrm(url: string, poolSize: number, logger?: Logger)
   return MikroORM.init(ormConfig(url, poolSize, logger));
 }
 
-/** Applies pending migrations; returns their names. */
+/**
+ * Applies pending migrations; returns their names. Instances starting together on one
+ * database take turns (a session advisory lock on a connection of its own): MikroORM's
+ * migrator does not lock, and two concurrent runs collide on `create type`.
+ */
 export async function migrate(orm: MikroORM): Promise<string[]> {
-  const applied = await orm.getMigrator().up();
-  return applied.map((m) => m.name);
+  const lock = new pg.Client({ connectionString: orm.config.get('clientUrl') });
+  await lock.connect();
+  try {
+    await lock.query(`SELECT pg_advisory_lock(hashtext('steward:migrations'))`);
+    const applied = await orm.getMigrator().up();
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.end(); // ending the session releases the lock
+  }
 }

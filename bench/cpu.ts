@@ -1,0 +1,68 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * CPU accounting from /proc (Linux): how much CPU PostgreSQL's processes used, and how
+ * busy the whole machine was, so a run disturbed by something else on the machine says
+ * so instead of silently reporting worse numbers. Elsewhere every figure is NaN.
+ */
+export interface CpuSnapshot {
+  /** Busy CPU of the whole machine (all cores), ms. */
+  machineMs: number;
+  /** CPU of the PostgreSQL server and its backends, ms. */
+  postgresMs: number;
+}
+
+let tickMs: number | undefined;
+function msPerTick(): number {
+  if (tickMs === undefined) {
+    let hz = 100;
+    try {
+      hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      /* the usual Linux value */
+    }
+    tickMs = 1000 / hz;
+  }
+  return tickMs;
+}
+
+function machineBusyTicks(): number {
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return total - f[3]! - f[4]!;
+}
+
+/** utime + stime of `root` and its direct children (PostgreSQL's backends and workers). */
+function treeTicks(root: number): number {
+  let ticks = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid … utime stime …": comm may hold spaces; fields restart after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(name);
+    const ppid = Number(f[1]);
+    if (pid === root || ppid === root) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks;
+}
+
+export function cpuSnapshot(postgresPid: number | undefined): CpuSnapshot {
+  try {
+    const t = msPerTick();
+    return { machineMs: machineBusyTicks() * t, postgresMs: postgresPid ? treeTicks(postgresPid) * t : NaN };
+  } catch {
+    return { machineMs: NaN, postgresMs: NaN };
+  }
+}
+
+export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot {
+  return { machineMs: after.machineMs - before.machineMs, postgresMs: after.postgresMs - before.postgresMs };
+}

