@@ -95,3 +95,8 @@ export function and(conditions: ReadonlyArray<Sql | false | null | undefined>): 
   const parts = conditions.filter((c): c is Sql => !!c);
   return parts.length ? join(parts, ' AND ') : sql`TRUE`;
 }
+
+/** `t.col ILIKE %text%` with the text's own % and _ taken literally. */
+export function contains(column: string, text: string): Sql {
+  return sql`${raw(column)} ILIKE ${`%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`;
+}

@@ -1,11 +1,11 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
-import sql, { type Sql } from 'sql-template-tag';
+import sql, { join, type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import { USER_UPDATED, type UserUpdated } from './identity.events.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
-import { and, readModel } from '../../shared/read-model.js';
+import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthService } from './auth.service.js';
@@ -28,7 +28,6 @@ export interface UserChanges {
 
 const isActiveAdmin = (u: User) => u.role === Role.ADMIN && u.status === UserStatus.ACTIVE && !u.isBlocked;
 const snapshot = (u: User) => ({ role: u.role, status: u.status, tier: u.tier, isBlocked: u.isBlocked, blockedReason: u.blockedReason ?? null });
-const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** Users as an administrator manages them, and each user's own profile. */
 export class UserService {
@@ -45,9 +44,7 @@ export class UserService {
       filter.status ? sql`t.status = ${filter.status}` : null,
       filter.tier ? sql`t.tier = ${filter.tier}` : null,
       filter.isBlocked != null ? sql`t.is_blocked = ${filter.isBlocked}` : null,
-      filter.search?.trim()
-        ? sql`(t.email ILIKE ${likePattern(filter.search.trim())} OR t.username ILIKE ${likePattern(filter.search.trim())} OR t.name ILIKE ${likePattern(filter.search.trim())})`
-        : null,
+      filter.search?.trim() ? sql`(${join(['t.email', 't.username', 't.name'].map((c) => contains(c, filter.search!.trim())), ' OR ')})` : null,
     ];
     return paginate(this.db, { model: readModel(User), fields, where: and(where), sort: { property: 'id', direction: 'ASC', type: 'uuid' } }, page);
   }

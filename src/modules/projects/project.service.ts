@@ -4,7 +4,7 @@ import type { SqlClient } from '../../db/sql.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
-import { and, readModel } from '../../shared/read-model.js';
+import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { User, UserStatus } from '../identity/user.entity.js';
@@ -16,7 +16,6 @@ import { ProjectTemplate } from './project-template.entity.js';
 import { Project, ProjectStatus } from './project.entity.js';
 import { atLeast, type ProjectPolicy } from './project.policy.js';
 
-const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 const snapshot = (p: Project) => ({ name: p.name, description: p.description ?? null, status: p.status, settings: p.settings, gitRepoUrl: p.gitRepoUrl ?? null });
 
 /** Projects, their members, files and branches (seeds 003 and 004). Access rules: ProjectPolicy. */
@@ -37,7 +36,7 @@ export class ProjectService {
         where: and([
           this.policy.visible(viewer, 't.id'),
           sql`t.status = ANY(${statuses}::project_status[])`,
-          where.search?.trim() ? sql`t.name ILIKE ${likePattern(where.search.trim())}` : null,
+          where.search?.trim() ? contains('t.name', where.search.trim()) : null,
         ]),
         sort: { property: 'id', direction: 'DESC', type: 'uuid' },
       },

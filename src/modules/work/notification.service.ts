@@ -1,29 +1,16 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql, { type Sql } from 'sql-template-tag';
-import type { Config } from '../../config.js';
-import type { SqlClient } from '../../db/sql.js';
-import type { EventBus } from '../../events/bus.js';
 import { NEWEST_FIRST, paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { NotFoundError, requireUuid } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import type { Mailer } from '../../shared/mailer.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
 import { User } from '../identity/user.entity.js';
-import { createNotificationDelivery, type DeliveryReport } from './notification.delivery.js';
+import { createNotificationDelivery, type DeliveryDeps, type DeliveryReport } from './notification.delivery.js';
 import { DeliveryStatus, Notification, NotificationChannel, NotificationPriority, NotificationStatus, NotificationType } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
 
-export interface NotificationDeps {
-  config: Config;
-  db: SqlClient;
-  bus: EventBus;
-  audit: AuditService;
-  mailer: Mailer;
-  logger: Logger;
-}
+export type NotificationDeps = DeliveryDeps;
 
 export interface NotifyInput {
   userId: string;
