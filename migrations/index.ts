@@ -1,9 +1,11 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261123050656_initial } from './Migration20261123050656_initial.js';
 import { Migration20261123051252_projects_and_work } from './Migration20261123051252_projects_and_work.js';
+import { Migration20261123055632_ai_and_billing } from './Migration20261123055632_ai_and_billing.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123050656_initial', class: Migration20261123050656_initial },
   { name: 'Migration20261123051252_projects_and_work', class: Migration20261123051252_projects_and_work },
+  { name: 'Migration20261123055632_ai_and_billing', class: Migration20261123055632_ai_and_billing },
 ];

@@ -30,6 +30,8 @@ export function ormConfig(url: string, poolSize: number, logger?: Logger): Optio
       allOrNothing: true,
       tableName: 'mikro_orm_migrations',
     },
+    // Monthly partitions (prompt_logs_2026_11, …) are created and dropped by jobs, not by the schema diff.
+    schemaGenerator: { skipTables: [/_\d{4}_\d{2}$/] },
     debug: false,
     logger: (message) => logger?.debug({ module: 'orm' }, message),
   });

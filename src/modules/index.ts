@@ -12,13 +12,15 @@ import { AuditEvent, AuditResolver, AuditService } from './audit/index.js';
 import { createIdentity, identityEntities, identityJobs, identityResolvers } from './identity/index.js';
 import { createProjects, projectEntities, projectResolvers, projectSeeds } from './projects/index.js';
 import { createWork, workEntities, workJobs, workResolvers, workRoutes } from './work/index.js';
+import { aiEntities } from './ai/index.js';
+import { billingEntities } from './billing/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
  * the schema), services (built once per process), scheduled jobs, HTTP routes and
  * reference data.
  */
-export const entities = [...identityEntities, ...projectEntities, ...workEntities, AuditEvent, JobState];
+export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, AuditEvent, JobState];
 
 export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, AuditResolver] as const;
 

@@ -1,0 +1,19 @@
+import { Entity, Index, ManyToOne, Property, type Ref } from '@mikro-orm/core';
+import { BaseEntity } from '../../shared/base.entity.js';
+import { User } from '../identity/user.entity.js';
+
+/**
+ * A call in flight: the worst case it may cost, held against the user's counters until
+ * the call settles (actual usage) or fails (released). If the instance dies mid-call, a
+ * job releases reservations past `expiresAt`, so nothing stays reserved forever.
+ */
+@Entity({ tableName: 'quota_reservations' })
+@Index({ properties: ['expiresAt'] })
+export class QuotaReservation extends BaseEntity {
+  @ManyToOne(() => User, { ref: true, deleteRule: 'cascade' }) user!: Ref<User>;
+  @Property({ type: 'integer' }) tokens!: number;
+  @Property({ type: 'decimal', precision: 18, scale: 6 }) costUsd!: string;
+  /** The period starts the reservation was counted in: { HOUR, DAY, MONTH } → ISO timestamps. */
+  @Property({ type: 'jsonb' }) periods!: Record<string, string>;
+  @Property({ type: 'timestamptz' }) expiresAt!: Date;
+}
