@@ -48,4 +48,5 @@ EXPOSE 4000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node handles SIGTERM itself (graceful shutdown: drains HTTP and WebSockets, closes pools, within 20 s).
-CMD ["node", "dist/src/main.js"]
+# A larger young generation: GC was 30–44% of CPU on the dashboard query with the default.
+CMD ["node", "--max-semi-space-size=64", "dist/src/main.js"]

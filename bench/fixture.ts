@@ -5,9 +5,22 @@ import { graphql } from './http.js';
 export const PASSWORD = 'bench-password-0123';
 
 export interface FixtureSize {
-  /** Users in all, the admin included (default 1,000). */
+  /** Users in all, the admin included (BENCH_USERS, default 1,000). */
   users: number;
+  /** Projects, all ACTIVE (BENCH_PROJECTS, default 200). */
+  projects: number;
+  /** Members per project, the owner included (BENCH_MEMBERS, default 10). */
+  membersPerProject: number;
+  /** Tasks, spread evenly over the projects (BENCH_TASKS, default 50,000). */
+  tasks: number;
+  /** Task assignments, spread evenly over the tasks; 1 in 15 inactive (BENCH_ASSIGNEES, default 75,000). */
+  assignees: number;
+  /** Approvals on tasks, spread evenly over the tasks (BENCH_APPROVALS, default 100,000). */
+  approvals: number;
 }
+
+/** The organisation of issue 7's stand-in (1,000 users, 200 projects, 50,000 tasks, 75,000 assignees, 100,000 approvals). */
+export const DEFAULT_SIZE: FixtureSize = { users: 1000, projects: 200, membersPerProject: 10, tasks: 50_000, assignees: 75_000, approvals: 100_000 };
 
 /** Who the scenarios can act as: an access token per viewer. */
 export interface Tokens {
@@ -34,6 +47,7 @@ const SIGN_UP = `mutation ($input: SignUpInput!) { signUp(input: $input) { acces
  * function like `fillUsers` below, called from here in dependency order.
  */
 export async function createFixture(graphqlUrl: string, db: pg.Pool, size: FixtureSize): Promise<Fixture> {
+  checkSize(size);
   const started = Date.now();
   const res = await graphql<{ signUp: { accessToken: string; user: { id: string; role: string } } }>(graphqlUrl, SIGN_UP, {
     input: { email: 'admin@bench.test', username: 'bench_admin', name: 'Bench Admin', password: PASSWORD },
@@ -41,19 +55,51 @@ export async function createFixture(graphqlUrl: string, db: pg.Pool, size: Fixtu
   const { accessToken, user } = res.signUp;
   if (user.role !== 'ADMIN') throw new Error(`the first sign-up should be ADMIN, got ${user.role}: is the bench database fresh?`);
 
-  await fillUsers(db, user.id, size.users - 1);
+  const uuid = await uuidFunction(db);
+  await fillUsers(db, uuid, user.id, size.users - 1);
+  // One connection and one transaction for the rest: the index tables below are
+  // temporary (per session), and a single commit is the fastest way to load.
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    await indexUsers(client);
+    await fillProjects(client, uuid, size);
+    await fillTasks(client, uuid, size);
+    await fillAssignees(client, size);
+    await fillApprovals(client, uuid, size);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    // Drops the temporary tables before the connection goes back to the pool.
+    await client.query('DISCARD TEMP').catch(() => {});
+    client.release();
+  }
   await db.query('ANALYZE');
 
   const rows: Record<string, number> = {};
-  for (const table of ['users']) {
+  for (const table of ['users', 'projects', 'project_members', 'tasks', 'task_assignees', 'approvals']) {
     const { rows: r } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}"`);
     rows[table] = r[0]!.n;
   }
   return { tokens: { admin: accessToken }, adminId: user.id, rows, ms: Date.now() - started };
 }
 
+function checkSize(s: FixtureSize): void {
+  const fail = (msg: string) => {
+    throw new Error(`bench data size: ${msg}`);
+  };
+  if (s.users < 1) fail('there is at least the admin (BENCH_USERS ≥ 1)');
+  if (s.projects > 0 && (s.membersPerProject < 1 || s.membersPerProject > s.users)) fail(`members per project must be between 1 and the number of users (${s.users})`);
+  if (s.tasks > 0 && s.projects < 1) fail('tasks need projects (BENCH_PROJECTS ≥ 1)');
+  if ((s.assignees > 0 || s.approvals > 0) && s.tasks < 1) fail('assignees and approvals need tasks (BENCH_TASKS ≥ 1)');
+  // Assignees of a task are distinct members of its project.
+  if (s.assignees > s.tasks * s.membersPerProject) fail(`at most ${s.membersPerProject} assignees per task (BENCH_MEMBERS): BENCH_ASSIGNEES ≤ ${s.tasks * s.membersPerProject}`);
+}
+
 /** PostgreSQL 18 has uuidv7() (time-ordered, like the ids Steward creates); older servers get v4. */
-async function uuidFunction(db: pg.Pool): Promise<string> {
+async function uuidFunction(db: pg.Pool): Promise<'uuidv7' | 'gen_random_uuid'> {
   const { rows } = await db.query<{ ok: boolean }>(`SELECT to_regprocedure('uuidv7(interval)') IS NOT NULL AS ok`);
   return rows[0]!.ok ? 'uuidv7' : 'gen_random_uuid';
 }
@@ -63,9 +109,8 @@ async function uuidFunction(db: pg.Pool): Promise<string> {
  * OBSERVER, the rest USER; tiers BASIC/PREMIUM/VIP in turn; 3% suspended, 2% blocked.
  * They share the admin's password hash, so any of them can log in with PASSWORD.
  */
-async function fillUsers(db: pg.Pool, adminId: string, count: number): Promise<void> {
+async function fillUsers(db: pg.Pool, uuid: string, adminId: string, count: number): Promise<void> {
   if (count <= 0) return;
-  const uuid = await uuidFunction(db);
   const id = uuid === 'uuidv7' ? `uuidv7(-(interval '1 minute' * (${count} + 1 - i)))` : 'gen_random_uuid()';
   await db.query(
     `INSERT INTO users (id, created_at, updated_at, email, username, name, password_hash, role, status, tier, verified,
@@ -87,5 +132,161 @@ async function fillUsers(db: pg.Pool, adminId: string, count: number): Promise<v
             CASE WHEN i % 2 = 0 THEN now() - interval '1 hour' * i END
        FROM generate_series(1, $2::int) AS i`,
     [adminId, count],
+  );
+}
+
+type Uuid = 'uuidv7' | 'gen_random_uuid';
+
+/** A new id for a row created at `createdAt` (an SQL expression): time-ordered where the server can. */
+const idAt = (uuid: Uuid, createdAt: string) => (uuid === 'uuidv7' ? `uuidv7((${createdAt}) - now())` : 'gen_random_uuid()');
+
+/*
+ * The fill steps below are set-based and index-driven: each generated row is numbered
+ * (project p, task t, …) and finds its parents by number in a temporary table (bench_users,
+ * bench_projects, bench_tasks: number → id), so every table is one INSERT … SELECT over
+ * generate_series whatever its size. The organisation they build:
+ * - project p has M members: users (p·M + j) mod U for j = 0…M−1; j = 0 is the OWNER
+ *   (and projects.owner_id), j = 1, 2 MAINTAINERs, the last a VIEWER, the rest CONTRIBUTORs;
+ * - task t belongs to project t mod P and is the (t div P)-th of it; created by one of its
+ *   members, over the last 60 days; status, priority, due date, tags vary within a project;
+ * - assignment n is of task spread(n mod T) in round r = n div T, to a member other than the
+ *   previous rounds' (so unique per task), active except 1 in 15; spread() is a fixed
+ *   permutation of the tasks, so that when A is not a multiple of T the extra assignments
+ *   fall on old and new tasks of every project alike, not on the oldest tasks;
+ * - approval n is of task spread(n mod T) (and its project), requested by a member,
+ *   3/8 PENDING (expiring in a week), 3/8 APPROVED, 1/8 REJECTED, 1/8 EXPIRED.
+ * Nothing is random: the same sizes give the same data, so answers compare byte for byte.
+ */
+
+/**
+ * SQL for spread(e) over 0…T−1: e · m mod T with m coprime to T near T / φ, a
+ * permutation that scatters consecutive e across projects and ages.
+ */
+function spread(e: string, T: number): string {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  let m = Math.max(1, Math.round(T * 0.6180339887));
+  while (gcd(m, T) !== 1) m++;
+  return `((${e})::bigint * ${m} % ${T})::int`;
+}
+
+/** bench_users: every user numbered 0…U−1 (by id). */
+async function indexUsers(db: pg.PoolClient): Promise<void> {
+  await db.query(`CREATE TEMP TABLE bench_users AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id FROM users`);
+  await db.query(`ALTER TABLE bench_users ADD PRIMARY KEY (i)`);
+  await db.query(`ANALYZE bench_users`);
+}
+
+/** Projects (all ACTIVE, created over the past 90 days) and their members. */
+async function fillProjects(db: pg.PoolClient, uuid: Uuid, size: FixtureSize): Promise<void> {
+  const { projects: P, membersPerProject: M } = size;
+  await db.query(
+    `CREATE TEMP TABLE bench_projects AS
+     SELECT p, ${idAt(uuid, 'c')} AS id, c AS created_at
+       FROM generate_series(0, $1::int - 1) AS p
+       CROSS JOIN LATERAL (SELECT now() - interval '90 days' + interval '1 minute' * p AS c) x`,
+    [P],
+  );
+  await db.query(`ALTER TABLE bench_projects ADD PRIMARY KEY (p)`);
+  await db.query(`ANALYZE bench_projects`);
+  if (P === 0) return;
+  const U = `(SELECT count(*) FROM bench_users)::int`;
+  await db.query(
+    `INSERT INTO projects (id, created_at, updated_at, name, description, owner_id, status, settings)
+     SELECT bp.id, bp.created_at, bp.created_at, 'Bench project ' || (bp.p + 1), 'Generated by the bench', u.id, 'ACTIVE', '{}'
+       FROM bench_projects bp JOIN bench_users u ON u.i = (bp.p * $1::int) % ${U}`,
+    [M],
+  );
+  await db.query(
+    `INSERT INTO project_members (id, created_at, project_id, user_id, role, added_by_id)
+     SELECT ${idAt(uuid, "bp.created_at + interval '1 minute' * j")}, bp.created_at + interval '1 minute' * j, bp.id, u.id,
+            (CASE WHEN j = 0 THEN 'OWNER' WHEN j <= 2 THEN 'MAINTAINER' WHEN j = $1::int - 1 THEN 'VIEWER' ELSE 'CONTRIBUTOR' END)::project_role,
+            o.id
+       FROM bench_projects bp
+       CROSS JOIN generate_series(0, $1::int - 1) AS j
+       JOIN bench_users u ON u.i = (bp.p * $1::int + j) % ${U}
+       JOIN bench_users o ON o.i = (bp.p * $1::int) % ${U}`,
+    [M],
+  );
+}
+
+/** Tasks, T over P projects, created over the last 60 days. */
+async function fillTasks(db: pg.PoolClient, uuid: Uuid, size: FixtureSize): Promise<void> {
+  const { projects: P, membersPerProject: M, tasks: T } = size;
+  // k: the task's number within its project.
+  await db.query(
+    `CREATE TEMP TABLE bench_tasks AS
+     SELECT t, t % $2::int AS p, t / $2::int AS k, bp.id AS project_id, ${idAt(uuid, 'c')} AS id, c AS created_at,
+            (ARRAY['PENDING','PENDING','PENDING','PENDING','PENDING','PENDING','ASSIGNED','ASSIGNED','ASSIGNED','IN_PROGRESS',
+                   'IN_PROGRESS','IN_PROGRESS','IN_PROGRESS','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','FAILED',
+                   'CANCELLED'])[1 + (t / $2::int) % 20]::task_status AS status
+       FROM generate_series(0, $1::int - 1) AS t
+       JOIN bench_projects bp ON bp.p = t % $2::int
+       CROSS JOIN LATERAL (SELECT now() - interval '1 second' * (($1::int - t) * 5184000.0 / $1::int) AS c) x`,
+    [T, Math.max(P, 1)],
+  );
+  await db.query(`ALTER TABLE bench_tasks ADD PRIMARY KEY (t)`);
+  await db.query(`ANALYZE bench_tasks`);
+  if (T === 0) return;
+  await db.query(
+    `INSERT INTO tasks (id, created_at, updated_at, title, description, status, priority, project_id, created_by_id,
+                        due_date, estimated_minutes, started_at, completed_at, tags, allowed_intents, assigned_agents, metadata)
+     SELECT bt.id, bt.created_at, coalesce(done, started, bt.created_at),
+            'Task ' || (bt.t + 1), 'Generated task ' || (bt.k + 1) || ' of bench project ' || (bt.p + 1),
+            bt.status,
+            (ARRAY['LOW','MEDIUM','MEDIUM','HIGH','CRITICAL'])[1 + (bt.k * 7 + bt.p) % 5]::task_priority,
+            bt.project_id, u.id,
+            CASE WHEN bt.k % 3 <> 0 THEN bt.created_at + interval '1 day' * (1 + bt.k % 14) END,
+            30 + (bt.k % 8) * 60,
+            started, done,
+            ARRAY['bench', 'area-' || (bt.k % 12)], '{}', '{}', '{}'
+       FROM bench_tasks bt
+       JOIN bench_users u ON u.i = (bt.p * $1::int + bt.k % $1::int) % (SELECT count(*) FROM bench_users)::int
+       CROSS JOIN LATERAL (
+         SELECT CASE WHEN bt.status IN ('IN_PROGRESS', 'COMPLETED', 'FAILED') THEN least(now(), bt.created_at + interval '1 hour') END AS started,
+                CASE WHEN bt.status IN ('COMPLETED', 'FAILED') THEN least(now(), bt.created_at + interval '1 hour' * (2 + bt.k % 10)) END AS done) x`,
+    [M],
+  );
+}
+
+/** Task assignments: A over T tasks, each task's assignees distinct members of its project. */
+async function fillAssignees(db: pg.PoolClient, size: FixtureSize): Promise<void> {
+  const { membersPerProject: M, tasks: T, assignees: A } = size;
+  if (A === 0) return;
+  await db.query(
+    `INSERT INTO task_assignees (id, created_at, task_id, user_id, assigned_by_id, assigned_at, active)
+     SELECT gen_random_uuid(), at, bt.id, u.id, o.id, at, n % 15 <> 14
+       FROM generate_series(0, $1::int - 1) AS n
+       JOIN bench_tasks bt ON bt.t = ${spread('n % $2::int', T)}
+       CROSS JOIN LATERAL (SELECT n / $2::int AS r, least(now(), bt.created_at + interval '10 minutes' * (1 + n / $2::int)) AS at) x
+       JOIN bench_users u ON u.i = (bt.p * $3::int + (bt.k + r + 1) % $3::int) % (SELECT count(*) FROM bench_users)::int
+       JOIN bench_users o ON o.i = (bt.p * $3::int) % (SELECT count(*) FROM bench_users)::int`,
+    [A, T, M],
+  );
+}
+
+/** Approvals: B over T tasks, requested by members of the task's project. */
+async function fillApprovals(db: pg.PoolClient, uuid: Uuid, size: FixtureSize): Promise<void> {
+  const { membersPerProject: M, tasks: T, approvals: B } = size;
+  if (B === 0) return;
+  // decided_at is NULL exactly when PENDING (approvals_decision_check); the deciders are the
+  // owner, or a maintainer when the owner asked (the requester never decides its own).
+  await db.query(
+    `INSERT INTO approvals (id, created_at, updated_at, task_id, project_id, action_type, details, status,
+                            requested_by_id, decided_by_id, decided_at, expires_at, notes)
+     SELECT ${idAt(uuid, 'x.at')}, x.at, coalesce(y.decided, x.at), bt.id, bt.project_id,
+            (ARRAY['deploy', 'merge', 'spend', 'delete_data'])[1 + n % 4], NULL, y.status,
+            req.id, CASE WHEN y.status IN ('APPROVED', 'REJECTED') THEN dec.id END, y.decided,
+            CASE WHEN y.status = 'PENDING' THEN now() + interval '7 days' ELSE x.at + interval '1 day' END,
+            CASE WHEN y.status IN ('APPROVED', 'REJECTED') THEN 'bench' END
+       FROM generate_series(0, $1::int - 1) AS n
+       JOIN bench_tasks bt ON bt.t = ${spread('n % $2::int', T)}
+       CROSS JOIN LATERAL (SELECT n / $2::int AS r, (bt.k + n / $2::int) % $3::int AS j,
+                                  least(now(), bt.created_at + interval '1 hour' * (1 + n / $2::int)) AS at) x
+       CROSS JOIN LATERAL (
+         SELECT s.status, CASE WHEN s.status = 'PENDING' THEN NULL ELSE least(now(), x.at + interval '2 hours') END AS decided
+           FROM (SELECT (ARRAY['PENDING','PENDING','PENDING','APPROVED','APPROVED','APPROVED','REJECTED','EXPIRED'])[1 + (x.r * 3 + bt.k) % 8]::approval_status AS status) s) y
+       JOIN bench_users req ON req.i = (bt.p * $3::int + x.j) % (SELECT count(*) FROM bench_users)::int
+       JOIN bench_users dec ON dec.i = (bt.p * $3::int + (CASE WHEN x.j = 0 THEN 1 ELSE 0 END) % $3::int) % (SELECT count(*) FROM bench_users)::int`,
+    [B, T, M],
   );
 }

@@ -21,7 +21,10 @@ export interface LoadSpec {
 }
 
 export interface LoadResult {
+  /** Requests answered within the duration (each one's latency is recorded). */
   requests: number;
+  /** Requests sent: those answered plus those still in flight when the run stopped. */
+  sent: number;
   /** Seconds, as measured by autocannon. */
   seconds: number;
   requestsPerSecond: number;
@@ -78,6 +81,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
   for (const v of sorted) sum += v;
   return {
     requests: n,
+    sent: Math.max(n, r.requests.sent ?? n),
     seconds: r.duration,
     requestsPerSecond: n / r.duration,
     latencyMs: {

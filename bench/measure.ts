@@ -31,11 +31,14 @@ export interface ScenarioResult {
   sqlPerRequest: number;
   loaded: LoadResult;
   single: LoadResult;
-  /** Steward's process CPU (user + system) during the loaded run, per request. */
+  /**
+   * Steward's process CPU (user + system) from the start of the loaded run until the
+   * requests it left in flight are done, per request sent (see `settle`).
+   */
   nodeCpuMsPerRequest: number;
-  /** PostgreSQL execution time during the loaded run, per request (pg_stat_statements). */
+  /** PostgreSQL execution time over the same span, per request sent (pg_stat_statements). */
   pgExecMsPerRequest: number;
-  /** CPU of PostgreSQL's processes during the loaded run, per request (/proc). */
+  /** CPU of PostgreSQL's processes over the same span, per request sent (/proc). */
   pgCpuMsPerRequest: number;
   /**
    * Share of the machine's CPU (all cores) busy during the loaded run with anything but
@@ -48,6 +51,25 @@ export interface ScenarioResult {
   failures: number;
   /** What failed, per run, with the first bad body. */
   failureDetails?: string;
+  /** The statement counts of the scenario's `sqlScaling` variants, when it has some. */
+  scaling?: ScalingResult;
+}
+
+export interface ScalingVariant {
+  label: string;
+  /** SQL statements per request, averaged over `sqlSamples` sequential requests. */
+  sqlPerRequest: number;
+  /** Mean latency of those sequential requests. */
+  meanMs: number;
+  responseBytes: number;
+  /** Objects in the answer per field (connections' edges and nodes folded into their field), e.g. "projects 10, tasks 100". */
+  rows: string;
+}
+
+export interface ScalingResult {
+  variants: ScalingVariant[];
+  /** Every variant ran the same number of statements per request. */
+  equal: boolean;
 }
 
 export class BenchFailure extends Error {
@@ -85,14 +107,111 @@ function describeFailures(label: string, r: LoadResult): string {
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 /**
+ * `sqlSamples` sequential requests (each must answer 200 with data and no errors) and
+ * the SQL statements PostgreSQL ran for them (pg_stat_statements), listed when verbose.
+ */
+async function countStatements(label: string, request: GraphQLRequest, db: BenchDatabase, settings: BenchSettings): Promise<{ sqlPerRequest: number; meanMs: number; body: string }> {
+  let body = '';
+  await resetStatements(db);
+  const started = performance.now();
+  for (let i = 0; i < settings.sqlSamples; i++) {
+    const r = await send(request);
+    if (r.status !== 200 || !isGoodBody(r.body)) throw new BenchFailure(`${label}: a request failed (HTTP ${r.status}): ${r.body.slice(0, 1000)}`);
+    body = r.body;
+  }
+  const meanMs = (performance.now() - started) / settings.sqlSamples;
+  const sql = await readStatements(db);
+  if (settings.verbose) {
+    log(`${label}: statements of ${settings.sqlSamples} requests`);
+    for (const s of await listStatements(db)) {
+      log(`  ${String(s.calls).padStart(5)} × ${s.meanMs.toFixed(3).padStart(8)} ms ${String(Math.round(s.rowsPerCall)).padStart(6)} rows  ${s.query.replace(/\s+/g, ' ').slice(0, 300)}`);
+    }
+  }
+  return { sqlPerRequest: sql.calls / settings.sqlSamples, meanMs, body };
+}
+
+/**
+ * Objects in a GraphQL answer per field name, connections folded into their field
+ * (`projects.edges[].node` counts as `projects`): "projects 10, tasks 100, assignees 140".
+ */
+export function countRows(body: string): string {
+  const counts = new Map<string, number>();
+  const walk = (value: unknown, field: string | null) => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v, field);
+    } else if (value && typeof value === 'object') {
+      // A connection (an object with edges) is not a row: its nodes count under its field.
+      const isConnection = 'edges' in value;
+      if (field !== null && !isConnection) counts.set(field, (counts.get(field) ?? 0) + 1);
+      for (const [k, v] of Object.entries(value)) {
+        if (k === 'edges' && isConnection) walk(Array.isArray(v) ? v.map((e: { node?: unknown } | null) => e?.node) : v, field);
+        else walk(v, k);
+      }
+    }
+  };
+  walk((JSON.parse(body) as { data: unknown }).data, null);
+  return [...counts].map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`).join(', ');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until Steward (this process) and PostgreSQL are idle again. autocannon stops at
+ * the end of its duration without waiting for the requests still in flight, but Steward
+ * computes them all the same: for a slow query, up to `connections` requests' worth of
+ * work. Without waiting, that work would land in the next run, raising its CPU per
+ * request and the latency of its first requests. Idle: two 100 ms intervals in a row in
+ * which Steward and PostgreSQL together used less than 10 ms of CPU. Gives up after `maxMs`.
+ */
+export async function settle(db: BenchDatabase, maxMs = 15_000): Promise<number> {
+  const started = performance.now();
+  const pgPid = db.pid();
+  let quiet = 0;
+  let node = process.cpuUsage();
+  let pg = cpuSnapshot(pgPid).postgresMs;
+  while (quiet < 2 && performance.now() - started < maxMs) {
+    await sleep(100);
+    const n = process.cpuUsage(node);
+    const p = cpuSnapshot(pgPid).postgresMs;
+    const busyMs = (n.user + n.system) / 1000 + (Number.isFinite(p - pg) ? p - pg : 0);
+    quiet = busyMs < 10 ? quiet + 1 : 0;
+    node = process.cpuUsage();
+    pg = p;
+  }
+  return performance.now() - started;
+}
+
+/**
+ * The statement counts of a scenario's `sqlScaling` variants, one after the other, by
+ * the same sequential requests as SQL/req. `equal` is false when they differ.
+ */
+export async function measureScaling(scenario: Scenario, ctx: { graphqlUrl: string; fixture: Fixture; db: BenchDatabase; settings: BenchSettings }): Promise<ScalingResult | undefined> {
+  if (!scenario.sqlScaling?.length) return undefined;
+  const token = scenario.as === null ? null : ctx.fixture.tokens[scenario.as];
+  const variants: ScalingVariant[] = [];
+  for (const v of scenario.sqlScaling) {
+    const request = graphqlRequest(ctx.graphqlUrl, v.query, v.variables, token);
+    // One unmeasured request first, as for the scenario itself.
+    const probe = await send(request);
+    if (probe.status !== 200 || !isGoodBody(probe.body)) {
+      throw new BenchFailure(`${scenario.name} · ${v.label}: the probe request failed (HTTP ${probe.status}): ${probe.body.slice(0, 1000)}`);
+    }
+    const r = await countStatements(`${scenario.name} · ${v.label}`, request, ctx.db, ctx.settings);
+    variants.push({ label: v.label, sqlPerRequest: r.sqlPerRequest, meanMs: r.meanMs, responseBytes: Buffer.byteLength(r.body), rows: countRows(r.body) });
+  }
+  return { variants, equal: variants.every((v) => v.sqlPerRequest === variants[0]!.sqlPerRequest) };
+}
+
+/**
  * Measures one scenario:
  * 1. probe: one request must answer 200 with data and no errors (its body becomes the
  *    expected body under load for 'same-body' scenarios);
  * 2. SQL: `sqlSamples` sequential requests, statements counted by pg_stat_statements;
- * 3. warm-up at full concurrency (discarded);
+ * 3. warm-up at full concurrency (discarded), then `settle`;
  * 4. loaded run at `connections`, with Steward's and PostgreSQL's CPU and PostgreSQL's
- *    execution time;
- * 5. single-client run (1 connection).
+ *    execution time, counted until the requests it left in flight are done (`settle`)
+ *    and divided by the requests it sent;
+ * 5. single-client run (1 connection), then `settle`.
  * Failed requests are counted in `failures` (with details); the caller fails the bench.
  */
 export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: string; fixture: Fixture; db: BenchDatabase; settings: BenchSettings }): Promise<ScenarioResult> {
@@ -106,22 +225,13 @@ export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: str
   }
   const expectBody = (scenario.check ?? 'same-body') === 'same-body' ? probe.body : undefined;
 
-  await resetStatements(db);
-  for (let i = 0; i < settings.sqlSamples; i++) {
-    const r = await send(request);
-    if (r.status !== 200 || !isGoodBody(r.body)) throw new BenchFailure(`${scenario.name}: a request failed (HTTP ${r.status}): ${r.body.slice(0, 1000)}`);
-  }
-  const sql = await readStatements(db);
-  const sqlPerRequest = sql.calls / settings.sqlSamples;
-  if (settings.verbose) {
-    log(`${scenario.name}: statements of ${settings.sqlSamples} requests`);
-    for (const s of await listStatements(db)) log(`  ${String(s.calls).padStart(5)} × ${s.query.replace(/\s+/g, ' ').slice(0, 200)}`);
-  }
+  const { sqlPerRequest } = await countStatements(scenario.name, request, db, settings);
 
   const spec = (connections: number, duration: number): LoadSpec => ({ request, connections, duration, expectBody });
   const runs: [string, LoadResult][] = [];
 
   if (settings.warmup > 0) runs.push(['warm-up', await runLoad(spec(settings.connections, settings.warmup))]);
+  await settle(db);
 
   await resetStatements(db);
   const pgPid = db.pid();
@@ -129,6 +239,7 @@ export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: str
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
   const loaded = await runLoad(spec(settings.connections, settings.duration));
+  const tailMs = await settle(db);
   const wallMs = performance.now() - wallBefore;
   const cpu = process.cpuUsage(cpuBefore);
   const machine = cpuDelta(machineBefore, cpuSnapshot(pgPid));
@@ -138,8 +249,12 @@ export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: str
 
   const single = await runLoad(spec(1, settings.singleDuration));
   runs.push(['1 connection', single]);
+  await settle(db);
 
-  if (settings.verbose) for (const [label, r] of runs) log(`${scenario.name} · ${label}: ${JSON.stringify({ ...r, firstMismatch: undefined })}`);
+  if (settings.verbose) {
+    for (const [label, r] of runs) log(`${scenario.name} · ${label}: ${JSON.stringify({ ...r, firstMismatch: undefined })}`);
+    log(`${scenario.name}: ${loaded.sent - loaded.requests} request(s) left in flight by the loaded run, done ${Math.round(tailMs)} ms after it`);
+  }
 
   const failed = runs.filter(([, r]) => failuresOf(r) > 0);
   return {
@@ -148,9 +263,9 @@ export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: str
     sqlPerRequest,
     loaded,
     single,
-    nodeCpuMsPerRequest: loaded.requests ? nodeCpuMs / loaded.requests : NaN,
-    pgExecMsPerRequest: loaded.requests ? pg.execMs / loaded.requests : NaN,
-    pgCpuMsPerRequest: loaded.requests ? machine.postgresMs / loaded.requests : NaN,
+    nodeCpuMsPerRequest: loaded.sent ? nodeCpuMs / loaded.sent : NaN,
+    pgExecMsPerRequest: loaded.sent ? pg.execMs / loaded.sent : NaN,
+    pgCpuMsPerRequest: loaded.sent ? machine.postgresMs / loaded.sent : NaN,
     elsewhereShare: (machine.machineMs - nodeCpuMs - loaded.cpuMs - machine.postgresMs) / (wallMs * cpus().length),
     failures: failed.reduce((n, [, r]) => n + failuresOf(r), 0),
     failureDetails: failed.length ? failed.map(([label, r]) => describeFailures(`${scenario.name} · ${label}`, r)).join('\n') : undefined,

@@ -54,6 +54,30 @@ export function renderReport(r: ReportInput): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const table = [line(header), line(header.map((_, i) => (right.has(i) ? '---:' : '---'))), ...rows.map(line)].join('\n');
 
+  const scaled = r.results.filter((x) => x.scaling);
+  const scalingHeader = ['scenario', 'size', 'SQL/req', 'same SQL/req?', 'ms/req (1 conn)', 'answer bytes', 'rows in the answer'];
+  const scalingRows = scaled.flatMap((x) =>
+    x.scaling!.variants.map((v) => [
+      `\`${x.scenario.name}\``,
+      v.label,
+      Number.isInteger(v.sqlPerRequest) ? String(v.sqlPerRequest) : fmt(v.sqlPerRequest, 2),
+      x.scaling!.equal ? 'yes' : '**NO: FAILED**',
+      fmt(v.meanMs, 1),
+      int(v.responseBytes),
+      v.rows,
+    ]),
+  );
+  const scalingTable = scaled.length
+    ? [
+        '',
+        'SQL statements per request of the same query shape at other sizes (they must be equal: statements grow with depth, never with rows; the bench fails otherwise):',
+        '',
+        line(scalingHeader),
+        line(scalingHeader.map((_, i) => (i >= 2 && i <= 5 ? '---:' : '---'))),
+        ...scalingRows.map(line),
+      ].join('\n')
+    : '';
+
   const cpu = cpus();
   const s = r.settings;
   const data = Object.entries(r.fixture.rows)
@@ -63,6 +87,7 @@ export function renderReport(r: ReportInput): string {
     '# Steward benchmark',
     '',
     table,
+    ...(scalingTable ? [scalingTable] : []),
     '',
     `- Run ${r.startedAt.toISOString()}, ${fmt(r.seconds, 0)} s in all. Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ` +
       `${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${r.postgresVersion} (embedded, fsync off) on the same machine.`,
@@ -70,11 +95,19 @@ export function renderReport(r: ReportInput): string {
     `- Load: autocannon in a child process, POST /graphql over HTTP keep-alive; ${s.warmup} s warm-up at ${c} connections, ` +
       `then ${s.duration} s at ${c} connections and ${s.singleDuration} s at 1 connection. Latencies are per request, nearest-rank percentiles.`,
     `- SQL/req: statements PostgreSQL ran (pg_stat_statements, BEGIN/COMMIT included, authentication included) over ${s.sqlSamples} sequential requests, divided by ${s.sqlSamples}.`,
-    `- Node CPU ms/req: Steward's process (user + system, GC included) during the ${c}-connection run ÷ requests; the load generator is another process. ` +
-      `PG CPU ms/req: PostgreSQL's processes (/proc) during that run ÷ requests. ` +
-      `PG exec ms/req: PostgreSQL's execution time of those requests (pg_stat_statements total_exec_time; excludes parse, plan and network).`,
+    `- Node CPU ms/req: Steward's process (user + system, GC included) from the start of the ${c}-connection run until the requests it left in flight were done, ` +
+      `÷ requests it sent (answered, plus those in flight when it stopped); the load generator is another process. ` +
+      `PG CPU ms/req: PostgreSQL's processes (/proc) over the same span ÷ the same requests. ` +
+      `PG exec ms/req: PostgreSQL's execution time of those requests (pg_stat_statements total_exec_time; excludes parse, plan and network). ` +
+      `Every run starts once Steward and PostgreSQL are idle again after the previous one.`,
     `- busy elsewhere: share of the machine's ${cpu.length} cores busy during the ${c}-connection run with anything but Steward, PostgreSQL and the load generator ` +
       `(other programs; kernel time not charged to a process, such as loopback networking). A few percent is normal; more means other work disturbed the figures.`,
+    ...(scaled.length
+      ? [
+          `- size: rows per level of the query (\`first\` of each connection). SQL/req and ms/req there: ${s.sqlSamples} sequential requests after one unmeasured one, ` +
+            `as for SQL/req above. rows in the answer: objects per field, connections folded into their field.`,
+        ]
+      : []),
     `- failed: errors, timeouts, non-2xx answers and answers that differ from the probed one, over all runs; the bench fails unless 0.`,
     '',
   ].join('\n');

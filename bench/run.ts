@@ -2,8 +2,9 @@
  * `npm run bench`: a throw-away embedded PostgreSQL, Steward started in this process,
  * data filled by SQL, then every scenario of ./scenarios.ts measured over real HTTP by
  * autocannon in a child process. Prints a markdown table and writes it to
- * bench/results.md. Exits 1 if any request failed or anything broke, after stopping
- * everything it started.
+ * bench/results.md. Exits 1 if any request failed, if a scenario's SQL statements per
+ * request differ between its sizes (`sqlScaling`), or if anything broke, after stopping
+ * everything it started (the report is written first either way).
  *
  * Settings (environment):
  *   BENCH_CONNECTIONS      concurrent connections of the loaded run (default 32)
@@ -12,10 +13,16 @@
  *   BENCH_WARMUP           seconds of discarded load before measuring (default 2)
  *   BENCH_SQL_SAMPLES      sequential requests whose SQL statements are counted (default 5)
  *   BENCH_USERS            users in the organisation, admin included (default 1000)
+ *   BENCH_PROJECTS         projects, all visible to the admin (default 200)
+ *   BENCH_MEMBERS          members per project, owner included (default 10)
+ *   BENCH_TASKS            tasks, spread over the projects (default 50000)
+ *   BENCH_ASSIGNEES        task assignments, spread over the tasks (default 75000)
+ *   BENCH_APPROVALS        approvals, spread over the tasks (default 100000)
  *   BENCH_ONLY             comma-separated scenario names to run (default all)
  *   BENCH_VERBOSE          1: print each scenario's SQL statements and raw run results
  *   DB_POOL_SIZE           Steward's pool size, as in production (default Steward's own)
  *   NODE_ENV               default production, as deployed
+ *   MAX_QUERY_COST         Steward's query cost limit (default 1000000 here, see below)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,11 +30,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { createFixture, type Fixture } from './fixture.js';
-import { measureScenario, BenchFailure, type BenchSettings, type ScenarioResult } from './measure.js';
+import { createFixture, DEFAULT_SIZE, type Fixture, type FixtureSize } from './fixture.js';
+import { measureScaling, measureScenario, BenchFailure, type BenchSettings, type ScenarioResult } from './measure.js';
 import { startBenchDatabase, type BenchDatabase } from './postgres.js';
 import { renderReport } from './report.js';
 import { scenarios } from './scenarios.js';
+import { auditBench } from './audit.js';
 
 // graphql-js and others read NODE_ENV when first loaded: set it before Steward is imported (below).
 process.env.NODE_ENV ||= 'production';
@@ -42,14 +50,21 @@ function positiveInt(name: string, def: number, min = 1): number {
   return v;
 }
 
-function readSettings(): BenchSettings & { users: number; only: string[] | null } {
+function readSettings(): BenchSettings & { size: FixtureSize; only: string[] | null } {
   return {
     connections: positiveInt('BENCH_CONNECTIONS', 32),
     duration: positiveInt('BENCH_DURATION', 10),
     singleDuration: positiveInt('BENCH_SINGLE_DURATION', 5),
     warmup: positiveInt('BENCH_WARMUP', 2, 0),
     sqlSamples: positiveInt('BENCH_SQL_SAMPLES', 5),
-    users: positiveInt('BENCH_USERS', 1000),
+    size: {
+      users: positiveInt('BENCH_USERS', DEFAULT_SIZE.users),
+      projects: positiveInt('BENCH_PROJECTS', DEFAULT_SIZE.projects, 0),
+      membersPerProject: positiveInt('BENCH_MEMBERS', DEFAULT_SIZE.membersPerProject),
+      tasks: positiveInt('BENCH_TASKS', DEFAULT_SIZE.tasks, 0),
+      assignees: positiveInt('BENCH_ASSIGNEES', DEFAULT_SIZE.assignees, 0),
+      approvals: positiveInt('BENCH_APPROVALS', DEFAULT_SIZE.approvals, 0),
+    },
     verbose: ['1', 'true', 'yes'].includes(process.env.BENCH_VERBOSE ?? ''),
     only: process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : null,
   };
@@ -106,16 +121,19 @@ async function main(stack: Stack): Promise<number> {
     ENCRYPTION_MASTER_KEY: randomBytes(32).toString('base64'),
     // Long enough for any BENCH_DURATION.
     ACCESS_TOKEN_TTL_SECONDS: String(24 * 3600),
+    // The dashboard at 100 rows per level (sqlScaling) costs ~330,000 by Steward's estimate,
+    // over the default limit of 50,000; the measured scenarios cost far less either way.
+    MAX_QUERY_COST: process.env.MAX_QUERY_COST || '1000000',
   });
   const app = await startApp(config, { databaseUrl: db.url, migrate: true });
   stack.defer('Steward', () => app.close());
   const graphqlUrl = `${app.url}/graphql`;
 
-  log(`filling data (${settings.users} users)`);
+  log(`filling data ${JSON.stringify(settings.size)}`);
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   let fixture: Fixture;
   try {
-    fixture = await createFixture(graphqlUrl, pool, { users: settings.users });
+    fixture = await createFixture(graphqlUrl, pool, settings.size);
   } finally {
     await pool.end();
   }
@@ -134,6 +152,11 @@ async function main(stack: Stack): Promise<number> {
     if (r.elsewhereShare > 0.15) {
       log(`  warning: ${Math.round(r.elsewhereShare * 100)}% of the machine's CPU went to other work during this run; its figures are disturbed`);
     }
+    r.scaling = await measureScaling(scenario, { graphqlUrl, fixture, db, settings });
+    if (r.scaling) {
+      log(`  SQL/req by size: ${r.scaling.variants.map((v) => `${v.label} ${v.sqlPerRequest} (${v.rows}; ${v.meanMs.toFixed(0)} ms)`).join(' · ')}`);
+      if (!r.scaling.equal) log(`  ERROR: ${scenario.name}'s SQL statements grow with rows: the bench will fail`);
+    }
     results.push(r);
   }
 
@@ -143,10 +166,20 @@ async function main(stack: Stack): Promise<number> {
   writeFileSync(file, report);
   log(`written to ${file}`);
 
+  const problems: string[] = [];
   const failed = results.filter((r) => r.failures > 0);
-  if (failed.length) {
-    throw new BenchFailure(`${failed.length} scenario(s) had failed requests:\n${failed.map((r) => r.failureDetails).join('\n')}`);
+  if (failed.length) problems.push(`${failed.length} scenario(s) had failed requests:\n${failed.map((r) => r.failureDetails).join('\n')}`);
+  for (const r of results) {
+    if (r.scaling && !r.scaling.equal) {
+      problems.push(
+        `${r.scenario.name}: SQL statements per request differ by rows per level (they must be equal): ` +
+          r.scaling.variants.map((v) => `${v.label} → ${v.sqlPerRequest}`).join(', '),
+      );
+    }
   }
+  // Audited writes/s with 16 writers (./audit.ts), appended to the report.
+  problems.push(...(await auditBench({ graphqlUrl, dbUrl: db.url, adminToken: fixture.tokens.admin, only: settings.only, reportFile: file, postgresPid: db.pid(), log })));
+  if (problems.length) throw new BenchFailure(problems.join('\n'));
   return 0;
 }
 

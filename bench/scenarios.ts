@@ -20,7 +20,17 @@ export interface Scenario {
    * 'no-errors': HTTP 200 with `data` and no `errors` — for answers that vary.
    */
   check?: 'same-body' | 'no-errors';
+  /**
+   * The same query shape at other sizes. The bench counts each one's SQL statements per
+   * request (as for SQL/req) and fails unless they are all equal: statements may grow
+   * with the depth of a query, never with its rows. Reported in a table of their own.
+   */
+  sqlScaling?: { label: string; query: string; variables?: Record<string, unknown> }[];
 }
+
+/** Issue 3's dashboard: the first `projects` projects, the first `tasks` tasks of each, their assignees and approvals' requesters. */
+const dashboard = (projects: number, tasks: number) =>
+  `{ projects(first: ${projects}) { edges { node { tasks(first: ${tasks}) { edges { node { assignees { id } approvals { requestedBy { id } } } } } } } } }`;
 
 export const scenarios: Scenario[] = [
   {
@@ -32,5 +42,15 @@ export const scenarios: Scenario[] = [
     name: 'users(first: 50)',
     query: '{ users(first: 50) { totalCount edges { node { id email username role } } } }',
     as: 'admin',
+  },
+  {
+    // The admin sees every project.
+    name: 'dashboard',
+    query: dashboard(20, 20),
+    as: 'admin',
+    sqlScaling: [
+      { label: '10 per level', query: dashboard(10, 10) },
+      { label: '100 per level', query: dashboard(100, 100) },
+    ],
   },
 ];

@@ -40,6 +40,30 @@ const schema = z.object({
       .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes encoded as base64')
       .optional(),
   ),
+  /** The version name of ENCRYPTION_MASTER_KEY, stored with every secret it seals (rotation). */
+  ENCRYPTION_MASTER_KEY_VERSION: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - (at most 32)').default('1'),
+  /**
+   * Retired master keys still needed to open secrets sealed before a rotation, as
+   * `version:base64key,…` (e.g. `1:AAAA…`). `npm run keys:rotate` re-wraps every secret
+   * with the current key; after it, the previous keys can be removed.
+   */
+  ENCRYPTION_PREVIOUS_MASTER_KEYS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const keys: Record<string, string> = {};
+      for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+        const at = part.indexOf(':');
+        const version = part.slice(0, at);
+        const key = part.slice(at + 1);
+        if (at < 1 || !/^[A-Za-z0-9_-]{1,32}$/.test(version) || Buffer.from(key, 'base64').length !== 32 || keys[version]) {
+          ctx.addIssue({ code: 'custom', message: 'must be `version:base64key` pairs separated by commas, each key 32 bytes, each version once' });
+          return z.NEVER;
+        }
+        keys[version] = key;
+      }
+      return keys;
+    }),
   PUBLIC_URL: optionalString,
   ACCESS_TOKEN_TTL_SECONDS: int(900, 30),
   REFRESH_TOKEN_TTL_SECONDS: int(30 * 24 * 3600, 60),
@@ -81,8 +105,47 @@ const schema = z.object({
   APPROVAL_DEFAULT_TTL_HOURS: int(7 * 24, 1),
   /** How often due work is looked for (approval expiry, notification delivery, overdue tasks), in ms. */
   JOB_TICK_MS: int(5000, 100),
+  /** Default limits of the metered AI pipeline; admins override per user (setUserQuota). Seed 000's defaults. */
+  DEFAULT_REQUESTS_PER_HOUR: int(100, 1),
+  DEFAULT_DAILY_TOKEN_LIMIT: int(10_000, 1),
+  DEFAULT_MONTHLY_TOKEN_LIMIT: int(300_000, 1),
+  /** Decimal dollars, e.g. "5.00"; unset: no cost limit (and no cost alerts) unless set per user. */
+  DEFAULT_DAILY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
+  DEFAULT_MONTHLY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
+  /** A user whose deviation score reaches this (0–100) is blocked automatically. */
+  DEVIATION_BLOCK_THRESHOLD: z.coerce.number().min(1).max(100).default(50),
+  /** When the chosen provider fails, try another healthy one before giving up. */
+  AI_PROVIDER_FALLBACK: bool(true),
+  /** A reservation held longer than this (an instance died mid-call) is released by a job. */
+  RESERVATION_TTL_SECONDS: int(600, 30),
+  /** Prompt logs are kept this many months (monthly partitions dropped after). */
+  PROMPT_LOG_RETENTION_MONTHS: int(12, 1),
+  /** How often the active providers' health is checked (once across instances), in ms. */
+  PROVIDER_HEALTH_INTERVAL_MS: int(60_000, 1000),
+  /** Consecutive failed checks after which a provider is marked unhealthy (and skipped); one success heals it. */
+  PROVIDER_UNHEALTHY_AFTER: int(3, 1, 100),
   /** Scheduled jobs run in this instance (every instance may; each run happens once across them). */
   JOBS_ENABLED: bool(true),
+  /** A RUNNING container without reported activity for this long is put to SLEEPING by a job. */
+  CONTAINER_IDLE_MINUTES: int(30, 1),
+  /** Limits given to a container created without its own (cores, MiB). */
+  CONTAINER_DEFAULT_CPU: z.coerce.number().min(0.1).max(1024).default(1),
+  CONTAINER_DEFAULT_MEMORY_MB: int(2048, 64),
+  /** The most a container may ask for (cores, MiB); more is BAD_USER_INPUT. */
+  CONTAINER_MAX_CPU: z.coerce.number().min(0.1).max(1024).default(16),
+  CONTAINER_MAX_MEMORY_MB: int(65_536, 64),
+  /** An ACTIVE MCP server without a heartbeat for this long is marked ERROR by a job. */
+  MCP_HEARTBEAT_TIMEOUT_SECONDS: int(90, 5),
+  /** After a commit that wrote audit events, the sealer waits this long to link a larger batch at once, in ms. */
+  AUDIT_SEAL_DELAY_MS: int(20, 0, 10_000),
+  /** How often a job links audit events no commit hook announced (other writers, crashed instances), in ms. */
+  AUDIT_SEAL_INTERVAL_MS: int(2000, 100),
+  /** Monthly audit partitions kept created ahead of the current month. */
+  AUDIT_PARTITIONS_AHEAD: int(3, 1, 36),
+  /** The server's own log lines at or above this level are also kept in system_logs (off: none). */
+  SYSTEM_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'fatal', 'off']).default('warn'),
+  /** System logs older than this are deleted by a job. */
+  SYSTEM_LOG_RETENTION_DAYS: int(30, 1),
 });
 
 export type Config = Readonly<
@@ -100,6 +163,20 @@ export class ConfigError extends Error {
 }
 
 const SECRET_NAMES = ['TOKEN_SIGNING_KEY', 'ENCRYPTION_MASTER_KEY'] as const;
+
+/**
+ * The master keys an Envelope needs: the current one (ENCRYPTION_MASTER_KEY under
+ * ENCRYPTION_MASTER_KEY_VERSION) and the retired ones still able to open older secrets.
+ * Throws a ConfigError when a retired key claims the current version with another key.
+ */
+export function masterKeys(config: Pick<Config, 'ENCRYPTION_MASTER_KEY' | 'ENCRYPTION_MASTER_KEY_VERSION' | 'ENCRYPTION_PREVIOUS_MASTER_KEYS'>): { keys: Record<string, string>; current: string } {
+  const current = config.ENCRYPTION_MASTER_KEY_VERSION;
+  const previous = config.ENCRYPTION_PREVIOUS_MASTER_KEYS;
+  if (previous[current] !== undefined && previous[current] !== config.ENCRYPTION_MASTER_KEY) {
+    throw new ConfigError(`ENCRYPTION_PREVIOUS_MASTER_KEYS: version ${current} is the current version (ENCRYPTION_MASTER_KEY_VERSION) with another key`);
+  }
+  return { keys: { ...previous, [current]: config.ENCRYPTION_MASTER_KEY }, current };
+}
 
 /**
  * Reads and validates the settings. In development a missing secret is generated once

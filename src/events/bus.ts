@@ -71,6 +71,19 @@ export class EventBus {
     await em.execute(`SELECT pg_notify(?, ?)`, [CHANNEL, text]);
   }
 
+  /**
+   * Publishes at once, outside any transaction, on the bus's own connection (the one
+   * that LISTENs): for events that describe no committed data, such as the chunks of a
+   * reply still streaming. Never borrows from a pool, so a caller holding a pooled
+   * connection (e.g. inside a transaction) cannot deadlock waiting for another one.
+   */
+  async publishNow(topic: string, payload: unknown): Promise<void> {
+    const text = JSON.stringify({ topic, payload } satisfies BusEvent);
+    if (Buffer.byteLength(text) > MAX_PAYLOAD) throw new Error(`event ${topic} is too large for NOTIFY (${text.length} bytes)`);
+    if (!this.client) throw new Error('the event bus is not connected');
+    await this.client.query('SELECT pg_notify($1, $2)', [CHANNEL, text]);
+  }
+
   /** Registers an in-process handler for a topic; returns its removal. */
   on(topic: string, handler: Handler): () => void {
     let set = this.handlers.get(topic);

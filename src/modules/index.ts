@@ -8,24 +8,27 @@ import type { Route } from '../server/http.js';
 import type { Envelope } from '../shared/crypto.js';
 import type { Logger } from '../shared/logger.js';
 import type { Mailer } from '../shared/mailer.js';
-import { AuditEvent, AuditResolver, AuditService } from './audit/index.js';
+import { auditEntities, auditJobs, auditResolvers, createAudit } from './audit/index.js';
+import { createInfrastructure, infrastructureEntities, infrastructureJobs, infrastructureResolvers } from './infrastructure/index.js';
 import { createIdentity, identityEntities, identityJobs, identityResolvers } from './identity/index.js';
 import { createProjects, projectEntities, projectResolvers, projectSeeds } from './projects/index.js';
 import { createWork, workEntities, workJobs, workResolvers, workRoutes } from './work/index.js';
 import { aiEntities } from './ai/index.js';
-import { billingEntities } from './billing/index.js';
+import { billingEntities, billingJobs, billingResolvers, createBilling } from './billing/index.js';
+import { aiResolvers, aiSeeds, createAi } from './ai/ai.module.js';
+import { createProviders, providerJobs, providerResolvers, providerSeeds } from './billing/providers.module.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
  * the schema), services (built once per process), scheduled jobs, HTTP routes and
  * reference data.
  */
-export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, AuditEvent, JobState];
+export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, JobState];
 
-export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, AuditResolver] as const;
+export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers] as const;
 
 /** Idempotent reference data, per module (see src/db/seed.ts). */
-export const referenceSeeds: ((em: EntityManager) => Promise<void>)[] = [...projectSeeds];
+export const referenceSeeds: ((em: EntityManager) => Promise<void>)[] = [...projectSeeds, ...providerSeeds, ...aiSeeds];
 
 export interface ServiceDeps {
   config: Config;
@@ -37,17 +40,21 @@ export interface ServiceDeps {
 }
 
 export function createServices(d: ServiceDeps) {
-  const audit = new AuditService();
+  const { audit, systemLogs } = createAudit(d);
   const identity = createIdentity({ ...d, audit });
   const projects = createProjects({ ...d, audit });
+  const infrastructure = createInfrastructure({ ...d, audit, projects });
   const work = createWork({ ...d, audit, projects });
-  return { audit, ...identity, projects, ...work };
+  const providers = createProviders({ ...d, audit });
+  const billing = createBilling({ ...d, audit, notifications: work.notifications, users: identity.users, providers });
+  const ai = createAi({ ...d, audit, projects, taskPolicy: work.taskPolicy, metering: billing.metering });
+  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] {
-  return [...identityJobs(d.db), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects })];
+  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...providerJobs(services, d), ...billingJobs(services, d.config)];
 }
 
 export function createRoutes(services: Services): Route[] {

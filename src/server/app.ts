@@ -5,7 +5,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../config.js';
+import { masterKeys, type Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { connectOrm, migrate } from '../db/orm.js';
 import { seedReferenceData } from '../db/seed.js';
@@ -62,7 +62,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const bus = new EventBus(database.url, logger);
   await bus.start();
 
-  const envelope = new Envelope({ '1': config.ENCRYPTION_MASTER_KEY }, '1');
+  const { keys, current } = masterKeys(config);
+  const envelope = new Envelope(keys, current);
   const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, production: config.isProduction, logger });
   const deps = { config, db, bus, envelope, mailer, logger };
   const services = createServices(deps);

@@ -56,6 +56,11 @@ export class Envelope {
     if (this.keys.get(current)?.length !== 32) throw new Error('the current master key must be 32 bytes');
   }
 
+  /** The version new secrets are sealed with (and `rotate` re-wraps to). */
+  get currentVersion(): string {
+    return this.current;
+  }
+
   encrypt(plain: string, context: string): SealedSecret {
     const dataKey = randomBytes(32);
     return {

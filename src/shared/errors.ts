@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'BAD_USER_INPUT'
   | 'CONFLICT'
   | 'QUOTA_EXCEEDED'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  /** An AI provider failed or timed out and no fallback answered; nothing was charged. */
+  | 'PROVIDER_UNAVAILABLE';
 
 export class AppError extends Error {
   constructor(

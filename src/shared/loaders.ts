@@ -25,7 +25,9 @@ export class Loaders {
   custom<K, V>(key: string, batch: (keys: readonly K[]) => Promise<V[]>): DataLoader<K, V> {
     let loader = this.cache.get(key) as DataLoader<K, V> | undefined;
     if (!loader) {
-      loader = new DataLoader<K, V>(batch, { maxBatchSize: 5000 });
+      // No batch cap: `= ANY($1)` takes any number of keys in one parameter, and splitting a
+      // level into several statements would make their count grow with the rows.
+      loader = new DataLoader<K, V>(batch);
       this.cache.set(key, loader as DataLoader<unknown, unknown>);
     }
     return loader;

@@ -19,7 +19,13 @@ export function createLogger(level: string): Logger {
         '*.token',
         '*.refreshToken',
         '*.accessToken',
+        'apiKey',
         '*.apiKey',
+        '*.*.apiKey',
+        // Provider keys as stored (sealed) and as entities carry them.
+        '*.platformKey',
+        '*.sealed',
+        '*.userKey',
         '*.authorization',
         'variables.*.password',
         'variables.*.apiKey',

@@ -1,3 +1,4 @@
+import { DecimalScalar } from '../../shared/decimal.scalar.js';
 import { Entity, Enum, Index, ManyToOne, PrimaryKey, PrimaryKeyProp, Property, type Opt, type Ref } from '@mikro-orm/core';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { newId } from '../../shared/ids.js';
@@ -60,7 +61,7 @@ export class PromptLog {
   @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) totalTokens?: number | null;
   @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) responseTimeMs?: number | null;
   /** Exact decimal dollars as a string ("0.012300"). */
-  @Field(() => String, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) costUsd?: string | null;
+  @Field(() => DecimalScalar, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) costUsd?: string | null;
   /** USER (the caller's own key) or PLATFORM. */
   @Field(() => String, { nullable: true }) @Property({ type: 'text', nullable: true }) keySource?: string | null;
 

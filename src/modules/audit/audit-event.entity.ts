@@ -1,20 +1,36 @@
-import { Entity, Index, Property, type Opt } from '@mikro-orm/core';
-import { Field, ID, ObjectType } from 'type-graphql';
+import { BigIntType, Entity, Index, PrimaryKey, Property, type Opt } from '@mikro-orm/core';
 import { GraphQLJSON } from 'graphql-scalars';
-import { BaseEntity } from '../../shared/base.entity.js';
+import { Field, Float, ID, ObjectType } from 'type-graphql';
+import { newId } from '../../shared/ids.js';
 
 /**
  * What happened, by whom, to what: written in the same transaction as the change it
  * records (seeds 001, 003, 004). The actor is a user id, or a named system actor
  * (`system`, `job:approval-expiry`, `agent:…`) with no user. No foreign key to users:
  * the record must outlive whatever it describes.
+ *
+ * The table is partitioned by month on `created_at` (hence the primary key with it),
+ * append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and hash-chained: an event
+ * is written unlinked, then the sealer (./audit-chain.ts) gives it its place `seq` in the
+ * one chain, the previous link's hash and its own hash, once, right after its commit.
  */
 @ObjectType('AuditEvent', { simpleResolvers: true })
 @Entity({ tableName: 'audit_events' })
 @Index({ properties: ['actorId', 'createdAt'] })
 @Index({ properties: ['entityType', 'entityId'] })
 @Index({ properties: ['action', 'createdAt'] })
-export class AuditEvent extends BaseEntity {
+@Index({ properties: ['seq'] })
+@Index({ name: 'audit_events_pending_index', expression: `create index "audit_events_pending_index" on "audit_events" ("created_at", "id") where "hash" is null` })
+export class AuditEvent {
+  @Field(() => ID)
+  @PrimaryKey({ type: 'uuid' })
+  id: string = newId();
+
+  /** The partition key. */
+  @Field(() => Date)
+  @PrimaryKey({ type: 'timestamptz', defaultRaw: 'now()' })
+  createdAt: Opt<Date> = new Date();
+
   @Field(() => ID, { nullable: true })
   @Property({ type: 'uuid', nullable: true })
   actorId?: string | null;
@@ -59,4 +75,21 @@ export class AuditEvent extends BaseEntity {
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true })
   userAgent?: string | null;
+
+  /** Place in the one hash chain (1, 2, …); null until sealed, moments after the commit. */
+  @Field(() => Float, { nullable: true, description: 'Place in the hash chain (1, 2, …); null until sealed, moments after the commit.' })
+  @Property({ type: new BigIntType('number'), nullable: true })
+  seq?: Opt<number> | null;
+
+  @Field(() => String, { nullable: true, description: 'The hash of the previous link (64 zeros for the first).' })
+  @Property({ type: 'text', nullable: true })
+  prevHash?: Opt<string> | null;
+
+  @Field(() => String, { nullable: true, description: 'sha256 of the canonical JSON of this event, its seq and prevHash.' })
+  @Property({ type: 'text', nullable: true })
+  hash?: Opt<string> | null;
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  sealedAt?: Opt<Date> | null;
 }

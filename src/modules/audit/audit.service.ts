@@ -1,5 +1,14 @@
-import type { Scope } from '../../shared/scope.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import sql from 'sql-template-tag';
+import type { SqlClient } from '../../db/sql.js';
+import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
+import type { Logger } from '../../shared/logger.js';
+import { and, readModel } from '../../shared/read-model.js';
+import type { Scope, Viewer } from '../../shared/scope.js';
+import { Role } from '../identity/user.entity.js';
+import { AuditChain, type ChainVerification } from './audit-chain.js';
 import { AuditEvent } from './audit-event.entity.js';
+import type { AuditEventWhere } from './audit.inputs.js';
 
 export interface AuditEntry {
   action: string;
@@ -13,12 +22,31 @@ export interface AuditEntry {
   actorLabel?: string;
 }
 
+export interface AuditDeps {
+  db: SqlClient;
+  logger: Logger;
+  config: { AUDIT_SEAL_DELAY_MS: number };
+}
+
 /**
  * The audit hook: every data-changing service method records what it did through
  * here, with the transaction's EntityManager, so the record commits or rolls back
- * with the change itself.
+ * with the change itself. AI decisions (automatic blocks, overrides, promotions,
+ * quarantines) are recorded here like any admin change.
+ *
+ * Recording never waits for the hash chain: the event is inserted unlinked, and the
+ * commit of its transaction pokes the sealer (./audit-chain.ts), which links it moments
+ * later, one sealer at a time across instances.
  */
 export class AuditService {
+  readonly chain: AuditChain;
+  /** Event managers (one per transaction) whose commit already pokes the sealer. */
+  private readonly hooked = new WeakSet<object>();
+
+  constructor(private readonly d: AuditDeps) {
+    this.chain = new AuditChain(d.db, d.logger, { delayMs: d.config.AUDIT_SEAL_DELAY_MS });
+  }
+
   record(tx: Scope, entry: AuditEntry): AuditEvent {
     const v = tx.viewer;
     const event = tx.em.create(AuditEvent, {
@@ -35,6 +63,53 @@ export class AuditService {
       userAgent: tx.meta.userAgent,
     });
     tx.em.persist(event);
+    this.sealAfterCommit(tx.em);
     return event;
+  }
+
+  /**
+   * Pokes the sealer when the transaction commits. MikroORM gives every transaction
+   * (em.transactional, hence inTransaction) an event manager of its own, so the
+   * subscriber lives and dies with it. An event recorded outside a transaction is
+   * linked by the `audit.seal` job instead.
+   */
+  private sealAfterCommit(em: EntityManager): void {
+    if (!em.isInTransaction()) return;
+    const events = em.getEventManager();
+    if (this.hooked.has(events)) return;
+    this.hooked.add(events);
+    events.registerSubscriber({ afterTransactionCommit: () => this.chain.poke() });
+  }
+
+  /** Seals what is committed, then checks the whole chain (admins; see AuditChain.verify). */
+  verify(): Promise<ChainVerification> {
+    return this.chain.verify();
+  }
+
+  /** Admins see every event; everyone else the events of their own actions. Newest first. */
+  list(viewer: Viewer, fields: Iterable<string>, where: AuditEventWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+    const actionPrefix = where.actionPrefix ? `${where.actionPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    return paginate(
+      this.d.db,
+      {
+        model: readModel(AuditEvent),
+        fields,
+        where: and([
+          viewer.role === Role.ADMIN && !viewer.serviceActor ? null : sql`t.actor_id = ${viewer.userId}::uuid`,
+          where.actorId ? sql`t.actor_id = ${where.actorId}::uuid` : null,
+          where.actorLabel ? sql`t.actor_label = ${where.actorLabel}` : null,
+          where.entityType ? sql`t.entity_type = ${where.entityType}` : null,
+          where.entityId ? sql`t.entity_id = ${where.entityId}` : null,
+          where.action ? sql`t.action = ${where.action}` : null,
+          actionPrefix ? sql`t.action LIKE ${actionPrefix}` : null,
+          where.outcome ? sql`t.outcome = ${where.outcome}` : null,
+          where.requestId ? sql`t.request_id = ${where.requestId}` : null,
+          where.from ? sql`t.created_at >= ${where.from}::timestamptz` : null,
+          where.to ? sql`t.created_at < ${where.to}::timestamptz` : null,
+        ]),
+        sort: { property: 'id', direction: 'DESC', type: 'uuid' },
+      },
+      page,
+    );
   }
 }

@@ -1,3 +1,4 @@
+import { DecimalScalar } from '../../shared/decimal.scalar.js';
 import { Entity, Enum, ManyToOne, Property, Unique, type Opt, type Ref } from '@mikro-orm/core';
 import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
@@ -22,8 +23,8 @@ export class CostAlert extends BaseEntity {
   @Field(() => CostAlertType) @Enum({ items: () => CostAlertType, nativeEnumName: 'cost_alert_type' }) alertType!: CostAlertType;
   @Field(() => Int) @Property({ type: 'integer' }) thresholdPercentage!: number;
   @Field(() => Date) @Property({ type: 'timestamptz' }) periodStart!: Date;
-  @Field(() => String) @Property({ type: 'decimal', precision: 18, scale: 6 }) spentUsd!: string;
-  @Field(() => String) @Property({ type: 'decimal', precision: 18, scale: 6 }) limitUsd!: string;
+  @Field(() => DecimalScalar) @Property({ type: 'decimal', precision: 18, scale: 6 }) spentUsd!: string;
+  @Field(() => DecimalScalar) @Property({ type: 'decimal', precision: 18, scale: 6 }) limitUsd!: string;
   @Field(() => Boolean) @Property({ type: 'boolean', default: false }) acknowledged: Opt<boolean> = false;
   @Field(() => Date, { nullable: true }) @Property({ type: 'timestamptz', nullable: true }) acknowledgedAt?: Date | null;
 }

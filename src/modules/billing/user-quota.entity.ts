@@ -1,3 +1,4 @@
+import { DecimalScalar } from '../../shared/decimal.scalar.js';
 import { Entity, OneToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
 import { Field, Int, ObjectType } from 'type-graphql';
 import { User } from '../identity/user.entity.js';
@@ -15,7 +16,7 @@ export class UserQuota {
   @Field(() => Int, { nullable: true }) @Property({ type: 'bigint', nullable: true }) dailyTokenLimit?: number | null;
   @Field(() => Int, { nullable: true }) @Property({ type: 'bigint', nullable: true }) monthlyTokenLimit?: number | null;
   @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) monthlyMessageLimit?: number | null;
-  @Field(() => String, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) dailyCostLimitUsd?: string | null;
-  @Field(() => String, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) monthlyCostLimitUsd?: string | null;
+  @Field(() => DecimalScalar, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) dailyCostLimitUsd?: string | null;
+  @Field(() => DecimalScalar, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) monthlyCostLimitUsd?: string | null;
   @Field(() => Date) @Property({ type: 'timestamptz', defaultRaw: 'now()', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
 }

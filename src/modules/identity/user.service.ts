@@ -100,6 +100,22 @@ export class UserService {
     });
   }
 
+  /**
+   * A block decided by the system (prompt governance), inside the caller's transaction:
+   * audited with the system actor's name, sessions and sockets ended like an admin's block.
+   */
+  async blockAutomatically(tx: Scope, userId: string, reason: string, actor: string): Promise<void> {
+    const u = await tx.em.findOneOrFail(User, userId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (u.isBlocked) return;
+    const before = snapshot(u);
+    u.isBlocked = true;
+    u.blockedReason = reason;
+    u.blockedAt = new Date();
+    await this.endEverything(tx, u.id, 'blocked');
+    this.audit.record(tx, { action: 'user.autoBlock', entityType: 'User', entityId: u.id, actorId: null, actorLabel: actor, before, after: snapshot(u) });
+    await this.bus.publish(tx.em, USER_UPDATED, { id: u.id } satisfies UserUpdated);
+  }
+
   async unblock(scope: Scope, id: string): Promise<User> {
     return this.change(scope, id, 'user.unblock', async (_tx, u) => {
       u.isBlocked = false;

@@ -5,7 +5,7 @@ import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid, requireUuid } from '../../shared/errors.js';
-import { idOf, readModel } from '../../shared/read-model.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { User } from '../identity/user.entity.js';
 import { GitBranch } from './git-branch.entity.js';
@@ -58,25 +58,25 @@ export class ProjectResolver {
   }
 
   @FieldResolver(() => User)
-  owner(@Root() p: Project, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  owner(@Root() p: RowOf<Project>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return userById(ctx, info).load(idOf(p.owner)!);
   }
 
   @FieldResolver(() => [ProjectMember], { description: 'Owner first, then by role.' })
-  async members(@Root() p: Project, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  async members(@Root() p: RowOf<Project>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const rows = await ctx.loaders.byForeignKey<Row>(readModel(ProjectMember), 'project', [...selectedFields(info), 'user', 'role'], { sort: { property: 'createdAt', direction: 'ASC', type: 'timestamptz' } }).load(p.id);
     const order = [ProjectRole.OWNER, ProjectRole.MAINTAINER, ProjectRole.CONTRIBUTOR, ProjectRole.VIEWER];
     return rows.sort((a, b) => order.indexOf(a.role as ProjectRole) - order.indexOf(b.role as ProjectRole));
   }
 
   @FieldResolver(() => ProjectTemplate, { nullable: true })
-  template(@Root() p: Project, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  template(@Root() p: RowOf<Project>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(p.template);
     return id ? ctx.loaders.byId(readModel(ProjectTemplate), selectedFields(info)).load(id) : null;
   }
 
   @FieldResolver(() => ProjectRole, { nullable: true, description: 'Your role in the project (admins: OWNER).' })
-  myRole(@Root() p: Project, @Ctx() ctx: Context) {
+  myRole(@Root() p: RowOf<Project>, @Ctx() ctx: Context) {
     const viewer = viewerOf(ctx);
     return ctx.loaders
       .custom<string, ProjectRole | null>(`myRole:${viewer.userId}`, (ids) => Promise.all(ids.map((id) => ctx.services.projects.policy.roleOf(viewer, id))))
@@ -84,12 +84,12 @@ export class ProjectResolver {
   }
 
   @FieldResolver(() => ProjectFileConnection)
-  files(@Root() p: Project, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  files(@Root() p: RowOf<Project>, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.pagePerParent(readModel(ProjectFile), 'project', selectedFields(info, ['edges', 'node']), page, { sort: { property: 'id', direction: 'ASC', type: 'uuid' } }).load(p.id);
   }
 
   @FieldResolver(() => [GitBranch])
-  branches(@Root() p: Project, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  branches(@Root() p: RowOf<Project>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byForeignKey(readModel(GitBranch), 'project', selectedFields(info)).load(p.id);
   }
 
@@ -167,7 +167,7 @@ export class ProjectResolver {
 @Allow('SIGNED_IN')
 export class ProjectMemberResolver {
   @FieldResolver(() => User)
-  user(@Root() m: ProjectMember, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  user(@Root() m: RowOf<ProjectMember>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return userById(ctx, info).load(idOf(m.user)!);
   }
 }

@@ -5,7 +5,7 @@ import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
-import { idOf, readModel } from '../../shared/read-model.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
@@ -36,25 +36,25 @@ export class ApprovalResolver {
   }
 
   @FieldResolver(() => User, { nullable: true, description: 'The requesting user; null when a system actor asked (see requestedByActor).' })
-  requestedBy(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  requestedBy(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.requestedBy);
     return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
   }
 
   @FieldResolver(() => User, { nullable: true })
-  decidedBy(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  decidedBy(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.decidedBy);
     return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
   }
 
   @FieldResolver(() => Task, { nullable: true })
-  task(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  task(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.task);
     return id ? ctx.loaders.byId(readModel(Task), selectedFields(info)).load(id) : null;
   }
 
   @FieldResolver(() => Project, { nullable: true })
-  project(@Root() a: Approval, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  project(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.project);
     return id ? ctx.loaders.byId(readModel(Project), selectedFields(info)).load(id) : null;
   }

@@ -4,7 +4,7 @@ import { Arg, Ctx, Field, FieldResolver, ID, Info, Mutation, ObjectType, Query, 
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { isUuid } from '../../shared/errors.js';
-import { idOf, readModel } from '../../shared/read-model.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { User } from '../identity/user.entity.js';
 import { CreateFileAttachmentInput } from './attachment.inputs.js';
@@ -53,17 +53,17 @@ export class AttachmentResolver {
   }
 
   @FieldResolver(() => String, { nullable: true, description: 'GET it with the bearer token; null until the file is uploaded.' })
-  downloadUrl(@Root() a: FileAttachment, @Ctx() ctx: Context) {
+  downloadUrl(@Root() a: RowOf<FileAttachment>, @Ctx() ctx: Context) {
     return ctx.services.attachments.downloadUrl(a);
   }
 
   @FieldResolver(() => Task)
-  task(@Root() a: FileAttachment, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  task(@Root() a: RowOf<FileAttachment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(readModel(Task), selectedFields(info)).load(idOf(a.task)!);
   }
 
   @FieldResolver(() => User, { nullable: true, description: 'Who declared (and uploads) it.' })
-  uploadedBy(@Root() a: FileAttachment, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  uploadedBy(@Root() a: RowOf<FileAttachment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(a.uploadedBy);
     return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
   }
@@ -74,7 +74,7 @@ export class AttachmentResolver {
 @Allow('SIGNED_IN')
 export class TaskAttachmentsResolver {
   @FieldResolver(() => [FileAttachment], { description: 'Oldest first, uploads still pending included, expired ones not.' })
-  attachments(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  attachments(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders
       .byForeignKey<Row>(readModel(FileAttachment), 'task', [...selectedFields(info), 'uploadedAt', 'task', 'uploadedBy'], { where: live })
       .load(t.id);

@@ -5,7 +5,7 @@ import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
-import { idOf, readModel } from '../../shared/read-model.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { User } from '../identity/user.entity.js';
 import { Notification } from './notification.entity.js';
@@ -73,7 +73,7 @@ export class NotificationResolver {
   }
 
   @FieldResolver(() => User, { description: 'Whom it is for.' })
-  user(@Root() n: Notification, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  user(@Root() n: RowOf<Notification>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(readModel(User), selectedFields(info)).load(idOf(n.user as unknown as string | { id: string })!);
   }
 }

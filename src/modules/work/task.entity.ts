@@ -43,6 +43,8 @@ export const CRITICAL_MAX_MINUTES = 1440;
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'tasks' })
 @Index({ properties: ['project', 'status'] })
+// A project's tasks newest first (ids are UUIDv7): the nested Project.tasks page reads this index.
+@Index({ properties: ['project', 'id'] })
 @Index({ properties: ['createdBy', 'status'] })
 @Index({ properties: ['dueDate'] })
 @Index({ properties: ['parent'] })

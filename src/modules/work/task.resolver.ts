@@ -6,7 +6,7 @@ import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { BadInputError, isUuid, requireUuid } from '../../shared/errors.js';
-import { idOf, readModel } from '../../shared/read-model.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { AgentType } from '../ai/agent-type.js';
 import { User } from '../identity/user.entity.js';
@@ -70,51 +70,51 @@ export class TaskResolver {
   }
 
   @FieldResolver(() => Project, { nullable: true })
-  project(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  project(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(t.project);
     return id ? ctx.loaders.byId(readModel(Project), selectedFields(info)).load(id) : null;
   }
 
   @FieldResolver(() => User)
-  createdBy(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  createdBy(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(readModel(User), selectedFields(info)).load(idOf(t.createdBy)!);
   }
 
   @FieldResolver(() => Task, { nullable: true })
-  parent(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  parent(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const id = idOf(t.parent);
     return id ? ctx.loaders.byId(tasks(), selectedFields(info)).load(id) : null;
   }
 
   @FieldResolver(() => [Task])
-  subtasks(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  subtasks(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byForeignKey(tasks(), 'parent', selectedFields(info)).load(t.id);
   }
 
   @FieldResolver(() => [User], { description: 'Users actively assigned.' })
-  assignees(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  assignees(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders
       .manyToMany(readModel(User), { table: sql`task_assignees`, from: 'task_id', to: 'user_id', where: sql`p.active` }, selectedFields(info))
       .load(t.id);
   }
 
   @FieldResolver(() => [Task], { description: 'Tasks that must complete before this one starts.' })
-  dependencies(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  dependencies(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.manyToMany(tasks(), { table: sql`task_dependencies`, from: 'task_id', to: 'depends_on_id' }, selectedFields(info)).load(t.id);
   }
 
   @FieldResolver(() => [Approval], { description: 'Oldest first.' })
-  approvals(@Root() t: Task, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  approvals(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byForeignKey(readModel(Approval), 'task', selectedFields(info)).load(t.id);
   }
 
   @FieldResolver(() => TaskUrgency, { description: 'OVERDUE, DUE_SOON (within a day) or ON_TRACK; closed tasks are ON_TRACK.' })
-  urgency(@Root() t: Task, @Ctx() ctx: Context) {
+  urgency(@Root() t: RowOf<Task>, @Ctx() ctx: Context) {
     return computed<TaskUrgency>(ctx, t, 'urgency');
   }
 
   @FieldResolver(() => Int, { description: 'Approvals ever requested for the task.' })
-  approvalCount(@Root() t: Task, @Ctx() ctx: Context) {
+  approvalCount(@Root() t: RowOf<Task>, @Ctx() ctx: Context) {
     return computed<number>(ctx, t, 'approvalCount');
   }
 
@@ -204,7 +204,7 @@ export class TaskResolver {
 export class ProjectTasksResolver {
   @FieldResolver(() => TaskConnection)
   tasks(
-    @Root() p: Project,
+    @Root() p: RowOf<Project>,
     @Args() page: PageArgs,
     @Arg('where', () => TaskWhere, { nullable: true }) where: TaskWhere | null,
     @Arg('orderBy', () => TaskOrder, { nullable: true }) orderBy: TaskOrder | null,

@@ -1,0 +1,161 @@
+import type { GraphQLResolveInfo } from 'graphql';
+import sql from 'sql-template-tag';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { subscription } from '../../events/subscription.js';
+import { viewerOf, type Context } from '../../server/context.js';
+import { Allow } from '../../shared/allow.js';
+import { BY_ID, ConnectionType, PageArgs } from '../../shared/connection.js';
+import { isUuid } from '../../shared/errors.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
+import { selectedFields } from '../../shared/selection.js';
+import { Provider } from '../billing/provider.entity.js';
+import { User } from '../identity/user.entity.js';
+import { Project } from '../projects/project.entity.js';
+import { Task } from '../work/task.entity.js';
+import { Agent } from './agent.entity.js';
+import { Conversation } from './conversation.entity.js';
+import { MESSAGE_ADDED, MESSAGE_CHUNK, type MessageAddedEvent, type MessageChunkEvent } from './conversation.events.js';
+import { ConversationWhere, MessageChunk, SendMessageInput, StartConversationInput } from './conversation.inputs.js';
+import { KnowledgeEntry } from './knowledge-entry.entity.js';
+import { Message } from './message.entity.js';
+
+const ConversationConnection = ConnectionType(Conversation);
+const MessageConnection = ConnectionType(Message);
+const conversations = () => readModel(Conversation);
+
+/** The columns a Message selection needs: knowledgeEntries reads knowledgeEntryIds from the row (no extra statement). */
+function messageFields(fields: Set<string>): Set<string> {
+  if (fields.has('knowledgeEntries')) fields.add('knowledgeEntryIds');
+  return fields;
+}
+
+@Resolver(() => Conversation)
+@Allow('SIGNED_IN')
+export class ConversationResolver {
+  @Query(() => Conversation, { nullable: true, description: 'One of your conversations (admins: anyone\'s); null otherwise.' })
+  conversation(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    if (!isUuid(id)) return null;
+    return ctx.loaders.byId(conversations(), selectedFields(info), ctx.services.conversations.visible(viewerOf(ctx))).load(id.toLowerCase());
+  }
+
+  @Query(() => ConversationConnection, { description: 'Your conversations, most recently active first. Admins: a user\'s (where.userId) or everyone\'s (where.allUsers).' })
+  conversations(
+    @Args() page: PageArgs,
+    @Arg('where', () => ConversationWhere, { nullable: true }) where: ConversationWhere | null,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.services.conversations.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  }
+
+  @FieldResolver(() => User, { description: 'Whose conversation it is.' })
+  user(@Root() c: RowOf<Conversation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(readModel(User), selectedFields(info)).load(idOf(c.user)!);
+  }
+
+  @FieldResolver(() => Agent)
+  agent(@Root() c: RowOf<Conversation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(readModel(Agent), selectedFields(info)).load(idOf(c.agent)!);
+  }
+
+  @FieldResolver(() => Project, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
+  project(@Root() c: RowOf<Conversation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(c.project);
+    return id ? ctx.loaders.byId(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewerOf(ctx), 't.id')).load(id) : null;
+  }
+
+  @FieldResolver(() => Task, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
+  task(@Root() c: RowOf<Conversation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(c.task);
+    return id ? ctx.loaders.byId(readModel(Task), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't')).load(id) : null;
+  }
+
+  @FieldResolver(() => Provider, { nullable: true, description: 'The provider asked for; null: the platform chooses.' })
+  provider(@Root() c: RowOf<Conversation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(c.provider);
+    return id ? ctx.loaders.byId(readModel(Provider), selectedFields(info)).load(id) : null;
+  }
+
+  @FieldResolver(() => MessageConnection, { description: 'The history, oldest first.' })
+  messages(@Root() c: RowOf<Conversation>, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.pagePerParent(readModel(Message), 'conversation', messageFields(selectedFields(info, ['edges', 'node'])), page, { sort: BY_ID }).load(c.id);
+  }
+
+  @Mutation(() => Conversation, { description: 'With an agent (none: the ASSISTANT), optionally about a project or task you may work on (CONTRIBUTOR+), through a chosen active provider.' })
+  startConversation(@Arg('input') input: StartConversationInput, @Ctx() ctx: Context) {
+    return ctx.services.conversations.start(ctx, viewerOf(ctx), input);
+  }
+
+  @Mutation(() => Message, {
+    description: 'Your message to the conversation\'s agent, through the metered pipeline; returns the assistant\'s reply. Both messages are stored only when the call succeeds.',
+  })
+  sendMessage(@Arg('input') input: SendMessageInput, @Ctx() ctx: Context) {
+    return ctx.services.conversations.send(ctx, viewerOf(ctx), input);
+  }
+
+  @Mutation(() => Conversation, { description: 'The owner or an admin. An archived conversation keeps its history and takes no new messages.' })
+  archiveConversation(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.conversations.archive(ctx, viewerOf(ctx), id);
+  }
+
+  @Subscription(() => Message, {
+    description: 'Messages stored in one of your conversations (yours and the assistant\'s). Only ever the owner\'s, admins included.',
+    subscribe: async ({ args, context }) => {
+      const ctx = context as Context;
+      const viewer = viewerOf(ctx);
+      await ctx.services.conversations.requireOwn(viewer, args.conversationId);
+      const id = String(args.conversationId).toLowerCase();
+      return subscription<MessageAddedEvent>(ctx, MESSAGE_ADDED, (e, v) => e.conversationId === id && e.userId === v.userId);
+    },
+  })
+  messageAdded(@Root() e: MessageAddedEvent, @Arg('conversationId', () => ID) _conversationId: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(readModel(Message), messageFields(selectedFields(info)), sql`t.conversation_id = ${e.conversationId}::uuid`).load(e.messageId);
+  }
+
+  @Subscription(() => MessageChunk, {
+    description: 'The assistant\'s replies in one of your conversations, chunk by chunk as the provider streams them. Only ever the owner\'s, admins included.',
+    subscribe: async ({ args, context }) => {
+      const ctx = context as Context;
+      const viewer = viewerOf(ctx);
+      await ctx.services.conversations.requireOwn(viewer, args.conversationId);
+      const id = String(args.conversationId).toLowerCase();
+      return subscription<MessageChunkEvent>(ctx, MESSAGE_CHUNK, (e, v) => e.conversationId === id && e.userId === v.userId);
+    },
+  })
+  messageStream(@Root() e: MessageChunkEvent, @Arg('conversationId', () => ID) _conversationId: string): MessageChunk {
+    return { conversationId: e.conversationId, messageId: e.messageId, delta: e.delta, index: e.index, done: e.done, error: e.error ?? null };
+  }
+}
+
+/** Message's relations. Messages are reached only through a conversation the viewer may read (or its live events). */
+@Resolver(() => Message)
+@Allow('SIGNED_IN')
+export class MessageResolver {
+  @FieldResolver(() => Conversation)
+  conversation(@Root() m: RowOf<Message>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(conversations(), selectedFields(info)).load(idOf(m.conversation as unknown as string | { id: string })!);
+  }
+
+  @FieldResolver(() => Provider, { nullable: true })
+  provider(@Root() m: RowOf<Message>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(m.provider as unknown as string | { id: string } | null);
+    return id ? ctx.loaders.byId(readModel(Provider), selectedFields(info)).load(id) : null;
+  }
+
+  @FieldResolver(() => [ID], { description: 'The knowledge entries given to the model as context for this reply (ASSISTANT conversations).' })
+  knowledgeEntryIds(@Root() m: RowOf<Message>, @Ctx() ctx: Context): Promise<string[]> | string[] {
+    if (Array.isArray(m.knowledgeEntryIds)) return m.knowledgeEntryIds;
+    return ctx.loaders
+      .byId<{ id: string; knowledgeEntryIds: string[] }>(readModel(Message), ['knowledgeEntryIds'])
+      .load(m.id)
+      .then((r) => r?.knowledgeEntryIds ?? []);
+  }
+
+  @FieldResolver(() => [KnowledgeEntry], { description: 'Those entries, as far as you may read them (deactivated ones: admins only).' })
+  async knowledgeEntries(@Root() m: RowOf<Message>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const ids = await this.knowledgeEntryIds(m, ctx);
+    if (!ids.length) return [];
+    const rows = await ctx.loaders.byId(readModel(KnowledgeEntry), selectedFields(info), ctx.services.knowledge.visible(viewerOf(ctx))).loadMany(ids);
+    return rows.filter((r) => r && !(r instanceof Error));
+  }
+}

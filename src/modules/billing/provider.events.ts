@@ -1,0 +1,7 @@
+/** A provider turned unhealthy (after PROVIDER_UNHEALTHY_AFTER failed checks) or healthy again. To admins. */
+export const PROVIDER_HEALTH_CHANGED = 'billing.providerHealthChanged';
+
+export interface ProviderHealthChanged {
+  providerId: string;
+  isHealthy: boolean;
+}

@@ -1,0 +1,267 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Config } from '../../config.js';
+import { QuotaExceededError, RateLimitedError } from '../../shared/errors.js';
+import { newId } from '../../shared/ids.js';
+import { inTransaction, type Scope } from '../../shared/scope.js';
+import type { AuditService } from '../audit/audit.service.js';
+import { Tier } from '../identity/user.entity.js';
+import { CostAlertType } from './cost-alert.entity.js';
+import { formatMicros, percentOf, toMicros, type Micros } from './money.js';
+import { UsagePeriod } from './usage-counter.entity.js';
+
+/** Seed 002's monthly message limits by membership tier. */
+export const TIER_MONTHLY_MESSAGES: Record<Tier, number> = { [Tier.BASIC]: 50, [Tier.PREMIUM]: 200, [Tier.VIP]: 1000 };
+
+export interface Limits {
+  requestsPerHour: number;
+  dailyTokenLimit: number;
+  monthlyTokenLimit: number;
+  monthlyMessageLimit: number;
+  /** null: no cost limit. */
+  dailyCostLimit: Micros | null;
+  monthlyCostLimit: Micros | null;
+}
+
+export type Periods = Record<UsagePeriod, Date>;
+
+/** The UTC hour, day and month `at` falls in. */
+export function periodsAt(at: Date): Periods {
+  const y = at.getUTCFullYear();
+  const m = at.getUTCMonth();
+  return {
+    [UsagePeriod.HOUR]: new Date(Date.UTC(y, m, at.getUTCDate(), at.getUTCHours())),
+    [UsagePeriod.DAY]: new Date(Date.UTC(y, m, at.getUTCDate())),
+    [UsagePeriod.MONTH]: new Date(Date.UTC(y, m, 1)),
+  };
+}
+
+export interface Reservation {
+  id: string;
+  userId: string;
+  tokens: number;
+  cost: Micros;
+  periods: Periods;
+}
+
+interface CounterRow {
+  period: UsagePeriod;
+  requests: number;
+  tokens: string;
+  cost_usd: string;
+  reserved_requests: number;
+  reserved_tokens: string;
+  reserved_cost_usd: string;
+}
+
+export interface NewCostAlert {
+  id: string;
+  userId: string;
+  alertType: CostAlertType;
+  thresholdPercentage: number;
+  spent: Micros;
+  limit: Micros;
+}
+
+const THRESHOLDS = [80, 90, 100] as const;
+const PERIOD_KEYS = [UsagePeriod.HOUR, UsagePeriod.DAY, UsagePeriod.MONTH] as const;
+
+/**
+ * Quotas (seeds 000, 002, 004), enforced by reservation. Before a call, its worst case
+ * (one request, one message, an upper bound of its tokens and their price) is checked
+ * against the user's limits and reserved on the user's usage counters, under the
+ * counters' row locks: concurrent calls of one user take turns for the few
+ * milliseconds a reservation takes, so of 50 calls at the edge of a budget exactly
+ * the affordable ones are admitted. After the call the reservation is settled to the
+ * actual usage (never more than reserved), or released if the call failed.
+ */
+export class QuotaService {
+  constructor(private readonly d: { config: Config; audit: AuditService }) {}
+
+  async limitsOf(em: EntityManager, userId: string): Promise<Limits> {
+    const { config } = this.d;
+    const [row] = await em.execute<
+      { tier: Tier; requests_per_hour: number | null; daily_token_limit: string | null; monthly_token_limit: string | null; monthly_message_limit: number | null; daily_cost_limit_usd: string | null; monthly_cost_limit_usd: string | null }[]
+    >(
+      `SELECT u.tier, q.requests_per_hour, q.daily_token_limit, q.monthly_token_limit, q.monthly_message_limit, q.daily_cost_limit_usd, q.monthly_cost_limit_usd
+         FROM users u LEFT JOIN user_quotas q ON q.user_id = u.id WHERE u.id = ?`,
+      [userId],
+    );
+    const cost = (v: string | null | undefined) => (v == null ? null : toMicros(v));
+    return {
+      requestsPerHour: row?.requests_per_hour ?? config.DEFAULT_REQUESTS_PER_HOUR,
+      dailyTokenLimit: Number(row?.daily_token_limit ?? config.DEFAULT_DAILY_TOKEN_LIMIT),
+      monthlyTokenLimit: Number(row?.monthly_token_limit ?? config.DEFAULT_MONTHLY_TOKEN_LIMIT),
+      monthlyMessageLimit: row?.monthly_message_limit ?? TIER_MONTHLY_MESSAGES[row?.tier ?? Tier.BASIC],
+      dailyCostLimit: cost(row?.daily_cost_limit_usd) ?? cost(config.DEFAULT_DAILY_COST_LIMIT_USD),
+      monthlyCostLimit: cost(row?.monthly_cost_limit_usd) ?? cost(config.DEFAULT_MONTHLY_COST_LIMIT_USD),
+    };
+  }
+
+  /** Reserves a call's worst case, or throws RATE_LIMITED / QUOTA_EXCEEDED naming the limit. Commits on its own. */
+  async reserve(em: EntityManager, userId: string, tokens: number, cost: Micros, now = new Date()): Promise<Reservation> {
+    const periods = periodsAt(now);
+    const limits = await this.limitsOf(em, userId);
+    return em.transactional(async (tem) => {
+      const t = tem as EntityManager;
+      await t.execute(
+        `INSERT INTO usage_counters (user_id, period, period_start) VALUES (?, 'HOUR', ?), (?, 'DAY', ?), (?, 'MONTH', ?) ON CONFLICT DO NOTHING`,
+        [userId, periods.HOUR, userId, periods.DAY, userId, periods.MONTH],
+      );
+      const rows = await t.execute<CounterRow[]>(
+        `SELECT period, requests, tokens, cost_usd, reserved_requests, reserved_tokens, reserved_cost_usd FROM usage_counters
+          WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))
+          ORDER BY period FOR UPDATE`,
+        [userId, periods.HOUR, periods.DAY, periods.MONTH],
+      );
+      const c = Object.fromEntries(rows.map((r) => [r.period, r])) as Record<UsagePeriod, CounterRow>;
+      const requests = (p: UsagePeriod) => c[p].requests + c[p].reserved_requests;
+      const used = (p: UsagePeriod) => BigInt(c[p].tokens) + BigInt(c[p].reserved_tokens);
+      const spent = (p: UsagePeriod) => toMicros(c[p].cost_usd) + toMicros(c[p].reserved_cost_usd);
+
+      if (requests(UsagePeriod.HOUR) + 1 > limits.requestsPerHour) {
+        throw new RateLimitedError(`At most ${limits.requestsPerHour} AI requests per hour`, { limit: 'requestsPerHour', max: limits.requestsPerHour, retryAfter: new Date(periods.HOUR.getTime() + 3600_000).toISOString() });
+      }
+      const refuse = (limit: string, max: string | number, message: string) => {
+        throw new QuotaExceededError(message, { limit, max });
+      };
+      if (requests(UsagePeriod.MONTH) + 1 > limits.monthlyMessageLimit) refuse('monthlyMessageLimit', limits.monthlyMessageLimit, `The monthly limit of ${limits.monthlyMessageLimit} messages is reached`);
+      if (used(UsagePeriod.DAY) + BigInt(tokens) > BigInt(limits.dailyTokenLimit)) refuse('dailyTokenLimit', limits.dailyTokenLimit, `This call could exceed the daily limit of ${limits.dailyTokenLimit} tokens`);
+      if (used(UsagePeriod.MONTH) + BigInt(tokens) > BigInt(limits.monthlyTokenLimit)) refuse('monthlyTokenLimit', limits.monthlyTokenLimit, `This call could exceed the monthly limit of ${limits.monthlyTokenLimit} tokens`);
+      if (limits.dailyCostLimit !== null && spent(UsagePeriod.DAY) + cost > limits.dailyCostLimit) refuse('dailyCostLimitUsd', formatMicros(limits.dailyCostLimit), `This call could exceed the daily cost limit of $${formatMicros(limits.dailyCostLimit)}`);
+      if (limits.monthlyCostLimit !== null && spent(UsagePeriod.MONTH) + cost > limits.monthlyCostLimit) refuse('monthlyCostLimitUsd', formatMicros(limits.monthlyCostLimit), `This call could exceed the monthly cost limit of $${formatMicros(limits.monthlyCostLimit)}`);
+
+      await t.execute(
+        `UPDATE usage_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + ?, reserved_cost_usd = reserved_cost_usd + ?::numeric
+          WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`,
+        [tokens, formatMicros(cost), userId, periods.HOUR, periods.DAY, periods.MONTH],
+      );
+      const id = newId();
+      await t.execute(
+        `INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, expires_at) VALUES (?, ?, ?, ?::numeric, ?, now() + make_interval(secs => ?))`,
+        [id, userId, tokens, formatMicros(cost), JSON.stringify(periods), this.d.config.RESERVATION_TTL_SECONDS],
+      );
+      return { id, userId, tokens, cost, periods };
+    });
+  }
+
+  /**
+   * Inside the settlement transaction: the reservation becomes actual usage (≤ reserved),
+   * and cost alerts not yet sent this period are created (unique per user, type and period).
+   */
+  async settle(tx: Scope, r: Reservation, tokens: number, cost: Micros): Promise<NewCostAlert[]> {
+    const still = await this.take(tx.em, r);
+    const rows = await tx.em.execute<{ period: UsagePeriod; cost_usd: string }[]>(
+      `UPDATE usage_counters SET requests = requests + 1, messages = messages + 1, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
+              reserved_requests = reserved_requests - ?, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
+        WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))
+        RETURNING period, cost_usd`,
+      [tokens, formatMicros(cost), still ? 1 : 0, still ? r.tokens : 0, formatMicros(still ? r.cost : 0n), r.userId, r.periods.HOUR, r.periods.DAY, r.periods.MONTH],
+    );
+    const limits = await this.limitsOf(tx.em, r.userId);
+    const alerts: NewCostAlert[] = [];
+    for (const [period, limit, prefix] of [
+      [UsagePeriod.DAY, limits.dailyCostLimit, 'DAILY'],
+      [UsagePeriod.MONTH, limits.monthlyCostLimit, 'MONTHLY'],
+    ] as const) {
+      const row = rows.find((x) => x.period === period);
+      if (!row || limit === null || limit === 0n) continue;
+      const spent = toMicros(row.cost_usd);
+      for (const threshold of THRESHOLDS.filter((t) => percentOf(spent, limit) >= t)) {
+        const alertType = `${prefix}_${threshold}` as CostAlertType;
+        const [created] = await tx.em.execute<{ id: string }[]>(
+          `INSERT INTO cost_alerts (id, user_id, alert_type, threshold_percentage, period_start, spent_usd, limit_usd)
+           VALUES (?, ?, ?, ?, ?, ?::numeric, ?::numeric) ON CONFLICT (user_id, alert_type, period_start) DO NOTHING RETURNING id`,
+          [newId(), r.userId, alertType, threshold, r.periods[period], formatMicros(spent), formatMicros(limit)],
+        );
+        if (created) alerts.push({ id: created.id, userId: r.userId, alertType, thresholdPercentage: threshold, spent, limit });
+      }
+    }
+    return alerts;
+  }
+
+  /** Gives a failed or aborted call's reservation back. */
+  async release(em: EntityManager, r: Reservation): Promise<void> {
+    await em.transactional(async (tem) => {
+      if (await this.take(tem as EntityManager, r)) await this.unreserve(tem as EntityManager, r.userId, r.periods, r.tokens, r.cost);
+    });
+  }
+
+  /** Releases reservations of calls that never settled (an instance died mid-call): a job. */
+  async releaseExpired(em: EntityManager): Promise<number> {
+    return em.transactional(async (tem) => {
+      const t = tem as EntityManager;
+      const rows = await t.execute<{ user_id: string; tokens: number; cost_usd: string; periods: Periods }[]>(
+        `DELETE FROM quota_reservations WHERE id IN (SELECT id FROM quota_reservations WHERE expires_at < now() LIMIT 1000 FOR UPDATE SKIP LOCKED)
+         RETURNING user_id, tokens, cost_usd, periods`,
+      );
+      for (const r of rows) await this.unreserve(t, r.user_id, r.periods, r.tokens, toMicros(r.cost_usd));
+      return rows.length;
+    });
+  }
+
+  /** Deletes the reservation row; false when the expiry job already released it. */
+  private async take(em: EntityManager, r: Reservation): Promise<boolean> {
+    const rows = await em.execute(`DELETE FROM quota_reservations WHERE id = ? RETURNING id`, [r.id]);
+    return rows.length === 1;
+  }
+
+  private async unreserve(em: EntityManager, userId: string, periods: Periods | Record<string, string>, tokens: number, cost: Micros) {
+    const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
+    await em.execute(
+      `UPDATE usage_counters SET reserved_requests = reserved_requests - 1, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
+        WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`,
+      [tokens, formatMicros(cost), userId, ...PERIOD_KEYS.map(p)],
+    );
+  }
+
+  /** A user's usage in the current DAY or MONTH, with the limits that apply. */
+  async usage(em: EntityManager, userId: string, period: UsagePeriod.DAY | UsagePeriod.MONTH, now = new Date()) {
+    const start = periodsAt(now)[period];
+    const [row] = await em.execute<{ requests: number; tokens: string; cost_usd: string; reserved_requests: number }[]>(
+      `SELECT requests, tokens, cost_usd, reserved_requests FROM usage_counters WHERE user_id = ? AND period = ? AND period_start = ?`,
+      [userId, period, start],
+    );
+    const limits = await this.limitsOf(em, userId);
+    const daily = period === UsagePeriod.DAY;
+    const costLimit = daily ? limits.dailyCostLimit : limits.monthlyCostLimit;
+    return {
+      period,
+      periodStart: start,
+      requests: row?.requests ?? 0,
+      inFlight: row?.reserved_requests ?? 0,
+      tokens: Number(row?.tokens ?? 0),
+      costUsd: formatMicros(toMicros(row?.cost_usd ?? '0')),
+      tokenLimit: daily ? limits.dailyTokenLimit : limits.monthlyTokenLimit,
+      messageLimit: daily ? null : limits.monthlyMessageLimit,
+      costLimitUsd: costLimit === null ? null : formatMicros(costLimit),
+    };
+  }
+
+  /** Admin: a user's overrides (null clears one back to the default). */
+  async setUserQuota(scope: Scope, input: { userId: string; requestsPerHour?: number | null; dailyTokenLimit?: number | null; monthlyTokenLimit?: number | null; monthlyMessageLimit?: number | null; dailyCostLimitUsd?: string | null; monthlyCostLimitUsd?: string | null }) {
+    const money = (v: string | null | undefined, field: string) => (v == null ? null : formatMicros(toMicros(v, field)));
+    return inTransaction(scope, async (tx) => {
+      const [before] = await tx.em.execute(`SELECT * FROM user_quotas WHERE user_id = ?`, [input.userId]);
+      const values = [
+        input.requestsPerHour ?? null,
+        input.dailyTokenLimit ?? null,
+        input.monthlyTokenLimit ?? null,
+        input.monthlyMessageLimit ?? null,
+        money(input.dailyCostLimitUsd, 'dailyCostLimitUsd'),
+        money(input.monthlyCostLimitUsd, 'monthlyCostLimitUsd'),
+      ];
+      const [row] = await tx.em.execute(
+        `INSERT INTO user_quotas (user_id, requests_per_hour, daily_token_limit, monthly_token_limit, monthly_message_limit, daily_cost_limit_usd, monthly_cost_limit_usd, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, now())
+         ON CONFLICT (user_id) DO UPDATE SET requests_per_hour = EXCLUDED.requests_per_hour, daily_token_limit = EXCLUDED.daily_token_limit,
+           monthly_token_limit = EXCLUDED.monthly_token_limit, monthly_message_limit = EXCLUDED.monthly_message_limit,
+           daily_cost_limit_usd = EXCLUDED.daily_cost_limit_usd, monthly_cost_limit_usd = EXCLUDED.monthly_cost_limit_usd, updated_at = now()
+         RETURNING user_id AS "user", requests_per_hour AS "requestsPerHour", daily_token_limit::int AS "dailyTokenLimit", monthly_token_limit::int AS "monthlyTokenLimit",
+           monthly_message_limit AS "monthlyMessageLimit", daily_cost_limit_usd AS "dailyCostLimitUsd", monthly_cost_limit_usd AS "monthlyCostLimitUsd", updated_at AS "updatedAt"`,
+        [input.userId, ...values],
+      );
+      this.d.audit.record(tx, { action: 'quota.set', entityType: 'User', entityId: input.userId, before: before ?? null, after: row });
+      return row as Record<string, unknown>;
+    });
+  }
+}
