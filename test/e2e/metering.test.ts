@@ -212,4 +212,21 @@ describe('the metered pipeline', () => {
       await server.close();
     }
   });
+
+  it('keeps prompt logs in monthly partitions created ahead, and drops those past retention', async () => {
+    await s.sql(`CREATE TABLE IF NOT EXISTS prompt_logs_2001_01 PARTITION OF prompt_logs FOR VALUES FROM ('2001-01-01 00:00:00+00') TO ('2001-02-01 00:00:00+00')`);
+    const { ran, result } = await s.app.runtime.scheduler.runNow('ai.promptLogPartitions');
+    expect(ran).toBe(true);
+    expect((result as { dropped: string[] }).dropped).toEqual(['prompt_logs_2001_01']);
+    const parts = await s.sql<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'prompt_logs' ORDER BY 1`,
+    );
+    const month = (ahead: number) => {
+      const d = new Date();
+      const m = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + ahead, 1));
+      return `prompt_logs_${m.getUTCFullYear()}_${String(m.getUTCMonth() + 1).padStart(2, '0')}`;
+    };
+    expect(parts.map((p) => p.name)).toEqual(expect.arrayContaining([month(0), month(1), month(2)]));
+    expect(parts.map((p) => p.name)).not.toContain('prompt_logs_2001_01');
+  });
 });

@@ -50,6 +50,8 @@ export const CRITICAL_MAX_MINUTES = 1440;
 @Index({ properties: ['parent'] })
 @Index({ name: 'tasks_fulltext_index', expression: `create index "tasks_fulltext_index" on "tasks" using gin (to_tsvector('english', "title" || ' ' || coalesce("description", '')))` })
 @Index({ name: 'tasks_tags_index', expression: `create index "tasks_tags_index" on "tasks" using gin ("tags")` })
+// Seed 003's GIN index on assigned agents: an agent's open work (Agent.currentLoad) is `assigned_agents @> ARRAY[type]`.
+@Index({ name: 'tasks_assigned_agents_index', expression: `create index "tasks_assigned_agents_index" on "tasks" using gin ("assigned_agents")` })
 @Check({ name: 'tasks_critical_estimate_check', expression: `"priority" <> 'CRITICAL' OR "estimated_minutes" IS NULL OR "estimated_minutes" <= ${CRITICAL_MAX_MINUTES}` })
 export class Task extends TimestampedEntity {
   @Field()
