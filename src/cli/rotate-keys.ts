@@ -3,6 +3,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, masterKeys } from '../config.js';
 import { platformKeyContext, userKeyContext } from '../modules/billing/provider.service.js';
+import { totpContext } from '../modules/identity/auth.service.js';
+import { envContext } from '../modules/infrastructure/mcp-server.service.js';
 import type { AuditEntry } from '../modules/audit/audit.service.js';
 import { startApp } from '../server/app.js';
 import { Envelope, type SealedSecret } from '../shared/crypto.js';
@@ -78,8 +80,8 @@ export function sealedArrayColumn(table: string, column: string, columns: string
 export const SEALED_COLUMNS: SealedColumn[] = [
   sealedColumn('providers', 'platform_key', [], (r) => platformKeyContext(r.id!)),
   sealedColumn('user_provider_keys', 'sealed', ['user_id', 'provider_id'], (r) => userKeyContext(r.user_id!, r.provider_id!)),
-  sealedColumn('users', 'totp_secret', [], (r) => `totp|user:${r.id}`),
-  sealedArrayColumn('mcp_servers', 'environment', [], (r, e) => `mcpServer:${r.id}|env:${e.name}`),
+  sealedColumn('users', 'totp_secret', [], (r) => totpContext(r.id!)),
+  sealedArrayColumn('mcp_servers', 'environment', [], (r, e) => envContext(r.id!, e.name)),
 ];
 
 export interface ColumnReport {

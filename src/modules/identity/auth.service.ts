@@ -42,6 +42,8 @@ export interface SignUpData {
 }
 
 const TOTP_PERIOD = 30;
+/** The associated data a TOTP secret is sealed with (also used by `keys:rotate`). */
+export const totpContext = (userId: string) => `totp|user:${userId}`;
 const normalise = (s: string) => s.trim().toLowerCase();
 
 /** Accounts that may not sign in or act, whatever their credentials. */
@@ -384,7 +386,7 @@ export class AuthService {
 
   private secretOf(user: User): string {
     if (!user.totpSecret) throw new BadInputError('TOTP is not enrolled');
-    return this.d.envelope.decrypt(user.totpSecret as never, `totp|user:${user.id}`);
+    return this.d.envelope.decrypt(user.totpSecret as never, totpContext(user.id));
   }
 
   /** Starts enrolment: a new secret, stored encrypted, returned once as an otpauth:// URI. */
@@ -393,7 +395,7 @@ export class AuthService {
       const user = await tx.em.findOneOrFail(User, viewer.userId);
       if (user.totpEnabled) throw new ConflictError('TOTP is already enabled; disable it first');
       const secret = new OTPAuth.Secret({ size: 20 }).base32;
-      user.totpSecret = this.d.envelope.encrypt(secret, `totp|user:${user.id}`) as never;
+      user.totpSecret = this.d.envelope.encrypt(secret, totpContext(user.id)) as never;
       user.totpLastStep = null;
       this.d.audit.record(tx, { action: 'user.enrollTotp', entityType: 'User', entityId: user.id });
       return { secret, uri: this.totp(user, secret).toString() };

@@ -43,7 +43,8 @@ const snapshot = (s: McpServer) => ({
   status: s.status,
 });
 
-const envContext = (serverId: string, name: string) => `mcpServer:${serverId}|env:${name}`;
+/** The associated data an MCP server's secret variable is sealed with (also used by `keys:rotate`). */
+export const envContext = (serverId: string, name: string) => `mcpServer:${serverId}|env:${name}`;
 
 export function showEnvironment(stored: readonly StoredEnvVar[] | null | undefined): ShownEnvVar[] {
   return (stored ?? []).map((v) => (v.secret ? { name: v.name, secret: true, value: null, last4: v.last4 } : { name: v.name, secret: false, value: v.value, last4: null }));
