@@ -25,6 +25,8 @@ declare module 'autocannon' {
     body?: string;
     verifyBody?: (body: string) => boolean;
     bailout?: number;
+    /** Called with each connection's client as it is created. */
+    setupClient?: (client: { setHeadersAndBody(headers: Record<string, string>, body: string): void }) => void;
   }
 
   export interface Result {

@@ -31,6 +31,12 @@ export type ViewerKey = keyof Tokens;
 export interface Fixture {
   tokens: Tokens;
   adminId: string;
+  /** The admin's conversation with the ASSISTANT that the metered AI call scenario writes to. */
+  conversationId: string;
+  /** The LOCAL provider that answers it (name and model), checked by one call. */
+  localProvider: { name: string; model: string };
+  /** Users signed up for the metered AI call by many users, each with an access token, a conversation and lifted quotas. */
+  meteredUsers: { userId: string; token: string; conversationId: string }[];
   /** Rows per table, for the report. */
   rows: Record<string, number>;
   ms: number;
@@ -46,7 +52,7 @@ const SIGN_UP = `mutation ($input: SignUpInput!) { signUp(input: $input) { acces
  * Each later fill step (projects, tasks, approvals, prompt logs, …) is one more
  * function like `fillUsers` below, called from here in dependency order.
  */
-export async function createFixture(graphqlUrl: string, db: pg.Pool, size: FixtureSize): Promise<Fixture> {
+export async function createFixture(graphqlUrl: string, db: pg.Pool, size: FixtureSize, meteredUsers = 32): Promise<Fixture> {
   checkSize(size);
   const started = Date.now();
   const res = await graphql<{ signUp: { accessToken: string; user: { id: string; role: string } } }>(graphqlUrl, SIGN_UP, {
@@ -77,13 +83,74 @@ export async function createFixture(graphqlUrl: string, db: pg.Pool, size: Fixtu
     client.release();
   }
   await db.query('ANALYZE');
+  const metered = await prepareMeteredCalls(graphqlUrl, db, accessToken, user.id, meteredUsers);
 
   const rows: Record<string, number> = {};
-  for (const table of ['users', 'projects', 'project_members', 'tasks', 'task_assignees', 'approvals']) {
+  for (const table of ['users', 'projects', 'project_members', 'tasks', 'task_assignees', 'approvals', 'conversations']) {
     const { rows: r } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}"`);
     rows[table] = r[0]!.n;
   }
-  return { tokens: { admin: accessToken }, adminId: user.id, rows, ms: Date.now() - started };
+  return { tokens: { admin: accessToken }, adminId: user.id, ...metered, rows, ms: Date.now() - started };
+}
+
+/** Limits far above anything a bench run can use: int columns at their maximum, token limits at 10^15. */
+const UNLIMITED = { requestsPerHour: 2_147_483_647, tokens: 1e15, messages: 2_147_483_647 };
+
+/**
+ * What the metered AI call scenario needs: quotas the load cannot exhaust (a user_quotas
+ * row for the admin: requests per hour, daily and monthly tokens, monthly messages; the
+ * cost limits stay unset, and LOCAL is free anyway), a conversation with the ASSISTANT
+ * started through the API, and one call proving that the seeded LOCAL provider answers it.
+ */
+async function prepareMeteredCalls(graphqlUrl: string, db: pg.Pool, token: string, adminId: string, userCount: number): Promise<Pick<Fixture, 'conversationId' | 'localProvider' | 'meteredUsers'>> {
+  const { rows: providers } = await db.query<{ name: string; model_name: string }>(
+    `SELECT name, model_name FROM providers WHERE provider_type = 'LOCAL' AND active ORDER BY platform_provided DESC, name`,
+  );
+  if (!providers.length) throw new Error('no active LOCAL provider: Steward should seed "Steward Local" when it starts');
+  // Users of their own for the metered call by many users (signed up through an invitation, like any new user).
+  const invitation = await graphql<{ createInvitation: { code: string } }>(
+    graphqlUrl,
+    'mutation I($input: CreateInvitationInput!) { createInvitation(input: $input) { code } }',
+    { input: { role: 'USER', maxUses: userCount, expiresAt: new Date(Date.now() + 3600_000).toISOString() } },
+    token,
+  );
+  const signedUp: { userId: string; token: string }[] = [];
+  for (let i = 0; i < userCount; i++) {
+    const username = `metered_${i}`;
+    const r = await graphql<{ signUp: { accessToken: string; user: { id: string } } }>(graphqlUrl, SIGN_UP, {
+      input: { email: `${username}@bench.test`, username, name: `Metered caller ${i}`, password: PASSWORD, invitationCode: invitation.createInvitation.code },
+    });
+    signedUp.push({ userId: r.signUp.user.id, token: r.signUp.accessToken });
+  }
+  await db.query(
+    `INSERT INTO user_quotas (user_id, requests_per_hour, daily_token_limit, monthly_token_limit, monthly_message_limit)
+     SELECT unnest($1::uuid[]), $2, $3, $3, $4
+     ON CONFLICT (user_id) DO UPDATE SET requests_per_hour = EXCLUDED.requests_per_hour, daily_token_limit = EXCLUDED.daily_token_limit,
+       monthly_token_limit = EXCLUDED.monthly_token_limit, monthly_message_limit = EXCLUDED.monthly_message_limit, updated_at = now()`,
+    [[adminId, ...signedUp.map((u) => u.userId)], UNLIMITED.requestsPerHour, UNLIMITED.tokens, UNLIMITED.messages],
+  );
+  const start = async (t: string) =>
+    (
+      await graphql<{ startConversation: { id: string } }>(
+        graphqlUrl,
+        'mutation C($input: StartConversationInput!) { startConversation(input: $input) { id } }',
+        { input: { title: 'Bench: metered AI calls' } },
+        t,
+      )
+    ).startConversation.id;
+  const conversationId = await start(token);
+  const meteredUsers = await Promise.all(signedUp.map(async (u) => ({ ...u, conversationId: await start(u.token) })));
+  const reply = await graphql<{ sendMessage: { model: string | null; content: string } }>(
+    graphqlUrl,
+    'mutation M($input: SendMessageInput!) { sendMessage(input: $input) { model content } }',
+    { input: { conversationId, content: 'Bench: is the LOCAL provider answering?' } },
+    token,
+  );
+  const local = providers.find((p) => p.model_name === reply.sendMessage.model);
+  if (!local) {
+    throw new Error(`the bench conversation was answered by model ${reply.sendMessage.model}, not by a LOCAL provider (${providers.map((p) => p.model_name).join(', ')})`);
+  }
+  return { conversationId, localProvider: { name: local.name, model: local.model_name }, meteredUsers };
 }
 
 function checkSize(s: FixtureSize): void {

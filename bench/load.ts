@@ -18,6 +18,11 @@ export interface LoadSpec {
   duration: number;
   /** Every response must equal this body; when absent it must only be free of errors. */
   expectBody?: string;
+  /**
+   * One request per connection instead of `request` for all: connection i sends
+   * perConnection[i mod length] (e.g. each connection a user of its own).
+   */
+  perConnection?: GraphQLRequest[];
 }
 
 export interface LoadResult {
@@ -65,6 +70,18 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     duration: spec.duration,
     timeout: 30,
     verifyBody,
+    ...(spec.perConnection?.length
+      ? {
+          setupClient: (() => {
+            let next = 0;
+            const list = spec.perConnection;
+            return (client) => {
+              const r = list[next++ % list.length]!;
+              client.setHeadersAndBody(r.headers, r.body);
+            };
+          })(),
+        }
+      : {}),
   });
   instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
     if (n === latencies.length) {

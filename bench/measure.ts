@@ -6,7 +6,7 @@ import type { Fixture } from './fixture.js';
 import { graphqlRequest, isGoodBody, send, type GraphQLRequest } from './http.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { listStatements, readStatements, resetStatements, type BenchDatabase } from './postgres.js';
-import type { Scenario } from './scenarios.js';
+import { variablesOf, type Scenario } from './scenarios.js';
 
 export interface BenchSettings {
   /** Concurrent connections of the loaded run (BENCH_CONNECTIONS, default 32). */
@@ -87,7 +87,12 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
     });
     child.once('error', reject);
     child.once('exit', (code, signal) => {
-      if (answer?.ok) resolve(answer.result);
+      if (answer?.ok) {
+        // IPC sends NaN (a run with no answer at all) as null: back to NaN for the figures.
+        const l = answer.result.latencyMs as Record<string, number | null>;
+        for (const k of Object.keys(l)) if (l[k] === null) l[k] = NaN;
+        resolve(answer.result);
+      }
       else reject(new Error(answer ? `load generator failed: ${answer.error}` : `load generator exited (code ${code}, signal ${signal}) without a result`));
     });
     child.send(spec);
@@ -161,8 +166,17 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * computes them all the same: for a slow query, up to `connections` requests' worth of
  * work. Without waiting, that work would land in the next run, raising its CPU per
  * request and the latency of its first requests. Idle: two 100 ms intervals in a row in
- * which Steward and PostgreSQL together used less than 10 ms of CPU. Gives up after `maxMs`.
+ * which Steward and PostgreSQL together used less than 10 ms of CPU and no statement was
+ * running in PostgreSQL (statements waiting for locks use no CPU). Gives up after `maxMs`.
  */
+/** Client statements running (or waiting for a lock) in PostgreSQL, this query aside. */
+async function activeStatements(db: BenchDatabase): Promise<number> {
+  const { rows } = await db.admin.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid()`,
+  );
+  return rows[0]!.n;
+}
+
 export async function settle(db: BenchDatabase, maxMs = 15_000): Promise<number> {
   const started = performance.now();
   const pgPid = db.pid();
@@ -174,7 +188,8 @@ export async function settle(db: BenchDatabase, maxMs = 15_000): Promise<number>
     const n = process.cpuUsage(node);
     const p = cpuSnapshot(pgPid).postgresMs;
     const busyMs = (n.user + n.system) / 1000 + (Number.isFinite(p - pg) ? p - pg : 0);
-    quiet = busyMs < 10 ? quiet + 1 : 0;
+    // Statements waiting for a lock use no CPU: idle also means no statement running.
+    quiet = busyMs < 10 && (await activeStatements(db)) === 0 ? quiet + 1 : 0;
     node = process.cpuUsage();
     pg = p;
   }
@@ -190,7 +205,7 @@ export async function measureScaling(scenario: Scenario, ctx: { graphqlUrl: stri
   const token = scenario.as === null ? null : ctx.fixture.tokens[scenario.as];
   const variants: ScalingVariant[] = [];
   for (const v of scenario.sqlScaling) {
-    const request = graphqlRequest(ctx.graphqlUrl, v.query, v.variables, token);
+    const request = graphqlRequest(ctx.graphqlUrl, v.query, variablesOf(v.variables, ctx.fixture), token);
     // One unmeasured request first, as for the scenario itself.
     const probe = await send(request);
     if (probe.status !== 200 || !isGoodBody(probe.body)) {
@@ -217,7 +232,9 @@ export async function measureScaling(scenario: Scenario, ctx: { graphqlUrl: stri
 export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: string; fixture: Fixture; db: BenchDatabase; settings: BenchSettings }): Promise<ScenarioResult> {
   const { settings, db } = ctx;
   const token = scenario.as === null ? null : ctx.fixture.tokens[scenario.as];
-  const request: GraphQLRequest = graphqlRequest(ctx.graphqlUrl, scenario.query, scenario.variables, token);
+  const perConnection = scenario.perConnection?.(ctx.fixture).map((r) => graphqlRequest(ctx.graphqlUrl, scenario.query, r.variables, r.token));
+  if (perConnection && !perConnection.length) throw new BenchFailure(`${scenario.name}: the fixture gave no request per connection`);
+  const request: GraphQLRequest = perConnection?.[0] ?? graphqlRequest(ctx.graphqlUrl, scenario.query, variablesOf(scenario.variables, ctx.fixture), token);
 
   const probe = await send(request);
   if (probe.status !== 200 || !isGoodBody(probe.body)) {
@@ -227,7 +244,7 @@ export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: str
 
   const { sqlPerRequest } = await countStatements(scenario.name, request, db, settings);
 
-  const spec = (connections: number, duration: number): LoadSpec => ({ request, connections, duration, expectBody });
+  const spec = (connections: number, duration: number): LoadSpec => ({ request, connections, duration, expectBody, perConnection: connections > 1 ? perConnection : undefined });
   const runs: [string, LoadResult][] = [];
 
   if (settings.warmup > 0) runs.push(['warm-up', await runLoad(spec(settings.connections, settings.warmup))]);

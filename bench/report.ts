@@ -78,6 +78,22 @@ export function renderReport(r: ReportInput): string {
       ].join('\n')
     : '';
 
+  // Headline figures of scenarios with a unit (the metered AI calls of issue 4).
+  const local = r.fixture.localProvider;
+  const headlines = r.results
+    .filter((x) => x.scenario.unit)
+    .map(
+      (x) =>
+        `**${x.scenario.unit}/s: ${int(x.loaded.requestsPerSecond)} at ${c} connections, ${int(x.single.requestsPerSecond)} at 1 connection** ` +
+        `(\`${x.scenario.name}\`: \`sendMessage\` answered by the LOCAL provider "${local.name}", model ${local.model}; each call the whole metered pipeline: ` +
+        `user check, governance, quota reservation, provider call, settlement with prompt log, cost record, usage and both messages; ` +
+        (x.scenario.perConnection
+          ? `each of the ${c} connections a user of its own with its own conversation (${r.fixture.meteredUsers.length} users)). `
+          : `every call by the one bench user, the admin, in one conversation). `) +
+        `p50 ${fmt(x.loaded.latencyMs.p50)} ms, p99 ${fmt(x.loaded.latencyMs.p99)} ms at ${c} connections; ${fmt(x.single.latencyMs.p50, 2)} ms at 1 connection; ` +
+        `${Number.isInteger(x.sqlPerRequest) ? x.sqlPerRequest : fmt(x.sqlPerRequest, 2)} SQL statements and ${fmt(x.nodeCpuMsPerRequest, 2)} ms of Node CPU per call; ${x.failures} failed.`,
+    );
+
   const cpu = cpus();
   const s = r.settings;
   const data = Object.entries(r.fixture.rows)
@@ -87,11 +103,15 @@ export function renderReport(r: ReportInput): string {
     '# Steward benchmark',
     '',
     table,
+    ...headlines.flatMap((h) => ['', h]),
     ...(scalingTable ? [scalingTable] : []),
     '',
     `- Run ${r.startedAt.toISOString()}, ${fmt(r.seconds, 0)} s in all. Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ` +
       `${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${r.postgresVersion} (embedded, fsync off) on the same machine.`,
-    `- Data: ${data} (filled by SQL in ${(r.fixture.ms / 1000).toFixed(1)} s). Every request is signed by the admin's access token.`,
+    `- Data: ${data} (filled by SQL in ${(r.fixture.ms / 1000).toFixed(1)} s). Every request is signed by the admin's access token` +
+      (r.results.some((x) => x.scenario.perConnection)
+        ? `, except under load in ${r.results.filter((x) => x.scenario.perConnection).map((x) => `\`${x.scenario.name}\``).join(', ')}: each connection its own user's (signed up through the API).`
+        : '.'),
     `- Load: autocannon in a child process, POST /graphql over HTTP keep-alive; ${s.warmup} s warm-up at ${c} connections, ` +
       `then ${s.duration} s at ${c} connections and ${s.singleDuration} s at 1 connection. Latencies are per request, nearest-rank percentiles.`,
     `- SQL/req: statements PostgreSQL ran (pg_stat_statements, BEGIN/COMMIT included, authentication included) over ${s.sqlSamples} sequential requests, divided by ${s.sqlSamples}.`,
@@ -108,7 +128,7 @@ export function renderReport(r: ReportInput): string {
             `as for SQL/req above. rows in the answer: objects per field, connections folded into their field.`,
         ]
       : []),
-    `- failed: errors, timeouts, non-2xx answers and answers that differ from the probed one, over all runs; the bench fails unless 0.`,
+    `- failed: errors, timeouts, non-2xx answers and answers that differ from the probed one (for writes, whose answers differ by design: answers with errors), over all runs; the bench fails unless 0.`,
     '',
   ].join('\n');
 }

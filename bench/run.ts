@@ -21,6 +21,7 @@
  *   BENCH_ONLY             comma-separated scenario names to run (default all)
  *   BENCH_VERBOSE          1: print each scenario's SQL statements and raw run results
  *   DB_POOL_SIZE           Steward's pool size, as in production (default Steward's own)
+ *   BENCH_LOG_LEVEL        Steward's log level (default silent; e.g. warn to see server errors)
  *   NODE_ENV               default production, as deployed
  *   MAX_QUERY_COST         Steward's query cost limit (default 1000000 here, see below)
  */
@@ -112,7 +113,7 @@ async function main(stack: Stack): Promise<number> {
     NODE_ENV: process.env.NODE_ENV,
     PORT: '0',
     HOST: '127.0.0.1',
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'silent',
     STEWARD_HOME: home,
     JOBS_ENABLED: 'false',
     ...(process.env.DB_POOL_SIZE ? { DB_POOL_SIZE: process.env.DB_POOL_SIZE } : {}),
@@ -133,7 +134,7 @@ async function main(stack: Stack): Promise<number> {
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   let fixture: Fixture;
   try {
-    fixture = await createFixture(graphqlUrl, pool, settings.size);
+    fixture = await createFixture(graphqlUrl, pool, settings.size, settings.connections);
   } finally {
     await pool.end();
   }

@@ -1,4 +1,4 @@
-import type { ViewerKey } from './fixture.js';
+import type { Fixture, ViewerKey } from './fixture.js';
 
 /**
  * One measured GraphQL operation. Adding a benchmark is adding an entry to `scenarios`
@@ -10,7 +10,20 @@ export interface Scenario {
   name: string;
   /** The GraphQL document, sent as-is in a POST body. */
   query: string;
-  variables?: Record<string, unknown>;
+  /** The variables, or a function of the fixture for ids it created (e.g. a conversation). */
+  variables?: Record<string, unknown> | ((fixture: Fixture) => Record<string, unknown>);
+  /**
+   * What one request is, for the report's headline figures (e.g. 'metered AI calls'):
+   * the scenario's req/s are then also printed as "<unit>/s" under the table.
+   */
+  unit?: string;
+  /**
+   * Requests of the same shape for other viewers: under load, connection i sends
+   * perConnection(fixture)[i mod length] instead (e.g. each connection a user of its own);
+   * the probe, SQL/req and the single-client run use the first. `as` and `variables` are
+   * then unused.
+   */
+  perConnection?: (fixture: Fixture) => { token: string; variables: Record<string, unknown> }[];
   /** Whose access token signs the requests; null sends none. */
   as: ViewerKey | null;
   /**
@@ -32,6 +45,20 @@ export interface Scenario {
 const dashboard = (projects: number, tasks: number) =>
   `{ projects(first: ${projects}) { edges { node { tasks(first: ${tasks}) { edges { node { assignees { id } approvals { requestedBy { id } } } } } } } } }`;
 
+/** The variables of a scenario for this fixture. */
+export const variablesOf = (v: Scenario['variables'], fixture: Fixture) => (typeof v === 'function' ? v(fixture) : v);
+
+/**
+ * Issue 4's metered AI call: the admin's message in a conversation with the ASSISTANT,
+ * answered by the built-in LOCAL provider ("Steward Local", steward-local-1). Every call
+ * runs the whole metered pipeline (metering.service.ts): user check, governance,
+ * quota reservation, the provider call (streamed, one NOTIFY per chunk round trip),
+ * settlement with PromptLog, CostRecord, daily and monthly usage, both messages and an
+ * audit event. The fixture starts the conversation and lifts the admin's quotas.
+ */
+const SEND_MESSAGE = 'mutation M($input: SendMessageInput!) { sendMessage(input: $input) { id content promptTokens completionTokens model } }';
+export const METERED_PROMPT = 'Summarise the open work of this week in three short bullet points for the team.';
+
 export const scenarios: Scenario[] = [
   {
     name: 'me',
@@ -52,5 +79,24 @@ export const scenarios: Scenario[] = [
       { label: '10 per level', query: dashboard(10, 10) },
       { label: '100 per level', query: dashboard(100, 100) },
     ],
+  },
+  {
+    // Writes: every answer differs (ids, history), so only errors count as failures.
+    name: 'metered AI call',
+    query: SEND_MESSAGE,
+    variables: (f) => ({ input: { conversationId: f.conversationId, content: METERED_PROMPT } }),
+    as: 'admin',
+    check: 'no-errors',
+    unit: 'metered AI calls',
+  },
+  {
+    // The same call by many users at once: each connection a user of its own, with its own
+    // conversation and quotas, so no two concurrent calls share a user's usage counters.
+    name: 'metered AI call (user per conn)',
+    query: SEND_MESSAGE,
+    as: null,
+    perConnection: (f) => f.meteredUsers.map((u) => ({ token: u.token, variables: { input: { conversationId: u.conversationId, content: METERED_PROMPT } } })),
+    check: 'no-errors',
+    unit: 'metered AI calls',
   },
 ];

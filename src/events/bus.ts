@@ -80,9 +80,18 @@ export class EventBus {
   async publishNow(topic: string, payload: unknown): Promise<void> {
     const text = JSON.stringify({ topic, payload } satisfies BusEvent);
     if (Buffer.byteLength(text) > MAX_PAYLOAD) throw new Error(`event ${topic} is too large for NOTIFY (${text.length} bytes)`);
-    if (!this.client) throw new Error('the event bus is not connected');
-    await this.client.query('SELECT pg_notify($1, $2)', [CHANNEL, text]);
+    if (this.closed) return; // shutting down: a reply chunk in flight has no one left to reach
+    const client = this.client;
+    if (!client) throw new Error('the event bus is not connected');
+    // One query at a time on the shared connection (pg deprecates queueing on a busy client).
+    const sent = this.notifying.then(() => client.query('SELECT pg_notify($1, $2)', [CHANNEL, text]));
+    this.notifying = sent.then(
+      () => undefined,
+      () => undefined,
+    );
+    await sent;
   }
+  private notifying: Promise<void> = Promise.resolve();
 
   /** Registers an in-process handler for a topic; returns its removal. */
   on(topic: string, handler: Handler): () => void {

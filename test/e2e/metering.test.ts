@@ -96,6 +96,16 @@ describe('the metered pipeline', () => {
     ]);
   });
 
+  it('answers many concurrent calls of one user without a deadlock between reserving and settling', async () => {
+    const user = await createUser(s, admin);
+    await ok(s.url, SET_QUOTA, { input: { userId: user.id, requestsPerHour: 1000, dailyTokenLimit: 1_000_000, monthlyTokenLimit: 1_000_000, monthlyMessageLimit: 1000 } }, admin.token);
+    const conversations = await Promise.all(Array.from({ length: 30 }, () => start(user)));
+    const results = await Promise.all(conversations.map((id) => gql(s.url, SEND, { input: { conversationId: id, content: 'Refactor the parser' } }, user.token)));
+    expect(results.flatMap((r) => codes(r))).toEqual([]);
+    const [day] = await s.sql<{ requests: number; reserved_requests: number }>(`SELECT requests, reserved_requests FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`, [user.id]);
+    expect(day).toEqual({ requests: 30, reserved_requests: 0 });
+  });
+
   it('charges nothing for a provider failure and logs it as ERROR', async () => {
     const user = await createUser(s, admin);
     const id = await start(user);

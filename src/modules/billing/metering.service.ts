@@ -169,7 +169,6 @@ export class MeteringService {
     const latencyMs = Date.now() - started;
     try {
       return await inTransaction(scope, async (tx) => {
-        const alerts = await this.d.quotas.settle(tx, reservation, tokens, cost);
         const log = this.logRow(tx, call, { status: PromptStatus.SUCCESS, gov, resolved, result, cost, latencyMs });
         tx.em.create(
           CostRecord,
@@ -208,6 +207,8 @@ export class MeteringService {
           costUsd: formatMicros(cost),
         };
         if (persist) await persist(tx, metered);
+        // Last, so the user's counter rows stay locked only from here to the commit.
+        const alerts = await this.d.quotas.settle(tx, reservation, tokens, cost);
         await this.alert(tx, alerts);
         return metered;
       });

@@ -149,6 +149,7 @@ export class QuotaService {
    * and cost alerts not yet sent this period are created (unique per user, type and period).
    */
   async settle(tx: Scope, r: Reservation, tokens: number, cost: Micros): Promise<NewCostAlert[]> {
+    await this.lockCounters(tx.em, r.userId, r.periods);
     const still = await this.take(tx.em, r);
     const rows = await tx.em.execute<{ period: UsagePeriod; cost_usd: string }[]>(
       `UPDATE usage_counters SET requests = requests + 1, messages = messages + 1, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
@@ -199,6 +200,21 @@ export class QuotaService {
     });
   }
 
+  /**
+   * Locks the user's counter rows of these periods in one order (HOUR, DAY, MONTH: the
+   * enum's order), as `reserve` does: every writer of a user's counters takes them the
+   * same way, so concurrent calls of one user queue instead of deadlocking.
+   */
+  private async lockCounters(em: EntityManager, userId: string, periods: Periods | Record<string, string>) {
+    const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
+    await em.execute(
+      `SELECT 1 FROM usage_counters
+        WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))
+        ORDER BY period FOR UPDATE`,
+      [userId, ...PERIOD_KEYS.map(p)],
+    );
+  }
+
   /** Deletes the reservation row; false when the expiry job already released it. */
   private async take(em: EntityManager, r: Reservation): Promise<boolean> {
     const rows = await em.execute(`DELETE FROM quota_reservations WHERE id = ? RETURNING id`, [r.id]);
@@ -207,6 +223,7 @@ export class QuotaService {
 
   private async unreserve(em: EntityManager, userId: string, periods: Periods | Record<string, string>, tokens: number, cost: Micros) {
     const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
+    await this.lockCounters(em, userId, periods);
     await em.execute(
       `UPDATE usage_counters SET reserved_requests = reserved_requests - 1, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
         WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`,
