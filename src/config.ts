@@ -103,6 +103,14 @@ const schema = z.object({
     .transform((v) => v.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean)),
   /** Approvals requested without an expiry expire after this many hours. */
   APPROVAL_DEFAULT_TTL_HOURS: int(7 * 24, 1),
+  /** An OPA server (its base URL) that evaluations ask about the project's active policies; unset: policies are reported NOT_EVALUATED. */
+  OPA_URL: optionalString.pipe(z.url().optional()),
+  /** How long an evaluation waits for OPA before reporting the policies as not evaluated (ms). */
+  OPA_TIMEOUT_MS: int(3000, 100, 60_000),
+  /** How long a worker holds a claimed analysis task before it is offered again (ms). */
+  ANALYSIS_TASK_LEASE_MS: int(5 * 60_000, 50),
+  /** Claims of an analysis task before it is FAILED for good. */
+  ANALYSIS_TASK_MAX_ATTEMPTS: int(3, 1, 100),
   /** How often due work is looked for (approval expiry, notification delivery, overdue tasks), in ms. */
   JOB_TICK_MS: int(5000, 100),
   /** Default limits of the metered AI pipeline; admins override per user (setUserQuota). Seed 000's defaults. */

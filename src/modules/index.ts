@@ -17,15 +17,17 @@ import { aiEntities } from './ai/index.js';
 import { billingEntities, billingJobs, billingResolvers, createBilling } from './billing/index.js';
 import { aiResolvers, aiSeeds, createAi } from './ai/ai.module.js';
 import { createProviders, providerJobs, providerResolvers, providerSeeds } from './billing/providers.module.js';
+import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
+import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
  * the schema), services (built once per process), scheduled jobs, HTTP routes and
  * reference data.
  */
-export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, JobState];
+export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, ...experimentEntities, ...analysisEntities, JobState];
 
-export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers] as const;
+export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers] as const;
 
 /** Idempotent reference data, per module (see src/db/seed.ts). */
 export const referenceSeeds: ((em: EntityManager) => Promise<void>)[] = [...projectSeeds, ...providerSeeds, ...aiSeeds];
@@ -48,13 +50,15 @@ export function createServices(d: ServiceDeps) {
   const providers = createProviders({ ...d, audit });
   const billing = createBilling({ ...d, audit, notifications: work.notifications, users: identity.users, providers });
   const ai = createAi({ ...d, audit, projects, taskPolicy: work.taskPolicy, metering: billing.metering });
-  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai };
+  const experiments = createExperiments({ ...d, audit, projects, approvals: work.approvals });
+  const analysis = createAnalysis({ ...d, audit, projects });
+  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] {
-  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...providerJobs(services, d), ...billingJobs(services, d.config)];
+  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs()];
 }
 
 export function createRoutes(services: Services): Route[] {

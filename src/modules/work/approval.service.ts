@@ -28,7 +28,10 @@ export interface ApprovalDeps {
   notifications: NotificationService;
 }
 
-interface ApprovalRow {
+/** Runs inside the transaction that decides (or expires) an approval of its action type; a throw rolls the decision back. */
+export type ApprovalDecisionHook = (tx: Scope, approval: ApprovalRow, status: ApprovalStatus) => Promise<void>;
+
+export interface ApprovalRow {
   id: string;
   project_id: string | null;
   task_id: string | null;
@@ -44,7 +47,17 @@ interface ApprovalRow {
  * exactly one wins; pending approvals past their expiry are expired by a job.
  */
 export class ApprovalService {
+  private readonly hooks = new Map<string, ApprovalDecisionHook[]>();
+
   constructor(private readonly d: ApprovalDeps) {}
+
+  /**
+   * Lets another module act on decisions of its own action type (e.g. 'experiment.promote')
+   * in the deciding transaction: exactly once, whichever instance decides, and atomically with it.
+   */
+  onDecided(actionType: string, hook: ApprovalDecisionHook): void {
+    this.hooks.set(actionType, [...(this.hooks.get(actionType) ?? []), hook]);
+  }
 
   async request(scope: Scope, viewer: Viewer, input: RequestApprovalInput): Promise<Approval> {
     let projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
@@ -134,6 +147,7 @@ export class ApprovalService {
   }
 
   private async afterDecision(tx: Scope, row: ApprovalRow, status: ApprovalStatus) {
+    for (const hook of this.hooks.get(row.action_type) ?? []) await hook(tx, row, status);
     if (row.requested_by_id) {
       await this.d.notifications.notify(tx, {
         userId: row.requested_by_id,

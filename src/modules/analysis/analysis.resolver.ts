@@ -1,0 +1,124 @@
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { subscription } from '../../events/subscription.js';
+import { viewerOf, type Context } from '../../server/context.js';
+import { Allow } from '../../shared/allow.js';
+import { ConnectionType, PageArgs } from '../../shared/connection.js';
+import { isUuid } from '../../shared/errors.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
+import { selectedFields } from '../../shared/selection.js';
+import { User } from '../identity/user.entity.js';
+import { Project } from '../projects/project.entity.js';
+import { AnalysisSession, AnalysisTask, AnalysisTaskType, Artifact, CodeReviewResult } from './analysis.entity.js';
+import { ANALYSIS_SESSION_UPDATED, ANALYSIS_TASK_QUEUED, type AnalysisSessionEvent, type AnalysisTaskQueuedEvent } from './analysis.events.js';
+import { AddArtifactInput, AddCodeReviewResultInput, CreateAnalysisSessionInput, ReportAnalysisTaskInput } from './analysis.inputs.js';
+
+const AnalysisSessionConnection = ConnectionType(AnalysisSession);
+
+/** What workers hear: tasks of these types were queued in a session. */
+@ObjectType('AnalysisTaskQueued', { simpleResolvers: true })
+export class AnalysisTaskQueuedType {
+  @Field(() => ID) sessionId!: string;
+  @Field(() => ID) projectId!: string;
+  @Field(() => [AnalysisTaskType]) types!: AnalysisTaskType[];
+  @Field(() => Int) count!: number;
+}
+
+@Resolver(() => AnalysisSession)
+@Allow('SIGNED_IN')
+export class AnalysisSessionResolver {
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Query(() => AnalysisSession, { nullable: true })
+  analysisSession(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    if (!isUuid(id)) return null;
+    return ctx.loaders.byId(readModel(AnalysisSession), selectedFields(info), ctx.services.analysis.visible(viewerOf(ctx))).load(id.toLowerCase());
+  }
+
+  @Query(() => AnalysisSessionConnection, { description: 'A project\'s analysis sessions, newest first.' })
+  analysisSessions(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.analysis.sessions(viewerOf(ctx), projectId, selectedFields(info, ['edges', 'node']), page);
+  }
+
+  @FieldResolver(() => Project)
+  project(@Root() s: RowOf<AnalysisSession>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(readModel(Project), selectedFields(info)).load(idOf(s.project)!);
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  user(@Root() s: RowOf<AnalysisSession>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const id = idOf(s.user);
+    return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
+  }
+
+  @FieldResolver(() => [AnalysisTask])
+  tasks(@Root() s: RowOf<AnalysisSession>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byForeignKey(readModel(AnalysisTask), 'session', selectedFields(info)).load(s.id);
+  }
+
+  @FieldResolver(() => [Artifact])
+  artifacts(@Root() s: RowOf<AnalysisSession>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byForeignKey(readModel(Artifact), 'session', selectedFields(info)).load(s.id);
+  }
+
+  @FieldResolver(() => [CodeReviewResult])
+  codeReviews(@Root() s: RowOf<AnalysisSession>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byForeignKey(readModel(CodeReviewResult), 'session', selectedFields(info)).load(s.id);
+  }
+
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Mutation(() => AnalysisSession, { description: 'A session with its tasks, queued for workers. CONTRIBUTOR+.' })
+  createAnalysisSession(@Arg('input') input: CreateAnalysisSessionInput, @Ctx() ctx: Context) {
+    return ctx.services.analysis.createSession(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('SERVICE')
+  @Mutation(() => AnalysisTask, { nullable: true, description: 'Workers: the oldest claimable task of these types (any when empty; of one project when given) with a lease, or null.' })
+  claimAnalysisTask(
+    @Arg('types', () => [AnalysisTaskType], { nullable: true }) types: AnalysisTaskType[] | null,
+    @Arg('projectId', () => ID, { nullable: true }) projectId: string | null,
+    @Ctx() ctx: Context,
+  ) {
+    return ctx.services.analysis.claim(ctx, viewerOf(ctx), types ?? [], projectId);
+  }
+
+  @Allow('SERVICE')
+  @Mutation(() => AnalysisTask, { description: 'Workers: the result (or error) of a claimed task; CONFLICT when the lease is no longer yours.' })
+  reportAnalysisTask(@Arg('input') input: ReportAnalysisTaskInput, @Ctx() ctx: Context) {
+    return ctx.services.analysis.report(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('SERVICE')
+  @Mutation(() => Artifact)
+  addAnalysisArtifact(@Arg('input') input: AddArtifactInput, @Ctx() ctx: Context) {
+    return ctx.services.analysis.addArtifact(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('SERVICE')
+  @Mutation(() => CodeReviewResult)
+  addCodeReviewResult(@Arg('input') input: AddCodeReviewResultInput, @Ctx() ctx: Context) {
+    return ctx.services.analysis.addCodeReview(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('SERVICE')
+  @Subscription(() => AnalysisTaskQueuedType, {
+    description: 'Workers: tasks (of these types) were queued.',
+    subscribe: ({ args, context }) => {
+      const types = (args.types ?? []) as AnalysisTaskType[];
+      return subscription<AnalysisTaskQueuedEvent>(context as Context, ANALYSIS_TASK_QUEUED, (e) => !types.length || e.types.some((t) => types.includes(t)));
+    },
+  })
+  analysisTaskQueued(@Root() e: AnalysisTaskQueuedEvent, @Arg('types', () => [AnalysisTaskType], { nullable: true }) _t: AnalysisTaskType[] | null) {
+    return e;
+  }
+
+  @Subscription(() => AnalysisSession, {
+    description: 'A session of the project changed status, to its members.',
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      return subscription<AnalysisSessionEvent>(ctx, ANALYSIS_SESSION_UPDATED, (e, viewer) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.analysis.hearsSession(viewer, e));
+    },
+  })
+  analysisSessionUpdated(@Root() e: AnalysisSessionEvent, @Arg('projectId', () => ID) _p: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(readModel(AnalysisSession), selectedFields(info)).load(e.sessionId);
+  }
+}

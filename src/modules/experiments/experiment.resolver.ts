@@ -1,0 +1,323 @@
+import type { GraphQLResolveInfo } from 'graphql';
+import sql from 'sql-template-tag';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { subscription } from '../../events/subscription.js';
+import { viewerOf, type Context } from '../../server/context.js';
+import { Allow } from '../../shared/allow.js';
+import { ConnectionType, NEWEST_FIRST, PageArgs, paginate } from '../../shared/connection.js';
+import { isUuid, requireUuid } from '../../shared/errors.js';
+import { and, idOf, readModel, type RowOf } from '../../shared/read-model.js';
+import { selectedFields } from '../../shared/selection.js';
+import { User } from '../identity/user.entity.js';
+import { Project } from '../projects/project.entity.js';
+import { Approval } from '../work/approval.entity.js';
+import { ComparisonReport, Evaluation, Experiment, Promotion, Verdict } from './experiment.entity.js';
+import {
+  CreateExperimentInput,
+  CreatePolicyInput,
+  DecideReevaluationInput,
+  DegradeVersionInput,
+  ExperimentWhere,
+  OverrideEvaluationInput,
+  ProjectPolicyInput,
+  ProposePromotionInput,
+  QuarantineExperimentInput,
+  RequestReevaluationInput,
+  SetBaselineInput,
+  SetExperimentStatusInput,
+  SetPolicyActiveInput,
+  SubmitEvaluationInput,
+  UpdateVersionInput,
+} from './experiment.inputs.js';
+import { EXPERIMENT_STATUS_CHANGED, type ExperimentEvent } from './experiments.events.js';
+import { Policy } from './policy.entity.js';
+import { QuarantineRecord, ReevaluationRequest } from './quarantine.entity.js';
+import { Baseline, Version, VersionHistory } from './version.entity.js';
+
+const ExperimentConnection = ConnectionType(Experiment);
+const VersionHistoryConnection = ConnectionType(VersionHistory);
+const PromotionConnection = ConnectionType(Promotion);
+const ComparisonReportConnection = ConnectionType(ComparisonReport);
+const QuarantineRecordConnection = ConnectionType(QuarantineRecord);
+
+const user = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => (id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null);
+const byId = <T>(ctx: Context, info: GraphQLResolveInfo, entity: { name: string }, id: string | null) => (id ? ctx.loaders.byId(readModel(entity), selectedFields(info)).load(id) : null) as Promise<T> | null;
+
+/** A project's rows of `entity`, newest first, for the project's readers. */
+async function projectPage(ctx: Context, entity: { name: string }, projectId: string, page: PageArgs, info: GraphQLResolveInfo) {
+  const viewer = viewerOf(ctx);
+  return paginate(ctx.runtime.db, { model: readModel(entity), fields: selectedFields(info, ['edges', 'node']), where: and([sql`t.project_id = ${requireUuid(projectId, 'projectId')}::uuid`, ctx.services.experiments.visible(viewer)]), sort: NEWEST_FIRST }, page);
+}
+
+@Resolver(() => Experiment)
+@Allow('SIGNED_IN')
+export class ExperimentResolver {
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Query(() => Experiment, { nullable: true })
+  experiment(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    if (!isUuid(id)) return null;
+    return ctx.loaders.byId(readModel(Experiment), selectedFields(info), ctx.services.experiments.visible(viewerOf(ctx))).load(id.toLowerCase());
+  }
+
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Query(() => ExperimentConnection, { description: 'A project\'s experiments, newest first.' })
+  experiments(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Arg('where', () => ExperimentWhere, { nullable: true }) where: ExperimentWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.experiments.experiments(viewerOf(ctx), projectId, selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  }
+
+  @FieldResolver(() => Project)
+  project(@Root() e: RowOf<Experiment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return byId(ctx, info, Project, idOf(e.project));
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  createdBy(@Root() e: RowOf<Experiment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return user(ctx, info, idOf(e.createdBy));
+  }
+
+  @FieldResolver(() => [Evaluation], { description: 'Oldest first; the last is the current one.' })
+  evaluations(@Root() e: RowOf<Experiment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byForeignKey(readModel(Evaluation), 'experiment', selectedFields(info)).load(e.id);
+  }
+
+  @FieldResolver(() => [Promotion])
+  promotions(@Root() e: RowOf<Experiment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byForeignKey(readModel(Promotion), 'experiment', selectedFields(info)).load(e.id);
+  }
+
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Mutation(() => Experiment, { description: 'In V1; CONTRIBUTOR+. CONFLICT, naming the quarantine record, when the config\'s hash is quarantined.' })
+  createExperiment(@Arg('input') input: CreateExperimentInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.createExperiment(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Mutation(() => Experiment, { description: 'CREATED → RUNNING → COMPLETED | FAILED; anything else is BAD_USER_INPUT.' })
+  setExperimentStatus(@Arg('input') input: SetExperimentStatusInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.setStatus(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Mutation(() => Evaluation, { description: 'Metrics of a COMPLETED experiment (→ EVALUATING), judged against the active baselines; a FAIL quarantines the config.' })
+  submitEvaluation(@Arg('input') input: SubmitEvaluationInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.submitEvaluation(ctx, viewerOf(ctx), input);
+  }
+
+  @Mutation(() => Evaluation, { description: 'A human verdict over the AI\'s, with a reason (audited). MAINTAINER+, while EVALUATING.' })
+  overrideEvaluation(@Arg('input') input: OverrideEvaluationInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.override(ctx, viewerOf(ctx), input);
+  }
+
+  @Mutation(() => Promotion, { description: 'V1 → V2 for a PASSing experiment: opens an approval (actionType experiment.promote).' })
+  proposePromotion(@Arg('input') input: ProposePromotionInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.proposePromotion(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => QuarantineRecord, { description: 'Admins: quarantines an EVALUATING experiment\'s config.' })
+  quarantineExperiment(@Arg('input') input: QuarantineExperimentInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.quarantineExperiment(ctx, viewerOf(ctx), input);
+  }
+
+  @Subscription(() => Experiment, {
+    description: 'Experiments of the project created or changing status, to its readers.',
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      return subscription<ExperimentEvent>(ctx, EXPERIMENT_STATUS_CHANGED, (e, viewer) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e));
+    },
+  })
+  experimentStatusChanged(@Root() e: ExperimentEvent, @Arg('projectId', () => ID) _p: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(readModel(Experiment), selectedFields(info)).load(e.experimentId);
+  }
+}
+
+@Resolver(() => Version)
+@Allow('SIGNED_IN')
+export class VersionResolver {
+  @Query(() => [Version], { description: 'The project\'s V1, V2 and V3 (created on first use).' })
+  projectVersions(@Arg('projectId', () => ID) projectId: string, @Ctx() ctx: Context) {
+    return ctx.services.experiments.versions(ctx, viewerOf(ctx), projectId);
+  }
+
+  @Query(() => VersionHistoryConnection, { description: 'Every change of the project\'s versions, newest first.' })
+  versionHistory(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.experiments.historyOf(viewerOf(ctx), requireUuid(projectId, 'projectId'), selectedFields(info, ['edges', 'node']), page);
+  }
+
+  @Query(() => [Baseline])
+  baselines(@Arg('projectId', () => ID) projectId: string, @Ctx() ctx: Context) {
+    return ctx.services.experiments.baselines(viewerOf(ctx), projectId);
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  promotedBy(@Root() v: RowOf<Version>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return user(ctx, info, idOf(v.promotedBy));
+  }
+
+  @Mutation(() => Version, { description: 'New model config and/or changelog; history UPDATED. MAINTAINER+.' })
+  updateVersion(@Arg('input') input: UpdateVersionInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.updateVersion(ctx, viewerOf(ctx), input);
+  }
+
+  @Mutation(() => Version, { description: 'V2 → V3 with a reason: V3 takes V2\'s config, V2 is emptied; history DEGRADED. MAINTAINER+. Returns V3.' })
+  degradeVersion(@Arg('input') input: DegradeVersionInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.degrade(ctx, viewerOf(ctx), input);
+  }
+
+  @Mutation(() => Baseline, { description: 'Creates or changes the baseline of a metric. MAINTAINER+.' })
+  setBaseline(@Arg('input') input: SetBaselineInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.setBaseline(ctx, viewerOf(ctx), input);
+  }
+}
+
+@Resolver(() => VersionHistory)
+@Allow('SIGNED_IN')
+export class VersionHistoryResolver {
+  @FieldResolver(() => User, { nullable: true })
+  actor(@Root() h: RowOf<VersionHistory>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return user(ctx, info, idOf(h.actor));
+  }
+}
+
+@Resolver(() => Evaluation)
+@Allow('SIGNED_IN')
+export class EvaluationResolver {
+  @FieldResolver(() => Verdict, { description: 'The effective verdict: the human override if any, else the AI verdict.' })
+  verdict(@Root() e: RowOf<Evaluation>): Verdict {
+    return e.humanOverride ?? e.aiVerdict;
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  overriddenBy(@Root() e: RowOf<Evaluation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return user(ctx, info, idOf(e.overriddenBy));
+  }
+}
+
+@Resolver(() => Promotion)
+@Allow('SIGNED_IN')
+export class PromotionResolver {
+  @Query(() => PromotionConnection, { description: 'A project\'s promotions, newest first.' })
+  promotions(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return projectPage(ctx, Promotion, projectId, page, info);
+  }
+
+  @Query(() => ComparisonReportConnection, { description: 'A project\'s comparison reports, newest first.' })
+  comparisonReports(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return projectPage(ctx, ComparisonReport, projectId, page, info);
+  }
+
+  @FieldResolver(() => Experiment)
+  experiment(@Root() p: RowOf<Promotion>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return byId(ctx, info, Experiment, idOf(p.experiment));
+  }
+
+  @FieldResolver(() => Approval)
+  approval(@Root() p: RowOf<Promotion>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return byId(ctx, info, Approval, idOf(p.approval));
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  requestedBy(@Root() p: RowOf<Promotion>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return user(ctx, info, idOf(p.requestedBy));
+  }
+
+  @FieldResolver(() => ComparisonReport, { nullable: true, description: 'Stored when the promotion was approved.' })
+  async comparisonReport(@Root() p: RowOf<Promotion>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const rows = await ctx.loaders.byForeignKey(readModel(ComparisonReport), 'promotion', selectedFields(info)).load(p.id);
+    return rows[0] ?? null;
+  }
+}
+
+@Resolver(() => ComparisonReport)
+@Allow('SIGNED_IN')
+export class ComparisonReportResolver {
+  @FieldResolver(() => Experiment)
+  experiment(@Root() r: RowOf<ComparisonReport>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return byId(ctx, info, Experiment, idOf(r.experiment));
+  }
+
+  @FieldResolver(() => Version)
+  version(@Root() r: RowOf<ComparisonReport>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return byId(ctx, info, Version, idOf(r.version));
+  }
+}
+
+@Resolver(() => QuarantineRecord)
+@Allow('SIGNED_IN')
+export class QuarantineResolver {
+  @Query(() => QuarantineRecordConnection, { description: 'The project\'s blacklist: one record per quarantined config hash, newest first.' })
+  quarantineRecords(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return projectPage(ctx, QuarantineRecord, projectId, page, info);
+  }
+
+  @FieldResolver(() => Experiment, { nullable: true, description: 'The experiment that got the config quarantined (last time)' })
+  experiment(@Root() r: RowOf<QuarantineRecord>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return byId(ctx, info, Experiment, idOf(r.experiment));
+  }
+
+  @FieldResolver(() => [ReevaluationRequest])
+  reevaluationRequests(@Root() r: RowOf<QuarantineRecord>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byForeignKey(readModel(ReevaluationRequest), 'quarantineRecord', selectedFields(info)).load(r.id);
+  }
+
+  @Mutation(() => ReevaluationRequest, { description: 'Puts a QUARANTINED config up for re-evaluation (UNDER_REVIEW until an admin decides). CONTRIBUTOR+.' })
+  requestReevaluation(@Arg('input') input: RequestReevaluationInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.requestReevaluation(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => ReevaluationRequest, { description: 'Admins: approve (the config may run again: APPROVED_RETRY) or reject (stays QUARANTINED).' })
+  decideReevaluation(@Arg('input') input: DecideReevaluationInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.decideReevaluation(ctx, viewerOf(ctx), input);
+  }
+}
+
+@Resolver(() => ReevaluationRequest)
+@Allow('SIGNED_IN')
+export class ReevaluationRequestResolver {
+  @FieldResolver(() => User, { nullable: true })
+  requestedBy(@Root() r: RowOf<ReevaluationRequest>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return user(ctx, info, idOf(r.requestedBy));
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  decidedBy(@Root() r: RowOf<ReevaluationRequest>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return user(ctx, info, idOf(r.decidedBy));
+  }
+}
+
+@Resolver(() => Policy)
+@Allow('SIGNED_IN')
+export class PolicyResolver {
+  @Query(() => [Policy], { description: 'Every stored policy, by name.' })
+  policies(@Ctx() ctx: Context) {
+    return ctx.runtime.db.query(sql`SELECT id, name, package_path AS "packagePath", rego_code AS "regoCode", active, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies ORDER BY name`);
+  }
+
+  @Query(() => [Policy], { description: 'The policies attached to a project (active or not).' })
+  projectPolicies(@Arg('projectId', () => ID) projectId: string, @Ctx() ctx: Context) {
+    return ctx.services.experiments.projectPolicies(viewerOf(ctx), projectId);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => Policy)
+  createPolicy(@Arg('input') input: CreatePolicyInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.createPolicy(ctx, input);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => Policy, { description: 'Switches a policy on or off everywhere it is attached.' })
+  setPolicyActive(@Arg('input') input: SetPolicyActiveInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.setPolicyActive(ctx, input);
+  }
+
+  @Mutation(() => Boolean, { description: 'MAINTAINER+. false when it was already attached.' })
+  attachPolicy(@Arg('input') input: ProjectPolicyInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.attachPolicy(ctx, viewerOf(ctx), input, true);
+  }
+
+  @Mutation(() => Boolean, { description: 'MAINTAINER+. false when it was not attached.' })
+  detachPolicy(@Arg('input') input: ProjectPolicyInput, @Ctx() ctx: Context) {
+    return ctx.services.experiments.attachPolicy(ctx, viewerOf(ctx), input, false);
+  }
+}
