@@ -13,10 +13,8 @@ import { createInfrastructure, infrastructureEntities, infrastructureJobs, infra
 import { createIdentity, identityEntities, identityJobs, identityResolvers } from './identity/index.js';
 import { createProjects, projectEntities, projectResolvers, projectSeeds } from './projects/index.js';
 import { createWork, workEntities, workJobs, workResolvers, workRoutes } from './work/index.js';
-import { aiEntities } from './ai/index.js';
-import { billingEntities, billingJobs, billingResolvers, createBilling } from './billing/index.js';
-import { aiResolvers, aiSeeds, createAi } from './ai/ai.module.js';
-import { createProviders, providerJobs, providerResolvers, providerSeeds } from './billing/providers.module.js';
+import { billingEntities, billingJobs, billingResolvers, createBilling, createProviders, providerJobs, providerResolvers, providerSeeds } from './billing/index.js';
+import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
 import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
 import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
 
@@ -39,6 +37,8 @@ export interface ServiceDeps {
   envelope: Envelope;
   mailer: Mailer;
   logger: Logger;
+  /** Optional metrics hooks (src/server/metrics.ts); reaches the metered pipeline. */
+  metrics?: { onAiCall(r: { provider: string; status: 'success' | 'error'; promptTokens?: number; completionTokens?: number; costUsd?: string }): void };
 }
 
 export function createServices(d: ServiceDeps) {

@@ -5,3 +5,4 @@ import { Message } from './message.entity.js';
 import { PromptLog } from './prompt-log.entity.js';
 
 export const aiEntities = [Agent, Conversation, Message, PromptLog, KnowledgeEntry];
+export { aiResolvers, aiSeeds, createAi, type AiServices } from './ai.module.js';

@@ -58,3 +58,5 @@ export function billingJobs(s: BillingServices, config: Config): JobDefinition[]
     },
   ];
 }
+
+export { createProviders, providerJobs, providerResolvers, providerSeeds } from './providers.module.js';
