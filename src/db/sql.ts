@@ -16,8 +16,11 @@ export interface SqlClient {
 
 export function createSqlClient(url: string, max: number): SqlClient {
   const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000 });
-  // A dropped idle connection must not crash the process; the pool replaces it.
+  // A connection the server ends (a restart, pg_terminate_backend, DROP DATABASE … FORCE) must
+  // not crash the process: idle ones are reported on the pool, others on the client itself,
+  // whose query in flight is rejected as usual. The pool replaces what it loses.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const names = new Map<string, string>();
   const nameOf = (text: string) => {
     let name = names.get(text);
