@@ -25,6 +25,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY migrations ./migrations
+COPY dashboard ./dashboard
+COPY codegen.ts ./
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && npm cache clean --force

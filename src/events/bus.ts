@@ -2,6 +2,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import type { Logger } from '../shared/logger.js';
 
+/** Optional metrics hook: a publish by this instance, or a delivery to one of its handlers. */
+export type EventCounter = (kind: 'published' | 'delivered', topic: string) => void;
+
 /** The one PostgreSQL channel every Steward instance listens on. */
 export const CHANNEL = 'steward_events';
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more: events carry ids, not documents. */
@@ -36,6 +39,7 @@ export class EventBus {
   constructor(
     private readonly url: string,
     private readonly logger: Logger,
+    private readonly count?: EventCounter,
   ) {}
 
   async start(): Promise<void> {
@@ -69,6 +73,7 @@ export class EventBus {
     const text = JSON.stringify({ topic, payload } satisfies BusEvent);
     if (Buffer.byteLength(text) > MAX_PAYLOAD) throw new Error(`event ${topic} is too large for NOTIFY (${text.length} bytes)`);
     await em.execute(`SELECT pg_notify(?, ?)`, [CHANNEL, text]);
+    this.count?.('published', topic);
   }
 
   /**
@@ -90,6 +95,7 @@ export class EventBus {
       () => undefined,
     );
     await sent;
+    this.count?.('published', topic);
   }
   private notifying: Promise<void> = Promise.resolve();
 
@@ -188,6 +194,7 @@ export class EventBus {
     for (const h of [...set]) {
       try {
         h(event.payload);
+        this.count?.('delivered', event.topic);
       } catch (err) {
         this.logger.error({ err, module: 'events', topic: event.topic }, 'event handler failed');
       }

@@ -28,6 +28,8 @@ export interface SchedulerDeps {
   bus: EventBus;
   logger: Logger;
   fork(): EntityManager;
+  /** Optional metrics hook, after each run this instance claimed. */
+  onRun?(job: string, ok: boolean): void;
 }
 
 /**
@@ -108,6 +110,7 @@ export class Scheduler {
                    WHERE name = ${job.name} AND last_owner = ${this.owner}`)
         .catch((err) => logger.warn({ err, module: 'jobs', job: job.name }, 'could not release job lease'));
       logger.debug({ module: 'jobs', job: job.name, ms: Date.now() - started }, 'job ran');
+      this.deps.onRun?.(job.name, !error);
       if (error) throw error;
       return result;
     })();

@@ -20,8 +20,10 @@ import { createMailer } from '../shared/mailer.js';
 import { registerReadModels } from '../shared/read-model.js';
 import type { Context, Runtime } from './context.js';
 import { createErrorFormatter } from './errors.js';
-import { createHttpHandler } from './http.js';
+import { createHttpHandler, type Route } from './http.js';
+import { dashboardRoutes } from './dashboard.js';
 import { queryLimits } from './limits.js';
+import { createMetrics, serveMetrics } from './metrics.js';
 import { attachWebSocket } from './ws.js';
 
 export interface AppOptions {
@@ -59,15 +61,16 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     await seedReferenceData(orm.em.fork() as EntityManager);
   }
   const db = createSqlClient(database.url, config.DB_POOL_SIZE);
-  const bus = new EventBus(database.url, logger);
+  const metrics = createMetrics();
+  const bus = new EventBus(database.url, logger, metrics.onEvent);
   await bus.start();
 
   const { keys, current } = masterKeys(config);
   const envelope = new Envelope(keys, current);
   const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, production: config.isProduction, logger });
-  const deps = { config, db, bus, envelope, mailer, logger };
+  const deps = { config, db, bus, envelope, mailer, logger, metrics };
   const services = createServices(deps);
-  const scheduler = new Scheduler({ db, bus, logger, fork: () => orm.em.fork() as EntityManager }, createJobs(deps, services));
+  const scheduler = new Scheduler({ db, bus, logger, fork: () => orm.em.fork() as EntityManager, onRun: metrics.onJob }, createJobs(deps, services));
   const runtime: Runtime = { config, logger, orm, db, bus, services, scheduler };
 
   const schema = await buildStewardSchema();
@@ -94,6 +97,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       // Measured here: the cache-control plugin cost ~30% of CPU per request, for hints nobody reads.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
+      metrics.plugin,
       ...(config.isProduction ? [] : [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })]),
       {
         async requestDidStart() {
@@ -114,8 +118,15 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (!migrationsCurrent) migrationsCurrent = (await orm.getMigrator().getPendingMigrations()).length === 0;
     return migrationsCurrent;
   };
-  server.on('request', createHttpHandler(runtime, apollo, createRoutes(services), ready));
+  // /metrics: not behind GraphQL auth, and not meant for the public internet (README).
+  const metricsRoute: Route = { method: 'GET', path: /^\/metrics$/, handler: (_req, res) => serveMetrics(metrics, res) };
+  server.on('request', createHttpHandler(runtime, apollo, [metricsRoute, ...dashboardRoutes(), ...createRoutes(services)], ready));
   const ws = attachWebSocket(server, schema, runtime, limits, formatError);
+  metrics.setSources({
+    webSockets: () => ws.connections,
+    subscriptions: () => bus.listenerCount,
+    pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

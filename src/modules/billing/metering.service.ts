@@ -76,6 +76,8 @@ export interface MeteringDeps {
   providers: ProviderResolver;
   notifications: NotificationService;
   users: UserService;
+  /** Optional metrics hook: a settled call, or a provider failure. */
+  metrics?: { onAiCall(r: { provider: string; status: 'success' | 'error'; promptTokens?: number; completionTokens?: number; costUsd?: string }): void };
 }
 
 interface Governance {
@@ -143,6 +145,7 @@ export class MeteringService {
     } catch (first) {
       const fallback = this.d.config.AI_PROVIDER_FALLBACK && !call.signal?.aborted ? await this.d.providers.fallbackFor(resolved.provider.id, userId).catch(() => null) : null;
       await this.d.quotas.release(em, reservation);
+      if (fallback) this.d.metrics?.onAiCall({ provider: resolved.provider.name, status: 'error' });
       if (!fallback) return this.fail(scope, call, gov, resolved, first);
       this.d.logger.warn({ module: 'metering', provider: resolved.provider.name, fallback: fallback.provider.name, err: first }, 'provider failed; trying the fallback');
       resolved = fallback;
@@ -167,8 +170,9 @@ export class MeteringService {
     const cost = inputCost + outputCost;
     const tokens = result.promptTokens + result.completionTokens;
     const latencyMs = Date.now() - started;
+    let settled: MeteredResult;
     try {
-      return await inTransaction(scope, async (tx) => {
+      settled = await inTransaction(scope, async (tx) => {
         const log = this.logRow(tx, call, { status: PromptStatus.SUCCESS, gov, resolved, result, cost, latencyMs });
         tx.em.create(
           CostRecord,
@@ -218,6 +222,9 @@ export class MeteringService {
       await this.log(scope, call, { status: PromptStatus.ERROR, errorMessage: `settlement failed: ${(err as Error).message}`, gov, resolved });
       throw err;
     }
+    // Counted once committed, outside the try: a metrics hook can never undo a settlement.
+    this.d.metrics?.onAiCall({ provider: p.name, status: 'success', promptTokens: settled.promptTokens, completionTokens: settled.completionTokens, costUsd: settled.costUsd });
+    return settled;
   }
 
   private reserveFor(em: EntityManager, userId: string, r: ResolvedProvider, messages: ChatMessage[]): Promise<Reservation> {
@@ -237,6 +244,7 @@ export class MeteringService {
   private async fail(scope: Scope, call: MeteredCall, gov: Governance, resolved: ResolvedProvider, err: unknown): Promise<never> {
     const message = call.signal?.aborted ? 'aborted by the caller' : String((err as Error)?.message ?? err).slice(0, 1000);
     await this.log(scope, call, { status: PromptStatus.ERROR, errorMessage: message, gov, resolved });
+    this.d.metrics?.onAiCall({ provider: resolved.provider.name, status: 'error' });
     throw new ProviderUnavailableError(`The AI provider failed (${resolved.provider.name}): ${message}. Nothing was charged.`);
   }
 

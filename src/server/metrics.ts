@@ -1,0 +1,123 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the event bus reports: a publish (publish / publishNow) or a delivery to one in-process handler. */
+export type EventCounter = (kind: 'published' | 'delivered', topic: string) => void;
+/** What the scheduler reports after each run it claimed. */
+export type JobCounter = (job: string, ok: boolean) => void;
+/** What the metered pipeline reports after settling a call, or after a provider failed it. */
+export interface AiCallReport {
+  provider: string;
+  status: 'success' | 'error';
+  promptTokens?: number;
+  completionTokens?: number;
+  /** Dollars, as settled (e.g. "0.000123"). */
+  costUsd?: string;
+}
+export type AiCounter = (report: AiCallReport) => void;
+
+/** Read at scrape time, not on every change. */
+export interface MetricSources {
+  webSockets(): number;
+  subscriptions(): number;
+  pool(): { total: number; idle: number; waiting: number };
+}
+
+/**
+ * Prometheus metrics of one app instance: its own Registry (tests start several apps
+ * in one process, so nothing goes to prom-client's global registry), the default Node
+ * metrics, and Steward's own, fed through small callbacks injected where things happen
+ * (the bus, the scheduler, the metered pipeline) and through an Apollo plugin.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'steward_' });
+  const reg = [registry];
+
+  const requests = new Counter({ name: 'steward_graphql_requests_total', help: 'GraphQL operations by operation name', labelNames: ['operation'], registers: reg });
+  const latency = new Histogram({
+    name: 'steward_graphql_request_duration_seconds',
+    help: 'GraphQL operation latency by operation name',
+    labelNames: ['operation'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: reg,
+  });
+  const errors = new Counter({ name: 'steward_graphql_errors_total', help: 'GraphQL errors by extensions.code', labelNames: ['code'], registers: reg });
+  const events = new Counter({ name: 'steward_events_total', help: 'Bus events published (by this instance) and delivered (to this instance\'s handlers)', labelNames: ['kind', 'topic'], registers: reg });
+  const jobs = new Counter({ name: 'steward_job_runs_total', help: 'Scheduled job runs', labelNames: ['job'], registers: reg });
+  const jobFailures = new Counter({ name: 'steward_job_failures_total', help: 'Scheduled job runs that failed', labelNames: ['job'], registers: reg });
+  const aiCalls = new Counter({ name: 'steward_ai_calls_total', help: 'Metered AI calls by provider and status', labelNames: ['provider', 'status'], registers: reg });
+  const aiTokens = new Counter({ name: 'steward_ai_tokens_total', help: 'Tokens of settled AI calls by provider and direction', labelNames: ['provider', 'direction'], registers: reg });
+  const aiSpend = new Counter({ name: 'steward_ai_spend_dollars_total', help: 'Settled AI spend in dollars by provider', labelNames: ['provider'], registers: reg });
+
+  let sources: MetricSources | undefined;
+  new Gauge({ name: 'steward_websockets_open', help: 'Open WebSocket connections', registers: reg, collect() { this.set(sources?.webSockets() ?? 0); } });
+  new Gauge({ name: 'steward_subscriptions_active', help: 'Active in-process bus listeners (GraphQL subscriptions and internal listeners)', registers: reg, collect() { this.set(sources?.subscriptions() ?? 0); } });
+  new Gauge({
+    name: 'steward_db_pool_connections',
+    help: 'Read-path pg pool: total, idle and waiting clients',
+    labelNames: ['state'],
+    registers: reg,
+    collect() {
+      const p = sources?.pool();
+      if (!p) return;
+      this.set({ state: 'total' }, p.total);
+      this.set({ state: 'idle' }, p.idle);
+      this.set({ state: 'waiting' }, p.waiting);
+    },
+  });
+
+  const onEvent: EventCounter = (kind, topic) => events.inc({ kind, topic });
+  const onJob: JobCounter = (job, ok) => {
+    jobs.inc({ job });
+    if (!ok) jobFailures.inc({ job });
+  };
+  const onAiCall: AiCounter = (r) => {
+    aiCalls.inc({ provider: r.provider, status: r.status });
+    if (r.promptTokens) aiTokens.inc({ provider: r.provider, direction: 'input' }, r.promptTokens);
+    if (r.completionTokens) aiTokens.inc({ provider: r.provider, direction: 'output' }, r.completionTokens);
+    const usd = Number(r.costUsd ?? 0);
+    if (usd > 0) aiSpend.inc({ provider: r.provider }, usd);
+  };
+
+  /** requestDidStart / willSendResponse: one count and one latency sample per operation, errors by code. */
+  const plugin: ApolloServerPlugin<any> = {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      return {
+        async willSendResponse({ request, operationName, response }) {
+          const operation = operationName ?? request.operationName ?? 'anonymous';
+          requests.inc({ operation });
+          latency.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+          // The formatted errors, as the client sees them (codes set by the error formatter).
+          const sent = response.body.kind === 'single' ? response.body.singleResult.errors : response.body.initialResult.errors;
+          for (const e of sent ?? []) errors.inc({ code: String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
+        },
+      };
+    },
+  };
+
+  return {
+    registry,
+    plugin,
+    onEvent,
+    onJob,
+    onAiCall,
+    setSources(s: MetricSources) {
+      sources = s;
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * GET /metrics. Not behind GraphQL auth (a scraper has no user) and not gated: keep it
+ * off the public internet (bind the port privately, or block /metrics at the proxy).
+ */
+export async function serveMetrics(metrics: Metrics, res: ServerResponse) {
+  const text = await metrics.registry.metrics();
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
