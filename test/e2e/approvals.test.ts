@@ -1,15 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AddProjectMemberDocument,
   ApprovalDecidedDocument,
   ApprovalDocument,
   ApprovalRequestedDocument,
   ApprovalsDocument,
   ApproveApprovalDocument,
-  CreateProjectDocument,
   CreateServiceTokenDocument,
-  CreateTaskDocument,
   RejectApprovalDocument,
   RequestApprovalDocument,
   type ApprovalWhere,
@@ -18,6 +15,7 @@ import {
   type Role,
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient, type Subscription } from '../support/client.js';
+import { team as makeTeam } from '../support/projects.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
@@ -31,19 +29,7 @@ beforeAll(async () => {
 afterAll(() => s?.close());
 
 const user = (role: Role = 'USER') => createUser(s, admin, role);
-/** A project owned by a fresh user, with members of the given roles, and one task. */
-async function team(...roles: ProjectRole[]) {
-  const owner = await user();
-  const project = (await ok(s.url, CreateProjectDocument, { input: { name: unique('project-') } }, owner.token)).createProject;
-  const members: TestUser[] = [];
-  for (const role of roles) {
-    const m = await user();
-    await ok(s.url, AddProjectMemberDocument, { input: { projectId: project.id, userId: m.id, role } }, owner.token);
-    members.push(m);
-  }
-  const task = (await ok(s.url, CreateTaskDocument, { input: { title: 'Deploy to production', projectId: project.id } }, owner.token)).createTask;
-  return { owner, project, task, members };
-}
+const team = (...roles: ProjectRole[]) => makeTeam(s, admin, roles, 'Deploy to production');
 const request = (by: TestUser | string, input: RequestApprovalInput) => gql(s.url, RequestApprovalDocument, { input }, typeof by === 'string' ? by : by.token);
 const requested = async (by: TestUser | string, input: RequestApprovalInput) => {
   const r = await request(by, input);

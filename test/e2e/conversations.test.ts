@@ -3,14 +3,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { seedAgents } from '../../src/modules/ai/agent.seed.js';
 import {
-  AddProjectMemberDocument,
   AgentsDocument,
   ArchiveConversationDocument,
   AssignAgentDocument,
   ConversationDocument,
   ConversationsDocument,
   CreateKnowledgeEntryDocument,
-  CreateProjectDocument,
   CreateTaskDocument,
   DeactivateKnowledgeEntryDocument,
   MessageAddedDocument,
@@ -28,6 +26,7 @@ import {
   type StartConversationInput,
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient, wsExecute, type Subscription } from '../support/client.js';
+import { team as makeTeam } from '../support/projects.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
@@ -41,19 +40,7 @@ beforeAll(async () => {
 afterAll(() => s?.close());
 
 const user = (role: Role = 'USER') => createUser(s, admin, role);
-/** A project owned by a fresh user, with members of the given roles, and one task. */
-async function team(...roles: ProjectRole[]) {
-  const owner = await user();
-  const project = (await ok(s.url, CreateProjectDocument, { input: { name: unique('project-') } }, owner.token)).createProject;
-  const members: TestUser[] = [];
-  for (const role of roles) {
-    const m = await user();
-    await ok(s.url, AddProjectMemberDocument, { input: { projectId: project.id, userId: m.id, role } }, owner.token);
-    members.push(m);
-  }
-  const task = (await ok(s.url, CreateTaskDocument, { input: { title: 'Design the billing API', projectId: project.id } }, owner.token)).createTask;
-  return { owner, project, task, members };
-}
+const team = (...roles: ProjectRole[]) => makeTeam(s, admin, roles, 'Design the billing API');
 
 const start = (by: TestUser, input: StartConversationInput = {}) => gql(s.url, StartConversationDocument, { input }, by.token);
 const started = async (by: TestUser, input: StartConversationInput = {}) => {

@@ -7,7 +7,6 @@ import {
   ContainerStatusChangedDocument,
   ContainersDocument,
   CreateContainerDocument,
-  CreateProjectDocument,
   CreateServiceTokenDocument,
   CreateWatcherDocument,
   DeleteMcpServerDocument,
@@ -34,6 +33,7 @@ import {
   type ProjectRole,
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
+import { team as makeTeam } from '../support/projects.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners, until } from '../support/wait.js';
@@ -49,18 +49,7 @@ beforeAll(async () => {
 });
 afterAll(() => s?.close());
 
-/** A project owned by a fresh user, with members of the given roles. */
-async function team(...roles: ProjectRole[]) {
-  const owner = await createUser(s, admin);
-  const project = (await ok(s.url, CreateProjectDocument, { input: { name: unique('project-') } }, owner.token)).createProject;
-  const members: TestUser[] = [];
-  for (const role of roles) {
-    const m = await createUser(s, admin);
-    await ok(s.url, AddProjectMemberDocument, { input: { projectId: project.id, userId: m.id, role } }, owner.token);
-    members.push(m);
-  }
-  return { owner, project, members };
-}
+const team = (...roles: ProjectRole[]) => makeTeam(s, admin, roles);
 const create = (token: string, input: CreateContainerInput) => gql(s.url, CreateContainerDocument, { input }, token);
 const created = async (token: string, input: CreateContainerInput) => {
   const r = await create(token, input);
