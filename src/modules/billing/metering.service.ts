@@ -123,7 +123,7 @@ export class MeteringService {
     }
 
     // 4 (before spending anything). governance
-    const gov = await this.govern(scope, call);
+    const gov = await this.govern(scope, call, Number(user.deviation_score));
     if (gov.after >= this.d.config.DEVIATION_BLOCK_THRESHOLD && gov.delta > 0) {
       await this.blockForDeviation(scope, call, gov);
       throw new ForbiddenError(`AI calls are refused: the deviation score reached ${gov.after} (threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD}); the account is blocked`);
@@ -248,8 +248,11 @@ export class MeteringService {
     throw new ProviderUnavailableError(`The AI provider failed (${resolved.provider.name}): ${message}. Nothing was charged.`);
   }
 
-  /** Classifies the prompt and moves the deviation score, committed on its own (it is about the prompt, whatever happens next). */
-  private async govern(scope: Scope, call: MeteredCall): Promise<Governance> {
+  /**
+   * Classifies the prompt and moves the deviation score, committed on its own (it is about
+   * the prompt, whatever happens next). `score` is the one step 1 read: unchanged, it is not read again.
+   */
+  private async govern(scope: Scope, call: MeteredCall, score: number): Promise<Governance> {
     const intent = classifyIntent(call.prompt);
     let allowed: string[] = [];
     if (call.taskId) {
@@ -257,11 +260,7 @@ export class MeteringService {
       allowed = t?.allowed_intents ?? [];
     }
     const delta = deviationDelta(allowed, intent);
-    if (delta === 0) {
-      const [u] = await scope.em.fork().execute<{ s: string }[]>(`SELECT deviation_score AS s FROM users WHERE id = ?`, [call.viewer.userId]);
-      const s = Number(u?.s ?? 0);
-      return { intent, delta, before: s, after: s };
-    }
+    if (delta === 0) return { intent, delta, before: score, after: score };
     const [row] = await scope.em.fork().execute<{ before: string; after: string }[]>(
       `WITH old AS (SELECT deviation_score FROM users WHERE id = ? FOR UPDATE)
        UPDATE users SET deviation_score = greatest(0, least(100, users.deviation_score + ?)), last_activity_at = now()
@@ -276,10 +275,10 @@ export class MeteringService {
     const reason = `Automatic block: deviation score ${gov.after} reached the threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD} (last intent "${gov.intent.intent}" outside the task's allowed intents)`;
     await inTransaction(scope, async (tx) => {
       await this.d.users.blockAutomatically(tx, call.viewer.userId, reason, 'system:prompt-governance');
-      const admins = await tx.em.execute<{ id: string }[]>(`SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`);
+      const admins = await this.d.users.activeAdminIds();
       await this.d.notifications.notify(
         tx,
-        admins.map((a) => ({ userId: a.id, type: NotificationType.ALERT, priority: NotificationPriority.URGENT, title: 'A user was blocked by prompt governance', message: reason, data: { userId: call.viewer.userId, taskId: call.taskId ?? null } })),
+        admins.map((id) => ({ userId: id, type: NotificationType.ALERT, priority: NotificationPriority.URGENT, title: 'A user was blocked by prompt governance', message: reason, data: { userId: call.viewer.userId, taskId: call.taskId ?? null } })),
       );
       this.logRow(tx, call, { status: PromptStatus.BLOCKED, errorMessage: reason, gov });
     });

@@ -49,6 +49,12 @@ export class UserService {
     return paginate(this.db, { model: readModel(User), fields, where: and(where), sort: { property: 'id', direction: 'ASC', type: 'uuid' } }, page);
   }
 
+  /** The administrators who can act (active, not blocked): those told of system decisions. */
+  async activeAdminIds(): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(sql`SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`);
+    return rows.map((r) => r.id);
+  }
+
   async updateMe(scope: Scope, viewer: Viewer, changes: { name?: string | null; username?: string | null; preferences?: Record<string, unknown> | null }): Promise<User> {
     try {
       return await inTransaction(scope, async (tx) => {

@@ -15,6 +15,7 @@ import { APPROVAL_DECIDED, APPROVAL_REQUESTED, type ApprovalEvent } from './appr
 import type { ApprovalWhere, RequestApprovalInput } from './approval.inputs.js';
 import { NotificationPriority, NotificationType } from './notification.entity.js';
 import type { NotificationService } from './notification.service.js';
+import type { UserService } from '../identity/user.service.js';
 import type { TaskPolicy } from './task.policy.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
@@ -26,6 +27,7 @@ export interface ApprovalDeps {
   projects: ProjectService;
   tasks: TaskPolicy;
   notifications: NotificationService;
+  users: Pick<UserService, 'activeAdminIds'>;
 }
 
 /** Runs inside the transaction that decides (or expires) an approval of its action type; a throw rolls the decision back. */
@@ -72,7 +74,7 @@ export class ApprovalService {
     const expiresAt = input.expiresAt ?? new Date(Date.now() + this.d.config.APPROVAL_DEFAULT_TTL_HOURS * 3600_000);
     if (expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
     const requestedBy = viewer.serviceActor ? null : viewer.userId;
-    const deciders = (projectId ? await this.d.projects.policy.deciders(projectId) : await this.admins()).filter((id) => id !== requestedBy);
+    const deciders = (projectId ? await this.d.projects.policy.deciders(projectId) : await this.d.users.activeAdminIds()).filter((id) => id !== requestedBy);
 
     return inTransaction(scope, async (tx) => {
       const approval = tx.em.create(Approval, {
@@ -219,10 +221,5 @@ export class ApprovalService {
       },
       page,
     );
-  }
-
-  private async admins(): Promise<string[]> {
-    const rows = await this.d.db.query<{ id: string }>(sql`SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`);
-    return rows.map((r) => r.id);
   }
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { ProjectService } from '../projects/project.service.js';
+import type { UserService } from '../identity/user.service.js';
 import { Approval } from './approval.entity.js';
 import { FileAttachment } from './file-attachment.entity.js';
 import { Notification } from './notification.entity.js';
@@ -38,6 +39,7 @@ export interface WorkDeps {
   mailer: Mailer;
   logger: Logger;
   projects: ProjectService;
+  users: Pick<UserService, 'activeAdminIds'>;
 }
 
 export function createWork(d: WorkDeps) {
