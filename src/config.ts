@@ -86,6 +86,12 @@ const schema = z.object({
   WS_MAX_PAYLOAD_BYTES: int(256 * 1024, 1024),
   WS_MAX_SUBSCRIPTIONS: int(100, 1),
   WS_INIT_TIMEOUT_MS: int(5000, 100),
+  /** Every socket is pinged this often; one that has not answered by the next ping is dropped. */
+  WS_KEEPALIVE_MS: int(12_000, 100),
+  /** Subscription messages sent per turn of the event loop (the fan-out yields between batches). */
+  WS_SENDS_PER_TURN: int(500, 1),
+  /** A socket with more unsent bytes than this is too slow for its subscriptions: closed with 1013, to reconnect and refetch. */
+  WS_MAX_BUFFERED_BYTES: int(4 * 1024 * 1024, 1024),
   /** SMTP server for e-mail (password resets, EMAIL notifications), e.g. smtp://user:pass@host:587. */
   SMTP_URL: optionalString,
   MAIL_FROM: z.string().default('Steward <steward@localhost>'),

@@ -42,6 +42,8 @@ export interface App {
   runtime: Runtime;
   /** Open WebSocket connections. */
   readonly connections: number;
+  /** Live WebSocket subscriptions. */
+  readonly subscriptions: number;
   /** Graceful: stop accepting, finish in-flight work, close sockets, jobs, pools, the ORM and the embedded database. */
   close(): Promise<void>;
 }
@@ -121,10 +123,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // /metrics: not behind GraphQL auth, and not meant for the public internet (README).
   const metricsRoute: Route = { method: 'GET', path: /^\/metrics$/, handler: (_req, res) => serveMetrics(metrics, res) };
   server.on('request', createHttpHandler(runtime, apollo, [metricsRoute, ...dashboardRoutes(), ...createRoutes(services)], ready));
-  const ws = attachWebSocket(server, schema, runtime, limits, formatError);
+  const ws = attachWebSocket(server, schema, runtime, limits, formatError, metrics.onFanout);
   metrics.setSources({
     webSockets: () => ws.connections,
-    subscriptions: () => bus.listenerCount,
+    subscriptions: () => ws.subscriptions,
     pool: () => ({ total: db.pool.totalCount, idle: db.pool.idleCount, waiting: db.pool.waitingCount }),
   });
 
@@ -145,6 +147,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     runtime,
     get connections() {
       return ws.connections;
+    },
+    get subscriptions() {
+      return ws.subscriptions;
     },
     close() {
       closing ??= (async () => {

@@ -2,7 +2,7 @@ import type { AuthChecker } from 'type-graphql';
 import { Role } from '../modules/identity/user.entity.js';
 import type { Rule } from '../shared/allow.js';
 import { ForbiddenError, UnauthenticatedError } from '../shared/errors.js';
-import type { Context } from './context.js';
+import { peekViewer, type Context } from './context.js';
 
 const ROOTS = new Set(['Query', 'Mutation', 'Subscription']);
 
@@ -15,7 +15,7 @@ const ROOTS = new Set(['Query', 'Mutation', 'Subscription']);
  */
 export const authChecker: AuthChecker<Context, Rule> = ({ context, info }, rules) => {
   if (rules.includes('PUBLIC') || !ROOTS.has(info.parentType.name)) return true;
-  const viewer = context.viewer;
+  const viewer = peekViewer(context);
   if (!viewer) throw new UnauthenticatedError();
   if (viewer.serviceActor) {
     if (rules.includes('SERVICE')) return true;

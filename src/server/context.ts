@@ -31,22 +31,60 @@ export interface Context extends Scope {
   services: Services;
   runtime: Runtime;
   renew(): void;
+  /**
+   * Whether anything has read `viewer` since the context was made. The subscription
+   * fan-out executes an event once for every subscriber whose answer cannot depend on
+   * who they are, and knows it only this way (see src/server/fanout.ts).
+   */
+  readonly viewerRead: boolean;
 }
 
+const VIEWER = Symbol('viewer');
+
 export function createContext(runtime: Runtime, viewer: Viewer | null, meta: RequestMeta): Context {
-  const ctx: Context = {
-    em: runtime.orm.em.fork() as EntityManager,
-    loaders: new Loaders(runtime.db),
-    viewer,
+  // The unit of work and the loaders are made on first use: a WebSocket subscription keeps
+  // its context for as long as it lives, and most never touch either (memory per socket).
+  let em: EntityManager | undefined;
+  let loaders: Loaders | undefined;
+  let viewerRead = false;
+  const ctx = {
+    [VIEWER]: viewer,
+    get em() {
+      return (em ??= runtime.orm.em.fork() as EntityManager);
+    },
+    set em(value: EntityManager) {
+      em = value;
+    },
+    get loaders() {
+      return (loaders ??= new Loaders(runtime.db));
+    },
+    set loaders(value: Loaders) {
+      loaders = value;
+    },
+    get viewer() {
+      viewerRead = true;
+      return viewer;
+    },
+    get viewerRead() {
+      return viewerRead;
+    },
     meta,
     services: runtime.services,
     runtime,
     renew() {
-      ctx.em = runtime.orm.em.fork() as EntityManager;
-      ctx.loaders = new Loaders(runtime.db);
+      em = undefined;
+      loaders = undefined;
     },
   };
   return ctx;
+}
+
+/**
+ * The viewer, without counting as a read (`viewerRead`): for the auth checker, whose
+ * root-operation rule a subscription already passed when it subscribed.
+ */
+export function peekViewer(ctx: Pick<Context, 'viewer'>): Viewer | null {
+  return VIEWER in ctx ? (ctx as { [VIEWER]: Viewer | null })[VIEWER] : ctx.viewer;
 }
 
 /** The viewer of an operation that `@Allow` already required to be signed in. */

@@ -16,6 +16,8 @@ export interface AiCallReport {
   costUsd?: string;
 }
 export type AiCounter = (report: AiCallReport) => void;
+/** What the subscription fan-out reports per event and group: an execution, or messages sent. */
+export type FanoutCounter = (kind: 'execution' | 'message', topic: string, n: number) => void;
 
 /** Read at scrape time, not on every change. */
 export interface MetricSources {
@@ -45,6 +47,8 @@ export function createMetrics() {
   });
   const errors = new Counter({ name: 'steward_graphql_errors_total', help: 'GraphQL errors by extensions.code', labelNames: ['code'], registers: reg });
   const events = new Counter({ name: 'steward_events_total', help: 'Bus events published (by this instance) and delivered (to this instance\'s handlers)', labelNames: ['kind', 'topic'], registers: reg });
+  const fanoutExecutions = new Counter({ name: 'steward_subscription_executions_total', help: 'Subscription events executed (once per group of like subscribers, again per viewer only where the answer depends on the viewer)', labelNames: ['topic'], registers: reg });
+  const fanoutMessages = new Counter({ name: 'steward_subscription_messages_total', help: 'Subscription messages sent to sockets', labelNames: ['topic'], registers: reg });
   const jobs = new Counter({ name: 'steward_job_runs_total', help: 'Scheduled job runs', labelNames: ['job'], registers: reg });
   const jobFailures = new Counter({ name: 'steward_job_failures_total', help: 'Scheduled job runs that failed', labelNames: ['job'], registers: reg });
   const aiCalls = new Counter({ name: 'steward_ai_calls_total', help: 'Metered AI calls by provider and status', labelNames: ['provider', 'status'], registers: reg });
@@ -53,7 +57,7 @@ export function createMetrics() {
 
   let sources: MetricSources | undefined;
   new Gauge({ name: 'steward_websockets_open', help: 'Open WebSocket connections', registers: reg, collect() { this.set(sources?.webSockets() ?? 0); } });
-  new Gauge({ name: 'steward_subscriptions_active', help: 'Active in-process bus listeners (GraphQL subscriptions and internal listeners)', registers: reg, collect() { this.set(sources?.subscriptions() ?? 0); } });
+  new Gauge({ name: 'steward_subscriptions_active', help: 'Live GraphQL subscriptions over WebSocket', registers: reg, collect() { this.set(sources?.subscriptions() ?? 0); } });
   new Gauge({
     name: 'steward_db_pool_connections',
     help: 'Read-path pg pool: total, idle and waiting clients',
@@ -69,6 +73,7 @@ export function createMetrics() {
   });
 
   const onEvent: EventCounter = (kind, topic) => events.inc({ kind, topic });
+  const onFanout: FanoutCounter = (kind, topic, n) => (kind === 'execution' ? fanoutExecutions : fanoutMessages).inc({ topic }, n);
   const onJob: JobCounter = (job, ok) => {
     jobs.inc({ job });
     if (!ok) jobFailures.inc({ job });
@@ -102,6 +107,7 @@ export function createMetrics() {
     registry,
     plugin,
     onEvent,
+    onFanout,
     onJob,
     onAiCall,
     setSources(s: MetricSources) {

@@ -1,12 +1,15 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, parse, validate, specifiedRules, getOperationAST, type DocumentNode, type GraphQLSchema } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { GraphQLError, createSourceEventStream, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { TopicSource } from '../events/subscription.js';
 import { CREDENTIALS_REVOKED, type CredentialsRevoked } from '../modules/identity/identity.events.js';
 import { AppError } from '../shared/errors.js';
 import type { Viewer } from '../shared/scope.js';
 import { createContext, type Context, type Runtime } from './context.js';
 import type { ErrorFormatter } from './errors.js';
+import { Fanout } from './fanout.js';
+import type { FanoutCounter } from './metrics.js';
 import { requestMeta } from './http.js';
 import type { QueryLimits } from './limits.js';
 
@@ -14,12 +17,14 @@ interface SocketState {
   viewer?: Viewer;
   subscriptions: number;
   socket: WebSocket;
+  /** Answered the last keep-alive ping, or sent something since. */
+  alive: boolean;
 }
 
 interface Extra extends Record<PropertyKey, unknown> {
   socket: WebSocket;
   request: IncomingMessage;
-  state?: SocketState;
+  state: SocketState;
 }
 
 /** Closes a socket whose credentials were revoked (graphql-ws reserves 4400–4499 for such codes). */
@@ -30,11 +35,13 @@ const REVOKED = 4401;
  * connection_init (`{ authorization: "Bearer …" }`); without valid credentials it is
  * closed (4403). Every operation goes through the same parse options, validation rules
  * and cost check as HTTP. Sockets are indexed by user, session and API token so that
- * a revocation published on any instance closes them here too.
+ * a revocation published on any instance closes them here too. Subscriptions are
+ * delivered by the fan-out (./fanout.ts), built for tens of thousands of sockets.
  */
-export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: Runtime, limits: QueryLimits, formatError: ErrorFormatter) {
+export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: Runtime, limits: QueryLimits, formatError: ErrorFormatter, count?: FanoutCounter) {
   const { config, services, bus, logger } = runtime;
-  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: config.WS_MAX_PAYLOAD_BYTES });
+  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: config.WS_MAX_PAYLOAD_BYTES, handleProtocols });
+  const states = new WeakMap<WebSocket, SocketState>();
   const byUser = new Map<string, Set<SocketState>>();
   const rules = [...specifiedRules, ...limits.validationRules];
   // Parsed and validated documents, by source text: dashboards send the same few.
@@ -74,79 +81,134 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
 
   const format = (errors: readonly GraphQLError[], requestId?: string) => errors.map((e) => formatError(e.toJSON(), e, requestId));
 
-  const disposable = useServer<Record<string, unknown> | undefined, Extra>(
-    {
-      schema,
-      // From the config, not process.env: in production a socket closed on an internal error gives no reason.
-      isProd: config.isProduction,
-      connectionInitWaitTimeout: config.WS_INIT_TIMEOUT_MS,
-      onConnect: async (ctx) => {
-        const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-        let viewer: Viewer | null = null;
-        try {
-          viewer = await services.authenticator.fromAuthorization(typeof auth === 'string' ? auth : null);
-        } catch (err) {
-          if (!(err instanceof AppError)) logger.error({ err }, 'websocket authentication failed');
-        }
-        if (!viewer) return false; // graphql-ws closes with 4403 Forbidden
-        const state: SocketState = { viewer, subscriptions: 0, socket: ctx.extra.socket };
-        ctx.extra.state = state;
-        let set = byUser.get(viewer.userId);
-        if (!set) byUser.set(viewer.userId, (set = new Set()));
-        set.add(state);
-        return true;
-      },
-      onSubscribe: (ctx, _id, payload) => {
-        const state = ctx.extra.state!;
-        if (state.subscriptions >= config.WS_MAX_SUBSCRIPTIONS) {
-          return [new GraphQLError(`At most ${config.WS_MAX_SUBSCRIPTIONS} operations per connection`, { extensions: { code: 'RATE_LIMITED' } })];
-        }
-        const prepared = prepare(payload.query);
-        if (!('kind' in prepared)) return prepared as readonly GraphQLError[];
-        const document = prepared as DocumentNode;
-        try {
-          limits.assertCost(schema, document, payload.variables ?? undefined, payload.operationName);
-        } catch (err) {
-          return [err as GraphQLError];
-        }
-        if (!getOperationAST(document, payload.operationName)) {
-          return [new GraphQLError('Unable to identify the operation', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
-        }
-        state.subscriptions++;
-        return {
-          schema,
-          document,
-          variableValues: payload.variables,
-          operationName: payload.operationName,
-          contextValue: createContext(runtime, state.viewer!, requestMeta(ctx.extra.request)),
-        };
-      },
-      onError: (_ctx, _id, _payload, errors) => format(errors),
-      // The operation's request id, explicitly: over WebSocket no request store is active, and a
-      // masked INTERNAL_SERVER_ERROR must be traceable to its log entry as over HTTP.
-      onNext: (_ctx, _id, _payload, args, result) =>
-        result.errors ? { ...result, errors: format(result.errors, (args.contextValue as Context | undefined)?.meta.requestId) } : undefined,
-      onComplete: (ctx) => {
-        if (ctx.extra.state) ctx.extra.state.subscriptions = Math.max(0, ctx.extra.state.subscriptions - 1);
-      },
-      onClose: (ctx) => {
-        const s = ctx.extra.state;
-        if (!s) return;
-        const set = byUser.get(s.viewer!.userId);
-        set?.delete(s);
-        if (set?.size === 0) byUser.delete(s.viewer!.userId);
-      },
-    },
-    wss,
-  );
-
-  // ws closes a socket that breaks the protocol (a message over maxPayload: 1009, bad
-  // framing) by itself, then emits 'error', which graphql-ws reports on the console as an
-  // "internal error". It is the client's doing: log it as such, in the structured log.
-  wss.on('connection', (socket) => {
-    socket.removeAllListeners('error');
-    socket.on('error', (err) => logger.warn({ module: 'ws', reason: err.message }, 'websocket closed: the client broke the protocol'));
+  const fanout = new Fanout({
+    schema,
+    runtime,
+    formatError,
+    sendsPerTurn: config.WS_SENDS_PER_TURN,
+    maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+    count,
   });
+  // Who is subscribing, by operation context: graphql-ws hands `subscribe` the execution
+  // arguments only, and the fan-out needs the socket and the client's operation id.
+  const operations = new WeakMap<object, { id: string; socket: WebSocket }>();
+
+  const protocol = makeServer<Record<string, unknown> | undefined, Extra>({
+    schema,
+    connectionInitWaitTimeout: config.WS_INIT_TIMEOUT_MS,
+    onConnect: async (ctx) => {
+      const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+      let viewer: Viewer | null = null;
+      try {
+        viewer = await services.authenticator.fromAuthorization(typeof auth === 'string' ? auth : null);
+      } catch (err) {
+        if (!(err instanceof AppError)) logger.error({ err }, 'websocket authentication failed');
+      }
+      if (!viewer) return false; // graphql-ws closes with 4403 Forbidden
+      const state = ctx.extra.state;
+      state.viewer = viewer;
+      let set = byUser.get(viewer.userId);
+      if (!set) byUser.set(viewer.userId, (set = new Set()));
+      set.add(state);
+      return true;
+    },
+    onSubscribe: (ctx, id, payload) => {
+      const state = ctx.extra.state;
+      if (state.subscriptions >= config.WS_MAX_SUBSCRIPTIONS) {
+        return [new GraphQLError(`At most ${config.WS_MAX_SUBSCRIPTIONS} operations per connection`, { extensions: { code: 'RATE_LIMITED' } })];
+      }
+      const prepared = prepare(payload.query);
+      if (!('kind' in prepared)) return prepared as readonly GraphQLError[];
+      const document = prepared as DocumentNode;
+      try {
+        limits.assertCost(schema, document, payload.variables ?? undefined, payload.operationName);
+      } catch (err) {
+        return [err as GraphQLError];
+      }
+      if (!getOperationAST(document, payload.operationName)) {
+        return [new GraphQLError('Unable to identify the operation', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+      }
+      state.subscriptions++;
+      const contextValue = createContext(runtime, state.viewer!, requestMeta(ctx.extra.request));
+      operations.set(contextValue, { id, socket: ctx.extra.socket });
+      return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
+    },
+    // Subscriptions: graphql-js resolves the root field (arguments, @Allow rule, the
+    // field's TopicSource) and the fan-out delivers; graphql-ws keeps the protocol and the
+    // lifecycle through a stream that ends when the client completes or disconnects.
+    subscribe: async (args) => {
+      const source = await createSourceEventStream(args);
+      if (!(source instanceof TopicSource)) {
+        if (!(Symbol.asyncIterator in source)) return source; // errors: arguments, rules
+        logger.error({ module: 'ws' }, 'a subscription field must return subscription() (src/events/subscription.ts)');
+        return { errors: [new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
+      }
+      const op = operations.get(args.contextValue as object)!;
+      return untilEnded(fanout.add({ ...op, source, document: args.document, operationName: args.operationName, variables: args.variableValues }));
+    },
+    onError: (_ctx, _id, _payload, errors) => format(errors),
+    // The operation's request id, explicitly: over WebSocket no request store is active, and a
+    // masked INTERNAL_SERVER_ERROR must be traceable to its log entry as over HTTP.
+    onNext: (_ctx, _id, _payload, args, result) =>
+      result.errors ? { ...result, errors: format(result.errors, (args.contextValue as Context | undefined)?.meta.requestId) } : undefined,
+    onComplete: (ctx) => {
+      ctx.extra.state.subscriptions = Math.max(0, ctx.extra.state.subscriptions - 1);
+    },
+    onClose: (ctx) => {
+      const s = ctx.extra.state;
+      if (!s.viewer) return;
+      const set = byUser.get(s.viewer.userId);
+      set?.delete(s);
+      if (set?.size === 0) byUser.delete(s.viewer.userId);
+    },
+  });
+
+  wss.on('connection', (socket, request) => {
+    const state: SocketState = { subscriptions: 0, socket, alive: true };
+    states.set(socket, state);
+    // ws closes a socket that breaks the protocol (a message over maxPayload: 1009, bad
+    // framing) by itself, then emits 'error': the client's doing, logged as such.
+    socket.on('error', (err) => logger.warn({ module: 'ws', reason: err.message }, 'websocket closed: the client broke the protocol'));
+    socket.on('pong', () => (state.alive = true));
+    const closed = protocol.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) => {
+          if (socket.readyState === socket.OPEN) socket.send(data);
+        },
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (cb) =>
+          socket.on('message', (data) => {
+            state.alive = true;
+            cb(String(data)).catch((err) => {
+              logger.error({ err, module: 'ws' }, 'websocket message handling failed');
+              socket.close(CloseCode.InternalServerError, 'Internal server error');
+            });
+          }),
+      },
+      { socket, request, state },
+    );
+    socket.once('close', (code, reason) => void closed(code, String(reason)));
+  });
+
+  // One keep-alive sweep for every socket instead of a timer per socket: a socket that
+  // has not answered the previous sweep's ping (nor sent anything) is dead and dropped.
+  const sweep = setInterval(() => void keepAlive(), config.WS_KEEPALIVE_MS);
+  sweep.unref();
+  const keepAlive = async () => {
+    let i = 0;
+    for (const socket of wss.clients) {
+      if (++i % config.WS_SENDS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+      const state = states.get(socket);
+      if (!state || socket.readyState !== socket.OPEN) continue;
+      if (!state.alive) {
+        socket.terminate();
+        continue;
+      }
+      state.alive = false;
+      socket.ping();
+    }
+  };
 
   return {
     wss,
@@ -154,11 +216,40 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
     get connections() {
       return wss.clients.size;
     },
+    /** Live subscriptions, for metrics and tests. */
+    get subscriptions() {
+      return fanout.size;
+    },
     async close() {
       offRevoked();
+      clearInterval(sweep);
       for (const client of wss.clients) client.close(1001, 'Server shutting down');
-      await disposable.dispose();
       await new Promise<void>((r) => wss.close(() => r()));
     },
   };
+}
+
+/**
+ * A stream that yields nothing and ends when graphql-ws ends it (the client completed the
+ * operation or went away): `end` runs then. The fan-out sends the events itself.
+ */
+function untilEnded(end: () => void): AsyncGenerator<never, void> {
+  let finish: (r: IteratorResult<never, void>) => void = () => {};
+  const ended = new Promise<IteratorResult<never, void>>((r) => (finish = r));
+  const stop = async (): Promise<IteratorResult<never, void>> => {
+    end();
+    finish({ value: undefined, done: true });
+    return { value: undefined, done: true };
+  };
+  return {
+    next: () => ended,
+    return: stop,
+    throw: async (err) => {
+      await stop();
+      throw err;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  } as AsyncGenerator<never, void>;
 }

@@ -4,6 +4,7 @@ import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { firstAdmin, type TestUser } from '../support/users.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { scrapeMetrics } from '../support/metrics.js';
 import { busListeners, until } from '../support/wait.js';
 
 let s: TestServer;
@@ -19,26 +20,7 @@ afterAll(async () => {
   await fake?.close();
 });
 
-async function scrape(): Promise<{ text: string; value(name: string, labels?: Record<string, string>): number }> {
-  const res = await fetch(`${s.app.url}/metrics`);
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-  const text = await res.text();
-  return {
-    text,
-    /** The sum of a metric's samples whose labels include all of `labels`. */
-    value(name, labels = {}) {
-      let sum = 0;
-      for (const line of text.split('\n')) {
-        const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-        if (!m || m[1] !== name) continue;
-        const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-        if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
-      }
-      return sum;
-    },
-  };
-}
+const scrape = () => scrapeMetrics(s);
 
 describe('GET /metrics', () => {
   it('serves Prometheus text without GraphQL auth, with the default Node metrics and the pool', async () => {

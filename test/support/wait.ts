@@ -16,14 +16,14 @@ export async function until(condition: () => boolean | Promise<boolean>, what = 
 }
 
 /**
- * Counts a server's in-process bus subscribers now, and waits until `n` more have
- * registered: a subscription is live on the server (its LISTEN handler is in place)
- * only once its resolver ran, which the client cannot see.
+ * Counts a server's live subscriptions now, and waits until `n` more have registered: a
+ * subscription is live on the server (in the fan-out, hearing its topic) only once its
+ * resolver ran, which the client cannot see.
  */
 export function busListeners(s: TestServer) {
-  const before = s.app.runtime.bus.listenerCount;
+  const before = s.app.subscriptions;
   return {
-    registered: (n = 1) => until(() => s.app.runtime.bus.listenerCount >= before + n, `${n} more bus subscriber(s) on ${s.app.url}`),
+    registered: (n = 1) => until(() => s.app.subscriptions >= before + n, `${n} more subscription(s) on ${s.app.url}`),
   };
 }
 

@@ -115,7 +115,7 @@ export class AnalysisSessionResolver {
     description: 'A session of the project changed status, to its members.',
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
-      return subscription<AnalysisSessionEvent>(ctx, ANALYSIS_SESSION_UPDATED, (e, viewer) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.analysis.hearsSession(viewer, e));
+      return subscription<AnalysisSessionEvent>(ctx, ANALYSIS_SESSION_UPDATED, (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.analysis.hearsSession(viewer, e, scope));
     },
   })
   analysisSessionUpdated(@Root() e: AnalysisSessionEvent, @Arg('projectId', () => ID) _p: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {

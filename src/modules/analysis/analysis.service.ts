@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EventScope } from '../../events/subscription.js';
 import sql from 'sql-template-tag';
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
@@ -208,7 +209,7 @@ export class AnalysisService {
     return this.d.projects.policy.visible(viewer, 't.project_id');
   }
 
-  hearsSession = (viewer: Viewer, e: AnalysisSessionEvent) => this.d.projects.policy.canRead(viewer, e.projectId);
+  hearsSession = (viewer: Viewer, e: AnalysisSessionEvent, scope?: EventScope) => this.d.projects.policy.canRead(viewer, e.projectId, scope);
 
   jobs(): JobDefinition[] {
     return [

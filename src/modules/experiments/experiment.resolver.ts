@@ -123,7 +123,7 @@ export class ExperimentResolver {
     description: 'Experiments of the project created or changing status, to its readers.',
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
-      return subscription<ExperimentEvent>(ctx, EXPERIMENT_STATUS_CHANGED, (e, viewer) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e));
+      return subscription<ExperimentEvent>(ctx, EXPERIMENT_STATUS_CHANGED, (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e, scope));
     },
   })
   experimentStatusChanged(@Root() e: ExperimentEvent, @Arg('projectId', () => ID) _p: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {

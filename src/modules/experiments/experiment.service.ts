@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { EventScope } from '../../events/subscription.js';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql from 'sql-template-tag';
 import type { Config } from '../../config.js';
@@ -468,7 +469,7 @@ export class ExperimentService {
   }
 
   /** Subscription filter. */
-  hears = (viewer: Viewer, e: ExperimentEvent) => this.policy.canRead(viewer, e.projectId);
+  hears = (viewer: Viewer, e: ExperimentEvent, scope?: EventScope) => this.policy.canRead(viewer, e.projectId, scope);
 }
 
 function failed(checks: { metric: string; value: number | null; holds: boolean | null; operator: string; threshold: number }[] | null | undefined): Record<string, unknown> | null {

@@ -97,7 +97,7 @@ export class ContainerResolver {
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
       const projectId = (args.projectId as string | null | undefined)?.toLowerCase();
-      return subscription<ContainerEvent>(ctx, CONTAINER_STATUS_CHANGED, (e, viewer) => (!projectId || e.projectId === projectId) && ctx.services.containers.hears(viewer, e));
+      return subscription<ContainerEvent>(ctx, CONTAINER_STATUS_CHANGED, (e, viewer, scope) => (!projectId || e.projectId === projectId) && ctx.services.containers.hears(viewer, e, scope));
     },
   })
   containerStatusChanged(@Root() e: ContainerEvent, @Arg('projectId', () => ID, { nullable: true }) _p: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EventScope } from '../../events/subscription.js';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql, { type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
@@ -255,5 +256,5 @@ export class ContainerService {
   }
 
   /** Subscription filter: the project's members (and admins, and runtimes) hear of its containers. */
-  hears = (viewer: Viewer, e: ContainerEvent): Promise<boolean> => this.d.projects.policy.canRead(viewer, e.projectId);
+  hears = (viewer: Viewer, e: ContainerEvent, scope?: EventScope): Promise<boolean> => this.d.projects.policy.canRead(viewer, e.projectId, scope);
 }

@@ -1,5 +1,6 @@
 import sql, { raw, type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
+import type { EventScope } from '../../events/subscription.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
 import { Role } from '../identity/user.entity.js';
@@ -29,17 +30,37 @@ export const atLeast = (role: ProjectRole | null | undefined, min: ProjectRole):
 export class ProjectPolicy {
   constructor(private readonly db: SqlClient) {}
 
-  /** The viewer's effective role in a project, or null when it may not see it. */
-  async roleOf(viewer: Viewer, projectId: string): Promise<ProjectRole | null> {
-    const row = await this.db.one<{ status: string; role: ProjectRole | null }>(sql`
-      SELECT p.status, m.role FROM projects p
-        LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ${viewer.userId}::uuid
-       WHERE p.id = ${projectId}::uuid`);
+  /**
+   * The viewer's effective role in a project, or null when it may not see it. With an
+   * event's scope (subscriptions), the project's whole membership is read once per event
+   * and every subscriber is answered from it.
+   */
+  async roleOf(viewer: Viewer, projectId: string, scope?: EventScope): Promise<ProjectRole | null> {
+    let row: { status: string; role: ProjectRole | null } | null | undefined;
+    if (scope) {
+      const p = await scope.once(`project:${projectId}`, () => this.membership(projectId));
+      row = p && { status: p.status, role: p.roles.get(viewer.userId) ?? null };
+    } else {
+      row = await this.db.one<{ status: string; role: ProjectRole | null }>(sql`
+        SELECT p.status, m.role FROM projects p
+          LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ${viewer.userId}::uuid
+         WHERE p.id = ${projectId}::uuid`);
+    }
     if (!row) return null;
     if (viewer.role === Role.ADMIN && !viewer.serviceActor) return ProjectRole.OWNER;
     if (row.status === 'DELETED') return null;
     if (viewer.serviceActor) return ProjectRole.MAINTAINER;
     return row.role;
+  }
+
+  /** A project's status and every member's role, or null if there is no such project. */
+  private async membership(projectId: string): Promise<{ status: string; roles: Map<string, ProjectRole> } | null> {
+    const rows = await this.db.query<{ status: string; user_id: string | null; role: ProjectRole | null }>(sql`
+      SELECT p.status, m.user_id, m.role FROM projects p
+        LEFT JOIN project_members m ON m.project_id = p.id
+       WHERE p.id = ${projectId}::uuid`);
+    if (!rows.length) return null;
+    return { status: rows[0]!.status, roles: new Map(rows.filter((r) => r.user_id).map((r) => [r.user_id!, r.role!])) };
   }
 
   /** The viewer's role, which must be at least `min`; NOT_FOUND if it cannot see the project at all. */
@@ -50,11 +71,11 @@ export class ProjectPolicy {
     return role;
   }
 
-  canRead = async (viewer: Viewer, projectId: string): Promise<boolean> => (await this.roleOf(viewer, projectId)) !== null;
+  canRead = async (viewer: Viewer, projectId: string, scope?: EventScope): Promise<boolean> => (await this.roleOf(viewer, projectId, scope)) !== null;
 
   /** May decide the project's approvals: admins, OWNER and MAINTAINER. */
-  canDecide = async (viewer: Viewer, projectId: string): Promise<boolean> =>
-    !viewer.serviceActor && atLeast(await this.roleOf(viewer, projectId), ProjectRole.MAINTAINER);
+  canDecide = async (viewer: Viewer, projectId: string, scope?: EventScope): Promise<boolean> =>
+    !viewer.serviceActor && atLeast(await this.roleOf(viewer, projectId, scope), ProjectRole.MAINTAINER);
 
   /**
    * SQL condition: the project whose id is `column` is visible to the viewer. For lists,

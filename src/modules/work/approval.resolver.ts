@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
+import { subscription, type EventScope } from '../../events/subscription.js';
+import type { Viewer } from '../../shared/scope.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
@@ -17,8 +18,8 @@ import { Task } from './task.entity.js';
 const ApprovalConnection = ConnectionType(Approval);
 const approvals = () => readModel(Approval);
 
-function onEvent(ctx: Context, topic: string, hears: (viewer: ReturnType<typeof viewerOf>, e: ApprovalEvent) => Promise<boolean>, projectId?: string | null) {
-  return subscription<ApprovalEvent>(ctx, topic, (e, viewer) => (!projectId || e.projectId === projectId) && hears(viewer, e));
+function onEvent(ctx: Context, topic: string, hears: (viewer: Viewer, e: ApprovalEvent, scope: EventScope) => Promise<boolean>, projectId?: string | null) {
+  return subscription<ApprovalEvent>(ctx, topic, (e, viewer, scope) => (!projectId || e.projectId === projectId) && hears(viewer, e, scope));
 }
 
 @Resolver(() => Approval)
@@ -79,7 +80,7 @@ export class ApprovalResolver {
     description: 'New requests, to those who may decide them.',
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
-      return onEvent(ctx, APPROVAL_REQUESTED, (v, e) => ctx.services.approvals.hearsRequest(v, e), args.projectId);
+      return onEvent(ctx, APPROVAL_REQUESTED, (v, e, scope) => ctx.services.approvals.hearsRequest(v, e, scope), args.projectId);
     },
   })
   approvalRequested(@Root() e: ApprovalEvent, @Arg('projectId', () => ID, { nullable: true }) _p: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
@@ -90,7 +91,7 @@ export class ApprovalResolver {
     description: 'Decisions (and expiries), to the requester and those who may decide.',
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
-      return onEvent(ctx, APPROVAL_DECIDED, (v, e) => ctx.services.approvals.hearsDecision(v, e), args.projectId);
+      return onEvent(ctx, APPROVAL_DECIDED, (v, e, scope) => ctx.services.approvals.hearsDecision(v, e, scope), args.projectId);
     },
   })
   approvalDecided(@Root() e: ApprovalEvent, @Arg('projectId', () => ID, { nullable: true }) _p: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {

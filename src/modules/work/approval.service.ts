@@ -1,4 +1,5 @@
 import sql, { type Sql } from 'sql-template-tag';
+import type { EventScope } from '../../events/subscription.js';
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
@@ -163,10 +164,10 @@ export class ApprovalService {
   }
 
   /** Admins; for a project also its OWNER and MAINTAINERs. */
-  async mayDecide(viewer: Viewer, projectId: string | null): Promise<boolean> {
+  async mayDecide(viewer: Viewer, projectId: string | null, scope?: EventScope): Promise<boolean> {
     if (viewer.serviceActor) return false;
     if (viewer.role === Role.ADMIN) return true;
-    return projectId ? this.d.projects.policy.canDecide(viewer, projectId) : false;
+    return projectId ? this.d.projects.policy.canDecide(viewer, projectId, scope) : false;
   }
 
   private async canRead(viewer: Viewer, row: Pick<ApprovalRow, 'project_id' | 'task_id' | 'requested_by_id'>): Promise<boolean> {
@@ -177,13 +178,13 @@ export class ApprovalService {
   }
 
   /** Subscription filter: those who may decide (not the requester) hear of new requests. */
-  async hearsRequest(viewer: Viewer, e: ApprovalEvent): Promise<boolean> {
-    return e.requestedBy !== viewer.userId && this.mayDecide(viewer, e.projectId);
+  async hearsRequest(viewer: Viewer, e: ApprovalEvent, scope?: EventScope): Promise<boolean> {
+    return e.requestedBy !== viewer.userId && this.mayDecide(viewer, e.projectId, scope);
   }
 
   /** Subscription filter: the requester and those who may decide hear of decisions. */
-  async hearsDecision(viewer: Viewer, e: ApprovalEvent): Promise<boolean> {
-    return e.requestedBy === viewer.userId || this.mayDecide(viewer, e.projectId);
+  async hearsDecision(viewer: Viewer, e: ApprovalEvent, scope?: EventScope): Promise<boolean> {
+    return e.requestedBy === viewer.userId || this.mayDecide(viewer, e.projectId, scope);
   }
 
   /** SQL condition: approvals (aliased `t`) the viewer may read. */

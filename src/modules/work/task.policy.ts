@@ -1,5 +1,6 @@
 import sql, { raw, type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
+import type { EventScope } from '../../events/subscription.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
 import { Role } from '../identity/user.entity.js';
@@ -23,14 +24,25 @@ export class TaskPolicy {
     private readonly projects: ProjectPolicy,
   ) {}
 
-  async access(viewer: Viewer, taskId: string): Promise<TaskAccess | null> {
-    const row = await this.db.one<{ project_id: string | null; created_by_id: string; assigned: boolean }>(sql`
-      SELECT t.project_id, t.created_by_id,
-             EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
-        FROM tasks t WHERE t.id = ${taskId}::uuid`);
+  /**
+   * The viewer's access to a task, or null. With an event's scope (subscriptions), the
+   * task and its project's membership are read once per event for every subscriber.
+   */
+  async access(viewer: Viewer, taskId: string, scope?: EventScope): Promise<TaskAccess | null> {
+    const row = scope
+      ? await scope.once(`task:${taskId}`, () =>
+          this.db.one<{ project_id: string | null; created_by_id: string; assignees: string[] }>(sql`
+            SELECT t.project_id, t.created_by_id,
+                   ARRAY(SELECT a.user_id FROM task_assignees a WHERE a.task_id = t.id AND a.active) AS assignees
+              FROM tasks t WHERE t.id = ${taskId}::uuid`),
+        ).then((r) => r && { ...r, assigned: r.assignees.includes(viewer.userId) })
+      : await this.db.one<{ project_id: string | null; created_by_id: string; assigned: boolean }>(sql`
+          SELECT t.project_id, t.created_by_id,
+                 EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
+            FROM tasks t WHERE t.id = ${taskId}::uuid`);
     if (!row) return null;
     if (row.project_id) {
-      const role = await this.projects.roleOf(viewer, row.project_id);
+      const role = await this.projects.roleOf(viewer, row.project_id, scope);
       return role ? { taskId, projectId: row.project_id, role } : null;
     }
     if ((viewer.role === Role.ADMIN && !viewer.serviceActor) || row.created_by_id === viewer.userId) return { taskId, projectId: null, role: ProjectRole.OWNER };

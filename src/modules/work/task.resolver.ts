@@ -175,8 +175,8 @@ export class TaskResolver {
     description: 'Tasks created or changed, in one project or in every task you may see.',
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
-      return subscription<TaskEvent>(ctx, TASK_UPDATED, async (e, viewer) =>
-        (!args.projectId || e.projectId === args.projectId) && (await ctx.services.taskPolicy.access(viewer, e.taskId)) !== null,
+      return subscription<TaskEvent>(ctx, TASK_UPDATED, async (e, viewer, scope) =>
+        (!args.projectId || e.projectId === args.projectId) && (await ctx.services.taskPolicy.access(viewer, e.taskId, scope)) !== null,
       );
     },
   })
@@ -188,8 +188,8 @@ export class TaskResolver {
     description: 'Ids of deleted tasks, in projects you are a member of.',
     subscribe: ({ args, context }) => {
       const ctx = context as Context;
-      return subscription<TaskEvent>(ctx, TASK_DELETED, async (e, viewer) =>
-        (!args.projectId || e.projectId === args.projectId) && !!e.projectId && (await ctx.services.projects.policy.canRead(viewer, e.projectId)),
+      return subscription<TaskEvent>(ctx, TASK_DELETED, async (e, viewer, scope) =>
+        (!args.projectId || e.projectId === args.projectId) && !!e.projectId && (await ctx.services.projects.policy.canRead(viewer, e.projectId, scope)),
       );
     },
   })

@@ -84,9 +84,9 @@ describe('limits of a socket', () => {
     expect((await second.next()).userUpdated.name).toBe('Still here');
 
     // Ending one frees its place.
-    const before = s.app.runtime.bus.listenerCount;
+    const before = s.app.subscriptions;
     first.dispose();
-    await until(() => s.app.runtime.bus.listenerCount === before - 1, 'the completed subscription to unregister');
+    await until(() => s.app.subscriptions === before - 1, 'the completed subscription to unregister');
     const again = busListeners(s);
     const replacement = subscribe(client, UserUpdatedDocument, { id: user.id });
     await again.registered(1);

@@ -12,6 +12,7 @@ import { codes, gql, ok, subscribe, wsClient } from '../../support/client.js';
 import { closeCode, eventually, openSocket, sha256, whoAmI } from '../../support/identity.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../../support/users.js';
+import { busListeners } from '../../support/wait.js';
 
 let s: TestServer;
 let admin: TestUser;
@@ -70,10 +71,9 @@ describe('API tokens', () => {
     const u = await createUser(s, admin);
     const { token } = await createToken(u);
     const client = wsClient(s.wsUrl, token);
-    const listeners = s.app.runtime.bus.listenerCount;
+    const listening = busListeners(s);
     const events = subscribe(client, UserUpdatedDocument, { id: u.id });
-    // The subscription is live once its handler is registered on the server's bus.
-    await eventually(async () => s.app.runtime.bus.listenerCount, (n) => n > listeners, 'the subscription to register');
+    await listening.registered();
     await ok(s.url, UpdateMeDocument, { input: { name: 'Via token' } }, token);
     expect(await events.next()).toMatchObject({ userUpdated: { id: u.id, name: 'Via token' } });
     events.dispose();
