@@ -17,13 +17,6 @@ export interface BusEvent<T = unknown> {
 
 type Handler = (payload: unknown) => void;
 
-export interface SubscribeOptions<T, R> {
-  /** Runs per event before delivery; false drops the event for this subscriber (permissions). */
-  filter?: (payload: T) => boolean | Promise<boolean>;
-  /** Turns the payload into what the subscriber receives (e.g. loads the row). */
-  map?: (payload: T) => R | Promise<R>;
-}
-
 /**
  * The realtime bus. `publish` inside a transaction is sent with that transaction's
  * connection (`tem.execute`), so PostgreSQL delivers it only after COMMIT and never
@@ -107,77 +100,6 @@ export class EventBus {
     return () => {
       set!.delete(handler);
       if (set!.size === 0) this.handlers.delete(topic);
-    };
-  }
-
-  /** Number of in-process handlers (subscribers) across topics. */
-  get listenerCount(): number {
-    let n = 0;
-    for (const s of this.handlers.values()) n += s.size;
-    return n;
-  }
-
-  /**
-   * An AsyncIterator over a topic's events for one subscriber, with a per-event
-   * permission filter. Its `return()` (the client unsubscribed or disconnected)
-   * unregisters at once, even while waiting for the next event.
-   */
-  subscribe<T, R = T>(topic: string, opts: SubscribeOptions<T, R> = {}): AsyncIterableIterator<R> {
-    const queue: T[] = [];
-    let waiting: ((r: IteratorResult<R>) => void) | undefined;
-    let done = false;
-    let pulling = false;
-    const off = this.on(topic, (p) => {
-      queue.push(p as T);
-      void pump();
-    });
-    const finish = (): IteratorResult<R> => {
-      done = true;
-      off();
-      queue.length = 0;
-      const w = waiting;
-      waiting = undefined;
-      w?.({ value: undefined, done: true });
-      return { value: undefined, done: true };
-    };
-    // Delivers queued events, in order, to a waiting next(); filter/map may be async.
-    const pump = async () => {
-      if (pulling || !waiting) return;
-      pulling = true;
-      try {
-        while (waiting && queue.length && !done) {
-          const p = queue.shift()!;
-          try {
-            if (opts.filter && !(await opts.filter(p))) continue;
-            const value = (opts.map ? await opts.map(p) : p) as R;
-            if (done || !waiting) break;
-            const w = waiting;
-            waiting = undefined;
-            w({ value, done: false });
-          } catch (err) {
-            this.logger.error({ err, module: 'events', topic }, 'subscriber failed to process an event');
-          }
-        }
-      } finally {
-        pulling = false;
-      }
-    };
-    return {
-      next: () => {
-        if (done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise<IteratorResult<R>>((resolve) => {
-          waiting = resolve;
-          void pump();
-        });
-      },
-      return: () => Promise.resolve(finish()),
-      throw: (err) => {
-        finish();
-        return Promise.reject(err);
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
     };
   }
 

@@ -1,7 +1,6 @@
 import type { Context } from '../server/context.js';
 import { viewerOf } from '../server/context.js';
 import type { Viewer } from '../shared/scope.js';
-import type { EventBus } from './bus.js';
 
 /**
  * What one event's permission checks share: `once(key, load)` runs `load` at most once
@@ -24,31 +23,22 @@ export type Hears<T> = (payload: T, viewer: Viewer, scope: EventScope) => boolea
 
 /**
  * The source of a GraphQL subscription field: a topic of the bus and who may hear of
- * its events. Over WebSocket, src/server/fanout.ts reads `topic` and `hears` and never
- * iterates it: it executes each event once per group of like subscribers. Iterated
- * directly (graphql-js `subscribe`), it is a per-subscriber stream, each event with a
- * fresh unit of work and fresh DataLoaders on the operation's context.
+ * its events. It is never iterated: src/server/fanout.ts reads `topic` and `hears` and
+ * executes each event once per group of like subscribers. (graphql-js requires the
+ * subscribe resolver to return an AsyncIterable, hence the interface.)
  */
 export class TopicSource<T = unknown> implements AsyncIterable<T> {
   constructor(
-    readonly bus: EventBus,
     readonly topic: string,
     readonly viewer: Viewer,
     readonly hears: Hears<T>,
-    private readonly ctx: Context,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return this.bus.subscribe<T, T>(this.topic, {
-      filter: (p) => this.hears(p, this.viewer, new EventScope()),
-      map: (p) => {
-        this.ctx.renew();
-        return p;
-      },
-    });
+    throw new Error(`subscriptions to ${this.topic} are delivered by the WebSocket fan-out, not iterated`);
   }
 }
 
 export function subscription<T>(ctx: Context, topic: string, hears: Hears<T>): TopicSource<T> {
-  return new TopicSource<T>(ctx.runtime.bus, topic, viewerOf(ctx), hears, ctx);
+  return new TopicSource<T>(topic, viewerOf(ctx), hears);
 }

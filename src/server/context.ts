@@ -22,15 +22,14 @@ export interface Runtime {
 }
 
 /**
- * Per operation (an HTTP request, or a WebSocket subscribe): a forked EntityManager,
- * fresh DataLoaders, the viewer and the request's metadata. A subscription calls
- * `renew()` before each event so every event gets its own unit of work and loaders.
+ * Per operation (an HTTP request, a WebSocket operation, or one execution of a
+ * subscription's event): a forked EntityManager, fresh DataLoaders, the viewer and the
+ * request's metadata.
  */
 export interface Context extends Scope {
   loaders: Loaders;
   services: Services;
   runtime: Runtime;
-  renew(): void;
   /**
    * Whether anything has read `viewer` since the context was made. The subscription
    * fan-out executes an event once for every subscriber whose answer cannot depend on
@@ -52,14 +51,8 @@ export function createContext(runtime: Runtime, viewer: Viewer | null, meta: Req
     get em() {
       return (em ??= runtime.orm.em.fork() as EntityManager);
     },
-    set em(value: EntityManager) {
-      em = value;
-    },
     get loaders() {
       return (loaders ??= new Loaders(runtime.db));
-    },
-    set loaders(value: Loaders) {
-      loaders = value;
     },
     get viewer() {
       viewerRead = true;
@@ -71,10 +64,6 @@ export function createContext(runtime: Runtime, viewer: Viewer | null, meta: Req
     meta,
     services: runtime.services,
     runtime,
-    renew() {
-      em = undefined;
-      loaders = undefined;
-    },
   };
   return ctx;
 }

@@ -23,6 +23,17 @@ beforeAll(async () => {
 });
 afterAll(() => s?.close());
 
+/**
+ * Waits until every subscription has received a change made now: events reach the
+ * fan-out in commit order, so whatever was committed before (e.g. team()'s createTask,
+ * whose event may still be on its way) has been delivered by then and counts no more.
+ */
+async function settled(subs: Subscription<{ taskUpdated: { title: string } }>[], owner: TestUser, taskId: string) {
+  const title = `settled ${Math.random()}`;
+  await ok(s.url, UpdateTaskDocument, { input: { id: taskId, title } }, owner.token);
+  for (const sub of subs) while ((await sub.next()).taskUpdated.title !== title);
+}
+
 const WITH_MY_ROLE = 'subscription ($projectId: ID) { taskUpdated(projectId: $projectId) { id title project { id myRole } } }';
 
 describe('subscription fan-out', () => {
@@ -38,6 +49,7 @@ describe('subscription fan-out', () => {
       const subs = clients.map((c) => subscribe(c, TaskUpdatedDocument, { projectId: project.id }));
       const forStranger = subscribe(strangerWs, TaskUpdatedDocument, { projectId: project.id });
       await listening.registered(9);
+      await settled(subs, owner, task.id);
       const topic = { topic: TASK_UPDATED };
       const before = await scrapeMetrics(s);
 
@@ -58,8 +70,9 @@ describe('subscription fan-out', () => {
     const clients = [owner, ...members].map((u) => wsClient(s.wsUrl, u.token));
     try {
       const listening = busListeners(s);
-      const subs: Subscription<{ taskUpdated: { project: { myRole: string } } }>[] = clients.map((c) => subscribe(c, WITH_MY_ROLE, { projectId: project.id }));
+      const subs: Subscription<{ taskUpdated: { title: string; project: { myRole: string } } }>[] = clients.map((c) => subscribe(c, WITH_MY_ROLE, { projectId: project.id }));
       await listening.registered(3);
+      await settled(subs, owner, task.id);
       const before = await scrapeMetrics(s);
 
       await ok(s.url, UpdateTaskDocument, { input: { id: task.id, title: 'Per viewer' } }, owner.token);
@@ -82,6 +95,7 @@ describe('subscription fan-out', () => {
       const kept = subscribe(stays, TaskUpdatedDocument, { projectId: project.id });
       const gone = subscribe(leaves, TaskUpdatedDocument, { projectId: project.id });
       await listening.registered(2);
+      await settled([kept, gone], owner, task.id);
       const live = s.app.subscriptions;
       gone.dispose();
       await until(() => s.app.subscriptions === live - 1, 'the completed subscription to leave the fan-out');

@@ -57,7 +57,7 @@ function setup(sendsPerTurn = 500) {
   const documents = new Map<string, DocumentNode>();
   const add = (query: string, viewer: Viewer, hears: Hears<unknown> = () => true) => {
     const socket = new FakeSocket();
-    const source = new TopicSource(bus, 'ticks', viewer, hears, {} as Context);
+    const source = new TopicSource('ticks', viewer, hears);
     let document = documents.get(query);
     if (!document) documents.set(query, (document = parse(query)));
     const remove = fanout.add({ id: `op-${++ids}`, socket: socket as unknown as WebSocket, source, document });
