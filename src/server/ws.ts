@@ -1,11 +1,12 @@
-import type { IncomingMessage, Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import { GraphQLError, createSourceEventStream, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { TopicSource } from '../events/subscription.js';
 import { CREDENTIALS_REVOKED, type CredentialsRevoked } from '../modules/identity/identity.events.js';
 import { AppError } from '../shared/errors.js';
-import type { Viewer } from '../shared/scope.js';
+import type { RequestMeta, Viewer } from '../shared/scope.js';
 import { createContext, type Context, type Runtime } from './context.js';
 import type { ErrorFormatter } from './errors.js';
 import { Fanout } from './fanout.js';
@@ -19,11 +20,14 @@ interface SocketState {
   socket: WebSocket;
   /** Answered the last keep-alive ping, or sent something since. */
   alive: boolean;
+  /** The upgrade request's address and agent, read once: the request itself is not kept (memory per socket). */
+  meta: RequestMeta;
+  /** The client named the request id (X-Request-Id on the upgrade): its operations all carry it; otherwise each gets its own. */
+  requestIdGiven: boolean;
 }
 
 interface Extra extends Record<PropertyKey, unknown> {
   socket: WebSocket;
-  request: IncomingMessage;
   state: SocketState;
 }
 
@@ -105,6 +109,8 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
         if (!(err instanceof AppError)) logger.error({ err }, 'websocket authentication failed');
       }
       if (!viewer) return false; // graphql-ws closes with 4403 Forbidden
+      // The token has done its work; graphql-ws would keep it for the socket's life (memory per socket).
+      (ctx as { connectionParams?: unknown }).connectionParams = undefined;
       const state = ctx.extra.state;
       state.viewer = viewer;
       let set = byUser.get(viewer.userId);
@@ -129,7 +135,7 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
         return [new GraphQLError('Unable to identify the operation', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
       }
       state.subscriptions++;
-      const contextValue = createContext(runtime, state.viewer!, requestMeta(ctx.extra.request));
+      const contextValue = createContext(runtime, state.viewer!, state.requestIdGiven ? state.meta : { ...state.meta, requestId: randomUUID() });
       operations.set(contextValue, { id, socket: ctx.extra.socket });
       return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
     },
@@ -164,7 +170,8 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
   });
 
   wss.on('connection', (socket, request) => {
-    const state: SocketState = { subscriptions: 0, socket, alive: true };
+    const meta = requestMeta(request);
+    const state: SocketState = { subscriptions: 0, socket, alive: true, meta, requestIdGiven: meta.requestId === request.headers['x-request-id'] };
     states.set(socket, state);
     // ws closes a socket that breaks the protocol (a message over maxPayload: 1009, bad
     // framing) by itself, then emits 'error': the client's doing, logged as such.
@@ -186,7 +193,7 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
             });
           }),
       },
-      { socket, request, state },
+      { socket, state },
     );
     socket.once('close', (code, reason) => void closed(code, String(reason)));
   });
