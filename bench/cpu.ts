@@ -54,6 +54,22 @@ function treeTicks(root: number): number {
   return ticks;
 }
 
+/**
+ * CPU (user + system) one process has used so far, ms, from /proc/<pid>/stat: how the
+ * comparison servers, which run as child processes, are measured (Steward, in the bench's
+ * own process, by process.cpuUsage()). Clock-tick resolution (10 ms), ample over a run of
+ * seconds. NaN when unreadable (not Linux, or the process is gone).
+ */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * msPerTick();
+  } catch {
+    return NaN;
+  }
+}
+
 export function cpuSnapshot(postgresPid: number | undefined): CpuSnapshot {
   try {
     const t = msPerTick();

@@ -17,10 +17,12 @@ export interface FixtureSize {
   assignees: number;
   /** Approvals on tasks, spread evenly over the tasks (BENCH_APPROVALS, default 100,000). */
   approvals: number;
+  /** Prompt logs (AI calls) over the last 60 days, in monthly partitions (BENCH_PROMPT_LOGS, default 1,000,000). */
+  promptLogs: number;
 }
 
-/** The organisation of issue 7's stand-in (1,000 users, 200 projects, 50,000 tasks, 75,000 assignees, 100,000 approvals). */
-export const DEFAULT_SIZE: FixtureSize = { users: 1000, projects: 200, membersPerProject: 10, tasks: 50_000, assignees: 75_000, approvals: 100_000 };
+/** The organisation of issue 7's stand-in (1,000 users, 200 projects, 50,000 tasks, 75,000 assignees, 100,000 approvals), with the performance issue's 1,000,000 prompt logs. */
+export const DEFAULT_SIZE: FixtureSize = { users: 1000, projects: 200, membersPerProject: 10, tasks: 50_000, assignees: 75_000, approvals: 100_000, promptLogs: 1_000_000 };
 
 /** Who the scenarios can act as: an access token per viewer. */
 export interface Tokens {
@@ -40,6 +42,8 @@ export interface Fixture {
   /** Rows per table, for the report. */
   rows: Record<string, number>;
   ms: number;
+  /** Of `ms`, the prompt logs' share (partitions, the fill and its ANALYZE). */
+  promptLogMs: number;
 }
 
 const SIGN_UP = `mutation ($input: SignUpInput!) { signUp(input: $input) { accessToken user { id role } } }`;
@@ -63,34 +67,53 @@ export async function createFixture(graphqlUrl: string, db: pg.Pool, size: Fixtu
 
   const uuid = await uuidFunction(db);
   await fillUsers(db, uuid, user.id, size.users - 1);
-  // One connection and one transaction for the rest: the index tables below are
-  // temporary (per session), and a single commit is the fastest way to load.
+  // One connection for the rest: the index tables below are temporary (per session), and
+  // a single commit per step is the fastest way to load. The connection stays open while
+  // the metered calls are prepared through the API, so the prompt logs can use both the
+  // index tables and the conversations that preparation starts.
   const client = await db.connect();
+  let metered: Awaited<ReturnType<typeof prepareMeteredCalls>>;
+  let promptLogMs: number;
   try {
-    await client.query('BEGIN');
-    await indexUsers(client);
-    await fillProjects(client, uuid, size);
-    await fillTasks(client, uuid, size);
-    await fillAssignees(client, size);
-    await fillApprovals(client, uuid, size);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
+    await inTransaction(client, async () => {
+      await indexUsers(client);
+      await fillProjects(client, uuid, size);
+      await fillTasks(client, uuid, size);
+      await fillAssignees(client, size);
+      await fillApprovals(client, uuid, size);
+    });
+    await db.query('ANALYZE');
+    metered = await prepareMeteredCalls(graphqlUrl, db, accessToken, user.id, meteredUsers);
+    const promptLogsStarted = Date.now();
+    if (size.promptLogs > 0) {
+      await inTransaction(client, () => fillPromptLogs(client, uuid, size));
+      await db.query('ANALYZE prompt_logs');
+    }
+    promptLogMs = Date.now() - promptLogsStarted;
   } finally {
     // Drops the temporary tables before the connection goes back to the pool.
     await client.query('DISCARD TEMP').catch(() => {});
     client.release();
   }
-  await db.query('ANALYZE');
-  const metered = await prepareMeteredCalls(graphqlUrl, db, accessToken, user.id, meteredUsers);
 
   const rows: Record<string, number> = {};
-  for (const table of ['users', 'projects', 'project_members', 'tasks', 'task_assignees', 'approvals', 'conversations']) {
+  for (const table of ['users', 'projects', 'project_members', 'tasks', 'task_assignees', 'approvals', 'conversations', 'prompt_logs']) {
     const { rows: r } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}"`);
     rows[table] = r[0]!.n;
   }
-  return { tokens: { admin: accessToken }, adminId: user.id, ...metered, rows, ms: Date.now() - started };
+  return { tokens: { admin: accessToken }, adminId: user.id, ...metered, rows, ms: Date.now() - started, promptLogMs };
+}
+
+/** BEGIN, the fill, COMMIT (ROLLBACK if it throws). */
+async function inTransaction(client: pg.PoolClient, fill: () => Promise<void>): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await fill();
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
 }
 
 /** Limits far above anything a bench run can use: int columns at their maximum, token limits at 10^15. */
@@ -355,5 +378,93 @@ async function fillApprovals(db: pg.PoolClient, uuid: Uuid, size: FixtureSize): 
        JOIN bench_users req ON req.i = (bt.p * $3::int + x.j) % (SELECT count(*) FROM bench_users)::int
        JOIN bench_users dec ON dec.i = (bt.p * $3::int + (CASE WHEN x.j = 0 THEN 1 ELSE 0 END) % $3::int) % (SELECT count(*) FROM bench_users)::int`,
     [B, T, M],
+  );
+}
+
+/** The span of the prompt logs, ending now: the tasks' span too (see fillTasks). */
+const PROMPT_LOG_DAYS = 60;
+
+/**
+ * Prompt logs (one per AI call), N of them evenly over the last PROMPT_LOG_DAYS days, in
+ * time order as calls arrive, so each monthly partition's indexes grow at their end as
+ * in production. Log n is at now − D·(N − n)/N:
+ * - 2 in 3 are agent calls on a task: a task that already existed then (task t is created
+ *   at now − D·(T − t)/T, so t ≤ T·n/N; older tasks collect more calls), by a member of its
+ *   project, with its project and one of the six work agents;
+ * - 1 in 3 are chats with the ASSISTANT, by the users who have a conversation (the admin
+ *   and the metered callers, see prepareMeteredCalls), in their conversation (started
+ *   just before: older logs name a conversation younger than they are, which nothing
+ *   the bench measures reads);
+ * - 94% SUCCESS with tokens, cost at the provider's rates and a response; 4% BLOCKED by
+ *   governance (no provider, no tokens); 2% ERROR (the provider failed).
+ * The providers are Steward's own (the seeded LOCAL one). prompt_logs' only foreign key is
+ * its user; task, project, conversation and provider ids are plain ids (a log outlives
+ * them), but every one here names an existing row all the same.
+ * The months of the span get their partitions first, named as steward_ensure_month_partitions
+ * names them (it only creates this month and the months ahead; older months exist in a
+ * running installation because it ran then).
+ */
+async function fillPromptLogs(db: pg.PoolClient, uuid: Uuid, size: FixtureSize): Promise<void> {
+  const { membersPerProject: M, tasks: T, promptLogs: N } = size;
+  await db.query(`SELECT steward_ensure_month_partitions('prompt_logs', 2)`);
+  const { rows: months } = await db.query<{ ddl: string }>(
+    `SELECT format('CREATE TABLE IF NOT EXISTS %I PARTITION OF prompt_logs FOR VALUES FROM (%L) TO (%L)',
+                   'prompt_logs_' || to_char(m, 'YYYY_MM'), m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC') AS ddl
+       FROM generate_series(date_trunc('month', (now() - make_interval(days => $1)) AT TIME ZONE 'UTC'),
+                            date_trunc('month', now() AT TIME ZONE 'UTC'), interval '1 month') AS m`,
+    [PROMPT_LOG_DAYS],
+  );
+  for (const { ddl } of months) await db.query(ddl);
+
+  await db.query(`CREATE TEMP TABLE bench_providers AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id, model_name, input_cost_per1k, output_cost_per1k FROM providers`);
+  await db.query(`CREATE TEMP TABLE bench_conversations AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id, user_id FROM conversations`);
+  // Statistics, or the planner guesses thousands of rows and sorts a million for a merge join.
+  await db.query(`ANALYZE bench_providers`);
+  await db.query(`ANALYZE bench_conversations`);
+  const { rows: counts } = await db.query<{ providers: number; conversations: number }>(
+    `SELECT (SELECT count(*) FROM bench_providers)::int AS providers, (SELECT count(*) FROM bench_conversations)::int AS conversations`,
+  );
+  const { providers: PR, conversations: C } = counts[0]!;
+  if (!PR || !C) throw new Error(`prompt logs need a provider and a conversation (found ${PR} and ${C})`);
+  // Hash joins, in memory: the planner cannot estimate joins on expressions of the series
+  // (it guesses 5,000 rows for a million) and would otherwise look each task up by index.
+  await db.query(`SET LOCAL work_mem = '64MB'`);
+  await db.query(`SET LOCAL enable_nestloop = off`);
+  await db.query(
+    `INSERT INTO prompt_logs (id, created_at, user_id, task_id, project_id, conversation_id, provider_id, agent_type, prompt, system_message,
+                              model, response, intent, confidence, deviation_delta, score_before, score_after, prompt_tokens,
+                              completion_tokens, total_tokens, response_time_ms, cost_usd, key_source, ip, user_agent, request_id,
+                              status, error_message)
+     SELECT ${idAt(uuid, 'x.at')}, x.at, coalesce(u.id, c.user_id), bt.id, bt.project_id, c.id,
+            CASE WHEN x.status <> 'BLOCKED' THEN pr.id END,
+            CASE WHEN x.chat THEN 'ASSISTANT' ELSE (ARRAY['DEV_MANAGER','PRODUCT_MANAGER','DATA_ANALYST','SENIOR_ENGINEER','ARCHITECT','PLATFORM_ENGINEER'])[1 + n % 6] END,
+            'Bench prompt ' || n || ' (' || x.intent || ')',
+            CASE WHEN NOT x.chat THEN 'You are a Steward work agent.' END,
+            CASE WHEN x.status <> 'BLOCKED' THEN pr.model_name END,
+            CASE WHEN x.status = 'SUCCESS' THEN 'Bench response to prompt ' || n END,
+            x.intent, CASE WHEN x.intent = 'general_chat' THEN 0.2 ELSE 0.5 + (n % 4) * 0.1 END,
+            x.delta, x.score, x.score + x.delta,
+            y.pt, y.ct, y.pt + y.ct,
+            CASE WHEN x.status <> 'BLOCKED' THEN 200 + (n * 13) % 4000 END,
+            CASE WHEN x.status = 'SUCCESS' THEN round((y.pt * pr.input_cost_per1k + y.ct * pr.output_cost_per1k) / 1000, 6) ELSE 0 END,
+            CASE WHEN x.status <> 'BLOCKED' THEN 'PLATFORM' END,
+            '10.0.0.0'::inet + n % 65536, 'steward-bench', 'bench-' || n,
+            x.status,
+            CASE x.status WHEN 'BLOCKED' THEN 'Blocked by prompt governance (bench)' WHEN 'ERROR' THEN 'The provider failed (bench)' END
+       FROM generate_series(0, $1::int - 1) AS n
+       CROSS JOIN LATERAL (
+         SELECT now() - interval '1 second' * (($1::int - n) * ${PROMPT_LOG_DAYS * 86400}.0 / $1::int) AS at,
+                $2::int = 0 OR n % 3 = 2 AS chat,
+                (ARRAY['coding','debugging','testing','documentation','design','data_analysis','devops','security','research',
+                       'planning','creative_writing','personal','general_chat'])[1 + n % 13] AS intent,
+                (CASE WHEN n % 50 = 49 THEN 'ERROR' WHEN n % 25 = 12 THEN 'BLOCKED' ELSE 'SUCCESS' END)::prompt_status AS status,
+                ((n % 7) - 2) * 0.5 AS delta, 40 + n % 50 AS score) x
+       CROSS JOIN LATERAL (
+         SELECT CASE WHEN x.status = 'SUCCESS' THEN 40 + n % 360 END AS pt, CASE WHEN x.status = 'SUCCESS' THEN 20 + (n * 7) % 480 END AS ct) y
+       LEFT JOIN bench_tasks bt ON NOT x.chat AND bt.t = (n::bigint * 2654435761 % ($2::bigint * n / $1::int + 1))::int
+       LEFT JOIN bench_users u ON u.i = (bt.p * $3::int + (bt.k + n) % $3::int) % (SELECT count(*) FROM bench_users)::int
+       LEFT JOIN bench_conversations c ON x.chat AND c.i = n % $4::int
+       JOIN bench_providers pr ON pr.i = n % $5::int`,
+    [N, T, M, C, PR],
   );
 }

@@ -32,8 +32,9 @@ export interface ScenarioResult {
   loaded: LoadResult;
   single: LoadResult;
   /**
-   * Steward's process CPU (user + system) from the start of the loaded run until the
-   * requests it left in flight are done, per request sent (see `settle`).
+   * The server's process CPU (user + system) from the start of the loaded run until the
+   * requests it left in flight are done, per request sent (see `settle`): Steward's (this
+   * process) for the scenarios, the child's for the comparisons (./compare.ts).
    */
   nodeCpuMsPerRequest: number;
   /** PostgreSQL execution time over the same span, per request sent (pg_stat_statements). */
@@ -74,6 +75,27 @@ export interface ScalingResult {
 
 export class BenchFailure extends Error {
   override name = 'BenchFailure';
+}
+
+/**
+ * CPU (user + system) the measured server has used so far, ms: Steward runs in this
+ * process (`ownCpuMs`, the default); the comparison servers are child processes, read
+ * from /proc (`processCpuMs` of ./cpu.ts).
+ */
+export type CpuClock = () => number;
+export const ownCpuMs: CpuClock = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** What a measurement needs: where to send the requests, and whose CPU they cost. */
+export interface MeasureContext {
+  graphqlUrl: string;
+  fixture: Fixture;
+  db: BenchDatabase;
+  settings: BenchSettings;
+  /** The server's CPU clock (default: this process, i.e. Steward). */
+  serverCpuMs?: CpuClock;
 }
 
 /** Runs ./load.js in a child process with `spec`, so autocannon's CPU is not Steward's. */
@@ -160,15 +182,6 @@ export function countRows(body: string): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * Waits until Steward (this process) and PostgreSQL are idle again. autocannon stops at
- * the end of its duration without waiting for the requests still in flight, but Steward
- * computes them all the same: for a slow query, up to `connections` requests' worth of
- * work. Without waiting, that work would land in the next run, raising its CPU per
- * request and the latency of its first requests. Idle: two 100 ms intervals in a row in
- * which Steward and PostgreSQL together used less than 10 ms of CPU and no statement was
- * running in PostgreSQL (statements waiting for locks use no CPU). Gives up after `maxMs`.
- */
 /** Client statements running (or waiting for a lock) in PostgreSQL, this query aside. */
 async function activeStatements(db: BenchDatabase): Promise<number> {
   const { rows } = await db.admin.query<{ n: number }>(
@@ -177,20 +190,30 @@ async function activeStatements(db: BenchDatabase): Promise<number> {
   return rows[0]!.n;
 }
 
-export async function settle(db: BenchDatabase, maxMs = 15_000): Promise<number> {
+/**
+ * Waits until the server (Steward, this process, unless `serverCpuMs` says otherwise) and
+ * PostgreSQL are idle again. autocannon stops at the end of its duration without waiting
+ * for the requests still in flight, but the server computes them all the same: for a slow
+ * query, up to `connections` requests' worth of work. Without waiting, that work would
+ * land in the next run, raising its CPU per request and the latency of its first requests.
+ * Idle: two 100 ms intervals in a row in which the server and PostgreSQL together used
+ * less than 10 ms of CPU and no statement was running in PostgreSQL (statements waiting
+ * for locks use no CPU). Gives up after `maxMs`.
+ */
+export async function settle(db: BenchDatabase, maxMs = 15_000, serverCpuMs: CpuClock = ownCpuMs): Promise<number> {
   const started = performance.now();
   const pgPid = db.pid();
   let quiet = 0;
-  let node = process.cpuUsage();
+  let node = serverCpuMs();
   let pg = cpuSnapshot(pgPid).postgresMs;
   while (quiet < 2 && performance.now() - started < maxMs) {
     await sleep(100);
-    const n = process.cpuUsage(node);
+    const n = serverCpuMs();
     const p = cpuSnapshot(pgPid).postgresMs;
-    const busyMs = (n.user + n.system) / 1000 + (Number.isFinite(p - pg) ? p - pg : 0);
+    const busyMs = (Number.isFinite(n - node) ? n - node : 0) + (Number.isFinite(p - pg) ? p - pg : 0);
     // Statements waiting for a lock use no CPU: idle also means no statement running.
     quiet = busyMs < 10 && (await activeStatements(db)) === 0 ? quiet + 1 : 0;
-    node = process.cpuUsage();
+    node = n;
     pg = p;
   }
   return performance.now() - started;
@@ -200,7 +223,7 @@ export async function settle(db: BenchDatabase, maxMs = 15_000): Promise<number>
  * The statement counts of a scenario's `sqlScaling` variants, one after the other, by
  * the same sequential requests as SQL/req. `equal` is false when they differ.
  */
-export async function measureScaling(scenario: Scenario, ctx: { graphqlUrl: string; fixture: Fixture; db: BenchDatabase; settings: BenchSettings }): Promise<ScalingResult | undefined> {
+export async function measureScaling(scenario: Scenario, ctx: MeasureContext): Promise<ScalingResult | undefined> {
   if (!scenario.sqlScaling?.length) return undefined;
   const token = scenario.as === null ? null : ctx.fixture.tokens[scenario.as];
   const variants: ScalingVariant[] = [];
@@ -223,14 +246,15 @@ export async function measureScaling(scenario: Scenario, ctx: { graphqlUrl: stri
  *    expected body under load for 'same-body' scenarios);
  * 2. SQL: `sqlSamples` sequential requests, statements counted by pg_stat_statements;
  * 3. warm-up at full concurrency (discarded), then `settle`;
- * 4. loaded run at `connections`, with Steward's and PostgreSQL's CPU and PostgreSQL's
- *    execution time, counted until the requests it left in flight are done (`settle`)
- *    and divided by the requests it sent;
+ * 4. loaded run at `connections`, with the server's (`ctx.serverCpuMs`, Steward's by
+ *    default) and PostgreSQL's CPU and PostgreSQL's execution time, counted until the
+ *    requests it left in flight are done (`settle`) and divided by the requests it sent;
  * 5. single-client run (1 connection), then `settle`.
  * Failed requests are counted in `failures` (with details); the caller fails the bench.
  */
-export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: string; fixture: Fixture; db: BenchDatabase; settings: BenchSettings }): Promise<ScenarioResult> {
+export async function measureScenario(scenario: Scenario, ctx: MeasureContext): Promise<ScenarioResult> {
   const { settings, db } = ctx;
+  const serverCpuMs = ctx.serverCpuMs ?? ownCpuMs;
   const token = scenario.as === null ? null : ctx.fixture.tokens[scenario.as];
   const perConnection = scenario.perConnection?.(ctx.fixture).map((r) => graphqlRequest(ctx.graphqlUrl, scenario.query, r.variables, r.token));
   if (perConnection && !perConnection.length) throw new BenchFailure(`${scenario.name}: the fixture gave no request per connection`);
@@ -248,25 +272,24 @@ export async function measureScenario(scenario: Scenario, ctx: { graphqlUrl: str
   const runs: [string, LoadResult][] = [];
 
   if (settings.warmup > 0) runs.push(['warm-up', await runLoad(spec(settings.connections, settings.warmup))]);
-  await settle(db);
+  await settle(db, undefined, serverCpuMs);
 
   await resetStatements(db);
   const pgPid = db.pid();
   const machineBefore = cpuSnapshot(pgPid);
-  const cpuBefore = process.cpuUsage();
+  const cpuBefore = serverCpuMs();
   const wallBefore = performance.now();
   const loaded = await runLoad(spec(settings.connections, settings.duration));
-  const tailMs = await settle(db);
+  const tailMs = await settle(db, undefined, serverCpuMs);
   const wallMs = performance.now() - wallBefore;
-  const cpu = process.cpuUsage(cpuBefore);
+  const nodeCpuMs = serverCpuMs() - cpuBefore;
   const machine = cpuDelta(machineBefore, cpuSnapshot(pgPid));
   const pg = await readStatements(db);
-  const nodeCpuMs = (cpu.user + cpu.system) / 1000;
   runs.push([`${settings.connections} connections`, loaded]);
 
   const single = await runLoad(spec(1, settings.singleDuration));
   runs.push(['1 connection', single]);
-  await settle(db);
+  await settle(db, undefined, serverCpuMs);
 
   if (settings.verbose) {
     for (const [label, r] of runs) log(`${scenario.name} · ${label}: ${JSON.stringify({ ...r, firstMismatch: undefined })}`);

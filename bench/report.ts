@@ -1,9 +1,13 @@
 import { cpus, totalmem } from 'node:os';
+import type { ComparisonResult } from './compare.js';
 import type { Fixture } from './fixture.js';
 import type { BenchSettings, ScenarioResult } from './measure.js';
 
 export interface ReportInput {
+  /** Every measured row, in table order (a scenario's comparisons right after it). */
   results: ScenarioResult[];
+  /** The comparisons of ./compare.ts that ran: the ratios and goals under the table. */
+  comparisons?: ComparisonResult[];
   settings: BenchSettings;
   fixture: Fixture;
   postgresVersion: string;
@@ -14,8 +18,79 @@ export interface ReportInput {
 
 const fmt = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
 const int = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
+const sqlCount = (v: number) => (Number.isInteger(v) ? String(v) : fmt(v, 2));
+/** a ÷ b, two significant digits below 10 ("0.14×", "0.0037×", "1.0×"), whole above ("118×"). */
+function ratio(a: number, b: number): string {
+  const r = a / b;
+  if (!Number.isFinite(r)) return '–';
+  return `${r >= 10 ? Math.round(r) : r === 0 ? '0' : r.toPrecision(2)}×`;
+}
 
-/** A markdown table: one row per scenario, then the machine, the data and the settings. */
+/**
+ * A comparison of ./compare.ts: Steward's scenario and each contender side by side with
+ * Steward ÷ contender, then the issue's goals, each met or not, and what was compared.
+ */
+function renderComparison(c: ComparisonResult, connections: number): string {
+  const s = c.steward;
+  const others = c.contenders.map((x) => x.result);
+  const figures: [string, (r: typeof s) => number, (v: number) => string][] = [
+    [`req/s (${connections} conn)`, (r) => r.loaded.requestsPerSecond, int],
+    ['req/s (1 conn)', (r) => r.single.requestsPerSecond, int],
+    [`p50 ms (${connections} conn)`, (r) => r.loaded.latencyMs.p50, (v) => fmt(v, 1)],
+    ['p50 ms (1 conn)', (r) => r.single.latencyMs.p50, (v) => fmt(v, 2)],
+    ['Node CPU ms/req', (r) => r.nodeCpuMsPerRequest, (v) => fmt(v, 2)],
+    ['PG CPU ms/req', (r) => r.pgCpuMsPerRequest, (v) => fmt(v, 2)],
+    ['SQL/req', (r) => r.sqlPerRequest, sqlCount],
+    ['answer bytes', (r) => r.responseBytes, int],
+  ];
+  const header = ['', 'Steward', ...c.contenders.map((x) => x.contender.name), ...c.contenders.map((x) => `Steward ÷ ${x.contender.short}`)];
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  const rows = figures.map(([label, get, show]) => [label, show(get(s)), ...others.map((o) => show(get(o))), ...others.map((o) => ratio(get(s), get(o)))]);
+
+  const { comparison } = c;
+  const maxSql = comparison.depth + 1;
+  const rivals = c.contenders.filter((x) => x.contender.rival);
+  const met = (ok: boolean) => (ok ? 'met' : '**not met**');
+  const goals = [
+    `- SQL statements per request ≤ depth + 1 = ${maxSql} (depth ${comparison.depth}: ${comparison.levels.join(', ')}; one statement per level and one to authenticate): ` +
+      `${sqlCount(s.sqlPerRequest)} — ${met(s.sqlPerRequest <= maxSql)}`,
+    ...rivals.map(
+      ({ contender: o, result: r }) =>
+        `- req/s ≥ ${o.name}'s, at ${connections} connections: ${int(s.loaded.requestsPerSecond)} vs ${int(r.loaded.requestsPerSecond)} — ` +
+        `${met(s.loaded.requestsPerSecond >= r.loaded.requestsPerSecond)} (at 1 connection, for information: ${int(s.single.requestsPerSecond)} vs ${int(r.single.requestsPerSecond)})`,
+    ),
+    `- Node CPU ≤ ${comparison.maxNodeCpuMsPerRequest} ms/req: ${fmt(s.nodeCpuMsPerRequest, 2)} — ${met(s.nodeCpuMsPerRequest <= comparison.maxNodeCpuMsPerRequest)}`,
+  ];
+  const same = c.contenders.map(
+    (x) =>
+      `- ${x.contender.name}: ` +
+      (x.equivalence.equal ? `same answer as Steward (${x.equivalence.compared}; ids compared level by level, in order)` : `**NOT Steward's answer: FAILED** (${x.equivalence.difference})`),
+  );
+  return [
+    `\`${c.scenario.name}\` against ${c.contenders.map((x) => x.contender.name).join(' and ')} (same database, same harness; rows \`${c.scenario.name} — …\` above):`,
+    '',
+    line(header),
+    line(header.map((_, i) => (i === 0 ? '---' : '---:'))),
+    ...rows.map(line),
+    '',
+    'Steward ÷ other: above 1× Steward is ahead in req/s; below 1× it is ahead in the rest (ms, CPU, statements, bytes).',
+    '',
+    `Goals (the performance issue; reported, never failed):`,
+    '',
+    ...goals,
+    '',
+    'Equivalence (checked before measuring; the bench fails on any difference):',
+    '',
+    ...same,
+  ].join('\n');
+}
+
+/**
+ * A markdown table: one row per scenario (each followed by its comparisons' rows), the
+ * comparisons' ratios and goals, then the machine, the data and the settings. Other
+ * benches append sections of their own to the written file after it (./run.ts: the
+ * audited writes of ./audit.ts, and the place for the subscription fan-out).
+ */
 export function renderReport(r: ReportInput): string {
   const c = r.settings.connections;
   const header = [
@@ -78,6 +153,8 @@ export function renderReport(r: ReportInput): string {
       ].join('\n')
     : '';
 
+  const comparisons = (r.comparisons ?? []).map((x) => renderComparison(x, c));
+
   // Headline figures of scenarios with a unit (the metered AI calls of issue 4).
   const local = r.fixture.localProvider;
   const headlines = r.results
@@ -105,10 +182,12 @@ export function renderReport(r: ReportInput): string {
     table,
     ...headlines.flatMap((h) => ['', h]),
     ...(scalingTable ? [scalingTable] : []),
+    ...comparisons.flatMap((x) => ['', x]),
     '',
     `- Run ${r.startedAt.toISOString()}, ${fmt(r.seconds, 0)} s in all. Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ` +
       `${(totalmem() / 2 ** 30).toFixed(1)} GiB; ${r.postgresVersion} (embedded, fsync off) on the same machine.`,
-    `- Data: ${data} (filled by SQL in ${(r.fixture.ms / 1000).toFixed(1)} s). Every request is signed by the admin's access token` +
+    `- Data: ${data} (filled by SQL in ${(r.fixture.ms / 1000).toFixed(1)} s, the prompt logs ${(r.fixture.promptLogMs / 1000).toFixed(1)} s of it). ` +
+      `Every request to Steward is signed by the admin's access token` +
       (r.results.some((x) => x.scenario.perConnection)
         ? `, except under load in ${r.results.filter((x) => x.scenario.perConnection).map((x) => `\`${x.scenario.name}\``).join(', ')}: each connection its own user's (signed up through the API).`
         : '.'),
@@ -128,7 +207,19 @@ export function renderReport(r: ReportInput): string {
             `as for SQL/req above. rows in the answer: objects per field, connections folded into their field.`,
         ]
       : []),
+    ...comparisonNotes(r),
     `- failed: errors, timeouts, non-2xx answers and answers that differ from the probed one (for writes, whose answers differ by design: answers with errors), over all runs; the bench fails unless 0.`,
     '',
   ].join('\n');
+}
+
+/** The notes of the comparison rows: what each contender is, and how its figures differ in meaning. */
+function comparisonNotes(r: ReportInput): string[] {
+  return (r.comparisons ?? []).flatMap((c) => [
+    `- \`${c.scenario.name} — …\` rows: the same answer from another server on the same database, each a child process started by the bench after Steward's \`${c.scenario.name}\` ` +
+      `(and stopped once measured), measured by the same harness with the same settings. Node CPU ms/req there is that process's CPU (/proc/<pid>/stat, user + system), ` +
+      `not Steward's; SQL/req counts its statements the same way (Steward's include its authentication, theirs have none to do); ` +
+      `Steward's process is idle meanwhile and counts as busy elsewhere.`,
+    ...c.contenders.map((x) => `- \`${x.result.scenario.name}\`: ${x.contender.note}`),
+  ]);
 }

@@ -1,10 +1,14 @@
 /**
  * `npm run bench`: a throw-away embedded PostgreSQL, Steward started in this process,
  * data filled by SQL, then every scenario of ./scenarios.ts measured over real HTTP by
- * autocannon in a child process. Prints a markdown table and writes it to
+ * autocannon in a child process. Right after `dashboard`, the same dashboard served by
+ * PostGraphile 5 and by a hand-written floor, each a child process on the same database,
+ * measured the same way once their answers are checked equal to Steward's (./compare.ts).
+ * Prints a markdown table (with the comparison's ratios and goals) and writes it to
  * bench/results.md. Exits 1 if any request failed, if a scenario's SQL statements per
- * request differ between its sizes (`sqlScaling`), or if anything broke, after stopping
- * everything it started (the report is written first either way).
+ * request differ between its sizes (`sqlScaling`), if a compared server's answer differs
+ * from Steward's, or if anything broke, after stopping everything it started (the report
+ * is written first either way). Unmet speed goals are reported, not failed.
  *
  * Settings (environment):
  *   BENCH_CONNECTIONS      concurrent connections of the loaded run (default 32)
@@ -18,7 +22,12 @@
  *   BENCH_TASKS            tasks, spread over the projects (default 50000)
  *   BENCH_ASSIGNEES        task assignments, spread over the tasks (default 75000)
  *   BENCH_APPROVALS        approvals, spread over the tasks (default 100000)
- *   BENCH_ONLY             comma-separated scenario names to run (default all)
+ *   BENCH_PROMPT_LOGS      prompt logs over the last 60 days, monthly partitions (default 1000000)
+ *   BENCH_ONLY             comma-separated scenario names to run (default all); a scenario's
+ *                          comparisons run with it (BENCH_ONLY=dashboard: Steward, PostGraphile, floor);
+ *                          `audit` and `fan-out` name the two benches appended after the table
+ *   BENCH_FANOUT_*         the fan-out's steps, events, clients…: see ./fanout.ts
+ *   BENCH_COMPARE          0 to skip the comparisons (PostGraphile and the floor; default on)
  *   BENCH_VERBOSE          1: print each scenario's SQL statements and raw run results
  *   DB_POOL_SIZE           Steward's pool size, as in production (default Steward's own)
  *   BENCH_LOG_LEVEL        Steward's log level (default silent; e.g. warn to see server errors)
@@ -26,17 +35,19 @@
  *   MAX_QUERY_COST         Steward's query cost limit (default 1000000 here, see below)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createFixture, DEFAULT_SIZE, type Fixture, type FixtureSize } from './fixture.js';
+import { comparisons, runComparison, type ComparisonResult } from './compare.js';
 import { measureScaling, measureScenario, BenchFailure, type BenchSettings, type ScenarioResult } from './measure.js';
 import { startBenchDatabase, type BenchDatabase } from './postgres.js';
 import { renderReport } from './report.js';
 import { scenarios } from './scenarios.js';
 import { auditBench } from './audit.js';
+import { fanoutBench } from './fanout.js';
 
 // graphql-js and others read NODE_ENV when first loaded: set it before Steward is imported (below).
 process.env.NODE_ENV ||= 'production';
@@ -51,7 +62,7 @@ function positiveInt(name: string, def: number, min = 1): number {
   return v;
 }
 
-function readSettings(): BenchSettings & { size: FixtureSize; only: string[] | null } {
+function readSettings(): BenchSettings & { size: FixtureSize; only: string[] | null; compare: boolean } {
   return {
     connections: positiveInt('BENCH_CONNECTIONS', 32),
     duration: positiveInt('BENCH_DURATION', 10),
@@ -65,9 +76,11 @@ function readSettings(): BenchSettings & { size: FixtureSize; only: string[] | n
       tasks: positiveInt('BENCH_TASKS', DEFAULT_SIZE.tasks, 0),
       assignees: positiveInt('BENCH_ASSIGNEES', DEFAULT_SIZE.assignees, 0),
       approvals: positiveInt('BENCH_APPROVALS', DEFAULT_SIZE.approvals, 0),
+      promptLogs: positiveInt('BENCH_PROMPT_LOGS', DEFAULT_SIZE.promptLogs, 0),
     },
     verbose: ['1', 'true', 'yes'].includes(process.env.BENCH_VERBOSE ?? ''),
     only: process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : null,
+    compare: !['0', 'false', 'no'].includes(process.env.BENCH_COMPARE ?? ''),
   };
 }
 
@@ -94,7 +107,10 @@ class Stack {
 async function main(stack: Stack): Promise<number> {
   const settings = readSettings();
   const chosen = settings.only ? scenarios.filter((s) => settings.only!.includes(s.name)) : scenarios;
-  if (!chosen.length) throw new BenchFailure(`BENCH_ONLY matches no scenario; there are: ${scenarios.map((s) => s.name).join(', ')}`);
+  const appended = ['audit', 'fan-out'];
+  if (settings.only?.some((name) => !appended.includes(name) && !scenarios.some((s) => s.name === name))) {
+    throw new BenchFailure(`BENCH_ONLY names something unknown; there are: ${[...scenarios.map((s) => s.name), ...appended].join(', ')}`);
+  }
   const started = Date.now();
 
   log('starting embedded PostgreSQL');
@@ -138,13 +154,12 @@ async function main(stack: Stack): Promise<number> {
   } finally {
     await pool.end();
   }
-  log(`data ready in ${fixture.ms} ms: ${JSON.stringify(fixture.rows)}`);
+  log(`data ready in ${fixture.ms} ms (prompt logs ${fixture.promptLogMs} ms): ${JSON.stringify(fixture.rows)}`);
 
   const results: ScenarioResult[] = [];
+  const compared: ComparisonResult[] = [];
   const perScenario = settings.warmup + settings.duration + settings.singleDuration;
-  for (const [i, scenario] of chosen.entries()) {
-    log(`${i + 1}/${chosen.length} ${scenario.name} (~${perScenario} s)`);
-    const r = await measureScenario(scenario, { graphqlUrl, fixture, db, settings });
+  const summarise = (r: ScenarioResult) => {
     log(
       `  ${Math.round(r.loaded.requestsPerSecond)} req/s at ${settings.connections} conn, p50 ${r.loaded.latencyMs.p50.toFixed(1)} ms, ` +
         `p99 ${r.loaded.latencyMs.p99.toFixed(1)} ms; 1 conn p50 ${r.single.latencyMs.p50.toFixed(2)} ms; ${r.sqlPerRequest} SQL/req; ` +
@@ -153,15 +168,37 @@ async function main(stack: Stack): Promise<number> {
     if (r.elsewhereShare > 0.15) {
       log(`  warning: ${Math.round(r.elsewhereShare * 100)}% of the machine's CPU went to other work during this run; its figures are disturbed`);
     }
+  };
+  for (const [i, scenario] of chosen.entries()) {
+    log(`${i + 1}/${chosen.length} ${scenario.name} (~${perScenario} s)`);
+    const r = await measureScenario(scenario, { graphqlUrl, fixture, db, settings });
+    summarise(r);
     r.scaling = await measureScaling(scenario, { graphqlUrl, fixture, db, settings });
     if (r.scaling) {
       log(`  SQL/req by size: ${r.scaling.variants.map((v) => `${v.label} ${v.sqlPerRequest} (${v.rows}; ${v.meanMs.toFixed(0)} ms)`).join(' · ')}`);
       if (!r.scaling.equal) log(`  ERROR: ${scenario.name}'s SQL statements grow with rows: the bench will fail`);
     }
     results.push(r);
+
+    // The same answers from other servers (./compare.ts), measured right after; their rows follow the scenario's.
+    const comparison = settings.compare ? comparisons[scenario.name] : undefined;
+    if (comparison) {
+      log(`${scenario.name}: compared with ${comparison.contenders().map((c) => c.name).join(' and ')} (~${perScenario} s each)`);
+      const c = await runComparison(scenario, comparison, r, { graphqlUrl, fixture, db, settings, poolSize: config.DB_POOL_SIZE, log, measured: summarise });
+      results.push(...c.contenders.map((x) => x.result));
+      compared.push(c);
+    }
   }
 
-  const report = renderReport({ results, settings, fixture, postgresVersion, startedAt: new Date(started), seconds: (Date.now() - started) / 1000 });
+  const report = renderReport({
+    results,
+    comparisons: compared,
+    settings,
+    fixture,
+    postgresVersion,
+    startedAt: new Date(started),
+    seconds: (Date.now() - started) / 1000,
+  });
   process.stdout.write(`\n${report}\n`);
   const file = fileURLToPath(new URL('../../bench/results.md', import.meta.url));
   writeFileSync(file, report);
@@ -170,6 +207,11 @@ async function main(stack: Stack): Promise<number> {
   const problems: string[] = [];
   const failed = results.filter((r) => r.failures > 0);
   if (failed.length) problems.push(`${failed.length} scenario(s) had failed requests:\n${failed.map((r) => r.failureDetails).join('\n')}`);
+  for (const c of compared) {
+    for (const x of c.contenders.filter((x) => !x.equivalence.equal)) {
+      problems.push(`${x.result.scenario.name}: its answer is not Steward's (${x.equivalence.difference})`);
+    }
+  }
   for (const r of results) {
     if (r.scaling && !r.scaling.equal) {
       problems.push(
@@ -180,6 +222,13 @@ async function main(stack: Stack): Promise<number> {
   }
   // Audited writes/s with 16 writers (./audit.ts), appended to the report.
   problems.push(...(await auditBench({ graphqlUrl, dbUrl: db.url, adminToken: fixture.tokens.admin, only: settings.only, reportFile: file, postgresPid: db.pid(), log })));
+  // Subscription fan-out (./fanout.ts): a Steward process of its own on this database,
+  // graphql-ws subscribers ramped to 19,950, beside a raw-ws floor; appended as a section.
+  if (!settings.only || settings.only.includes('fan-out')) {
+    const fanout = await fanoutBench({ log, dbUrl: db.url, postgresPid: db.pid(), stewardEnv: { TOKEN_SIGNING_KEY: config.TOKEN_SIGNING_KEY } });
+    appendFileSync(file, `\n${fanout.markdown.replace(/^# Steward benchmark: subscription fan-out/, '## Subscription fan-out (bench/fanout.ts)')}\n`);
+    problems.push(...fanout.problems);
+  }
   if (problems.length) throw new BenchFailure(problems.join('\n'));
   return 0;
 }

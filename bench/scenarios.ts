@@ -71,7 +71,8 @@ export const scenarios: Scenario[] = [
     as: 'admin',
   },
   {
-    // The admin sees every project.
+    // The admin sees every project. Compared with PostGraphile and a hand-written floor
+    // right after it (./compare.ts: `comparisons`), unless BENCH_COMPARE=0.
     name: 'dashboard',
     query: dashboard(20, 20),
     as: 'admin',
