@@ -38,34 +38,53 @@ export interface Context extends Scope {
   readonly viewerRead: boolean;
 }
 
-const VIEWER = Symbol('viewer');
+/**
+ * A class, not an object literal with getters: the accessors then live once on the
+ * prototype instead of as closures in every context (a WebSocket subscription keeps
+ * its context for as long as it lives: memory per socket). The unit of work and the
+ * loaders are made on first use, which most subscriptions never reach.
+ */
+class OperationContext implements Context {
+  // Plain properties, not #private: Apollo shallow-copies the context per operation
+  // (Object.assign onto the same prototype), which copies these but not #fields.
+  private lazyEm?: EntityManager;
+  private lazyLoaders?: Loaders;
+  private read = false;
+  readonly services: Services;
+
+  constructor(
+    readonly runtime: Runtime,
+    private readonly who: Viewer | null,
+    readonly meta: RequestMeta,
+  ) {
+    this.services = runtime.services;
+  }
+
+  get em(): EntityManager {
+    return (this.lazyEm ??= this.runtime.orm.em.fork() as EntityManager);
+  }
+
+  get loaders(): Loaders {
+    return (this.lazyLoaders ??= new Loaders(this.runtime.db));
+  }
+
+  get viewer(): Viewer | null {
+    this.read = true;
+    return this.who;
+  }
+
+  get viewerRead(): boolean {
+    return this.read;
+  }
+
+  /** The viewer, not counted as a read: see peekViewer. */
+  peek(): Viewer | null {
+    return this.who;
+  }
+}
 
 export function createContext(runtime: Runtime, viewer: Viewer | null, meta: RequestMeta): Context {
-  // The unit of work and the loaders are made on first use: a WebSocket subscription keeps
-  // its context for as long as it lives, and most never touch either (memory per socket).
-  let em: EntityManager | undefined;
-  let loaders: Loaders | undefined;
-  let viewerRead = false;
-  const ctx = {
-    [VIEWER]: viewer,
-    get em() {
-      return (em ??= runtime.orm.em.fork() as EntityManager);
-    },
-    get loaders() {
-      return (loaders ??= new Loaders(runtime.db));
-    },
-    get viewer() {
-      viewerRead = true;
-      return viewer;
-    },
-    get viewerRead() {
-      return viewerRead;
-    },
-    meta,
-    services: runtime.services,
-    runtime,
-  };
-  return ctx;
+  return new OperationContext(runtime, viewer, meta);
 }
 
 /**
@@ -73,7 +92,7 @@ export function createContext(runtime: Runtime, viewer: Viewer | null, meta: Req
  * root-operation rule a subscription already passed when it subscribed.
  */
 export function peekViewer(ctx: Pick<Context, 'viewer'>): Viewer | null {
-  return VIEWER in ctx ? (ctx as { [VIEWER]: Viewer | null })[VIEWER] : ctx.viewer;
+  return ctx instanceof OperationContext ? ctx.peek() : ctx.viewer;
 }
 
 /** The viewer of an operation that `@Allow` already required to be signed in. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { GraphQLError, createSourceEventStream, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
-import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode, handleProtocols, makeServer, type WebSocket as ProtocolSocket } from 'graphql-ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { TopicSource } from '../events/subscription.js';
 import { CREDENTIALS_REVOKED, type CredentialsRevoked } from '../modules/identity/identity.events.js';
 import { AppError } from '../shared/errors.js';
@@ -18,6 +18,9 @@ interface SocketState {
   viewer?: Viewer;
   subscriptions: number;
   socket: WebSocket;
+  adapter: SocketAdapter;
+  /** graphql-ws's handler of the socket's end. */
+  closed: (code: number, reason: string) => Promise<void>;
   /** Answered the last keep-alive ping, or sent something since. */
   alive: boolean;
   /** The upgrade request's address and agent, read once: the request itself is not kept (memory per socket). */
@@ -150,7 +153,7 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
         return { errors: [new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
       }
       const op = operations.get(args.contextValue as object)!;
-      return untilEnded(fanout.add({ ...op, source, document: args.document, operationName: args.operationName, variables: args.variableValues }));
+      return new UntilEnded(fanout.add({ ...op, source, document: args.document, operationName: args.operationName, variables: args.variableValues }));
     },
     onError: (_ctx, _id, _payload, errors) => format(errors),
     // The operation's request id, explicitly: over WebSocket no request store is active, and a
@@ -169,33 +172,38 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
     },
   });
 
-  wss.on('connection', (socket, request) => {
-    const meta = requestMeta(request);
-    const state: SocketState = { subscriptions: 0, socket, alive: true, meta, requestIdGiven: meta.requestId === request.headers['x-request-id'] };
-    states.set(socket, state);
+  // The sockets' listeners are shared functions (`this` is the socket), not closures per
+  // socket: with tens of thousands of sockets, memory per socket is what counts.
+  function onError(this: WebSocket, err: Error) {
     // ws closes a socket that breaks the protocol (a message over maxPayload: 1009, bad
     // framing) by itself, then emits 'error': the client's doing, logged as such.
-    socket.on('error', (err) => logger.warn({ module: 'ws', reason: err.message }, 'websocket closed: the client broke the protocol'));
-    socket.on('pong', () => (state.alive = true));
-    const closed = protocol.opened(
-      {
-        protocol: socket.protocol,
-        send: (data) => {
-          if (socket.readyState === socket.OPEN) socket.send(data);
-        },
-        close: (code, reason) => socket.close(code, reason),
-        onMessage: (cb) =>
-          socket.on('message', (data) => {
-            state.alive = true;
-            cb(String(data)).catch((err) => {
-              logger.error({ err, module: 'ws' }, 'websocket message handling failed');
-              socket.close(CloseCode.InternalServerError, 'Internal server error');
-            });
-          }),
-      },
-      { socket, state },
-    );
-    socket.once('close', (code, reason) => void closed(code, String(reason)));
+    logger.warn({ module: 'ws', reason: err.message }, 'websocket closed: the client broke the protocol');
+  }
+  function onPong(this: WebSocket) {
+    states.get(this)!.alive = true;
+  }
+  function onMessage(this: WebSocket, data: RawData) {
+    const state = states.get(this)!;
+    state.alive = true;
+    state.adapter.received?.(String(data)).catch((err) => {
+      logger.error({ err, module: 'ws' }, 'websocket message handling failed');
+      this.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+  }
+  function onClose(this: WebSocket, code: number, reason: Buffer) {
+    void states.get(this)!.closed(code, String(reason));
+  }
+
+  wss.on('connection', (socket, request) => {
+    const meta = requestMeta(request);
+    const adapter = new SocketAdapter(socket);
+    const state: SocketState = { subscriptions: 0, socket, adapter, alive: true, meta, requestIdGiven: meta.requestId === request.headers['x-request-id'], closed: async () => {} };
+    states.set(socket, state);
+    socket.on('error', onError);
+    socket.on('pong', onPong);
+    socket.on('message', onMessage);
+    socket.on('close', onClose);
+    state.closed = protocol.opened(adapter, { socket, state });
   });
 
   // One keep-alive sweep for every socket instead of a timer per socket: a socket that
@@ -236,27 +244,58 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
   };
 }
 
+/** graphql-ws's view of a socket: methods on a prototype rather than closures per socket. */
+class SocketAdapter implements ProtocolSocket {
+  /** graphql-ws's handler of incoming messages. */
+  received?: (data: string) => Promise<void>;
+
+  constructor(private readonly socket: WebSocket) {}
+
+  get protocol() {
+    return this.socket.protocol;
+  }
+
+  send(data: string) {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(data);
+  }
+
+  close(code?: number, reason?: string) {
+    this.socket.close(code, reason);
+  }
+
+  onMessage(cb: (data: string) => Promise<void>) {
+    this.received = cb;
+  }
+}
+
+const DONE: IteratorResult<never, void> = { value: undefined, done: true };
+
 /**
  * A stream that yields nothing and ends when graphql-ws ends it (the client completed the
  * operation or went away): `end` runs then. The fan-out sends the events itself.
  */
-function untilEnded(end: () => void): AsyncGenerator<never, void> {
-  let finish: (r: IteratorResult<never, void>) => void = () => {};
-  const ended = new Promise<IteratorResult<never, void>>((r) => (finish = r));
-  const stop = async (): Promise<IteratorResult<never, void>> => {
-    end();
-    finish({ value: undefined, done: true });
-    return { value: undefined, done: true };
-  };
-  return {
-    next: () => ended,
-    return: stop,
-    throw: async (err) => {
-      await stop();
-      throw err;
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  } as AsyncGenerator<never, void>;
+class UntilEnded implements AsyncGenerator<never, void> {
+  private finish!: (r: IteratorResult<never, void>) => void;
+  private readonly ended = new Promise<IteratorResult<never, void>>((r) => (this.finish = r));
+
+  constructor(private readonly end: () => void) {}
+
+  next() {
+    return this.ended;
+  }
+
+  async return() {
+    this.end();
+    this.finish(DONE);
+    return DONE;
+  }
+
+  async throw(err: unknown): Promise<IteratorResult<never, void>> {
+    await this.return();
+    throw err;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
 }

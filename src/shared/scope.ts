@@ -32,7 +32,8 @@ export interface Scope {
 
 /** Runs `fn` in one transaction; `tx.em` is the transactional EntityManager (flushed, then committed). */
 export function inTransaction<T>(scope: Scope, fn: (tx: Scope) => Promise<T>): Promise<T> {
-  return scope.em.transactional((em) => fn({ ...scope, em: em as EntityManager }));
+  // Spelled out, not spread: a request's context keeps `viewer` in an accessor, which a spread would drop.
+  return scope.em.transactional((em) => fn({ em: em as EntityManager, viewer: scope.viewer, meta: scope.meta }));
 }
 
 export const systemMeta = (name: string): RequestMeta => ({ requestId: `job:${name}:${Date.now()}`, ip: null, userAgent: null });
