@@ -23,6 +23,8 @@ interface SocketState {
   closed: (code: number, reason: string) => Promise<void>;
   /** Answered the last keep-alive ping, or sent something since. */
   alive: boolean;
+  /** When the last keep-alive ping went out (ms). */
+  pingedAt: number;
   /** The upgrade request's address and agent, read once: the request itself is not kept (memory per socket). */
   meta: RequestMeta;
   /** The client named the request id (X-Request-Id on the upgrade): its operations all carry it; otherwise each gets its own. */
@@ -197,7 +199,7 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
   wss.on('connection', (socket, request) => {
     const meta = requestMeta(request);
     const adapter = new SocketAdapter(socket);
-    const state: SocketState = { subscriptions: 0, socket, adapter, alive: true, meta, requestIdGiven: meta.requestId === request.headers['x-request-id'], closed: async () => {} };
+    const state: SocketState = { subscriptions: 0, socket, adapter, alive: true, pingedAt: 0, meta, requestIdGiven: meta.requestId === request.headers['x-request-id'], closed: async () => {} };
     states.set(socket, state);
     socket.on('error', onError);
     socket.on('pong', onPong);
@@ -206,24 +208,36 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
     state.closed = protocol.opened(adapter, { socket, state });
   });
 
-  // One keep-alive sweep for every socket instead of a timer per socket: a socket that
-  // has not answered the previous sweep's ping (nor sent anything) is dead and dropped.
-  const sweep = setInterval(() => void keepAlive(), config.WS_KEEPALIVE_MS);
-  sweep.unref();
-  const keepAlive = async () => {
-    let i = 0;
-    for (const socket of wss.clients) {
-      if (++i % config.WS_SENDS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+  // One keep-alive sweep for every socket instead of a timer per socket, spread over the
+  // interval: each of its ticks pings the next slice of the sockets, so that a round never
+  // sends tens of thousands of pings (and receives their pongs) at once, in the way of
+  // an event's fan-out. A socket that has neither answered its previous ping nor sent
+  // anything by its turn in the next round is dead, and dropped.
+  const TICKS_PER_ROUND = 50;
+  let round: WebSocket[] = [];
+  let next = 0;
+  const sweep = setInterval(() => {
+    if (next >= round.length) {
+      round = [...wss.clients];
+      next = 0;
+    }
+    const end = Math.min(round.length, next + Math.ceil(round.length / TICKS_PER_ROUND));
+    const now = Date.now();
+    for (; next < end; next++) {
+      const socket = round[next]!;
       const state = states.get(socket);
       if (!state || socket.readyState !== socket.OPEN) continue;
       if (!state.alive) {
-        socket.terminate();
+        // Given at least half an interval to answer (a round's order shifts as sockets leave).
+        if (now - state.pingedAt >= config.WS_KEEPALIVE_MS / 2) socket.terminate();
         continue;
       }
       state.alive = false;
+      state.pingedAt = now;
       socket.ping();
     }
-  };
+  }, Math.max(1, Math.round(config.WS_KEEPALIVE_MS / TICKS_PER_ROUND)));
+  sweep.unref();
 
   return {
     wss,
