@@ -2,8 +2,8 @@ import { PrimaryKey, Property, type Opt } from '@mikro-orm/core';
 import { Field, ID, ObjectType } from 'type-graphql';
 import { newId } from './ids.js';
 
-/** id (UUIDv7) and creation time, shared by every entity. */
-@ObjectType()
+/** id (UUIDv7) and creation time, shared by every entity. Plain properties: read without a resolver (as the entities' own fields are). */
+@ObjectType({ simpleResolvers: true })
 export abstract class BaseEntity {
   @Field(() => ID)
   @PrimaryKey({ type: 'uuid' })
@@ -15,7 +15,7 @@ export abstract class BaseEntity {
 }
 
 /** BaseEntity plus the time of the last change. */
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export abstract class TimestampedEntity extends BaseEntity {
   @Field(() => Date)
   @Property({ type: 'timestamptz', defaultRaw: 'now()', onUpdate: () => new Date() })

@@ -59,7 +59,9 @@ export function ConnectionType<T extends object>(node: ClassType<T>, name = node
   class Conn {
     @Field(() => [Edge]) edges!: Edge[];
     @Field(() => PageInfo) pageInfo!: PageInfo;
-    @Field(() => Int) totalCount!: number;
+    // A promise (counted only when selected): it needs a resolver, which graphql-jit awaits, where a
+    // simple field is read inline and its value serialised as is.
+    @Field(() => Int, { simple: false }) totalCount!: number;
   }
   connectionTypes.set(node, Conn);
   return Conn as unknown as ClassType<Connection<T>>;
@@ -196,6 +198,18 @@ export function planPage(model: ReadModel, page: PageArgs, sort: SortKey, alias 
   };
 }
 
+/** An edge whose cursor is encoded when read: lists (nested ones above all) seldom ask for it. */
+class Edge<T extends Record<string, unknown>> {
+  constructor(
+    readonly node: T,
+    private readonly sort: SortKey,
+  ) {}
+
+  get cursor(): string {
+    return cursorOf(this.node, this.sort);
+  }
+}
+
 /** Builds the connection from the fetched rows (at most `limit`). */
 export function toConnection<T extends Record<string, unknown>>(
   rows: T[],
@@ -209,7 +223,7 @@ export function toConnection<T extends Record<string, unknown>>(
   if (plan.backwards) nodes.reverse();
   // The sort-key column stays on the row: no GraphQL field reads it, and `delete` would
   // turn every row object into a slow dictionary-mode object on the hot path.
-  const edges = nodes.map((node) => ({ cursor: cursorOf(node, sort), node }));
+  const edges = nodes.map((node) => new Edge(node, sort));
   let total: Promise<number> | undefined;
   return {
     edges,

@@ -112,6 +112,16 @@ describe('operation permissions', () => {
     }
   });
 
+  it('runs the auth checker around operations only, not around nested field resolvers', async () => {
+    // The checker lets every nested field through; type-graphql's middleware around each
+    // field resolver call only cost CPU (see Allow in src/shared/allow.ts).
+    await buildStewardSchema();
+    const guarded = getMetadataStorage()
+      .fieldResolvers.filter((r) => r.roles !== undefined)
+      .map((r) => `${r.target.name}.${r.methodName}`);
+    expect(guarded).toEqual([]);
+  });
+
   it('matches the reviewed snapshot of who may run what', async () => {
     const lines = await Promise.all(
       (await declarations()).map(async (d) => {

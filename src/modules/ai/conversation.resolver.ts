@@ -24,9 +24,8 @@ const MessageConnection = ConnectionType(Message);
 const conversations = () => readModel(Conversation);
 
 /** The columns a Message selection needs: knowledgeEntries reads knowledgeEntryIds from the row (no extra statement). */
-function messageFields(fields: Set<string>): Set<string> {
-  if (fields.has('knowledgeEntries')) fields.add('knowledgeEntryIds');
-  return fields;
+function messageFields(fields: ReadonlySet<string>): ReadonlySet<string> {
+  return fields.has('knowledgeEntries') ? new Set([...fields, 'knowledgeEntryIds']) : fields;
 }
 
 @Resolver(() => Conversation)

@@ -21,10 +21,9 @@ const isAdmin = (ctx: Context) => ctx.viewer?.role === Role.ADMIN && !ctx.viewer
 const healthLoader = (ctx: Context) => ctx.loaders.custom<string, HealthRow | null>('provider.health', (ids) => ctx.services.providers.healthOf(ids));
 
 /** Fields a provider's resolvers read besides the selected ones. */
-function providerFields(info: GraphQLResolveInfo, path: string[] = []): Set<string> {
+function providerFields(info: GraphQLResolveInfo, path: string[] = []): ReadonlySet<string> {
   const fields = selectedFields(info, path);
-  if (fields.has('hasPlatformKey')) fields.add('platformKeyLast4');
-  return fields;
+  return fields.has('hasPlatformKey') ? new Set([...fields, 'platformKeyLast4']) : fields;
 }
 
 @Resolver(() => Provider)

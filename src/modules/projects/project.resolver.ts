@@ -64,7 +64,9 @@ export class ProjectResolver {
 
   @FieldResolver(() => [ProjectMember], { description: 'Owner first, then by role.' })
   async members(@Root() p: RowOf<Project>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const rows = await ctx.loaders.byForeignKey<Row>(readModel(ProjectMember), 'project', [...selectedFields(info), 'user', 'role'], { sort: { property: 'createdAt', direction: 'ASC', type: 'timestamptz' } }).load(p.id);
+    const rows = await ctx.loaders
+      .byForeignKey<Row>(readModel(ProjectMember), 'project', selectedFields(info), { required: ['user', 'role'], sort: { property: 'createdAt', direction: 'ASC', type: 'timestamptz' } })
+      .load(p.id);
     const order = [ProjectRole.OWNER, ProjectRole.MAINTAINER, ProjectRole.CONTRIBUTOR, ProjectRole.VIEWER];
     return rows.sort((a, b) => order.indexOf(a.role as ProjectRole) - order.indexOf(b.role as ProjectRole));
   }

@@ -32,11 +32,16 @@ export const TaskConnection = ConnectionType(Task);
 type Row = Record<string, unknown> & { id: string };
 const tasks = () => readModel(Task);
 
-/** A field PostgreSQL computes (see defineComputed in task.service.ts): on list rows already, loaded for entities. */
-async function computed<T>(ctx: Context, root: Task, field: string): Promise<T> {
+/**
+ * A field PostgreSQL computes (see defineComputed in task.service.ts): on list rows already
+ * (answered as is, no promise per row), loaded for entities.
+ */
+function computed<T>(ctx: Context, root: Task, field: string): T | Promise<T> {
   if (field in root) return (root as unknown as Record<string, T>)[field]!;
-  const row = await ctx.loaders.byId<Row>(tasks(), [field]).load(root.id);
-  return row?.[field] as T;
+  return ctx.loaders
+    .byId<Row>(tasks(), [field])
+    .load(root.id)
+    .then((row) => row?.[field] as T);
 }
 
 @Resolver(() => Task)
