@@ -11,6 +11,8 @@ export interface CpuSnapshot {
   machineMs: number;
   /** CPU of the PostgreSQL server and its backends, ms. */
   postgresMs: number;
+  /** The same by process (ms): a backend that exits during a run must not take its past CPU out of the delta. */
+  postgresByPid?: Map<number, number>;
 }
 
 let tickMs: number | undefined;
@@ -34,9 +36,9 @@ function machineBusyTicks(): number {
   return total - f[3]! - f[4]!;
 }
 
-/** utime + stime of `root` and its direct children (PostgreSQL's backends and workers). */
-function treeTicks(root: number): number {
-  let ticks = 0;
+/** utime + stime of `root` and of each of its direct children (PostgreSQL's backends and workers), by pid. */
+function treeTicks(root: number): Map<number, number> {
+  const ticks = new Map<number, number>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let stat: string;
@@ -49,7 +51,7 @@ function treeTicks(root: number): number {
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const pid = Number(name);
     const ppid = Number(f[1]);
-    if (pid === root || ppid === root) ticks += Number(f[11]) + Number(f[12]);
+    if (pid === root || ppid === root) ticks.set(pid, Number(f[11]) + Number(f[12]));
   }
   return ticks;
 }
@@ -73,12 +75,27 @@ export function processCpuMs(pid: number): number {
 export function cpuSnapshot(postgresPid: number | undefined): CpuSnapshot {
   try {
     const t = msPerTick();
-    return { machineMs: machineBusyTicks() * t, postgresMs: postgresPid ? treeTicks(postgresPid) * t : NaN };
+    if (!postgresPid) return { machineMs: machineBusyTicks() * t, postgresMs: NaN };
+    const byPid = new Map([...treeTicks(postgresPid)].map(([pid, ticks]) => [pid, ticks * t]));
+    let postgresMs = 0;
+    for (const ms of byPid.values()) postgresMs += ms;
+    return { machineMs: machineBusyTicks() * t, postgresMs, postgresByPid: byPid };
   } catch {
     return { machineMs: NaN, postgresMs: NaN };
   }
 }
 
+/**
+ * What was used between two snapshots. PostgreSQL's share sums, per process alive at the
+ * end, its CPU since the first snapshot (or since it started): a backend that exits in
+ * between takes its CPU out of the total, which would make the delta negative; what it
+ * used in between is then counted as the machine's, not PostgreSQL's.
+ */
 export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot {
-  return { machineMs: after.machineMs - before.machineMs, postgresMs: after.postgresMs - before.postgresMs };
+  let postgresMs = after.postgresMs - before.postgresMs;
+  if (before.postgresByPid && after.postgresByPid) {
+    postgresMs = 0;
+    for (const [pid, ms] of after.postgresByPid) postgresMs += Math.max(0, ms - (before.postgresByPid.get(pid) ?? 0));
+  }
+  return { machineMs: after.machineMs - before.machineMs, postgresMs };
 }

@@ -54,7 +54,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { AccessTokens } from '../src/modules/identity/access-token.js';
-import { cpuSnapshot } from './cpu.js';
+import { cpuDelta, cpuSnapshot } from './cpu.js';
 import { createFixture, DEFAULT_SIZE, type FixtureSize } from './fixture.js';
 import { titleOf, type ClientCommand, type ClientReply, type ClientStats, type FloorCommand, type FloorReply, type ProbeReply } from './fanout-protocol.js';
 import { graphql } from './http.js';
@@ -779,7 +779,7 @@ async function measureSystem(sys: SystemUnderTest, clients: ClientPool, s: Fanou
       if (sample && !rows.length) log(`  ${label}'s next message as received (${Buffer.byteLength(sample)} bytes): ${sample}`);
       const sorted = Float64Array.from(latencies).sort();
       const sockets = members + outsiders;
-      const pgMs = machine1.postgresMs - machine0.postgresMs;
+      const pgMs = cpuDelta(machine0, machine1).postgresMs;
       const closes = { ...before.closes };
       addCounts(closes, after.closes);
       const unexpected = { ...before.unexpected };
