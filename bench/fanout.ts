@@ -55,6 +55,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { AccessTokens } from '../src/modules/identity/access-token.js';
 import { cpuDelta, cpuSnapshot } from './cpu.js';
+import { Stack } from './stack.js';
 import { createFixture, DEFAULT_SIZE, type FixtureSize } from './fixture.js';
 import { titleOf, type ClientCommand, type ClientReply, type ClientStats, type FloorCommand, type FloorReply, type ProbeReply } from './fanout-protocol.js';
 import { graphql } from './http.js';
@@ -917,28 +918,8 @@ function floorSystem(floor: { child: ChildProcess; replies: Replies<FloorReply>;
 // ---------------------------------------------------------------------------------------
 // The run
 
-/** Things started, stopped in reverse order, each once. */
-class Resources {
-  private readonly stops: { name: string; stop: () => Promise<unknown> | unknown }[] = [];
-  private closing?: Promise<void>;
-  constructor(private readonly log: (m: string) => void) {}
-  defer(name: string, stop: () => Promise<unknown> | unknown) {
-    this.stops.push({ name, stop });
-  }
-  close(): Promise<void> {
-    return (this.closing ??= (async () => {
-      for (const { name, stop } of this.stops.reverse()) {
-        try {
-          await stop();
-        } catch (err) {
-          this.log(`stopping ${name} failed: ${(err as Error).message}`);
-        }
-      }
-    })());
-  }
-}
 /** Runs in progress, closed by the stand-alone signal handlers. */
-const running = new Set<Resources>();
+const running = new Set<Stack>();
 
 /**
  * The whole fan-out bench: Steward's steps, then the floor's, every process it started
@@ -948,7 +929,7 @@ const running = new Set<Resources>();
 export async function fanoutBench(opts: FanoutOptions): Promise<FanoutResult> {
   const s = opts.settings ?? readFanoutSettings();
   const log = opts.log;
-  const resources = new Resources(log);
+  const resources = new Stack(log);
   running.add(resources);
   const started = new Date();
   const problems: string[] = [];

@@ -48,6 +48,7 @@ import { renderReport } from './report.js';
 import { scenarios } from './scenarios.js';
 import { auditBench } from './audit.js';
 import { fanoutBench } from './fanout.js';
+import { Stack } from './stack.js';
 
 // graphql-js and others read NODE_ENV when first loaded: set it before Steward is imported (below).
 process.env.NODE_ENV ||= 'production';
@@ -82,26 +83,6 @@ function readSettings(): BenchSettings & { size: FixtureSize; only: string[] | n
     only: process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : null,
     compare: !['0', 'false', 'no'].includes(process.env.BENCH_COMPARE ?? ''),
   };
-}
-
-/** Everything started, stopped in reverse order; each stop at most once. */
-class Stack {
-  private readonly stops: { name: string; stop: () => Promise<unknown> | unknown }[] = [];
-  private closing?: Promise<void>;
-  defer(name: string, stop: () => Promise<unknown> | unknown) {
-    this.stops.push({ name, stop });
-  }
-  close(): Promise<void> {
-    return (this.closing ??= (async () => {
-      for (const { name, stop } of this.stops.reverse()) {
-        try {
-          await stop();
-        } catch (err) {
-          log(`stopping ${name} failed: ${(err as Error).message}`);
-        }
-      }
-    })());
-  }
 }
 
 async function main(stack: Stack): Promise<number> {
@@ -233,7 +214,7 @@ async function main(stack: Stack): Promise<number> {
   return 0;
 }
 
-const stack = new Stack();
+const stack = new Stack(log);
 let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
