@@ -176,7 +176,7 @@ export function renderAuditReport(r: AuditBenchResult): string {
     ``,
     `| writers | audited writes/s | p50 ms | p99 ms | failed | largest unlinked backlog | all linked after | links added | chain verified | verify ms | busy elsewhere |`,
     `|---:|---:|---:|---:|---:|---:|---:|---:|:--|---:|---:|`,
-    `| ${r.writers} | ${Math.round(r.writesPerSecond)} | ${r.latencyMs.p50.toFixed(1)} | ${r.latencyMs.p99.toFixed(1)} | ${r.failures} | ${r.maxBacklog} | ${r.drainMs} ms | ${r.chain.added} | ${r.chain.ok ? `ok (${r.chain.checked} links)` : `BROKEN: ${r.chain.reason}`} | ${r.chain.verifyMs.toFixed(0)} | ${Number.isFinite(r.elsewhereShare) ? `${Math.round(r.elsewhereShare * 100)}%` : '—'} |`,
+    `| ${r.writers} | ${Math.round(r.writesPerSecond)} | ${r.latencyMs.p50.toFixed(1)} | ${r.latencyMs.p99.toFixed(1)} | ${r.failures} | ${r.maxBacklog} | ${r.drainMs} ms | ${r.chain.added} | ${r.chain.ok ? `ok (${r.chain.checked} links)` : `BROKEN: ${r.chain.reason}`} | ${r.chain.verifyMs.toFixed(0)} | ${Number.isFinite(r.elsewhereShare) ? `${Math.round(Math.max(0, r.elsewhereShare) * 100)}%` : '—'} |`,
     ``,
     `- largest unlinked backlog: audit events committed but not yet in the chain, sampled every 100 ms during the run; all linked after: from the end of the writing until none is left.`,
     `- busy elsewhere: share of the machine's cores busy with anything but Steward, PostgreSQL and the writers during the run; more than a few percent means other work disturbed the figures.`,
