@@ -155,6 +155,7 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
         return { errors: [new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
       }
       const op = operations.get(args.contextValue as object)!;
+      operations.delete(args.contextValue as object);
       return new UntilEnded(fanout.add({ ...op, source, document: args.document, operationName: args.operationName, variables: args.variableValues }));
     },
     onError: (_ctx, _id, _payload, errors) => format(errors),
