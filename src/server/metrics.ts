@@ -86,18 +86,25 @@ export function createMetrics() {
     if (usd > 0) aiSpend.inc({ provider: r.provider }, usd);
   };
 
+  /** One operation, over HTTP or WebSocket: its count and latency (seconds since `started`, from process.hrtime.bigint()). */
+  const onOperation = (name: string | null | undefined, started: bigint) => {
+    const operation = name ?? 'anonymous';
+    requests.inc({ operation });
+    latency.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+  };
+  /** Errors as the client receives them (codes set by the error formatter). */
+  const onErrors = (sent: readonly { extensions?: Record<string, unknown> }[] | undefined) => {
+    for (const e of sent ?? []) errors.inc({ code: String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
+  };
+
   /** requestDidStart / willSendResponse: one count and one latency sample per operation, errors by code. */
   const plugin: ApolloServerPlugin<any> = {
     async requestDidStart() {
       const started = process.hrtime.bigint();
       return {
         async willSendResponse({ request, operationName, response }) {
-          const operation = operationName ?? request.operationName ?? 'anonymous';
-          requests.inc({ operation });
-          latency.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
-          // The formatted errors, as the client sees them (codes set by the error formatter).
-          const sent = response.body.kind === 'single' ? response.body.singleResult.errors : response.body.initialResult.errors;
-          for (const e of sent ?? []) errors.inc({ code: String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
+          onOperation(operationName ?? request.operationName, started);
+          onErrors(response.body.kind === 'single' ? response.body.singleResult.errors : response.body.initialResult.errors);
         },
       };
     },
@@ -108,6 +115,8 @@ export function createMetrics() {
     plugin,
     onEvent,
     onFanout,
+    onOperation,
+    onErrors,
     onJob,
     onAiCall,
     setSources(s: MetricSources) {

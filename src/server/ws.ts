@@ -10,7 +10,7 @@ import type { RequestMeta, Viewer } from '../shared/scope.js';
 import { createContext, type Context, type Runtime } from './context.js';
 import type { ErrorFormatter } from './errors.js';
 import { Fanout } from './fanout.js';
-import type { FanoutCounter } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import { requestMeta } from './http.js';
 import type { QueryLimits } from './limits.js';
 
@@ -47,7 +47,14 @@ const REVOKED = 4401;
  * a revocation published on any instance closes them here too. Subscriptions are
  * delivered by the fan-out (./fanout.ts), built for tens of thousands of sockets.
  */
-export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: Runtime, limits: QueryLimits, formatError: ErrorFormatter, count?: FanoutCounter) {
+export function attachWebSocket(
+  server: Server,
+  schema: GraphQLSchema,
+  runtime: Runtime,
+  limits: QueryLimits,
+  formatError: ErrorFormatter,
+  metrics?: Pick<Metrics, 'onFanout' | 'onOperation' | 'onErrors'>,
+) {
   const { config, services, bus, logger } = runtime;
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: config.WS_MAX_PAYLOAD_BYTES, handleProtocols });
   const states = new WeakMap<WebSocket, SocketState>();
@@ -88,15 +95,23 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
     }
   });
 
-  const format = (errors: readonly GraphQLError[], requestId?: string) => errors.map((e) => formatError(e.toJSON(), e, requestId));
+  // Errors as sent, counted by code in /metrics as over HTTP.
+  const format = (errors: readonly GraphQLError[], requestId?: string) => {
+    const sent = errors.map((e) => formatError(e.toJSON(), e, requestId));
+    metrics?.onErrors(sent);
+    return sent;
+  };
+  // When each operation arrived, for its latency in /metrics (by its context).
+  const arrived = new WeakMap<object, bigint>();
 
   const fanout = new Fanout({
     schema,
     runtime,
-    formatError,
+    // An event's errors are counted once per execution, not per subscriber.
+    formatError: (_formatted, error, requestId) => format([error as GraphQLError], requestId)[0]!,
     sendsPerTurn: config.WS_SENDS_PER_TURN,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
-    count,
+    count: metrics?.onFanout,
   });
   // Who is subscribing, by operation context: graphql-ws hands `subscribe` the execution
   // arguments only, and the fan-out needs the socket and the client's operation id.
@@ -124,6 +139,7 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
       return true;
     },
     onSubscribe: (ctx, id, payload) => {
+      const started = process.hrtime.bigint();
       const state = ctx.extra.state;
       if (state.subscriptions >= config.WS_MAX_SUBSCRIPTIONS) {
         return [new GraphQLError(`At most ${config.WS_MAX_SUBSCRIPTIONS} operations per connection`, { extensions: { code: 'RATE_LIMITED' } })];
@@ -142,6 +158,7 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
       state.subscriptions++;
       const contextValue = createContext(runtime, state.viewer!, state.requestIdGiven ? state.meta : { ...state.meta, requestId: randomUUID() });
       operations.set(contextValue, { id, socket: ctx.extra.socket });
+      arrived.set(contextValue, started);
       return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
     },
     // Subscriptions: graphql-js resolves the root field (arguments, @Allow rule, the
@@ -158,7 +175,17 @@ export function attachWebSocket(server: Server, schema: GraphQLSchema, runtime: 
       operations.delete(args.contextValue as object);
       return new UntilEnded(fanout.add({ ...op, source, document: args.document, operationName: args.operationName, variables: args.variableValues }));
     },
-    onError: (_ctx, _id, _payload, errors) => format(errors),
+    // Refused before it ran (limits, validation): counted as an operation, as Apollo counts such requests.
+    onError: (_ctx, _id, payload, errors) => {
+      metrics?.onOperation(payload.operationName, process.hrtime.bigint());
+      return format(errors);
+    },
+    // Ran (a query or mutation), or subscribed: one operation, with its latency.
+    onOperation: (_ctx, _id, _payload, args) => {
+      // Named as Apollo names it over HTTP: by the document's operation when the client gave no name.
+      const name = getOperationAST(args.document, args.operationName)?.name?.value;
+      metrics?.onOperation(name, arrived.get(args.contextValue as object) ?? process.hrtime.bigint());
+    },
     // The operation's request id, explicitly: over WebSocket no request store is active, and a
     // masked INTERNAL_SERVER_ERROR must be traceable to its log entry as over HTTP.
     onNext: (_ctx, _id, _payload, args, result) =>

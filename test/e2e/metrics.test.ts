@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApproveApprovalDocument, MeDocument, NotificationReceivedDocument, SendNotificationDocument } from '../generated/graphql.js';
-import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
+import { codes, gql, ok, subscribe, wsClient, wsExecute } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { firstAdmin, type TestUser } from '../support/users.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
@@ -48,12 +48,15 @@ describe('GET /metrics', () => {
     const during = await scrape();
     await ok(s.url, SendNotificationDocument, { input: { userIds: [admin.id], title: 'metrics' } }, admin.token);
     expect((await sub.next()).notificationReceived.title).toBe('metrics');
+    // Operations over the WebSocket count as over HTTP.
+    expect((await wsExecute(client, MeDocument, {})).data?.me.id).toBe(admin.id);
 
     const after = await scrape();
-    expect(after.value('steward_graphql_requests_total', { operation: 'Me' }) - before.value('steward_graphql_requests_total', { operation: 'Me' })).toBe(2);
+    expect(after.value('steward_graphql_requests_total', { operation: 'Me' }) - before.value('steward_graphql_requests_total', { operation: 'Me' })).toBe(3);
+    expect(after.value('steward_graphql_requests_total', { operation: 'NotificationReceived' }) - before.value('steward_graphql_requests_total', { operation: 'NotificationReceived' })).toBe(1);
     expect(after.value('steward_graphql_requests_total', { operation: 'anonymous' })).toBeGreaterThan(before.value('steward_graphql_requests_total', { operation: 'anonymous' }));
     expect(after.value('steward_graphql_requests_total', { operation: 'ApproveApproval' }) - before.value('steward_graphql_requests_total', { operation: 'ApproveApproval' })).toBe(1);
-    expect(after.value('steward_graphql_request_duration_seconds_count', { operation: 'Me' }) - before.value('steward_graphql_request_duration_seconds_count', { operation: 'Me' })).toBe(2);
+    expect(after.value('steward_graphql_request_duration_seconds_count', { operation: 'Me' }) - before.value('steward_graphql_request_duration_seconds_count', { operation: 'Me' })).toBe(3);
     expect(after.value('steward_graphql_errors_total', { code: failedCode }) - before.value('steward_graphql_errors_total', { code: failedCode })).toBe(1);
 
     expect(before.value('steward_websockets_open')).toBe(0);
