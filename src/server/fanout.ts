@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { execute, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { execute, type DocumentNode, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { WebSocket } from 'ws';
 import { EventScope, type TopicSource } from '../events/subscription.js';
 import type { Viewer } from '../shared/scope.js';
 import { createContext, type Runtime } from './context.js';
-import type { ErrorFormatter } from './errors.js';
 import type { FanoutCounter } from './metrics.js';
 
 /** A WebSocket subscription, as the fan-out keeps it: a few fields, no context, no iterator of its own. */
@@ -33,7 +32,8 @@ interface Group {
 export interface FanoutOptions {
   schema: GraphQLSchema;
   runtime: Runtime;
-  formatError: ErrorFormatter;
+  /** An execution's errors as sent to clients (masked, coded), under the execution's request id. */
+  format: (errors: readonly GraphQLError[], requestId: string) => GraphQLFormattedError[];
   /** Sends between two turns of the event loop, so that a large fan-out never blocks it for long. */
   sendsPerTurn: number;
   /** A socket with more than this still unsent is too slow to keep up: it is closed rather than fed. */
@@ -211,7 +211,7 @@ export class Fanout {
       variableValues: group.variables,
       operationName: group.operationName,
     });
-    const out = result.errors ? { ...result, errors: result.errors.map((e) => this.o.formatError(e.toJSON(), e, ctx.meta.requestId)) } : result;
+    const out = result.errors ? { ...result, errors: this.o.format(result.errors, ctx.meta.requestId) } : result;
     return { body: Buffer.concat([Buffer.from(JSON.stringify(out)), CLOSE_BRACE]), viewerRead: ctx.viewerRead };
   }
 

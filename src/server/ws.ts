@@ -32,7 +32,6 @@ interface SocketState {
 }
 
 interface Extra extends Record<PropertyKey, unknown> {
-  socket: WebSocket;
   state: SocketState;
 }
 
@@ -53,7 +52,7 @@ export function attachWebSocket(
   runtime: Runtime,
   limits: QueryLimits,
   formatError: ErrorFormatter,
-  metrics?: Pick<Metrics, 'onFanout' | 'onOperation' | 'onErrors'>,
+  metrics: Pick<Metrics, 'onFanout' | 'onOperation' | 'onErrors'>,
 ) {
   const { config, services, bus, logger } = runtime;
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: config.WS_MAX_PAYLOAD_BYTES, handleProtocols });
@@ -98,24 +97,24 @@ export function attachWebSocket(
   // Errors as sent, counted by code in /metrics as over HTTP.
   const format = (errors: readonly GraphQLError[], requestId?: string) => {
     const sent = errors.map((e) => formatError(e.toJSON(), e, requestId));
-    metrics?.onErrors(sent);
+    metrics.onErrors(sent);
     return sent;
   };
-  // When each operation arrived, for its latency in /metrics (by its context).
-  const arrived = new WeakMap<object, bigint>();
+
 
   const fanout = new Fanout({
     schema,
     runtime,
     // An event's errors are counted once per execution, not per subscriber.
-    formatError: (_formatted, error, requestId) => format([error as GraphQLError], requestId)[0]!,
+    format,
     sendsPerTurn: config.WS_SENDS_PER_TURN,
     maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
-    count: metrics?.onFanout,
+    count: metrics.onFanout,
   });
-  // Who is subscribing, by operation context: graphql-ws hands `subscribe` the execution
-  // arguments only, and the fan-out needs the socket and the client's operation id.
-  const operations = new WeakMap<object, { id: string; socket: WebSocket }>();
+  // Each operation by its context: graphql-ws hands `subscribe` and `onOperation` the
+  // execution arguments only; the fan-out needs the socket and the client's operation id,
+  // /metrics the time the operation arrived.
+  const operations = new WeakMap<object, { id: string; socket: WebSocket; arrived: bigint }>();
 
   const protocol = makeServer<Record<string, unknown> | undefined, Extra>({
     schema,
@@ -157,8 +156,7 @@ export function attachWebSocket(
       }
       state.subscriptions++;
       const contextValue = createContext(runtime, state.viewer!, state.requestIdGiven ? state.meta : { ...state.meta, requestId: randomUUID() });
-      operations.set(contextValue, { id, socket: ctx.extra.socket });
-      arrived.set(contextValue, started);
+      operations.set(contextValue, { id, socket: state.socket, arrived: started });
       return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
     },
     // Subscriptions: graphql-js resolves the root field (arguments, @Allow rule, the
@@ -171,20 +169,21 @@ export function attachWebSocket(
         logger.error({ module: 'ws' }, 'a subscription field must return subscription() (src/events/subscription.ts)');
         return { errors: [new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
       }
-      const op = operations.get(args.contextValue as object)!;
-      operations.delete(args.contextValue as object);
-      return new UntilEnded(fanout.add({ ...op, source, document: args.document, operationName: args.operationName, variables: args.variableValues }));
+      const { id, socket } = operations.get(args.contextValue as object)!;
+      return new UntilEnded(fanout.add({ id, socket, source, document: args.document, operationName: args.operationName, variables: args.variableValues }));
     },
     // Refused before it ran (limits, validation): counted as an operation, as Apollo counts such requests.
     onError: (_ctx, _id, payload, errors) => {
-      metrics?.onOperation(payload.operationName, process.hrtime.bigint());
+      metrics.onOperation(payload.operationName, process.hrtime.bigint());
       return format(errors);
     },
     // Ran (a query or mutation), or subscribed: one operation, with its latency.
     onOperation: (_ctx, _id, _payload, args) => {
       // Named as Apollo names it over HTTP: by the document's operation when the client gave no name.
       const name = getOperationAST(args.document, args.operationName)?.name?.value;
-      metrics?.onOperation(name, arrived.get(args.contextValue as object) ?? process.hrtime.bigint());
+      const op = operations.get(args.contextValue as object);
+      operations.delete(args.contextValue as object);
+      metrics.onOperation(name, op?.arrived ?? process.hrtime.bigint());
     },
     // The operation's request id, explicitly: over WebSocket no request store is active, and a
     // masked INTERNAL_SERVER_ERROR must be traceable to its log entry as over HTTP.
@@ -233,7 +232,7 @@ export function attachWebSocket(
     socket.on('pong', onPong);
     socket.on('message', onMessage);
     socket.on('close', onClose);
-    state.closed = protocol.opened(adapter, { socket, state });
+    state.closed = protocol.opened(adapter, { state });
   });
 
   // One keep-alive sweep for every socket instead of a timer per socket, spread over the

@@ -51,7 +51,7 @@ function setup(sendsPerTurn = 500) {
   const bus = { on: (topic: string, h: (p: unknown) => void) => (handlers.set(topic, h), () => handlers.delete(topic)) } as unknown as EventBus;
   const logged: unknown[] = [];
   const runtime = { bus, logger: { error: (o: unknown) => logged.push(o) } } as unknown as Runtime;
-  const fanout = new Fanout({ schema, runtime, formatError: (f) => f, sendsPerTurn, maxBufferedBytes: 1000 });
+  const fanout = new Fanout({ schema, runtime, format: (errors) => errors.map((e) => e.toJSON()), sendsPerTurn, maxBufferedBytes: 1000 });
   let ids = 0;
   // One document object per text, as ws.ts's document cache gives: subscribers of one text form one group.
   const documents = new Map<string, DocumentNode>();
