@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditEventsDocument, BlockUserDocument, UpdateMeDocument, UpdateUserDocument } from '../../generated/graphql.js';
-import { codes, gql, ok } from '../../support/client.js';
+import WebSocket from 'ws';
+import { codes, gql, ok, wsClient, wsExecute } from '../../support/client.js';
 import { login } from '../../support/identity.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../../support/users.js';
@@ -100,5 +101,32 @@ describe('the audit trail', () => {
     const mine = (await ok(s.url, AuditEventsDocument, { first: 50 }, u.token)).auditEvents.edges.map((e) => e.node);
     expect(mine.length).toBeGreaterThan(0);
     for (const e of mine) expect(e.actorId).toBe(u.id);
+  });
+
+  it('records mutations over a WebSocket with the request id its upgrade named, or with one of their own', async () => {
+    const u = await createUser(s, admin);
+    const requestId = `ws-${randomUUID()}`;
+    // A WebSocket whose upgrade request carries the X-Request-Id header.
+    class Named extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: headersFor(requestId) });
+      }
+    }
+    const named = wsClient(s.wsUrl, u.token, { webSocketImpl: Named });
+    const plain = wsClient(s.wsUrl, u.token);
+    try {
+      for (const name of ['First', 'Second']) expect((await wsExecute(named, UpdateMeDocument, { input: { name } })).errors).toBeUndefined();
+      expect((await byRequest(requestId)).map((r) => r.action)).toEqual(['user.updateMe', 'user.updateMe']);
+
+      for (const name of ['Third', 'Fourth']) expect((await wsExecute(plain, UpdateMeDocument, { input: { name } })).errors).toBeUndefined();
+      const own = await s.sql<{ request_id: string }>(
+        `SELECT request_id FROM audit_events WHERE actor_id = $1 AND action = 'user.updateMe' AND request_id <> $2`,
+        [u.id, requestId],
+      );
+      expect(own).toHaveLength(2);
+      expect(new Set(own.map((r) => r.request_id)).size).toBe(2);
+    } finally {
+      await Promise.all([named.dispose(), plain.dispose()]);
+    }
   });
 });
