@@ -14,18 +14,36 @@ export interface SqlClient {
   close(): Promise<void>;
 }
 
-export function createSqlClient(url: string, max: number): SqlClient {
-  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000 });
+export interface SqlClientOptions {
+  /**
+   * Named prepared statements kept per connection, least recently used first out
+   * (DEALLOCATE). A statement's text follows the query's selection, so clients choosing
+   * fields can make any number of distinct texts: unbounded, each would stay prepared in
+   * every connection (server memory) for as long as the connection lives.
+   */
+  maxPreparedPerConnection?: number;
+}
+
+export const DEFAULT_MAX_PREPARED = 256;
+
+/** pg's own records of what a connection has prepared (name → text); it skips Parse for names they hold. */
+type Parsed = { connection: { parsedStatements: Record<string, string>; submittedNamedStatements?: Record<string, string> } };
+
+export function createSqlClient(url: string, max: number, opts: SqlClientOptions = {}): SqlClient {
+  const maxPrepared = Math.max(1, opts.maxPreparedPerConnection ?? DEFAULT_MAX_PREPARED);
+  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, Client: statementBoundedClient(maxPrepared) });
   // A connection the server ends (a restart, pg_terminate_backend, DROP DATABASE … FORCE) must
   // not crash the process: idle ones are reported on the pool, others on the client itself,
   // whose query in flight is rejected as usual. The pool replaces what it loses.
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
+  // Statement names by text, bounded too (a Map iterates oldest first): hashing again is cheaper than growing.
   const names = new Map<string, string>();
   const nameOf = (text: string) => {
     let name = names.get(text);
     if (!name) {
       name = 'stw_' + createHash('sha1').update(text).digest('hex').slice(0, 20);
+      if (names.size >= maxPrepared * 4) names.delete(names.keys().next().value!);
       names.set(text, name);
     }
     return name;
@@ -39,5 +57,43 @@ export function createSqlClient(url: string, max: number): SqlClient {
     query,
     one: async <T>(q: Sql) => (await query<T>(q))[0],
     close: () => pool.end(),
+  };
+}
+
+/**
+ * A pg client that keeps at most `maxPrepared` named statements: before preparing one
+ * more, it deallocates the one used least recently. The DEALLOCATE is queued ahead of
+ * the query on the same connection; a pooled client runs one caller's queries at a time,
+ * so no queued query still counts on the statement it drops.
+ */
+function statementBoundedClient(maxPrepared: number): typeof pg.Client {
+  return class StatementBoundedClient extends pg.Client {
+    /** Prepared names, least recently used first. */
+    private readonly prepared = new Map<string, true>();
+
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    override query(...args: any[]): any {
+      const name = typeof args[0] === 'object' && args[0] !== null ? (args[0] as { name?: unknown }).name : undefined;
+      if (typeof name === 'string') this.use(name);
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      return (super.query as (...a: any[]) => any)(...args);
+    }
+
+    private use(name: string) {
+      if (this.prepared.delete(name)) {
+        this.prepared.set(name, true);
+        return;
+      }
+      const { parsedStatements: parsed, submittedNamedStatements: submitted = {} } = (this as unknown as Parsed).connection;
+      while (this.prepared.size >= maxPrepared) {
+        const oldest = this.prepared.keys().next().value!;
+        this.prepared.delete(oldest);
+        if (parsed[oldest] === undefined && submitted[oldest] === undefined) continue; // never prepared (its Parse failed)
+        delete parsed[oldest];
+        delete submitted[oldest];
+        super.query(`DEALLOCATE ${oldest}`).catch(() => {});
+      }
+      this.prepared.set(name, true);
+    }
   };
 }

@@ -64,7 +64,8 @@ function build(meta: EntityMetadata): ReadModel {
  * property names. `alias` qualifies the columns (`t."title" AS "title"`).
  */
 export function selectList(model: ReadModel, fields: Iterable<string>, alias = '', required: readonly string[] = []): Sql {
-  const wanted = new Set<string>(['id', ...required, ...fields]);
+  // Sorted: the same columns make the same statement text (one prepared statement, not one per field order).
+  const wanted = [...new Set<string>(['id', ...required, ...fields])].sort();
   const prefix = alias ? `${alias}.` : '';
   const parts: string[] = [];
   for (const f of wanted) {
