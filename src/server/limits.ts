@@ -2,6 +2,7 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import {
+  BREAK,
   GraphQLError,
   Kind,
   NoSchemaIntrospectionCustomRule,
@@ -13,10 +14,12 @@ import {
   type ParseOptions,
   type ValidationContext,
   type ValidationRule,
+  validate,
 } from 'graphql';
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import type { Config } from '../config.js';
 import { DEFAULT_PAGE } from '../shared/connection.js';
+import { NESTED_LIST_CAP } from '../shared/loaders.js';
 
 /**
  * Query limits, identical over HTTP and WebSocket: both paths take their parse options,
@@ -32,20 +35,54 @@ export interface QueryLimits {
   assertCost(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined, operationName?: string | null): void;
 }
 
-/** A plain list (not a connection) is assumed to hold this many items when costing. */
-const LIST_ESTIMATE = 10;
+/** The refusal of a page size the estimator cannot take at face value. */
+class BadPageSize extends GraphQLError {}
+
+/** `first`/`last` as the estimator counts it: absent is the default page; negative is refused before anything runs. */
+function pageSize(args: Record<string, unknown>): number {
+  for (const name of ['first', 'last'] as const) {
+    const n = args[name];
+    // A negative size would subtract its subtree from the cost of its siblings, which would
+    // then run under a budget they exceed (the resolver refuses only the negative field).
+    if (typeof n === 'number' && n < 0) {
+      throw new BadPageSize(`${name} must not be less than 0`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+    }
+  }
+  return Number(args.first ?? args.last ?? DEFAULT_PAGE);
+}
 
 /**
  * Cost = 1 per field, times the page size under a connection (`first`/`last`, default 20)
- * and times LIST_ESTIMATE under plain lists. Edges are costed by their connection.
+ * and times NESTED_LIST_CAP under plain lists (the most rows such a list returns per
+ * parent: see src/shared/loaders.ts). Edges are costed by their connection.
  */
 const listEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
   const named = getNamedType(field.type).name;
-  if (named.endsWith('Connection')) return 1 + childComplexity * Number(args.first ?? args.last ?? DEFAULT_PAGE);
+  if (named.endsWith('Connection')) return 1 + childComplexity * pageSize(args);
   if (named.endsWith('Edge')) return childComplexity;
-  if (isListType(getNullableType(field.type))) return 1 + childComplexity * LIST_ESTIMATE;
+  if (isListType(getNullableType(field.type))) return 1 + childComplexity * NESTED_LIST_CAP;
   return undefined;
 };
+
+/**
+ * The limit rules as one rule that answers with their FIRST error only, and silences
+ * every rule after it: 200 repeated directives made 200 "directive used twice" errors (the
+ * list capped at 100 by graphql-js), an amplifier of the request. Run at the Document, so
+ * before any other rule reaches the operation.
+ */
+function firstLimitErrorOnly(limitRules: ValidationRule[]): ValidationRule {
+  return (context) => ({
+    Document(document) {
+      const [first] = validate(context.getSchema(), document, limitRules, { maxErrors: 1 });
+      if (first) {
+        context.reportError(first);
+        // The one context every rule of this validation reports to.
+        (context as { reportError: (e: GraphQLError) => void }).reportError = () => {};
+      }
+      return BREAK;
+    },
+  });
+}
 
 export function queryLimits(config: Config): QueryLimits {
   // Report as ordinary validation errors (GRAPHQL_VALIDATION_FAILED) instead of throwing out of validate().
@@ -55,9 +92,11 @@ export function queryLimits(config: Config): QueryLimits {
     onReject: [(ctx: ValidationContext | null, err: GraphQLError) => ctx?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, '')))],
   };
   const validationRules: ValidationRule[] = [
-    maxDepthRule({ n: config.MAX_QUERY_DEPTH, flattenFragments: true, ...reject }),
-    maxAliasesRule({ n: config.MAX_QUERY_ALIASES, ...reject }),
-    maxDirectivesRule({ n: config.MAX_QUERY_DIRECTIVES, ...reject }),
+    firstLimitErrorOnly([
+      maxDepthRule({ n: config.MAX_QUERY_DEPTH, flattenFragments: true, ...reject }),
+      maxAliasesRule({ n: config.MAX_QUERY_ALIASES, ...reject }),
+      maxDirectivesRule({ n: config.MAX_QUERY_DIRECTIVES, ...reject }),
+    ]),
   ];
   if (config.isProduction) validationRules.push(NoSchemaIntrospectionCustomRule);
   return {
@@ -78,7 +117,7 @@ export function queryLimits(config: Config): QueryLimits {
         // throws their errors, and gives up on documents whose fragments expand past its
         // node budget. Both are the request's fault: without a code they were answered as
         // INTERNAL_SERVER_ERROR (500) over HTTP and differently over WebSocket.
-        if (!(err instanceof GraphQLError)) throw err;
+        if (!(err instanceof GraphQLError) || err instanceof BadPageSize) throw err;
         const badVariable = err.nodes?.length === 1 && err.nodes[0]!.kind === Kind.VARIABLE_DEFINITION;
         throw new GraphQLError(err.message, {
           nodes: err.nodes,

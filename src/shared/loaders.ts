@@ -6,6 +6,14 @@ import { and, column, selectList, type ReadModel } from './read-model.js';
 import { isSelection } from './selection.js';
 
 type Row = Record<string, unknown>;
+
+/**
+ * The most rows a plain (unpaginated) nested list returns per parent, in its order: the
+ * rest is reachable through the root connections. The cost estimate counts such a list
+ * at this size (src/server/limits.ts), so a query's cost bounds what it can read.
+ */
+export const NESTED_LIST_CAP = 100;
+
 const PARENT = '__parent';
 const TRUE = sql`TRUE`;
 /** Where `memo` keeps the loader built for a list of arguments. */
@@ -78,7 +86,8 @@ export class Loaders {
   }
 
   /**
-   * All rows whose foreign key `fk` (a property of `model`) is the key, ordered.
+   * The rows whose foreign key `fk` (a property of `model`) is the key, ordered, at most
+   * NESTED_LIST_CAP per key (one LATERAL statement for all keys).
    * `required`: properties the resolver reads besides the selected fields.
    */
   byForeignKey<T extends Row>(
@@ -102,15 +111,17 @@ export class Loaders {
     const order = orderOf(model, sort);
     return this.custom(key('fk', model, select, filter, fk, order), async (parents: readonly string[]) => {
       const rows = await this.db.query<T & { [PARENT]: string }>(
-        sql`SELECT ${select}, ${fkCol} AS "${raw(PARENT)}" FROM ${model.table} t
-            WHERE ${fkCol} = ANY(${parents}::uuid[]) AND ${filter} ${order}`,
+        sql`SELECT x.* FROM unnest(${parents}::uuid[]) AS k(id) CROSS JOIN LATERAL (
+              SELECT ${select}, ${fkCol} AS "${raw(PARENT)}" FROM ${model.table} t
+              WHERE ${fkCol} = k.id AND ${filter} ${order} LIMIT ${raw(String(NESTED_LIST_CAP))}) x`,
       );
       return group(parents, rows);
     });
   }
 
   /**
-   * Rows reached through a pivot table: `pivot.from = key`, `pivot.to = model.id`.
+   * Rows reached through a pivot table: `pivot.from = key`, `pivot.to = model.id`, at most
+   * NESTED_LIST_CAP per key.
    * `pivotWhere` filters the pivot (aliased `p`), e.g. `p."active"`.
    */
   manyToMany<T extends Row>(
@@ -134,8 +145,9 @@ export class Loaders {
     const to = raw(`p."${pivot.to}"`);
     return this.custom(key('m2m', model, select, filter, pivot.table.text, pivot.from, pivot.to), async (parents: readonly string[]) => {
       const rows = await this.db.query<T & { [PARENT]: string }>(
-        sql`SELECT ${select}, ${from} AS "${raw(PARENT)}" FROM ${pivot.table} p JOIN ${model.table} t ON t."id" = ${to}
-            WHERE ${from} = ANY(${parents}::uuid[]) AND ${filter} ORDER BY t."id"`,
+        sql`SELECT x.* FROM unnest(${parents}::uuid[]) AS k(id) CROSS JOIN LATERAL (
+              SELECT ${select}, ${from} AS "${raw(PARENT)}" FROM ${pivot.table} p JOIN ${model.table} t ON t."id" = ${to}
+              WHERE ${from} = k.id AND ${filter} ORDER BY t."id" LIMIT ${raw(String(NESTED_LIST_CAP))}) x`,
       );
       return group(parents, rows);
     });
