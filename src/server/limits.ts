@@ -20,6 +20,7 @@ import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphq
 import type { Config } from '../config.js';
 import { DEFAULT_PAGE } from '../shared/connection.js';
 import { NESTED_LIST_CAP } from '../shared/loaders.js';
+import { assertStorableInput } from './storable-input.js';
 
 /**
  * Query limits, identical over HTTP and WebSocket: both paths take their parse options,
@@ -30,7 +31,9 @@ export interface QueryLimits {
   validationRules: ValidationRule[];
   /**
    * Throws a GraphQLError when the operation costs too much or cannot be costed
-   * (QUERY_TOO_COMPLEX), or when its variables do not fit their types (BAD_USER_INPUT).
+   * (QUERY_TOO_COMPLEX), or when its input is bad (BAD_USER_INPUT): variables that do not
+   * fit their types, a negative page size, or text PostgreSQL cannot store (U+0000, a lone
+   * surrogate: ./storable-input.ts). Both transports call it before executing anything.
    */
   assertCost(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined, operationName?: string | null): void;
 }
@@ -103,6 +106,7 @@ export function queryLimits(config: Config): QueryLimits {
     parseOptions: { maxTokens: config.MAX_QUERY_TOKENS },
     validationRules,
     assertCost(schema, document, variables, operationName) {
+      assertStorableInput(document, variables);
       let cost: number;
       try {
         cost = getComplexity({

@@ -5,6 +5,7 @@ import { paginate, type Connection, type PageArgs } from '../../shared/connectio
 import { isUuid } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
+import { storableDeep } from '../../shared/storable-text.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import type { SystemLogWhere } from './audit.inputs.js';
 import { SYSTEM_LOG_LEVELS, SystemLog, SystemLogLevel } from './system-log.entity.js';
@@ -59,7 +60,8 @@ const CAPTURED = Symbol('steward.systemLogCapture');
  * destination (when the operator's LOG_LEVEL wants it) and queues it here when it is at
  * or above SYSTEM_LOG_LEVEL. Child loggers share their root's destination, so every
  * module's lines pass through. Writing is asynchronous and batched (one INSERT per
- * batch), never blocks the logging call, and never logs itself: a failed batch is
+ * batch), never blocks the logging call, and never logs itself: text PostgreSQL cannot
+ * store is kept escaped, a failed batch is retried line by line and what still fails is
  * dropped and counted, so a database outage cannot turn into a loop of log lines.
  */
 export class SystemLogService {
@@ -146,7 +148,8 @@ export class SystemLogService {
     }
     const str = (v: unknown) => (typeof v === 'string' && v ? v : null);
     const time = typeof line.time === 'number' ? new Date(line.time) : new Date();
-    return {
+    // A line may quote user text PostgreSQL cannot store (a NUL): kept escaped, not lost.
+    return storableDeep({
       id: newId(),
       created_at: time.toISOString(),
       level: levelOf(typeof line.level === 'number' ? line.level : 40),
@@ -155,7 +158,7 @@ export class SystemLogService {
       context: kept,
       request_id: str(line.requestId) ?? str(line.reqId),
       user_id: isUuid(line.userId) ? line.userId : null,
-    };
+    });
   }
 
   private schedule(ms: number): void {
@@ -176,13 +179,11 @@ export class SystemLogService {
         while (this.buffer.length && !this.db.pool.ending) {
           const batch = this.buffer.splice(0, this.batchSize);
           try {
-            await this.db.query(sql`
-              INSERT INTO system_logs (id, created_at, level, module, message, context, request_id, user_id)
-              SELECT x.id, x.created_at, x.level::system_log_level, x.module, x.message, x.context, x.request_id, x.user_id
-                FROM jsonb_to_recordset(${JSON.stringify(batch)}::jsonb)
-                  AS x(id uuid, created_at timestamptz, level text, module text, message text, context jsonb, request_id text, user_id uuid)`);
+            await this.insert(batch);
           } catch {
-            this.dropped += batch.length; // never logged: that could loop
+            // One bad line must not cost the batch its other lines: each is tried alone, and only
+            // those that still fail are dropped (never logged: that could loop).
+            for (const entry of batch) await this.insert([entry]).catch(() => (this.dropped += 1));
           }
         }
         if (this.db.pool.ending) this.buffer.length = 0;
@@ -190,6 +191,14 @@ export class SystemLogService {
         this.flushing = undefined;
       }
     })());
+  }
+
+  private insert(batch: Entry[]) {
+    return this.db.query(sql`
+      INSERT INTO system_logs (id, created_at, level, module, message, context, request_id, user_id)
+      SELECT x.id, x.created_at, x.level::system_log_level, x.module, x.message, x.context, x.request_id, x.user_id
+        FROM jsonb_to_recordset(${JSON.stringify(batch)}::jsonb)
+          AS x(id uuid, created_at timestamptz, level text, module text, message text, context jsonb, request_id text, user_id uuid)`);
   }
 
   list(fields: Iterable<string>, where: SystemLogWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
