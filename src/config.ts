@@ -75,8 +75,15 @@ const schema = z.object({
   ARGON2_PARALLELISM: int(1, 1, 16),
   /** argon2 hashes computed at once; 100 parallel logins queue instead of taking 100 × 19 MiB. */
   HASH_CONCURRENCY: int(4, 1, 64),
-  LOGIN_MAX_FAILURES: int(5, 1),
+  /** Failures in a row (from any addresses) that lock an account; see LOGIN_IP_MAX_FAILURES, reached first. */
+  LOGIN_MAX_FAILURES: int(20, 1),
   LOGIN_LOCK_SECONDS: int(15 * 60, 1),
+  /** Failures on one account from one IP address after which that address is refused for that account for LOGIN_LOCK_SECONDS. */
+  LOGIN_IP_MAX_FAILURES: int(5, 1),
+  /** signUp, login, requestPasswordReset and resetPassword attempts per IP address per hour (each operation counted apart). */
+  AUTH_IP_LIMIT_PER_HOUR: int(100, 1),
+  /** signUp, requestPasswordReset and resetPassword attempts per account (e-mail) per hour. */
+  AUTH_ACCOUNT_LIMIT_PER_HOUR: int(5, 1),
   MAX_QUERY_DEPTH: int(12, 2),
   MAX_QUERY_ALIASES: int(15, 1),
   MAX_QUERY_DIRECTIVES: int(10, 1),

@@ -31,7 +31,8 @@ export function ormConfig(url: string, poolSize: number, logger?: Logger): Optio
       tableName: 'mikro_orm_migrations',
     },
     // Monthly partitions (prompt_logs_2026_11, …) are created and dropped by jobs, not by the schema diff.
-    schemaGenerator: { skipTables: [/_\d{4}_\d{2}$/] },
+    // Monthly partitions, and the rate limits' counters (rate-limiter-flexible's table, no entity).
+    schemaGenerator: { skipTables: [/_\d{4}_\d{2}$/, 'auth_rate_limits'] },
     debug: false,
     logger: (message) => logger?.debug({ module: 'orm' }, message),
   });

@@ -78,6 +78,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     STEWARD_HOME: mkdtempSync(join(tmpdir(), 'steward-home-')),
     JOBS_ENABLED: 'false',
     DB_POOL_SIZE: '5',
+    // Every test signs up, signs in and resets from 127.0.0.1: the per-hour limits are
+    // tested in test/e2e/identity/rate-limits.test.ts, with limits of its own.
+    AUTH_IP_LIMIT_PER_HOUR: '1000000',
+    AUTH_ACCOUNT_LIMIT_PER_HOUR: '1000000',
     ...SECRETS,
     ...(opts.shareDatabaseWith ? { ENCRYPTION_MASTER_KEY: opts.shareDatabaseWith.config.ENCRYPTION_MASTER_KEY } : {}),
     ...opts.env,

@@ -32,7 +32,7 @@ export class AuthResolver {
   }
 
   @Allow('PUBLIC')
-  @Mutation(() => AuthPayload, { description: 'login is an e-mail or a username. 5 failures in a row lock the account for 15 minutes.' })
+  @Mutation(() => AuthPayload, { description: 'login is an e-mail or a username. 5 failures from one address refuse that address for the account for 15 minutes; 20 in a row from anywhere lock the account (the owner still signs in with password and TOTP from a device used before).' })
   login(@Arg('input') input: LoginInput, @Ctx() ctx: Context) {
     return ctx.services.auth.login(ctx, input.login, input.password, input.totpCode);
   }

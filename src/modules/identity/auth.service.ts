@@ -10,6 +10,7 @@ import type { Mailer } from '../../shared/mailer.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AccessTokens } from './access-token.js';
+import type { AuthLimits } from './auth-limits.js';
 import { CREDENTIALS_REVOKED, type CredentialsRevoked } from './identity.events.js';
 import { PasswordHasher } from './password.js';
 import { PasswordReset } from './password-reset.entity.js';
@@ -25,6 +26,7 @@ export interface AuthDeps {
   bus: EventBus;
   audit: AuditService;
   logger: Logger;
+  limits: AuthLimits;
 }
 
 export interface AuthResult {
@@ -65,6 +67,7 @@ export class AuthService {
   async signUp(scope: Scope, data: SignUpData): Promise<AuthResult> {
     const email = normalise(data.email);
     const username = normalise(data.username);
+    await this.d.limits.take('signUp', scope.meta.ip, email);
     const passwordHash = await this.d.hasher.hash(data.password);
     try {
       return await inTransaction(scope, async (tx) => {
@@ -102,61 +105,88 @@ export class AuthService {
   // ---------- sign-in ----------
 
   /**
-   * Email or username + password (+ TOTP when enabled). Unknown account, wrong password
-   * and locked account answer the same. Each attempt is charged to the account *before*
-   * its password is checked (one conditional UPDATE that also refuses a locked account),
-   * so `LOGIN_MAX_FAILURES` wrong passwords in a row lock it for `LOGIN_LOCK_SECONDS`
-   * however they arrive: one after another, as aliases in one request, or all at once
-   * (20 parallel requests must not all pass an "is it locked?" read before the first
-   * failure is written). A success gives the attempt back by resetting the count.
+   * Email or username + password (+ TOTP when enabled). Unknown account, wrong password,
+   * locked account and throttled address answer the same.
+   *
+   * Two layers, the narrow one first (see AuthLimits): LOGIN_IP_MAX_FAILURES failures on an
+   * account from one address refuse that address for that account; LOGIN_MAX_FAILURES in a
+   * row from anywhere lock the account for LOGIN_LOCK_SECONDS. Each attempt is charged to
+   * the account *before* its password is checked (one conditional UPDATE that also refuses
+   * a locked account), so the lock holds however attempts arrive: one after another, as
+   * aliases in one request, or all at once. A success gives the attempt back by resetting
+   * the count.
+   *
+   * A lock cannot be turned against its owner: the right password AND a right TOTP code
+   * from a device that signed in to the account before (same address and user agent as
+   * one of its sessions) still sign in while the account is locked. Without TOTP a lock
+   * holds for everyone: a password alone is what an attacker guesses.
    */
   async login(scope: Scope, login: string, password: string, totpCode?: string | null): Promise<AuthResult> {
     const key = normalise(login);
+    const ip = scope.meta.ip;
+    await this.d.limits.take('login', ip);
     const user = await scope.em.findOne(User, { $or: [{ email: key }, { username: key }] }, { refresh: true });
+    const refuse = async (reason: string, attempt?: { failedAttempts: number; lockedUntil: Date | null }, error = UnauthenticatedError.invalidCredentials()) => {
+      await this.d.limits.loginFailed(key, ip);
+      await this.auditFailure(scope, user?.id ?? null, reason, attempt);
+      return error;
+    };
+    if (await this.d.limits.loginThrottled(key, ip)) {
+      await this.d.hasher.verifyDummy(password);
+      await this.auditFailure(scope, user?.id ?? null, 'address throttled');
+      throw UnauthenticatedError.invalidCredentials();
+    }
     if (!user) {
       await this.d.hasher.verifyDummy(password);
-      await this.auditFailure(scope, null, 'unknown account');
-      throw UnauthenticatedError.invalidCredentials();
+      throw await refuse('unknown account');
     }
     const attempt = await this.takeAttempt(scope.em, user.id);
-    if (!attempt) {
+    const ownerDespiteLock = !attempt && user.totpEnabled && !!totpCode && (await this.signedInBefore(scope, user.id));
+    if (!attempt && !ownerDespiteLock) {
       await this.d.hasher.verifyDummy(password);
-      await this.auditFailure(scope, user.id, 'locked');
-      throw UnauthenticatedError.invalidCredentials();
+      throw await refuse('locked');
     }
-    if (!(await this.d.hasher.verify(user.passwordHash, password))) {
-      await this.auditFailure(scope, user.id, 'wrong password', attempt);
-      throw UnauthenticatedError.invalidCredentials();
-    }
+    if (!(await this.d.hasher.verify(user.passwordHash, password))) throw await refuse('wrong password', attempt ?? undefined);
     if (user.totpEnabled) {
       if (!totpCode) {
         // Not a failure: the password was right and the client now asks for the code.
         await this.giveBackAttempt(scope.em, user.id);
         throw Object.assign(new UnauthenticatedError('A TOTP code is required'), { details: { totpRequired: true } });
       }
-      if (!(await this.consumeTotp(scope.em, user, totpCode))) {
-        await this.auditFailure(scope, user.id, 'wrong TOTP code', attempt);
-        throw new UnauthenticatedError('Invalid TOTP code');
-      }
+      if (!(await this.consumeTotp(scope.em, user, totpCode))) throw await refuse('wrong TOTP code', attempt ?? undefined, new UnauthenticatedError('Invalid TOTP code'));
     }
     try {
       assertActive(user);
     } catch (err) {
-      await this.giveBackAttempt(scope.em, user.id);
+      if (attempt) await this.giveBackAttempt(scope.em, user.id);
       throw err;
     }
+    await this.d.limits.loginSucceeded(key, ip);
     const rehash = this.d.hasher.needsRehash(user.passwordHash) ? await this.d.hasher.hash(password) : null;
     return inTransaction(scope, async (tx) => {
       // Fresh: takeAttempt changed the counters behind the unit of work's back.
       const u = await tx.em.findOneOrFail(User, user.id, { refresh: true });
-      u.failedLoginAttempts = 0;
-      u.lockedUntil = null;
+      // The owner signing in through a lock leaves it in place for everyone else.
+      if (!ownerDespiteLock) {
+        u.failedLoginAttempts = 0;
+        u.lockedUntil = null;
+      }
       u.lastLoginAt = new Date();
       u.lastActivityAt = new Date();
       if (rehash) u.passwordHash = rehash;
-      this.d.audit.record(tx, { action: 'auth.login', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}`, after: { rehashed: !!rehash } });
+      this.d.audit.record(tx, { action: 'auth.login', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}`, after: { rehashed: !!rehash, ...(ownerDespiteLock ? { throughLock: true } : {}) } });
       return this.openSession(tx, u);
     });
+  }
+
+  /** Whether this address and user agent opened a session of the user before (a device it signed in from). */
+  private async signedInBefore(scope: Scope, userId: string): Promise<boolean> {
+    if (!scope.meta.ip) return false;
+    const rows = await scope.em.execute(
+      `SELECT 1 FROM sessions WHERE user_id = ? AND ip = ?::inet AND user_agent IS NOT DISTINCT FROM ? LIMIT 1`,
+      [userId, scope.meta.ip, scope.meta.userAgent],
+    );
+    return rows.length > 0;
   }
 
   /**
@@ -338,6 +368,7 @@ export class AuthService {
    */
   async requestPasswordReset(scope: Scope, emailAddress: string): Promise<boolean> {
     const email = normalise(emailAddress);
+    await this.d.limits.take('requestPasswordReset', scope.meta.ip, email);
     const user = await scope.em.findOne(User, { email });
     if (!user || user.isBlocked || user.status !== UserStatus.ACTIVE) return true;
     const token = `rst_${randomSecret(32)}`;
@@ -361,8 +392,15 @@ export class AuthService {
 
   /** A single-use, expiring token sets a new password and ends every session. */
   async resetPassword(scope: Scope, token: string, password: string): Promise<boolean> {
+    await this.d.limits.take('resetPassword', scope.meta.ip);
+    // The account is the token's (known before the hash is paid for); an unknown token counts only per address.
+    const [owner] = await scope.em.execute<{ email: string; username: string }[]>(
+      `SELECT u.email, u.username FROM password_resets r JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?`,
+      [sha256(token)],
+    );
+    if (owner) await this.d.limits.take('resetPassword', null, owner.email);
     const hash = await this.d.hasher.hash(password);
-    return inTransaction(scope, async (tx) => {
+    const done = await inTransaction(scope, async (tx) => {
       const [row] = await tx.em.execute<{ user_id: string }[]>(
         `UPDATE password_resets SET used_at = now() WHERE token_hash = ? AND used_at IS NULL AND expires_at > now() RETURNING user_id`,
         [sha256(token)],
@@ -376,6 +414,10 @@ export class AuthService {
       this.d.audit.record(tx, { action: 'user.resetPassword', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}` });
       return true;
     });
+    // Whoever could reset the password owns the account: failures from this address no longer hold it back.
+    await this.d.limits.loginSucceeded(owner!.email, scope.meta.ip);
+    await this.d.limits.loginSucceeded(owner!.username, scope.meta.ip);
+    return done;
   }
 
   // ---------- TOTP (RFC 6238) ----------

@@ -10,6 +10,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import { AccessTokens } from './access-token.js';
 import { ApiToken } from './api-token.entity.js';
 import { AuthResolver } from './auth.resolver.js';
+import { AuthLimits } from './auth-limits.js';
 import { AuthService } from './auth.service.js';
 import { Authenticator } from './authenticate.js';
 import { CredentialResolver } from './credential.resolver.js';
@@ -41,7 +42,8 @@ export function createIdentity(d: IdentityDeps) {
     d.config.HASH_CONCURRENCY,
   );
   const tokens = new AccessTokens(d.config.TOKEN_SIGNING_KEY, d.config.ACCESS_TOKEN_TTL_SECONDS);
-  const auth = new AuthService({ config: d.config, hasher, tokens, envelope: d.envelope, mailer: d.mailer, bus: d.bus, audit: d.audit, logger: d.logger });
+  const limits = new AuthLimits(d.db.pool, d.config);
+  const auth = new AuthService({ config: d.config, hasher, tokens, envelope: d.envelope, mailer: d.mailer, bus: d.bus, audit: d.audit, logger: d.logger, limits });
   return {
     auth,
     users: new UserService(d.db, d.bus, d.audit, auth),

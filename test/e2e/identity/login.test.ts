@@ -8,7 +8,9 @@ import { createUser, firstAdmin, type TestUser } from '../../support/users.js';
 let s: TestServer;
 let admin: TestUser;
 beforeAll(async () => {
-  s = await startTestServer();
+  // The account lock on its own (every attempt here comes from one address, which
+  // LOGIN_IP_MAX_FAILURES would otherwise stop first: see rate-limits.test.ts).
+  s = await startTestServer({ env: { LOGIN_MAX_FAILURES: '5', LOGIN_IP_MAX_FAILURES: '1000' } });
   admin = await firstAdmin(s);
 });
 afterAll(() => s?.close());
