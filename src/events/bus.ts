@@ -28,6 +28,8 @@ export class EventBus {
   private client?: pg.Client;
   private closed = false;
   private reconnectTimer?: NodeJS.Timeout;
+  private connectedBefore = false;
+  private readonly reconnected = new Set<() => void>();
 
   constructor(
     private readonly url: string,
@@ -45,6 +47,18 @@ export class EventBus {
     await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
     this.client = client;
+    if (this.connectedBefore) for (const h of [...this.reconnected]) h();
+    this.connectedBefore = true;
+  }
+
+  /**
+   * Registers `handler` for each time the LISTEN connection is back after a loss; returns
+   * its removal. Events published while it was away are lost: whoever keeps state built
+   * from events (e.g. which sockets are still authorised) must read it again then.
+   */
+  onReconnect(handler: () => void): () => void {
+    this.reconnected.add(handler);
+    return () => this.reconnected.delete(handler);
   }
 
   private reconnect() {
