@@ -95,4 +95,24 @@ describe('the system-log sink', () => {
     expect(quoting.message).toBe(`${tag} quoting \\u0000 a NUL`);
     expect(quoting.context).toMatchObject({ input: 'bad\\u0000input', 'key\\u0000': 'x', lone: '\ufffd' });
   });
+
+  it('drops only the line the database refuses, not the rest of its batch', async () => {
+    // A real refusal by PostgreSQL for one line (a constraint added for the test).
+    await s.sql(`ALTER TABLE system_logs ADD CONSTRAINT no_poison CHECK (message NOT LIKE '%poison%')`);
+    try {
+      const tag = unique('batch-');
+      const log = s.app.runtime.logger;
+      const dropped = s.app.runtime.services.systemLogs.dropped;
+      log.warn({ module: 'probe' }, `${tag} one`);
+      log.warn({ module: 'probe' }, `${tag} poison`);
+      log.warn({ module: 'probe' }, `${tag} two`);
+      await s.app.runtime.services.systemLogs.flush();
+      const kept = async () => (await s.sql<{ message: string }>(`SELECT message FROM system_logs WHERE message LIKE $1 ORDER BY message`, [`${tag}%`])).map((r) => r.message);
+      await until(async () => (await kept()).length === 2, 'the two good lines kept');
+      expect(await kept()).toEqual([`${tag} one`, `${tag} two`]);
+      expect(s.app.runtime.services.systemLogs.dropped).toBe(dropped + 1);
+    } finally {
+      await s.sql(`ALTER TABLE system_logs DROP CONSTRAINT no_poison`);
+    }
+  });
 });
