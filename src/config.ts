@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { checkTrustedProxies } from './server/client-ip.js';
 
 /**
  * Every setting Steward reads, from the environment, once, validated at start.
@@ -23,6 +24,18 @@ const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(4000, 0, 65535),
   HOST: z.string().default('127.0.0.1'),
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed, comma-separated: addresses, CIDRs
+   * (10.0.0.0/8) or `loopback`, `linklocal`, `uniquelocal`. Empty: the socket's peer is the client.
+   */
+  TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+    .superRefine((list, ctx) => {
+      const bad = checkTrustedProxies(list);
+      if (bad) ctx.addIssue({ code: 'custom', message: bad });
+    }),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where the embedded database and generated development secrets live. */
   STEWARD_HOME: z.string().default('.steward'),

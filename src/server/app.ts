@@ -26,6 +26,7 @@ import { registerReadModels } from '../shared/read-model.js';
 import type { Context, Runtime } from './context.js';
 import { createErrorFormatter } from './errors.js';
 import { jitGateway } from './executor.js';
+import { trustProxies } from './client-ip.js';
 import { createHttpHandler, type Route } from './http.js';
 import { dashboardRoutes } from './dashboard.js';
 import { queryLimits } from './limits.js';
@@ -85,6 +86,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const limits = queryLimits(config);
   const formatError = createErrorFormatter(logger, config.isProduction);
   const server = createServer();
+  trustProxies(server, config.TRUSTED_PROXIES);
   const apollo = new ApolloServer<Context>({
     // The schema, and graphql-jit as the executor of HTTP queries (see ./executor.ts).
     gateway: jitGateway(schema),
