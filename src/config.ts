@@ -36,6 +36,12 @@ const schema = z.object({
       const bad = checkTrustedProxies(list);
       if (bad) ctx.addIssue({ code: 'custom', message: bad });
     }),
+  /** When set, /metrics leaves PORT for a listener of its own on this port (0: any free one), on METRICS_HOST. */
+  METRICS_PORT: optionalString.pipe(z.string().regex(/^\d{1,5}$/, 'must be a port number').transform(Number).pipe(z.number().max(65535)).optional()),
+  /** Interface of the METRICS_PORT listener; default HOST. */
+  METRICS_HOST: optionalString,
+  /** When set, every scrape of /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters). */
+  METRICS_TOKEN: optionalString.pipe(z.string().min(16).optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where the embedded database and generated development secrets live. */
   STEWARD_HOME: z.string().default('.steward'),
@@ -176,7 +182,8 @@ const schema = z.object({
 });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL' | 'ATTACHMENTS_DIR'> & {
+  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL' | 'ATTACHMENTS_DIR' | 'METRICS_HOST'> & {
+    METRICS_HOST: string;
     ATTACHMENTS_DIR: string;
     TOKEN_SIGNING_KEY: string;
     ENCRYPTION_MASTER_KEY: string;
@@ -237,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     TOKEN_SIGNING_KEY: secrets.TOKEN_SIGNING_KEY!,
     ENCRYPTION_MASTER_KEY: secrets.ENCRYPTION_MASTER_KEY!,
     PUBLIC_URL: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
+    METRICS_HOST: c.METRICS_HOST ?? c.HOST,
     ATTACHMENTS_DIR: resolve(c.ATTACHMENTS_DIR ?? `${c.STEWARD_HOME}/attachments`),
     isProduction,
   });

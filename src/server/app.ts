@@ -27,10 +27,11 @@ import type { Context, Runtime } from './context.js';
 import { createErrorFormatter } from './errors.js';
 import { jitGateway } from './executor.js';
 import { trustProxies } from './client-ip.js';
-import { createHttpHandler, type Route } from './http.js';
+import { createHttpHandler } from './http.js';
 import { dashboardRoutes } from './dashboard.js';
 import { queryLimits } from './limits.js';
-import { createMetrics, serveMetrics } from './metrics.js';
+import { createMetrics } from './metrics.js';
+import { openMetricsEndpoint } from './metrics-endpoint.js';
 import { attachWebSocket } from './ws.js';
 
 export interface AppOptions {
@@ -47,6 +48,8 @@ export interface App {
   port: number;
   server: Server;
   runtime: Runtime;
+  /** The separate /metrics listener's port (METRICS_PORT), or null. */
+  metricsPort: number | null;
   /** Open WebSocket connections. */
   readonly connections: number;
   /** Live WebSocket subscriptions. */
@@ -132,9 +135,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (!migrationsCurrent) migrationsCurrent = (await orm.getMigrator().getPendingMigrations()).length === 0;
     return migrationsCurrent;
   };
-  // /metrics: not behind GraphQL auth, and not meant for the public internet (README).
-  const metricsRoute: Route = { method: 'GET', path: /^\/metrics$/, handler: (_req, res) => serveMetrics(metrics, res) };
-  server.on('request', createHttpHandler(runtime, apollo, [metricsRoute, ...dashboardRoutes(), ...createRoutes(services)], ready));
+  // /metrics: not behind GraphQL auth; METRICS_TOKEN and/or METRICS_PORT guard it (README).
+  const metricsEndpoint = await openMetricsEndpoint(config, metrics, logger);
+  server.on('request', createHttpHandler(runtime, apollo, [...metricsEndpoint.routes, ...dashboardRoutes(), ...createRoutes(services)], ready));
   const ws = attachWebSocket(server, schema, runtime, limits, formatError, metrics);
   metrics.setSources({
     webSockets: () => ws.connections,
@@ -155,6 +158,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   return {
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     port,
+    metricsPort: metricsEndpoint.port,
     server,
     runtime,
     get connections() {
@@ -168,6 +172,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         await scheduler.stop();
         await ws.close();
         await apollo.stop(); // drains in-flight HTTP requests, then closes the server
+        await metricsEndpoint.close();
         await bus.close();
         await db.close();
         await orm.close();
