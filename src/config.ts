@@ -86,6 +86,8 @@ const schema = z.object({
   PUBLIC_URL: optionalString,
   ACCESS_TOKEN_TTL_SECONDS: int(900, 30),
   REFRESH_TOKEN_TTL_SECONDS: int(30 * 24 * 3600, 60),
+  /** A session family (a sign-in and all its refreshes) ends this long after the sign-in, however often it is refreshed. */
+  SESSION_MAX_LIFETIME_SECONDS: int(90 * 24 * 3600, 60),
   PASSWORD_RESET_TTL_SECONDS: int(3600, 60),
   /** When false (the default) only the very first user may sign up without an invitation. */
   OPEN_SIGNUP: bool(false),
