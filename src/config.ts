@@ -50,6 +50,12 @@ const schema = z.object({
   /** Port of the embedded PostgreSQL; never 5432, where a user's own server may run. */
   EMBEDDED_PG_PORT: int(54329, 1024, 65535).refine((p) => p !== 5432, 'must not be 5432'),
   DB_POOL_SIZE: int(10, 1, 200),
+  /**
+   * The database role the application connects as, arranged at migrate time by
+   * DATABASE_URL's user (the schema's owner): `auto` is `<database>_app`; `off` connects
+   * as DATABASE_URL's user itself (which can then bypass the audit trail's triggers).
+   */
+  DATABASE_APP_ROLE: z.string().regex(/^(off|auto|[a-z_][a-z0-9_]{0,62})$/, 'auto, off, or a role name (lower-case letters, digits, _)').default('auto'),
   /** Signs access tokens (HS256). At least 32 characters. */
   TOKEN_SIGNING_KEY: optionalString.pipe(z.string().min(32).optional()),
   /** AES-256 key-encryption key for secrets at rest: 32 bytes, base64. */

@@ -11,6 +11,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { masterKeys, type Config } from '../config.js';
+import { ensureAppRole } from '../db/app-role.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { connectOrm, migrate } from '../db/orm.js';
 import { seedReferenceData } from '../db/seed.js';
@@ -65,16 +66,25 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     ? { url: opts.databaseUrl, stop: async () => {}, embedded: false }
     : await openDatabase(config, logger);
 
-  const orm = await connectOrm(database.url, config.DB_POOL_SIZE, logger);
-  registerReadModels(orm.getMetadata());
+  // Migrations and seeds run as DATABASE_URL's user (the owner); the application then
+  // connects as a role that cannot rewrite the audit trail (src/db/app-role.ts).
+  let url = database.url;
   if (opts.migrate !== false) {
-    const applied = await migrate(orm);
-    if (applied.length) logger.info({ module: 'db', applied }, 'migrations applied');
-    await seedReferenceData(orm.em.fork() as EntityManager);
+    const owner = await connectOrm(database.url, 2, logger);
+    try {
+      const applied = await migrate(owner);
+      if (applied.length) logger.info({ module: 'db', applied }, 'migrations applied');
+      await seedReferenceData(owner.em.fork() as EntityManager);
+    } finally {
+      await owner.close();
+    }
+    url = await ensureAppRole(database.url, { setting: config.DATABASE_APP_ROLE, secret: config.TOKEN_SIGNING_KEY, logger });
   }
-  const db = createSqlClient(database.url, config.DB_POOL_SIZE);
+  const orm = await connectOrm(url, config.DB_POOL_SIZE, logger);
+  registerReadModels(orm.getMetadata());
+  const db = createSqlClient(url, config.DB_POOL_SIZE);
   const metrics = createMetrics();
-  const bus = new EventBus(database.url, logger, metrics.onEvent);
+  const bus = new EventBus(url, logger, metrics.onEvent);
   await bus.start();
 
   const { keys, current } = masterKeys(config);
