@@ -181,6 +181,12 @@ const schema = z.object({
   AUDIT_SEAL_DELAY_MS: int(20, 0, 10_000),
   /** How often a job links audit events no commit hook announced (other writers, crashed instances), in ms. */
   AUDIT_SEAL_INTERVAL_MS: int(2000, 100),
+  /** The Ed25519 private key (PEM) that signs audit checkpoints; generated on first use (mode 600). Default STEWARD_HOME/audit-checkpoint-key.pem. Keep it off the database's machine. */
+  AUDIT_CHECKPOINT_KEY_FILE: optionalString,
+  /** Where signed checkpoints of the audit chain's head are appended (JSON lines). Default STEWARD_HOME/audit-checkpoints.jsonl. */
+  AUDIT_CHECKPOINT_FILE: optionalString,
+  /** How often the audit chain's head is signed into AUDIT_CHECKPOINT_FILE, in ms. */
+  AUDIT_CHECKPOINT_INTERVAL_MS: int(60_000, 1000),
   /** Monthly audit partitions kept created ahead of the current month. */
   AUDIT_PARTITIONS_AHEAD: int(3, 1, 36),
   /** The server's own log lines at or above this level are also kept in system_logs (off: none). */
@@ -190,8 +196,10 @@ const schema = z.object({
 });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL' | 'ATTACHMENTS_DIR' | 'METRICS_HOST'> & {
+  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL' | 'ATTACHMENTS_DIR' | 'METRICS_HOST' | 'AUDIT_CHECKPOINT_KEY_FILE' | 'AUDIT_CHECKPOINT_FILE'> & {
     METRICS_HOST: string;
+    AUDIT_CHECKPOINT_KEY_FILE: string;
+    AUDIT_CHECKPOINT_FILE: string;
     ATTACHMENTS_DIR: string;
     TOKEN_SIGNING_KEY: string;
     ENCRYPTION_MASTER_KEY: string;
@@ -253,6 +261,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ENCRYPTION_MASTER_KEY: secrets.ENCRYPTION_MASTER_KEY!,
     PUBLIC_URL: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
     METRICS_HOST: c.METRICS_HOST ?? c.HOST,
+    AUDIT_CHECKPOINT_KEY_FILE: resolve(c.AUDIT_CHECKPOINT_KEY_FILE ?? `${c.STEWARD_HOME}/audit-checkpoint-key.pem`),
+    AUDIT_CHECKPOINT_FILE: resolve(c.AUDIT_CHECKPOINT_FILE ?? `${c.STEWARD_HOME}/audit-checkpoints.jsonl`),
     ATTACHMENTS_DIR: resolve(c.ATTACHMENTS_DIR ?? `${c.STEWARD_HOME}/attachments`),
     isProduction,
   });
