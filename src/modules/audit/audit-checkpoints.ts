@@ -41,14 +41,17 @@ export class AuditCheckpoints {
 
   private keys(): { privateKey: KeyObject; publicKey: KeyObject } {
     if (!this.privateKey) {
-      if (existsSync(this.keyFile)) {
-        this.privateKey = createPrivateKey(readFileSync(this.keyFile));
-        if (this.privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${this.keyFile} must hold an Ed25519 private key (PEM)`);
-      } else {
-        this.privateKey = generateKeyPairSync('ed25519').privateKey;
+      if (!existsSync(this.keyFile)) {
         mkdirSync(dirname(this.keyFile), { recursive: true });
-        writeFileSync(this.keyFile, this.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+        try {
+          // 'wx': of two instances sharing the file, the first one's key is kept.
+          writeFileSync(this.keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
       }
+      this.privateKey = createPrivateKey(readFileSync(this.keyFile));
+      if (this.privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${this.keyFile} must hold an Ed25519 private key (PEM)`);
       this.publicKey = createPublicKey(this.privateKey);
     }
     return { privateKey: this.privateKey, publicKey: this.publicKey! };
