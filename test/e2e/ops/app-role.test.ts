@@ -69,5 +69,11 @@ describe('the application database role', () => {
     const [dropped] = await asApp(`SELECT steward_drop_prompt_log_partition('audit_events_default') AS ok`);
     expect(dropped!.ok).toBe(false);
     expect(await s.sql(`SELECT 1 FROM pg_class WHERE relname = 'audit_events_default'`)).toHaveLength(1);
+    // The jobs themselves, run by the application (as its role).
+    await s.sql(`CREATE TABLE IF NOT EXISTS prompt_logs_2001_01 PARTITION OF prompt_logs FOR VALUES FROM ('2001-01-01 00:00:00+00') TO ('2001-02-01 00:00:00+00')`);
+    const prompts = await s.app.runtime.scheduler.runNow('ai.promptLogPartitions');
+    expect(prompts).toMatchObject({ ran: true, result: { dropped: ['prompt_logs_2001_01'] } });
+    expect((await s.app.runtime.scheduler.runNow('audit.partitions')).ran).toBe(true);
+    expect((await s.app.runtime.scheduler.runNow('audit.seal')).ran).toBe(true);
   });
 });
