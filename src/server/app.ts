@@ -11,6 +11,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { masterKeys, type Config } from '../config.js';
+import { ensureAppRole } from '../db/app-role.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { connectOrm, migrate } from '../db/orm.js';
 import { seedReferenceData } from '../db/seed.js';
@@ -26,10 +27,12 @@ import { registerReadModels } from '../shared/read-model.js';
 import type { Context, Runtime } from './context.js';
 import { createErrorFormatter } from './errors.js';
 import { jitGateway } from './executor.js';
-import { createHttpHandler, type Route } from './http.js';
+import { trustProxies } from './client-ip.js';
+import { createHttpHandler } from './http.js';
 import { dashboardRoutes } from './dashboard.js';
 import { queryLimits } from './limits.js';
-import { createMetrics, serveMetrics } from './metrics.js';
+import { createMetrics } from './metrics.js';
+import { openMetricsEndpoint } from './metrics-endpoint.js';
 import { attachWebSocket } from './ws.js';
 
 export interface AppOptions {
@@ -46,6 +49,8 @@ export interface App {
   port: number;
   server: Server;
   runtime: Runtime;
+  /** The separate /metrics listener's port (METRICS_PORT), or null. */
+  metricsPort: number | null;
   /** Open WebSocket connections. */
   readonly connections: number;
   /** Live WebSocket subscriptions. */
@@ -61,16 +66,25 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     ? { url: opts.databaseUrl, stop: async () => {}, embedded: false }
     : await openDatabase(config, logger);
 
-  const orm = await connectOrm(database.url, config.DB_POOL_SIZE, logger);
-  registerReadModels(orm.getMetadata());
+  // Migrations and seeds run as DATABASE_URL's user (the owner); the application then
+  // connects as a role that cannot rewrite the audit trail (src/db/app-role.ts).
+  let url = database.url;
   if (opts.migrate !== false) {
-    const applied = await migrate(orm);
-    if (applied.length) logger.info({ module: 'db', applied }, 'migrations applied');
-    await seedReferenceData(orm.em.fork() as EntityManager);
+    const owner = await connectOrm(database.url, 2, logger);
+    try {
+      const applied = await migrate(owner);
+      if (applied.length) logger.info({ module: 'db', applied }, 'migrations applied');
+      await seedReferenceData(owner.em.fork() as EntityManager);
+    } finally {
+      await owner.close();
+    }
+    url = await ensureAppRole(database.url, { setting: config.DATABASE_APP_ROLE, secret: config.TOKEN_SIGNING_KEY, logger });
   }
-  const db = createSqlClient(database.url, config.DB_POOL_SIZE);
+  const orm = await connectOrm(url, config.DB_POOL_SIZE, logger);
+  registerReadModels(orm.getMetadata());
+  const db = createSqlClient(url, config.DB_POOL_SIZE);
   const metrics = createMetrics();
-  const bus = new EventBus(database.url, logger, metrics.onEvent);
+  const bus = new EventBus(url, logger, metrics.onEvent);
   await bus.start();
 
   const { keys, current } = masterKeys(config);
@@ -85,6 +99,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const limits = queryLimits(config);
   const formatError = createErrorFormatter(logger, config.isProduction);
   const server = createServer();
+  trustProxies(server, config.TRUSTED_PROXIES);
   const apollo = new ApolloServer<Context>({
     // The schema, and graphql-jit as the executor of HTTP queries (see ./executor.ts).
     gateway: jitGateway(schema),
@@ -130,9 +145,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     if (!migrationsCurrent) migrationsCurrent = (await orm.getMigrator().getPendingMigrations()).length === 0;
     return migrationsCurrent;
   };
-  // /metrics: not behind GraphQL auth, and not meant for the public internet (README).
-  const metricsRoute: Route = { method: 'GET', path: /^\/metrics$/, handler: (_req, res) => serveMetrics(metrics, res) };
-  server.on('request', createHttpHandler(runtime, apollo, [metricsRoute, ...dashboardRoutes(), ...createRoutes(services)], ready));
+  // /metrics: not behind GraphQL auth; METRICS_TOKEN and/or METRICS_PORT guard it (README).
+  const metricsEndpoint = await openMetricsEndpoint(config, metrics, logger);
+  server.on('request', createHttpHandler(runtime, apollo, [...metricsEndpoint.routes, ...dashboardRoutes(), ...createRoutes(services)], ready));
   const ws = attachWebSocket(server, schema, runtime, limits, formatError, metrics);
   metrics.setSources({
     webSockets: () => ws.connections,
@@ -153,6 +168,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   return {
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     port,
+    metricsPort: metricsEndpoint.port,
     server,
     runtime,
     get connections() {
@@ -166,6 +182,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         await scheduler.stop();
         await ws.close();
         await apollo.stop(); // drains in-flight HTTP requests, then closes the server
+        await metricsEndpoint.close();
         await bus.close();
         await db.close();
         await orm.close();

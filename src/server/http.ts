@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../shared/errors.js';
 import type { RequestMeta, Viewer } from '../shared/scope.js';
+import { clientIp } from './client-ip.js';
 import { createContext, type Context, type Runtime } from './context.js';
 import { requestStore } from './request-store.js';
 
@@ -27,7 +28,7 @@ export function requestMeta(req: IncomingMessage): RequestMeta {
   const given = req.headers['x-request-id'];
   return {
     requestId: typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(),
-    ip: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? null,
+    ip: clientIp(req),
     userAgent: req.headers['user-agent']?.slice(0, 500) ?? null,
   };
 }

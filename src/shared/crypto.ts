@@ -22,8 +22,11 @@ export interface SealedSecret {
   ct: string;
 }
 
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
 function seal(key: Buffer, plain: Buffer, aad: string): string {
-  const iv = randomBytes(12);
+  const iv = randomBytes(IV_BYTES);
   const c = createCipheriv('aes-256-gcm', key, iv);
   c.setAAD(Buffer.from(aad));
   const ct = Buffer.concat([c.update(plain), c.final()]);
@@ -33,7 +36,9 @@ function seal(key: Buffer, plain: Buffer, aad: string): string {
 function open(key: Buffer, sealed: string, aad: string): Buffer {
   const [iv, tag, ct] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
   if (!iv || !tag || !ct) throw new Error('malformed sealed value');
-  const d = createDecipheriv('aes-256-gcm', key, iv);
+  // GCM would check a truncated tag (4 bytes: one forgery in 2^32 tries); only full-length tags and IVs open.
+  if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new Error('malformed sealed value: the IV must be 12 bytes and the tag 16');
+  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   d.setAAD(Buffer.from(aad));
   d.setAuthTag(tag);
   return Buffer.concat([d.update(ct), d.final()]);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { SqlClient } from '../../db/sql.js';
 import type { Logger } from '../../shared/logger.js';
+import type { CheckpointRead } from './audit-checkpoints.js';
 import { canonicalize } from './canonical.js';
 
 /** The previous hash of the first link. */
@@ -205,8 +206,12 @@ export class AuditChain {
    * Seals what is committed, then walks the chain from its first link in one snapshot:
    * each link must have the next seq, the previous link's hash, and the hash of its own
    * content; the last one must be the head. Stops at the first broken link and names it.
+   * With `anchors` (signed checkpoints kept outside the database, ./audit-checkpoints.ts)
+   * each checkpoint's link must still carry its signed hash, and the chain must reach
+   * the last one: a chain rewritten and re-hashed from some link on, head included,
+   * is caught there.
    */
-  async verify(): Promise<ChainVerification> {
+  async verify(anchors?: CheckpointRead): Promise<ChainVerification> {
     const sealed = await this.seal();
     const client = await this.db.pool.connect();
     try {
@@ -225,6 +230,14 @@ export class AuditChain {
           pending: 0,
           ...result,
         });
+
+        if (anchors?.invalidLines.length) {
+          const outcome = broken(null, null, `audit checkpoint line ${anchors.invalidLines[0]} does not carry a valid signature: the checkpoint file was altered`, 0);
+          await client.query('COMMIT');
+          return outcome;
+        }
+        const signed = new Map((anchors?.valid ?? []).map((c) => [c.seq, c]));
+        const lastSigned = anchors?.valid.reduce((max, c) => Math.max(max, c.seq), 0) ?? 0;
 
         let expected = 1;
         let prev = GENESIS_HASH;
@@ -256,6 +269,11 @@ export class AuditChain {
               outcome = broken(content.id, seq, `link ${seq} does not match its hash: its content was changed`, checked);
               break walk;
             }
+            const anchor = signed.get(seq);
+            if (anchor && anchor.hash !== hash) {
+              outcome = broken(content.id, seq, `link ${seq} differs from the signed checkpoint of ${anchor.at}: the chain was rewritten up to it`, checked);
+              break walk;
+            }
             prev = hash;
             expected += 1;
             after = [seq, content.id];
@@ -267,6 +285,9 @@ export class AuditChain {
             expected - 1 < headSeq
               ? broken(null, expected, `the chain ends at link ${expected - 1} but its head is link ${headSeq}: links were removed from its end`, checked)
               : broken(null, headSeq + 1, `the chain does not end at its head (link ${headSeq})`, checked);
+        }
+        if (!outcome && lastSigned > expected - 1) {
+          outcome = broken(null, expected, `the chain ends at link ${expected - 1} but a signed checkpoint names link ${lastSigned}: links were removed`, checked);
         }
         if (!outcome) {
           const stray = (await client.query<{ id: string }>(`SELECT id::text AS id FROM audit_events WHERE seq IS NULL AND hash IS NOT NULL LIMIT 1`)).rows[0];

@@ -7,6 +7,7 @@ import { and, readModel } from '../../shared/read-model.js';
 import type { Scope, Viewer } from '../../shared/scope.js';
 import { Role } from '../identity/user.entity.js';
 import { AuditChain, type ChainVerification } from './audit-chain.js';
+import { AuditCheckpoints } from './audit-checkpoints.js';
 import { AuditEvent } from './audit-event.entity.js';
 import type { AuditEventWhere } from './audit.inputs.js';
 
@@ -25,7 +26,7 @@ export interface AuditEntry {
 export interface AuditDeps {
   db: SqlClient;
   logger: Logger;
-  config: { AUDIT_SEAL_DELAY_MS: number };
+  config: { AUDIT_SEAL_DELAY_MS: number; AUDIT_CHECKPOINT_KEY_FILE: string; AUDIT_CHECKPOINT_FILE: string };
 }
 
 /**
@@ -40,11 +41,14 @@ export interface AuditDeps {
  */
 export class AuditService {
   readonly chain: AuditChain;
+  /** Signed checkpoints of the chain's head, kept outside the database. */
+  readonly checkpoints: AuditCheckpoints;
   /** Event managers (one per transaction) whose commit already pokes the sealer. */
   private readonly hooked = new WeakSet<object>();
 
   constructor(private readonly d: AuditDeps) {
     this.chain = new AuditChain(d.db, d.logger, { delayMs: d.config.AUDIT_SEAL_DELAY_MS });
+    this.checkpoints = new AuditCheckpoints(d.config.AUDIT_CHECKPOINT_KEY_FILE, d.config.AUDIT_CHECKPOINT_FILE);
   }
 
   record(tx: Scope, entry: AuditEntry): AuditEvent {
@@ -83,7 +87,14 @@ export class AuditService {
 
   /** Seals what is committed, then checks the whole chain (admins; see AuditChain.verify). */
   verify(): Promise<ChainVerification> {
-    return this.chain.verify();
+    return this.chain.verify(this.checkpoints.read());
+  }
+
+  /** Seals, then signs the head into the checkpoint file (the audit.checkpoint job); answers the new checkpoint's link, or null. */
+  async checkpoint(): Promise<number | null> {
+    await this.chain.seal();
+    const head = await this.d.db.one<{ seq: string; hash: string }>(sql`SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1`);
+    return head ? (this.checkpoints.write({ seq: Number(head.seq), hash: head.hash })?.seq ?? null) : null;
   }
 
   /** Admins see every event; everyone else the events of their own actions. Newest first. */

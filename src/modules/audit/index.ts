@@ -19,6 +19,9 @@ export interface AuditModuleDeps {
     AUDIT_SEAL_DELAY_MS: number;
     AUDIT_SEAL_INTERVAL_MS: number;
     AUDIT_PARTITIONS_AHEAD: number;
+    AUDIT_CHECKPOINT_KEY_FILE: string;
+    AUDIT_CHECKPOINT_FILE: string;
+    AUDIT_CHECKPOINT_INTERVAL_MS: number;
     SYSTEM_LOG_LEVEL: CaptureLevel;
     SYSTEM_LOG_RETENTION_DAYS: number;
   };
@@ -37,12 +40,14 @@ export type AuditServices = ReturnType<typeof createAudit>;
 /**
  * - audit.seal: links events no commit hook announced (written outside a transaction,
  *   by another program, or committed by an instance that stopped before sealing);
+ * - audit.checkpoint: signs the chain's head into the checkpoint file (./audit-checkpoints.ts);
  * - audit.partitions: keeps AUDIT_PARTITIONS_AHEAD monthly partitions ready;
  * - audit.systemLogRetention: deletes system logs past SYSTEM_LOG_RETENTION_DAYS.
  */
 export function auditJobs(s: AuditServices, d: AuditModuleDeps): JobDefinition[] {
   return [
     { name: 'audit.seal', intervalMs: d.config.AUDIT_SEAL_INTERVAL_MS, run: () => s.audit.chain.seal() },
+    { name: 'audit.checkpoint', intervalMs: d.config.AUDIT_CHECKPOINT_INTERVAL_MS, run: async () => ({ signedSeq: await s.audit.checkpoint() }) },
     {
       name: 'audit.partitions',
       intervalMs: 3600_000,

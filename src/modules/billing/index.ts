@@ -46,13 +46,14 @@ export function billingJobs(s: BillingServices, config: Config): JobDefinition[]
       name: 'ai.promptLogPartitions',
       intervalMs: 6 * 3600_000,
       async run({ em }) {
-        await em.execute(`SELECT steward_ensure_month_partitions('prompt_logs', 2)`);
+        // Through functions that run as the schema's owner: the application's role owns no table.
+        await em.execute(`SELECT steward_prompt_log_partitions(2)`);
         const old = await em.execute<{ name: string }[]>(
           `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
             WHERE p.relname = 'prompt_logs' AND c.relname < 'prompt_logs_' || to_char((now() AT TIME ZONE 'UTC') - make_interval(months => ?), 'YYYY_MM')`,
           [config.PROMPT_LOG_RETENTION_MONTHS],
         );
-        for (const { name } of old) await em.execute(`DROP TABLE IF EXISTS "${name.replace(/"/g, '')}"`);
+        for (const { name } of old) await em.execute(`SELECT steward_drop_prompt_log_partition(?)`, [name]);
         return { dropped: old.map((o) => o.name) };
       },
     },

@@ -240,7 +240,7 @@ export class AuthService {
       user: user.id,
       familyId: familyId ?? crypto.randomUUID(),
       refreshTokenHash: sha256(refreshToken),
-      expiresAt: new Date(Date.now() + this.d.config.REFRESH_TOKEN_TTL_SECONDS * 1000),
+      expiresAt: await this.sessionExpiry(tx, familyId),
       ip: tx.meta.ip,
       userAgent: tx.meta.userAgent,
       device: tx.meta.userAgent?.slice(0, 200) ?? null,
@@ -248,6 +248,24 @@ export class AuthService {
     });
     await tx.em.flush();
     return { accessToken: await this.d.tokens.sign(user.id, session.id), refreshToken, user };
+  }
+
+  /**
+   * A refresh token lives REFRESH_TOKEN_TTL_SECONDS, but never past its family's
+   * SESSION_MAX_LIFETIME_SECONDS from the sign-in that started it: rotation slides the
+   * idle expiry, not the absolute one. A rotation past the end is refused (the caller's
+   * transaction rolls back, the presented token stays as it was): sign in again.
+   */
+  private async sessionExpiry(tx: Scope, familyId?: string): Promise<Date> {
+    const now = Date.now();
+    let started = now;
+    if (familyId) {
+      const [row] = await tx.em.execute<{ started: Date | string | null }[]>(`SELECT min(created_at) AS started FROM sessions WHERE family_id = ?`, [familyId]);
+      if (row?.started) started = new Date(row.started).getTime();
+    }
+    const end = started + this.d.config.SESSION_MAX_LIFETIME_SECONDS * 1000;
+    if (end <= now) throw new UnauthenticatedError('This session has reached its maximum lifetime; sign in again');
+    return new Date(Math.min(now + this.d.config.REFRESH_TOKEN_TTL_SECONDS * 1000, end));
   }
 
   // ---------- refresh, logout ----------
@@ -362,15 +380,27 @@ export class AuthService {
   }
 
   /**
-   * Always answers the same, whether or not the account exists: the mail is sent after
-   * the answer, so neither a slow nor an unreachable mail server tells them apart (a
-   * failed send is logged, never returned).
+   * Always answers the same, in the same time, whether or not the account exists: the
+   * answer is given before anything depends on the account. The look-up, the token,
+   * its audit event and the mail happen after it (on a fork of the request's
+   * EntityManager), so neither the database work of a known account nor a slow or
+   * unreachable mail server tells the two apart; a failure is logged, never returned.
    */
   async requestPasswordReset(scope: Scope, emailAddress: string): Promise<boolean> {
     const email = normalise(emailAddress);
     await this.d.limits.take('requestPasswordReset', scope.meta.ip, email);
+    const background: Scope = { em: scope.em.fork() as EntityManager, viewer: null, meta: scope.meta };
+    setImmediate(() => {
+      this.issuePasswordReset(background, email).catch((err: unknown) =>
+        this.d.logger.error({ err, module: 'identity', requestId: scope.meta.requestId }, 'password reset could not be issued'),
+      );
+    });
+    return true;
+  }
+
+  private async issuePasswordReset(scope: Scope, email: string): Promise<void> {
     const user = await scope.em.findOne(User, { email });
-    if (!user || user.isBlocked || user.status !== UserStatus.ACTIVE) return true;
+    if (!user || user.isBlocked || user.status !== UserStatus.ACTIVE) return;
     const token = `rst_${randomSecret(32)}`;
     await inTransaction(scope, async (tx) => {
       tx.em.create(PasswordReset, {
@@ -380,14 +410,11 @@ export class AuthService {
       });
       this.d.audit.record(tx, { action: 'user.requestPasswordReset', entityType: 'User', entityId: user.id, actorId: null, actorLabel: 'anonymous' });
     });
-    void this.d.mailer
-      .send({
-        to: user.email,
-        subject: 'Reset your Steward password',
-        text: `Use this token to choose a new password (valid for ${Math.round(this.d.config.PASSWORD_RESET_TTL_SECONDS / 60)} minutes):\n\n${token}\n\nIf you did not ask for it, ignore this message.`,
-      })
-      .catch((err: unknown) => this.d.logger.error({ err, module: 'identity', requestId: scope.meta.requestId }, 'password reset e-mail could not be sent'));
-    return true;
+    await this.d.mailer.send({
+      to: user.email,
+      subject: 'Reset your Steward password',
+      text: `Use this token to choose a new password (valid for ${Math.round(this.d.config.PASSWORD_RESET_TTL_SECONDS / 60)} minutes):\n\n${token}\n\nIf you did not ask for it, ignore this message.`,
+    });
   }
 
   /** A single-use, expiring token sets a new password and ends every session. */
