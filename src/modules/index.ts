@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../config.js';
 import type { SqlClient } from '../db/sql.js';
 import type { EventBus } from '../events/bus.js';
@@ -17,6 +18,7 @@ import { billingEntities, billingJobs, billingResolvers, createBilling, createPr
 import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
 import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
 import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
+import { createMcpRoutes } from './mcp/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
@@ -61,6 +63,6 @@ export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] 
   return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs()];
 }
 
-export function createRoutes(services: Services): Route[] {
-  return [...workRoutes(services)];
+export function createRoutes(services: Services, schema: GraphQLSchema): Route[] {
+  return [...workRoutes(services), ...createMcpRoutes(schema)];
 }

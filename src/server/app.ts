@@ -132,7 +132,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   };
   // /metrics: not behind GraphQL auth, and not meant for the public internet (README).
   const metricsRoute: Route = { method: 'GET', path: /^\/metrics$/, handler: (_req, res) => serveMetrics(metrics, res) };
-  server.on('request', createHttpHandler(runtime, apollo, [metricsRoute, ...dashboardRoutes(), ...createRoutes(services)], ready));
+  server.on('request', createHttpHandler(runtime, apollo, [metricsRoute, ...dashboardRoutes(), ...createRoutes(services, schema)], ready));
   const ws = attachWebSocket(server, schema, runtime, limits, formatError, metrics);
   metrics.setSources({
     webSockets: () => ws.connections,
