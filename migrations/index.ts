@@ -6,6 +6,7 @@ import { Migration20261123060000_infrastructure_and_audit } from './Migration202
 import { Migration20261123062500_task_project_order_index } from './Migration20261123062500_task_project_order_index.js';
 import { Migration20261123063000_experiments_and_analysis } from './Migration20261123063000_experiments_and_analysis.js';
 import { Migration20261201500000_mcp_remote_servers } from './Migration20261201500000_mcp_remote_servers.js';
+import { Migration20261201500100_mcp_tool_calls } from './Migration20261201500100_mcp_tool_calls.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -16,4 +17,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123062500_task_project_order_index', class: Migration20261123062500_task_project_order_index },
   { name: 'Migration20261123063000_experiments_and_analysis', class: Migration20261123063000_experiments_and_analysis },
   { name: 'Migration20261201500000_mcp_remote_servers', class: Migration20261201500000_mcp_remote_servers },
+  { name: 'Migration20261201500100_mcp_tool_calls', class: Migration20261201500100_mcp_tool_calls },
 ];

@@ -54,7 +54,7 @@ export function createServices(d: ServiceDeps) {
   const ai = createAi({ ...d, audit, projects, taskPolicy: work.taskPolicy, metering: billing.metering });
   const experiments = createExperiments({ ...d, audit, projects, approvals: work.approvals });
   const analysis = createAnalysis({ ...d, audit, projects });
-  const mcp = createMcp({ ...d, mcpServers: infrastructure.mcpServers });
+  const mcp = createMcp({ ...d, audit, projects, approvals: work.approvals, mcpServers: infrastructure.mcpServers });
   return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis, ...mcp };
 }
 

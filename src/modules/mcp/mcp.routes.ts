@@ -76,12 +76,12 @@ function toolOf(t: StewardTool): Tool {
  * Schemas). `X-Steward-Project: <id>` (or `?project=<id>`) names the project whose allow
  * list applies to those.
  */
-export function mcpRoutes(schema: GraphQLSchema, remote?: RemoteTools): Route[] {
-  let ready: { runtime: Runtime; byName: Map<string, StewardTool>; listed: Tool[] } | undefined;
+export function mcpRoutes(schema: GraphQLSchema, remoteFor?: (orm: () => Runtime['orm']) => RemoteTools): Route[] {
+  let ready: { runtime: Runtime; byName: Map<string, StewardTool>; listed: Tool[]; remote?: RemoteTools } | undefined;
   // Built on the first request, from the runtime the route is given.
   const setUp = (runtime: Runtime) => {
     const tools = stewardTools(runtime, new GraphQLBridge(schema, runtime));
-    return { runtime, byName: new Map(tools.map((t) => [t.name, t])), listed: tools.map(toolOf) };
+    return { runtime, byName: new Map(tools.map((t) => [t.name, t])), listed: tools.map(toolOf), remote: remoteFor?.(() => runtime.orm) };
   };
 
   async function runStewardTool(runtime: Runtime, tool: StewardTool, rawArgs: unknown, call: ToolCall): Promise<CallToolResult> {
@@ -101,7 +101,7 @@ export function mcpRoutes(schema: GraphQLSchema, remote?: RemoteTools): Route[] 
   }
 
   function serverFor(viewer: Viewer, meta: RequestMeta, projectId: string | null): Server {
-    const { runtime, byName, listed } = ready!;
+    const { runtime, byName, listed, remote } = ready!;
     const server = new Server({ name: 'steward', title: 'Steward', version: VERSION }, { capabilities: { tools: { listChanged: false } } });
     server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [...listed, ...(remote ? await remote.list(viewer, projectId) : [])] }));
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
