@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, ManyToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
+import { Check, Entity, Enum, Index, ManyToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
 import type { SealedSecret } from '../../shared/crypto.js';
@@ -27,6 +27,7 @@ export type StoredEnvVar =
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'mcp_servers' })
 @Index({ properties: ['status', 'lastHeartbeatAt'] })
+@Check({ name: 'mcp_servers_launch_check', expression: `"command" IS NOT NULL OR "url" IS NOT NULL` })
 export class McpServer extends TimestampedEntity {
   @Field({ description: 'Unique' })
   @Property({ type: 'text', unique: true })
