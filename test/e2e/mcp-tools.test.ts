@@ -148,6 +148,17 @@ describe('tool calls through Steward', () => {
     expect(refused.isError).toBe(true);
     expect(refused.content[0]!.text).toMatch(/rejected: not on a Friday/);
     expect(remote.calls.length).toBe(before + 1);
+
+    // Expired before anyone decided (the expiry job): never run either.
+    const late = (await agent.callTool({ name, arguments: { label: 'late' } })) as unknown as typeof first;
+    await s.sql(`UPDATE approvals SET expires_at = now() - interval '1 second' WHERE id = $1`, [late.structuredContent.approval.approvalId]);
+    await s.app.runtime.scheduler.runNow('work.expireApprovals');
+    const expired = (await agent.callTool({ name, arguments: { label: 'late' } })) as unknown as { isError: boolean; content: { text: string }[] };
+    expect(expired.isError).toBe(true);
+    expect(expired.content[0]!.text).toMatch(/expired/);
+    expect(remote.calls.length).toBe(before + 1);
+    const statuses = await s.sql<{ status: string }>(`SELECT status FROM mcp_tool_calls WHERE project_id = $1 AND tool = 'count' ORDER BY id`, [project.id]);
+    expect(statuses.map((r) => r.status)).toEqual(['SUCCEEDED', 'REJECTED', 'EXPIRED']);
   });
 
   it('lists tool calls for admins and the project\'s maintainers, paginated; the audit chain verifies with every call in it', async () => {
