@@ -19,7 +19,13 @@ const PROBE_CONCURRENCY = 8;
 
 /** PostgreSQL cannot keep U+0000 in jsonb or text: a remote server's schemas lose it. */
 export function withoutNul<T>(value: T): T {
-  return value == null ? value : JSON.parse(JSON.stringify(value).replace(/\\u0000/g, ''));
+  const clean = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.replace(/\u0000/g, '');
+    if (Array.isArray(v)) return v.map(clean);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/\u0000/g, ''), clean(x)]));
+    return v;
+  };
+  return value == null ? value : (clean(JSON.parse(JSON.stringify(value))) as T);
 }
 
 /**
