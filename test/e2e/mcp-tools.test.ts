@@ -161,6 +161,20 @@ describe('tool calls through Steward', () => {
     expect(statuses.map((r) => r.status)).toEqual(['SUCCEEDED', 'REJECTED', 'EXPIRED']);
   });
 
+  it('fails, never re-runs, an approved call whose runner was lost mid-call', async () => {
+    const { owner, project, members: [maintainer] } = await makeTeam(s, admin, ['MAINTAINER']);
+    await allow(owner.token, { projectId: project.id, tool: 'count', needsApproval: true });
+    const asked = await called(agentToken, { tool: 'count', arguments: { label: 'lost' }, projectId: project.id });
+    await ok(s.url, ApproveApprovalDocument, { input: { id: asked.approval.id } }, maintainer!.token);
+    // As if an instance had claimed it and died three minutes ago.
+    await s.sql(`UPDATE mcp_tool_calls SET status = 'RUNNING', updated_at = now() - interval '3 minutes' WHERE id = $1`, [asked.call.id]);
+    const before = remote.calls.length;
+    const r = await called(agentToken, { tool: 'count', arguments: { label: 'lost' }, projectId: project.id });
+    expect(r).toMatchObject({ isError: true, call: { id: asked.call.id, status: 'FAILED' } });
+    expect(r.content[0].text).toMatch(/^Interrupted/);
+    expect(remote.calls.length).toBe(before);
+  });
+
   it('lists tool calls for admins and the project\'s maintainers, paginated; the audit chain verifies with every call in it', async () => {
     const { owner, project, members: [maintainer, contributor] } = await makeTeam(s, admin, ['MAINTAINER', 'CONTRIBUTOR']);
     await allow(owner.token, { projectId: project.id, tool: 'count' });

@@ -28,6 +28,7 @@ export const TOOL_CALL_ACTION = 'mcp.tool_call';
 const MAX_KEPT_RESULT_BYTES = 512 * 1024;
 /** How long a retry waits for the same call running elsewhere. */
 const WAIT_FOR_RUNNING_MS = 130_000;
+const INTERRUPTED = 'Interrupted: the instance running this call stopped before it finished; it is not run again (the server may have done it)';
 
 export interface McpToolCallDeps {
   db: SqlClient;
@@ -250,9 +251,23 @@ export class McpToolCallService {
     }
   }
 
-  /** Another retry (or instance) runs this call: its outcome once it has one. */
+  /**
+   * Another retry (or instance) runs this call: its outcome once it has one. A call RUNNING
+   * for longer than any call may take lost its runner (an instance stopped mid-call): it is
+   * FAILED, never run again — the server may have done it, so at most once.
+   */
   private async awaitFinished(scope: Scope, id: string, approval: Approval): Promise<ToolCallOutcome> {
     const deadline = Date.now() + WAIT_FOR_RUNNING_MS;
+    await inTransaction(scope, async (tx) => {
+      const [lost] = await tx.em.execute<{ id: string; server_name: string; tool: string; arguments_digest: string; project_id: string | null }[]>(
+        `UPDATE mcp_tool_calls SET status = 'FAILED', consumed = true, arguments = NULL, is_error = true, error = ?, finished_at = now(), updated_at = now()
+          WHERE id = ? AND status = 'RUNNING' AND updated_at < now() - make_interval(secs => ?) RETURNING id, server_name, tool, arguments_digest, project_id`,
+        [INTERRUPTED, id, WAIT_FOR_RUNNING_MS / 1000],
+      );
+      if (lost) {
+        this.d.audit.record(tx, { action: 'mcpTool.call', entityType: 'McpToolCall', entityId: lost.id, after: { server: lost.server_name, tool: lost.tool, projectId: lost.project_id, argumentsDigest: lost.arguments_digest, status: McpToolCallStatus.FAILED, error: INTERRUPTED, approvalId: approval.id }, outcome: 'FAILURE' });
+      }
+    });
     for (;;) {
       const call = await scope.em.fork().findOneOrFail(McpToolCall, id);
       if (call.status === McpToolCallStatus.SUCCEEDED || call.status === McpToolCallStatus.FAILED) return this.outcome(call, approval);
@@ -262,6 +277,7 @@ export class McpToolCallService {
   }
 
   private outcome(call: McpToolCall, approval: Approval | null): ToolCallOutcome {
+    if (!call.result && call.error) return { call, approval, content: [{ type: 'text', text: call.error }], structuredContent: null, isError: true };
     const r = (call.result ?? {}) as { content?: CallToolResult['content']; structuredContent?: Record<string, unknown> };
     return { call, approval, content: r.content ?? null, structuredContent: r.structuredContent ?? null, isError: call.isError ?? call.status === McpToolCallStatus.FAILED };
   }
