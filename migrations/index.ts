@@ -7,6 +7,8 @@ import { Migration20261123062500_task_project_order_index } from './Migration202
 import { Migration20261123063000_experiments_and_analysis } from './Migration20261123063000_experiments_and_analysis.js';
 import { Migration20261201300000_auth_rate_limits } from './Migration20261201300000_auth_rate_limits.js';
 import { Migration20261201400000_app_role_definer_functions } from './Migration20261201400000_app_role_definer_functions.js';
+import { Migration20261201500000_mcp_remote_servers } from './Migration20261201500000_mcp_remote_servers.js';
+import { Migration20261201500100_mcp_tool_calls } from './Migration20261201500100_mcp_tool_calls.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -18,4 +20,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123063000_experiments_and_analysis', class: Migration20261123063000_experiments_and_analysis },
   { name: 'Migration20261201300000_auth_rate_limits', class: Migration20261201300000_auth_rate_limits },
   { name: 'Migration20261201400000_app_role_definer_functions', class: Migration20261201400000_app_role_definer_functions },
+  { name: 'Migration20261201500000_mcp_remote_servers', class: Migration20261201500000_mcp_remote_servers },
+  { name: 'Migration20261201500100_mcp_tool_calls', class: Migration20261201500100_mcp_tool_calls },
 ];

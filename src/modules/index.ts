@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { GraphQLSchema } from 'graphql';
 import type { Config } from '../config.js';
 import type { SqlClient } from '../db/sql.js';
 import type { EventBus } from '../events/bus.js';
@@ -17,15 +18,16 @@ import { billingEntities, billingJobs, billingResolvers, createBilling, createPr
 import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
 import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
 import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
+import { createMcp, createMcpRoutes, mcpEntities, mcpJobs, mcpResolvers } from './mcp/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
  * the schema), services (built once per process), scheduled jobs, HTTP routes and
  * reference data.
  */
-export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, ...experimentEntities, ...analysisEntities, JobState];
+export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, ...experimentEntities, ...analysisEntities, ...mcpEntities, JobState];
 
-export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers] as const;
+export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers, ...mcpResolvers] as const;
 
 /** Idempotent reference data, per module (see src/db/seed.ts). */
 export const referenceSeeds: ((em: EntityManager) => Promise<void>)[] = [...projectSeeds, ...providerSeeds, ...aiSeeds];
@@ -52,15 +54,16 @@ export function createServices(d: ServiceDeps) {
   const ai = createAi({ ...d, audit, projects, taskPolicy: work.taskPolicy, metering: billing.metering });
   const experiments = createExperiments({ ...d, audit, projects, approvals: work.approvals });
   const analysis = createAnalysis({ ...d, audit, projects });
-  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis };
+  const mcp = createMcp({ ...d, audit, projects, approvals: work.approvals, mcpServers: infrastructure.mcpServers });
+  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis, ...mcp };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] {
-  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs()];
+  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs(), ...mcpJobs(services, d)];
 }
 
-export function createRoutes(services: Services): Route[] {
-  return [...workRoutes(services)];
+export function createRoutes(services: Services, schema: GraphQLSchema): Route[] {
+  return [...workRoutes(services), ...createMcpRoutes(services, schema)];
 }

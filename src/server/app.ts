@@ -147,7 +147,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   };
   // /metrics: not behind GraphQL auth; METRICS_TOKEN and/or METRICS_PORT guard it (README).
   const metricsEndpoint = await openMetricsEndpoint(config, metrics, logger);
-  server.on('request', createHttpHandler(runtime, apollo, [...metricsEndpoint.routes, ...dashboardRoutes(), ...createRoutes(services)], ready));
+  server.on('request', createHttpHandler(runtime, apollo, [...metricsEndpoint.routes, ...dashboardRoutes(), ...createRoutes(services, schema)], ready));
   const ws = attachWebSocket(server, schema, runtime, limits, formatError, metrics);
   metrics.setSources({
     webSockets: () => ws.connections,

@@ -361,6 +361,15 @@ export type McpEnvVarInput = {
   value?: string | null | undefined;
 };
 
+/** A request header sent to a remote MCP server, e.g. Authorization */
+export type McpHeaderInput = {
+  name: string;
+  /** Encrypted at rest and never shown again (only its last four characters) */
+  secret?: boolean | null | undefined;
+  /** Null on a secret in updateMcpServer: keep its current value */
+  value?: string | null | undefined;
+};
+
 export type McpServerHeartbeatInput = {
   /** What the server offers now (replaces the list) */
   capabilities?: Array<string> | null | undefined;
@@ -494,15 +503,18 @@ export type RefreshSessionInput = {
   refreshToken: string;
 };
 
+/** A local server has a command; a remote one a url (Streamable HTTP) */
 export type RegisterMcpServerInput = {
   args?: Array<string> | null | undefined;
   capabilities?: Array<string> | null | undefined;
-  command: string;
+  command?: string | null | undefined;
   environment?: Array<McpEnvVarInput> | null | undefined;
+  headers?: Array<McpHeaderInput> | null | undefined;
   /** Default true */
   isActive?: boolean | null | undefined;
   name: string;
   serverType: string;
+  url?: string | null | undefined;
 };
 
 export type RegisterProjectFileInput = {
@@ -771,10 +783,13 @@ export type UpdateMcpServerInput = {
   command?: string | null | undefined;
   /** Replaces the whole environment */
   environment?: Array<McpEnvVarInput> | null | undefined;
+  /** Replaces all the headers */
+  headers?: Array<McpHeaderInput> | null | undefined;
   id: string | number;
   isActive?: boolean | null | undefined;
   name?: string | null | undefined;
   serverType?: string | null | undefined;
+  url?: string | null | undefined;
 };
 
 export type UpdateMeInput = {
@@ -1622,21 +1637,21 @@ export type ContainerStatusChangedSubscriptionVariables = Exact<{
 
 export type ContainerStatusChangedSubscription = { containerStatusChanged: { id: string, status: ContainerStatus, desiredStatus: ContainerStatus | null, project: { id: string } } };
 
-export type McpServerFieldsFragment = { id: string, name: string, serverType: string, command: string, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> };
+export type McpServerFieldsFragment = { id: string, name: string, serverType: string, command: string | null, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> };
 
 export type RegisterMcpServerMutationVariables = Exact<{
   input: RegisterMcpServerInput;
 }>;
 
 
-export type RegisterMcpServerMutation = { registerMcpServer: { id: string, name: string, serverType: string, command: string, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> } };
+export type RegisterMcpServerMutation = { registerMcpServer: { id: string, name: string, serverType: string, command: string | null, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> } };
 
 export type UpdateMcpServerMutationVariables = Exact<{
   input: UpdateMcpServerInput;
 }>;
 
 
-export type UpdateMcpServerMutation = { updateMcpServer: { id: string, name: string, serverType: string, command: string, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> } };
+export type UpdateMcpServerMutation = { updateMcpServer: { id: string, name: string, serverType: string, command: string | null, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> } };
 
 export type DeleteMcpServerMutationVariables = Exact<{
   id: string | number;
@@ -1650,14 +1665,14 @@ export type McpServerHeartbeatMutationVariables = Exact<{
 }>;
 
 
-export type McpServerHeartbeatMutation = { mcpServerHeartbeat: { id: string, name: string, serverType: string, command: string, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> } };
+export type McpServerHeartbeatMutation = { mcpServerHeartbeat: { id: string, name: string, serverType: string, command: string | null, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> } };
 
 export type McpServerQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type McpServerQuery = { mcpServer: { id: string, name: string, serverType: string, command: string, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> } | null };
+export type McpServerQuery = { mcpServer: { id: string, name: string, serverType: string, command: string | null, args: Array<string>, capabilities: Array<string>, isActive: boolean, status: McpServerStatus, lastHeartbeatAt: string | null, lastError: string | null, statusChangedAt: string, environment: Array<{ name: string, secret: boolean, value: string | null, last4: string | null }> } | null };
 
 export type McpServersQueryVariables = Exact<{
   first?: number | null | undefined;

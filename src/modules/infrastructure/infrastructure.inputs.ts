@@ -49,11 +49,22 @@ export class McpEnvVarInput {
   @Field(() => Boolean, { nullable: true, description: 'Encrypted at rest and never shown again (only its last four characters)' }) secret?: boolean | null;
 }
 
-@InputType()
+@InputType({ description: 'A request header sent to a remote MCP server, e.g. Authorization' })
+export class McpHeaderInput {
+  @Field() @Matches(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, { message: 'header names are 1-128 token characters (letters, digits, -, _, …)' }) name!: string;
+  @Field(() => String, { nullable: true, description: 'Null on a secret in updateMcpServer: keep its current value' }) @MaxLength(10_000) value?: string | null;
+  @Field(() => Boolean, { nullable: true, description: 'Encrypted at rest and never shown again (only its last four characters)' }) secret?: boolean | null;
+}
+
+const MCP_URL = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
+
+@InputType({ description: 'A local server has a command; a remote one a url (Streamable HTTP)' })
 export class RegisterMcpServerInput {
   @Field() @Length(1, 100) name!: string;
   @Field() @Length(1, 50) serverType!: string;
-  @Field() @Length(1, 2000) command!: string;
+  @Field(() => String, { nullable: true }) @Length(1, 2000) command?: string | null;
+  @Field(() => String, { nullable: true }) @IsUrl(MCP_URL) @MaxLength(2000) url?: string | null;
+  @Field(() => [McpHeaderInput], { nullable: true }) @ArrayMaxSize(50) @ValidateNested({ each: true }) headers?: McpHeaderInput[] | null;
   @Field(() => [String], { nullable: true }) @ArrayMaxSize(100) @MaxLength(2000, { each: true }) args?: string[] | null;
   @Field(() => [McpEnvVarInput], { nullable: true }) @ArrayMaxSize(100) @ValidateNested({ each: true }) environment?: McpEnvVarInput[] | null;
   @Field(() => [String], { nullable: true }) @ArrayMaxSize(200) @MaxLength(200, { each: true }) capabilities?: string[] | null;
@@ -66,6 +77,8 @@ export class UpdateMcpServerInput {
   @Field(() => String, { nullable: true }) @Length(1, 100) name?: string | null;
   @Field(() => String, { nullable: true }) @Length(1, 50) serverType?: string | null;
   @Field(() => String, { nullable: true }) @Length(1, 2000) command?: string | null;
+  @Field(() => String, { nullable: true }) @IsUrl(MCP_URL) @MaxLength(2000) url?: string | null;
+  @Field(() => [McpHeaderInput], { nullable: true, description: 'Replaces all the headers' }) @ArrayMaxSize(50) @ValidateNested({ each: true }) headers?: McpHeaderInput[] | null;
   @Field(() => [String], { nullable: true }) @ArrayMaxSize(100) @MaxLength(2000, { each: true }) args?: string[] | null;
   @Field(() => [McpEnvVarInput], { nullable: true, description: 'Replaces the whole environment' }) @ArrayMaxSize(100) @ValidateNested({ each: true }) environment?: McpEnvVarInput[] | null;
   @Field(() => [String], { nullable: true }) @ArrayMaxSize(200) @MaxLength(200, { each: true }) capabilities?: string[] | null;

@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, ManyToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
+import { Check, Entity, Enum, Index, ManyToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
 import type { SealedSecret } from '../../shared/crypto.js';
@@ -27,6 +27,7 @@ export type StoredEnvVar =
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'mcp_servers' })
 @Index({ properties: ['status', 'lastHeartbeatAt'] })
+@Check({ name: 'mcp_servers_launch_check', expression: `"command" IS NOT NULL OR "url" IS NOT NULL` })
 export class McpServer extends TimestampedEntity {
   @Field({ description: 'Unique' })
   @Property({ type: 'text', unique: true })
@@ -36,9 +37,17 @@ export class McpServer extends TimestampedEntity {
   @Property({ type: 'text' })
   serverType!: string;
 
-  @Field()
-  @Property({ type: 'text' })
-  command!: string;
+  @Field(() => String, { nullable: true, description: 'How to start a local (stdio) server; null for a remote one (url)' })
+  @Property({ type: 'text', nullable: true })
+  command?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'A remote server\'s Streamable HTTP endpoint: Steward connects to it, lists its tools and pings it' })
+  @Property({ type: 'text', nullable: true })
+  url?: string | null;
+
+  /** Request headers sent to a remote server (secrets sealed); resolved by McpServerResolver.headers, masked. */
+  @Property({ type: 'jsonb', default: '[]' })
+  headers: Opt<StoredEnvVar[]> = [];
 
   @Field(() => [String])
   @Property({ type: 'text[]', default: '{}' })

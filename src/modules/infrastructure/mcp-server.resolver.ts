@@ -43,7 +43,12 @@ export class McpServerResolver {
     return showEnvironment(s.environment);
   }
 
-  @Mutation(() => McpServer, { description: 'Admins. Secret environment values are encrypted and never shown again.' })
+  @FieldResolver(() => [McpEnvVar], { description: 'Request headers sent to a remote server; secret values masked' })
+  headers(@Root() s: RowOf<McpServer>): McpEnvVar[] {
+    return showEnvironment(s.headers);
+  }
+
+  @Mutation(() => McpServer, { description: 'Admins. A remote server by url (Streamable HTTP) or a local one by command. Secret environment values and headers are encrypted and never shown again.' })
   registerMcpServer(@Arg('input') input: RegisterMcpServerInput, @Ctx() ctx: Context) {
     return ctx.services.mcpServers.register(ctx, viewerOf(ctx), input);
   }

@@ -35,7 +35,9 @@ export interface ShownEnvVar {
 const snapshot = (s: McpServer) => ({
   name: s.name,
   serverType: s.serverType,
-  command: s.command,
+  command: s.command ?? null,
+  url: s.url ?? null,
+  headers: s.headers.map((v) => (v.secret ? { name: v.name, secret: true } : { name: v.name, value: v.value })),
   args: s.args,
   environment: s.environment.map((v) => (v.secret ? { name: v.name, secret: true } : { name: v.name, value: v.value })),
   capabilities: s.capabilities,
@@ -45,6 +47,8 @@ const snapshot = (s: McpServer) => ({
 
 /** The associated data an MCP server's secret variable is sealed with (also used by `keys:rotate`). */
 export const envContext = (serverId: string, name: string) => `mcpServer:${serverId}|env:${name}`;
+/** The associated data a remote MCP server's secret header is sealed with (also used by `keys:rotate`). */
+export const headerContext = (serverId: string, name: string) => `mcpServer:${serverId}|header:${name}`;
 
 export function showEnvironment(stored: readonly StoredEnvVar[] | null | undefined): ShownEnvVar[] {
   return (stored ?? []).map((v) => (v.secret ? { name: v.name, secret: true, value: null, last4: v.last4 } : { name: v.name, secret: false, value: v.value, last4: null }));
@@ -60,18 +64,21 @@ export class McpServerService {
   constructor(private readonly d: McpServerDeps) {}
 
   async register(scope: Scope, viewer: Viewer, input: RegisterMcpServerInput): Promise<McpServer> {
+    if (!input.command && !input.url) throw BadInputError.field('url', 'give the url of a remote server or the command of a local one');
     try {
       return await inTransaction(scope, async (tx) => {
         const server = tx.em.create(McpServer, {
           name: input.name.trim(),
           serverType: input.serverType.trim(),
-          command: input.command,
+          command: input.command ?? null,
+          url: input.url ?? null,
           args: input.args ?? [],
           capabilities: unique(input.capabilities ?? []),
           isActive: input.isActive ?? true,
           createdBy: viewer.serviceActor ? null : viewer.userId,
         });
-        server.environment = this.seal(server.id, input.environment ?? [], []);
+        server.environment = this.seal(server.id, input.environment ?? [], [], 'environment', envContext);
+        server.headers = this.seal(server.id, input.headers ?? [], [], 'headers', headerContext);
         await tx.em.flush();
         this.d.audit.record(tx, { action: 'mcpServer.register', entityType: 'McpServer', entityId: server.id, after: snapshot(server) });
         return server;
@@ -91,9 +98,11 @@ export class McpServerService {
         if (input.name != null) server.name = input.name.trim();
         if (input.serverType != null) server.serverType = input.serverType.trim();
         if (input.command != null) server.command = input.command;
+        if (input.url != null) server.url = input.url;
+        if (input.headers != null) server.headers = this.seal(server.id, input.headers, server.headers, 'headers', headerContext);
         if (input.args != null) server.args = input.args;
         if (input.capabilities != null) server.capabilities = unique(input.capabilities);
-        if (input.environment != null) server.environment = this.seal(server.id, input.environment, server.environment);
+        if (input.environment != null) server.environment = this.seal(server.id, input.environment, server.environment, 'environment', envContext);
         let statusChanged = false;
         if (input.isActive != null && input.isActive !== server.isActive) {
           server.isActive = input.isActive;
@@ -213,21 +222,47 @@ export class McpServerService {
    * Envelope (bound to this server and the variable's name). A secret given without a
    * value keeps the value it had.
    */
-  private seal(serverId: string, vars: readonly McpEnvVarInput[], current: readonly StoredEnvVar[]): StoredEnvVar[] {
+  private seal(serverId: string, vars: readonly McpEnvVarInput[], current: readonly StoredEnvVar[], field: 'environment' | 'headers', context: (serverId: string, name: string) => string): StoredEnvVar[] {
     const seen = new Set<string>();
+    // Header names are case-insensitive; environment variable names are not.
+    const key = (name: string) => (field === 'headers' ? name.toLowerCase() : name);
     return vars.map((v) => {
-      if (seen.has(v.name)) throw BadInputError.field('environment', `${v.name} is given twice`);
-      seen.add(v.name);
+      if (seen.has(key(v.name))) throw BadInputError.field(field, `${v.name} is given twice`);
+      seen.add(key(v.name));
       if (!v.secret) {
-        if (v.value == null) throw BadInputError.field('environment', `${v.name} needs a value`);
+        if (v.value == null) throw BadInputError.field(field, `${v.name} needs a value`);
         return { name: v.name, secret: false, value: v.value };
       }
       if (v.value == null) {
         const kept = current.find((c) => c.name === v.name && c.secret);
-        if (!kept) throw BadInputError.field('environment', `${v.name} needs a value`);
+        if (!kept) throw BadInputError.field(field, `${v.name} needs a value`);
         return kept;
       }
-      return { name: v.name, secret: true, sealed: this.d.envelope.encrypt(v.value, envContext(serverId, v.name)), last4: v.value.length >= 8 ? v.value.slice(-4) : null };
+      return { name: v.name, secret: true, sealed: this.d.envelope.encrypt(v.value, context(serverId, v.name)), last4: v.value.length >= 8 ? v.value.slice(-4) : null };
+    });
+  }
+
+  /** A remote server's request headers in clear, for Steward's own MCP client. Never exposed through the API. */
+  revealHeaders(server: Pick<McpServer, 'id' | 'headers'>): Record<string, string> {
+    return Object.fromEntries(server.headers.map((h) => [h.name, h.secret ? this.d.envelope.decrypt(h.sealed, headerContext(server.id, h.name)) : h.value]));
+  }
+
+  /**
+   * What Steward's own MCP client found when it reached (or failed to reach) a remote
+   * server: like a heartbeat, except that a server not reached keeps its last heartbeat
+   * time and its capabilities (the tools it listed when last reached).
+   */
+  async recordProbe(scope: Scope, id: string, probe: { ok: true; capabilities: string[] } | { ok: false; error: string }): Promise<McpServer> {
+    if (probe.ok) return this.heartbeat(scope, { id, ok: true, capabilities: probe.capabilities });
+    return inTransaction(scope, async (tx) => {
+      const server = await this.locked(tx.em, id);
+      const before = server.status;
+      const changed = server.isActive ? this.setStatus(server, McpServerStatus.ERROR, probe.error.slice(0, 2000)) : false;
+      if (changed) {
+        this.d.audit.record(tx, { action: 'mcpServer.status', entityType: 'McpServer', entityId: server.id, before: { status: before }, after: { status: server.status, error: server.lastError ?? null } });
+        await this.publish(tx, server);
+      }
+      return server;
     });
   }
 
