@@ -17,6 +17,7 @@ import { billingEntities, billingJobs, billingResolvers, createBilling, createPr
 import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
 import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
 import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
+import { createReporting, reportingResolvers, reportingRoutes } from './reporting/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
@@ -25,7 +26,7 @@ import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/
  */
 export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, ...experimentEntities, ...analysisEntities, JobState];
 
-export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers] as const;
+export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers, ...reportingResolvers] as const;
 
 /** Idempotent reference data, per module (see src/db/seed.ts). */
 export const referenceSeeds: ((em: EntityManager) => Promise<void>)[] = [...projectSeeds, ...providerSeeds, ...aiSeeds];
@@ -52,7 +53,7 @@ export function createServices(d: ServiceDeps) {
   const ai = createAi({ ...d, audit, projects, taskPolicy: work.taskPolicy, metering: billing.metering });
   const experiments = createExperiments({ ...d, audit, projects, approvals: work.approvals });
   const analysis = createAnalysis({ ...d, audit, projects });
-  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis };
+  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis, ...createReporting(d) };
 }
 
 export type Services = ReturnType<typeof createServices>;
@@ -62,5 +63,5 @@ export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] 
 }
 
 export function createRoutes(services: Services): Route[] {
-  return [...workRoutes(services)];
+  return [...workRoutes(services), ...reportingRoutes(services)];
 }

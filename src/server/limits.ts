@@ -14,7 +14,7 @@ import {
   type ValidationContext,
   type ValidationRule,
 } from 'graphql';
-import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
+import { fieldExtensionsEstimator, getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import type { Config } from '../config.js';
 import { DEFAULT_PAGE } from '../shared/connection.js';
 
@@ -37,7 +37,8 @@ const LIST_ESTIMATE = 10;
 
 /**
  * Cost = 1 per field, times the page size under a connection (`first`/`last`, default 20)
- * and times LIST_ESTIMATE under plain lists. Edges are costed by their connection.
+ * and times LIST_ESTIMATE under plain lists. Edges are costed by their connection. A field
+ * whose size another argument decides (a report's `first`) says so with its own `complexity`.
  */
 const listEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
   const named = getNamedType(field.type).name;
@@ -71,7 +72,7 @@ export function queryLimits(config: Config): QueryLimits {
           query: document,
           variables: variables ?? {},
           operationName: operationName ?? undefined,
-          estimators: [listEstimator, simpleEstimator({ defaultComplexity: 1 })],
+          estimators: [fieldExtensionsEstimator(), listEstimator, simpleEstimator({ defaultComplexity: 1 })],
         });
       } catch (err) {
         // getComplexity coerces the variables (a page size may come from `first: $n`) and
