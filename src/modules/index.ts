@@ -17,7 +17,7 @@ import { billingEntities, billingJobs, billingResolvers, createBilling, createPr
 import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
 import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
 import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
-import { createReporting, reportingResolvers, reportingRoutes } from './reporting/index.js';
+import { createReporting, reportingJobs, reportingResolvers, reportingRoutes } from './reporting/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
@@ -59,7 +59,7 @@ export function createServices(d: ServiceDeps) {
 export type Services = ReturnType<typeof createServices>;
 
 export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] {
-  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs()];
+  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs(), ...reportingJobs(services, d.config)];
 }
 
 export function createRoutes(services: Services): Route[] {

@@ -223,6 +223,32 @@ describe('usageReport', () => {
     expect((await report(admin.token, ['USER'], { projectId: t.project.id })).totals.requests).toBe(4);
   });
 
+  it('counts the same from the organisation\'s daily rollup as from the logs: whole days, partial days, before and after folding', async () => {
+    const byLogs = async (where?: Record<string, unknown>) => {
+      // USER is not rolled up: this report is counted from the prompt logs.
+      const rows = (await report(admin.token, ['DAY', 'MODEL', 'USER'], where)).rows as any[];
+      const sums = new Map<string, number[]>();
+      for (const r of rows) {
+        const k = `${r.day} ${r.model}`;
+        const [n = 0, c = 0, b = 0] = sums.get(k) ?? [];
+        sums.set(k, [n + r.requests, c + Math.round(Number(r.costUsd) * 1e6), b + r.blocked]);
+      }
+      return [...sums.entries()].sort();
+    };
+    const byRollup = async (where?: Record<string, unknown>) =>
+      ((await report(admin.token, ['DAY', 'MODEL'], where)).rows as any[]).map((r) => [`${r.day} ${r.model}`, [r.requests, Math.round(Number(r.costUsd) * 1e6), r.blocked]]).sort();
+    const midnight = `${today()}T00:00:00.000Z`;
+    const ranges = [undefined, { from: midnight }, { from: new Date(Date.now() - 3600_000).toISOString() }, { from: midnight, to: new Date(Date.now() + 60_000).toISOString() }];
+    for (const where of ranges) expect(await byRollup(where), JSON.stringify(where)).toEqual(await byLogs(where));
+    expect(await byRollup()).toEqual([[`${today()} ${MODEL}`, [6, Math.round(Number(dollars(Object.values(ANSWERS))) * 1e6), 1]]]);
+
+    const [pending] = await s.sql<{ n: number }>(`SELECT count(*)::int AS n FROM usage_rollup_delta`);
+    expect(pending!.n).toBeGreaterThan(0);
+    await s.app.runtime.services.usageReports.compactRollup(s.config.PROMPT_LOG_RETENTION_MONTHS);
+    expect(await s.sql(`SELECT count(*)::int AS n FROM usage_rollup_delta`)).toEqual([{ n: 0 }]);
+    for (const where of ranges) expect(await byRollup(where), JSON.stringify(where)).toEqual(await byLogs(where));
+  });
+
   it('refuses bad input with BAD_USER_INPUT, strangers with UNAUTHENTICATED', async () => {
     const bad = async (vars: Record<string, unknown>) => codes(await gql(s.url, REPORT, vars, admin.token));
     expect(await bad({ groupBy: [] })).toEqual(['BAD_USER_INPUT']);

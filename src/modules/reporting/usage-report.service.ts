@@ -15,28 +15,29 @@ export const DEFAULT_REPORT_PAGE = 100;
 export const MAX_REPORT_PAGE = 1000;
 
 interface Dimension {
-  /** The group's expression over prompt_logs `p`. */
+  /** The group's expression over the report's source `p` (see `sourceColumns`). */
   expr: string;
   /** Its column in the report's rows (and the CSV's header). */
   column: string;
   /** Time dimensions sort oldest first, before the cost; the others after it. */
   time?: boolean;
+  /** Kept in the organisation's daily rollup (usage_rollup): an admin's report by these alone reads it, not the logs. */
+  rolledUp?: boolean;
 }
 
-const utc = `(p.created_at AT TIME ZONE 'UTC')`;
 const DIMENSIONS: Record<UsageDimension, Dimension> = {
-  [UsageDimension.DAY]: { expr: `${utc}::date`, column: 'day', time: true },
-  [UsageDimension.WEEK]: { expr: `date_trunc('week', ${utc})::date`, column: 'week', time: true },
-  [UsageDimension.MONTH]: { expr: `date_trunc('month', ${utc})::date`, column: 'month', time: true },
+  [UsageDimension.DAY]: { expr: 'p.day', column: 'day', time: true, rolledUp: true },
+  [UsageDimension.WEEK]: { expr: `date_trunc('week', p.day::timestamp)::date`, column: 'week', time: true, rolledUp: true },
+  [UsageDimension.MONTH]: { expr: `date_trunc('month', p.day::timestamp)::date`, column: 'month', time: true, rolledUp: true },
   [UsageDimension.USER]: { expr: 'p.user_id', column: 'user_id' },
   [UsageDimension.PROJECT]: { expr: 'p.project_id', column: 'project_id' },
   [UsageDimension.TASK]: { expr: 'p.task_id', column: 'task_id' },
-  [UsageDimension.AGENT]: { expr: 'p.agent_type', column: 'agent_type' },
-  [UsageDimension.MODEL]: { expr: 'p.model', column: 'model' },
-  [UsageDimension.PROVIDER]: { expr: 'p.provider_id', column: 'provider_id' },
+  [UsageDimension.AGENT]: { expr: 'p.agent_type', column: 'agent_type', rolledUp: true },
+  [UsageDimension.MODEL]: { expr: 'p.model', column: 'model', rolledUp: true },
+  [UsageDimension.PROVIDER]: { expr: 'p.provider_id', column: 'provider_id', rolledUp: true },
   [UsageDimension.INTENT]: { expr: 'p.intent', column: 'intent' },
   [UsageDimension.API_TOKEN]: { expr: 'p.api_token_id', column: 'api_token_id' },
-  [UsageDimension.STATUS]: { expr: 'p.status::text', column: 'status' },
+  [UsageDimension.STATUS]: { expr: 'p.status::text', column: 'status', rolledUp: true },
 };
 
 /** A CSV column per dimension; objects get their id and a readable name. */
@@ -48,14 +49,25 @@ const NAMES: Partial<Record<UsageDimension, { column: string; expr: string; join
   [UsageDimension.API_TOKEN]: { column: 'api_token_name', expr: 'na.name', join: 'LEFT JOIN api_tokens na ON na.id = g.api_token_id' },
 };
 
-const MEASURES = `count(*)::bigint AS requests,
-  coalesce(sum(p.prompt_tokens) FILTER (WHERE p.status = 'SUCCESS'), 0)::bigint AS input_tokens,
-  coalesce(sum(p.completion_tokens) FILTER (WHERE p.status = 'SUCCESS'), 0)::bigint AS output_tokens,
+/** Tokens and cost of answered calls only: blocked and failed calls are counted, never charged. */
+const MEASURES = `sum(p.requests)::bigint AS requests,
+  coalesce(sum(p.input_tokens) FILTER (WHERE p.status = 'SUCCESS'), 0)::bigint AS input_tokens,
+  coalesce(sum(p.output_tokens) FILTER (WHERE p.status = 'SUCCESS'), 0)::bigint AS output_tokens,
   coalesce(sum(p.cost_usd) FILTER (WHERE p.status = 'SUCCESS'), 0)::numeric(18,6)::text AS cost_usd,
-  count(*) FILTER (WHERE p.status = 'BLOCKED')::bigint AS blocked,
-  count(*) FILTER (WHERE p.status = 'ERROR')::bigint AS errors`;
+  coalesce(sum(p.requests) FILTER (WHERE p.status = 'BLOCKED'), 0)::bigint AS blocked,
+  coalesce(sum(p.requests) FILTER (WHERE p.status = 'ERROR'), 0)::bigint AS errors`;
 
 export const USAGE_MEASURES = ['requests', 'input_tokens', 'output_tokens', 'cost_usd', 'blocked', 'errors'] as const;
+
+/** The source's columns, from the prompt logs `l` (one row per call). */
+const FROM_LOGS = `(l.created_at AT TIME ZONE 'UTC')::date AS day, l.user_id, l.project_id, l.task_id, l.agent_type, l.model, l.provider_id,
+  l.intent, l.api_token_id, l.status, 1 AS requests, l.prompt_tokens AS input_tokens, l.completion_tokens AS output_tokens, l.cost_usd`;
+/** The same columns from a rollup table `r` (one row per day, model, provider, agent type and status). */
+const FROM_ROLLUP = `r.day, NULL::uuid AS user_id, NULL::uuid AS project_id, NULL::uuid AS task_id, r.agent_type, r.model, r.provider_id,
+  NULL::text AS intent, NULL::uuid AS api_token_id, r.status, r.requests, r.input_tokens, r.output_tokens, r.cost_usd`;
+
+const DAY_MS = 86400_000;
+const dayStart = (d: Date) => new Date(Math.floor(d.getTime() / DAY_MS) * DAY_MS);
 
 type Raw = Record<string, string | number | null>;
 
@@ -69,7 +81,9 @@ export interface ReportRequest {
  * each with its user, project, task, agent, model, provider, intent, token and cost).
  * Who sees which calls is part of the query's WHERE (`visibleCalls`), never a filter on
  * rows already read. One statement per report: the groups and the totals come from one
- * scan (GROUPING SETS).
+ * scan (GROUPING SETS). Reports over the whole organisation by time, model, provider,
+ * agent and status read the daily rollup PostgreSQL keeps as calls are recorded
+ * (see `source`): a month of a million calls is a few hundred rows there.
  */
 export class UsageReportService {
   constructor(private readonly db: SqlClient) {}
@@ -78,9 +92,10 @@ export class UsageReportService {
    * The calls a viewer may count: admins all; a project's OWNER and MAINTAINERs the calls
    * made in that project; everyone their own calls.
    */
-  visibleCalls(viewer: Viewer): Sql {
+  visibleCalls(viewer: Viewer, alias: string): Sql {
     if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
-    return sql`(p.user_id = ${viewer.userId}::uuid OR p.project_id IN (
+    const l = raw(alias);
+    return sql`(${l}.user_id = ${viewer.userId}::uuid OR ${l}.project_id IN (
       SELECT vm.project_id FROM project_members vm WHERE vm.user_id = ${viewer.userId}::uuid AND vm.role IN ('OWNER', 'MAINTAINER')))`;
   }
 
@@ -163,23 +178,74 @@ export class UsageReportService {
   private grouped(viewer: Viewer, dims: UsageDimension[], where: UsageReportWhere | null | undefined, withTotal = true): Sql {
     const w = where ?? {};
     if (w.from && w.to && w.from > w.to) throw BadInputError.field('from', 'must be before to');
-    const exprs = dims.map((d) => DIMENSIONS[d].expr);
+    const exprs = raw(dims.map((d) => DIMENSIONS[d].expr).join(', '));
     // Dates as their text (YYYY-MM-DD sorts as it reads): the driver would make local-time Dates of them.
     const keys = raw(dims.map((d) => (DIMENSIONS[d].time ? `to_char(${DIMENSIONS[d].expr}, 'YYYY-MM-DD')` : DIMENSIONS[d].expr) + ` AS ${DIMENSIONS[d].column}`).join(', '));
-    const filter = and([
-      this.visibleCalls(viewer),
-      w.from ? sql`p.created_at >= ${w.from}` : null,
-      w.to ? sql`p.created_at < ${w.to}` : null,
-      w.userId ? sql`p.user_id = ${w.userId}::uuid` : null,
-      w.projectId ? sql`p.project_id = ${w.projectId}::uuid` : null,
-      w.taskId ? sql`p.task_id = ${w.taskId}::uuid` : null,
-      w.model ? sql`p.model = ${w.model}` : null,
-      w.providerId ? sql`p.provider_id = ${w.providerId}::uuid` : null,
-      w.apiTokenId ? sql`p.api_token_id = ${w.apiTokenId}::uuid` : null,
+    const source = this.source(viewer, dims, w);
+    if (!withTotal) return sql`SELECT ${keys}, ${raw(MEASURES)} FROM (${source}) p GROUP BY ${exprs}`;
+    return sql`SELECT ${keys}, ${raw(MEASURES)}, GROUPING(${exprs}) AS is_total FROM (${source}) p GROUP BY GROUPING SETS ((${exprs}), ())`;
+  }
+
+  /**
+   * The calls to count, one row per call (the prompt logs) or per day and key (the rollup).
+   * The rollup serves an admin's report over the whole organisation by day, week, month,
+   * model, provider, agent type and status: it holds whole UTC days, so the partial days
+   * at either end of the range come from the logs. Anything else (people, projects, tasks,
+   * intents, tokens, or a viewer who sees only some calls) is counted from the logs, where
+   * the viewer's visibility and the filters narrow the rows through their indexes.
+   */
+  private source(viewer: Viewer, dims: UsageDimension[], w: UsageReportWhere): Sql {
+    const logFilters = (range: Sql[]) =>
+      and([
+        this.visibleCalls(viewer, 'l'),
+        ...range,
+        w.userId ? sql`l.user_id = ${w.userId}::uuid` : null,
+        w.projectId ? sql`l.project_id = ${w.projectId}::uuid` : null,
+        w.taskId ? sql`l.task_id = ${w.taskId}::uuid` : null,
+        w.model ? sql`l.model = ${w.model}` : null,
+        w.providerId ? sql`l.provider_id = ${w.providerId}::uuid` : null,
+        w.apiTokenId ? sql`l.api_token_id = ${w.apiTokenId}::uuid` : null,
+      ]);
+    const logs = (range: Sql[]) => sql`SELECT ${raw(FROM_LOGS)} FROM prompt_logs l WHERE ${logFilters(range)}`;
+    const since = (at: Date | null | undefined) => (at ? sql`l.created_at >= ${at}` : null);
+    const before = (at: Date | null | undefined) => (at ? sql`l.created_at < ${at}` : null);
+    const all = () => logs([since(w.from), before(w.to)].filter((c): c is Sql => !!c));
+
+    const wholeOrganisation = viewer.role === Role.ADMIN && !viewer.serviceActor && !w.userId && !w.projectId && !w.taskId && !w.apiTokenId;
+    if (!wholeOrganisation || !dims.every((d) => DIMENSIONS[d].rolledUp)) return all();
+    // Whole days [firstDay, endDay) from the rollup; [from, firstDay) and [endDay, to) from the logs.
+    const firstDay = w.from ? (dayStart(w.from).getTime() === w.from.getTime() ? w.from : new Date(dayStart(w.from).getTime() + DAY_MS)) : null;
+    const endDay = w.to ? dayStart(w.to) : null;
+    if (firstDay && endDay && firstDay >= endDay) return all();
+    const rollupFilters = and([
+      firstDay ? sql`r.day >= ${firstDay.toISOString().slice(0, 10)}::date` : null,
+      endDay ? sql`r.day < ${endDay.toISOString().slice(0, 10)}::date` : null,
+      w.model ? sql`r.model = ${w.model}` : null,
+      w.providerId ? sql`r.provider_id = ${w.providerId}::uuid` : null,
     ]);
-    if (!withTotal) return sql`SELECT ${keys}, ${raw(MEASURES)} FROM prompt_logs p WHERE ${filter} GROUP BY ${raw(exprs.join(', '))}`;
-    return sql`SELECT ${keys}, ${raw(MEASURES)}, GROUPING(${raw(exprs.join(', '))}) AS is_total
-      FROM prompt_logs p WHERE ${filter} GROUP BY GROUPING SETS ((${raw(exprs.join(', '))}), ())`;
+    const parts = [sql`SELECT ${raw(FROM_ROLLUP)} FROM usage_rollup r WHERE ${rollupFilters}`, sql`SELECT ${raw(FROM_ROLLUP)} FROM usage_rollup_delta r WHERE ${rollupFilters}`];
+    if (w.from && firstDay && firstDay > w.from) parts.push(logs([sql`l.created_at >= ${w.from}`, sql`l.created_at < ${firstDay}`]));
+    if (w.to && endDay && w.to > endDay) parts.push(logs([sql`l.created_at >= ${endDay}`, sql`l.created_at < ${w.to}`]));
+    return join(parts, ' UNION ALL ');
+  }
+
+  /**
+   * Folds the calls recorded since the last run into the rollup (one statement: rows
+   * recorded meanwhile stay for the next run), and forgets days whose prompt logs are past
+   * their retention, so the rollup and the logs always count the same calls.
+   */
+  async compactRollup(retentionMonths: number): Promise<{ folded: number }> {
+    const [r] = await this.db.query<{ folded: number }>(sql`
+      WITH moved AS (DELETE FROM usage_rollup_delta RETURNING *),
+      folded AS (
+        INSERT INTO usage_rollup AS u (day, model, provider_id, agent_type, status, requests, input_tokens, output_tokens, cost_usd)
+        SELECT day, model, provider_id, agent_type, status, sum(requests), sum(input_tokens), sum(output_tokens), sum(cost_usd) FROM moved GROUP BY 1, 2, 3, 4, 5
+        ON CONFLICT (day, model, provider_id, agent_type, status) DO UPDATE SET requests = u.requests + EXCLUDED.requests,
+          input_tokens = u.input_tokens + EXCLUDED.input_tokens, output_tokens = u.output_tokens + EXCLUDED.output_tokens, cost_usd = u.cost_usd + EXCLUDED.cost_usd
+        RETURNING 1)
+      SELECT (SELECT count(*) FROM moved)::int AS folded`);
+    await this.db.query(sql`DELETE FROM usage_rollup WHERE day < date_trunc('month', (now() AT TIME ZONE 'UTC') - make_interval(months => ${retentionMonths}))::date`);
+    return { folded: r?.folded ?? 0 };
   }
 }
 
