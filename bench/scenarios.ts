@@ -39,6 +39,8 @@ export interface Scenario {
    * with the depth of a query, never with its rows. Reported in a table of their own.
    */
   sqlScaling?: { label: string; query: string; variables?: Record<string, unknown> }[];
+  /** A latency goal of the issue that asked for the scenario: one client's median (reported, never failed). */
+  goal?: { singleP50Ms: number; issue: string };
 }
 
 /** Issue 3's dashboard: the first `projects` projects, the first `tasks` tasks of each, their assignees and approvals' requesters. */
@@ -92,6 +94,7 @@ export const scenarios: Scenario[] = [
     query: USAGE_REPORT,
     variables: () => ({ from: new Date(Date.now() - 30 * 86400_000).toISOString() }),
     as: 'admin',
+    goal: { singleP50Ms: 500, issue: 'usage reports: a 30-day DAY × MODEL report over 1,000,000 prompt logs answers in well under a second' },
   },
   {
     // Writes: every answer differs (ids, history), so only errors count as failures.

@@ -307,6 +307,11 @@ describe('exports', () => {
     const dayModel = csvRows(await (await get(`/exports/usage.csv?groupBy=DAY,MODEL&from=${encodeURIComponent(new Date(Date.now() - 86400_000).toISOString())}`, member.token)).text());
     expect(dayModel[0]).toEqual(['day', 'model', 'requests', 'input_tokens', 'output_tokens', 'cost_usd', 'blocked', 'errors']);
     expect(dayModel.slice(1).every((row) => row[0] === today())).toBe(true);
+    const tokens = csvRows(await (await get('/exports/usage.csv?groupBy=API_TOKEN', stranger.token)).text());
+    expect(tokens.map((row) => row.slice(0, 3))).toEqual([
+      ['api_token_id', 'api_token_name', 'requests'],
+      [tokenId, 'report-script', '2'],
+    ]);
     // Nothing to report: still the header.
     expect(await (await get(`/exports/usage.csv?groupBy=DAY`, idle.token)).text()).toBe('day,requests,input_tokens,output_tokens,cost_usd,blocked,errors\r\n');
   });

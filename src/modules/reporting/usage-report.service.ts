@@ -145,25 +145,25 @@ export class UsageReportService {
   exportStatement(viewer: Viewer, req: ReportRequest): { statement: Sql; columns: string[] } {
     const dims = this.dimensions(req.groupBy);
     const columns: string[] = [];
-    const select: string[] = [];
+    const select: Sql[] = [];
     const joins: string[] = [];
+    const admin = viewer.role === Role.ADMIN && !viewer.serviceActor;
     for (const d of dims) {
       const def = DIMENSIONS[d];
       columns.push(def.column);
-      select.push(`g.${def.column}`);
+      select.push(raw(`g.${def.column}`));
       const name = NAMES[d];
       if (name) {
         columns.push(name.column);
         // A token's name only to its owner and admins; its id is in the row either way.
-        const expr = d === UsageDimension.API_TOKEN && !(viewer.role === Role.ADMIN && !viewer.serviceActor) ? `CASE WHEN na.user_id = '${viewer.userId}'::uuid THEN na.name END` : name.expr;
-        select.push(`${expr} AS ${name.column}`);
+        select.push(d === UsageDimension.API_TOKEN && !admin ? sql`CASE WHEN na.user_id = ${viewer.userId}::uuid THEN na.name END AS api_token_name` : raw(`${name.expr} AS ${name.column}`));
         joins.push(name.join);
       }
     }
     columns.push(...USAGE_MEASURES);
-    select.push(...USAGE_MEASURES.map((m) => `g.${m}`));
+    select.push(...USAGE_MEASURES.map((m) => raw(`g.${m}`)));
     const statement = sql`WITH g AS (${this.grouped(viewer, dims, req.where, false)})
-      SELECT ${raw(select.join(', '))} FROM g ${raw(joins.join(' '))} ORDER BY ${orderOf(dims)}`;
+      SELECT ${join(select, ', ')} FROM g ${raw(joins.join(' '))} ORDER BY ${orderOf(dims)}`;
     return { statement, columns };
   }
 
