@@ -337,12 +337,12 @@ describe('exports', () => {
     expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
     const lines = (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThanOrEqual(3);
-    expect(new Set(lines.map((l) => l.user))).toEqual(new Set([member.id]));
+    expect(new Set(lines.map((l) => l.userId))).toEqual(new Set([member.id]));
     expect(lines.slice(0, 3).map((l) => l.status)).toEqual(['SUCCESS', 'SUCCESS', 'ERROR']);
     expect(lines[0]).toMatchObject({ model: MODEL, promptTokens: 1000, completionTokens: 500, costUsd: '0.004000', prompt: PROMPTS.code, taskId: t.task.id });
 
     const everyone = (await (await get('/exports/prompt-logs.jsonl', admin.token)).text()).trimEnd().split('\n').map((l) => JSON.parse(l));
-    expect(new Set(everyone.map((l) => l.user))).toEqual(new Set([member.id, maintainer.id, stranger.id]));
+    expect(new Set(everyone.map((l) => l.userId))).toEqual(new Set([member.id, maintainer.id, stranger.id]));
     const strangers = (await (await get(`/exports/prompt-logs.jsonl?userId=${stranger.id}`, admin.token)).text()).trimEnd().split('\n').map((l) => JSON.parse(l));
     expect(strangers.map((l) => [l.status, l.apiTokenId])).toEqual([
       ['SUCCESS', tokenId],
@@ -350,8 +350,17 @@ describe('exports', () => {
     ]);
     // Someone else asking for another user's logs still gets only their own.
     const own = (await (await get(`/exports/prompt-logs.jsonl?userId=${stranger.id}`, member.token)).text()).trimEnd().split('\n').map((l) => JSON.parse(l));
-    expect(new Set(own.map((l) => l.user))).toEqual(new Set([member.id]));
+    expect(new Set(own.map((l) => l.userId))).toEqual(new Set([member.id]));
     expect(await (await get(`/exports/prompt-logs.jsonl?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`, admin.token)).text()).toBe('');
+  });
+
+  it('GET /exports/usage.csv quotes what a spreadsheet would run as a formula', async () => {
+    const risky = (await ok(s.url, `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`, { input: { title: '=HYPERLINK("http://evil.test","open")', projectId: t.project.id } }, owner.token)).createTask;
+    const conversation = (await ok(s.url, START, { input: { providerId, taskId: risky.id } }, member.token)).startConversation.id;
+    fake.script({ usage: { prompt_tokens: 250, completion_tokens: 250 } });
+    expect(codes(await send(member, conversation, PROMPTS.code))).toEqual([]);
+    const text = await (await get(`/exports/usage.csv?groupBy=TASK&taskId=${risky.id}`, member.token)).text();
+    expect(text.split('\r\n')[1]).toBe(`${risky.id},"'=HYPERLINK(""http://evil.test"",""open"")",1,250,250,0.001500,0,0`);
   });
 
   it('GET /exports/audit.jsonl: admins only, each event with its hash and the previous one, verifiable by the reader', async () => {

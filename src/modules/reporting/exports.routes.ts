@@ -105,7 +105,9 @@ export function exportRoutes(reports: UsageReportService): Route[] {
           WHERE ${and([userId ? sql`t.user_id = ${userId}::uuid` : null, from ? sql`t.created_at >= ${from}` : null, to ? sql`t.created_at < ${to}` : null])}
           ORDER BY t.created_at, t.id`;
         startDownload(res, 'application/x-ndjson; charset=utf-8', 'prompt-logs.jsonl');
-        await streamRows(ctx.runtime.db.pool, statement, (rows) => writeChunk(res, jsonLines(rows)), () => res.destroyed);
+        // `user` is the user's id on the read model; named as the other references are.
+        const line = ({ user, ...rest }: Record<string, unknown>) => ({ ...rest, userId: user });
+        await streamRows<Record<string, unknown>>(ctx.runtime.db.pool, statement, (rows) => writeChunk(res, jsonLines(rows.map(line))), () => res.destroyed);
         res.end();
       },
     },
