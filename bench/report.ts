@@ -171,6 +171,14 @@ export function renderReport(r: ReportInput): string {
         `${Number.isInteger(x.sqlPerRequest) ? x.sqlPerRequest : fmt(x.sqlPerRequest, 2)} SQL statements and ${fmt(x.nodeCpuMsPerRequest, 2)} ms of Node CPU per call; ${x.failures} failed.`,
     );
 
+  const goals = r.results
+    .filter((x) => x.scenario.goal)
+    .map((x) => {
+      const g = x.scenario.goal!;
+      const p50 = x.single.latencyMs.p50;
+      return `- \`${x.scenario.name}\` (${g.issue}): p50 at 1 connection ≤ ${g.singleP50Ms} ms: ${fmt(p50, 1)} ms — ${p50 <= g.singleP50Ms ? 'met' : '**not met**'}`;
+    });
+
   const cpu = cpus();
   const s = r.settings;
   const data = Object.entries(r.fixture.rows)
@@ -181,6 +189,7 @@ export function renderReport(r: ReportInput): string {
     '',
     table,
     ...headlines.flatMap((h) => ['', h]),
+    ...(goals.length ? ['', 'Latency goals (reported, never failed):', '', ...goals] : []),
     ...(scalingTable ? [scalingTable] : []),
     ...comparisons.flatMap((x) => ['', x]),
     '',

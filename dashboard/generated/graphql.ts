@@ -113,6 +113,20 @@ export type DashNotificationReceivedSubscriptionVariables = Exact<{ [key: string
 
 export type DashNotificationReceivedSubscription = { notificationReceived: { id: string, title: string, message: string | null, type: NotificationType, priority: NotificationPriority, createdAt: string, readAt: string | null } };
 
+export type UsageMeasuresFragment = { requests: number, inputTokens: number, outputTokens: number, costUsd: string, blocked: number, errors: number };
+
+export type UsagePageQueryVariables = Exact<{
+  from: string;
+}>;
+
+
+export type UsagePageQuery = { spend: { rows: Array<{ day: string | null, model: string | null, costUsd: string, requests: number }>, totals: { requests: number, inputTokens: number, outputTokens: number, costUsd: string, blocked: number, errors: number } }, users: { rows: Array<{ requests: number, inputTokens: number, outputTokens: number, costUsd: string, blocked: number, errors: number, user: { id: string, username: string, name: string | null } | null }> }, projects: { rows: Array<{ requests: number, inputTokens: number, outputTokens: number, costUsd: string, blocked: number, errors: number, project: { id: string, name: string } | null }> }, tasks: { rows: Array<{ requests: number, inputTokens: number, outputTokens: number, costUsd: string, blocked: number, errors: number, task: { id: string, title: string } | null }> }, intents: { rows: Array<{ intent: string | null, requests: number, blocked: number, task: { id: string, title: string, allowedIntents: Array<string> } | null }> }, blockedByDay: { rows: Array<{ day: string | null, status: string | null, requests: number }> }, recentBlocked: { edges: Array<{ node: { id: string, createdAt: string, intent: string | null, model: string | null, errorMessage: string | null } }> } };
+
+export type UsageRecordedSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type UsageRecordedSubscription = { usageRecorded: { recordedAt: string } };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -192,6 +206,16 @@ export const DashNotificationFragmentDoc = new TypedDocumentString(`
   readAt
 }
     `, {"fragmentName":"DashNotification"}) as unknown as TypedDocumentString<DashNotificationFragment, unknown>;
+export const UsageMeasuresFragmentDoc = new TypedDocumentString(`
+    fragment UsageMeasures on UsageRow {
+  requests
+  inputTokens
+  outputTokens
+  costUsd
+  blocked
+  errors
+}
+    `, {"fragmentName":"UsageMeasures"}) as unknown as TypedDocumentString<UsageMeasuresFragment, unknown>;
 export const DashLoginDocument = new TypedDocumentString(`
     mutation DashLogin($input: LoginInput!) {
   login(input: $input) {
@@ -490,3 +514,99 @@ export const DashNotificationReceivedDocument = new TypedDocumentString(`
   createdAt
   readAt
 }`) as unknown as TypedDocumentString<DashNotificationReceivedSubscription, DashNotificationReceivedSubscriptionVariables>;
+export const UsagePageDocument = new TypedDocumentString(`
+    query UsagePage($from: DateTime!) {
+  spend: usageReport(groupBy: [DAY, MODEL], where: {from: $from}, first: 1000) {
+    rows {
+      day
+      model
+      costUsd
+      requests
+    }
+    totals {
+      requests
+      inputTokens
+      outputTokens
+      costUsd
+      blocked
+      errors
+    }
+  }
+  users: usageReport(groupBy: [USER], where: {from: $from}, first: 5) {
+    rows {
+      user {
+        id
+        username
+        name
+      }
+      ...UsageMeasures
+    }
+  }
+  projects: usageReport(groupBy: [PROJECT], where: {from: $from}, first: 5) {
+    rows {
+      project {
+        id
+        name
+      }
+      ...UsageMeasures
+    }
+  }
+  tasks: usageReport(groupBy: [TASK], where: {from: $from}, first: 5) {
+    rows {
+      task {
+        id
+        title
+      }
+      ...UsageMeasures
+    }
+  }
+  intents: usageReport(groupBy: [TASK, INTENT], where: {from: $from}, first: 200) {
+    rows {
+      task {
+        id
+        title
+        allowedIntents
+      }
+      intent
+      requests
+      blocked
+    }
+  }
+  blockedByDay: usageReport(
+    groupBy: [DAY, STATUS]
+    where: {from: $from}
+    first: 100
+  ) {
+    rows {
+      day
+      status
+      requests
+    }
+  }
+  recentBlocked: promptLogs(first: 10, where: {status: [BLOCKED]}) {
+    edges {
+      node {
+        id
+        createdAt
+        intent
+        model
+        errorMessage
+      }
+    }
+  }
+}
+    fragment UsageMeasures on UsageRow {
+  requests
+  inputTokens
+  outputTokens
+  costUsd
+  blocked
+  errors
+}`) as unknown as TypedDocumentString<UsagePageQuery, UsagePageQueryVariables>;
+export const UsageRecordedDocument = new TypedDocumentString(`
+    subscription UsageRecorded {
+  usageRecorded {
+    recordedAt
+  }
+}
+    `) as unknown as TypedDocumentString<UsageRecordedSubscription, UsageRecordedSubscriptionVariables>;

@@ -19,6 +19,7 @@ import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
 import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
 import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
 import { createMcp, createMcpRoutes, mcpEntities, mcpJobs, mcpResolvers } from './mcp/index.js';
+import { createReporting, reportingJobs, reportingResolvers, reportingRoutes } from './reporting/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
@@ -27,7 +28,7 @@ import { createMcp, createMcpRoutes, mcpEntities, mcpJobs, mcpResolvers } from '
  */
 export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, ...experimentEntities, ...analysisEntities, ...mcpEntities, JobState];
 
-export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers, ...mcpResolvers] as const;
+export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers, ...mcpResolvers, ...reportingResolvers] as const;
 
 /** Idempotent reference data, per module (see src/db/seed.ts). */
 export const referenceSeeds: ((em: EntityManager) => Promise<void>)[] = [...projectSeeds, ...providerSeeds, ...aiSeeds];
@@ -55,15 +56,15 @@ export function createServices(d: ServiceDeps) {
   const experiments = createExperiments({ ...d, audit, projects, approvals: work.approvals });
   const analysis = createAnalysis({ ...d, audit, projects });
   const mcp = createMcp({ ...d, audit, projects, approvals: work.approvals, mcpServers: infrastructure.mcpServers });
-  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis, ...mcp };
+  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis, ...mcp, ...createReporting(d) };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] {
-  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs(), ...mcpJobs(services, d)];
+  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs(), ...mcpJobs(services, d), ...reportingJobs(services, d.config)];
 }
 
 export function createRoutes(services: Services, schema: GraphQLSchema): Route[] {
-  return [...workRoutes(services), ...createMcpRoutes(services, schema)];
+  return [...workRoutes(services), ...createMcpRoutes(services, schema), ...reportingRoutes(services)];
 }

@@ -14,11 +14,11 @@ function projectRoot(): string {
   return dir;
 }
 
-const FILES: Record<string, string> = { '': 'index.html', '/': 'index.html', '/app.js': 'app.js' };
+const FILES: Record<string, string> = { '': 'index.html', '/': 'index.html', '/app.js': 'app.js', '/usage': 'usage.html', '/usage.js': 'usage.js' };
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8' };
 
 /**
- * GET /dashboard: the live dashboard bundled by `npm run build:dashboard` into
+ * GET /dashboard (and /dashboard/usage, the Usage page): the live dashboard bundled by `npm run build:dashboard` into
  * dist/dashboard/ (no CDN: the page and its one script are served from here). Read on
  * each request, so a rebuild needs no restart; 503 when it was never built.
  */
@@ -26,7 +26,7 @@ export function dashboardRoutes(dir = join(projectRoot(), 'dist', 'dashboard')):
   return [
     {
       method: 'GET',
-      path: /^\/dashboard(\/|\/app\.js)?$/,
+      path: /^\/dashboard(\/|\/app\.js|\/usage|\/usage\.js)?$/,
       handler(_req, res, { params }) {
         const file = FILES[params[1] ?? ''];
         let body: Buffer;

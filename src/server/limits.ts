@@ -16,7 +16,7 @@ import {
   type ValidationRule,
   validate,
 } from 'graphql';
-import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
+import { fieldExtensionsEstimator, getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import type { Config } from '../config.js';
 import { DEFAULT_PAGE } from '../shared/connection.js';
 import { NESTED_LIST_CAP } from '../shared/loaders.js';
@@ -58,6 +58,7 @@ function pageSize(args: Record<string, unknown>): number {
  * Cost = 1 per field, times the page size under a connection (`first`/`last`, default 20)
  * and times NESTED_LIST_CAP under plain lists (the most rows such a list returns per
  * parent: see src/shared/loaders.ts). Edges are costed by their connection.
+ * A field whose size another argument decides (a report's `first`) says so with its own `complexity`.
  */
 const listEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
   const named = getNamedType(field.type).name;
@@ -114,7 +115,7 @@ export function queryLimits(config: Config): QueryLimits {
           query: document,
           variables: variables ?? {},
           operationName: operationName ?? undefined,
-          estimators: [listEstimator, simpleEstimator({ defaultComplexity: 1 })],
+          estimators: [fieldExtensionsEstimator(), listEstimator, simpleEstimator({ defaultComplexity: 1 })],
         });
       } catch (err) {
         // getComplexity coerces the variables (a page size may come from `first: $n`) and

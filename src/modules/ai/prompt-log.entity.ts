@@ -42,6 +42,8 @@ export class PromptLog {
   @Field(() => ID, { nullable: true }) @Property({ type: 'uuid', nullable: true }) conversationId?: string | null;
   @Field(() => ID, { nullable: true }) @Property({ type: 'uuid', nullable: true }) providerId?: string | null;
   @Field(() => String, { nullable: true }) @Property({ type: 'text', nullable: true }) agentType?: string | null;
+  /** The API token the call came with (null: a session, or before tokens were recorded). */
+  @Field(() => ID, { nullable: true }) @Property({ type: 'uuid', nullable: true }) apiTokenId?: string | null;
 
   @Field() @Property({ type: 'text' }) prompt!: string;
   @Field(() => String, { nullable: true }) @Property({ type: 'text', nullable: true }) systemMessage?: string | null;

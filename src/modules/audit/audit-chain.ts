@@ -19,7 +19,7 @@ const VERIFY_BATCH = 5000;
  * jsonb values are parsed as JSON: canonical JSON makes their text independent of how
  * PostgreSQL happens to order or space it.
  */
-const CONTENT = `e.id::text AS id,
+export const CONTENT = `e.id::text AS id,
   to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "createdAt",
   e.actor_id::text AS "actorId", e.actor_label AS "actorLabel", e.action, e.entity_type AS "entityType",
   e.entity_id AS "entityId", e.before, e.after, e.outcome, e.request_id AS "requestId", e.ip::text AS ip,

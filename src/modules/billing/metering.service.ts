@@ -315,6 +315,7 @@ export class MeteringService {
       conversationId: call.conversationId ?? null,
       providerId: resolved?.provider.id ?? null,
       agentType: call.agentType ?? null,
+      apiTokenId: call.viewer.apiTokenId ?? null,
       prompt: call.prompt,
       systemMessage: call.systemMessage ?? null,
       model: result?.model ?? resolved?.provider.modelName ?? null,
