@@ -6,7 +6,7 @@ import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { User } from '../identity/user.entity.js';
-import { createNotificationDelivery, type DeliveryDeps, type DeliveryReport } from './notification.delivery.js';
+import { NotificationDelivery, type DeliveryDeps, type DeliveryReport } from './notification.delivery.js';
 import { DeliveryStatus, Notification, NotificationChannel, NotificationPriority, NotificationStatus, NotificationType } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
 
@@ -60,10 +60,10 @@ const snapshot = (n: Notification) => ({ status: n.status, readAt: n.readAt ?? n
  * user's notification is NOT_FOUND, not FORBIDDEN, so ids cannot be probed.
  */
 export class NotificationService {
-  private readonly delivery;
+  private readonly delivery: NotificationDelivery;
 
   constructor(private readonly d: NotificationDeps) {
-    this.delivery = createNotificationDelivery(d);
+    this.delivery = new NotificationDelivery(d);
   }
 
   /**
