@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, masterKeys } from '../config.js';
 import { platformKeyContext, userKeyContext } from '../modules/billing/provider.service.js';
 import { totpContext } from '../modules/identity/auth.service.js';
 import { envContext } from '../modules/infrastructure/mcp-server.service.js';
+import { webhookSecretContext } from '../modules/work/webhook.entity.js';
 import type { AuditEntry } from '../modules/audit/audit.service.js';
 import { startApp } from '../server/app.js';
 import { Envelope, type SealedSecret } from '../shared/crypto.js';
@@ -82,6 +83,7 @@ export const SEALED_COLUMNS: SealedColumn[] = [
   sealedColumn('user_provider_keys', 'sealed', ['user_id', 'provider_id'], (r) => userKeyContext(r.user_id!, r.provider_id!)),
   sealedColumn('users', 'totp_secret', [], (r) => totpContext(r.id!)),
   sealedArrayColumn('mcp_servers', 'environment', [], (r, e) => envContext(r.id!, e.name)),
+  sealedColumn('webhooks', 'secret', [], (r) => webhookSecretContext(r.id!)),
 ];
 
 export interface ColumnReport {

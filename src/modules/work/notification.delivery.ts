@@ -10,6 +10,8 @@ import { inTransaction, systemMeta, type Scope } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { DeliveryStatus, NotificationChannel } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
+import { signedHeaders, webhookBody } from './webhook.message.js';
+import type { WebhookService } from './webhook.service.js';
 
 /** The scheduled job that delivers due notifications; also the audit trail's actor. */
 export const DELIVERY_JOB = 'work.deliverNotifications';
@@ -52,6 +54,7 @@ export interface DeliveryDeps {
   audit: AuditService;
   mailer: Mailer;
   logger: Logger;
+  webhooks: Pick<WebhookService, 'target'>;
 }
 
 /** A claimed notification with what its channel needs. `attempt` is its delivery_attempts after the claim. */
@@ -66,6 +69,11 @@ interface Claimed {
   data: unknown;
   priority: string;
   attempt: number;
+  name: string | null;
+  createdAt: Date;
+  /** The inbox's notification this row delivers on a further channel (null: it is that one). */
+  primaryId: string | null;
+  webhookId: string | null;
 }
 
 /** A delivery failure whose message is safe and useful to store as lastDeliveryError. */
@@ -122,7 +130,8 @@ async function postJson(url: string, body: string, headers: Record<string, strin
  *
  * Channels: WEB publishes `notificationReceived` (with the record's commit), EMAIL goes
  * through the mailer to the user's address (subject = title, text = message), PUSH and
- * SMS are POSTed as JSON to NOTIFICATION_WEBHOOK_URL (any non-2xx answer is a failure).
+ * SMS are POSTed as JSON to NOTIFICATION_WEBHOOK_URL, WEBHOOK rows to their organisation
+ * webhook, signed (any non-2xx answer is a failure).
  * A channel whose setting is missing fails with a lastDeliveryError naming the setting,
  * so the admin sees why (it is retried, and then FAILED, rather than silently "sent").
  * A failed attempt waits backoffMs(attempt); after NOTIFICATION_MAX_ATTEMPTS it is FAILED.
@@ -182,8 +191,8 @@ export class NotificationDelivery {
              next_attempt_at = now() + make_interval(secs => ${CLAIM_LEASE_MS / 1000})
         FROM due, users u
        WHERE n.id = due.id AND u.id = n.user_id
-      RETURNING n.id, n.user_id AS "userId", u.email, n.channel, n.type, n.title, n.message, n.data, n.priority,
-                n.delivery_attempts AS attempt`);
+      RETURNING n.id, n.user_id AS "userId", u.email, u.name, n.channel, n.type, n.title, n.message, n.data, n.priority,
+                n.delivery_attempts AS attempt, n.created_at AS "createdAt", n.primary_id AS "primaryId", n.webhook_id AS "webhookId"`);
   }
 
   /** Sends one claimed notification, records the outcome and counts it in `report`. */
@@ -225,6 +234,8 @@ export class NotificationDelivery {
       case NotificationChannel.PUSH:
       case NotificationChannel.SMS:
         return this.sendToNotificationWebhook(n);
+      case NotificationChannel.WEBHOOK:
+        return this.sendToOrganisationWebhook(n);
       default:
         throw new DeliveryError(`unknown channel ${String(n.channel)}`);
     }
@@ -241,6 +252,27 @@ export class NotificationDelivery {
     if (!url) throw DeliveryError.notConfigured('NOTIFICATION_WEBHOOK_URL', `${n.channel} notifications`);
     const body = JSON.stringify({ id: n.id, userId: n.userId, channel: n.channel, title: n.title, message: n.message, data: n.data, priority: n.priority });
     return postJson(url, body, {}, 'webhook');
+  }
+
+  /**
+   * WEBHOOK: the notification to one organisation webhook, in its format, signed per
+   * Standard Webhooks; `webhook-id` is this delivery's id, the same on every retry.
+   */
+  private async sendToOrganisationWebhook(n: Claimed): Promise<void> {
+    const target = n.webhookId ? await this.deps.webhooks.target(n.webhookId) : null;
+    if (!target) throw new DeliveryError('the webhook no longer exists');
+    if (!target.isActive) throw new DeliveryError(`webhook ${target.name} is disabled`);
+    const body = webhookBody(target.format, {
+      notificationId: n.primaryId ?? n.id,
+      type: n.type,
+      priority: n.priority,
+      title: n.title,
+      message: n.message,
+      data: n.data,
+      createdAt: new Date(n.createdAt),
+      recipient: { id: n.userId, email: n.email, name: n.name },
+    });
+    return postJson(target.url, body, signedHeaders(target.secret, n.id, body), 'webhook');
   }
 
   /** (4a) SENT, if this attempt is still the notification's latest (null when it was not). */
