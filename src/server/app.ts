@@ -6,7 +6,6 @@ import {
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +27,8 @@ import { createErrorFormatter } from './errors.js';
 import { jitGateway } from './executor.js';
 import { createHttpHandler, type Route } from './http.js';
 import { dashboardRoutes } from './dashboard.js';
+import { graphiqlRoutes } from './graphiql.js';
+import { landingPageOf, landingPagePlugin } from './landing-page.js';
 import { queryLimits } from './limits.js';
 import { createMetrics, serveMetrics } from './metrics.js';
 import { attachWebSocket } from './ws.js';
@@ -110,7 +111,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       ApolloServerPluginUsageReportingDisabled(),
       ApolloServerPluginSchemaReportingDisabled(),
       metrics.plugin,
-      ...(config.isProduction ? [] : [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })]),
+      landingPagePlugin(landingPageOf(config)),
       {
         async requestDidStart() {
           return {
@@ -132,7 +133,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   };
   // /metrics: not behind GraphQL auth, and not meant for the public internet (README).
   const metricsRoute: Route = { method: 'GET', path: /^\/metrics$/, handler: (_req, res) => serveMetrics(metrics, res) };
-  server.on('request', createHttpHandler(runtime, apollo, [metricsRoute, ...dashboardRoutes(), ...createRoutes(services)], ready));
+  server.on('request', createHttpHandler(runtime, apollo, [metricsRoute, ...dashboardRoutes(), ...(landingPageOf(config) === 'off' ? [] : graphiqlRoutes()), ...createRoutes(services)], ready));
   const ws = attachWebSocket(server, schema, runtime, limits, formatError, metrics);
   metrics.setSources({
     webSockets: () => ws.connections,
