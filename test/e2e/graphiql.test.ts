@@ -36,6 +36,12 @@ async function setEditor(page: Page, selector: string, text: string) {
   await page.keyboard.insertText(text);
 }
 
+/** Types a new operation and waits until GraphiQL has taken it (its tab is named after the operation), so Run runs it. */
+async function setQuery(page: Page, text: string, operationName: string) {
+  await setEditor(page, '.graphiql-query-editor', text);
+  await expect.poll(() => page.locator('.graphiql-tab-active').innerText(), { timeout: 10_000 }).toBe(operationName);
+}
+
 /** The response pane's text (Monaco draws spaces as no-break spaces). */
 const responseText = async (page: Page) => (await page.locator('.graphiql-response').innerText()).replace(/\u00a0/g, ' ');
 
@@ -83,26 +89,22 @@ describe.skipIf(!available)('GraphiQL at /graphiql, in headless Chromium with no
     await expect.poll(() => page.locator(`${headersEditor} .monaco-editor`).first().innerText(), { timeout: 10_000 }).toMatch(/"Authorization":\s"Bearer\s"/);
     await setEditor(page, headersEditor, JSON.stringify({ Authorization: `Bearer ${alice.token}` }));
 
-    await setEditor(page, '.graphiql-query-editor', 'query Me { me { id email } }');
+    await setQuery(page, 'query WhoAmI { me { id email } }', 'WhoAmI');
     await page.locator('.graphiql-execute-button').click();
     await expect.poll(() => responseText(page), { timeout: 15_000 }).toContain(alice.email);
     expect(await responseText(page)).toContain(alice.id);
 
     const before = s.app.subscriptions;
-    await setEditor(page, '.graphiql-query-editor', 'subscription Inbox { notificationReceived { id title } }');
+    await setQuery(page, 'subscription Inbox { notificationReceived { id title } }', 'Inbox');
     await page.locator('.graphiql-execute-button').click();
-    try {
-      await expect.poll(() => s.app.subscriptions, { timeout: 20_000 }).toBeGreaterThan(before);
-    } catch (err) {
-      await page.screenshot({ path: '/tmp/gq/fail.png' });
-      console.log('FRAMES', sockets, frames, await responseText(page));
-      throw err;
-    }
+    await expect.poll(() => s.app.subscriptions, { timeout: 20_000 }).toBeGreaterThan(before);
     const [n] = (await ok(s.url, SendNotificationDocument, { input: { userIds: [alice.id], title: 'Hello from the API' } }, admin.token)).sendNotification;
     await expect.poll(() => responseText(page), { timeout: 15_000 }).toContain('Hello from the API');
     expect(await responseText(page)).toContain(n!.id);
 
+    // One socket, authenticated at connection_init with the header from the editor.
     expect(sockets).toEqual([`${s.wsUrl}`]);
+    expect(frames[0]).toMatch(/^> \{"type":"connection_init","payload":\{"authorization":"Bearer ey/);
     expect(refused).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();
