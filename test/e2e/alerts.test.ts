@@ -3,12 +3,14 @@ import type { AddressInfo } from 'node:net';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
+  CreateContainerDocument,
   CreateWebhookDocument,
   DeleteWebhookDocument,
   McpServerHeartbeatDocument,
   NotificationPreferencesDocument,
   NotificationsDocument,
   RegisterMcpServerDocument,
+  ReportContainerStatusDocument,
   RequestApprovalDocument,
   SetNotificationPreferenceDocument,
   WebhooksDocument,
@@ -118,6 +120,23 @@ describe('notification preferences', () => {
     const toAdmin = (await inbox(admin)).filter((x) => x.title.includes(actionType));
     expect(toAdmin).toEqual([expect.objectContaining({ channel: 'WEB', deliveryStatus: 'SENT' })]);
     expect(mailbox.received.filter((m) => m.to.includes(admin.email.toLowerCase()) && m.text.includes(actionType))).toEqual([]);
+  });
+});
+
+describe('system notifications follow the preferences', () => {
+  it('tells the people who run a project by e-mail when one of its containers fails', async () => {
+    const { owner, project, members } = await team(s, admin, ['MAINTAINER', 'CONTRIBUTOR']);
+    const [maintainer, contributor] = members;
+    expect((await setPreference(maintainer!, 'ERROR', ['WEB', 'EMAIL'])).errors).toBeUndefined();
+    const container = (await ok(s.url, CreateContainerDocument, { input: { projectId: project.id, name: unique('c') } }, owner.token)).createContainer;
+    await ok(s.url, ReportContainerStatusDocument, { input: { id: container.id, status: 'ERROR', message: 'image pull failed' } }, admin.token);
+
+    const title = `Container ${container.name} failed`;
+    for (const u of [owner, maintainer!]) expect((await inbox(u)).filter((n) => n.title === title)).toEqual([expect.objectContaining({ channel: 'WEB', message: 'image pull failed' })]);
+    expect((await inbox(contributor!)).filter((n) => n.title === title)).toEqual([]);
+    await deliver();
+    expect((await mailbox.next(maintainer!.email)).text).toContain(`Subject: ${title}`);
+    expect(mailbox.received.filter((m) => m.to.includes(owner.email.toLowerCase()) && m.text.includes(title))).toEqual([]);
   });
 });
 
