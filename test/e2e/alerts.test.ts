@@ -7,6 +7,7 @@ import {
   CreateWebhookDocument,
   DeleteWebhookDocument,
   McpServerHeartbeatDocument,
+  NotificationDeliveriesDocument,
   NotificationPreferencesDocument,
   NotificationsDocument,
   RegisterMcpServerDocument,
@@ -181,12 +182,19 @@ describe('organisation webhooks', () => {
       [primary!.id],
     );
     expect(delivery).toMatchObject({ delivery_status: 'PENDING', delivery_attempts: 1, last_delivery_error: 'webhook answered 500 Internal Server Error' });
+    // The recipient sees it too, as a delivery of the inbox's notification.
+    const deliveries = async () =>
+      (await ok(s.url, NotificationDeliveriesDocument, {}, admin.token)).notifications.edges.find((e) => e.node.id === primary!.id)!.node.deliveries;
+    expect(await deliveries()).toEqual([
+      { id: delivery!.id, channel: 'WEBHOOK', deliveryStatus: 'PENDING', deliveryAttempts: 1, lastDeliveryError: 'webhook answered 500 Internal Server Error', sentAt: null },
+    ]);
 
     await deliver(); // still backing off: nothing sent
     expect(receiver.requests).toHaveLength(1);
     await makeDue();
     expect(await deliver()).toMatchObject({ sent: 1 });
     expect(receiver.requests).toHaveLength(2);
+    expect(await deliveries()).toEqual([expect.objectContaining({ id: delivery!.id, deliveryStatus: 'SENT', deliveryAttempts: 2 })]);
 
     const verifier = new StandardWebhook(secret);
     for (const r of receiver.requests) {

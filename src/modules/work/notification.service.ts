@@ -30,6 +30,16 @@ export interface NotifyInput {
   scheduledFor?: Date | null;
 }
 
+/** A notification's delivery on a further channel. */
+export interface DeliveryOnChannel {
+  id: string;
+  channel: NotificationChannel;
+  deliveryStatus: DeliveryStatus;
+  deliveryAttempts: number;
+  lastDeliveryError: string | null;
+  sentAt: Date | null;
+}
+
 export interface NotificationFilter {
   /** Default: UNREAD and READ. */
   status?: NotificationStatus[] | null;
@@ -152,6 +162,17 @@ export class NotificationService {
       },
       page,
     );
+  }
+
+  /** For each inbox notification id, its deliveries on further channels (oldest first). The ids are ones the viewer may read. */
+  async deliveriesOf(ids: readonly string[]): Promise<DeliveryOnChannel[][]> {
+    const rows = await this.d.db.query<DeliveryOnChannel & { primaryId: string }>(sql`
+      SELECT id, primary_id AS "primaryId", channel, delivery_status AS "deliveryStatus", delivery_attempts AS "deliveryAttempts",
+             last_delivery_error AS "lastDeliveryError", sent_at AS "sentAt"
+        FROM notifications WHERE primary_id = ANY(${[...ids]}::uuid[]) ORDER BY id`);
+    const byPrimary = new Map<string, DeliveryOnChannel[]>(ids.map((id) => [id, []]));
+    for (const { primaryId, ...d } of rows) byPrimary.get(primaryId)?.push(d);
+    return ids.map((id) => byPrimary.get(id)!);
   }
 
   /** How many of the viewer's due notifications are UNREAD. */
