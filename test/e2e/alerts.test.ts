@@ -13,6 +13,7 @@ import {
   RegisterMcpServerDocument,
   ReportContainerStatusDocument,
   RequestApprovalDocument,
+  SendNotificationDocument,
   SetNotificationPreferenceDocument,
   WebhooksDocument,
   type CreateWebhookInput,
@@ -101,6 +102,14 @@ describe('notification preferences', () => {
     const after = (await ok(s.url, NotificationPreferencesDocument, {}, u.token)).notificationPreferences;
     expect(after.find((p) => p.type === 'ALERT')).toEqual({ type: 'ALERT', channels: ['EMAIL', 'WEB'], isDefault: false });
     expect(codes(await gql(s.url, NotificationPreferencesDocument, {}))).toEqual(['UNAUTHENTICATED']);
+
+    // An admin's notification without a channel follows the preference too; with one, it uses that one.
+    const [byPreference] = (await ok(s.url, SendNotificationDocument, { input: { userIds: [u.id], title: 'Heads-up', type: 'ALERT' } }, admin.token)).sendNotification;
+    expect(byPreference).toMatchObject({ channel: 'WEB', deliveryStatus: 'SENT' });
+    const [explicit] = (await ok(s.url, SendNotificationDocument, { input: { userIds: [u.id], title: 'Web only', type: 'ALERT', channel: 'WEB' } }, admin.token)).sendNotification;
+    const mine = (await ok(s.url, NotificationDeliveriesDocument, {}, u.token)).notifications.edges.map((e) => e.node);
+    expect(mine.find((n) => n.id === byPreference!.id)!.deliveries).toEqual([expect.objectContaining({ channel: 'EMAIL', deliveryStatus: 'PENDING' })]);
+    expect(mine.find((n) => n.id === explicit!.id)!.deliveries).toEqual([]);
   });
 
   it('routes an approval request to the decider by e-mail only, as they chose, one notification in the inbox', async () => {

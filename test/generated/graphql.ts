@@ -595,7 +595,7 @@ export type SendMessageInput = {
 };
 
 export type SendNotificationInput = {
-  /** Default: WEB. */
+  /** Default: each recipient's preference for the type (WEB when none). */
   channel?: NotificationChannel | null | undefined;
   /** Anything the client needs to act on it (ids, links). */
   data?: unknown;

@@ -24,6 +24,7 @@ export interface NotifyInput {
   message?: string | null;
   type: NotificationType;
   priority?: NotificationPriority;
+  /** Only this channel; omitted: the recipient's preference for the type. */
   channel?: NotificationChannel;
   data?: unknown;
   /** Deliver then, not now. */
