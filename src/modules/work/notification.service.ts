@@ -95,12 +95,13 @@ export class NotificationService {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (!list.length) return [];
     const channelsOf = await this.d.preferences.channelsFor(tx.em, list.filter((i) => !i.channel));
-    const webhookTypes = [...new Set(list.map((i) => i.type))];
+    const routes = list.map((input) => ({ input, channels: orderChannels(input.channel ? [input.channel] : channelsOf(input.userId, input.type)) }));
+    // The webhooks are looked up only when someone's notification goes to them.
+    const webhookTypes = [...new Set(routes.filter((r) => r.channels.includes(NotificationChannel.WEBHOOK)).map((r) => r.input.type))];
     const webhooksFor = await this.d.webhooks.activeIdsFor(tx.em, webhookTypes);
     const now = new Date();
     const created: Notification[] = [];
-    for (const input of list) {
-      const channels = orderChannels(input.channel ? [input.channel] : channelsOf(input.userId, input.type));
+    for (const { input, channels } of routes) {
       const due = !input.scheduledFor || input.scheduledFor <= now;
       let primary: Notification | null = null;
       for (const channel of channels) {
