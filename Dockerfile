@@ -26,6 +26,7 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY migrations ./migrations
 COPY dashboard ./dashboard
+COPY graphiql ./graphiql
 COPY codegen.ts ./
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \

@@ -10,6 +10,7 @@ import { Migration20261201400000_app_role_definer_functions } from './Migration2
 import { Migration20261201500000_mcp_remote_servers } from './Migration20261201500000_mcp_remote_servers.js';
 import { Migration20261201500100_mcp_tool_calls } from './Migration20261201500100_mcp_tool_calls.js';
 import { Migration20261201600000_usage_reporting } from './Migration20261201600000_usage_reporting.js';
+import { Migration20261201700000_notification_routing } from './Migration20261201700000_notification_routing.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -24,4 +25,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201500000_mcp_remote_servers', class: Migration20261201500000_mcp_remote_servers },
   { name: 'Migration20261201500100_mcp_tool_calls', class: Migration20261201500100_mcp_tool_calls },
   { name: 'Migration20261201600000_usage_reporting', class: Migration20261201600000_usage_reporting },
+  { name: 'Migration20261201700000_notification_routing', class: Migration20261201700000_notification_routing },
 ];

@@ -131,6 +131,8 @@ const schema = z.object({
   MAIL_FROM: z.string().default('Steward <steward@localhost>'),
   /** PUSH and SMS notifications are POSTed here as JSON (a gateway of your choice). */
   NOTIFICATION_WEBHOOK_URL: optionalString.pipe(z.url().optional()),
+  /** GET /graphql in a browser: sandbox (Apollo Sandbox, from its CDN), graphiql (bundled, offline), off. Default: sandbox; off in production. */
+  GRAPHQL_LANDING_PAGE: z.enum(['sandbox', 'graphiql', 'off']).optional(),
   /** Delivery attempts per notification before it is marked FAILED (backoff doubles from 5 s). */
   NOTIFICATION_MAX_ATTEMPTS: int(6, 1, 50),
   /** Where uploaded attachments are stored; default STEWARD_HOME/attachments. */

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, masterKeys } from '../config.js';
 import { platformKeyContext, userKeyContext } from '../modules/billing/provider.service.js';
 import { totpContext } from '../modules/identity/auth.service.js';
 import { envContext, headerContext } from '../modules/infrastructure/mcp-server.service.js';
+import { webhookSecretContext } from '../modules/work/webhook.entity.js';
 import type { AuditEntry } from '../modules/audit/audit.service.js';
 import { startApp } from '../server/app.js';
 import { Envelope, type SealedSecret } from '../shared/crypto.js';
@@ -83,6 +84,7 @@ export const SEALED_COLUMNS: SealedColumn[] = [
   sealedColumn('users', 'totp_secret', [], (r) => totpContext(r.id!)),
   sealedArrayColumn('mcp_servers', 'environment', [], (r, e) => envContext(r.id!, e.name)),
   sealedArrayColumn('mcp_servers', 'headers', [], (r, e) => headerContext(r.id!, e.name)),
+  sealedColumn('webhooks', 'secret', [], (r) => webhookSecretContext(r.id!)),
 ];
 
 export interface ColumnReport {

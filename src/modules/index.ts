@@ -48,8 +48,8 @@ export function createServices(d: ServiceDeps) {
   const { audit, systemLogs } = createAudit(d);
   const identity = createIdentity({ ...d, audit });
   const projects = createProjects({ ...d, audit });
-  const infrastructure = createInfrastructure({ ...d, audit, projects });
   const work = createWork({ ...d, audit, projects, users: identity.users });
+  const infrastructure = createInfrastructure({ ...d, audit, projects, notifications: work.notifications, users: identity.users });
   const providers = createProviders({ ...d, audit });
   const billing = createBilling({ ...d, audit, notifications: work.notifications, users: identity.users, providers });
   const ai = createAi({ ...d, audit, projects, taskPolicy: work.taskPolicy, metering: billing.metering });
@@ -62,7 +62,7 @@ export function createServices(d: ServiceDeps) {
 export type Services = ReturnType<typeof createServices>;
 
 export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] {
-  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, { ...d, audit: services.audit, projects: services.projects }), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs(), ...mcpJobs(services, d), ...reportingJobs(services, d.config)];
+  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, d), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs(), ...mcpJobs(services, d), ...reportingJobs(services, d.config)];
 }
 
 export function createRoutes(services: Services, schema: GraphQLSchema): Route[] {

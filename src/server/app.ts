@@ -6,7 +6,6 @@ import {
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +29,8 @@ import { jitGateway } from './executor.js';
 import { trustProxies } from './client-ip.js';
 import { createHttpHandler } from './http.js';
 import { dashboardRoutes } from './dashboard.js';
+import { graphiqlRoutes } from './graphiql.js';
+import { landingPageOf, landingPagePlugin } from './landing-page.js';
 import { queryLimits } from './limits.js';
 import { createMetrics } from './metrics.js';
 import { openMetricsEndpoint } from './metrics-endpoint.js';
@@ -125,7 +126,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       ApolloServerPluginUsageReportingDisabled(),
       ApolloServerPluginSchemaReportingDisabled(),
       metrics.plugin,
-      ...(config.isProduction ? [] : [ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })]),
+      landingPagePlugin(landingPageOf(config)),
       {
         async requestDidStart() {
           return {
@@ -147,7 +148,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   };
   // /metrics: not behind GraphQL auth; METRICS_TOKEN and/or METRICS_PORT guard it (README).
   const metricsEndpoint = await openMetricsEndpoint(config, metrics, logger);
-  server.on('request', createHttpHandler(runtime, apollo, [...metricsEndpoint.routes, ...dashboardRoutes(), ...createRoutes(services, schema)], ready));
+  const graphiql = landingPageOf(config) === 'off' ? [] : graphiqlRoutes();
+  server.on('request', createHttpHandler(runtime, apollo, [...metricsEndpoint.routes, ...dashboardRoutes(), ...graphiql, ...createRoutes(services, schema)], ready));
   const ws = attachWebSocket(server, schema, runtime, limits, formatError, metrics);
   metrics.setSources({
     webSockets: () => ws.connections,

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Route } from './http.js';
 
 /** The project root: the nearest folder above this file with a package.json (works from src/ and dist/src/). */
-function projectRoot(): string {
+export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);

@@ -13,6 +13,8 @@ import type { AuditService } from '../audit/audit.service.js';
 import { User } from '../identity/user.entity.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { ProjectService } from '../projects/project.service.js';
+import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
+import type { NotificationService } from '../work/notification.service.js';
 import { Container, ContainerStatus } from './container.entity.js';
 import { requireMove } from './container.rules.js';
 import { CONTAINER_STATUS_CHANGED, type ContainerEvent } from './infrastructure.events.js';
@@ -33,6 +35,7 @@ export interface ContainerDeps {
   audit: AuditService;
   projects: ProjectService;
   logger: Logger;
+  notifications: Pick<NotificationService, 'notify'>;
 }
 
 /** The fewest CPU cores and MiB a container may have. */
@@ -183,8 +186,25 @@ export class ContainerService {
       if (opts.quietUnlessChanged && JSON.stringify(before) === JSON.stringify(after)) return c;
       this.d.audit.record(tx, { action, entityType: 'Container', entityId: c.id, before, after });
       if (before.status !== after.status || before.desiredStatus !== after.desiredStatus) await this.publish(tx, c);
+      if (after.status === ContainerStatus.ERROR && before.status !== ContainerStatus.ERROR) await this.notifyError(tx, c);
       return c;
     });
+  }
+
+  /** A container that failed is told to the people who run its project (OWNER, MAINTAINERs, admins). */
+  private async notifyError(tx: Scope, c: Container) {
+    const people = await this.d.projects.policy.deciders(c.project.id);
+    await this.d.notifications.notify(
+      tx,
+      people.map((userId) => ({
+        userId,
+        type: NotificationType.ERROR,
+        priority: NotificationPriority.HIGH,
+        title: `Container ${c.name} failed`,
+        message: c.statusMessage ?? null,
+        data: { containerId: c.id, projectId: c.project.id },
+      })),
+    );
   }
 
   private publish(tx: Scope, c: Container) {

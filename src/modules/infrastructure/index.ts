@@ -4,7 +4,9 @@ import type { JobDefinition } from '../../jobs/scheduler.js';
 import type { Envelope } from '../../shared/crypto.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AuditService } from '../audit/audit.service.js';
+import type { UserService } from '../identity/user.service.js';
 import type { ProjectService } from '../projects/project.service.js';
+import type { NotificationService } from '../work/notification.service.js';
 import { Container } from './container.entity.js';
 import { ContainerResolver, ProjectContainersResolver } from './container.resolver.js';
 import { ContainerService, type ContainerLimitsConfig } from './container.service.js';
@@ -26,6 +28,9 @@ export interface InfrastructureDeps {
   logger: Logger;
   audit: AuditService;
   projects: ProjectService;
+  /** Failed containers and MCP servers are notified. */
+  notifications: Pick<NotificationService, 'notify'>;
+  users: Pick<UserService, 'activeAdminIds'>;
 }
 
 /** Containers, MCP servers and watchers (seeds 001 and 003). */
@@ -40,7 +45,7 @@ export function createInfrastructure(d: InfrastructureDeps) {
 export type InfrastructureServices = ReturnType<typeof createInfrastructure>;
 
 /** Idle containers to sleep (every minute), silent MCP servers to ERROR (every tick). */
-export function infrastructureJobs(s: InfrastructureServices, d: InfrastructureDeps): JobDefinition[] {
+export function infrastructureJobs(s: InfrastructureServices, d: Pick<InfrastructureDeps, 'config'>): JobDefinition[] {
   return [
     { name: 'infrastructure.sleepIdleContainers', intervalMs: 60_000, run: ({ em }) => s.containers.sleepIdle(em) },
     { name: 'infrastructure.mcpHeartbeats', intervalMs: Math.min(d.config.JOB_TICK_MS, d.config.MCP_HEARTBEAT_TIMEOUT_SECONDS * 500), run: ({ em }) => s.mcpServers.markSilent(em) },

@@ -10,6 +10,9 @@ import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
+import type { UserService } from '../identity/user.service.js';
+import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
+import type { NotificationService } from '../work/notification.service.js';
 import { MCP_SERVER_STATUS_CHANGED, type McpServerEvent } from './infrastructure.events.js';
 import type { McpEnvVarInput, McpServerHeartbeatInput, McpServerWhere, RegisterMcpServerInput, UpdateMcpServerInput } from './infrastructure.inputs.js';
 import { McpServer, McpServerStatus, type StoredEnvVar } from './mcp-server.entity.js';
@@ -21,6 +24,8 @@ export interface McpServerDeps {
   audit: AuditService;
   envelope: Envelope;
   logger: Logger;
+  notifications: Pick<NotificationService, 'notify'>;
+  users: Pick<UserService, 'activeAdminIds'>;
 }
 
 /** An environment variable as shown: secrets masked. */
@@ -152,8 +157,21 @@ export class McpServerService {
         });
       }
       if (changed) await this.publish(tx, server);
+      if (changed && server.status === McpServerStatus.ERROR) await this.notifyError(tx, [{ id: server.id, name: server.name, error: server.lastError ?? null }]);
       return server;
     });
+  }
+
+  /** Admins are told of an MCP server that failed or went silent. */
+  private async notifyError(tx: Scope, servers: { id: string; name: string; error: string | null }[]) {
+    if (!servers.length) return;
+    const admins = await this.d.users.activeAdminIds();
+    await this.d.notifications.notify(
+      tx,
+      servers.flatMap((s) =>
+        admins.map((userId) => ({ userId, type: NotificationType.ERROR, priority: NotificationPriority.HIGH, title: `MCP server ${s.name} is in error`, message: s.error, data: { mcpServerId: s.id } })),
+      ),
+    );
   }
 
   /** ACTIVE, enabled servers silent for MCP_HEARTBEAT_TIMEOUT_SECONDS become ERROR. */
@@ -182,6 +200,7 @@ export class McpServerService {
         await this.d.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, { mcpServerId: r.id, status: McpServerStatus.ERROR } satisfies McpServerEvent);
         this.d.logger.warn({ module: 'infrastructure', mcpServerId: r.id, mcpServer: r.name, lastHeartbeatAt: r.last_heartbeat_at }, `MCP server ${r.name} missed its heartbeats: marked ERROR`);
       }
+      await this.notifyError(tx, rows.map((r) => ({ id: r.id, name: r.name, error: `no heartbeat for ${seconds} s` })));
       return rows.length;
     });
   }

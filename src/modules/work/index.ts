@@ -3,6 +3,7 @@ import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import type { JobDefinition } from '../../jobs/scheduler.js';
 import type { Route } from '../../server/http.js';
+import type { Envelope } from '../../shared/crypto.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
 import type { AuditService } from '../audit/audit.service.js';
@@ -25,11 +26,17 @@ import { AttachmentService, removeExpiredAttachmentsJob } from './attachment.ser
 import { ApprovalService } from './approval.service.js';
 import { ProjectTasksResolver, TaskResolver } from './task.resolver.js';
 import { TaskService } from './task.service.js';
+import { NotificationPreference } from './notification-preference.entity.js';
+import { NotificationPreferenceResolver } from './notification-preference.resolver.js';
+import { NotificationPreferenceService } from './notification-preference.service.js';
+import { Webhook } from './webhook.entity.js';
+import { WebhookResolver } from './webhook.resolver.js';
+import { WebhookService } from './webhook.service.js';
 
-export const workEntities = [Task, TaskDependency, TaskAssignee, Approval, Notification, FileAttachment];
+export const workEntities = [Task, TaskDependency, TaskAssignee, Approval, Notification, FileAttachment, NotificationPreference, Webhook];
 
 /** The module's GraphQL resolvers (tasks, approvals, notifications, attachments). */
-export const workResolvers = [TaskResolver, ProjectTasksResolver, ApprovalResolver, AttachmentResolver, TaskAttachmentsResolver, NotificationResolver] as const;
+export const workResolvers = [TaskResolver, ProjectTasksResolver, ApprovalResolver, AttachmentResolver, TaskAttachmentsResolver, NotificationResolver, NotificationPreferenceResolver, WebhookResolver] as const;
 
 export interface WorkDeps {
   config: Config;
@@ -37,6 +44,7 @@ export interface WorkDeps {
   bus: EventBus;
   audit: AuditService;
   mailer: Mailer;
+  envelope: Envelope;
   logger: Logger;
   projects: ProjectService;
   users: Pick<UserService, 'activeAdminIds'>;
@@ -44,11 +52,13 @@ export interface WorkDeps {
 
 export function createWork(d: WorkDeps) {
   const taskPolicy = new TaskPolicy(d.db, d.projects.policy);
-  const notifications = new NotificationService(d);
+  const notificationPreferences = new NotificationPreferenceService(d);
+  const webhooks = new WebhookService(d);
+  const notifications = new NotificationService({ ...d, preferences: notificationPreferences, webhooks });
   const tasks = new TaskService({ ...d, policy: taskPolicy, notifications });
   const approvals = new ApprovalService({ ...d, tasks: taskPolicy, notifications });
   const attachments = new AttachmentService({ ...d, taskPolicy });
-  return { taskPolicy, notifications, tasks, approvals, attachments };
+  return { taskPolicy, notifications, notificationPreferences, webhooks, tasks, approvals, attachments };
 }
 
 export type WorkServices = ReturnType<typeof createWork>;

@@ -10,6 +10,8 @@ import { inTransaction, systemMeta, type Scope } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { DeliveryStatus, NotificationChannel } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
+import { signedHeaders, webhookBody } from './webhook.message.js';
+import type { WebhookService } from './webhook.service.js';
 
 /** The scheduled job that delivers due notifications; also the audit trail's actor. */
 export const DELIVERY_JOB = 'work.deliverNotifications';
@@ -52,6 +54,7 @@ export interface DeliveryDeps {
   audit: AuditService;
   mailer: Mailer;
   logger: Logger;
+  webhooks: Pick<WebhookService, 'target'>;
 }
 
 /** A claimed notification with what its channel needs. `attempt` is its delivery_attempts after the claim. */
@@ -66,6 +69,11 @@ interface Claimed {
   data: unknown;
   priority: string;
   attempt: number;
+  name: string | null;
+  createdAt: Date;
+  /** The inbox's notification this row delivers on a further channel (null: it is that one). */
+  primaryId: string | null;
+  webhookId: string | null;
 }
 
 /** A delivery failure whose message is safe and useful to store as lastDeliveryError. */
@@ -95,6 +103,19 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** POSTs a JSON body; a network error, a timeout or any non-2xx answer throws a DeliveryError naming `what` (e.g. "webhook"). */
+async function postJson(url: string, body: string, headers: Record<string, string>, what: string): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
+  } catch (err) {
+    if ((err as Error)?.name === 'TimeoutError') throw DeliveryError.timeout(`the ${what}`);
+    throw new DeliveryError(`${what} request failed: ${describe(err)}`);
+  }
+  await res.body?.cancel().catch(() => {});
+  if (!res.ok) throw new DeliveryError(`${what} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+}
+
 /**
  * Delivery of notifications, at least once, never dropping one.
  *
@@ -109,40 +130,59 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
  *
  * Channels: WEB publishes `notificationReceived` (with the record's commit), EMAIL goes
  * through the mailer to the user's address (subject = title, text = message), PUSH and
- * SMS are POSTed as JSON to NOTIFICATION_WEBHOOK_URL (any non-2xx answer is a failure).
+ * SMS are POSTed as JSON to NOTIFICATION_WEBHOOK_URL, WEBHOOK rows to their organisation
+ * webhook, signed (any non-2xx answer is a failure).
  * A channel whose setting is missing fails with a lastDeliveryError naming the setting,
  * so the admin sees why (it is retried, and then FAILED, rather than silently "sent").
  * A failed attempt waits backoffMs(attempt); after NOTIFICATION_MAX_ATTEMPTS it is FAILED.
  */
-export function createNotificationDelivery(d: DeliveryDeps) {
-  const maxAttempts = d.config.NOTIFICATION_MAX_ATTEMPTS;
-  const meta = () => systemMeta(DELIVERY_JOB);
-  const actor = { actorId: null, actorLabel: `job:${DELIVERY_JOB}` } as const;
-  const log = d.logger.child({ module: 'notifications' });
+export class NotificationDelivery {
+  private readonly maxAttempts: number;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: DeliveryDeps) {
+    this.maxAttempts = deps.config.NOTIFICATION_MAX_ATTEMPTS;
+    this.log = deps.logger.child({ module: 'notifications' });
+  }
+
+  /** One pass: gives up on abandoned last attempts, then claims, sends and records batches until none is left or the run's budget is spent. */
+  async deliverDue(em: EntityManager): Promise<DeliveryReport> {
+    const report: DeliveryReport = { claimed: 0, sent: 0, retrying: 0, failed: 0 };
+    report.failed += await this.abandonExhausted(em);
+    const limit = pLimit(DELIVERY_CONCURRENCY);
+    const deadline = Date.now() + RUN_BUDGET_MS;
+    for (;;) {
+      const batch = await this.claim();
+      report.claimed += batch.length;
+      await Promise.all(batch.map((n) => limit(() => this.deliverOne(em, n, report))));
+      if (batch.length < DELIVERY_BATCH || Date.now() > deadline) break;
+    }
+    return report;
+  }
 
   /** (1) PENDING, due, yet out of attempts: the last claim's instance never recorded an outcome. */
-  async function abandonExhausted(em: EntityManager): Promise<number> {
-    return inTransaction({ em: em.fork(), viewer: null, meta: meta() }, async (tx) => {
+  private abandonExhausted(em: EntityManager): Promise<number> {
+    return inTransaction(this.scope(em), async (tx) => {
       const rows = await tx.em.execute<{ id: string; attempts: number }[]>(
         `UPDATE notifications SET delivery_status = 'FAILED',
                 last_delivery_error = 'no outcome was recorded for attempt ' || delivery_attempts || ' (the delivering instance may have stopped); not retried'
           WHERE delivery_status = 'PENDING' AND next_attempt_at <= now() AND delivery_attempts >= ?
           RETURNING id, delivery_attempts AS attempts`,
-        [maxAttempts],
+        [this.maxAttempts],
       );
       for (const r of rows) {
-        d.audit.record(tx, { ...actor, action: 'notification.deliveryFailed', entityType: 'Notification', entityId: r.id, outcome: 'FAILURE', after: { attempt: r.attempts, final: true, error: 'no outcome recorded' } });
+        this.audit(tx, 'notification.deliveryFailed', r.id, { attempt: r.attempts, final: true, error: 'no outcome recorded' }, 'FAILURE');
       }
       return rows.length;
     });
   }
 
   /** (2) One batch, claimed and leased in one statement. */
-  function claim(): Promise<Claimed[]> {
-    return d.db.query<Claimed>(sql`
+  private claim(): Promise<Claimed[]> {
+    return this.deps.db.query<Claimed>(sql`
       WITH due AS (
         SELECT id FROM notifications
-         WHERE delivery_status = 'PENDING' AND next_attempt_at <= now() AND delivery_attempts < ${maxAttempts}
+         WHERE delivery_status = 'PENDING' AND next_attempt_at <= now() AND delivery_attempts < ${this.maxAttempts}
          ORDER BY next_attempt_at
          LIMIT ${DELIVERY_BATCH}
          FOR UPDATE SKIP LOCKED)
@@ -151,118 +191,136 @@ export function createNotificationDelivery(d: DeliveryDeps) {
              next_attempt_at = now() + make_interval(secs => ${CLAIM_LEASE_MS / 1000})
         FROM due, users u
        WHERE n.id = due.id AND u.id = n.user_id
-      RETURNING n.id, n.user_id AS "userId", u.email, n.channel, n.type, n.title, n.message, n.data, n.priority,
-                n.delivery_attempts AS attempt`);
+      RETURNING n.id, n.user_id AS "userId", u.email, u.name, n.channel, n.type, n.title, n.message, n.data, n.priority,
+                n.delivery_attempts AS attempt, n.created_at AS "createdAt", n.primary_id AS "primaryId", n.webhook_id AS "webhookId"`);
   }
 
-  /** (3) The send itself; throws on failure. WEB has nothing to send: it is published when recorded. */
-  async function send(n: Claimed): Promise<void> {
-    switch (n.channel) {
-      case NotificationChannel.WEB:
-        return;
-      case NotificationChannel.EMAIL:
-        if (!d.config.SMTP_URL) throw DeliveryError.notConfigured('SMTP_URL', 'EMAIL notifications');
-        return withTimeout(d.mailer.send({ to: n.email, subject: n.title, text: n.message ?? n.title }), 'the SMTP server');
-      case NotificationChannel.PUSH:
-      case NotificationChannel.SMS: {
-        const url = d.config.NOTIFICATION_WEBHOOK_URL;
-        if (!url) throw DeliveryError.notConfigured('NOTIFICATION_WEBHOOK_URL', `${n.channel} notifications`);
-        let res: Response;
-        try {
-          res = await fetch(url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ id: n.id, userId: n.userId, channel: n.channel, title: n.title, message: n.message, data: n.data, priority: n.priority }),
-            signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
-          });
-        } catch (err) {
-          if ((err as Error)?.name === 'TimeoutError') throw DeliveryError.timeout('the webhook');
-          throw new DeliveryError(`webhook request failed: ${describe(err)}`);
-        }
-        await res.body?.cancel().catch(() => {});
-        if (!res.ok) throw new DeliveryError(`webhook answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
-        return;
-      }
-      default:
-        throw new DeliveryError(`unknown channel ${String(n.channel)}`);
-    }
-  }
-
-  /** (4) The outcome, if this attempt is still the notification's latest. Returns false when it was not. */
-  async function record(em: EntityManager, n: Claimed, error: string | null): Promise<DeliveryStatus | null> {
-    return inTransaction({ em: em.fork(), viewer: null, meta: meta() } satisfies Scope, async (tx) => {
-      const guard = `id = ? AND delivery_status = 'PENDING' AND delivery_attempts = ?`;
-      if (error === null) {
-        const rows = await tx.em.execute<{ id: string }[]>(
-          `UPDATE notifications SET delivery_status = 'SENT', sent_at = now() WHERE ${guard} RETURNING id`,
-          [n.id, n.attempt],
-        );
-        if (!rows.length) return null;
-        if (n.channel === NotificationChannel.WEB) {
-          await d.bus.publish(tx.em, NOTIFICATION_RECEIVED, { id: n.id, userId: n.userId } satisfies NotificationReceived);
-        }
-        d.audit.record(tx, { ...actor, action: 'notification.delivered', entityType: 'Notification', entityId: n.id, after: { channel: n.channel, attempt: n.attempt } });
-        return DeliveryStatus.SENT;
-      }
-      const final = n.attempt >= maxAttempts;
-      const wait = backoffMs(n.attempt);
-      const rows = await tx.em.execute<{ next: Date }[]>(
-        `UPDATE notifications
-            SET last_delivery_error = ?,
-                delivery_status = ?,
-                next_attempt_at = CASE WHEN ? THEN now() ELSE now() + make_interval(secs => ?) END
-          WHERE ${guard} RETURNING next_attempt_at AS next`,
-        [error, final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING, final, wait / 1000, n.id, n.attempt],
-      );
-      if (!rows.length) return null;
-      d.audit.record(tx, {
-        ...actor,
-        action: 'notification.deliveryFailed',
-        entityType: 'Notification',
-        entityId: n.id,
-        outcome: 'FAILURE',
-        after: { channel: n.channel, attempt: n.attempt, final, error, nextAttemptAt: final ? null : rows[0]!.next },
-      });
-      return final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING;
-    });
-  }
-
-  async function deliverOne(em: EntityManager, n: Claimed, report: DeliveryReport): Promise<void> {
-    let error: string | null = null;
-    try {
-      await send(n);
-    } catch (err) {
-      error = describe(err);
-      log.warn({ notificationId: n.id, channel: n.channel, attempt: n.attempt, error }, 'notification delivery failed');
-    }
+  /** Sends one claimed notification, records the outcome and counts it in `report`. */
+  private async deliverOne(em: EntityManager, n: Claimed, report: DeliveryReport): Promise<void> {
+    const error = await this.attempt(n);
     let outcome: DeliveryStatus | null;
     try {
-      outcome = await record(em, n, error);
+      outcome = error === null ? await this.recordSent(em, n) : await this.recordFailure(em, n, error);
     } catch (err) {
       // The claim's lease brings it back; the attempt stays counted.
-      log.error({ err, notificationId: n.id }, 'could not record a notification delivery outcome');
+      this.log.error({ err, notificationId: n.id }, 'could not record a notification delivery outcome');
       return;
     }
-    if (outcome === null) log.warn({ notificationId: n.id, attempt: n.attempt }, 'delivery outcome not recorded: the notification was claimed again after the lease ran out');
+    if (outcome === null) this.log.warn({ notificationId: n.id, attempt: n.attempt }, 'delivery outcome not recorded: the notification was claimed again after the lease ran out');
     else if (outcome === DeliveryStatus.SENT) report.sent++;
     else if (outcome === DeliveryStatus.FAILED) report.failed++;
     else report.retrying++;
   }
 
-  return {
-    /** One pass: gives up on abandoned last attempts, then claims, sends and records batches until none is left or the run's budget is spent. */
-    async deliverDue(em: EntityManager): Promise<DeliveryReport> {
-      const report: DeliveryReport = { claimed: 0, sent: 0, retrying: 0, failed: 0 };
-      report.failed += await abandonExhausted(em);
-      const limit = pLimit(DELIVERY_CONCURRENCY);
-      const deadline = Date.now() + RUN_BUDGET_MS;
-      for (;;) {
-        const batch = await claim();
-        report.claimed += batch.length;
-        await Promise.all(batch.map((n) => limit(() => deliverOne(em, n, report))));
-        if (batch.length < DELIVERY_BATCH || Date.now() > deadline) break;
+  /** (3) The send; null when it worked, else the error to keep. */
+  private async attempt(n: Claimed): Promise<string | null> {
+    try {
+      await this.send(n);
+      return null;
+    } catch (err) {
+      const error = describe(err);
+      this.log.warn({ notificationId: n.id, channel: n.channel, attempt: n.attempt, error }, 'notification delivery failed');
+      return error;
+    }
+  }
+
+  /** The send itself, by channel; throws on failure. WEB has nothing to send: it is published when recorded. */
+  private send(n: Claimed): Promise<void> {
+    switch (n.channel) {
+      case NotificationChannel.WEB:
+        return Promise.resolve();
+      case NotificationChannel.EMAIL:
+        return this.sendEmail(n);
+      case NotificationChannel.PUSH:
+      case NotificationChannel.SMS:
+        return this.sendToNotificationWebhook(n);
+      case NotificationChannel.WEBHOOK:
+        return this.sendToOrganisationWebhook(n);
+      default:
+        throw new DeliveryError(`unknown channel ${String(n.channel)}`);
+    }
+  }
+
+  private sendEmail(n: Claimed): Promise<void> {
+    if (!this.deps.config.SMTP_URL) throw DeliveryError.notConfigured('SMTP_URL', 'EMAIL notifications');
+    return withTimeout(this.deps.mailer.send({ to: n.email, subject: n.title, text: n.message ?? n.title }), 'the SMTP server');
+  }
+
+  /** PUSH and SMS: a JSON POST to the one configured gateway, which reaches the user's device. */
+  private sendToNotificationWebhook(n: Claimed): Promise<void> {
+    const url = this.deps.config.NOTIFICATION_WEBHOOK_URL;
+    if (!url) throw DeliveryError.notConfigured('NOTIFICATION_WEBHOOK_URL', `${n.channel} notifications`);
+    const body = JSON.stringify({ id: n.id, userId: n.userId, channel: n.channel, title: n.title, message: n.message, data: n.data, priority: n.priority });
+    return postJson(url, body, {}, 'webhook');
+  }
+
+  /**
+   * WEBHOOK: the notification to one organisation webhook, in its format, signed per
+   * Standard Webhooks; `webhook-id` is this delivery's id, the same on every retry.
+   */
+  private async sendToOrganisationWebhook(n: Claimed): Promise<void> {
+    const target = n.webhookId ? await this.deps.webhooks.target(n.webhookId) : null;
+    if (!target) throw new DeliveryError('the webhook no longer exists');
+    if (!target.isActive) throw new DeliveryError(`webhook ${target.name} is disabled`);
+    const body = webhookBody(target.format, {
+      notificationId: n.primaryId ?? n.id,
+      type: n.type,
+      priority: n.priority,
+      title: n.title,
+      message: n.message,
+      data: n.data,
+      createdAt: new Date(n.createdAt),
+      recipient: { id: n.userId, email: n.email, name: n.name },
+    });
+    return postJson(target.url, body, signedHeaders(target.secret, n.id, body), 'webhook');
+  }
+
+  /** (4a) SENT, if this attempt is still the notification's latest (null when it was not). */
+  private recordSent(em: EntityManager, n: Claimed): Promise<DeliveryStatus | null> {
+    return inTransaction(this.scope(em), async (tx) => {
+      const rows = await tx.em.execute<{ id: string }[]>(
+        `UPDATE notifications SET delivery_status = 'SENT', sent_at = now() WHERE ${LATEST_ATTEMPT} RETURNING id`,
+        [n.id, n.attempt],
+      );
+      if (!rows.length) return null;
+      if (n.channel === NotificationChannel.WEB) {
+        await this.deps.bus.publish(tx.em, NOTIFICATION_RECEIVED, { id: n.id, userId: n.userId } satisfies NotificationReceived);
       }
-      return report;
-    },
-  };
+      this.audit(tx, 'notification.delivered', n.id, { channel: n.channel, attempt: n.attempt });
+      return DeliveryStatus.SENT;
+    });
+  }
+
+  /** (4b) A failed attempt: PENDING again after its backoff, or FAILED after the last one (null when no longer the latest). */
+  private recordFailure(em: EntityManager, n: Claimed, error: string): Promise<DeliveryStatus | null> {
+    return inTransaction(this.scope(em), async (tx) => {
+      const final = n.attempt >= this.maxAttempts;
+      const rows = await tx.em.execute<{ next: Date }[]>(
+        `UPDATE notifications
+            SET last_delivery_error = ?,
+                delivery_status = ?,
+                next_attempt_at = CASE WHEN ? THEN now() ELSE now() + make_interval(secs => ?) END
+          WHERE ${LATEST_ATTEMPT} RETURNING next_attempt_at AS next`,
+        [error, final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING, final, backoffMs(n.attempt) / 1000, n.id, n.attempt],
+      );
+      if (!rows.length) return null;
+      this.audit(tx, 'notification.deliveryFailed', n.id, { channel: n.channel, attempt: n.attempt, final, error, nextAttemptAt: final ? null : rows[0]!.next }, 'FAILURE');
+      return final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING;
+    });
+  }
+
+  /** The job's own transaction scope (no viewer; the job is the actor). */
+  private scope(em: EntityManager): Scope {
+    return { em: em.fork(), viewer: null, meta: systemMeta(DELIVERY_JOB) };
+  }
+
+  private audit(tx: Scope, action: string, notificationId: string, after: Record<string, unknown>, outcome?: 'FAILURE') {
+    this.deps.audit.record(tx, { ...JOB_ACTOR, action, entityType: 'Notification', entityId: notificationId, ...(outcome ? { outcome } : {}), after });
+  }
 }
+
+/** The audit trail's actor for everything the delivery job records. */
+const JOB_ACTOR = { actorId: null, actorLabel: `job:${DELIVERY_JOB}` } as const;
+
+/** An outcome is recorded only by the attempt that is still the notification's latest (parameters: id, attempt). */
+const LATEST_ATTEMPT = `id = ? AND delivery_status = 'PENDING' AND delivery_attempts = ?`;

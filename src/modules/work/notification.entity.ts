@@ -28,6 +28,8 @@ export enum NotificationChannel {
   EMAIL = 'EMAIL',
   PUSH = 'PUSH',
   SMS = 'SMS',
+  /** The organisation's webhooks that take the notification's type (one delivery per webhook). */
+  WEBHOOK = 'WEBHOOK',
 }
 /** Where delivery stands: PENDING until sent (retried with backoff), SENT, or FAILED after the last attempt. */
 export enum DeliveryStatus {
@@ -110,4 +112,15 @@ export class Notification extends BaseEntity {
   @Field(() => Date, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })
   sentAt?: Date | null;
+
+  /**
+   * Set on the delivery of a notification on a further channel (its e-mail beside the
+   * WEB one, each webhook's): the notification shown in the inbox. Null on that one.
+   */
+  @ManyToOne(() => Notification, { ref: true, nullable: true, deleteRule: 'cascade' })
+  primary?: Ref<Notification> | null;
+
+  /** The organisation webhook a WEBHOOK delivery goes to (a plain id: webhook.entity.ts imports this file's enums). */
+  @Property({ type: 'uuid', nullable: true })
+  webhookId?: string | null;
 }

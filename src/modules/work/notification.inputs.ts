@@ -35,7 +35,7 @@ export class SendNotificationInput {
 
   @Field(() => NotificationPriority, { nullable: true, description: 'Default: NORMAL.' }) priority?: NotificationPriority | null;
 
-  @Field(() => NotificationChannel, { nullable: true, description: 'Default: WEB.' }) channel?: NotificationChannel | null;
+  @Field(() => NotificationChannel, { nullable: true, description: 'Default: each recipient\'s preference for the type (WEB when none).' }) channel?: NotificationChannel | null;
 
   @Field(() => Date, { nullable: true, description: 'Deliver then rather than now.' }) scheduledFor?: Date | null;
 

@@ -1,6 +1,6 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
-import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
@@ -8,11 +8,21 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { User } from '../identity/user.entity.js';
-import { Notification } from './notification.entity.js';
+import { DeliveryStatus, Notification, NotificationChannel } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
 import { NotificationWhere, SendNotificationInput } from './notification.inputs.js';
 
 const NotificationConnection = ConnectionType(Notification);
+
+@ObjectType({ simpleResolvers: true, description: 'A notification\'s delivery on a further channel it was routed to (its e-mail beside the inbox, each webhook\'s).' })
+export class NotificationDelivery {
+  @Field(() => ID) id!: string;
+  @Field(() => NotificationChannel) channel!: NotificationChannel;
+  @Field(() => DeliveryStatus) deliveryStatus!: DeliveryStatus;
+  @Field(() => Int) deliveryAttempts!: number;
+  @Field(() => String, { nullable: true }) lastDeliveryError!: string | null;
+  @Field(() => Date, { nullable: true }) sentAt!: Date | null;
+}
 
 /**
  * Each user's own notifications. Reading and marking them is OWN_ACCOUNT (observers
@@ -70,6 +80,11 @@ export class NotificationResolver {
   async notificationReceived(@Root() event: NotificationReceived, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const viewer = viewerOf(ctx);
     return ctx.loaders.byId(readModel(Notification), selectedFields(info), sql`t.user_id = ${viewer.userId}::uuid`).load(event.id);
+  }
+
+  @FieldResolver(() => [NotificationDelivery], { description: 'Its deliveries on the further channels your preferences named (empty when it went to one channel only).' })
+  deliveries(@Root() n: RowOf<Notification>, @Ctx() ctx: Context) {
+    return ctx.loaders.custom('notification.deliveries', (ids: readonly string[]) => ctx.services.notifications.deliveriesOf(ids)).load(n.id);
   }
 
   @FieldResolver(() => User, { description: 'Whom it is for.' })

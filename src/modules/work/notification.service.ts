@@ -6,11 +6,17 @@ import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { User } from '../identity/user.entity.js';
-import { createNotificationDelivery, type DeliveryDeps, type DeliveryReport } from './notification.delivery.js';
+import { NotificationDelivery, type DeliveryDeps, type DeliveryReport } from './notification.delivery.js';
 import { DeliveryStatus, Notification, NotificationChannel, NotificationPriority, NotificationStatus, NotificationType } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
+import type { NotificationPreferenceService } from './notification-preference.service.js';
+import type { WebhookService } from './webhook.service.js';
 
-export type NotificationDeps = DeliveryDeps;
+export type NotificationDeps = DeliveryDeps & { preferences: NotificationPreferenceService; webhooks: WebhookService };
+
+/** The inbox's channel first: WEB, then EMAIL, then WEBHOOK, then the rest. */
+const CHANNEL_ORDER = [NotificationChannel.WEB, NotificationChannel.EMAIL, NotificationChannel.WEBHOOK, NotificationChannel.PUSH, NotificationChannel.SMS];
+const orderChannels = (channels: readonly NotificationChannel[]) => CHANNEL_ORDER.filter((c) => channels.includes(c));
 
 export interface NotifyInput {
   userId: string;
@@ -18,10 +24,21 @@ export interface NotifyInput {
   message?: string | null;
   type: NotificationType;
   priority?: NotificationPriority;
+  /** Only this channel; omitted: the recipient's preference for the type. */
   channel?: NotificationChannel;
   data?: unknown;
   /** Deliver then, not now. */
   scheduledFor?: Date | null;
+}
+
+/** A notification's delivery on a further channel. */
+export interface DeliveryOnChannel {
+  id: string;
+  channel: NotificationChannel;
+  deliveryStatus: DeliveryStatus;
+  deliveryAttempts: number;
+  lastDeliveryError: string | null;
+  sentAt: Date | null;
 }
 
 export interface NotificationFilter {
@@ -49,7 +66,8 @@ export interface SendInput {
  * should not show up today), whatever its channel. `t` is the notifications table.
  */
 const DUE = sql`(t.scheduled_for IS NULL OR t.scheduled_for <= now())`;
-const ownedBy = (userId: string): Sql => sql`t.user_id = ${userId}::uuid`;
+/** The user's inbox: their notifications, not the further channels' deliveries of them. */
+const ownedBy = (userId: string): Sql => sql`t.user_id = ${userId}::uuid AND t.primary_id IS NULL`;
 
 const snapshot = (n: Notification) => ({ status: n.status, readAt: n.readAt ?? null });
 
@@ -60,42 +78,70 @@ const snapshot = (n: Notification) => ({ status: n.status, readAt: n.readAt ?? n
  * user's notification is NOT_FOUND, not FORBIDDEN, so ids cannot be probed.
  */
 export class NotificationService {
-  private readonly delivery;
+  private readonly delivery: NotificationDelivery;
 
   constructor(private readonly d: NotificationDeps) {
-    this.delivery = createNotificationDelivery(d);
+    this.delivery = new NotificationDelivery(d);
   }
 
   /**
-   * Creates notifications inside `tx`. WEB ones that are due now are published on
-   * `notificationReceived` with the commit; everything else (other channels, later
-   * `scheduledFor`) waits for the delivery job.
+   * Creates notifications inside `tx`, on the channels given, else the channels each
+   * recipient chose for the type (WEB when none). The first of WEB, EMAIL, WEBHOOK is the
+   * notification the inbox shows; each further channel (and each webhook) gets a delivery
+   * row of its own pointing to it, retried independently. A WEB one due now is published
+   * on `notificationReceived` with the commit; everything else waits for the delivery job.
    */
   async notify(tx: Scope, inputs: NotifyInput | NotifyInput[]): Promise<Notification[]> {
     const list = Array.isArray(inputs) ? inputs : [inputs];
+    if (!list.length) return [];
+    const channelsOf = await this.d.preferences.channelsFor(tx.em, list.filter((i) => !i.channel));
+    const routes = list.map((input) => ({ input, channels: orderChannels(input.channel ? [input.channel] : channelsOf(input.userId, input.type)) }));
+    // The webhooks are looked up only when someone's notification goes to them.
+    const webhookTypes = [...new Set(routes.filter((r) => r.channels.includes(NotificationChannel.WEBHOOK)).map((r) => r.input.type))];
+    const webhooksFor = await this.d.webhooks.activeIdsFor(tx.em, webhookTypes);
     const now = new Date();
     const created: Notification[] = [];
-    for (const input of list) {
-      const channel = input.channel ?? NotificationChannel.WEB;
+    for (const { input, channels } of routes) {
       const due = !input.scheduledFor || input.scheduledFor <= now;
-      const live = channel === NotificationChannel.WEB && due;
-      const n = tx.em.create(Notification, {
-        user: input.userId,
-        title: input.title,
-        message: input.message ?? null,
-        type: input.type,
-        priority: input.priority ?? NotificationPriority.NORMAL,
-        channel,
-        data: input.data ?? null,
-        scheduledFor: input.scheduledFor ?? null,
-        nextAttemptAt: input.scheduledFor ?? now,
-        deliveryStatus: live ? DeliveryStatus.SENT : DeliveryStatus.PENDING,
-        sentAt: live ? now : null,
-      });
-      created.push(n);
-      if (live) await this.d.bus.publish(tx.em, NOTIFICATION_RECEIVED, { id: n.id, userId: input.userId } satisfies NotificationReceived);
+      let primary: Notification | null = null;
+      for (const channel of channels) {
+        const targets = channel === NotificationChannel.WEBHOOK ? (webhooksFor.get(input.type) ?? []) : [null];
+        for (const webhookId of targets.length ? targets : [undefined]) {
+          const n = this.createRow(tx, input, channel, now, { primary, webhookId, live: !primary && channel === NotificationChannel.WEB && due });
+          primary ??= n;
+        }
+      }
+      created.push(primary!);
+      if (primary!.channel === NotificationChannel.WEB && due) {
+        await this.d.bus.publish(tx.em, NOTIFICATION_RECEIVED, { id: primary!.id, userId: input.userId } satisfies NotificationReceived);
+      }
     }
     return created;
+  }
+
+  /**
+   * One row: the inbox's notification (`primary` null) or a further channel's delivery of
+   * it. `webhookId` undefined on WEBHOOK means no active webhook takes the type: the row
+   * is FAILED at once, saying so, rather than silently missing.
+   */
+  private createRow(tx: Scope, input: NotifyInput, channel: NotificationChannel, now: Date, o: { primary: Notification | null; webhookId: string | null | undefined; live: boolean }): Notification {
+    const unroutable = channel === NotificationChannel.WEBHOOK && o.webhookId === undefined;
+    return tx.em.create(Notification, {
+      user: input.userId,
+      title: input.title,
+      message: input.message ?? null,
+      type: input.type,
+      priority: input.priority ?? NotificationPriority.NORMAL,
+      channel,
+      data: input.data ?? null,
+      scheduledFor: input.scheduledFor ?? null,
+      nextAttemptAt: input.scheduledFor ?? now,
+      deliveryStatus: o.live ? DeliveryStatus.SENT : unroutable ? DeliveryStatus.FAILED : DeliveryStatus.PENDING,
+      lastDeliveryError: unroutable ? `no active organisation webhook takes ${input.type} notifications` : null,
+      sentAt: o.live ? now : null,
+      primary: o.primary,
+      webhookId: o.webhookId ?? null,
+    });
   }
 
   /** The viewer's own notifications that are due, newest first. */
@@ -120,6 +166,17 @@ export class NotificationService {
     );
   }
 
+  /** For each inbox notification id, its deliveries on further channels (oldest first). The ids are ones the viewer may read. */
+  async deliveriesOf(ids: readonly string[]): Promise<DeliveryOnChannel[][]> {
+    const rows = await this.d.db.query<DeliveryOnChannel & { primaryId: string }>(sql`
+      SELECT id, primary_id AS "primaryId", channel, delivery_status AS "deliveryStatus", delivery_attempts AS "deliveryAttempts",
+             last_delivery_error AS "lastDeliveryError", sent_at AS "sentAt"
+        FROM notifications WHERE primary_id = ANY(${[...ids]}::uuid[]) ORDER BY id`);
+    const byPrimary = new Map<string, DeliveryOnChannel[]>(ids.map((id) => [id, []]));
+    for (const { primaryId, ...d } of rows) byPrimary.get(primaryId)?.push(d);
+    return ids.map((id) => byPrimary.get(id)!);
+  }
+
   /** How many of the viewer's due notifications are UNREAD. */
   async unreadCount(viewer: Viewer): Promise<number> {
     const r = await this.d.db.one<{ n: number }>(
@@ -141,7 +198,7 @@ export class NotificationService {
     return inTransaction(scope, async (tx) => {
       const rows = await tx.em.execute<{ id: string }[]>(
         `UPDATE notifications t SET status = 'READ', read_at = coalesce(t.read_at, now())
-          WHERE t.user_id = ? AND t.status = 'UNREAD' AND (t.scheduled_for IS NULL OR t.scheduled_for <= now())
+          WHERE t.user_id = ? AND t.primary_id IS NULL AND t.status = 'UNREAD' AND (t.scheduled_for IS NULL OR t.scheduled_for <= now())
           RETURNING t.id`,
         [viewer.userId],
       );
@@ -183,7 +240,7 @@ export class NotificationService {
           message: input.message ?? null,
           type: input.type ?? NotificationType.INFO,
           priority: input.priority ?? NotificationPriority.NORMAL,
-          channel: input.channel ?? NotificationChannel.WEB,
+          channel: input.channel ?? undefined,
           scheduledFor: input.scheduledFor ?? null,
           data: input.data ?? null,
         })),
@@ -214,7 +271,7 @@ export class NotificationService {
     return inTransaction(scope, async (tx) => {
       const n = await tx.em.findOne(
         Notification,
-        { id: notificationId, user: viewer.userId, $or: [{ scheduledFor: null }, { scheduledFor: { $lte: new Date() } }] },
+        { id: notificationId, user: viewer.userId, primary: null, $or: [{ scheduledFor: null }, { scheduledFor: { $lte: new Date() } }] },
         { lockMode: LockMode.PESSIMISTIC_WRITE },
       );
       if (!n) throw new NotFoundError('Notification', notificationId);
