@@ -2,24 +2,12 @@ import { HeaderMap, type ApolloServer } from '@apollo/server';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../shared/errors.js';
-import type { RequestMeta, Viewer } from '../shared/scope.js';
+import type { RequestMeta } from '../shared/scope.js';
 import { createContext, type Context, type Runtime } from './context.js';
 import { requestStore } from './request-store.js';
+import type { Route } from './route.js';
 
-export interface RouteContext {
-  params: RegExpExecArray;
-  runtime: Runtime;
-  meta: RequestMeta;
-  /** The caller from `Authorization: Bearer …`; null without one; throws UNAUTHENTICATED for bad ones. */
-  authenticate(): Promise<Viewer | null>;
-}
-
-/** A plain HTTP endpoint beside /graphql (uploads, downloads, metrics, the dashboard). */
-export interface Route {
-  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
-  path: RegExp;
-  handler(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): void | Promise<void>;
-}
+export type { Route, RouteContext } from './route.js';
 
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
 

@@ -4,10 +4,10 @@ import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, defineComputed, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
-import { Role } from '../identity/user.entity.js';
 import { OPEN_STATUSES } from '../work/task.entity.js';
 import { AgentType } from './agent-type.js';
 import { Agent } from './agent.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 /**
  * Seed 003's `current_load` ("active task count"), computed by PostgreSQL when selected
@@ -37,7 +37,7 @@ export class AgentService {
 
   /** Active agents (admins: inactive ones too, with `includeInactive`), in canonical order. */
   async list(viewer: Viewer, fields: Iterable<string>, includeInactive: boolean): Promise<Record<string, unknown>[]> {
-    const all = includeInactive && viewer.role === Role.ADMIN;
+    const all = includeInactive && isHumanAdmin(viewer);
     const rows = await this.d.db.query<Record<string, unknown>>(
       sql`SELECT ${selectList(readModel(Agent), fields, 't', ['type'])} FROM agents t WHERE ${and([all ? null : sql`t.active`])}`,
     );

@@ -6,9 +6,9 @@ import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.j
 import { and, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
-import { Role } from '../identity/user.entity.js';
 import { KnowledgeEntry } from './knowledge-entry.entity.js';
 import type { CreateKnowledgeEntryInput, KnowledgeEntryWhere, UpdateKnowledgeEntryInput } from './knowledge.inputs.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 /**
  * The document every search reads: EXACTLY the expression of the GIN index
@@ -59,11 +59,11 @@ export class KnowledgeService {
 
   /** SQL condition over `t`: the entries the viewer may read. */
   visible(viewer: Viewer): Sql {
-    return viewer.role === Role.ADMIN && !viewer.serviceActor ? sql`TRUE` : sql`t.active`;
+    return isHumanAdmin(viewer) ? sql`TRUE` : sql`t.active`;
   }
 
   list(viewer: Viewer, fields: Iterable<string>, where: KnowledgeEntryWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
-    const admin = viewer.role === Role.ADMIN;
+    const admin = isHumanAdmin(viewer);
     const search = where.search?.trim();
     return paginate(
       this.d.db,

@@ -1,7 +1,6 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, NEWEST_FIRST, PageArgs, paginate } from '../../shared/connection.js';
@@ -33,6 +32,7 @@ import { EXPERIMENT_STATUS_CHANGED, type ExperimentEvent } from './experiments.e
 import { Policy } from './policy.entity.js';
 import { QuarantineRecord, ReevaluationRequest } from './quarantine.entity.js';
 import { Baseline, Version, VersionHistory } from './version.entity.js';
+import { onTopic } from '../../server/subscribe.js';
 
 const ExperimentConnection = ConnectionType(Experiment);
 const VersionHistoryConnection = ConnectionType(VersionHistory);
@@ -40,8 +40,8 @@ const PromotionConnection = ConnectionType(Promotion);
 const ComparisonReportConnection = ConnectionType(ComparisonReport);
 const QuarantineRecordConnection = ConnectionType(QuarantineRecord);
 
-const user = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => (id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null);
-const byId = <T>(ctx: Context, info: GraphQLResolveInfo, entity: { name: string }, id: string | null) => (id ? ctx.loaders.byId(readModel(entity), selectedFields(info)).load(id) : null) as Promise<T> | null;
+const user = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => ctx.loaders.relation(id, readModel(User), selectedFields(info));
+const byId = (ctx: Context, info: GraphQLResolveInfo, entity: { name: string }, id: string | null) => ctx.loaders.relation(id, readModel(entity), selectedFields(info));
 
 /** A project's rows of `entity`, newest first, for the project's readers. */
 async function projectPage(ctx: Context, entity: { name: string }, projectId: string, page: PageArgs, info: GraphQLResolveInfo) {
@@ -121,10 +121,7 @@ export class ExperimentResolver {
 
   @Subscription(() => Experiment, {
     description: 'Experiments of the project created or changing status, to its readers.',
-    subscribe: ({ args, context }) => {
-      const ctx = context as Context;
-      return subscription<ExperimentEvent>(ctx, EXPERIMENT_STATUS_CHANGED, (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e, scope));
-    },
+    subscribe: onTopic<ExperimentEvent>(EXPERIMENT_STATUS_CHANGED, ({ ctx, args }) => (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e, scope)),
   })
   experimentStatusChanged(@Root() e: ExperimentEvent, @Arg('projectId', () => ID) _p: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(readModel(Experiment), selectedFields(info)).load(e.experimentId);

@@ -15,6 +15,7 @@ import { PasswordHasher } from './password.js';
 import { PasswordReset } from './password-reset.entity.js';
 import { Session } from './session.entity.js';
 import { Role, User, UserStatus } from './user.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface AuthDeps {
   config: Config;
@@ -290,7 +291,7 @@ export class AuthService {
     return inTransaction(scope, async (tx) => {
       const [target] = await tx.em.execute<{ user_id: string; family_id: string }[]>(
         `SELECT user_id, family_id FROM sessions WHERE id = ? AND (user_id = ? OR ?)`,
-        [sessionId, viewer.userId, viewer.role === Role.ADMIN],
+        [sessionId, viewer.userId, isHumanAdmin(viewer)],
       );
       if (!target) return false;
       const ids = await this.revokeWhere(tx, `family_id = ?`, [target.family_id], 'revoked');

@@ -64,8 +64,7 @@ export class AttachmentResolver {
 
   @FieldResolver(() => User, { nullable: true, description: 'Who declared (and uploads) it.' })
   uploadedBy(@Root() a: RowOf<FileAttachment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(a.uploadedBy);
-    return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(a.uploadedBy, readModel(User), selectedFields(info));
   }
 }
 

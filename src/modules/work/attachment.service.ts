@@ -19,6 +19,7 @@ import { atLeast } from '../projects/project.policy.js';
 import type { ProjectService } from '../projects/project.service.js';
 import { FileAttachment } from './file-attachment.entity.js';
 import type { TaskPolicy } from './task.policy.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface AttachmentDeps {
   config: Config;
@@ -123,7 +124,6 @@ export function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${exact}`;
 }
 
-const isAdmin = (v: Viewer) => v.role === Role.ADMIN && !v.serviceActor;
 
 const snapshot = (a: { id: string; taskId: string; originalName: string; mimeType: string; sizeBytes: number | string; sha256?: string | null; expiresAt?: Date | null }) => ({
   taskId: a.taskId,
@@ -249,11 +249,11 @@ export class AttachmentService {
     const row = await this.row(id);
     const access = row && (!row.expires_at || row.expires_at > new Date()) ? await this.d.taskPolicy.access(viewer, row.task_id) : null;
     if (!row || !access) throw new NotFoundError('FileAttachment', id);
-    if (!isAdmin(viewer) && (viewer.serviceActor || row.uploaded_by_id !== viewer.userId)) {
+    if (!isHumanAdmin(viewer) && (viewer.serviceActor || row.uploaded_by_id !== viewer.userId)) {
       throw new ForbiddenError('Only the user who created the attachment, or an admin, uploads its file');
     }
-    if (!isAdmin(viewer) && !atLeast(access.role, ProjectRole.CONTRIBUTOR)) throw new ForbiddenError('You may no longer change this task\'s work');
-    if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, isAdmin(viewer) ? ProjectRole.VIEWER : ProjectRole.CONTRIBUTOR);
+    if (!isHumanAdmin(viewer) && !atLeast(access.role, ProjectRole.CONTRIBUTOR)) throw new ForbiddenError('You may no longer change this task\'s work');
+    if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, isHumanAdmin(viewer) ? ProjectRole.VIEWER : ProjectRole.CONTRIBUTOR);
     if (row.uploaded_at) throw new ConflictError('The file of this attachment was already uploaded; create a new attachment to replace it');
     if (essence(req.contentType) !== row.mime_type) throw UploadRefusedError.wrongType(row.mime_type, req.contentType);
     const declared = Number(row.size_bytes);
