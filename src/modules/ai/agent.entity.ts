@@ -31,3 +31,6 @@ export class Agent extends TimestampedEntity {
   @Property({ type: 'boolean', default: true })
   active: Opt<boolean> = true;
 }
+
+/** Tasks and projects name agents by type before the ai module's Agent rows exist. */
+export { AgentType } from './agent-type.js';

@@ -3,7 +3,7 @@ import type { SqlClient } from '../../db/sql.js';
 import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, defineComputed, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { OPEN_STATUSES } from '../work/task.entity.js';
 import { AgentType } from './agent-type.js';
 import { Agent } from './agent.entity.js';

@@ -5,7 +5,7 @@ import { paginate, type Connection, type PageArgs } from '../../shared/connectio
 import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { KnowledgeEntry } from './knowledge-entry.entity.js';
 import type { CreateKnowledgeEntryInput, KnowledgeEntryWhere, UpdateKnowledgeEntryInput } from './knowledge.inputs.js';
 import { isHumanAdmin } from '../../shared/viewer.js';

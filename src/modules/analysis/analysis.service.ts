@@ -10,9 +10,9 @@ import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../
 import { newId } from '../../shared/ids.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { AnalysisSession, AnalysisSessionStatus, AnalysisTask, AnalysisTaskStatus, AnalysisTaskType, Artifact, CodeReviewResult } from './analysis.entity.js';
 import { ANALYSIS_SESSION_UPDATED, ANALYSIS_TASK_QUEUED, type AnalysisSessionEvent, type AnalysisTaskQueuedEvent } from './analysis.events.js';
 

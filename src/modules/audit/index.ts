@@ -16,3 +16,4 @@ export { AuditEvent } from './audit-event.entity.js';
 export { AuditService, type AuditEntry } from './audit.service.js';
 export { SystemLog, SystemLogLevel } from './system-log.entity.js';
 export { SystemLogService } from './system-log.service.js';
+export { canonicalize } from './canonical.js';

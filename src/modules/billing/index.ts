@@ -30,3 +30,4 @@ export { ProviderService } from './provider.service.js';
 export { PROVIDER_HEALTH_JOB } from './provider-health.js';
 export { PROVIDER_HEALTH_CHANGED, type ProviderHealthChanged } from './provider.events.js';
 export { countPromptTokens, countTokens, LlmCallError, LOCAL_MODEL, type LlmFailure } from './clients/index.js';
+export type { ChatMessage, ChatResult, ResolvedProvider } from './llm.js';

@@ -12,7 +12,7 @@ import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { createLlmClient, LlmCallError, SUPPORTED_TYPES, type ProviderClient } from './clients/index.js';
 import { scrub } from './clients/errors.js';
 import type { ResolvedProvider } from './llm.js';

@@ -9,12 +9,12 @@ import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.j
 import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
-import { canonicalize } from '../audit/canonical.js';
+import type { AuditService } from '../audit/index.js';
+import { canonicalize } from '../audit/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { ApprovalStatus } from '../work/approval.entity.js';
-import type { ApprovalRow, ApprovalService } from '../work/approval.service.js';
+import type { ApprovalRow, ApprovalService } from '../work/index.js';
 import { ComparisonReport, Evaluation, Experiment, ExperimentStatus, Promotion, PromotionStatus, Verdict } from './experiment.entity.js';
 import { EXPERIMENT_STATUS_CHANGED, type ExperimentEvent } from './experiments.events.js';
 import { compare, judge } from './judge.js';

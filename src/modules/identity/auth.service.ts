@@ -8,7 +8,7 @@ import { BadInputError, ConflictError, ForbiddenError, UnauthenticatedError } fr
 import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import type { AccessTokens } from './access-token.js';
 import { CREDENTIALS_REVOKED, type CredentialsRevoked } from './identity.events.js';
 import { PasswordHasher } from './password.js';

@@ -5,7 +5,7 @@ import { randomSecret, sha256 } from '../../shared/crypto.js';
 import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { ApiToken } from './api-token.entity.js';
 import type { AuthService } from './auth.service.js';
 import { Invitation } from './invitation.entity.js';

@@ -9,10 +9,10 @@ import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { User } from '../identity/user.entity.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { Container, ContainerStatus } from './container.entity.js';
 import { requireMove } from './container.rules.js';
 import { CONTAINER_STATUS_CHANGED, type ContainerEvent } from './infrastructure.events.js';

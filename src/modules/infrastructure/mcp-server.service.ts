@@ -9,7 +9,7 @@ import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { MCP_SERVER_STATUS_CHANGED, type McpServerEvent } from './infrastructure.events.js';
 import type { McpEnvVarInput, McpServerHeartbeatInput, McpServerWhere, RegisterMcpServerInput, UpdateMcpServerInput } from './infrastructure.inputs.js';
 import { McpServer, McpServerStatus, type StoredEnvVar } from './mcp-server.entity.js';

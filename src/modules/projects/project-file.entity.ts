@@ -1,7 +1,7 @@
 import { BigIntType, Entity, ManyToOne, Property, Unique, type Ref } from '@mikro-orm/core';
 import { Field, Float, ObjectType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
-import { AgentType } from '../ai/agent-type.js';
+import { AgentType } from '../ai/agent.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from './project.entity.js';
 

@@ -6,9 +6,9 @@ import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUui
 import { newId } from '../../shared/ids.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { User, UserStatus } from '../identity/user.entity.js';
-import type { AgentType } from '../ai/agent-type.js';
+import type { AgentType } from '../ai/agent.entity.js';
 import { GitBranch } from './git-branch.entity.js';
 import { ProjectFile } from './project-file.entity.js';
 import { ProjectMember, ProjectRole } from './project-member.entity.js';

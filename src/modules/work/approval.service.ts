@@ -7,15 +7,15 @@ import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.j
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { Approval, ApprovalStatus } from './approval.entity.js';
 import { APPROVAL_DECIDED, APPROVAL_REQUESTED, type ApprovalEvent } from './approval.events.js';
 import type { ApprovalWhere, RequestApprovalInput } from './approval.inputs.js';
 import { NotificationPriority, NotificationType } from './notification.entity.js';
 import type { NotificationService } from './notification.service.js';
-import type { UserService } from '../identity/user.service.js';
+import type { UserService } from '../identity/index.js';
 import type { TaskPolicy } from './task.policy.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { isHumanAdmin } from '../../shared/viewer.js';

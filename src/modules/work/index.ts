@@ -21,6 +21,6 @@ export interface WorkServices {
   attachments: AttachmentService;
 }
 
-export type { ApprovalService } from './approval.service.js';
+export type { ApprovalRow, ApprovalService } from './approval.service.js';
 export type { NotificationService } from './notification.service.js';
 export type { TaskPolicy } from './task.policy.js';

@@ -4,7 +4,7 @@ import type { EventScope } from '../../events/subscription.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import { atLeast, type ProjectPolicy } from '../projects/project.policy.js';
+import { atLeast, type ProjectPolicy } from '../projects/index.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface TaskAccess {
