@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../shared/errors.js';
 import type { RequestMeta } from '../shared/scope.js';
 import { createContext, type Context, type Runtime } from './context.js';
+import { httpStatusOfError } from './http-status.js';
 import { requestStore } from './request-store.js';
 import type { Route } from './route.js';
 
@@ -77,8 +78,7 @@ export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context
             await route.handler(req, res, { params, runtime, meta, authenticate: () => services.authenticator.fromAuthorization(req.headers.authorization) });
           } catch (err) {
             if (!(err instanceof AppError)) throw err;
-            const status = { UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, QUOTA_EXCEEDED: 429, RATE_LIMITED: 429 }[err.code as string] ?? 400;
-            if (!res.headersSent) sendJson(res, status, graphqlError(err.message, err.code));
+            if (!res.headersSent) sendJson(res, httpStatusOfError(err), graphqlError(err.message, err.code));
             else res.destroy();
           }
         });

@@ -67,11 +67,11 @@ export interface Download {
  * An upload refused for what HTTP has its own status for: 413 (longer than declared)
  * and 415 (another Content-Type than declared). Its code is BAD_USER_INPUT, so that
  * through GraphQL it would read like any other bad input; the upload route answers
- * with `status`.
+ * with `httpStatus` (see httpStatusOfError in src/server/http-status.ts).
  */
 export class UploadRefusedError extends AppError {
   constructor(
-    readonly status: 413 | 415,
+    readonly httpStatus: 413 | 415,
     message: string,
   ) {
     super('BAD_USER_INPUT', message);
