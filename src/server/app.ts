@@ -37,6 +37,8 @@ import { attachWebSocket } from './ws.js';
 export interface AppOptions {
   /** Use this database instead of DATABASE_URL / the embedded one (tests). */
   databaseUrl?: string;
+  /** A database already opened (src/main.ts opens it while the application loads); closed with the app. */
+  database?: Database;
   logger?: Logger;
   /** Apply pending migrations and seed reference data at start (default true). */
   migrate?: boolean;
@@ -62,9 +64,7 @@ export interface App {
  * the scheduler with their jobs. Nothing listens yet and no job runs yet.
  */
 export async function createRuntime(config: Config, opts: AppOptions, logger: Logger, metrics: Metrics): Promise<{ runtime: Runtime; database: Database }> {
-  const database: Database = opts.databaseUrl
-    ? { url: opts.databaseUrl, stop: async () => {}, embedded: false }
-    : await openDatabase(config, logger);
+  const database: Database = opts.database ?? (opts.databaseUrl ? { url: opts.databaseUrl, stop: async () => {}, embedded: false } : await openDatabase(config, logger));
 
   const orm = await connectOrm(database.url, config.DB_POOL_SIZE, logger);
   registerReadModels(orm.getMetadata());
