@@ -224,7 +224,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-let code = 1;
+let code: number;
 try {
   code = await main(stack);
 } catch (err) {

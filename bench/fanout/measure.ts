@@ -1,10 +1,10 @@
 /** The measurement, the same for both systems: events, receipt times, steps. */
 import { cpus } from 'node:os';
 import { cpuDelta, cpuSnapshot } from '../cpu.js';
-import { type ClientStats } from '../fanout-protocol.js';
-import { FanoutSettings, SystemName, StepResult } from './settings.js';
+import type { ClientStats } from '../fanout-protocol.js';
+import type { FanoutSettings, SystemName, StepResult } from './settings.js';
 import { processCpuMs, openFiles, sleep } from './processes.js';
-import { ClientPool } from './subscribers.js';
+import type { ClientPool } from './subscribers.js';
 import { fmt } from './report.js';
 
 export interface Memory {

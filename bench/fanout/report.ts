@@ -1,6 +1,6 @@
 /** The markdown report of a run. */
 import { cpus, totalmem } from 'node:os';
-import { FanoutSettings, SystemName, StepResult, GOAL } from './settings.js';
+import { type FanoutSettings, type SystemName, type StepResult, GOAL } from './settings.js';
 
 export interface ReportContext {
   settings: FanoutSettings;

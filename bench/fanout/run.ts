@@ -3,13 +3,13 @@ import pg from 'pg';
 import { Stack } from '../stack.js';
 import { createFixture } from '../fixture.js';
 import { startBenchDatabase } from '../postgres.js';
-import { FanoutOptions, FanoutResult, StepResult, SIGNING_KEY, FD_HEADROOM, STANDALONE_SIZE, readFanoutSettings } from './settings.js';
+import { type FanoutOptions, type FanoutResult, type StepResult, SIGNING_KEY, FD_HEADROOM, STANDALONE_SIZE, readFanoutSettings } from './settings.js';
 import { stopChild, openFiles } from './processes.js';
-import { StewardProcess, startSteward, CommitListener, prepareAudience } from './steward.js';
+import { type StewardProcess, startSteward, CommitListener, prepareAudience } from './steward.js';
 import { ClientPool } from './subscribers.js';
 import { nextSeq, measureSystem } from './measure.js';
 import { stewardSystem, startFloor, floorSystem } from './systems.js';
-import { ReportContext, renderFanout } from './report.js';
+import { type ReportContext, renderFanout } from './report.js';
 
 /** Runs in progress, closed by the stand-alone signal handlers. */
 export const running = new Set<Stack>();

@@ -1,6 +1,6 @@
 /** The subscriber processes (../fanout-clients.ts), driven as one pool. */
-import { type ChildProcess } from 'node:child_process';
-import { type ClientCommand, type ClientReply, type ClientStats } from '../fanout-protocol.js';
+import type { ChildProcess } from 'node:child_process';
+import type { ClientCommand, ClientReply, ClientStats } from '../fanout-protocol.js';
 import { here } from './settings.js';
 import { spawnNode, stopChild, exitReason, Replies } from './processes.js';
 

@@ -1,11 +1,11 @@
 /** The two systems measured: Steward and the raw-ws floor. */
-import { type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { titleOf, type FloorCommand, type FloorReply } from '../fanout-protocol.js';
 import { graphql } from '../http.js';
 import { UPDATE_TASK, here } from './settings.js';
 import { spawnNode, exitReason, rssBytes, Replies } from './processes.js';
-import { StewardProcess, CommitListener, Audience } from './steward.js';
-import { SystemUnderTest } from './measure.js';
+import type { StewardProcess, CommitListener, Audience } from './steward.js';
+import type { SystemUnderTest } from './measure.js';
 
 export function stewardSystem(steward: StewardProcess, listener: CommitListener, audience: Audience, outsiders: number): SystemUnderTest {
   const graphqlUrl = `${steward.url}/graphql`;

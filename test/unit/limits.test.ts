@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { buildSchema, GraphQLError, parse } from 'graphql';
+import { buildSchema, type GraphQLError, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { queryLimits } from '../../src/server/limits.js';

@@ -5,7 +5,7 @@ import { newId } from '../../shared/ids.js';
 import { inTransaction, type Scope } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { Tier } from '../identity/user.entity.js';
-import { CostAlertType } from './cost-alert.entity.js';
+import type { CostAlertType } from './cost-alert.entity.js';
 import { formatMicros, percentOf, toMicros, type Micros } from './money.js';
 import { UsagePeriod } from './usage-counter.entity.js';
 

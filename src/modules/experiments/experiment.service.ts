@@ -21,7 +21,7 @@ import { compare, judge } from './judge.js';
 import { evaluatePolicies } from './opa.js';
 import { Policy } from './policy.entity.js';
 import { QuarantineRecord, QuarantineStatus, ReevaluationRequest, ReevaluationStatus } from './quarantine.entity.js';
-import { Baseline, BaselineOperator, Version, VersionAction, VersionHistory, VersionTag } from './version.entity.js';
+import { Baseline, type BaselineOperator, Version, VersionAction, VersionHistory, VersionTag } from './version.entity.js';
 
 export const PROMOTE_ACTION = 'experiment.promote';
 

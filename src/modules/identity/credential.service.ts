@@ -9,7 +9,7 @@ import type { AuditService } from '../audit/index.js';
 import { ApiToken } from './api-token.entity.js';
 import type { AuthService } from './auth.service.js';
 import { Invitation } from './invitation.entity.js';
-import { Role } from './user.entity.js';
+import type { Role } from './user.entity.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
 
 export const API_TOKEN_PREFIX = 'stw_';

@@ -16,7 +16,7 @@ import { NotificationPriority, NotificationType } from './notification.entity.js
 import type { NotificationService } from './notification.service.js';
 import { TaskDependency } from './task-dependency.entity.js';
 import { TASK_DELETED, TASK_UPDATED, type TaskEvent } from './task.events.js';
-import { ActivityKind, OrderDirection, TaskOrderField, type CreateTaskInput, type TaskWhere, type UpdateTaskInput } from './task.inputs.js';
+import { type ActivityKind, OrderDirection, TaskOrderField, type CreateTaskInput, type TaskWhere, type UpdateTaskInput } from './task.inputs.js';
 import { CRITICAL_MAX_MINUTES, OPEN_STATUSES, Task, TaskPriority, TaskStatus } from './task.entity.js';
 import type { TaskAccess, TaskPolicy } from './task.policy.js';
 
