@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // `npm run build` / `npm start`: builds only what changed since the last build.
 // - TypeScript (src, migrations, bench) with tsc's incremental build info, and not at all
-//   when no source, config or lock file is newer than that build info;
+//   when no source, config or lock file is newer than that build info. The build info is
+//   this script's own (dist/.tsbuildinfo, not in tsconfig.json): a `tsc --noEmit` elsewhere
+//   must not mark files as built that were only checked;
 // - the dashboard bundle with esbuild, only when its sources are newer than the bundle.
 // Newer means a newer mtime of a file or of a directory (adding or removing a file counts).
 // `--force` rebuilds both.
@@ -33,12 +35,13 @@ function run(cmd, args) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
+const BUILD_INFO = 'dist/.tsbuildinfo';
 const tsInputs = ['src', 'migrations', 'bench', 'tsconfig.json', 'package-lock.json'];
-if (force || !existsSync(at('dist/src/main.js')) || newest(tsInputs) > mtime('dist/tsconfig.tsbuildinfo')) {
-  run(process.execPath, [at('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+if (force || !existsSync(at('dist/src/main.js')) || newest(tsInputs) > mtime(BUILD_INFO)) {
+  run(process.execPath, [at('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--incremental', '--tsBuildInfoFile', at(BUILD_INFO)]);
   // tsc leaves its build info alone when nothing it tracks changed (a touched file): mark this build as the last.
   const now = new Date();
-  utimesSync(at('dist/tsconfig.tsbuildinfo'), now, now);
+  utimesSync(at(BUILD_INFO), now, now);
 }
 
 const dashboardInputs = ['dashboard/src', 'dashboard/generated', 'dashboard/index.html', 'package-lock.json'];

@@ -3,7 +3,7 @@ import { Field, ObjectType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
 import { AgentType } from './agent-type.js';
 
-/** The six agents of seed 003 and seed 002's assistant, seeded; admins edit their prompts and models. */
+/** The six development agents and the general assistant, seeded; admins edit their prompts and models. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'agents' })
 export class Agent extends TimestampedEntity {

@@ -10,7 +10,7 @@ import { Agent } from './agent.entity.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
 
 /**
- * Seed 003's `current_load` ("active task count"), computed by PostgreSQL when selected
+ * An agent's `current_load` (its active task count), computed by PostgreSQL when selected
  * instead of stored: the open tasks (PENDING, ASSIGNED, IN_PROGRESS) that name the agent
  * in tasks.assigned_agents. A stored counter would drift with every task change that
  * forgot it; this cannot. `@>` is the operator a GIN index on assigned_agents serves.
@@ -21,7 +21,7 @@ defineComputed(Agent, {
                     AND lt.status IN (${OPEN_STATUSES.map((s) => `'${s}'`).join(', ')}))`,
 });
 
-/** The agents in their canonical order (seed 003's six, then the assistant). */
+/** The agents in their canonical order (the six development agents, then the assistant). */
 const ORDER = Object.values(AgentType);
 
 const snapshot = (a: Agent) => ({ name: a.name, description: a.description ?? null, systemPrompt: a.systemPrompt, defaultModel: a.defaultModel, active: a.active });

@@ -66,7 +66,7 @@ export interface ConversationDeps {
 }
 
 /**
- * Conversations of a user with an agent (seeds 002 and 003), and the exchange of
+ * Conversations of a user with an agent, and the exchange of
  * messages through the metered pipeline.
  *
  * Who may do what:

@@ -48,7 +48,7 @@ export interface KnowledgeDeps {
 }
 
 /**
- * Seed 002's knowledge base. Admins write it; everyone signed in reads and searches the
+ * The knowledge base. Admins write it; everyone signed in reads and searches the
  * active entries (admins also the deactivated ones, which no search or retrieval uses).
  * Search is PostgreSQL full-text search in English (stemming: "styling" finds "styles").
  */
@@ -100,8 +100,8 @@ export class KnowledgeService {
   }
 
   /**
-   * The entries that best match a chat prompt, for the assistant's context (seed 002's
-   * retrieval). The prompt goes through websearch_to_tsquery like a search, with one
+   * The entries that best match a chat prompt, for the assistant's context (retrieval-
+   * augmented answers). The prompt goes through websearch_to_tsquery like a search, with one
    * difference: its terms are OR-ed instead of AND-ed. A search box gets a few chosen
    * words that must all match; a chat message is a sentence, and requiring every one of
    * its words would almost never match anything. ts_rank then puts the entries that
@@ -153,7 +153,7 @@ export class KnowledgeService {
     );
   }
 
-  /** Soft delete (seed 002's is_active): out of searches and retrieval, kept for the messages that used it. */
+  /** Soft delete (is_active): out of searches and retrieval, kept for the messages that used it. */
   deactivate(scope: Scope, id: string): Promise<KnowledgeEntry> {
     return this.change(scope, id, 'knowledge.deactivate', (k) => {
       k.active = false;

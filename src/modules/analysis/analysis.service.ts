@@ -27,7 +27,7 @@ export interface AnalysisDeps {
 export const MAX_TASKS_PER_SESSION = 1000;
 
 /**
- * Production analysis (seed 004): sessions of tasks that external workers, with service
+ * Production analysis: sessions of tasks that external workers, with service
  * tokens, claim from a queue. A claim is one UPDATE of the oldest claimable task picked
  * with FOR UPDATE SKIP LOCKED, so concurrent workers never get the same task; it holds
  * a lease (ANALYSIS_TASK_LEASE_MS) and a fresh lease token. A task whose lease ran out is

@@ -105,7 +105,7 @@ const BY_NAME: SortKey = { property: 'name', direction: 'ASC', type: 'text' };
 const HEALTH_CONCURRENCY = 8;
 
 /**
- * Providers (seed 004): admins configure them; users see the active ones (never a
+ * Providers: admins configure them; users see the active ones (never a
  * secret) and may keep their own key per provider. Keys are envelope-encrypted (see
  * src/shared/crypto.ts) with the row's identity as associated data; only their last four
  * characters leave the server, and neither logs nor the audit trail ever hold them.

@@ -1,11 +1,10 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
-import { ConnectionType, NEWEST_FIRST, PageArgs, paginate } from '../../shared/connection.js';
+import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid, requireUuid } from '../../shared/errors.js';
-import { and, idOf, readModel, type RowOf } from '../../shared/read-model.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
@@ -44,10 +43,8 @@ const user = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => ctx.
 const byId = (ctx: Context, info: GraphQLResolveInfo, entity: { name: string }, id: string | null) => ctx.loaders.relation(id, readModel(entity), selectedFields(info));
 
 /** A project's rows of `entity`, newest first, for the project's readers. */
-async function projectPage(ctx: Context, entity: { name: string }, projectId: string, page: PageArgs, info: GraphQLResolveInfo) {
-  const viewer = viewerOf(ctx);
-  return paginate(ctx.runtime.db, { model: readModel(entity), fields: selectedFields(info, ['edges', 'node']), where: and([sql`t.project_id = ${requireUuid(projectId, 'projectId')}::uuid`, ctx.services.experiments.visible(viewer)]), sort: NEWEST_FIRST }, page);
-}
+const projectPage = (ctx: Context, entity: { name: string }, projectId: string, page: PageArgs, info: GraphQLResolveInfo) =>
+  ctx.services.experiments.projectRows(viewerOf(ctx), entity, projectId, selectedFields(info, ['edges', 'node']), page);
 
 @Resolver(() => Experiment)
 @Allow('SIGNED_IN')
@@ -288,7 +285,7 @@ export class ReevaluationRequestResolver {
 export class PolicyResolver {
   @Query(() => [Policy], { description: 'Every stored policy, by name.' })
   policies(@Ctx() ctx: Context) {
-    return ctx.runtime.db.query(sql`SELECT id, name, package_path AS "packagePath", rego_code AS "regoCode", active, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies ORDER BY name`);
+    return ctx.services.experiments.policies();
   }
 
   @Query(() => [Policy], { description: 'The policies attached to a project (active or not).' })

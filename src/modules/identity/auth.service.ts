@@ -54,7 +54,7 @@ export function assertActive(user: Pick<User, 'status' | 'isBlocked'>): void {
 }
 
 /**
- * Sign-up, sign-in, sessions and second factors (seeds 001 and 004). Secrets are
+ * Sign-up, sign-in, sessions and second factors. Secrets are
  * stored only as hashes; failures that reveal nothing look the same whatever failed.
  */
 export class AuthService {

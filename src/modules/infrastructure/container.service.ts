@@ -49,7 +49,7 @@ const snapshot = (c: Container) => ({
 });
 
 /**
- * Dev containers (seed 003). Steward owns their state and rules; the runtime acts on
+ * Dev containers. Steward owns their state and rules; the runtime acts on
  * them. Members (CONTRIBUTOR+) create containers and ask for start/stop/sleep (the
  * desired status); the runtime, with a service token, reports the status it reached
  * and activity. Every move is checked against ./container.rules.ts, audited, and

@@ -51,7 +51,7 @@ export function showEnvironment(stored: readonly StoredEnvVar[] | null | undefin
 }
 
 /**
- * The MCP server registry (seed 001), kept by admins. The processes report heartbeats
+ * The MCP server registry, kept by admins. The processes report heartbeats
  * with a service token: a heartbeat makes an enabled server ACTIVE (or ERROR when it
  * reports a failure); a job marks ACTIVE servers whose heartbeats stopped as ERROR.
  * Status changes are audited and published to admins (mcpServerStatusChanged).

@@ -18,7 +18,7 @@ export interface WatcherDeps {
 const snapshot = (w: Watcher) => ({ name: w.name, watcherType: w.watcherType, config: w.config, isActive: w.isActive });
 
 /**
- * Watchers (seed 001), kept by admins; the watcher processes report each run with a
+ * Watchers, kept by admins; the watcher processes report each run with a
  * service token, which records the run and moves the watcher's last run, last error,
  * error count and consecutive errors.
  */

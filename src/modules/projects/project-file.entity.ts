@@ -5,7 +5,7 @@ import { AgentType } from '../ai/agent.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from './project.entity.js';
 
-/** A file of a project's tree as agents report it (seed 003): path unique per project. */
+/** A file of a project's tree as agents report it: path unique per project. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'project_files' })
 @Unique({ properties: ['project', 'path'] })

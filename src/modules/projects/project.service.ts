@@ -18,7 +18,7 @@ import { atLeast, type ProjectPolicy } from './project.policy.js';
 
 const snapshot = (p: Project) => ({ name: p.name, description: p.description ?? null, status: p.status, settings: p.settings, gitRepoUrl: p.gitRepoUrl ?? null });
 
-/** Projects, their members, files and branches (seeds 003 and 004). Access rules: ProjectPolicy. */
+/** Projects, their members, files and branches. Access rules: ProjectPolicy. */
 export class ProjectService {
   constructor(
     private readonly db: SqlClient,

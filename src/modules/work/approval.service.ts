@@ -44,7 +44,7 @@ export interface ApprovalRow {
 }
 
 /**
- * Approvals (seed 001): an action waits for a human. Deciders are admins and the
+ * Approvals: an action waits for a human. Deciders are admins and the
  * project's OWNER/MAINTAINERs (admins alone for personal tasks); the requester never
  * decides its own. A decision is one conditional UPDATE, so of two racing deciders
  * exactly one wins; pending approvals past their expiry are expired by a job.

@@ -148,7 +148,7 @@ interface AttachmentRow {
 }
 
 /**
- * File attachments of tasks (seed 001). Access follows the task (TaskPolicy): CONTRIBUTOR+
+ * File attachments of tasks. Access follows the task (TaskPolicy): CONTRIBUTOR+
  * declares an attachment, its declarer (or an admin) uploads the bytes once, VIEWER+
  * downloads them, the declarer or MAINTAINER+ deletes. An attachment that is not visible,
  * not uploaded yet or past its expiry does not exist for readers (NOT_FOUND).
@@ -158,7 +158,7 @@ interface AttachmentRow {
  * An upload streams into a temporary file in the same directory, hashing as it goes,
  * and becomes the final file by an atomic rename inside the transaction that records it.
  *
- * Seed 001 has an `is_encrypted` flag but no scheme; Steward stores files as given
+ * The requirements have an `is_encrypted` flag but no scheme; Steward stores files as given
  * (encrypt the volume), so the flag stays false.
  */
 export class AttachmentService {

@@ -42,7 +42,7 @@ export class UpdateTaskInput {
   @Field(() => String, { nullable: true }) @MaxLength(5000) scope?: string | null;
   @Field(() => [String], { nullable: true }) @ArrayMaxSize(50) @Matches(TAG, { each: true, message: 'each tag must be 1–50 letters, digits, dots, colons or dashes' }) tags?: string[] | null;
   @Field(() => Int, { nullable: true }) @Min(1) @Max(525_600) estimatedMinutes?: number | null;
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'What the work produced (seed 003)' }) results?: Record<string, unknown> | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'What the work produced' }) results?: Record<string, unknown> | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) metadata?: Record<string, unknown> | null;
 }
 

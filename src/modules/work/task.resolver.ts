@@ -24,7 +24,6 @@ import {
   UpdateTaskStatusInput,
 } from './task.inputs.js';
 import { Task, TaskUrgency } from './task.entity.js';
-import { taskSort } from './task.service.js';
 import { onTopic } from '../../server/subscribe.js';
 
 export const TaskConnection = ConnectionType(Task);
@@ -209,6 +208,6 @@ export class ProjectTasksResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     const filter = ctx.services.tasks.filter(viewerOf(ctx), { ...where, projectId: null });
-    return ctx.loaders.pagePerParent(tasks(), 'project', selectedFields(info, ['edges', 'node']), page, { where: filter, sort: taskSort(orderBy) }).load(p.id);
+    return ctx.loaders.pagePerParent(tasks(), 'project', selectedFields(info, ['edges', 'node']), page, { where: filter, sort: ctx.services.tasks.sort(orderBy) }).load(p.id);
   }
 }
