@@ -107,7 +107,7 @@ export function createApollo(schema: GraphQLSchema, runtime: Runtime, server: Se
     formatError: (formatted, error) => formatError(formatted, error),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
-      // Measured: the cache-control plugin cost ~30% of CPU per request, for hints nobody reads.
+      // ~30% of CPU per request for hints nobody reads (docs/decisions/003-apollo-cache-control-off.md).
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
       // Nothing is reported to Apollo's cloud, whatever APOLLO_KEY the environment holds.
