@@ -47,7 +47,7 @@ import { startBenchDatabase, type BenchDatabase } from './postgres.js';
 import { renderReport } from './report.js';
 import { scenarios } from './scenarios.js';
 import { auditBench } from './audit.js';
-import { fanoutBench } from './fanout.js';
+import { fanoutBench } from './fanout/run.js';
 import { Stack } from './stack.js';
 
 // graphql-js and others read NODE_ENV when first loaded: set it before Steward is imported (below).
@@ -207,7 +207,7 @@ async function main(stack: Stack): Promise<number> {
   // graphql-ws subscribers ramped to 19,950, beside a raw-ws floor; appended as a section.
   if (!settings.only || settings.only.includes('fan-out')) {
     const fanout = await fanoutBench({ log, dbUrl: db.url, postgresPid: db.pid(), stewardEnv: { TOKEN_SIGNING_KEY: config.TOKEN_SIGNING_KEY } });
-    appendFileSync(file, `\n${fanout.markdown.replace(/^# Steward benchmark: subscription fan-out/, '## Subscription fan-out (bench/fanout.ts)')}\n`);
+    appendFileSync(file, `\n${fanout.markdown.replace(/^# Steward benchmark: subscription fan-out/, '## Subscription fan-out (bench/fanout/)')}\n`);
     problems.push(...fanout.problems);
   }
   if (problems.length) throw new BenchFailure(problems.join('\n'));
@@ -224,7 +224,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-let code = 1;
+let code: number;
 try {
   code = await main(stack);
 } catch (err) {

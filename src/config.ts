@@ -155,7 +155,7 @@ const schema = z.object({
   ANALYSIS_TASK_MAX_ATTEMPTS: int(3, 1, 100),
   /** How often due work is looked for (approval expiry, notification delivery, overdue tasks), in ms. */
   JOB_TICK_MS: int(5000, 100),
-  /** Default limits of the metered AI pipeline; admins override per user (setUserQuota). Seed 000's defaults. */
+  /** Default limits of the metered AI pipeline; admins override per user (setUserQuota). The prompt-governance defaults. */
   DEFAULT_REQUESTS_PER_HOUR: int(100, 1),
   DEFAULT_DAILY_TOKEN_LIMIT: int(10_000, 1),
   DEFAULT_MONTHLY_TOKEN_LIMIT: int(300_000, 1),

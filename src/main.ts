@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from './config.js';
-import { startApp } from './server/app.js';
+import { openDatabase } from './db/database.js';
 import { createLogger } from './shared/logger.js';
 
 /** `npm start`: settings -> database (embedded unless DATABASE_URL) -> migrations -> server. */
@@ -16,7 +16,12 @@ async function main() {
     throw err;
   }
   const logger = createLogger(config.LOG_LEVEL);
-  const app = await startApp(config, { logger });
+  // The database starts (its own processes) while this one loads the application: on a
+  // start with nothing to build, loading the modules is most of the time to the first answer.
+  const database = openDatabase(config, logger);
+  database.catch(() => {}); // its failure is reported where it is awaited, below
+  const { startApp } = await import('./server/app.js');
+  const app = await startApp(config, { logger, database: await database });
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -10,7 +10,7 @@ import type { AuditEntry } from '../modules/audit/audit.service.js';
 import { startApp } from '../server/app.js';
 import { Envelope, type SealedSecret } from '../shared/crypto.js';
 import { createLogger } from '../shared/logger.js';
-import type { Scope } from '../shared/scope.js';
+import { inTransaction, type Scope } from '../shared/scope.js';
 
 /**
  * `npm run keys:rotate`: re-wraps the data key of every envelope-encrypted secret with
@@ -124,7 +124,7 @@ export async function rotateMasterKeys(opts: {
     const [counted] = await opts.em.execute<{ n: number }[]>(`SELECT coalesce(sum(${c.current}), 0)::int AS n FROM "${c.table}"`, [version]);
     r.current = counted?.n ?? 0;
     for (;;) {
-      const done = await opts.em.transactional(async (tem) => {
+      const done = await inTransaction(opts.em, async (tem) => {
         const rows = await tem.execute<(Record<string, string> & { __value: unknown })[]>(
           `SELECT ${['id', ...c.columns].map((x) => `"${x}"::text AS "${x}"`).join(', ')}, "${c.column}" AS __value FROM "${c.table}"
             WHERE ${c.stale} AND NOT ("id"::text = ANY(string_to_array(?, ',')))
@@ -150,8 +150,8 @@ export async function rotateMasterKeys(opts: {
   }
   if (opts.audit) {
     const summary = Object.fromEntries(Object.entries(report.columns).map(([k, v]) => [k, { rotated: v.rotated, current: v.current, failed: v.failed.length }]));
-    await opts.em.transactional(async (tem) => {
-      const tx: Scope = { em: tem as EntityManager, viewer: null, meta: { requestId: `cli:keys:rotate:${Date.now()}`, ip: null, userAgent: 'keys:rotate' } };
+    const scope: Scope = { em: opts.em, viewer: null, meta: { requestId: `cli:keys:rotate:${Date.now()}`, ip: null, userAgent: 'keys:rotate' } };
+    await inTransaction(scope, async (tx) => {
       opts.audit!.record(tx, {
         action: 'keys.rotate',
         entityType: 'MasterKey',

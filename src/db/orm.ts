@@ -2,7 +2,7 @@ import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import pg from 'pg';
 import { migrationsList } from '../../migrations/index.js';
-import { entities } from '../modules/index.js';
+import { entities } from './entities.js';
 import type { Logger } from '../shared/logger.js';
 
 export type { MikroORM };

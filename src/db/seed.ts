@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { referenceSeeds } from '../modules/index.js';
+import { inTransaction } from '../shared/scope.js';
 
 /**
  * Reference data every installation needs (agents, templates, a local provider, …),
@@ -7,5 +8,5 @@ import { referenceSeeds } from '../modules/index.js';
  * missing and never duplicates or overwrites what an admin changed.
  */
 export async function seedReferenceData(em: EntityManager): Promise<void> {
-  for (const seed of referenceSeeds) await em.transactional((tem) => seed(tem as EntityManager));
+  for (const seed of referenceSeeds) await inTransaction(em, seed);
 }

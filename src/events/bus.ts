@@ -1,9 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import type { Logger } from '../shared/logger.js';
+import type { EventCounter } from '../shared/metrics-hooks.js';
 
-/** Optional metrics hook: a publish by this instance, or a delivery to one of its handlers. */
-export type EventCounter = (kind: 'published' | 'delivered', topic: string) => void;
+export type { EventCounter } from '../shared/metrics-hooks.js';
 
 /** The one PostgreSQL channel every Steward instance listens on. */
 export const CHANNEL = 'steward_events';

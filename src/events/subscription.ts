@@ -1,6 +1,5 @@
-import type { Context } from '../server/context.js';
-import { viewerOf } from '../server/context.js';
 import type { Viewer } from '../shared/scope.js';
+import { requireViewer } from '../shared/viewer.js';
 
 /**
  * What one event's permission checks share: `once(key, load)` runs `load` at most once
@@ -39,6 +38,7 @@ export class TopicSource<T = unknown> implements AsyncIterable<T> {
   }
 }
 
-export function subscription<T>(ctx: Context, topic: string, hears: Hears<T>): TopicSource<T> {
-  return new TopicSource<T>(topic, viewerOf(ctx), hears);
+/** A subscription of the operation's (signed-in) viewer to `topic`, filtered by `hears`. */
+export function subscription<T>(ctx: { readonly viewer: Viewer | null }, topic: string, hears: Hears<T>): TopicSource<T> {
+  return new TopicSource<T>(topic, requireViewer(ctx.viewer), hears);
 }

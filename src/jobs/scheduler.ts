@@ -38,9 +38,7 @@ export interface SchedulerDeps {
  * the lease is free and the last run is at least an interval old. No advisory lock is
  * held across the run, so a run survives a pooled connection being recycled, and a
  * crashed run's lease simply times out.
- *
- * Chosen over pg-boss: its cron has minute granularity (approvals must expire "on
- * time") and it brings its own schema and polling loop for what is one UPSERT here.
+ * (Why not pg-boss: docs/decisions/002-scheduler-leases-in-postgresql.md.)
  */
 export class Scheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();

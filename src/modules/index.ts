@@ -1,70 +1,78 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { GraphQLSchema } from 'graphql';
-import type { Config } from '../config.js';
-import type { SqlClient } from '../db/sql.js';
-import type { EventBus } from '../events/bus.js';
-import { JobState } from '../jobs/job-state.entity.js';
 import type { JobDefinition } from '../jobs/scheduler.js';
-import type { Route } from '../server/http.js';
-import type { Envelope } from '../shared/crypto.js';
-import type { Logger } from '../shared/logger.js';
-import type { Mailer } from '../shared/mailer.js';
-import { auditEntities, auditJobs, auditResolvers, createAudit } from './audit/index.js';
-import { createInfrastructure, infrastructureEntities, infrastructureJobs, infrastructureResolvers } from './infrastructure/index.js';
-import { createIdentity, identityEntities, identityJobs, identityResolvers } from './identity/index.js';
-import { createProjects, projectEntities, projectResolvers, projectSeeds } from './projects/index.js';
-import { createWork, workEntities, workJobs, workResolvers, workRoutes } from './work/index.js';
-import { billingEntities, billingJobs, billingResolvers, createBilling, createProviders, providerJobs, providerResolvers, providerSeeds } from './billing/index.js';
-import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
-import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
-import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
-import { createMcp, createMcpRoutes, mcpEntities, mcpJobs, mcpResolvers } from './mcp/index.js';
-import { createReporting, reportingJobs, reportingResolvers, reportingRoutes } from './reporting/index.js';
+import type { Route } from '../server/route.js';
+import { aiModule } from './ai/module.js';
+import { analysisModule } from './analysis/module.js';
+import { auditModule } from './audit/module.js';
+import { billingModule } from './billing/module.js';
+import type { CoreDeps, ModuleDefinition, Seed } from './define-module.js';
+import { experimentsModule } from './experiments/module.js';
+import { identityModule } from './identity/module.js';
+import { infrastructureModule } from './infrastructure/module.js';
+import { mcpModule } from './mcp/module.js';
+import { projectsModule } from './projects/module.js';
+import { reportingModule } from './reporting/module.js';
+import type { Services } from './services.js';
+import { workModule } from './work/module.js';
+
+export type { CoreDeps } from './define-module.js';
+export type { Services } from './services.js';
 
 /**
- * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
- * the schema), services (built once per process), scheduled jobs, HTTP routes and
- * reference data.
+ * Steward's modules, in the order they are created: each module's `create` receives the
+ * core deps and the services of the modules above it.
  */
-export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, ...experimentEntities, ...analysisEntities, ...mcpEntities, JobState];
+export const modules = [
+  auditModule,
+  identityModule,
+  projectsModule,
+  workModule,
+  infrastructureModule,
+  billingModule,
+  aiModule,
+  experimentsModule,
+  analysisModule,
+  mcpModule,
+  reportingModule,
+] as const;
 
-export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers, ...mcpResolvers, ...reportingResolvers] as const;
+// Checked at compile time: what each module's `create` asks for, the core and the modules provide.
+// (A module whose deps are not met shows up here as the deps it asked for.)
+type Unmet<M = (typeof modules)[number]> = M extends ModuleDefinition<infer D, object> ? (CoreDeps & Services extends D ? never : D) : never;
+const allDepsMet: [Unmet] extends [never] ? true : Unmet = true;
+void allDepsMet;
+
+const all = modules as readonly ModuleDefinition<CoreDeps, object>[];
+
+/** Every resolver class of every module (for the schema). */
+export const resolvers = all.flatMap((m) => m.resolvers);
 
 /** Idempotent reference data, per module (see src/db/seed.ts). */
-export const referenceSeeds: ((em: EntityManager) => Promise<void>)[] = [...projectSeeds, ...providerSeeds, ...aiSeeds];
+export const referenceSeeds: Seed[] = all.flatMap((m) => m.seeds ?? []);
 
-export interface ServiceDeps {
-  config: Config;
-  db: SqlClient;
-  bus: EventBus;
-  envelope: Envelope;
-  mailer: Mailer;
-  logger: Logger;
-  /** Optional metrics hooks (src/server/metrics.ts); reaches the metered pipeline. */
-  metrics?: { onAiCall(r: { provider: string; status: 'success' | 'error'; promptTokens?: number; completionTokens?: number; costUsd?: string }): void };
+/** Builds every module's services once; two modules providing the same key is a startup error, not a silent overwrite. */
+export function createServices(core: CoreDeps): Services {
+  const services: Record<string, unknown> = {};
+  const owner = new Map<string, string>(Object.keys(core).map((k) => [k, 'the core deps']));
+  // A key may come only once: the core's (config, db, …) and each service's.
+  for (const m of all) {
+    const made = m.create({ ...core, ...services } as CoreDeps);
+    for (const [key, service] of Object.entries(made)) {
+      const first = owner.get(key);
+      if (first) throw new Error(`module ${m.name} provides "${key}", which ${first} already provided`);
+      owner.set(key, `module ${m.name}`);
+      services[key] = service;
+    }
+  }
+  return services as unknown as Services;
 }
 
-export function createServices(d: ServiceDeps) {
-  const { audit, systemLogs } = createAudit(d);
-  const identity = createIdentity({ ...d, audit });
-  const projects = createProjects({ ...d, audit });
-  const work = createWork({ ...d, audit, projects, users: identity.users });
-  const infrastructure = createInfrastructure({ ...d, audit, projects, notifications: work.notifications, users: identity.users });
-  const providers = createProviders({ ...d, audit });
-  const billing = createBilling({ ...d, audit, notifications: work.notifications, users: identity.users, providers });
-  const ai = createAi({ ...d, audit, projects, taskPolicy: work.taskPolicy, metering: billing.metering });
-  const experiments = createExperiments({ ...d, audit, projects, approvals: work.approvals });
-  const analysis = createAnalysis({ ...d, audit, projects });
-  const mcp = createMcp({ ...d, audit, projects, approvals: work.approvals, mcpServers: infrastructure.mcpServers });
-  return { audit, systemLogs, ...infrastructure, ...identity, projects, ...work, providers, ...billing, ...ai, ...experiments, ...analysis, ...mcp, ...createReporting(d) };
+/** Every module's scheduled jobs; each module's `jobs` gets its own services and deps. */
+export function createJobs(core: CoreDeps, services: Services): JobDefinition[] {
+  return all.flatMap((m) => m.jobs?.(services, { ...core, ...services }) ?? []);
 }
 
-export type Services = ReturnType<typeof createServices>;
-
-export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] {
-  return [...identityJobs(d.db), ...auditJobs(services, d), ...infrastructureJobs(services, d), ...workJobs(services, { ...d, audit: services.audit, projects: services.projects, users: services.users }), ...providerJobs(services, d), ...billingJobs(services, d.config), ...services.analysis.jobs(), ...mcpJobs(services, d), ...reportingJobs(services, d.config)];
-}
-
+/** Every module's plain HTTP endpoints. */
 export function createRoutes(services: Services, schema: GraphQLSchema): Route[] {
-  return [...workRoutes(services), ...createMcpRoutes(services, schema), ...reportingRoutes(services)];
+  return all.flatMap((m) => m.routes?.(services, schema) ?? []);
 }

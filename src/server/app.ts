@@ -9,6 +9,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { GraphQLSchema } from 'graphql';
 import { masterKeys, type Config } from '../config.js';
 import { ensureAppRole } from '../db/app-role.js';
 import { openDatabase, type Database } from '../db/database.js';
@@ -17,28 +18,31 @@ import { seedReferenceData } from '../db/seed.js';
 import { createSqlClient } from '../db/sql.js';
 import { EventBus } from '../events/bus.js';
 import { Scheduler } from '../jobs/scheduler.js';
-import { createJobs, createRoutes, createServices } from '../modules/index.js';
+import { type CoreDeps, createJobs, createRoutes, createServices } from '../modules/index.js';
 import { buildStewardSchema } from '../schema.js';
 import { Envelope } from '../shared/crypto.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMailer } from '../shared/mailer.js';
 import { registerReadModels } from '../shared/read-model.js';
 import type { Context, Runtime } from './context.js';
-import { createErrorFormatter } from './errors.js';
+import { costLimitPlugin } from './cost-limit.plugin.js';
+import { createErrorFormatter, type ErrorFormatter } from './errors.js';
 import { jitGateway } from './executor.js';
 import { trustProxies } from './client-ip.js';
 import { createHttpHandler } from './http.js';
 import { dashboardRoutes } from './dashboard.js';
 import { graphiqlRoutes } from './graphiql.js';
 import { landingPageOf, landingPagePlugin } from './landing-page.js';
-import { queryLimits } from './limits.js';
-import { createMetrics } from './metrics.js';
+import { queryLimits, type QueryLimits } from './limits.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { openMetricsEndpoint } from './metrics-endpoint.js';
 import { attachWebSocket } from './ws.js';
 
 export interface AppOptions {
   /** Use this database instead of DATABASE_URL / the embedded one (tests). */
   databaseUrl?: string;
+  /** A database already opened (src/main.ts opens it while the application loads); closed with the app. */
+  database?: Database;
   logger?: Logger;
   /** Apply pending migrations and seed reference data at start (default true). */
   migrate?: boolean;
@@ -60,12 +64,13 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** config -> database -> schema -> http + ws server. */
-export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
-  const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
-  const database: Database = opts.databaseUrl
-    ? { url: opts.databaseUrl, stop: async () => {}, embedded: false }
-    : await openDatabase(config, logger);
+/**
+ * What `startApp` builds before it serves: the database (embedded unless given),
+ * migrations and reference data, the pools, the event bus, every module's services and
+ * the scheduler with their jobs. Nothing listens yet and no job runs yet.
+ */
+export async function createRuntime(config: Config, opts: AppOptions, logger: Logger, metrics: Metrics): Promise<{ runtime: Runtime; database: Database }> {
+  const database: Database = opts.database ?? (opts.databaseUrl ? { url: opts.databaseUrl, stop: async () => {}, embedded: false } : await openDatabase(config, logger));
 
   // Migrations and seeds run as DATABASE_URL's user (the owner); the application then
   // connects as a role that cannot rewrite the audit trail (src/db/app-role.ts).
@@ -84,24 +89,22 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const orm = await connectOrm(url, config.DB_POOL_SIZE, logger);
   registerReadModels(orm.getMetadata());
   const db = createSqlClient(url, config.DB_POOL_SIZE);
-  const metrics = createMetrics();
   const bus = new EventBus(url, logger, metrics.onEvent);
   await bus.start();
 
   const { keys, current } = masterKeys(config);
   const envelope = new Envelope(keys, current);
   const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, production: config.isProduction, logger });
-  const deps = { config, db, bus, envelope, mailer, logger, metrics };
-  const services = createServices(deps);
-  const scheduler = new Scheduler({ db, bus, logger, fork: () => orm.em.fork() as EntityManager, onRun: metrics.onJob }, createJobs(deps, services));
-  const runtime: Runtime = { config, logger, orm, db, bus, services, scheduler };
+  const core: CoreDeps = { config, db, bus, envelope, mailer, logger, metrics };
+  const services = createServices(core);
+  const scheduler = new Scheduler({ db, bus, logger, fork: () => orm.em.fork() as EntityManager, onRun: metrics.onJob }, createJobs(core, services));
+  return { runtime: { config, logger, orm, db, bus, services, scheduler }, database };
+}
 
-  const schema = await buildStewardSchema();
-  const limits = queryLimits(config);
-  const formatError = createErrorFormatter(logger, config.isProduction);
-  const server = createServer();
-  trustProxies(server, config.TRUSTED_PROXIES);
-  const apollo = new ApolloServer<Context>({
+/** The Apollo server of the HTTP path: its settings, and the plugins every request goes through. Not started. */
+export function createApollo(schema: GraphQLSchema, runtime: Runtime, server: Server, limits: QueryLimits, formatError: ErrorFormatter, metrics: Metrics): ApolloServer<Context> {
+  const { config } = runtime;
+  return new ApolloServer<Context>({
     // The schema, and graphql-jit as the executor of HTTP queries (see ./executor.ts).
     gateway: jitGateway(schema),
     // Apollo otherwise reads process.env.NODE_ENV for its defaults (landing page, and
@@ -119,7 +122,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     formatError: (formatted, error) => formatError(formatted, error),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
-      // Measured here: the cache-control plugin cost ~30% of CPU per request, for hints nobody reads.
+      // ~30% of CPU per request for hints nobody reads (docs/decisions/003-apollo-cache-control-off.md).
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
       // Nothing is reported to Apollo's cloud, whatever APOLLO_KEY the environment holds.
@@ -127,17 +130,24 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       ApolloServerPluginSchemaReportingDisabled(),
       metrics.plugin,
       landingPagePlugin(landingPageOf(config)),
-      {
-        async requestDidStart() {
-          return {
-            async didResolveOperation({ document, request, operationName }) {
-              limits.assertCost(schema, document, request.variables, operationName);
-            },
-          };
-        },
-      },
+      costLimitPlugin({ schema, limits }),
     ],
   });
+}
+
+/** config -> runtime (database, services, jobs) -> schema -> Apollo -> http + ws server, listening. */
+export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
+  const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
+  const metrics = createMetrics();
+  const { runtime, database } = await createRuntime(config, opts, logger, metrics);
+  const { orm, db, bus, services, scheduler } = runtime;
+
+  const schema = await buildStewardSchema();
+  const limits = queryLimits(config);
+  const formatError = createErrorFormatter(logger, config.isProduction);
+  const server = createServer();
+  trustProxies(server, config.TRUSTED_PROXIES);
+  const apollo = createApollo(schema, runtime, server, limits, formatError, metrics);
   await apollo.start();
 
   let migrationsCurrent = false;

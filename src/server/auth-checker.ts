@@ -2,7 +2,8 @@ import type { AuthChecker } from 'type-graphql';
 import { Role } from '../modules/identity/user.entity.js';
 import type { Rule } from '../shared/allow.js';
 import { ForbiddenError, UnauthenticatedError } from '../shared/errors.js';
-import { peekViewer, type Context } from './context.js';
+import { uncountedViewer, type Context } from './context.js';
+import { isHumanAdmin } from '../shared/viewer.js';
 
 const ROOTS = new Set(['Query', 'Mutation', 'Subscription']);
 
@@ -15,13 +16,13 @@ const ROOTS = new Set(['Query', 'Mutation', 'Subscription']);
  */
 export const authChecker: AuthChecker<Context, Rule> = ({ context, info }, rules) => {
   if (rules.includes('PUBLIC') || !ROOTS.has(info.parentType.name)) return true;
-  const viewer = peekViewer(context);
+  const viewer = uncountedViewer(context);
   if (!viewer) throw new UnauthenticatedError();
   if (viewer.serviceActor) {
     if (rules.includes('SERVICE')) return true;
     throw new ForbiddenError('Service tokens may not run this operation');
   }
-  if (viewer.role === Role.ADMIN) return true;
+  if (isHumanAdmin(viewer)) return true;
   if (rules.includes('ADMIN') && rules.length === 1) throw new ForbiddenError('Only administrators may do this');
   if (rules.includes('OWN_ACCOUNT')) return true;
   if (rules.length === 0 || rules.includes('SIGNED_IN')) {

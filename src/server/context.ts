@@ -4,11 +4,11 @@ import type { MikroORM } from '../db/orm.js';
 import type { SqlClient } from '../db/sql.js';
 import type { EventBus } from '../events/bus.js';
 import type { Scheduler } from '../jobs/scheduler.js';
-import type { Services } from '../modules/index.js';
-import { UnauthenticatedError } from '../shared/errors.js';
+import type { Services } from '../modules/services.js';
 import { Loaders } from '../shared/loaders.js';
 import type { Logger } from '../shared/logger.js';
 import type { RequestMeta, Scope, Viewer } from '../shared/scope.js';
+import { requireViewer } from '../shared/viewer.js';
 
 /** What lives as long as the process: built once in src/server/app.ts. */
 export interface Runtime {
@@ -35,7 +35,7 @@ export interface Context extends Scope {
    * fan-out executes an event once for every subscriber whose answer cannot depend on
    * who they are, and knows it only this way (see src/server/fanout.ts).
    */
-  readonly viewerRead: boolean;
+  readonly viewerWasRead: boolean;
 }
 
 /**
@@ -49,12 +49,12 @@ class OperationContext implements Context {
   // (Object.assign onto the same prototype), which copies these but not #fields.
   private lazyEm?: EntityManager;
   private lazyLoaders?: Loaders;
-  private read = false;
+  private viewerTouched = false;
   readonly services: Services;
 
   constructor(
     readonly runtime: Runtime,
-    private readonly who: Viewer | null,
+    private readonly caller: Viewer | null,
     readonly meta: RequestMeta,
   ) {
     this.services = runtime.services;
@@ -69,17 +69,17 @@ class OperationContext implements Context {
   }
 
   get viewer(): Viewer | null {
-    this.read = true;
-    return this.who;
+    this.viewerTouched = true;
+    return this.caller;
   }
 
-  get viewerRead(): boolean {
-    return this.read;
+  get viewerWasRead(): boolean {
+    return this.viewerTouched;
   }
 
-  /** The viewer, not counted as a read: see peekViewer. */
-  peek(): Viewer | null {
-    return this.who;
+  /** The viewer, not counted as a read: see uncountedViewer. */
+  viewerUncounted(): Viewer | null {
+    return this.caller;
   }
 }
 
@@ -91,12 +91,11 @@ export function createContext(runtime: Runtime, viewer: Viewer | null, meta: Req
  * The viewer, without counting as a read (`viewerRead`): for the auth checker, whose
  * root-operation rule a subscription already passed when it subscribed.
  */
-export function peekViewer(ctx: Pick<Context, 'viewer'>): Viewer | null {
-  return ctx instanceof OperationContext ? ctx.peek() : ctx.viewer;
+export function uncountedViewer(ctx: Pick<Context, 'viewer'>): Viewer | null {
+  return ctx instanceof OperationContext ? ctx.viewerUncounted() : ctx.viewer;
 }
 
-/** The viewer of an operation that `@Allow` already required to be signed in. */
+/** The viewer of an operation that `@Allow` already required to be signed in (resolvers: prefer `@Viewer()`). */
 export function viewerOf(ctx: Pick<Context, 'viewer'>): Viewer {
-  if (!ctx.viewer) throw new UnauthenticatedError();
-  return ctx.viewer;
+  return requireViewer(ctx.viewer);
 }

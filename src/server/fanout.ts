@@ -83,7 +83,7 @@ export class Fanout {
   private nextDocumentId = 1;
   private subscribers = 0;
 
-  constructor(private readonly o: FanoutOptions) {}
+  constructor(private readonly options: FanoutOptions) {}
 
   /** Live subscriptions. */
   get size(): number {
@@ -144,7 +144,7 @@ export class Fanout {
   private topicOf(topic: string) {
     let t = this.topics.get(topic);
     if (!t) {
-      const off = this.o.runtime.bus.on(topic, (payload) => {
+      const off = this.options.runtime.bus.on(topic, (payload) => {
         this.queue.push({ topic, payload });
         void this.drain();
       });
@@ -165,7 +165,7 @@ export class Fanout {
           try {
             await this.deliver(group, event.payload, scope);
           } catch (err) {
-            this.o.runtime.logger.error({ err, module: 'ws', topic: event.topic }, 'subscription delivery failed');
+            this.options.runtime.logger.error({ err, module: 'ws', topic: event.topic }, 'subscription delivery failed');
           }
         }
       }
@@ -184,7 +184,7 @@ export class Fanout {
         try {
           if (await source.hears(payload, source.viewer, scope)) hearing.push(subs);
         } catch (err) {
-          this.o.runtime.logger.error({ err, module: 'ws', topic: group.topic }, 'subscription permission check failed');
+          this.options.runtime.logger.error({ err, module: 'ws', topic: group.topic }, 'subscription permission check failed');
         }
       }),
     );
@@ -192,7 +192,7 @@ export class Fanout {
 
     // 2. Executed once, unless the answer depends on who asks.
     const first = await this.execute(group, payload, hearing[0]![0]!.source.viewer);
-    if (!first.viewerRead) return this.send(group.topic, hearing.flat(), first.body);
+    if (!first.viewerWasRead) return this.send(group.topic, hearing.flat(), first.body);
     await this.send(group.topic, hearing[0]!, first.body);
     for (const subs of hearing.slice(1)) {
       const { body } = await this.execute(group, payload, subs[0]!.source.viewer);
@@ -200,29 +200,29 @@ export class Fanout {
     }
   }
 
-  private async execute(group: Group, payload: unknown, viewer: Viewer): Promise<{ body: Buffer; viewerRead: boolean }> {
-    this.o.count?.('execution', group.topic, 1);
-    const ctx = createContext(this.o.runtime, viewer, { requestId: randomUUID(), ip: null, userAgent: null });
+  private async execute(group: Group, payload: unknown, viewer: Viewer): Promise<{ body: Buffer; viewerWasRead: boolean }> {
+    this.options.count?.('execution', group.topic, 1);
+    const ctx = createContext(this.options.runtime, viewer, { requestId: randomUUID(), ip: null, userAgent: null });
     const result = await execute({
-      schema: this.o.schema,
+      schema: this.options.schema,
       document: group.document,
       rootValue: payload,
       contextValue: ctx,
       variableValues: group.variables,
       operationName: group.operationName,
     });
-    const out = result.errors ? { ...result, errors: this.o.format(result.errors, ctx.meta.requestId) } : result;
-    return { body: Buffer.concat([Buffer.from(JSON.stringify(out)), CLOSE_BRACE]), viewerRead: ctx.viewerRead };
+    const out = result.errors ? { ...result, errors: this.options.format(result.errors, ctx.meta.requestId) } : result;
+    return { body: Buffer.concat([Buffer.from(JSON.stringify(out)), CLOSE_BRACE]), viewerWasRead: ctx.viewerWasRead };
   }
 
   /** 3. The same bytes to each, `sendsPerTurn` sockets per turn of the event loop. */
   private async send(topic: string, subs: Subscriber[], body: Buffer) {
     let sent = 0;
     for (let i = 0; i < subs.length; i++) {
-      if (i > 0 && i % this.o.sendsPerTurn === 0) await new Promise((r) => setImmediate(r));
+      if (i > 0 && i % this.options.sendsPerTurn === 0) await new Promise((r) => setImmediate(r));
       const s = subs[i]!;
       if (s.gone || s.socket.readyState !== s.socket.OPEN) continue;
-      if (s.socket.bufferedAmount > this.o.maxBufferedBytes) {
+      if (s.socket.bufferedAmount > this.options.maxBufferedBytes) {
         s.socket.close(TOO_SLOW, 'Too slow to keep up: reconnect and refetch');
         continue;
       }
@@ -230,7 +230,7 @@ export class Fanout {
       s.socket.send(Buffer.concat([s.prefix, body]), { binary: false });
       sent++;
     }
-    if (sent) this.o.count?.('message', topic, sent);
+    if (sent) this.options.count?.('message', topic, sent);
   }
 }
 

@@ -2,25 +2,14 @@ import { HeaderMap, type ApolloServer } from '@apollo/server';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../shared/errors.js';
-import type { RequestMeta, Viewer } from '../shared/scope.js';
+import type { RequestMeta } from '../shared/scope.js';
 import { clientIp } from './client-ip.js';
 import { createContext, type Context, type Runtime } from './context.js';
+import { httpStatusOfError } from './http-status.js';
 import { requestStore } from './request-store.js';
+import type { Route } from './route.js';
 
-export interface RouteContext {
-  params: RegExpExecArray;
-  runtime: Runtime;
-  meta: RequestMeta;
-  /** The caller from `Authorization: Bearer …`; null without one; throws UNAUTHENTICATED for bad ones. */
-  authenticate(): Promise<Viewer | null>;
-}
-
-/** A plain HTTP endpoint beside /graphql (uploads, downloads, metrics, the dashboard). */
-export interface Route {
-  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
-  path: RegExp;
-  handler(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): void | Promise<void>;
-}
+export type { Route, RouteContext } from './route.js';
 
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
 
@@ -90,8 +79,7 @@ export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context
             await route.handler(req, res, { params, runtime, meta, authenticate: () => services.authenticator.fromAuthorization(req.headers.authorization) });
           } catch (err) {
             if (!(err instanceof AppError)) throw err;
-            const status = { UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, QUOTA_EXCEEDED: 429, RATE_LIMITED: 429 }[err.code as string] ?? 400;
-            if (!res.headersSent) sendJson(res, status, graphqlError(err.message, err.code));
+            if (!res.headersSent) sendJson(res, httpStatusOfError(err), graphqlError(err.message, err.code));
             else res.destroy();
           }
         });

@@ -2,22 +2,9 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** What the event bus reports: a publish (publish / publishNow) or a delivery to one in-process handler. */
-export type EventCounter = (kind: 'published' | 'delivered', topic: string) => void;
-/** What the scheduler reports after each run it claimed. */
-export type JobCounter = (job: string, ok: boolean) => void;
-/** What the metered pipeline reports after settling a call, or after a provider failed it. */
-export interface AiCallReport {
-  provider: string;
-  status: 'success' | 'error';
-  promptTokens?: number;
-  completionTokens?: number;
-  /** Dollars, as settled (e.g. "0.000123"). */
-  costUsd?: string;
-}
-export type AiCounter = (report: AiCallReport) => void;
-/** What the subscription fan-out reports per event and group: an execution, or messages sent. */
-export type FanoutCounter = (kind: 'execution' | 'message', topic: string, n: number) => void;
+import type { AiCounter, EventCounter, FanoutCounter, JobCounter } from '../shared/metrics-hooks.js';
+
+export type { AiCallReport, AiCounter, EventCounter, FanoutCounter, JobCounter } from '../shared/metrics-hooks.js';
 
 /** Read at scrape time, not on every change. */
 export interface MetricSources {

@@ -21,13 +21,9 @@ export type Rule = 'PUBLIC' | 'SIGNED_IN' | 'OWN_ACCOUNT' | 'ADMIN' | 'SERVICE';
  * operations (queries, mutations, subscriptions) that has none of its own.
  *
  * Rules guard operations only: the checker lets every nested field through (see
- * auth-checker.ts). type-graphql would still run its auth middleware (two async
- * dispatch levels and an awaited check, ~5 promises) around every call of the class's
- * field resolvers, once per row of a list, only to be told yes: measured on the
- * dashboard query (with graphql-jit), ~31 → ~14 ms of Node CPU per request without it.
- * So the class's rule leaves its field resolvers without one: for type-graphql a field
- * resolver's own entry (here one with no roles) wins over its class's, and no roles
- * means no middleware (test/unit/permissions.test.ts checks it stays so).
+ * auth-checker.ts), and the class's rule leaves its field resolvers without one, so that
+ * type-graphql runs no auth middleware around them (why, measured:
+ * docs/decisions/001-operation-rules-without-field-middleware.md).
  */
 export function Allow(...rules: [Rule, ...Rule[]]): MethodDecorator & ClassDecorator {
   const authorized = Authorized<Rule>(...rules);

@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import sql, { raw, type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../db/sql.js';
 import { BY_ID, planPage, sortExpression, sortKeySelect, toConnection, type Connection, type PageArgs, type SortKey } from './connection.js';
-import { and, column, selectList, type ReadModel } from './read-model.js';
+import { and, column, idOf, selectList, type ReadModel } from './read-model.js';
 import { isSelection } from './selection.js';
 
 type Row = Record<string, unknown>;
@@ -72,6 +72,15 @@ export class Loaders {
   byId<T extends Row>(model: ReadModel, fields: Iterable<string>, where?: Sql): DataLoader<string, T | null> {
     if (where) return this.buildById(model, fields, where);
     return this.memo(() => this.buildById<T>(model, fields, TRUE), 'id', model, fieldsKey(fields));
+  }
+
+  /**
+   * The row a nullable relation points at (a foreign key column, or a reference `{ id }`):
+   * null when it points nowhere, else `byId`'s answer.
+   */
+  relation<T extends Row>(ref: string | { id: string } | null | undefined, model: ReadModel, fields: Iterable<string>, where?: Sql): Promise<T | null> | null {
+    const id = idOf(ref);
+    return id ? this.byId<T>(model, fields, where).load(id) : null;
   }
 
   private buildById<T extends Row>(model: ReadModel, fields: Iterable<string>, filter: Sql): DataLoader<string, T | null> {

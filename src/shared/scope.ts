@@ -30,10 +30,23 @@ export interface Scope {
   meta: RequestMeta;
 }
 
-/** Runs `fn` in one transaction; `tx.em` is the transactional EntityManager (flushed, then committed). */
-export function inTransaction<T>(scope: Scope, fn: (tx: Scope) => Promise<T>): Promise<T> {
-  // Spelled out, not spread: a request's context keeps `viewer` in an accessor, which a spread would drop.
-  return scope.em.transactional((em) => fn({ em: em as EntityManager, viewer: scope.viewer, meta: scope.meta }));
+/**
+ * The one way Steward opens a transaction: runs `fn` in it, flushed, then committed (or
+ * rolled back when `fn` throws). Given a scope, `fn` gets the scope with the transactional
+ * EntityManager (`tx.em`); given a bare EntityManager (jobs, the metered pipeline), it gets
+ * the transactional EntityManager.
+ */
+export function inTransaction<T>(scope: Scope, fn: (tx: Scope) => Promise<T>): Promise<T>;
+export function inTransaction<T>(em: EntityManager, fn: (em: EntityManager) => Promise<T>): Promise<T>;
+export function inTransaction<T>(on: Scope | EntityManager, fn: ((tx: Scope) => Promise<T>) | ((em: EntityManager) => Promise<T>)): Promise<T> {
+  if (isScope(on)) {
+    const scope = on;
+    // Spelled out, not spread: a request's context keeps `viewer` in an accessor, which a spread would drop.
+    return scope.em.transactional((em) => (fn as (tx: Scope) => Promise<T>)({ em: em as EntityManager, viewer: scope.viewer, meta: scope.meta }));
+  }
+  return on.transactional((em) => (fn as (em: EntityManager) => Promise<T>)(em as EntityManager));
 }
+
+const isScope = (on: Scope | EntityManager): on is Scope => 'meta' in on && 'viewer' in on;
 
 export const systemMeta = (name: string): RequestMeta => ({ requestId: `job:${name}:${Date.now()}`, ip: null, userAgent: null });

@@ -84,7 +84,7 @@ async function reply(sub: Subscription<MessageStreamSubscription>) {
 }
 
 describe('agents', () => {
-  it('seeds the six agents of seed 003 and the assistant, each with a system prompt and the local model', async () => {
+  it('seeds the six development agents and the assistant, each with a system prompt and the local model', async () => {
     const agents = await agentsAs(await user());
     expect(agents.map((a) => [a.type, a.name])).toEqual([
       ['DEV_MANAGER', 'Development Manager'],

@@ -36,11 +36,11 @@ const listed = async (viewer: TestUser, where: KnowledgeEntryWhere, first = 50) 
 describe('writing the knowledge base', () => {
   it('lets an admin create, update and deactivate entries, each audited', async () => {
     const vid = unique('kb_');
-    const k = await created({ title: 'Hair Styling Tips', content: 'For curly hair, use a diffuser on low heat.', category: 'hair_education', metadata: { source: 'seed 002', tags: ['curly'] }, externalVectorId: vid });
-    expect(k).toMatchObject({ title: 'Hair Styling Tips', category: 'hair_education', metadata: { source: 'seed 002', tags: ['curly'] }, externalVectorId: vid, active: true });
+    const k = await created({ title: 'Hair Styling Tips', content: 'For curly hair, use a diffuser on low heat.', category: 'hair_education', metadata: { source: 'styling handbook', tags: ['curly'] }, externalVectorId: vid });
+    expect(k).toMatchObject({ title: 'Hair Styling Tips', category: 'hair_education', metadata: { source: 'styling handbook', tags: ['curly'] }, externalVectorId: vid, active: true });
 
     const updated = (await ok(s.url, UpdateKnowledgeEntryDocument, { input: { id: k.id, content: 'For curly hair, diffuse on low heat and scrunch.', category: null } }, admin.token)).updateKnowledgeEntry;
-    expect(updated).toMatchObject({ id: k.id, title: 'Hair Styling Tips', content: 'For curly hair, diffuse on low heat and scrunch.', category: null, externalVectorId: vid, metadata: { source: 'seed 002' } });
+    expect(updated).toMatchObject({ id: k.id, title: 'Hair Styling Tips', content: 'For curly hair, diffuse on low heat and scrunch.', category: null, externalVectorId: vid, metadata: { source: 'styling handbook' } });
 
     const off = (await ok(s.url, DeactivateKnowledgeEntryDocument, { id: k.id }, admin.token)).deactivateKnowledgeEntry;
     expect(off.active).toBe(false);

@@ -71,7 +71,7 @@ describe('createProject', () => {
     expect(p.members).toEqual([{ role: 'OWNER', user: { id: owner.id } }]);
   });
 
-  it('seeds the four templates of seed 003', async () => {
+  it('seeds the four built-in templates', async () => {
     const { projectTemplates } = await ok(s.url, ProjectTemplatesDocument, {}, (await user()).token);
     expect(projectTemplates.map((t) => t.key)).toEqual(['fullstack-react-fastapi', 'nextjs-typescript', 'python-fastapi', 'react-typescript']);
   });

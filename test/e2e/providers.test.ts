@@ -5,7 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateMasterKeys } from '../../src/cli/rotate-keys.js';
 import { loadConfig, masterKeys } from '../../src/config.js';
-import { countTokens, LlmCallError, LOCAL_MODEL } from '../../src/modules/billing/providers.module.js';
+import { countTokens, LlmCallError, LOCAL_MODEL } from '../../src/modules/billing/index.js';
 import type { ProviderService } from '../../src/modules/billing/provider.service.js';
 import { PROVIDER_HEALTH_JOB } from '../../src/modules/billing/provider-health.js';
 import { Envelope, type SealedSecret } from '../../src/shared/crypto.js';

@@ -237,7 +237,7 @@ export type CreateKnowledgeEntryInput = {
   category?: string | null | undefined;
   /** The text searched and given to the assistant as context (at most 100,000 characters). */
   content: string;
-  /** The entry's id in an external vector index (seed 002's pinecone_id); unique. */
+  /** The entry's id in an external vector index (e.g. a Pinecone id); unique. */
   externalVectorId?: string | null | undefined;
   metadata?: Record<string, unknown> | null | undefined;
   title: string;
@@ -834,7 +834,7 @@ export type UpdateTaskInput = {
   id: string | number;
   metadata?: Record<string, unknown> | null | undefined;
   priority?: TaskPriority | null | undefined;
-  /** What the work produced (seed 003) */
+  /** What the work produced */
   results?: Record<string, unknown> | null | undefined;
   scope?: string | null | undefined;
   tags?: Array<string> | null | undefined;

@@ -34,7 +34,7 @@ describe('money', () => {
   });
 
   it('prices tokens rounding up to the micro-dollar, never below the true cost', () => {
-    expect(costOf(1500, toMicros('0.003'))).toBe(4500n); // seed 003's example: $0.0045
+    expect(costOf(1500, toMicros('0.003'))).toBe(4500n); // a worked example of the pricing rule: $0.0045
     expect(costOf(1, toMicros('0.003'))).toBe(3n);
     expect(costOf(1, toMicros('0.0005'))).toBe(1n); // 0.5 micro-dollars rounds up
     expect(percentOf(toMicros('0.8'), toMicros('1'))).toBe(80);

@@ -1,6 +1,6 @@
 import { registerEnumType } from 'type-graphql';
 
-/** The agents of seed 003 plus seed 002's assistant. Tasks name them before the ai module's Agent rows exist. */
+/** The six development agents plus the general assistant. Tasks name them before the ai module's Agent rows exist. */
 export enum AgentType {
   DEV_MANAGER = 'DEV_MANAGER',
   PRODUCT_MANAGER = 'PRODUCT_MANAGER',

@@ -3,7 +3,7 @@ import { Field, ObjectType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
 import { AgentType } from './agent-type.js';
 
-/** The six agents of seed 003 and seed 002's assistant, seeded; admins edit their prompts and models. */
+/** The six development agents and the general assistant, seeded; admins edit their prompts and models. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'agents' })
 export class Agent extends TimestampedEntity {
@@ -31,3 +31,6 @@ export class Agent extends TimestampedEntity {
   @Property({ type: 'boolean', default: true })
   active: Opt<boolean> = true;
 }
+
+/** Tasks and projects name agents by type before the ai module's Agent rows exist. */
+export { AgentType } from './agent-type.js';

@@ -22,7 +22,7 @@ export class UpdateAgentInput {
 @Allow('SIGNED_IN')
 export class AgentResolver {
   @Query(() => [Agent], {
-    description: 'The seven agents (seed 003\'s six and the assistant), in canonical order. Seven reference rows: a plain list, like projectTemplates. includeInactive: admins only.',
+    description: 'The seven agents (the six development agents and the assistant), in canonical order. Seven reference rows: a plain list, like projectTemplates. includeInactive: admins only.',
   })
   agents(@Arg('includeInactive', () => Boolean, { defaultValue: false }) includeInactive: boolean, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.services.agents.list(viewerOf(ctx), selectedFields(info), includeInactive);

@@ -24,7 +24,7 @@ interface SeedAgent {
 }
 
 /**
- * Seed 003's six agents and seed 002's assistant. Seed 003 names them and gives them a
+ * The six development agents and the general assistant. The platform requirements name them and give them a
  * system prompt and a default model but not the prompts' text: these are Steward's.
  */
 export const SEED_AGENTS: readonly SeedAgent[] = [
@@ -103,7 +103,7 @@ export const SEED_AGENTS: readonly SeedAgent[] = [
   {
     type: AgentType.ASSISTANT,
     name: 'Assistant',
-    description: 'The general assistant of seed 002: answers questions, drawing on the knowledge base; each member\'s monthly messages depend on their tier.',
+    description: 'The general assistant: answers questions, drawing on the knowledge base; each member\'s monthly messages depend on their tier.',
     role: `You are Steward's Assistant, a helpful, friendly and precise general assistant.
 - When knowledge base entries are provided below, base your answer on them first and mention which entry you used; when they do not cover the question, say so before answering from general knowledge.
 - Give practical, step-by-step answers; ask one clarifying question when the request is too vague to answer well.

@@ -3,14 +3,14 @@ import type { SqlClient } from '../../db/sql.js';
 import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, defineComputed, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
-import { Role } from '../identity/user.entity.js';
+import type { AuditService } from '../audit/index.js';
 import { OPEN_STATUSES } from '../work/task.entity.js';
 import { AgentType } from './agent-type.js';
 import { Agent } from './agent.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 /**
- * Seed 003's `current_load` ("active task count"), computed by PostgreSQL when selected
+ * An agent's `current_load` (its active task count), computed by PostgreSQL when selected
  * instead of stored: the open tasks (PENDING, ASSIGNED, IN_PROGRESS) that name the agent
  * in tasks.assigned_agents. A stored counter would drift with every task change that
  * forgot it; this cannot. `@>` is the operator a GIN index on assigned_agents serves.
@@ -21,7 +21,7 @@ defineComputed(Agent, {
                     AND lt.status IN (${OPEN_STATUSES.map((s) => `'${s}'`).join(', ')}))`,
 });
 
-/** The agents in their canonical order (seed 003's six, then the assistant). */
+/** The agents in their canonical order (the six development agents, then the assistant). */
 const ORDER = Object.values(AgentType);
 
 const snapshot = (a: Agent) => ({ name: a.name, description: a.description ?? null, systemPrompt: a.systemPrompt, defaultModel: a.defaultModel, active: a.active });
@@ -37,7 +37,7 @@ export class AgentService {
 
   /** Active agents (admins: inactive ones too, with `includeInactive`), in canonical order. */
   async list(viewer: Viewer, fields: Iterable<string>, includeInactive: boolean): Promise<Record<string, unknown>[]> {
-    const all = includeInactive && viewer.role === Role.ADMIN;
+    const all = includeInactive && isHumanAdmin(viewer);
     const rows = await this.d.db.query<Record<string, unknown>>(
       sql`SELECT ${selectList(readModel(Agent), fields, 't', ['type'])} FROM agents t WHERE ${and([all ? null : sql`t.active`])}`,
     );

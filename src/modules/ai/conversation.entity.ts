@@ -8,7 +8,7 @@ import { Project } from '../projects/project.entity.js';
 import { Task } from '../work/task.entity.js';
 import { Agent } from './agent.entity.js';
 
-/** A conversation of a user with an agent (seeds 002 and 003), optionally about a project and a task. */
+/** A conversation of a user with an agent, optionally about a project and a task. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'conversations' })
 @Index({ properties: ['user', 'updatedAt'] })
@@ -22,7 +22,7 @@ export class Conversation extends TimestampedEntity {
   @ManyToOne(() => Project, { ref: true, nullable: true, deleteRule: 'set null' })
   project?: Ref<Project> | null;
 
-  /** The task whose allowed intents govern the prompts (seed 000). */
+  /** The task whose allowed intents govern the prompts. */
   @ManyToOne(() => Task, { ref: true, nullable: true, deleteRule: 'set null' })
   task?: Ref<Task> | null;
 

@@ -59,20 +59,17 @@ export class ConversationResolver {
 
   @FieldResolver(() => Project, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
   project(@Root() c: RowOf<Conversation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(c.project);
-    return id ? ctx.loaders.byId(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewerOf(ctx), 't.id')).load(id) : null;
+    return ctx.loaders.relation(c.project, readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewerOf(ctx), 't.id'));
   }
 
   @FieldResolver(() => Task, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
   task(@Root() c: RowOf<Conversation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(c.task);
-    return id ? ctx.loaders.byId(readModel(Task), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't')).load(id) : null;
+    return ctx.loaders.relation(c.task, readModel(Task), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't'));
   }
 
   @FieldResolver(() => Provider, { nullable: true, description: 'The provider asked for; null: the platform chooses.' })
   provider(@Root() c: RowOf<Conversation>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(c.provider);
-    return id ? ctx.loaders.byId(readModel(Provider), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(c.provider, readModel(Provider), selectedFields(info));
   }
 
   @FieldResolver(() => MessageConnection, { description: 'The history, oldest first.' })
@@ -137,8 +134,7 @@ export class MessageResolver {
 
   @FieldResolver(() => Provider, { nullable: true })
   provider(@Root() m: RowOf<Message>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(m.provider as unknown as string | { id: string } | null);
-    return id ? ctx.loaders.byId(readModel(Provider), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(m.provider as unknown as string | { id: string } | null, readModel(Provider), selectedFields(info));
   }
 
   @FieldResolver(() => [ID], { description: 'The knowledge entries given to the model as context for this reply (ASSISTANT conversations).' })

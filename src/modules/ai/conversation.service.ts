@@ -7,19 +7,19 @@ import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
-import type { ChatMessage } from '../billing/llm.js';
-import type { MeteringService } from '../billing/metering.service.js';
-import { Role } from '../identity/user.entity.js';
+import type { AuditService } from '../audit/index.js';
+import type { ChatMessage } from '../billing/index.js';
+import type { MeteringService } from '../billing/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
-import type { TaskPolicy } from '../work/task.policy.js';
+import type { ProjectService } from '../projects/index.js';
+import type { TaskPolicy } from '../work/index.js';
 import { AgentType } from './agent-type.js';
 import { Conversation } from './conversation.entity.js';
 import { MESSAGE_ADDED, MESSAGE_CHUNK, type MessageAddedEvent, type MessageChunkEvent } from './conversation.events.js';
 import { MAX_MESSAGE_CHARS, type ConversationWhere, type StartConversationInput } from './conversation.inputs.js';
 import type { KnowledgeService, RetrievedEntry } from './knowledge.service.js';
 import { Message, MessageRole } from './message.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 /** How many earlier messages of the conversation go into each call's context (the newest ones). */
 export const HISTORY_MESSAGES = 20;
@@ -66,7 +66,7 @@ export interface ConversationDeps {
 }
 
 /**
- * Conversations of a user with an agent (seeds 002 and 003), and the exchange of
+ * Conversations of a user with an agent, and the exchange of
  * messages through the metered pipeline.
  *
  * Who may do what:
@@ -85,13 +85,13 @@ export class ConversationService {
 
   /** SQL condition over a conversations row aliased `t`: the viewer may read it. */
   visible(viewer: Viewer): Sql {
-    return isAdmin(viewer) ? sql`TRUE` : sql`t.user_id = ${viewer.userId}::uuid`;
+    return isHumanAdmin(viewer) ? sql`TRUE` : sql`t.user_id = ${viewer.userId}::uuid`;
   }
 
   /** Your conversations, most recently active first; admins may ask for a user's or everyone's. */
   list(viewer: Viewer, fields: Iterable<string>, where: ConversationWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
     const userId = where.userId ? requireUuid(where.userId, 'userId') : null;
-    if ((where.allUsers || (userId && userId !== viewer.userId)) && !isAdmin(viewer)) throw new ForbiddenError('Only administrators list other people\'s conversations');
+    if ((where.allUsers || (userId && userId !== viewer.userId)) && !isHumanAdmin(viewer)) throw new ForbiddenError('Only administrators list other people\'s conversations');
     const owner = userId ?? (where.allUsers ? null : viewer.userId);
     return paginate(
       this.d.db,
@@ -264,7 +264,7 @@ export class ConversationService {
     const conversationId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const c = await tx.em.findOne(Conversation, conversationId);
-      if (!c || (c.user.id !== viewer.userId && !isAdmin(viewer))) throw new NotFoundError('Conversation', conversationId);
+      if (!c || (c.user.id !== viewer.userId && !isHumanAdmin(viewer))) throw new NotFoundError('Conversation', conversationId);
       if (!c.active) return c;
       c.active = false;
       this.d.audit.record(tx, { action: 'conversation.archive', entityType: 'Conversation', entityId: c.id, before: { active: true }, after: { active: false } });
@@ -276,13 +276,12 @@ export class ConversationService {
 
   /** The row when it is the viewer's own; NOT_FOUND for whoever may not see it, FORBIDDEN (`refusal`) for an admin who may but is not its owner. */
   private own<T extends { user_id: string }>(viewer: Viewer, id: string, row: T | undefined, refusal: string): T {
-    if (!row || (row.user_id !== viewer.userId && !isAdmin(viewer))) throw new NotFoundError('Conversation', id);
+    if (!row || (row.user_id !== viewer.userId && !isHumanAdmin(viewer))) throw new NotFoundError('Conversation', id);
     if (row.user_id !== viewer.userId) throw new ForbiddenError(refusal);
     return row;
   }
 }
 
-const isAdmin = (viewer: Viewer) => viewer.role === Role.ADMIN && !viewer.serviceActor;
 
 /** The agent's system prompt, then (ASSISTANT) the retrieved knowledge, numbered so the answer can cite it. */
 export function systemMessage(agentPrompt: string, knowledge: readonly RetrievedEntry[]): string {

@@ -1,8 +1,17 @@
 import { Agent } from './agent.entity.js';
+import type { AgentService } from './agent.service.js';
 import { Conversation } from './conversation.entity.js';
+import type { ConversationService } from './conversation.service.js';
 import { KnowledgeEntry } from './knowledge-entry.entity.js';
+import type { KnowledgeService } from './knowledge.service.js';
 import { Message } from './message.entity.js';
 import { PromptLog } from './prompt-log.entity.js';
 
+/** The ai module's surface: what other modules and src/db/entities.ts may import. */
 export const aiEntities = [Agent, Conversation, Message, PromptLog, KnowledgeEntry];
-export { aiResolvers, aiSeeds, createAi, type AiServices } from './ai.module.js';
+
+export interface AiServices {
+  agents: AgentService;
+  conversations: ConversationService;
+  knowledge: KnowledgeService;
+}

@@ -1,5 +1,5 @@
 /**
- * The built-in intent classifier of prompt governance (seed 000): deterministic and
+ * The built-in intent classifier of prompt governance: deterministic and
  * explainable. Each intent of the vocabulary has cue words; a prompt's words (lower-cased,
  * split on non-letters, light English stemming by suffix stripping) are matched against
  * them and the intent with the most hits wins.
@@ -57,7 +57,7 @@ export function classifyIntent(prompt: string): IntentResult {
 }
 
 /**
- * The deviation formula (seed 000's deviation score, 0–100). With a task that lists
+ * The deviation formula (deviation score, 0–100). With a task that lists
  * allowed intents:
  *   - an intent outside them adds 10 × confidence (a confident off-task prompt: up to +10);
  *   - an allowed intent gives 1 point back (never below 0).

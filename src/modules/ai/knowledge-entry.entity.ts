@@ -3,7 +3,7 @@ import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
 
-/** Seed 002's knowledge base: searched with PostgreSQL full-text search, added to ASSISTANT calls as context. */
+/** The knowledge base: searched with PostgreSQL full-text search, added to ASSISTANT calls as context. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'knowledge_entries' })
 @Index({ properties: ['category', 'active'] })
@@ -25,7 +25,7 @@ export class KnowledgeEntry extends TimestampedEntity {
   @Property({ type: 'jsonb', default: '{}' })
   metadata: Opt<Record<string, unknown>> = {};
 
-  /** Seed 002's pinecone_id: the entry's id in an external vector index. */
+  /** E.g. a Pinecone id: the entry's id in an external vector index. */
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true, unique: true })
   externalVectorId?: string | null;

@@ -3,7 +3,7 @@ import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, Float, ID, InputType, ObjectType } from 'type-graphql';
 import { KnowledgeEntry } from './knowledge-entry.entity.js';
 
-/** Categories are short keys (seed 002: `hair_education`, `business_mentorship`). */
+/** Categories are short keys (e.g. `hair_education`, `business_mentorship`). */
 const CATEGORY = /^[\w.:-]{1,100}$/;
 const CATEGORY_MESSAGE = 'category must be 1–100 letters, digits, underscores, dots, colons or dashes';
 
@@ -13,7 +13,7 @@ export class CreateKnowledgeEntryInput {
   @Field({ description: 'The text searched and given to the assistant as context (at most 100,000 characters).' }) @Length(1, 100_000) content!: string;
   @Field(() => String, { nullable: true }) @Matches(CATEGORY, { message: CATEGORY_MESSAGE }) category?: string | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) metadata?: Record<string, unknown> | null;
-  @Field(() => String, { nullable: true, description: 'The entry\'s id in an external vector index (seed 002\'s pinecone_id); unique.' })
+  @Field(() => String, { nullable: true, description: 'The entry\'s id in an external vector index (e.g. a Pinecone id); unique.' })
   @Length(1, 200)
   externalVectorId?: string | null;
 }

@@ -12,7 +12,7 @@ import { MAX_SEARCH_RESULTS } from './knowledge.service.js';
 
 const KnowledgeEntryConnection = ConnectionType(KnowledgeEntry);
 
-/** Seed 002's knowledge base: admins write it, everyone signed in reads and searches it. */
+/** The knowledge base: admins write it, everyone signed in reads and searches it. */
 @Resolver(() => KnowledgeEntry)
 @Allow('SIGNED_IN')
 export class KnowledgeResolver {

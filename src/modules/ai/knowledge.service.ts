@@ -5,10 +5,10 @@ import { paginate, type Connection, type PageArgs } from '../../shared/connectio
 import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
-import { Role } from '../identity/user.entity.js';
+import type { AuditService } from '../audit/index.js';
 import { KnowledgeEntry } from './knowledge-entry.entity.js';
 import type { CreateKnowledgeEntryInput, KnowledgeEntryWhere, UpdateKnowledgeEntryInput } from './knowledge.inputs.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 /**
  * The document every search reads: EXACTLY the expression of the GIN index
@@ -48,7 +48,7 @@ export interface KnowledgeDeps {
 }
 
 /**
- * Seed 002's knowledge base. Admins write it; everyone signed in reads and searches the
+ * The knowledge base. Admins write it; everyone signed in reads and searches the
  * active entries (admins also the deactivated ones, which no search or retrieval uses).
  * Search is PostgreSQL full-text search in English (stemming: "styling" finds "styles").
  */
@@ -59,11 +59,11 @@ export class KnowledgeService {
 
   /** SQL condition over `t`: the entries the viewer may read. */
   visible(viewer: Viewer): Sql {
-    return viewer.role === Role.ADMIN && !viewer.serviceActor ? sql`TRUE` : sql`t.active`;
+    return isHumanAdmin(viewer) ? sql`TRUE` : sql`t.active`;
   }
 
   list(viewer: Viewer, fields: Iterable<string>, where: KnowledgeEntryWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
-    const admin = viewer.role === Role.ADMIN;
+    const admin = isHumanAdmin(viewer);
     const search = where.search?.trim();
     return paginate(
       this.d.db,
@@ -100,8 +100,8 @@ export class KnowledgeService {
   }
 
   /**
-   * The entries that best match a chat prompt, for the assistant's context (seed 002's
-   * retrieval). The prompt goes through websearch_to_tsquery like a search, with one
+   * The entries that best match a chat prompt, for the assistant's context (retrieval-
+   * augmented answers). The prompt goes through websearch_to_tsquery like a search, with one
    * difference: its terms are OR-ed instead of AND-ed. A search box gets a few chosen
    * words that must all match; a chat message is a sentence, and requiring every one of
    * its words would almost never match anything. ts_rank then puts the entries that
@@ -153,7 +153,7 @@ export class KnowledgeService {
     );
   }
 
-  /** Soft delete (seed 002's is_active): out of searches and retrieval, kept for the messages that used it. */
+  /** Soft delete (is_active): out of searches and retrieval, kept for the messages that used it. */
   deactivate(scope: Scope, id: string): Promise<KnowledgeEntry> {
     return this.change(scope, id, 'knowledge.deactivate', (k) => {
       k.active = false;

@@ -11,7 +11,7 @@ export enum MessageRole {
 }
 registerEnumType(MessageRole, { name: 'MessageRole' });
 
-/** One message of a conversation (seed 003's agent_messages, seed 002's chat_messages). */
+/** One message of a conversation (an agent's message or a chat message). */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'messages' })
 @Index({ properties: ['conversation', 'id'] })
@@ -47,7 +47,7 @@ export class Message extends BaseEntity {
   @Property({ type: 'integer', nullable: true })
   latencyMs?: number | null;
 
-  /** Knowledge entries added to the call's context (seed 002's retrieval). */
+  /** Knowledge entries added to the call's context (retrieval). */
   @Property({ type: 'uuid[]', default: '{}' })
   knowledgeEntryIds: Opt<string[]> = [];
 }

@@ -12,7 +12,7 @@ export enum PromptStatus {
 registerEnumType(PromptStatus, { name: 'PromptStatus' });
 
 /**
- * Every AI call, answered, blocked or failed (seed 000's logs, every field of it).
+ * Every AI call, answered, blocked or failed (logs, every field of it).
  * Partitioned by month on createdAt (hence the composite key; partitions are created
  * ahead and dropped after the retention period by a job). References other than the
  * user are plain ids: a log outlives the conversation or task it belonged to.

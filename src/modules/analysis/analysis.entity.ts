@@ -30,7 +30,7 @@ export enum AnalysisSessionStatus {
 }
 registerEnumType(AnalysisSessionStatus, { name: 'AnalysisSessionStatus' });
 
-/** A production analysis of a project (seed 004 "production" schema): a set of tasks external workers run. */
+/** A production analysis of a project: a set of tasks external workers run. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'analysis_sessions' })
 @Index({ properties: ['project', 'id'] })
@@ -160,7 +160,7 @@ export class Artifact extends BaseEntity {
   expiresAt?: Date | null;
 }
 
-/** A code review a task produced (seed 004's code_review_results). */
+/** A code review a task produced (code_review_results). */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'code_review_results' })
 @Index({ properties: ['session', 'id'] })

@@ -1,6 +1,5 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
@@ -12,6 +11,7 @@ import { Project } from '../projects/project.entity.js';
 import { AnalysisSession, AnalysisTask, AnalysisTaskType, Artifact, CodeReviewResult } from './analysis.entity.js';
 import { ANALYSIS_SESSION_UPDATED, ANALYSIS_TASK_QUEUED, type AnalysisSessionEvent, type AnalysisTaskQueuedEvent } from './analysis.events.js';
 import { AddArtifactInput, AddCodeReviewResultInput, CreateAnalysisSessionInput, ReportAnalysisTaskInput } from './analysis.inputs.js';
+import { onTopic } from '../../server/subscribe.js';
 
 const AnalysisSessionConnection = ConnectionType(AnalysisSession);
 
@@ -46,8 +46,7 @@ export class AnalysisSessionResolver {
 
   @FieldResolver(() => User, { nullable: true })
   user(@Root() s: RowOf<AnalysisSession>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(s.user);
-    return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(s.user, readModel(User), selectedFields(info));
   }
 
   @FieldResolver(() => [AnalysisTask])
@@ -102,10 +101,10 @@ export class AnalysisSessionResolver {
   @Allow('SERVICE')
   @Subscription(() => AnalysisTaskQueuedType, {
     description: 'Workers: tasks (of these types) were queued.',
-    subscribe: ({ args, context }) => {
+    subscribe: onTopic<AnalysisTaskQueuedEvent>(ANALYSIS_TASK_QUEUED, ({ args }) => {
       const types = (args.types ?? []) as AnalysisTaskType[];
-      return subscription<AnalysisTaskQueuedEvent>(context as Context, ANALYSIS_TASK_QUEUED, (e) => !types.length || e.types.some((t) => types.includes(t)));
-    },
+      return (e) => !types.length || e.types.some((t) => types.includes(t));
+    }),
   })
   analysisTaskQueued(@Root() e: AnalysisTaskQueuedEvent, @Arg('types', () => [AnalysisTaskType], { nullable: true }) _t: AnalysisTaskType[] | null) {
     return e;
@@ -113,10 +112,7 @@ export class AnalysisSessionResolver {
 
   @Subscription(() => AnalysisSession, {
     description: 'A session of the project changed status, to its members.',
-    subscribe: ({ args, context }) => {
-      const ctx = context as Context;
-      return subscription<AnalysisSessionEvent>(ctx, ANALYSIS_SESSION_UPDATED, (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.analysis.hearsSession(viewer, e, scope));
-    },
+    subscribe: onTopic<AnalysisSessionEvent>(ANALYSIS_SESSION_UPDATED, ({ ctx, args }) => (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.analysis.hearsSession(viewer, e, scope)),
   })
   analysisSessionUpdated(@Root() e: AnalysisSessionEvent, @Arg('projectId', () => ID) _p: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(readModel(AnalysisSession), selectedFields(info)).load(e.sessionId);

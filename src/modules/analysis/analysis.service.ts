@@ -10,9 +10,9 @@ import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../
 import { newId } from '../../shared/ids.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { AnalysisSession, AnalysisSessionStatus, AnalysisTask, AnalysisTaskStatus, AnalysisTaskType, Artifact, CodeReviewResult } from './analysis.entity.js';
 import { ANALYSIS_SESSION_UPDATED, ANALYSIS_TASK_QUEUED, type AnalysisSessionEvent, type AnalysisTaskQueuedEvent } from './analysis.events.js';
 
@@ -27,7 +27,7 @@ export interface AnalysisDeps {
 export const MAX_TASKS_PER_SESSION = 1000;
 
 /**
- * Production analysis (seed 004): sessions of tasks that external workers, with service
+ * Production analysis: sessions of tasks that external workers, with service
  * tokens, claim from a queue. A claim is one UPDATE of the oldest claimable task picked
  * with FOR UPDATE SKIP LOCKED, so concurrent workers never get the same task; it holds
  * a lease (ANALYSIS_TASK_LEASE_MS) and a fresh lease token. A task whose lease ran out is

@@ -5,7 +5,7 @@ import { newId } from '../../shared/ids.js';
 
 /**
  * What happened, by whom, to what: written in the same transaction as the change it
- * records (seeds 001, 003, 004). The actor is a user id, or a named system actor
+ * records. The actor is a user id, or a named system actor
  * (`system`, `job:approval-expiry`, `agent:…`) with no user. No foreign key to users:
  * the record must outlive whatever it describes.
  *

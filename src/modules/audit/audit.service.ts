@@ -5,11 +5,11 @@ import { paginate, type Connection, type PageArgs } from '../../shared/connectio
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import type { Scope, Viewer } from '../../shared/scope.js';
-import { Role } from '../identity/user.entity.js';
 import { AuditChain, type ChainVerification } from './audit-chain.js';
 import { AuditCheckpoints } from './audit-checkpoints.js';
 import { AuditEvent } from './audit-event.entity.js';
 import type { AuditEventWhere } from './audit.inputs.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface AuditEntry {
   action: string;
@@ -106,7 +106,7 @@ export class AuditService {
         model: readModel(AuditEvent),
         fields,
         where: and([
-          viewer.role === Role.ADMIN && !viewer.serviceActor ? null : sql`t.actor_id = ${viewer.userId}::uuid`,
+          isHumanAdmin(viewer) ? null : sql`t.actor_id = ${viewer.userId}::uuid`,
           where.actorId ? sql`t.actor_id = ${where.actorId}::uuid` : null,
           where.actorLabel ? sql`t.actor_label = ${where.actorLabel}` : null,
           where.entityType ? sql`t.entity_type = ${where.entityType}` : null,

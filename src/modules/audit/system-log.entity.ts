@@ -3,7 +3,7 @@ import { GraphQLJSON } from 'graphql-scalars';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
 
-/** Seed 001's levels (debug, info, warning, error, critical); pino's warn is WARNING, fatal is CRITICAL. */
+/** The levels (debug, info, warning, error, critical); pino's warn is WARNING, fatal is CRITICAL. */
 export enum SystemLogLevel {
   DEBUG = 'DEBUG',
   INFO = 'INFO',
@@ -16,7 +16,7 @@ registerEnumType(SystemLogLevel, { name: 'SystemLogLevel' });
 export const SYSTEM_LOG_LEVELS = [SystemLogLevel.DEBUG, SystemLogLevel.INFO, SystemLogLevel.WARNING, SystemLogLevel.ERROR, SystemLogLevel.CRITICAL] as const;
 
 /**
- * A warning or error of the server itself (seed 001's system_logs), copied from its log
+ * A warning or error of the server itself (system_logs), copied from its log
  * output (./system-log.service.ts) so that admins can read it through the API. Secrets
  * were already redacted by the logger. No foreign keys: logs outlive what they mention.
  */

@@ -53,7 +53,7 @@ export interface SystemLogOptions {
 const CAPTURED = Symbol('steward.systemLogCapture');
 
 /**
- * The server's warnings and errors, kept in system_logs for admins (seed 001).
+ * The server's warnings and errors, kept in system_logs for admins.
  *
  * `capture(logger)` tees the logger's destination: pino hands every line, already
  * serialised and redacted, to a stream that forwards it unchanged to the original

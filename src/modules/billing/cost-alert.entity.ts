@@ -14,7 +14,7 @@ export enum CostAlertType {
 }
 registerEnumType(CostAlertType, { name: 'CostAlertType' });
 
-/** Spend reached 80, 90 or 100% of a daily or monthly cost limit (seed 004): once per period (unique). */
+/** Spend reached 80, 90 or 100% of a daily or monthly cost limit: once per period (unique). */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'cost_alerts' })
 @Unique({ properties: ['user', 'alertType', 'periodStart'] })

@@ -2,7 +2,7 @@ import { Entity, Index, ManyToOne, Property, type Ref } from '@mikro-orm/core';
 import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from '../identity/user.entity.js';
 
-/** One per answered call (seed 003's cost_tracking), attributed to user, project, agent and conversation. */
+/** One per answered call (cost_tracking), attributed to user, project, agent and conversation. */
 @Entity({ tableName: 'cost_records' })
 @Index({ properties: ['user', 'createdAt'] })
 @Index({ properties: ['projectId'] })

@@ -4,6 +4,7 @@ import type { EventBus } from '../../events/bus.js';
 import { AppError, ForbiddenError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
+import type { AiCallMetrics } from '../../shared/metrics-hooks.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { classifyIntent, deviationDelta, type IntentResult } from '../ai/intent-classifier.js';
@@ -77,7 +78,7 @@ export interface MeteringDeps {
   notifications: NotificationService;
   users: UserService;
   /** Optional metrics hook: a settled call, or a provider failure. */
-  metrics?: { onAiCall(r: { provider: string; status: 'success' | 'error'; promptTokens?: number; completionTokens?: number; costUsd?: string }): void };
+  metrics?: AiCallMetrics;
 }
 
 interface Governance {

@@ -2,7 +2,7 @@ import { Entity, OneToOne, Property, type Opt, type Ref } from '@mikro-orm/core'
 import { Field, Float, Int, ObjectType } from 'type-graphql';
 import { Provider } from './provider.entity.js';
 
-/** The health job's view of a provider (seed 004): unhealthy providers are skipped. */
+/** The health job's view of a provider: unhealthy providers are skipped. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'provider_health' })
 export class ProviderHealth {

@@ -15,7 +15,7 @@ export enum ProviderType {
 registerEnumType(ProviderType, { name: 'ProviderType' });
 
 /**
- * A model endpoint (seed 004's providers, seed 003's per-call prices). Prices are per
+ * A model endpoint (providers, the per-call prices). Prices are per
  * 1,000 tokens in exact decimal dollars; the platform key is envelope-encrypted and only
  * its last four characters ever leave the server.
  */

@@ -1,23 +1,22 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, Float, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
-import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
+import { readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
-import { Role } from '../identity/user.entity.js';
 import { ProviderHealth } from './provider-health.entity.js';
 import { Provider } from './provider.entity.js';
 import { PROVIDER_HEALTH_CHANGED, type ProviderHealthChanged } from './provider.events.js';
 import { CreateProviderInput, ProviderWhere, SetMyProviderKeyInput, UpdateProviderInput } from './provider.inputs.js';
 import type { HealthRow } from './provider.service.js';
 import { UserProviderKey } from './user-provider-key.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
+import { onTopic } from '../../server/subscribe.js';
 
 const ProviderConnection = ConnectionType(Provider);
 const providers = () => readModel(Provider);
-const isAdmin = (ctx: Context) => ctx.viewer?.role === Role.ADMIN && !ctx.viewer.serviceActor;
 const healthLoader = (ctx: Context) => ctx.loaders.custom<string, HealthRow | null>('provider.health', (ids) => ctx.services.providers.healthOf(ids));
 
 /** Fields a provider's resolvers read besides the selected ones. */
@@ -33,7 +32,7 @@ export class ProviderResolver {
   providers(@Args() page: PageArgs, @Arg('where', () => ProviderWhere, { nullable: true }) where: ProviderWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const viewer = viewerOf(ctx);
     const w = where ?? {};
-    return ctx.services.providers.list(viewer, providerFields(info, ['edges', 'node']), isAdmin(ctx) ? w : { ...w, active: null }, page);
+    return ctx.services.providers.list(viewer, providerFields(info, ['edges', 'node']), isHumanAdmin(ctx.viewer) ? w : { ...w, active: null }, page);
   }
 
   @Query(() => Provider, { nullable: true, description: 'A provider you may see (admins: any; others: active ones), or null.' })
@@ -56,17 +55,17 @@ export class ProviderResolver {
 
   @FieldResolver(() => String, { nullable: true, description: 'Admins only (null for others).' })
   apiEndpoint(@Root() p: RowOf<Provider>, @Ctx() ctx: Context) {
-    return isAdmin(ctx) ? (p.apiEndpoint ?? null) : null;
+    return isHumanAdmin(ctx.viewer) ? (p.apiEndpoint ?? null) : null;
   }
 
   @FieldResolver(() => String, { nullable: true, description: 'The last four characters of the platform key. Admins only (null for others).' })
   platformKeyLast4(@Root() p: RowOf<Provider>, @Ctx() ctx: Context) {
-    return isAdmin(ctx) ? (p.platformKeyLast4 ?? null) : null;
+    return isHumanAdmin(ctx.viewer) ? (p.platformKeyLast4 ?? null) : null;
   }
 
   @FieldResolver(() => Boolean, { description: 'Whether a platform key is set. Admins only (false for others).' })
   hasPlatformKey(@Root() p: RowOf<Provider>, @Ctx() ctx: Context) {
-    return isAdmin(ctx) && p.platformKeyLast4 != null;
+    return isHumanAdmin(ctx.viewer) && p.platformKeyLast4 != null;
   }
 
   @FieldResolver(() => ProviderHealth, { nullable: true, description: 'What the health job saw last (null before its first check).' })
@@ -95,13 +94,13 @@ export class ProviderHealthResolver {
 
   @FieldResolver(() => String, { nullable: true, description: 'Why the last check failed (admins only; null after a success).' })
   lastError(@Root() h: HealthRow, @Ctx() ctx: Context) {
-    return isAdmin(ctx) ? h.lastError : null;
+    return isHumanAdmin(ctx.viewer) ? h.lastError : null;
   }
 
   @Allow('ADMIN')
   @Subscription(() => ProviderHealth, {
     description: 'A provider turned unhealthy (PROVIDER_UNHEALTHY_AFTER failed checks) or healthy again. Admins.',
-    subscribe: ({ context }) => subscription<ProviderHealthChanged>(context as Context, PROVIDER_HEALTH_CHANGED, (_e, viewer) => viewer.role === Role.ADMIN),
+    subscribe: onTopic<ProviderHealthChanged>(PROVIDER_HEALTH_CHANGED, () => (_e, viewer) => isHumanAdmin(viewer)),
   })
   async providerHealthChanged(@Root() e: ProviderHealthChanged, @Ctx() ctx: Context) {
     return healthLoader(ctx).load(e.providerId);
@@ -128,7 +127,6 @@ export class UserProviderKeyResolver {
 
   @FieldResolver(() => Provider, { nullable: true, description: 'Null when the provider is no longer visible to you (deactivated).' })
   provider(@Root() k: RowOf<UserProviderKey>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(k.provider as unknown as string | { id: string });
-    return id ? ctx.loaders.byId(providers(), providerFields(info), ctx.services.providers.visible(viewerOf(ctx))).load(id) : null;
+    return ctx.loaders.relation(k.provider as unknown as string | { id: string }, providers(), providerFields(info), ctx.services.providers.visible(viewerOf(ctx)));
   }
 }

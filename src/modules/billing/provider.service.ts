@@ -12,8 +12,7 @@ import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
-import { Role } from '../identity/user.entity.js';
+import type { AuditService } from '../audit/index.js';
 import { createLlmClient, LlmCallError, SUPPORTED_TYPES, type ProviderClient } from './clients/index.js';
 import { scrub } from './clients/errors.js';
 import type { ResolvedProvider } from './llm.js';
@@ -22,6 +21,7 @@ import { Provider, ProviderType } from './provider.entity.js';
 import { PROVIDER_HEALTH_CHANGED, type ProviderHealthChanged } from './provider.events.js';
 import type { CreateProviderInput, ProviderWhere, UpdateProviderInput } from './provider.inputs.js';
 import { UserProviderKey } from './user-provider-key.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -105,7 +105,7 @@ const BY_NAME: SortKey = { property: 'name', direction: 'ASC', type: 'text' };
 const HEALTH_CONCURRENCY = 8;
 
 /**
- * Providers (seed 004): admins configure them; users see the active ones (never a
+ * Providers: admins configure them; users see the active ones (never a
  * secret) and may keep their own key per provider. Keys are envelope-encrypted (see
  * src/shared/crypto.ts) with the row's identity as associated data; only their last four
  * characters leave the server, and neither logs nor the audit trail ever hold them.
@@ -122,7 +122,7 @@ export class ProviderService {
 
   /** SQL condition: the providers (aliased `t`) a viewer may see. Admins: all; others: active ones. */
   visible(viewer: Viewer): Sql {
-    return viewer.role === Role.ADMIN && !viewer.serviceActor ? sql`TRUE` : sql`t.active`;
+    return isHumanAdmin(viewer) ? sql`TRUE` : sql`t.active`;
   }
 
   /** Providers by name; `where.active` is an admin's filter (others see active providers only). */

@@ -5,7 +5,7 @@ import { newId } from '../../shared/ids.js';
 import { inTransaction, type Scope } from '../../shared/scope.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { Tier } from '../identity/user.entity.js';
-import { CostAlertType } from './cost-alert.entity.js';
+import type { CostAlertType } from './cost-alert.entity.js';
 import { formatMicros, percentOf, toMicros, type Micros } from './money.js';
 import { UsagePeriod } from './usage-counter.entity.js';
 
@@ -101,8 +101,7 @@ export class QuotaService {
   async reserve(em: EntityManager, userId: string, tokens: number, cost: Micros, now = new Date()): Promise<Reservation> {
     const periods = periodsAt(now);
     const limits = await this.limitsOf(em, userId);
-    return em.transactional(async (tem) => {
-      const t = tem as EntityManager;
+    return inTransaction(em, async (t) => {
       await t.execute(
         `INSERT INTO usage_counters (user_id, period, period_start) VALUES (?, 'HOUR', ?), (?, 'DAY', ?), (?, 'MONTH', ?) ON CONFLICT DO NOTHING`,
         [userId, periods.HOUR, userId, periods.DAY, userId, periods.MONTH],
@@ -182,15 +181,14 @@ export class QuotaService {
 
   /** Gives a failed or aborted call's reservation back. */
   async release(em: EntityManager, r: Reservation): Promise<void> {
-    await em.transactional(async (tem) => {
-      if (await this.take(tem as EntityManager, r)) await this.unreserve(tem as EntityManager, r.userId, r.periods, r.tokens, r.cost);
+    await inTransaction(em, async (t) => {
+      if (await this.take(t, r)) await this.unreserve(t, r.userId, r.periods, r.tokens, r.cost);
     });
   }
 
   /** Releases reservations of calls that never settled (an instance died mid-call): a job. */
   async releaseExpired(em: EntityManager): Promise<number> {
-    return em.transactional(async (tem) => {
-      const t = tem as EntityManager;
+    return inTransaction(em, async (t) => {
       const rows = await t.execute<{ user_id: string; tokens: number; cost_usd: string; periods: Periods }[]>(
         `DELETE FROM quota_reservations WHERE id IN (SELECT id FROM quota_reservations WHERE expires_at < now() LIMIT 1000 FOR UPDATE SKIP LOCKED)
          RETURNING user_id, tokens, cost_usd, periods`,

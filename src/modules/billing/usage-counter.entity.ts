@@ -12,7 +12,7 @@ registerEnumType(UsagePeriod, { name: 'UsagePeriod' });
 /**
  * A user's usage in one period (an hour, a UTC day, a UTC month): what was used and what
  * is reserved by calls in flight. Quotas are checked and reserved against these rows
- * atomically; the MONTH row is also seed 002's monthly usage tracking.
+ * atomically; the MONTH row is also the monthly usage tracking.
  */
 @Entity({ tableName: 'usage_counters' })
 export class UsageCounter {

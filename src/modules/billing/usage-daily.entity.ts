@@ -2,7 +2,7 @@ import { Entity, ManyToOne, Property, Unique, type Opt, type Ref } from '@mikro-
 import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from '../identity/user.entity.js';
 
-/** Seed 004's usage_tracking: one row per user, provider, model and UTC day, upserted per call. */
+/** Usage per day: one row per user, provider, model and UTC day, upserted per call. */
 @Entity({ tableName: 'usage_daily' })
 @Unique({ properties: ['user', 'provider', 'model', 'date'] })
 export class UsageDaily extends BaseEntity {

@@ -5,7 +5,7 @@ import type { SealedSecret } from '../../shared/crypto.js';
 import { User } from '../identity/user.entity.js';
 import { Provider } from './provider.entity.js';
 
-/** A user's own key for a provider (seed 004's user_providers), used before the platform's. */
+/** A user's own key for a provider (user_providers), used before the platform's. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'user_provider_keys' })
 @Unique({ properties: ['user', 'provider'] })

@@ -4,7 +4,7 @@ import { Field, Int, ObjectType } from 'type-graphql';
 import { User } from '../identity/user.entity.js';
 
 /**
- * An admin's overrides of a user's limits (seeds 000, 002, 004). A null limit falls back
+ * An admin's overrides of a user's limits. A null limit falls back
  * to the tier's default (messages: BASIC 50, PREMIUM 200, VIP 1000 a month) or the
  * platform's; see quota.service.ts for the effective values.
  */

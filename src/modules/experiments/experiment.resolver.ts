@@ -1,12 +1,10 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
-import { ConnectionType, NEWEST_FIRST, PageArgs, paginate } from '../../shared/connection.js';
+import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid, requireUuid } from '../../shared/errors.js';
-import { and, idOf, readModel, type RowOf } from '../../shared/read-model.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
@@ -33,6 +31,7 @@ import { EXPERIMENT_STATUS_CHANGED, type ExperimentEvent } from './experiments.e
 import { Policy } from './policy.entity.js';
 import { QuarantineRecord, ReevaluationRequest } from './quarantine.entity.js';
 import { Baseline, Version, VersionHistory } from './version.entity.js';
+import { onTopic } from '../../server/subscribe.js';
 
 const ExperimentConnection = ConnectionType(Experiment);
 const VersionHistoryConnection = ConnectionType(VersionHistory);
@@ -40,14 +39,12 @@ const PromotionConnection = ConnectionType(Promotion);
 const ComparisonReportConnection = ConnectionType(ComparisonReport);
 const QuarantineRecordConnection = ConnectionType(QuarantineRecord);
 
-const user = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => (id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null);
-const byId = <T>(ctx: Context, info: GraphQLResolveInfo, entity: { name: string }, id: string | null) => (id ? ctx.loaders.byId(readModel(entity), selectedFields(info)).load(id) : null) as Promise<T> | null;
+const user = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => ctx.loaders.relation(id, readModel(User), selectedFields(info));
+const byId = (ctx: Context, info: GraphQLResolveInfo, entity: { name: string }, id: string | null) => ctx.loaders.relation(id, readModel(entity), selectedFields(info));
 
 /** A project's rows of `entity`, newest first, for the project's readers. */
-async function projectPage(ctx: Context, entity: { name: string }, projectId: string, page: PageArgs, info: GraphQLResolveInfo) {
-  const viewer = viewerOf(ctx);
-  return paginate(ctx.runtime.db, { model: readModel(entity), fields: selectedFields(info, ['edges', 'node']), where: and([sql`t.project_id = ${requireUuid(projectId, 'projectId')}::uuid`, ctx.services.experiments.visible(viewer)]), sort: NEWEST_FIRST }, page);
-}
+const projectPage = (ctx: Context, entity: { name: string }, projectId: string, page: PageArgs, info: GraphQLResolveInfo) =>
+  ctx.services.experiments.projectRows(viewerOf(ctx), entity, projectId, selectedFields(info, ['edges', 'node']), page);
 
 @Resolver(() => Experiment)
 @Allow('SIGNED_IN')
@@ -121,10 +118,7 @@ export class ExperimentResolver {
 
   @Subscription(() => Experiment, {
     description: 'Experiments of the project created or changing status, to its readers.',
-    subscribe: ({ args, context }) => {
-      const ctx = context as Context;
-      return subscription<ExperimentEvent>(ctx, EXPERIMENT_STATUS_CHANGED, (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e, scope));
-    },
+    subscribe: onTopic<ExperimentEvent>(EXPERIMENT_STATUS_CHANGED, ({ ctx, args }) => (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e, scope)),
   })
   experimentStatusChanged(@Root() e: ExperimentEvent, @Arg('projectId', () => ID) _p: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(readModel(Experiment), selectedFields(info)).load(e.experimentId);
@@ -291,7 +285,7 @@ export class ReevaluationRequestResolver {
 export class PolicyResolver {
   @Query(() => [Policy], { description: 'Every stored policy, by name.' })
   policies(@Ctx() ctx: Context) {
-    return ctx.runtime.db.query(sql`SELECT id, name, package_path AS "packagePath", rego_code AS "regoCode", active, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies ORDER BY name`);
+    return ctx.services.experiments.policies();
   }
 
   @Query(() => [Policy], { description: 'The policies attached to a project (active or not).' })

@@ -9,19 +9,19 @@ import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.j
 import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
-import { canonicalize } from '../audit/canonical.js';
+import type { AuditService } from '../audit/index.js';
+import { canonicalize } from '../audit/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { ApprovalStatus } from '../work/approval.entity.js';
-import type { ApprovalRow, ApprovalService } from '../work/approval.service.js';
+import type { ApprovalRow, ApprovalService } from '../work/index.js';
 import { ComparisonReport, Evaluation, Experiment, ExperimentStatus, Promotion, PromotionStatus, Verdict } from './experiment.entity.js';
 import { EXPERIMENT_STATUS_CHANGED, type ExperimentEvent } from './experiments.events.js';
 import { compare, judge } from './judge.js';
 import { evaluatePolicies } from './opa.js';
 import { Policy } from './policy.entity.js';
 import { QuarantineRecord, QuarantineStatus, ReevaluationRequest, ReevaluationStatus } from './quarantine.entity.js';
-import { Baseline, BaselineOperator, Version, VersionAction, VersionHistory, VersionTag } from './version.entity.js';
+import { Baseline, type BaselineOperator, Version, VersionAction, VersionHistory, VersionTag } from './version.entity.js';
 
 export const PROMOTE_ACTION = 'experiment.promote';
 
@@ -56,7 +56,7 @@ const effective = (e: Pick<Evaluation, 'aiVerdict' | 'humanOverride'>) => e.huma
 const who = (viewer: Viewer | null) => (viewer && !viewer.serviceActor ? viewer.userId : null);
 
 /**
- * Seed 004's three-version flow: versions and their history, baselines, policies,
+ * The three-version flow: versions and their history, baselines, policies,
  * experiments in V1 and their status machine, evaluations with an AI verdict and human
  * override, promotions to V2 through an Approval, degrading V2 to V3, and quarantine
  * (the blacklist) with admin-approved re-evaluation. Every change is audited in its
@@ -470,6 +470,17 @@ export class ExperimentService {
 
   /** Subscription filter. */
   hears = (viewer: Viewer, e: ExperimentEvent, scope?: EventScope) => this.policy.canRead(viewer, e.projectId, scope);
+
+  /** A project's rows of `entity` (promotions, comparison reports, quarantine records), newest first, for its readers. */
+  projectRows(viewer: Viewer, entity: { name: string }, projectId: string, fields: Iterable<string>, page: PageArgs) {
+    const where = and([sql`t.project_id = ${requireUuid(projectId, 'projectId')}::uuid`, this.visible(viewer)]);
+    return paginate(this.d.db, { model: readModel(entity), fields, where, sort: NEWEST_FIRST }, page);
+  }
+
+  /** Every stored policy, by name. */
+  policies() {
+    return this.d.db.query(sql`SELECT id, name, package_path AS "packagePath", rego_code AS "regoCode", active, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies ORDER BY name`);
+  }
 }
 
 function failed(checks: { metric: string; value: number | null; holds: boolean | null; operator: string; threshold: number }[] | null | undefined): Record<string, unknown> | null {

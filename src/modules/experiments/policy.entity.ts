@@ -5,7 +5,7 @@ import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 
 /**
- * A named Rego policy (seed 004). Steward stores the code; an OPA server (OPA_URL) that
+ * A named Rego policy. Steward stores the code; an OPA server (OPA_URL) that
  * has it loaded answers for `packagePath` (e.g. `steward.experiments`), queried as
  * POST /v1/data/steward/experiments. Attached to projects through project_policies.
  */

@@ -21,7 +21,7 @@ export enum ReevaluationStatus {
 registerEnumType(ReevaluationStatus, { name: 'ReevaluationStatus' });
 
 /**
- * The blacklist (seed 004 has both `blacklist` and `quarantine_records`; they are one
+ * The blacklist (the requirements have both a blacklist and quarantine records; they are one
  * thing here): one record per project and config hash. While QUARANTINED or
  * UNDER_REVIEW, experiments with that config are refused; APPROVED_RETRY lifts the
  * block. A new failure of the same config quarantines it again (same record).

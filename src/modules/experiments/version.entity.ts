@@ -6,7 +6,7 @@ import { DecimalScalar } from '../../shared/decimal.scalar.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 
-/** Seed 004's three versions: V1 experimentation, V2 production, V3 quarantine. */
+/** The three versions: V1 experimentation, V2 production, V3 quarantine. */
 export enum VersionTag {
   V1 = 'V1',
   V2 = 'V2',

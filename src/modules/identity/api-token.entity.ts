@@ -4,7 +4,7 @@ import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from './user.entity.js';
 
 /**
- * A token for programs (seed 000's token_hash). Personal tokens act as their user;
+ * A token for programs (token_hash). Personal tokens act as their user;
  * service tokens (created by an admin) act as a named system actor such as an agent
  * or a container runtime, and may run only operations that accept services.
  * 256 random bits, shown once; only the SHA-256 is stored (a slow hash adds nothing

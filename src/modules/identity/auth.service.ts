@@ -8,7 +8,7 @@ import { BadInputError, ConflictError, ForbiddenError, UnauthenticatedError } fr
 import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import type { AccessTokens } from './access-token.js';
 import type { AuthLimits } from './auth-limits.js';
 import { CREDENTIALS_REVOKED, type CredentialsRevoked } from './identity.events.js';
@@ -16,6 +16,7 @@ import { PasswordHasher } from './password.js';
 import { PasswordReset } from './password-reset.entity.js';
 import { Session } from './session.entity.js';
 import { Role, User, UserStatus } from './user.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface AuthDeps {
   config: Config;
@@ -55,7 +56,7 @@ export function assertActive(user: Pick<User, 'status' | 'isBlocked'>): void {
 }
 
 /**
- * Sign-up, sign-in, sessions and second factors (seeds 001 and 004). Secrets are
+ * Sign-up, sign-in, sessions and second factors. Secrets are
  * stored only as hashes; failures that reveal nothing look the same whatever failed.
  */
 export class AuthService {
@@ -338,7 +339,7 @@ export class AuthService {
     return inTransaction(scope, async (tx) => {
       const [target] = await tx.em.execute<{ user_id: string; family_id: string }[]>(
         `SELECT user_id, family_id FROM sessions WHERE id = ? AND (user_id = ? OR ?)`,
-        [sessionId, viewer.userId, viewer.role === Role.ADMIN],
+        [sessionId, viewer.userId, isHumanAdmin(viewer)],
       );
       if (!target) return false;
       const ids = await this.revokeWhere(tx, `family_id = ?`, [target.family_id], 'revoked');

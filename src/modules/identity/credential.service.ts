@@ -5,11 +5,12 @@ import { randomSecret, sha256 } from '../../shared/crypto.js';
 import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { ApiToken } from './api-token.entity.js';
 import type { AuthService } from './auth.service.js';
 import { Invitation } from './invitation.entity.js';
-import { Role } from './user.entity.js';
+import type { Role } from './user.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export const API_TOKEN_PREFIX = 'stw_';
 
@@ -54,7 +55,7 @@ export class CredentialService {
     const tokenId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const t = await tx.em.findOne(ApiToken, tokenId);
-      if (!t || (t.user.id !== viewer.userId && viewer.role !== Role.ADMIN)) throw new NotFoundError('ApiToken', tokenId);
+      if (!t || (t.user.id !== viewer.userId && !isHumanAdmin(viewer))) throw new NotFoundError('ApiToken', tokenId);
       if (!t.revokedAt) {
         t.revokedAt = new Date();
         this.audit.record(tx, { action: 'apiToken.revoke', entityType: 'ApiToken', entityId: t.id });

@@ -5,7 +5,7 @@ import { TimestampedEntity } from '../../shared/base.entity.js';
 export enum Role {
   ADMIN = 'ADMIN',
   USER = 'USER',
-  /** Reads what it may see and changes nothing but its own account (seed 004's "viewer"). */
+  /** Reads what it may see and changes nothing but its own account (a read-only member). */
   OBSERVER = 'OBSERVER',
 }
 export enum UserStatus {
@@ -13,7 +13,7 @@ export enum UserStatus {
   INACTIVE = 'INACTIVE',
   SUSPENDED = 'SUSPENDED',
 }
-/** Membership tier (seed 002): sets the default monthly message limit. */
+/** Membership tier: sets the default monthly message limit. */
 export enum Tier {
   BASIC = 'BASIC',
   PREMIUM = 'PREMIUM',
@@ -24,8 +24,8 @@ registerEnumType(UserStatus, { name: 'UserStatus' });
 registerEnumType(Tier, { name: 'Tier' });
 
 /**
- * One user for all five systems: seed 000's quota/behaviour fields, seed 001's
- * username/role/status/preferences, seed 002's tier, seed 004's argon2id, TOTP and
+ * One user for every capability: quota and behaviour fields (prompt governance),
+ * username/role/status/preferences, a membership tier, argon2id, TOTP and
  * lockout. Email and username are stored lower-cased so uniqueness ignores case.
  */
 @ObjectType({ simpleResolvers: true })
@@ -94,7 +94,7 @@ export class User extends TimestampedEntity {
   @Property({ type: 'timestamptz', nullable: true })
   blockedAt?: Date | null;
 
-  /** Prompt-governance deviation score (seed 000), 0–100. */
+  /** Prompt-governance deviation score, 0–100. */
   @Field(() => Float)
   @Property({ type: 'decimal', precision: 6, scale: 2, default: 0 })
   deviationScore: Opt<string> = '0';

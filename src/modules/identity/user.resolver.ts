@@ -1,8 +1,6 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { USER_UPDATED, type UserUpdated } from './identity.events.js';
-import { Role } from './user.entity.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
@@ -11,6 +9,8 @@ import { readModel } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { BlockUserInput, UpdateMeInput, UpdateUserInput, UserWhere } from './identity.inputs.js';
 import { User } from './user.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
+import { onTopic } from '../../server/subscribe.js';
 
 const UserConnection = ConnectionType(User);
 
@@ -67,10 +67,7 @@ export class UserResolver {
   @Allow('OWN_ACCOUNT')
   @Subscription(() => User, {
     description: 'A user changed (role, status, tier, block, profile): to admins, and to the user concerned. `id` narrows to one user.',
-    subscribe: ({ args, context }) =>
-      subscription<UserUpdated>(context as Context, USER_UPDATED, (p, viewer) =>
-        (!args.id || p.id === args.id) && (viewer.role === Role.ADMIN || p.id === viewer.userId),
-      ),
+    subscribe: onTopic<UserUpdated>(USER_UPDATED, ({ args }) => (p, viewer) => (!args.id || p.id === args.id) && (isHumanAdmin(viewer) || p.id === viewer.userId)),
   })
   userUpdated(
     @Root() event: UserUpdated,

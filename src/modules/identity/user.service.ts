@@ -7,9 +7,9 @@ import { paginate, type Connection, type PageArgs } from '../../shared/connectio
 import { ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import type { AuthService } from './auth.service.js';
-import { Role, Tier, User, UserStatus } from './user.entity.js';
+import { Role, type Tier, User, UserStatus } from './user.entity.js';
 
 export interface UserFilter {
   role?: Role | null;

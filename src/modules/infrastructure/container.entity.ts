@@ -5,7 +5,7 @@ import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 
 /**
- * A dev container's lifecycle (seed 003, plus ERROR for a runtime that failed). Valid
+ * A dev container's lifecycle (plus ERROR for a runtime that failed). Valid
  * moves are in ./container.rules.ts; any other is refused with BAD_USER_INPUT.
  */
 export enum ContainerStatus {
@@ -18,7 +18,7 @@ export enum ContainerStatus {
 registerEnumType(ContainerStatus, { name: 'ContainerStatus' });
 
 /**
- * A project's development container (seed 003). The runtime that runs it (Docker,
+ * A project's development container. The runtime that runs it (Docker,
  * OrbStack, Kubernetes) is outside Steward: it reports `status` and activity with a
  * service token; members ask for start, stop or sleep, which Steward records as
  * `desiredStatus` for the runtime to act on (it is cleared when the runtime reports

@@ -1,6 +1,5 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
@@ -12,10 +11,11 @@ import { Project } from '../projects/project.entity.js';
 import { Container, ContainerStatus } from './container.entity.js';
 import { CONTAINER_STATUS_CHANGED, type ContainerEvent } from './infrastructure.events.js';
 import { ContainerWhere, CreateContainerInput, ReportContainerStatusInput, UpdateContainerInput } from './infrastructure.inputs.js';
+import { onTopic } from '../../server/subscribe.js';
 
 const ContainerConnection = ConnectionType(Container);
 const containers = () => readModel(Container);
-const userById = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => (id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null);
+const userById = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => ctx.loaders.relation(id, readModel(User), selectedFields(info));
 
 @Resolver(() => Container)
 @Allow('SIGNED_IN')
@@ -94,11 +94,10 @@ export class ContainerResolver {
   @Allow('SIGNED_IN', 'SERVICE')
   @Subscription(() => Container, {
     description: "Creations, status changes and start/stop/sleep requests of containers, to the project's members (and admins and runtimes).",
-    subscribe: ({ args, context }) => {
-      const ctx = context as Context;
+    subscribe: onTopic<ContainerEvent>(CONTAINER_STATUS_CHANGED, ({ ctx, args }) => {
       const projectId = (args.projectId as string | null | undefined)?.toLowerCase();
-      return subscription<ContainerEvent>(ctx, CONTAINER_STATUS_CHANGED, (e, viewer, scope) => (!projectId || e.projectId === projectId) && ctx.services.containers.hears(viewer, e, scope));
-    },
+      return (e, viewer, scope) => (!projectId || e.projectId === projectId) && ctx.services.containers.hears(viewer, e, scope);
+    }),
   })
   containerStatusChanged(@Root() e: ContainerEvent, @Arg('projectId', () => ID, { nullable: true }) _p: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(containers(), selectedFields(info)).load(e.containerId);

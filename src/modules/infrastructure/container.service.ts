@@ -9,12 +9,12 @@ import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { User } from '../identity/user.entity.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
-import type { NotificationService } from '../work/notification.service.js';
+import type { NotificationService } from '../work/index.js';
 import { Container, ContainerStatus } from './container.entity.js';
 import { requireMove } from './container.rules.js';
 import { CONTAINER_STATUS_CHANGED, type ContainerEvent } from './infrastructure.events.js';
@@ -52,7 +52,7 @@ const snapshot = (c: Container) => ({
 });
 
 /**
- * Dev containers (seed 003). Steward owns their state and rules; the runtime acts on
+ * Dev containers. Steward owns their state and rules; the runtime acts on
  * them. Members (CONTRIBUTOR+) create containers and ask for start/stop/sleep (the
  * desired status); the runtime, with a service token, reports the status it reached
  * and activity. Every move is checked against ./container.rules.ts, audited, and

@@ -4,7 +4,7 @@ import { TimestampedEntity } from '../../shared/base.entity.js';
 import type { SealedSecret } from '../../shared/crypto.js';
 import { User } from '../identity/user.entity.js';
 
-/** Seed 001's statuses: INACTIVE until the first heartbeat (or when disabled), ACTIVE while heartbeats come, ERROR when they stop or the server reports a failure. */
+/** The statuses: INACTIVE until the first heartbeat (or when disabled), ACTIVE while heartbeats come, ERROR when they stop or the server reports a failure. */
 export enum McpServerStatus {
   ACTIVE = 'ACTIVE',
   INACTIVE = 'INACTIVE',
@@ -18,7 +18,7 @@ export type StoredEnvVar =
   | { name: string; secret: true; sealed: SealedSecret; last4: string | null };
 
 /**
- * A registered MCP server (seed 001): how to start it (command, args, environment) and
+ * A registered MCP server: how to start it (command, args, environment) and
  * what it offers. The process runs outside Steward and reports heartbeats with a service
  * token; a job marks an ACTIVE server whose heartbeats stopped as ERROR. Secret
  * environment values are envelope-encrypted (AES-256-GCM, bound to the server and the

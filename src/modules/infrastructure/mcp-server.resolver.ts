@@ -1,6 +1,5 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, ObjectType, Field, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
@@ -11,6 +10,7 @@ import { MCP_SERVER_STATUS_CHANGED, type McpServerEvent } from './infrastructure
 import { McpServerHeartbeatInput, McpServerWhere, RegisterMcpServerInput, UpdateMcpServerInput } from './infrastructure.inputs.js';
 import { McpServer } from './mcp-server.entity.js';
 import { showEnvironment } from './mcp-server.service.js';
+import { onTopic } from '../../server/subscribe.js';
 
 @ObjectType({ description: 'An environment variable of an MCP server; a secret\'s value is never shown.' })
 export class McpEnvVar {
@@ -72,10 +72,10 @@ export class McpServerResolver {
   @Allow('ADMIN', 'SERVICE')
   @Subscription(() => McpServer, {
     description: 'Status changes of MCP servers (heartbeat after silence, failure, heartbeat timeout, disabled). Admins and services.',
-    subscribe: ({ args, context }) => {
+    subscribe: onTopic<McpServerEvent>(MCP_SERVER_STATUS_CHANGED, ({ args }) => {
       const id = (args.id as string | null | undefined)?.toLowerCase();
-      return subscription<McpServerEvent>(context as Context, MCP_SERVER_STATUS_CHANGED, (e) => !id || e.mcpServerId === id);
-    },
+      return (e) => !id || e.mcpServerId === id;
+    }),
   })
   mcpServerStatusChanged(@Root() e: McpServerEvent, @Arg('id', () => ID, { nullable: true }) _id: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(servers(), selectedFields(info)).load(e.mcpServerId);

@@ -9,10 +9,10 @@ import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
-import type { UserService } from '../identity/user.service.js';
+import type { AuditService } from '../audit/index.js';
+import type { UserService } from '../identity/index.js';
 import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
-import type { NotificationService } from '../work/notification.service.js';
+import type { NotificationService } from '../work/index.js';
 import { MCP_SERVER_STATUS_CHANGED, type McpServerEvent } from './infrastructure.events.js';
 import type { McpEnvVarInput, McpServerHeartbeatInput, McpServerWhere, RegisterMcpServerInput, UpdateMcpServerInput } from './infrastructure.inputs.js';
 import { McpServer, McpServerStatus, type StoredEnvVar } from './mcp-server.entity.js';
@@ -60,7 +60,7 @@ export function showEnvironment(stored: readonly StoredEnvVar[] | null | undefin
 }
 
 /**
- * The MCP server registry (seed 001), kept by admins. The processes report heartbeats
+ * The MCP server registry, kept by admins. The processes report heartbeats
  * with a service token: a heartbeat makes an enabled server ACTIVE (or ERROR when it
  * reports a failure); a job marks ACTIVE servers whose heartbeats stopped as ERROR.
  * Status changes are audited and published to admins (mcpServerStatusChanged).

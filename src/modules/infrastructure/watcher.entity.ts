@@ -5,7 +5,7 @@ import { BaseEntity, TimestampedEntity } from '../../shared/base.entity.js';
 import { User } from '../identity/user.entity.js';
 
 /**
- * A watcher (seed 001): a process outside Steward that looks at a source (a mailbox, a
+ * A watcher: a process outside Steward that looks at a source (a mailbox, a
  * folder, a chat) and turns what it finds into work. Steward keeps its configuration
  * and, from the runs it reports with a service token, when it last ran, its last error
  * and how many errors it had. Config is plain JSON: keep credentials out of it.

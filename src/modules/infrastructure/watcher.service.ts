@@ -6,7 +6,7 @@ import { paginate, type Connection, type PageArgs } from '../../shared/connectio
 import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import type { CreateWatcherInput, ReportWatcherRunInput, UpdateWatcherInput, WatcherWhere } from './infrastructure.inputs.js';
 import { Watcher, WatcherRun } from './watcher.entity.js';
 
@@ -18,7 +18,7 @@ export interface WatcherDeps {
 const snapshot = (w: Watcher) => ({ name: w.name, watcherType: w.watcherType, config: w.config, isActive: w.isActive });
 
 /**
- * Watchers (seed 001), kept by admins; the watcher processes report each run with a
+ * Watchers, kept by admins; the watcher processes report each run with a
  * service token, which records the run and moves the watcher's last run, last error,
  * error count and consecutive errors.
  */

@@ -1,10 +1,10 @@
 import { Entity, ManyToOne, Property, Unique, type Opt, type Ref } from '@mikro-orm/core';
 import { Field, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
-import { AgentType } from '../ai/agent-type.js';
+import { AgentType } from '../ai/agent.entity.js';
 import { Project } from './project.entity.js';
 
-/** A git branch created for a project, usually by an agent (seed 003); name unique per project. */
+/** A git branch created for a project, usually by an agent; name unique per project. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'git_branches' })
 @Unique({ properties: ['project', 'name'] })

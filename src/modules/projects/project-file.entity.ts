@@ -1,11 +1,11 @@
 import { BigIntType, Entity, ManyToOne, Property, Unique, type Ref } from '@mikro-orm/core';
 import { Field, Float, ObjectType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
-import { AgentType } from '../ai/agent-type.js';
+import { AgentType } from '../ai/agent.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from './project.entity.js';
 
-/** A file of a project's tree as agents report it (seed 003): path unique per project. */
+/** A file of a project's tree as agents report it: path unique per project. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'project_files' })
 @Unique({ properties: ['project', 'path'] })

@@ -3,7 +3,7 @@ import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
 
-/** The four templates of seed 003; creating a project from one copies its default settings. */
+/** The four built-in templates; creating a project from one copies its default settings. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'project_templates' })
 export class ProjectTemplate extends BaseEntity {

@@ -5,7 +5,7 @@ import { TimestampedEntity } from '../../shared/base.entity.js';
 import { User } from '../identity/user.entity.js';
 import { ProjectTemplate } from './project-template.entity.js';
 
-/** DELETED is a soft delete (seed 003): the row stays for the audit trail, hidden from everyone but admins. */
+/** DELETED is a soft delete: the row stays for the audit trail, hidden from everyone but admins. */
 export enum ProjectStatus {
   ACTIVE = 'ACTIVE',
   ARCHIVED = 'ARCHIVED',
@@ -13,7 +13,7 @@ export enum ProjectStatus {
 }
 registerEnumType(ProjectStatus, { name: 'ProjectStatus' });
 
-/** A project (seeds 003 and 004): an owner, collaborators with roles, and the work inside it. */
+/** A project: an owner, collaborators with roles, and the work inside it. */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'projects' })
 @Index({ properties: ['owner', 'status'] })

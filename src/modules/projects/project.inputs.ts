@@ -1,7 +1,7 @@
 import { IsIn, IsUUID, IsUrl, Length, Matches, Max, MaxLength, Min } from 'class-validator';
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, Float, ID, InputType } from 'type-graphql';
-import { AgentType } from '../ai/agent-type.js';
+import { AgentType } from '../ai/agent.entity.js';
 import { ProjectRole } from './project-member.entity.js';
 import { ProjectStatus } from './project.entity.js';
 

@@ -3,8 +3,8 @@ import type { SqlClient } from '../../db/sql.js';
 import type { EventScope } from '../../events/subscription.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
-import { Role } from '../identity/user.entity.js';
 import { ProjectRole } from './project-member.entity.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 const RANK: Record<ProjectRole, number> = {
   [ProjectRole.VIEWER]: 1,
@@ -47,7 +47,7 @@ export class ProjectPolicy {
          WHERE p.id = ${projectId}::uuid`);
     }
     if (!row) return null;
-    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return ProjectRole.OWNER;
+    if (isHumanAdmin(viewer)) return ProjectRole.OWNER;
     if (row.status === 'DELETED') return null;
     if (viewer.serviceActor) return ProjectRole.MAINTAINER;
     return row.role;
@@ -83,7 +83,7 @@ export class ProjectPolicy {
    */
   visible(viewer: Viewer, column: string): Sql {
     const col = raw(column);
-    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
+    if (isHumanAdmin(viewer)) return sql`TRUE`;
     if (viewer.serviceActor) return sql`EXISTS (SELECT 1 FROM projects vp WHERE vp.id = ${col} AND vp.status <> 'DELETED')`;
     return sql`EXISTS (SELECT 1 FROM project_members vm JOIN projects vp ON vp.id = vm.project_id
                        WHERE vm.project_id = ${col} AND vm.user_id = ${viewer.userId}::uuid AND vp.status <> 'DELETED')`;

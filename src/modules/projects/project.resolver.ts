@@ -73,8 +73,7 @@ export class ProjectResolver {
 
   @FieldResolver(() => ProjectTemplate, { nullable: true })
   template(@Root() p: RowOf<Project>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(p.template);
-    return id ? ctx.loaders.byId(readModel(ProjectTemplate), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(p.template, readModel(ProjectTemplate), selectedFields(info));
   }
 
   @FieldResolver(() => ProjectRole, { nullable: true, description: 'Your role in the project (admins: OWNER).' })

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { newId } from '../../shared/ids.js';
 
-/** Seed 003's four templates. Inserted when missing; an admin's later edits are kept. */
+/** The four built-in templates. Inserted when missing; an admin's later edits are kept. */
 export const PROJECT_TEMPLATES = [
   { key: 'react-typescript', name: 'React + TypeScript', description: 'A single-page React application with TypeScript and Vite.', defaults: { language: 'typescript', framework: 'react', buildTool: 'vite', port: 5173 } },
   { key: 'nextjs-typescript', name: 'Next.js + TypeScript', description: 'A Next.js application with the app router and TypeScript.', defaults: { language: 'typescript', framework: 'nextjs', port: 3000 } },

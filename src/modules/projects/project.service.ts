@@ -6,9 +6,9 @@ import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUui
 import { newId } from '../../shared/ids.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { User, UserStatus } from '../identity/user.entity.js';
-import type { AgentType } from '../ai/agent-type.js';
+import type { AgentType } from '../ai/agent.entity.js';
 import { GitBranch } from './git-branch.entity.js';
 import { ProjectFile } from './project-file.entity.js';
 import { ProjectMember, ProjectRole } from './project-member.entity.js';
@@ -18,7 +18,7 @@ import { atLeast, type ProjectPolicy } from './project.policy.js';
 
 const snapshot = (p: Project) => ({ name: p.name, description: p.description ?? null, status: p.status, settings: p.settings, gitRepoUrl: p.gitRepoUrl ?? null });
 
-/** Projects, their members, files and branches (seeds 003 and 004). Access rules: ProjectPolicy. */
+/** Projects, their members, files and branches. Access rules: ProjectPolicy. */
 export class ProjectService {
   constructor(
     private readonly db: SqlClient,

@@ -15,9 +15,9 @@ export enum ApprovalStatus {
 registerEnumType(ApprovalStatus, { name: 'ApprovalStatus' });
 
 /**
- * A human decision an action waits for (seed 001). Requested by a user or by a named
- * system actor (seed 001's free-text requested_by, e.g. an agent with a service token).
- * Decided once, never by its requester; seed 001's approved_by/rejected_by pair becomes
+ * A human decision an action waits for. Requested by a user or by a named
+ * system actor (a free-text requester, e.g. an agent with a service token).
+ * Decided once, never by its requester; an approved_by/rejected_by pair becomes
  * one decidedBy with the status saying which. Project is always set when the task has one,
  * so access and subscriptions follow the project.
  */

@@ -1,12 +1,12 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription, type EventScope } from '../../events/subscription.js';
+import type { EventScope, Hears } from '../../events/subscription.js';
 import type { Viewer } from '../../shared/scope.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
-import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
+import { readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
@@ -14,12 +14,14 @@ import { Approval, ApprovalStatus } from './approval.entity.js';
 import { APPROVAL_DECIDED, APPROVAL_REQUESTED, type ApprovalEvent } from './approval.events.js';
 import { ApprovalWhere, DecideApprovalInput, RequestApprovalInput } from './approval.inputs.js';
 import { Task } from './task.entity.js';
+import { onTopic } from '../../server/subscribe.js';
 
 const ApprovalConnection = ConnectionType(Approval);
 const approvals = () => readModel(Approval);
 
-function onEvent(ctx: Context, topic: string, hears: (viewer: Viewer, e: ApprovalEvent, scope: EventScope) => Promise<boolean>, projectId?: string | null) {
-  return subscription<ApprovalEvent>(ctx, topic, (e, viewer, scope) => (!projectId || e.projectId === projectId) && hears(viewer, e, scope));
+/** Approval events, of one project when `projectId` is given, to those `hears` lets in. */
+function inProject(projectId: string | null | undefined, hears: (viewer: Viewer, e: ApprovalEvent, scope: EventScope) => Promise<boolean>): Hears<ApprovalEvent> {
+  return (e, viewer, scope) => (!projectId || e.projectId === projectId) && hears(viewer, e, scope);
 }
 
 @Resolver(() => Approval)
@@ -38,26 +40,22 @@ export class ApprovalResolver {
 
   @FieldResolver(() => User, { nullable: true, description: 'The requesting user; null when a system actor asked (see requestedByActor).' })
   requestedBy(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(a.requestedBy);
-    return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(a.requestedBy, readModel(User), selectedFields(info));
   }
 
   @FieldResolver(() => User, { nullable: true })
   decidedBy(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(a.decidedBy);
-    return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(a.decidedBy, readModel(User), selectedFields(info));
   }
 
   @FieldResolver(() => Task, { nullable: true })
   task(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(a.task);
-    return id ? ctx.loaders.byId(readModel(Task), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(a.task, readModel(Task), selectedFields(info));
   }
 
   @FieldResolver(() => Project, { nullable: true })
   project(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(a.project);
-    return id ? ctx.loaders.byId(readModel(Project), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(a.project, readModel(Project), selectedFields(info));
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
@@ -78,10 +76,7 @@ export class ApprovalResolver {
 
   @Subscription(() => Approval, {
     description: 'New requests, to those who may decide them.',
-    subscribe: ({ args, context }) => {
-      const ctx = context as Context;
-      return onEvent(ctx, APPROVAL_REQUESTED, (v, e, scope) => ctx.services.approvals.hearsRequest(v, e, scope), args.projectId);
-    },
+    subscribe: onTopic<ApprovalEvent>(APPROVAL_REQUESTED, ({ ctx, args }) => inProject(args.projectId, (v, e, scope) => ctx.services.approvals.hearsRequest(v, e, scope))),
   })
   approvalRequested(@Root() e: ApprovalEvent, @Arg('projectId', () => ID, { nullable: true }) _p: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(approvals(), selectedFields(info)).load(e.approvalId);
@@ -89,10 +84,7 @@ export class ApprovalResolver {
 
   @Subscription(() => Approval, {
     description: 'Decisions (and expiries), to the requester and those who may decide.',
-    subscribe: ({ args, context }) => {
-      const ctx = context as Context;
-      return onEvent(ctx, APPROVAL_DECIDED, (v, e, scope) => ctx.services.approvals.hearsDecision(v, e, scope), args.projectId);
-    },
+    subscribe: onTopic<ApprovalEvent>(APPROVAL_DECIDED, ({ ctx, args }) => inProject(args.projectId, (v, e, scope) => ctx.services.approvals.hearsDecision(v, e, scope))),
   })
   approvalDecided(@Root() e: ApprovalEvent, @Arg('projectId', () => ID, { nullable: true }) _p: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(approvals(), selectedFields(info)).load(e.approvalId);

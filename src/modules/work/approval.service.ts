@@ -7,18 +7,18 @@ import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.j
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
-import { Role } from '../identity/user.entity.js';
+import type { AuditService } from '../audit/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { Approval, ApprovalStatus } from './approval.entity.js';
 import { APPROVAL_DECIDED, APPROVAL_REQUESTED, type ApprovalEvent } from './approval.events.js';
 import type { ApprovalWhere, RequestApprovalInput } from './approval.inputs.js';
 import { NotificationPriority, NotificationType } from './notification.entity.js';
 import type { NotificationService } from './notification.service.js';
-import type { UserService } from '../identity/user.service.js';
+import type { UserService } from '../identity/index.js';
 import type { TaskPolicy } from './task.policy.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface ApprovalDeps {
   config: Config;
@@ -44,7 +44,7 @@ export interface ApprovalRow {
 }
 
 /**
- * Approvals (seed 001): an action waits for a human. Deciders are admins and the
+ * Approvals: an action waits for a human. Deciders are admins and the
  * project's OWNER/MAINTAINERs (admins alone for personal tasks); the requester never
  * decides its own. A decision is one conditional UPDATE, so of two racing deciders
  * exactly one wins; pending approvals past their expiry are expired by a job.
@@ -166,12 +166,12 @@ export class ApprovalService {
   /** Admins; for a project also its OWNER and MAINTAINERs. */
   async mayDecide(viewer: Viewer, projectId: string | null, scope?: EventScope): Promise<boolean> {
     if (viewer.serviceActor) return false;
-    if (viewer.role === Role.ADMIN) return true;
+    if (isHumanAdmin(viewer)) return true;
     return projectId ? this.d.projects.policy.canDecide(viewer, projectId, scope) : false;
   }
 
   private async canRead(viewer: Viewer, row: Pick<ApprovalRow, 'project_id' | 'task_id' | 'requested_by_id'>): Promise<boolean> {
-    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return true;
+    if (isHumanAdmin(viewer)) return true;
     if (row.requested_by_id === viewer.userId) return true;
     if (row.project_id) return this.d.projects.policy.canRead(viewer, row.project_id);
     return row.task_id ? (await this.d.tasks.access(viewer, row.task_id)) !== null : false;
@@ -189,7 +189,7 @@ export class ApprovalService {
 
   /** SQL condition: approvals (aliased `t`) the viewer may read. */
   visible(viewer: Viewer): Sql {
-    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
+    if (isHumanAdmin(viewer)) return sql`TRUE`;
     return sql`(t.requested_by_id = ${viewer.userId}::uuid
       OR (t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})
       OR (t.project_id IS NULL AND EXISTS (SELECT 1 FROM tasks vt WHERE vt.id = t.task_id AND ${this.d.tasks.visible(viewer, 'vt')})))`;
@@ -200,7 +200,7 @@ export class ApprovalService {
     // it awaits no one even before the expiry job has marked it EXPIRED.
     const decidable = sql`t.status = 'PENDING' AND (t.expires_at IS NULL OR t.expires_at > now()) AND t.requested_by_id IS DISTINCT FROM ${viewer.userId}::uuid`;
     const awaiting = where.awaitingMe
-      ? viewer.role === Role.ADMIN
+      ? isHumanAdmin(viewer)
         ? decidable
         : sql`${decidable} AND EXISTS (
                 SELECT 1 FROM project_members dm WHERE dm.project_id = t.project_id AND dm.user_id = ${viewer.userId}::uuid AND dm.role IN ('OWNER', 'MAINTAINER'))`

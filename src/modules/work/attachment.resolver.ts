@@ -28,7 +28,7 @@ type Row = Record<string, unknown> & { id: string };
 const live = sql`(t."expires_at" IS NULL OR t."expires_at" > now())`;
 
 /**
- * File attachments (seed 001). Who may do what is the service's (AttachmentService): the
+ * File attachments. Who may do what is the service's (AttachmentService): the
  * bytes themselves go over plain HTTP (attachment.routes.ts), not GraphQL.
  */
 @Resolver(() => FileAttachment)
@@ -64,8 +64,7 @@ export class AttachmentResolver {
 
   @FieldResolver(() => User, { nullable: true, description: 'Who declared (and uploads) it.' })
   uploadedBy(@Root() a: RowOf<FileAttachment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(a.uploadedBy);
-    return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(a.uploadedBy, readModel(User), selectedFields(info));
   }
 }
 

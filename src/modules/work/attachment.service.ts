@@ -12,13 +12,14 @@ import type { JobDefinition } from '../../jobs/scheduler.js';
 import { AppError, BadInputError, ConflictError, ForbiddenError, NotFoundError, isUuid, requireUuid } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { Role } from '../identity/user.entity.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import { atLeast } from '../projects/project.policy.js';
-import type { ProjectService } from '../projects/project.service.js';
+import { atLeast } from '../projects/index.js';
+import type { ProjectService } from '../projects/index.js';
 import { FileAttachment } from './file-attachment.entity.js';
 import type { TaskPolicy } from './task.policy.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface AttachmentDeps {
   config: Config;
@@ -66,11 +67,11 @@ export interface Download {
  * An upload refused for what HTTP has its own status for: 413 (longer than declared)
  * and 415 (another Content-Type than declared). Its code is BAD_USER_INPUT, so that
  * through GraphQL it would read like any other bad input; the upload route answers
- * with `status`.
+ * with `httpStatus` (see httpStatusOfError in src/server/http-status.ts).
  */
 export class UploadRefusedError extends AppError {
   constructor(
-    readonly status: 413 | 415,
+    readonly httpStatus: 413 | 415,
     message: string,
   ) {
     super('BAD_USER_INPUT', message);
@@ -123,7 +124,6 @@ export function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${exact}`;
 }
 
-const isAdmin = (v: Viewer) => v.role === Role.ADMIN && !v.serviceActor;
 
 const snapshot = (a: { id: string; taskId: string; originalName: string; mimeType: string; sizeBytes: number | string; sha256?: string | null; expiresAt?: Date | null }) => ({
   taskId: a.taskId,
@@ -148,7 +148,7 @@ interface AttachmentRow {
 }
 
 /**
- * File attachments of tasks (seed 001). Access follows the task (TaskPolicy): CONTRIBUTOR+
+ * File attachments of tasks. Access follows the task (TaskPolicy): CONTRIBUTOR+
  * declares an attachment, its declarer (or an admin) uploads the bytes once, VIEWER+
  * downloads them, the declarer or MAINTAINER+ deletes. An attachment that is not visible,
  * not uploaded yet or past its expiry does not exist for readers (NOT_FOUND).
@@ -158,7 +158,7 @@ interface AttachmentRow {
  * An upload streams into a temporary file in the same directory, hashing as it goes,
  * and becomes the final file by an atomic rename inside the transaction that records it.
  *
- * Seed 001 has an `is_encrypted` flag but no scheme; Steward stores files as given
+ * The requirements have an `is_encrypted` flag but no scheme; Steward stores files as given
  * (encrypt the volume), so the flag stays false.
  */
 export class AttachmentService {
@@ -249,11 +249,11 @@ export class AttachmentService {
     const row = await this.row(id);
     const access = row && (!row.expires_at || row.expires_at > new Date()) ? await this.d.taskPolicy.access(viewer, row.task_id) : null;
     if (!row || !access) throw new NotFoundError('FileAttachment', id);
-    if (!isAdmin(viewer) && (viewer.serviceActor || row.uploaded_by_id !== viewer.userId)) {
+    if (!isHumanAdmin(viewer) && (viewer.serviceActor || row.uploaded_by_id !== viewer.userId)) {
       throw new ForbiddenError('Only the user who created the attachment, or an admin, uploads its file');
     }
-    if (!isAdmin(viewer) && !atLeast(access.role, ProjectRole.CONTRIBUTOR)) throw new ForbiddenError('You may no longer change this task\'s work');
-    if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, isAdmin(viewer) ? ProjectRole.VIEWER : ProjectRole.CONTRIBUTOR);
+    if (!isHumanAdmin(viewer) && !atLeast(access.role, ProjectRole.CONTRIBUTOR)) throw new ForbiddenError('You may no longer change this task\'s work');
+    if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, isHumanAdmin(viewer) ? ProjectRole.VIEWER : ProjectRole.CONTRIBUTOR);
     if (row.uploaded_at) throw new ConflictError('The file of this attachment was already uploaded; create a new attachment to replace it');
     if (essence(req.contentType) !== row.mime_type) throw UploadRefusedError.wrongType(row.mime_type, req.contentType);
     const declared = Number(row.size_bytes);

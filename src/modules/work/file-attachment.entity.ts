@@ -5,7 +5,7 @@ import { User } from '../identity/user.entity.js';
 import { Task } from './task.entity.js';
 
 /**
- * A file attached to a task (seed 001). Created with its declared name, type and size;
+ * A file attached to a task. Created with its declared name, type and size;
  * the bytes arrive by an authenticated PUT that enforces them and computes the sha256.
  * Until then `uploadedAt` is null and it cannot be downloaded.
  */

@@ -7,7 +7,7 @@ import type { EventBus } from '../../events/bus.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
 import { inTransaction, systemMeta, type Scope } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { DeliveryStatus, NotificationChannel } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
 import { signedHeaders, webhookBody } from './webhook.message.js';

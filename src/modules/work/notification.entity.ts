@@ -4,7 +4,7 @@ import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from '../identity/user.entity.js';
 
-/** Seed 001's notification types. */
+/** The notification types. */
 export enum NotificationType {
   ALERT = 'ALERT',
   APPROVAL = 'APPROVAL',
@@ -44,7 +44,7 @@ registerEnumType(NotificationChannel, { name: 'NotificationChannel' });
 registerEnumType(DeliveryStatus, { name: 'DeliveryStatus' });
 
 /**
- * A message to one user (seed 001). The row is written in the same transaction as the
+ * A message to one user. The row is written in the same transaction as the
  * event it tells of, so it is never lost; delivery (live on WEB, SMTP for EMAIL, a
  * webhook for PUSH and SMS) happens after commit, at `scheduledFor` when given, and is
  * retried with backoff until it succeeds or runs out of attempts (recorded, not dropped).

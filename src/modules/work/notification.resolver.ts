@@ -1,7 +1,6 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
@@ -11,6 +10,7 @@ import { User } from '../identity/user.entity.js';
 import { DeliveryStatus, Notification, NotificationChannel } from './notification.entity.js';
 import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
 import { NotificationWhere, SendNotificationInput } from './notification.inputs.js';
+import { onTopic } from '../../server/subscribe.js';
 
 const NotificationConnection = ConnectionType(Notification);
 
@@ -75,7 +75,7 @@ export class NotificationResolver {
   @Allow('OWN_ACCOUNT')
   @Subscription(() => Notification, {
     description: 'Your notifications as they are delivered on the WEB channel (scheduled ones when due). Only ever your own, admins included.',
-    subscribe: ({ context }) => subscription<NotificationReceived>(context as Context, NOTIFICATION_RECEIVED, (p, viewer) => p.userId === viewer.userId),
+    subscribe: onTopic<NotificationReceived>(NOTIFICATION_RECEIVED, () => (p, viewer) => p.userId === viewer.userId),
   })
   async notificationReceived(@Root() event: NotificationReceived, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const viewer = viewerOf(ctx);

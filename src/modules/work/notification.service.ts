@@ -72,7 +72,7 @@ const ownedBy = (userId: string): Sql => sql`t.user_id = ${userId}::uuid AND t.p
 const snapshot = (n: Notification) => ({ status: n.status, readAt: n.readAt ?? null });
 
 /**
- * Notifications (seed 001): written in the caller's transaction, so a notification
+ * Notifications: written in the caller's transaction, so a notification
  * exists exactly when the event it tells of committed; delivered after commit (see
  * notification.delivery.ts). Each user reads and changes only their own: another
  * user's notification is NOT_FOUND, not FORBIDDEN, so ids cannot be probed.

@@ -3,7 +3,7 @@ import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Task } from './task.entity.js';
 
-/** A user assigned to a task (seed 000's user_tasks): who assigned, when, still active. Unique per task and user. */
+/** A user assigned to a task (user_tasks): who assigned, when, still active. Unique per task and user. */
 @Entity({ tableName: 'task_assignees' })
 @Unique({ properties: ['task', 'user'] })
 @Index({ properties: ['user', 'active'] })

@@ -2,7 +2,7 @@ import { Check, Entity, Enum, Index, ManyToOne, Property, type Opt, type Ref } f
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
-import { AgentType } from '../ai/agent-type.js';
+import { AgentType } from '../ai/agent.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 
@@ -20,7 +20,7 @@ export enum TaskPriority {
   HIGH = 'HIGH',
   CRITICAL = 'CRITICAL',
 }
-/** Seed 001's task_summary view: overdue, due within a day, or on track. */
+/** The task_summary view: overdue, due within a day, or on track. */
 export enum TaskUrgency {
   OVERDUE = 'OVERDUE',
   DUE_SOON = 'DUE_SOON',
@@ -31,12 +31,12 @@ registerEnumType(TaskPriority, { name: 'TaskPriority' });
 registerEnumType(TaskUrgency, { name: 'TaskUrgency' });
 
 export const OPEN_STATUSES = [TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS] as const;
-/** A CRITICAL task is estimated at 24 hours at most (seed 001's chk_priority_duration). */
+/** A CRITICAL task is estimated at 24 hours at most (chk_priority_duration). */
 export const CRITICAL_MAX_MINUTES = 1440;
 
 /**
- * One task for three seeds: seed 000's governed work (allowed intents, scope), seed 001's
- * personal tasks (priority, dependencies, tags, due dates, durations) and seed 003's
+ * One task for three kinds of work: governed work (allowed intents, scope), personal
+ * tasks (priority, dependencies, tags, due dates, durations) and
  * agent tasks (project, assigned agents, results, execution time). Status follows the
  * state machine in task.service.ts; the times it sets are never taken from clients.
  */
@@ -50,7 +50,7 @@ export const CRITICAL_MAX_MINUTES = 1440;
 @Index({ properties: ['parent'] })
 @Index({ name: 'tasks_fulltext_index', expression: `create index "tasks_fulltext_index" on "tasks" using gin (to_tsvector('english', "title" || ' ' || coalesce("description", '')))` })
 @Index({ name: 'tasks_tags_index', expression: `create index "tasks_tags_index" on "tasks" using gin ("tags")` })
-// Seed 003's GIN index on assigned agents: an agent's open work (Agent.currentLoad) is `assigned_agents @> ARRAY[type]`.
+// The GIN index on assigned agents: an agent's open work (Agent.currentLoad) is `assigned_agents @> ARRAY[type]`.
 @Index({ name: 'tasks_assigned_agents_index', expression: `create index "tasks_assigned_agents_index" on "tasks" using gin ("assigned_agents")` })
 @Check({ name: 'tasks_critical_estimate_check', expression: `"priority" <> 'CRITICAL' OR "estimated_minutes" IS NULL OR "estimated_minutes" <= ${CRITICAL_MAX_MINUTES}` })
 export class Task extends TimestampedEntity {
@@ -107,12 +107,12 @@ export class Task extends TimestampedEntity {
   @Property({ type: 'text[]', default: '{}' })
   tags: Opt<string[]> = [];
 
-  /** Intents the prompts made for this task may have (seed 000); empty: anything goes. */
+  /** Intents the prompts made for this task may have; empty: anything goes. */
   @Field(() => [String])
   @Property({ type: 'text[]', default: '{}' })
   allowedIntents: Opt<string[]> = [];
 
-  /** What work is in scope, in words (seed 000's task_scope). */
+  /** What work is in scope, in words (task_scope). */
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true })
   scope?: string | null;

@@ -1,7 +1,7 @@
 import { ArrayMaxSize, IsUUID, Length, Matches, Max, MaxLength, Min } from 'class-validator';
 import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { AgentType } from '../ai/agent-type.js';
+import { AgentType } from '../ai/agent.entity.js';
 import { TaskPriority, TaskStatus } from './task.entity.js';
 
 const TAG = /^[\w.:-]{1,50}$/;
@@ -42,7 +42,7 @@ export class UpdateTaskInput {
   @Field(() => String, { nullable: true }) @MaxLength(5000) scope?: string | null;
   @Field(() => [String], { nullable: true }) @ArrayMaxSize(50) @Matches(TAG, { each: true, message: 'each tag must be 1–50 letters, digits, dots, colons or dashes' }) tags?: string[] | null;
   @Field(() => Int, { nullable: true }) @Min(1) @Max(525_600) estimatedMinutes?: number | null;
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'What the work produced (seed 003)' }) results?: Record<string, unknown> | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'What the work produced' }) results?: Record<string, unknown> | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) metadata?: Record<string, unknown> | null;
 }
 

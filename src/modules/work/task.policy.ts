@@ -3,9 +3,9 @@ import type { SqlClient } from '../../db/sql.js';
 import type { EventScope } from '../../events/subscription.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
-import { Role } from '../identity/user.entity.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import { atLeast, type ProjectPolicy } from '../projects/project.policy.js';
+import { atLeast, type ProjectPolicy } from '../projects/index.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface TaskAccess {
   taskId: string;
@@ -45,7 +45,7 @@ export class TaskPolicy {
       const role = await this.projects.roleOf(viewer, row.project_id, scope);
       return role ? { taskId, projectId: row.project_id, role } : null;
     }
-    if ((viewer.role === Role.ADMIN && !viewer.serviceActor) || row.created_by_id === viewer.userId) return { taskId, projectId: null, role: ProjectRole.OWNER };
+    if (isHumanAdmin(viewer) || row.created_by_id === viewer.userId) return { taskId, projectId: null, role: ProjectRole.OWNER };
     if (row.assigned) return { taskId, projectId: null, role: ProjectRole.CONTRIBUTOR };
     return null;
   }
@@ -61,7 +61,7 @@ export class TaskPolicy {
   /** SQL condition on a tasks row aliased `alias`: visible to the viewer. */
   visible(viewer: Viewer, alias = 't'): Sql {
     const t = raw(alias);
-    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
+    if (isHumanAdmin(viewer)) return sql`TRUE`;
     return sql`(CASE WHEN ${t}.project_id IS NOT NULL THEN ${this.projects.visible(viewer, `${alias}.project_id`)}
                 ELSE (${t}.created_by_id = ${viewer.userId}::uuid
                       OR EXISTS (SELECT 1 FROM task_assignees va WHERE va.task_id = ${t}.id AND va.user_id = ${viewer.userId}::uuid AND va.active)) END)`;

@@ -1,14 +1,13 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { BadInputError, isUuid, requireUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
-import { AgentType } from '../ai/agent-type.js';
+import { AgentType } from '../ai/agent.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 import { Approval } from './approval.entity.js';
@@ -25,7 +24,7 @@ import {
   UpdateTaskStatusInput,
 } from './task.inputs.js';
 import { Task, TaskUrgency } from './task.entity.js';
-import { taskSort } from './task.service.js';
+import { onTopic } from '../../server/subscribe.js';
 
 export const TaskConnection = ConnectionType(Task);
 
@@ -76,8 +75,7 @@ export class TaskResolver {
 
   @FieldResolver(() => Project, { nullable: true })
   project(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(t.project);
-    return id ? ctx.loaders.byId(readModel(Project), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(t.project, readModel(Project), selectedFields(info));
   }
 
   @FieldResolver(() => User)
@@ -87,8 +85,7 @@ export class TaskResolver {
 
   @FieldResolver(() => Task, { nullable: true })
   parent(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(t.parent);
-    return id ? ctx.loaders.byId(tasks(), selectedFields(info)).load(id) : null;
+    return ctx.loaders.relation(t.parent, tasks(), selectedFields(info));
   }
 
   @FieldResolver(() => [Task])
@@ -178,12 +175,9 @@ export class TaskResolver {
 
   @Subscription(() => Task, {
     description: 'Tasks created or changed, in one project or in every task you may see.',
-    subscribe: ({ args, context }) => {
-      const ctx = context as Context;
-      return subscription<TaskEvent>(ctx, TASK_UPDATED, async (e, viewer, scope) =>
-        (!args.projectId || e.projectId === args.projectId) && (await ctx.services.taskPolicy.access(viewer, e.taskId, scope)) !== null,
-      );
-    },
+    subscribe: onTopic<TaskEvent>(TASK_UPDATED, ({ ctx, args }) => async (e, viewer, scope) =>
+      (!args.projectId || e.projectId === args.projectId) && (await ctx.services.taskPolicy.access(viewer, e.taskId, scope)) !== null,
+    ),
   })
   taskUpdated(@Root() e: TaskEvent, @Arg('projectId', () => ID, { nullable: true }) _projectId: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.byId(tasks(), selectedFields(info)).load(e.taskId);
@@ -191,12 +185,9 @@ export class TaskResolver {
 
   @Subscription(() => ID, {
     description: 'Ids of deleted tasks, in projects you are a member of.',
-    subscribe: ({ args, context }) => {
-      const ctx = context as Context;
-      return subscription<TaskEvent>(ctx, TASK_DELETED, async (e, viewer, scope) =>
-        (!args.projectId || e.projectId === args.projectId) && !!e.projectId && (await ctx.services.projects.policy.canRead(viewer, e.projectId, scope)),
-      );
-    },
+    subscribe: onTopic<TaskEvent>(TASK_DELETED, ({ ctx, args }) => async (e, viewer, scope) =>
+      (!args.projectId || e.projectId === args.projectId) && !!e.projectId && (await ctx.services.projects.policy.canRead(viewer, e.projectId, scope)),
+    ),
   })
   taskDeleted(@Root() e: TaskEvent, @Arg('projectId', () => ID, { nullable: true }) _projectId: string | null) {
     return e.taskId;
@@ -217,6 +208,6 @@ export class ProjectTasksResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     const filter = ctx.services.tasks.filter(viewerOf(ctx), { ...where, projectId: null });
-    return ctx.loaders.pagePerParent(tasks(), 'project', selectedFields(info, ['edges', 'node']), page, { where: filter, sort: taskSort(orderBy) }).load(p.id);
+    return ctx.loaders.pagePerParent(tasks(), 'project', selectedFields(info, ['edges', 'node']), page, { where: filter, sort: ctx.services.tasks.sort(orderBy) }).load(p.id);
   }
 }

@@ -8,20 +8,20 @@ import { and, defineComputed, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AgentType } from '../ai/agent-type.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AgentType } from '../ai/agent.entity.js';
+import type { AuditService } from '../audit/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { NotificationPriority, NotificationType } from './notification.entity.js';
 import type { NotificationService } from './notification.service.js';
 import { TaskDependency } from './task-dependency.entity.js';
 import { TASK_DELETED, TASK_UPDATED, type TaskEvent } from './task.events.js';
-import { ActivityKind, OrderDirection, TaskOrderField, type CreateTaskInput, type TaskWhere, type UpdateTaskInput } from './task.inputs.js';
+import { type ActivityKind, OrderDirection, TaskOrderField, type CreateTaskInput, type TaskWhere, type UpdateTaskInput } from './task.inputs.js';
 import { CRITICAL_MAX_MINUTES, OPEN_STATUSES, Task, TaskPriority, TaskStatus } from './task.entity.js';
 import type { TaskAccess, TaskPolicy } from './task.policy.js';
 
 /**
- * The status machine (seeds 001 and 003): PENDING → ASSIGNED → IN_PROGRESS →
+ * The status machine: PENDING → ASSIGNED → IN_PROGRESS →
  * COMPLETED | FAILED, and any open state → CANCELLED. Assigning the first user moves a
  * PENDING task to ASSIGNED; removing the last assignee moves an ASSIGNED one back.
  */
@@ -36,10 +36,10 @@ const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
 
 export const canTransition = (from: TaskStatus, to: TaskStatus) => TRANSITIONS[from].includes(to);
 
-/** Due within this long counts as DUE_SOON (seed 001's view: one day). */
+/** Due within this long counts as DUE_SOON (one day). */
 const DUE_SOON = `interval '1 day'`;
 
-// Seed 001's task_summary view, computed by PostgreSQL per row when selected.
+// The task_summary view, computed by PostgreSQL per row when selected.
 defineComputed(Task, {
   urgency: `CASE WHEN t.due_date IS NULL OR t.status IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN 'ON_TRACK'
                  WHEN t.due_date < now() THEN 'OVERDUE'
@@ -54,7 +54,7 @@ const ORDER: Record<TaskOrderField, Omit<SortKey, 'direction'>> = {
   [TaskOrderField.PRIORITY]: { property: 'priority', type: 'task_priority' },
 };
 
-export function taskSort(order?: { field: TaskOrderField; direction: OrderDirection } | null): SortKey {
+function taskSort(order?: { field: TaskOrderField; direction: OrderDirection } | null): SortKey {
   const o = order ?? { field: TaskOrderField.CREATED_AT, direction: OrderDirection.DESC };
   return { ...ORDER[o.field], direction: o.direction };
 }
@@ -103,6 +103,11 @@ export class TaskService {
       // The same expression as the GIN index tasks_fulltext_index, so the index serves it.
       search ? sql`to_tsvector('english', t.title || ' ' || coalesce(t.description, '')) @@ websearch_to_tsquery('english', ${search})` : null,
     ]);
+  }
+
+  /** The sort key of a task list: by the given field and direction, newest first by default. */
+  sort(order: Parameters<typeof taskSort>[0]): SortKey {
+    return taskSort(order);
   }
 
   list(viewer: Viewer, fields: Iterable<string>, where: TaskWhere | null | undefined, order: Parameters<typeof taskSort>[0], page: PageArgs): Promise<Connection<Record<string, unknown>>> {

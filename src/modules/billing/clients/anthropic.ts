@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { ChatMessage, ChatRequest, ChatResult } from '../llm.js';
 import { withDeadline } from './errors.js';
-import type { ProviderClient } from './index.js';
+import type { ProviderClient } from './provider-client.js';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
 

@@ -1,21 +1,13 @@
 import { BadInputError } from '../../../shared/errors.js';
-import type { LlmClient } from '../llm.js';
 import { ProviderType } from '../provider.entity.js';
 import { anthropicClient } from './anthropic.js';
 import { localClient } from './local.js';
 import { openAiClient } from './openai.js';
+import type { ProviderClient } from './provider-client.js';
 
 export { LlmCallError, type LlmFailure } from './errors.js';
+export type { ProviderClient } from './provider-client.js';
 export { countPromptTokens, countTokens, LOCAL_MODEL, localReply } from './local.js';
-
-/** An LlmClient that can also tell whether its provider answers at all (the health job). */
-export interface ProviderClient extends LlmClient {
-  /**
-   * The cheapest real request the provider offers (listing its models): resolves when it
-   * answered successfully within `timeoutMs`, throws an LlmCallError otherwise.
-   */
-  probe(timeoutMs: number): Promise<void>;
-}
 
 export interface ClientTarget {
   name: string;

@@ -1,6 +1,6 @@
 import type { ChatMessage, ChatRequest, ChatResult } from '../llm.js';
 import { LlmCallError } from './errors.js';
-import type { ProviderClient } from './index.js';
+import type { ProviderClient } from './provider-client.js';
 
 /** The built-in model's name: what the seeded "Steward Local" provider serves. */
 export const LOCAL_MODEL = 'steward-local-1';

@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import type { ChatRequest, ChatResult } from '../llm.js';
 import { withDeadline } from './errors.js';
 import { countPromptTokens, countTokens } from './local.js';
-import type { ProviderClient } from './index.js';
+import type { ProviderClient } from './provider-client.js';
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 

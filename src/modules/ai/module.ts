@@ -1,0 +1,28 @@
+import type { AuditService } from '../audit/index.js';
+import type { MeteringService } from '../billing/index.js';
+import { defineModule, type ModuleDeps } from '../define-module.js';
+import type { ProjectService } from '../projects/index.js';
+import type { TaskPolicy } from '../work/index.js';
+import { AgentResolver } from './agent.resolver.js';
+import { seedAgents } from './agent.seed.js';
+import { AgentService } from './agent.service.js';
+import { ConversationResolver, MessageResolver } from './conversation.resolver.js';
+import { ConversationService } from './conversation.service.js';
+import { aiEntities, type AiServices } from './index.js';
+import { KnowledgeResolver } from './knowledge.resolver.js';
+import { KnowledgeService } from './knowledge.service.js';
+
+/** Agents, conversations and their messages, the knowledge base. */
+export const aiModule = defineModule({
+  name: 'ai',
+  entities: aiEntities,
+  resolvers: [AgentResolver, ConversationResolver, MessageResolver, KnowledgeResolver],
+  create(deps: ModuleDeps<{ audit: AuditService; projects: ProjectService; taskPolicy: TaskPolicy; metering: Pick<MeteringService, 'call'> }>): AiServices {
+    const knowledge = new KnowledgeService(deps);
+    const agents = new AgentService(deps);
+    const conversations = new ConversationService({ ...deps, knowledge });
+    return { agents, conversations, knowledge };
+  },
+  /** The seven agents (inserted when missing, never overwritten). */
+  seeds: [seedAgents],
+});
