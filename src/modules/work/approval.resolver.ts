@@ -8,6 +8,7 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
+import { visibleProject, visibleTask } from '../../shared/visibility.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 import { Approval, ApprovalStatus } from './approval.entity.js';
@@ -48,16 +49,14 @@ export class ApprovalResolver {
     return id ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(id) : null;
   }
 
-  @FieldResolver(() => Task, { nullable: true })
+  @FieldResolver(() => Task, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
   task(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(a.task);
-    return id ? ctx.loaders.byId(readModel(Task), selectedFields(info)).load(id) : null;
+    return visibleTask(ctx, info, idOf(a.task));
   }
 
-  @FieldResolver(() => Project, { nullable: true })
+  @FieldResolver(() => Project, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
   project(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(a.project);
-    return id ? ctx.loaders.byId(readModel(Project), selectedFields(info)).load(id) : null;
+    return visibleProject(ctx, info, idOf(a.project));
   }
 
   @Allow('SIGNED_IN', 'SERVICE')

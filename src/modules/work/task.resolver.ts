@@ -8,6 +8,7 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { BadInputError, isUuid, requireUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
+import { visibleProject, visibleTask } from '../../shared/visibility.js';
 import { AgentType } from '../ai/agent-type.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
@@ -76,8 +77,7 @@ export class TaskResolver {
 
   @FieldResolver(() => Project, { nullable: true })
   project(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(t.project);
-    return id ? ctx.loaders.byId(readModel(Project), selectedFields(info)).load(id) : null;
+    return visibleProject(ctx, info, idOf(t.project));
   }
 
   @FieldResolver(() => User)
@@ -85,15 +85,14 @@ export class TaskResolver {
     return ctx.loaders.byId(readModel(User), selectedFields(info)).load(idOf(t.createdBy)!);
   }
 
-  @FieldResolver(() => Task, { nullable: true })
+  @FieldResolver(() => Task, { nullable: true, description: 'Null when there is none, or you may not see it.' })
   parent(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const id = idOf(t.parent);
-    return id ? ctx.loaders.byId(tasks(), selectedFields(info)).load(id) : null;
+    return visibleTask(ctx, info, idOf(t.parent));
   }
 
-  @FieldResolver(() => [Task])
+  @FieldResolver(() => [Task], { description: 'Those you may see.' })
   subtasks(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byForeignKey(tasks(), 'parent', selectedFields(info)).load(t.id);
+    return ctx.loaders.byForeignKey(tasks(), 'parent', selectedFields(info), { where: ctx.services.taskPolicy.visible(viewerOf(ctx), 't') }).load(t.id);
   }
 
   @FieldResolver(() => [User], { description: 'Users actively assigned.' })
@@ -103,9 +102,11 @@ export class TaskResolver {
       .load(t.id);
   }
 
-  @FieldResolver(() => [Task], { description: 'Tasks that must complete before this one starts.' })
+  @FieldResolver(() => [Task], { description: 'Tasks that must complete before this one starts (those you may see).' })
   dependencies(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.manyToMany(tasks(), { table: sql`task_dependencies`, from: 'task_id', to: 'depends_on_id' }, selectedFields(info)).load(t.id);
+    return ctx.loaders
+      .manyToMany(tasks(), { table: sql`task_dependencies`, from: 'task_id', to: 'depends_on_id', where: ctx.services.taskPolicy.visible(viewerOf(ctx), 't') }, selectedFields(info))
+      .load(t.id);
   }
 
   @FieldResolver(() => [Approval], { description: 'Oldest first.' })
