@@ -67,6 +67,8 @@ const schema = z.object({
   PUBLIC_URL: optionalString,
   ACCESS_TOKEN_TTL_SECONDS: int(900, 30),
   REFRESH_TOKEN_TTL_SECONDS: int(30 * 24 * 3600, 60),
+  /** Seconds in which a just-rotated refresh token, presented again, answers its successor instead of counting as reuse (two tabs refreshing at once). 0: none. */
+  REFRESH_REUSE_GRACE_SECONDS: int(10, 0, 300),
   PASSWORD_RESET_TTL_SECONDS: int(3600, 60),
   /** When false (the default) only the very first user may sign up without an invitation. */
   OPEN_SIGNUP: bool(false),

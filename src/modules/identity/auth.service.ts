@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import * as OTPAuth from 'otpauth';
 import type { Config } from '../../config.js';
 import type { EventBus } from '../../events/bus.js';
+import { createHmac } from 'node:crypto';
 import { randomSecret, sha256, type Envelope } from '../../shared/crypto.js';
 import { BadInputError, ConflictError, ForbiddenError, UnauthenticatedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -203,9 +204,17 @@ export class AuthService {
     });
   }
 
+  /**
+   * The refresh token that succeeds `previous` on rotation: derived from it with the
+   * signing key (HMAC), so within the grace window the same successor can be answered
+   * again without ever storing a refresh token (only hashes are stored).
+   */
+  private successorOf(previous: string): string {
+    return `str_${createHmac('sha256', this.d.config.TOKEN_SIGNING_KEY).update(`refresh-successor|${previous}`).digest('base64url')}`;
+  }
+
   /** Creates a session (refresh token) in `familyId` or a new family, and its access token. */
-  private async openSession(tx: Scope, user: User, familyId?: string): Promise<AuthResult> {
-    const refreshToken = `str_${randomSecret(32)}`;
+  private async openSession(tx: Scope, user: User, familyId?: string, refreshToken = `str_${randomSecret(32)}`): Promise<AuthResult> {
     const session = tx.em.create(Session, {
       user: user.id,
       familyId: familyId ?? crypto.randomUUID(),
@@ -226,7 +235,9 @@ export class AuthService {
    * Rotates a refresh token. The old token is marked rotated by one conditional UPDATE,
    * so of two concurrent refreshes exactly one wins. Presenting an already-rotated token
    * is reuse: the whole family is revoked (strict, as OAuth 2.1 recommends) and its
-   * sockets closed.
+   * sockets closed. Except within REFRESH_REUSE_GRACE_SECONDS of its rotation, while its
+   * successor is still unused: then it answers that same successor (two tabs refreshing
+   * at the same moment both stay signed in, and end up holding the same token).
    */
   async refresh(scope: Scope, refreshToken: string): Promise<AuthResult> {
     const hash = sha256(refreshToken);
@@ -243,6 +254,8 @@ export class AuthService {
           [hash],
         );
         if (old?.rotated_at) {
+          const again = await this.withinGrace(tx, old.rotated_at, refreshToken);
+          if (again) return again;
           const ids = await this.revokeWhere(tx, `family_id = ?`, [old.family_id], 'refresh token reuse');
           this.d.audit.record(tx, { action: 'auth.refreshReuse', entityType: 'Session', entityId: old.family_id, actorId: old.user_id, outcome: 'FAILURE', after: { revokedSessions: ids.length } });
           await this.publishRevoked(tx, { userId: old.user_id, sessionIds: ids, reason: 'refresh token reuse' });
@@ -251,10 +264,25 @@ export class AuthService {
       }
       const user = await tx.em.findOneOrFail(User, row.user_id);
       assertActive(user);
-      return this.openSession(tx, user, row.family_id);
+      return this.openSession(tx, user, row.family_id, this.successorOf(refreshToken));
     });
     if (!outcome) throw UnauthenticatedError.invalidToken();
     return outcome;
+  }
+
+  /** The successor of a token rotated less than the grace window ago, when it is still live and unrotated; else null (reuse). */
+  private async withinGrace(tx: Scope, rotatedAt: Date, refreshToken: string): Promise<AuthResult | null> {
+    const grace = this.d.config.REFRESH_REUSE_GRACE_SECONDS;
+    if (grace <= 0 || Date.now() - new Date(rotatedAt).getTime() > grace * 1000) return null;
+    const successor = this.successorOf(refreshToken);
+    const [next] = await tx.em.execute<{ id: string; user_id: string }[]>(
+      `SELECT id, user_id FROM sessions WHERE refresh_token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now()`,
+      [sha256(successor)],
+    );
+    if (!next) return null;
+    const user = await tx.em.findOneOrFail(User, next.user_id);
+    assertActive(user);
+    return { accessToken: await this.d.tokens.sign(user.id, next.id), refreshToken: successor, user };
   }
 
   /** Ends the caller's session family (its refresh token and access tokens). */
