@@ -134,9 +134,21 @@ export class TaskResolver {
     return ctx.services.tasks.update(ctx, viewerOf(ctx), input);
   }
 
-  @Mutation(() => Boolean, { description: 'The creator, or MAINTAINER and higher.' })
+  @Mutation(() => Boolean, { description: 'The creator, or MAINTAINER and higher. The task is soft-deleted: it keeps its approvals and history, and an admin may restore it (deletedTasks, restoreTask).' })
   deleteTask(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
     return ctx.services.tasks.delete(ctx, viewerOf(ctx), id);
+  }
+
+  @Allow('ADMIN')
+  @Query(() => TaskConnection, { description: 'Deleted tasks, most recently deleted first (admins).' })
+  deletedTasks(@Args() page: PageArgs, @Arg('projectId', () => ID, { nullable: true }) projectId: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.tasks.deleted(selectedFields(info, ['edges', 'node']), projectId ? requireUuid(projectId, 'projectId') : null, page);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => Task, { description: 'Brings a deleted task back, with its approvals and history (admins).' })
+  restoreTask(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.tasks.restore(ctx, id);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
