@@ -37,3 +37,8 @@ export function inTransaction<T>(scope: Scope, fn: (tx: Scope) => Promise<T>): P
 }
 
 export const systemMeta = (name: string): RequestMeta => ({ requestId: `job:${name}:${Date.now()}`, ip: null, userAgent: null });
+
+/** A person signed in as an administrator (a service token created by an admin is not one). */
+export function isHumanAdmin(viewer: Viewer | null | undefined): boolean {
+  return !!viewer && viewer.role === ('ADMIN' as Role) && !viewer.serviceActor;
+}

@@ -1321,14 +1321,14 @@ export type AnalysisSessionUpdatedSubscriptionVariables = Exact<{
 
 export type AnalysisSessionUpdatedSubscription = { analysisSessionUpdated: { id: string, status: AnalysisSessionStatus } };
 
-export type UserFieldsFragment = { id: string, email: string, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number, createdAt: string };
+export type UserFieldsFragment = { id: string, email: string | null, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number | null, createdAt: string };
 
 export type SignUpMutationVariables = Exact<{
   input: SignUpInput;
 }>;
 
 
-export type SignUpMutation = { signUp: { accessToken: string, refreshToken: string, user: { id: string, email: string, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number, createdAt: string } } };
+export type SignUpMutation = { signUp: { accessToken: string, refreshToken: string, user: { id: string, email: string | null, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number | null, createdAt: string } } };
 
 export type LoginMutationVariables = Exact<{
   input: LoginInput;
@@ -1357,7 +1357,7 @@ export type LogoutAllMutation = { logoutAll: number };
 export type MeQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MeQuery = { me: { id: string, email: string, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number, createdAt: string } };
+export type MeQuery = { me: { id: string, email: string | null, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number | null, createdAt: string } };
 
 export type UserQueryVariables = Exact<{
   id: string | number;
@@ -1373,7 +1373,7 @@ export type UsersQueryVariables = Exact<{
 }>;
 
 
-export type UsersQuery = { users: { totalCount: number, edges: Array<{ cursor: string, node: { id: string, email: string, username: string, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } };
+export type UsersQuery = { users: { totalCount: number, edges: Array<{ cursor: string, node: { id: string, email: string | null, username: string, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } };
 
 export type SessionsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1519,7 +1519,7 @@ export type LoginFullMutationVariables = Exact<{
 }>;
 
 
-export type LoginFullMutation = { login: { accessToken: string, refreshToken: string, user: { id: string, email: string, username: string, role: Role, status: UserStatus } } };
+export type LoginFullMutation = { login: { accessToken: string, refreshToken: string, user: { id: string, email: string | null, username: string, role: Role, status: UserStatus } } };
 
 export type MyIdQueryVariables = Exact<{ [key: string]: never; }>;
 

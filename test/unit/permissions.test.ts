@@ -1,4 +1,4 @@
-import type { GraphQLResolveInfo } from 'graphql';
+import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
 import { getMetadataStorage, type ResolverData } from 'type-graphql';
 import { describe, expect, it } from 'vitest';
 import { Role } from '../../src/modules/identity/user.entity.js';
@@ -129,6 +129,29 @@ describe('operation permissions', () => {
         return `${d.operation.padEnd(40)} ${rules.padEnd(28)} -> ${(await allowedCallers(d)).join(', ')}`;
       }),
     );
+    expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
+  });
+});
+
+describe('field-level permissions', () => {
+  it('matches the reviewed snapshot of who sees which User field', async () => {
+    const { USER_FIELD_RULES, userFieldAllowed } = await import('../../src/modules/identity/user.fields.js');
+    const schema = await buildStewardSchema();
+    const viewers: [string, Viewer, { self: boolean; sharesProject: boolean }][] = [
+      ['self', { userId: 'x', role: Role.USER }, { self: true, sharesProject: false }],
+      ['colleague', { userId: 'u', role: Role.USER }, { self: false, sharesProject: true }],
+      ['stranger', { userId: 'u', role: Role.USER }, { self: false, sharesProject: false }],
+      ['ADMIN', { userId: 'a', role: Role.ADMIN }, { self: false, sharesProject: false }],
+      ['service', { userId: 'a', role: Role.ADMIN, serviceActor: 'agent:test' }, { self: false, sharesProject: true }],
+    ];
+    const rules = USER_FIELD_RULES as Record<string, 'SHARED_PROJECT' | 'SELF'>;
+    const lines = Object.keys((schema.getType('User') as GraphQLObjectType).getFields())
+      .sort()
+      .map((field) => {
+        const rule = rules[field];
+        const who = rule ? viewers.filter(([, v, rel]) => userFieldAllowed(v, rule, rel)).map(([n]) => n) : ['everyone signed in'];
+        return `User.${field.padEnd(20)} ${(rule ?? 'EVERYONE').padEnd(16)} -> ${who.join(', ')}`;
+      });
     expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
   });
 });

@@ -1,3 +1,4 @@
+import { UserFieldsResolver } from './user.fields.js';
 import sql from 'sql-template-tag';
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
@@ -23,7 +24,7 @@ import { UserResolver } from './user.resolver.js';
 import { UserService } from './user.service.js';
 
 export const identityEntities = [User, Session, ApiToken, Invitation, PasswordReset];
-export const identityResolvers = [AuthResolver, UserResolver, CredentialResolver] as const;
+export const identityResolvers = [AuthResolver, UserResolver, UserFieldsResolver, CredentialResolver] as const;
 
 export interface IdentityDeps {
   config: Config;
