@@ -7,6 +7,7 @@ import { Migration20261123062500_task_project_order_index } from './Migration202
 import { Migration20261123063000_experiments_and_analysis } from './Migration20261123063000_experiments_and_analysis.js';
 import { Migration20261201100000_versions_on_create_and_task_soft_delete } from './Migration20261201100000_versions_on_create_and_task_soft_delete.js';
 import { Migration20261201100100_policy_attached_by_admin } from './Migration20261201100100_policy_attached_by_admin.js';
+import { Migration20261201100200_api_token_projects } from './Migration20261201100200_api_token_projects.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -18,4 +19,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123063000_experiments_and_analysis', class: Migration20261123063000_experiments_and_analysis },
   { name: 'Migration20261201100000_versions_on_create_and_task_soft_delete', class: Migration20261201100000_versions_on_create_and_task_soft_delete },
   { name: 'Migration20261201100100_policy_attached_by_admin', class: Migration20261201100100_policy_attached_by_admin },
+  { name: 'Migration20261201100200_api_token_projects', class: Migration20261201100200_api_token_projects },
 ];

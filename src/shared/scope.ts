@@ -11,6 +11,10 @@ export interface Viewer {
   apiTokenId?: string;
   /** A service token's system actor name, e.g. `agent:senior-engineer`. */
   serviceActor?: string;
+  /** The API token's scopes (src/shared/token-scopes.ts); none: everything its user (or service) may do. */
+  scopes?: string[];
+  /** The API token's projects; none: every project its user (or service) may reach. */
+  projectIds?: string[];
 }
 
 export interface RequestMeta {

@@ -186,6 +186,9 @@ export type CreateAnalysisSessionInput = {
 export type CreateApiTokenInput = {
   expiresAt?: string | null | undefined;
   name: string;
+  /** The projects the token may act in; none: every project you may reach */
+  projectIds?: Array<string | number> | null | undefined;
+  /** Named sets of operations (see tokenScopes); none: everything you may do */
   scopes?: Array<string> | null | undefined;
 };
 
@@ -262,8 +265,13 @@ export type CreateProjectInput = {
 };
 
 export type CreateServiceTokenInput = {
+  /** Required: a service token always expires */
   expiresAt?: string | null | undefined;
   name: string;
+  /** The projects the token may act in; none: every project that is not deleted */
+  projectIds?: Array<string | number> | null | undefined;
+  /** Named sets of operations (see tokenScopes); none: every operation that accepts services */
+  scopes?: Array<string> | null | undefined;
   /** The system actor the token speaks for, e.g. "agent:senior-engineer" or "runtime:docker" */
   serviceActor: string;
 };
@@ -568,6 +576,8 @@ export type RequestReevaluationInput = {
 
 export type ResetPasswordInput = {
   newPassword: string;
+  /** Revoke your API tokens too (when you fear they leaked with the password) */
+  revokeApiTokens?: boolean | null | undefined;
   token: string;
 };
 

@@ -155,3 +155,21 @@ describe('field-level permissions', () => {
     expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
   });
 });
+
+describe('token scopes', () => {
+  it('matches the reviewed snapshot of which operations each API token scope runs', async () => {
+    const { SCOPE_NAMES, scopesAllow } = await import('../../src/shared/token-scopes.js');
+    const ops = await declarations();
+    const lines = SCOPE_NAMES.map((scope) => {
+      const allowed = ops.filter((d) => scopesAllow([scope], d.kind, d.operation.split('.')[1]!)).map((d) => d.operation);
+      const wholeKinds = ['Query', 'Mutation', 'Subscription'].filter((k) => ops.filter((d) => d.kind === k).every((d) => allowed.includes(d.operation)));
+      const rest = allowed.filter((o) => !wholeKinds.includes(o.split('.')[0]!));
+      return `${scope.padEnd(12)} -> ${[...wholeKinds.map((k) => `every ${k}`), ...rest].join(', ')}`;
+    });
+    // Every operation a scope names exists: a renamed operation cannot silently leave its scope.
+    const { TOKEN_SCOPES } = await import('../../src/shared/token-scopes.js');
+    const served = new Set(ops.map((d) => d.operation.split('.')[1]));
+    for (const [name, s] of Object.entries(TOKEN_SCOPES)) for (const o of s.operations) expect(served.has(o), `${name}: ${o}`).toBe(true);
+    expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
+  });
+});

@@ -296,13 +296,27 @@ export class AuthService {
     });
   }
 
-  /** Ends every session of the caller and closes the sockets opened with them. */
-  async logoutAll(scope: Scope, viewer: Viewer): Promise<number> {
+  /** Ends every session of the caller and closes the sockets opened with them; with `revokeApiTokens`, their API tokens too. */
+  async logoutAll(scope: Scope, viewer: Viewer, revokeApiTokens = false): Promise<number> {
     return inTransaction(scope, async (tx) => {
       const n = await this.revokeAllSessions(tx, viewer.userId, 'logoutAll');
-      this.d.audit.record(tx, { action: 'auth.logoutAll', entityType: 'User', entityId: viewer.userId, after: { revokedSessions: n } });
+      const tokens = revokeApiTokens ? await this.revokeApiTokens(tx, viewer.userId, 'logoutAll') : 0;
+      this.d.audit.record(tx, { action: 'auth.logoutAll', entityType: 'User', entityId: viewer.userId, after: { revokedSessions: n, revokedApiTokens: tokens } });
       return n;
     });
+  }
+
+  /**
+   * Revokes the user's live API tokens (`serviceOnly`: only the service tokens they created)
+   * and closes the sockets opened with them; returns how many.
+   */
+  async revokeApiTokens(tx: Scope, userId: string, reason: string, serviceOnly = false): Promise<number> {
+    const rows = await tx.em.execute<{ id: string }[]>(
+      `UPDATE api_tokens SET revoked_at = now() WHERE user_id = ? AND revoked_at IS NULL${serviceOnly ? ' AND service_actor IS NOT NULL' : ''} RETURNING id`,
+      [userId],
+    );
+    for (const r of rows) await this.publishRevoked(tx, { userId, apiTokenId: r.id, reason });
+    return rows.length;
   }
 
   /** Ends every session of the user (optionally keeping the caller's family). */
@@ -388,7 +402,7 @@ export class AuthService {
   }
 
   /** A single-use, expiring token sets a new password and ends every session. */
-  async resetPassword(scope: Scope, token: string, password: string): Promise<boolean> {
+  async resetPassword(scope: Scope, token: string, password: string, revokeApiTokens = false): Promise<boolean> {
     const hash = await this.d.hasher.hash(password);
     return inTransaction(scope, async (tx) => {
       const [row] = await tx.em.execute<{ user_id: string }[]>(
@@ -401,7 +415,8 @@ export class AuthService {
       u.failedLoginAttempts = 0;
       u.lockedUntil = null;
       await this.revokeAllSessions(tx, u.id, 'password reset');
-      this.d.audit.record(tx, { action: 'user.resetPassword', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}` });
+      const tokens = revokeApiTokens ? await this.revokeApiTokens(tx, u.id, 'password reset') : 0;
+      this.d.audit.record(tx, { action: 'user.resetPassword', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}`, after: { revokedApiTokens: tokens } });
       return true;
     });
   }

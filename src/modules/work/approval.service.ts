@@ -194,6 +194,7 @@ export class ApprovalService {
 
   /** SQL condition: approvals (aliased `t`) the viewer may read. */
   visible(viewer: Viewer): Sql {
+    if (viewer.projectIds?.length) return sql`(t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})`;
     if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
     return sql`(t.requested_by_id = ${viewer.userId}::uuid
       OR (t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})

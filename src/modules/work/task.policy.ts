@@ -43,6 +43,8 @@ export class TaskPolicy {
                  EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
             FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`);
     if (!row) return null;
+    // A token limited to some projects reaches no personal task.
+    if (!row.project_id && viewer.projectIds?.length) return null;
     if (row.project_id) {
       const role = await this.projects.roleOf(viewer, row.project_id, scope);
       return role ? { taskId, projectId: row.project_id, role } : null;
@@ -63,6 +65,7 @@ export class TaskPolicy {
   /** SQL condition on a tasks row aliased `alias`: visible to the viewer. */
   visible(viewer: Viewer, alias = 't'): Sql {
     const t = raw(alias);
+    if (viewer.projectIds?.length) return sql`${t}.deleted_at IS NULL AND ${t}.project_id IS NOT NULL AND ${this.projects.visible(viewer, `${alias}.project_id`)}`;
     if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`${t}.deleted_at IS NULL`;
     return sql`${t}.deleted_at IS NULL AND (CASE WHEN ${t}.project_id IS NOT NULL THEN ${this.projects.visible(viewer, `${alias}.project_id`)}
                 ELSE (${t}.created_by_id = ${viewer.userId}::uuid
