@@ -130,6 +130,8 @@ const schema = z.object({
   DEFAULT_MONTHLY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
   /** A user whose deviation score reaches this (0–100) is blocked automatically. */
   DEVIATION_BLOCK_THRESHOLD: z.coerce.number().min(1).max(100).default(50),
+  /** Organisation setting: every AI call must be bound to a task the caller is assigned to (calls without one are refused). */
+  GOVERNANCE_REQUIRED: bool(false),
   /** When the chosen provider fails, try another healthy one before giving up. */
   AI_PROVIDER_FALLBACK: bool(true),
   /** A reservation held longer than this (an instance died mid-call) is released by a job. */

@@ -1,3 +1,4 @@
+import { GovernanceResolver, GovernanceService } from './governance.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import type { Logger } from '../../shared/logger.js';
@@ -14,7 +15,7 @@ import { KnowledgeResolver } from './knowledge.resolver.js';
 import { KnowledgeService } from './knowledge.service.js';
 
 /** The module's GraphQL resolvers: agents, conversations and their messages, the knowledge base. */
-export const aiResolvers = [AgentResolver, ConversationResolver, MessageResolver, KnowledgeResolver] as const;
+export const aiResolvers = [AgentResolver, ConversationResolver, MessageResolver, KnowledgeResolver, GovernanceResolver] as const;
 
 /** Idempotent reference data: the seven agents (inserted when missing, never overwritten). */
 export const aiSeeds = [seedAgents];
@@ -28,14 +29,16 @@ export interface AiDeps {
   taskPolicy: TaskPolicy;
   /** The metered pipeline every AI call goes through (billing module). */
   metering: Pick<MeteringService, 'call'>;
+  config: { GOVERNANCE_REQUIRED: boolean };
 }
 
 /** Services: `agents`, `conversations`, `knowledge`. */
 export function createAi(d: AiDeps) {
   const knowledge = new KnowledgeService(d);
   const agents = new AgentService(d);
-  const conversations = new ConversationService({ ...d, knowledge });
-  return { agents, conversations, knowledge };
+  const governance = new GovernanceService(d);
+  const conversations = new ConversationService({ ...d, knowledge, governance });
+  return { agents, conversations, knowledge, governance };
 }
 
 export type AiServices = ReturnType<typeof createAi>;

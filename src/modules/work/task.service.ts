@@ -1,3 +1,5 @@
+import { validateIntents } from '../ai/governance.js';
+import { atLeast } from '../projects/project.policy.js';
 import sql, { type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
@@ -131,6 +133,8 @@ export class TaskService {
   async create(scope: Scope, viewer: Viewer, input: CreateTaskInput): Promise<Task> {
     const projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
     if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    validateIntents(input.allowedIntents);
+    if (projectId && input.allowedIntents?.length) await this.d.projects.policy.require(viewer, projectId, ProjectRole.MAINTAINER);
     const priority = input.priority ?? TaskPriority.MEDIUM;
     checkEstimate(priority, input.estimatedMinutes);
     if (input.parentId) {
@@ -166,7 +170,10 @@ export class TaskService {
   }
 
   async update(scope: Scope, viewer: Viewer, input: UpdateTaskInput): Promise<Task> {
-    return this.change(scope, viewer, input.id, ProjectRole.CONTRIBUTOR, 'task.update', async (_tx, t) => {
+    validateIntents(input.allowedIntents);
+    return this.change(scope, viewer, input.id, ProjectRole.CONTRIBUTOR, 'task.update', async (_tx, t, access) => {
+      // Allowed intents govern the task's assignees (up to an automatic block): MAINTAINER+ only.
+      if (input.allowedIntents && !atLeast(access.role, ProjectRole.MAINTAINER)) throw new ForbiddenError('Only a MAINTAINER or higher changes a task\'s allowed intents');
       if (input.title) t.title = input.title.trim();
       if (input.description !== undefined) t.description = input.description;
       if (input.priority) t.priority = input.priority;
@@ -397,7 +404,7 @@ export class TaskService {
     id: string,
     min: ProjectRole,
     action: string | null,
-    apply: (tx: Scope, t: Task) => Promise<void | false>,
+    apply: (tx: Scope, t: Task, access: TaskAccess) => Promise<void | false>,
     /** Runs in the transaction before the task row is locked (locks that must come first). */
     beforeLock?: (tx: Scope, access: TaskAccess) => Promise<void>,
   ): Promise<Task> {
@@ -411,7 +418,7 @@ export class TaskService {
       const t = await tx.em.findOne(Task, taskId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!t) throw new NotFoundError('Task', taskId);
       const before = snapshot(t);
-      const changed = await apply(tx, t);
+      const changed = await apply(tx, t, access);
       if (changed === false) return t;
       if (action) this.d.audit.record(tx, { action, entityType: 'Task', entityId: t.id, before, after: snapshot(t) });
       await this.publish(tx, t.id, access.projectId);
