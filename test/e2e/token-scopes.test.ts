@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codes, gql, ok } from '../support/client.js';
+import { codes, gql, ok, wsClient, wsExecute } from '../support/client.js';
 import { team } from '../support/projects.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
@@ -31,6 +31,19 @@ describe('API token scopes', () => {
     const all = await personal(owner);
     expect((await createTask(all, project.id)).errors).toBeUndefined();
     expect(codes(await gql(s.url, `mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }`, { i: { name: 'x', scopes: ['everything'] } }, owner.token))).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('holds over WebSocket too: a read-only token queries but cannot change anything', async () => {
+    const { owner, project } = await team(s, admin, []);
+    const readOnly = await personal(owner, { scopes: ['read'] });
+    const client = wsClient(s.wsUrl, readOnly);
+    try {
+      expect((await wsExecute(client, `{ me { id } }`)).data).toEqual({ me: { id: owner.id } });
+      const r = await wsExecute(client, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, { i: { title: 'x', projectId: project.id } });
+      expect(r.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('a token limited to some projects reaches only those', async () => {
