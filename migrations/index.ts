@@ -11,6 +11,9 @@ import { Migration20261201500000_mcp_remote_servers } from './Migration202612015
 import { Migration20261201500100_mcp_tool_calls } from './Migration20261201500100_mcp_tool_calls.js';
 import { Migration20261201600000_usage_reporting } from './Migration20261201600000_usage_reporting.js';
 import { Migration20261201700000_notification_routing } from './Migration20261201700000_notification_routing.js';
+import { Migration20261201100000_versions_on_create_and_task_soft_delete } from './Migration20261201100000_versions_on_create_and_task_soft_delete.js';
+import { Migration20261201100100_policy_attached_by_admin } from './Migration20261201100100_policy_attached_by_admin.js';
+import { Migration20261201100200_api_token_projects } from './Migration20261201100200_api_token_projects.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -26,4 +29,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201500100_mcp_tool_calls', class: Migration20261201500100_mcp_tool_calls },
   { name: 'Migration20261201600000_usage_reporting', class: Migration20261201600000_usage_reporting },
   { name: 'Migration20261201700000_notification_routing', class: Migration20261201700000_notification_routing },
+  { name: 'Migration20261201100000_versions_on_create_and_task_soft_delete', class: Migration20261201100000_versions_on_create_and_task_soft_delete },
+  { name: 'Migration20261201100100_policy_attached_by_admin', class: Migration20261201100100_policy_attached_by_admin },
+  { name: 'Migration20261201100200_api_token_projects', class: Migration20261201100200_api_token_projects },
 ];

@@ -94,6 +94,8 @@ const schema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: int(30 * 24 * 3600, 60),
   /** A session family (a sign-in and all its refreshes) ends this long after the sign-in, however often it is refreshed. */
   SESSION_MAX_LIFETIME_SECONDS: int(90 * 24 * 3600, 60),
+  /** Seconds in which a just-rotated refresh token, presented again, answers its successor instead of counting as reuse (two tabs refreshing at once). 0: none. */
+  REFRESH_REUSE_GRACE_SECONDS: int(10, 0, 300),
   PASSWORD_RESET_TTL_SECONDS: int(3600, 60),
   /** When false (the default) only the very first user may sign up without an invitation. */
   OPEN_SIGNUP: bool(false),
@@ -164,6 +166,8 @@ const schema = z.object({
   DEFAULT_MONTHLY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
   /** A user whose deviation score reaches this (0–100) is blocked automatically. */
   DEVIATION_BLOCK_THRESHOLD: z.coerce.number().min(1).max(100).default(50),
+  /** Organisation setting: every AI call must be bound to a task the caller is assigned to (calls without one are refused). */
+  GOVERNANCE_REQUIRED: bool(false),
   /** When the chosen provider fails, try another healthy one before giving up. */
   AI_PROVIDER_FALLBACK: bool(true),
   /** A reservation held longer than this (an instance died mid-call) is released by a job. */

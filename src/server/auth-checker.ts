@@ -2,8 +2,9 @@ import type { AuthChecker } from 'type-graphql';
 import { Role } from '../modules/identity/user.entity.js';
 import type { Rule } from '../shared/allow.js';
 import { ForbiddenError, UnauthenticatedError } from '../shared/errors.js';
-import { uncountedViewer, type Context } from './context.js';
+import { scopesAllow } from '../shared/token-scopes.js';
 import { isHumanAdmin } from '../shared/viewer.js';
+import { uncountedViewer, type Context } from './context.js';
 
 const ROOTS = new Set(['Query', 'Mutation', 'Subscription']);
 
@@ -12,12 +13,16 @@ const ROOTS = new Set(['Query', 'Mutation', 'Subscription']);
  * operations, i.e. root fields. A relation below them (Task.project, Approval.requestedBy)
  * is reachable only through an operation that already let the viewer in, and what it may
  * see there is the services' visibility rules' job; so nested fields pass, whoever asks
- * (a service token receiving the Task it just changed included).
+ * (a service token receiving the Task it just changed included). An API token's scopes
+ * (src/shared/token-scopes.ts) limit the operations it runs, here too.
  */
 export const authChecker: AuthChecker<Context, Rule> = ({ context, info }, rules) => {
   if (rules.includes('PUBLIC') || !ROOTS.has(info.parentType.name)) return true;
   const viewer = uncountedViewer(context);
   if (!viewer) throw new UnauthenticatedError();
+  if (viewer.scopes?.length && !scopesAllow(viewer.scopes, info.parentType.name, info.fieldName)) {
+    throw new ForbiddenError(`This API token's scopes (${viewer.scopes.join(', ')}) do not allow ${info.fieldName}`);
+  }
   if (viewer.serviceActor) {
     if (rules.includes('SERVICE')) return true;
     throw new ForbiddenError('Service tokens may not run this operation');

@@ -11,6 +11,10 @@ export interface Viewer {
   apiTokenId?: string;
   /** A service token's system actor name, e.g. `agent:senior-engineer`. */
   serviceActor?: string;
+  /** The API token's scopes (src/shared/token-scopes.ts); none: everything its user (or service) may do. */
+  scopes?: string[];
+  /** The API token's projects; none: every project its user (or service) may reach. */
+  projectIds?: string[];
 }
 
 export interface RequestMeta {
@@ -50,3 +54,4 @@ export function inTransaction<T>(on: Scope | EntityManager, fn: ((tx: Scope) => 
 const isScope = (on: Scope | EntityManager): on is Scope => 'meta' in on && 'viewer' in on;
 
 export const systemMeta = (name: string): RequestMeta => ({ requestId: `job:${name}:${Date.now()}`, ip: null, userAgent: null });
+

@@ -17,6 +17,9 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners, until } from '../support/wait.js';
 
+/** Service tokens must expire. */
+const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
+
 interface Env {
   s: TestServer;
   admin: TestUser;
@@ -26,7 +29,7 @@ async function env(settings: Record<string, string> = {}): Promise<Env> {
   const s = await startTestServer({ env: settings });
   return { s, admin: await firstAdmin(s) };
 }
-const worker = async ({ s, admin }: Env, name = unique('worker:static-')) => (await ok(s.url, CreateServiceTokenDocument, { input: { name, serviceActor: name } }, admin.token)).createServiceToken.token;
+const worker = async ({ s, admin }: Env, name = unique('worker:static-')) => (await ok(s.url, CreateServiceTokenDocument, { input: { name, serviceActor: name, expiresAt: SOON } }, admin.token)).createServiceToken.token;
 async function project({ s, admin }: Env) {
   const owner = await createUser(s, admin);
   const p = (await ok(s.url, CreateProjectDocument, { input: { name: unique('prod-') } }, owner.token)).createProject;

@@ -20,6 +20,9 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
 
+/** Service tokens must expire. */
+const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
+
 let s: TestServer;
 let admin: TestUser;
 beforeAll(async () => {
@@ -89,7 +92,7 @@ describe('requesting and deciding approvals', () => {
 
   it('lets an agent with a service token request approval as a system actor', async () => {
     const { owner, project, task } = await team();
-    const token = (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer' } }, admin.token)).createServiceToken.token;
+    const token = (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON } }, admin.token)).createServiceToken.token;
     const a = await requested(token, { taskId: task.id, actionType: 'merge_branch', details: { branch: 'agent/api' } });
     expect(a).toMatchObject({ status: 'PENDING', requestedBy: null, requestedByActor: 'agent:senior-engineer', project: { id: project.id } });
     const [row] = await s.sql(`SELECT requested_by_id, requested_by_actor FROM approvals WHERE id = $1`, [a.id]);

@@ -42,6 +42,8 @@ afterAll(() => s?.close());
 const user = (role: Role = 'USER') => createUser(s, admin, role);
 const team = (...roles: ProjectRole[]) => makeTeam(s, admin, roles, 'Design the billing API');
 
+/** A conversation may be bound only to a task its user is assigned to (prompt governance). */
+const assign = (taskId: string, u: TestUser) => ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId, userId: u.id } }, admin.token);
 const start = (by: TestUser, input: StartConversationInput = {}) => gql(s.url, StartConversationDocument, { input }, by.token);
 const started = async (by: TestUser, input: StartConversationInput = {}) => {
   const r = await start(by, input);
@@ -169,6 +171,7 @@ describe('starting conversations', () => {
   it('starts a conversation about a task; the task brings its project', async () => {
     const { project, task, members: [dev] } = await team('CONTRIBUTOR');
     const engineer = await agentOf('SENIOR_ENGINEER');
+    await assign(task.id, dev!);
     const c = await started(dev!, { agentId: engineer.id, taskId: task.id });
     expect(c).toMatchObject({ agent: { id: engineer.id, type: 'SENIOR_ENGINEER' }, project: { id: project.id }, task: { id: task.id } });
     const [local] = await s.sql<{ id: string }>(`SELECT id FROM providers WHERE name = 'Steward Local'`);
@@ -423,6 +426,8 @@ describe('reading conversations', () => {
   it('loads a deep list with as many statements for three conversations as for one', async () => {
     const { project, task, members: [a, b] } = await team('CONTRIBUTOR', 'CONTRIBUTOR');
     const k = (await ok(s.url, CreateKnowledgeEntryDocument, { input: { title: 'Loader knowledge', content: 'Zebra crossings and loaders.' } }, admin.token)).createKnowledgeEntry;
+    await assign(task.id, a!);
+    await assign(task.id, b!);
     const one = await started(a!, { taskId: task.id });
     await sent(a!, one.id, 'Zebra loaders?');
     for (let i = 0; i < 3; i++) {

@@ -327,6 +327,34 @@ describe('policies', () => {
     expect(asked.length).toBe(n);
   });
 
+  it('lets no promotion through that a policy denied, and names the policy', async () => {
+    const { owner, projectId } = await lab(() => t, () => tAdmin);
+    const policy = (await ok(t.url, CreatePolicyDocument, { input: { name: unique('quality-'), packagePath: 'steward.quality', regoCode: 'package steward.quality' } }, tAdmin.token)).createPolicy;
+    await ok(t.url, AttachPolicyDocument, { input: { projectId, policyId: policy.id } }, owner.token);
+    const meh = await completed(owner, projectId, { model: 'meh' }, t.url);
+    expect(await evaluate(owner, meh.id, { accuracy: 0.85, latency_ms: 100 }, t.url)).toMatchObject({ aiVerdict: 'PASS', policyOutcome: 'FAILED' });
+    const r = await gql(t.url, ProposePromotionDocument, { input: { experimentId: meh.id } }, owner.token);
+    expect(codes(r)).toEqual(['FORBIDDEN']);
+    expect(r.errors![0]!.message).toContain(policy.name);
+    expect((await ok(t.url, PromotionsDocument, { projectId }, owner.token)).promotions.edges).toEqual([]);
+  });
+
+  it('lets only admins detach a policy an admin attached', async () => {
+    const { owner, projectId } = await lab(() => t, () => tAdmin);
+    const guard = (await ok(t.url, CreatePolicyDocument, { input: { name: unique('guard-'), packagePath: 'steward.fine', regoCode: 'package steward.fine' } }, tAdmin.token)).createPolicy;
+    const own = (await ok(t.url, CreatePolicyDocument, { input: { name: unique('own-'), packagePath: 'steward.fine', regoCode: 'package steward.fine' } }, tAdmin.token)).createPolicy;
+    await ok(t.url, AttachPolicyDocument, { input: { projectId, policyId: guard.id } }, tAdmin.token);
+    await ok(t.url, AttachPolicyDocument, { input: { projectId, policyId: own.id } }, owner.token);
+    const detach = `mutation($i: ProjectPolicyInput!) { detachPolicy(input: $i) }`;
+    expect(codes(await gql(t.url, detach, { i: { projectId, policyId: guard.id } }, owner.token))).toEqual(['FORBIDDEN']);
+    // A maintainer re-attaching it changes nothing; their own policy they detach.
+    await ok(t.url, AttachPolicyDocument, { input: { projectId, policyId: guard.id } }, owner.token);
+    expect(codes(await gql(t.url, detach, { i: { projectId, policyId: guard.id } }, owner.token))).toEqual(['FORBIDDEN']);
+    expect((await ok(t.url, detach, { i: { projectId, policyId: own.id } }, owner.token)).detachPolicy).toBe(true);
+    expect((await ok(t.url, detach, { i: { projectId, policyId: guard.id } }, tAdmin.token)).detachPolicy).toBe(true);
+    expect((await ok(t.url, ProjectPoliciesDocument, { projectId }, owner.token)).projectPolicies).toEqual([]);
+  });
+
   it('never reports a policy OPA could not answer for as passed', async () => {
     const { owner, projectId } = await lab(() => t, () => tAdmin);
     const fine = (await ok(t.url, CreatePolicyDocument, { input: { name: unique('fine-'), packagePath: 'steward.fine', regoCode: 'package steward.fine\nallow := true' } }, tAdmin.token)).createPolicy;

@@ -38,6 +38,9 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners, until } from '../support/wait.js';
 
+/** Service tokens must expire. */
+const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
+
 let s: TestServer;
 let admin: TestUser;
 /** The container runtime's service token (runtime:docker). */
@@ -45,7 +48,7 @@ let runtime: string;
 beforeAll(async () => {
   s = await startTestServer({ env: { CONTAINER_MAX_CPU: '8', CONTAINER_MAX_MEMORY_MB: '16384', MCP_HEARTBEAT_TIMEOUT_SECONDS: '60' } });
   admin = await firstAdmin(s);
-  runtime = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'docker', serviceActor: 'runtime:docker' } }, admin.token)).createServiceToken.token;
+  runtime = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'docker', serviceActor: 'runtime:docker', expiresAt: SOON } }, admin.token)).createServiceToken.token;
 });
 afterAll(() => s?.close());
 

@@ -196,6 +196,7 @@ describe('the metered pipeline', () => {
       const user = await createUser(server, boss);
       const project = (await ok(server.url, `mutation { createProject(input: { name: "Governed" }) { id } }`, {}, user.token)).createProject.id;
       const task = (await ok(server.url, `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`, { input: { projectId: project, title: 'Build the API', allowedIntents: ['coding', 'testing'] } }, user.token)).createTask.id;
+      await ok(server.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: task, userId: user.id } }, user.token);
       const conversation = (await ok(server.url, START, { input: { projectId: project, taskId: task } }, user.token)).startConversation.id;
 
       // On task: answered, score unchanged (it never goes below 0).

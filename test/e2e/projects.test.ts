@@ -30,6 +30,9 @@ import { codes, gql, ok } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 
+/** Service tokens must expire. */
+const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
+
 let s: TestServer;
 let admin: TestUser;
 beforeAll(async () => {
@@ -61,7 +64,7 @@ const roles = (p: { members: { role: string; user: { id: string } }[] }) => Obje
 const listed = async (viewer: TestUser, search: string, status?: ('ACTIVE' | 'ARCHIVED' | 'DELETED')[]) =>
   (await ok(s.url, ProjectsDocument, { first: 100, where: { search, status } }, viewer.token)).projects.edges.map((e) => e.node.id).sort();
 const serviceToken = async (serviceActor = 'agent:senior-engineer') =>
-  (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('svc-'), serviceActor } }, admin.token)).createServiceToken.token;
+  (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('svc-'), serviceActor, expiresAt: SOON } }, admin.token)).createServiceToken.token;
 
 describe('createProject', () => {
   it('makes its creator the OWNER and only member', async () => {

@@ -32,6 +32,9 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
 
+/** Service tokens must expire. */
+const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
+
 let s: TestServer;
 let admin: TestUser;
 beforeAll(async () => {
@@ -423,7 +426,7 @@ describe('assignments', () => {
 describe('agents and jobs', () => {
   it('lets an agent\'s service token take a task and report its progress, reading the answer\'s relations', async () => {
     const { owner, project } = await team();
-    const token = (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer' } }, admin.token)).createServiceToken.token;
+    const token = (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON } }, admin.token)).createServiceToken.token;
     const task = await newTask(owner, { projectId: project.id });
     const taken = (await ok(s.url, AssignAgentDocument, { input: { taskId: task.id, agent: 'SENIOR_ENGINEER', primary: true } }, token)).assignAgent;
     expect(taken).toMatchObject({ status: 'ASSIGNED', primaryAgent: 'SENIOR_ENGINEER', project: { id: project.id }, createdBy: { id: owner.id }, assignees: [] });

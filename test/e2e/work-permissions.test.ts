@@ -18,6 +18,9 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
 
+/** Service tokens must expire. */
+const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
+
 /**
  * Who may do what in a project's work, as one table: each row an operation, each column
  * an actor, each cell what the actor gets — 'ok', 'null' (a read answers nothing),
@@ -31,7 +34,7 @@ let agentToken: string;
 beforeAll(async () => {
   s = await startTestServer();
   admin = await firstAdmin(s);
-  const created = await ok(s.url, CreateServiceTokenDocument, { input: { name: 'matrix-agent', serviceActor: 'agent:senior-engineer' } }, admin.token);
+  const created = await ok(s.url, CreateServiceTokenDocument, { input: { name: 'matrix-agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON } }, admin.token);
   agentToken = created.createServiceToken.token;
 });
 afterAll(() => s?.close());

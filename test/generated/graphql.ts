@@ -186,6 +186,9 @@ export type CreateAnalysisSessionInput = {
 export type CreateApiTokenInput = {
   expiresAt?: string | null | undefined;
   name: string;
+  /** The projects the token may act in; none: every project you may reach */
+  projectIds?: Array<string | number> | null | undefined;
+  /** Named sets of operations (see tokenScopes); none: everything you may do */
   scopes?: Array<string> | null | undefined;
 };
 
@@ -262,8 +265,13 @@ export type CreateProjectInput = {
 };
 
 export type CreateServiceTokenInput = {
+  /** Required: a service token always expires */
   expiresAt?: string | null | undefined;
   name: string;
+  /** The projects the token may act in; none: every project that is not deleted */
+  projectIds?: Array<string | number> | null | undefined;
+  /** Named sets of operations (see tokenScopes); none: every operation that accepts services */
+  scopes?: Array<string> | null | undefined;
   /** The system actor the token speaks for, e.g. "agent:senior-engineer" or "runtime:docker" */
   serviceActor: string;
 };
@@ -592,6 +600,8 @@ export type RequestReevaluationInput = {
 
 export type ResetPasswordInput = {
   newPassword: string;
+  /** Revoke your API tokens too (when you fear they leaked with the password) */
+  revokeApiTokens?: boolean | null | undefined;
   token: string;
 };
 
@@ -1397,14 +1407,14 @@ export type AnalysisSessionUpdatedSubscriptionVariables = Exact<{
 
 export type AnalysisSessionUpdatedSubscription = { analysisSessionUpdated: { id: string, status: AnalysisSessionStatus } };
 
-export type UserFieldsFragment = { id: string, email: string, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number, createdAt: string };
+export type UserFieldsFragment = { id: string, email: string | null, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number | null, createdAt: string };
 
 export type SignUpMutationVariables = Exact<{
   input: SignUpInput;
 }>;
 
 
-export type SignUpMutation = { signUp: { accessToken: string, refreshToken: string, user: { id: string, email: string, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number, createdAt: string } } };
+export type SignUpMutation = { signUp: { accessToken: string, refreshToken: string, user: { id: string, email: string | null, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number | null, createdAt: string } } };
 
 export type LoginMutationVariables = Exact<{
   input: LoginInput;
@@ -1433,7 +1443,7 @@ export type LogoutAllMutation = { logoutAll: number };
 export type MeQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MeQuery = { me: { id: string, email: string, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number, createdAt: string } };
+export type MeQuery = { me: { id: string, email: string | null, username: string, name: string | null, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean, blockedReason: string | null, deviationScore: number | null, createdAt: string } };
 
 export type UserQueryVariables = Exact<{
   id: string | number;
@@ -1449,7 +1459,7 @@ export type UsersQueryVariables = Exact<{
 }>;
 
 
-export type UsersQuery = { users: { totalCount: number, edges: Array<{ cursor: string, node: { id: string, email: string, username: string, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } };
+export type UsersQuery = { users: { totalCount: number, edges: Array<{ cursor: string, node: { id: string, email: string | null, username: string, role: Role, status: UserStatus, tier: Tier, isBlocked: boolean } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } };
 
 export type SessionsQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -1595,7 +1605,7 @@ export type LoginFullMutationVariables = Exact<{
 }>;
 
 
-export type LoginFullMutation = { login: { accessToken: string, refreshToken: string, user: { id: string, email: string, username: string, role: Role, status: UserStatus } } };
+export type LoginFullMutation = { login: { accessToken: string, refreshToken: string, user: { id: string, email: string | null, username: string, role: Role, status: UserStatus } } };
 
 export type MyIdQueryVariables = Exact<{ [key: string]: never; }>;
 

@@ -1,4 +1,4 @@
-import type { GraphQLResolveInfo } from 'graphql';
+import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
 import { getMetadataStorage, type ResolverData } from 'type-graphql';
 import { describe, expect, it } from 'vitest';
 import { Role } from '../../src/modules/identity/user.entity.js';
@@ -129,6 +129,47 @@ describe('operation permissions', () => {
         return `${d.operation.padEnd(40)} ${rules.padEnd(28)} -> ${(await allowedCallers(d)).join(', ')}`;
       }),
     );
+    expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
+  });
+});
+
+describe('field-level permissions', () => {
+  it('matches the reviewed snapshot of who sees which User field', async () => {
+    const { USER_FIELD_RULES, userFieldAllowed } = await import('../../src/modules/identity/user.fields.js');
+    const schema = await buildStewardSchema();
+    const viewers: [string, Viewer, { self: boolean; sharesProject: boolean }][] = [
+      ['self', { userId: 'x', role: Role.USER }, { self: true, sharesProject: false }],
+      ['colleague', { userId: 'u', role: Role.USER }, { self: false, sharesProject: true }],
+      ['stranger', { userId: 'u', role: Role.USER }, { self: false, sharesProject: false }],
+      ['ADMIN', { userId: 'a', role: Role.ADMIN }, { self: false, sharesProject: false }],
+      ['service', { userId: 'a', role: Role.ADMIN, serviceActor: 'agent:test' }, { self: false, sharesProject: true }],
+    ];
+    const rules = USER_FIELD_RULES as Record<string, 'SHARED_PROJECT' | 'SELF'>;
+    const lines = Object.keys((schema.getType('User') as GraphQLObjectType).getFields())
+      .sort()
+      .map((field) => {
+        const rule = rules[field];
+        const who = rule ? viewers.filter(([, v, rel]) => userFieldAllowed(v, rule, rel)).map(([n]) => n) : ['everyone signed in'];
+        return `User.${field.padEnd(20)} ${(rule ?? 'EVERYONE').padEnd(16)} -> ${who.join(', ')}`;
+      });
+    expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
+  });
+});
+
+describe('token scopes', () => {
+  it('matches the reviewed snapshot of which operations each API token scope runs', async () => {
+    const { SCOPE_NAMES, scopesAllow } = await import('../../src/shared/token-scopes.js');
+    const ops = await declarations();
+    const lines = SCOPE_NAMES.map((scope) => {
+      const allowed = ops.filter((d) => scopesAllow([scope], d.kind, d.operation.split('.')[1]!)).map((d) => d.operation);
+      const wholeKinds = ['Query', 'Mutation', 'Subscription'].filter((k) => ops.filter((d) => d.kind === k).every((d) => allowed.includes(d.operation)));
+      const rest = allowed.filter((o) => !wholeKinds.includes(o.split('.')[0]!));
+      return `${scope.padEnd(12)} -> ${[...wholeKinds.map((k) => `every ${k}`), ...rest].join(', ')}`;
+    });
+    // Every operation a scope names exists: a renamed operation cannot silently leave its scope.
+    const { TOKEN_SCOPES } = await import('../../src/shared/token-scopes.js');
+    const served = new Set(ops.map((d) => d.operation.split('.')[1]));
+    for (const [name, s] of Object.entries(TOKEN_SCOPES)) for (const o of s.operations) expect(served.has(o), `${name}: ${o}`).toBe(true);
     expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
   });
 });

@@ -17,7 +17,7 @@ import { isHumanAdmin } from '../../shared/viewer.js';
  */
 defineComputed(Agent, {
   currentLoad: `(SELECT count(*)::int FROM tasks lt
-                  WHERE lt.assigned_agents @> ARRAY[t.type::text]
+                  WHERE lt.assigned_agents @> ARRAY[t.type::text] AND lt.deleted_at IS NULL
                     AND lt.status IN (${OPEN_STATUSES.map((s) => `'${s}'`).join(', ')}))`,
 });
 

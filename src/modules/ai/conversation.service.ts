@@ -1,3 +1,4 @@
+import type { GovernanceService } from './governance.js';
 import sql, { type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
@@ -63,6 +64,7 @@ export interface ConversationDeps {
   knowledge: KnowledgeService;
   /** The metered pipeline (src/modules/billing/metering.service.ts): every AI call goes through it. */
   metering: Pick<MeteringService, 'call'>;
+  governance: GovernanceService;
 }
 
 /**
@@ -139,6 +141,7 @@ export class ConversationService {
         await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
       }
     }
+    await this.d.governance.bind(viewer, taskId);
 
     const providerId = input.providerId ? requireUuid(input.providerId, 'providerId') : null;
     if (providerId) {
@@ -195,6 +198,8 @@ export class ConversationService {
     if (!conv.agent_active) throw new ConflictError(`The agent ${conv.agent_name} is inactive`);
     if (conv.project_id) await this.d.projects.requireWritable(viewer, conv.project_id, ProjectRole.CONTRIBUTOR);
     if (conv.task_id) await this.d.taskPolicy.require(viewer, conv.task_id, ProjectRole.CONTRIBUTOR);
+    // Checked at every call, not only at the start: an assignment ends, a setting changes.
+    await this.d.governance.bind(viewer, conv.task_id);
 
     const [history, knowledge] = await Promise.all([
       this.d.db.query<{ role: MessageRole; content: string }>(sql`

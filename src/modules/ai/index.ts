@@ -3,6 +3,7 @@ import type { AgentService } from './agent.service.js';
 import { Conversation } from './conversation.entity.js';
 import type { ConversationService } from './conversation.service.js';
 import { KnowledgeEntry } from './knowledge-entry.entity.js';
+import type { GovernanceService } from './governance.js';
 import type { KnowledgeService } from './knowledge.service.js';
 import { Message } from './message.entity.js';
 import { PromptLog } from './prompt-log.entity.js';
@@ -14,4 +15,6 @@ export interface AiServices {
   agents: AgentService;
   conversations: ConversationService;
   knowledge: KnowledgeService;
+  /** Prompt governance: which task a call is bound to, and who may change a task's allowed intents. */
+  governance: GovernanceService;
 }

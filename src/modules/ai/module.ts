@@ -8,6 +8,7 @@ import { seedAgents } from './agent.seed.js';
 import { AgentService } from './agent.service.js';
 import { ConversationResolver, MessageResolver } from './conversation.resolver.js';
 import { ConversationService } from './conversation.service.js';
+import { GovernanceResolver, GovernanceService } from './governance.js';
 import { aiEntities, type AiServices } from './index.js';
 import { KnowledgeResolver } from './knowledge.resolver.js';
 import { KnowledgeService } from './knowledge.service.js';
@@ -16,12 +17,13 @@ import { KnowledgeService } from './knowledge.service.js';
 export const aiModule = defineModule({
   name: 'ai',
   entities: aiEntities,
-  resolvers: [AgentResolver, ConversationResolver, MessageResolver, KnowledgeResolver],
+  resolvers: [AgentResolver, ConversationResolver, MessageResolver, KnowledgeResolver, GovernanceResolver],
   create(deps: ModuleDeps<{ audit: AuditService; projects: ProjectService; taskPolicy: TaskPolicy; metering: Pick<MeteringService, 'call'> }>): AiServices {
     const knowledge = new KnowledgeService(deps);
     const agents = new AgentService(deps);
-    const conversations = new ConversationService({ ...deps, knowledge });
-    return { agents, conversations, knowledge };
+    const governance = new GovernanceService(deps);
+    const conversations = new ConversationService({ ...deps, knowledge, governance });
+    return { agents, conversations, knowledge, governance };
   },
   /** The seven agents (inserted when missing, never overwritten). */
   seeds: [seedAgents],

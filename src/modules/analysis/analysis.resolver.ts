@@ -6,6 +6,7 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
+import { required, visibleProject } from '../../shared/visibility.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 import { AnalysisSession, AnalysisTask, AnalysisTaskType, Artifact, CodeReviewResult } from './analysis.entity.js';
@@ -41,7 +42,7 @@ export class AnalysisSessionResolver {
 
   @FieldResolver(() => Project)
   project(@Root() s: RowOf<AnalysisSession>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byId(readModel(Project), selectedFields(info)).load(idOf(s.project)!);
+    return required(visibleProject(ctx, info, idOf(s.project)), 'Project', idOf(s.project));
   }
 
   @FieldResolver(() => User, { nullable: true })

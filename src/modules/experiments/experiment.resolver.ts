@@ -6,6 +6,7 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid, requireUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
+import { required, visibleApproval, visibleProject } from '../../shared/visibility.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 import { Approval } from '../work/approval.entity.js';
@@ -64,7 +65,7 @@ export class ExperimentResolver {
 
   @FieldResolver(() => Project)
   project(@Root() e: RowOf<Experiment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return byId(ctx, info, Project, idOf(e.project));
+    return required(visibleProject(ctx, info, idOf(e.project)), 'Project', idOf(e.project));
   }
 
   @FieldResolver(() => User, { nullable: true })
@@ -207,7 +208,7 @@ export class PromotionResolver {
 
   @FieldResolver(() => Approval)
   approval(@Root() p: RowOf<Promotion>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return byId(ctx, info, Approval, idOf(p.approval));
+    return required(visibleApproval(ctx, info, idOf(p.approval)), 'Approval', idOf(p.approval));
   }
 
   @FieldResolver(() => User, { nullable: true })

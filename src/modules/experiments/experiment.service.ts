@@ -6,16 +6,17 @@ import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
-import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
 import { canonicalize } from '../audit/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { ProjectService } from '../projects/index.js';
 import { ApprovalStatus } from '../work/approval.entity.js';
 import type { ApprovalRow, ApprovalService } from '../work/index.js';
-import { ComparisonReport, Evaluation, Experiment, ExperimentStatus, Promotion, PromotionStatus, Verdict } from './experiment.entity.js';
+import { ComparisonReport, Evaluation, Experiment, ExperimentStatus, PolicyOutcome, Promotion, PromotionStatus, Verdict } from './experiment.entity.js';
 import { EXPERIMENT_STATUS_CHANGED, type ExperimentEvent } from './experiments.events.js';
 import { compare, judge } from './judge.js';
 import { evaluatePolicies } from './opa.js';
@@ -89,12 +90,8 @@ export class ExperimentService {
   async versions(scope: Scope, viewer: Viewer, id: string): Promise<Version[]> {
     const projectId = requireUuid(id, 'projectId');
     await this.policy.require(viewer, projectId, ProjectRole.VIEWER);
-    const existing = await scope.em.find(Version, { project: projectId }, { orderBy: { tag: 'ASC' } });
-    if (existing.length === 3) return existing;
-    return inTransaction(scope, async (tx) => {
-      await this.ensureVersions(tx, projectId);
-      return tx.em.find(Version, { project: projectId }, { orderBy: { tag: 'ASC' }, refresh: true });
-    });
+    // A query writes nothing: the versions are made with the project (a trigger, see the migration).
+    return scope.em.find(Version, { project: projectId }, { orderBy: { tag: 'ASC' } });
   }
 
   private history(tx: Scope, projectId: string, action: VersionAction, fromTag: VersionTag, toTag: VersionTag, reason: string, configHash: string | null) {
@@ -364,6 +361,11 @@ export class ExperimentService {
       if (e.status !== ExperimentStatus.EVALUATING) throw new BadInputError(`Only an EVALUATING experiment can be promoted (this one is ${e.status})`);
       const ev = await tx.em.findOne(Evaluation, { experiment: id }, { orderBy: { id: 'DESC' } });
       if (!ev || effective(ev) !== Verdict.PASS) throw new BadInputError(`The experiment's evaluation is ${ev ? effective(ev) : 'missing'}; only a PASS is promoted`);
+      // A policy that denied the evaluation blocks its promotion, whatever the verdict (a human override included).
+      if (ev.policyOutcome === PolicyOutcome.FAILED) {
+        const denied = ((ev.policyResults ?? []) as { policy?: string; allowed?: boolean | null }[]).filter((r) => r.allowed === false).map((r) => r.policy);
+        throw new ForbiddenError(`Promotion denied by policy ${denied.map((n) => `"${n}"`).join(', ')}`);
+      }
       const pending = await tx.em.count(Promotion, { experiment: id, status: PromotionStatus.PENDING });
       if (pending) throw new ConflictError('A promotion of this experiment is already waiting for approval');
       const approval = await this.d.approvals.request(tx, viewer, { projectId, actionType: PROMOTE_ACTION, details: { experimentId: id, configHash: e.configHash, fromTag: 'V1', toTag: 'V2', reason: input.reason ?? null } });
@@ -427,15 +429,25 @@ export class ExperimentService {
     });
   }
 
-  /** Attaches (or detaches) a policy to a project: MAINTAINER+. */
+  /** Attaches (or detaches) a policy to a project: MAINTAINER+; a policy an admin attached, only admins detach. */
   async attachPolicy(scope: Scope, viewer: Viewer, input: { projectId: string; policyId: string }, attach: boolean): Promise<boolean> {
     const projectId = requireUuid(input.projectId, 'projectId');
     const policyId = requireUuid(input.policyId, 'policyId');
     await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
     return inTransaction(scope, async (tx) => {
       if (!(await tx.em.count(Policy, { id: policyId }))) throw new NotFoundError('Policy', policyId);
+      const admin = isHumanAdmin(viewer);
+      if (!attach && !admin) {
+        const [link] = await tx.em.execute<{ attached_by_admin: boolean }[]>(`SELECT attached_by_admin FROM project_policies WHERE project_id = ? AND policy_id = ? FOR UPDATE`, [projectId, policyId]);
+        if (link?.attached_by_admin) throw new ForbiddenError('An administrator attached this policy; only an administrator detaches it');
+      }
+      // An admin attaching a policy a maintainer attached before makes it theirs (and so admin-only to detach).
       const rows = attach
-        ? await tx.em.execute(`INSERT INTO project_policies (id, project_id, policy_id) VALUES (gen_random_uuid(), ?, ?) ON CONFLICT DO NOTHING RETURNING id`, [projectId, policyId])
+        ? await tx.em.execute(
+            `INSERT INTO project_policies (id, project_id, policy_id, attached_by_admin) VALUES (gen_random_uuid(), ?, ?, ?)
+             ON CONFLICT (project_id, policy_id) DO UPDATE SET attached_by_admin = true WHERE EXCLUDED.attached_by_admin AND NOT project_policies.attached_by_admin RETURNING id`,
+            [projectId, policyId, admin],
+          )
         : await tx.em.execute(`DELETE FROM project_policies WHERE project_id = ? AND policy_id = ? RETURNING id`, [projectId, policyId]);
       if (rows.length) this.d.audit.record(tx, { action: attach ? 'policy.attach' : 'policy.detach', entityType: 'Project', entityId: projectId, after: { policyId } });
       return rows.length > 0;

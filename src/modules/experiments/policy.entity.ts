@@ -41,4 +41,8 @@ export class ProjectPolicyLink extends BaseEntity {
 
   @ManyToOne(() => Policy, { ref: true, deleteRule: 'cascade' })
   policy!: Ref<Policy>;
+
+  /** An admin attached it: only an admin detaches it (a maintainer cannot drop a guard put on their project). */
+  @Property({ type: 'boolean', default: false })
+  attachedByAdmin: Opt<boolean> = false;
 }

@@ -1,5 +1,5 @@
 import { Entity, Index, ManyToOne, Property, type Opt, type Ref } from '@mikro-orm/core';
-import { Field, ObjectType } from 'type-graphql';
+import { Field, ID, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from './user.entity.js';
 
@@ -49,4 +49,11 @@ export class ApiToken extends BaseEntity {
   @Field(() => Date, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })
   lastUsedAt?: Date | null;
+
+  // ---- Scopes (see src/shared/token-scopes.ts; `scopes` above holds their names) ----
+
+  /** The projects the token may act in; empty: every project its user (or service) may reach. */
+  @Field(() => [ID], { description: 'The projects the token may act in; empty: every project its user (or service) may reach' })
+  @Property({ type: 'uuid[]', default: '{}' })
+  projectIds: Opt<string[]> = [];
 }

@@ -50,10 +50,10 @@ export class AuthResolver {
   }
 
   @Allow('OWN_ACCOUNT')
-  @Mutation(() => Int, { description: 'Ends every session of the caller; returns how many.' })
-  async logoutAll(@Ctx() ctx: Context) {
+  @Mutation(() => Int, { description: 'Ends every session of the caller; returns how many. revokeApiTokens: revoke your API tokens too.' })
+  async logoutAll(@Arg('revokeApiTokens', () => Boolean, { nullable: true }) revokeApiTokens: boolean | null, @Ctx() ctx: Context) {
     const viewer = viewerOf(ctx);
-    return ctx.services.auth.logoutAll(ctx, viewer);
+    return ctx.services.auth.logoutAll(ctx, viewer, !!revokeApiTokens);
   }
 
   @Allow('OWN_ACCOUNT')
@@ -93,7 +93,7 @@ export class AuthResolver {
   @Allow('PUBLIC')
   @Mutation(() => Boolean)
   resetPassword(@Arg('input') input: ResetPasswordInput, @Ctx() ctx: Context) {
-    return ctx.services.auth.resetPassword(ctx, input.token, input.newPassword);
+    return ctx.services.auth.resetPassword(ctx, input.token, input.newPassword, !!input.revokeApiTokens);
   }
 
   @Allow('OWN_ACCOUNT')

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import * as OTPAuth from 'otpauth';
 import type { Config } from '../../config.js';
 import type { EventBus } from '../../events/bus.js';
+import { createHmac } from 'node:crypto';
 import { randomSecret, sha256, type Envelope } from '../../shared/crypto.js';
 import { BadInputError, ConflictError, ForbiddenError, UnauthenticatedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -234,9 +235,17 @@ export class AuthService {
     });
   }
 
+  /**
+   * The refresh token that succeeds `previous` on rotation: derived from it with the
+   * signing key (HMAC), so within the grace window the same successor can be answered
+   * again without ever storing a refresh token (only hashes are stored).
+   */
+  private successorOf(previous: string): string {
+    return `str_${createHmac('sha256', this.d.config.TOKEN_SIGNING_KEY).update(`refresh-successor|${previous}`).digest('base64url')}`;
+  }
+
   /** Creates a session (refresh token) in `familyId` or a new family, and its access token. */
-  private async openSession(tx: Scope, user: User, familyId?: string): Promise<AuthResult> {
-    const refreshToken = `str_${randomSecret(32)}`;
+  private async openSession(tx: Scope, user: User, familyId?: string, refreshToken = `str_${randomSecret(32)}`): Promise<AuthResult> {
     const session = tx.em.create(Session, {
       user: user.id,
       familyId: familyId ?? crypto.randomUUID(),
@@ -275,7 +284,9 @@ export class AuthService {
    * Rotates a refresh token. The old token is marked rotated by one conditional UPDATE,
    * so of two concurrent refreshes exactly one wins. Presenting an already-rotated token
    * is reuse: the whole family is revoked (strict, as OAuth 2.1 recommends) and its
-   * sockets closed.
+   * sockets closed. Except within REFRESH_REUSE_GRACE_SECONDS of its rotation, while its
+   * successor is still unused: then it answers that same successor (two tabs refreshing
+   * at the same moment both stay signed in, and end up holding the same token).
    */
   async refresh(scope: Scope, refreshToken: string): Promise<AuthResult> {
     const hash = sha256(refreshToken);
@@ -292,6 +303,8 @@ export class AuthService {
           [hash],
         );
         if (old?.rotated_at) {
+          const again = await this.withinGrace(tx, old.rotated_at, refreshToken);
+          if (again) return again;
           const ids = await this.revokeWhere(tx, `family_id = ?`, [old.family_id], 'refresh token reuse');
           this.d.audit.record(tx, { action: 'auth.refreshReuse', entityType: 'Session', entityId: old.family_id, actorId: old.user_id, outcome: 'FAILURE', after: { revokedSessions: ids.length } });
           await this.publishRevoked(tx, { userId: old.user_id, sessionIds: ids, reason: 'refresh token reuse' });
@@ -300,10 +313,25 @@ export class AuthService {
       }
       const user = await tx.em.findOneOrFail(User, row.user_id);
       assertActive(user);
-      return this.openSession(tx, user, row.family_id);
+      return this.openSession(tx, user, row.family_id, this.successorOf(refreshToken));
     });
     if (!outcome) throw UnauthenticatedError.invalidToken();
     return outcome;
+  }
+
+  /** The successor of a token rotated less than the grace window ago, when it is still live and unrotated; else null (reuse). */
+  private async withinGrace(tx: Scope, rotatedAt: Date, refreshToken: string): Promise<AuthResult | null> {
+    const grace = this.d.config.REFRESH_REUSE_GRACE_SECONDS;
+    if (grace <= 0 || Date.now() - new Date(rotatedAt).getTime() > grace * 1000) return null;
+    const successor = this.successorOf(refreshToken);
+    const [next] = await tx.em.execute<{ id: string; user_id: string }[]>(
+      `SELECT id, user_id FROM sessions WHERE refresh_token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now()`,
+      [sha256(successor)],
+    );
+    if (!next) return null;
+    const user = await tx.em.findOneOrFail(User, next.user_id);
+    assertActive(user);
+    return { accessToken: await this.d.tokens.sign(user.id, next.id), refreshToken: successor, user };
   }
 
   /** Ends the caller's session family (its refresh token and access tokens). */
@@ -317,13 +345,27 @@ export class AuthService {
     });
   }
 
-  /** Ends every session of the caller and closes the sockets opened with them. */
-  async logoutAll(scope: Scope, viewer: Viewer): Promise<number> {
+  /** Ends every session of the caller and closes the sockets opened with them; with `revokeApiTokens`, their API tokens too. */
+  async logoutAll(scope: Scope, viewer: Viewer, revokeApiTokens = false): Promise<number> {
     return inTransaction(scope, async (tx) => {
       const n = await this.revokeAllSessions(tx, viewer.userId, 'logoutAll');
-      this.d.audit.record(tx, { action: 'auth.logoutAll', entityType: 'User', entityId: viewer.userId, after: { revokedSessions: n } });
+      const tokens = revokeApiTokens ? await this.revokeApiTokens(tx, viewer.userId, 'logoutAll') : 0;
+      this.d.audit.record(tx, { action: 'auth.logoutAll', entityType: 'User', entityId: viewer.userId, after: { revokedSessions: n, revokedApiTokens: tokens } });
       return n;
     });
+  }
+
+  /**
+   * Revokes the user's live API tokens (`serviceOnly`: only the service tokens they created)
+   * and closes the sockets opened with them; returns how many.
+   */
+  async revokeApiTokens(tx: Scope, userId: string, reason: string, serviceOnly = false): Promise<number> {
+    const rows = await tx.em.execute<{ id: string }[]>(
+      `UPDATE api_tokens SET revoked_at = now() WHERE user_id = ? AND revoked_at IS NULL${serviceOnly ? ' AND service_actor IS NOT NULL' : ''} RETURNING id`,
+      [userId],
+    );
+    for (const r of rows) await this.publishRevoked(tx, { userId, apiTokenId: r.id, reason });
+    return rows.length;
   }
 
   /** Ends every session of the user (optionally keeping the caller's family). */
@@ -419,7 +461,7 @@ export class AuthService {
   }
 
   /** A single-use, expiring token sets a new password and ends every session. */
-  async resetPassword(scope: Scope, token: string, password: string): Promise<boolean> {
+  async resetPassword(scope: Scope, token: string, password: string, revokeApiTokens = false): Promise<boolean> {
     await this.d.limits.take('resetPassword', scope.meta.ip);
     // The account is the token's (known before the hash is paid for); an unknown token counts only per address.
     const [owner] = await scope.em.execute<{ email: string; username: string }[]>(
@@ -439,7 +481,8 @@ export class AuthService {
       u.failedLoginAttempts = 0;
       u.lockedUntil = null;
       await this.revokeAllSessions(tx, u.id, 'password reset');
-      this.d.audit.record(tx, { action: 'user.resetPassword', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}` });
+      const tokens = revokeApiTokens ? await this.revokeApiTokens(tx, u.id, 'password reset') : 0;
+      this.d.audit.record(tx, { action: 'user.resetPassword', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}`, after: { revokedApiTokens: tokens } });
       return true;
     });
     // Whoever could reset the password owns the account: failures from this address no longer hold it back.

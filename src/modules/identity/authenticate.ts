@@ -14,6 +14,8 @@ interface Row {
   token_id?: string;
   service_actor?: string | null;
   touch?: boolean;
+  scopes?: string[] | null;
+  project_ids?: string[] | null;
 }
 
 /**
@@ -52,14 +54,21 @@ export class Authenticator {
     // last_used_at is written at most once a minute per token: a read must not become a write.
     const row = await this.db.one<Row>(sql`
       WITH t AS (
-        SELECT t.id, t.user_id, t.service_actor, u.role,
+        SELECT t.id, t.user_id, t.service_actor, u.role, t.scopes, t.project_ids,
                (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.status = 'ACTIVE' AND NOT u.is_blocked) AS usable,
                (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS touch
           FROM api_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = ${sha256(token)})
-      SELECT id AS token_id, user_id, service_actor, role, usable, touch FROM t`);
+      SELECT id AS token_id, user_id, service_actor, role, usable, touch, scopes, project_ids FROM t`);
     if (!row?.usable) throw UnauthenticatedError.invalidToken();
     if (row.touch) void this.db.query(sql`UPDATE api_tokens SET last_used_at = now() WHERE id = ${row.token_id}::uuid`).catch(() => {});
-    return { userId: row.user_id, role: row.role, apiTokenId: row.token_id, serviceActor: row.service_actor ?? undefined };
+    return {
+      userId: row.user_id,
+      role: row.role,
+      apiTokenId: row.token_id,
+      serviceActor: row.service_actor ?? undefined,
+      ...(row.scopes?.length ? { scopes: row.scopes } : {}),
+      ...(row.project_ids?.length ? { projectIds: row.project_ids } : {}),
+    };
   }
 }

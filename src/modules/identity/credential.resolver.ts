@@ -1,3 +1,5 @@
+import { Field as GqlField, ObjectType as GqlObjectType } from 'type-graphql';
+import { SCOPE_NAMES, TOKEN_SCOPES } from '../../shared/token-scopes.js';
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
@@ -17,6 +19,13 @@ import { Invitation } from './invitation.entity.js';
 const ApiTokenConnection = ConnectionType(ApiToken);
 const InvitationConnection = ConnectionType(Invitation);
 
+@GqlObjectType('TokenScope')
+class TokenScopeInfo {
+  @GqlField() name!: string;
+  @GqlField(() => [String], { description: 'Every operation of these kinds (Query, Mutation, Subscription)' }) kinds!: string[];
+  @GqlField(() => [String], { description: 'And these operations' }) operations!: string[];
+}
+
 @Resolver()
 @Allow('SIGNED_IN')
 export class CredentialResolver {
@@ -30,6 +39,12 @@ export class CredentialResolver {
   @Mutation(() => CreatedApiToken, { description: 'A token for a system actor (agent, runtime, worker); it may run only service operations.' })
   createServiceToken(@Arg('input') input: CreateServiceTokenInput, @Ctx() ctx: Context) {
     return ctx.services.credentials.createApiToken(ctx, viewerOf(ctx), input);
+  }
+
+  @Allow('OWN_ACCOUNT')
+  @Query(() => [TokenScopeInfo], { description: 'The scopes an API token may carry, each a named set of operations.' })
+  tokenScopes(): TokenScopeInfo[] {
+    return SCOPE_NAMES.map((name) => ({ name, kinds: [...TOKEN_SCOPES[name].kinds], operations: [...TOKEN_SCOPES[name].operations] }));
   }
 
   @Allow('OWN_ACCOUNT')

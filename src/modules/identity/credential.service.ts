@@ -1,3 +1,4 @@
+import { isTokenScope, SCOPE_NAMES } from '../../shared/token-scopes.js';
 import sql from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
@@ -26,9 +27,18 @@ export class CredentialService {
   async createApiToken(
     scope: Scope,
     viewer: Viewer,
-    input: { name: string; expiresAt?: Date | null; scopes?: string[] | null; serviceActor?: string | null },
+    input: { name: string; expiresAt?: Date | null; scopes?: string[] | null; projectIds?: string[] | null; serviceActor?: string | null },
   ): Promise<{ token: string; apiToken: ApiToken }> {
     if (input.expiresAt && input.expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
+    // A service token acts for the system in every project it may reach: it must not live for ever.
+    if (input.serviceActor && !input.expiresAt) throw BadInputError.field('expiresAt', 'is required for a service token');
+    const scopes = [...new Set(input.scopes ?? [])];
+    const unknown = scopes.filter((s) => !isTokenScope(s));
+    if (unknown.length) throw BadInputError.field('scopes', `unknown scope ${unknown.join(', ')} (known: ${SCOPE_NAMES.join(', ')})`);
+    const projectIds = [...new Set((input.projectIds ?? []).map((id) => requireUuid(id, 'projectIds')))];
+    // A token cannot mint a token with more than it has itself.
+    if (viewer.scopes?.length && (!scopes.length || scopes.some((s) => !viewer.scopes!.includes(s)))) throw BadInputError.field('scopes', `must be within this token's own scopes (${viewer.scopes.join(', ')})`);
+    if (viewer.projectIds?.length && (!projectIds.length || projectIds.some((p) => !viewer.projectIds!.includes(p)))) throw BadInputError.field('projectIds', 'must be within this token\'s own projects');
     const token = `${API_TOKEN_PREFIX}${randomSecret(32)}`;
     return inTransaction(scope, async (tx) => {
       const apiToken = tx.em.create(ApiToken, {
@@ -36,12 +46,13 @@ export class CredentialService {
         name: input.name,
         prefix: token.slice(0, 12),
         tokenHash: sha256(token),
-        scopes: input.scopes ?? [],
+        scopes,
+        projectIds,
         serviceActor: input.serviceActor ?? null,
         expiresAt: input.expiresAt ?? null,
       });
       await tx.em.flush();
-      this.audit.record(tx, { action: input.serviceActor ? 'apiToken.createService' : 'apiToken.create', entityType: 'ApiToken', entityId: apiToken.id, after: { name: input.name, prefix: apiToken.prefix, serviceActor: apiToken.serviceActor } });
+      this.audit.record(tx, { action: input.serviceActor ? 'apiToken.createService' : 'apiToken.create', entityType: 'ApiToken', entityId: apiToken.id, after: { name: input.name, prefix: apiToken.prefix, serviceActor: apiToken.serviceActor, scopes, projectIds } });
       return { token, apiToken };
     });
   }

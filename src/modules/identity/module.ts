@@ -10,6 +10,7 @@ import { CredentialResolver } from './credential.resolver.js';
 import { CredentialService } from './credential.service.js';
 import { identityEntities, type IdentityServices } from './index.js';
 import { PasswordHasher } from './password.js';
+import { UserFieldsResolver } from './user.fields.js';
 import { UserResolver } from './user.resolver.js';
 import { UserService } from './user.service.js';
 
@@ -17,7 +18,7 @@ import { UserService } from './user.service.js';
 export const identityModule = defineModule({
   name: 'identity',
   entities: identityEntities,
-  resolvers: [AuthResolver, UserResolver, CredentialResolver],
+  resolvers: [AuthResolver, UserResolver, UserFieldsResolver, CredentialResolver],
   create(deps: ModuleDeps<{ audit: AuditService }>): IdentityServices {
     const { config } = deps;
     const hasher = new PasswordHasher(

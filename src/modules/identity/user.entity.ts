@@ -1,5 +1,5 @@
 import { Entity, Enum, Index, Property, type Opt } from '@mikro-orm/core';
-import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ObjectType, registerEnumType } from 'type-graphql';
 import { TimestampedEntity } from '../../shared/base.entity.js';
 
 export enum Role {
@@ -32,7 +32,7 @@ registerEnumType(Tier, { name: 'Tier' });
 @Entity({ tableName: 'users' })
 @Index({ properties: ['role', 'status'] })
 export class User extends TimestampedEntity {
-  @Field()
+  // GraphQL field: src/modules/identity/user.fields.ts (who may see it).
   @Property({ type: 'text', unique: true })
   email!: string;
 
@@ -68,7 +68,7 @@ export class User extends TimestampedEntity {
   @Property({ type: 'jsonb', nullable: true, hidden: true })
   totpSecret?: Record<string, string> | null;
 
-  @Field(() => Boolean)
+  // GraphQL field: src/modules/identity/user.fields.ts (who may see it).
   @Property({ type: 'boolean', default: false })
   totpEnabled: Opt<boolean> = false;
 
@@ -86,24 +86,24 @@ export class User extends TimestampedEntity {
   @Property({ type: 'boolean', default: false })
   isBlocked: Opt<boolean> = false;
 
-  @Field(() => String, { nullable: true })
+  // GraphQL field: src/modules/identity/user.fields.ts (who may see it).
   @Property({ type: 'text', nullable: true })
   blockedReason?: string | null;
 
-  @Field(() => Date, { nullable: true })
+  // GraphQL field: src/modules/identity/user.fields.ts (who may see it).
   @Property({ type: 'timestamptz', nullable: true })
   blockedAt?: Date | null;
 
   /** Prompt-governance deviation score, 0–100. */
-  @Field(() => Float)
+  // GraphQL field: src/modules/identity/user.fields.ts (who may see it).
   @Property({ type: 'decimal', precision: 6, scale: 2, default: 0 })
   deviationScore: Opt<string> = '0';
 
-  @Field(() => Date, { nullable: true })
+  // GraphQL field: src/modules/identity/user.fields.ts (who may see it).
   @Property({ type: 'timestamptz', nullable: true })
   lastActivityAt?: Date | null;
 
-  @Field(() => Date, { nullable: true })
+  // GraphQL field: src/modules/identity/user.fields.ts (who may see it).
   @Property({ type: 'timestamptz', nullable: true })
   lastLoginAt?: Date | null;
 

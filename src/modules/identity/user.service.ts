@@ -89,6 +89,8 @@ export class UserService {
       if (changes.status) u.status = changes.status;
       // Judged on the outcome, whatever combination of fields the input has.
       if (wasActiveAdmin && !isActiveAdmin(u)) await this.keepOneAdmin(tx, u);
+      // Service tokens act with their creator's authority: an admin no more, their tokens no more.
+      if (roleChanged && changes.role !== Role.ADMIN) await this.auth.revokeApiTokens(tx, u.id, 'creator no longer admin', true);
       if (statusChanged && u.status !== UserStatus.ACTIVE) await this.endEverything(tx, u.id, `status ${u.status}`);
       else if (roleChanged) await this.auth.publishRevoked(tx, { userId: u.id, everything: true, reason: 'role changed' });
     });

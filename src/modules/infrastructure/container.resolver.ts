@@ -6,6 +6,7 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
+import { required, visibleProject } from '../../shared/visibility.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 import { Container, ContainerStatus } from './container.entity.js';
@@ -35,7 +36,7 @@ export class ContainerResolver {
 
   @FieldResolver(() => Project)
   project(@Root() c: RowOf<Container>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byId(readModel(Project), selectedFields(info)).load(idOf(c.project)!);
+    return required(visibleProject(ctx, info, idOf(c.project)), 'Project', idOf(c.project));
   }
 
   @FieldResolver(() => User, { nullable: true })

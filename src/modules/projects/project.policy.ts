@@ -25,6 +25,7 @@ export const atLeast = (role: ProjectRole | null | undefined, min: ProjectRole):
  * - OBSERVERs read what they are members of (the auth checker already refuses their mutations).
  * - A service token (an agent, a runtime) acts for the system: it may do what the
  *   operations that accept SERVICE allow, in any project that is not deleted.
+ * - An API token limited to some projects (its `projectIds`) reaches only those.
  * - Anyone else: the project does not exist for them (NOT_FOUND, never FORBIDDEN, so ids leak nothing).
  */
 export class ProjectPolicy {
@@ -36,6 +37,7 @@ export class ProjectPolicy {
    * and every subscriber is answered from it.
    */
   async roleOf(viewer: Viewer, projectId: string, scope?: EventScope): Promise<ProjectRole | null> {
+    if (viewer.projectIds?.length && !viewer.projectIds.includes(projectId)) return null;
     let row: { status: string; role: ProjectRole | null } | null | undefined;
     if (scope) {
       const p = await scope.once(`project:${projectId}`, () => this.membership(projectId));
@@ -83,6 +85,7 @@ export class ProjectPolicy {
    */
   visible(viewer: Viewer, column: string): Sql {
     const col = raw(column);
+    if (viewer.projectIds?.length) return sql`${col} = ANY(${viewer.projectIds}::uuid[]) AND ${this.visible({ ...viewer, projectIds: undefined }, column)}`;
     if (isHumanAdmin(viewer)) return sql`TRUE`;
     if (viewer.serviceActor) return sql`EXISTS (SELECT 1 FROM projects vp WHERE vp.id = ${col} AND vp.status <> 'DELETED')`;
     return sql`EXISTS (SELECT 1 FROM project_members vm JOIN projects vp ON vp.id = vm.project_id

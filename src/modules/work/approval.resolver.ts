@@ -6,8 +6,9 @@ import { viewerOf, type Context } from '../../server/context.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
-import { readModel, type RowOf } from '../../shared/read-model.js';
+import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
+import { visibleProject, visibleTask } from '../../shared/visibility.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 import { Approval, ApprovalStatus } from './approval.entity.js';
@@ -48,14 +49,14 @@ export class ApprovalResolver {
     return ctx.loaders.relation(a.decidedBy, readModel(User), selectedFields(info));
   }
 
-  @FieldResolver(() => Task, { nullable: true })
+  @FieldResolver(() => Task, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
   task(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.relation(a.task, readModel(Task), selectedFields(info));
+    return visibleTask(ctx, info, idOf(a.task));
   }
 
-  @FieldResolver(() => Project, { nullable: true })
+  @FieldResolver(() => Project, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
   project(@Root() a: RowOf<Approval>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.relation(a.project, readModel(Project), selectedFields(info));
+    return visibleProject(ctx, info, idOf(a.project));
   }
 
   @Allow('SIGNED_IN', 'SERVICE')

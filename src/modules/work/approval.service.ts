@@ -112,11 +112,15 @@ export class ApprovalService {
     if (!row || !(await this.canRead(viewer, row))) throw new NotFoundError('Approval', approvalId);
     if (row.requested_by_id === viewer.userId) throw new ForbiddenError('You cannot decide your own request');
     if (!(await this.mayDecide(viewer, row.project_id))) throw new ForbiddenError('Only admins and the project\'s owner or maintainers decide approvals');
+    // An archived (or deleted) project's work is frozen: its requests wait until it is restored.
+    if (row.project_id) await this.d.projects.requireWritable(viewer, row.project_id, ProjectRole.VIEWER);
 
     return inTransaction(scope, async (tx) => {
+      // The project's status is checked again here: one archived since the check above is not decided either.
       const [won] = await tx.em.execute<{ id: string }[]>(
         `UPDATE approvals SET status = ?, decided_by_id = ?, decided_at = now(), notes = ?, updated_at = now()
-          WHERE id = ? AND status = 'PENDING' AND (expires_at IS NULL OR expires_at > now()) RETURNING id`,
+          WHERE id = ? AND status = 'PENDING' AND (expires_at IS NULL OR expires_at > now())
+            AND (project_id IS NULL OR EXISTS (SELECT 1 FROM projects p WHERE p.id = approvals.project_id AND p.status = 'ACTIVE')) RETURNING id`,
         [status, viewer.userId, notes ?? null, approvalId],
       );
       if (!won) {
@@ -124,6 +128,7 @@ export class ApprovalService {
           `SELECT status, (status = 'PENDING' AND expires_at <= now()) AS expired FROM approvals WHERE id = ?`,
           [approvalId],
         );
+        if (now?.status === 'PENDING' && !now.expired) throw new ConflictError('The project is no longer active; restore it first');
         throw new ConflictError(now?.expired ? 'This approval has expired' : `This approval is already ${now?.status}`, { status: now?.expired ? 'EXPIRED' : now?.status });
       }
       this.d.audit.record(tx, { action: `approval.${status === ApprovalStatus.APPROVED ? 'approve' : 'reject'}`, entityType: 'Approval', entityId: approvalId, before: { status: 'PENDING' }, after: { status, notes: notes ?? null } });
@@ -189,6 +194,7 @@ export class ApprovalService {
 
   /** SQL condition: approvals (aliased `t`) the viewer may read. */
   visible(viewer: Viewer): Sql {
+    if (viewer.projectIds?.length) return sql`(t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})`;
     if (isHumanAdmin(viewer)) return sql`TRUE`;
     return sql`(t.requested_by_id = ${viewer.userId}::uuid
       OR (t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})

@@ -6,6 +6,7 @@ import { Allow } from '../../shared/allow.js';
 import { isUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
+import { required, visibleTask } from '../../shared/visibility.js';
 import { User } from '../identity/user.entity.js';
 import { CreateFileAttachmentInput } from './attachment.inputs.js';
 import { FileAttachment } from './file-attachment.entity.js';
@@ -59,7 +60,7 @@ export class AttachmentResolver {
 
   @FieldResolver(() => Task)
   task(@Root() a: RowOf<FileAttachment>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byId(readModel(Task), selectedFields(info)).load(idOf(a.task)!);
+    return required(visibleTask(ctx, info, idOf(a.task)), 'Task', idOf(a.task));
   }
 
   @FieldResolver(() => User, { nullable: true, description: 'Who declared (and uploads) it.' })

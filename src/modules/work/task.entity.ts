@@ -133,6 +133,14 @@ export class Task extends TimestampedEntity {
   @Property({ type: 'jsonb', default: '{}' })
   metadata: Opt<Record<string, unknown>> = {};
 
+  /** Soft deletion: a deleted task leaves every list and path, keeps its approvals and history, and an admin may restore it. */
+  @Field(() => Date, { nullable: true, description: 'When it was deleted (only admins see deleted tasks, through deletedTasks).' })
+  @Property({ type: 'timestamptz', nullable: true })
+  deletedAt?: Date | null;
+
+  @ManyToOne(() => User, { ref: true, nullable: true, deleteRule: 'set null' })
+  deletedBy?: Ref<User> | null;
+
   /** When assignees were told it is overdue (the overdue job tells them once). */
   @Property({ type: 'timestamptz', nullable: true })
   overdueNotifiedAt?: Date | null;

@@ -17,6 +17,8 @@ export interface TaskAccess {
 /**
  * Access to a task follows its project (see ProjectPolicy). A task without a project is
  * personal: its creator owns it, its assignees contribute to it, admins see it.
+ * A deleted task (soft-deleted, `deleted_at`) is seen by no one here: admins reach it
+ * only through TaskService.deleted/restore.
  */
 export class TaskPolicy {
   constructor(
@@ -34,13 +36,15 @@ export class TaskPolicy {
           this.db.one<{ project_id: string | null; created_by_id: string; assignees: string[] }>(sql`
             SELECT t.project_id, t.created_by_id,
                    ARRAY(SELECT a.user_id FROM task_assignees a WHERE a.task_id = t.id AND a.active) AS assignees
-              FROM tasks t WHERE t.id = ${taskId}::uuid`),
+              FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`),
         ).then((r) => r && { ...r, assigned: r.assignees.includes(viewer.userId) })
       : await this.db.one<{ project_id: string | null; created_by_id: string; assigned: boolean }>(sql`
           SELECT t.project_id, t.created_by_id,
                  EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
-            FROM tasks t WHERE t.id = ${taskId}::uuid`);
+            FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`);
     if (!row) return null;
+    // A token limited to some projects reaches no personal task.
+    if (!row.project_id && viewer.projectIds?.length) return null;
     if (row.project_id) {
       const role = await this.projects.roleOf(viewer, row.project_id, scope);
       return role ? { taskId, projectId: row.project_id, role } : null;
@@ -61,8 +65,9 @@ export class TaskPolicy {
   /** SQL condition on a tasks row aliased `alias`: visible to the viewer. */
   visible(viewer: Viewer, alias = 't'): Sql {
     const t = raw(alias);
-    if (isHumanAdmin(viewer)) return sql`TRUE`;
-    return sql`(CASE WHEN ${t}.project_id IS NOT NULL THEN ${this.projects.visible(viewer, `${alias}.project_id`)}
+    if (viewer.projectIds?.length) return sql`${t}.deleted_at IS NULL AND ${t}.project_id IS NOT NULL AND ${this.projects.visible(viewer, `${alias}.project_id`)}`;
+    if (isHumanAdmin(viewer)) return sql`${t}.deleted_at IS NULL`;
+    return sql`${t}.deleted_at IS NULL AND (CASE WHEN ${t}.project_id IS NOT NULL THEN ${this.projects.visible(viewer, `${alias}.project_id`)}
                 ELSE (${t}.created_by_id = ${viewer.userId}::uuid
                       OR EXISTS (SELECT 1 FROM task_assignees va WHERE va.task_id = ${t}.id AND va.user_id = ${viewer.userId}::uuid AND va.active)) END)`;
   }

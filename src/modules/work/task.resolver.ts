@@ -7,6 +7,7 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { BadInputError, isUuid, requireUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
+import { visibleProject, visibleTask } from '../../shared/visibility.js';
 import { AgentType } from '../ai/agent.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
@@ -75,7 +76,7 @@ export class TaskResolver {
 
   @FieldResolver(() => Project, { nullable: true })
   project(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.relation(t.project, readModel(Project), selectedFields(info));
+    return visibleProject(ctx, info, idOf(t.project));
   }
 
   @FieldResolver(() => User)
@@ -83,14 +84,14 @@ export class TaskResolver {
     return ctx.loaders.byId(readModel(User), selectedFields(info)).load(idOf(t.createdBy)!);
   }
 
-  @FieldResolver(() => Task, { nullable: true })
+  @FieldResolver(() => Task, { nullable: true, description: 'Null when there is none, or you may not see it.' })
   parent(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.relation(t.parent, tasks(), selectedFields(info));
+    return visibleTask(ctx, info, idOf(t.parent));
   }
 
-  @FieldResolver(() => [Task])
+  @FieldResolver(() => [Task], { description: 'Those you may see.' })
   subtasks(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byForeignKey(tasks(), 'parent', selectedFields(info)).load(t.id);
+    return ctx.loaders.byForeignKey(tasks(), 'parent', selectedFields(info), { where: ctx.services.taskPolicy.visible(viewerOf(ctx), 't') }).load(t.id);
   }
 
   @FieldResolver(() => [User], { description: 'Users actively assigned.' })
@@ -100,9 +101,11 @@ export class TaskResolver {
       .load(t.id);
   }
 
-  @FieldResolver(() => [Task], { description: 'Tasks that must complete before this one starts.' })
+  @FieldResolver(() => [Task], { description: 'Tasks that must complete before this one starts (those you may see).' })
   dependencies(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.manyToMany(tasks(), { table: sql`task_dependencies`, from: 'task_id', to: 'depends_on_id' }, selectedFields(info)).load(t.id);
+    return ctx.loaders
+      .manyToMany(tasks(), { table: sql`task_dependencies`, from: 'task_id', to: 'depends_on_id', where: ctx.services.taskPolicy.visible(viewerOf(ctx), 't') }, selectedFields(info))
+      .load(t.id);
   }
 
   @FieldResolver(() => [Approval], { description: 'Oldest first.' })
@@ -130,9 +133,21 @@ export class TaskResolver {
     return ctx.services.tasks.update(ctx, viewerOf(ctx), input);
   }
 
-  @Mutation(() => Boolean, { description: 'The creator, or MAINTAINER and higher.' })
+  @Mutation(() => Boolean, { description: 'The creator, or MAINTAINER and higher. The task is soft-deleted: it keeps its approvals and history, and an admin may restore it (deletedTasks, restoreTask).' })
   deleteTask(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
     return ctx.services.tasks.delete(ctx, viewerOf(ctx), id);
+  }
+
+  @Allow('ADMIN')
+  @Query(() => TaskConnection, { description: 'Deleted tasks, most recently deleted first (admins).' })
+  deletedTasks(@Args() page: PageArgs, @Arg('projectId', () => ID, { nullable: true }) projectId: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.tasks.deleted(selectedFields(info, ['edges', 'node']), projectId ? requireUuid(projectId, 'projectId') : null, page);
+  }
+
+  @Allow('ADMIN')
+  @Mutation(() => Task, { description: 'Brings a deleted task back, with its approvals and history (admins).' })
+  restoreTask(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
+    return ctx.services.tasks.restore(ctx, id);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')

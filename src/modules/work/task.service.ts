@@ -1,3 +1,5 @@
+import { validateIntents } from '../ai/governance.js';
+import { atLeast } from '../projects/project.policy.js';
 import sql, { type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
@@ -10,6 +12,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AgentType } from '../ai/agent.entity.js';
 import type { AuditService } from '../audit/index.js';
+import { User } from '../identity/user.entity.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { ProjectService } from '../projects/index.js';
 import { NotificationPriority, NotificationType } from './notification.entity.js';
@@ -135,6 +138,8 @@ export class TaskService {
   async create(scope: Scope, viewer: Viewer, input: CreateTaskInput): Promise<Task> {
     const projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
     if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    validateIntents(input.allowedIntents);
+    if (projectId && input.allowedIntents?.length) await this.d.projects.policy.require(viewer, projectId, ProjectRole.MAINTAINER);
     const priority = input.priority ?? TaskPriority.MEDIUM;
     checkEstimate(priority, input.estimatedMinutes);
     if (input.parentId) {
@@ -170,7 +175,10 @@ export class TaskService {
   }
 
   async update(scope: Scope, viewer: Viewer, input: UpdateTaskInput): Promise<Task> {
-    return this.change(scope, viewer, input.id, ProjectRole.CONTRIBUTOR, 'task.update', async (_tx, t) => {
+    validateIntents(input.allowedIntents);
+    return this.change(scope, viewer, input.id, ProjectRole.CONTRIBUTOR, 'task.update', async (_tx, t, access) => {
+      // Allowed intents govern the task's assignees (up to an automatic block): MAINTAINER+ only.
+      if (input.allowedIntents && !atLeast(access.role, ProjectRole.MAINTAINER)) throw new ForbiddenError('Only a MAINTAINER or higher changes a task\'s allowed intents');
       if (input.title) t.title = input.title.trim();
       if (input.description !== undefined) t.description = input.description;
       if (input.priority) t.priority = input.priority;
@@ -187,7 +195,31 @@ export class TaskService {
     });
   }
 
-  /** The creator, or MAINTAINER+ of the project. */
+  /** Deleted tasks (admins), most recently deleted first. */
+  deleted(fields: Iterable<string>, projectId: string | null, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+    const where = and([sql`t.deleted_at IS NOT NULL`, projectId ? sql`t.project_id = ${projectId}::uuid` : null]);
+    return paginate(this.d.db, { model: readModel(Task), fields, where, sort: { property: 'deletedAt', direction: 'DESC', type: 'timestamptz' } }, page);
+  }
+
+  /** Brings a deleted task back (admins; the auth checker let only them in). */
+  async restore(scope: Scope, id: string): Promise<Task> {
+    const taskId = requireUuid(id);
+    return inTransaction(scope, async (tx) => {
+      const t = await tx.em.findOne(Task, { id: taskId, deletedAt: { $ne: null } }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!t) throw new NotFoundError('Deleted task', taskId);
+      t.deletedAt = null;
+      t.deletedBy = null;
+      this.d.audit.record(tx, { action: 'task.restore', entityType: 'Task', entityId: taskId, after: snapshot(t) });
+      await this.publish(tx, taskId, t.project?.id ?? null);
+      return t;
+    });
+  }
+
+  /**
+   * The creator, or MAINTAINER+ of the project. Soft: the task leaves every list and
+   * path (TaskPolicy sees no deleted task) but keeps its approvals, attachments and
+   * audit history, and an admin may restore it.
+   */
   async delete(scope: Scope, viewer: Viewer, id: string): Promise<boolean> {
     const taskId = requireUuid(id);
     const access = await this.d.policy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
@@ -198,7 +230,8 @@ export class TaskService {
         throw new ForbiddenError('Only the creator or a maintainer deletes a task');
       }
       const before = snapshot(t);
-      tx.em.remove(t);
+      t.deletedAt = new Date();
+      t.deletedBy = tx.em.getReference(User, viewer.userId) as never;
       this.d.audit.record(tx, { action: 'task.delete', entityType: 'Task', entityId: taskId, before });
       await this.d.bus.publish(tx.em, TASK_DELETED, { taskId, projectId: access.projectId } satisfies TaskEvent);
       return true;
@@ -219,7 +252,7 @@ export class TaskService {
       if (status === TaskStatus.IN_PROGRESS) {
         const open = await tx.em.execute<{ id: string; title: string; status: string }[]>(
           `SELECT d.id, d.title, d.status FROM task_dependencies td JOIN tasks d ON d.id = td.depends_on_id
-            WHERE td.task_id = ? AND d.status <> 'COMPLETED' ORDER BY d.id LIMIT 5`,
+            WHERE td.task_id = ? AND d.status <> 'COMPLETED' AND d.deleted_at IS NULL ORDER BY d.id LIMIT 5`,
           [t.id],
         );
         if (open.length) {
@@ -346,7 +379,7 @@ export class TaskService {
       const rows = await tx.em.execute<{ task_id: string; title: string; project_id: string | null; user_id: string }[]>(
         `WITH due AS (
            UPDATE tasks SET overdue_notified_at = now()
-            WHERE due_date < now() AND status IN ('PENDING', 'ASSIGNED', 'IN_PROGRESS') AND overdue_notified_at IS NULL
+            WHERE due_date < now() AND status IN ('PENDING', 'ASSIGNED', 'IN_PROGRESS') AND overdue_notified_at IS NULL AND deleted_at IS NULL
             RETURNING id, title, project_id)
          SELECT due.id AS task_id, due.title, due.project_id, a.user_id FROM due JOIN task_assignees a ON a.task_id = due.id AND a.active`,
       );
@@ -376,7 +409,7 @@ export class TaskService {
     id: string,
     min: ProjectRole,
     action: string | null,
-    apply: (tx: Scope, t: Task) => Promise<void | false>,
+    apply: (tx: Scope, t: Task, access: TaskAccess) => Promise<void | false>,
     /** Runs in the transaction before the task row is locked (locks that must come first). */
     beforeLock?: (tx: Scope, access: TaskAccess) => Promise<void>,
   ): Promise<Task> {
@@ -390,7 +423,7 @@ export class TaskService {
       const t = await tx.em.findOne(Task, taskId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!t) throw new NotFoundError('Task', taskId);
       const before = snapshot(t);
-      const changed = await apply(tx, t);
+      const changed = await apply(tx, t, access);
       if (changed === false) return t;
       if (action) this.d.audit.record(tx, { action, entityType: 'Task', entityId: t.id, before, after: snapshot(t) });
       await this.publish(tx, t.id, access.projectId);

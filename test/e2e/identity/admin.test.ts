@@ -20,6 +20,9 @@ import { closeCode, invitation, login, openSocket, serverForThisTest, whoAmI } f
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../../support/users.js';
 
+/** Service tokens must expire. */
+const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
+
 let s: TestServer;
 let admin: TestUser;
 beforeAll(async () => {
@@ -114,7 +117,7 @@ describe('who may do what', () => {
     ['unblockUser', (t) => gql(s.url, UnblockUserDocument, { id: target.id }, t)],
     ['createInvitation', (t) => gql(s.url, CreateInvitationDocument, { input: { role: 'ADMIN', maxUses: 1, expiresAt: new Date(Date.now() + 60_000).toISOString() } }, t)],
     ['invitations', (t) => gql(s.url, '{ invitations { totalCount } }', {}, t)],
-    ['createServiceToken', (t) => gql(s.url, CreateServiceTokenDocument, { input: { name: 'x', serviceActor: 'agent:x' } }, t)],
+    ['createServiceToken', (t) => gql(s.url, CreateServiceTokenDocument, { input: { name: 'x', serviceActor: 'agent:x', expiresAt: SOON } }, t)],
   ];
 
   for (const role of ['USER', 'OBSERVER'] as const) {

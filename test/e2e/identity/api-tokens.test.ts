@@ -14,6 +14,9 @@ import { startTestServer, type TestServer } from '../../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../../support/users.js';
 import { busListeners } from '../../support/wait.js';
 
+/** Service tokens must expire. */
+const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
+
 let s: TestServer;
 let admin: TestUser;
 beforeAll(async () => {
@@ -136,14 +139,14 @@ describe('API tokens', () => {
 describe('service tokens', () => {
   it('are created by admins only', async () => {
     const u = await createUser(s, admin);
-    const input = { name: 'docker runtime', serviceActor: 'runtime:docker' };
+    const input = { name: 'docker runtime', serviceActor: 'runtime:docker', expiresAt: SOON };
     expect(codes(await gql(s.url, CreateServiceTokenDocument, { input }, u.token))).toEqual(['FORBIDDEN']);
     const created = (await ok(s.url, CreateServiceTokenDocument, { input }, admin.token)).createServiceToken;
     expect(created.apiToken).toMatchObject({ name: 'docker runtime', serviceActor: 'runtime:docker' });
   });
 
   it('are refused on ordinary operations such as me and updateMe', async () => {
-    const { token } = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'agent', serviceActor: 'agent:senior-engineer' } }, admin.token)).createServiceToken;
+    const { token } = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON } }, admin.token)).createServiceToken;
     for (const r of [
       await gql(s.url, MeDocument, {}, token),
       await gql(s.url, UpdateMeDocument, { input: { name: 'hijacked' } }, token),

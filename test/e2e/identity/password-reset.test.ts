@@ -68,6 +68,19 @@ describe('password reset', () => {
     expect((await login(s, u.username, NEW_PASSWORD)).errors).toBeUndefined();
   });
 
+  it('keeps the user\'s API tokens unless asked to revoke them too', async () => {
+    const u = await createUser(s, admin);
+    const mint = async () => (await gql(s.url, `mutation { createApiToken(input: { name: "cli" }) { token } }`, {}, (await newSession(s, u)).token)).data!.createApiToken.token as string;
+    const kept = await mint();
+    expect((await reset(await mailedToken(u))).data).toEqual({ resetPassword: true });
+    expect((await whoAmI(s, kept)).id).toBe(u.id);
+    u.password = NEW_PASSWORD;
+    const doomed = await mint();
+    const r = await gql(s.url, ResetPasswordDocument, { input: { token: await mailedToken(u), newPassword: 'yet another passphrase', revokeApiTokens: true } });
+    expect(r.data).toEqual({ resetPassword: true });
+    for (const t of [kept, doomed]) expect((await whoAmI(s, t)).status).toBe(401);
+  });
+
   it('accepts a reset token only once', async () => {
     const u = await createUser(s, admin);
     const token = await mailedToken(u);

@@ -22,6 +22,8 @@ afterAll(() => s?.close());
 
 const refresh = (refreshToken: string) => gql(s.url, RefreshSessionDocument, { input: { refreshToken } });
 const REVOKED = { status: 401, codes: ['UNAUTHENTICATED'], id: undefined };
+/** Moves a refresh token's rotation back past the reuse grace window (REFRESH_REUSE_GRACE_SECONDS, 10 s by default). */
+const pastGrace = (refreshToken: string) => s.sql(`UPDATE sessions SET rotated_at = rotated_at - interval '1 hour' WHERE refresh_token_hash = $1`, [sha256(refreshToken)]);
 const sessionIds = async (token: string) => (await ok(s.url, SessionDetailsDocument, {}, token)).sessions.edges.map((e) => e.node.id);
 
 describe('refreshSession', () => {
@@ -34,6 +36,7 @@ describe('refreshSession', () => {
     expect(next.user.id).toBe(u.id);
     expect((await whoAmI(s, next.accessToken)).id).toBe(u.id);
 
+    await pastGrace(u.refreshToken);
     const again = await refresh(u.refreshToken);
     expect(codes(again)).toEqual(['UNAUTHENTICATED']);
     expect(again.data).toBeNull();
@@ -52,7 +55,8 @@ describe('refreshSession', () => {
     await sock.connected;
     expect((await whoAmI(s, second.accessToken)).id).toBe(u.id);
 
-    // Someone replays the stolen first refresh token.
+    // Someone replays the stolen first refresh token, after the grace window.
+    await pastGrace(first.refreshToken);
     expect(codes(await refresh(first.refreshToken))).toEqual(['UNAUTHENTICATED']);
 
     expect(codes(await refresh(second.refreshToken))).toEqual(['UNAUTHENTICATED']);
@@ -63,21 +67,46 @@ describe('refreshSession', () => {
     expect((await refresh(elsewhere.refreshToken)).errors).toBeUndefined();
   });
 
-  it('lets exactly one of several concurrent refreshes with the same token succeed', async () => {
+  it('answers concurrent refreshes with the same token (two tabs) with one and the same successor, and keeps the family', async () => {
     const u = await createUser(s, admin);
     for (let round = 0; round < 3; round++) {
       const { refreshToken } = await newSession(s, u);
       const results = await Promise.all(Array.from({ length: 5 }, () => refresh(refreshToken)));
-      const winners = results.filter((r) => r.data?.refreshSession);
-      expect(winners).toHaveLength(1);
-      expect(results.flatMap(codes)).toEqual(Array(4).fill('UNAUTHENTICATED'));
+      expect(results.flatMap(codes)).toEqual([]);
+      const successors = new Set(results.map((r) => r.data!.refreshSession.refreshToken));
+      expect(successors.size).toBe(1);
+      for (const r of results) expect((await whoAmI(s, r.data!.refreshSession.accessToken)).id).toBe(u.id);
+      // The successor still rotates normally: nobody was logged out.
+      expect((await refresh([...successors][0]!)).errors).toBeUndefined();
       // One successor, never two: the family holds the old session and exactly one new one.
       const family = await s.sql(
         `SELECT id FROM sessions WHERE family_id = (SELECT family_id FROM sessions WHERE refresh_token_hash = $1)`,
         [sha256(refreshToken)],
       );
-      expect(family).toHaveLength(2);
+      expect(family).toHaveLength(3);
     }
+  });
+
+  it('within the grace window answers a rotated token again with its successor; after it, the replay ends the family', async () => {
+    const u = await createUser(s, admin);
+    const next = (await refresh(u.refreshToken)).data!.refreshSession;
+    const again = await refresh(u.refreshToken);
+    expect(again.errors).toBeUndefined();
+    expect(again.data!.refreshSession.refreshToken).toBe(next.refreshToken);
+    expect((await whoAmI(s, again.data!.refreshSession.accessToken)).id).toBe(u.id);
+
+    // Once the successor itself was rotated, the grace no longer applies: that is reuse.
+    const third = (await refresh(next.refreshToken)).data!.refreshSession;
+    expect(codes(await refresh(u.refreshToken))).toEqual(['UNAUTHENTICATED']);
+    expect(await whoAmI(s, third.accessToken)).toEqual(REVOKED);
+
+    // After the window, a replay ends the family, its newest token included.
+    const v = await createUser(s, admin);
+    const vNext = (await refresh(v.refreshToken)).data!.refreshSession;
+    await pastGrace(v.refreshToken);
+    expect(codes(await refresh(v.refreshToken))).toEqual(['UNAUTHENTICATED']);
+    expect(await whoAmI(s, vNext.accessToken)).toEqual(REVOKED);
+    expect(codes(await refresh(vNext.refreshToken))).toEqual(['UNAUTHENTICATED']);
   });
 });
 
