@@ -53,6 +53,28 @@ interface CounterRow {
   reserved_cost_usd: string;
 }
 
+/** What a sent call's reservation keeps, to record the call if its instance is lost (stored text only: NULs escaped). */
+export interface SentCall {
+  providerId: string;
+  provider: string;
+  model: string;
+  keySource: string;
+  prompt: string;
+  systemMessage: string | null;
+  taskId: string | null;
+  projectId: string | null;
+  conversationId: string | null;
+  agentType: string | null;
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  /** The reserved tokens and their price, input and output apart (decimal dollars). */
+  inputTokens: number;
+  outputTokens: number;
+  inputCost: string;
+  outputCost: string;
+}
+
 export interface NewCostAlert {
   id: string;
   userId: string;
@@ -145,12 +167,28 @@ export class QuotaService {
   }
 
   /**
-   * Inside the settlement transaction: the reservation becomes actual usage (≤ reserved),
+   * Marks a reservation's call as sent, just before the provider is asked, with what the
+   * expiry job records of it should this instance die before settling. Commits on its own.
+   */
+  async markSent(em: EntityManager, r: Reservation, call: SentCall): Promise<void> {
+    await em.execute(`UPDATE quota_reservations SET sent_at = now(), call = ?::jsonb WHERE id = ?`, [JSON.stringify(call), r.id]);
+  }
+
+  /**
+   * First step of a settlement transaction: takes the reservation (deleting its row); false
+   * when the expiry job already settled it (the call is then on the record, at its reserved amount).
+   */
+  claim(tx: Scope, r: Reservation): Promise<boolean> {
+    return this.take(tx.em, r);
+  }
+
+  /**
+   * Inside the settlement transaction, after `claim`: the reservation becomes actual usage (≤ reserved),
    * and cost alerts not yet sent this period are created (unique per user, type and period).
    */
   async settle(tx: Scope, r: Reservation, tokens: number, cost: Micros): Promise<NewCostAlert[]> {
     await this.lockCounters(tx.em, r.userId, r.periods);
-    const still = await this.take(tx.em, r);
+    const still = true; // claimed by the caller (`claim`) at the start of its transaction
     const rows = await tx.em.execute<{ period: UsagePeriod; cost_usd: string }[]>(
       `UPDATE usage_counters SET requests = requests + 1, messages = messages + 1, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
               reserved_requests = reserved_requests - ?, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
@@ -187,17 +225,62 @@ export class QuotaService {
     });
   }
 
-  /** Releases reservations of calls that never settled (an instance died mid-call): a job. */
-  async releaseExpired(em: EntityManager): Promise<number> {
+  /**
+   * Reservations of calls that never settled (an instance died mid-call), past their
+   * expiry: a never-sent call's is released; a sent call is settled at its reserved amount
+   * (the provider may have served it in full) and logged ERROR "instance lost", with its
+   * cost record and daily usage. A job, once across instances.
+   */
+  async releaseExpired(em: EntityManager): Promise<{ released: number; settled: number }> {
     return em.transactional(async (tem) => {
       const t = tem as EntityManager;
-      const rows = await t.execute<{ user_id: string; tokens: number; cost_usd: string; periods: Periods }[]>(
-        `DELETE FROM quota_reservations WHERE id IN (SELECT id FROM quota_reservations WHERE expires_at < now() LIMIT 1000 FOR UPDATE SKIP LOCKED)
-         RETURNING user_id, tokens, cost_usd, periods`,
+      const rows = await t.execute<{ id: string; user_id: string; tokens: number; cost_usd: string; periods: Periods; sent_at: Date | null; call: SentCall | null }[]>(
+        `DELETE FROM quota_reservations WHERE id IN (SELECT id FROM quota_reservations WHERE expires_at < now() ORDER BY user_id LIMIT 1000 FOR UPDATE SKIP LOCKED)
+         RETURNING id, user_id, tokens, cost_usd, periods, sent_at, call`,
       );
-      for (const r of rows) await this.unreserve(t, r.user_id, r.periods, r.tokens, toMicros(r.cost_usd));
-      return rows.length;
+      let settled = 0;
+      for (const r of rows) {
+        if (!r.sent_at || !r.call) {
+          await this.unreserve(t, r.user_id, r.periods, r.tokens, toMicros(r.cost_usd));
+          continue;
+        }
+        await this.settleLost(t, r.user_id, r.periods, r.tokens, toMicros(r.cost_usd), r.call);
+        settled++;
+      }
+      return { released: rows.length - settled, settled };
     });
+  }
+
+  private async settleLost(em: EntityManager, userId: string, periods: Periods | Record<string, string>, tokens: number, cost: Micros, c: SentCall) {
+    const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
+    await this.lockCounters(em, userId, periods);
+    await em.execute(
+      `UPDATE usage_counters SET requests = requests + 1, messages = messages + 1, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
+              reserved_requests = reserved_requests - 1, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
+        WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`,
+      [tokens, formatMicros(cost), tokens, formatMicros(cost), userId, ...PERIOD_KEYS.map(p)],
+    );
+    const logId = newId();
+    await em.execute(
+      `INSERT INTO prompt_logs (id, user_id, task_id, project_id, conversation_id, provider_id, agent_type, prompt, system_message, model, prompt_tokens, completion_tokens, total_tokens,
+                                cost_usd, key_source, ip, user_agent, request_id, status, error_message)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::numeric, ?, ?::inet, ?, ?, 'ERROR', ?)`,
+      [logId, userId, c.taskId, c.projectId, c.conversationId, c.providerId, c.agentType, c.prompt, c.systemMessage, c.model, c.inputTokens, c.outputTokens, c.inputTokens + c.outputTokens,
+        formatMicros(cost), c.keySource, c.ip, c.userAgent, c.requestId, 'instance lost: the call was sent to the provider and never settled; charged at its reserved amount'],
+    );
+    await em.execute(
+      `INSERT INTO cost_records (id, user_id, project_id, conversation_id, agent_type, provider_id, provider, model, input_tokens, output_tokens, input_cost, output_cost, total_cost, prompt_log_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::numeric, ?::numeric, ?::numeric, ?)`,
+      [newId(), userId, c.projectId, c.conversationId, c.agentType, c.providerId, c.provider, c.model, c.inputTokens, c.outputTokens, c.inputCost, c.outputCost, formatMicros(cost), logId],
+    );
+    await em.execute(
+      `INSERT INTO usage_daily (id, user_id, provider, model, date, requests, tokens_in, tokens_out, cost_usd)
+       VALUES (?, ?, ?, ?, (now() AT TIME ZONE 'UTC')::date, 1, ?, ?, ?::numeric)
+       ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
+         tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
+         cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd`,
+      [newId(), userId, c.provider, c.model, c.inputTokens, c.outputTokens, formatMicros(cost)],
+    );
   }
 
   /**
