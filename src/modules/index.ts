@@ -17,6 +17,7 @@ import { billingEntities, billingJobs, billingResolvers, createBilling, createPr
 import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
 import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
 import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
+import { gatewayModuleRoutes } from './gateway/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
@@ -62,5 +63,5 @@ export function createJobs(d: ServiceDeps, services: Services): JobDefinition[] 
 }
 
 export function createRoutes(services: Services): Route[] {
-  return [...workRoutes(services)];
+  return [...workRoutes(services), ...gatewayModuleRoutes(services)];
 }

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from '../../config.js';
 import type { EventBus } from '../../events/bus.js';
-import { AppError, ForbiddenError } from '../../shared/errors.js';
+import { AppError, BadInputError, ForbiddenError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
@@ -14,7 +14,7 @@ import type { NotificationService } from '../work/notification.service.js';
 import { COST_ALERT_TRIGGERED, type CostAlertTriggered } from './billing.events.js';
 import { CostRecord } from './cost-record.entity.js';
 import { countPromptTokens, countTokens, LlmCallError } from './clients/index.js';
-import type { ChatDelta, ChatMessage, ChatPassThrough, ChatResult, ResolvedProvider, ToolCall } from './llm.js';
+import type { ChatDelta, ChatMessage, ChatPassThrough, ChatResult, EmbeddingResult, ResolvedProvider, ToolCall } from './llm.js';
 import { costOf, formatMicros, toMicros, type Micros } from './money.js';
 import type { QuotaService, Reservation } from './quota.service.js';
 
@@ -52,6 +52,8 @@ export interface MeteredCall {
   /** Every streamed delta, tool calls included (the gateway relays them). */
   onEvent?: (delta: ChatDelta) => void;
   signal?: AbortSignal;
+  /** An embeddings call instead of a chat: `messages` hold the inputs (for the reservation), no completion tokens. */
+  embedding?: { input: string | string[]; dimensions?: number; encodingFormat?: 'float' | 'base64' };
 }
 
 export interface MeteredResult {
@@ -70,6 +72,8 @@ export interface MeteredResult {
   /** null when the expiry job had already recorded the call (it outlived its reservation). */
   promptLogId: string | null;
   costUsd: string;
+  /** An embeddings call's vectors. */
+  embeddings?: EmbeddingResult['data'];
 }
 
 /** A provider failed and no healthy fallback answered. */
@@ -208,7 +212,8 @@ export class MeteringService {
   }
 
   /** The completion cap of a call at a provider: what was asked, never above the provider's maximum. */
-  static maxTokensFor(call: Pick<MeteredCall, 'maxTokens'>, r: ResolvedProvider): number {
+  static maxTokensFor(call: Pick<MeteredCall, 'maxTokens' | 'embedding'>, r: ResolvedProvider): number {
+    if (call.embedding) return 0;
     const asked = call.maxTokens ?? r.provider.maxTokens;
     return Math.max(1, Math.min(asked, r.provider.maxTokens));
   }
@@ -258,7 +263,7 @@ export class MeteringService {
       call.onEvent?.(delta);
     };
     try {
-      const result = await resolved.client.chat(
+      const result = call.embedding ? await this.embed(resolved, call) : await resolved.client.chat(
         { model: p.modelName, messages: call.messages, maxTokens, timeoutMs: p.timeoutSeconds * 1000, signal: call.signal, passThrough: call.passThrough },
         onDelta,
         onEvent,
@@ -278,6 +283,13 @@ export class MeteringService {
       const result: ChatResult = { content: streamed, promptTokens: Math.min(countPromptTokens(call.messages), inTokens), completionTokens, model: p.modelName, finishReason: 'error' };
       return { kind: 'partial', resolved, reservation, result, reason: failureText(err, call.signal), error: err };
     }
+  }
+
+  private async embed(r: ResolvedProvider, call: MeteredCall): Promise<ChatResult & { embeddings: EmbeddingResult['data'] }> {
+    if (!r.client.embed) throw new BadInputError(`Provider ${r.provider.name} serves no embeddings: use an OpenAI-compatible provider`);
+    const e = call.embedding!;
+    const out = await r.client.embed({ model: r.provider.modelName, input: e.input, dimensions: e.dimensions, encodingFormat: e.encodingFormat, timeoutMs: r.provider.timeoutSeconds * 1000, signal: call.signal });
+    return { content: '', promptTokens: out.promptTokens || countPromptTokens(call.messages), completionTokens: 0, model: out.model, embeddings: out.data, usageReported: out.promptTokens > 0 };
   }
 
   /** Records an answered or partly answered call and charges it (see the class comment, step 4). */
@@ -302,6 +314,7 @@ export class MeteringService {
       latencyMs,
       promptLogId: null,
       costUsd: formatMicros(cost),
+      ...('embeddings' in result ? { embeddings: (result as { embeddings: EmbeddingResult['data'] }).embeddings } : {}),
     };
     try {
       return await inTransaction(scope, async (tx) => {
