@@ -202,13 +202,13 @@ describe('the OpenAI-compatible gateway', () => {
     expect(bad.error.param).toBe('messages');
     const badJson = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"model":' });
     expect(badJson.status).toBe(400);
-    expect((await badJson.json()).error.type).toBe('invalid_request_error');
+    expect(((await badJson.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
 
     await ok(s.url, SET_QUOTA, { input: { userId: user.id, dailyCostLimitUsd: '0.000001' } }, admin.token);
     const broke = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }) });
     expect(broke.status).toBe(429);
     expect(Number(broke.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect((await broke.json()).error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
+    expect(((await broke.json()) as { error: unknown }).error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
     await ok(s.url, SET_QUOTA, { input: { userId: user.id, requestsPerHour: 1 } }, admin.token);
     await openai(token).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
     const limited = await openai(token).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e);
