@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { toMicros } from '../../src/modules/billing/money.js';
+import { formatMicros, toMicros } from '../../src/modules/billing/money.js';
 import { ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -282,6 +282,46 @@ describe('the OpenAI-compatible gateway', () => {
     const b = await books(user.id);
     expect(b.logs.map((l) => [l.status, l.prompt_tokens, l.completion_tokens])).toEqual([['SUCCESS', r.usage.prompt_tokens, 0]]);
     expect(toMicros(b.day!.cost)).toBe(BigInt(Math.ceil((r.usage.prompt_tokens * 20) / 1000)));
+  });
+});
+
+describe('exact reservations at the budget edge', () => {
+  it('admits exactly the affordable calls of 50 concurrent ones, reserving by the model\'s tokenizer, never over-spending', async () => {
+    const user = await createUser(s, admin);
+    const { token } = await apiToken(user);
+    const client = openai(token);
+    const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: 'system', content: 'You are a careful reviewer of TypeScript code.' }, { role: 'user', content: 'Review this function: export const add = (a: number, b: number) => a + b;' }];
+    fake.reset();
+    onTestFinished(() => fake.reset());
+    await ok(s.url, SET_QUOTA, { input: { userId: user.id, requestsPerHour: 1000, dailyTokenLimit: 1_000_000, monthlyTokenLimit: 1_000_000, monthlyMessageLimit: 1000 } }, admin.token);
+    // What one call reserves: read while a first call is at the provider.
+    fake.script({ delayMs: 300 });
+    const probe = client.chat.completions.create({ model: MODEL, messages, max_tokens: 20 });
+    await fake.received(1);
+    const [held] = await s.sql<{ tokens: number; cost: string }>(`SELECT tokens, cost_usd::text AS cost FROM quota_reservations WHERE user_id = $1`, [user.id]);
+    await probe;
+    // The prompt as the provider counts it, plus 1 token of margin per message, plus max_tokens: far below the byte bound.
+    const served = fake.ledger.calls[0]!;
+    expect(held!.tokens).toBe(served.promptTokens + messages.length + 20);
+    const bytes = messages.reduce((n, m) => n + Buffer.byteLength(String(m.content)) + 4, 3) + 20;
+    expect(held!.tokens).toBeLessThan(bytes / 2);
+
+    const worst = toMicros(held!.cost);
+    const [day] = await s.sql<{ cost: string }>(`SELECT cost_usd::text AS cost FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`, [user.id]);
+    const spentBefore = toMicros(day!.cost);
+    const limit = spentBefore + worst * 7n + worst / 2n; // room for 7.5 calls: exactly 7 fit
+    await ok(s.url, SET_QUOTA, { input: { userId: user.id, dailyCostLimitUsd: formatMicros(limit), requestsPerHour: 1000, dailyTokenLimit: 1_000_000, monthlyTokenLimit: 1_000_000, monthlyMessageLimit: 1000 } }, admin.token);
+    // Every answer uses exactly its reservation, so a settled call frees nothing, however the 50 interleave.
+    fake.setDefault({ delayMs: 100, usage: { prompt_tokens: held!.tokens - 20, completion_tokens: 20 } });
+    const results = await Promise.all(Array.from({ length: 50 }, () => client.chat.completions.create({ model: MODEL, messages, max_tokens: 20 }).then(() => 'ok', (e) => `${e.status}:${e.error?.code}`)));
+    const tally = results.reduce<Record<string, number>>((t, r) => ((t[r] = (t[r] ?? 0) + 1), t), {});
+    expect(tally).toEqual({ ok: 7, '429:insufficient_quota': 43 });
+    expect(fake.ledger.calls).toHaveLength(1 + 7);
+    const after = toMicros((await s.sql<{ cost: string }>(`SELECT cost_usd::text AS cost FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`, [user.id]))[0]!.cost);
+    expect(after).toBeLessThanOrEqual(limit);
+    // The provider's own count of the spend (all 8 calls) is within the limit too.
+    expect(fake.ledger.spendMicros(IN_PRICE, OUT_PRICE)).toBeLessThanOrEqual(limit);
+    expectChargedAsServed(formatMicros(after), fake.ledger.spendMicros(IN_PRICE, OUT_PRICE), 8);
   });
 });
 

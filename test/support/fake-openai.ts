@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { countTokens as o200k } from 'gpt-tokenizer/encoding/o200k_base';
 
 /**
  * A local OpenAI-compatible HTTP server on 127.0.0.1 (a free port) for tests: what the
@@ -140,6 +141,17 @@ const nanos = (price: string) => {
 };
 const tokens = (text: string) => Math.ceil(text.length / 4);
 
+/**
+ * How the fake counts tokens, as a real provider would: for OpenAI's o200k models (gpt-4o…,
+ * gpt-4.1, gpt-5, o-series) with that tokenizer and OpenAI's chat framing (3 tokens per
+ * message, 3 priming the reply); for any other model name, 1 token per started 4 characters.
+ */
+function counterFor(model: string) {
+  if (!/^(gpt-4o|gpt-4\.1|gpt-5|o[134])/.test(model)) return { prompt: (contents: string[]) => contents.reduce((n, c) => n + tokens(c), 0), completion: tokens };
+  const count = (t: string) => o200k(t, { allowedSpecial: new Set(), disallowedSpecial: new Set() });
+  return { prompt: (contents: string[]) => contents.reduce((n, c) => n + count(c) + 3, 3), completion: count };
+}
+
 async function readBody(req: IncomingMessage): Promise<any> {
   const parts: Buffer[] = [];
   for await (const chunk of req) parts.push(chunk as Buffer);
@@ -191,24 +203,27 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   async function completion(req: IncomingMessage, res: ServerResponse, body: any) {
     const step = next();
     if (step.delayMs) await sleep(step.delayMs);
+    if (res.destroyed || req.socket.destroyed) return; // the client left while it waited: nothing served
     if (step.drop) return void req.socket.destroy();
     if (step.status) return error(res, step.status, step.message ?? `fake failure ${step.status}`);
 
     const messages: { content?: unknown }[] = Array.isArray(body?.messages) ? body.messages : [];
     const reply = step.chunks ? step.chunks.join('') : (step.reply ?? DEFAULT_REPLY);
     const chunks = step.chunks ?? reply.match(/\S+\s*/g) ?? [];
+    const counter = counterFor(String(body?.model ?? ''));
+    const contents = messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? '')));
     const usage =
       step.usage === null
         ? null
         : {
-            prompt_tokens: step.usage?.prompt_tokens ?? messages.reduce<number>((n, m) => n + tokens(typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? '')), 0),
-            completion_tokens: step.usage?.completion_tokens ?? tokens(reply),
+            prompt_tokens: step.usage?.prompt_tokens ?? counter.prompt(contents),
+            completion_tokens: step.usage?.completion_tokens ?? counter.completion(reply),
           };
     const withTotal = usage && { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens };
     const model = step.model ?? String(body?.model ?? 'fake-model');
     const id = `chatcmpl-fake-${requests.length}`;
     const created = Math.floor(Date.now() / 1000);
-    const promptTokens = usage?.prompt_tokens ?? messages.reduce<number>((n, m) => n + tokens(typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? '')), 0);
+    const promptTokens = usage?.prompt_tokens ?? counter.prompt(contents);
     const served: ServedCall = {
       model,
       stream: !!body?.stream,
@@ -225,11 +240,11 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     // What the reply cost the fake: the reported count when complete, else the tokens of what was written.
     const wrote = (text: string) => {
       served.text += text;
-      served.completionTokens = tokens(served.text);
+      served.completionTokens = counter.completion(served.text);
     };
     const finished = () => {
       served.complete = true;
-      served.completionTokens = usage?.completion_tokens ?? tokens(reply + toolText);
+      served.completionTokens = usage?.completion_tokens ?? counter.completion(reply + toolText);
     };
 
     if (!body?.stream) {

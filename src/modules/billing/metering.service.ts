@@ -13,7 +13,8 @@ import { NotificationPriority, NotificationType } from '../work/notification.ent
 import type { NotificationService } from '../work/notification.service.js';
 import { COST_ALERT_TRIGGERED, type CostAlertTriggered } from './billing.events.js';
 import { CostRecord } from './cost-record.entity.js';
-import { countPromptTokens, countTokens, LlmCallError } from './clients/index.js';
+import { countPromptTokens, LlmCallError } from './clients/index.js';
+import { completionTokens as countCompletion, promptReservation, promptTokens as countPrompt } from './tokenizer.js';
 import type { ChatDelta, ChatMessage, ChatPassThrough, ChatResult, EmbeddingResult, ResolvedProvider, ToolCall } from './llm.js';
 import { costOf, formatMicros, toMicros, type Micros } from './money.js';
 import type { QuotaService, Reservation } from './quota.service.js';
@@ -145,7 +146,8 @@ function failureKind(err: unknown, signal?: AbortSignal): string {
  *     intents raise the user's deviation score (intent-classifier.ts documents the formula)
  *     and at DEVIATION_BLOCK_THRESHOLD the user is blocked, sessions and sockets end, admins told;
  *  3. `attempt`: requests per hour, token, message (tier) and cost quotas — the worst case
- *     (prompt + the completion cap) is reserved atomically (QuotaService); the reservation is
+ *     (the prompt counted with the model's tokenizer, see tokenizer.ts, + the completion cap
+ *     asked for, at most the provider's) is reserved atomically (QuotaService); the reservation is
  *     marked sent, then the provider is asked. A failure before any token came back gives the
  *     reservation back; a fallback (another healthy provider, of the same model for the
  *     gateway) gets one more attempt — so a call is never charged twice;
@@ -222,7 +224,7 @@ export class MeteringService {
   private async attempt(em: EntityManager, scope: Scope, call: MeteredCall, gov: Governance, resolved: ResolvedProvider): Promise<Attempt> {
     const p = resolved.provider;
     const maxTokens = MeteringService.maxTokensFor(call, resolved);
-    const inTokens = promptTokenBound(call.messages);
+    const inTokens = promptReservation(p.modelName, call.messages);
     const inputCost = costOf(inTokens, toMicros(p.inputCostPer1k));
     const outputCost = costOf(maxTokens, toMicros(p.outputCostPer1k));
     let reservation: Reservation;
@@ -279,8 +281,8 @@ export class MeteringService {
         return { kind: 'failed', resolved, error: err };
       }
       // The provider produced tokens: they are charged, counted from what came through (never above the cap).
-      const completionTokens = Math.min(countTokens(streamed), maxTokens);
-      const result: ChatResult = { content: streamed, promptTokens: Math.min(countPromptTokens(call.messages), inTokens), completionTokens, model: p.modelName, finishReason: 'error' };
+      const completionTokens = Math.min(countCompletion(p.modelName, streamed), maxTokens);
+      const result: ChatResult = { content: streamed, promptTokens: Math.min(countPrompt(p.modelName, call.messages), inTokens), completionTokens, model: p.modelName, finishReason: 'error' };
       return { kind: 'partial', resolved, reservation, result, reason: failureText(err, call.signal), error: err };
     }
   }
