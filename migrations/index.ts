@@ -6,6 +6,7 @@ import { Migration20261123060000_infrastructure_and_audit } from './Migration202
 import { Migration20261123062500_task_project_order_index } from './Migration20261123062500_task_project_order_index.js';
 import { Migration20261123063000_experiments_and_analysis } from './Migration20261123063000_experiments_and_analysis.js';
 import { Migration20261201200000_metering_sent_calls } from './Migration20261201200000_metering_sent_calls.js';
+import { Migration20261201200100_virtual_keys_and_budgets } from './Migration20261201200100_virtual_keys_and_budgets.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -16,4 +17,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123062500_task_project_order_index', class: Migration20261123062500_task_project_order_index },
   { name: 'Migration20261123063000_experiments_and_analysis', class: Migration20261123063000_experiments_and_analysis },
   { name: 'Migration20261201200000_metering_sent_calls', class: Migration20261201200000_metering_sent_calls },
+  { name: 'Migration20261201200100_virtual_keys_and_budgets', class: Migration20261201200100_virtual_keys_and_budgets },
 ];

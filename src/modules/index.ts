@@ -17,7 +17,7 @@ import { billingEntities, billingJobs, billingResolvers, createBilling, createPr
 import { aiEntities, aiResolvers, aiSeeds, createAi } from './ai/index.js';
 import { createExperiments, experimentEntities, experimentResolvers } from './experiments/index.js';
 import { analysisEntities, analysisResolvers, createAnalysis } from './analysis/index.js';
-import { gatewayModuleRoutes } from './gateway/index.js';
+import { gatewayModuleRoutes, gatewayResolvers } from './gateway/index.js';
 
 /**
  * The modules' surface, in one place: their entities (for MikroORM), resolvers (for
@@ -26,7 +26,7 @@ import { gatewayModuleRoutes } from './gateway/index.js';
  */
 export const entities = [...identityEntities, ...projectEntities, ...workEntities, ...aiEntities, ...billingEntities, ...infrastructureEntities, ...auditEntities, ...experimentEntities, ...analysisEntities, JobState];
 
-export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers] as const;
+export const resolvers = [...identityResolvers, ...projectResolvers, ...workResolvers, ...providerResolvers, ...billingResolvers, ...aiResolvers, ...infrastructureResolvers, ...auditResolvers, ...experimentResolvers, ...analysisResolvers, ...gatewayResolvers] as const;
 
 /** Idempotent reference data, per module (see src/db/seed.ts). */
 export const referenceSeeds: ((em: EntityManager) => Promise<void>)[] = [...projectSeeds, ...providerSeeds, ...aiSeeds];

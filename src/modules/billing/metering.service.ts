@@ -17,7 +17,7 @@ import { countPromptTokens, LlmCallError } from './clients/index.js';
 import { completionTokens as countCompletion, promptReservation, promptTokens as countPrompt } from './tokenizer.js';
 import type { ChatDelta, ChatMessage, ChatPassThrough, ChatResult, EmbeddingResult, ResolvedProvider, ToolCall } from './llm.js';
 import { costOf, formatMicros, toMicros, type Micros } from './money.js';
-import type { QuotaService, Reservation } from './quota.service.js';
+import type { BudgetSubject, QuotaService, Reservation } from './quota.service.js';
 
 /** What the pipeline needs of the providers module. */
 export interface ProviderResolver {
@@ -53,6 +53,8 @@ export interface MeteredCall {
   /** Every streamed delta, tool calls included (the gateway relays them). */
   onEvent?: (delta: ChatDelta) => void;
   signal?: AbortSignal;
+  /** Budgets beyond the user's own that this call counts against (a virtual key's). Project and organisation budgets apply by themselves. */
+  budgets?: BudgetSubject[];
   /** An embeddings call instead of a chat: `messages` hold the inputs (for the reservation), no completion tokens. */
   embedding?: { input: string | string[]; dimensions?: number; encodingFormat?: 'float' | 'base64' };
 }
@@ -229,7 +231,7 @@ export class MeteringService {
     const outputCost = costOf(maxTokens, toMicros(p.outputCostPer1k));
     let reservation: Reservation;
     try {
-      reservation = await this.d.quotas.reserve(em, call.viewer.userId, inTokens + maxTokens, inputCost + outputCost);
+      reservation = await this.d.quotas.reserve(em, call.viewer.userId, inTokens + maxTokens, inputCost + outputCost, new Date(), { budgets: call.budgets, projectId: call.projectId });
     } catch (err) {
       await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: (err as Error).message, gov, resolved });
       throw err;
@@ -345,11 +347,11 @@ export class MeteringService {
         });
         await tx.em.execute(
           `INSERT INTO usage_daily (id, user_id, provider, model, date, requests, tokens_in, tokens_out, cost_usd)
-           VALUES (?, ?, ?, ?, (now() AT TIME ZONE 'UTC')::date, 1, ?, ?, ?::numeric)
+           VALUES (?, ?, ?, ?, (now() AT TIME ZONE ?)::date, 1, ?, ?, ?::numeric)
            ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
              tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
              cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd`,
-          [newId(), call.viewer.userId, p.name, result.model, result.promptTokens, result.completionTokens, formatMicros(cost)],
+          [newId(), call.viewer.userId, p.name, result.model, this.d.config.ORGANISATION_TIME_ZONE, result.promptTokens, result.completionTokens, formatMicros(cost)],
         );
         if (persist) await persist(tx, metered);
         // Last, so the user's counter rows stay locked only from here to the commit.

@@ -153,7 +153,7 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       method: 'GET',
       path: /^\/v1\/models\/?$/,
       handler: handle('openai', async (_req, res, ctx, viewer) => {
-        const models = await gateway.models(viewer);
+        const models = await gateway.models(viewer, request(_req, ctx).em);
         const body = JSON.stringify({ object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })) });
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...stewardHeaders(ctx) });
         res.end(body);

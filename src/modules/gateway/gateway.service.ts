@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IncomingHttpHeaders } from 'node:http';
-import { BadInputError, UnauthenticatedError, requireUuid } from '../../shared/errors.js';
+import { AppError, BadInputError, UnauthenticatedError, requireUuid } from '../../shared/errors.js';
 import type { RequestMeta, Scope, Viewer } from '../../shared/scope.js';
 import type { ChatDelta } from '../billing/llm.js';
 import type { MeteredResult, MeteringService } from '../billing/metering.service.js';
@@ -10,6 +10,7 @@ import { API_TOKEN_PREFIX } from '../identity/credential.service.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/task.policy.js';
 import type { GatewayChat } from './openai-format.js';
+import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './virtual-key.js';
 
 export interface GatewayDeps {
   authenticator: Pick<Authenticator, 'fromToken'>;
@@ -52,29 +53,53 @@ export class GatewayService {
     return this.d.authenticator.fromToken(token);
   }
 
-  /** The task named by X-Steward-Task, with its project: the caller must be a contributor to it. */
-  async binding(viewer: Viewer, headers: IncomingHttpHeaders): Promise<{ taskId: string | null; projectId: string | null }> {
+  /** The virtual-key rules of the caller's API token (null: a token without any). */
+  async rules(viewer: Viewer, em: EntityManager): Promise<KeyRules | null> {
+    if (!viewer.apiTokenId) return null;
+    const [row] = await em.execute(KEY_RULES_SQL, [viewer.apiTokenId]);
+    return row ? keyRules(viewer.apiTokenId, row as Parameters<typeof keyRules>[1]) : null;
+  }
+
+  /**
+   * The task that governs the call — X-Steward-Task, or the key's bound task (a header may
+   * only repeat it) — which the caller must contribute to, and the project the call is
+   * attributed to: the task's, else the key's (a task outside the key's project is refused).
+   */
+  async binding(viewer: Viewer, headers: IncomingHttpHeaders, rules: KeyRules | null): Promise<{ taskId: string | null; projectId: string | null }> {
     const given = headers[TASK_HEADER];
-    if (given === undefined) return { taskId: null, projectId: null };
-    if (typeof given !== 'string') throw new BadInputError('X-Steward-Task: give one task id', { field: TASK_HEADER });
-    const taskId = requireUuid(given.trim(), TASK_HEADER);
+    if (given !== undefined && typeof given !== 'string') throw new BadInputError('X-Steward-Task: give one task id', { field: TASK_HEADER });
+    const named = given !== undefined ? requireUuid(given.trim(), TASK_HEADER) : null;
+    if (named && rules?.boundTaskId && named !== rules.boundTaskId) throw new AppError('FORBIDDEN', 'This key is bound to another task', { reason: 'task_not_allowed' });
+    const taskId = named ?? rules?.boundTaskId ?? null;
+    if (!taskId) return { taskId: null, projectId: rules?.boundProjectId ?? null };
     const task = await this.d.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
-    return { taskId, projectId: task.projectId };
+    if (rules?.boundProjectId && task.projectId !== rules.boundProjectId) throw new AppError('FORBIDDEN', 'This key is bound to a project the task is not in', { reason: 'task_not_allowed' });
+    return { taskId, projectId: task.projectId ?? rules?.boundProjectId ?? null };
+  }
+
+  /** The key's rules, binding and provider for a call of `model`: refused before anything is reserved. */
+  private async prepare(viewer: Viewer, req: GatewayRequest, model: string) {
+    const rules = await this.rules(viewer, req.em);
+    if (rules && !modelAllowed(rules, model)) throw new ModelNotAllowedError(model);
+    const { taskId, projectId } = await this.binding(viewer, req.headers, rules);
+    const resolved = await this.d.providers.resolveModel(viewer.userId, model);
+    return { taskId, projectId, resolved, budgets: rules?.budget ? [rules.budget] : [] };
   }
 
   private scope(viewer: Viewer, req: GatewayRequest): Scope {
     return { em: req.em.fork() as EntityManager, viewer, meta: req.meta };
   }
 
-  models(viewer: Viewer) {
-    return this.d.providers.modelsFor(viewer.userId);
+  async models(viewer: Viewer, em: EntityManager) {
+    const [all, rules] = await Promise.all([this.d.providers.modelsFor(viewer.userId), this.rules(viewer, em)]);
+    return rules ? all.filter((m) => modelAllowed(rules, m.id)) : all;
   }
 
   /** A chat (OpenAI or Anthropic format in), metered; `onEvent` relays the stream as it comes. */
   async chat(viewer: Viewer, req: GatewayRequest, chat: GatewayChat, io: { onEvent?: (d: ChatDelta) => void; signal?: AbortSignal }): Promise<MeteredResult> {
-    const { taskId, projectId } = await this.binding(viewer, req.headers);
-    const resolved = await this.d.providers.resolveModel(viewer.userId, chat.model);
+    const { taskId, projectId, resolved, budgets } = await this.prepare(viewer, req, chat.model);
     return this.d.metering.call(this.scope(viewer, req), {
+      budgets,
       viewer,
       prompt: chat.prompt,
       messages: chat.messages,
@@ -91,11 +116,11 @@ export class GatewayService {
   }
 
   async embed(viewer: Viewer, r: GatewayRequest, req: { model: string; input: string | string[]; dimensions?: number | null; encoding_format?: 'float' | 'base64' | null }, signal?: AbortSignal): Promise<MeteredResult> {
-    const { taskId, projectId } = await this.binding(viewer, r.headers);
-    const resolved = await this.d.providers.resolveModel(viewer.userId, req.model);
+    const { taskId, projectId, resolved, budgets } = await this.prepare(viewer, r, req.model);
     const inputs = Array.isArray(req.input) ? req.input : [req.input];
     return this.d.metering.call(this.scope(viewer, r), {
       viewer,
+      budgets,
       prompt: inputs.join('\n'),
       messages: inputs.map((content) => ({ role: 'user' as const, content })),
       resolved,

@@ -49,4 +49,16 @@ export class ApiToken extends BaseEntity {
   @Field(() => Date, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })
   lastUsedAt?: Date | null;
+
+  // ---- virtual key (the AI gateway, src/modules/gateway): all optional; the user's own limits always apply too ----
+  /** Models the key may call (names as /v1/models lists them); null: every model the user may use. */
+  @Property({ type: 'text[]', nullable: true }) allowedModels?: string[] | null;
+  /** The task that governs every call of the key (X-Steward-Task may only repeat it). */
+  @Property({ type: 'uuid', nullable: true }) boundTaskId?: string | null;
+  /** The project the key's calls are attributed to (a task named must belong to it). */
+  @Property({ type: 'uuid', nullable: true }) boundProjectId?: string | null;
+  @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) dailyCostLimitUsd?: string | null;
+  @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) monthlyCostLimitUsd?: string | null;
+  @Property({ type: 'bigint', nullable: true }) dailyTokenLimit?: string | null;
+  @Property({ type: 'integer', nullable: true }) requestsPerMinute?: number | null;
 }
