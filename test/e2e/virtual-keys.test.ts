@@ -145,6 +145,23 @@ describe('virtual keys', () => {
   });
 });
 
+describe('the cached key authentication', () => {
+  it('stops a revoked key within a second on every instance', async () => {
+    const other = await startTestServer({ shareDatabaseWith: s });
+    onTestFinished(() => other.close());
+    const user = await createUser(s, admin);
+    const { token, key } = await newKey(user);
+    const there = new OpenAI({ apiKey: token, baseURL: `${other.url.replace(/\/graphql$/, '')}/v1`, maxRetries: 0 });
+    await there.models.list(); // now cached on the other instance
+    await client(token).models.list(); // and on this one
+    await ok(s.url, `mutation($id: ID!) { revokeApiToken(id: $id) { id } }`, { id: key.id }, user.token);
+    const started = Date.now();
+    await expect.poll(async () => (await there.models.list().then(() => 200, (e) => e.status)), { interval: 50, timeout: 1000 }).toBe(401);
+    await expect.poll(async () => (await client(token).models.list().then(() => 200, (e) => e.status)), { interval: 50, timeout: 1000 }).toBe(401);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
 describe('budgets at the edge under 50 concurrent calls', () => {
   it('key level: admitted = affordable, spend counted at the provider never above the key\'s limit', async () => {
     const user = await createUser(s, admin);

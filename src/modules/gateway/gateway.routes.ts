@@ -8,6 +8,7 @@ import type { MeteredResult } from '../billing/metering.service.js';
 import { fromMessages, message, stopReason, toolUseBlocks } from './anthropic-format.js';
 import { anthropicErrorBody, openAiErrorBody, toWireError, type WireError } from './errors.js';
 import type { GatewayRequest, GatewayService } from './gateway.service.js';
+import type { KeyRules } from './virtual-key.js';
 import { chatCompletion, chunk, EmbeddingRequest, fromChatCompletion, parse, usageOf, type GatewayChat } from './openai-format.js';
 
 class BodyTooLarge extends AppError {
@@ -34,7 +35,7 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 
 type Format = 'openai' | 'anthropic';
 
-const request = (req: IncomingMessage, ctx: RouteContext): GatewayRequest => ({ headers: req.headers, meta: ctx.meta, em: ctx.runtime.orm.em as unknown as EntityManager });
+const request = (req: IncomingMessage, ctx: RouteContext, rules: KeyRules | null): GatewayRequest => ({ headers: req.headers, meta: ctx.meta, em: ctx.runtime.orm.em as unknown as EntityManager, rules });
 
 function sendError(res: ServerResponse, format: Format, e: WireError, extra: Record<string, string>) {
   const body = JSON.stringify(format === 'anthropic' ? anthropicErrorBody(e) : openAiErrorBody(e));
@@ -63,11 +64,12 @@ function clientGone(res: ServerResponse): AbortSignal {
  */
 export function gatewayRoutes(gateway: GatewayService): Route[] {
   const handle =
-    (format: Format, fn: (req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer) => Promise<void>) =>
+    (format: Format, fn: (req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer, gw: GatewayRequest) => Promise<void>) =>
     async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
       try {
-        const viewer = await gateway.authenticate(req.headers);
-        await fn(req, res, ctx, viewer);
+        const em = ctx.runtime.orm.em as unknown as EntityManager;
+        const { viewer, rules } = await gateway.caller(req.headers, em, ctx.runtime.bus);
+        await fn(req, res, ctx, viewer, request(req, ctx, rules));
       } catch (err) {
         if (!(err instanceof AppError)) ctx.runtime.logger.error({ module: 'gateway', err, requestId: ctx.meta.requestId }, 'gateway request failed');
         const e = toWireError(err);
@@ -81,12 +83,12 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       }
     };
 
-  async function openAiChat(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer) {
+  async function openAiChat(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer, gw: GatewayRequest) {
     const chat = fromChatCompletion(await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
     const id = `chatcmpl-${ctx.meta.requestId}`;
     const created = Math.floor(Date.now() / 1000);
     if (!chat.stream) {
-      const m = await gateway.chat(viewer, request(req, ctx), chat, { signal: clientGone(res) });
+      const m = await gateway.chat(viewer, gw, chat, { signal: clientGone(res) });
       const body = JSON.stringify(chatCompletion(id, created, chat.model, m));
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...stewardHeaders(ctx), ...costHeaders(m) });
       return void res.end(body);
@@ -101,7 +103,7 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       open();
       send(chunk(id, created, chat.model, { ...(d.text ? { content: d.text } : {}), ...(d.toolCalls ? { tool_calls: d.toolCalls } : {}) }, null, chat.includeUsage));
     };
-    const m = await gateway.chat(viewer, request(req, ctx), chat, { onEvent, signal: clientGone(res) });
+    const m = await gateway.chat(viewer, gw, chat, { onEvent, signal: clientGone(res) });
     open();
     send(chunk(id, created, chat.model, {}, m.finishReason ?? (m.toolCalls?.length ? 'tool_calls' : 'stop'), chat.includeUsage));
     if (chat.includeUsage) send({ id, object: 'chat.completion.chunk', created, model: chat.model, choices: [], usage: usageOf(m) });
@@ -109,11 +111,11 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
     res.end('data: [DONE]\n\n');
   }
 
-  async function anthropicMessages(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer) {
+  async function anthropicMessages(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer, gw: GatewayRequest) {
     const chat: GatewayChat = fromMessages(await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
     const id = `msg_${ctx.meta.requestId.replace(/[^\w]/g, '')}`;
     if (!chat.stream) {
-      const m = await gateway.chat(viewer, request(req, ctx), chat, { signal: clientGone(res) });
+      const m = await gateway.chat(viewer, gw, chat, { signal: clientGone(res) });
       const body = JSON.stringify(message(id, chat.model, m));
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...stewardHeaders(ctx), ...costHeaders(m) });
       return void res.end(body);
@@ -135,7 +137,7 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       }
       event('content_block_delta', { index: blocks, delta: { type: 'text_delta', text: d.text } });
     };
-    const m = await gateway.chat(viewer, request(req, ctx), chat, { onEvent, signal: clientGone(res) });
+    const m = await gateway.chat(viewer, gw, chat, { onEvent, signal: clientGone(res) });
     open();
     if (textOpen) event('content_block_stop', { index: blocks++ });
     for (const b of toolUseBlocks(m)) {
@@ -152,8 +154,8 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
     {
       method: 'GET',
       path: /^\/v1\/models\/?$/,
-      handler: handle('openai', async (_req, res, ctx, viewer) => {
-        const models = await gateway.models(viewer, request(_req, ctx).em);
+      handler: handle('openai', async (_req, res, ctx, viewer, gw) => {
+        const models = await gateway.models(viewer, gw.rules);
         const body = JSON.stringify({ object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })) });
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...stewardHeaders(ctx) });
         res.end(body);
@@ -164,9 +166,9 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
     {
       method: 'POST',
       path: /^\/v1\/embeddings\/?$/,
-      handler: handle('openai', async (req, res, ctx, viewer) => {
+      handler: handle('openai', async (req, res, ctx, viewer, gw) => {
         const body = parse(EmbeddingRequest, await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
-        const m = await gateway.embed(viewer, request(req, ctx), body, clientGone(res));
+        const m = await gateway.embed(viewer, gw, body, clientGone(res));
         const out = JSON.stringify({
           object: 'list',
           model: body.model,

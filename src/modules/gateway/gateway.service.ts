@@ -1,5 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { EventBus } from '../../events/bus.js';
+import { sha256 } from '../../shared/crypto.js';
+import { CREDENTIALS_REVOKED, USER_UPDATED, type CredentialsRevoked, type UserUpdated } from '../identity/identity.events.js';
 import { AppError, BadInputError, UnauthenticatedError, requireUuid } from '../../shared/errors.js';
 import type { RequestMeta, Scope, Viewer } from '../../shared/scope.js';
 import type { ChatDelta } from '../billing/llm.js';
@@ -24,7 +27,13 @@ export interface GatewayRequest {
   headers: IncomingHttpHeaders;
   meta: RequestMeta;
   em: EntityManager;
+  /** The caller's key's rules (see caller). */
+  rules: KeyRules | null;
 }
+
+/** How long an authenticated key is trusted without a lookup (the bus invalidates it sooner). */
+const AUTH_CACHE_MS = 30_000;
+const AUTH_CACHE_ENTRIES = 10_000;
 
 export const TASK_HEADER = 'x-steward-task';
 
@@ -39,7 +48,47 @@ export const TASK_HEADER = 'x-steward-task';
 export class GatewayService {
   constructor(private readonly d: GatewayDeps) {}
 
-  async authenticate(headers: IncomingHttpHeaders): Promise<Viewer> {
+  /**
+   * API-key authentication cached per key (by its SHA-256, never the key): a hit costs no
+   * SQL. An entry lives at most AUTH_CACHE_MS and never past the key's expiry, and goes at
+   * once when the bus says the key or its user changed (revoked, blocked, suspended, role or
+   * status changed) — on every instance, as every instance listens on the bus.
+   */
+  private readonly cache = new Map<string, { viewer: Viewer; rules: KeyRules | null; until: number }>();
+  private listening = false;
+
+  private listen(bus: Pick<EventBus, 'on'>) {
+    if (this.listening) return;
+    this.listening = true;
+    const forget = (match: (v: Viewer) => boolean) => {
+      for (const [k, e] of this.cache) if (match(e.viewer)) this.cache.delete(k);
+    };
+    bus.on(CREDENTIALS_REVOKED, (p) => {
+      const r = p as CredentialsRevoked;
+      forget((v) => v.userId === r.userId || (!!r.apiTokenId && v.apiTokenId === r.apiTokenId));
+    });
+    bus.on(USER_UPDATED, (p) => forget((v) => v.userId === (p as UserUpdated).id));
+  }
+
+  /** The caller and its key's rules, from the cache or (one lookup each) the database. */
+  async caller(headers: IncomingHttpHeaders, em: EntityManager, bus: Pick<EventBus, 'on'>): Promise<{ viewer: Viewer; rules: KeyRules | null }> {
+    this.listen(bus);
+    const token = this.tokenOf(headers);
+    const id = sha256(token);
+    const hit = this.cache.get(id);
+    if (hit && hit.until > Date.now()) return hit;
+    const viewer = await this.d.authenticator.fromToken(token);
+    const [row] = viewer.apiTokenId ? await em.execute(KEY_RULES_SQL, [viewer.apiTokenId]) : [];
+    const rules = row ? keyRules(viewer.apiTokenId!, row as Parameters<typeof keyRules>[1]) : null;
+    const expires = (row as { expires_at?: Date | null } | undefined)?.expires_at;
+    const until = Math.min(Date.now() + AUTH_CACHE_MS, expires ? new Date(expires).getTime() : Infinity);
+    if (this.cache.size >= AUTH_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    const entry = { viewer, rules, until };
+    this.cache.set(id, entry);
+    return entry;
+  }
+
+  private tokenOf(headers: IncomingHttpHeaders): string {
     const auth = headers.authorization;
     const apiKey = headers['x-api-key'];
     let token: string | undefined;
@@ -50,14 +99,7 @@ export class GatewayService {
     } else if (typeof apiKey === 'string' && apiKey) token = apiKey.trim();
     if (!token) throw new UnauthenticatedError('Give a Steward API token as "Authorization: Bearer <token>" or "x-api-key: <token>"');
     if (!token.startsWith(API_TOKEN_PREFIX)) throw new UnauthenticatedError(`The gateway takes Steward API tokens (${API_TOKEN_PREFIX}…): create one with createApiToken`);
-    return this.d.authenticator.fromToken(token);
-  }
-
-  /** The virtual-key rules of the caller's API token (null: a token without any). */
-  async rules(viewer: Viewer, em: EntityManager): Promise<KeyRules | null> {
-    if (!viewer.apiTokenId) return null;
-    const [row] = await em.execute(KEY_RULES_SQL, [viewer.apiTokenId]);
-    return row ? keyRules(viewer.apiTokenId, row as Parameters<typeof keyRules>[1]) : null;
+    return token;
   }
 
   /**
@@ -79,7 +121,7 @@ export class GatewayService {
 
   /** The key's rules, binding and provider for a call of `model`: refused before anything is reserved. */
   private async prepare(viewer: Viewer, req: GatewayRequest, model: string) {
-    const rules = await this.rules(viewer, req.em);
+    const rules = req.rules;
     if (rules && !modelAllowed(rules, model)) throw new ModelNotAllowedError(model);
     const { taskId, projectId } = await this.binding(viewer, req.headers, rules);
     const resolved = await this.d.providers.resolveModel(viewer.userId, model);
@@ -90,8 +132,8 @@ export class GatewayService {
     return { em: req.em.fork() as EntityManager, viewer, meta: req.meta };
   }
 
-  async models(viewer: Viewer, em: EntityManager) {
-    const [all, rules] = await Promise.all([this.d.providers.modelsFor(viewer.userId), this.rules(viewer, em)]);
+  async models(viewer: Viewer, rules: KeyRules | null) {
+    const all = await this.d.providers.modelsFor(viewer.userId);
     return rules ? all.filter((m) => modelAllowed(rules, m.id)) : all;
   }
 

@@ -48,7 +48,7 @@ export function keyRules(id: string, r: KeyRow): KeyRules {
   };
 }
 
-export const KEY_RULES_SQL = `SELECT allowed_models, bound_task_id, bound_project_id, daily_cost_limit_usd, monthly_cost_limit_usd, daily_token_limit, requests_per_minute FROM api_tokens WHERE id = ?`;
+export const KEY_RULES_SQL = `SELECT expires_at, allowed_models, bound_task_id, bound_project_id, daily_cost_limit_usd, monthly_cost_limit_usd, daily_token_limit, requests_per_minute FROM api_tokens WHERE id = ?`;
 
 /** A model name is allowed when it, or the model part of `<provider>/<model>`, is on the key's list. */
 export function modelAllowed(rules: KeyRules, model: string): boolean {
