@@ -340,7 +340,38 @@ export class ProviderService {
     return undefined;
   }
 
+  /**
+   * Clients by provider, endpoint and sealed key: a call reuses its provider's SDK client
+   * (and its connection pool) instead of building one and decrypting the key each time. A
+   * changed key or endpoint is another entry; the map is bounded.
+   */
+  private readonly clients = new Map<string, ProviderClient>();
+
   private build(p: CandidateRow, userId: string, key: { source: 'USER' | 'PLATFORM'; sealed: SealedSecret | null }): ResolvedProvider {
+    const cacheKey = `${p.id}|${p.providerType}|${p.apiEndpoint ?? ''}|${key.source}|${key.source === 'USER' ? userId : ''}|${key.sealed ? JSON.stringify(key.sealed) : ''}`;
+    let client = this.clients.get(cacheKey);
+    if (!client) {
+      client = createLlmClient(p, this.openKey(p, userId, key));
+      if (this.clients.size >= 1000) this.clients.clear();
+      this.clients.set(cacheKey, client);
+    }
+    return {
+      provider: {
+        id: p.id,
+        name: p.name,
+        providerType: p.providerType,
+        modelName: p.modelName,
+        inputCostPer1k: p.inputCostPer1k,
+        outputCostPer1k: p.outputCostPer1k,
+        maxTokens: p.maxTokens,
+        timeoutSeconds: p.timeoutSeconds,
+      },
+      client,
+      keySource: key.source,
+    };
+  }
+
+  private openKey(p: CandidateRow, userId: string, key: { source: 'USER' | 'PLATFORM'; sealed: SealedSecret | null }): string | null {
     let apiKey: string | null = null;
     if (key.sealed) {
       const context = key.source === 'USER' ? userKeyContext(userId, p.id) : platformKeyContext(p.id);
@@ -354,20 +385,7 @@ export class ProviderService {
           : new ConflictError(`The platform key of ${p.name} cannot be read: an administrator must set it again`, { providerId: p.id, reason: 'KEY_UNREADABLE' });
       }
     }
-    return {
-      provider: {
-        id: p.id,
-        name: p.name,
-        providerType: p.providerType,
-        modelName: p.modelName,
-        inputCostPer1k: p.inputCostPer1k,
-        outputCostPer1k: p.outputCostPer1k,
-        maxTokens: p.maxTokens,
-        timeoutSeconds: p.timeoutSeconds,
-      },
-      client: createLlmClient(p, apiKey),
-      keySource: key.source,
-    };
+    return apiKey;
   }
 
   /**
