@@ -18,6 +18,8 @@ export interface LoadSpec {
   duration: number;
   /** Every response must equal this body; when absent it must only be free of errors. */
   expectBody?: string;
+  /** How a body is checked without expectBody: a GraphQL answer without errors (default) or an OpenAI chat completion. */
+  check?: 'graphql' | 'chat';
   /**
    * One request per connection instead of `request` for all: connection i sends
    * perConnection[i mod length] (e.g. each connection a user of its own).
@@ -45,6 +47,15 @@ export interface LoadResult {
   cpuMs: number;
 }
 
+/** An OpenAI chat completion with an answer. */
+function isChatCompletion(body: string): boolean {
+  try {
+    return typeof (JSON.parse(body) as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message?.content === 'string';
+  } catch {
+    return false;
+  }
+}
+
 /** Nearest-rank percentile of sorted values. */
 export function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return NaN;
@@ -54,7 +65,7 @@ export function percentile(sorted: Float64Array, q: number): number {
 export async function load(spec: LoadSpec): Promise<LoadResult> {
   let firstMismatch: string | undefined;
   const verifyBody = (body: string) => {
-    const ok = spec.expectBody !== undefined ? body === spec.expectBody : isGoodBody(body);
+    const ok = spec.expectBody !== undefined ? body === spec.expectBody : spec.check === 'chat' ? isChatCompletion(body) : isGoodBody(body);
     if (!ok) firstMismatch ??= body.slice(0, 500);
     return ok;
   };

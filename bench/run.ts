@@ -48,6 +48,7 @@ import { renderReport } from './report.js';
 import { scenarios } from './scenarios.js';
 import { auditBench } from './audit.js';
 import { fanoutBench } from './fanout/run.js';
+import { gatewayBench } from './gateway.js';
 import { Stack } from './stack.js';
 
 // graphql-js and others read NODE_ENV when first loaded: set it before Steward is imported (below).
@@ -88,7 +89,7 @@ function readSettings(): BenchSettings & { size: FixtureSize; only: string[] | n
 async function main(stack: Stack): Promise<number> {
   const settings = readSettings();
   const chosen = settings.only ? scenarios.filter((s) => settings.only!.includes(s.name)) : scenarios;
-  const appended = ['audit', 'fan-out'];
+  const appended = ['audit', 'fan-out', 'gateway'];
   if (settings.only?.some((name) => !appended.includes(name) && !scenarios.some((s) => s.name === name))) {
     throw new BenchFailure(`BENCH_ONLY names something unknown; there are: ${[...scenarios.map((s) => s.name), ...appended].join(', ')}`);
   }
@@ -210,6 +211,8 @@ async function main(stack: Stack): Promise<number> {
     appendFileSync(file, `\n${fanout.markdown.replace(/^# Steward benchmark: subscription fan-out/, '## Subscription fan-out (bench/fanout/)')}\n`);
     problems.push(...fanout.problems);
   }
+  // The AI gateway against Portkey and the provider called directly (./gateway.ts): its own database and Steward.
+  if (!settings.only || settings.only.includes('gateway')) appendFileSync(file, `\n${(await gatewayBench()).replace(/^### /, '## ')}\n`);
   if (problems.length) throw new BenchFailure(problems.join('\n'));
   return 0;
 }

@@ -14,6 +14,8 @@ import { Migration20261201700000_notification_routing } from './Migration2026120
 import { Migration20261201100000_versions_on_create_and_task_soft_delete } from './Migration20261201100000_versions_on_create_and_task_soft_delete.js';
 import { Migration20261201100100_policy_attached_by_admin } from './Migration20261201100100_policy_attached_by_admin.js';
 import { Migration20261201100200_api_token_projects } from './Migration20261201100200_api_token_projects.js';
+import { Migration20261201200000_metering_sent_calls } from './Migration20261201200000_metering_sent_calls.js';
+import { Migration20261201200100_virtual_keys_and_budgets } from './Migration20261201200100_virtual_keys_and_budgets.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -32,4 +34,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201100000_versions_on_create_and_task_soft_delete', class: Migration20261201100000_versions_on_create_and_task_soft_delete },
   { name: 'Migration20261201100100_policy_attached_by_admin', class: Migration20261201100100_policy_attached_by_admin },
   { name: 'Migration20261201100200_api_token_projects', class: Migration20261201100200_api_token_projects },
+  { name: 'Migration20261201200000_metering_sent_calls', class: Migration20261201200000_metering_sent_calls },
+  { name: 'Migration20261201200100_virtual_keys_and_budgets', class: Migration20261201200100_virtual_keys_and_budgets },
 ];

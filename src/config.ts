@@ -170,6 +170,11 @@ const schema = z.object({
   GOVERNANCE_REQUIRED: bool(false),
   /** When the chosen provider fails, try another healthy one before giving up. */
   AI_PROVIDER_FALLBACK: bool(true),
+  /** The organisation's time zone (IANA name): where its AI budgets' days and months begin. */
+  ORGANISATION_TIME_ZONE: z.string().default('UTC').refine((tz) => { try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone such as "Europe/Berlin"'),
+  /** The organisation's own AI budget (decimal dollars), on top of every user's, key's and project's; unset: none. */
+  ORGANISATION_DAILY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
+  ORGANISATION_MONTHLY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
   /** A reservation held longer than this (an instance died mid-call) is released by a job. */
   RESERVATION_TTL_SECONDS: int(600, 30),
   /** Prompt logs are kept this many months (monthly partitions dropped after). */

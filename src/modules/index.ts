@@ -7,6 +7,7 @@ import { auditModule } from './audit/module.js';
 import { billingModule } from './billing/module.js';
 import type { CoreDeps, ModuleDefinition, Seed } from './define-module.js';
 import { experimentsModule } from './experiments/module.js';
+import { gatewayModule } from './gateway/module.js';
 import { identityModule } from './identity/module.js';
 import { infrastructureModule } from './infrastructure/module.js';
 import { mcpModule } from './mcp/module.js';
@@ -34,6 +35,7 @@ export const modules = [
   analysisModule,
   mcpModule,
   reportingModule,
+  gatewayModule,
 ] as const;
 
 // Checked at compile time: what each module's `create` asks for, the core and the modules provide.

@@ -8,6 +8,7 @@ import type { AnalysisServices } from './analysis/index.js';
 import type { AuditServices } from './audit/index.js';
 import type { BillingServices } from './billing/index.js';
 import type { ExperimentServices } from './experiments/index.js';
+import type { GatewayServices } from './gateway/index.js';
 import type { IdentityServices } from './identity/index.js';
 import type { InfrastructureServices } from './infrastructure/index.js';
 import type { McpServices } from './mcp/index.js';
@@ -25,4 +26,5 @@ export type Services = AuditServices &
   ExperimentServices &
   AnalysisServices &
   McpServices &
-  ReportingServices;
+  ReportingServices &
+  GatewayServices;

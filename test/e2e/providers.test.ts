@@ -355,7 +355,7 @@ describe('the OpenAI client against an OpenAI-compatible server', () => {
     const seen = fake.requests.length;
     const result = await resolved.client.chat(chat('Say hello'), (d) => deltas.push(d));
     expect(deltas).toEqual(['Hel', 'lo, ', 'wor', 'ld!']);
-    expect(result).toEqual({ content: 'Hello, world!', promptTokens: 21, completionTokens: 4, model: 'gpt-fake-2026' });
+    expect(result).toEqual({ content: 'Hello, world!', promptTokens: 21, completionTokens: 4, model: 'gpt-fake-2026', finishReason: 'stop', usageReported: true });
 
     const sent = fake.requests.slice(seen);
     expect(sent).toHaveLength(1);
@@ -516,7 +516,7 @@ describe('the Anthropic client', () => {
         (d) => deltas.push(d),
       );
       expect(deltas).toEqual(['Bonjour', ', le ', 'monde']);
-      expect(r).toEqual({ content: 'Bonjour, le monde', promptTokens: 31, completionTokens: 6, model: 'claude-fake-20260101' });
+      expect(r).toEqual({ content: 'Bonjour, le monde', promptTokens: 31, completionTokens: 6, model: 'claude-fake-20260101', finishReason: 'stop', usageReported: true });
       const call = api.seen.at(-1)!;
       expect(call.path).toBe('/v1/messages');
       expect(call.headers['x-api-key'] ?? call.headers.authorization).toMatch(new RegExp(`^(Bearer )?${key}$`)); // the SDK's own choice of header

@@ -25,9 +25,11 @@ export interface BillingServices {
   metering: MeteringService;
 }
 
-export type { MeteringService } from './metering.service.js';
+export type { MeteredResult, MeteringService } from './metering.service.js';
+export type { BudgetSubject } from './quota.service.js';
+export { formatMicros, toMicros } from './money.js';
 export { ProviderService } from './provider.service.js';
 export { PROVIDER_HEALTH_JOB } from './provider-health.js';
 export { PROVIDER_HEALTH_CHANGED, type ProviderHealthChanged } from './provider.events.js';
 export { countPromptTokens, countTokens, LlmCallError, LOCAL_MODEL, type LlmFailure } from './clients/index.js';
-export type { ChatMessage, ChatResult, ResolvedProvider } from './llm.js';
+export type { ChatDelta, ChatMessage, ChatPassThrough, ChatResult, ResolvedProvider, ToolCall } from './llm.js';

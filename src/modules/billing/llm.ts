@@ -8,6 +8,35 @@ export interface ChatMessage {
   content: string;
 }
 
+/** A tool call the model asked for (OpenAI's shape: `arguments` is JSON text). */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** One piece of a streamed answer, as the gateway relays it. */
+export interface ChatDelta {
+  text?: string;
+  /** OpenAI's streamed tool-call fragments (index, and id/name on the first fragment). */
+  toolCalls?: { index: number; id?: string; type?: 'function'; function?: { name?: string; arguments?: string } }[];
+}
+
+/**
+ * What the gateway passes through beside the plain chat: the caller's OpenAI-format
+ * messages (tool results, content parts) and options. Absent for Steward's own calls.
+ */
+export interface ChatPassThrough {
+  /** OpenAI Chat Completions messages as the caller sent them (used instead of `messages` by OpenAI clients). */
+  messages?: unknown[];
+  tools?: unknown[];
+  toolChoice?: unknown;
+  temperature?: number;
+  topP?: number;
+  stop?: string | string[];
+  user?: string;
+}
+
 export interface ChatRequest {
   model: string;
   messages: ChatMessage[];
@@ -16,6 +45,7 @@ export interface ChatRequest {
   timeoutMs: number;
   /** Aborts the call (client gone, shutdown): the reservation is then released. */
   signal?: AbortSignal;
+  passThrough?: ChatPassThrough;
 }
 
 export interface ChatResult {
@@ -24,11 +54,36 @@ export interface ChatResult {
   completionTokens: number;
   /** The model that answered (providers may name a snapshot of the one asked for). */
   model: string;
+  /** OpenAI's finish reasons: stop, length, tool_calls, content_filter. */
+  finishReason?: string;
+  toolCalls?: ToolCall[];
+  /** True when the provider reported the token counts (false: Steward counted them). */
+  usageReported?: boolean;
 }
 
 export interface LlmClient {
-  /** One completion; `onDelta` receives the text as the provider streams it. Throws on failure or timeout. */
-  chat(req: ChatRequest, onDelta?: (text: string) => void): Promise<ChatResult>;
+  /**
+   * One completion; `onDelta` receives the text as the provider streams it, `onEvent`
+   * every delta (text and tool calls). Throws on failure or timeout.
+   */
+  chat(req: ChatRequest, onDelta?: (text: string) => void, onEvent?: (delta: ChatDelta) => void): Promise<ChatResult>;
+  /** Embeddings (OpenAI-compatible providers only). */
+  embed?(req: EmbeddingRequest): Promise<EmbeddingResult>;
+}
+
+export interface EmbeddingRequest {
+  model: string;
+  input: string | string[];
+  timeoutMs: number;
+  signal?: AbortSignal;
+  dimensions?: number;
+  encodingFormat?: 'float' | 'base64';
+}
+
+export interface EmbeddingResult {
+  data: { index: number; embedding: number[] | string }[];
+  model: string;
+  promptTokens: number;
 }
 
 /** A provider chosen for a call, with the client holding the right key. */

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from '../../config.js';
 import type { EventBus } from '../../events/bus.js';
-import { AppError, ForbiddenError } from '../../shared/errors.js';
+import { AppError, BadInputError, ForbiddenError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AiCallMetrics } from '../../shared/metrics-hooks.js';
@@ -14,14 +14,19 @@ import { NotificationPriority, NotificationType } from '../work/notification.ent
 import type { NotificationService } from '../work/notification.service.js';
 import { COST_ALERT_TRIGGERED, type CostAlertTriggered } from './billing.events.js';
 import { CostRecord } from './cost-record.entity.js';
-import type { ChatMessage, ChatResult, ResolvedProvider } from './llm.js';
+import { countPromptTokens, LlmCallError } from './clients/index.js';
+import { completionTokens as countCompletion, promptReservation, promptTokens as countPrompt } from './tokenizer.js';
+import type { ChatDelta, ChatMessage, ChatPassThrough, ChatResult, EmbeddingResult, ResolvedProvider, ToolCall } from './llm.js';
 import { costOf, formatMicros, toMicros, type Micros } from './money.js';
-import type { QuotaService, Reservation } from './quota.service.js';
+import type { BudgetSubject, QuotaService, Reservation } from './quota.service.js';
 
 /** What the pipeline needs of the providers module. */
 export interface ProviderResolver {
   resolveCall(userId: string, providerId?: string | null): Promise<ResolvedProvider>;
-  fallbackFor(failedProviderId: string, userId: string): Promise<ResolvedProvider | null>;
+  /** Another healthy provider for a failed call; with `model`, only one serving that model. */
+  fallbackFor(failedProviderId: string, userId: string, model?: string | null): Promise<ResolvedProvider | null>;
+  /** Real call outcomes feed provider health (a provider that refuses its key is unhealthy). */
+  reportOutcome?(em: EntityManager, providerId: string, outcome: { ok: true } | { ok: false; error: string; unhealthyNow?: boolean }): void;
 }
 
 export interface MeteredCall {
@@ -31,6 +36,14 @@ export interface MeteredCall {
   /** The whole context for the model; the new user message last. */
   messages: ChatMessage[];
   providerId?: string | null;
+  /** The provider chosen already (the gateway picks it by model name). */
+  resolved?: ResolvedProvider;
+  /** The model asked for by name (gateway): a fallback must serve the same model. */
+  model?: string | null;
+  /** The completion cap asked for; capped by the provider's maximum (default: that maximum). */
+  maxTokens?: number | null;
+  /** The gateway's pass-through of the caller's request (tools, options, raw messages). */
+  passThrough?: ChatPassThrough;
   conversationId?: string | null;
   projectId?: string | null;
   taskId?: string | null;
@@ -38,24 +51,39 @@ export interface MeteredCall {
   /** Logged as the PromptLog's system message. */
   systemMessage?: string | null;
   onDelta?: (text: string) => void;
+  /** Every streamed delta, tool calls included (the gateway relays them). */
+  onEvent?: (delta: ChatDelta) => void;
   signal?: AbortSignal;
+  /** Budgets beyond the user's own that this call counts against (a virtual key's). Project and organisation budgets apply by themselves. */
+  budgets?: BudgetSubject[];
+  /** An embeddings call instead of a chat: `messages` hold the inputs (for the reservation), no completion tokens. */
+  embedding?: { input: string | string[]; dimensions?: number; encodingFormat?: 'float' | 'base64' };
 }
 
 export interface MeteredResult {
+  /** The reply as stored (NULs escaped, see `storable`). */
   content: string;
+  /** The reply exactly as the provider sent it. */
+  reply: string;
+  toolCalls?: ToolCall[];
+  finishReason?: string;
   promptTokens: number;
   completionTokens: number;
   model: string;
   providerId: string;
+  providerName: string;
   latencyMs: number;
-  promptLogId: string;
+  /** null when the expiry job had already recorded the call (it outlived its reservation). */
+  promptLogId: string | null;
   costUsd: string;
+  /** An embeddings call's vectors. */
+  embeddings?: EmbeddingResult['data'];
 }
 
-/** A provider failed and no healthy fallback answered: nothing was charged. */
+/** A provider failed and no healthy fallback answered. */
 export class ProviderUnavailableError extends AppError {
-  constructor(message: string) {
-    super('PROVIDER_UNAVAILABLE', message);
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('PROVIDER_UNAVAILABLE', message, details);
   }
 }
 
@@ -67,6 +95,14 @@ export class ProviderUnavailableError extends AppError {
 export function promptTokenBound(messages: ChatMessage[]): number {
   return messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 4, 3);
 }
+
+/**
+ * Text as PostgreSQL can store it: U+0000 (which text and jsonb refuse) written as the
+ * six characters `\u0000`. What the provider was sent is logged this way, so that
+ * settlement can never fail on what a user typed or a model answered.
+ */
+export const storable = (text: string): string => (text.includes('\u0000') ? text.replace(/\u0000/g, '\\u0000') : text);
+const storableOrNull = (text: string | null | undefined): string | null => (text == null ? null : storable(text));
 
 export interface MeteringDeps {
   config: Config;
@@ -88,21 +124,42 @@ interface Governance {
   after: number;
 }
 
+/** One try at one provider: answered; failed after producing tokens (charged); or failed before (released). */
+type Attempt =
+  | { kind: 'answered'; resolved: ResolvedProvider; reservation: Reservation; result: ChatResult }
+  | { kind: 'partial'; resolved: ResolvedProvider; reservation: Reservation; result: ChatResult; reason: string; error: unknown }
+  | { kind: 'failed'; resolved: ResolvedProvider; error: unknown };
+
+/** Why a call failed, for the log (never shown to the caller: provider text stays inside). */
+const failureText = (err: unknown, signal?: AbortSignal) => (signal?.aborted ? 'aborted by the caller' : String((err as Error)?.message ?? err).slice(0, 1000));
+
+/** What the caller is told of a provider failure: its kind, never the provider's own text. */
+function failureKind(err: unknown, signal?: AbortSignal): string {
+  if (signal?.aborted) return 'the call was aborted';
+  if (err instanceof LlmCallError) {
+    return { TIMEOUT: 'it did not answer in time', ABORTED: 'the call was aborted', AUTH: 'it refused the platform\'s credentials', NETWORK: 'it could not be reached', UPSTREAM: `it answered with an error${err.status ? ` (HTTP ${err.status})` : ''}` }[err.kind];
+  }
+  return 'it failed';
+}
+
 /**
  * THE metered pipeline: every AI call of the organisation goes through `call`.
  *  1. the user is active, not blocked, not suspended;
- *  2. requests per hour (seed 000), and
- *  3. token, message (tier) and cost quotas: the worst case is reserved atomically
- *     (QuotaService), settled to the actual usage after, released on error or abort;
- *  4. intent governance (seed 000): the prompt is classified; off-task intents raise the
- *     user's deviation score (intent-classifier.ts documents the formula) and at
- *     DEVIATION_BLOCK_THRESHOLD the user is blocked, sessions and sockets end, admins told;
- *  5. the provider call: the user's own key first, else the platform's, with an optional
- *     fallback to another healthy provider;
- *  6. PromptLog, CostRecord, daily usage and monthly usage, in the settlement transaction
- *     (with the caller's own records, e.g. the conversation's messages, via `persist`);
- *     blocked and failed calls are logged too, and charged nothing;
- *  7. cost alerts at 80/90/100% of the daily and monthly cost limits, once per period.
+ *  2. intent governance (before spending anything): the prompt is classified; off-task
+ *     intents raise the user's deviation score (intent-classifier.ts documents the formula)
+ *     and at DEVIATION_BLOCK_THRESHOLD the user is blocked, sessions and sockets end, admins told;
+ *  3. `attempt`: requests per hour, token, message (tier) and cost quotas — the worst case
+ *     (the prompt counted with the model's tokenizer, see tokenizer.ts, + the completion cap
+ *     asked for, at most the provider's) is reserved atomically (QuotaService); the reservation is
+ *     marked sent, then the provider is asked. A failure before any token came back gives the
+ *     reservation back; a fallback (another healthy provider, of the same model for the
+ *     gateway) gets one more attempt — so a call is never charged twice;
+ *  4. `settle`, one transaction: PromptLog, CostRecord, daily and monthly usage, the caller's
+ *     own records (`persist`), cost alerts at 80/90/100% of the daily and monthly cost limits.
+ *     A call that failed after the provider produced tokens (a stall, a cut, the client gone)
+ *     is settled too, for what was streamed (counted), logged ERROR with the reason. Text is
+ *     stored NUL-escaped (`storable`), so settlement cannot fail on it. Should it fail anyway
+ *     (the database), the reservation stays marked sent and the expiry job charges it.
  */
 export class MeteringService {
   constructor(private readonly d: MeteringDeps) {}
@@ -123,94 +180,180 @@ export class MeteringService {
       throw new ForbiddenError(`AI calls are refused: ${reason}`);
     }
 
-    // 4 (before spending anything). governance
+    // 2. governance
     const gov = await this.govern(scope, call, Number(user.deviation_score));
     if (gov.after >= this.d.config.DEVIATION_BLOCK_THRESHOLD && gov.delta > 0) {
       await this.blockForDeviation(scope, call, gov);
       throw new ForbiddenError(`AI calls are refused: the deviation score reached ${gov.after} (threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD}); the account is blocked`);
     }
 
-    // 5. provider, 2–3. reservation of its worst case
-    let resolved = await this.d.providers.resolveCall(userId, call.providerId);
+    // 3. reserve, mark sent, ask; once more at a fallback if nothing came back
+    let outcome = await this.attempt(em, scope, call, gov, call.resolved ?? (await this.d.providers.resolveCall(userId, call.providerId)));
+    if (outcome.kind === 'failed' && this.d.config.AI_PROVIDER_FALLBACK && !call.signal?.aborted && !(outcome.error instanceof AppError)) {
+      const failed = outcome.resolved;
+      const fallback = await this.d.providers.fallbackFor(failed.provider.id, userId, call.model).catch(() => null);
+      if (fallback) {
+        this.d.metrics?.onAiCall({ provider: failed.provider.name, status: 'error' });
+        this.d.logger.warn({ module: 'metering', provider: failed.provider.name, fallback: fallback.provider.name, err: outcome.error }, 'provider failed; trying the fallback');
+        outcome = await this.attempt(em, scope, call, gov, fallback);
+      }
+    }
+    if (outcome.kind === 'failed') return this.fail(scope, call, gov, outcome.resolved, outcome.error);
+
+    // 4. settle and record, in one transaction
+    const settled = await this.settle(scope, call, gov, outcome, started, outcome.kind === 'answered' ? persist : undefined);
+    if (outcome.kind === 'partial') {
+      this.d.metrics?.onAiCall({ provider: outcome.resolved.provider.name, status: 'error' });
+      throw new ProviderUnavailableError(
+        call.signal?.aborted
+          ? `The call was aborted after the provider had answered in part: the ${settled.completionTokens} tokens streamed were charged ($${settled.costUsd})`
+          : `The AI provider ${outcome.resolved.provider.name} failed after streaming part of its answer (${failureKind(outcome.error)}): the ${settled.completionTokens} tokens streamed were charged ($${settled.costUsd})`,
+        { chargedUsd: settled.costUsd, promptLogId: settled.promptLogId },
+      );
+    }
+    // Counted once committed: a metrics hook can never undo a settlement.
+    this.d.metrics?.onAiCall({ provider: settled.providerName, status: 'success', promptTokens: settled.promptTokens, completionTokens: settled.completionTokens, costUsd: settled.costUsd });
+    return settled;
+  }
+
+  /** The completion cap of a call at a provider: what was asked, never above the provider's maximum. */
+  static maxTokensFor(call: Pick<MeteredCall, 'maxTokens' | 'embedding'>, r: ResolvedProvider): number {
+    if (call.embedding) return 0;
+    const asked = call.maxTokens ?? r.provider.maxTokens;
+    return Math.max(1, Math.min(asked, r.provider.maxTokens));
+  }
+
+  /** One try at one provider (see Attempt). Throws the quota refusal (logged BLOCKED) when the worst case does not fit. */
+  private async attempt(em: EntityManager, scope: Scope, call: MeteredCall, gov: Governance, resolved: ResolvedProvider): Promise<Attempt> {
+    const p = resolved.provider;
+    const maxTokens = MeteringService.maxTokensFor(call, resolved);
+    const inTokens = promptReservation(p.modelName, call.messages);
+    const inputCost = costOf(inTokens, toMicros(p.inputCostPer1k));
+    const outputCost = costOf(maxTokens, toMicros(p.outputCostPer1k));
     let reservation: Reservation;
     try {
-      reservation = await this.reserveFor(em, userId, resolved, call.messages);
+      reservation = await this.d.quotas.reserve(em, call.viewer.userId, inTokens + maxTokens, inputCost + outputCost, new Date(), { budgets: call.budgets, projectId: call.projectId });
     } catch (err) {
       await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: (err as Error).message, gov, resolved });
       throw err;
     }
+    // From here on the call may cost money, whatever happens to this instance.
+    await this.d.quotas.markSent(em, reservation, {
+      providerId: p.id,
+      provider: p.name,
+      model: p.modelName,
+      keySource: resolved.keySource,
+      prompt: storable(call.prompt),
+      systemMessage: storableOrNull(call.systemMessage),
+      taskId: call.taskId ?? null,
+      projectId: call.projectId ?? null,
+      conversationId: call.conversationId ?? null,
+      agentType: call.agentType ?? null,
+      requestId: scope.meta.requestId,
+      ip: scope.meta.ip,
+      userAgent: scope.meta.userAgent,
+      inputTokens: inTokens,
+      outputTokens: maxTokens,
+      inputCost: formatMicros(inputCost),
+      outputCost: formatMicros(outputCost),
+    });
 
-    let result: ChatResult;
+    let streamed = '';
+    const onDelta = (text: string) => {
+      streamed += text;
+      call.onDelta?.(text);
+    };
+    const onEvent = (delta: ChatDelta) => {
+      for (const t of delta.toolCalls ?? []) streamed += (t.function?.name ?? '') + (t.function?.arguments ?? '');
+      call.onEvent?.(delta);
+    };
     try {
-      result = await this.ask(resolved, call);
-    } catch (first) {
-      const fallback = this.d.config.AI_PROVIDER_FALLBACK && !call.signal?.aborted ? await this.d.providers.fallbackFor(resolved.provider.id, userId).catch(() => null) : null;
-      await this.d.quotas.release(em, reservation);
-      if (fallback) this.d.metrics?.onAiCall({ provider: resolved.provider.name, status: 'error' });
-      if (!fallback) return this.fail(scope, call, gov, resolved, first);
-      this.d.logger.warn({ module: 'metering', provider: resolved.provider.name, fallback: fallback.provider.name, err: first }, 'provider failed; trying the fallback');
-      resolved = fallback;
-      try {
-        reservation = await this.reserveFor(em, userId, resolved, call.messages);
-      } catch (err) {
-        await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: (err as Error).message, gov, resolved });
-        throw err;
+      const result = call.embedding ? await this.embed(resolved, call) : await resolved.client.chat(
+        { model: p.modelName, messages: call.messages, maxTokens, timeoutMs: p.timeoutSeconds * 1000, signal: call.signal, passThrough: call.passThrough },
+        onDelta,
+        onEvent,
+      );
+      this.d.providers.reportOutcome?.(em, p.id, { ok: true });
+      return { kind: 'answered', resolved, reservation, result };
+    } catch (err) {
+      if (!call.signal?.aborted && !(err instanceof AppError) && !(err instanceof LlmCallError && err.kind === 'ABORTED')) {
+        this.d.providers.reportOutcome?.(em, p.id, { ok: false, error: failureText(err), unhealthyNow: err instanceof LlmCallError && err.kind === 'AUTH' });
       }
-      try {
-        result = await this.ask(resolved, call);
-      } catch (second) {
+      if (!streamed) {
         await this.d.quotas.release(em, reservation);
-        return this.fail(scope, call, gov, resolved, second);
+        return { kind: 'failed', resolved, error: err };
       }
+      // The provider produced tokens: they are charged, counted from what came through (never above the cap).
+      const completionTokens = Math.min(countCompletion(p.modelName, streamed), maxTokens);
+      const result: ChatResult = { content: streamed, promptTokens: Math.min(countPrompt(p.modelName, call.messages), inTokens), completionTokens, model: p.modelName, finishReason: 'error' };
+      return { kind: 'partial', resolved, reservation, result, reason: failureText(err, call.signal), error: err };
     }
+  }
 
-    // 6–7. settle and record, in one transaction
+  private async embed(r: ResolvedProvider, call: MeteredCall): Promise<ChatResult & { embeddings: EmbeddingResult['data'] }> {
+    if (!r.client.embed) throw new BadInputError(`Provider ${r.provider.name} serves no embeddings: use an OpenAI-compatible provider`);
+    const e = call.embedding!;
+    const out = await r.client.embed({ model: r.provider.modelName, input: e.input, dimensions: e.dimensions, encodingFormat: e.encodingFormat, timeoutMs: r.provider.timeoutSeconds * 1000, signal: call.signal });
+    return { content: '', promptTokens: out.promptTokens || countPromptTokens(call.messages), completionTokens: 0, model: out.model, embeddings: out.data, usageReported: out.promptTokens > 0 };
+  }
+
+  /** Records an answered or partly answered call and charges it (see the class comment, step 4). */
+  private async settle(scope: Scope, call: MeteredCall, gov: Governance, a: Extract<Attempt, { kind: 'answered' | 'partial' }>, started: number, persist?: (tx: Scope, result: MeteredResult) => Promise<void>): Promise<MeteredResult> {
+    const { resolved, result, reservation } = a;
     const p = resolved.provider;
     const inputCost = costOf(result.promptTokens, toMicros(p.inputCostPer1k));
     const outputCost = costOf(result.completionTokens, toMicros(p.outputCostPer1k));
     const cost = inputCost + outputCost;
     const tokens = result.promptTokens + result.completionTokens;
     const latencyMs = Date.now() - started;
-    let settled: MeteredResult;
+    const metered: MeteredResult = {
+      content: storable(result.content),
+      reply: result.content,
+      ...(result.toolCalls ? { toolCalls: result.toolCalls } : {}),
+      ...(result.finishReason ? { finishReason: result.finishReason } : {}),
+      promptTokens: result.promptTokens,
+      completionTokens: result.completionTokens,
+      model: result.model,
+      providerId: p.id,
+      providerName: p.name,
+      latencyMs,
+      promptLogId: null,
+      costUsd: formatMicros(cost),
+      ...('embeddings' in result ? { embeddings: (result as { embeddings: EmbeddingResult['data'] }).embeddings } : {}),
+    };
     try {
-      settled = await inTransaction(scope, async (tx) => {
-        const log = this.logRow(tx, call, { status: PromptStatus.SUCCESS, gov, resolved, result, cost, latencyMs });
-        tx.em.create(
-          CostRecord,
-          {
-            user: userId,
-            projectId: call.projectId ?? null,
-            conversationId: call.conversationId ?? null,
-            agentType: call.agentType ?? null,
-            providerId: p.id,
-            provider: p.name,
-            model: result.model,
-            inputTokens: result.promptTokens,
-            outputTokens: result.completionTokens,
-            inputCost: formatMicros(inputCost),
-            outputCost: formatMicros(outputCost),
-            totalCost: formatMicros(cost),
-            promptLogId: log.id,
-          },
-        );
+      return await inTransaction(scope, async (tx) => {
+        if (!(await this.d.quotas.claim(tx, reservation))) {
+          // The call outlived its reservation and the expiry job recorded it at its reserved amount.
+          if (persist) await persist(tx, metered);
+          return metered;
+        }
+        const partial = a.kind === 'partial' ? `${a.reason}; charged for the ${result.completionTokens} tokens streamed before the failure` : undefined;
+        const log = this.logRow(tx, call, { status: partial ? PromptStatus.ERROR : PromptStatus.SUCCESS, errorMessage: partial, gov, resolved, result, cost, latencyMs });
+        metered.promptLogId = log.id;
+        tx.em.create(CostRecord, {
+          user: call.viewer.userId,
+          projectId: call.projectId ?? null,
+          conversationId: call.conversationId ?? null,
+          agentType: call.agentType ?? null,
+          providerId: p.id,
+          provider: p.name,
+          model: result.model,
+          inputTokens: result.promptTokens,
+          outputTokens: result.completionTokens,
+          inputCost: formatMicros(inputCost),
+          outputCost: formatMicros(outputCost),
+          totalCost: formatMicros(cost),
+          promptLogId: log.id,
+        });
         await tx.em.execute(
           `INSERT INTO usage_daily (id, user_id, provider, model, date, requests, tokens_in, tokens_out, cost_usd)
-           VALUES (?, ?, ?, ?, (now() AT TIME ZONE 'UTC')::date, 1, ?, ?, ?::numeric)
+           VALUES (?, ?, ?, ?, (now() AT TIME ZONE ?)::date, 1, ?, ?, ?::numeric)
            ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
              tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
              cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd`,
-          [newId(), userId, p.name, result.model, result.promptTokens, result.completionTokens, formatMicros(cost)],
+          [newId(), call.viewer.userId, p.name, result.model, this.d.config.ORGANISATION_TIME_ZONE, result.promptTokens, result.completionTokens, formatMicros(cost)],
         );
-        const metered: MeteredResult = {
-          content: result.content,
-          promptTokens: result.promptTokens,
-          completionTokens: result.completionTokens,
-          model: result.model,
-          providerId: p.id,
-          latencyMs,
-          promptLogId: log.id,
-          costUsd: formatMicros(cost),
-        };
         if (persist) await persist(tx, metered);
         // Last, so the user's counter rows stay locked only from here to the commit.
         const alerts = await this.d.quotas.settle(tx, reservation, tokens, cost);
@@ -218,35 +361,21 @@ export class MeteringService {
         return metered;
       });
     } catch (err) {
-      // The settlement failed (it rolled back): give the reservation back and say so in the log.
-      await this.d.quotas.release(em, reservation);
-      await this.log(scope, call, { status: PromptStatus.ERROR, errorMessage: `settlement failed: ${(err as Error).message}`, gov, resolved });
+      // Not the text (it is storable): the database. The reservation stays, marked sent, and the
+      // expiry job charges the call at its reserved amount; the caller learns it failed.
+      this.d.logger.error({ module: 'metering', err, reservationId: reservation.id }, 'settlement failed; the expiry job will settle the call at its reserved amount');
       throw err;
     }
-    // Counted once committed, outside the try: a metrics hook can never undo a settlement.
-    this.d.metrics?.onAiCall({ provider: p.name, status: 'success', promptTokens: settled.promptTokens, completionTokens: settled.completionTokens, costUsd: settled.costUsd });
-    return settled;
-  }
-
-  private reserveFor(em: EntityManager, userId: string, r: ResolvedProvider, messages: ChatMessage[]): Promise<Reservation> {
-    const inTokens = promptTokenBound(messages);
-    const outTokens = r.provider.maxTokens;
-    const cost = costOf(inTokens, toMicros(r.provider.inputCostPer1k)) + costOf(outTokens, toMicros(r.provider.outputCostPer1k));
-    return this.d.quotas.reserve(em, userId, inTokens + outTokens, cost);
-  }
-
-  private ask(r: ResolvedProvider, call: MeteredCall): Promise<ChatResult> {
-    return r.client.chat(
-      { model: r.provider.modelName, messages: call.messages, maxTokens: r.provider.maxTokens, timeoutMs: r.provider.timeoutSeconds * 1000, signal: call.signal },
-      call.onDelta,
-    );
   }
 
   private async fail(scope: Scope, call: MeteredCall, gov: Governance, resolved: ResolvedProvider, err: unknown): Promise<never> {
-    const message = call.signal?.aborted ? 'aborted by the caller' : String((err as Error)?.message ?? err).slice(0, 1000);
-    await this.log(scope, call, { status: PromptStatus.ERROR, errorMessage: message, gov, resolved });
+    await this.log(scope, call, { status: PromptStatus.ERROR, errorMessage: failureText(err, call.signal), gov, resolved });
     this.d.metrics?.onAiCall({ provider: resolved.provider.name, status: 'error' });
-    throw new ProviderUnavailableError(`The AI provider failed (${resolved.provider.name}): ${message}. Nothing was charged.`);
+    if (err instanceof AppError) throw err;
+    throw new ProviderUnavailableError(`The AI provider ${resolved.provider.name} failed: ${failureKind(err, call.signal)}. Nothing was charged.`, {
+      provider: resolved.provider.name,
+      ...(err instanceof LlmCallError ? { reason: err.kind, ...(err.status ? { upstreamStatus: err.status } : {}) } : {}),
+    });
   }
 
   /**
@@ -317,10 +446,10 @@ export class MeteringService {
       providerId: resolved?.provider.id ?? null,
       agentType: call.agentType ?? null,
       apiTokenId: call.viewer.apiTokenId ?? null,
-      prompt: call.prompt,
-      systemMessage: call.systemMessage ?? null,
+      prompt: storable(call.prompt),
+      systemMessage: storableOrNull(call.systemMessage),
       model: result?.model ?? resolved?.provider.modelName ?? null,
-      response: result?.content ?? null,
+      response: storableOrNull(result?.content),
       intent: gov?.intent.intent ?? null,
       confidence: gov ? gov.intent.confidence.toFixed(3) : null,
       deviationDelta: (gov?.delta ?? 0).toFixed(2),
@@ -336,7 +465,7 @@ export class MeteringService {
       userAgent: tx.meta.userAgent,
       requestId: tx.meta.requestId,
       status: what.status,
-      errorMessage: what.errorMessage ?? null,
+      errorMessage: storableOrNull(what.errorMessage),
     });
   }
 }

@@ -89,6 +89,8 @@ export interface CheckOutcome {
   ok: boolean;
   responseTimeMs: number;
   error?: string;
+  /** Unhealthy at once (a refused key), not after PROVIDER_UNHEALTHY_AFTER failures. */
+  unhealthyNow?: boolean;
 }
 
 export interface HealthRun {
@@ -338,7 +340,38 @@ export class ProviderService {
     return undefined;
   }
 
+  /**
+   * Clients by provider, endpoint and sealed key: a call reuses its provider's SDK client
+   * (and its connection pool) instead of building one and decrypting the key each time. A
+   * changed key or endpoint is another entry; the map is bounded.
+   */
+  private readonly clients = new Map<string, ProviderClient>();
+
   private build(p: CandidateRow, userId: string, key: { source: 'USER' | 'PLATFORM'; sealed: SealedSecret | null }): ResolvedProvider {
+    const cacheKey = `${p.id}|${p.providerType}|${p.apiEndpoint ?? ''}|${key.source}|${key.source === 'USER' ? userId : ''}|${key.sealed ? JSON.stringify(key.sealed) : ''}`;
+    let client = this.clients.get(cacheKey);
+    if (!client) {
+      client = createLlmClient(p, this.openKey(p, userId, key));
+      if (this.clients.size >= 1000) this.clients.clear();
+      this.clients.set(cacheKey, client);
+    }
+    return {
+      provider: {
+        id: p.id,
+        name: p.name,
+        providerType: p.providerType,
+        modelName: p.modelName,
+        inputCostPer1k: p.inputCostPer1k,
+        outputCostPer1k: p.outputCostPer1k,
+        maxTokens: p.maxTokens,
+        timeoutSeconds: p.timeoutSeconds,
+      },
+      client,
+      keySource: key.source,
+    };
+  }
+
+  private openKey(p: CandidateRow, userId: string, key: { source: 'USER' | 'PLATFORM'; sealed: SealedSecret | null }): string | null {
     let apiKey: string | null = null;
     if (key.sealed) {
       const context = key.source === 'USER' ? userKeyContext(userId, p.id) : platformKeyContext(p.id);
@@ -352,20 +385,7 @@ export class ProviderService {
           : new ConflictError(`The platform key of ${p.name} cannot be read: an administrator must set it again`, { providerId: p.id, reason: 'KEY_UNREADABLE' });
       }
     }
-    return {
-      provider: {
-        id: p.id,
-        name: p.name,
-        providerType: p.providerType,
-        modelName: p.modelName,
-        inputCostPer1k: p.inputCostPer1k,
-        outputCostPer1k: p.outputCostPer1k,
-        maxTokens: p.maxTokens,
-        timeoutSeconds: p.timeoutSeconds,
-      },
-      client: createLlmClient(p, apiKey),
-      keySource: key.source,
-    };
+    return apiKey;
   }
 
   /**
@@ -404,12 +424,85 @@ export class ProviderService {
    * order of resolveCall, or null. LOCAL is never the fallback of a real provider: a
    * demo model's answer is no stand-in for a real one.
    */
-  async fallbackFor(failedProviderId: string, userId: string): Promise<ResolvedProvider | null> {
+  async fallbackFor(failedProviderId: string, userId: string, model?: string | null): Promise<ResolvedProvider | null> {
     const failed = requireUuid(failedProviderId, 'providerId');
-    const [was] = await this.d.db.query<{ providerType: ProviderType }>(sql`SELECT provider_type AS "providerType" FROM providers WHERE id = ${failed}::uuid`);
+    const [was] = await this.d.db.query<{ providerType: ProviderType; modelName: string }>(sql`SELECT provider_type AS "providerType", model_name AS "modelName" FROM providers WHERE id = ${failed}::uuid`);
     const noLocal = was && was.providerType !== ProviderType.LOCAL;
-    return this.firstUsable(userId, and([sql`p.active AND coalesce(h.is_healthy, true) AND p.id <> ${failed}::uuid`, noLocal ? sql`p.provider_type <> 'LOCAL'` : null]));
+    return this.firstUsable(
+      userId,
+      and([sql`p.active AND coalesce(h.is_healthy, true) AND p.id <> ${failed}::uuid`, noLocal ? sql`p.provider_type <> 'LOCAL'` : null, model && was ? sql`p.model_name = ${was.modelName}` : null]),
+    );
   }
+
+  /**
+   * The provider for a gateway call naming `model`: the model as a provider serves it
+   * (`gpt-4o-mini`), or `<provider name>/<model>` for one provider in particular. Among
+   * those serving it, the first usable by resolveCall's order. NOT_FOUND (OpenAI's
+   * model_not_found) when no active provider the caller may use serves it; CONFLICT
+   * (PROVIDER_UNHEALTHY) when all that do are unhealthy.
+   */
+  async resolveModel(userId: string, model: string): Promise<ResolvedProvider> {
+    const slash = model.indexOf('/');
+    const byName = slash > 0 ? sql` OR (p.name = ${model.slice(0, slash)} AND p.model_name = ${model.slice(slash + 1)})` : sql``;
+    const rows = await this.candidates(userId, sql`p.active AND (p.model_name = ${model}${byName})`);
+    const usable = rows.filter((p) => SUPPORTED_TYPES.has(p.providerType) && this.keyFor(p));
+    if (!usable.length) throw new NotFoundError(`The model '${model}'`);
+    for (const p of usable) {
+      if (!p.isHealthy) continue;
+      try {
+        return this.build(p, userId, this.keyFor(p)!);
+      } catch (err) {
+        if (err instanceof ConflictError) continue;
+        throw err;
+      }
+    }
+    throw new ConflictError(`Every provider of ${model} is unhealthy at the moment`, { reason: 'PROVIDER_UNHEALTHY' });
+  }
+
+  /**
+   * The models a user may call through the gateway (active providers with a key they may
+   * use): each model by its name, and `<provider name>/<model>` where two providers serve one name.
+   */
+  async modelsFor(userId: string): Promise<{ id: string; ownedBy: string; created: number }[]> {
+    const rows = await this.d.db.query<CandidateRow & { createdAt: Date }>(sql`
+      SELECT p.id, p.name, p.provider_type AS "providerType", p.model_name AS "modelName", p.platform_provided AS "platformProvided",
+             p.platform_key IS NOT NULL AS "platformKey", p.api_endpoint AS "apiEndpoint", k.sealed IS NOT NULL AS "userKey", p.created_at AS "createdAt"
+        FROM providers p LEFT JOIN user_provider_keys k ON k.provider_id = p.id AND k.user_id = ${userId}::uuid AND k.active
+       WHERE p.active ORDER BY p.model_name, p.name`);
+    const usable = rows.filter((p) => SUPPORTED_TYPES.has(p.providerType) && this.keyFor(p));
+    const count = new Map<string, number>();
+    for (const p of usable) count.set(p.modelName, (count.get(p.modelName) ?? 0) + 1);
+    const out: { id: string; ownedBy: string; created: number }[] = [];
+    const seen = new Set<string>();
+    for (const p of usable) {
+      const created = Math.floor(new Date(p.createdAt).getTime() / 1000);
+      if (!seen.has(p.modelName)) {
+        seen.add(p.modelName);
+        out.push({ id: p.modelName, ownedBy: p.name, created });
+      }
+      if ((count.get(p.modelName) ?? 0) > 1) out.push({ id: `${p.name}/${p.modelName}`, ownedBy: p.name, created });
+    }
+    return out;
+  }
+
+  /**
+   * Real call outcomes feed provider health, as the health job's checks do: a failure is
+   * recorded at once (a refused key — AUTH — makes the provider unhealthy at once, it will
+   * not heal by itself), and the first success after failures resets the count. Successes
+   * of a provider with no failure on record cost nothing (no write on the hot path).
+   */
+  reportOutcome(em: EntityManager, providerId: string, outcome: { ok: true } | { ok: false; error: string; unhealthyNow?: boolean }): void {
+    if (outcome.ok && !this.failing.has(providerId)) return;
+    if (outcome.ok) this.failing.delete(providerId);
+    else this.failing.add(providerId);
+    const scope: Scope = { em: em.fork() as EntityManager, viewer: null, meta: systemMeta('provider.outcome') };
+    void this.recordCheck(scope, providerId, outcome.ok ? { ok: true, responseTimeMs: 0 } : { ok: false, responseTimeMs: 0, error: outcome.error.slice(0, 500), unhealthyNow: outcome.unhealthyNow }).catch((err) =>
+      this.d.logger.warn({ module: 'providers', providerId, err }, 'a call outcome could not be recorded in provider health'),
+    );
+  }
+
+  /** Providers with a failed call on record since their last success (this instance's view). */
+  private readonly failing = new Set<string>();
 
   private async firstUsable(userId: string, where: Sql): Promise<ResolvedProvider | null> {
     for (const p of await this.candidates(userId, where)) {
@@ -490,7 +583,7 @@ export class ProviderService {
         [providerId],
       );
       const failures = outcome.ok ? 0 : old!.consecutive_failures + 1;
-      const healthy = outcome.ok ? true : failures >= this.d.config.PROVIDER_UNHEALTHY_AFTER ? false : old!.is_healthy;
+      const healthy = outcome.ok ? true : failures >= this.d.config.PROVIDER_UNHEALTHY_AFTER || outcome.unhealthyNow ? false : old!.is_healthy;
       const [row] = await tx.em.execute<HealthRow[]>(
         `UPDATE provider_health SET is_healthy = ?, last_check_at = now(), last_error = ?, consecutive_failures = ?, response_time_ms = ?,
                 checks = checks + 1, successes = successes + ?, updated_at = now()

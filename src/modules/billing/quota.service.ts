@@ -24,20 +24,77 @@ export interface Limits {
 
 export type Periods = Record<UsagePeriod, Date>;
 
-/** The UTC hour, day and month `at` falls in. */
-export function periodsAt(at: Date): Periods {
-  const y = at.getUTCFullYear();
-  const m = at.getUTCMonth();
-  return {
-    [UsagePeriod.HOUR]: new Date(Date.UTC(y, m, at.getUTCDate(), at.getUTCHours())),
-    [UsagePeriod.DAY]: new Date(Date.UTC(y, m, at.getUTCDate())),
-    [UsagePeriod.MONTH]: new Date(Date.UTC(y, m, 1)),
+const formats = new Map<string, Intl.DateTimeFormat>();
+
+/** The wall-clock fields of `at` in time zone `tz`. */
+function wallClock(at: Date, tz: string) {
+  let f = formats.get(tz);
+  if (!f) formats.set(tz, (f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })));
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, Number(x.value)])) as Record<string, number>;
+  return { y: p.year!, m: p.month! - 1, d: p.day!, h: p.hour!, mi: p.minute!, s: p.second! };
+}
+
+/** The instant at which the wall clock of `tz` shows y-m-d h:00 (the zone's offset then, DST included). */
+function instantOf(y: number, m: number, d: number, h: number, tz: string): Date {
+  const wall = Date.UTC(y, m, d, h);
+  const offset = (t: number) => {
+    const w = wallClock(new Date(t), tz);
+    return Date.UTC(w.y, w.m, w.d, w.h, w.mi, w.s) - Math.floor(t / 1000) * 1000;
   };
+  let t = wall - offset(wall);
+  t = wall - offset(t);
+  return new Date(t);
+}
+
+/**
+ * The hour, day and month `at` falls in, in the organisation's time zone (default UTC):
+ * budgets reset at its midnight and on the first of its months, at predictable times.
+ */
+export function periodsAt(at: Date, tz = 'UTC'): Periods {
+  if (tz === 'UTC') {
+    const y = at.getUTCFullYear();
+    const m = at.getUTCMonth();
+    return {
+      [UsagePeriod.HOUR]: new Date(Date.UTC(y, m, at.getUTCDate(), at.getUTCHours())),
+      [UsagePeriod.DAY]: new Date(Date.UTC(y, m, at.getUTCDate())),
+      [UsagePeriod.MONTH]: new Date(Date.UTC(y, m, 1)),
+    };
+  }
+  const w = wallClock(at, tz);
+  return {
+    [UsagePeriod.HOUR]: instantOf(w.y, w.m, w.d, w.h, tz),
+    [UsagePeriod.DAY]: instantOf(w.y, w.m, w.d, 0, tz),
+    [UsagePeriod.MONTH]: instantOf(w.y, w.m, 1, 0, tz),
+  };
+}
+
+/** The start of the period after the one `start` begins, in the same zone (for Retry-After). */
+function nextStart(period: 'DAY' | 'MONTH', at: Date, tz: string): Date {
+  const probe = new Date(periodsAt(at, tz)[period].getTime() + (period === 'DAY' ? 26 : 32 * 24) * 3600_000);
+  return periodsAt(probe, tz)[period];
+}
+
+/**
+ * A budget beyond the user's own, checked and charged with it in the same transaction:
+ * a virtual key's, a project's, the organisation's. `subject` names its counters.
+ */
+export interface BudgetSubject {
+  /** `key:<id>`, `project:<id>` or `organisation`. */
+  subject: string;
+  /** How a refusal names the limit: key, project, organisation. */
+  level: 'key' | 'project' | 'organisation';
+  dailyCost?: Micros | null;
+  monthlyCost?: Micros | null;
+  dailyTokens?: number | null;
+  requestsPerMinute?: number | null;
 }
 
 export interface Reservation {
   id: string;
   userId: string;
+  /** The budget subjects (beyond the user) this reservation holds, and its minute (requests per minute). */
+  subjects: string[];
+  minute: Date;
   tokens: number;
   cost: Micros;
   periods: Periods;
@@ -51,6 +108,28 @@ interface CounterRow {
   reserved_requests: number;
   reserved_tokens: string;
   reserved_cost_usd: string;
+}
+
+/** What a sent call's reservation keeps, to record the call if its instance is lost (stored text only: NULs escaped). */
+export interface SentCall {
+  providerId: string;
+  provider: string;
+  model: string;
+  keySource: string;
+  prompt: string;
+  systemMessage: string | null;
+  taskId: string | null;
+  projectId: string | null;
+  conversationId: string | null;
+  agentType: string | null;
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  /** The reserved tokens and their price, input and output apart (decimal dollars). */
+  inputTokens: number;
+  outputTokens: number;
+  inputCost: string;
+  outputCost: string;
 }
 
 export interface NewCostAlert {
@@ -98,9 +177,12 @@ export class QuotaService {
   }
 
   /** Reserves a call's worst case, or throws RATE_LIMITED / QUOTA_EXCEEDED naming the limit. Commits on its own. */
-  async reserve(em: EntityManager, userId: string, tokens: number, cost: Micros, now = new Date()): Promise<Reservation> {
-    const periods = periodsAt(now);
+  async reserve(em: EntityManager, userId: string, tokens: number, cost: Micros, now = new Date(), opts: { budgets?: BudgetSubject[]; projectId?: string | null } = {}): Promise<Reservation> {
+    const tz = this.d.config.ORGANISATION_TIME_ZONE;
+    const periods = periodsAt(now, tz);
+    const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
     const limits = await this.limitsOf(em, userId);
+    const budgets = [...(opts.budgets ?? []), ...(await this.sharedBudgets(em, opts.projectId))];
     return inTransaction(em, async (t) => {
       await t.execute(
         `INSERT INTO usage_counters (user_id, period, period_start) VALUES (?, 'HOUR', ?), (?, 'DAY', ?), (?, 'MONTH', ?) ON CONFLICT DO NOTHING`,
@@ -121,7 +203,8 @@ export class QuotaService {
         throw new RateLimitedError(`At most ${limits.requestsPerHour} AI requests per hour`, { limit: 'requestsPerHour', max: limits.requestsPerHour, retryAfter: new Date(periods.HOUR.getTime() + 3600_000).toISOString() });
       }
       const refuse = (limit: string, max: string | number, message: string) => {
-        throw new QuotaExceededError(message, { limit, max });
+        const period = /^monthly/.test(limit) ? 'MONTH' : 'DAY';
+        throw new QuotaExceededError(message, { limit, max, retryAfter: nextStart(period, now, tz).toISOString() });
       };
       if (requests(UsagePeriod.MONTH) + 1 > limits.monthlyMessageLimit) refuse('monthlyMessageLimit', limits.monthlyMessageLimit, `The monthly limit of ${limits.monthlyMessageLimit} messages is reached`);
       if (used(UsagePeriod.DAY) + BigInt(tokens) > BigInt(limits.dailyTokenLimit)) refuse('dailyTokenLimit', limits.dailyTokenLimit, `This call could exceed the daily limit of ${limits.dailyTokenLimit} tokens`);
@@ -129,27 +212,46 @@ export class QuotaService {
       if (limits.dailyCostLimit !== null && spent(UsagePeriod.DAY) + cost > limits.dailyCostLimit) refuse('dailyCostLimitUsd', formatMicros(limits.dailyCostLimit), `This call could exceed the daily cost limit of $${formatMicros(limits.dailyCostLimit)}`);
       if (limits.monthlyCostLimit !== null && spent(UsagePeriod.MONTH) + cost > limits.monthlyCostLimit) refuse('monthlyCostLimitUsd', formatMicros(limits.monthlyCostLimit), `This call could exceed the monthly cost limit of $${formatMicros(limits.monthlyCostLimit)}`);
 
+      if (budgets.length) await this.reserveBudgets(t, budgets, periods, minute, tokens, cost, now, tz);
+
       await t.execute(
         `UPDATE usage_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + ?, reserved_cost_usd = reserved_cost_usd + ?::numeric
           WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`,
         [tokens, formatMicros(cost), userId, periods.HOUR, periods.DAY, periods.MONTH],
       );
       const id = newId();
+      const subjects = budgets.map((b) => b.subject);
       await t.execute(
-        `INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, expires_at) VALUES (?, ?, ?, ?::numeric, ?, now() + make_interval(secs => ?))`,
-        [id, userId, tokens, formatMicros(cost), JSON.stringify(periods), this.d.config.RESERVATION_TTL_SECONDS],
+        `INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, subjects, expires_at) VALUES (?, ?, ?, ?::numeric, ?, ?, now() + make_interval(secs => ?))`,
+        [id, userId, tokens, formatMicros(cost), JSON.stringify({ ...periods, MINUTE: minute }), JSON.stringify(subjects), this.d.config.RESERVATION_TTL_SECONDS],
       );
-      return { id, userId, tokens, cost, periods };
+      return { id, userId, tokens, cost, periods, subjects, minute };
     });
   }
 
   /**
-   * Inside the settlement transaction: the reservation becomes actual usage (≤ reserved),
+   * Marks a reservation's call as sent, just before the provider is asked, with what the
+   * expiry job records of it should this instance die before settling. Commits on its own.
+   */
+  async markSent(em: EntityManager, r: Reservation, call: SentCall): Promise<void> {
+    await em.execute(`UPDATE quota_reservations SET sent_at = now(), call = ?::jsonb WHERE id = ?`, [JSON.stringify(call), r.id]);
+  }
+
+  /**
+   * First step of a settlement transaction: takes the reservation (deleting its row); false
+   * when the expiry job already settled it (the call is then on the record, at its reserved amount).
+   */
+  claim(tx: Scope, r: Reservation): Promise<boolean> {
+    return this.take(tx.em, r);
+  }
+
+  /**
+   * Inside the settlement transaction, after `claim`: the reservation becomes actual usage (≤ reserved),
    * and cost alerts not yet sent this period are created (unique per user, type and period).
    */
   async settle(tx: Scope, r: Reservation, tokens: number, cost: Micros): Promise<NewCostAlert[]> {
     await this.lockCounters(tx.em, r.userId, r.periods);
-    const still = await this.take(tx.em, r);
+    const still = true; // claimed by the caller (`claim`) at the start of its transaction
     const rows = await tx.em.execute<{ period: UsagePeriod; cost_usd: string }[]>(
       `UPDATE usage_counters SET requests = requests + 1, messages = messages + 1, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
               reserved_requests = reserved_requests - ?, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
@@ -157,6 +259,7 @@ export class QuotaService {
         RETURNING period, cost_usd`,
       [tokens, formatMicros(cost), still ? 1 : 0, still ? r.tokens : 0, formatMicros(still ? r.cost : 0n), r.userId, r.periods.HOUR, r.periods.DAY, r.periods.MONTH],
     );
+    await this.moveBudgets(tx.em, r.subjects, { ...r.periods, MINUTE: r.minute }, { tokens, cost }, { tokens: r.tokens, cost: r.cost });
     const limits = await this.limitsOf(tx.em, r.userId);
     const alerts: NewCostAlert[] = [];
     for (const [period, limit, prefix] of [
@@ -182,20 +285,66 @@ export class QuotaService {
   /** Gives a failed or aborted call's reservation back. */
   async release(em: EntityManager, r: Reservation): Promise<void> {
     await inTransaction(em, async (t) => {
-      if (await this.take(t, r)) await this.unreserve(t, r.userId, r.periods, r.tokens, r.cost);
+      if (await this.take(t, r)) await this.unreserve(t, r.userId, { ...r.periods, MINUTE: r.minute }, r.tokens, r.cost, r.subjects);
     });
   }
 
-  /** Releases reservations of calls that never settled (an instance died mid-call): a job. */
-  async releaseExpired(em: EntityManager): Promise<number> {
+  /**
+   * Reservations of calls that never settled (an instance died mid-call), past their
+   * expiry: a never-sent call's is released; a sent call is settled at its reserved amount
+   * (the provider may have served it in full) and logged ERROR "instance lost", with its
+   * cost record and daily usage. A job, once across instances.
+   */
+  async releaseExpired(em: EntityManager): Promise<{ released: number; settled: number }> {
     return inTransaction(em, async (t) => {
-      const rows = await t.execute<{ user_id: string; tokens: number; cost_usd: string; periods: Periods }[]>(
-        `DELETE FROM quota_reservations WHERE id IN (SELECT id FROM quota_reservations WHERE expires_at < now() LIMIT 1000 FOR UPDATE SKIP LOCKED)
-         RETURNING user_id, tokens, cost_usd, periods`,
+      const rows = await t.execute<{ id: string; user_id: string; tokens: number; cost_usd: string; periods: Periods; subjects: string[] | null; sent_at: Date | null; call: SentCall | null }[]>(
+        `DELETE FROM quota_reservations WHERE id IN (SELECT id FROM quota_reservations WHERE expires_at < now() ORDER BY user_id LIMIT 1000 FOR UPDATE SKIP LOCKED)
+         RETURNING id, user_id, tokens, cost_usd, periods, subjects, sent_at, call`,
       );
-      for (const r of rows) await this.unreserve(t, r.user_id, r.periods, r.tokens, toMicros(r.cost_usd));
-      return rows.length;
+      let settled = 0;
+      for (const r of rows) {
+        if (!r.sent_at || !r.call) {
+          await this.unreserve(t, r.user_id, r.periods, r.tokens, toMicros(r.cost_usd), r.subjects ?? []);
+          continue;
+        }
+        await this.settleLost(t, r.user_id, r.periods, r.tokens, toMicros(r.cost_usd), r.call);
+        await this.moveBudgets(t, r.subjects ?? [], r.periods, { tokens: r.tokens, cost: toMicros(r.cost_usd) }, { tokens: r.tokens, cost: toMicros(r.cost_usd) });
+        settled++;
+      }
+      return { released: rows.length - settled, settled };
     });
+  }
+
+  private async settleLost(em: EntityManager, userId: string, periods: Periods | Record<string, string>, tokens: number, cost: Micros, c: SentCall) {
+    const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
+    await this.lockCounters(em, userId, periods);
+    await em.execute(
+      `UPDATE usage_counters SET requests = requests + 1, messages = messages + 1, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
+              reserved_requests = reserved_requests - 1, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
+        WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`,
+      [tokens, formatMicros(cost), tokens, formatMicros(cost), userId, ...PERIOD_KEYS.map(p)],
+    );
+    const logId = newId();
+    await em.execute(
+      `INSERT INTO prompt_logs (id, user_id, task_id, project_id, conversation_id, provider_id, agent_type, prompt, system_message, model, prompt_tokens, completion_tokens, total_tokens,
+                                cost_usd, key_source, ip, user_agent, request_id, status, error_message)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::numeric, ?, ?::inet, ?, ?, 'ERROR', ?)`,
+      [logId, userId, c.taskId, c.projectId, c.conversationId, c.providerId, c.agentType, c.prompt, c.systemMessage, c.model, c.inputTokens, c.outputTokens, c.inputTokens + c.outputTokens,
+        formatMicros(cost), c.keySource, c.ip, c.userAgent, c.requestId, 'instance lost: the call was sent to the provider and never settled; charged at its reserved amount'],
+    );
+    await em.execute(
+      `INSERT INTO cost_records (id, user_id, project_id, conversation_id, agent_type, provider_id, provider, model, input_tokens, output_tokens, input_cost, output_cost, total_cost, prompt_log_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::numeric, ?::numeric, ?::numeric, ?)`,
+      [newId(), userId, c.projectId, c.conversationId, c.agentType, c.providerId, c.provider, c.model, c.inputTokens, c.outputTokens, c.inputCost, c.outputCost, formatMicros(cost), logId],
+    );
+    await em.execute(
+      `INSERT INTO usage_daily (id, user_id, provider, model, date, requests, tokens_in, tokens_out, cost_usd)
+       VALUES (?, ?, ?, ?, (now() AT TIME ZONE ?)::date, 1, ?, ?, ?::numeric)
+       ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
+         tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
+         cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd`,
+      [newId(), userId, c.provider, c.model, this.d.config.ORGANISATION_TIME_ZONE, c.inputTokens, c.outputTokens, formatMicros(cost)],
+    );
   }
 
   /**
@@ -203,7 +352,7 @@ export class QuotaService {
    * enum's order), as `reserve` does: every writer of a user's counters takes them the
    * same way, so concurrent calls of one user queue instead of deadlocking.
    */
-  private async lockCounters(em: EntityManager, userId: string, periods: Periods | Record<string, string>) {
+  private async lockCounters(em: EntityManager, userId: string, periods: Periods | Record<string, string | Date>) {
     const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
     await em.execute(
       `SELECT 1 FROM usage_counters
@@ -219,7 +368,7 @@ export class QuotaService {
     return rows.length === 1;
   }
 
-  private async unreserve(em: EntityManager, userId: string, periods: Periods | Record<string, string>, tokens: number, cost: Micros) {
+  private async unreserve(em: EntityManager, userId: string, periods: Periods | Record<string, string | Date>, tokens: number, cost: Micros, subjects: string[] = []) {
     const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
     await this.lockCounters(em, userId, periods);
     await em.execute(
@@ -227,11 +376,82 @@ export class QuotaService {
         WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`,
       [tokens, formatMicros(cost), userId, ...PERIOD_KEYS.map(p)],
     );
+    await this.moveBudgets(em, subjects, periods, null, { tokens, cost });
+  }
+
+  /** The project's and the organisation's budgets that apply to a call, if any. */
+  private async sharedBudgets(em: EntityManager, projectId?: string | null): Promise<BudgetSubject[]> {
+    const out: BudgetSubject[] = [];
+    const c = this.d.config;
+    if (c.ORGANISATION_DAILY_COST_LIMIT_USD || c.ORGANISATION_MONTHLY_COST_LIMIT_USD) {
+      out.push({ subject: 'organisation', level: 'organisation', dailyCost: c.ORGANISATION_DAILY_COST_LIMIT_USD ? toMicros(c.ORGANISATION_DAILY_COST_LIMIT_USD) : null, monthlyCost: c.ORGANISATION_MONTHLY_COST_LIMIT_USD ? toMicros(c.ORGANISATION_MONTHLY_COST_LIMIT_USD) : null });
+    }
+    if (projectId) {
+      const [b] = await em.execute<{ daily: string | null; monthly: string | null }[]>(`SELECT daily_cost_limit_usd AS daily, monthly_cost_limit_usd AS monthly FROM project_budgets WHERE project_id = ?`, [projectId]);
+      if (b && (b.daily !== null || b.monthly !== null)) out.push({ subject: `project:${projectId}`, level: 'project', dailyCost: b.daily === null ? null : toMicros(b.daily), monthlyCost: b.monthly === null ? null : toMicros(b.monthly) });
+    }
+    return out;
+  }
+
+  /**
+   * Checks and reserves a call's worst case on every budget subject's counters (minute,
+   * day, month), under their row locks, taken after the user's and in one order (subject,
+   * period) by every writer: the first limit hit refuses the call and nothing is reserved.
+   */
+  private async reserveBudgets(t: EntityManager, budgets: BudgetSubject[], periods: Periods, minute: Date, tokens: number, cost: Micros, now: Date, tz: string) {
+    const keys = budgets.flatMap((b) => [[b.subject, 'MINUTE', minute], [b.subject, 'DAY', periods.DAY], [b.subject, 'MONTH', periods.MONTH]] as const);
+    const tuples = keys.map(() => '(?, ?, ?::timestamptz)').join(', ');
+    const values = keys.flat();
+    await t.execute(`INSERT INTO budget_counters (subject, period, period_start) VALUES ${tuples} ON CONFLICT DO NOTHING`, values);
+    const rows = await t.execute<{ subject: string; period: string; requests: number; tokens: string; cost_usd: string; reserved_requests: number; reserved_tokens: string; reserved_cost_usd: string }[]>(
+      `SELECT subject, period, requests, tokens, cost_usd, reserved_requests, reserved_tokens, reserved_cost_usd FROM budget_counters
+        WHERE (subject, period, period_start) IN (${tuples}) ORDER BY subject, period FOR UPDATE`,
+      values,
+    );
+    const row = (subject: string, period: string) => rows.find((r) => r.subject === subject && r.period === period)!;
+    for (const b of budgets) {
+      const m = row(b.subject, 'MINUTE');
+      const d = row(b.subject, 'DAY');
+      const mo = row(b.subject, 'MONTH');
+      if (b.requestsPerMinute != null && m.requests + m.reserved_requests + 1 > b.requestsPerMinute) {
+        throw new RateLimitedError(`At most ${b.requestsPerMinute} AI requests per minute for this ${b.level}`, { limit: `${b.level}RequestsPerMinute`, max: b.requestsPerMinute, retryAfter: new Date(minute.getTime() + 60_000).toISOString() });
+      }
+      const refuse = (limit: string, max: string | number, message: string, period: 'DAY' | 'MONTH') => {
+        throw new QuotaExceededError(message, { limit, max, retryAfter: nextStart(period, now, tz).toISOString() });
+      };
+      if (b.dailyTokens != null && BigInt(d.tokens) + BigInt(d.reserved_tokens) + BigInt(tokens) > BigInt(b.dailyTokens)) refuse(`${b.level}DailyTokenLimit`, b.dailyTokens, `This call could exceed the ${b.level}'s daily limit of ${b.dailyTokens} tokens`, 'DAY');
+      if (b.dailyCost != null && toMicros(d.cost_usd) + toMicros(d.reserved_cost_usd) + cost > b.dailyCost) refuse(`${b.level}DailyCostLimitUsd`, formatMicros(b.dailyCost), `This call could exceed the ${b.level}'s daily cost limit of $${formatMicros(b.dailyCost)}`, 'DAY');
+      if (b.monthlyCost != null && toMicros(mo.cost_usd) + toMicros(mo.reserved_cost_usd) + cost > b.monthlyCost) refuse(`${b.level}MonthlyCostLimitUsd`, formatMicros(b.monthlyCost), `This call could exceed the ${b.level}'s monthly cost limit of $${formatMicros(b.monthlyCost)}`, 'MONTH');
+    }
+    await t.execute(
+      `UPDATE budget_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + ?, reserved_cost_usd = reserved_cost_usd + ?::numeric
+        WHERE (subject, period, period_start) IN (${tuples})`,
+      [tokens, formatMicros(cost), ...values],
+    );
+  }
+
+  /**
+   * A reservation's budget subjects: `add` becomes usage (null: none, a release), `reserved`
+   * stops being reserved. Locks in the same order as reserveBudgets.
+   */
+  private async moveBudgets(em: EntityManager, subjects: string[], periods: Periods | Record<string, string | Date>, add: { tokens: number; cost: Micros } | null, reserved: { tokens: number; cost: Micros }) {
+    if (!subjects.length) return;
+    const at = (k: string) => new Date(periods[k as keyof typeof periods] as string | Date);
+    const where = `subject = ANY(?::text[]) AND ((period = 'MINUTE' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`;
+    const list = `{${subjects.map((x) => `"${x}"`).join(',')}}`;
+    const params = [list, at('MINUTE'), at('DAY'), at('MONTH')];
+    await em.execute(`SELECT 1 FROM budget_counters WHERE ${where} ORDER BY subject, period FOR UPDATE`, params);
+    await em.execute(
+      `UPDATE budget_counters SET requests = requests + ?, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
+              reserved_requests = reserved_requests - 1, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
+        WHERE ${where}`,
+      [add ? 1 : 0, add?.tokens ?? 0, formatMicros(add?.cost ?? 0n), reserved.tokens, formatMicros(reserved.cost), ...params],
+    );
   }
 
   /** A user's usage in the current DAY or MONTH, with the limits that apply. */
   async usage(em: EntityManager, userId: string, period: UsagePeriod.DAY | UsagePeriod.MONTH, now = new Date()) {
-    const start = periodsAt(now)[period];
+    const start = periodsAt(now, this.d.config.ORGANISATION_TIME_ZONE)[period];
     const [row] = await em.execute<{ requests: number; tokens: string; cost_usd: string; reserved_requests: number }[]>(
       `SELECT requests, tokens, cost_usd, reserved_requests FROM usage_counters WHERE user_id = ? AND period = ? AND period_start = ?`,
       [userId, period, start],

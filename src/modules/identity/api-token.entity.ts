@@ -3,6 +3,9 @@ import { Field, ID, ObjectType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from './user.entity.js';
 
+/** Every API token starts with this, so a leaked one is recognisable (and secret scanners can find it). */
+export const API_TOKEN_PREFIX = 'stw_';
+
 /**
  * A token for programs (token_hash). Personal tokens act as their user;
  * service tokens (created by an admin) act as a named system actor such as an agent
@@ -56,4 +59,15 @@ export class ApiToken extends BaseEntity {
   @Field(() => [ID], { description: 'The projects the token may act in; empty: every project its user (or service) may reach' })
   @Property({ type: 'uuid[]', default: '{}' })
   projectIds: Opt<string[]> = [];
+  // ---- virtual key (the AI gateway, src/modules/gateway): all optional; the user's own limits always apply too ----
+  /** Models the key may call (names as /v1/models lists them); null: every model the user may use. */
+  @Property({ type: 'text[]', nullable: true }) allowedModels?: string[] | null;
+  /** The task that governs every call of the key (X-Steward-Task may only repeat it). */
+  @Property({ type: 'uuid', nullable: true }) boundTaskId?: string | null;
+  /** The project the key's calls are attributed to (a task named must belong to it). */
+  @Property({ type: 'uuid', nullable: true }) boundProjectId?: string | null;
+  @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) dailyCostLimitUsd?: string | null;
+  @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) monthlyCostLimitUsd?: string | null;
+  @Property({ type: 'bigint', nullable: true }) dailyTokenLimit?: string | null;
+  @Property({ type: 'integer', nullable: true }) requestsPerMinute?: number | null;
 }

@@ -13,7 +13,9 @@ import { Invitation } from './invitation.entity.js';
 import type { Role } from './user.entity.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
 
-export const API_TOKEN_PREFIX = 'stw_';
+import { API_TOKEN_PREFIX } from './api-token.entity.js';
+
+export { API_TOKEN_PREFIX };
 
 /** Personal and service API tokens, and invitations: the secrets Steward hands out once. */
 export class CredentialService {

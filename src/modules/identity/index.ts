@@ -21,3 +21,4 @@ export interface IdentityServices {
 export { Role, Tier, User, UserStatus } from './user.entity.js';
 export { CREDENTIALS_REVOKED, USER_UPDATED, type CredentialsRevoked, type UserUpdated } from './identity.events.js';
 export type { UserService } from './user.service.js';
+export type { Authenticator } from './authenticate.js';

@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type { ChatMessage, ChatRequest, ChatResult } from '../llm.js';
+import type { ChatDelta, ChatMessage, ChatRequest, ChatResult } from '../llm.js';
 import { withDeadline } from './errors.js';
 import type { ProviderClient } from './provider-client.js';
 
@@ -38,10 +38,18 @@ export function anthropicClient(opts: AnthropicClientOptions): ProviderClient {
   const deadline = (timeoutMs: number, signal?: AbortSignal) => ({ provider: opts.name, timeoutMs, signal, key: opts.apiKey });
 
   return {
-    chat(req: ChatRequest, onDelta?: (text: string) => void): Promise<ChatResult> {
+    chat(req: ChatRequest, onDelta?: (text: string) => void, onEvent?: (delta: ChatDelta) => void): Promise<ChatResult> {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
-        const stream = client.messages.stream({ model: req.model, max_tokens: req.maxTokens, ...toAnthropicMessages(req.messages) }, { signal, timeout: req.timeoutMs, maxRetries: 0 });
-        if (onDelta) stream.on('text', (delta) => onDelta(delta));
+        const pt = req.passThrough;
+        const stop = pt?.stop === undefined ? undefined : Array.isArray(pt.stop) ? pt.stop : [pt.stop];
+        const stream = client.messages.stream(
+          { model: req.model, max_tokens: req.maxTokens, ...toAnthropicMessages(req.messages), ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}), ...(stop ? { stop_sequences: stop } : {}) },
+          { signal, timeout: req.timeoutMs, maxRetries: 0 },
+        );
+        stream.on('text', (delta) => {
+          onDelta?.(delta);
+          onEvent?.({ text: delta });
+        });
         const final = await stream.finalMessage();
         const content = final.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('');
         const u = final.usage;
@@ -51,6 +59,8 @@ export function anthropicClient(opts: AnthropicClientOptions): ProviderClient {
           promptTokens: u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0),
           completionTokens: u.output_tokens,
           model: final.model ?? req.model,
+          finishReason: final.stop_reason === 'max_tokens' ? 'length' : 'stop',
+          usageReported: true,
         };
       });
     },

@@ -1,4 +1,4 @@
-import type { ChatMessage, ChatRequest, ChatResult } from '../llm.js';
+import type { ChatDelta, ChatMessage, ChatRequest, ChatResult } from '../llm.js';
 import { LlmCallError } from './errors.js';
 import type { ProviderClient } from './provider-client.js';
 
@@ -55,16 +55,17 @@ function truncateToTokens(text: string, maxTokens: number): string {
  */
 export function localClient(): ProviderClient {
   return {
-    async chat(req: ChatRequest, onDelta?: (text: string) => void): Promise<ChatResult> {
+    async chat(req: ChatRequest, onDelta?: (text: string) => void, onEvent?: (delta: ChatDelta) => void): Promise<ChatResult> {
       const content = localReply(req.messages, req.maxTokens);
       const chunks = content.match(/\S+\s*/g) ?? [];
       for (const chunk of chunks) {
         if (req.signal?.aborted) throw new LlmCallError('ABORTED', 'The call to Steward Local was aborted');
         onDelta?.(chunk);
+        onEvent?.({ text: chunk });
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
       if (req.signal?.aborted) throw new LlmCallError('ABORTED', 'The call to Steward Local was aborted');
-      return { content, promptTokens: countPromptTokens(req.messages), completionTokens: countTokens(content), model: req.model };
+      return { content, promptTokens: countPromptTokens(req.messages), completionTokens: countTokens(content), model: req.model, finishReason: 'stop', usageReported: true };
     },
     async probe() {
       // Always available: it runs in this process.

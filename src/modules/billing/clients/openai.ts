@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import type { ChatRequest, ChatResult } from '../llm.js';
+import type { ChatDelta, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ToolCall } from '../llm.js';
 import { withDeadline } from './errors.js';
 import { countPromptTokens, countTokens } from './local.js';
 import type { ProviderClient } from './provider-client.js';
@@ -22,12 +22,15 @@ export interface OpenAiClientOptions {
  * OPENAI and any OpenAI-compatible endpoint, through the official SDK. Every option is
  * explicit, so no OPENAI_* environment variable of the host can redirect or re-key a
  * call. No SDK retries: the metered pipeline decides about retries and fallbacks.
+ * The SDK uses Node's fetch, whose connection pool keeps connections alive.
  *
  * Replies stream (`stream: true`, `stream_options.include_usage` so that the token
  * counts arrive in the final chunk). An endpoint that sends no usage gets its counts
  * estimated with Steward's tokenizer rule (see countTokens). OpenAI's own API is sent
  * `max_completion_tokens` (its newer models refuse `max_tokens`); other endpoints are
- * sent `max_tokens`, which all OpenAI-compatible servers understand.
+ * sent `max_tokens`, which all OpenAI-compatible servers understand. The gateway's
+ * pass-through (the caller's own messages, tools, tool_choice, temperature, stop, user)
+ * is sent as given, and tool calls come back assembled from their streamed fragments.
  */
 export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
   const official = !opts.baseURL;
@@ -43,36 +46,69 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
   const deadline = (timeoutMs: number, signal?: AbortSignal) => ({ provider: opts.name, timeoutMs, signal, key: opts.apiKey });
 
   return {
-    chat(req: ChatRequest, onDelta?: (text: string) => void): Promise<ChatResult> {
+    chat(req: ChatRequest, onDelta?: (text: string) => void, onEvent?: (delta: ChatDelta) => void): Promise<ChatResult> {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
-        const stream = await client.chat.completions.create(
-          {
-            model: req.model,
-            messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
-            stream: true,
-            stream_options: { include_usage: true },
-            ...(official ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens }),
-          },
-          { signal, timeout: req.timeoutMs, maxRetries: 0 },
-        );
+        const pt = req.passThrough;
+        const body = {
+          model: req.model,
+          messages: (pt?.messages ?? req.messages.map((m) => ({ role: m.role, content: m.content }))) as OpenAI.Chat.ChatCompletionMessageParam[],
+          stream: true as const,
+          stream_options: { include_usage: true },
+          ...(official ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens }),
+          ...(pt?.tools ? { tools: pt.tools as OpenAI.Chat.ChatCompletionTool[] } : {}),
+          ...(pt?.toolChoice !== undefined ? { tool_choice: pt.toolChoice as OpenAI.Chat.ChatCompletionToolChoiceOption } : {}),
+          ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}),
+          ...(pt?.topP !== undefined ? { top_p: pt.topP } : {}),
+          ...(pt?.stop !== undefined ? { stop: pt.stop } : {}),
+          ...(pt?.user !== undefined ? { user: pt.user } : {}),
+        };
+        const stream = await client.chat.completions.create(body, { signal, timeout: req.timeoutMs, maxRetries: 0 });
         let content = '';
         let model = req.model;
+        let finishReason: string | undefined;
+        const tools: ToolCall[] = [];
         let usage: { prompt_tokens: number; completion_tokens: number } | null | undefined;
         for await (const chunk of stream) {
           if (chunk.model) model = chunk.model;
-          const delta = chunk.choices?.[0]?.delta?.content;
+          const choice = chunk.choices?.[0];
+          const delta = choice?.delta?.content;
           if (delta) {
             content += delta;
             onDelta?.(delta);
           }
+          const calls = choice?.delta?.tool_calls;
+          if (calls?.length) {
+            for (const c of calls) {
+              const t = (tools[c.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+              if (c.id) t.id = c.id;
+              if (c.function?.name) t.function.name += c.function.name;
+              if (c.function?.arguments) t.function.arguments += c.function.arguments;
+            }
+          }
+          if (delta || calls?.length) onEvent?.({ ...(delta ? { text: delta } : {}), ...(calls?.length ? { toolCalls: calls as ChatDelta['toolCalls'] } : {}) });
+          if (choice?.finish_reason) finishReason = choice.finish_reason;
           if (chunk.usage) usage = chunk.usage;
         }
+        const toolText = tools.map((t) => t.function.name + t.function.arguments).join('');
         return {
           content,
           promptTokens: usage?.prompt_tokens ?? countPromptTokens(req.messages),
-          completionTokens: usage?.completion_tokens ?? countTokens(content),
+          completionTokens: usage?.completion_tokens ?? countTokens(content + toolText),
           model,
+          finishReason,
+          ...(tools.length ? { toolCalls: tools.filter(Boolean) } : {}),
+          usageReported: !!usage,
         };
+      });
+    },
+
+    embed(req: EmbeddingRequest): Promise<EmbeddingResult> {
+      return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
+        const r = await client.embeddings.create(
+          { model: req.model, input: req.input, ...(req.dimensions ? { dimensions: req.dimensions } : {}), encoding_format: req.encodingFormat ?? 'float' },
+          { signal, timeout: req.timeoutMs, maxRetries: 0 },
+        );
+        return { data: r.data.map((d) => ({ index: d.index, embedding: d.embedding as number[] | string })), model: r.model ?? req.model, promptTokens: r.usage?.prompt_tokens ?? 0 };
       });
     },
 

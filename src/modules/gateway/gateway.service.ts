@@ -1,0 +1,176 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { EventBus } from '../../events/bus.js';
+import { sha256 } from '../../shared/crypto.js';
+import { CREDENTIALS_REVOKED, USER_UPDATED, type CredentialsRevoked, type UserUpdated } from '../identity/index.js';
+import { AppError, BadInputError, UnauthenticatedError, requireUuid } from '../../shared/errors.js';
+import type { RequestMeta, Scope, Viewer } from '../../shared/scope.js';
+import type { ChatDelta } from '../billing/index.js';
+import type { MeteredResult, MeteringService } from '../billing/index.js';
+import type { ProviderService } from '../billing/index.js';
+import type { Authenticator } from '../identity/index.js';
+import { API_TOKEN_PREFIX } from '../identity/api-token.entity.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
+import type { TaskPolicy } from '../work/index.js';
+import type { GatewayChat } from './openai-format.js';
+import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './virtual-key.js';
+
+export interface GatewayDeps {
+  authenticator: Pick<Authenticator, 'fromToken'>;
+  providers: Pick<ProviderService, 'resolveModel' | 'modelsFor'>;
+  metering: Pick<MeteringService, 'call'>;
+  taskPolicy: Pick<TaskPolicy, 'require'>;
+}
+
+/** One gateway request: its headers, metadata and the unit of work to fork. */
+export interface GatewayRequest {
+  headers: IncomingHttpHeaders;
+  meta: RequestMeta;
+  em: EntityManager;
+  /** The caller's key's rules (see caller). */
+  rules: KeyRules | null;
+}
+
+/** How long an authenticated key is trusted without a lookup (the bus invalidates it sooner). */
+const AUTH_CACHE_MS = 30_000;
+const AUTH_CACHE_ENTRIES = 10_000;
+
+export const TASK_HEADER = 'x-steward-task';
+
+/**
+ * The AI gateway's rules (the routes only speak the wire formats): who the caller is
+ * (a Steward API token, as `Authorization: Bearer` or Anthropic's `x-api-key`), which
+ * task governs the call (`X-Steward-Task`, checked exactly as a conversation's task is:
+ * the caller must contribute to it; the call is then attributed to the task and its
+ * project), which provider serves the model asked for, and the call itself — through
+ * the one metered pipeline, like every AI call of the organisation.
+ */
+export class GatewayService {
+  constructor(private readonly d: GatewayDeps) {}
+
+  /**
+   * API-key authentication cached per key (by its SHA-256, never the key): a hit costs no
+   * SQL. An entry lives at most AUTH_CACHE_MS and never past the key's expiry, and goes at
+   * once when the bus says the key or its user changed (revoked, blocked, suspended, role or
+   * status changed) — on every instance, as every instance listens on the bus.
+   */
+  private readonly cache = new Map<string, { viewer: Viewer; rules: KeyRules | null; until: number }>();
+  private listening = false;
+
+  private listen(bus: Pick<EventBus, 'on'>) {
+    if (this.listening) return;
+    this.listening = true;
+    const forget = (match: (v: Viewer) => boolean) => {
+      for (const [k, e] of this.cache) if (match(e.viewer)) this.cache.delete(k);
+    };
+    bus.on(CREDENTIALS_REVOKED, (p) => {
+      const r = p as CredentialsRevoked;
+      forget((v) => v.userId === r.userId || (!!r.apiTokenId && v.apiTokenId === r.apiTokenId));
+    });
+    bus.on(USER_UPDATED, (p) => forget((v) => v.userId === (p as UserUpdated).id));
+  }
+
+  /** The caller and its key's rules, from the cache or (one lookup each) the database. */
+  async caller(headers: IncomingHttpHeaders, em: EntityManager, bus: Pick<EventBus, 'on'>): Promise<{ viewer: Viewer; rules: KeyRules | null }> {
+    this.listen(bus);
+    const token = this.tokenOf(headers);
+    const id = sha256(token);
+    const hit = this.cache.get(id);
+    if (hit && hit.until > Date.now()) return hit;
+    const viewer = await this.d.authenticator.fromToken(token);
+    const [row] = viewer.apiTokenId ? await em.execute(KEY_RULES_SQL, [viewer.apiTokenId]) : [];
+    const rules = row ? keyRules(viewer.apiTokenId!, row as Parameters<typeof keyRules>[1]) : null;
+    const expires = (row as { expires_at?: Date | null } | undefined)?.expires_at;
+    const until = Math.min(Date.now() + AUTH_CACHE_MS, expires ? new Date(expires).getTime() : Infinity);
+    if (this.cache.size >= AUTH_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    const entry = { viewer, rules, until };
+    this.cache.set(id, entry);
+    return entry;
+  }
+
+  private tokenOf(headers: IncomingHttpHeaders): string {
+    const auth = headers.authorization;
+    const apiKey = headers['x-api-key'];
+    let token: string | undefined;
+    if (typeof auth === 'string' && auth) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+      if (!m) throw new UnauthenticatedError('Authorization must be "Bearer <Steward API token>"');
+      token = m[1];
+    } else if (typeof apiKey === 'string' && apiKey) token = apiKey.trim();
+    if (!token) throw new UnauthenticatedError('Give a Steward API token as "Authorization: Bearer <token>" or "x-api-key: <token>"');
+    if (!token.startsWith(API_TOKEN_PREFIX)) throw new UnauthenticatedError(`The gateway takes Steward API tokens (${API_TOKEN_PREFIX}…): create one with createApiToken`);
+    return token;
+  }
+
+  /**
+   * The task that governs the call — X-Steward-Task, or the key's bound task (a header may
+   * only repeat it) — which the caller must contribute to, and the project the call is
+   * attributed to: the task's, else the key's (a task outside the key's project is refused).
+   */
+  async binding(viewer: Viewer, headers: IncomingHttpHeaders, rules: KeyRules | null): Promise<{ taskId: string | null; projectId: string | null }> {
+    const given = headers[TASK_HEADER];
+    if (given !== undefined && typeof given !== 'string') throw new BadInputError('X-Steward-Task: give one task id', { field: TASK_HEADER });
+    const named = given !== undefined ? requireUuid(given.trim(), TASK_HEADER) : null;
+    if (named && rules?.boundTaskId && named !== rules.boundTaskId) throw new AppError('FORBIDDEN', 'This key is bound to another task', { reason: 'task_not_allowed' });
+    const taskId = named ?? rules?.boundTaskId ?? null;
+    if (!taskId) return { taskId: null, projectId: rules?.boundProjectId ?? null };
+    const task = await this.d.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
+    if (rules?.boundProjectId && task.projectId !== rules.boundProjectId) throw new AppError('FORBIDDEN', 'This key is bound to a project the task is not in', { reason: 'task_not_allowed' });
+    return { taskId, projectId: task.projectId ?? rules?.boundProjectId ?? null };
+  }
+
+  /** The key's rules, binding and provider for a call of `model`: refused before anything is reserved. */
+  private async prepare(viewer: Viewer, req: GatewayRequest, model: string) {
+    const rules = req.rules;
+    if (rules && !modelAllowed(rules, model)) throw new ModelNotAllowedError(model);
+    const { taskId, projectId } = await this.binding(viewer, req.headers, rules);
+    const resolved = await this.d.providers.resolveModel(viewer.userId, model);
+    return { taskId, projectId, resolved, budgets: rules?.budget ? [rules.budget] : [] };
+  }
+
+  private scope(viewer: Viewer, req: GatewayRequest): Scope {
+    return { em: req.em.fork() as EntityManager, viewer, meta: req.meta };
+  }
+
+  async models(viewer: Viewer, rules: KeyRules | null) {
+    const all = await this.d.providers.modelsFor(viewer.userId);
+    return rules ? all.filter((m) => modelAllowed(rules, m.id)) : all;
+  }
+
+  /** A chat (OpenAI or Anthropic format in), metered; `onEvent` relays the stream as it comes. */
+  async chat(viewer: Viewer, req: GatewayRequest, chat: GatewayChat, io: { onEvent?: (d: ChatDelta) => void; signal?: AbortSignal }): Promise<MeteredResult> {
+    const { taskId, projectId, resolved, budgets } = await this.prepare(viewer, req, chat.model);
+    return this.d.metering.call(this.scope(viewer, req), {
+      budgets,
+      viewer,
+      prompt: chat.prompt,
+      messages: chat.messages,
+      resolved,
+      model: chat.model,
+      maxTokens: chat.maxTokens,
+      passThrough: chat.passThrough,
+      taskId,
+      projectId,
+      systemMessage: chat.system,
+      onEvent: io.onEvent,
+      signal: io.signal,
+    });
+  }
+
+  async embed(viewer: Viewer, r: GatewayRequest, req: { model: string; input: string | string[]; dimensions?: number | null; encoding_format?: 'float' | 'base64' | null }, signal?: AbortSignal): Promise<MeteredResult> {
+    const { taskId, projectId, resolved, budgets } = await this.prepare(viewer, r, req.model);
+    const inputs = Array.isArray(req.input) ? req.input : [req.input];
+    return this.d.metering.call(this.scope(viewer, r), {
+      viewer,
+      budgets,
+      prompt: inputs.join('\n'),
+      messages: inputs.map((content) => ({ role: 'user' as const, content })),
+      resolved,
+      model: req.model,
+      taskId,
+      projectId,
+      signal,
+      embedding: { input: req.input, ...(req.dimensions ? { dimensions: req.dimensions } : {}), ...(req.encoding_format ? { encodingFormat: req.encoding_format } : {}) },
+    });
+  }
+}
