@@ -24,7 +24,7 @@ export const TOKEN_SCOPES = {
     operations: ['analysisSession', 'analysisSessions', 'analysisTaskQueued', 'createAnalysisSession', 'claimAnalysisTask', 'reportAnalysisTask', 'addAnalysisArtifact', 'addCodeReviewResult'],
   },
   evaluations: { kinds: [], operations: ['experiment', 'experiments', 'experimentStatusChanged', 'createExperiment', 'setExperimentStatus', 'submitEvaluation'] },
-  mcp: { kinds: [], operations: ['mcpServer', 'mcpServers', 'mcpServerStatusChanged', 'mcpServerHeartbeat'] },
+  mcp: { kinds: [], operations: ['mcpServer', 'mcpServers', 'mcpServerStatusChanged', 'mcpServerHeartbeat', 'callMcpTool', 'mcpToolCalls', 'mcpToolGrants'] },
   ai: { kinds: [], operations: ['startConversation', 'sendMessage', 'archiveConversation', 'conversation', 'conversations', 'messageAdded', 'messageStream', 'searchKnowledge', 'myUsage'] },
   /** What an agent does to the work it was given. */
   work: { kinds: [], operations: ['task', 'tasks', 'updateTaskStatus', 'assignAgent', 'unassignAgent', 'requestApproval', 'registerProjectFile', 'deleteProjectFile', 'createGitBranch', 'markGitBranchMerged'] },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { canonicalize } from '../../src/modules/audit/canonical.js';
-import { classifyIntent } from '../../src/modules/ai/intent-classifier.js';
+import { classifyIntent } from '../../src/shared/intent-classifier.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { team } from '../support/projects.js';

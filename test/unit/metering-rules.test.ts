@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyIntent, deviationDelta, GENERAL_CHAT } from '../../src/modules/ai/intent-classifier.js';
+import { classifyIntent, deviationDelta, GENERAL_CHAT } from '../../src/shared/intent-classifier.js';
 import { promptTokenBound } from '../../src/modules/billing/metering.service.js';
 import { costOf, formatMicros, percentOf, toMicros } from '../../src/modules/billing/money.js';
 import { periodsAt } from '../../src/modules/billing/quota.service.js';

@@ -4,16 +4,9 @@ import type { SqlClient } from '../../db/sql.js';
 import { Allow } from '../../shared/allow.js';
 import { BadInputError, ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
-import { GENERAL_CHAT, INTENT_VOCABULARY } from './intent-classifier.js';
+import { INTENTS, validateIntents } from '../../shared/intent-classifier.js';
 
-/** The intents a task's `allowedIntents` may name: the classifier's vocabulary. */
-export const INTENTS: readonly string[] = [...Object.keys(INTENT_VOCABULARY), GENERAL_CHAT];
-
-/** BAD_USER_INPUT naming the intents the classifier does not know. */
-export function validateIntents(intents: readonly string[] | null | undefined, field = 'allowedIntents'): void {
-  const unknown = (intents ?? []).filter((i) => !INTENTS.includes(i));
-  if (unknown.length) throw BadInputError.field(field, `unknown intent ${unknown.join(', ')} (known: ${INTENTS.join(', ')})`);
-}
+export { INTENTS, validateIntents };
 
 /**
  * Prompt governance's binding rule, in one place (conversations use it; the AI gateway

@@ -17,3 +17,4 @@ export { AuditService, type AuditEntry } from './audit.service.js';
 export { SystemLog, SystemLogLevel } from './system-log.entity.js';
 export { SystemLogService } from './system-log.service.js';
 export { canonicalize } from './canonical.js';
+export { CONTENT } from './audit-chain.js';

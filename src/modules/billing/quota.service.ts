@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import { QuotaExceededError, RateLimitedError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import { inTransaction, type Scope } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { Tier } from '../identity/user.entity.js';
 import type { CostAlertType } from './cost-alert.entity.js';
 import { formatMicros, percentOf, toMicros, type Micros } from './money.js';

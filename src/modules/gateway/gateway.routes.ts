@@ -8,7 +8,7 @@ import type { MeteredResult } from '../billing/index.js';
 import { fromMessages, message, stopReason, toolUseBlocks } from './anthropic-format.js';
 import { anthropicErrorBody, openAiErrorBody, toWireError, type WireError } from './errors.js';
 import type { GatewayRequest, GatewayService } from './gateway.service.js';
-import type { KeyRules } from './virtual-key.js';
+import type { KeyRules } from './key-rules.js';
 import { chatCompletion, chunk, EmbeddingRequest, fromChatCompletion, parse, usageOf, type GatewayChat } from './openai-format.js';
 
 class BodyTooLarge extends AppError {

@@ -5,6 +5,7 @@ import { sha256 } from '../../shared/crypto.js';
 import { CREDENTIALS_REVOKED, USER_UPDATED, type CredentialsRevoked, type UserUpdated } from '../identity/index.js';
 import { AppError, BadInputError, UnauthenticatedError, requireUuid } from '../../shared/errors.js';
 import type { RequestMeta, Scope, Viewer } from '../../shared/scope.js';
+import { requireTokenScope } from '../../shared/token-scopes.js';
 import type { ChatDelta } from '../billing/index.js';
 import type { MeteredResult, MeteringService } from '../billing/index.js';
 import type { ProviderService } from '../billing/index.js';
@@ -13,7 +14,7 @@ import { API_TOKEN_PREFIX } from '../identity/api-token.entity.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
 import type { GatewayChat } from './openai-format.js';
-import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './virtual-key.js';
+import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './key-rules.js';
 
 export interface GatewayDeps {
   authenticator: Pick<Authenticator, 'fromToken'>;
@@ -78,6 +79,8 @@ export class GatewayService {
     const hit = this.cache.get(id);
     if (hit && hit.until > Date.now()) return hit;
     const viewer = await this.d.authenticator.fromToken(token);
+    // A token with scopes reaches the gateway only with the `ai` scope.
+    requireTokenScope(viewer, 'ai');
     const [row] = viewer.apiTokenId ? await em.execute(KEY_RULES_SQL, [viewer.apiTokenId]) : [];
     const rules = row ? keyRules(viewer.apiTokenId!, row as Parameters<typeof keyRules>[1]) : null;
     const expires = (row as { expires_at?: Date | null } | undefined)?.expires_at;

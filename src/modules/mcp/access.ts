@@ -1,11 +1,11 @@
 import type { Viewer } from '../../shared/scope.js';
+import { requireTokenScope } from '../../shared/token-scopes.js';
 
 /**
- * Whether this caller may use MCP at all (Steward's `/mcp` endpoint, `callMcpTool`).
- * Today every signed-in caller may: what each tool then does is decided by the same rules
- * as its GraphQL operation. Token scopes (an `mcp` scope) are enforced here once they
- * exist: the one place to wire them (`tokenAllows(viewer, 'mcp', projectId)`).
+ * Whether this caller may use MCP at all (Steward's `/mcp` endpoint, `callMcpTool`): a
+ * token with scopes needs the `mcp` scope (and the project among its projects, when it
+ * names some). What each tool then does is decided by the rules of its GraphQL operation.
  */
-export function assertMcpAccess(viewer: Viewer, _projectId?: string | null): void {
-  void viewer;
+export function assertMcpAccess(viewer: Viewer, projectId?: string | null): void {
+  requireTokenScope(viewer, 'mcp', projectId);
 }

@@ -5,7 +5,7 @@ import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.j
 import type { Logger } from '../../shared/logger.js';
 import { inTransaction, systemMeta, type Scope } from '../../shared/scope.js';
 import { McpServer } from '../infrastructure/mcp-server.entity.js';
-import type { McpServerService } from '../infrastructure/mcp-server.service.js';
+import type { McpServerService } from '../infrastructure/index.js';
 import { McpServerTool } from './mcp-server-tool.entity.js';
 import { describeFailure, probe, type RemoteServer } from './remote-client.js';
 

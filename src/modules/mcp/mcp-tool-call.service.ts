@@ -7,14 +7,14 @@ import { AppError, BadInputError, ConflictError, ForbiddenError, NotFoundError, 
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import { canonicalize } from '../audit/canonical.js';
-import type { AuditService } from '../audit/audit.service.js';
+import { canonicalize } from '../audit/index.js';
+import type { AuditService } from '../audit/index.js';
 import { Role } from '../identity/user.entity.js';
 import { McpServer } from '../infrastructure/mcp-server.entity.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/project.service.js';
+import type { ProjectService } from '../projects/index.js';
 import { Approval, ApprovalStatus } from '../work/approval.entity.js';
-import type { ApprovalService } from '../work/approval.service.js';
+import type { ApprovalService } from '../work/index.js';
 import { assertMcpAccess } from './access.js';
 import type { McpRegistryService } from './mcp-registry.service.js';
 import { withoutNul } from './mcp-registry.service.js';

@@ -3,7 +3,7 @@ import sql from 'sql-template-tag';
 import { z } from 'zod';
 import type { Runtime } from '../../server/context.js';
 import { inTransaction, type RequestMeta, type Viewer } from '../../shared/scope.js';
-import { APPROVAL_DECIDED, type ApprovalEvent } from '../work/approval.events.js';
+import { APPROVAL_DECIDED, type ApprovalEvent } from '../work/index.js';
 import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
 import { ToolError, type GraphQLBridge } from './graphql-bridge.js';
 

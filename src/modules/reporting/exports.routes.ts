@@ -6,7 +6,7 @@ import { BadInputError, ForbiddenError, isUuid, UnauthenticatedError } from '../
 import { and, readModel, selectList } from '../../shared/read-model.js';
 import type { Viewer } from '../../shared/scope.js';
 import { PromptLog } from '../ai/prompt-log.entity.js';
-import { CONTENT } from '../audit/audit-chain.js';
+import { CONTENT } from '../audit/index.js';
 import { Role } from '../identity/user.entity.js';
 import { streamRows, writeChunk } from './row-stream.js';
 import type { UsageReportService } from './usage-report.service.js';

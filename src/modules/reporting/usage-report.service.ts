@@ -5,7 +5,7 @@ import { encodeCursor, type PageInfo } from '../../shared/connection.js';
 import { BadInputError } from '../../shared/errors.js';
 import { and } from '../../shared/read-model.js';
 import type { Viewer } from '../../shared/scope.js';
-import { formatMicros, toMicros } from '../billing/money.js';
+import { formatMicros, toMicros } from '../billing/index.js';
 import { Role } from '../identity/user.entity.js';
 import type { UsageRecordedEvent } from './usage-report.events.js';
 import { UsageDimension, type UsageReport, type UsageReportWhere, type UsageRow, type UsageTotals } from './usage-report.types.js';

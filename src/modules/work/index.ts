@@ -30,3 +30,4 @@ export interface WorkServices {
 export type { ApprovalRow, ApprovalService } from './approval.service.js';
 export type { NotificationService } from './notification.service.js';
 export type { TaskPolicy } from './task.policy.js';
+export { APPROVAL_DECIDED, type ApprovalEvent } from './approval.events.js';

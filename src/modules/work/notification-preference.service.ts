@@ -3,7 +3,7 @@ import sql from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import { BadInputError } from '../../shared/errors.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import { NotificationChannel, NotificationType } from './notification.entity.js';
 
 /** The channels a preference may name (PUSH and SMS are only for notifications sent with that channel). */

@@ -1,5 +1,5 @@
-import { validateIntents } from '../ai/governance.js';
-import { atLeast } from '../projects/project.policy.js';
+import { validateIntents } from '../../shared/intent-classifier.js';
+import { atLeast } from '../projects/index.js';
 import sql, { type Sql } from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';

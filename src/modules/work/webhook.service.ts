@@ -8,7 +8,7 @@ import type { Envelope, SealedSecret } from '../../shared/crypto.js';
 import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/index.js';
 import type { NotificationType } from './notification.entity.js';
 import { Webhook, WebhookFormat, webhookSecretContext } from './webhook.entity.js';
 import type { CreateWebhookInput } from './webhook.inputs.js';

@@ -1,3 +1,4 @@
+import { BadInputError } from './errors.js';
 /**
  * The built-in intent classifier of prompt governance: deterministic and
  * explainable. Each intent of the vocabulary has cue words; a prompt's words (lower-cased,
@@ -67,4 +68,13 @@ export function deviationDelta(allowed: readonly string[], result: IntentResult)
   if (!allowed.length) return 0;
   if (allowed.includes(result.intent)) return -1;
   return Math.round(10 * result.confidence * 100) / 100;
+}
+
+/** The intents a task's `allowedIntents` may name: the classifier's vocabulary. */
+export const INTENTS: readonly string[] = [...Object.keys(INTENT_VOCABULARY), GENERAL_CHAT];
+
+/** BAD_USER_INPUT naming the intents the classifier does not know. */
+export function validateIntents(intents: readonly string[] | null | undefined, field = 'allowedIntents'): void {
+  const unknown = (intents ?? []).filter((i) => !INTENTS.includes(i));
+  if (unknown.length) throw BadInputError.field(field, `unknown intent ${unknown.join(', ')} (known: ${INTENTS.join(', ')})`);
 }
