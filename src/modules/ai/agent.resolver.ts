@@ -1,7 +1,8 @@
 import { IsUUID, Length, MaxLength } from 'class-validator';
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, Field, FieldResolver, ID, Info, InputType, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
@@ -24,8 +25,8 @@ export class AgentResolver {
   @Query(() => [Agent], {
     description: 'The seven agents (the six development agents and the assistant), in canonical order. Seven reference rows: a plain list, like projectTemplates. includeInactive: admins only.',
   })
-  agents(@Arg('includeInactive', () => Boolean, { defaultValue: false }) includeInactive: boolean, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.agents.list(viewerOf(ctx), selectedFields(info), includeInactive);
+  agents(@Arg('includeInactive', () => Boolean, { defaultValue: false }) includeInactive: boolean, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.agents.list(viewer, selectedFields(info), includeInactive);
   }
 
   @FieldResolver(() => Int, { description: 'Open tasks (PENDING, ASSIGNED, IN_PROGRESS) the agent is assigned to, counted now.' })

@@ -3,6 +3,7 @@ import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { BY_ID, ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
@@ -32,19 +33,19 @@ function messageFields(fields: ReadonlySet<string>): ReadonlySet<string> {
 @Allow('SIGNED_IN')
 export class ConversationResolver {
   @Query(() => Conversation, { nullable: true, description: 'One of your conversations (admins: anyone\'s); null otherwise.' })
-  conversation(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  conversation(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(conversations(), selectedFields(info), ctx.services.conversations.visible(viewerOf(ctx))).load(id.toLowerCase());
+    return ctx.loaders.byId(conversations(), selectedFields(info), ctx.services.conversations.visible(viewer)).load(id.toLowerCase());
   }
 
   @Query(() => ConversationConnection, { description: 'Your conversations, most recently active first. Admins: a user\'s (where.userId) or everyone\'s (where.allUsers).' })
   conversations(
     @Args() page: PageArgs,
     @Arg('where', () => ConversationWhere, { nullable: true }) where: ConversationWhere | null,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.services.conversations.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+    return ctx.services.conversations.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @FieldResolver(() => User, { description: 'Whose conversation it is.' })
@@ -78,20 +79,20 @@ export class ConversationResolver {
   }
 
   @Mutation(() => Conversation, { description: 'With an agent (none: the ASSISTANT), optionally about a project or task you may work on (CONTRIBUTOR+), through a chosen active provider.' })
-  startConversation(@Arg('input') input: StartConversationInput, @Ctx() ctx: Context) {
-    return ctx.services.conversations.start(ctx, viewerOf(ctx), input);
+  startConversation(@Arg('input') input: StartConversationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.conversations.start(ctx, viewer, input);
   }
 
   @Mutation(() => Message, {
     description: 'Your message to the conversation\'s agent, through the metered pipeline; returns the assistant\'s reply. Both messages are stored only when the call succeeds.',
   })
-  sendMessage(@Arg('input') input: SendMessageInput, @Ctx() ctx: Context) {
-    return ctx.services.conversations.send(ctx, viewerOf(ctx), input);
+  sendMessage(@Arg('input') input: SendMessageInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.conversations.send(ctx, viewer, input);
   }
 
   @Mutation(() => Conversation, { description: 'The owner or an admin. An archived conversation keeps its history and takes no new messages.' })
-  archiveConversation(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.conversations.archive(ctx, viewerOf(ctx), id);
+  archiveConversation(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.conversations.archive(ctx, viewer, id);
   }
 
   @Subscription(() => Message, {

@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, ID, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { BadInputError, isUuid } from '../../shared/errors.js';
@@ -17,19 +18,19 @@ const KnowledgeEntryConnection = ConnectionType(KnowledgeEntry);
 @Allow('SIGNED_IN')
 export class KnowledgeResolver {
   @Query(() => KnowledgeEntry, { nullable: true, description: 'An entry (deactivated ones: admins only).' })
-  knowledgeEntry(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  knowledgeEntry(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(readModel(KnowledgeEntry), selectedFields(info), ctx.services.knowledge.visible(viewerOf(ctx))).load(id.toLowerCase());
+    return ctx.loaders.byId(readModel(KnowledgeEntry), selectedFields(info), ctx.services.knowledge.visible(viewer)).load(id.toLowerCase());
   }
 
   @Query(() => KnowledgeEntryConnection, { description: 'Entries, newest first; active ones only unless you are an admin.' })
   knowledgeEntries(
     @Args() page: PageArgs,
     @Arg('where', () => KnowledgeEntryWhere, { nullable: true }) where: KnowledgeEntryWhere | null,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.services.knowledge.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+    return ctx.services.knowledge.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @Query(() => [KnowledgeSearchHit], {

@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
@@ -30,14 +31,14 @@ export class AnalysisTaskQueuedType {
 export class AnalysisSessionResolver {
   @Allow('SIGNED_IN', 'SERVICE')
   @Query(() => AnalysisSession, { nullable: true })
-  analysisSession(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  analysisSession(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(readModel(AnalysisSession), selectedFields(info), ctx.services.analysis.visible(viewerOf(ctx))).load(id.toLowerCase());
+    return ctx.loaders.byId(readModel(AnalysisSession), selectedFields(info), ctx.services.analysis.visible(viewer)).load(id.toLowerCase());
   }
 
   @Query(() => AnalysisSessionConnection, { description: 'A project\'s analysis sessions, newest first.' })
-  analysisSessions(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.analysis.sessions(viewerOf(ctx), projectId, selectedFields(info, ['edges', 'node']), page);
+  analysisSessions(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.analysis.sessions(viewer, projectId, selectedFields(info, ['edges', 'node']), page);
   }
 
   @FieldResolver(() => Project)
@@ -67,8 +68,8 @@ export class AnalysisSessionResolver {
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => AnalysisSession, { description: 'A session with its tasks, queued for workers. CONTRIBUTOR+.' })
-  createAnalysisSession(@Arg('input') input: CreateAnalysisSessionInput, @Ctx() ctx: Context) {
-    return ctx.services.analysis.createSession(ctx, viewerOf(ctx), input);
+  createAnalysisSession(@Arg('input') input: CreateAnalysisSessionInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.analysis.createSession(ctx, viewer, input);
   }
 
   @Allow('SERVICE')
@@ -76,27 +77,27 @@ export class AnalysisSessionResolver {
   claimAnalysisTask(
     @Arg('types', () => [AnalysisTaskType], { nullable: true }) types: AnalysisTaskType[] | null,
     @Arg('projectId', () => ID, { nullable: true }) projectId: string | null,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
   ) {
-    return ctx.services.analysis.claim(ctx, viewerOf(ctx), types ?? [], projectId);
+    return ctx.services.analysis.claim(ctx, viewer, types ?? [], projectId);
   }
 
   @Allow('SERVICE')
   @Mutation(() => AnalysisTask, { description: 'Workers: the result (or error) of a claimed task; CONFLICT when the lease is no longer yours.' })
-  reportAnalysisTask(@Arg('input') input: ReportAnalysisTaskInput, @Ctx() ctx: Context) {
-    return ctx.services.analysis.report(ctx, viewerOf(ctx), input);
+  reportAnalysisTask(@Arg('input') input: ReportAnalysisTaskInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.analysis.report(ctx, viewer, input);
   }
 
   @Allow('SERVICE')
   @Mutation(() => Artifact)
-  addAnalysisArtifact(@Arg('input') input: AddArtifactInput, @Ctx() ctx: Context) {
-    return ctx.services.analysis.addArtifact(ctx, viewerOf(ctx), input);
+  addAnalysisArtifact(@Arg('input') input: AddArtifactInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.analysis.addArtifact(ctx, viewer, input);
   }
 
   @Allow('SERVICE')
   @Mutation(() => CodeReviewResult)
-  addCodeReviewResult(@Arg('input') input: AddCodeReviewResultInput, @Ctx() ctx: Context) {
-    return ctx.services.analysis.addCodeReview(ctx, viewerOf(ctx), input);
+  addCodeReviewResult(@Arg('input') input: AddCodeReviewResultInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.analysis.addCodeReview(ctx, viewer, input);
   }
 
   @Allow('SERVICE')

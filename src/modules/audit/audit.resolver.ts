@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, Info, Query, Resolver } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { selectedFields } from '../../shared/selection.js';
@@ -20,10 +21,10 @@ export class AuditResolver {
   auditEvents(
     @Args() page: PageArgs,
     @Arg('where', () => AuditEventWhere, { nullable: true }) where: AuditEventWhere | null,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.services.audit.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+    return ctx.services.audit.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @Allow('ADMIN')

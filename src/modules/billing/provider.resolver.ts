@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, Float, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
@@ -29,16 +30,15 @@ function providerFields(info: GraphQLResolveInfo, path: string[] = []): Readonly
 @Allow('SIGNED_IN')
 export class ProviderResolver {
   @Query(() => ProviderConnection, { description: 'Providers by name. Admins see all (and may filter by active); others see the active ones, without secrets.' })
-  providers(@Args() page: PageArgs, @Arg('where', () => ProviderWhere, { nullable: true }) where: ProviderWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const viewer = viewerOf(ctx);
+  providers(@Args() page: PageArgs, @Arg('where', () => ProviderWhere, { nullable: true }) where: ProviderWhere | null, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const w = where ?? {};
     return ctx.services.providers.list(viewer, providerFields(info, ['edges', 'node']), isHumanAdmin(ctx.viewer) ? w : { ...w, active: null }, page);
   }
 
   @Query(() => Provider, { nullable: true, description: 'A provider you may see (admins: any; others: active ones), or null.' })
-  provider(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  provider(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(providers(), providerFields(info), ctx.services.providers.visible(viewerOf(ctx))).load(id.toLowerCase());
+    return ctx.loaders.byId(providers(), providerFields(info), ctx.services.providers.visible(viewer)).load(id.toLowerCase());
   }
 
   @Allow('ADMIN')
@@ -111,18 +111,18 @@ export class ProviderHealthResolver {
 @Allow('SIGNED_IN')
 export class UserProviderKeyResolver {
   @Query(() => [UserProviderKey], { description: 'Your own provider keys (at most one per provider), oldest first: never the key, its last four characters.' })
-  myProviderKeys(@Ctx() ctx: Context) {
-    return ctx.services.providers.myKeys(viewerOf(ctx));
+  myProviderKeys(@Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.providers.myKeys(viewer);
   }
 
   @Mutation(() => UserProviderKey, { description: 'Stores (or replaces) your own key for a provider; it is used before the platform\'s.' })
-  setMyProviderKey(@Arg('input') input: SetMyProviderKeyInput, @Ctx() ctx: Context) {
-    return ctx.services.providers.setMyKey(ctx, viewerOf(ctx), input);
+  setMyProviderKey(@Arg('input') input: SetMyProviderKeyInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.providers.setMyKey(ctx, viewer, input);
   }
 
   @Mutation(() => Boolean, { description: 'Deletes your own key for a provider; false when you had none.' })
-  deleteMyProviderKey(@Arg('providerId', () => ID) providerId: string, @Ctx() ctx: Context) {
-    return ctx.services.providers.deleteMyKey(ctx, viewerOf(ctx), providerId);
+  deleteMyProviderKey(@Arg('providerId', () => ID) providerId: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.providers.deleteMyKey(ctx, viewer, providerId);
   }
 
   @FieldResolver(() => Provider, { nullable: true, description: 'Null when the provider is no longer visible to you (deactivated).' })

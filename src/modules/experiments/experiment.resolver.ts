@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid, requireUuid } from '../../shared/errors.js';
@@ -52,15 +53,15 @@ const projectPage = (ctx: Context, entity: { name: string }, projectId: string, 
 export class ExperimentResolver {
   @Allow('SIGNED_IN', 'SERVICE')
   @Query(() => Experiment, { nullable: true })
-  experiment(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  experiment(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(readModel(Experiment), selectedFields(info), ctx.services.experiments.visible(viewerOf(ctx))).load(id.toLowerCase());
+    return ctx.loaders.byId(readModel(Experiment), selectedFields(info), ctx.services.experiments.visible(viewer)).load(id.toLowerCase());
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Query(() => ExperimentConnection, { description: 'A project\'s experiments, newest first.' })
-  experiments(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Arg('where', () => ExperimentWhere, { nullable: true }) where: ExperimentWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.experiments.experiments(viewerOf(ctx), projectId, selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  experiments(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Arg('where', () => ExperimentWhere, { nullable: true }) where: ExperimentWhere | null, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.experiments.experiments(viewer, projectId, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @FieldResolver(() => Project)
@@ -85,36 +86,36 @@ export class ExperimentResolver {
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Experiment, { description: 'In V1; CONTRIBUTOR+. CONFLICT, naming the quarantine record, when the config\'s hash is quarantined.' })
-  createExperiment(@Arg('input') input: CreateExperimentInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.createExperiment(ctx, viewerOf(ctx), input);
+  createExperiment(@Arg('input') input: CreateExperimentInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.createExperiment(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Experiment, { description: 'CREATED → RUNNING → COMPLETED | FAILED; anything else is BAD_USER_INPUT.' })
-  setExperimentStatus(@Arg('input') input: SetExperimentStatusInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.setStatus(ctx, viewerOf(ctx), input);
+  setExperimentStatus(@Arg('input') input: SetExperimentStatusInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.setStatus(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Evaluation, { description: 'Metrics of a COMPLETED experiment (→ EVALUATING), judged against the active baselines; a FAIL quarantines the config.' })
-  submitEvaluation(@Arg('input') input: SubmitEvaluationInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.submitEvaluation(ctx, viewerOf(ctx), input);
+  submitEvaluation(@Arg('input') input: SubmitEvaluationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.submitEvaluation(ctx, viewer, input);
   }
 
   @Mutation(() => Evaluation, { description: 'A human verdict over the AI\'s, with a reason (audited). MAINTAINER+, while EVALUATING.' })
-  overrideEvaluation(@Arg('input') input: OverrideEvaluationInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.override(ctx, viewerOf(ctx), input);
+  overrideEvaluation(@Arg('input') input: OverrideEvaluationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.override(ctx, viewer, input);
   }
 
   @Mutation(() => Promotion, { description: 'V1 → V2 for a PASSing experiment: opens an approval (actionType experiment.promote).' })
-  proposePromotion(@Arg('input') input: ProposePromotionInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.proposePromotion(ctx, viewerOf(ctx), input);
+  proposePromotion(@Arg('input') input: ProposePromotionInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.proposePromotion(ctx, viewer, input);
   }
 
   @Allow('ADMIN')
   @Mutation(() => QuarantineRecord, { description: 'Admins: quarantines an EVALUATING experiment\'s config.' })
-  quarantineExperiment(@Arg('input') input: QuarantineExperimentInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.quarantineExperiment(ctx, viewerOf(ctx), input);
+  quarantineExperiment(@Arg('input') input: QuarantineExperimentInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.quarantineExperiment(ctx, viewer, input);
   }
 
   @Subscription(() => Experiment, {
@@ -130,18 +131,18 @@ export class ExperimentResolver {
 @Allow('SIGNED_IN')
 export class VersionResolver {
   @Query(() => [Version], { description: 'The project\'s V1, V2 and V3 (created on first use).' })
-  projectVersions(@Arg('projectId', () => ID) projectId: string, @Ctx() ctx: Context) {
-    return ctx.services.experiments.versions(ctx, viewerOf(ctx), projectId);
+  projectVersions(@Arg('projectId', () => ID) projectId: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.versions(ctx, viewer, projectId);
   }
 
   @Query(() => VersionHistoryConnection, { description: 'Every change of the project\'s versions, newest first.' })
-  versionHistory(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.experiments.historyOf(viewerOf(ctx), requireUuid(projectId, 'projectId'), selectedFields(info, ['edges', 'node']), page);
+  versionHistory(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.experiments.historyOf(viewer, requireUuid(projectId, 'projectId'), selectedFields(info, ['edges', 'node']), page);
   }
 
   @Query(() => [Baseline])
-  baselines(@Arg('projectId', () => ID) projectId: string, @Ctx() ctx: Context) {
-    return ctx.services.experiments.baselines(viewerOf(ctx), projectId);
+  baselines(@Arg('projectId', () => ID) projectId: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.baselines(viewer, projectId);
   }
 
   @FieldResolver(() => User, { nullable: true })
@@ -150,18 +151,18 @@ export class VersionResolver {
   }
 
   @Mutation(() => Version, { description: 'New model config and/or changelog; history UPDATED. MAINTAINER+.' })
-  updateVersion(@Arg('input') input: UpdateVersionInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.updateVersion(ctx, viewerOf(ctx), input);
+  updateVersion(@Arg('input') input: UpdateVersionInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.updateVersion(ctx, viewer, input);
   }
 
   @Mutation(() => Version, { description: 'V2 → V3 with a reason: V3 takes V2\'s config, V2 is emptied; history DEGRADED. MAINTAINER+. Returns V3.' })
-  degradeVersion(@Arg('input') input: DegradeVersionInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.degrade(ctx, viewerOf(ctx), input);
+  degradeVersion(@Arg('input') input: DegradeVersionInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.degrade(ctx, viewer, input);
   }
 
   @Mutation(() => Baseline, { description: 'Creates or changes the baseline of a metric. MAINTAINER+.' })
-  setBaseline(@Arg('input') input: SetBaselineInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.setBaseline(ctx, viewerOf(ctx), input);
+  setBaseline(@Arg('input') input: SetBaselineInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.setBaseline(ctx, viewer, input);
   }
 }
 
@@ -256,14 +257,14 @@ export class QuarantineResolver {
   }
 
   @Mutation(() => ReevaluationRequest, { description: 'Puts a QUARANTINED config up for re-evaluation (UNDER_REVIEW until an admin decides). CONTRIBUTOR+.' })
-  requestReevaluation(@Arg('input') input: RequestReevaluationInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.requestReevaluation(ctx, viewerOf(ctx), input);
+  requestReevaluation(@Arg('input') input: RequestReevaluationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.requestReevaluation(ctx, viewer, input);
   }
 
   @Allow('ADMIN')
   @Mutation(() => ReevaluationRequest, { description: 'Admins: approve (the config may run again: APPROVED_RETRY) or reject (stays QUARANTINED).' })
-  decideReevaluation(@Arg('input') input: DecideReevaluationInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.decideReevaluation(ctx, viewerOf(ctx), input);
+  decideReevaluation(@Arg('input') input: DecideReevaluationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.decideReevaluation(ctx, viewer, input);
   }
 }
 
@@ -290,8 +291,8 @@ export class PolicyResolver {
   }
 
   @Query(() => [Policy], { description: 'The policies attached to a project (active or not).' })
-  projectPolicies(@Arg('projectId', () => ID) projectId: string, @Ctx() ctx: Context) {
-    return ctx.services.experiments.projectPolicies(viewerOf(ctx), projectId);
+  projectPolicies(@Arg('projectId', () => ID) projectId: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.projectPolicies(viewer, projectId);
   }
 
   @Allow('ADMIN')
@@ -307,12 +308,12 @@ export class PolicyResolver {
   }
 
   @Mutation(() => Boolean, { description: 'MAINTAINER+. false when it was already attached.' })
-  attachPolicy(@Arg('input') input: ProjectPolicyInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.attachPolicy(ctx, viewerOf(ctx), input, true);
+  attachPolicy(@Arg('input') input: ProjectPolicyInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.attachPolicy(ctx, viewer, input, true);
   }
 
   @Mutation(() => Boolean, { description: 'MAINTAINER+. false when it was not attached.' })
-  detachPolicy(@Arg('input') input: ProjectPolicyInput, @Ctx() ctx: Context) {
-    return ctx.services.experiments.attachPolicy(ctx, viewerOf(ctx), input, false);
+  detachPolicy(@Arg('input') input: ProjectPolicyInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.experiments.attachPolicy(ctx, viewer, input, false);
   }
 }

@@ -1,7 +1,8 @@
 import { Arg, Args, Ctx, ID, Info, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, NEWEST_FIRST, PageArgs, paginate } from '../../shared/connection.js';
 import { requireUuid } from '../../shared/errors.js';
@@ -45,21 +46,19 @@ export class AuthResolver {
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Boolean, { description: 'Ends the calling session.' })
-  logout(@Ctx() ctx: Context) {
-    return ctx.services.auth.logout(ctx, viewerOf(ctx));
+  logout(@Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.auth.logout(ctx, viewer);
   }
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Int, { description: 'Ends every session of the caller; returns how many. revokeApiTokens: revoke your API tokens too.' })
-  async logoutAll(@Arg('revokeApiTokens', () => Boolean, { nullable: true }) revokeApiTokens: boolean | null, @Ctx() ctx: Context) {
-    const viewer = viewerOf(ctx);
+  async logoutAll(@Arg('revokeApiTokens', () => Boolean, { nullable: true }) revokeApiTokens: boolean | null, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.auth.logoutAll(ctx, viewer, !!revokeApiTokens);
   }
 
   @Allow('OWN_ACCOUNT')
   @Query(() => SessionConnection, { description: "The caller's open sessions." })
-  sessions(@Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const viewer = viewerOf(ctx);
+  sessions(@Args() page: PageArgs, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return paginate(
       ctx.runtime.db,
       {
@@ -74,14 +73,14 @@ export class AuthResolver {
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Boolean, { description: 'Ends one of your sessions (admins: anyone\'s).' })
-  revokeSession(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.auth.revokeSession(ctx, viewerOf(ctx), requireUuid(id));
+  revokeSession(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.auth.revokeSession(ctx, viewer, requireUuid(id));
   }
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Boolean, { description: 'Ends your other sessions.' })
-  changePassword(@Arg('input') input: ChangePasswordInput, @Ctx() ctx: Context) {
-    return ctx.services.auth.changePassword(ctx, viewerOf(ctx), input.currentPassword, input.newPassword);
+  changePassword(@Arg('input') input: ChangePasswordInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.auth.changePassword(ctx, viewer, input.currentPassword, input.newPassword);
   }
 
   @Allow('PUBLIC')
@@ -98,20 +97,20 @@ export class AuthResolver {
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => TotpEnrollment, { description: 'Starts TOTP enrolment; confirm with a code to enable it.' })
-  async enrollTotp(@Ctx() ctx: Context) {
-    const r = await ctx.services.auth.enrollTotp(ctx, viewerOf(ctx));
+  async enrollTotp(@Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    const r = await ctx.services.auth.enrollTotp(ctx, viewer);
     return { secret: r.secret, otpauthUri: r.uri };
   }
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Boolean)
-  confirmTotp(@Arg('input') input: TotpCodeInput, @Ctx() ctx: Context) {
-    return ctx.services.auth.confirmTotp(ctx, viewerOf(ctx), input.code);
+  confirmTotp(@Arg('input') input: TotpCodeInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.auth.confirmTotp(ctx, viewer, input.code);
   }
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Boolean)
-  disableTotp(@Arg('input') input: TotpCodeInput, @Ctx() ctx: Context) {
-    return ctx.services.auth.disableTotp(ctx, viewerOf(ctx), input.code);
+  disableTotp(@Arg('input') input: TotpCodeInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.auth.disableTotp(ctx, viewer, input.code);
   }
 }

@@ -2,7 +2,8 @@ import { Field as GqlField, ObjectType as GqlObjectType } from 'type-graphql';
 import { SCOPE_NAMES, TOKEN_SCOPES } from '../../shared/token-scopes.js';
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { selectedFields } from '../../shared/selection.js';
@@ -31,14 +32,14 @@ class TokenScopeInfo {
 export class CredentialResolver {
   @Allow('OWN_ACCOUNT')
   @Mutation(() => CreatedApiToken, { description: 'A personal token for programs, acting as you. The token is shown once.' })
-  createApiToken(@Arg('input') input: CreateApiTokenInput, @Ctx() ctx: Context) {
-    return ctx.services.credentials.createApiToken(ctx, viewerOf(ctx), input);
+  createApiToken(@Arg('input') input: CreateApiTokenInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.credentials.createApiToken(ctx, viewer, input);
   }
 
   @Allow('ADMIN')
   @Mutation(() => CreatedApiToken, { description: 'A token for a system actor (agent, runtime, worker); it may run only service operations.' })
-  createServiceToken(@Arg('input') input: CreateServiceTokenInput, @Ctx() ctx: Context) {
-    return ctx.services.credentials.createApiToken(ctx, viewerOf(ctx), input);
+  createServiceToken(@Arg('input') input: CreateServiceTokenInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.credentials.createApiToken(ctx, viewer, input);
   }
 
   @Allow('OWN_ACCOUNT')
@@ -49,14 +50,14 @@ export class CredentialResolver {
 
   @Allow('OWN_ACCOUNT')
   @Query(() => ApiTokenConnection, { description: 'Your API tokens (prefix only; the secret is never shown again).' })
-  apiTokens(@Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.credentials.listApiTokens(viewerOf(ctx), selectedFields(info, ['edges', 'node']), page);
+  apiTokens(@Args() page: PageArgs, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.credentials.listApiTokens(viewer, selectedFields(info, ['edges', 'node']), page);
   }
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => ApiToken)
-  revokeApiToken(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.credentials.revokeApiToken(ctx, viewerOf(ctx), id);
+  revokeApiToken(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.credentials.revokeApiToken(ctx, viewer, id);
   }
 
   @Allow('ADMIN')

@@ -1,7 +1,8 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { USER_UPDATED, type UserUpdated } from './identity.events.js';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid, requireUuid } from '../../shared/errors.js';
@@ -19,8 +20,8 @@ const UserConnection = ConnectionType(User);
 export class UserResolver {
   @Allow('OWN_ACCOUNT')
   @Query(() => User, { description: 'The signed-in user (for a service token: the admin who created it).' })
-  async me(@Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byId(readModel(User), selectedFields(info)).load(viewerOf(ctx).userId);
+  async me(@Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.loaders.byId(readModel(User), selectedFields(info)).load(viewer.userId);
   }
 
   @Query(() => User, { nullable: true, description: 'Any user of the organisation, by id (null when there is none).' })
@@ -42,8 +43,8 @@ export class UserResolver {
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => User, { description: 'Your name, username and preferences (role, tier and quota are for admins).' })
-  updateMe(@Arg('input') input: UpdateMeInput, @Ctx() ctx: Context) {
-    return ctx.services.users.updateMe(ctx, viewerOf(ctx), input);
+  updateMe(@Arg('input') input: UpdateMeInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.users.updateMe(ctx, viewer, input);
   }
 
   @Allow('ADMIN')

@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
@@ -23,15 +24,15 @@ const userById = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => 
 export class ContainerResolver {
   @Allow('SIGNED_IN', 'SERVICE')
   @Query(() => Container, { nullable: true, description: 'A container of a project you may see (null otherwise).' })
-  container(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  container(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(containers(), selectedFields(info), ctx.services.containers.visible(viewerOf(ctx))).load(id.toLowerCase());
+    return ctx.loaders.byId(containers(), selectedFields(info), ctx.services.containers.visible(viewer)).load(id.toLowerCase());
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Query(() => ContainerConnection, { description: 'Containers of the projects you may see (runtimes: all); pendingAction: those with a desired status to act on.' })
-  containers(@Args() page: PageArgs, @Arg('where', () => ContainerWhere, { nullable: true }) where: ContainerWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.containers.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  containers(@Args() page: PageArgs, @Arg('where', () => ContainerWhere, { nullable: true }) where: ContainerWhere | null, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.containers.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @FieldResolver(() => Project)
@@ -51,44 +52,44 @@ export class ContainerResolver {
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Container, { description: 'CONTRIBUTOR+ of an ACTIVE project. Starts CREATING, with RUNNING as its desired status.' })
-  createContainer(@Arg('input') input: CreateContainerInput, @Ctx() ctx: Context) {
-    return ctx.services.containers.create(ctx, viewerOf(ctx), input);
+  createContainer(@Arg('input') input: CreateContainerInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.containers.create(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Container, { description: 'New CPU and memory limits. CONTRIBUTOR+.' })
-  updateContainer(@Arg('input') input: UpdateContainerInput, @Ctx() ctx: Context) {
-    return ctx.services.containers.update(ctx, viewerOf(ctx), input);
+  updateContainer(@Arg('input') input: UpdateContainerInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.containers.update(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Container, { description: 'Asks the runtime to run it (desired status RUNNING). CONTRIBUTOR+.' })
-  startContainer(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.containers.request(ctx, viewerOf(ctx), id, ContainerStatus.RUNNING);
+  startContainer(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.containers.request(ctx, viewer, id, ContainerStatus.RUNNING);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Container, { description: 'Asks the runtime to stop it (desired status STOPPED). CONTRIBUTOR+.' })
-  stopContainer(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.containers.request(ctx, viewerOf(ctx), id, ContainerStatus.STOPPED);
+  stopContainer(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.containers.request(ctx, viewer, id, ContainerStatus.STOPPED);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Container, { description: 'Asks the runtime to put a RUNNING container to sleep (desired status SLEEPING). CONTRIBUTOR+.' })
-  sleepContainer(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.containers.request(ctx, viewerOf(ctx), id, ContainerStatus.SLEEPING);
+  sleepContainer(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.containers.request(ctx, viewer, id, ContainerStatus.SLEEPING);
   }
 
   @Allow('SERVICE')
   @Mutation(() => Container, { description: 'The runtime (service token) reports the status it reached; invalid moves are BAD_USER_INPUT.' })
-  reportContainerStatus(@Arg('input') input: ReportContainerStatusInput, @Ctx() ctx: Context) {
-    return ctx.services.containers.report(ctx, viewerOf(ctx), input);
+  reportContainerStatus(@Arg('input') input: ReportContainerStatusInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.containers.report(ctx, viewer, input);
   }
 
   @Allow('SERVICE')
   @Mutation(() => Container, { description: 'The runtime (service token) reports activity: the container is not idle.' })
-  async touchContainer(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const touched = await ctx.services.containers.touch(viewerOf(ctx), id);
+  async touchContainer(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    const touched = await ctx.services.containers.touch(viewer, id);
     return ctx.loaders.byId(containers(), selectedFields(info)).load(touched);
   }
 

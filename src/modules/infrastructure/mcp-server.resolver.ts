@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, ObjectType, Field, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
@@ -49,8 +50,8 @@ export class McpServerResolver {
   }
 
   @Mutation(() => McpServer, { description: 'Admins. A remote server by url (Streamable HTTP) or a local one by command. Secret environment values and headers are encrypted and never shown again.' })
-  registerMcpServer(@Arg('input') input: RegisterMcpServerInput, @Ctx() ctx: Context) {
-    return ctx.services.mcpServers.register(ctx, viewerOf(ctx), input);
+  registerMcpServer(@Arg('input') input: RegisterMcpServerInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.mcpServers.register(ctx, viewer, input);
   }
 
   @Mutation(() => McpServer, { description: 'Admins. Disabling makes it INACTIVE.' })

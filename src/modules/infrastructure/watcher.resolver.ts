@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
@@ -35,8 +36,8 @@ export class WatcherResolver {
   }
 
   @Mutation(() => Watcher, { description: 'Admins.' })
-  createWatcher(@Arg('input') input: CreateWatcherInput, @Ctx() ctx: Context) {
-    return ctx.services.watchers.create(ctx, viewerOf(ctx), input);
+  createWatcher(@Arg('input') input: CreateWatcherInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.watchers.create(ctx, viewer, input);
   }
 
   @Mutation(() => Watcher, { description: 'Admins.' })
@@ -51,8 +52,8 @@ export class WatcherResolver {
 
   @Allow('SERVICE')
   @Mutation(() => WatcherRun, { description: 'A watcher process (service token) reports a run: last run, last error and error counts follow.' })
-  reportWatcherRun(@Arg('input') input: ReportWatcherRunInput, @Ctx() ctx: Context) {
-    return ctx.services.watchers.reportRun(ctx, viewerOf(ctx), input);
+  reportWatcherRun(@Arg('input') input: ReportWatcherRunInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.watchers.reportRun(ctx, viewer, input);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
@@ -35,28 +36,28 @@ export class McpServerToolsResolver {
 export class McpToolCallResolver {
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => McpToolResult, { description: 'Calls a registered remote server\'s tool through Steward, as the project\'s allow list permits (CONTRIBUTOR+, or an agent\'s service token); a gated tool answers with its approval until approved, then runs once.' })
-  callMcpTool(@Arg('input') input: CallMcpToolInput, @Ctx() ctx: Context) {
-    return ctx.services.mcpToolCalls.call(ctx, viewerOf(ctx), input);
+  callMcpTool(@Arg('input') input: CallMcpToolInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.mcpToolCalls.call(ctx, viewer, input);
   }
 
   @Query(() => McpToolCallConnection, { description: 'Tool calls through Steward, newest first: admins see all, project owners and maintainers their projects\'.' })
-  mcpToolCalls(@Args() page: PageArgs, @Arg('where', () => McpToolCallWhere, { nullable: true }) where: McpToolCallWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.mcpToolCalls.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  mcpToolCalls(@Args() page: PageArgs, @Arg('where', () => McpToolCallWhere, { nullable: true }) where: McpToolCallWhere | null, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.mcpToolCalls.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @Query(() => [McpToolGrant], { description: 'A project\'s allow list of MCP servers and tools (its members).' })
-  mcpToolGrants(@Arg('projectId', () => ID) projectId: string, @Ctx() ctx: Context) {
-    return ctx.services.mcpToolCalls.grants(viewerOf(ctx), projectId);
+  mcpToolGrants(@Arg('projectId', () => ID) projectId: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.mcpToolCalls.grants(viewer, projectId);
   }
 
   @Mutation(() => McpToolGrant, { description: 'Admins and the project\'s owner and maintainers: lets the project call a server\'s tool (or all its tools), optionally each call gated on an approval.' })
-  allowMcpTool(@Arg('input') input: AllowMcpToolInput, @Ctx() ctx: Context) {
-    return ctx.services.mcpToolCalls.allow(ctx, viewerOf(ctx), input);
+  allowMcpTool(@Arg('input') input: AllowMcpToolInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.mcpToolCalls.allow(ctx, viewer, input);
   }
 
   @Mutation(() => Boolean, { description: 'Admins and the project\'s owner and maintainers: removes an entry of its allow list.' })
-  disallowMcpTool(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.mcpToolCalls.disallow(ctx, viewerOf(ctx), id);
+  disallowMcpTool(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.mcpToolCalls.disallow(ctx, viewer, id);
   }
 
   @FieldResolver(() => User, { nullable: true, description: 'The calling user (for a service token: the user it belongs to)' })

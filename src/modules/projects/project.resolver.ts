@@ -2,6 +2,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid, requireUuid } from '../../shared/errors.js';
@@ -36,9 +37,8 @@ const userById = (ctx: Context, info: GraphQLResolveInfo) => ctx.loaders.byId<Ro
 @Allow('SIGNED_IN')
 export class ProjectResolver {
   @Query(() => Project, { nullable: true, description: 'A project you may see (null otherwise).' })
-  async project(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  async project(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    const viewer = viewerOf(ctx);
     return ctx.loaders.byId(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewer, 't.id')).load(id.toLowerCase());
   }
 
@@ -46,10 +46,10 @@ export class ProjectResolver {
   projects(
     @Args() page: PageArgs,
     @Arg('where', () => ProjectWhere, { nullable: true }) where: ProjectWhere | null,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.services.projects.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+    return ctx.services.projects.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @Query(() => [ProjectTemplate])
@@ -95,72 +95,72 @@ export class ProjectResolver {
   }
 
   @Mutation(() => Project, { description: 'You become its OWNER. With templateKey, the template\'s defaults become the settings.' })
-  createProject(@Arg('input') input: CreateProjectInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.create(ctx, viewerOf(ctx), input);
+  createProject(@Arg('input') input: CreateProjectInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.create(ctx, viewer, input);
   }
 
   @Mutation(() => Project, { description: 'MAINTAINER or higher.' })
-  updateProject(@Arg('input') input: UpdateProjectInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.update(ctx, viewerOf(ctx), input);
+  updateProject(@Arg('input') input: UpdateProjectInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.update(ctx, viewer, input);
   }
 
   @Mutation(() => Project, { description: 'Read-only until restored. MAINTAINER or higher.' })
-  archiveProject(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.projects.setStatus(ctx, viewerOf(ctx), id, ProjectStatus.ARCHIVED);
+  archiveProject(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.setStatus(ctx, viewer, id, ProjectStatus.ARCHIVED);
   }
 
   @Mutation(() => Project, { description: 'Back to ACTIVE from ARCHIVED (admins: also from DELETED).' })
-  restoreProject(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.projects.setStatus(ctx, viewerOf(ctx), id, ProjectStatus.ACTIVE);
+  restoreProject(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.setStatus(ctx, viewer, id, ProjectStatus.ACTIVE);
   }
 
   @Mutation(() => Project, { description: 'Soft delete: hidden from everyone but admins. OWNER only.' })
-  deleteProject(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.projects.setStatus(ctx, viewerOf(ctx), id, ProjectStatus.DELETED);
+  deleteProject(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.setStatus(ctx, viewer, id, ProjectStatus.DELETED);
   }
 
   @Mutation(() => ProjectMember, { description: 'MAINTAINER+ adds CONTRIBUTORs and VIEWERs; the OWNER appoints MAINTAINERs.' })
-  addProjectMember(@Arg('input') input: AddProjectMemberInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.addMember(ctx, viewerOf(ctx), input);
+  addProjectMember(@Arg('input') input: AddProjectMemberInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.addMember(ctx, viewer, input);
   }
 
   @Mutation(() => ProjectMember)
-  changeProjectMemberRole(@Arg('input') input: ChangeProjectMemberRoleInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.changeMemberRole(ctx, viewerOf(ctx), input);
+  changeProjectMemberRole(@Arg('input') input: ChangeProjectMemberRoleInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.changeMemberRole(ctx, viewer, input);
   }
 
   @Mutation(() => Boolean, { description: 'Remove a member, or leave a project yourself.' })
-  removeProjectMember(@Arg('input') input: ProjectMemberRefInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.removeMember(ctx, viewerOf(ctx), input);
+  removeProjectMember(@Arg('input') input: ProjectMemberRefInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.removeMember(ctx, viewer, input);
   }
 
   @Mutation(() => Project, { description: 'OWNER only; the new owner must be a member, the old one stays as MAINTAINER.' })
-  transferProjectOwnership(@Arg('input') input: ProjectMemberRefInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.transferOwnership(ctx, viewerOf(ctx), input);
+  transferProjectOwnership(@Arg('input') input: ProjectMemberRefInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.transferOwnership(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => ProjectFile, { description: 'Registers a file by path, or updates it when the path exists.' })
-  registerProjectFile(@Arg('input') input: RegisterProjectFileInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.registerFile(ctx, viewerOf(ctx), input);
+  registerProjectFile(@Arg('input') input: RegisterProjectFileInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.registerFile(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Boolean)
-  deleteProjectFile(@Arg('input') input: ProjectPathInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.deleteFile(ctx, viewerOf(ctx), { projectId: requireUuid(input.projectId), path: input.path });
+  deleteProjectFile(@Arg('input') input: ProjectPathInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.deleteFile(ctx, viewer, { projectId: requireUuid(input.projectId), path: input.path });
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => GitBranch)
-  createGitBranch(@Arg('input') input: CreateGitBranchInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.createBranch(ctx, viewerOf(ctx), input);
+  createGitBranch(@Arg('input') input: CreateGitBranchInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.createBranch(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => GitBranch)
-  markGitBranchMerged(@Arg('input') input: GitBranchRefInput, @Ctx() ctx: Context) {
-    return ctx.services.projects.markBranchMerged(ctx, viewerOf(ctx), input);
+  markGitBranchMerged(@Arg('input') input: GitBranchRefInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.projects.markBranchMerged(ctx, viewer, input);
   }
 }
 

@@ -3,6 +3,7 @@ import sql from 'sql-template-tag';
 import { Arg, Ctx, FieldResolver, Info, Int, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { subscription } from '../../events/subscription.js';
 import { viewerOf, type Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { readModel } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
@@ -32,9 +33,9 @@ export class UsageReportResolver {
     @Arg('where', () => UsageReportWhere, { nullable: true }) where: UsageReportWhere | null,
     @Arg('first', () => Int, { nullable: true, description: `Groups per page: ${DEFAULT_REPORT_PAGE} by default, at most ${MAX_REPORT_PAGE}` }) first: number | null,
     @Arg('after', () => String, { nullable: true, description: 'pageInfo.endCursor of the previous page' }) after: string | null,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
   ) {
-    return ctx.services.usageReports.report(viewerOf(ctx), { groupBy, where }, { first, after });
+    return ctx.services.usageReports.report(viewer, { groupBy, where }, { first, after });
   }
 
   @FieldResolver(() => User, { nullable: true })

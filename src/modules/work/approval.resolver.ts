@@ -1,8 +1,8 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { EventScope, Hears } from '../../events/subscription.js';
-import type { Viewer } from '../../shared/scope.js';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
@@ -29,14 +29,14 @@ function inProject(projectId: string | null | undefined, hears: (viewer: Viewer,
 @Allow('SIGNED_IN')
 export class ApprovalResolver {
   @Query(() => Approval, { nullable: true })
-  approval(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  approval(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(approvals(), selectedFields(info), ctx.services.approvals.visible(viewerOf(ctx))).load(id.toLowerCase());
+    return ctx.loaders.byId(approvals(), selectedFields(info), ctx.services.approvals.visible(viewer)).load(id.toLowerCase());
   }
 
   @Query(() => ApprovalConnection, { description: 'Approvals you may see, newest first; awaitingMe: those waiting for your decision.' })
-  approvals(@Args() page: PageArgs, @Arg('where', () => ApprovalWhere, { nullable: true }) where: ApprovalWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.approvals.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  approvals(@Args() page: PageArgs, @Arg('where', () => ApprovalWhere, { nullable: true }) where: ApprovalWhere | null, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.approvals.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @FieldResolver(() => User, { nullable: true, description: 'The requesting user; null when a system actor asked (see requestedByActor).' })
@@ -61,18 +61,18 @@ export class ApprovalResolver {
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Approval, { description: 'By a user (CONTRIBUTOR+), or by a service token acting as a system actor such as an agent.' })
-  requestApproval(@Arg('input') input: RequestApprovalInput, @Ctx() ctx: Context) {
-    return ctx.services.approvals.request(ctx, viewerOf(ctx), input);
+  requestApproval(@Arg('input') input: RequestApprovalInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.approvals.request(ctx, viewer, input);
   }
 
   @Mutation(() => Approval, { description: 'Admins and the project\'s OWNER/MAINTAINERs; never the requester; only while PENDING.' })
-  approveApproval(@Arg('input') input: DecideApprovalInput, @Ctx() ctx: Context) {
-    return ctx.services.approvals.decide(ctx, viewerOf(ctx), input.id, ApprovalStatus.APPROVED, input.notes);
+  approveApproval(@Arg('input') input: DecideApprovalInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.approvals.decide(ctx, viewer, input.id, ApprovalStatus.APPROVED, input.notes);
   }
 
   @Mutation(() => Approval, { description: 'Admins and the project\'s OWNER/MAINTAINERs; never the requester; only while PENDING.' })
-  rejectApproval(@Arg('input') input: DecideApprovalInput, @Ctx() ctx: Context) {
-    return ctx.services.approvals.decide(ctx, viewerOf(ctx), input.id, ApprovalStatus.REJECTED, input.notes);
+  rejectApproval(@Arg('input') input: DecideApprovalInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.approvals.decide(ctx, viewer, input.id, ApprovalStatus.REJECTED, input.notes);
   }
 
   @Subscription(() => Approval, {

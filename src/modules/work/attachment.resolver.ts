@@ -1,7 +1,8 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
 import { Arg, Ctx, Field, FieldResolver, ID, Info, Mutation, ObjectType, Query, Resolver, Root } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { isUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
@@ -36,21 +37,20 @@ const live = sql`(t."expires_at" IS NULL OR t."expires_at" > now())`;
 @Allow('SIGNED_IN')
 export class AttachmentResolver {
   @Query(() => FileAttachment, { nullable: true, description: 'An attachment of a task you may see (null otherwise, and once expired).' })
-  fileAttachment(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  fileAttachment(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    const viewer = viewerOf(ctx);
     const visible = sql`${live} AND EXISTS (SELECT 1 FROM tasks vt WHERE vt.id = t."task_id" AND ${ctx.services.taskPolicy.visible(viewer, 'vt')})`;
     return ctx.loaders.byId(readModel(FileAttachment), [...selectedFields(info), 'uploadedAt', 'task', 'uploadedBy'], visible).load(id.toLowerCase());
   }
 
   @Mutation(() => CreatedFileAttachment, { description: 'Declares a file for a task (CONTRIBUTOR or higher); upload its bytes to uploadUrl. Never-uploaded declarations are removed after 24 hours.' })
-  createFileAttachment(@Arg('input') input: CreateFileAttachmentInput, @Ctx() ctx: Context) {
-    return ctx.services.attachments.create(ctx, viewerOf(ctx), input);
+  createFileAttachment(@Arg('input') input: CreateFileAttachmentInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.attachments.create(ctx, viewer, input);
   }
 
   @Mutation(() => Boolean, { description: 'Removes the attachment and its file: its uploader (CONTRIBUTOR or higher) or MAINTAINER or higher.' })
-  deleteFileAttachment(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.attachments.delete(ctx, viewerOf(ctx), id);
+  deleteFileAttachment(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.attachments.delete(ctx, viewer, id);
   }
 
   @FieldResolver(() => String, { nullable: true, description: 'GET it with the bearer token; null until the file is uploaded.' })

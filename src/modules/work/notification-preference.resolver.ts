@@ -1,6 +1,7 @@
 import { ArrayMaxSize } from 'class-validator';
 import { Arg, Ctx, Field, InputType, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { NotificationChannel, NotificationType } from './notification.entity.js';
 
@@ -25,12 +26,12 @@ export class SetNotificationPreferenceInput {
 @Allow('OWN_ACCOUNT')
 export class NotificationPreferenceResolver {
   @Query(() => [NotificationPreferenceView], { description: 'Your channels for each notification type.' })
-  notificationPreferences(@Ctx() ctx: Context) {
-    return ctx.services.notificationPreferences.list(viewerOf(ctx));
+  notificationPreferences(@Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.notificationPreferences.list(viewer);
   }
 
   @Mutation(() => NotificationPreferenceView, { description: 'Chooses the channels one type of notification reaches you on.' })
-  setNotificationPreference(@Arg('input') input: SetNotificationPreferenceInput, @Ctx() ctx: Context) {
-    return ctx.services.notificationPreferences.set(ctx, viewerOf(ctx), input.type, input.channels);
+  setNotificationPreference(@Arg('input') input: SetNotificationPreferenceInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.notificationPreferences.set(ctx, viewer, input.type, input.channels);
   }
 }

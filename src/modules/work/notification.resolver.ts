@@ -2,6 +2,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
@@ -36,34 +37,34 @@ export class NotificationResolver {
   notifications(
     @Args() page: PageArgs,
     @Arg('where', () => NotificationWhere, { nullable: true }) where: NotificationWhere | null,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.services.notifications.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where ?? {}, page);
+    return ctx.services.notifications.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @Allow('OWN_ACCOUNT')
   @Query(() => Int, { description: 'How many of your due notifications are UNREAD.' })
-  unreadNotificationCount(@Ctx() ctx: Context) {
-    return ctx.services.notifications.unreadCount(viewerOf(ctx));
+  unreadNotificationCount(@Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.notifications.unreadCount(viewer);
   }
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Notification, { description: 'Marks one of your notifications READ (NOT_FOUND for anyone else\'s).' })
-  markNotificationRead(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.notifications.markRead(ctx, viewerOf(ctx), id);
+  markNotificationRead(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.notifications.markRead(ctx, viewer, id);
   }
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Int, { description: 'Marks all your UNREAD notifications READ; returns how many.' })
-  markAllNotificationsRead(@Ctx() ctx: Context) {
-    return ctx.services.notifications.markAllRead(ctx, viewerOf(ctx));
+  markAllNotificationsRead(@Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.notifications.markAllRead(ctx, viewer);
   }
 
   @Allow('OWN_ACCOUNT')
   @Mutation(() => Notification, { description: 'Archives one of your notifications (NOT_FOUND for anyone else\'s).' })
-  archiveNotification(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.notifications.archive(ctx, viewerOf(ctx), id);
+  archiveNotification(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.notifications.archive(ctx, viewer, id);
   }
 
   @Allow('ADMIN')

@@ -2,6 +2,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { BadInputError, isUuid, requireUuid } from '../../shared/errors.js';
@@ -48,9 +49,9 @@ function computed<T>(ctx: Context, root: Task, field: string): T | Promise<T> {
 @Allow('SIGNED_IN')
 export class TaskResolver {
   @Query(() => Task, { nullable: true, description: 'A task you may see (null otherwise).' })
-  task(@Arg('id', () => ID) id: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  task(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(tasks(), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't')).load(id.toLowerCase());
+    return ctx.loaders.byId(tasks(), selectedFields(info), ctx.services.taskPolicy.visible(viewer, 't')).load(id.toLowerCase());
   }
 
   @Query(() => TaskConnection, { description: 'Tasks you may see, filtered and ordered (newest first by default).' })
@@ -58,20 +59,20 @@ export class TaskResolver {
     @Args() page: PageArgs,
     @Arg('where', () => TaskWhere, { nullable: true }) where: TaskWhere | null,
     @Arg('orderBy', () => TaskOrder, { nullable: true }) orderBy: TaskOrder | null,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
-    return ctx.services.tasks.list(viewerOf(ctx), selectedFields(info, ['edges', 'node']), where, orderBy, page);
+    return ctx.services.tasks.list(viewer, selectedFields(info, ['edges', 'node']), where, orderBy, page);
   }
 
   @Query(() => [DailyActivity], { description: 'Per UTC day and kind, the last `days` days of the tasks and approvals you may see.' })
   dailyActivity(
     @Arg('projectId', () => ID, { nullable: true }) projectId: string | null,
     @Arg('days', () => Int, { defaultValue: 30 }) days: number,
-    @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
   ) {
     if (days < 1 || days > 366) throw BadInputError.field('days', 'must be between 1 and 366');
-    return ctx.services.tasks.dailyActivity(viewerOf(ctx), projectId ? requireUuid(projectId, 'projectId') : null, days);
+    return ctx.services.tasks.dailyActivity(viewer, projectId ? requireUuid(projectId, 'projectId') : null, days);
   }
 
   @FieldResolver(() => Project, { nullable: true })
@@ -124,18 +125,18 @@ export class TaskResolver {
   }
 
   @Mutation(() => Task, { description: 'CONTRIBUTOR or higher in the project; without a project the task is personal.' })
-  createTask(@Arg('input') input: CreateTaskInput, @Ctx() ctx: Context) {
-    return ctx.services.tasks.create(ctx, viewerOf(ctx), input);
+  createTask(@Arg('input') input: CreateTaskInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.create(ctx, viewer, input);
   }
 
   @Mutation(() => Task)
-  updateTask(@Arg('input') input: UpdateTaskInput, @Ctx() ctx: Context) {
-    return ctx.services.tasks.update(ctx, viewerOf(ctx), input);
+  updateTask(@Arg('input') input: UpdateTaskInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.update(ctx, viewer, input);
   }
 
   @Mutation(() => Boolean, { description: 'The creator, or MAINTAINER and higher. The task is soft-deleted: it keeps its approvals and history, and an admin may restore it (deletedTasks, restoreTask).' })
-  deleteTask(@Arg('id', () => ID) id: string, @Ctx() ctx: Context) {
-    return ctx.services.tasks.delete(ctx, viewerOf(ctx), id);
+  deleteTask(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.delete(ctx, viewer, id);
   }
 
   @Allow('ADMIN')
@@ -152,40 +153,40 @@ export class TaskResolver {
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Task, { description: 'PENDING → ASSIGNED → IN_PROGRESS → COMPLETED | FAILED; open → CANCELLED. Starts only when dependencies are COMPLETED.' })
-  updateTaskStatus(@Arg('input') input: UpdateTaskStatusInput, @Ctx() ctx: Context) {
-    return ctx.services.tasks.setStatus(ctx, viewerOf(ctx), input.taskId, input.status);
+  updateTaskStatus(@Arg('input') input: UpdateTaskStatusInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.setStatus(ctx, viewer, input.taskId, input.status);
   }
 
   @Mutation(() => Task, { description: 'The assignee must be a member of the project; assigning twice changes nothing.' })
-  assignTask(@Arg('input') input: AssignTaskInput, @Ctx() ctx: Context) {
-    return ctx.services.tasks.assign(ctx, viewerOf(ctx), input.taskId, input.userId);
+  assignTask(@Arg('input') input: AssignTaskInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.assign(ctx, viewer, input.taskId, input.userId);
   }
 
   @Mutation(() => Task)
-  unassignTask(@Arg('input') input: AssignTaskInput, @Ctx() ctx: Context) {
-    return ctx.services.tasks.unassign(ctx, viewerOf(ctx), input.taskId, input.userId);
-  }
-
-  @Allow('SIGNED_IN', 'SERVICE')
-  @Mutation(() => Task)
-  assignAgent(@Arg('input') input: AssignAgentInput, @Ctx() ctx: Context) {
-    return ctx.services.tasks.assignAgent(ctx, viewerOf(ctx), input.taskId, input.agent, !!input.primary);
+  unassignTask(@Arg('input') input: AssignTaskInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.unassign(ctx, viewer, input.taskId, input.userId);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Task)
-  unassignAgent(@Arg('taskId', () => ID) taskId: string, @Arg('agent', () => AgentType) agent: AgentType, @Ctx() ctx: Context) {
-    return ctx.services.tasks.unassignAgent(ctx, viewerOf(ctx), taskId, agent);
+  assignAgent(@Arg('input') input: AssignAgentInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.assignAgent(ctx, viewer, input.taskId, input.agent, !!input.primary);
+  }
+
+  @Allow('SIGNED_IN', 'SERVICE')
+  @Mutation(() => Task)
+  unassignAgent(@Arg('taskId', () => ID) taskId: string, @Arg('agent', () => AgentType) agent: AgentType, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.unassignAgent(ctx, viewer, taskId, agent);
   }
 
   @Mutation(() => Task, { description: 'Refused when it would create a cycle.' })
-  addTaskDependency(@Arg('input') input: TaskDependencyInput, @Ctx() ctx: Context) {
-    return ctx.services.tasks.addDependency(ctx, viewerOf(ctx), input.taskId, input.dependsOnId);
+  addTaskDependency(@Arg('input') input: TaskDependencyInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.addDependency(ctx, viewer, input.taskId, input.dependsOnId);
   }
 
   @Mutation(() => Task)
-  removeTaskDependency(@Arg('input') input: TaskDependencyInput, @Ctx() ctx: Context) {
-    return ctx.services.tasks.removeDependency(ctx, viewerOf(ctx), input.taskId, input.dependsOnId);
+  removeTaskDependency(@Arg('input') input: TaskDependencyInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.tasks.removeDependency(ctx, viewer, input.taskId, input.dependsOnId);
   }
 
   @Subscription(() => Task, {

@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Args, Ctx, Field, ID, Info, Mutation, ObjectType, Query, Resolver } from 'type-graphql';
-import { viewerOf, type Context } from '../../server/context.js';
+import type { Context } from '../../server/context.js';
+import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { selectedFields } from '../../shared/selection.js';
@@ -25,8 +26,8 @@ export class WebhookResolver {
   }
 
   @Mutation(() => CreatedWebhook, { description: 'Admins. Deliveries are signed per Standard Webhooks with the secret returned here, once.' })
-  createWebhook(@Arg('input') input: CreateWebhookInput, @Ctx() ctx: Context) {
-    return ctx.services.webhooks.create(ctx, viewerOf(ctx), input);
+  createWebhook(@Arg('input') input: CreateWebhookInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+    return ctx.services.webhooks.create(ctx, viewer, input);
   }
 
   @Mutation(() => Boolean, { description: 'Admins. Its pending deliveries are dropped with it.' })
