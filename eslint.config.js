@@ -30,5 +30,5 @@ export default tseslint.config(
       'no-control-regex': 'off',
     },
   },
-  { files: ['dashboard/src/**/*.ts'], languageOptions: { globals: { ...globals.browser } } },
+  { files: ['dashboard/src/**/*.ts', 'graphiql/src/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
 );

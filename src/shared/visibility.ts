@@ -16,6 +16,21 @@ import { selectedFields } from './selection.js';
  */
 type Row = Record<string, unknown> & { id: string };
 
+/**
+ * Rows a subscription delivers only to viewers its filter found allowed to read them
+ * (a task event goes to those who may read the task, and so its project). Their own
+ * project relation then needs no second, per-viewer check: the fan-out keeps executing
+ * an event once for all who hear it instead of once per viewer.
+ */
+const checkedPerRecipient = new WeakSet<object>();
+
+export function deliveredOnlyToReaders<T extends object | null>(row: T): T {
+  if (row) checkedPerRecipient.add(row);
+  return row;
+}
+
+export const isDeliveredOnlyToReaders = (row: object): boolean => checkedPerRecipient.has(row);
+
 export function visibleProject(ctx: Context, info: GraphQLResolveInfo, id: string | null | undefined): Promise<Row | null> | null {
   return id ? ctx.loaders.byId<Row>(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewerOf(ctx), 't.id')).load(id) : null;
 }

@@ -51,7 +51,7 @@ describe('remote MCP servers in the registry', () => {
 
   it('marks a server that goes away ERROR with the reason on the heartbeat, pushed live, and ACTIVE again when it is back', async () => {
     const registered = (await register({ name: unique('flaky-'), serverType: 'tools', url: remote.url, headers: [{ name: 'Authorization', value: `Bearer ${remote.secret}`, secret: true }] })).data.registerMcpServer;
-    const runtimeToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'supervisor', serviceActor: 'runtime:mcp' } }, admin.token)).createServiceToken.token;
+    const runtimeToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'supervisor', serviceActor: 'runtime:mcp', expiresAt: new Date(Date.now() + 86_400_000).toISOString() } }, admin.token)).createServiceToken.token;
     const ws = wsClient(s.wsUrl, runtimeToken);
     const listening = busListeners(s);
     const changes = subscribe(ws, McpServerStatusChangedDocument, { id: registered.id });

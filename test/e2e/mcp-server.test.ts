@@ -26,7 +26,7 @@ const clients: Client[] = [];
 beforeAll(async () => {
   s = await startTestServer();
   admin = await firstAdmin(s);
-  agentToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'agent', serviceActor: 'agent:senior-engineer' } }, admin.token)).createServiceToken.token;
+  agentToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'agent', serviceActor: 'agent:senior-engineer', expiresAt: new Date(Date.now() + 86_400_000).toISOString() } }, admin.token)).createServiceToken.token;
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));

@@ -27,7 +27,7 @@ beforeAll(async () => {
   s2 = await startTestServer({ shareDatabaseWith: s });
   admin = await firstAdmin(s);
   await remote.start();
-  agentToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'agent', serviceActor: 'agent:release-bot' } }, admin.token)).createServiceToken.token;
+  agentToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'agent', serviceActor: 'agent:release-bot', expiresAt: new Date(Date.now() + 86_400_000).toISOString() } }, admin.token)).createServiceToken.token;
   serverName = unique('tools-');
   const registered = await ok(s.url, `mutation($input: RegisterMcpServerInput!) { registerMcpServer(input: $input) { id } }`, { input: { name: serverName, serverType: 'tools', url: remote.url, headers: [{ name: 'Authorization', value: `Bearer ${remote.secret}`, secret: true }] } }, admin.token);
   serverId = registered.registerMcpServer.id;

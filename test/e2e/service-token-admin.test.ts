@@ -16,7 +16,7 @@ beforeAll(async () => {
   s = await startTestServer();
   admin = await firstAdmin(s);
   user = await createUser(s, admin);
-  serviceToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer' } }, admin.token)).createServiceToken.token;
+  serviceToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer', expiresAt: new Date(Date.now() + 86_400_000).toISOString() } }, admin.token)).createServiceToken.token;
   // One real AI call of the user's (the built-in LOCAL provider): a prompt log row that is not the admin's.
   const started = await ok(s.url, `mutation { startConversation(input: {}) { id } }`, {}, user.token);
   await ok(s.url, `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`, { input: { conversationId: started.startConversation.id, content: 'Review this code' } }, user.token);

@@ -63,6 +63,8 @@ describe.skipIf(!available)('GET /dashboard/usage in headless Chromium', () => {
     }
     const providerOf = (model: string) => providers.get(model)!;
     const t = await team(s, admin, ['MAINTAINER', 'CONTRIBUTOR'], 'Write the release notes');
+    // A call may be bound only to a task its user is assigned to (prompt governance).
+    for (const u of [t.owner, ...t.members]) await ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: t.task.id, userId: u.id } }, admin.token);
     const [maintainer, member] = t.members as [TestUser, TestUser];
     const outsider = await createUser(s, admin);
     await ok(s.url, UPDATE_TASK, { input: { id: t.task.id, allowedIntents: ['documentation'] } }, t.owner.token);

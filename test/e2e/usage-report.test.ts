@@ -74,6 +74,8 @@ beforeAll(async () => {
     )
   ).createProvider.id;
   t = await team(s, admin, ['MAINTAINER', 'CONTRIBUTOR'], 'Ship the parser');
+  // A call may be bound only to a task its user is assigned to (prompt governance).
+  for (const u of [t.owner, ...t.members]) await ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: t.task.id, userId: u.id } }, admin.token);
   owner = t.owner;
   [maintainer, member] = t.members as [TestUser, TestUser];
   stranger = await createUser(s, admin);
@@ -356,6 +358,7 @@ describe('exports', () => {
 
   it('GET /exports/usage.csv quotes what a spreadsheet would run as a formula', async () => {
     const risky = (await ok(s.url, `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`, { input: { title: '=HYPERLINK("http://evil.test","open")', projectId: t.project.id } }, owner.token)).createTask;
+    await ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: risky.id, userId: member.id } }, admin.token);
     const conversation = (await ok(s.url, START, { input: { providerId, taskId: risky.id } }, member.token)).startConversation.id;
     fake.script({ usage: { prompt_tokens: 250, completion_tokens: 250 } });
     expect(codes(await send(member, conversation, PROMPTS.code))).toEqual([]);

@@ -12,12 +12,12 @@ import { ApiToken } from '../identity/api-token.entity.js';
 import { Role, User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 import { Task } from '../work/task.entity.js';
+// The estimator costs a plain list (`rows`) at NESTED_LIST_CAP items; a report page holds `first` rows.
+import { NESTED_LIST_CAP } from '../../shared/loaders.js';
 import { USAGE_RECORDED, type UsageRecordedEvent } from './usage-report.events.js';
 import { DEFAULT_REPORT_PAGE, MAX_REPORT_PAGE } from './usage-report.service.js';
 import { UsageDimension, UsageRecorded, UsageReport, UsageReportWhere, UsageRow } from './usage-report.types.js';
 
-/** The cost estimate assumes 10 items per plain list; a report page holds `first` rows. */
-const LIST_ESTIMATE = 10;
 
 @Resolver(() => UsageRow)
 @Allow('OWN_ACCOUNT')
@@ -26,7 +26,7 @@ export class UsageReportResolver {
     description:
       'AI calls grouped by any dimensions, with totals: admins see every call, a project\'s OWNER and MAINTAINERs its calls, everyone their own. ' +
       'Blocked and failed calls count in `blocked` and `errors`, never in tokens or cost.',
-    complexity: ({ args, childComplexity }) => 1 + childComplexity * Math.max(1, Math.ceil(Number(args.first ?? DEFAULT_REPORT_PAGE) / LIST_ESTIMATE)),
+    complexity: ({ args, childComplexity }) => 1 + childComplexity * Math.max(1, Math.ceil(Number(args.first ?? DEFAULT_REPORT_PAGE) / NESTED_LIST_CAP)),
   })
   usageReport(
     @Arg('groupBy', () => [UsageDimension]) groupBy: UsageDimension[],

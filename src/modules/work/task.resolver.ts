@@ -8,7 +8,7 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { BadInputError, isUuid, requireUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
-import { visibleProject, visibleTask } from '../../shared/visibility.js';
+import { deliveredOnlyToReaders, isDeliveredOnlyToReaders, visibleProject, visibleTask } from '../../shared/visibility.js';
 import { AgentType } from '../ai/agent.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
@@ -77,6 +77,7 @@ export class TaskResolver {
 
   @FieldResolver(() => Project, { nullable: true })
   project(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    if (isDeliveredOnlyToReaders(t)) return ctx.loaders.relation(t.project, readModel(Project), selectedFields(info));
     return visibleProject(ctx, info, idOf(t.project));
   }
 
@@ -195,8 +196,8 @@ export class TaskResolver {
       (!args.projectId || e.projectId === args.projectId) && (await ctx.services.taskPolicy.access(viewer, e.taskId, scope)) !== null,
     ),
   })
-  taskUpdated(@Root() e: TaskEvent, @Arg('projectId', () => ID, { nullable: true }) _projectId: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byId(tasks(), selectedFields(info)).load(e.taskId);
+  async taskUpdated(@Root() e: TaskEvent, @Arg('projectId', () => ID, { nullable: true }) _projectId: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+    return deliveredOnlyToReaders(await ctx.loaders.byId(tasks(), selectedFields(info)).load(e.taskId));
   }
 
   @Subscription(() => ID, {
