@@ -19,7 +19,11 @@ const config: CodegenConfig = {
   generates: {
     'test/generated/graphql.ts': { documents: ['test/operations/**/*.graphql'], ...typed },
     // Documents as strings: the page sends them as they are and bundles no GraphQL parser/printer.
-    'dashboard/generated/graphql.ts': { documents: ['dashboard/operations/**/*.graphql'], ...typed, config: { ...typed.config, documentMode: 'string' } },
+    'dashboard/generated/graphql.ts': {
+      documents: ['dashboard/operations/**/*.graphql'],
+      ...typed,
+      config: { ...typed.config, documentMode: 'string' },
+    },
   },
   hooks: { afterAllFileWrite: [] },
 };

@@ -19,6 +19,7 @@ import { appendFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+
 import { cpuDelta, cpuSnapshot } from './cpu.js';
 import { graphql } from './http.js';
 
@@ -77,14 +78,24 @@ async function write(spec: LoadSpec): Promise<LoadResult> {
   );
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil(q * latencies.length) - 1))] ?? NaN;
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil(q * latencies.length) - 1))] ?? NaN;
   const cpu = process.cpuUsage(cpuBefore);
-  return { writes: latencies.length, failures, firstFailure, seconds, latencyMs: { p50: at(0.5), p99: at(0.99) }, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return {
+    writes: latencies.length,
+    failures,
+    firstFailure,
+    seconds,
+    latencyMs: { p50: at(0.5), p99: at(0.99) },
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
 }
 
 function runWriters(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--audit-writers'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--audit-writers'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     child.once('message', (m) => resolve(m as LoadResult));
     child.once('error', reject);
     child.once('exit', (code) => (code ? reject(new Error(`audit writers exited with ${code}`)) : undefined));
@@ -117,14 +128,24 @@ export async function measureAuditedWrites(ctx: {
     const r = await graphql<{ signUp: { accessToken: string } }>(
       graphqlUrl,
       'mutation S($input: SignUpInput!) { signUp(input: $input) { accessToken } }',
-      { input: { email: `${username}@bench.test`, username, password: 'bench-password-0123', invitationCode: inv.createInvitation.code } },
+      {
+        input: {
+          email: `${username}@bench.test`,
+          username,
+          password: 'bench-password-0123',
+          invitationCode: inv.createInvitation.code,
+        },
+      },
     );
     tokens.push(r.signUp.accessToken);
   }
   const before = (await graphql<Verification>(graphqlUrl, VERIFY, undefined, adminToken)).verifyAuditChain;
 
   const pool = new pg.Pool({ connectionString: ctx.dbUrl, max: 1 });
-  const backlog = () => pool.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE hash IS NULL').then((r) => r.rows[0]!.n);
+  const backlog = () =>
+    pool
+      .query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE hash IS NULL')
+      .then((r) => r.rows[0]!.n);
   let maxBacklog = 0;
   let sampling = true;
   const sampler = (async () => {
@@ -146,7 +167,9 @@ export async function measureAuditedWrites(ctx: {
   }
   const machine = cpuDelta(machineBefore, cpuSnapshot(ctx.postgresPid));
   const steward = process.cpuUsage(stewardBefore);
-  const elsewhereShare = (machine.machineMs - (steward.user + steward.system) / 1000 - load.cpuMs - machine.postgresMs) / ((performance.now() - wallStarted) * cpus().length);
+  const elsewhereShare =
+    (machine.machineMs - (steward.user + steward.system) / 1000 - load.cpuMs - machine.postgresMs) /
+    ((performance.now() - wallStarted) * cpus().length);
   const ended = Date.now();
   try {
     while ((await backlog()) > 0 && Date.now() - ended < 30_000) await new Promise((r) => setTimeout(r, 5));
@@ -164,7 +187,13 @@ export async function measureAuditedWrites(ctx: {
     maxBacklog,
     elsewhereShare,
     drainMs,
-    chain: { ok: after.ok, checked: after.checked, added: after.headSeq - before.headSeq, verifyMs, reason: after.reason },
+    chain: {
+      ok: after.ok,
+      checked: after.checked,
+      added: after.headSeq - before.headSeq,
+      verifyMs,
+      reason: after.reason,
+    },
   };
 }
 
@@ -205,8 +234,14 @@ export async function auditBench(ctx: {
     return v;
   };
   ctx.log('audited writes');
-  const r = await measureAuditedWrites({ ...ctx, writers: positive('BENCH_AUDIT_WRITERS', 16), seconds: positive('BENCH_AUDIT_SECONDS', 10) });
-  ctx.log(`  ${Math.round(r.writesPerSecond)} audited writes/s with ${r.writers} writers; p99 ${r.latencyMs.p99.toFixed(1)} ms; backlog ≤ ${r.maxBacklog}; linked ${r.drainMs} ms after; chain ${r.chain.ok ? 'ok' : 'BROKEN'}; busy elsewhere ${Math.round(r.elsewhereShare * 100)}%`);
+  const r = await measureAuditedWrites({
+    ...ctx,
+    writers: positive('BENCH_AUDIT_WRITERS', 16),
+    seconds: positive('BENCH_AUDIT_SECONDS', 10),
+  });
+  ctx.log(
+    `  ${Math.round(r.writesPerSecond)} audited writes/s with ${r.writers} writers; p99 ${r.latencyMs.p99.toFixed(1)} ms; backlog ≤ ${r.maxBacklog}; linked ${r.drainMs} ms after; chain ${r.chain.ok ? 'ok' : 'BROKEN'}; busy elsewhere ${Math.round(r.elsewhereShare * 100)}%`,
+  );
   const report = renderAuditReport(r);
   process.stdout.write(`\n${report}\n`);
   appendFileSync(ctx.reportFile, `\n${report}`);

@@ -54,7 +54,8 @@ export function startChildServer(entry: string, spec: ChildServerSpec, timeoutMs
     };
     const timer = setTimeout(() => fail(`not serving after ${timeoutMs / 1000} s`), timeoutMs);
     child.once('error', (err) => fail(err.message));
-    const early = (code: number | null, signal: string | null) => fail(`exited (code ${code}, signal ${signal}) before serving`);
+    const early = (code: number | null, signal: string | null) =>
+      fail(`exited (code ${code}, signal ${signal}) before serving`);
     child.once('exit', early);
     child.once('message', (m) => {
       const answer = m as Answer;
@@ -72,7 +73,9 @@ export function startChildServer(entry: string, spec: ChildServerSpec, timeoutMs
  * says how to release what it holds; this listens, answers with the URL, and on disconnect
  * (the bench is done with it, or gone) closes everything and exits.
  */
-export function serveInChild(start: (spec: ChildServerSpec) => Promise<{ server: Server; close: () => Promise<unknown> }>): void {
+export function serveInChild(
+  start: (spec: ChildServerSpec) => Promise<{ server: Server; close: () => Promise<unknown> }>,
+): void {
   if (!process.send) throw new Error('this module is a child process of the bench (./compare.ts starts it)');
   let close: () => Promise<unknown> = async () => {};
   process.once('disconnect', () => {

@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+
 import { startChildServer, type ChildServer } from './child-server.js';
 import { processCpuMs } from './cpu.js';
 import { graphqlRequest, isGoodBody, send } from './http.js';
@@ -214,10 +215,12 @@ function firstDifference(expected: DashboardRows, actual: DashboardRows): string
       const t = p.tasks[j];
       const u = q.tasks[j];
       const where = `project #${i + 1}${p.id ? ` (${p.id})` : ''}, task #${j + 1}`;
-      if (!t || !u) return `project #${i + 1}: ${p.tasks.length} tasks in Steward's answer, ${q.tasks.length} in the other`;
+      if (!t || !u)
+        return `project #${i + 1}: ${p.tasks.length} tasks in Steward's answer, ${q.tasks.length} in the other`;
       if (t.id !== u.id) return `${where}: ${t.id} in Steward's answer, ${u.id} in the other`;
       for (const k of ['assignees', 'requesters'] as const) {
-        if (JSON.stringify(t[k]) !== JSON.stringify(u[k])) return `${where}${t.id ? ` (${t.id})` : ''}, ${k}: ${JSON.stringify(t[k])} in Steward's answer, ${JSON.stringify(u[k])} in the other`;
+        if (JSON.stringify(t[k]) !== JSON.stringify(u[k]))
+          return `${where}${t.id ? ` (${t.id})` : ''}, ${k}: ${JSON.stringify(t[k])} in Steward's answer, ${JSON.stringify(u[k])} in the other`;
       }
     }
   }
@@ -225,9 +228,16 @@ function firstDifference(expected: DashboardRows, actual: DashboardRows): string
 }
 
 /** One answer, reduced by `rows`; a failed request or an answer of another shape fails the bench. */
-async function rowsOf(label: string, url: string, query: string, token: string | null, rows: (body: string) => DashboardRows): Promise<DashboardRows> {
+async function rowsOf(
+  label: string,
+  url: string,
+  query: string,
+  token: string | null,
+  rows: (body: string) => DashboardRows,
+): Promise<DashboardRows> {
   const r = await send(graphqlRequest(url, query, undefined, token));
-  if (r.status !== 200 || !isGoodBody(r.body)) throw new BenchFailure(`${label}: the request failed (HTTP ${r.status}): ${r.body.slice(0, 1000)}`);
+  if (r.status !== 200 || !isGoodBody(r.body))
+    throw new BenchFailure(`${label}: the request failed (HTTP ${r.status}): ${r.body.slice(0, 1000)}`);
   try {
     return rows(r.body);
   } catch (err) {
@@ -239,14 +249,27 @@ async function rowsOf(label: string, url: string, query: string, token: string |
  * Steward's and the contender's answers, reduced and compared: first the probes (with
  * project and task ids), then the measured requests' answers.
  */
-async function checkEquivalence(scenario: Scenario, comparison: Comparison, contender: Contender, server: ChildServer, stewardUrl: string, token: string | null): Promise<Equivalence> {
+async function checkEquivalence(
+  scenario: Scenario,
+  comparison: Comparison,
+  contender: Contender,
+  server: ChildServer,
+  stewardUrl: string,
+  token: string | null,
+): Promise<Equivalence> {
   const label = `${scenario.name} — ${contender.name}`;
   const query = contender.query ?? scenario.query;
   const pairs: [string, DashboardRows, DashboardRows][] = [
     [
       'with project and task ids',
       await rowsOf(`${scenario.name} (probe with ids)`, stewardUrl, comparison.probeQuery, token, comparison.rows),
-      await rowsOf(`${label} (probe with ids)`, server.url + contender.probe.path, contender.probe.query ?? comparison.probeQuery, null, contender.rows),
+      await rowsOf(
+        `${label} (probe with ids)`,
+        server.url + contender.probe.path,
+        contender.probe.query ?? comparison.probeQuery,
+        null,
+        contender.rows,
+      ),
     ],
     [
       'the measured answers',
@@ -275,13 +298,19 @@ export async function runComparison(
   const contenders: ContenderResult[] = [];
   for (const contender of comparison.contenders()) {
     const started = performance.now();
-    const server = await startChildServer(contender.entry, { dbUrl: ctx.db.url, poolSize: ctx.poolSize }).catch((err: Error) => {
-      throw new BenchFailure(`${contender.name} did not start: ${err.message}`);
-    });
+    const server = await startChildServer(contender.entry, { dbUrl: ctx.db.url, poolSize: ctx.poolSize }).catch(
+      (err: Error) => {
+        throw new BenchFailure(`${contender.name} did not start: ${err.message}`);
+      },
+    );
     try {
       ctx.log(`  ${contender.name}: serving in ${Math.round(performance.now() - started)} ms (pid ${server.pid})`);
       const equivalence = await checkEquivalence(scenario, comparison, contender, server, ctx.graphqlUrl, token);
-      ctx.log(equivalence.equal ? `  same answers as Steward (${equivalence.compared})` : `  ERROR: not Steward's answer: ${equivalence.difference}`);
+      ctx.log(
+        equivalence.equal
+          ? `  same answers as Steward (${equivalence.compared})`
+          : `  ERROR: not Steward's answer: ${equivalence.difference}`,
+      );
       const result = await measureScenario(
         { name: `${scenario.name} — ${contender.name}`, query: contender.query ?? scenario.query, as: null },
         { ...ctx, graphqlUrl: `${server.url}/graphql`, serverCpuMs: () => processCpuMs(server.pid) },

@@ -12,7 +12,16 @@
  * coordinator says its time is up: one IPC message per event, not per delivery.
  */
 import WebSocket from 'ws';
-import { SUBPROTOCOL, SUBSCRIPTION, seqOf, type ClientCommand, type ClientInit, type ClientReply, type ClientStats } from './fanout-protocol.js';
+
+import {
+  seqOf,
+  SUBPROTOCOL,
+  SUBSCRIPTION,
+  type ClientCommand,
+  type ClientInit,
+  type ClientReply,
+  type ClientStats,
+} from './fanout-protocol.js';
 
 interface Sock {
   ws: WebSocket;
@@ -100,7 +109,13 @@ function onMessage(s: Sock, data: WebSocket.RawData) {
 }
 
 /** One socket up to its subscribe message; resolves with an error message if it never got there. */
-function connect(url: string, token: string, id: string, member: boolean, variables: Record<string, unknown>): Promise<string | undefined> {
+function connect(
+  url: string,
+  token: string,
+  id: string,
+  member: boolean,
+  variables: Record<string, unknown>,
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     // No compression: neither Steward nor the floor offers it, and it would only cost CPU here.
     const ws = new WebSocket(url, SUBPROTOCOL, { perMessageDeflate: false, handshakeTimeout: 60_000 });
@@ -118,7 +133,9 @@ function connect(url: string, token: string, id: string, member: boolean, variab
       clearTimeout(timer);
       resolve(err);
     };
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+    ws.on('open', () =>
+      ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
+    );
     ws.on('message', (data) => {
       if (subscribed) return onMessage(s, data);
       const m = JSON.parse(data.toString()) as { type?: string };
@@ -150,7 +167,8 @@ function connect(url: string, token: string, id: string, member: boolean, variab
 async function open(url: string, total: number, outsiderTarget: number): Promise<ClientReply> {
   const c = init!;
   const jobs: { token: string; id: string; member: boolean }[] = [];
-  for (let k = outsiders; k < outsiderTarget; k++) jobs.push({ token: c.outsiderTokens[k % c.outsiderTokens.length]!, id: `o${c.index}-${k}`, member: false });
+  for (let k = outsiders; k < outsiderTarget; k++)
+    jobs.push({ token: c.outsiderTokens[k % c.outsiderTokens.length]!, id: `o${c.index}-${k}`, member: false });
   for (let k = members; k < total; k++) {
     const i = c.index + c.count * created++;
     jobs.push({ token: c.tokens[i % c.tokens.length]!, id: `s${i}`, member: true });
@@ -170,7 +188,13 @@ async function open(url: string, total: number, outsiderTarget: number): Promise
     }
   };
   await Promise.all(Array.from({ length: Math.min(c.concurrency, jobs.length) }, worker));
-  return { type: 'opened', members, outsiders, failed, failures: Object.entries(failures).map(([m, n]) => `${n} × ${m}`) };
+  return {
+    type: 'opened',
+    members,
+    outsiders,
+    failed,
+    failures: Object.entries(failures).map(([m, n]) => `${n} × ${m}`),
+  };
 }
 
 async function closeAll(): Promise<void> {

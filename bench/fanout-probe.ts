@@ -7,6 +7,7 @@
  * not garbage. Without an IPC channel it does nothing.
  */
 import { getHeapSpaceStatistics } from 'node:v8';
+
 import { youngGenerationBytes, type ProbeReply } from './fanout-protocol.js';
 
 if (process.send) {
@@ -16,7 +17,12 @@ if (process.send) {
     (globalThis as { gc?: () => void }).gc?.();
     const ms = performance.now() - started;
     const { heapUsed } = process.memoryUsage();
-    process.send!({ type: 'gc', heapUsed, youngBytes: youngGenerationBytes(getHeapSpaceStatistics()), ms } satisfies ProbeReply);
+    process.send!({
+      type: 'gc',
+      heapUsed,
+      youngBytes: youngGenerationBytes(getHeapSpaceStatistics()),
+      ms,
+    } satisfies ProbeReply);
   });
   // The channel must not keep Steward alive: its own shutdown decides when it exits.
   process.channel?.unref();

@@ -8,7 +8,8 @@
 export const SUBPROTOCOL = 'graphql-transport-ws';
 
 /** Every subscriber's operation: one subscription per socket. */
-export const SUBSCRIPTION = 'subscription F($projectId: ID) { taskUpdated(projectId: $projectId) { id title status priority updatedAt } }';
+export const SUBSCRIPTION =
+  'subscription F($projectId: ID) { taskUpdated(projectId: $projectId) { id title status priority updatedAt } }';
 
 /** The task's title at event `seq`: a client reads the event's number back from what it receives. */
 export const titleOf = (seq: number) => `fan-out event ${seq}`;
@@ -98,5 +99,7 @@ export type ProbeReply = { type: 'gc'; heapUsed: number; youngBytes: number; ms:
  * so it sits in RSS whatever the number of sockets.
  */
 export function youngGenerationBytes(spaces: { space_name: string; physical_space_size: number }[]): number {
-  return spaces.filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space').reduce((n, s) => n + s.physical_space_size, 0);
+  return spaces
+    .filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space')
+    .reduce((n, s) => n + s.physical_space_size, 0);
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+
 import { graphql } from './http.js';
 
 /** Every bench user's password (they all share the admin's argon2id hash). */
@@ -22,7 +23,15 @@ export interface FixtureSize {
 }
 
 /** The organisation of issue 7's stand-in (1,000 users, 200 projects, 50,000 tasks, 75,000 assignees, 100,000 approvals), with the performance issue's 1,000,000 prompt logs. */
-export const DEFAULT_SIZE: FixtureSize = { users: 1000, projects: 200, membersPerProject: 10, tasks: 50_000, assignees: 75_000, approvals: 100_000, promptLogs: 1_000_000 };
+export const DEFAULT_SIZE: FixtureSize = {
+  users: 1000,
+  projects: 200,
+  membersPerProject: 10,
+  tasks: 50_000,
+  assignees: 75_000,
+  approvals: 100_000,
+  promptLogs: 1_000_000,
+};
 
 /** Who the scenarios can act as: an access token per viewer. */
 export interface Tokens {
@@ -56,14 +65,24 @@ const SIGN_UP = `mutation ($input: SignUpInput!) { signUp(input: $input) { acces
  * Each later fill step (projects, tasks, approvals, prompt logs, …) is one more
  * function like `fillUsers` below, called from here in dependency order.
  */
-export async function createFixture(graphqlUrl: string, db: pg.Pool, size: FixtureSize, meteredUsers = 32): Promise<Fixture> {
+export async function createFixture(
+  graphqlUrl: string,
+  db: pg.Pool,
+  size: FixtureSize,
+  meteredUsers = 32,
+): Promise<Fixture> {
   checkSize(size);
   const started = Date.now();
-  const res = await graphql<{ signUp: { accessToken: string; user: { id: string; role: string } } }>(graphqlUrl, SIGN_UP, {
-    input: { email: 'admin@bench.test', username: 'bench_admin', name: 'Bench Admin', password: PASSWORD },
-  });
+  const res = await graphql<{ signUp: { accessToken: string; user: { id: string; role: string } } }>(
+    graphqlUrl,
+    SIGN_UP,
+    {
+      input: { email: 'admin@bench.test', username: 'bench_admin', name: 'Bench Admin', password: PASSWORD },
+    },
+  );
   const { accessToken, user } = res.signUp;
-  if (user.role !== 'ADMIN') throw new Error(`the first sign-up should be ADMIN, got ${user.role}: is the bench database fresh?`);
+  if (user.role !== 'ADMIN')
+    throw new Error(`the first sign-up should be ADMIN, got ${user.role}: is the bench database fresh?`);
 
   const uuid = await uuidFunction(db);
   await fillUsers(db, uuid, user.id, size.users - 1);
@@ -97,7 +116,16 @@ export async function createFixture(graphqlUrl: string, db: pg.Pool, size: Fixtu
   }
 
   const rows: Record<string, number> = {};
-  for (const table of ['users', 'projects', 'project_members', 'tasks', 'task_assignees', 'approvals', 'conversations', 'prompt_logs']) {
+  for (const table of [
+    'users',
+    'projects',
+    'project_members',
+    'tasks',
+    'task_assignees',
+    'approvals',
+    'conversations',
+    'prompt_logs',
+  ]) {
     const { rows: r } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}"`);
     rows[table] = r[0]!.n;
   }
@@ -125,11 +153,18 @@ const UNLIMITED = { requestsPerHour: 2_147_483_647, tokens: 1e15, messages: 2_14
  * cost limits stay unset, and LOCAL is free anyway), a conversation with the ASSISTANT
  * started through the API, and one call proving that the seeded LOCAL provider answers it.
  */
-async function prepareMeteredCalls(graphqlUrl: string, db: pg.Pool, token: string, adminId: string, userCount: number): Promise<Pick<Fixture, 'conversationId' | 'localProvider' | 'meteredUsers'>> {
+async function prepareMeteredCalls(
+  graphqlUrl: string,
+  db: pg.Pool,
+  token: string,
+  adminId: string,
+  userCount: number,
+): Promise<Pick<Fixture, 'conversationId' | 'localProvider' | 'meteredUsers'>> {
   const { rows: providers } = await db.query<{ name: string; model_name: string }>(
     `SELECT name, model_name FROM providers WHERE provider_type = 'LOCAL' AND active ORDER BY platform_provided DESC, name`,
   );
-  if (!providers.length) throw new Error('no active LOCAL provider: Steward should seed "Steward Local" when it starts');
+  if (!providers.length)
+    throw new Error('no active LOCAL provider: Steward should seed "Steward Local" when it starts');
   // Users of their own for the metered call by many users (signed up through an invitation, like any new user).
   const invitation = await graphql<{ createInvitation: { code: string } }>(
     graphqlUrl,
@@ -141,7 +176,13 @@ async function prepareMeteredCalls(graphqlUrl: string, db: pg.Pool, token: strin
   for (let i = 0; i < userCount; i++) {
     const username = `metered_${i}`;
     const r = await graphql<{ signUp: { accessToken: string; user: { id: string } } }>(graphqlUrl, SIGN_UP, {
-      input: { email: `${username}@bench.test`, username, name: `Metered caller ${i}`, password: PASSWORD, invitationCode: invitation.createInvitation.code },
+      input: {
+        email: `${username}@bench.test`,
+        username,
+        name: `Metered caller ${i}`,
+        password: PASSWORD,
+        invitationCode: invitation.createInvitation.code,
+      },
     });
     signedUp.push({ userId: r.signUp.user.id, token: r.signUp.accessToken });
   }
@@ -171,7 +212,9 @@ async function prepareMeteredCalls(graphqlUrl: string, db: pg.Pool, token: strin
   );
   const local = providers.find((p) => p.model_name === reply.sendMessage.model);
   if (!local) {
-    throw new Error(`the bench conversation was answered by model ${reply.sendMessage.model}, not by a LOCAL provider (${providers.map((p) => p.model_name).join(', ')})`);
+    throw new Error(
+      `the bench conversation was answered by model ${reply.sendMessage.model}, not by a LOCAL provider (${providers.map((p) => p.model_name).join(', ')})`,
+    );
   }
   return { conversationId, localProvider: { name: local.name, model: local.model_name }, meteredUsers };
 }
@@ -181,11 +224,15 @@ function checkSize(s: FixtureSize): void {
     throw new Error(`bench data size: ${msg}`);
   };
   if (s.users < 1) fail('there is at least the admin (BENCH_USERS ≥ 1)');
-  if (s.projects > 0 && (s.membersPerProject < 1 || s.membersPerProject > s.users)) fail(`members per project must be between 1 and the number of users (${s.users})`);
+  if (s.projects > 0 && (s.membersPerProject < 1 || s.membersPerProject > s.users))
+    fail(`members per project must be between 1 and the number of users (${s.users})`);
   if (s.tasks > 0 && s.projects < 1) fail('tasks need projects (BENCH_PROJECTS ≥ 1)');
   if ((s.assignees > 0 || s.approvals > 0) && s.tasks < 1) fail('assignees and approvals need tasks (BENCH_TASKS ≥ 1)');
   // Assignees of a task are distinct members of its project.
-  if (s.assignees > s.tasks * s.membersPerProject) fail(`at most ${s.membersPerProject} assignees per task (BENCH_MEMBERS): BENCH_ASSIGNEES ≤ ${s.tasks * s.membersPerProject}`);
+  if (s.assignees > s.tasks * s.membersPerProject)
+    fail(
+      `at most ${s.membersPerProject} assignees per task (BENCH_MEMBERS): BENCH_ASSIGNEES ≤ ${s.tasks * s.membersPerProject}`,
+    );
 }
 
 /** PostgreSQL 18 has uuidv7() (time-ordered, like the ids Steward creates); older servers get v4. */
@@ -228,7 +275,8 @@ async function fillUsers(db: pg.Pool, uuid: string, adminId: string, count: numb
 type Uuid = 'uuidv7' | 'gen_random_uuid';
 
 /** A new id for a row created at `createdAt` (an SQL expression): time-ordered where the server can. */
-const idAt = (uuid: Uuid, createdAt: string) => (uuid === 'uuidv7' ? `uuidv7((${createdAt}) - now())` : 'gen_random_uuid()');
+const idAt = (uuid: Uuid, createdAt: string) =>
+  uuid === 'uuidv7' ? `uuidv7((${createdAt}) - now())` : 'gen_random_uuid()';
 
 /*
  * The fill steps below are set-based and index-driven: each generated row is numbered
@@ -261,7 +309,9 @@ function spread(e: string, T: number): string {
 
 /** bench_users: every user numbered 0…U−1 (by id). */
 async function indexUsers(db: pg.PoolClient): Promise<void> {
-  await db.query(`CREATE TEMP TABLE bench_users AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id FROM users`);
+  await db.query(
+    `CREATE TEMP TABLE bench_users AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id FROM users`,
+  );
   await db.query(`ALTER TABLE bench_users ADD PRIMARY KEY (i)`);
   await db.query(`ANALYZE bench_users`);
 }
@@ -416,8 +466,12 @@ async function fillPromptLogs(db: pg.PoolClient, uuid: Uuid, size: FixtureSize):
   );
   for (const { ddl } of months) await db.query(ddl);
 
-  await db.query(`CREATE TEMP TABLE bench_providers AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id, model_name, input_cost_per1k, output_cost_per1k FROM providers`);
-  await db.query(`CREATE TEMP TABLE bench_conversations AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id, user_id FROM conversations`);
+  await db.query(
+    `CREATE TEMP TABLE bench_providers AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id, model_name, input_cost_per1k, output_cost_per1k FROM providers`,
+  );
+  await db.query(
+    `CREATE TEMP TABLE bench_conversations AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS i, id, user_id FROM conversations`,
+  );
   // Statistics, or the planner guesses thousands of rows and sorts a million for a merge join.
   await db.query(`ANALYZE bench_providers`);
   await db.query(`ANALYZE bench_conversations`);

@@ -30,6 +30,7 @@
  */
 import { createServer } from 'node:http';
 import pg from 'pg';
+
 import { serveInChild } from './child-server.js';
 
 /** The dashboard's sizes: Steward's `projects(first: 20) { … tasks(first: 20) … }`. */
@@ -78,11 +79,21 @@ serveInChild(async ({ dbUrl, poolSize }) => {
       pool.query<{ body: string }>(statement).then(
         ({ rows }) => {
           const body = rows[0]!.body;
-          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+          res
+            .writeHead(200, {
+              'content-type': 'application/json; charset=utf-8',
+              'content-length': Buffer.byteLength(body),
+            })
+            .end(body);
         },
         (err: Error) => {
           const body = JSON.stringify({ errors: [{ message: err.message }] });
-          res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+          res
+            .writeHead(500, {
+              'content-type': 'application/json; charset=utf-8',
+              'content-length': Buffer.byteLength(body),
+            })
+            .end(body);
         },
       );
     });

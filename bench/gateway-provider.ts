@@ -13,7 +13,18 @@ const reply = (model: string) =>
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content: 'The function looks correct; add a test for negative numbers.', refusal: null }, finish_reason: 'stop', logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: 'The function looks correct; add a test for negative numbers.',
+          refusal: null,
+        },
+        finish_reason: 'stop',
+        logprobs: null,
+      },
+    ],
     usage: { prompt_tokens: 24, completion_tokens: 12, total_tokens: 36 },
   });
 
@@ -37,7 +48,9 @@ const server = createServer((req, res) => {
       const r = JSON.parse(reply(model));
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const base = { id: r.id, object: 'chat.completion.chunk', created: r.created, model };
-      res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: r.choices[0].message.content }, finish_reason: null }] })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: r.choices[0].message.content }, finish_reason: null }] })}\n\n`,
+      );
       res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`);
       res.write(`data: ${JSON.stringify({ ...base, choices: [], usage: r.usage })}\n\n`);
       return res.end('data: [DONE]\n\n');

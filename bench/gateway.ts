@@ -19,6 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { graphql } from './http.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { runLoad } from './measure.js';
@@ -34,7 +35,16 @@ const SINGLE = num('BENCH_GATEWAY_SINGLE', 4);
 const WARMUP = num('BENCH_WARMUP', 2);
 const SQL_SAMPLES = num('BENCH_SQL_SAMPLES', 20);
 const MODEL = 'gpt-4o-mini';
-const PROMPT = { model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'Review this function and write a unit test: export const add = (a: number, b: number) => a + b;' }] };
+const PROMPT = {
+  model: MODEL,
+  max_tokens: 64,
+  messages: [
+    {
+      role: 'user',
+      content: 'Review this function and write a unit test: export const add = (a: number, b: number) => a + b;',
+    },
+  ],
+};
 
 interface Provider {
   url: string;
@@ -43,7 +53,9 @@ interface Provider {
 }
 
 function startProvider(): Promise<Provider> {
-  const child = fork(fileURLToPath(new URL('./gateway-provider.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(new URL('./gateway-provider.js', import.meta.url)), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('message', (m) => {
@@ -64,7 +76,9 @@ function startProvider(): Promise<Provider> {
 async function startPortkey(): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const entry = fileURLToPath(new URL('../../node_modules/@portkey-ai/gateway/build/start-server.js', import.meta.url));
-  const child = spawn(process.execPath, [entry, `--port=${port}`, '--headless'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [entry, `--port=${port}`, '--headless'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
@@ -83,14 +97,22 @@ async function countLogs(url: string): Promise<{ all: number; success: number }>
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const [r] = (await c.query<{ all: number; success: number }>(`SELECT count(*)::int AS "all", (count(*) FILTER (WHERE status = 'SUCCESS'))::int AS success FROM prompt_logs`)).rows;
+    const [r] = (
+      await c.query<{ all: number; success: number }>(
+        `SELECT count(*)::int AS "all", (count(*) FILTER (WHERE status = 'SUCCESS'))::int AS success FROM prompt_logs`,
+      )
+    ).rows;
     return r!;
   } finally {
     await c.end();
   }
 }
 
-const chatRequest = (url: string, headers: Record<string, string>) => ({ url, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(PROMPT) });
+const chatRequest = (url: string, headers: Record<string, string>) => ({
+  url,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(PROMPT),
+});
 
 interface Row {
   name: string;
@@ -100,14 +122,31 @@ interface Row {
   cpuMsPerCall?: number;
 }
 
-async function measure(name: string, spec: Omit<LoadSpec, 'connections' | 'duration'>, opts: { cpu?: boolean } = {}): Promise<Row> {
+async function measure(
+  name: string,
+  spec: Omit<LoadSpec, 'connections' | 'duration'>,
+  opts: { cpu?: boolean } = {},
+): Promise<Row> {
   await runLoad({ ...spec, connections: CONNECTIONS, duration: WARMUP, check: 'chat' });
   const cpu0 = process.cpuUsage();
   const loaded = await runLoad({ ...spec, connections: CONNECTIONS, duration: DURATION, check: 'chat' });
   const cpu = process.cpuUsage(cpu0);
-  const single = await runLoad({ ...spec, perConnection: spec.perConnection?.slice(0, 1), connections: 1, duration: SINGLE, check: 'chat' });
-  const row: Row = { name, loaded, single, ...(opts.cpu ? { cpuMsPerCall: (cpu.user + cpu.system) / 1000 / Math.max(1, loaded.requests) } : {}) };
-  log(`${name}: ${loaded.requestsPerSecond.toFixed(0)} calls/s, p50 ${loaded.latencyMs.p50.toFixed(2)} ms, p99 ${loaded.latencyMs.p99.toFixed(2)} ms; 1 connection p50 ${single.latencyMs.p50.toFixed(2)} ms; failures ${loaded.errors + loaded.non2xx + loaded.mismatches + loaded.timeouts}`);
+  const single = await runLoad({
+    ...spec,
+    perConnection: spec.perConnection?.slice(0, 1),
+    connections: 1,
+    duration: SINGLE,
+    check: 'chat',
+  });
+  const row: Row = {
+    name,
+    loaded,
+    single,
+    ...(opts.cpu ? { cpuMsPerCall: (cpu.user + cpu.system) / 1000 / Math.max(1, loaded.requests) } : {}),
+  };
+  log(
+    `${name}: ${loaded.requestsPerSecond.toFixed(0)} calls/s, p50 ${loaded.latencyMs.p50.toFixed(2)} ms, p99 ${loaded.latencyMs.p99.toFixed(2)} ms; 1 connection p50 ${single.latencyMs.p50.toFixed(2)} ms; failures ${loaded.errors + loaded.non2xx + loaded.mismatches + loaded.timeouts}`,
+  );
   return row;
 }
 
@@ -132,35 +171,173 @@ export async function gatewayBench(): Promise<string> {
   let portkey: Awaited<ReturnType<typeof startPortkey>> | undefined;
   try {
     const gq = `${app.url}/graphql`;
-    const signUp = (input: Record<string, unknown>) => graphql<{ signUp: { accessToken: string; user: { id: string } } }>(gq, `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }`, { input });
-    const admin = await signUp({ email: 'gw-admin@bench.test', username: 'gw_admin', name: 'Admin', password: 'correct horse battery' });
+    const signUp = (input: Record<string, unknown>) =>
+      graphql<{ signUp: { accessToken: string; user: { id: string } } }>(
+        gq,
+        `
+          mutation ($input: SignUpInput!) {
+            signUp(input: $input) {
+              accessToken
+              user {
+                id
+              }
+            }
+          }
+        `,
+        { input },
+      );
+    const admin = await signUp({
+      email: 'gw-admin@bench.test',
+      username: 'gw_admin',
+      name: 'Admin',
+      password: 'correct horse battery',
+    });
     const at = admin.signUp.accessToken;
-    await graphql(gq, `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`, { input: { name: 'bench-provider', providerType: 'OPENAI', modelName: MODEL, apiEndpoint: `${provider.url}/v1`, apiKey: 'sk-bench-provider-key', inputCostPer1k: '0.000150', outputCostPer1k: '0.000600', maxTokens: 256, timeoutSeconds: 30 } }, at);
-    const project = (await graphql<{ createProject: { id: string } }>(gq, `mutation { createProject(input: { name: "Gateway bench" }) { id } }`, {}, at)).createProject.id;
-    const task = (await graphql<{ createTask: { id: string } }>(gq, `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`, { input: { projectId: project, title: 'Review code', allowedIntents: ['coding', 'testing', 'code_review'] } }, at)).createTask.id;
+    await graphql(
+      gq,
+      `
+        mutation ($input: CreateProviderInput!) {
+          createProvider(input: $input) {
+            id
+          }
+        }
+      `,
+      {
+        input: {
+          name: 'bench-provider',
+          providerType: 'OPENAI',
+          modelName: MODEL,
+          apiEndpoint: `${provider.url}/v1`,
+          apiKey: 'sk-bench-provider-key',
+          inputCostPer1k: '0.000150',
+          outputCostPer1k: '0.000600',
+          maxTokens: 256,
+          timeoutSeconds: 30,
+        },
+      },
+      at,
+    );
+    const project = (
+      await graphql<{ createProject: { id: string } }>(
+        gq,
+        `
+          mutation {
+            createProject(input: { name: "Gateway bench" }) {
+              id
+            }
+          }
+        `,
+        {},
+        at,
+      )
+    ).createProject.id;
+    const task = (
+      await graphql<{ createTask: { id: string } }>(
+        gq,
+        `
+          mutation ($input: CreateTaskInput!) {
+            createTask(input: $input) {
+              id
+            }
+          }
+        `,
+        { input: { projectId: project, title: 'Review code', allowedIntents: ['coding', 'testing', 'code_review'] } },
+        at,
+      )
+    ).createTask.id;
 
     // 32 users (the admin among them), each a project contributor with roomy quotas and a budgeted, task-bound key.
     const users: { id: string; token: string }[] = [{ id: admin.signUp.user.id, token: at }];
     for (let i = 1; i < 32; i++) {
-      const inv = await graphql<{ createInvitation: { code: string } }>(gq, `mutation($input: CreateInvitationInput!) { createInvitation(input: $input) { code } }`, { input: { role: 'USER', maxUses: 1, expiresAt: new Date(Date.now() + 3600_000).toISOString() } }, at);
-      const u = await signUp({ email: `gw${i}@bench.test`, username: `gw_user_${i}`, name: `User ${i}`, password: 'correct horse battery', invitationCode: inv.createInvitation.code });
-      await graphql(gq, `mutation($input: AddProjectMemberInput!) { addProjectMember(input: $input) { role } }`, { input: { projectId: project, userId: u.signUp.user.id, role: 'CONTRIBUTOR' } }, at).catch(() => {});
+      const inv = await graphql<{ createInvitation: { code: string } }>(
+        gq,
+        `
+          mutation ($input: CreateInvitationInput!) {
+            createInvitation(input: $input) {
+              code
+            }
+          }
+        `,
+        { input: { role: 'USER', maxUses: 1, expiresAt: new Date(Date.now() + 3600_000).toISOString() } },
+        at,
+      );
+      const u = await signUp({
+        email: `gw${i}@bench.test`,
+        username: `gw_user_${i}`,
+        name: `User ${i}`,
+        password: 'correct horse battery',
+        invitationCode: inv.createInvitation.code,
+      });
+      await graphql(
+        gq,
+        `
+          mutation ($input: AddProjectMemberInput!) {
+            addProjectMember(input: $input) {
+              role
+            }
+          }
+        `,
+        { input: { projectId: project, userId: u.signUp.user.id, role: 'CONTRIBUTOR' } },
+        at,
+      ).catch(() => {});
       users.push({ id: u.signUp.user.id, token: u.signUp.accessToken });
     }
     const keys: string[] = [];
     for (const u of users) {
-      await graphql(gq, `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`, { input: { userId: u.id, requestsPerHour: 1_000_000, dailyTokenLimit: 2_000_000_000, monthlyTokenLimit: 2_000_000_000, monthlyMessageLimit: 10_000_000, dailyCostLimitUsd: '100000', monthlyCostLimitUsd: '1000000' } }, at);
-      const k = await graphql<{ createVirtualKey: { token: string } }>(gq, `mutation($input: CreateVirtualKeyInput!) { createVirtualKey(input: $input) { token } }`, { input: { name: 'bench', taskId: task, dailyCostLimitUsd: '10000', requestsPerMinute: 1_000_000 } }, u.token);
+      await graphql(
+        gq,
+        `
+          mutation ($input: SetUserQuotaInput!) {
+            setUserQuota(input: $input) {
+              requestsPerHour
+            }
+          }
+        `,
+        {
+          input: {
+            userId: u.id,
+            requestsPerHour: 1_000_000,
+            dailyTokenLimit: 2_000_000_000,
+            monthlyTokenLimit: 2_000_000_000,
+            monthlyMessageLimit: 10_000_000,
+            dailyCostLimitUsd: '100000',
+            monthlyCostLimitUsd: '1000000',
+          },
+        },
+        at,
+      );
+      const k = await graphql<{ createVirtualKey: { token: string } }>(
+        gq,
+        `
+          mutation ($input: CreateVirtualKeyInput!) {
+            createVirtualKey(input: $input) {
+              token
+            }
+          }
+        `,
+        { input: { name: 'bench', taskId: task, dailyCostLimitUsd: '10000', requestsPerMinute: 1_000_000 } },
+        u.token,
+      );
       keys.push(k.createVirtualKey.token);
     }
     const stewardUrl = `${app.url}/v1/chat/completions`;
     const steward = (key: string) => chatRequest(stewardUrl, { authorization: `Bearer ${key}` });
-    const check = await fetch(stewardUrl, { method: 'POST', headers: steward(keys[0]!).headers, body: steward(keys[0]!).body });
+    const check = await fetch(stewardUrl, {
+      method: 'POST',
+      headers: steward(keys[0]!).headers,
+      body: steward(keys[0]!).body,
+    });
     if (check.status !== 200) throw new Error(`Steward's gateway answered ${check.status}: ${await check.text()}`);
 
     portkey = await startPortkey();
-    const viaPortkey = chatRequest(`${portkey.url}/v1/chat/completions`, { authorization: 'Bearer sk-bench-provider-key', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${provider.url}/v1` });
-    const direct = chatRequest(`${provider.url}/v1/chat/completions`, { authorization: 'Bearer sk-bench-provider-key' });
+    const viaPortkey = chatRequest(`${portkey.url}/v1/chat/completions`, {
+      authorization: 'Bearer sk-bench-provider-key',
+      'x-portkey-provider': 'openai',
+      'x-portkey-custom-host': `${provider.url}/v1`,
+    });
+    const direct = chatRequest(`${provider.url}/v1/chat/completions`, {
+      authorization: 'Bearer sk-bench-provider-key',
+    });
 
     const rows: Row[] = [];
     rows.push(await measure('provider, direct', { request: direct }));
@@ -171,11 +348,22 @@ export async function gatewayBench(): Promise<string> {
     const servedBefore = await provider.served();
     const logsBefore = await countLogs(db.url);
     rows.push(await measure('Steward, 1 user', { request: steward(keys[0]!) }, { cpu: true }));
-    rows.push(await measure('Steward, 32 users', { request: steward(keys[0]!), perConnection: keys.map(steward) }, { cpu: true }));
+    rows.push(
+      await measure(
+        'Steward, 32 users',
+        { request: steward(keys[0]!), perConnection: keys.map(steward) },
+        { cpu: true },
+      ),
+    );
 
     // SQL statements per call, sequentially, one user after the other.
     await resetStatements(db);
-    for (let i = 0; i < SQL_SAMPLES; i++) await fetch(stewardUrl, { method: 'POST', headers: steward(keys[i % keys.length]!).headers, body: steward(keys[0]!).body }).then((r) => r.text());
+    for (let i = 0; i < SQL_SAMPLES; i++)
+      await fetch(stewardUrl, {
+        method: 'POST',
+        headers: steward(keys[i % keys.length]!).headers,
+        body: steward(keys[0]!).body,
+      }).then((r) => r.text());
     const stats = await readStatements(db);
     const sqlPerCall = stats.calls / SQL_SAMPLES;
     for (const r of rows.slice(2)) r.sqlPerCall = sqlPerCall;
@@ -193,7 +381,10 @@ export async function gatewayBench(): Promise<string> {
       '',
       '| | calls/s | p50 ms | p99 ms | 1-conn p50 ms | added p50 vs direct (1 conn) | SQL / call | Node CPU ms / call | failed |',
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-      ...rows.map((r) => `| ${r.name} | ${fmt(r.loaded.requestsPerSecond, 0)} | ${fmt(r.loaded.latencyMs.p50)} | ${fmt(r.loaded.latencyMs.p99)} | ${fmt(r.single.latencyMs.p50)} | ${r === directRow ? '–' : fmt(r.single.latencyMs.p50 - directRow.single.latencyMs.p50)} | ${fmt(r.sqlPerCall, 1)} | ${fmt(r.cpuMsPerCall)} | ${r.loaded.errors + r.loaded.non2xx + r.loaded.mismatches + r.loaded.timeouts} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.name} | ${fmt(r.loaded.requestsPerSecond, 0)} | ${fmt(r.loaded.latencyMs.p50)} | ${fmt(r.loaded.latencyMs.p99)} | ${fmt(r.single.latencyMs.p50)} | ${r === directRow ? '–' : fmt(r.single.latencyMs.p50 - directRow.single.latencyMs.p50)} | ${fmt(r.sqlPerCall, 1)} | ${fmt(r.cpuMsPerCall)} | ${r.loaded.errors + r.loaded.non2xx + r.loaded.mismatches + r.loaded.timeouts} |`,
+      ),
       '',
       `Steward / Portkey calls/s: 1 user ${fmt(rows[2]!.loaded.requestsPerSecond / portkeyRow.loaded.requestsPerSecond)}×, 32 users ${fmt(rows[3]!.loaded.requestsPerSecond / portkeyRow.loaded.requestsPerSecond)}× (goal ≥ 2× for 32 users, ≥ 1× for one).`,
       `On the record: the provider served ${stewardServed} calls for Steward (its own count), Steward has ${logs.all} prompt logs for them (${logs.success} SUCCESS)${stewardServed <= logs.all ? ': none missing' : ' — MISSING LOGS'}.`,

@@ -5,7 +5,12 @@ export interface GraphQLRequest {
   body: string;
 }
 
-export function graphqlRequest(url: string, query: string, variables?: Record<string, unknown>, token?: string | null): GraphQLRequest {
+export function graphqlRequest(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  token?: string | null,
+): GraphQLRequest {
   return {
     url,
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -30,8 +35,14 @@ export function isGoodBody(body: string): boolean {
 }
 
 /** Sends a GraphQL operation and returns its `data`; any error (HTTP or GraphQL) throws with the body. */
-export async function graphql<T>(url: string, query: string, variables?: Record<string, unknown>, token?: string | null): Promise<T> {
+export async function graphql<T>(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  token?: string | null,
+): Promise<T> {
   const { status, body } = await send(graphqlRequest(url, query, variables, token));
-  if (status !== 200 || !isGoodBody(body)) throw new Error(`GraphQL request failed (HTTP ${status}): ${body.slice(0, 1000)}`);
+  if (status !== 200 || !isGoodBody(body))
+    throw new Error(`GraphQL request failed (HTTP ${status}): ${body.slice(0, 1000)}`);
   return (JSON.parse(body) as { data: T }).data;
 }

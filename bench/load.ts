@@ -8,8 +8,8 @@
  * latencies here are often around one millisecond.
  */
 import autocannon from 'autocannon';
-import type { GraphQLRequest } from './http.js';
-import { isGoodBody } from './http.js';
+
+import { isGoodBody, type GraphQLRequest } from './http.js';
 
 export interface LoadSpec {
   request: GraphQLRequest;
@@ -50,7 +50,10 @@ export interface LoadResult {
 /** An OpenAI chat completion with an answer. */
 function isChatCompletion(body: string): boolean {
   try {
-    return typeof (JSON.parse(body) as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message?.content === 'string';
+    return (
+      typeof (JSON.parse(body) as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message
+        ?.content === 'string'
+    );
   } catch {
     return false;
   }
@@ -65,7 +68,12 @@ export function percentile(sorted: Float64Array, q: number): number {
 export async function load(spec: LoadSpec): Promise<LoadResult> {
   let firstMismatch: string | undefined;
   const verifyBody = (body: string) => {
-    const ok = spec.expectBody !== undefined ? body === spec.expectBody : spec.check === 'chat' ? isChatCompletion(body) : isGoodBody(body);
+    const ok =
+      spec.expectBody !== undefined
+        ? body === spec.expectBody
+        : spec.check === 'chat'
+          ? isChatCompletion(body)
+          : isGoodBody(body);
     if (!ok) firstMismatch ??= body.slice(0, 500);
     return ok;
   };
@@ -123,7 +131,9 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     timeouts: r.timeouts,
     non2xx: r.non2xx,
     mismatches: r.mismatches,
-    statusCodes: Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, Number(s.count)])),
+    statusCodes: Object.fromEntries(
+      Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, Number(s.count)]),
+    ),
     firstMismatch,
     cpuMs: (cpu.user + cpu.system) / 1000,
   };

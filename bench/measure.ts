@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
 import { cpuDelta, cpuSnapshot } from './cpu.js';
 import type { Fixture } from './fixture.js';
 import { graphqlRequest, isGoodBody, send, type GraphQLRequest } from './http.js';
@@ -101,7 +102,9 @@ export interface MeasureContext {
 /** Runs ./load.js in a child process with `spec`, so autocannon's CPU is not Steward's. */
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(new URL('./load.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(new URL('./load.js', import.meta.url)), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let answer: { ok: true; result: LoadResult } | { ok: false; error: string } | undefined;
     child.once('message', (m) => {
       answer = m as typeof answer;
@@ -114,8 +117,14 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
         const l = answer.result.latencyMs as Record<string, number | null>;
         for (const k of Object.keys(l)) if (l[k] === null) l[k] = NaN;
         resolve(answer.result);
-      }
-      else reject(new Error(answer ? `load generator failed: ${answer.error}` : `load generator exited (code ${code}, signal ${signal}) without a result`));
+      } else
+        reject(
+          new Error(
+            answer
+              ? `load generator failed: ${answer.error}`
+              : `load generator exited (code ${code}, signal ${signal}) without a result`,
+          ),
+        );
     });
     child.send(spec);
   });
@@ -137,13 +146,19 @@ const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
  * `sqlSamples` sequential requests (each must answer 200 with data and no errors) and
  * the SQL statements PostgreSQL ran for them (pg_stat_statements), listed when verbose.
  */
-async function countStatements(label: string, request: GraphQLRequest, db: BenchDatabase, settings: BenchSettings): Promise<{ sqlPerRequest: number; meanMs: number; body: string }> {
+async function countStatements(
+  label: string,
+  request: GraphQLRequest,
+  db: BenchDatabase,
+  settings: BenchSettings,
+): Promise<{ sqlPerRequest: number; meanMs: number; body: string }> {
   let body = '';
   await resetStatements(db);
   const started = performance.now();
   for (let i = 0; i < settings.sqlSamples; i++) {
     const r = await send(request);
-    if (r.status !== 200 || !isGoodBody(r.body)) throw new BenchFailure(`${label}: a request failed (HTTP ${r.status}): ${r.body.slice(0, 1000)}`);
+    if (r.status !== 200 || !isGoodBody(r.body))
+      throw new BenchFailure(`${label}: a request failed (HTTP ${r.status}): ${r.body.slice(0, 1000)}`);
     body = r.body;
   }
   const meanMs = (performance.now() - started) / settings.sqlSamples;
@@ -151,7 +166,9 @@ async function countStatements(label: string, request: GraphQLRequest, db: Bench
   if (settings.verbose) {
     log(`${label}: statements of ${settings.sqlSamples} requests`);
     for (const s of await listStatements(db)) {
-      log(`  ${String(s.calls).padStart(5)} × ${s.meanMs.toFixed(3).padStart(8)} ms ${String(Math.round(s.rowsPerCall)).padStart(6)} rows  ${s.query.replace(/\s+/g, ' ').slice(0, 300)}`);
+      log(
+        `  ${String(s.calls).padStart(5)} × ${s.meanMs.toFixed(3).padStart(8)} ms ${String(Math.round(s.rowsPerCall)).padStart(6)} rows  ${s.query.replace(/\s+/g, ' ').slice(0, 300)}`,
+      );
     }
   }
   return { sqlPerRequest: sql.calls / settings.sqlSamples, meanMs, body };
@@ -171,7 +188,8 @@ export function countRows(body: string): string {
       const isConnection = 'edges' in value;
       if (field !== null && !isConnection) counts.set(field, (counts.get(field) ?? 0) + 1);
       for (const [k, v] of Object.entries(value)) {
-        if (k === 'edges' && isConnection) walk(Array.isArray(v) ? v.map((e: { node?: unknown } | null) => e?.node) : v, field);
+        if (k === 'edges' && isConnection)
+          walk(Array.isArray(v) ? v.map((e: { node?: unknown } | null) => e?.node) : v, field);
         else walk(v, k);
       }
     }
@@ -232,10 +250,18 @@ export async function measureScaling(scenario: Scenario, ctx: MeasureContext): P
     // One unmeasured request first, as for the scenario itself.
     const probe = await send(request);
     if (probe.status !== 200 || !isGoodBody(probe.body)) {
-      throw new BenchFailure(`${scenario.name} · ${v.label}: the probe request failed (HTTP ${probe.status}): ${probe.body.slice(0, 1000)}`);
+      throw new BenchFailure(
+        `${scenario.name} · ${v.label}: the probe request failed (HTTP ${probe.status}): ${probe.body.slice(0, 1000)}`,
+      );
     }
     const r = await countStatements(`${scenario.name} · ${v.label}`, request, ctx.db, ctx.settings);
-    variants.push({ label: v.label, sqlPerRequest: r.sqlPerRequest, meanMs: r.meanMs, responseBytes: Buffer.byteLength(r.body), rows: countRows(r.body) });
+    variants.push({
+      label: v.label,
+      sqlPerRequest: r.sqlPerRequest,
+      meanMs: r.meanMs,
+      responseBytes: Buffer.byteLength(r.body),
+      rows: countRows(r.body),
+    });
   }
   return { variants, equal: variants.every((v) => v.sqlPerRequest === variants[0]!.sqlPerRequest) };
 }
@@ -256,19 +282,32 @@ export async function measureScenario(scenario: Scenario, ctx: MeasureContext): 
   const { settings, db } = ctx;
   const serverCpuMs = ctx.serverCpuMs ?? ownCpuMs;
   const token = scenario.as === null ? null : ctx.fixture.tokens[scenario.as];
-  const perConnection = scenario.perConnection?.(ctx.fixture).map((r) => graphqlRequest(ctx.graphqlUrl, scenario.query, r.variables, r.token));
-  if (perConnection && !perConnection.length) throw new BenchFailure(`${scenario.name}: the fixture gave no request per connection`);
-  const request: GraphQLRequest = perConnection?.[0] ?? graphqlRequest(ctx.graphqlUrl, scenario.query, variablesOf(scenario.variables, ctx.fixture), token);
+  const perConnection = scenario
+    .perConnection?.(ctx.fixture)
+    .map((r) => graphqlRequest(ctx.graphqlUrl, scenario.query, r.variables, r.token));
+  if (perConnection && !perConnection.length)
+    throw new BenchFailure(`${scenario.name}: the fixture gave no request per connection`);
+  const request: GraphQLRequest =
+    perConnection?.[0] ??
+    graphqlRequest(ctx.graphqlUrl, scenario.query, variablesOf(scenario.variables, ctx.fixture), token);
 
   const probe = await send(request);
   if (probe.status !== 200 || !isGoodBody(probe.body)) {
-    throw new BenchFailure(`${scenario.name}: the probe request failed (HTTP ${probe.status}): ${probe.body.slice(0, 1000)}`);
+    throw new BenchFailure(
+      `${scenario.name}: the probe request failed (HTTP ${probe.status}): ${probe.body.slice(0, 1000)}`,
+    );
   }
   const expectBody = (scenario.check ?? 'same-body') === 'same-body' ? probe.body : undefined;
 
   const { sqlPerRequest } = await countStatements(scenario.name, request, db, settings);
 
-  const spec = (connections: number, duration: number): LoadSpec => ({ request, connections, duration, expectBody, perConnection: connections > 1 ? perConnection : undefined });
+  const spec = (connections: number, duration: number): LoadSpec => ({
+    request,
+    connections,
+    duration,
+    expectBody,
+    perConnection: connections > 1 ? perConnection : undefined,
+  });
   const runs: [string, LoadResult][] = [];
 
   if (settings.warmup > 0) runs.push(['warm-up', await runLoad(spec(settings.connections, settings.warmup))]);
@@ -292,8 +331,11 @@ export async function measureScenario(scenario: Scenario, ctx: MeasureContext): 
   await settle(db, undefined, serverCpuMs);
 
   if (settings.verbose) {
-    for (const [label, r] of runs) log(`${scenario.name} · ${label}: ${JSON.stringify({ ...r, firstMismatch: undefined })}`);
-    log(`${scenario.name}: ${loaded.sent - loaded.requests} request(s) left in flight by the loaded run, done ${Math.round(tailMs)} ms after it`);
+    for (const [label, r] of runs)
+      log(`${scenario.name} · ${label}: ${JSON.stringify({ ...r, firstMismatch: undefined })}`);
+    log(
+      `${scenario.name}: ${loaded.sent - loaded.requests} request(s) left in flight by the loaded run, done ${Math.round(tailMs)} ms after it`,
+    );
   }
 
   const failed = runs.filter(([, r]) => failuresOf(r) > 0);
@@ -308,6 +350,8 @@ export async function measureScenario(scenario: Scenario, ctx: MeasureContext): 
     pgCpuMsPerRequest: loaded.sent ? machine.postgresMs / loaded.sent : NaN,
     elsewhereShare: (machine.machineMs - nodeCpuMs - loaded.cpuMs - machine.postgresMs) / (wallMs * cpus().length),
     failures: failed.reduce((n, [, r]) => n + failuresOf(r), 0),
-    failureDetails: failed.length ? failed.map(([label, r]) => describeFailures(`${scenario.name} · ${label}`, r)).join('\n') : undefined,
+    failureDetails: failed.length
+      ? failed.map(([label, r]) => describeFailures(`${scenario.name} · ${label}`, r)).join('\n')
+      : undefined,
   };
 }

@@ -1,3 +1,7 @@
+import { createServer } from 'node:http';
+
+import { serveInChild } from './child-server.js';
+
 /**
  * PostGraphile 5 on Steward's database: the first comparison of the dashboard
  * (./compare.ts), run by the bench as a child process (./child-server.ts).
@@ -13,7 +17,11 @@
 // PostGraphile 5 requires Node ≥ 22 for Promise.withResolvers (ES2024); Steward runs on
 // Node 20. The polyfill must exist before any of PostGraphile's modules is evaluated:
 // they are imported dynamically below, since static imports would be evaluated first.
-type WithResolvers = <T>() => { promise: Promise<T>; resolve: (value: T | PromiseLike<T>) => void; reject: (reason?: unknown) => void };
+type WithResolvers = <T>() => {
+  promise: Promise<T>;
+  resolve: (value: T | PromiseLike<T>) => void;
+  reject: (reason?: unknown) => void;
+};
 const promiseStatics = Promise as unknown as { withResolvers?: WithResolvers };
 if (typeof promiseStatics.withResolvers !== 'function') {
   promiseStatics.withResolvers = <T>() => {
@@ -27,9 +35,6 @@ if (typeof promiseStatics.withResolvers !== 'function') {
   };
 }
 
-import { createServer } from 'node:http';
-import { serveInChild } from './child-server.js';
-
 serveInChild(async ({ dbUrl, poolSize }) => {
   const { postgraphile } = await import('postgraphile');
   const { PostGraphileAmberPreset } = await import('postgraphile/presets/amber');
@@ -37,7 +42,9 @@ serveInChild(async ({ dbUrl, poolSize }) => {
   const { grafserv } = await import('postgraphile/grafserv/node');
   const pgl = postgraphile({
     extends: [PostGraphileAmberPreset],
-    pgServices: [makePgService({ connectionString: dbUrl, schemas: ['public'], poolConfig: { max: poolSize }, pubsub: false })],
+    pgServices: [
+      makePgService({ connectionString: dbUrl, schemas: ['public'], poolConfig: { max: poolSize }, pubsub: false }),
+    ],
     grafserv: { graphiql: false, watch: false, websockets: false },
     grafast: { explain: false },
   });

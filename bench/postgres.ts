@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+
 import { createDatabaseIfMissing } from '../src/db/database.js';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 
@@ -110,11 +111,18 @@ export async function readStatements(db: BenchDatabase): Promise<StatementStats>
 }
 
 /** The statements themselves since the last reset, most frequent first (BENCH_VERBOSE). */
-export async function listStatements(db: BenchDatabase): Promise<{ calls: number; query: string; meanMs: number; rowsPerCall: number }[]> {
+export async function listStatements(
+  db: BenchDatabase,
+): Promise<{ calls: number; query: string; meanMs: number; rowsPerCall: number }[]> {
   const { rows } = await db.admin.query<{ calls: string; query: string; mean_ms: number; rows: string }>(
     `SELECT s.calls, s.query, s.mean_exec_time::float8 AS mean_ms, s.rows FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
       WHERE d.datname = $1 ORDER BY s.calls DESC, s.query`,
     [db.name],
   );
-  return rows.map((r) => ({ calls: Number(r.calls), query: r.query, meanMs: r.mean_ms, rowsPerCall: Number(r.rows) / Number(r.calls) }));
+  return rows.map((r) => ({
+    calls: Number(r.calls),
+    query: r.query,
+    meanMs: r.mean_ms,
+    rowsPerCall: Number(r.rows) / Number(r.calls),
+  }));
 }

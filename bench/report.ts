@@ -1,4 +1,5 @@
 import { cpus, totalmem } from 'node:os';
+
 import type { ComparisonResult } from './compare.js';
 import type { Fixture } from './fixture.js';
 import type { BenchSettings, ScenarioResult } from './measure.js';
@@ -43,9 +44,19 @@ function renderComparison(c: ComparisonResult, connections: number): string {
     ['SQL/req', (r) => r.sqlPerRequest, sqlCount],
     ['answer bytes', (r) => r.responseBytes, int],
   ];
-  const header = ['', 'Steward', ...c.contenders.map((x) => x.contender.name), ...c.contenders.map((x) => `Steward ÷ ${x.contender.short}`)];
+  const header = [
+    '',
+    'Steward',
+    ...c.contenders.map((x) => x.contender.name),
+    ...c.contenders.map((x) => `Steward ÷ ${x.contender.short}`),
+  ];
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  const rows = figures.map(([label, get, show]) => [label, show(get(s)), ...others.map((o) => show(get(o))), ...others.map((o) => ratio(get(s), get(o)))]);
+  const rows = figures.map(([label, get, show]) => [
+    label,
+    show(get(s)),
+    ...others.map((o) => show(get(o))),
+    ...others.map((o) => ratio(get(s), get(o))),
+  ]);
 
   const { comparison } = c;
   const maxSql = comparison.depth + 1;
@@ -64,7 +75,9 @@ function renderComparison(c: ComparisonResult, connections: number): string {
   const same = c.contenders.map(
     (x) =>
       `- ${x.contender.name}: ` +
-      (x.equivalence.equal ? `same answer as Steward (${x.equivalence.compared}; ids compared level by level, in order)` : `**NOT Steward's answer: FAILED** (${x.equivalence.difference})`),
+      (x.equivalence.equal
+        ? `same answer as Steward (${x.equivalence.compared}; ids compared level by level, in order)`
+        : `**NOT Steward's answer: FAILED** (${x.equivalence.difference})`),
   );
   return [
     `\`${c.scenario.name}\` against ${c.contenders.map((x) => x.contender.name).join(' and ')} (same database, same harness; rows \`${c.scenario.name} — …\` above):`,
@@ -127,10 +140,20 @@ export function renderReport(r: ReportInput): string {
   ]);
   const right = new Set(header.map((_, i) => i).filter((i) => i > 0));
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  const table = [line(header), line(header.map((_, i) => (right.has(i) ? '---:' : '---'))), ...rows.map(line)].join('\n');
+  const table = [line(header), line(header.map((_, i) => (right.has(i) ? '---:' : '---'))), ...rows.map(line)].join(
+    '\n',
+  );
 
   const scaled = r.results.filter((x) => x.scaling);
-  const scalingHeader = ['scenario', 'size', 'SQL/req', 'same SQL/req?', 'ms/req (1 conn)', 'answer bytes', 'rows in the answer'];
+  const scalingHeader = [
+    'scenario',
+    'size',
+    'SQL/req',
+    'same SQL/req?',
+    'ms/req (1 conn)',
+    'answer bytes',
+    'rows in the answer',
+  ];
   const scalingRows = scaled.flatMap((x) =>
     x.scaling!.variants.map((v) => [
       `\`${x.scenario.name}\``,
@@ -198,7 +221,10 @@ export function renderReport(r: ReportInput): string {
     `- Data: ${data} (filled by SQL in ${(r.fixture.ms / 1000).toFixed(1)} s, the prompt logs ${(r.fixture.promptLogMs / 1000).toFixed(1)} s of it). ` +
       `Every request to Steward is signed by the admin's access token` +
       (r.results.some((x) => x.scenario.perConnection)
-        ? `, except under load in ${r.results.filter((x) => x.scenario.perConnection).map((x) => `\`${x.scenario.name}\``).join(', ')}: each connection its own user's (signed up through the API).`
+        ? `, except under load in ${r.results
+            .filter((x) => x.scenario.perConnection)
+            .map((x) => `\`${x.scenario.name}\``)
+            .join(', ')}: each connection its own user's (signed up through the API).`
         : '.'),
     `- Load: autocannon in a child process, POST /graphql over HTTP keep-alive; ${s.warmup} s warm-up at ${c} connections, ` +
       `then ${s.duration} s at ${c} connections and ${s.singleDuration} s at 1 connection. Latencies are per request, nearest-rank percentiles.`,

@@ -40,15 +40,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { createFixture, DEFAULT_SIZE, type Fixture, type FixtureSize } from './fixture.js';
+
+import { auditBench } from './audit.js';
 import { comparisons, runComparison, type ComparisonResult } from './compare.js';
-import { measureScaling, measureScenario, BenchFailure, type BenchSettings, type ScenarioResult } from './measure.js';
+import { fanoutBench } from './fanout/run.js';
+import { createFixture, DEFAULT_SIZE, type Fixture, type FixtureSize } from './fixture.js';
+import { gatewayBench } from './gateway.js';
+import { BenchFailure, measureScaling, measureScenario, type BenchSettings, type ScenarioResult } from './measure.js';
 import { startBenchDatabase, type BenchDatabase } from './postgres.js';
 import { renderReport } from './report.js';
 import { scenarios } from './scenarios.js';
-import { auditBench } from './audit.js';
-import { fanoutBench } from './fanout/run.js';
-import { gatewayBench } from './gateway.js';
 import { Stack } from './stack.js';
 
 // graphql-js and others read NODE_ENV when first loaded: set it before Steward is imported (below).
@@ -81,7 +82,11 @@ function readSettings(): BenchSettings & { size: FixtureSize; only: string[] | n
       promptLogs: positiveInt('BENCH_PROMPT_LOGS', DEFAULT_SIZE.promptLogs, 0),
     },
     verbose: ['1', 'true', 'yes'].includes(process.env.BENCH_VERBOSE ?? ''),
-    only: process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : null,
+    only: process.env.BENCH_ONLY
+      ? process.env.BENCH_ONLY.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : null,
     compare: !['0', 'false', 'no'].includes(process.env.BENCH_COMPARE ?? ''),
   };
 }
@@ -91,14 +96,17 @@ async function main(stack: Stack): Promise<number> {
   const chosen = settings.only ? scenarios.filter((s) => settings.only!.includes(s.name)) : scenarios;
   const appended = ['audit', 'fan-out', 'gateway'];
   if (settings.only?.some((name) => !appended.includes(name) && !scenarios.some((s) => s.name === name))) {
-    throw new BenchFailure(`BENCH_ONLY names something unknown; there are: ${[...scenarios.map((s) => s.name), ...appended].join(', ')}`);
+    throw new BenchFailure(
+      `BENCH_ONLY names something unknown; there are: ${[...scenarios.map((s) => s.name), ...appended].join(', ')}`,
+    );
   }
   const started = Date.now();
 
   log('starting embedded PostgreSQL');
   const db: BenchDatabase = await startBenchDatabase();
   stack.defer('PostgreSQL', () => db.stop());
-  const postgresVersion = (await db.admin.query<{ v: string }>(`SELECT split_part(version(), ' on ', 1) AS v`)).rows[0]!.v;
+  const postgresVersion = (await db.admin.query<{ v: string }>(`SELECT split_part(version(), ' on ', 1) AS v`)).rows[0]!
+    .v;
 
   log('starting Steward (migrations, reference data)');
   const { loadConfig } = await import('../src/config.js');
@@ -148,7 +156,9 @@ async function main(stack: Stack): Promise<number> {
         `${r.nodeCpuMsPerRequest.toFixed(2)} ms CPU/req; failed ${r.failures}`,
     );
     if (r.elsewhereShare > 0.15) {
-      log(`  warning: ${Math.round(r.elsewhereShare * 100)}% of the machine's CPU went to other work during this run; its figures are disturbed`);
+      log(
+        `  warning: ${Math.round(r.elsewhereShare * 100)}% of the machine's CPU went to other work during this run; its figures are disturbed`,
+      );
     }
   };
   for (const [i, scenario] of chosen.entries()) {
@@ -157,7 +167,9 @@ async function main(stack: Stack): Promise<number> {
     summarise(r);
     r.scaling = await measureScaling(scenario, { graphqlUrl, fixture, db, settings });
     if (r.scaling) {
-      log(`  SQL/req by size: ${r.scaling.variants.map((v) => `${v.label} ${v.sqlPerRequest} (${v.rows}; ${v.meanMs.toFixed(0)} ms)`).join(' · ')}`);
+      log(
+        `  SQL/req by size: ${r.scaling.variants.map((v) => `${v.label} ${v.sqlPerRequest} (${v.rows}; ${v.meanMs.toFixed(0)} ms)`).join(' · ')}`,
+      );
       if (!r.scaling.equal) log(`  ERROR: ${scenario.name}'s SQL statements grow with rows: the bench will fail`);
     }
     results.push(r);
@@ -165,8 +177,21 @@ async function main(stack: Stack): Promise<number> {
     // The same answers from other servers (./compare.ts), measured right after; their rows follow the scenario's.
     const comparison = settings.compare ? comparisons[scenario.name] : undefined;
     if (comparison) {
-      log(`${scenario.name}: compared with ${comparison.contenders().map((c) => c.name).join(' and ')} (~${perScenario} s each)`);
-      const c = await runComparison(scenario, comparison, r, { graphqlUrl, fixture, db, settings, poolSize: config.DB_POOL_SIZE, log, measured: summarise });
+      log(
+        `${scenario.name}: compared with ${comparison
+          .contenders()
+          .map((c) => c.name)
+          .join(' and ')} (~${perScenario} s each)`,
+      );
+      const c = await runComparison(scenario, comparison, r, {
+        graphqlUrl,
+        fixture,
+        db,
+        settings,
+        poolSize: config.DB_POOL_SIZE,
+        log,
+        measured: summarise,
+      });
       results.push(...c.contenders.map((x) => x.result));
       compared.push(c);
     }
@@ -188,7 +213,10 @@ async function main(stack: Stack): Promise<number> {
 
   const problems: string[] = [];
   const failed = results.filter((r) => r.failures > 0);
-  if (failed.length) problems.push(`${failed.length} scenario(s) had failed requests:\n${failed.map((r) => r.failureDetails).join('\n')}`);
+  if (failed.length)
+    problems.push(
+      `${failed.length} scenario(s) had failed requests:\n${failed.map((r) => r.failureDetails).join('\n')}`,
+    );
   for (const c of compared) {
     for (const x of c.contenders.filter((x) => !x.equivalence.equal)) {
       problems.push(`${x.result.scenario.name}: its answer is not Steward's (${x.equivalence.difference})`);
@@ -203,16 +231,35 @@ async function main(stack: Stack): Promise<number> {
     }
   }
   // Audited writes/s with 16 writers (./audit.ts), appended to the report.
-  problems.push(...(await auditBench({ graphqlUrl, dbUrl: db.url, adminToken: fixture.tokens.admin, only: settings.only, reportFile: file, postgresPid: db.pid(), log })));
+  problems.push(
+    ...(await auditBench({
+      graphqlUrl,
+      dbUrl: db.url,
+      adminToken: fixture.tokens.admin,
+      only: settings.only,
+      reportFile: file,
+      postgresPid: db.pid(),
+      log,
+    })),
+  );
   // Subscription fan-out (./fanout.ts): a Steward process of its own on this database,
   // graphql-ws subscribers ramped to 19,950, beside a raw-ws floor; appended as a section.
   if (!settings.only || settings.only.includes('fan-out')) {
-    const fanout = await fanoutBench({ log, dbUrl: db.url, postgresPid: db.pid(), stewardEnv: { TOKEN_SIGNING_KEY: config.TOKEN_SIGNING_KEY } });
-    appendFileSync(file, `\n${fanout.markdown.replace(/^# Steward benchmark: subscription fan-out/, '## Subscription fan-out (bench/fanout/)')}\n`);
+    const fanout = await fanoutBench({
+      log,
+      dbUrl: db.url,
+      postgresPid: db.pid(),
+      stewardEnv: { TOKEN_SIGNING_KEY: config.TOKEN_SIGNING_KEY },
+    });
+    appendFileSync(
+      file,
+      `\n${fanout.markdown.replace(/^# Steward benchmark: subscription fan-out/, '## Subscription fan-out (bench/fanout/)')}\n`,
+    );
     problems.push(...fanout.problems);
   }
   // The AI gateway against Portkey and the provider called directly (./gateway.ts): its own database and Steward.
-  if (!settings.only || settings.only.includes('gateway')) appendFileSync(file, `\n${(await gatewayBench()).replace(/^### /, '## ')}\n`);
+  if (!settings.only || settings.only.includes('gateway'))
+    appendFileSync(file, `\n${(await gatewayBench()).replace(/^### /, '## ')}\n`);
   if (problems.length) throw new BenchFailure(problems.join('\n'));
   return 0;
 }
@@ -232,7 +279,9 @@ try {
   code = await main(stack);
 } catch (err) {
   if (!interrupted) {
-    process.stderr.write(`\n[bench] FAILED: ${err instanceof BenchFailure ? err.message : ((err as Error)?.stack ?? String(err))}\n`);
+    process.stderr.write(
+      `\n[bench] FAILED: ${err instanceof BenchFailure ? err.message : ((err as Error)?.stack ?? String(err))}\n`,
+    );
   }
   code = 1;
 } finally {

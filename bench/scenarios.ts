@@ -58,7 +58,8 @@ export const variablesOf = (v: Scenario['variables'], fixture: Fixture) => (type
  * settlement with PromptLog, CostRecord, daily and monthly usage, both messages and an
  * audit event. The fixture starts the conversation and lifts the admin's quotas.
  */
-const SEND_MESSAGE = 'mutation M($input: SendMessageInput!) { sendMessage(input: $input) { id content promptTokens completionTokens model } }';
+const SEND_MESSAGE =
+  'mutation M($input: SendMessageInput!) { sendMessage(input: $input) { id content promptTokens completionTokens model } }';
 const USAGE_REPORT =
   'query U($from: DateTime!) { usageReport(groupBy: [DAY, MODEL], where: { from: $from }) { rows { day model requests inputTokens outputTokens costUsd blocked errors } totals { requests costUsd blocked errors } } }';
 export const METERED_PROMPT = 'Summarise the open work of this week in three short bullet points for the team.';
@@ -94,7 +95,10 @@ export const scenarios: Scenario[] = [
     query: USAGE_REPORT,
     variables: () => ({ from: new Date(Date.now() - 30 * 86400_000).toISOString() }),
     as: 'admin',
-    goal: { singleP50Ms: 500, issue: 'usage reports: a 30-day DAY × MODEL report over 1,000,000 prompt logs answers in well under a second' },
+    goal: {
+      singleP50Ms: 500,
+      issue: 'usage reports: a 30-day DAY × MODEL report over 1,000,000 prompt logs answers in well under a second',
+    },
   },
   {
     // Writes: every answer differs (ids, history), so only errors count as failures.
@@ -111,7 +115,11 @@ export const scenarios: Scenario[] = [
     name: 'metered AI call (user per conn)',
     query: SEND_MESSAGE,
     as: null,
-    perConnection: (f) => f.meteredUsers.map((u) => ({ token: u.token, variables: { input: { conversationId: u.conversationId, content: METERED_PROMPT } } })),
+    perConnection: (f) =>
+      f.meteredUsers.map((u) => ({
+        token: u.token,
+        variables: { input: { conversationId: u.conversationId, content: METERED_PROMPT } },
+      })),
     check: 'no-errors',
     unit: 'metered AI calls',
   },

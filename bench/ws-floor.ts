@@ -13,6 +13,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { WebSocketServer, type WebSocket } from 'ws';
+
 import { youngGenerationBytes, type FloorCommand, type FloorReply } from './fanout-protocol.js';
 
 const send = (m: FloorReply) => process.send!(m);
@@ -79,7 +80,11 @@ process.on('message', (cmd: FloorCommand) => {
       return send({ type: 'count', sockets: wss.clients.size, subscriptions: subscriptionCount });
     case 'memory': {
       (globalThis as { gc?: () => void }).gc?.(); // started with --expose-gc: count what is retained, not garbage
-      return send({ type: 'memory', heapUsed: process.memoryUsage().heapUsed, youngBytes: youngGenerationBytes(getHeapSpaceStatistics()) });
+      return send({
+        type: 'memory',
+        heapUsed: process.memoryUsage().heapUsed,
+        youngBytes: youngGenerationBytes(getHeapSpaceStatistics()),
+      });
     }
     case 'loop': {
       const maxMs = loop.max / 1e6;

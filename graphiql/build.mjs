@@ -9,7 +9,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'graphiql');
 
 // The bundle takes seconds: skip it when it is newer than its sources and the lock file (--force rebuilds).
-const sources = [join(root, 'graphiql', 'index.html'), join(root, 'graphiql', 'build.mjs'), join(root, 'package-lock.json'), ...readdirSync(join(root, 'graphiql', 'src')).map((f) => join(root, 'graphiql', 'src', f))];
+const sources = [
+  join(root, 'graphiql', 'index.html'),
+  join(root, 'graphiql', 'build.mjs'),
+  join(root, 'package-lock.json'),
+  ...readdirSync(join(root, 'graphiql', 'src')).map((f) => join(root, 'graphiql', 'src', f)),
+];
 const built = join(out, 'main.js');
 if (!process.argv.includes('--force') && existsSync(built) && existsSync(join(out, 'index.html'))) {
   const at = statSync(built).mtimeMs;
@@ -17,7 +22,14 @@ if (!process.argv.includes('--force') && existsSync(built) && existsSync(join(ou
 }
 mkdirSync(out, { recursive: true });
 
-const common = { bundle: true, minify: true, target: 'es2022', logLevel: 'warning', define: { 'process.env.NODE_ENV': '"production"' }, legalComments: 'none' };
+const common = {
+  bundle: true,
+  minify: true,
+  target: 'es2022',
+  logLevel: 'warning',
+  define: { 'process.env.NODE_ENV': '"production"' },
+  legalComments: 'none',
+};
 
 await Promise.all([
   build({

@@ -10,7 +10,9 @@ import { Migration } from '@mikro-orm/migrations';
  */
 export class Migration20261201200000_metering_sent_calls extends Migration {
   override async up(): Promise<void> {
-    this.addSql(`alter table "quota_reservations" add column "sent_at" timestamptz null, add column "call" jsonb null;`);
+    this.addSql(
+      `alter table "quota_reservations" add column "sent_at" timestamptz null, add column "call" jsonb null;`,
+    );
     this.addSql(`create table if not exists "prompt_logs_default" partition of "prompt_logs" default;`);
     this.addSql(`create or replace function steward_ensure_month_partitions(parent text, ahead int) returns void
       language plpgsql as $$

@@ -7,7 +7,9 @@ import { Migration } from '@mikro-orm/migrations';
  */
 export class Migration20261201300000_auth_rate_limits extends Migration {
   override async up(): Promise<void> {
-    this.addSql(`create table "auth_rate_limits" ("key" varchar(255) not null, "points" integer not null default 0, "expire" bigint null, constraint "auth_rate_limits_pkey" primary key ("key"));`);
+    this.addSql(
+      `create table "auth_rate_limits" ("key" varchar(255) not null, "points" integer not null default 0, "expire" bigint null, constraint "auth_rate_limits_pkey" primary key ("key"));`,
+    );
   }
 
   override async down(): Promise<void> {

@@ -10,7 +10,9 @@ import { Migration } from '@mikro-orm/migrations';
  */
 export class Migration20261201400000_app_role_definer_functions extends Migration {
   override async up(): Promise<void> {
-    this.addSql(`alter function steward_audit_ensure_partitions(timestamptz, int) security definer set search_path from current;`);
+    this.addSql(
+      `alter function steward_audit_ensure_partitions(timestamptz, int) security definer set search_path from current;`,
+    );
     this.addSql(`create or replace function steward_prompt_log_partitions(ahead int) returns void
       language plpgsql security definer set search_path from current as $$
       begin

@@ -16,13 +16,17 @@ export class Migration20261201600000_usage_reporting extends Migration {
   override async up(): Promise<void> {
     this.addSql(`alter table "prompt_logs" add column if not exists "api_token_id" uuid null;`);
     this.addSql(`create index if not exists "prompt_logs_api_token_id_index" on "prompt_logs" ("api_token_id");`);
-    this.addSql(`create index if not exists "prompt_logs_project_id_created_at_index" on "prompt_logs" ("project_id", "created_at");`);
+    this.addSql(
+      `create index if not exists "prompt_logs_project_id_created_at_index" on "prompt_logs" ("project_id", "created_at");`,
+    );
     this.addSql(`create index if not exists "prompt_logs_created_at_index" on "prompt_logs" ("created_at");`);
 
     const columns = `"day" date not null, "model" text null, "provider_id" uuid null, "agent_type" text null, "status" "prompt_status" not null,
       "requests" bigint not null, "input_tokens" bigint not null, "output_tokens" bigint not null, "cost_usd" numeric(18,6) not null`;
     this.addSql(`create table "usage_rollup" (${columns});`);
-    this.addSql(`create unique index "usage_rollup_key" on "usage_rollup" ("day", "model", "provider_id", "agent_type", "status") nulls not distinct;`);
+    this.addSql(
+      `create unique index "usage_rollup_key" on "usage_rollup" ("day", "model", "provider_id", "agent_type", "status") nulls not distinct;`,
+    );
     this.addSql(`create table "usage_rollup_delta" (${columns});`);
     this.addSql(`create index "usage_rollup_delta_day_index" on "usage_rollup_delta" ("day");`);
 
@@ -49,8 +53,11 @@ begin
   return null;
 end $$;`);
     // The trigger first: it locks out writers until this commits, so the backfill below sees every earlier call and no later one twice.
-    this.addSql(`create trigger "prompt_logs_usage_recorded" after insert on "prompt_logs" referencing new table as added for each statement execute function "steward_usage_recorded"();`);
-    this.addSql(`insert into "usage_rollup" (day, model, provider_id, agent_type, status, requests, input_tokens, output_tokens, cost_usd)
+    this.addSql(
+      `create trigger "prompt_logs_usage_recorded" after insert on "prompt_logs" referencing new table as added for each statement execute function "steward_usage_recorded"();`,
+    );
+    this
+      .addSql(`insert into "usage_rollup" (day, model, provider_id, agent_type, status, requests, input_tokens, output_tokens, cost_usd)
       select (created_at at time zone 'UTC')::date, model, provider_id, agent_type, status, count(*),
              coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd), 0)
         from prompt_logs group by 1, 2, 3, 4, 5;`);

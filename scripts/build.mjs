@@ -39,14 +39,32 @@ function run(cmd, args) {
 const BUILD_INFO = 'dist/.tsbuildinfo';
 const tsInputs = ['src', 'migrations', 'bench', 'tsconfig.json', 'package-lock.json'];
 if (force || !existsSync(at('dist/src/main.js')) || newest(tsInputs) > mtime(BUILD_INFO)) {
-  run(process.execPath, [at('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--incremental', '--tsBuildInfoFile', at(BUILD_INFO)]);
+  run(process.execPath, [
+    at('node_modules/typescript/bin/tsc'),
+    '-p',
+    'tsconfig.json',
+    '--incremental',
+    '--tsBuildInfoFile',
+    at(BUILD_INFO),
+  ]);
   // tsc leaves its build info alone when nothing it tracks changed (a touched file): mark this build as the last.
   const now = new Date();
   utimesSync(at(BUILD_INFO), now, now);
 }
 
-const dashboardInputs = ['dashboard/src', 'dashboard/generated', 'dashboard/index.html', 'dashboard/usage.html', 'package-lock.json'];
-const dashboardOutputs = ['dist/dashboard/app.js', 'dist/dashboard/usage.js', 'dist/dashboard/index.html', 'dist/dashboard/usage.html'];
+const dashboardInputs = [
+  'dashboard/src',
+  'dashboard/generated',
+  'dashboard/index.html',
+  'dashboard/usage.html',
+  'package-lock.json',
+];
+const dashboardOutputs = [
+  'dist/dashboard/app.js',
+  'dist/dashboard/usage.js',
+  'dist/dashboard/index.html',
+  'dist/dashboard/usage.html',
+];
 if (force || newest(dashboardInputs) > Math.min(...dashboardOutputs.map(mtime))) {
   const { build } = await import('esbuild');
   await build({

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+
 import { checkTrustedProxies } from './server/client-ip.js';
 
 /**
@@ -9,7 +10,8 @@ import { checkTrustedProxies } from './server/client-ip.js';
  * A bad value stops the start with a message naming the variable; nothing reads
  * `process.env` anywhere else.
  */
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
 const bool = (def: boolean) =>
   z
     .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -31,13 +33,25 @@ const schema = z.object({
   TRUSTED_PROXIES: z
     .string()
     .default('')
-    .transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
     .superRefine((list, ctx) => {
       const bad = checkTrustedProxies(list);
       if (bad) ctx.addIssue({ code: 'custom', message: bad });
     }),
   /** When set, /metrics leaves PORT for a listener of its own on this port (0: any free one), on METRICS_HOST. */
-  METRICS_PORT: optionalString.pipe(z.string().regex(/^\d{1,5}$/, 'must be a port number').transform(Number).pipe(z.number().max(65535)).optional()),
+  METRICS_PORT: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,5}$/, 'must be a port number')
+      .transform(Number)
+      .pipe(z.number().max(65535))
+      .optional(),
+  ),
   /** Interface of the METRICS_PORT listener; default HOST. */
   METRICS_HOST: optionalString,
   /** When set, every scrape of /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters). */
@@ -55,7 +69,10 @@ const schema = z.object({
    * DATABASE_URL's user (the schema's owner): `auto` is `<database>_app`; `off` connects
    * as DATABASE_URL's user itself (which can then bypass the audit trail's triggers).
    */
-  DATABASE_APP_ROLE: z.string().regex(/^(off|auto|[a-z_][a-z0-9_]{0,62})$/, 'auto, off, or a role name (lower-case letters, digits, _)').default('auto'),
+  DATABASE_APP_ROLE: z
+    .string()
+    .regex(/^(off|auto|[a-z_][a-z0-9_]{0,62})$/, 'auto, off, or a role name (lower-case letters, digits, _)')
+    .default('auto'),
   /** Signs access tokens (HS256). At least 32 characters. */
   TOKEN_SIGNING_KEY: optionalString.pipe(z.string().min(32).optional()),
   /** AES-256 key-encryption key for secrets at rest: 32 bytes, base64. */
@@ -66,7 +83,10 @@ const schema = z.object({
       .optional(),
   ),
   /** The version name of ENCRYPTION_MASTER_KEY, stored with every secret it seals (rotation). */
-  ENCRYPTION_MASTER_KEY_VERSION: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - (at most 32)').default('1'),
+  ENCRYPTION_MASTER_KEY_VERSION: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - (at most 32)')
+    .default('1'),
   /**
    * Retired master keys still needed to open secrets sealed before a rotation, as
    * `version:base64key,…` (e.g. `1:AAAA…`). `npm run keys:rotate` re-wraps every secret
@@ -77,12 +97,23 @@ const schema = z.object({
     .default('')
     .transform((v, ctx) => {
       const keys: Record<string, string> = {};
-      for (const part of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+      for (const part of v
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)) {
         const at = part.indexOf(':');
         const version = part.slice(0, at);
         const key = part.slice(at + 1);
-        if (at < 1 || !/^[A-Za-z0-9_-]{1,32}$/.test(version) || Buffer.from(key, 'base64').length !== 32 || keys[version]) {
-          ctx.addIssue({ code: 'custom', message: 'must be `version:base64key` pairs separated by commas, each key 32 bytes, each version once' });
+        if (
+          at < 1 ||
+          !/^[A-Za-z0-9_-]{1,32}$/.test(version) ||
+          Buffer.from(key, 'base64').length !== 32 ||
+          keys[version]
+        ) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be `version:base64key` pairs separated by commas, each key 32 bytes, each version once',
+          });
           return z.NEVER;
         }
         keys[version] = key;
@@ -143,8 +174,15 @@ const schema = z.object({
   /** Accepted attachment types, comma-separated. */
   ATTACHMENT_MIME_TYPES: z
     .string()
-    .default('application/pdf,application/json,application/zip,image/png,image/jpeg,image/gif,image/webp,text/plain,text/markdown,text/csv')
-    .transform((v) => v.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean)),
+    .default(
+      'application/pdf,application/json,application/zip,image/png,image/jpeg,image/gif,image/webp,text/plain,text/markdown,text/csv',
+    )
+    .transform((v) =>
+      v
+        .split(',')
+        .map((t) => t.trim().toLowerCase())
+        .filter(Boolean),
+    ),
   /** Approvals requested without an expiry expire after this many hours. */
   APPROVAL_DEFAULT_TTL_HOURS: int(7 * 24, 1),
   /** An OPA server (its base URL) that evaluations ask about the project's active policies; unset: policies are reported NOT_EVALUATED. */
@@ -162,8 +200,18 @@ const schema = z.object({
   DEFAULT_DAILY_TOKEN_LIMIT: int(10_000, 1),
   DEFAULT_MONTHLY_TOKEN_LIMIT: int(300_000, 1),
   /** Decimal dollars, e.g. "5.00"; unset: no cost limit (and no cost alerts) unless set per user. */
-  DEFAULT_DAILY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
-  DEFAULT_MONTHLY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
+  DEFAULT_DAILY_COST_LIMIT_USD: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,12}(\.\d{1,6})?$/)
+      .optional(),
+  ),
+  DEFAULT_MONTHLY_COST_LIMIT_USD: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,12}(\.\d{1,6})?$/)
+      .optional(),
+  ),
   /** A user whose deviation score reaches this (0–100) is blocked automatically. */
   DEVIATION_BLOCK_THRESHOLD: z.coerce.number().min(1).max(100).default(50),
   /** Organisation setting: every AI call must be bound to a task the caller is assigned to (calls without one are refused). */
@@ -171,10 +219,30 @@ const schema = z.object({
   /** When the chosen provider fails, try another healthy one before giving up. */
   AI_PROVIDER_FALLBACK: bool(true),
   /** The organisation's time zone (IANA name): where its AI budgets' days and months begin. */
-  ORGANISATION_TIME_ZONE: z.string().default('UTC').refine((tz) => { try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone such as "Europe/Berlin"'),
+  ORGANISATION_TIME_ZONE: z
+    .string()
+    .default('UTC')
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be an IANA time zone such as "Europe/Berlin"'),
   /** The organisation's own AI budget (decimal dollars), on top of every user's, key's and project's; unset: none. */
-  ORGANISATION_DAILY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
-  ORGANISATION_MONTHLY_COST_LIMIT_USD: optionalString.pipe(z.string().regex(/^\d{1,12}(\.\d{1,6})?$/).optional()),
+  ORGANISATION_DAILY_COST_LIMIT_USD: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,12}(\.\d{1,6})?$/)
+      .optional(),
+  ),
+  ORGANISATION_MONTHLY_COST_LIMIT_USD: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d{1,12}(\.\d{1,6})?$/)
+      .optional(),
+  ),
   /** A reservation held longer than this (an instance died mid-call) is released by a job. */
   RESERVATION_TTL_SECONDS: int(600, 30),
   /** Prompt logs are kept this many months (monthly partitions dropped after). */
@@ -214,7 +282,16 @@ const schema = z.object({
 });
 
 export type Config = Readonly<
-  Omit<z.infer<typeof schema>, 'TOKEN_SIGNING_KEY' | 'ENCRYPTION_MASTER_KEY' | 'PUBLIC_URL' | 'ATTACHMENTS_DIR' | 'METRICS_HOST' | 'AUDIT_CHECKPOINT_KEY_FILE' | 'AUDIT_CHECKPOINT_FILE'> & {
+  Omit<
+    z.infer<typeof schema>,
+    | 'TOKEN_SIGNING_KEY'
+    | 'ENCRYPTION_MASTER_KEY'
+    | 'PUBLIC_URL'
+    | 'ATTACHMENTS_DIR'
+    | 'METRICS_HOST'
+    | 'AUDIT_CHECKPOINT_KEY_FILE'
+    | 'AUDIT_CHECKPOINT_FILE'
+  > & {
     METRICS_HOST: string;
     AUDIT_CHECKPOINT_KEY_FILE: string;
     AUDIT_CHECKPOINT_FILE: string;
@@ -237,11 +314,15 @@ const SECRET_NAMES = ['TOKEN_SIGNING_KEY', 'ENCRYPTION_MASTER_KEY'] as const;
  * ENCRYPTION_MASTER_KEY_VERSION) and the retired ones still able to open older secrets.
  * Throws a ConfigError when a retired key claims the current version with another key.
  */
-export function masterKeys(config: Pick<Config, 'ENCRYPTION_MASTER_KEY' | 'ENCRYPTION_MASTER_KEY_VERSION' | 'ENCRYPTION_PREVIOUS_MASTER_KEYS'>): { keys: Record<string, string>; current: string } {
+export function masterKeys(
+  config: Pick<Config, 'ENCRYPTION_MASTER_KEY' | 'ENCRYPTION_MASTER_KEY_VERSION' | 'ENCRYPTION_PREVIOUS_MASTER_KEYS'>,
+): { keys: Record<string, string>; current: string } {
   const current = config.ENCRYPTION_MASTER_KEY_VERSION;
   const previous = config.ENCRYPTION_PREVIOUS_MASTER_KEYS;
   if (previous[current] !== undefined && previous[current] !== config.ENCRYPTION_MASTER_KEY) {
-    throw new ConfigError(`ENCRYPTION_PREVIOUS_MASTER_KEYS: version ${current} is the current version (ENCRYPTION_MASTER_KEY_VERSION) with another key`);
+    throw new ConfigError(
+      `ENCRYPTION_PREVIOUS_MASTER_KEYS: version ${current} is the current version (ENCRYPTION_MASTER_KEY_VERSION) with another key`,
+    );
   }
   return { keys: { ...previous, [current]: config.ENCRYPTION_MASTER_KEY }, current };
 }

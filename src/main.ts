@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+
 import { ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { createLogger } from './shared/logger.js';

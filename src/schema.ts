@@ -1,7 +1,9 @@
 import 'reflect-metadata';
+
 import type { GraphQLSchema } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchema, type NonEmptyArray } from 'type-graphql';
+
 import { resolvers } from './modules/index.js';
 import { authChecker } from './server/auth-checker.js';
 

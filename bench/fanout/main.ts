@@ -48,8 +48,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { fanoutBench, running } from './run.js';
 import { here } from './settings.js';
-import { running, fanoutBench } from './run.js';
 
 async function standalone(): Promise<number> {
   const log = (msg: string) => process.stderr.write(`[fanout] ${msg}\n`);

@@ -1,11 +1,12 @@
 /** The measurement, the same for both systems: events, receipt times, steps. */
 import { cpus } from 'node:os';
+
 import { cpuDelta, cpuSnapshot } from '../cpu.js';
 import type { ClientStats } from '../fanout-protocol.js';
-import type { FanoutSettings, SystemName, StepResult } from './settings.js';
-import { processCpuMs, openFiles, sleep } from './processes.js';
-import type { ClientPool } from './subscribers.js';
+import { openFiles, processCpuMs, sleep } from './processes.js';
 import { fmt } from './report.js';
+import type { FanoutSettings, StepResult, SystemName } from './settings.js';
+import type { ClientPool } from './subscribers.js';
 
 export interface Memory {
   rss: number;
@@ -33,7 +34,11 @@ export let lastSeq = 0;
 export const nextSeq = () => ++lastSeq;
 
 /** One event: published, then waited for until every member socket has it or its time is up. */
-export async function runEvent(sys: SystemUnderTest, clients: ClientPool, timeoutMs: number): Promise<{ t0: number; times: Float64Array[]; error?: string }> {
+export async function runEvent(
+  sys: SystemUnderTest,
+  clients: ClientPool,
+  timeoutMs: number,
+): Promise<{ t0: number; times: Float64Array[]; error?: string }> {
   const waiter = clients.expect(nextSeq());
   let t0: number;
   try {
@@ -51,14 +56,21 @@ export async function runEvent(sys: SystemUnderTest, clients: ClientPool, timeou
 export const count = (times: Float64Array[]) => times.reduce((n, a) => n + a.length, 0);
 
 /** Nearest-rank percentile of sorted values. */
-export const percentile = (sorted: Float64Array, q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]! : NaN);
+export const percentile = (sorted: Float64Array, q: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]! : NaN;
 
 export function addCounts(into: Record<string, number>, from: Record<string, number>) {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 }
 
 /** Every step on one system; a failure ends the system's run with the steps measured so far (and the error). */
-export async function measureSystem(sys: SystemUnderTest, clients: ClientPool, s: FanoutSettings, log: (m: string) => void, postgresPid?: number): Promise<{ rows: StepResult[]; error?: string }> {
+export async function measureSystem(
+  sys: SystemUnderTest,
+  clients: ClientPool,
+  s: FanoutSettings,
+  log: (m: string) => void,
+  postgresPid?: number,
+): Promise<{ rows: StepResult[]; error?: string }> {
   const rows: StepResult[] = [];
   const lateBySeq = new Map<number, number>();
   const noteLate = (st: ClientStats) => {
@@ -128,7 +140,8 @@ export async function measureSystem(sys: SystemUnderTest, clients: ClientPool, s
       await sys.loopMaxMs(); // the forced GC's pause is the bench's doing, not the server's
 
       const sample = before.sample ?? after.sample;
-      if (sample && !rows.length) log(`  ${label}'s next message as received (${Buffer.byteLength(sample)} bytes): ${sample}`);
+      if (sample && !rows.length)
+        log(`  ${label}'s next message as received (${Buffer.byteLength(sample)} bytes): ${sample}`);
       const sorted = Float64Array.from(latencies).sort();
       const sockets = members + outsiders;
       const pgMs = cpuDelta(machine0, machine1).postgresMs;
@@ -148,7 +161,11 @@ export async function measureSystem(sys: SystemUnderTest, clients: ClientPool, s
         expected: members * s.events,
         received,
         late: 0,
-        latencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.length ? sorted[sorted.length - 1]! : NaN },
+        latencyMs: {
+          p50: percentile(sorted, 0.5),
+          p99: percentile(sorted, 0.99),
+          max: sorted.length ? sorted[sorted.length - 1]! : NaN,
+        },
         rssMb: mem.rss / 2 ** 20,
         youngMb: mem.youngBytes / 2 ** 20,
         rssKbPerConnection: (mem.rss - base.rss) / 1024 / sockets,
@@ -160,7 +177,13 @@ export async function measureSystem(sys: SystemUnderTest, clients: ClientPool, s
         pgCpuMsPerEvent: pgMs / s.events,
         clientCpuMsPerEvent: after.cpuMs / s.events,
         elsewhereShare:
-          (machine1.machineMs - machine0.machineMs - cpuMs - (Number.isFinite(pgMs) ? pgMs : 0) - after.cpuMs - (self.user + self.system) / 1000) / (wallMs * cpus().length),
+          (machine1.machineMs -
+            machine0.machineMs -
+            cpuMs -
+            (Number.isFinite(pgMs) ? pgMs : 0) -
+            after.cpuMs -
+            (self.user + self.system) / 1000) /
+          (wallMs * cpus().length),
         messageBytes: Buffer.byteLength(sample ?? ''),
         closes,
         unexpected,

@@ -10,11 +10,15 @@ process.once('exit', () => {
 
 /** `node args…` through sh, with the soft open-files limit raised to the hard one; exec keeps the pid. */
 export function spawnNode(args: string[], stdio: StdioOptions, env?: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...args], {
-    stdio,
-    env,
-    serialization: 'advanced',
-  });
+  const child = spawn(
+    '/bin/sh',
+    ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...args],
+    {
+      stdio,
+      env,
+      serialization: 'advanced',
+    },
+  );
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
@@ -51,7 +55,8 @@ export function processCpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * tickMs;
 }
 
-export const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+export const rssBytes = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
 
 export function openFiles(pid: number): { open: number; limit: number } {
   const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1] ?? NaN);

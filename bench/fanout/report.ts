@@ -1,6 +1,7 @@
 /** The markdown report of a run. */
 import { cpus, totalmem } from 'node:os';
-import { type FanoutSettings, type SystemName, type StepResult, GOAL } from './settings.js';
+
+import { GOAL, type FanoutSettings, type StepResult, type SystemName } from './settings.js';
 
 export interface ReportContext {
   settings: FanoutSettings;
@@ -41,7 +42,7 @@ export function renderFanout(rows: StepResult[], c: ReportContext): string {
     'loop max ms: events',
     'CPU ms/event',
     'PG CPU ms/event',
-    'subscribers\' CPU ms/event',
+    "subscribers' CPU ms/event",
     'busy elsewhere',
   ];
   const ordered = [...rows].sort((a, b) => a.step - b.step || (a.system === 'steward' ? -1 : 1));
@@ -76,7 +77,8 @@ export function renderFanout(rows: StepResult[], c: ReportContext): string {
 
   // Goals.
   const top = stewardAt(GOAL.topStep);
-  const complete = (r: StepResult | undefined) => !!r && r.failedOpens === 0 && r.received === r.expected && r.warmup.ok;
+  const complete = (r: StepResult | undefined) =>
+    !!r && r.failedOpens === 0 && r.received === r.expected && r.warmup.ok;
   const one = stewardAt(1000);
   const ratioGoal = (step: number) => {
     const st = stewardAt(step);
@@ -97,11 +99,16 @@ export function renderFanout(rows: StepResult[], c: ReportContext): string {
         ? `${met(complete(top) && top.rssKbPerConnection <= GOAL.kbPerConnection)} (${int(top.members + top.outsiders)} subscribed, ${top.failedOpens} failed; ${fmt(top.rssKbPerConnection)} KB per connection by RSS; ` +
           `${fmt(top.rssOldKbPerConnection)} KB without the young generation, which holds ${int(top.youngMb)} MiB whatever the sockets; ${fmt(top.heapKbPerConnection)} KB by V8 heap used)`
         : 'not measured'),
-    `- p99 ≤ ${GOAL.p99AtThousandMs} ms at 1,000: ` + (one ? `${met(one.latencyMs.p99 <= GOAL.p99AtThousandMs && complete(one))} (${fmt(one.latencyMs.p99)} ms)` : 'not measured'),
+    `- p99 ≤ ${GOAL.p99AtThousandMs} ms at 1,000: ` +
+      (one
+        ? `${met(one.latencyMs.p99 <= GOAL.p99AtThousandMs && complete(one))} (${fmt(one.latencyMs.p99)} ms)`
+        : 'not measured'),
     `- ${ratioGoal(10_000)}`,
     `- ${ratioGoal(GOAL.topStep)}`,
     `- Steward's event loop never blocked for more than ${GOAL.loopBlockMs} ms: ` +
-      (stewardRows.length ? `${met(worstBlock.ms <= GOAL.loopBlockMs)} (worst ${fmt(worstBlock.ms, 0)} ms, ${worstBlock.where})` : 'not measured'),
+      (stewardRows.length
+        ? `${met(worstBlock.ms <= GOAL.loopBlockMs)} (worst ${fmt(worstBlock.ms, 0)} ms, ${worstBlock.where})`
+        : 'not measured'),
     `- With per-viewer permission checks in place: every member socket is a non-admin member's; ${s.outsiders} sockets of non-members subscribed to the same project received ` +
       `${stewardRows.length ? `${stewardRows.reduce((n, r) => n + r.leaks, 0)} events` : '(not measured)'} (must be 0).`,
   ];
@@ -119,7 +126,9 @@ export function renderFanout(rows: StepResult[], c: ReportContext): string {
     `- Run ${c.startedAt.toISOString()}, ${fmt(c.seconds, 0)} s in all. Node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; ` +
       `Steward, PostgreSQL (embedded, same machine), the ${s.clients} subscriber processes and the coordinator share these cores.`,
     `- One Steward process (\`node --max-semi-space-size=64 dist/src/main.js\`, NODE_ENV=production, jobs off, default pool) holds every socket. ` +
-      (c.stewardFds ? `Its open-files limit is ${int(c.stewardFds.limit)} (the machine's hard limit), with ${c.stewardFds.open} files open before any socket: hence ${int(GOAL.topStep)}, not 20,000, at the top. ` : '') +
+      (c.stewardFds
+        ? `Its open-files limit is ${int(c.stewardFds.limit)} (the machine's hard limit), with ${c.stewardFds.open} files open before any socket: hence ${int(GOAL.topStep)}, not 20,000, at the top. `
+        : '') +
       `The sockets are opened ${s.concurrency} handshakes at a time and kept from step to step; no WS limit needed raising (one subscription per socket; Steward has no per-address connection limit).`,
     `- Subscribers: ${int(s.users)} distinct users (role USER, each with a session and an access token), members of one project (one OWNER, the rest MAINTAINER, CONTRIBUTOR or VIEWER in turn), ` +
       `socket i of a step being user i mod ${int(s.users)}'s; each socket \`connection_init\` with its user's token, then one \`taskUpdated(projectId)\` subscription selecting \`id title status priority updatedAt\`. ` +
@@ -142,10 +151,30 @@ export function renderFanout(rows: StepResult[], c: ReportContext): string {
       `busy elsewhere: share of the machine's ${cpu.length} cores busy with anything but the server, PostgreSQL (when known), the subscriber processes and the coordinator during the measured events; more than a few percent means other work disturbed the figures.`,
     `- The raw-ws floor (bench/ws-floor.ts): a plain \`ws\` WebSocketServer that acks, registers subscription ids and sends each one a \`next\` message of the same shape and size ` +
       `(${sample('floor') ?? '–'} bytes as received; Steward's ${sample('steward') ?? '–'}: they differ by the event number's digits), payload serialized once per event: no authentication, no permission check, no GraphQL.`,
-    ...(c.extraNotifications ? [`- ${c.extraNotifications} task-update NOTIFYs arrived that no publish waited for: \`updateTask\` announced some change more than once.`] : []),
-    ...(c.stewardLogs?.length ? [`- Steward's log (warn and above): ${c.stewardLogs.map((l) => `${l.count} × ${l.line}`).join('; ')}.`] : []),
+    ...(c.extraNotifications
+      ? [
+          `- ${c.extraNotifications} task-update NOTIFYs arrived that no publish waited for: \`updateTask\` announced some change more than once.`,
+        ]
+      : []),
+    ...(c.stewardLogs?.length
+      ? [`- Steward's log (warn and above): ${c.stewardLogs.map((l) => `${l.count} × ${l.line}`).join('; ')}.`]
+      : []),
     ...c.notes.map((n) => `- ${n}`),
   ];
-  const problems = c.problems?.length ? ['', '**Problems (the bench fails):**', '', ...c.problems.map((p) => `- ${p.replace(/\n\s*/g, ' ')}`)] : [];
-  return ['## Subscription fan-out (bench/fanout.ts)', '', table, ...problems, '', 'Goals:', '', ...goals, '', ...notes, ''].join('\n');
+  const problems = c.problems?.length
+    ? ['', '**Problems (the bench fails):**', '', ...c.problems.map((p) => `- ${p.replace(/\n\s*/g, ' ')}`)]
+    : [];
+  return [
+    '## Subscription fan-out (bench/fanout.ts)',
+    '',
+    table,
+    ...problems,
+    '',
+    'Goals:',
+    '',
+    ...goals,
+    '',
+    ...notes,
+    '',
+  ].join('\n');
 }

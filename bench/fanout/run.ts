@@ -1,15 +1,24 @@
 /** The run: both systems, step by step, and the problems found. */
 import pg from 'pg';
-import { Stack } from '../stack.js';
+
 import { createFixture } from '../fixture.js';
 import { startBenchDatabase } from '../postgres.js';
-import { type FanoutOptions, type FanoutResult, type StepResult, SIGNING_KEY, FD_HEADROOM, STANDALONE_SIZE, readFanoutSettings } from './settings.js';
-import { stopChild, openFiles } from './processes.js';
-import { type StewardProcess, startSteward, CommitListener, prepareAudience } from './steward.js';
+import { Stack } from '../stack.js';
+import { measureSystem, nextSeq } from './measure.js';
+import { openFiles, stopChild } from './processes.js';
+import { renderFanout, type ReportContext } from './report.js';
+import {
+  FD_HEADROOM,
+  readFanoutSettings,
+  SIGNING_KEY,
+  STANDALONE_SIZE,
+  type FanoutOptions,
+  type FanoutResult,
+  type StepResult,
+} from './settings.js';
+import { CommitListener, prepareAudience, startSteward, type StewardProcess } from './steward.js';
 import { ClientPool } from './subscribers.js';
-import { nextSeq, measureSystem } from './measure.js';
-import { stewardSystem, startFloor, floorSystem } from './systems.js';
-import { type ReportContext, renderFanout } from './report.js';
+import { floorSystem, startFloor, stewardSystem } from './systems.js';
 
 /** Runs in progress, closed by the stand-alone signal handlers. */
 export const running = new Set<Stack>();
@@ -49,7 +58,11 @@ export async function fanoutBench(opts: FanoutOptions): Promise<FanoutResult> {
       const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
       try {
         const f = await createFixture(`${steward.url}/graphql`, pool, STANDALONE_SIZE, 1);
-        context.notes.push(`Organisation around them: ${Object.entries(f.rows).map(([t, n]) => `${n.toLocaleString('en-US')} ${t}`).join(', ')} (./fixture.ts).`);
+        context.notes.push(
+          `Organisation around them: ${Object.entries(f.rows)
+            .map(([t, n]) => `${n.toLocaleString('en-US')} ${t}`)
+            .join(', ')} (./fixture.ts).`,
+        );
       } finally {
         await pool.end();
       }
@@ -110,16 +123,22 @@ export function rowProblems(rows: StepResult[]): string[] {
   for (const r of rows) {
     const at = `${r.system === 'steward' ? 'Steward' : 'floor'} at ${r.step.toLocaleString('en-US')}`;
     const missing = r.expected - r.received;
-    if (missing > 0) out.push(`${at}: ${missing.toLocaleString('en-US')} of ${r.expected.toLocaleString('en-US')} deliveries missing after ${r.events} events (${r.late} of them came late)`);
+    if (missing > 0)
+      out.push(
+        `${at}: ${missing.toLocaleString('en-US')} of ${r.expected.toLocaleString('en-US')} deliveries missing after ${r.events} events (${r.late} of them came late)`,
+      );
     if (r.failedOpens) out.push(`${at}: ${r.failedOpens} sockets failed to subscribe: ${r.openFailures.join('; ')}`);
     if (!r.warmup.ok) out.push(`${at}: no warm-up event reached every socket in ${r.warmup.attempts} attempts`);
     const closed = Object.entries(r.closes);
-    if (closed.length) out.push(`${at}: the server closed sockets: ${closed.map(([k, n]) => `${n} × ${k}`).join(', ')}`);
+    if (closed.length)
+      out.push(`${at}: the server closed sockets: ${closed.map(([k, n]) => `${n} × ${k}`).join(', ')}`);
     const odd = Object.entries(r.unexpected);
     if (odd.length) out.push(`${at}: unexpected messages: ${odd.map(([k, n]) => `${n} × ${k}`).join(', ')}`);
     if (r.duplicates) out.push(`${at}: ${r.duplicates} events received twice or out of order`);
-    if (r.leaks) out.push(`${at}: ${r.leaks} events reached users who are not members of the project (permission leak)`);
-    if (r.publishErrors.length) out.push(`${at}: ${r.publishErrors.length} publishes failed, e.g. ${r.publishErrors[0]}`);
+    if (r.leaks)
+      out.push(`${at}: ${r.leaks} events reached users who are not members of the project (permission leak)`);
+    if (r.publishErrors.length)
+      out.push(`${at}: ${r.publishErrors.length} publishes failed, e.g. ${r.publishErrors[0]}`);
   }
   return out;
 }

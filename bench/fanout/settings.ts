@@ -1,5 +1,6 @@
 /** What the fan-out bench measures and how hard: settings from the environment, result shapes, goals. */
 import { fileURLToPath } from 'node:url';
+
 import { DEFAULT_SIZE, type FixtureSize } from '../fixture.js';
 
 export interface FanoutSettings {
@@ -143,6 +144,7 @@ export function readFanoutSettings(env: NodeJS.ProcessEnv = process.env): Fanout
     concurrency: positiveInt(env, 'BENCH_FANOUT_CONCURRENCY', 200),
     floor: env.BENCH_FANOUT_FLOOR !== '0',
   };
-  if (s.outsiders >= steps[0]!) throw new Error(`BENCH_FANOUT_OUTSIDERS (${s.outsiders}) must be below the first step (${steps[0]})`);
+  if (s.outsiders >= steps[0]!)
+    throw new Error(`BENCH_FANOUT_OUTSIDERS (${s.outsiders}) must be below the first step (${steps[0]})`);
   return s;
 }

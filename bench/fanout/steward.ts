@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
+
 import { AccessTokens } from '../../src/modules/identity/access-token.js';
 import { titleOf, type ProbeReply } from '../fanout-protocol.js';
 import { freePort } from '../postgres.js';
-import { SIGNING_KEY, TOKEN_TTL_SECONDS, CHANNEL, TASK_UPDATED, here } from './settings.js';
-import { spawnNode, stopChild, exitReason, sleep, Replies } from './processes.js';
+import { exitReason, Replies, sleep, spawnNode, stopChild } from './processes.js';
+import { CHANNEL, here, SIGNING_KEY, TASK_UPDATED, TOKEN_TTL_SECONDS } from './settings.js';
 
 export interface StewardProcess {
   url: string;
@@ -26,7 +27,11 @@ export interface StewardProcess {
 
 export const LEVELS: Record<number, string> = { 40: 'warn', 50: 'error', 60: 'fatal' };
 
-export async function startSteward(dbUrl: string, extraEnv: Record<string, string>, log: (m: string) => void): Promise<StewardProcess> {
+export async function startSteward(
+  dbUrl: string,
+  extraEnv: Record<string, string>,
+  log: (m: string) => void,
+): Promise<StewardProcess> {
   const port = await freePort();
   const home = mkdtempSync(join(tmpdir(), 'steward-fanout-home-'));
   const env: NodeJS.ProcessEnv = {
@@ -45,7 +50,11 @@ export async function startSteward(dbUrl: string, extraEnv: Record<string, strin
     ...extraEnv,
   };
   const probe = pathToFileURL(here('../fanout-probe.js')).href;
-  const child = spawnNode(['--max-semi-space-size=64', '--expose-gc', '--import', probe, here('../../src/main.js')], ['ignore', 'pipe', 'pipe', 'ipc'], env);
+  const child = spawnNode(
+    ['--max-semi-space-size=64', '--expose-gc', '--import', probe, here('../../src/main.js')],
+    ['ignore', 'pipe', 'pipe', 'ipc'],
+    env,
+  );
   const logs = new Map<string, { level: string; count: number }>();
   const onLine = (line: string) => {
     let level = 'output';
@@ -182,7 +191,12 @@ export interface Audience {
  * users who are not members, a task in the project, a session per user and an access
  * token signed as Steward signs them (its session is checked on every connection).
  */
-export async function prepareAudience(dbUrl: string, users: number, outsiders: number, signingKey: string): Promise<Audience> {
+export async function prepareAudience(
+  dbUrl: string,
+  users: number,
+  outsiders: number,
+  signingKey: string,
+): Promise<Audience> {
   const tag = randomBytes(4).toString('hex'); // the bench may run twice on one database
   const db = new pg.Client({ connectionString: dbUrl });
   await db.connect();
@@ -231,7 +245,13 @@ export async function prepareAudience(dbUrl: string, users: number, outsiders: n
     const sessionOf = new Map(sessions.map((s) => [s.user_id, s.id]));
     const sign = (userId: string) => tokens.sign(userId, sessionOf.get(userId)!);
     const memberTokens = await Promise.all(members.map((u) => sign(u.id)));
-    return { projectId, task: t[0]!, ownerToken: memberTokens[0]!, memberTokens, outsiderTokens: await Promise.all(others.map((u) => sign(u.id))) };
+    return {
+      projectId,
+      task: t[0]!,
+      ownerToken: memberTokens[0]!,
+      memberTokens,
+      outsiderTokens: await Promise.all(others.map((u) => sign(u.id))),
+    };
   } catch (err) {
     await db.query('ROLLBACK').catch(() => {});
     throw err;

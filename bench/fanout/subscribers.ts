@@ -1,8 +1,9 @@
 /** The subscriber processes (../fanout-clients.ts), driven as one pool. */
 import type { ChildProcess } from 'node:child_process';
+
 import type { ClientCommand, ClientReply, ClientStats } from '../fanout-protocol.js';
+import { exitReason, Replies, spawnNode, stopChild } from './processes.js';
 import { here } from './settings.js';
-import { spawnNode, stopChild, exitReason, Replies } from './processes.js';
 
 export interface EventWaiter {
   /** Receipt times from every client process that had member sockets. */
@@ -15,7 +16,10 @@ export class ClientPool {
   private readonly replies: Replies<ClientReply>[];
   /** Member sockets per process now (a process without any never reports an event). */
   private readonly members: number[];
-  private readonly waiters = new Map<number, { remaining: Set<number>; times: Float64Array[]; resolve: (t: Float64Array[]) => void }>();
+  private readonly waiters = new Map<
+    number,
+    { remaining: Set<number>; times: Float64Array[]; resolve: (t: Float64Array[]) => void }
+  >();
 
   private constructor(private readonly procs: ChildProcess[]) {
     this.members = procs.map(() => 0);
@@ -30,12 +34,24 @@ export class ClientPool {
 
   static start(count: number): ClientPool {
     // Each process's heap holds thousands of sockets; the default old space is plenty, young space as Steward's.
-    return new ClientPool(Array.from({ length: count }, () => spawnNode(['--max-semi-space-size=64', here('../fanout-clients.js')], ['ignore', 'inherit', 'inherit', 'ipc'])));
+    return new ClientPool(
+      Array.from({ length: count }, () =>
+        spawnNode(['--max-semi-space-size=64', here('../fanout-clients.js')], ['ignore', 'inherit', 'inherit', 'ipc']),
+      ),
+    );
   }
 
   init(tokens: string[], outsiderTokens: string[], variables: Record<string, unknown>, concurrency: number) {
     this.procs.forEach((p, index) => {
-      const cmd: ClientCommand = { type: 'init', index, count: this.procs.length, tokens, outsiderTokens, variables, concurrency: Math.ceil(concurrency / this.procs.length) };
+      const cmd: ClientCommand = {
+        type: 'init',
+        index,
+        count: this.procs.length,
+        tokens,
+        outsiderTokens,
+        variables,
+        concurrency: Math.ceil(concurrency / this.procs.length),
+      };
       p.send(cmd);
     });
   }
@@ -46,7 +62,10 @@ export class ClientPool {
     const results = await Promise.all(
       this.replies.map((r, i) => {
         const total = Math.floor(members / n) + (i < members % n ? 1 : 0);
-        return r.request({ type: 'open', url, total, outsiders: i === 0 ? outsiders : 0 } satisfies ClientCommand, 'opened');
+        return r.request(
+          { type: 'open', url, total, outsiders: i === 0 ? outsiders : 0 } satisfies ClientCommand,
+          'opened',
+        );
       }),
     );
     results.forEach((r, i) => (this.members[i] = r.members));
@@ -99,7 +118,9 @@ export class ClientPool {
 
   /** Every process's counters since the last call, summed. */
   async stats(): Promise<ClientStats> {
-    const all = await Promise.all(this.replies.map((r) => r.request({ type: 'stats' } satisfies ClientCommand, 'stats')));
+    const all = await Promise.all(
+      this.replies.map((r) => r.request({ type: 'stats' } satisfies ClientCommand, 'stats')),
+    );
     const sum = (pick: (s: ClientStats) => Record<string, number>) => {
       const out: Record<string, number> = {};
       for (const s of all) for (const [k, v] of Object.entries(pick(s.stats))) out[k] = (out[k] ?? 0) + v;

@@ -1,13 +1,19 @@
 /** The two systems measured: Steward and the raw-ws floor. */
 import type { ChildProcess } from 'node:child_process';
+
 import { titleOf, type FloorCommand, type FloorReply } from '../fanout-protocol.js';
 import { graphql } from '../http.js';
-import { UPDATE_TASK, here } from './settings.js';
-import { spawnNode, exitReason, rssBytes, Replies } from './processes.js';
-import type { StewardProcess, CommitListener, Audience } from './steward.js';
 import type { SystemUnderTest } from './measure.js';
+import { exitReason, Replies, rssBytes, spawnNode } from './processes.js';
+import { here, UPDATE_TASK } from './settings.js';
+import type { Audience, CommitListener, StewardProcess } from './steward.js';
 
-export function stewardSystem(steward: StewardProcess, listener: CommitListener, audience: Audience, outsiders: number): SystemUnderTest {
+export function stewardSystem(
+  steward: StewardProcess,
+  listener: CommitListener,
+  audience: Audience,
+  outsiders: number,
+): SystemUnderTest {
   const graphqlUrl = `${steward.url}/graphql`;
   return {
     name: 'steward',
@@ -19,7 +25,12 @@ export function stewardSystem(steward: StewardProcess, listener: CommitListener,
       const committed = listener.next(10_000);
       committed.catch(() => {}); // awaited below, unless the mutation fails first
       try {
-        await graphql(graphqlUrl, UPDATE_TASK, { input: { id: audience.task.id, title: titleOf(seq) } }, audience.ownerToken);
+        await graphql(
+          graphqlUrl,
+          UPDATE_TASK,
+          { input: { id: audience.task.id, title: titleOf(seq) } },
+          audience.ownerToken,
+        );
       } catch (err) {
         listener.cancel();
         throw err;
@@ -37,7 +48,10 @@ export function stewardSystem(steward: StewardProcess, listener: CommitListener,
 }
 
 export async function startFloor(): Promise<{ child: ChildProcess; replies: Replies<FloorReply>; port: number }> {
-  const child = spawnNode(['--max-semi-space-size=64', '--expose-gc', here('../ws-floor.js')], ['ignore', 'inherit', 'inherit', 'ipc']);
+  const child = spawnNode(
+    ['--max-semi-space-size=64', '--expose-gc', here('../ws-floor.js')],
+    ['ignore', 'inherit', 'inherit', 'ipc'],
+  );
   const replies = new Replies<FloorReply>(child, 'the floor');
   const listening = await new Promise<FloorReply>((resolve, reject) => {
     child.once('message', resolve);
@@ -47,7 +61,10 @@ export async function startFloor(): Promise<{ child: ChildProcess; replies: Repl
   return { child, replies, port: listening.port };
 }
 
-export function floorSystem(floor: { child: ChildProcess; replies: Replies<FloorReply>; port: number }, task: Audience['task']): SystemUnderTest {
+export function floorSystem(
+  floor: { child: ChildProcess; replies: Replies<FloorReply>; port: number },
+  task: Audience['task'],
+): SystemUnderTest {
   return {
     name: 'floor',
     wsUrl: `ws://127.0.0.1:${floor.port}/graphql`,
@@ -55,7 +72,15 @@ export function floorSystem(floor: { child: ChildProcess; replies: Replies<Floor
     outsiders: 0, // nothing to keep from them: the floor checks nothing
     async publish(seq) {
       // What Steward sends for the subscription's selection (id title status priority updatedAt).
-      const data = { taskUpdated: { id: task.id, title: titleOf(seq), status: task.status, priority: task.priority, updatedAt: new Date().toISOString() } };
+      const data = {
+        taskUpdated: {
+          id: task.id,
+          title: titleOf(seq),
+          status: task.status,
+          priority: task.priority,
+          updatedAt: new Date().toISOString(),
+        },
+      };
       const sent = await floor.replies.request({ type: 'publish', seq, data } satisfies FloorCommand, 'sent');
       return sent.t0;
     },

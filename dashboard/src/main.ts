@@ -3,12 +3,13 @@
  * Plain DOM, no framework; the operations are the typed documents codegen generates
  * from dashboard/operations/*.graphql.
  */
-import { createClient, type Client } from 'graphql-ws';
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+import { createClient, type Client } from 'graphql-ws';
+
 import {
-  DashApproveDocument,
   DashApprovalDecidedDocument,
   DashApprovalRequestedDocument,
+  DashApproveDocument,
   DashAwaitingDocument,
   DashContainerStatusChangedDocument,
   DashCostAlertTriggeredDocument,
@@ -51,7 +52,10 @@ async function http<R, V>(doc: Doc<R, V>, variables?: V): Promise<R> {
 
 /** One subscription over the shared socket. */
 function live<R>(doc: Doc<R, Record<string, never>>, onData: (data: R) => void) {
-  ws!.subscribe<R>({ query: doc.toString() }, { next: (r) => r.data && onData(r.data as R), error: (e) => console.error(e), complete: () => {} });
+  ws!.subscribe<R>(
+    { query: doc.toString() },
+    { next: (r) => r.data && onData(r.data as R), error: (e) => console.error(e), complete: () => {} },
+  );
 }
 
 const el = (tag: string, props: Record<string, string> = {}, ...children: (Node | string)[]) => {
@@ -68,31 +72,71 @@ function renderList<T>(id: string, items: T[], card: (item: T) => HTMLElement, e
 }
 
 function render() {
-  const newest = <T extends { createdAt: string }>(m: Map<string, T>) => [...m.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  renderList('approvals', newest(state.approvals), (a) => {
-    const approve = el('button', { class: 'approve' }, 'Approve');
-    const reject = el('button', { class: 'reject' }, 'Reject');
-    approve.onclick = () => decide(a.id, true);
-    reject.onclick = () => decide(a.id, false);
-    return el(
-      'div',
-      { class: 'card approval', 'data-id': a.id, 'data-status': a.status },
-      el('strong', {}, a.actionType),
-      el('div', { class: 'meta' }, `${a.project?.name ?? 'no project'}${a.task ? ` · ${a.task.title}` : ''} · by ${a.requestedBy?.username ?? a.requestedByActor ?? 'system'} · ${when(a.createdAt)}`),
-      ...(a.notes ? [el('div', {}, a.notes)] : []),
-      approve,
-      reject,
-    );
-  }, 'Nothing waits for you.');
-  renderList('alerts', newest(state.alerts), (c) =>
-    el('div', { class: 'card alert', 'data-id': c.id }, el('strong', {}, `${c.alertType.replace('_', ' ')}%`), el('div', { class: 'meta' }, `$${c.spentUsd} of $${c.limitUsd} · ${when(c.createdAt)}`)),
-  'No cost alerts.');
-  renderList('containers', [...state.containers.values()].sort((a, b) => a.name.localeCompare(b.name)), (c) =>
-    el('div', { class: 'card container', 'data-id': c.id }, el('strong', {}, c.name), ' ', el('span', { class: `badge ${c.status}` }, c.status), el('div', { class: 'meta' }, `${c.project.name}${c.statusMessage ? ` · ${c.statusMessage}` : ''}`)),
-  'No containers.');
-  renderList('notifications', newest(state.notifications).slice(0, 20), (n) =>
-    el('div', { class: 'card notification', 'data-id': n.id }, el('strong', {}, n.title), ...(n.message ? [el('div', {}, n.message)] : []), el('div', { class: 'meta' }, `${n.type} · ${when(n.createdAt)}`)),
-  'No notifications.');
+  const newest = <T extends { createdAt: string }>(m: Map<string, T>) =>
+    [...m.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  renderList(
+    'approvals',
+    newest(state.approvals),
+    (a) => {
+      const approve = el('button', { class: 'approve' }, 'Approve');
+      const reject = el('button', { class: 'reject' }, 'Reject');
+      approve.onclick = () => decide(a.id, true);
+      reject.onclick = () => decide(a.id, false);
+      return el(
+        'div',
+        { class: 'card approval', 'data-id': a.id, 'data-status': a.status },
+        el('strong', {}, a.actionType),
+        el(
+          'div',
+          { class: 'meta' },
+          `${a.project?.name ?? 'no project'}${a.task ? ` · ${a.task.title}` : ''} · by ${a.requestedBy?.username ?? a.requestedByActor ?? 'system'} · ${when(a.createdAt)}`,
+        ),
+        ...(a.notes ? [el('div', {}, a.notes)] : []),
+        approve,
+        reject,
+      );
+    },
+    'Nothing waits for you.',
+  );
+  renderList(
+    'alerts',
+    newest(state.alerts),
+    (c) =>
+      el(
+        'div',
+        { class: 'card alert', 'data-id': c.id },
+        el('strong', {}, `${c.alertType.replace('_', ' ')}%`),
+        el('div', { class: 'meta' }, `$${c.spentUsd} of $${c.limitUsd} · ${when(c.createdAt)}`),
+      ),
+    'No cost alerts.',
+  );
+  renderList(
+    'containers',
+    [...state.containers.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    (c) =>
+      el(
+        'div',
+        { class: 'card container', 'data-id': c.id },
+        el('strong', {}, c.name),
+        ' ',
+        el('span', { class: `badge ${c.status}` }, c.status),
+        el('div', { class: 'meta' }, `${c.project.name}${c.statusMessage ? ` · ${c.statusMessage}` : ''}`),
+      ),
+    'No containers.',
+  );
+  renderList(
+    'notifications',
+    newest(state.notifications).slice(0, 20),
+    (n) =>
+      el(
+        'div',
+        { class: 'card notification', 'data-id': n.id },
+        el('strong', {}, n.title),
+        ...(n.message ? [el('div', {}, n.message)] : []),
+        el('div', { class: 'meta' }, `${n.type} · ${when(n.createdAt)}`),
+      ),
+    'No notifications.',
+  );
 }
 
 const fill = <T extends { id: string }>(m: Map<string, T>, edges: { node: T }[]) => {
@@ -108,7 +152,9 @@ async function refreshApprovals() {
 
 async function decide(id: string, approve: boolean) {
   try {
-    const a = approve ? (await http(DashApproveDocument, { id })).approveApproval : (await http(DashRejectDocument, { id })).rejectApproval;
+    const a = approve
+      ? (await http(DashApproveDocument, { id })).approveApproval
+      : (await http(DashRejectDocument, { id })).rejectApproval;
     state.approvals.delete(a.id);
     render();
   } catch (err) {
@@ -167,7 +213,9 @@ $('signin').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   $('error').textContent = '';
   try {
-    const r = await http(DashLoginDocument, { input: { login: $<HTMLInputElement>('login').value, password: $<HTMLInputElement>('password').value } });
+    const r = await http(DashLoginDocument, {
+      input: { login: $<HTMLInputElement>('login').value, password: $<HTMLInputElement>('password').value },
+    });
     token = r.login.accessToken;
     $('who').textContent = `${r.login.user.username} (${r.login.user.role})`;
     await start();

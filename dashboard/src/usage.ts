@@ -7,10 +7,16 @@
  * What each viewer sees is what usageReport shows them (admins all, project owners and
  * maintainers their projects, everyone their own calls).
  */
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from 'chart.js';
 import { createClient, type Client } from 'graphql-ws';
-import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
-import { DashLoginDocument, UsagePageDocument, UsageRecordedDocument, type UsagePageQuery } from '../generated/graphql.js';
+
+import {
+  DashLoginDocument,
+  UsagePageDocument,
+  UsageRecordedDocument,
+  type UsagePageQuery,
+} from '../generated/graphql.js';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
 
@@ -62,7 +68,11 @@ function table(id: string, head: string[], rows: (string | number)[][], empty: s
   if (!rows.length) return void t.replaceChildren(el('tbody', {}, el('tr', {}, el('td', { class: 'empty' }, empty))));
   t.replaceChildren(
     el('thead', {}, el('tr', {}, ...head.map((h, i) => el('th', numeric.has(i) ? { class: 'num' } : {}, h)))),
-    el('tbody', {}, ...rows.map((r) => el('tr', {}, ...r.map((c, i) => el('td', numeric.has(i) ? { class: 'num' } : {}, String(c)))))),
+    el(
+      'tbody',
+      {},
+      ...rows.map((r) => el('tr', {}, ...r.map((c, i) => el('td', numeric.has(i) ? { class: 'num' } : {}, String(c))))),
+    ),
   );
 }
 
@@ -85,8 +95,18 @@ function renderSpend(data: UsagePageQuery) {
       options: {
         animation: false,
         maintainAspectRatio: false,
-        scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { callback: (v) => `$${Number(v).toFixed(Number(v) && Number(v) < 1 ? 4 : 2)}` } } },
-        plugins: { legend: { position: 'bottom' }, tooltip: { callbacks: { label: (c) => `${c.dataset.label}: $${Number(c.raw).toFixed(6)}` } } },
+        scales: {
+          x: { stacked: true },
+          y: {
+            stacked: true,
+            beginAtZero: true,
+            ticks: { callback: (v) => `$${Number(v).toFixed(Number(v) && Number(v) < 1 ? 4 : 2)}` },
+          },
+        },
+        plugins: {
+          legend: { position: 'bottom' },
+          tooltip: { callbacks: { label: (c) => `${c.dataset.label}: $${Number(c.raw).toFixed(6)}` } },
+        },
       },
     });
   } else {
@@ -100,7 +120,12 @@ function renderSpend(data: UsagePageQuery) {
   const todayMicros = chart.data.datasets.reduce((n, ds) => n + Math.round((ds.data[last] ?? 0) * 1_000_000), 0);
   canvas.dataset.today = (todayMicros / 1_000_000).toFixed(6);
   canvas.dataset.models = models.join(',');
-  table('spend-table', ['Day', ...models], days.map((d) => [d, ...models.map((m) => money(cost.get(`${d}|${m}`) ?? 0))]), 'No spend.');
+  table(
+    'spend-table',
+    ['Day', ...models],
+    days.map((d) => [d, ...models.map((m) => money(cost.get(`${d}|${m}`) ?? 0))]),
+    'No spend.',
+  );
 
   const t = data.spend.totals;
   $('figures').replaceChildren(
@@ -116,11 +141,33 @@ function renderSpend(data: UsagePageQuery) {
 
 function render(data: UsagePageQuery) {
   renderSpend(data);
-  const measures = (r: { requests: number; costUsd: string; blocked: number }) => [r.requests, r.blocked, money(micros(r.costUsd))];
+  const measures = (r: { requests: number; costUsd: string; blocked: number }) => [
+    r.requests,
+    r.blocked,
+    money(micros(r.costUsd)),
+  ];
   const nums = new Set([1, 2, 3]);
-  table('top-users', ['User', 'Calls', 'Blocked', 'Spend'], data.users.rows.map((r) => [r.user?.username ?? '—', ...measures(r)]), 'No calls.', nums);
-  table('top-projects', ['Project', 'Calls', 'Blocked', 'Spend'], data.projects.rows.map((r) => [r.project?.name ?? 'outside projects', ...measures(r)]), 'No calls.', nums);
-  table('top-tasks', ['Task', 'Calls', 'Blocked', 'Spend'], data.tasks.rows.map((r) => [r.task?.title ?? 'no task', ...measures(r)]), 'No calls.', nums);
+  table(
+    'top-users',
+    ['User', 'Calls', 'Blocked', 'Spend'],
+    data.users.rows.map((r) => [r.user?.username ?? '—', ...measures(r)]),
+    'No calls.',
+    nums,
+  );
+  table(
+    'top-projects',
+    ['Project', 'Calls', 'Blocked', 'Spend'],
+    data.projects.rows.map((r) => [r.project?.name ?? 'outside projects', ...measures(r)]),
+    'No calls.',
+    nums,
+  );
+  table(
+    'top-tasks',
+    ['Task', 'Calls', 'Blocked', 'Spend'],
+    data.tasks.rows.map((r) => [r.task?.title ?? 'no task', ...measures(r)]),
+    'No calls.',
+    nums,
+  );
 
   const onTasks = data.intents.rows.filter((r) => r.task);
   table(
@@ -129,22 +176,67 @@ function render(data: UsagePageQuery) {
     onTasks.map((r) => {
       const allowed = r.task!.allowedIntents;
       const inside = !allowed.length || (r.intent !== null && allowed.includes(r.intent));
-      return [r.task!.title, `${r.intent ?? '—'}${inside ? '' : ' (outside)'}`, r.requests, r.blocked, allowed.length ? allowed.join(', ') : 'any'];
+      return [
+        r.task!.title,
+        `${r.intent ?? '—'}${inside ? '' : ' (outside)'}`,
+        r.requests,
+        r.blocked,
+        allowed.length ? allowed.join(', ') : 'any',
+      ];
     }),
     'No calls on tasks.',
     new Set([2, 3]),
   );
-  for (const row of $('intents').querySelectorAll('tbody tr')) if (row.children[1]?.textContent?.endsWith('(outside)')) row.children[1].className = 'outside';
+  for (const row of $('intents').querySelectorAll('tbody tr'))
+    if (row.children[1]?.textContent?.endsWith('(outside)')) row.children[1].className = 'outside';
 
   // Blocked calls per day, as the report shows them to this viewer; the details of one's own latest (promptLogs shows each their own).
   const blocked = data.blockedByDay.rows.filter((r) => r.status === 'BLOCKED' && r.requests > 0);
   $('blocked').replaceChildren(
-    el('div', { class: 'figures' }, el('div', { id: 'blocked-total' }, el('strong', {}, String(data.spend.totals.blocked)), 'blocked in 30 days'), el('div', {}, el('strong', {}, String(blocked.length)), 'days with blocks')),
-    blocked.length ? el('table', {}, el('tbody', {}, ...blocked.map((r) => el('tr', { class: 'blocked-day' }, el('td', {}, r.day ?? ''), el('td', { class: 'num' }, String(r.requests)))))) : el('div', { class: 'empty' }, 'No blocked calls.'),
+    el(
+      'div',
+      { class: 'figures' },
+      el('div', { id: 'blocked-total' }, el('strong', {}, String(data.spend.totals.blocked)), 'blocked in 30 days'),
+      el('div', {}, el('strong', {}, String(blocked.length)), 'days with blocks'),
+    ),
+    blocked.length
+      ? el(
+          'table',
+          {},
+          el(
+            'tbody',
+            {},
+            ...blocked.map((r) =>
+              el(
+                'tr',
+                { class: 'blocked-day' },
+                el('td', {}, r.day ?? ''),
+                el('td', { class: 'num' }, String(r.requests)),
+              ),
+            ),
+          ),
+        )
+      : el('div', { class: 'empty' }, 'No blocked calls.'),
     ...(data.recentBlocked.edges.length
       ? [
           el('h3', {}, 'Your latest blocked calls'),
-          el('table', {}, el('tbody', {}, ...data.recentBlocked.edges.map(({ node: n }) => el('tr', { class: 'blocked-call' }, el('td', {}, new Date(n.createdAt).toLocaleString()), el('td', {}, n.intent ?? '—'), el('td', {}, n.errorMessage ?? ''))))),
+          el(
+            'table',
+            {},
+            el(
+              'tbody',
+              {},
+              ...data.recentBlocked.edges.map(({ node: n }) =>
+                el(
+                  'tr',
+                  { class: 'blocked-call' },
+                  el('td', {}, new Date(n.createdAt).toLocaleString()),
+                  el('td', {}, n.intent ?? '—'),
+                  el('td', {}, n.errorMessage ?? ''),
+                ),
+              ),
+            ),
+          ),
         ]
       : []),
   );
@@ -191,14 +283,19 @@ async function start() {
       },
     },
   });
-  ws.subscribe({ query: UsageRecordedDocument.toString() }, { next: () => void refresh().catch((e) => console.error(e)), error: (e) => console.error(e), complete: () => {} });
+  ws.subscribe(
+    { query: UsageRecordedDocument.toString() },
+    { next: () => void refresh().catch((e) => console.error(e)), error: (e) => console.error(e), complete: () => {} },
+  );
 }
 
 $('signin').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   $('error').textContent = '';
   try {
-    const r = await http(DashLoginDocument, { input: { login: $<HTMLInputElement>('login').value, password: $<HTMLInputElement>('password').value } });
+    const r = await http(DashLoginDocument, {
+      input: { login: $<HTMLInputElement>('login').value, password: $<HTMLInputElement>('password').value },
+    });
     token = r.login.accessToken;
     $('who').textContent = `${r.login.user.username} (${r.login.user.role})`;
     await start();

@@ -3,6 +3,7 @@
 // graphql-ws on the same /graphql; the Authorization header in the headers editor is used
 // for both (the WebSocket reconnects when it changes).
 import 'graphiql/style.css';
+
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
 import { createClient } from 'graphql-ws';
@@ -24,7 +25,13 @@ const wsEndpoint = `${endpoint.protocol === 'https:' ? 'wss:' : 'ws:'}//${endpoi
 /** The Authorization header as typed in the headers editor (any case), or null. */
 function authorizationOf(headers) {
   for (const [name, value] of Object.entries(headers ?? {})) {
-    if (name.toLowerCase() === 'authorization' && typeof value === 'string' && value.trim() && value.trim() !== 'Bearer') return value.trim();
+    if (
+      name.toLowerCase() === 'authorization' &&
+      typeof value === 'string' &&
+      value.trim() &&
+      value.trim() !== 'Bearer'
+    )
+      return value.trim();
   }
   return null;
 }
@@ -34,7 +41,11 @@ let ws = null;
 function wsClientFor(authorization) {
   if (ws && ws.authorization === authorization) return ws.client;
   ws?.client.dispose();
-  const client = createClient({ url: wsEndpoint, lazy: true, connectionParams: authorization ? { authorization } : {} });
+  const client = createClient({
+    url: wsEndpoint,
+    lazy: true,
+    connectionParams: authorization ? { authorization } : {},
+  });
   ws = { authorization, client };
   return client;
 }
@@ -43,8 +54,12 @@ function fetcher(params, options) {
   const authorization = authorizationOf(options?.headers);
   const headers = { ...(options?.headers ?? {}) };
   // An Authorization left as the template ("Bearer ") would be refused: send none instead.
-  for (const name of Object.keys(headers)) if (name.toLowerCase() === 'authorization' && !authorization) delete headers[name];
-  return createGraphiQLFetcher({ url: endpoint.href, wsClient: wsClientFor(authorization) })(params, { ...options, headers });
+  for (const name of Object.keys(headers))
+    if (name.toLowerCase() === 'authorization' && !authorization) delete headers[name];
+  return createGraphiQLFetcher({ url: endpoint.href, wsClient: wsClientFor(authorization) })(params, {
+    ...options,
+    headers,
+  });
 }
 
 const DEFAULT_QUERY = `# Welcome to Steward's GraphiQL (bundled: works offline).

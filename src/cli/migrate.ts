@@ -1,6 +1,8 @@
 import 'reflect-metadata';
+
 import { readdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { connectOrm, migrate } from '../db/orm.js';

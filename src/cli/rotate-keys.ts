@@ -1,12 +1,14 @@
 import 'reflect-metadata';
-import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { pathToFileURL } from 'node:url';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { ConfigError, loadConfig, masterKeys } from '../config.js';
+import type { AuditEntry } from '../modules/audit/audit.service.js';
 import { platformKeyContext, userKeyContext } from '../modules/billing/provider.service.js';
 import { totpContext } from '../modules/identity/auth.service.js';
 import { envContext, headerContext } from '../modules/infrastructure/mcp-server.service.js';
 import { webhookSecretContext } from '../modules/work/webhook.entity.js';
-import type { AuditEntry } from '../modules/audit/audit.service.js';
 import { startApp } from '../server/app.js';
 import { Envelope, type SealedSecret } from '../shared/crypto.js';
 import { createLogger } from '../shared/logger.js';
@@ -44,7 +46,12 @@ export interface SealedColumn {
 }
 
 /** A column holding one sealed secret (jsonb), bound to a context made from its row. */
-export function sealedColumn(table: string, column: string, columns: string[], context: (row: Record<string, string>) => string): SealedColumn {
+export function sealedColumn(
+  table: string,
+  column: string,
+  columns: string[],
+  context: (row: Record<string, string>) => string,
+): SealedColumn {
   return {
     table,
     column,
@@ -56,7 +63,12 @@ export function sealedColumn(table: string, column: string, columns: string[], c
 }
 
 /** A jsonb array whose elements may carry a sealed secret under `sealed`, each bound to a context made from its row and itself. */
-export function sealedArrayColumn(table: string, column: string, columns: string[], context: (row: Record<string, string>, element: any) => string): SealedColumn {
+export function sealedArrayColumn(
+  table: string,
+  column: string,
+  columns: string[],
+  context: (row: Record<string, string>, element: any) => string,
+): SealedColumn {
   const elements = `jsonb_array_elements(CASE WHEN jsonb_typeof("${column}") = 'array' THEN "${column}" ELSE '[]'::jsonb END) e`;
   return {
     table,
@@ -80,7 +92,9 @@ export function sealedArrayColumn(table: string, column: string, columns: string
 /** Every kind of sealed secret Steward keeps. A module that seals another kind adds it here. */
 export const SEALED_COLUMNS: SealedColumn[] = [
   sealedColumn('providers', 'platform_key', [], (r) => platformKeyContext(r.id!)),
-  sealedColumn('user_provider_keys', 'sealed', ['user_id', 'provider_id'], (r) => userKeyContext(r.user_id!, r.provider_id!)),
+  sealedColumn('user_provider_keys', 'sealed', ['user_id', 'provider_id'], (r) =>
+    userKeyContext(r.user_id!, r.provider_id!),
+  ),
   sealedColumn('users', 'totp_secret', [], (r) => totpContext(r.id!)),
   sealedArrayColumn('mcp_servers', 'environment', [], (r, e) => envContext(r.id!, e.name)),
   sealedArrayColumn('mcp_servers', 'headers', [], (r, e) => headerContext(r.id!, e.name)),
@@ -121,7 +135,10 @@ export async function rotateMasterKeys(opts: {
   const rewrap: Rewrap = (sealed, context) => opts.envelope.rotate(sealed, context);
   for (const c of opts.columns ?? SEALED_COLUMNS) {
     const r: ColumnReport = { rotated: 0, current: 0, failed: [] };
-    const [counted] = await opts.em.execute<{ n: number }[]>(`SELECT coalesce(sum(${c.current}), 0)::int AS n FROM "${c.table}"`, [version]);
+    const [counted] = await opts.em.execute<{ n: number }[]>(
+      `SELECT coalesce(sum(${c.current}), 0)::int AS n FROM "${c.table}"`,
+      [version],
+    );
     r.current = counted?.n ?? 0;
     for (;;) {
       const done = await inTransaction(opts.em, async (tem) => {
@@ -139,7 +156,10 @@ export async function rotateMasterKeys(opts: {
             r.failed.push(row.id!);
             continue;
           }
-          await tem.execute(`UPDATE "${c.table}" SET "${c.column}" = ?::jsonb WHERE "id" = ?`, [JSON.stringify(next.value), row.id]);
+          await tem.execute(`UPDATE "${c.table}" SET "${c.column}" = ?::jsonb WHERE "id" = ?`, [
+            JSON.stringify(next.value),
+            row.id,
+          ]);
           r.rotated += next.count;
         }
         return rows.length < BATCH;
@@ -149,8 +169,17 @@ export async function rotateMasterKeys(opts: {
     report.columns[`${c.table}.${c.column}`] = r;
   }
   if (opts.audit) {
-    const summary = Object.fromEntries(Object.entries(report.columns).map(([k, v]) => [k, { rotated: v.rotated, current: v.current, failed: v.failed.length }]));
-    const scope: Scope = { em: opts.em, viewer: null, meta: { requestId: `cli:keys:rotate:${Date.now()}`, ip: null, userAgent: 'keys:rotate' } };
+    const summary = Object.fromEntries(
+      Object.entries(report.columns).map(([k, v]) => [
+        k,
+        { rotated: v.rotated, current: v.current, failed: v.failed.length },
+      ]),
+    );
+    const scope: Scope = {
+      em: opts.em,
+      viewer: null,
+      meta: { requestId: `cli:keys:rotate:${Date.now()}`, ip: null, userAgent: 'keys:rotate' },
+    };
     await inTransaction(scope, async (tx) => {
       opts.audit!.record(tx, {
         action: 'keys.rotate',
@@ -169,7 +198,12 @@ export async function rotateMasterKeys(opts: {
 async function main() {
   let config;
   try {
-    config = loadConfig({ ...process.env, PORT: '0', JOBS_ENABLED: 'false', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+    config = loadConfig({
+      ...process.env,
+      PORT: '0',
+      JOBS_ENABLED: 'false',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -182,16 +216,27 @@ async function main() {
   // The app's own wiring (migrations, the audit service) on a free loopback port, with no jobs.
   const app = await startApp({ ...config, HOST: '127.0.0.1' }, { logger: createLogger(config.LOG_LEVEL) });
   try {
-    const report = await rotateMasterKeys({ em: app.runtime.orm.em.fork() as EntityManager, envelope, audit: app.runtime.services.audit });
+    const report = await rotateMasterKeys({
+      em: app.runtime.orm.em.fork() as EntityManager,
+      envelope,
+      audit: app.runtime.services.audit,
+    });
     console.log(`Master key version ${report.version}:`);
     for (const [name, r] of Object.entries(report.columns)) {
-      console.log(`  ${name.padEnd(32)} re-wrapped ${r.rotated}, already current ${r.current}, failed ${r.failed.length}${r.failed.length ? ` (${r.failed.join(', ')})` : ''}`);
+      console.log(
+        `  ${name.padEnd(32)} re-wrapped ${r.rotated}, already current ${r.current}, failed ${r.failed.length}${r.failed.length ? ` (${r.failed.join(', ')})` : ''}`,
+      );
     }
     const failed = Object.values(report.columns).reduce((n, r) => n + r.failed.length, 0);
     if (failed) {
-      console.error(`${failed} secret(s) could not be opened: keep ENCRYPTION_PREVIOUS_MASTER_KEYS until they are fixed (or their keys set again).`);
+      console.error(
+        `${failed} secret(s) could not be opened: keep ENCRYPTION_PREVIOUS_MASTER_KEYS until they are fixed (or their keys set again).`,
+      );
       process.exitCode = 2;
-    } else console.log('Every secret is sealed with the current master key: ENCRYPTION_PREVIOUS_MASTER_KEYS can be removed.');
+    } else
+      console.log(
+        'Every secret is sealed with the current master key: ENCRYPTION_PREVIOUS_MASTER_KEYS can be removed.',
+      );
   } finally {
     await app.close();
   }

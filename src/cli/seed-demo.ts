@@ -1,5 +1,7 @@
 import 'reflect-metadata';
+
 import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { loadConfig } from '../config.js';
 import { Role } from '../modules/identity/user.entity.js';
 import { startApp } from '../server/app.js';
@@ -22,7 +24,12 @@ const PEOPLE = [
 ] as const;
 
 async function main() {
-  const config = loadConfig({ ...process.env, PORT: '0', JOBS_ENABLED: 'false', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const config = loadConfig({
+    ...process.env,
+    PORT: '0',
+    JOBS_ENABLED: 'false',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  });
   const app = await startApp(config, { logger: createLogger(config.LOG_LEVEL) });
   const url = `${app.url}/graphql`;
   const call = async (query: string, variables: Record<string, unknown> = {}, token?: string) => {
@@ -39,9 +46,13 @@ async function main() {
   try {
     const { services, orm } = app.runtime;
     const em = orm.em.fork() as EntityManager;
-    const [{ n }] = await em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM users WHERE email = ?`, [`dana@${DOMAIN}`]);
+    const [{ n }] = await em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM users WHERE email = ?`, [
+      `dana@${DOMAIN}`,
+    ]);
     if (n > 0) {
-      console.log(`The demo organisation is already there. Sign in as dana, alice, bob, carol or oscar with the password: ${PASSWORD}`);
+      console.log(
+        `The demo organisation is already there. Sign in as dana, alice, bob, carol or oscar with the password: ${PASSWORD}`,
+      );
       return;
     }
 
@@ -49,41 +60,158 @@ async function main() {
     const scope = { em, viewer: null, meta: { requestId: 'seed-demo', ip: null, userAgent: 'seed:demo' } };
     const tokens: Record<string, { token: string; id: string }> = {};
     for (const p of PEOPLE) {
-      const { code } = await services.credentials.createInvitation(scope, { role: p.role, maxUses: 1, expiresAt: new Date(Date.now() + 3600_000), email: `${p.username}@${DOMAIN}` });
-      const r = await call(
-        `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }`,
-        { input: { email: `${p.username}@${DOMAIN}`, username: p.username, name: p.name, password: PASSWORD, invitationCode: code } },
-      );
+      const { code } = await services.credentials.createInvitation(scope, {
+        role: p.role,
+        maxUses: 1,
+        expiresAt: new Date(Date.now() + 3600_000),
+        email: `${p.username}@${DOMAIN}`,
+      });
+      const r = await call(`mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }`, {
+        input: {
+          email: `${p.username}@${DOMAIN}`,
+          username: p.username,
+          name: p.name,
+          password: PASSWORD,
+          invitationCode: code,
+        },
+      });
       tokens[p.username] = { token: r.signUp.accessToken, id: r.signUp.user.id };
     }
     const as = (who: keyof typeof tokens) => tokens[who]!.token;
 
     const createProject = `mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }`;
-    const checkout = (await call(createProject, { input: { name: 'Checkout revamp', description: 'New checkout flow with AI-assisted fraud review', templateKey: 'react-typescript' } }, as('alice'))).createProject.id;
-    const evals = (await call(createProject, { input: { name: 'Model evaluation', description: 'Weekly evaluation of the support assistant', templateKey: 'python-fastapi' } }, as('bob'))).createProject.id;
+    const checkout = (
+      await call(
+        createProject,
+        {
+          input: {
+            name: 'Checkout revamp',
+            description: 'New checkout flow with AI-assisted fraud review',
+            templateKey: 'react-typescript',
+          },
+        },
+        as('alice'),
+      )
+    ).createProject.id;
+    const evals = (
+      await call(
+        createProject,
+        {
+          input: {
+            name: 'Model evaluation',
+            description: 'Weekly evaluation of the support assistant',
+            templateKey: 'python-fastapi',
+          },
+        },
+        as('bob'),
+      )
+    ).createProject.id;
 
     const addMember = `mutation($input: AddProjectMemberInput!) { addProjectMember(input: $input) { role } }`;
     await call(addMember, { input: { projectId: checkout, userId: tokens.bob!.id, role: 'MAINTAINER' } }, as('alice'));
-    await call(addMember, { input: { projectId: checkout, userId: tokens.carol!.id, role: 'CONTRIBUTOR' } }, as('alice'));
+    await call(
+      addMember,
+      { input: { projectId: checkout, userId: tokens.carol!.id, role: 'CONTRIBUTOR' } },
+      as('alice'),
+    );
     await call(addMember, { input: { projectId: checkout, userId: tokens.oscar!.id, role: 'VIEWER' } }, as('alice'));
     await call(addMember, { input: { projectId: evals, userId: tokens.carol!.id, role: 'CONTRIBUTOR' } }, as('bob'));
 
     const createTask = `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`;
     const day = 24 * 3600_000;
-    const design = (await call(createTask, { input: { projectId: checkout, title: 'Design the payment step', description: 'Wireframes and copy for the new payment step', priority: 'HIGH', tags: ['design'], dueDate: new Date(Date.now() + 2 * day).toISOString(), allowedIntents: ['design', 'documentation'] } }, as('alice'))).createTask.id;
-    const build = (await call(createTask, { input: { projectId: checkout, title: 'Build the payment form', description: 'React form with card validation and 3-D Secure', priority: 'CRITICAL', estimatedMinutes: 960, tags: ['frontend'], dependsOn: [design], dueDate: new Date(Date.now() + 5 * day).toISOString(), allowedIntents: ['coding', 'testing', 'debugging'] } }, as('alice'))).createTask.id;
-    const fraud = (await call(createTask, { input: { projectId: checkout, title: 'Fraud rules review', description: 'Review the rules the fraud model flags', priority: 'MEDIUM', tags: ['risk'], dueDate: new Date(Date.now() - day).toISOString() } }, as('bob'))).createTask.id;
-    await call(createTask, { input: { projectId: evals, title: 'Evaluate the new support model', description: 'Run the evaluation dataset against the candidate model', priority: 'HIGH', tags: ['evaluation'] } }, as('bob'));
+    const design = (
+      await call(
+        createTask,
+        {
+          input: {
+            projectId: checkout,
+            title: 'Design the payment step',
+            description: 'Wireframes and copy for the new payment step',
+            priority: 'HIGH',
+            tags: ['design'],
+            dueDate: new Date(Date.now() + 2 * day).toISOString(),
+            allowedIntents: ['design', 'documentation'],
+          },
+        },
+        as('alice'),
+      )
+    ).createTask.id;
+    const build = (
+      await call(
+        createTask,
+        {
+          input: {
+            projectId: checkout,
+            title: 'Build the payment form',
+            description: 'React form with card validation and 3-D Secure',
+            priority: 'CRITICAL',
+            estimatedMinutes: 960,
+            tags: ['frontend'],
+            dependsOn: [design],
+            dueDate: new Date(Date.now() + 5 * day).toISOString(),
+            allowedIntents: ['coding', 'testing', 'debugging'],
+          },
+        },
+        as('alice'),
+      )
+    ).createTask.id;
+    const fraud = (
+      await call(
+        createTask,
+        {
+          input: {
+            projectId: checkout,
+            title: 'Fraud rules review',
+            description: 'Review the rules the fraud model flags',
+            priority: 'MEDIUM',
+            tags: ['risk'],
+            dueDate: new Date(Date.now() - day).toISOString(),
+          },
+        },
+        as('bob'),
+      )
+    ).createTask.id;
+    await call(
+      createTask,
+      {
+        input: {
+          projectId: evals,
+          title: 'Evaluate the new support model',
+          description: 'Run the evaluation dataset against the candidate model',
+          priority: 'HIGH',
+          tags: ['evaluation'],
+        },
+      },
+      as('bob'),
+    );
 
     const assign = `mutation($input: AssignTaskInput!) { assignTask(input: $input) { id } }`;
     await call(assign, { input: { taskId: design, userId: tokens.carol!.id } }, as('alice'));
     await call(assign, { input: { taskId: build, userId: tokens.bob!.id } }, as('alice'));
     await call(assign, { input: { taskId: fraud, userId: tokens.carol!.id } }, as('bob'));
-    await call(`mutation($input: UpdateTaskStatusInput!) { updateTaskStatus(input: $input) { id } }`, { input: { taskId: design, status: 'IN_PROGRESS' } }, as('carol'));
+    await call(
+      `mutation($input: UpdateTaskStatusInput!) { updateTaskStatus(input: $input) { id } }`,
+      { input: { taskId: design, status: 'IN_PROGRESS' } },
+      as('carol'),
+    );
 
     const request = `mutation($input: RequestApprovalInput!) { requestApproval(input: $input) { id } }`;
-    await call(request, { input: { taskId: build, actionType: 'deploy_preview', details: { environment: 'staging' } } }, as('carol'));
-    await call(request, { input: { projectId: checkout, actionType: 'enable_fraud_model', details: { model: 'fraud-v3', threshold: 0.82 } } }, as('carol'));
+    await call(
+      request,
+      { input: { taskId: build, actionType: 'deploy_preview', details: { environment: 'staging' } } },
+      as('carol'),
+    );
+    await call(
+      request,
+      {
+        input: {
+          projectId: checkout,
+          actionType: 'enable_fraud_model',
+          details: { model: 'fraud-v3', threshold: 0.82 },
+        },
+      },
+      as('carol'),
+    );
 
     console.log(`Demo organisation ready on ${config.DATABASE_URL ? 'DATABASE_URL' : 'the embedded database'}.`);
     console.log(`Sign in (login = username or e-mail) with the password: ${PASSWORD}`);

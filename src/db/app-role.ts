@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import pg from 'pg';
+
 import type { Logger } from '../shared/logger.js';
 
 /** Tables the application may add to but never rewrite: no DELETE (UPDATE is left to the sealer, which the append-only trigger restricts to linking). */
@@ -35,28 +36,51 @@ export async function ensureAppRole(ownerUrl: string, opts: AppRoleOptions): Pro
   const url = new URL(ownerUrl);
   const database = decodeURIComponent(url.pathname.slice(1)) || 'postgres';
   const role = opts.setting === 'auto' ? `${database}_app`.slice(0, 63) : opts.setting;
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) throw new AppRoleError(`DATABASE_APP_ROLE: "${role}" must be lower-case letters, digits and _ (set DATABASE_APP_ROLE to a valid name, or off)`);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role))
+    throw new AppRoleError(
+      `DATABASE_APP_ROLE: "${role}" must be lower-case letters, digits and _ (set DATABASE_APP_ROLE to a valid name, or off)`,
+    );
   const password = createHmac('sha256', opts.secret).update(`steward:database-app-role:${role}`).digest('base64url');
 
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   try {
     const owner = (await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
-    if (owner === role) throw new AppRoleError(`DATABASE_APP_ROLE (${role}) is the user of DATABASE_URL; give DATABASE_URL the schema's owner`);
+    if (owner === role)
+      throw new AppRoleError(
+        `DATABASE_APP_ROLE (${role}) is the user of DATABASE_URL; give DATABASE_URL the schema's owner`,
+      );
     const id = client.escapeIdentifier(role);
     // One instance at a time (concurrent GRANTs collide), under the migrations' lock.
     await client.query('BEGIN');
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('steward:migrations'))`);
-    const existing = (await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>('SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1', [role])).rows[0];
+    const existing = (
+      await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
+        'SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1',
+        [role],
+      )
+    ).rows[0];
     try {
-      if (!existing) await client.query(`CREATE ROLE ${id} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT PASSWORD ${client.escapeLiteral(password)}`);
+      if (!existing)
+        await client.query(
+          `CREATE ROLE ${id} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT PASSWORD ${client.escapeLiteral(password)}`,
+        );
       else await client.query(`ALTER ROLE ${id} LOGIN PASSWORD ${client.escapeLiteral(password)}`);
     } catch (err) {
-      throw new AppRoleError(`Could not ${existing ? 'update' : 'create'} the database role ${role} as ${owner} (${(err as Error).message}): grant ${owner} CREATEROLE, create the role yourself, or set DATABASE_APP_ROLE=off`);
+      throw new AppRoleError(
+        `Could not ${existing ? 'update' : 'create'} the database role ${role} as ${owner} (${(err as Error).message}): grant ${owner} CREATEROLE, create the role yourself, or set DATABASE_APP_ROLE=off`,
+      );
     }
-    if (existing?.rolsuper || existing?.rolbypassrls) throw new AppRoleError(`The database role ${role} is a superuser or bypasses row security: the application must not run as it; remove those attributes or set DATABASE_APP_ROLE to another name`);
-    const member = (await client.query<{ m: boolean }>(`SELECT pg_has_role($1, $2, 'MEMBER') AS m`, [role, owner])).rows[0]!.m;
-    if (member) throw new AppRoleError(`The database role ${role} is a member of ${owner}, so it could act as the owner: revoke that membership or set DATABASE_APP_ROLE to another name`);
+    if (existing?.rolsuper || existing?.rolbypassrls)
+      throw new AppRoleError(
+        `The database role ${role} is a superuser or bypasses row security: the application must not run as it; remove those attributes or set DATABASE_APP_ROLE to another name`,
+      );
+    const member = (await client.query<{ m: boolean }>(`SELECT pg_has_role($1, $2, 'MEMBER') AS m`, [role, owner]))
+      .rows[0]!.m;
+    if (member)
+      throw new AppRoleError(
+        `The database role ${role} is a member of ${owner}, so it could act as the owner: revoke that membership or set DATABASE_APP_ROLE to another name`,
+      );
 
     const db = client.escapeIdentifier(database);
     const statements = [
@@ -83,10 +107,14 @@ export async function ensureAppRole(ownerUrl: string, opts: AppRoleOptions): Pro
       for (const s of statements) await client.query(s);
       // PostgreSQL < 15 lets everyone create in public; only the schema's owner can change that, so it is tried, not required.
       await client.query('SAVEPOINT public_create');
-      await client.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC').catch(() => client.query('ROLLBACK TO SAVEPOINT public_create'));
+      await client
+        .query('REVOKE CREATE ON SCHEMA public FROM PUBLIC')
+        .catch(() => client.query('ROLLBACK TO SAVEPOINT public_create'));
       await client.query('COMMIT');
     } catch (err) {
-      throw new AppRoleError(`Could not grant the database role ${role} its privileges as ${owner} (${(err as Error).message}): DATABASE_URL must be the schema's owner, or set DATABASE_APP_ROLE=off`);
+      throw new AppRoleError(
+        `Could not grant the database role ${role} its privileges as ${owner} (${(err as Error).message}): DATABASE_URL must be the schema's owner, or set DATABASE_APP_ROLE=off`,
+      );
     }
     opts.logger?.info({ module: 'db', role }, 'the application connects as its own database role');
   } catch (err) {

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import pg from 'pg';
+
 import type { Config } from '../config.js';
 import type { Logger } from '../shared/logger.js';
 import { startEmbeddedPostgres } from './embedded.js';

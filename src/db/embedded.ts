@@ -1,9 +1,21 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
+
 import type { Logger } from '../shared/logger.js';
 
 export interface EmbeddedDatabase {
@@ -67,7 +79,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const home = dirname(wanted);
   mkdirSync(home, { recursive: true });
   const passwordFile = join(home, 'postgres-password');
-  const bins = opts.binDir ? { dir: resolve(opts.binDir), version: `custom-${createHash('sha256').update(resolve(opts.binDir)).digest('hex').slice(0, 12)}` } : await binaries();
+  const bins = opts.binDir
+    ? {
+        dir: resolve(opts.binDir),
+        version: `custom-${createHash('sha256').update(resolve(opts.binDir)).digest('hex').slice(0, 12)}`,
+      }
+    : await binaries();
   const runAs = process.getuid?.() === 0 ? postgresOsUser() : null;
 
   let bin = bins.dir;
@@ -78,7 +95,10 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     if (!existsSync(join(wanted, 'PG_VERSION')) && !canEnter(runAs, home)) {
       ensureSharedDir(fallback);
       dataDir = join(fallback, `data-${createHash('sha256').update(wanted).digest('hex').slice(0, 16)}`);
-      opts.logger?.info({ module: 'embedded-postgres', asked: wanted, dataDir }, 'the postgres user cannot enter the data directory asked for; the cluster lives here instead');
+      opts.logger?.info(
+        { module: 'embedded-postgres', asked: wanted, dataDir },
+        'the postgres user cannot enter the data directory asked for; the cluster lives here instead',
+      );
     }
   }
 
@@ -92,8 +112,17 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   }
   if (fresh) await initdb(join(bin, 'bin', 'initdb'), dataDir, password, runAs, opts.logger);
 
-  const flags = Object.entries({ max_connections: 300, fsync: opts.persistent ? 'on' : 'off', ...opts.settings }).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
-  const child = await launch(join(bin, 'bin', 'postgres'), ['-D', dataDir, '-p', String(opts.port), ...flags], runAs, opts.logger);
+  const flags = Object.entries({
+    max_connections: 300,
+    fsync: opts.persistent ? 'on' : 'off',
+    ...opts.settings,
+  }).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  const child = await launch(
+    join(bin, 'bin', 'postgres'),
+    ['-D', dataDir, '-p', String(opts.port), ...flags],
+    runAs,
+    opts.logger,
+  );
   // If the process ends without stop() (a crash, process.exit), ask PostgreSQL for a fast
   // shutdown: a signal is synchronous, so it works in 'exit', and no orphaned server keeps
   // the data directory locked for the next start.
@@ -110,14 +139,17 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     if (!opts.persistent) rmSync(dataDir, { recursive: true, force: true });
   };
 
-  const url = (pass: string, database: string) => `postgres://${USER}:${encodeURIComponent(pass)}@127.0.0.1:${opts.port}/${database}`;
+  const url = (pass: string, database: string) =>
+    `postgres://${USER}:${encodeURIComponent(pass)}@127.0.0.1:${opts.port}/${database}`;
   if (legacy) {
     try {
       await replaceLegacyPassword(url(LEGACY_PASSWORD, 'postgres'), password);
       writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
     } catch (err) {
       await stop();
-      throw new EmbeddedStartError(`The embedded PostgreSQL in ${dataDir} has no ${passwordFile} and does not accept the old default password (${(err as Error).message}): restore that file, or move the data directory away to start afresh`);
+      throw new EmbeddedStartError(
+        `The embedded PostgreSQL in ${dataDir} has no ${passwordFile} and does not accept the old default password (${(err as Error).message}): restore that file, or move the data directory away to start afresh`,
+      );
     }
   }
   return { url: (database) => url(password, database), stop, dataDir, passwordFile };
@@ -146,7 +178,9 @@ async function binaries(): Promise<Binaries> {
   try {
     mod = (await import(name)) as { postgres: string };
   } catch {
-    throw new EmbeddedStartError(`No embedded PostgreSQL for ${platform()}-${arch()} (npm package ${name}): set DATABASE_URL to a PostgreSQL of your own`);
+    throw new EmbeddedStartError(
+      `No embedded PostgreSQL for ${platform()}-${arch()} (npm package ${name}): set DATABASE_URL to a PostgreSQL of your own`,
+    );
   }
   const dir = resolve(dirname(mod.postgres), '..');
   let version = 'unknown';
@@ -162,7 +196,10 @@ async function binaries(): Promise<Binaries> {
 function postgresOsUser(): OsUser {
   const lookup = (): OsUser | null => {
     try {
-      return { uid: Number(execFileSync('id', ['-u', USER]).toString().trim()), gid: Number(execFileSync('id', ['-g', USER]).toString().trim()) };
+      return {
+        uid: Number(execFileSync('id', ['-u', USER]).toString().trim()),
+        gid: Number(execFileSync('id', ['-g', USER]).toString().trim()),
+      };
     } catch {
       return null;
     }
@@ -171,18 +208,27 @@ function postgresOsUser(): OsUser {
   if (found) return found;
   try {
     spawnSync('groupadd', ['--system', USER]);
-    execFileSync('useradd', ['--system', '--gid', USER, '--no-create-home', '--shell', '/usr/sbin/nologin', USER], { stdio: 'pipe' });
+    execFileSync('useradd', ['--system', '--gid', USER, '--no-create-home', '--shell', '/usr/sbin/nologin', USER], {
+      stdio: 'pipe',
+    });
   } catch (err) {
-    throw new EmbeddedStartError(`Running as root, the embedded PostgreSQL needs a \`postgres\` OS user and creating it failed (${(err as Error).message.split('\n')[0]}): create it, run Steward as another user, or set DATABASE_URL`);
+    throw new EmbeddedStartError(
+      `Running as root, the embedded PostgreSQL needs a \`postgres\` OS user and creating it failed (${(err as Error).message.split('\n')[0]}): create it, run Steward as another user, or set DATABASE_URL`,
+    );
   }
   const made = lookup();
-  if (!made) throw new EmbeddedStartError('Running as root, the embedded PostgreSQL needs a `postgres` OS user: create it, run Steward as another user, or set DATABASE_URL');
+  if (!made)
+    throw new EmbeddedStartError(
+      'Running as root, the embedded PostgreSQL needs a `postgres` OS user: create it, run Steward as another user, or set DATABASE_URL',
+    );
   return made;
 }
 
-const canExecute = (as: OsUser, file: string) => spawnSync(file, ['--version'], { uid: as.uid, gid: as.gid, stdio: 'ignore' }).status === 0;
+const canExecute = (as: OsUser, file: string) =>
+  spawnSync(file, ['--version'], { uid: as.uid, gid: as.gid, stdio: 'ignore' }).status === 0;
 const canEnter = (as: OsUser, dir: string) =>
-  spawnSync('/bin/sh', ['-c', 'test -x "$1" && test -r "$1"', 'sh', dir], { uid: as.uid, gid: as.gid, stdio: 'ignore' }).status === 0;
+  spawnSync('/bin/sh', ['-c', 'test -x "$1" && test -r "$1"', 'sh', dir], { uid: as.uid, gid: as.gid, stdio: 'ignore' })
+    .status === 0;
 
 /** Root only: the fallback directory, root-owned, that every user may enter (not write). */
 function ensureSharedDir(dir: string): void {
@@ -202,7 +248,13 @@ function copyBinaries(bins: Binaries, fallback: string): string {
   return dest;
 }
 
-async function initdb(initdbBin: string, dataDir: string, password: string, as: OsUser | null, logger?: Logger): Promise<void> {
+async function initdb(
+  initdbBin: string,
+  dataDir: string,
+  password: string,
+  as: OsUser | null,
+  logger?: Logger,
+): Promise<void> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // The password reaches initdb in a file only it (and root) can read, deleted right after.
   const pwDir = mkdtempSync(join(tmpdir(), 'steward-pginit-'));
@@ -214,8 +266,14 @@ async function initdb(initdbBin: string, dataDir: string, password: string, as: 
     chownSync(pwFile, as.uid, as.gid);
   }
   try {
-    const out = await run(initdbBin, [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${USER}`, `--pwfile=${pwFile}`, '--lc-messages=C'], as, logger);
-    if (out.code !== 0) throw new EmbeddedStartError(`initdb failed for ${dataDir} (exit ${out.code}): ${lastLine(out.stderr)}`);
+    const out = await run(
+      initdbBin,
+      [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${USER}`, `--pwfile=${pwFile}`, '--lc-messages=C'],
+      as,
+      logger,
+    );
+    if (out.code !== 0)
+      throw new EmbeddedStartError(`initdb failed for ${dataDir} (exit ${out.code}): ${lastLine(out.stderr)}`);
   } finally {
     rmSync(pwDir, { recursive: true, force: true });
   }
@@ -224,7 +282,12 @@ async function initdb(initdbBin: string, dataDir: string, password: string, as: 
 const lastLine = (text: string) => text.trim().split('\n').filter(Boolean).slice(-1)[0] ?? '';
 const env = () => ({ ...process.env, LC_MESSAGES: 'C' });
 
-function run(file: string, args: string[], as: OsUser | null, logger?: Logger): Promise<{ code: number | null; stderr: string }> {
+function run(
+  file: string,
+  args: string[],
+  as: OsUser | null,
+  logger?: Logger,
+): Promise<{ code: number | null; stderr: string }> {
   return new Promise((done, fail) => {
     const child = spawn(file, args, { ...(as ?? {}), env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -236,7 +299,9 @@ function run(file: string, args: string[], as: OsUser | null, logger?: Logger): 
 }
 
 function spawnError(file: string, err: NodeJS.ErrnoException): EmbeddedStartError {
-  return new EmbeddedStartError(`Could not run ${file} (${err.code ?? err.message}): the user PostgreSQL runs as must be able to reach it — move Steward to a directory that user can enter, or set DATABASE_URL`);
+  return new EmbeddedStartError(
+    `Could not run ${file} (${err.code ?? err.message}): the user PostgreSQL runs as must be able to reach it — move Steward to a directory that user can enter, or set DATABASE_URL`,
+  );
 }
 
 function launch(file: string, args: string[], as: OsUser | null, logger?: Logger): Promise<ChildProcess> {

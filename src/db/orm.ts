@@ -1,9 +1,10 @@
-import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
+import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import pg from 'pg';
+
 import { migrationsList } from '../../migrations/index.js';
-import { entities } from './entities.js';
 import type { Logger } from '../shared/logger.js';
+import { entities } from './entities.js';
 
 export type { MikroORM };
 

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { referenceSeeds } from '../modules/index.js';
 import { inTransaction } from '../shared/scope.js';
 

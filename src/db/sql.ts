@@ -27,11 +27,18 @@ export interface SqlClientOptions {
 export const DEFAULT_MAX_PREPARED = 256;
 
 /** pg's own records of what a connection has prepared (name → text); it skips Parse for names they hold. */
-type Parsed = { connection: { parsedStatements: Record<string, string>; submittedNamedStatements?: Record<string, string> } };
+type Parsed = {
+  connection: { parsedStatements: Record<string, string>; submittedNamedStatements?: Record<string, string> };
+};
 
 export function createSqlClient(url: string, max: number, opts: SqlClientOptions = {}): SqlClient {
   const maxPrepared = Math.max(1, opts.maxPreparedPerConnection ?? DEFAULT_MAX_PREPARED);
-  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, Client: statementBoundedClient(maxPrepared) });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    idleTimeoutMillis: 30_000,
+    Client: statementBoundedClient(maxPrepared),
+  });
   // A connection the server ends (a restart, pg_terminate_backend, DROP DATABASE … FORCE) must
   // not crash the process: idle ones are reported on the pool, others on the client itself,
   // whose query in flight is rejected as usual. The pool replaces what it loses.
@@ -71,11 +78,10 @@ function statementBoundedClient(maxPrepared: number): typeof pg.Client {
     /** Prepared names, least recently used first. */
     private readonly prepared = new Map<string, true>();
 
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     override query(...args: any[]): any {
       const name = typeof args[0] === 'object' && args[0] !== null ? (args[0] as { name?: unknown }).name : undefined;
       if (typeof name === 'string') this.use(name);
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+
       return (super.query as (...a: any[]) => any)(...args);
     }
 
@@ -84,7 +90,8 @@ function statementBoundedClient(maxPrepared: number): typeof pg.Client {
         this.prepared.set(name, true);
         return;
       }
-      const { parsedStatements: parsed, submittedNamedStatements: submitted = {} } = (this as unknown as Parsed).connection;
+      const { parsedStatements: parsed, submittedNamedStatements: submitted = {} } = (this as unknown as Parsed)
+        .connection;
       while (this.prepared.size >= maxPrepared) {
         const oldest = this.prepared.keys().next().value!;
         this.prepared.delete(oldest);

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
+
 import type { Logger } from '../shared/logger.js';
 import type { EventCounter } from '../shared/metrics-hooks.js';
 
@@ -78,7 +79,8 @@ export class EventBus {
    */
   async publish(em: EntityManager, topic: string, payload: unknown): Promise<void> {
     const text = JSON.stringify({ topic, payload } satisfies BusEvent);
-    if (Buffer.byteLength(text) > MAX_PAYLOAD) throw new Error(`event ${topic} is too large for NOTIFY (${text.length} bytes)`);
+    if (Buffer.byteLength(text) > MAX_PAYLOAD)
+      throw new Error(`event ${topic} is too large for NOTIFY (${text.length} bytes)`);
     await em.execute(`SELECT pg_notify(?, ?)`, [CHANNEL, text]);
     this.count?.('published', topic);
   }
@@ -91,7 +93,8 @@ export class EventBus {
    */
   async publishNow(topic: string, payload: unknown): Promise<void> {
     const text = JSON.stringify({ topic, payload } satisfies BusEvent);
-    if (Buffer.byteLength(text) > MAX_PAYLOAD) throw new Error(`event ${topic} is too large for NOTIFY (${text.length} bytes)`);
+    if (Buffer.byteLength(text) > MAX_PAYLOAD)
+      throw new Error(`event ${topic} is too large for NOTIFY (${text.length} bytes)`);
     if (this.closed) return; // shutting down: a reply chunk in flight has no one left to reach
     const client = this.client;
     if (!client) throw new Error('the event bus is not connected');

@@ -39,6 +39,10 @@ export class TopicSource<T = unknown> implements AsyncIterable<T> {
 }
 
 /** A subscription of the operation's (signed-in) viewer to `topic`, filtered by `hears`. */
-export function subscription<T>(ctx: { readonly viewer: Viewer | null }, topic: string, hears: Hears<T>): TopicSource<T> {
+export function subscription<T>(
+  ctx: { readonly viewer: Viewer | null },
+  topic: string,
+  hears: Hears<T>,
+): TopicSource<T> {
   return new TopicSource<T>(topic, requireViewer(ctx.viewer), hears);
 }

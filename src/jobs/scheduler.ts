@@ -1,6 +1,7 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../db/sql.js';
 import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../shared/logger.js';
@@ -58,8 +59,8 @@ export class Scheduler {
         void this.tryRun(job, false)
           .catch(() => {}) // already logged
           .finally(() => {
-          if (!this.stopped) this.timers.set(job.name, setTimeout(tick, job.intervalMs).unref());
-        });
+            if (!this.stopped) this.timers.set(job.name, setTimeout(tick, job.intervalMs).unref());
+          });
       };
       // Spread first runs so that instances started together do not all race at once.
       this.timers.set(job.name, setTimeout(tick, Math.floor(Math.random() * Math.min(job.intervalMs, 2000))).unref());
@@ -97,15 +98,22 @@ export class Scheduler {
       let result: unknown;
       const started = Date.now();
       try {
-        result = await job.run({ em: this.deps.fork(), db, bus: this.deps.bus, logger: logger.child({ job: job.name }) });
+        result = await job.run({
+          em: this.deps.fork(),
+          db,
+          bus: this.deps.bus,
+          logger: logger.child({ job: job.name }),
+        });
       } catch (err) {
         error = err;
         logger.error({ err, module: 'jobs', job: job.name }, 'job failed');
       }
       await db
-        .query(sql`UPDATE job_state SET locked_until = now(), last_finished_at = now(), runs = runs + 1,
+        .query(
+          sql`UPDATE job_state SET locked_until = now(), last_finished_at = now(), runs = runs + 1,
                      failures = failures + ${error ? 1 : 0}, last_error = ${error ? String((error as Error).message ?? error) : null}
-                   WHERE name = ${job.name} AND last_owner = ${this.owner}`)
+                   WHERE name = ${job.name} AND last_owner = ${this.owner}`,
+        )
         .catch((err) => logger.warn({ err, module: 'jobs', job: job.name }, 'could not release job lease'));
       logger.debug({ module: 'jobs', job: job.name, ms: Date.now() - started }, 'job ran');
       this.deps.onRun?.(job.name, !error);

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { GraphQLSchema } from 'graphql';
+
 import type { Config } from '../config.js';
 import type { SqlClient } from '../db/sql.js';
 import type { EventBus } from '../events/bus.js';
@@ -52,6 +53,8 @@ export interface ModuleDefinition<Deps extends CoreDeps = CoreDeps, Provides ext
 }
 
 /** Identity at run time; it only makes TypeScript check the module against the contract above. */
-export function defineModule<Deps extends CoreDeps, Provides extends object>(definition: ModuleDefinition<Deps, Provides>): ModuleDefinition<Deps, Provides> {
+export function defineModule<Deps extends CoreDeps, Provides extends object>(
+  definition: ModuleDefinition<Deps, Provides>,
+): ModuleDefinition<Deps, Provides> {
   return definition;
 }

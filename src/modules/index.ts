@@ -1,4 +1,5 @@
 import type { GraphQLSchema } from 'graphql';
+
 import type { JobDefinition } from '../jobs/scheduler.js';
 import type { Route } from '../server/route.js';
 import { aiModule } from './ai/module.js';
@@ -40,7 +41,8 @@ export const modules = [
 
 // Checked at compile time: what each module's `create` asks for, the core and the modules provide.
 // (A module whose deps are not met shows up here as the deps it asked for.)
-type Unmet<M = (typeof modules)[number]> = M extends ModuleDefinition<infer D, object> ? (CoreDeps & Services extends D ? never : D) : never;
+type Unmet<M = (typeof modules)[number]> =
+  M extends ModuleDefinition<infer D, object> ? (CoreDeps & Services extends D ? never : D) : never;
 const allDepsMet: [Unmet] extends [never] ? true : Unmet = true;
 void allDepsMet;
 

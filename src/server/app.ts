@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -7,9 +9,8 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { GraphQLSchema } from 'graphql';
+
 import { masterKeys, type Config } from '../config.js';
 import { ensureAppRole } from '../db/app-role.js';
 import { openDatabase, type Database } from '../db/database.js';
@@ -18,24 +19,24 @@ import { seedReferenceData } from '../db/seed.js';
 import { createSqlClient } from '../db/sql.js';
 import { EventBus } from '../events/bus.js';
 import { Scheduler } from '../jobs/scheduler.js';
-import { type CoreDeps, createJobs, createRoutes, createServices } from '../modules/index.js';
+import { createJobs, createRoutes, createServices, type CoreDeps } from '../modules/index.js';
 import { buildStewardSchema } from '../schema.js';
 import { Envelope } from '../shared/crypto.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMailer } from '../shared/mailer.js';
 import { registerReadModels } from '../shared/read-model.js';
+import { trustProxies } from './client-ip.js';
 import type { Context, Runtime } from './context.js';
 import { costLimitPlugin } from './cost-limit.plugin.js';
+import { dashboardRoutes } from './dashboard.js';
 import { createErrorFormatter, type ErrorFormatter } from './errors.js';
 import { jitGateway } from './executor.js';
-import { trustProxies } from './client-ip.js';
-import { createHttpHandler } from './http.js';
-import { dashboardRoutes } from './dashboard.js';
 import { graphiqlRoutes } from './graphiql.js';
+import { createHttpHandler } from './http.js';
 import { landingPageOf, landingPagePlugin } from './landing-page.js';
 import { queryLimits, type QueryLimits } from './limits.js';
-import { createMetrics, type Metrics } from './metrics.js';
 import { openMetricsEndpoint } from './metrics-endpoint.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { attachWebSocket } from './ws.js';
 
 export interface AppOptions {
@@ -69,8 +70,17 @@ export interface App {
  * migrations and reference data, the pools, the event bus, every module's services and
  * the scheduler with their jobs. Nothing listens yet and no job runs yet.
  */
-export async function createRuntime(config: Config, opts: AppOptions, logger: Logger, metrics: Metrics): Promise<{ runtime: Runtime; database: Database }> {
-  const database: Database = opts.database ?? (opts.databaseUrl ? { url: opts.databaseUrl, stop: async () => {}, embedded: false } : await openDatabase(config, logger));
+export async function createRuntime(
+  config: Config,
+  opts: AppOptions,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<{ runtime: Runtime; database: Database }> {
+  const database: Database =
+    opts.database ??
+    (opts.databaseUrl
+      ? { url: opts.databaseUrl, stop: async () => {}, embedded: false }
+      : await openDatabase(config, logger));
 
   // Migrations and seeds run as DATABASE_URL's user (the owner); the application then
   // connects as a role that cannot rewrite the audit trail (src/db/app-role.ts).
@@ -84,7 +94,11 @@ export async function createRuntime(config: Config, opts: AppOptions, logger: Lo
     } finally {
       await owner.close();
     }
-    url = await ensureAppRole(database.url, { setting: config.DATABASE_APP_ROLE, secret: config.TOKEN_SIGNING_KEY, logger });
+    url = await ensureAppRole(database.url, {
+      setting: config.DATABASE_APP_ROLE,
+      secret: config.TOKEN_SIGNING_KEY,
+      logger,
+    });
   }
   const orm = await connectOrm(url, config.DB_POOL_SIZE, logger);
   registerReadModels(orm.getMetadata());
@@ -94,15 +108,30 @@ export async function createRuntime(config: Config, opts: AppOptions, logger: Lo
 
   const { keys, current } = masterKeys(config);
   const envelope = new Envelope(keys, current);
-  const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, production: config.isProduction, logger });
+  const mailer = createMailer({
+    smtpUrl: config.SMTP_URL,
+    from: config.MAIL_FROM,
+    production: config.isProduction,
+    logger,
+  });
   const core: CoreDeps = { config, db, bus, envelope, mailer, logger, metrics };
   const services = createServices(core);
-  const scheduler = new Scheduler({ db, bus, logger, fork: () => orm.em.fork() as EntityManager, onRun: metrics.onJob }, createJobs(core, services));
+  const scheduler = new Scheduler(
+    { db, bus, logger, fork: () => orm.em.fork() as EntityManager, onRun: metrics.onJob },
+    createJobs(core, services),
+  );
   return { runtime: { config, logger, orm, db, bus, services, scheduler }, database };
 }
 
 /** The Apollo server of the HTTP path: its settings, and the plugins every request goes through. Not started. */
-export function createApollo(schema: GraphQLSchema, runtime: Runtime, server: Server, limits: QueryLimits, formatError: ErrorFormatter, metrics: Metrics): ApolloServer<Context> {
+export function createApollo(
+  schema: GraphQLSchema,
+  runtime: Runtime,
+  server: Server,
+  limits: QueryLimits,
+  formatError: ErrorFormatter,
+  metrics: Metrics,
+): ApolloServer<Context> {
   const { config } = runtime;
   return new ApolloServer<Context>({
     // The schema, and graphql-jit as the executor of HTTP queries (see ./executor.ts).
@@ -159,7 +188,15 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // /metrics: not behind GraphQL auth; METRICS_TOKEN and/or METRICS_PORT guard it (README).
   const metricsEndpoint = await openMetricsEndpoint(config, metrics, logger);
   const graphiql = landingPageOf(config) === 'off' ? [] : graphiqlRoutes();
-  server.on('request', createHttpHandler(runtime, apollo, [...metricsEndpoint.routes, ...dashboardRoutes(), ...graphiql, ...createRoutes(services, schema)], ready));
+  server.on(
+    'request',
+    createHttpHandler(
+      runtime,
+      apollo,
+      [...metricsEndpoint.routes, ...dashboardRoutes(), ...graphiql, ...createRoutes(services, schema)],
+      ready,
+    ),
+  );
   const ws = attachWebSocket(server, schema, runtime, limits, formatError, metrics);
   metrics.setSources({
     webSockets: () => ws.connections,

@@ -1,4 +1,5 @@
 import type { AuthChecker } from 'type-graphql';
+
 import { Role } from '../modules/identity/user.entity.js';
 import type { Rule } from '../shared/allow.js';
 import { ForbiddenError, UnauthenticatedError } from '../shared/errors.js';
@@ -31,7 +32,8 @@ export const authChecker: AuthChecker<Context, Rule> = ({ context, info }, rules
   if (rules.includes('ADMIN') && rules.length === 1) throw new ForbiddenError('Only administrators may do this');
   if (rules.includes('OWN_ACCOUNT')) return true;
   if (rules.length === 0 || rules.includes('SIGNED_IN')) {
-    if (viewer.role === Role.OBSERVER && info.parentType.name === 'Mutation') throw new ForbiddenError('Observers cannot change anything');
+    if (viewer.role === Role.OBSERVER && info.parentType.name === 'Mutation')
+      throw new ForbiddenError('Observers cannot change anything');
     return true;
   }
   throw new ForbiddenError();

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+
 import type { Config } from '../config.js';
 import type { MikroORM } from '../db/orm.js';
 import type { SqlClient } from '../db/sql.js';

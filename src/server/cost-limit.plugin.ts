@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { GraphQLSchema } from 'graphql';
+
 import type { QueryLimits } from './limits.js';
 
 export interface CostLimitPluginOptions {

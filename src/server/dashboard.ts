@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import type { Route } from './http.js';
 
 /** The project root: the nearest folder above this file with a package.json (works from src/ and dist/src/). */
@@ -14,7 +15,13 @@ export function projectRoot(): string {
   return dir;
 }
 
-const FILES: Record<string, string> = { '': 'index.html', '/': 'index.html', '/app.js': 'app.js', '/usage': 'usage.html', '/usage.js': 'usage.js' };
+const FILES: Record<string, string> = {
+  '': 'index.html',
+  '/': 'index.html',
+  '/app.js': 'app.js',
+  '/usage': 'usage.html',
+  '/usage.js': 'usage.js',
+};
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8' };
 
 /**
@@ -41,7 +48,8 @@ export function dashboardRoutes(dir = join(projectRoot(), 'dist', 'dashboard')):
           'content-length': body.length,
           'cache-control': 'no-cache',
           // Only this origin: the page's script, its own styles, and /graphql over HTTP and WS.
-          'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
+          'content-security-policy':
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'",
           'x-content-type-options': 'nosniff',
         });
         res.end(body);

@@ -1,5 +1,6 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ArgumentValidationError, AuthenticationError, AuthorizationError } from 'type-graphql';
+
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { currentRequest } from './request-store.js';
@@ -32,14 +33,21 @@ function originalOf(error: unknown): unknown {
 export function createErrorFormatter(logger: Logger, production: boolean) {
   const hideSuggestions = (m: string) => (production ? m.replace(/ Did you mean .*\?$/, '') : m);
 
-  return function formatError(formatted: GraphQLFormattedError, error: unknown, requestId = currentRequest()?.requestId): GraphQLFormattedError {
+  return function formatError(
+    formatted: GraphQLFormattedError,
+    error: unknown,
+    requestId = currentRequest()?.requestId,
+  ): GraphQLFormattedError {
     const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
     const original = originalOf(error);
     if (original instanceof AppError) {
       return { ...base, message: original.message, extensions: { ...original.details, code: original.code } };
     }
     if (original instanceof ArgumentValidationError) {
-      const fields = original.extensions.validationErrors.flatMap(function walk(v): { field: string; problems: string[] }[] {
+      const fields = original.extensions.validationErrors.flatMap(function walk(v): {
+        field: string;
+        problems: string[];
+      }[] {
         const own = v.constraints ? [{ field: v.property, problems: Object.values(v.constraints) }] : [];
         return [...own, ...(v.children ?? []).flatMap(walk)];
       });
@@ -50,16 +58,30 @@ export function createErrorFormatter(logger: Logger, production: boolean) {
       };
     }
     if (original instanceof AuthenticationError) return { ...base, extensions: { code: 'UNAUTHENTICATED' } };
-    if (original instanceof AuthorizationError) return { ...base, message: 'You are not allowed to do this', extensions: { code: 'FORBIDDEN' } };
+    if (original instanceof AuthorizationError)
+      return { ...base, message: 'You are not allowed to do this', extensions: { code: 'FORBIDDEN' } };
     const code = formatted.extensions?.code as string | undefined;
     // A GraphQLError with no cause was made by graphql-js from the request (or its shape).
     const fromRequest = (code && REQUEST_CODES.has(code)) || original instanceof GraphQLError;
     if (fromRequest) {
-      const { stacktrace: _s, exception: _e, http: _h, ...ext } = (formatted.extensions ?? {}) as Record<string, unknown>;
-      return { ...base, message: hideSuggestions(formatted.message), extensions: { ...ext, code: code ?? 'GRAPHQL_VALIDATION_FAILED' } };
+      const {
+        stacktrace: _s,
+        exception: _e,
+        http: _h,
+        ...ext
+      } = (formatted.extensions ?? {}) as Record<string, unknown>;
+      return {
+        ...base,
+        message: hideSuggestions(formatted.message),
+        extensions: { ...ext, code: code ?? 'GRAPHQL_VALIDATION_FAILED' },
+      };
     }
     logger.error({ err: original, requestId, path: formatted.path }, 'unexpected error in an operation');
-    return { ...base, message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR', ...(requestId ? { requestId } : {}) } };
+    return {
+      ...base,
+      message: 'Internal server error',
+      extensions: { code: 'INTERNAL_SERVER_ERROR', ...(requestId ? { requestId } : {}) },
+    };
   };
 }
 

@@ -1,6 +1,7 @@
 import type { ApolloServerOptionsWithGateway } from '@apollo/server';
-import { GraphQLError, execute, printSchema, type GraphQLSchema } from 'graphql';
+import { execute, GraphQLError, printSchema, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+
 import type { Context } from './context.js';
 
 type Gateway = ApolloServerOptionsWithGateway<Context>['gateway'];
@@ -75,7 +76,8 @@ export function jitGateway(schema: GraphQLSchema, cacheSize = DEFAULT_CACHE_SIZE
         : null;
     if (query) {
       const result = await query.query(undefined, context, request.variables);
-      if (result.data !== undefined) return result.errors ? { data: result.data, errors: result.errors.map(asGraphQLError) } : result;
+      if (result.data !== undefined)
+        return result.errors ? { data: result.data, errors: result.errors.map(asGraphQLError) } : result;
     }
     return execute({ schema, document, contextValue: context, variableValues: request.variables, operationName });
   };
@@ -105,6 +107,10 @@ export function jitGateway(schema: GraphQLSchema, cacheSize = DEFAULT_CACHE_SIZE
  * message, locations, path and the original error (which errors.ts translates) are kept.
  */
 function asGraphQLError(e: GraphQLError): GraphQLError {
-  const error = new GraphQLError(e.message, { path: e.path, originalError: e.originalError ?? undefined, extensions: e.extensions });
+  const error = new GraphQLError(e.message, {
+    path: e.path,
+    originalError: e.originalError ?? undefined,
+    extensions: e.extensions,
+  });
   return Object.assign(error, { locations: e.locations });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { execute, type DocumentNode, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { WebSocket } from 'ws';
+
 import { EventScope, type TopicSource } from '../events/subscription.js';
 import type { Viewer } from '../shared/scope.js';
 import { createContext, type Runtime } from './context.js';
@@ -107,7 +108,14 @@ export class Fanout {
       this.topicOf(group.topic).groups.add(group);
     }
     const viewer = viewerKey(r.source.viewer);
-    const sub: Subscriber = { socket: r.socket, source: r.source, prefix: Buffer.from(`{"id":${JSON.stringify(r.id)},"type":"next","payload":`), group, viewer, gone: false };
+    const sub: Subscriber = {
+      socket: r.socket,
+      source: r.source,
+      prefix: Buffer.from(`{"id":${JSON.stringify(r.id)},"type":"next","payload":`),
+      group,
+      viewer,
+      gone: false,
+    };
     let same = group.members.get(viewer);
     if (!same) group.members.set(viewer, (same = new Set()));
     same.add(sub);
@@ -165,7 +173,10 @@ export class Fanout {
           try {
             await this.deliver(group, event.payload, scope);
           } catch (err) {
-            this.options.runtime.logger.error({ err, module: 'ws', topic: event.topic }, 'subscription delivery failed');
+            this.options.runtime.logger.error(
+              { err, module: 'ws', topic: event.topic },
+              'subscription delivery failed',
+            );
           }
         }
       }
@@ -184,7 +195,10 @@ export class Fanout {
         try {
           if (await source.hears(payload, source.viewer, scope)) hearing.push(subs);
         } catch (err) {
-          this.options.runtime.logger.error({ err, module: 'ws', topic: group.topic }, 'subscription permission check failed');
+          this.options.runtime.logger.error(
+            { err, module: 'ws', topic: group.topic },
+            'subscription permission check failed',
+          );
         }
       }),
     );
@@ -200,7 +214,11 @@ export class Fanout {
     }
   }
 
-  private async execute(group: Group, payload: unknown, viewer: Viewer): Promise<{ body: Buffer; viewerWasRead: boolean }> {
+  private async execute(
+    group: Group,
+    payload: unknown,
+    viewer: Viewer,
+  ): Promise<{ body: Buffer; viewerWasRead: boolean }> {
     this.options.count?.('execution', group.topic, 1);
     const ctx = createContext(this.options.runtime, viewer, { requestId: randomUUID(), ip: null, userAgent: null });
     const result = await execute({

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { projectRoot } from './dashboard.js';
 import type { Route } from './http.js';
 
@@ -15,7 +16,8 @@ const TYPES: Record<string, string> = {
 };
 
 /** Everything from this origin; Monaco adds inline styles and runs its language services in workers. */
-const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; worker-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'";
+const CSP =
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; worker-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
 export const defaultGraphiqlDir = () => join(projectRoot(), 'dist', 'graphiql');
 
@@ -52,7 +54,9 @@ export function graphiqlRoutes(dir = defaultGraphiqlDir()): Route[] {
         if (!body) {
           const built = graphiqlHtml(dir) !== null;
           res.writeHead(built ? 404 : 503, { 'content-type': 'text/plain; charset=utf-8' });
-          return void res.end(built ? 'Not found\n' : 'GraphiQL is not built: run `npm run build:graphiql` (part of `npm run build`).\n');
+          return void res.end(
+            built ? 'Not found\n' : 'GraphiQL is not built: run `npm run build:graphiql` (part of `npm run build`).\n',
+          );
         }
         res.writeHead(200, {
           'content-type': type!,

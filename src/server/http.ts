@@ -1,6 +1,7 @@
-import { HeaderMap, type ApolloServer } from '@apollo/server';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeaderMap, type ApolloServer } from '@apollo/server';
+
 import { AppError } from '../shared/errors.js';
 import type { RequestMeta } from '../shared/scope.js';
 import { clientIp } from './client-ip.js';
@@ -24,7 +25,11 @@ export function requestMeta(req: IncomingMessage): RequestMeta {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -58,7 +63,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
  * `executeHTTPGraphQLRequest` (no express: one less layer per request). The viewer is
  * resolved before Apollo runs; bad credentials answer 401 with UNAUTHENTICATED.
  */
-export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context>, routes: readonly Route[], ready: () => Promise<boolean>) {
+export function createHttpHandler(
+  runtime: Runtime,
+  apollo: ApolloServer<Context>,
+  routes: readonly Route[],
+  ready: () => Promise<boolean>,
+) {
   const { config, services, logger } = runtime;
 
   return async function handle(req: IncomingMessage, res: ServerResponse) {
@@ -76,7 +86,12 @@ export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context
         res.setHeader('x-request-id', meta.requestId);
         return await requestStore.run(meta, async () => {
           try {
-            await route.handler(req, res, { params, runtime, meta, authenticate: () => services.authenticator.fromAuthorization(req.headers.authorization) });
+            await route.handler(req, res, {
+              params,
+              runtime,
+              meta,
+              authenticate: () => services.authenticator.fromAuthorization(req.headers.authorization),
+            });
           } catch (err) {
             if (!(err instanceof AppError)) throw err;
             if (!res.headersSent) sendJson(res, httpStatusOfError(err), graphqlError(err.message, err.code));
@@ -98,7 +113,13 @@ export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context
           try {
             text = await readBody(req, config.MAX_BODY_BYTES);
           } catch (err) {
-            if (err instanceof BodyTooLarge) return sendJson(res, 413, graphqlError(`Request body exceeds ${config.MAX_BODY_BYTES} bytes`, 'BAD_REQUEST'), { connection: 'close' });
+            if (err instanceof BodyTooLarge)
+              return sendJson(
+                res,
+                413,
+                graphqlError(`Request body exceeds ${config.MAX_BODY_BYTES} bytes`, 'BAD_REQUEST'),
+                { connection: 'close' },
+              );
             throw err;
           }
           const type = req.headers['content-type'] ?? '';
@@ -115,12 +136,14 @@ export function createHttpHandler(runtime: Runtime, apollo: ApolloServer<Context
         try {
           viewer = await services.authenticator.fromAuthorization(req.headers.authorization);
         } catch (err) {
-          if (err instanceof AppError) return sendJson(res, 401, graphqlError(err.message, err.code), { 'www-authenticate': 'Bearer' });
+          if (err instanceof AppError)
+            return sendJson(res, 401, graphqlError(err.message, err.code), { 'www-authenticate': 'Bearer' });
           throw err;
         }
 
         const headers = new HeaderMap();
-        for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+        for (const [k, v] of Object.entries(req.headers))
+          if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
         const result = await apollo.executeHTTPGraphQLRequest({
           httpGraphQLRequest: { method: req.method!.toUpperCase(), headers, search: url.search, body },
           context: async () => createContext(runtime, viewer, meta),

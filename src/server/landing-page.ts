@@ -1,6 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+
 import { graphiqlHtml } from './graphiql.js';
 
 export type LandingPage = 'sandbox' | 'graphiql' | 'off';
@@ -10,7 +11,8 @@ export const landingPageOf = (c: { GRAPHQL_LANDING_PAGE?: LandingPage; isProduct
   c.GRAPHQL_LANDING_PAGE ?? (c.isProduction ? 'off' : 'sandbox');
 
 /** Said on Sandbox's own "cannot be loaded" fallback, which shows while its CDN script is missing. */
-export const OFFLINE_LINK = '<p>Steward bundles GraphiQL, which works offline: <a href="/graphiql">open /graphiql</a>.</p>';
+export const OFFLINE_LINK =
+  '<p>Steward bundles GraphiQL, which works offline: <a href="/graphiql">open /graphiql</a>.</p>';
 
 /**
  * What a browser gets on GET /graphql:
@@ -25,7 +27,11 @@ export function landingPagePlugin(choice: LandingPage): ApolloServerPlugin {
       async serverWillStart() {
         return {
           async renderLandingPage() {
-            return { html: async () => graphiqlHtml() ?? '<!doctype html><p>GraphiQL is not built: run <code>npm run build:graphiql</code>.</p>' };
+            return {
+              html: async () =>
+                graphiqlHtml() ??
+                '<!doctype html><p>GraphiQL is not built: run <code>npm run build:graphiql</code>.</p>',
+            };
           },
         };
       },

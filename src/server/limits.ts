@@ -3,20 +3,26 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import {
   BREAK,
-  GraphQLError,
-  Kind,
-  NoSchemaIntrospectionCustomRule,
   getNamedType,
   getNullableType,
+  GraphQLError,
   isListType,
+  Kind,
+  NoSchemaIntrospectionCustomRule,
+  validate,
   type DocumentNode,
   type GraphQLSchema,
   type ParseOptions,
   type ValidationContext,
   type ValidationRule,
-  validate,
 } from 'graphql';
-import { fieldExtensionsEstimator, getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
+import {
+  fieldExtensionsEstimator,
+  getComplexity,
+  simpleEstimator,
+  type ComplexityEstimator,
+} from 'graphql-query-complexity';
+
 import type { Config } from '../config.js';
 import { DEFAULT_PAGE } from '../shared/connection.js';
 import { NESTED_LIST_CAP } from '../shared/loaders.js';
@@ -35,7 +41,12 @@ export interface QueryLimits {
    * fit their types, a negative page size, or text PostgreSQL cannot store (U+0000, a lone
    * surrogate: ./storable-input.ts). Both transports call it before executing anything.
    */
-  assertCost(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined, operationName?: string | null): void;
+  assertCost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Record<string, unknown> | undefined,
+    operationName?: string | null,
+  ): void;
 }
 
 /** The refusal of a page size the estimator cannot take at face value. */
@@ -48,7 +59,9 @@ function pageSize(args: Record<string, unknown>): number {
     // A negative size would subtract its subtree from the cost of its siblings, which would
     // then run under a budget they exceed (the resolver refuses only the negative field).
     if (typeof n === 'number' && n < 0) {
-      throw new BadPageSize(`${name} must not be less than 0`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+      throw new BadPageSize(`${name} must not be less than 0`, {
+        extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+      });
     }
   }
   return Number(args.first ?? args.last ?? DEFAULT_PAGE);
@@ -93,7 +106,10 @@ export function queryLimits(config: Config): QueryLimits {
   const reject = {
     propagateOnRejection: false,
     exposeLimits: true,
-    onReject: [(ctx: ValidationContext | null, err: GraphQLError) => ctx?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, '')))],
+    onReject: [
+      (ctx: ValidationContext | null, err: GraphQLError) =>
+        ctx?.reportError(new GraphQLError(err.message.replace(/^Syntax Error: /, ''))),
+    ],
   };
   const validationRules: ValidationRule[] = [
     firstLimitErrorOnly([

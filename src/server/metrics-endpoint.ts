@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+
 import type { Config } from '../config.js';
 import { safeEqual } from '../shared/crypto.js';
 import type { Logger } from '../shared/logger.js';
@@ -43,7 +44,11 @@ export async function openMetricsEndpoint(config: Config, metrics: Metrics, logg
       logger.warn({ module: 'metrics' }, '/metrics is off: in production set METRICS_TOKEN, METRICS_PORT, or both');
       return { routes: [], port: null, close: async () => {} };
     }
-    return { routes: [{ method: 'GET', path: /^\/metrics$/, handler: (req, res) => handle(req, res) }], port: null, close: async () => {} };
+    return {
+      routes: [{ method: 'GET', path: /^\/metrics$/, handler: (req, res) => handle(req, res) }],
+      port: null,
+      close: async () => {},
+    };
   }
 
   const server: Server = createServer((req, res) => {
@@ -64,7 +69,10 @@ export async function openMetricsEndpoint(config: Config, metrics: Metrics, logg
     server.listen(config.METRICS_PORT, config.METRICS_HOST, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info({ module: 'metrics', host: config.METRICS_HOST, port, token: Boolean(token) }, 'metrics served on their own port');
+  logger.info(
+    { module: 'metrics', host: config.METRICS_HOST, port, token: Boolean(token) },
+    'metrics served on their own port',
+  );
   return {
     routes: [],
     port,

@@ -1,6 +1,6 @@
-import type { ApolloServerPlugin } from '@apollo/server';
 import type { ServerResponse } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import type { AiCounter, EventCounter, FanoutCounter, JobCounter } from '../shared/metrics-hooks.js';
 
@@ -24,7 +24,12 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'steward_' });
   const reg = [registry];
 
-  const requests = new Counter({ name: 'steward_graphql_requests_total', help: 'GraphQL operations by operation name', labelNames: ['operation'], registers: reg });
+  const requests = new Counter({
+    name: 'steward_graphql_requests_total',
+    help: 'GraphQL operations by operation name',
+    labelNames: ['operation'],
+    registers: reg,
+  });
   const latency = new Histogram({
     name: 'steward_graphql_request_duration_seconds',
     help: 'GraphQL operation latency by operation name',
@@ -32,19 +37,78 @@ export function createMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: reg,
   });
-  const errors = new Counter({ name: 'steward_graphql_errors_total', help: 'GraphQL errors by extensions.code', labelNames: ['code'], registers: reg });
-  const events = new Counter({ name: 'steward_events_total', help: 'Bus events published (by this instance) and delivered (to this instance\'s handlers)', labelNames: ['kind', 'topic'], registers: reg });
-  const fanoutExecutions = new Counter({ name: 'steward_subscription_executions_total', help: 'Subscription events executed (once per group of like subscribers, again per viewer only where the answer depends on the viewer)', labelNames: ['topic'], registers: reg });
-  const fanoutMessages = new Counter({ name: 'steward_subscription_messages_total', help: 'Subscription messages sent to sockets', labelNames: ['topic'], registers: reg });
-  const jobs = new Counter({ name: 'steward_job_runs_total', help: 'Scheduled job runs', labelNames: ['job'], registers: reg });
-  const jobFailures = new Counter({ name: 'steward_job_failures_total', help: 'Scheduled job runs that failed', labelNames: ['job'], registers: reg });
-  const aiCalls = new Counter({ name: 'steward_ai_calls_total', help: 'Metered AI calls by provider and status', labelNames: ['provider', 'status'], registers: reg });
-  const aiTokens = new Counter({ name: 'steward_ai_tokens_total', help: 'Tokens of settled AI calls by provider and direction', labelNames: ['provider', 'direction'], registers: reg });
-  const aiSpend = new Counter({ name: 'steward_ai_spend_dollars_total', help: 'Settled AI spend in dollars by provider', labelNames: ['provider'], registers: reg });
+  const errors = new Counter({
+    name: 'steward_graphql_errors_total',
+    help: 'GraphQL errors by extensions.code',
+    labelNames: ['code'],
+    registers: reg,
+  });
+  const events = new Counter({
+    name: 'steward_events_total',
+    help: "Bus events published (by this instance) and delivered (to this instance's handlers)",
+    labelNames: ['kind', 'topic'],
+    registers: reg,
+  });
+  const fanoutExecutions = new Counter({
+    name: 'steward_subscription_executions_total',
+    help: 'Subscription events executed (once per group of like subscribers, again per viewer only where the answer depends on the viewer)',
+    labelNames: ['topic'],
+    registers: reg,
+  });
+  const fanoutMessages = new Counter({
+    name: 'steward_subscription_messages_total',
+    help: 'Subscription messages sent to sockets',
+    labelNames: ['topic'],
+    registers: reg,
+  });
+  const jobs = new Counter({
+    name: 'steward_job_runs_total',
+    help: 'Scheduled job runs',
+    labelNames: ['job'],
+    registers: reg,
+  });
+  const jobFailures = new Counter({
+    name: 'steward_job_failures_total',
+    help: 'Scheduled job runs that failed',
+    labelNames: ['job'],
+    registers: reg,
+  });
+  const aiCalls = new Counter({
+    name: 'steward_ai_calls_total',
+    help: 'Metered AI calls by provider and status',
+    labelNames: ['provider', 'status'],
+    registers: reg,
+  });
+  const aiTokens = new Counter({
+    name: 'steward_ai_tokens_total',
+    help: 'Tokens of settled AI calls by provider and direction',
+    labelNames: ['provider', 'direction'],
+    registers: reg,
+  });
+  const aiSpend = new Counter({
+    name: 'steward_ai_spend_dollars_total',
+    help: 'Settled AI spend in dollars by provider',
+    labelNames: ['provider'],
+    registers: reg,
+  });
 
   let sources: MetricSources | undefined;
-  new Gauge({ name: 'steward_websockets_open', help: 'Open WebSocket connections', registers: reg, collect() { this.set(sources?.webSockets() ?? 0); } });
-  new Gauge({ name: 'steward_subscriptions_active', help: 'Live GraphQL subscriptions over WebSocket', registers: reg, collect() { this.set(sources?.subscriptions() ?? 0); } });
+  new Gauge({
+    name: 'steward_websockets_open',
+    help: 'Open WebSocket connections',
+    registers: reg,
+    collect() {
+      this.set(sources?.webSockets() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'steward_subscriptions_active',
+    help: 'Live GraphQL subscriptions over WebSocket',
+    registers: reg,
+    collect() {
+      this.set(sources?.subscriptions() ?? 0);
+    },
+  });
   new Gauge({
     name: 'steward_db_pool_connections',
     help: 'Read-path pg pool: total, idle and waiting clients',
@@ -60,7 +124,8 @@ export function createMetrics() {
   });
 
   const onEvent: EventCounter = (kind, topic) => events.inc({ kind, topic });
-  const onFanout: FanoutCounter = (kind, topic, n) => (kind === 'execution' ? fanoutExecutions : fanoutMessages).inc({ topic }, n);
+  const onFanout: FanoutCounter = (kind, topic, n) =>
+    (kind === 'execution' ? fanoutExecutions : fanoutMessages).inc({ topic }, n);
   const onJob: JobCounter = (job, ok) => {
     jobs.inc({ job });
     if (!ok) jobFailures.inc({ job });
@@ -91,7 +156,9 @@ export function createMetrics() {
       return {
         async willSendResponse({ request, operationName, response }) {
           onOperation(operationName ?? request.operationName, started);
-          onErrors(response.body.kind === 'single' ? response.body.singleResult.errors : response.body.initialResult.errors);
+          onErrors(
+            response.body.kind === 'single' ? response.body.singleResult.errors : response.body.initialResult.errors,
+          );
         },
       };
     },

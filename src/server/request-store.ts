@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+
 import type { RequestMeta } from '../shared/scope.js';
 
 /** The request being served, for code with no context argument (error formatting, logs). */

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import type { RequestMeta, Viewer } from '../shared/scope.js';
 import type { Runtime } from './context.js';
 

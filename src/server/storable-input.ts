@@ -1,11 +1,15 @@
 import { GraphQLError, Kind, visit, type ASTNode, type DocumentNode } from 'graphql';
+
 import { findUnstorable, unstorableCharacter } from '../shared/storable-text.js';
 
 /** Documents already searched (Apollo and the WebSocket path both reuse parsed documents). */
 const clean = new WeakSet<DocumentNode>();
 
 const refusal = (where: string, reason: string, nodes?: readonly ASTNode[]) =>
-  new GraphQLError(`${where} contains ${reason}, which cannot be stored`, { nodes, extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+  new GraphQLError(`${where} contains ${reason}, which cannot be stored`, {
+    nodes,
+    extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+  });
 
 /**
  * Every text an operation brings — string literals in the document (arguments, default

@@ -1,5 +1,6 @@
 import type { SubscribeResolverData } from 'type-graphql';
-import { type Hears, subscription, type TopicSource } from '../events/subscription.js';
+
+import { subscription, type Hears, type TopicSource } from '../events/subscription.js';
 import type { Context } from './context.js';
 
 /** What a subscription's filter is made from, once per subscription: the operation's context and arguments. */
@@ -14,6 +15,9 @@ export interface Subscriber<Args> {
  * returns who hears of each event (see src/events/subscription.ts; delivery is
  * src/server/fanout.ts's).
  */
-export function onTopic<T, Args = Record<string, any>>(topic: string, filter: (subscriber: Subscriber<Args>) => Hears<T>): (data: SubscribeResolverData<unknown, Args, Context>) => TopicSource<T> {
+export function onTopic<T, Args = Record<string, any>>(
+  topic: string,
+  filter: (subscriber: Subscriber<Args>) => Hears<T>,
+): (data: SubscribeResolverData<unknown, Args, Context>) => TopicSource<T> {
   return ({ args, context }) => subscription<T>(context, topic, filter({ ctx: context, args }));
 }

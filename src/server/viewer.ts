@@ -1,4 +1,5 @@
 import { createParameterDecorator } from 'type-graphql';
+
 import type { Viewer as ViewerShape } from '../shared/scope.js';
 import { requireViewer } from '../shared/viewer.js';
 import type { Context } from './context.js';

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { GraphQLError, GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+
 import type { Runtime } from './context.js';
 import type { ErrorFormatter } from './errors.js';
 import { Fanout } from './fanout.js';
@@ -30,7 +31,12 @@ export function attachWebSocket(
   metrics: Pick<Metrics, 'onFanout' | 'onOperation' | 'onErrors'>,
 ) {
   const { config, logger } = runtime;
-  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: config.WS_MAX_PAYLOAD_BYTES, handleProtocols });
+  const wss = new WebSocketServer({
+    server,
+    path: '/graphql',
+    maxPayload: config.WS_MAX_PAYLOAD_BYTES,
+    handleProtocols,
+  });
   const states = new WeakMap<WebSocket, SocketState>();
   // Errors as sent, counted by code in /metrics as over HTTP.
   const format = (errors: readonly GraphQLError[], requestId?: string) => {
@@ -48,7 +54,16 @@ export function attachWebSocket(
     count: metrics.onFanout,
   });
   const revocations = new Revocations(runtime);
-  const protocol = createProtocol({ schema, runtime, limits, documents: new DocumentCache(schema, limits), revocations, fanout, format, metrics });
+  const protocol = createProtocol({
+    schema,
+    runtime,
+    limits,
+    documents: new DocumentCache(schema, limits),
+    revocations,
+    fanout,
+    format,
+    metrics,
+  });
 
   // The sockets' listeners are shared functions (`this` is the socket), not closures per
   // socket: with tens of thousands of sockets, memory per socket is what counts.
@@ -75,7 +90,17 @@ export function attachWebSocket(
   wss.on('connection', (socket, request) => {
     const meta = requestMeta(request);
     const adapter = new SocketAdapter(socket);
-    const state: SocketState = { subscriptions: 0, socket, adapter, alive: true, pingedAt: 0, expiresAt: Infinity, meta, requestIdGiven: meta.requestId === request.headers['x-request-id'], closed: async () => {} };
+    const state: SocketState = {
+      subscriptions: 0,
+      socket,
+      adapter,
+      alive: true,
+      pingedAt: 0,
+      expiresAt: Infinity,
+      meta,
+      requestIdGiven: meta.requestId === request.headers['x-request-id'],
+      closed: async () => {},
+    };
     states.set(socket, state);
     socket.on('error', onError);
     socket.on('pong', onPong);
@@ -84,7 +109,9 @@ export function attachWebSocket(
     state.closed = protocol.opened(adapter, { state });
   });
 
-  const stopKeepAlive = startKeepAlive(wss, states, config.WS_KEEPALIVE_MS, (state, now) => revocations.closeIfExpired(state, now));
+  const stopKeepAlive = startKeepAlive(wss, states, config.WS_KEEPALIVE_MS, (state, now) =>
+    revocations.closeIfExpired(state, now),
+  );
 
   return {
     wss,

@@ -100,7 +100,11 @@ export function decodeCursor(cursor: string, sort: SortKey): CursorValue[] {
   try {
     const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(v)) {
-      if (sort.property === 'id' ? v.length === 1 && readableAs(v[0], 'uuid', false) : v.length === 2 && readableAs(v[0], sort.type, !!sort.nulls) && readableAs(v[1], 'uuid', false)) {
+      if (
+        sort.property === 'id'
+          ? v.length === 1 && readableAs(v[0], 'uuid', false)
+          : v.length === 2 && readableAs(v[0], sort.type, !!sort.nulls) && readableAs(v[1], 'uuid', false)
+      ) {
         return v as CursorValue[];
       }
     }
@@ -112,7 +116,12 @@ export function decodeCursor(cursor: string, sort: SortKey): CursorValue[] {
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
 const NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
-const INTEGER_BOUND: Record<string, bigint> = { smallint: 2n ** 15n, int: 2n ** 31n, integer: 2n ** 31n, bigint: 2n ** 63n };
+const INTEGER_BOUND: Record<string, bigint> = {
+  smallint: 2n ** 15n,
+  int: 2n ** 31n,
+  integer: 2n ** 31n,
+  bigint: 2n ** 63n,
+};
 
 /** Whether a cursor value can be cast to `type` (uuid, timestamps, integers and numbers are checked; other types are text). */
 function readableAs(value: unknown, type: string, nullable: boolean): boolean {
@@ -120,7 +129,8 @@ function readableAs(value: unknown, type: string, nullable: boolean): boolean {
   if (typeof value !== 'string' && typeof value !== 'number') return false;
   const text = String(value);
   if (type === 'uuid') return isUuid(text);
-  if (type === 'timestamptz' || type === 'timestamp' || type === 'date') return TIMESTAMP.test(text) || /^-?infinity$/.test(text);
+  if (type === 'timestamptz' || type === 'timestamp' || type === 'date')
+    return TIMESTAMP.test(text) || /^-?infinity$/.test(text);
   const bound = INTEGER_BOUND[type];
   if (bound) return /^-?\d{1,19}$/.test(text) && BigInt(text) >= -bound && BigInt(text) < bound;
   if (/^(numeric|decimal|real|double precision)\b/.test(type)) return NUMBER.test(text);
@@ -168,7 +178,8 @@ export function sortExpression(model: ReadModel, sort: SortKey, alias = ''): Sql
 export function planPage(model: ReadModel, page: PageArgs, sort: SortKey, alias = ''): PagePlan {
   if (page.first != null && page.last != null) throw new BadInputError('Pass either first or last, not both');
   const size = page.last ?? page.first ?? DEFAULT_PAGE;
-  if (size < 0 || size > MAX_PAGE) throw BadInputError.field(page.last != null ? 'last' : 'first', `must be between 0 and ${MAX_PAGE}`);
+  if (size < 0 || size > MAX_PAGE)
+    throw BadInputError.field(page.last != null ? 'last' : 'first', `must be between 0 and ${MAX_PAGE}`);
   const backwards = page.last != null;
   const dir = (sort.direction === 'ASC') !== backwards ? 'ASC' : 'DESC';
   const key = sortExpression(model, sort, alias);
@@ -194,7 +205,8 @@ export function planPage(model: ReadModel, page: PageArgs, sort: SortKey, alias 
     size,
     backwards,
     condition: conditions.length ? and(conditions) : null,
-    orderBy: sort.property === 'id' ? sql`ORDER BY ${id} ${raw(dir)}` : sql`ORDER BY ${key} ${raw(dir)}, ${id} ${raw(dir)}`,
+    orderBy:
+      sort.property === 'id' ? sql`ORDER BY ${id} ${raw(dir)}` : sql`ORDER BY ${key} ${raw(dir)}, ${id} ${raw(dir)}`,
   };
 }
 
@@ -253,10 +265,14 @@ export interface ListQuery {
 }
 
 /** A root-level keyset-paginated list as a Relay connection, in one statement (+1 for totalCount when selected). */
-export async function paginate<T extends Record<string, unknown>>(db: SqlClient, q: ListQuery, page: PageArgs): Promise<Connection<T>> {
+export async function paginate<T extends Record<string, unknown>>(
+  db: SqlClient,
+  q: ListQuery,
+  page: PageArgs,
+): Promise<Connection<T>> {
   const sort = q.sort ?? NEWEST_FIRST;
   const plan = planPage(q.model, page, sort, 't');
-  const required = sort.property === 'id' ? q.required ?? [] : [...(q.required ?? []), sort.property];
+  const required = sort.property === 'id' ? (q.required ?? []) : [...(q.required ?? []), sort.property];
   const joins = q.joins ?? raw('');
   const rows =
     plan.size === 0
@@ -264,7 +280,9 @@ export async function paginate<T extends Record<string, unknown>>(db: SqlClient,
       : await db.query<T>(sql`SELECT ${selectList(q.model, q.fields, 't', required)}${sortKeySelect(q.model, sort, 't')} FROM ${q.model.table} t ${joins}
           WHERE ${and([q.where, plan.condition])} ${plan.orderBy} LIMIT ${plan.limit}`);
   return toConnection(rows, plan, sort, page, async () => {
-    const r = await db.one<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${q.model.table} t ${joins} WHERE ${q.where}`);
+    const r = await db.one<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM ${q.model.table} t ${joins} WHERE ${q.where}`,
+    );
     return r?.n ?? 0;
   });
 }

@@ -37,7 +37,8 @@ function open(key: Buffer, sealed: string, aad: string): Buffer {
   const [iv, tag, ct] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
   if (!iv || !tag || !ct) throw new Error('malformed sealed value');
   // GCM would check a truncated tag (4 bytes: one forgery in 2^32 tries); only full-length tags and IVs open.
-  if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new Error('malformed sealed value: the IV must be 12 bytes and the tag 16');
+  if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES)
+    throw new Error('malformed sealed value: the IV must be 12 bytes and the tag 16');
   const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   d.setAAD(Buffer.from(aad));
   d.setAuthTag(tag);

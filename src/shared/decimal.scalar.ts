@@ -35,7 +35,8 @@ const problem = (value: unknown) =>
  */
 export const DecimalScalar = new GraphQLScalarType<string, string>({
   name: 'Decimal',
-  description: 'An exact non-negative decimal as a string, e.g. "12.500000" (at most 6 decimal places). Money is in US dollars.',
+  description:
+    'An exact non-negative decimal as a string, e.g. "12.500000" (at most 6 decimal places). Money is in US dollars.',
   serialize(value) {
     const out = normalizeDecimal(value);
     if (out === null) throw new GraphQLError(`Decimal cannot represent ${JSON.stringify(value)?.slice(0, 40)}`);
@@ -49,7 +50,11 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
   parseLiteral(ast) {
     const value = ast.kind === Kind.STRING ? ast.value : ast.kind === Kind.INT ? Number(ast.value) : undefined;
     const out = value === undefined ? null : normalizeDecimal(value);
-    if (out === null) throw new GraphQLError(problem(ast.kind === Kind.STRING || ast.kind === Kind.INT || ast.kind === Kind.FLOAT ? ast.value : ast.kind), { extensions: { code: 'BAD_USER_INPUT' } });
+    if (out === null)
+      throw new GraphQLError(
+        problem(ast.kind === Kind.STRING || ast.kind === Kind.INT || ast.kind === Kind.FLOAT ? ast.value : ast.kind),
+        { extensions: { code: 'BAD_USER_INPUT' } },
+      );
     return out;
   },
 });

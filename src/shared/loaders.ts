@@ -1,7 +1,17 @@
 import DataLoader from 'dataloader';
 import sql, { raw, type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../db/sql.js';
-import { BY_ID, planPage, sortExpression, sortKeySelect, toConnection, type Connection, type PageArgs, type SortKey } from './connection.js';
+import {
+  BY_ID,
+  planPage,
+  sortExpression,
+  sortKeySelect,
+  toConnection,
+  type Connection,
+  type PageArgs,
+  type SortKey,
+} from './connection.js';
 import { and, column, idOf, selectList, type ReadModel } from './read-model.js';
 import { isSelection } from './selection.js';
 
@@ -78,12 +88,21 @@ export class Loaders {
    * The row a nullable relation points at (a foreign key column, or a reference `{ id }`):
    * null when it points nowhere, else `byId`'s answer.
    */
-  relation<T extends Row>(ref: string | { id: string } | null | undefined, model: ReadModel, fields: Iterable<string>, where?: Sql): Promise<T | null> | null {
+  relation<T extends Row>(
+    ref: string | { id: string } | null | undefined,
+    model: ReadModel,
+    fields: Iterable<string>,
+    where?: Sql,
+  ): Promise<T | null> | null {
     const id = idOf(ref);
     return id ? this.byId<T>(model, fields, where).load(id) : null;
   }
 
-  private buildById<T extends Row>(model: ReadModel, fields: Iterable<string>, filter: Sql): DataLoader<string, T | null> {
+  private buildById<T extends Row>(
+    model: ReadModel,
+    fields: Iterable<string>,
+    filter: Sql,
+  ): DataLoader<string, T | null> {
     const select = selectList(model, fields, 't');
     return this.custom(key('id', model, select, filter), async (ids: readonly string[]) => {
       const rows = await this.db.query<T>(
@@ -110,11 +129,26 @@ export class Loaders {
     if (opts.where) return this.buildByForeignKey(model, fk, fields, opts.where, sort, required);
     return this.memo(
       () => this.buildByForeignKey<T>(model, fk, fields, TRUE, sort, required),
-      'fk', model, fk, fieldsKey(fields), sort.property, sort.direction, sort.type, sort.nulls, required.join(),
+      'fk',
+      model,
+      fk,
+      fieldsKey(fields),
+      sort.property,
+      sort.direction,
+      sort.type,
+      sort.nulls,
+      required.join(),
     );
   }
 
-  private buildByForeignKey<T extends Row>(model: ReadModel, fk: string, fields: Iterable<string>, filter: Sql, sort: SortKey, required: readonly string[]): DataLoader<string, T[]> {
+  private buildByForeignKey<T extends Row>(
+    model: ReadModel,
+    fk: string,
+    fields: Iterable<string>,
+    filter: Sql,
+    sort: SortKey,
+    required: readonly string[],
+  ): DataLoader<string, T[]> {
     const select = selectList(model, fields, 't', required);
     const fkCol = column(model, fk, 't');
     const order = orderOf(model, sort);
@@ -140,7 +174,16 @@ export class Loaders {
   ): DataLoader<string, T[]> {
     // The pivot's pieces are usually written inline (new objects per call): compared by their text.
     if (pivot.table.values.length || pivot.where?.values.length) return this.buildManyToMany(model, pivot, fields);
-    return this.memo(() => this.buildManyToMany<T>(model, pivot, fields), 'm2m', model, fieldsKey(fields), pivot.table.text, pivot.from, pivot.to, pivot.where?.text);
+    return this.memo(
+      () => this.buildManyToMany<T>(model, pivot, fields),
+      'm2m',
+      model,
+      fieldsKey(fields),
+      pivot.table.text,
+      pivot.from,
+      pivot.to,
+      pivot.where?.text,
+    );
   }
 
   private buildManyToMany<T extends Row>(
@@ -152,14 +195,17 @@ export class Loaders {
     const filter = pivot.where ?? TRUE;
     const from = raw(`p."${pivot.from}"`);
     const to = raw(`p."${pivot.to}"`);
-    return this.custom(key('m2m', model, select, filter, pivot.table.text, pivot.from, pivot.to), async (parents: readonly string[]) => {
-      const rows = await this.db.query<T & { [PARENT]: string }>(
-        sql`SELECT x.* FROM unnest(${parents}::uuid[]) AS k(id) CROSS JOIN LATERAL (
+    return this.custom(
+      key('m2m', model, select, filter, pivot.table.text, pivot.from, pivot.to),
+      async (parents: readonly string[]) => {
+        const rows = await this.db.query<T & { [PARENT]: string }>(
+          sql`SELECT x.* FROM unnest(${parents}::uuid[]) AS k(id) CROSS JOIN LATERAL (
               SELECT ${select}, ${from} AS "${raw(PARENT)}" FROM ${pivot.table} p JOIN ${model.table} t ON t."id" = ${to}
               WHERE ${from} = k.id AND ${filter} ORDER BY t."id" LIMIT ${raw(String(NESTED_LIST_CAP))}) x`,
-      );
-      return group(parents, rows);
-    });
+        );
+        return group(parents, rows);
+      },
+    );
   }
 
   /**
@@ -198,7 +244,9 @@ export class Loaders {
         const m = new Map(r.map((x) => [x.parent, x.n]));
         return ids.map((id) => m.get(id) ?? 0);
       });
-      return group(parents, rows).map((list, i) => toConnection(list, plan, sort, page, () => counts.load(parents[i]!)));
+      return group(parents, rows).map((list, i) =>
+        toConnection(list, plan, sort, page, () => counts.load(parents[i]!)),
+      );
     });
   }
 }
@@ -226,5 +274,9 @@ function group<T extends Row>(parents: readonly string[], rows: (T & { [PARENT]:
 }
 
 function key(kind: string, model: ReadModel, ...parts: (Sql | string)[]): string {
-  return [kind, model.name, ...parts.map((p) => (typeof p === 'string' ? p : `${p.text}|${JSON.stringify(p.values)}`))].join('\u0000');
+  return [
+    kind,
+    model.name,
+    ...parts.map((p) => (typeof p === 'string' ? p : `${p.text}|${JSON.stringify(p.values)}`)),
+  ].join('\u0000');
 }

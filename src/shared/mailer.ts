@@ -1,4 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+
 import type { Logger } from './logger.js';
 
 export interface Mail {
@@ -23,8 +24,13 @@ export function createMailer(opts: { smtpUrl?: string; from: string; production:
   }
   return {
     send: async (m) => {
-      if (opts.production) opts.logger.warn({ module: 'mail', to: m.to, subject: m.subject }, 'SMTP_URL is not set: e-mail not sent');
-      else opts.logger.info({ module: 'mail', to: m.to, subject: m.subject, text: m.text }, 'e-mail (not sent: SMTP_URL is not set)');
+      if (opts.production)
+        opts.logger.warn({ module: 'mail', to: m.to, subject: m.subject }, 'SMTP_URL is not set: e-mail not sent');
+      else
+        opts.logger.info(
+          { module: 'mail', to: m.to, subject: m.subject, text: m.text },
+          'e-mail (not sent: SMTP_URL is not set)',
+        );
     },
   };
 }

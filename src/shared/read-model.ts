@@ -51,11 +51,21 @@ function build(meta: EntityMetadata): ReadModel {
   const columns = new Map<string, string>();
   for (const prop of meta.props) {
     if (prop.persist === false || prop.formula) continue;
-    if (prop.kind === ReferenceKind.SCALAR || prop.kind === ReferenceKind.EMBEDDED || prop.kind === ReferenceKind.MANY_TO_ONE || (prop.kind === ReferenceKind.ONE_TO_ONE && prop.owner)) {
+    if (
+      prop.kind === ReferenceKind.SCALAR ||
+      prop.kind === ReferenceKind.EMBEDDED ||
+      prop.kind === ReferenceKind.MANY_TO_ONE ||
+      (prop.kind === ReferenceKind.ONE_TO_ONE && prop.owner)
+    ) {
       if (prop.fieldNames?.length === 1) columns.set(prop.name, `"${prop.fieldNames[0]}"`);
     }
   }
-  return { name: meta.className, table: raw(`"${meta.tableName}"`), columns, expressions: new Map(Object.entries(computed.get(meta.className) ?? {})) };
+  return {
+    name: meta.className,
+    table: raw(`"${meta.tableName}"`),
+    columns,
+    expressions: new Map(Object.entries(computed.get(meta.className) ?? {})),
+  };
 }
 
 /**
@@ -63,7 +73,12 @@ function build(meta: EntityMetadata): ReadModel {
  * skipped), always including `id` and any `required` properties, aliased to their
  * property names. `alias` qualifies the columns (`t."title" AS "title"`).
  */
-export function selectList(model: ReadModel, fields: Iterable<string>, alias = '', required: readonly string[] = []): Sql {
+export function selectList(
+  model: ReadModel,
+  fields: Iterable<string>,
+  alias = '',
+  required: readonly string[] = [],
+): Sql {
   // Sorted: the same columns make the same statement text (one prepared statement, not one per field order).
   const wanted = [...new Set<string>(['id', ...required, ...fields])].sort();
   const prefix = alias ? `${alias}.` : '';

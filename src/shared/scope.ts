@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+
 import type { Role } from '../modules/identity/user.entity.js';
 
 /** Who is calling. A service token's viewer has `serviceActor` and may run only operations that accept services. */
@@ -42,16 +43,24 @@ export interface Scope {
  */
 export function inTransaction<T>(scope: Scope, fn: (tx: Scope) => Promise<T>): Promise<T>;
 export function inTransaction<T>(em: EntityManager, fn: (em: EntityManager) => Promise<T>): Promise<T>;
-export function inTransaction<T>(on: Scope | EntityManager, fn: ((tx: Scope) => Promise<T>) | ((em: EntityManager) => Promise<T>)): Promise<T> {
+export function inTransaction<T>(
+  on: Scope | EntityManager,
+  fn: ((tx: Scope) => Promise<T>) | ((em: EntityManager) => Promise<T>),
+): Promise<T> {
   if (isScope(on)) {
     const scope = on;
     // Spelled out, not spread: a request's context keeps `viewer` in an accessor, which a spread would drop.
-    return scope.em.transactional((em) => (fn as (tx: Scope) => Promise<T>)({ em: em as EntityManager, viewer: scope.viewer, meta: scope.meta }));
+    return scope.em.transactional((em) =>
+      (fn as (tx: Scope) => Promise<T>)({ em: em as EntityManager, viewer: scope.viewer, meta: scope.meta }),
+    );
   }
   return on.transactional((em) => (fn as (em: EntityManager) => Promise<T>)(em as EntityManager));
 }
 
 const isScope = (on: Scope | EntityManager): on is Scope => 'meta' in on && 'viewer' in on;
 
-export const systemMeta = (name: string): RequestMeta => ({ requestId: `job:${name}:${Date.now()}`, ip: null, userAgent: null });
-
+export const systemMeta = (name: string): RequestMeta => ({
+  requestId: `job:${name}:${Date.now()}`,
+  ip: null,
+  userAgent: null,
+});

@@ -32,7 +32,11 @@ export function selectedFields(info: GraphQLResolveInfo, path: readonly string[]
 function collectNames(info: GraphQLResolveInfo, path: readonly string[]): Set<string> {
   let sets: SelectionSetNode[] = info.fieldNodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : []));
   for (const step of path) {
-    sets = sets.flatMap((s) => collect(s, info).filter((f) => f.name.value === step && f.selectionSet).map((f) => f.selectionSet!));
+    sets = sets.flatMap((s) =>
+      collect(s, info)
+        .filter((f) => f.name.value === step && f.selectionSet)
+        .map((f) => f.selectionSet!),
+    );
   }
   const names = new Set<string>();
   for (const s of sets) for (const f of collect(s, info)) names.add(f.name.value);

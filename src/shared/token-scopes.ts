@@ -17,18 +17,92 @@ export const TOKEN_SCOPES = {
   write: { kinds: ['Mutation'], operations: [] },
   containers: {
     kinds: [],
-    operations: ['container', 'containers', 'containerStatusChanged', 'createContainer', 'updateContainer', 'reportContainerStatus', 'startContainer', 'stopContainer', 'sleepContainer', 'touchContainer', 'watcher', 'watchers', 'reportWatcherRun'],
+    operations: [
+      'container',
+      'containers',
+      'containerStatusChanged',
+      'createContainer',
+      'updateContainer',
+      'reportContainerStatus',
+      'startContainer',
+      'stopContainer',
+      'sleepContainer',
+      'touchContainer',
+      'watcher',
+      'watchers',
+      'reportWatcherRun',
+    ],
   },
   analysis: {
     kinds: [],
-    operations: ['analysisSession', 'analysisSessions', 'analysisTaskQueued', 'createAnalysisSession', 'claimAnalysisTask', 'reportAnalysisTask', 'addAnalysisArtifact', 'addCodeReviewResult'],
+    operations: [
+      'analysisSession',
+      'analysisSessions',
+      'analysisTaskQueued',
+      'createAnalysisSession',
+      'claimAnalysisTask',
+      'reportAnalysisTask',
+      'addAnalysisArtifact',
+      'addCodeReviewResult',
+    ],
   },
-  evaluations: { kinds: [], operations: ['experiment', 'experiments', 'experimentStatusChanged', 'createExperiment', 'setExperimentStatus', 'submitEvaluation'] },
-  mcp: { kinds: [], operations: ['mcpServer', 'mcpServers', 'mcpServerStatusChanged', 'mcpServerHeartbeat', 'callMcpTool', 'mcpToolCalls', 'mcpToolGrants'] },
-  ai: { kinds: [], operations: ['startConversation', 'sendMessage', 'archiveConversation', 'conversation', 'conversations', 'messageAdded', 'messageStream', 'searchKnowledge', 'myUsage'] },
+  evaluations: {
+    kinds: [],
+    operations: [
+      'experiment',
+      'experiments',
+      'experimentStatusChanged',
+      'createExperiment',
+      'setExperimentStatus',
+      'submitEvaluation',
+    ],
+  },
+  mcp: {
+    kinds: [],
+    operations: [
+      'mcpServer',
+      'mcpServers',
+      'mcpServerStatusChanged',
+      'mcpServerHeartbeat',
+      'callMcpTool',
+      'mcpToolCalls',
+      'mcpToolGrants',
+    ],
+  },
+  ai: {
+    kinds: [],
+    operations: [
+      'startConversation',
+      'sendMessage',
+      'archiveConversation',
+      'conversation',
+      'conversations',
+      'messageAdded',
+      'messageStream',
+      'searchKnowledge',
+      'myUsage',
+    ],
+  },
   /** What an agent does to the work it was given. */
-  work: { kinds: [], operations: ['task', 'tasks', 'updateTaskStatus', 'assignAgent', 'unassignAgent', 'requestApproval', 'registerProjectFile', 'deleteProjectFile', 'createGitBranch', 'markGitBranchMerged'] },
-} as const satisfies Record<string, { kinds: readonly ('Query' | 'Mutation' | 'Subscription')[]; operations: readonly string[] }>;
+  work: {
+    kinds: [],
+    operations: [
+      'task',
+      'tasks',
+      'updateTaskStatus',
+      'assignAgent',
+      'unassignAgent',
+      'requestApproval',
+      'registerProjectFile',
+      'deleteProjectFile',
+      'createGitBranch',
+      'markGitBranchMerged',
+    ],
+  },
+} as const satisfies Record<
+  string,
+  { kinds: readonly ('Query' | 'Mutation' | 'Subscription')[]; operations: readonly string[] }
+>;
 
 export type TokenScope = keyof typeof TOKEN_SCOPES;
 export const SCOPE_NAMES = Object.keys(TOKEN_SCOPES) as TokenScope[];
@@ -59,5 +133,6 @@ export function tokenAllows(viewer: Viewer, scope: TokenScope, projectId?: strin
 
 /** tokenAllows, or FORBIDDEN naming the scope. */
 export function requireTokenScope(viewer: Viewer, scope: TokenScope, projectId?: string | null): void {
-  if (!tokenAllows(viewer, scope, projectId)) throw new ForbiddenError(`This API token's scopes do not allow "${scope}"${projectId ? ' in this project' : ''}`);
+  if (!tokenAllows(viewer, scope, projectId))
+    throw new ForbiddenError(`This API token's scopes do not allow "${scope}"${projectId ? ' in this project' : ''}`);
 }

@@ -1,9 +1,10 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { NotFoundError } from './errors.js';
-import { Approval } from '../modules/work/approval.entity.js';
+
 import { Project } from '../modules/projects/project.entity.js';
+import { Approval } from '../modules/work/approval.entity.js';
 import { Task } from '../modules/work/task.entity.js';
 import { viewerOf, type Context } from '../server/context.js';
+import { NotFoundError } from './errors.js';
 import { readModel } from './read-model.js';
 import { selectedFields } from './selection.js';
 
@@ -31,23 +32,55 @@ export function deliveredOnlyToReaders<T extends object | null>(row: T): T {
 
 export const isDeliveredOnlyToReaders = (row: object): boolean => checkedPerRecipient.has(row);
 
-export function visibleProject(ctx: Context, info: GraphQLResolveInfo, id: string | null | undefined): Promise<Row | null> | null {
-  return id ? ctx.loaders.byId<Row>(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewerOf(ctx), 't.id')).load(id) : null;
+export function visibleProject(
+  ctx: Context,
+  info: GraphQLResolveInfo,
+  id: string | null | undefined,
+): Promise<Row | null> | null {
+  return id
+    ? ctx.loaders
+        .byId<Row>(
+          readModel(Project),
+          selectedFields(info),
+          ctx.services.projects.policy.visible(viewerOf(ctx), 't.id'),
+        )
+        .load(id)
+    : null;
 }
 
-export function visibleTask(ctx: Context, info: GraphQLResolveInfo, id: string | null | undefined): Promise<Row | null> | null {
-  return id ? ctx.loaders.byId<Row>(readModel(Task), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't')).load(id) : null;
+export function visibleTask(
+  ctx: Context,
+  info: GraphQLResolveInfo,
+  id: string | null | undefined,
+): Promise<Row | null> | null {
+  return id
+    ? ctx.loaders
+        .byId<Row>(readModel(Task), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't'))
+        .load(id)
+    : null;
 }
 
-export function visibleApproval(ctx: Context, info: GraphQLResolveInfo, id: string | null | undefined): Promise<Row | null> | null {
-  return id ? ctx.loaders.byId<Row>(readModel(Approval), selectedFields(info), ctx.services.approvals.visible(viewerOf(ctx))).load(id) : null;
+export function visibleApproval(
+  ctx: Context,
+  info: GraphQLResolveInfo,
+  id: string | null | undefined,
+): Promise<Row | null> | null {
+  return id
+    ? ctx.loaders
+        .byId<Row>(readModel(Approval), selectedFields(info), ctx.services.approvals.visible(viewerOf(ctx)))
+        .load(id)
+    : null;
 }
 
 /**
  * For a relation the schema declares non-null (its parent is only reachable through its
  * project): a row filtered out is refused as NOT_FOUND rather than leaked.
  */
-export async function required<T>(row: Promise<T | null> | null, type: string, id: string | null | undefined): Promise<T> {
+export async function required<T>(
+  row: Promise<T | null> | null,
+  type: string,
+  id: string | null | undefined,
+): Promise<T> {
   const found = await row;
   if (!found) throw new NotFoundError(type, id ?? '');
   return found;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import {
   AddAnalysisArtifactDocument,
   AddCodeReviewResultDocument,
@@ -29,17 +30,37 @@ async function env(settings: Record<string, string> = {}): Promise<Env> {
   const s = await startTestServer({ env: settings });
   return { s, admin: await firstAdmin(s) };
 }
-const worker = async ({ s, admin }: Env, name = unique('worker:static-')) => (await ok(s.url, CreateServiceTokenDocument, { input: { name, serviceActor: name, expiresAt: SOON } }, admin.token)).createServiceToken.token;
+const worker = async ({ s, admin }: Env, name = unique('worker:static-')) =>
+  (await ok(s.url, CreateServiceTokenDocument, { input: { name, serviceActor: name, expiresAt: SOON } }, admin.token))
+    .createServiceToken.token;
 async function project({ s, admin }: Env) {
   const owner = await createUser(s, admin);
   const p = (await ok(s.url, CreateProjectDocument, { input: { name: unique('prod-') } }, owner.token)).createProject;
   return { owner, projectId: p.id as string };
 }
 const session = ({ s }: Env, by: string, projectId: string, types: AnalysisTaskType[]) =>
-  ok(s.url, CreateAnalysisSessionDocument, { input: { projectId, name: unique('scan-'), input: { repo: 'git@example.com:x.git', commit: 'abc123' }, tasks: types.map((type, i) => ({ type, payload: { n: i } })) } }, by).then((r) => r.createAnalysisSession);
-const claim = ({ s }: Env, token: string, types?: AnalysisTaskType[], projectId?: string) => ok(s.url, ClaimAnalysisTaskDocument, { types, projectId }, token).then((r) => r.claimAnalysisTask);
-const report = ({ s }: Env, token: string, input: { taskId: string; leaseToken: string; result?: unknown; error?: string; retry?: boolean }) => gql(s.url, ReportAnalysisTaskDocument, { input }, token);
-const sessionOf = ({ s }: Env, viewer: TestUser, id: string) => ok(s.url, AnalysisSessionDocument, { id }, viewer.token).then((r) => r.analysisSession!);
+  ok(
+    s.url,
+    CreateAnalysisSessionDocument,
+    {
+      input: {
+        projectId,
+        name: unique('scan-'),
+        input: { repo: 'git@example.com:x.git', commit: 'abc123' },
+        tasks: types.map((type, i) => ({ type, payload: { n: i } })),
+      },
+    },
+    by,
+  ).then((r) => r.createAnalysisSession);
+const claim = ({ s }: Env, token: string, types?: AnalysisTaskType[], projectId?: string) =>
+  ok(s.url, ClaimAnalysisTaskDocument, { types, projectId }, token).then((r) => r.claimAnalysisTask);
+const report = (
+  { s }: Env,
+  token: string,
+  input: { taskId: string; leaseToken: string; result?: unknown; error?: string; retry?: boolean },
+) => gql(s.url, ReportAnalysisTaskDocument, { input }, token);
+const sessionOf = ({ s }: Env, viewer: TestUser, id: string) =>
+  ok(s.url, AnalysisSessionDocument, { id }, viewer.token).then((r) => r.analysisSession!);
 
 describe('the analysis queue', () => {
   let e: Env;
@@ -57,7 +78,15 @@ describe('the analysis queue', () => {
     await listeners.registered(1);
     try {
       const sessions = [];
-      for (let k = 0; k < 2; k++) sessions.push(await session(e, owner.token, projectId, Array.from({ length: 100 }, (_, i) => types[i % 4]!)));
+      for (let k = 0; k < 2; k++)
+        sessions.push(
+          await session(
+            e,
+            owner.token,
+            projectId,
+            Array.from({ length: 100 }, (_, i) => types[i % 4]!),
+          ),
+        );
       expect(sessions.map((x) => x.status)).toEqual(['PENDING', 'PENDING']);
 
       const tokens = await Promise.all([1, 2, 3, 4].map((i) => worker(e, `worker:static-${i}-${unique('')}`)));
@@ -68,7 +97,11 @@ describe('the analysis queue', () => {
             const task = await claim(e, token);
             if (!task) return;
             expect(task).toMatchObject({ status: 'RUNNING', attempts: 1 });
-            const r = await report(e, token, { taskId: task.id, leaseToken: task.leaseToken!, result: { worker: w, findings: task.id.length % 3 } });
+            const r = await report(e, token, {
+              taskId: task.id,
+              leaseToken: task.leaseToken!,
+              result: { worker: w, findings: task.id.length % 3 },
+            });
             expect(r.errors).toBeUndefined();
             done.set(task.id, [...(done.get(task.id) ?? []), `w${w}`]);
           }
@@ -82,7 +115,8 @@ describe('the analysis queue', () => {
         [projectId],
       );
       expect(rows).toEqual([{ status: 'COMPLETED', attempts: 1, n: 200 }]);
-      for (const x of sessions) expect(await sessionOf(e, owner, x.id)).toMatchObject({ status: 'COMPLETED', completedAt: expect.any(String) });
+      for (const x of sessions)
+        expect(await sessionOf(e, owner, x.id)).toMatchObject({ status: 'COMPLETED', completedAt: expect.any(String) });
 
       // Members heard each session start and finish.
       const seen: string[] = [];
@@ -109,7 +143,12 @@ describe('the analysis queue', () => {
     try {
       await session(e, owner.token, projectId, ['STATIC']); // not GRAPH: this worker is not told
       const x = await session(e, owner.token, projectId, ['GRAPH', 'GRAPH', 'AI']);
-      expect((await queued.next()).analysisTaskQueued).toEqual({ sessionId: x.id, projectId, types: ['GRAPH', 'AI'], count: 3 });
+      expect((await queued.next()).analysisTaskQueued).toEqual({
+        sessionId: x.id,
+        projectId,
+        types: ['GRAPH', 'AI'],
+        count: 3,
+      });
       await sessionsOfStranger.nothingWithin(300);
     } finally {
       queued.dispose();
@@ -124,10 +163,16 @@ describe('the analysis queue', () => {
     const token = await worker(e);
     const x = await session(e, owner.token, projectId, ['AI']);
     const t1 = (await claim(e, token, ['AI'], projectId))!;
-    expect((await report(e, token, { taskId: t1.id, leaseToken: t1.leaseToken!, error: 'model timed out', retry: true })).data!.reportAnalysisTask).toMatchObject({ status: 'QUEUED', error: 'model timed out' });
+    expect(
+      (await report(e, token, { taskId: t1.id, leaseToken: t1.leaseToken!, error: 'model timed out', retry: true }))
+        .data!.reportAnalysisTask,
+    ).toMatchObject({ status: 'QUEUED', error: 'model timed out' });
     const t2 = (await claim(e, token, ['AI'], projectId))!;
     expect(t2).toMatchObject({ id: t1.id, attempts: 2 });
-    expect((await report(e, token, { taskId: t2.id, leaseToken: t2.leaseToken!, error: 'bad input' })).data!.reportAnalysisTask.status).toBe('FAILED');
+    expect(
+      (await report(e, token, { taskId: t2.id, leaseToken: t2.leaseToken!, error: 'bad input' })).data!
+        .reportAnalysisTask.status,
+    ).toBe('FAILED');
     expect((await sessionOf(e, owner, x.id)).status).toBe('FAILED');
   });
 
@@ -137,12 +182,72 @@ describe('the analysis queue', () => {
     const x = await session(e, owner.token, projectId, ['STATIC']);
     const t = (await claim(e, token, ['STATIC'], projectId))!;
     const sha = 'ab'.repeat(32);
-    const keep = (await ok(e.s.url, AddAnalysisArtifactDocument, { input: { sessionId: x.id, taskId: t.id, type: 'sarif', uri: 's3://bucket/a.sarif', sha256: sha, sizeBytes: 5_000_000_000 } }, token)).addAnalysisArtifact;
+    const keep = (
+      await ok(
+        e.s.url,
+        AddAnalysisArtifactDocument,
+        {
+          input: {
+            sessionId: x.id,
+            taskId: t.id,
+            type: 'sarif',
+            uri: 's3://bucket/a.sarif',
+            sha256: sha,
+            sizeBytes: 5_000_000_000,
+          },
+        },
+        token,
+      )
+    ).addAnalysisArtifact;
     expect(keep).toMatchObject({ sizeBytes: 5_000_000_000, sha256: sha });
-    const soon = (await ok(e.s.url, AddAnalysisArtifactDocument, { input: { sessionId: x.id, type: 'trace', uri: 's3://bucket/t.json', sha256: sha, sizeBytes: 10, expiresAt: new Date(Date.now() + 3600_000).toISOString() } }, token)).addAnalysisArtifact;
-    const review = (await ok(e.s.url, AddCodeReviewResultDocument, { input: { sessionId: x.id, taskId: t.id, language: 'typescript', score: 87.5, vulnerabilityCount: 1, issueCount: 4, modelUsed: 'gpt-x', reviewTimeMs: 1234, details: { top: 'sql injection' } } }, token)).addCodeReviewResult;
+    const soon = (
+      await ok(
+        e.s.url,
+        AddAnalysisArtifactDocument,
+        {
+          input: {
+            sessionId: x.id,
+            type: 'trace',
+            uri: 's3://bucket/t.json',
+            sha256: sha,
+            sizeBytes: 10,
+            expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+          },
+        },
+        token,
+      )
+    ).addAnalysisArtifact;
+    const review = (
+      await ok(
+        e.s.url,
+        AddCodeReviewResultDocument,
+        {
+          input: {
+            sessionId: x.id,
+            taskId: t.id,
+            language: 'typescript',
+            score: 87.5,
+            vulnerabilityCount: 1,
+            issueCount: 4,
+            modelUsed: 'gpt-x',
+            reviewTimeMs: 1234,
+            details: { top: 'sql injection' },
+          },
+        },
+        token,
+      )
+    ).addCodeReviewResult;
     expect(review).toMatchObject({ language: 'typescript', score: 87.5, vulnerabilityCount: 1, issueCount: 4 });
-    expect(codes(await gql(e.s.url, AddAnalysisArtifactDocument, { input: { sessionId: x.id, type: 'x', uri: 'u', sha256: 'nope', sizeBytes: 1 } }, token))).toEqual(['BAD_USER_INPUT']);
+    expect(
+      codes(
+        await gql(
+          e.s.url,
+          AddAnalysisArtifactDocument,
+          { input: { sessionId: x.id, type: 'x', uri: 'u', sha256: 'nope', sizeBytes: 1 } },
+          token,
+        ),
+      ),
+    ).toEqual(['BAD_USER_INPUT']);
 
     await e.s.sql(`UPDATE artifacts SET expires_at = now() - interval '1 second' WHERE id = $1`, [soon.id]);
     await e.s.app.runtime.scheduler.runNow('analysis.removeExpiredArtifacts');
@@ -159,7 +264,7 @@ describe('leases', () => {
   });
   afterAll(() => e?.s.close());
 
-  it('offers a crashed worker\'s task again after its lease, and refuses the crashed worker\'s late report', async () => {
+  it("offers a crashed worker's task again after its lease, and refuses the crashed worker's late report", async () => {
     const { owner, projectId } = await project(e);
     const [crashed, healthy] = [await worker(e), await worker(e)];
     const x = await session(e, owner.token, projectId, ['DYNAMIC']);
@@ -167,13 +272,20 @@ describe('leases', () => {
     expect(first.attempts).toBe(1);
     expect(await claim(e, healthy, ['DYNAMIC'], projectId)).toBeNull(); // leased
     let again: Awaited<ReturnType<typeof claim>> = null;
-    await until(async () => (again = await claim(e, healthy, ['DYNAMIC'], projectId)) !== null, 'the lease to expire', 5000);
+    await until(
+      async () => (again = await claim(e, healthy, ['DYNAMIC'], projectId)) !== null,
+      'the lease to expire',
+      5000,
+    );
     expect(again).toMatchObject({ id: first.id, attempts: 2, status: 'RUNNING' });
     expect(again!.leaseToken).not.toBe(first.leaseToken);
 
     const late = await report(e, crashed, { taskId: first.id, leaseToken: first.leaseToken!, result: { stale: true } });
     expect(codes(late)).toEqual(['CONFLICT']);
-    expect((await report(e, healthy, { taskId: first.id, leaseToken: again!.leaseToken!, result: { ok: true } })).data!.reportAnalysisTask).toMatchObject({ status: 'COMPLETED', result: { ok: true } });
+    expect(
+      (await report(e, healthy, { taskId: first.id, leaseToken: again!.leaseToken!, result: { ok: true } })).data!
+        .reportAnalysisTask,
+    ).toMatchObject({ status: 'COMPLETED', result: { ok: true } });
     expect((await sessionOf(e, owner, x.id)).status).toBe('COMPLETED');
   });
 
@@ -184,10 +296,14 @@ describe('leases', () => {
     await claim(e, w, ['GRAPH'], projectId);
     await until(async () => (await claim(e, w, ['GRAPH'], projectId)) !== null, 'the second attempt', 5000);
     // Once the last lease runs out, the lease job fails the task (no attempt left to offer).
-    await until(async () => {
-      await e.s.app.runtime.scheduler.runNow('analysis.expireLeases');
-      return (await sessionOf(e, owner, x.id)).status === 'FAILED';
-    }, 'the lease job to fail the task', 5000);
+    await until(
+      async () => {
+        await e.s.app.runtime.scheduler.runNow('analysis.expireLeases');
+        return (await sessionOf(e, owner, x.id)).status === 'FAILED';
+      },
+      'the lease job to fail the task',
+      5000,
+    );
     expect(await claim(e, w, ['GRAPH'], projectId)).toBeNull();
     const after = await sessionOf(e, owner, x.id);
     expect(after).toMatchObject({ status: 'FAILED', tasks: [{ status: 'FAILED', attempts: 2 }] });

@@ -4,7 +4,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttachmentsOfTaskOfDocument, CreateFileAttachmentDocument, DeleteFileAttachmentDocument, FileAttachmentDocument } from '../generated/graphql.js';
+
+import {
+  AttachmentsOfTaskOfDocument,
+  CreateFileAttachmentDocument,
+  DeleteFileAttachmentDocument,
+  FileAttachmentDocument,
+} from '../generated/graphql.js';
 import { codes, gql, ok } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
@@ -36,7 +42,12 @@ beforeAll(async () => {
   dir = join(mkdtempSync(join(tmpdir(), 'steward-attachments-')), 'files');
   const port = await freePort();
   s = await startTestServer({
-    env: { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, ATTACHMENTS_DIR: dir, ATTACHMENT_MAX_BYTES: String(4 * 1024 * 1024) },
+    env: {
+      PORT: String(port),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      ATTACHMENTS_DIR: dir,
+      ATTACHMENT_MAX_BYTES: String(4 * 1024 * 1024),
+    },
   });
   admin = await firstAdmin(s);
   [owner, contributor, viewer, stranger, observer] = await Promise.all([
@@ -55,12 +66,31 @@ type MemberRole = 'OWNER' | 'MAINTAINER' | 'CONTRIBUTOR' | 'VIEWER';
 async function newTask(extra: [TestUser, MemberRole][] = []): Promise<{ taskId: string; projectId: string }> {
   const projectId = randomUUID();
   const taskId = randomUUID();
-  await s.sql(`INSERT INTO projects (id, name, owner_id, status) VALUES ($1, $2, $3, 'ACTIVE')`, [projectId, `p-${projectId.slice(0, 8)}`, owner.id]);
-  const members: [TestUser, MemberRole][] = [[owner, 'OWNER'], [contributor, 'CONTRIBUTOR'], [viewer, 'VIEWER'], [observer, 'VIEWER'], ...extra];
+  await s.sql(`INSERT INTO projects (id, name, owner_id, status) VALUES ($1, $2, $3, 'ACTIVE')`, [
+    projectId,
+    `p-${projectId.slice(0, 8)}`,
+    owner.id,
+  ]);
+  const members: [TestUser, MemberRole][] = [
+    [owner, 'OWNER'],
+    [contributor, 'CONTRIBUTOR'],
+    [viewer, 'VIEWER'],
+    [observer, 'VIEWER'],
+    ...extra,
+  ];
   for (const [u, role] of members) {
-    await s.sql(`INSERT INTO project_members (id, project_id, user_id, role) VALUES ($1, $2, $3, $4)`, [randomUUID(), projectId, u.id, role]);
+    await s.sql(`INSERT INTO project_members (id, project_id, user_id, role) VALUES ($1, $2, $3, $4)`, [
+      randomUUID(),
+      projectId,
+      u.id,
+      role,
+    ]);
   }
-  await s.sql(`INSERT INTO tasks (id, title, created_by_id, project_id) VALUES ($1, 'a task with files', $2, $3)`, [taskId, owner.id, projectId]);
+  await s.sql(`INSERT INTO tasks (id, title, created_by_id, project_id) VALUES ($1, 'a task with files', $2, $3)`, [
+    taskId,
+    owner.id,
+    projectId,
+  ]);
   return { taskId, projectId };
 }
 
@@ -69,19 +99,42 @@ interface Declared {
   uploadUrl: string;
 }
 
-async function declare(u: TestUser, taskId: string, input: { originalName?: string; mimeType?: string; sizeBytes: number; expiresAt?: string }): Promise<Declared> {
-  const r = await ok(s.url, CreateFileAttachmentDocument, { input: { taskId, originalName: input.originalName ?? 'notes.txt', mimeType: input.mimeType ?? 'text/plain', sizeBytes: input.sizeBytes, expiresAt: input.expiresAt } }, u.token);
+async function declare(
+  u: TestUser,
+  taskId: string,
+  input: { originalName?: string; mimeType?: string; sizeBytes: number; expiresAt?: string },
+): Promise<Declared> {
+  const r = await ok(
+    s.url,
+    CreateFileAttachmentDocument,
+    {
+      input: {
+        taskId,
+        originalName: input.originalName ?? 'notes.txt',
+        mimeType: input.mimeType ?? 'text/plain',
+        sizeBytes: input.sizeBytes,
+        expiresAt: input.expiresAt,
+      },
+    },
+    u.token,
+  );
   return { id: r.createFileAttachment.attachment.id, uploadUrl: r.createFileAttachment.uploadUrl };
 }
 
-function put(url: string, token: string | null, body: Buffer | ReadableStream<Uint8Array>, contentType: string | null = 'text/plain') {
+function put(
+  url: string,
+  token: string | null,
+  body: Buffer | ReadableStream<Uint8Array>,
+  contentType: string | null = 'text/plain',
+) {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
   if (contentType) headers['content-type'] = contentType;
   return fetch(url, { method: 'PUT', headers, body, duplex: 'half' } as RequestInit);
 }
 
-const get = (url: string, token: string | null) => fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+const get = (url: string, token: string | null) =>
+  fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 
 /** A request body sent in chunks without Content-Length (chunked transfer encoding). */
 function chunked(total: number, chunk = 64 * 1024): ReadableStream<Uint8Array> {
@@ -98,8 +151,15 @@ function chunked(total: number, chunk = 64 * 1024): ReadableStream<Uint8Array> {
 
 /** What is in the attachments directory (finished files and temporary ones alike). */
 const files = () => (existsSync(dir) ? readdirSync(dir) : []);
-const row = async (id: string) => (await s.sql<{ uploaded_at: Date | null; sha256: string | null; stored_name: string }>('SELECT uploaded_at, sha256, stored_name FROM file_attachments WHERE id = $1', [id]))[0];
-const errorCode = async (res: Response) => ((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code;
+const row = async (id: string) =>
+  (
+    await s.sql<{ uploaded_at: Date | null; sha256: string | null; stored_name: string }>(
+      'SELECT uploaded_at, sha256, stored_name FROM file_attachments WHERE id = $1',
+      [id],
+    )
+  )[0];
+const errorCode = async (res: Response) =>
+  ((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code;
 
 describe('file attachments', () => {
   it('uploads a file to the upload URL and downloads it byte for byte, with its sha256', async () => {
@@ -108,14 +168,29 @@ describe('file attachments', () => {
     const created = await ok(
       s.url,
       CreateFileAttachmentDocument,
-      { input: { taskId, originalName: '../../etc/\u202Ereport.txt', mimeType: 'Text/Plain', sizeBytes: bytes.length } },
+      {
+        input: { taskId, originalName: '../../etc/\u202Ereport.txt', mimeType: 'Text/Plain', sizeBytes: bytes.length },
+      },
       contributor.token,
     );
     const a = created.createFileAttachment.attachment;
     expect(created.createFileAttachment.uploadUrl).toBe(`${s.app.url}/files/${a.id}`);
-    expect(a).toMatchObject({ originalName: 'report.txt', mimeType: 'text/plain', sizeBytes: bytes.length, sha256: null, uploadedAt: null, downloadUrl: null, isEncrypted: false });
+    expect(a).toMatchObject({
+      originalName: 'report.txt',
+      mimeType: 'text/plain',
+      sizeBytes: bytes.length,
+      sha256: null,
+      uploadedAt: null,
+      downloadUrl: null,
+      isEncrypted: false,
+    });
 
-    const res = await put(created.createFileAttachment.uploadUrl, contributor.token, bytes, 'text/plain; charset=utf-8');
+    const res = await put(
+      created.createFileAttachment.uploadUrl,
+      contributor.token,
+      bytes,
+      'text/plain; charset=utf-8',
+    );
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ id: a.id, sha256: sha256(bytes), sizeBytes: bytes.length });
 
@@ -123,21 +198,31 @@ describe('file attachments', () => {
     expect(files()).toEqual([a.id]);
     expect(readFileSync(join(dir, a.id)).equals(bytes)).toBe(true);
     expect(await row(a.id)).toMatchObject({ sha256: sha256(bytes), stored_name: a.id });
-    const audit = await s.sql<{ action: string; actor_id: string }>(`SELECT action, actor_id FROM audit_events WHERE entity_id = $1 ORDER BY created_at, id`, [a.id]);
+    const audit = await s.sql<{ action: string; actor_id: string }>(
+      `SELECT action, actor_id FROM audit_events WHERE entity_id = $1 ORDER BY created_at, id`,
+      [a.id],
+    );
     expect(audit).toEqual([
       { action: 'fileAttachment.create', actor_id: contributor.id },
       { action: 'fileAttachment.upload', actor_id: contributor.id },
     ]);
 
     const q = await ok(s.url, FileAttachmentDocument, { id: a.id }, viewer.token);
-    expect(q.fileAttachment).toMatchObject({ sha256: sha256(bytes), downloadUrl: `${s.app.url}/files/${a.id}`, uploadedBy: { id: contributor.id }, task: { id: taskId } });
+    expect(q.fileAttachment).toMatchObject({
+      sha256: sha256(bytes),
+      downloadUrl: `${s.app.url}/files/${a.id}`,
+      uploadedBy: { id: contributor.id },
+      task: { id: taskId },
+    });
     expect(q.fileAttachment!.uploadedAt).not.toBeNull();
 
     const down = await get(q.fileAttachment!.downloadUrl!, viewer.token);
     expect(down.status).toBe(200);
     expect(down.headers.get('content-type')).toBe('text/plain');
     expect(down.headers.get('content-length')).toBe(String(bytes.length));
-    expect(down.headers.get('content-disposition')).toBe(`attachment; filename="report.txt"; filename*=UTF-8''report.txt`);
+    expect(down.headers.get('content-disposition')).toBe(
+      `attachment; filename="report.txt"; filename*=UTF-8''report.txt`,
+    );
     expect(down.headers.get('x-content-type-options')).toBe('nosniff');
     const got = Buffer.from(await down.arrayBuffer());
     expect(sha256(got)).toBe(sha256(bytes));
@@ -146,11 +231,19 @@ describe('file attachments', () => {
 
   it('gives a safe download name to a name with quotes and non-ASCII characters', async () => {
     const { taskId } = await newTask();
-    const { id, uploadUrl } = await declare(owner, taskId, { originalName: 'C:\\Users\\me\\Ré"sumé".pdf', mimeType: 'application/pdf', sizeBytes: 3 });
+    const { id, uploadUrl } = await declare(owner, taskId, {
+      originalName: 'C:\\Users\\me\\Ré"sumé".pdf',
+      mimeType: 'application/pdf',
+      sizeBytes: 3,
+    });
     expect((await put(uploadUrl, owner.token, Buffer.from('pdf'), 'application/pdf')).status).toBe(200);
     const down = await get(uploadUrl, owner.token);
-    expect(down.headers.get('content-disposition')).toBe(`attachment; filename="R__sum__.pdf"; filename*=UTF-8''R%C3%A9_sum%C3%A9_.pdf`);
-    expect((await ok(s.url, FileAttachmentDocument, { id }, owner.token)).fileAttachment!.originalName).toBe('Ré_sumé_.pdf');
+    expect(down.headers.get('content-disposition')).toBe(
+      `attachment; filename="R__sum__.pdf"; filename*=UTF-8''R%C3%A9_sum%C3%A9_.pdf`,
+    );
+    expect((await ok(s.url, FileAttachmentDocument, { id }, owner.token)).fileAttachment!.originalName).toBe(
+      'Ré_sumé_.pdf',
+    );
   });
 
   it('refuses a body longer than declared with 413 and keeps nothing, by Content-Length or mid-stream', async () => {
@@ -242,9 +335,14 @@ describe('file attachments', () => {
     expect(files().filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
-  it('hides a task\'s attachments from a non-member: it cannot declare, upload or download (NOT_FOUND / 404)', async () => {
+  it("hides a task's attachments from a non-member: it cannot declare, upload or download (NOT_FOUND / 404)", async () => {
     const { taskId } = await newTask();
-    const r = await gql(s.url, CreateFileAttachmentDocument, { input: { taskId, originalName: 'x.txt', mimeType: 'text/plain', sizeBytes: 1 } }, stranger.token);
+    const r = await gql(
+      s.url,
+      CreateFileAttachmentDocument,
+      { input: { taskId, originalName: 'x.txt', mimeType: 'text/plain', sizeBytes: 1 } },
+      stranger.token,
+    );
     expect(codes(r)).toEqual(['NOT_FOUND']);
 
     const pending = await declare(owner, taskId, { sizeBytes: 1 });
@@ -261,9 +359,19 @@ describe('file attachments', () => {
 
   it('lets a VIEWER download but not declare, and only the declarer or an admin upload', async () => {
     const { taskId } = await newTask();
-    const r = await gql(s.url, CreateFileAttachmentDocument, { input: { taskId, originalName: 'v.txt', mimeType: 'text/plain', sizeBytes: 1 } }, viewer.token);
+    const r = await gql(
+      s.url,
+      CreateFileAttachmentDocument,
+      { input: { taskId, originalName: 'v.txt', mimeType: 'text/plain', sizeBytes: 1 } },
+      viewer.token,
+    );
     expect(codes(r)).toEqual(['FORBIDDEN']);
-    const o = await gql(s.url, CreateFileAttachmentDocument, { input: { taskId, originalName: 'o.txt', mimeType: 'text/plain', sizeBytes: 1 } }, observer.token);
+    const o = await gql(
+      s.url,
+      CreateFileAttachmentDocument,
+      { input: { taskId, originalName: 'o.txt', mimeType: 'text/plain', sizeBytes: 1 } },
+      observer.token,
+    );
     expect(codes(o)).toEqual(['FORBIDDEN']);
 
     const mine = await declare(contributor, taskId, { sizeBytes: 2 });
@@ -296,30 +404,44 @@ describe('file attachments', () => {
     const { taskId } = await newTask([[maintainer, 'MAINTAINER']]);
     const a = await declare(contributor, taskId, { sizeBytes: 3 });
     const b = await declare(owner, taskId, { sizeBytes: 3 });
-    for (const x of [a, b]) expect((await put(x.uploadUrl, x === a ? contributor.token : owner.token, Buffer.from('abc'))).status).toBe(200);
+    for (const x of [a, b])
+      expect((await put(x.uploadUrl, x === a ? contributor.token : owner.token, Buffer.from('abc'))).status).toBe(200);
 
     expect(codes(await gql(s.url, DeleteFileAttachmentDocument, { id: a.id }, viewer.token))).toEqual(['FORBIDDEN']);
     expect(codes(await gql(s.url, DeleteFileAttachmentDocument, { id: a.id }, stranger.token))).toEqual(['NOT_FOUND']);
-    expect(codes(await gql(s.url, DeleteFileAttachmentDocument, { id: b.id }, contributor.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await gql(s.url, DeleteFileAttachmentDocument, { id: b.id }, contributor.token))).toEqual([
+      'FORBIDDEN',
+    ]);
 
-    expect((await ok(s.url, DeleteFileAttachmentDocument, { id: a.id }, contributor.token)).deleteFileAttachment).toBe(true);
-    expect((await ok(s.url, DeleteFileAttachmentDocument, { id: b.id }, maintainer.token)).deleteFileAttachment).toBe(true);
+    expect((await ok(s.url, DeleteFileAttachmentDocument, { id: a.id }, contributor.token)).deleteFileAttachment).toBe(
+      true,
+    );
+    expect((await ok(s.url, DeleteFileAttachmentDocument, { id: b.id }, maintainer.token)).deleteFileAttachment).toBe(
+      true,
+    );
     for (const x of [a, b]) {
       expect(await row(x.id)).toBeUndefined();
       expect(existsSync(join(dir, x.id))).toBe(false);
       expect((await get(x.uploadUrl, owner.token)).status).toBe(404);
     }
-    const audit = await s.sql<{ actor_id: string }>(`SELECT actor_id FROM audit_events WHERE action = 'fileAttachment.delete' AND entity_id = ANY($1) ORDER BY created_at`, [[a.id, b.id]]);
+    const audit = await s.sql<{ actor_id: string }>(
+      `SELECT actor_id FROM audit_events WHERE action = 'fileAttachment.delete' AND entity_id = ANY($1) ORDER BY created_at`,
+      [[a.id, b.id]],
+    );
     expect(audit.map((e) => e.actor_id)).toEqual([contributor.id, maintainer.id]);
   });
 
   it('removes expired attachments and uploads never completed within 24 hours, row and file, by the job', async () => {
     const { taskId } = await newTask();
-    const expiring = await declare(owner, taskId, { sizeBytes: 5, expiresAt: new Date(Date.now() + 3600_000).toISOString() });
+    const expiring = await declare(owner, taskId, {
+      sizeBytes: 5,
+      expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+    });
     const kept = await declare(owner, taskId, { sizeBytes: 5 });
     const abandoned = await declare(owner, taskId, { sizeBytes: 5 });
     const recent = await declare(owner, taskId, { sizeBytes: 5 });
-    for (const x of [expiring, kept]) expect((await put(x.uploadUrl, owner.token, Buffer.from('hello'))).status).toBe(200);
+    for (const x of [expiring, kept])
+      expect((await put(x.uploadUrl, owner.token, Buffer.from('hello'))).status).toBe(200);
 
     await s.sql(`UPDATE file_attachments SET expires_at = now() - interval '1 second' WHERE id = $1`, [expiring.id]);
     await s.sql(`UPDATE file_attachments SET created_at = now() - interval '25 hours' WHERE id = $1`, [abandoned.id]);
@@ -372,7 +494,13 @@ describe('file attachments', () => {
       return (original as (...a: unknown[]) => unknown)(...args);
     };
     const aliased = (n: number) =>
-      `query { ${firsts.slice(0, n).map((id, i) => `a${i}: fileAttachment(id: "${id}") { id task { id attachments { id originalName downloadUrl } } }`).join(' ')} }`;
+      `query { ${firsts
+        .slice(0, n)
+        .map(
+          (id, i) =>
+            `a${i}: fileAttachment(id: "${id}") { id task { id attachments { id originalName downloadUrl } } }`,
+        )
+        .join(' ')} }`;
     try {
       const counts: number[] = [];
       for (const n of [1, 3]) {

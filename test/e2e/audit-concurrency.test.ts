@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { UpdateMeDocument, VerifyAuditChainDocument } from '../generated/graphql.js';
 import { gql, ok } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -44,7 +45,9 @@ describe('the audit chain under concurrent writers', () => {
     expect(failures).toEqual([]);
 
     const v = (await ok(b.url, VerifyAuditChainDocument, {}, admin.token)).verifyAuditChain;
-    const [{ n: total }] = (await a.sql<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events`)) as [{ n: number }];
+    const [{ n: total }] = (await a.sql<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events`)) as [
+      { n: number },
+    ];
     expect(v).toMatchObject({ ok: true, firstBrokenId: null, pending: 0 });
     expect(v.checked).toBe(total);
     expect(v.headSeq).toBe(before.headSeq + WRITERS * WRITES);
@@ -56,7 +59,12 @@ describe('the audit chain under concurrent writers', () => {
          FROM audit_events WHERE actor_id = ANY($1) AND action = 'user.updateMe'`,
       [ids],
     );
-    expect(mine).toEqual({ n: WRITERS * WRITES, linked: WRITERS * WRITES, first: before.headSeq + 1, last: before.headSeq + WRITERS * WRITES });
+    expect(mine).toEqual({
+      n: WRITERS * WRITES,
+      linked: WRITERS * WRITES,
+      first: before.headSeq + 1,
+      last: before.headSeq + WRITERS * WRITES,
+    });
     const [shape] = await a.sql<{ n: number; distinct_seq: number; max: number }>(
       `SELECT count(*)::int AS n, count(DISTINCT seq)::int AS distinct_seq, max(seq)::int AS max FROM audit_events`,
     );

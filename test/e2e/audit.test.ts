@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditEventsWhereDocument, CreateProjectDocument, SystemLogsDocument, UpdateMeDocument, VerifyAuditChainDocument } from '../generated/graphql.js';
+
+import {
+  AuditEventsWhereDocument,
+  CreateProjectDocument,
+  SystemLogsDocument,
+  UpdateMeDocument,
+  VerifyAuditChainDocument,
+} from '../generated/graphql.js';
 import { codes, gql, ok } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
@@ -17,7 +24,8 @@ afterAll(() => s?.close());
 
 const verify = async () => (await ok(s.url, VerifyAuditChainDocument, {}, admin.token)).verifyAuditChain;
 const rename = (u: TestUser, name = unique('name-')) => ok(s.url, UpdateMeDocument, { input: { name } }, u.token);
-const count = async (where = 'TRUE') => (await s.sql<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE ${where}`))[0]!.n;
+const count = async (where = 'TRUE') =>
+  (await s.sql<{ n: number }>(`SELECT count(*)::int AS n FROM audit_events WHERE ${where}`))[0]!.n;
 
 interface Link {
   id: string;
@@ -25,7 +33,8 @@ interface Link {
   hash: string;
   prev_hash: string;
 }
-const links = () => s.sql<Link>(`SELECT id, seq::int AS seq, hash, prev_hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq`);
+const links = () =>
+  s.sql<Link>(`SELECT id, seq::int AS seq, hash, prev_hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq`);
 
 /**
  * Statements as the database superuser with triggers off (session_replication_role =
@@ -72,19 +81,31 @@ describe('the hash chain', () => {
     const u = await createUser(s, admin);
     const requestId = `req-${randomUUID()}`;
     await gql(s.url, UpdateMeDocument, { input: { name: 'Sealed soon' } }, u.token, { 'x-request-id': requestId });
-    await until(async () => (await count(`request_id = '${requestId}' AND hash IS NOT NULL`)) === 1, 'the event to be linked');
+    await until(
+      async () => (await count(`request_id = '${requestId}' AND hash IS NOT NULL`)) === 1,
+      'the event to be linked',
+    );
   });
 
   it('shows the links on the events, and lets users read only their own', async () => {
     const u = await createUser(s, admin);
     await rename(u);
     await verify();
-    const mine = (await ok(s.url, AuditEventsWhereDocument, { first: 10, where: { action: 'user.updateMe' } }, u.token)).auditEvents;
+    const mine = (await ok(s.url, AuditEventsWhereDocument, { first: 10, where: { action: 'user.updateMe' } }, u.token))
+      .auditEvents;
     expect(mine.totalCount).toBe(1);
-    expect(mine.edges[0]!.node).toMatchObject({ actorId: u.id, action: 'user.updateMe', seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(mine.edges[0]!.node).toMatchObject({
+      actorId: u.id,
+      action: 'user.updateMe',
+      seq: expect.any(Number),
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     expect(mine.edges[0]!.node.sealedAt).toBeTruthy();
     // Asking for someone else's actions finds nothing.
-    expect((await ok(s.url, AuditEventsWhereDocument, { first: 10, where: { actorId: admin.id } }, u.token)).auditEvents.totalCount).toBe(0);
+    expect(
+      (await ok(s.url, AuditEventsWhereDocument, { first: 10, where: { actorId: admin.id } }, u.token)).auditEvents
+        .totalCount,
+    ).toBe(0);
   });
 
   it('lets only admins verify the chain', async () => {
@@ -103,7 +124,8 @@ describe('append-only', () => {
       `SELECT id, tableoid::regclass::text AS part FROM audit_events WHERE actor_id = $1 AND action = 'user.updateMe'`,
       [u.id],
     );
-    const refused = async (text: string, values?: unknown[]) => expect(s.sql(text, values)).rejects.toThrow(/append-only|unlinked/);
+    const refused = async (text: string, values?: unknown[]) =>
+      expect(s.sql(text, values)).rejects.toThrow(/append-only|unlinked/);
     await refused(`UPDATE audit_events SET after = '{"name":"forged"}' WHERE id = $1`, [e!.id]);
     await refused(`UPDATE audit_events SET hash = repeat('a', 64) WHERE id = $1`, [e!.id]); // once linked, never relinked
     await refused(`UPDATE ${e!.part} SET action = 'forged' WHERE id = $1`, [e!.id]);
@@ -140,7 +162,10 @@ describe('append-only', () => {
     // Today's events land in today's month.
     const u = await createUser(s, admin);
     await rename(u);
-    const [row] = await s.sql<{ part: string }>(`SELECT tableoid::regclass::text AS part FROM audit_events WHERE actor_id = $1 AND action = 'user.updateMe'`, [u.id]);
+    const [row] = await s.sql<{ part: string }>(
+      `SELECT tableoid::regclass::text AS part FROM audit_events WHERE actor_id = $1 AND action = 'user.updateMe'`,
+      [u.id],
+    );
     expect(row!.part).toBe(month(0));
   });
 });
@@ -156,21 +181,30 @@ describe('tampering', () => {
       expect(v.reason).toMatch(/content was changed/);
       expect(v.checked).toBe(target!.seq);
     } finally {
-      await privileged((c) => c.query(`UPDATE audit_events SET after = $2 WHERE id = $1`, [target!.id, JSON.stringify(before!.after)]));
+      await privileged((c) =>
+        c.query(`UPDATE audit_events SET after = $2 WHERE id = $1`, [target!.id, JSON.stringify(before!.after)]),
+      );
     }
     expect((await verify()).ok).toBe(true);
   });
 
   it('names the link after an event deleted from the middle', async () => {
     const [, gone, next] = await middleLinks();
-    const [saved] = await s.sql<{ row: Record<string, unknown> }>(`SELECT row_to_json(e) AS row FROM audit_events e WHERE id = $1`, [gone!.id]);
+    const [saved] = await s.sql<{ row: Record<string, unknown> }>(
+      `SELECT row_to_json(e) AS row FROM audit_events e WHERE id = $1`,
+      [gone!.id],
+    );
     await privileged((c) => c.query(`DELETE FROM audit_events WHERE id = $1`, [gone!.id]));
     try {
       const v = await verify();
       expect(v).toMatchObject({ ok: false, firstBrokenId: next!.id, firstBrokenSeq: next!.seq });
       expect(v.reason).toMatch(new RegExp(`link ${gone!.seq} is missing`));
     } finally {
-      await privileged((c) => c.query(`INSERT INTO audit_events SELECT * FROM json_populate_record(null::audit_events, $1)`, [JSON.stringify(saved!.row)]));
+      await privileged((c) =>
+        c.query(`INSERT INTO audit_events SELECT * FROM json_populate_record(null::audit_events, $1)`, [
+          JSON.stringify(saved!.row),
+        ]),
+      );
     }
     expect((await verify()).ok).toBe(true);
   });
@@ -202,10 +236,17 @@ describe('tampering', () => {
            FROM audit_events o WHERE (e.id, o.id) IN (($1::uuid, $2::uuid), ($2::uuid, $1::uuid))`,
         [a!.id, b!.id],
       );
-    const original = await s.sql(`SELECT id, action, before, after, request_id FROM audit_events WHERE id = ANY($1) ORDER BY id`, [[a!.id, b!.id]]);
+    const original = await s.sql(
+      `SELECT id, action, before, after, request_id FROM audit_events WHERE id = ANY($1) ORDER BY id`,
+      [[a!.id, b!.id]],
+    );
     await privileged(swap);
     try {
-      expect(await s.sql(`SELECT id, action, before, after, request_id FROM audit_events WHERE id = ANY($1) ORDER BY id`, [[a!.id, b!.id]])).not.toEqual(original);
+      expect(
+        await s.sql(`SELECT id, action, before, after, request_id FROM audit_events WHERE id = ANY($1) ORDER BY id`, [
+          [a!.id, b!.id],
+        ]),
+      ).not.toEqual(original);
       expect(await verify()).toMatchObject({ ok: false, firstBrokenId: a!.id, firstBrokenSeq: a!.seq });
     } finally {
       await privileged(swap);
@@ -216,7 +257,10 @@ describe('tampering', () => {
   it('notices events cut off the end of the chain', async () => {
     const [, , last] = await middleLinks();
     const tail = (await links()).filter((l) => l.seq > last!.seq);
-    const saved = await s.sql<{ row: Record<string, unknown> }>(`SELECT row_to_json(e) AS row FROM audit_events e WHERE seq >= $1`, [last!.seq]);
+    const saved = await s.sql<{ row: Record<string, unknown> }>(
+      `SELECT row_to_json(e) AS row FROM audit_events e WHERE seq >= $1`,
+      [last!.seq],
+    );
     await privileged((c) => c.query(`DELETE FROM audit_events WHERE seq >= $1`, [last!.seq]));
     try {
       const v = await verify();
@@ -224,7 +268,10 @@ describe('tampering', () => {
       expect(v.reason).toMatch(/removed from its end/);
     } finally {
       await privileged(async (c) => {
-        for (const { row } of saved) await c.query(`INSERT INTO audit_events SELECT * FROM json_populate_record(null::audit_events, $1)`, [JSON.stringify(row)]);
+        for (const { row } of saved)
+          await c.query(`INSERT INTO audit_events SELECT * FROM json_populate_record(null::audit_events, $1)`, [
+            JSON.stringify(row),
+          ]);
       });
     }
     expect(tail.length).toBeGreaterThan(0);
@@ -242,10 +289,17 @@ describe('auditEvents', () => {
       (await ok(s.url, AuditEventsWhereDocument, { first, after, where }, admin.token)).auditEvents;
 
     const byActor = await list({ actorId: u.id, from: start });
-    expect(byActor.edges.map((e) => e.node.action)).toEqual(['project.create', 'user.updateMe', 'user.updateMe', 'user.updateMe']);
+    expect(byActor.edges.map((e) => e.node.action)).toEqual([
+      'project.create',
+      'user.updateMe',
+      'user.updateMe',
+      'user.updateMe',
+    ]);
     expect((await list({ actorId: u.id, action: 'user.updateMe' })).totalCount).toBe(3);
     expect((await list({ actorId: u.id, actionPrefix: 'project.' })).edges.map((e) => e.node.entityId)).toEqual([p.id]);
-    expect((await list({ entityType: 'Project', entityId: p.id })).edges.map((e) => e.node.action)).toEqual(['project.create']);
+    expect((await list({ entityType: 'Project', entityId: p.id })).edges.map((e) => e.node.action)).toEqual([
+      'project.create',
+    ]);
     expect((await list({ actorId: u.id, outcome: 'FAILURE' })).totalCount).toBe(0);
     expect((await list({ actorId: u.id, to: start })).edges.map((e) => e.node.action)).not.toContain('user.updateMe');
     expect((await list({ actorId: u.id, from: new Date(Date.now() + 60_000).toISOString() })).totalCount).toBe(0);
@@ -277,9 +331,18 @@ describe('system logs', () => {
     const all = (await find()).edges.map((e) => e.node);
     expect(all.map((l) => l.message).sort()).toEqual([`${tag} a warning`, `${tag} an error`, `${tag} with a secret`]);
     const warning = all.find((l) => l.message === `${tag} a warning`)!;
-    expect(warning).toMatchObject({ level: 'WARNING', module: 'probe', requestId: 'req-probe', context: { tag, detail: { n: 1 } } });
+    expect(warning).toMatchObject({
+      level: 'WARNING',
+      module: 'probe',
+      requestId: 'req-probe',
+      context: { tag, detail: { n: 1 } },
+    });
     const error = all.find((l) => l.message === `${tag} an error`)!;
-    expect(error).toMatchObject({ level: 'ERROR', module: 'jobs', context: { job: 'probe.job', err: { message: 'boom' } } });
+    expect(error).toMatchObject({
+      level: 'ERROR',
+      module: 'jobs',
+      context: { job: 'probe.job', err: { message: 'boom' } },
+    });
     expect(JSON.stringify(all)).not.toContain('hunter2-secret');
 
     expect((await find({ levels: ['ERROR'] })).edges.map((e) => e.node.message)).toEqual([`${tag} an error`]);
@@ -294,7 +357,10 @@ describe('system logs', () => {
   it('deletes logs past their retention with a job', async () => {
     const tag = unique('old-');
     s.app.runtime.logger.warn({ module: 'probe' }, `${tag} old news`);
-    await until(async () => (await s.sql(`SELECT 1 FROM system_logs WHERE message LIKE $1`, [`${tag}%`])).length === 1, 'the line kept');
+    await until(
+      async () => (await s.sql(`SELECT 1 FROM system_logs WHERE message LIKE $1`, [`${tag}%`])).length === 1,
+      'the line kept',
+    );
     await s.sql(`UPDATE system_logs SET created_at = now() - interval '31 days' WHERE message LIKE $1`, [`${tag}%`]);
     const run = await s.app.runtime.scheduler.runNow('audit.systemLogRetention');
     expect(run.ran).toBe(true);

@@ -1,6 +1,7 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+
 import { seedAgents } from '../../src/modules/ai/agent.seed.js';
 import {
   AgentsDocument,
@@ -43,27 +44,45 @@ const user = (role: Role = 'USER') => createUser(s, admin, role);
 const team = (...roles: ProjectRole[]) => makeTeam(s, admin, roles, 'Design the billing API');
 
 /** A conversation may be bound only to a task its user is assigned to (prompt governance). */
-const assign = (taskId: string, u: TestUser) => ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId, userId: u.id } }, admin.token);
-const start = (by: TestUser, input: StartConversationInput = {}) => gql(s.url, StartConversationDocument, { input }, by.token);
+const assign = (taskId: string, u: TestUser) =>
+  ok(
+    s.url,
+    `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`,
+    { i: { taskId, userId: u.id } },
+    admin.token,
+  );
+const start = (by: TestUser, input: StartConversationInput = {}) =>
+  gql(s.url, StartConversationDocument, { input }, by.token);
 const started = async (by: TestUser, input: StartConversationInput = {}) => {
   const r = await start(by, input);
   if (!r.data) throw new Error(JSON.stringify(r.errors));
   return r.data.startConversation;
 };
-const send = (by: TestUser, conversationId: string, content: string) => gql(s.url, SendMessageDocument, { input: { conversationId, content } }, by.token);
+const send = (by: TestUser, conversationId: string, content: string) =>
+  gql(s.url, SendMessageDocument, { input: { conversationId, content } }, by.token);
 const sent = async (by: TestUser, conversationId: string, content: string) => {
   const r = await send(by, conversationId, content);
   if (!r.data) throw new Error(JSON.stringify(r.errors));
   return r.data.sendMessage;
 };
-const conversationOf = async (viewer: TestUser, id: string, page: { first?: number; after?: string; last?: number; before?: string } = { first: 50 }) =>
-  (await ok(s.url, ConversationDocument, { id, ...page }, viewer.token)).conversation;
-const agentsAs = async (viewer: TestUser, includeInactive = false) => (await ok(s.url, AgentsDocument, { includeInactive }, viewer.token)).agents;
+const conversationOf = async (
+  viewer: TestUser,
+  id: string,
+  page: { first?: number; after?: string; last?: number; before?: string } = { first: 50 },
+) => (await ok(s.url, ConversationDocument, { id, ...page }, viewer.token)).conversation;
+const agentsAs = async (viewer: TestUser, includeInactive = false) =>
+  (await ok(s.url, AgentsDocument, { includeInactive }, viewer.token)).agents;
 const agentOf = async (type: AgentType) => (await agentsAs(admin, true)).find((a) => a.type === type)!;
 const storedMessages = (conversationId: string) =>
-  s.sql<{ id: string; role: string; content: string }>(`SELECT id, role, content FROM messages WHERE conversation_id = $1 ORDER BY id`, [conversationId]);
+  s.sql<{ id: string; role: string; content: string }>(
+    `SELECT id, role, content FROM messages WHERE conversation_id = $1 ORDER BY id`,
+    [conversationId],
+  );
 const promptLogs = (conversationId: string) =>
-  s.sql<{ status: string; system_message: string | null; prompt: string; conversation_id: string }>(`SELECT status, system_message, prompt, conversation_id FROM prompt_logs WHERE conversation_id = $1 ORDER BY created_at`, [conversationId]);
+  s.sql<{ status: string; system_message: string | null; prompt: string; conversation_id: string }>(
+    `SELECT status, system_message, prompt, conversation_id FROM prompt_logs WHERE conversation_id = $1 ORDER BY created_at`,
+    [conversationId],
+  );
 
 /** A graphql-ws client for `viewer`, disposed when the test ends. */
 function socketOf(viewer: TestUser) {
@@ -104,32 +123,56 @@ describe('agents', () => {
     }
   });
 
-  it('seeds idempotently: missing agents come back, an admin\'s edits stay', async () => {
+  it("seeds idempotently: missing agents come back, an admin's edits stay", async () => {
     const architect = await agentOf('ARCHITECT');
     const prompt = `You are our architect. ${unique()}`;
-    await ok(s.url, UpdateAgentDocument, { input: { id: architect.id, systemPrompt: prompt, defaultModel: 'gpt-4o-mini' } }, admin.token);
+    await ok(
+      s.url,
+      UpdateAgentDocument,
+      { input: { id: architect.id, systemPrompt: prompt, defaultModel: 'gpt-4o-mini' } },
+      admin.token,
+    );
     onTestFinished(async () => {
-      await s.sql(`UPDATE agents SET system_prompt = $2, default_model = 'steward-local-1' WHERE id = $1`, [architect.id, architect.systemPrompt]);
+      await s.sql(`UPDATE agents SET system_prompt = $2, default_model = 'steward-local-1' WHERE id = $1`, [
+        architect.id,
+        architect.systemPrompt,
+      ]);
     });
 
     await seedAgents(s.app.runtime.orm.em.fork() as EntityManager);
     await seedAgents(s.app.runtime.orm.em.fork() as EntityManager);
-    const rows = await s.sql<{ type: string; n: number }>(`SELECT type, count(*)::int AS n FROM agents GROUP BY type ORDER BY type`);
+    const rows = await s.sql<{ type: string; n: number }>(
+      `SELECT type, count(*)::int AS n FROM agents GROUP BY type ORDER BY type`,
+    );
     expect(rows).toHaveLength(7);
     expect(rows.every((r) => r.n === 1)).toBe(true);
-    expect(await agentOf('ARCHITECT')).toMatchObject({ id: architect.id, systemPrompt: prompt, defaultModel: 'gpt-4o-mini' });
+    expect(await agentOf('ARCHITECT')).toMatchObject({
+      id: architect.id,
+      systemPrompt: prompt,
+      defaultModel: 'gpt-4o-mini',
+    });
   });
 
-  it('counts an agent\'s open tasks as its current load, as tasks are assigned and closed', async () => {
+  it("counts an agent's open tasks as its current load, as tasks are assigned and closed", async () => {
     const { owner, project } = await team();
     const load = async () => (await agentsAs(owner)).find((a) => a.type === 'DATA_ANALYST')!.currentLoad;
     const before = await load();
-    const t1 = (await ok(s.url, CreateTaskDocument, { input: { title: 'Churn analysis', projectId: project.id, assignedAgents: ['DATA_ANALYST'] } }, owner.token)).createTask;
-    const t2 = (await ok(s.url, CreateTaskDocument, { input: { title: 'Funnel metrics', projectId: project.id } }, owner.token)).createTask;
+    const t1 = (
+      await ok(
+        s.url,
+        CreateTaskDocument,
+        { input: { title: 'Churn analysis', projectId: project.id, assignedAgents: ['DATA_ANALYST'] } },
+        owner.token,
+      )
+    ).createTask;
+    const t2 = (
+      await ok(s.url, CreateTaskDocument, { input: { title: 'Funnel metrics', projectId: project.id } }, owner.token)
+    ).createTask;
     expect(await load()).toBe(before + 1);
     await ok(s.url, AssignAgentDocument, { input: { taskId: t2.id, agent: 'DATA_ANALYST' } }, owner.token);
     expect(await load()).toBe(before + 2);
-    for (const status of ['ASSIGNED', 'IN_PROGRESS'] as const) await ok(s.url, UpdateTaskStatusDocument, { input: { taskId: t1.id, status } }, owner.token);
+    for (const status of ['ASSIGNED', 'IN_PROGRESS'] as const)
+      await ok(s.url, UpdateTaskStatusDocument, { input: { taskId: t1.id, status } }, owner.token);
     expect(await load()).toBe(before + 2); // still open
     await ok(s.url, UpdateTaskStatusDocument, { input: { taskId: t1.id, status: 'COMPLETED' } }, owner.token);
     await ok(s.url, UpdateTaskStatusDocument, { input: { taskId: t2.id, status: 'CANCELLED' } }, owner.token);
@@ -139,18 +182,52 @@ describe('agents', () => {
   it('lets only admins edit agents, audits the edit, and hides an inactive agent from users and new conversations', async () => {
     const someone = await user();
     const pm = await agentOf('PRODUCT_MANAGER');
-    expect(codes(await gql(s.url, UpdateAgentDocument, { input: { id: pm.id, name: 'PM' } }, someone.token))).toEqual(['FORBIDDEN']);
-    expect(codes(await gql(s.url, UpdateAgentDocument, { input: { id: pm.id, name: 'PM' } }, (await user('OBSERVER')).token))).toEqual(['FORBIDDEN']);
-    expect(codes(await gql(s.url, UpdateAgentDocument, { input: { id: randomUUID(), name: 'PM' } }, admin.token))).toEqual(['NOT_FOUND']);
-    expect(codes(await gql(s.url, UpdateAgentDocument, { input: { id: pm.id, systemPrompt: '' } }, admin.token))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await gql(s.url, UpdateAgentDocument, { input: { id: pm.id, name: 'PM' } }, someone.token))).toEqual([
+      'FORBIDDEN',
+    ]);
+    expect(
+      codes(
+        await gql(s.url, UpdateAgentDocument, { input: { id: pm.id, name: 'PM' } }, (await user('OBSERVER')).token),
+      ),
+    ).toEqual(['FORBIDDEN']);
+    expect(
+      codes(await gql(s.url, UpdateAgentDocument, { input: { id: randomUUID(), name: 'PM' } }, admin.token)),
+    ).toEqual(['NOT_FOUND']);
+    expect(
+      codes(await gql(s.url, UpdateAgentDocument, { input: { id: pm.id, systemPrompt: '' } }, admin.token)),
+    ).toEqual(['BAD_USER_INPUT']);
 
-    const edited = (await ok(s.url, UpdateAgentDocument, { input: { id: pm.id, name: 'Product Owner', description: null, active: false } }, admin.token)).updateAgent;
+    const edited = (
+      await ok(
+        s.url,
+        UpdateAgentDocument,
+        { input: { id: pm.id, name: 'Product Owner', description: null, active: false } },
+        admin.token,
+      )
+    ).updateAgent;
     onTestFinished(async () => {
-      await s.sql(`UPDATE agents SET name = $2, description = $3, active = true WHERE id = $1`, [pm.id, pm.name, pm.description]);
+      await s.sql(`UPDATE agents SET name = $2, description = $3, active = true WHERE id = $1`, [
+        pm.id,
+        pm.name,
+        pm.description,
+      ]);
     });
-    expect(edited).toMatchObject({ id: pm.id, name: 'Product Owner', description: null, active: false, systemPrompt: pm.systemPrompt });
-    const [audit] = await s.sql(`SELECT before, after, actor_id FROM audit_events WHERE action = 'agent.update' AND entity_id = $1 ORDER BY created_at DESC LIMIT 1`, [pm.id]);
-    expect(audit).toMatchObject({ actor_id: admin.id, before: { name: 'Product Manager', active: true }, after: { name: 'Product Owner', active: false } });
+    expect(edited).toMatchObject({
+      id: pm.id,
+      name: 'Product Owner',
+      description: null,
+      active: false,
+      systemPrompt: pm.systemPrompt,
+    });
+    const [audit] = await s.sql(
+      `SELECT before, after, actor_id FROM audit_events WHERE action = 'agent.update' AND entity_id = $1 ORDER BY created_at DESC LIMIT 1`,
+      [pm.id],
+    );
+    expect(audit).toMatchObject({
+      actor_id: admin.id,
+      before: { name: 'Product Manager', active: true },
+      after: { name: 'Product Owner', active: false },
+    });
 
     expect((await agentsAs(someone)).map((a) => a.type)).not.toContain('PRODUCT_MANAGER');
     expect((await agentsAs(someone, true)).map((a) => a.type)).not.toContain('PRODUCT_MANAGER'); // includeInactive is for admins
@@ -163,23 +240,49 @@ describe('starting conversations', () => {
   it('talks to the assistant when no agent is named', async () => {
     const me = await user();
     const c = await started(me, { title: 'Hair care' });
-    expect(c).toMatchObject({ title: 'Hair care', active: true, user: { id: me.id }, agent: { type: 'ASSISTANT' }, project: null, task: null, provider: null });
-    const [audit] = await s.sql(`SELECT actor_id, after FROM audit_events WHERE action = 'conversation.start' AND entity_id = $1`, [c.id]);
+    expect(c).toMatchObject({
+      title: 'Hair care',
+      active: true,
+      user: { id: me.id },
+      agent: { type: 'ASSISTANT' },
+      project: null,
+      task: null,
+      provider: null,
+    });
+    const [audit] = await s.sql(
+      `SELECT actor_id, after FROM audit_events WHERE action = 'conversation.start' AND entity_id = $1`,
+      [c.id],
+    );
     expect(audit).toMatchObject({ actor_id: me.id, after: { agentType: 'ASSISTANT' } });
   });
 
   it('starts a conversation about a task; the task brings its project', async () => {
-    const { project, task, members: [dev] } = await team('CONTRIBUTOR');
+    const {
+      project,
+      task,
+      members: [dev],
+    } = await team('CONTRIBUTOR');
     const engineer = await agentOf('SENIOR_ENGINEER');
     await assign(task.id, dev!);
     const c = await started(dev!, { agentId: engineer.id, taskId: task.id });
-    expect(c).toMatchObject({ agent: { id: engineer.id, type: 'SENIOR_ENGINEER' }, project: { id: project.id }, task: { id: task.id } });
+    expect(c).toMatchObject({
+      agent: { id: engineer.id, type: 'SENIOR_ENGINEER' },
+      project: { id: project.id },
+      task: { id: task.id },
+    });
     const [local] = await s.sql<{ id: string }>(`SELECT id FROM providers WHERE name = 'Steward Local'`);
-    expect((await started(dev!, { projectId: project.id, providerId: local!.id })).provider).toMatchObject({ id: local!.id, name: 'Steward Local' });
+    expect((await started(dev!, { projectId: project.id, providerId: local!.id })).provider).toMatchObject({
+      id: local!.id,
+      name: 'Steward Local',
+    });
   });
 
   it('refuses what the user may not use: a hidden project or task (NOT_FOUND), a VIEWER role (FORBIDDEN), a mismatched task, an inactive provider', async () => {
-    const { project, task, members: [viewer, dev] } = await team('VIEWER', 'CONTRIBUTOR');
+    const {
+      project,
+      task,
+      members: [viewer, dev],
+    } = await team('VIEWER', 'CONTRIBUTOR');
     const other = await team();
     const stranger = await user();
     expect(codes(await start(stranger, { projectId: project.id }))).toEqual(['NOT_FOUND']);
@@ -203,21 +306,35 @@ describe('starting conversations', () => {
 });
 
 describe('sending messages through the local provider', () => {
-  it('returns the assistant\'s reply, stores both messages, and streams the reply to the owner only', async () => {
+  it("returns the assistant's reply, stores both messages, and streams the reply to the owner only", async () => {
     const [me, other] = [await user(), await user()];
     const c = await started(me);
     const mine = await started(other);
     const listeners = busListeners(s);
-    const added = follow(subscribe<MessageAddedSubscription>(socketOf(me), MessageAddedDocument, { conversationId: c.id }));
-    const stream = follow(subscribe<MessageStreamSubscription>(socketOf(me), MessageStreamDocument, { conversationId: c.id }));
-    const othersAdded = follow(subscribe<MessageAddedSubscription>(socketOf(other), MessageAddedDocument, { conversationId: mine.id }));
-    const othersStream = follow(subscribe<MessageStreamSubscription>(socketOf(other), MessageStreamDocument, { conversationId: mine.id }));
+    const added = follow(
+      subscribe<MessageAddedSubscription>(socketOf(me), MessageAddedDocument, { conversationId: c.id }),
+    );
+    const stream = follow(
+      subscribe<MessageStreamSubscription>(socketOf(me), MessageStreamDocument, { conversationId: c.id }),
+    );
+    const othersAdded = follow(
+      subscribe<MessageAddedSubscription>(socketOf(other), MessageAddedDocument, { conversationId: mine.id }),
+    );
+    const othersStream = follow(
+      subscribe<MessageStreamSubscription>(socketOf(other), MessageStreamDocument, { conversationId: mine.id }),
+    );
     await listeners.registered(4);
 
     const content = 'How do I keep curly hair hydrated in winter?';
     const answer = await sent(me, c.id, content);
     // No provider named: the one serving the agent's default model (steward-local-1) answers.
-    expect(answer).toMatchObject({ role: 'ASSISTANT', model: 'steward-local-1', provider: { name: 'Steward Local' }, conversation: { id: c.id }, knowledgeEntryIds: [] });
+    expect(answer).toMatchObject({
+      role: 'ASSISTANT',
+      model: 'steward-local-1',
+      provider: { name: 'Steward Local' },
+      conversation: { id: c.id },
+      knowledgeEntryIds: [],
+    });
     expect(answer.content).toContain('Steward Local');
     expect(answer.content).toContain(content.slice(0, 20));
     expect(answer.promptTokens).toBeGreaterThan(0);
@@ -225,10 +342,16 @@ describe('sending messages through the local provider', () => {
     expect(answer.latencyMs).toBeGreaterThanOrEqual(0);
 
     // Stored: the user's message, then the reply.
-    expect((await storedMessages(c.id)).map((m) => [m.role, m.content])).toEqual([['USER', content], ['ASSISTANT', answer.content]]);
+    expect((await storedMessages(c.id)).map((m) => [m.role, m.content])).toEqual([
+      ['USER', content],
+      ['ASSISTANT', answer.content],
+    ]);
     const history = (await conversationOf(me, c.id))!.messages;
     expect(history.totalCount).toBe(2);
-    expect(history.edges.map((e) => [e.node.role, e.node.content])).toEqual([['USER', content], ['ASSISTANT', answer.content]]);
+    expect(history.edges.map((e) => [e.node.role, e.node.content])).toEqual([
+      ['USER', content],
+      ['ASSISTANT', answer.content],
+    ]);
     expect(history.edges[0]!.node).toMatchObject({ promptTokens: null, completionTokens: null });
 
     // Live: both messages, in order, and the reply chunk by chunk, ending with done.
@@ -239,7 +362,9 @@ describe('sending messages through the local provider', () => {
     expect(chunks.map((ch) => ch.index)).toEqual(chunks.map((_, i) => i));
     expect(chunks.length).toBeGreaterThan(2);
     expect(chunks.map((ch) => ch.delta).join('')).toBe(answer.content);
-    expect(chunks.every((ch) => ch.conversationId === c.id && ch.messageId === answer.id && ch.error === null)).toBe(true);
+    expect(chunks.every((ch) => ch.conversationId === c.id && ch.messageId === answer.id && ch.error === null)).toBe(
+      true,
+    );
     expect(chunks.at(-1)).toMatchObject({ done: true, delta: '' });
 
     // Nobody else hears it.
@@ -250,16 +375,20 @@ describe('sending messages through the local provider', () => {
     const logs = await promptLogs(c.id);
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatchObject({ status: 'SUCCESS', prompt: content });
-    expect(logs[0]!.system_message).toContain('You are Steward\'s Assistant');
-    const [cost] = await s.sql<{ n: number }>(`SELECT count(*)::int AS n FROM cost_records WHERE conversation_id = $1`, [c.id]);
+    expect(logs[0]!.system_message).toContain("You are Steward's Assistant");
+    const [cost] = await s.sql<{ n: number }>(
+      `SELECT count(*)::int AS n FROM cost_records WHERE conversation_id = $1`,
+      [c.id],
+    );
     expect(cost!.n).toBe(1);
   });
 
-  it('gives the model the conversation\'s history and pages it oldest first with keyset cursors', async () => {
+  it("gives the model the conversation's history and pages it oldest first with keyset cursors", async () => {
     const me = await user();
     const c = await started(me, { agentId: (await agentOf('ARCHITECT')).id });
     const replies = [];
-    for (const q of ['Where should quotas live?', 'And the cost records?', 'Thanks, summarise it.']) replies.push(await sent(me, c.id, q));
+    for (const q of ['Where should quotas live?', 'And the cost records?', 'Thanks, summarise it.'])
+      replies.push(await sent(me, c.id, q));
     expect(replies[0]!.content).not.toContain('earlier message');
     expect(replies[1]!.content).toContain('after 2 earlier messages');
     expect(replies[2]!.content).toContain('after 4 earlier messages');
@@ -288,12 +417,25 @@ describe('sending messages through the local provider', () => {
     const me = await user();
     const topic = `zq${randomBytes(4).toString('hex')}`; // a word no other entry contains
     const entry = async (title: string, content: string) =>
-      (await ok(s.url, CreateKnowledgeEntryDocument, { input: { title, content, category: 'hair_education' } }, admin.token)).createKnowledgeEntry;
+      (
+        await ok(
+          s.url,
+          CreateKnowledgeEntryDocument,
+          { input: { title, content, category: 'hair_education' } },
+          admin.token,
+        )
+      ).createKnowledgeEntry;
     // ts_rank over the OR-ed terms: more of the message's words first (keep, curly, hair, hydrated, winter, the topic).
-    const best = await entry(`${topic} hydration routine`, `Keep ${topic} curly hair hydrated in winter: a leave-in conditioner, a mist, a humidifier at night.`);
+    const best = await entry(
+      `${topic} hydration routine`,
+      `Keep ${topic} curly hair hydrated in winter: a leave-in conditioner, a mist, a humidifier at night.`,
+    );
     const good = await entry(`${topic} in the cold`, `In winter, ${topic} hair dries out: deep-condition it weekly.`);
     const fair = await entry('Protective styles', `Braids and twists protect ${topic} hair.`);
-    const retired = await entry(`${topic} old advice`, `Keep ${topic} curly hair hydrated in winter with petroleum jelly (outdated).`);
+    const retired = await entry(
+      `${topic} old advice`,
+      `Keep ${topic} curly hair hydrated in winter with petroleum jelly (outdated).`,
+    );
     await ok(s.url, DeactivateKnowledgeEntryDocument, { id: retired.id }, admin.token);
     await entry('Business growth', 'To grow your salon business, track repeat customers.');
 
@@ -306,7 +448,9 @@ describe('sending messages through the local provider', () => {
     expect(log!.system_message).toContain(`[1] ${topic} hydration routine (hair_education)`);
     expect(log!.system_message).toContain('Protective styles');
     expect(log!.system_message).not.toContain('outdated');
-    const [stored] = await s.sql<{ ids: string[] }>(`SELECT knowledge_entry_ids AS ids FROM messages WHERE id = $1`, [answer.id]);
+    const [stored] = await s.sql<{ ids: string[] }>(`SELECT knowledge_entry_ids AS ids FROM messages WHERE id = $1`, [
+      answer.id,
+    ]);
     expect([...stored!.ids].sort()).toEqual([...answer.knowledgeEntryIds].sort());
 
     // Other agents work from their own instructions only.
@@ -322,11 +466,18 @@ describe('sending messages through the local provider', () => {
 
   it('stores nothing of a refused call, and ends the stream with the error', async () => {
     const me = await user();
-    const quota = await gql(s.url, 'mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { monthlyMessageLimit } }', { input: { userId: me.id, monthlyMessageLimit: 1 } }, admin.token);
+    const quota = await gql(
+      s.url,
+      'mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { monthlyMessageLimit } }',
+      { input: { userId: me.id, monthlyMessageLimit: 1 } },
+      admin.token,
+    );
     expect(quota.errors).toBeUndefined();
     const c = await started(me);
     const listeners = busListeners(s);
-    const stream = follow(subscribe<MessageStreamSubscription>(socketOf(me), MessageStreamDocument, { conversationId: c.id }));
+    const stream = follow(
+      subscribe<MessageStreamSubscription>(socketOf(me), MessageStreamDocument, { conversationId: c.id }),
+    );
     await listeners.registered(1);
 
     await sent(me, c.id, 'The first message is within the limit.');
@@ -334,7 +485,10 @@ describe('sending messages through the local provider', () => {
     const refused = await send(me, c.id, 'The second is not.');
     expect(codes(refused)).toEqual(['QUOTA_EXCEEDED']);
     expect((await reply(stream)).at(-1)).toMatchObject({ done: true, error: 'QUOTA_EXCEEDED', delta: '' });
-    expect((await storedMessages(c.id)).map((m) => m.content)).toEqual(['The first message is within the limit.', expect.stringContaining('Steward Local')]);
+    expect((await storedMessages(c.id)).map((m) => m.content)).toEqual([
+      'The first message is within the limit.',
+      expect.stringContaining('Steward Local'),
+    ]);
     expect((await promptLogs(c.id)).map((l) => l.status)).toEqual(['SUCCESS', 'BLOCKED']);
   });
 
@@ -348,11 +502,14 @@ describe('sending messages through the local provider', () => {
 
     const archived = (await ok(s.url, ArchiveConversationDocument, { id: c.id }, me.token)).archiveConversation;
     expect(archived).toMatchObject({ id: c.id, active: false });
-    expect((await ok(s.url, ArchiveConversationDocument, { id: c.id }, me.token)).archiveConversation.active).toBe(false);
+    expect((await ok(s.url, ArchiveConversationDocument, { id: c.id }, me.token)).archiveConversation.active).toBe(
+      false,
+    );
     expect(codes(await send(me, c.id, 'Anyone there?'))).toEqual(['CONFLICT']);
     expect(await storedMessages(c.id)).toEqual([]);
     expect(await promptLogs(c.id)).toEqual([]); // refused before the pipeline: no AI call was attempted
-    const active = (await ok(s.url, ConversationsDocument, { first: 10, where: { active: true } }, me.token)).conversations;
+    const active = (await ok(s.url, ConversationsDocument, { first: 10, where: { active: true } }, me.token))
+      .conversations;
     expect(active.totalCount).toBe(0);
   });
 });
@@ -367,15 +524,26 @@ describe('who may see and use a conversation', () => {
     expect(codes(await send(other, c.id, 'Let me in'))).toEqual(['NOT_FOUND']);
     expect(codes(await gql(s.url, ArchiveConversationDocument, { id: c.id }, other.token))).toEqual(['NOT_FOUND']);
     expect((await ok(s.url, ConversationsDocument, { first: 50 }, other.token)).conversations.totalCount).toBe(0);
-    expect(codes(await gql(s.url, ConversationsDocument, { first: 50, where: { userId: me.id } }, other.token))).toEqual(['FORBIDDEN']);
-    expect(codes(await gql(s.url, ConversationsDocument, { first: 50, where: { allUsers: true } }, other.token))).toEqual(['FORBIDDEN']);
+    expect(
+      codes(await gql(s.url, ConversationsDocument, { first: 50, where: { userId: me.id } }, other.token)),
+    ).toEqual(['FORBIDDEN']);
+    expect(
+      codes(await gql(s.url, ConversationsDocument, { first: 50, where: { allUsers: true } }, other.token)),
+    ).toEqual(['FORBIDDEN']);
 
     // Admins read it (and list anyone's), but the calls in it are the owner's alone.
     expect((await conversationOf(admin, c.id))!.messages.totalCount).toBe(2);
-    expect((await ok(s.url, ConversationsDocument, { first: 50, where: { userId: me.id } }, admin.token)).conversations.edges.map((e) => e.node.id)).toEqual([c.id]);
-    const everyone = (await ok(s.url, ConversationsDocument, { first: 100, where: { allUsers: true } }, admin.token)).conversations;
+    expect(
+      (
+        await ok(s.url, ConversationsDocument, { first: 50, where: { userId: me.id } }, admin.token)
+      ).conversations.edges.map((e) => e.node.id),
+    ).toEqual([c.id]);
+    const everyone = (await ok(s.url, ConversationsDocument, { first: 100, where: { allUsers: true } }, admin.token))
+      .conversations;
     expect(everyone.edges.map((e) => e.node.id)).toContain(c.id);
-    expect((await ok(s.url, ConversationsDocument, { first: 50 }, admin.token)).conversations.edges.map((e) => e.node.id)).not.toContain(c.id); // own by default
+    expect(
+      (await ok(s.url, ConversationsDocument, { first: 50 }, admin.token)).conversations.edges.map((e) => e.node.id),
+    ).not.toContain(c.id); // own by default
     expect(codes(await send(admin, c.id, 'Admin here'))).toEqual(['FORBIDDEN']);
     expect((await storedMessages(c.id)).length).toBe(2);
   });
@@ -391,7 +559,11 @@ describe('who may see and use a conversation', () => {
   });
 
   it('stops a member removed from the project from going on with a conversation about it', async () => {
-    const { owner, project, members: [dev] } = await team('CONTRIBUTOR');
+    const {
+      owner,
+      project,
+      members: [dev],
+    } = await team('CONTRIBUTOR');
     const c = await started(dev!, { projectId: project.id });
     await sent(dev!, c.id, 'What should we build first?');
     await ok(s.url, RemoveProjectMemberDocument, { input: { projectId: project.id, userId: dev!.id } }, owner.token);
@@ -424,8 +596,19 @@ describe('reading conversations', () => {
       messages(first: 10) { totalCount edges { node { id role content provider { name } conversation { id } knowledgeEntries { id title } } } } } } } }`;
 
   it('loads a deep list with as many statements for three conversations as for one', async () => {
-    const { project, task, members: [a, b] } = await team('CONTRIBUTOR', 'CONTRIBUTOR');
-    const k = (await ok(s.url, CreateKnowledgeEntryDocument, { input: { title: 'Loader knowledge', content: 'Zebra crossings and loaders.' } }, admin.token)).createKnowledgeEntry;
+    const {
+      project,
+      task,
+      members: [a, b],
+    } = await team('CONTRIBUTOR', 'CONTRIBUTOR');
+    const k = (
+      await ok(
+        s.url,
+        CreateKnowledgeEntryDocument,
+        { input: { title: 'Loader knowledge', content: 'Zebra crossings and loaders.' } },
+        admin.token,
+      )
+    ).createKnowledgeEntry;
     await assign(task.id, a!);
     await assign(task.id, b!);
     const one = await started(a!, { taskId: task.id });
@@ -439,7 +622,9 @@ describe('reading conversations', () => {
     const forThree = await statementsOf(async () => {
       const r = await ok(s.url, DEEP, { first: 10 }, b!.token);
       expect(r.conversations.totalCount).toBe(3);
-      expect(r.conversations.edges[0].node.messages.edges[1].node.knowledgeEntries).toEqual([{ id: k.id, title: 'Loader knowledge' }]);
+      expect(r.conversations.edges[0].node.messages.edges[1].node.knowledgeEntries).toEqual([
+        { id: k.id, title: 'Loader knowledge' },
+      ]);
     });
     expect(forThree).toBe(forOne);
     expect(forOne).toBeLessThanOrEqual(12);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import {
   AddProjectMemberDocument,
   ApprovalDecidedDocument,
@@ -20,8 +21,12 @@ import { busListeners } from '../support/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
-if (!available) console.warn(`dashboard.test.ts: SKIPPED, ${CHROMIUM} is not installed (apt-get install -y chromium); in CI (CI=true) this test fails instead.`);
+if (!available && process.env.CI === 'true')
+  throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
+if (!available)
+  console.warn(
+    `dashboard.test.ts: SKIPPED, ${CHROMIUM} is not installed (apt-get install -y chromium); in CI (CI=true) this test fails instead.`,
+  );
 
 describe.skipIf(!available)('GET /dashboard in headless Chromium', () => {
   let s: TestServer;
@@ -39,7 +44,15 @@ describe.skipIf(!available)('GET /dashboard in headless Chromium', () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
       viewport: { width: 1280, height: 760 },
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -54,9 +67,20 @@ describe.skipIf(!available)('GET /dashboard in headless Chromium', () => {
   it('signs in, shows a requested approval live, and approving it reaches the requester', async () => {
     const maintainer = await createUser(s, admin);
     const requester = await createUser(s, admin);
-    const project = (await ok(s.url, CreateProjectDocument, { input: { name: 'payments-api' } }, admin.token)).createProject;
-    await ok(s.url, AddProjectMemberDocument, { input: { projectId: project.id, userId: maintainer.id, role: 'MAINTAINER' } }, admin.token);
-    await ok(s.url, AddProjectMemberDocument, { input: { projectId: project.id, userId: requester.id, role: 'CONTRIBUTOR' } }, admin.token);
+    const project = (await ok(s.url, CreateProjectDocument, { input: { name: 'payments-api' } }, admin.token))
+      .createProject;
+    await ok(
+      s.url,
+      AddProjectMemberDocument,
+      { input: { projectId: project.id, userId: maintainer.id, role: 'MAINTAINER' } },
+      admin.token,
+    );
+    await ok(
+      s.url,
+      AddProjectMemberDocument,
+      { input: { projectId: project.id, userId: requester.id, role: 'CONTRIBUTOR' } },
+      admin.token,
+    );
 
     // No network beyond Steward itself: the page works offline (no CDN).
     const foreign: string[] = [];
@@ -81,16 +105,32 @@ describe.skipIf(!available)('GET /dashboard in headless Chromium', () => {
     const watcher = wsClient(s.wsUrl, requester.token);
     const decided = subscribe(watcher, ApprovalDecidedDocument, { projectId: project.id });
     await listeners.registered(6);
-    const approval = (await ok(s.url, RequestApprovalDocument, { input: { projectId: project.id, actionType: 'deploy to production' } }, requester.token)).requestApproval;
+    const approval = (
+      await ok(
+        s.url,
+        RequestApprovalDocument,
+        { input: { projectId: project.id, actionType: 'deploy to production' } },
+        requester.token,
+      )
+    ).requestApproval;
     const card = page.locator(`#approvals .approval[data-id="${approval.id}"]`);
     await card.waitFor({ timeout: 10_000 });
     await expect(card.textContent()).resolves.toContain('deploy to production');
 
-    await ok(s.url, SendNotificationDocument, { input: { userIds: [maintainer.id], title: 'Release 2.4 is ready for review' } }, admin.token);
-    await page.locator('#notifications .notification', { hasText: 'Release 2.4 is ready for review' }).waitFor({ timeout: 10_000 });
+    await ok(
+      s.url,
+      SendNotificationDocument,
+      { input: { userIds: [maintainer.id], title: 'Release 2.4 is ready for review' } },
+      admin.token,
+    );
+    await page
+      .locator('#notifications .notification', { hasText: 'Release 2.4 is ready for review' })
+      .waitFor({ timeout: 10_000 });
 
     // A container of their project appears live too (containerStatusChanged on creation).
-    const container = (await ok(s.url, CreateContainerDocument, { input: { projectId: project.id, name: 'payments-dev' } }, admin.token)).createContainer;
+    const container = (
+      await ok(s.url, CreateContainerDocument, { input: { projectId: project.id, name: 'payments-dev' } }, admin.token)
+    ).createContainer;
     await page.locator(`#containers .container[data-id="${container.id}"]`).waitFor({ timeout: 10_000 });
 
     mkdirSync('docs', { recursive: true });
@@ -100,7 +140,10 @@ describe.skipIf(!available)('GET /dashboard in headless Chromium', () => {
     // Both sides: the requester receives approvalDecided, the API says APPROVED, the card goes.
     const event = await decided.next(10_000);
     expect(event.approvalDecided).toMatchObject({ id: approval.id, status: 'APPROVED' });
-    expect((await ok(s.url, ApprovalDocument, { id: approval.id }, requester.token)).approval).toMatchObject({ status: 'APPROVED', decidedBy: { id: maintainer.id } });
+    expect((await ok(s.url, ApprovalDocument, { id: approval.id }, requester.token)).approval).toMatchObject({
+      status: 'APPROVED',
+      decidedBy: { id: maintainer.id },
+    });
     await card.waitFor({ state: 'detached', timeout: 10_000 });
 
     decided.dispose();

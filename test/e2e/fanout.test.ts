@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+
 import { TASK_UPDATED } from '../../src/modules/work/task.events.js';
 import { TaskUpdatedDocument, UpdateTaskDocument } from '../generated/graphql.js';
 import { ok, subscribe, wsClient, type Subscription } from '../support/client.js';
@@ -34,7 +35,8 @@ async function settled(subs: Subscription<{ taskUpdated: { title: string } }>[],
   for (const sub of subs) while ((await sub.next()).taskUpdated.title !== title);
 }
 
-const WITH_MY_ROLE = 'subscription ($projectId: ID) { taskUpdated(projectId: $projectId) { id title project { id myRole } } }';
+const WITH_MY_ROLE =
+  'subscription ($projectId: ID) { taskUpdated(projectId: $projectId) { id title project { id myRole } } }';
 
 describe('subscription fan-out', () => {
   it('executes an event once for all who may hear it, and gives each subscription its own id', async () => {
@@ -54,12 +56,21 @@ describe('subscription fan-out', () => {
       const before = await scrapeMetrics(s);
 
       await ok(s.url, UpdateTaskDocument, { input: { id: task.id, title: 'Once for all' } }, owner.token);
-      for (const sub of subs) expect(await sub.next()).toEqual({ taskUpdated: { id: task.id, title: 'Once for all', status: 'PENDING', project: { id: project.id } } });
+      for (const sub of subs)
+        expect(await sub.next()).toEqual({
+          taskUpdated: { id: task.id, title: 'Once for all', status: 'PENDING', project: { id: project.id } },
+        });
       await forStranger.nothingWithin(200);
 
       const after = await scrapeMetrics(s);
-      expect(after.value('steward_subscription_executions_total', topic) - before.value('steward_subscription_executions_total', topic)).toBe(1);
-      expect(after.value('steward_subscription_messages_total', topic) - before.value('steward_subscription_messages_total', topic)).toBe(8);
+      expect(
+        after.value('steward_subscription_executions_total', topic) -
+          before.value('steward_subscription_executions_total', topic),
+      ).toBe(1);
+      expect(
+        after.value('steward_subscription_messages_total', topic) -
+          before.value('steward_subscription_messages_total', topic),
+      ).toBe(8);
     } finally {
       await Promise.all([...clients, strangerWs].map((c) => c.dispose()));
     }
@@ -70,7 +81,9 @@ describe('subscription fan-out', () => {
     const clients = [owner, ...members].map((u) => wsClient(s.wsUrl, u.token));
     try {
       const listening = busListeners(s);
-      const subs: Subscription<{ taskUpdated: { title: string; project: { myRole: string } } }>[] = clients.map((c) => subscribe(c, WITH_MY_ROLE, { projectId: project.id }));
+      const subs: Subscription<{ taskUpdated: { title: string; project: { myRole: string } } }>[] = clients.map((c) =>
+        subscribe(c, WITH_MY_ROLE, { projectId: project.id }),
+      );
       await listening.registered(3);
       await settled(subs, owner, task.id);
       const before = await scrapeMetrics(s);
@@ -112,7 +125,9 @@ describe('subscription fan-out', () => {
     const open = (autoPong: boolean) => {
       const socket = new WebSocket(s.wsUrl, 'graphql-transport-ws', { autoPong });
       const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-      socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${admin.token}` } })));
+      socket.once('open', () =>
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${admin.token}` } })),
+      );
       return { socket, closed };
     };
     const silent = open(false);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { SendNotificationDocument } from '../generated/graphql.js';
 import { ok } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -11,7 +12,8 @@ import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
+if (!available && process.env.CI === 'true')
+  throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
 
 /** A browser page that may reach `origin` only: every other request is refused and listed. */
 async function offlinePage(context: BrowserContext, origin: string) {
@@ -43,7 +45,8 @@ async function setQuery(page: Page, text: string, operationName: string) {
 }
 
 /** The response pane's text (Monaco draws spaces as no-break spaces). */
-const responseText = async (page: Page) => (await page.locator('.graphiql-response').innerText()).replace(/\u00a0/g, ' ');
+const responseText = async (page: Page) =>
+  (await page.locator('.graphiql-response').innerText()).replace(/\u00a0/g, ' ');
 
 describe.skipIf(!available)('GraphiQL at /graphiql, in headless Chromium with no network beyond the server', () => {
   let s: TestServer;
@@ -60,7 +63,15 @@ describe.skipIf(!available)('GraphiQL at /graphiql, in headless Chromium with no
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
       viewport: { width: 1400, height: 900 },
     });
   }, 180_000);
@@ -86,7 +97,9 @@ describe.skipIf(!available)('GraphiQL at /graphiql, in headless Chromium with no
     await page.locator('.graphiql-query-editor .monaco-editor').first().waitFor({ state: 'visible', timeout: 30_000 });
     // The headers editor is open with an Authorization header waiting for its token.
     const headersEditor = '.graphiql-editor-tool .graphiql-editor:not(.hidden)';
-    await expect.poll(() => page.locator(`${headersEditor} .monaco-editor`).first().innerText(), { timeout: 10_000 }).toMatch(/"Authorization":\s"Bearer\s"/);
+    await expect
+      .poll(() => page.locator(`${headersEditor} .monaco-editor`).first().innerText(), { timeout: 10_000 })
+      .toMatch(/"Authorization":\s"Bearer\s"/);
     await setEditor(page, headersEditor, JSON.stringify({ Authorization: `Bearer ${alice.token}` }));
 
     await setQuery(page, 'query WhoAmI { me { id email } }', 'WhoAmI');
@@ -98,7 +111,14 @@ describe.skipIf(!available)('GraphiQL at /graphiql, in headless Chromium with no
     await setQuery(page, 'subscription Inbox { notificationReceived { id title } }', 'Inbox');
     await page.locator('.graphiql-execute-button').click();
     await expect.poll(() => s.app.subscriptions, { timeout: 20_000 }).toBeGreaterThan(before);
-    const [n] = (await ok(s.url, SendNotificationDocument, { input: { userIds: [alice.id], title: 'Hello from the API' } }, admin.token)).sendNotification;
+    const [n] = (
+      await ok(
+        s.url,
+        SendNotificationDocument,
+        { input: { userIds: [alice.id], title: 'Hello from the API' } },
+        admin.token,
+      )
+    ).sendNotification;
     await expect.poll(() => responseText(page), { timeout: 15_000 }).toContain('Hello from the API');
     expect(await responseText(page)).toContain(n!.id);
 

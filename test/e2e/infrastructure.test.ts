@@ -1,19 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import {
   AddProjectMemberDocument,
   ArchiveProjectDocument,
   AuditEventsWhereDocument,
   ContainerDocument,
-  ContainerStatusChangedDocument,
   ContainersDocument,
+  ContainerStatusChangedDocument,
   CreateContainerDocument,
   CreateServiceTokenDocument,
   CreateWatcherDocument,
   DeleteMcpServerDocument,
   McpServerDocument,
   McpServerHeartbeatDocument,
-  McpServerStatusChangedDocument,
   McpServersDocument,
+  McpServerStatusChangedDocument,
   ProjectContainersDocument,
   RegisterMcpServerDocument,
   ReportContainerStatusDocument,
@@ -46,9 +47,18 @@ let admin: TestUser;
 /** The container runtime's service token (runtime:docker). */
 let runtime: string;
 beforeAll(async () => {
-  s = await startTestServer({ env: { CONTAINER_MAX_CPU: '8', CONTAINER_MAX_MEMORY_MB: '16384', MCP_HEARTBEAT_TIMEOUT_SECONDS: '60' } });
+  s = await startTestServer({
+    env: { CONTAINER_MAX_CPU: '8', CONTAINER_MAX_MEMORY_MB: '16384', MCP_HEARTBEAT_TIMEOUT_SECONDS: '60' },
+  });
   admin = await firstAdmin(s);
-  runtime = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'docker', serviceActor: 'runtime:docker', expiresAt: SOON } }, admin.token)).createServiceToken.token;
+  runtime = (
+    await ok(
+      s.url,
+      CreateServiceTokenDocument,
+      { input: { name: 'docker', serviceActor: 'runtime:docker', expiresAt: SOON } },
+      admin.token,
+    )
+  ).createServiceToken.token;
 });
 afterAll(() => s?.close());
 
@@ -59,18 +69,35 @@ const created = async (token: string, input: CreateContainerInput) => {
   if (!r.data) throw new Error(JSON.stringify(r.errors));
   return r.data.createContainer;
 };
-const report = (id: string, status: ContainerStatus, extra: { runtimeId?: string; previewUrl?: string; message?: string } = {}, token = runtime) =>
-  gql(s.url, ReportContainerStatusDocument, { input: { id, status, ...extra } }, token);
-const reported = async (id: string, status: ContainerStatus, extra: { runtimeId?: string; previewUrl?: string; message?: string } = {}) => {
+const report = (
+  id: string,
+  status: ContainerStatus,
+  extra: { runtimeId?: string; previewUrl?: string; message?: string } = {},
+  token = runtime,
+) => gql(s.url, ReportContainerStatusDocument, { input: { id, status, ...extra } }, token);
+const reported = async (
+  id: string,
+  status: ContainerStatus,
+  extra: { runtimeId?: string; previewUrl?: string; message?: string } = {},
+) => {
   const r = await report(id, status, extra);
   if (!r.data) throw new Error(JSON.stringify(r.errors));
   return r.data.reportContainerStatus;
 };
-const statusOf = async (id: string) => (await s.sql<{ status: string; desired_status: string | null }>(`SELECT status, desired_status FROM containers WHERE id = $1`, [id]))[0];
+const statusOf = async (id: string) =>
+  (
+    await s.sql<{ status: string; desired_status: string | null }>(
+      `SELECT status, desired_status FROM containers WHERE id = $1`,
+      [id],
+    )
+  )[0];
 
 describe('containers', () => {
   it('lets a contributor create one, CREATING with RUNNING desired, with default limits, audited', async () => {
-    const { project, members: [dev] } = await team('CONTRIBUTOR');
+    const {
+      project,
+      members: [dev],
+    } = await team('CONTRIBUTOR');
     const c = await created(dev!.token, { projectId: project.id });
     expect(c).toMatchObject({
       name: 'dev',
@@ -84,32 +111,66 @@ describe('containers', () => {
       runtimeId: null,
       lastActiveAt: null,
     });
-    const second = await created(dev!.token, { projectId: project.id, cpuLimit: 2.5, memoryLimitMb: 4096, image: 'node:20' });
+    const second = await created(dev!.token, {
+      projectId: project.id,
+      cpuLimit: 2.5,
+      memoryLimitMb: 4096,
+      image: 'node:20',
+    });
     expect(second).toMatchObject({ name: 'dev-2', cpuLimit: 2.5, memoryLimitMb: 4096, image: 'node:20' });
     expect(codes(await create(dev!.token, { projectId: project.id, name: 'dev' }))).toEqual(['CONFLICT']);
     const [audit] = await s.sql(`SELECT action, actor_id, after FROM audit_events WHERE entity_id = $1`, [c.id]);
-    expect(audit).toMatchObject({ action: 'container.create', actor_id: dev!.id, after: { projectId: project.id, name: 'dev', status: 'CREATING', cpuLimit: 1, memoryLimitMb: 2048 } });
-    expect((await ok(s.url, ProjectContainersDocument, { id: project.id }, dev!.token)).project!.containers.map((x) => x.name)).toEqual(['dev', 'dev-2']);
+    expect(audit).toMatchObject({
+      action: 'container.create',
+      actor_id: dev!.id,
+      after: { projectId: project.id, name: 'dev', status: 'CREATING', cpuLimit: 1, memoryLimitMb: 2048 },
+    });
+    expect(
+      (await ok(s.url, ProjectContainersDocument, { id: project.id }, dev!.token)).project!.containers.map(
+        (x) => x.name,
+      ),
+    ).toEqual(['dev', 'dev-2']);
   });
 
   it('validates CPU and memory limits', async () => {
     const { owner, project } = await team();
-    for (const input of [{ cpuLimit: 0 }, { cpuLimit: 0.05 }, { cpuLimit: 8.5 }, { cpuLimit: 1.234 }, { cpuLimit: -1 }, { memoryLimitMb: 32 }, { memoryLimitMb: 16385 }, { memoryLimitMb: 0 }]) {
+    for (const input of [
+      { cpuLimit: 0 },
+      { cpuLimit: 0.05 },
+      { cpuLimit: 8.5 },
+      { cpuLimit: 1.234 },
+      { cpuLimit: -1 },
+      { memoryLimitMb: 32 },
+      { memoryLimitMb: 16385 },
+      { memoryLimitMb: 0 },
+    ]) {
       const r = await create(owner.token, { projectId: project.id, ...input });
       expect(codes(r), JSON.stringify(input)).toEqual(['BAD_USER_INPUT']);
       expect(r.errors![0]!.extensions!.field).toBe(Object.keys(input)[0]);
     }
     const c = await created(owner.token, { projectId: project.id, cpuLimit: 8, memoryLimitMb: 64 });
-    expect(codes(await gql(s.url, UpdateContainerDocument, { input: { id: c.id, memoryLimitMb: 999999 } }, owner.token))).toEqual(['BAD_USER_INPUT']);
-    const updated = (await ok(s.url, UpdateContainerDocument, { input: { id: c.id, cpuLimit: 0.5 } }, owner.token)).updateContainer;
+    expect(
+      codes(await gql(s.url, UpdateContainerDocument, { input: { id: c.id, memoryLimitMb: 999999 } }, owner.token)),
+    ).toEqual(['BAD_USER_INPUT']);
+    const updated = (await ok(s.url, UpdateContainerDocument, { input: { id: c.id, cpuLimit: 0.5 } }, owner.token))
+      .updateContainer;
     expect(updated).toMatchObject({ cpuLimit: 0.5, memoryLimitMb: 64 });
   });
 
   it('lets only contributors and up of an active project create and control containers; others do not see them', async () => {
-    const { owner, project, members: [viewer, observer] } = await team('VIEWER', 'VIEWER');
+    const {
+      owner,
+      project,
+      members: [viewer, observer],
+    } = await team('VIEWER', 'VIEWER');
     const stranger = await createUser(s, admin);
     const obs = await createUser(s, admin, 'OBSERVER');
-    await ok(s.url, AddProjectMemberDocument, { input: { projectId: project.id, userId: obs.id, role: 'VIEWER' } }, owner.token);
+    await ok(
+      s.url,
+      AddProjectMemberDocument,
+      { input: { projectId: project.id, userId: obs.id, role: 'VIEWER' } },
+      owner.token,
+    );
     expect(codes(await create(viewer!.token, { projectId: project.id }))).toEqual(['FORBIDDEN']);
     expect(codes(await create(obs.token, { projectId: project.id }))).toEqual(['FORBIDDEN']);
     expect(codes(await create(stranger.token, { projectId: project.id }))).toEqual(['NOT_FOUND']);
@@ -118,8 +179,12 @@ describe('containers', () => {
     expect(codes(await gql(s.url, StopContainerDocument, { id: c.id }, stranger.token))).toEqual(['NOT_FOUND']);
     expect((await ok(s.url, ContainerDocument, { id: c.id }, observer!.token)).container?.id).toBe(c.id);
     expect((await ok(s.url, ContainerDocument, { id: c.id }, stranger.token)).container).toBeNull();
-    expect((await ok(s.url, ContainersDocument, { where: { projectId: project.id } }, stranger.token)).containers.totalCount).toBe(0);
-    expect((await ok(s.url, ContainersDocument, { where: { projectId: project.id } }, viewer!.token)).containers.totalCount).toBe(1);
+    expect(
+      (await ok(s.url, ContainersDocument, { where: { projectId: project.id } }, stranger.token)).containers.totalCount,
+    ).toBe(0);
+    expect(
+      (await ok(s.url, ContainersDocument, { where: { projectId: project.id } }, viewer!.token)).containers.totalCount,
+    ).toBe(1);
     // A user cannot speak for the runtime.
     expect(codes(await report(c.id, 'RUNNING', {}, owner.token))).toEqual(['FORBIDDEN']);
     expect(codes(await gql(s.url, TouchContainerDocument, { id: c.id }, owner.token))).toEqual(['FORBIDDEN']);
@@ -134,8 +199,16 @@ describe('containers', () => {
     const c = await created(owner.token, { projectId: project.id });
     for (const bad of ['SLEEPING'] as const) expect(codes(await report(c.id, bad))).toEqual(['BAD_USER_INPUT']);
 
-    const running = await reported(c.id, 'RUNNING', { runtimeId: 'docker-abc123', previewUrl: 'http://localhost:3001' });
-    expect(running).toMatchObject({ status: 'RUNNING', desiredStatus: null, runtimeId: 'docker-abc123', previewUrl: 'http://localhost:3001' });
+    const running = await reported(c.id, 'RUNNING', {
+      runtimeId: 'docker-abc123',
+      previewUrl: 'http://localhost:3001',
+    });
+    expect(running).toMatchObject({
+      status: 'RUNNING',
+      desiredStatus: null,
+      runtimeId: 'docker-abc123',
+      previewUrl: 'http://localhost:3001',
+    });
     expect(running.lastActiveAt).toBeTruthy();
     expect(codes(await report(c.id, 'CREATING'))).toEqual(['BAD_USER_INPUT']);
 
@@ -164,29 +237,62 @@ describe('containers', () => {
       `SELECT action, actor_label, after FROM audit_events WHERE entity_id = $1 AND action = 'container.status' ORDER BY seq NULLS LAST, created_at`,
       [c.id],
     );
-    expect(audit.map((a) => a.after.status)).toEqual(['RUNNING', 'SLEEPING', 'RUNNING', 'STOPPED', 'RUNNING', 'ERROR', 'CREATING', 'RUNNING']);
+    expect(audit.map((a) => a.after.status)).toEqual([
+      'RUNNING',
+      'SLEEPING',
+      'RUNNING',
+      'STOPPED',
+      'RUNNING',
+      'ERROR',
+      'CREATING',
+      'RUNNING',
+    ]);
     expect(new Set(audit.map((a) => a.actor_label))).toEqual(new Set(['runtime:docker']));
   });
 
   it("records members' start, stop and sleep as the desired status, cleared when the runtime gets there", async () => {
-    const { project, members: [dev] } = await team('CONTRIBUTOR');
+    const {
+      project,
+      members: [dev],
+    } = await team('CONTRIBUTOR');
     const c = await created(dev!.token, { projectId: project.id });
     expect(codes(await gql(s.url, SleepContainerDocument, { id: c.id }, dev!.token))).toEqual(['BAD_USER_INPUT']); // still CREATING
     await reported(c.id, 'RUNNING');
 
     const asleep = (await ok(s.url, SleepContainerDocument, { id: c.id }, dev!.token)).sleepContainer;
     expect(asleep).toMatchObject({ status: 'RUNNING', desiredStatus: 'SLEEPING', desiredBy: { id: dev!.id } });
-    expect((await ok(s.url, ContainersDocument, { where: { projectId: project.id, pendingAction: true } }, runtime)).containers.edges.map((e) => e.node.id)).toEqual([c.id]);
+    expect(
+      (
+        await ok(s.url, ContainersDocument, { where: { projectId: project.id, pendingAction: true } }, runtime)
+      ).containers.edges.map((e) => e.node.id),
+    ).toEqual([c.id]);
     expect((await reported(c.id, 'SLEEPING')).desiredStatus).toBeNull();
-    expect((await ok(s.url, ContainersDocument, { where: { projectId: project.id, pendingAction: true } }, runtime)).containers.totalCount).toBe(0);
+    expect(
+      (await ok(s.url, ContainersDocument, { where: { projectId: project.id, pendingAction: true } }, runtime))
+        .containers.totalCount,
+    ).toBe(0);
 
-    expect((await ok(s.url, StartContainerDocument, { id: c.id }, dev!.token)).startContainer).toMatchObject({ status: 'SLEEPING', desiredStatus: 'RUNNING' });
-    expect((await ok(s.url, StopContainerDocument, { id: c.id }, dev!.token)).stopContainer).toMatchObject({ status: 'SLEEPING', desiredStatus: 'STOPPED' });
+    expect((await ok(s.url, StartContainerDocument, { id: c.id }, dev!.token)).startContainer).toMatchObject({
+      status: 'SLEEPING',
+      desiredStatus: 'RUNNING',
+    });
+    expect((await ok(s.url, StopContainerDocument, { id: c.id }, dev!.token)).stopContainer).toMatchObject({
+      status: 'SLEEPING',
+      desiredStatus: 'STOPPED',
+    });
     await reported(c.id, 'STOPPED');
     expect(await statusOf(c.id)).toEqual({ status: 'STOPPED', desired_status: null });
     expect(codes(await gql(s.url, SleepContainerDocument, { id: c.id }, dev!.token))).toEqual(['BAD_USER_INPUT']); // a stopped container does not sleep
-    const actions = await s.sql<{ action: string }>(`SELECT action FROM audit_events WHERE entity_id = $1 AND actor_id = $2 ORDER BY created_at`, [c.id, dev!.id]);
-    expect(actions.map((a) => a.action)).toEqual(['container.create', 'container.sleep', 'container.start', 'container.stop']);
+    const actions = await s.sql<{ action: string }>(
+      `SELECT action FROM audit_events WHERE entity_id = $1 AND actor_id = $2 ORDER BY created_at`,
+      [c.id, dev!.id],
+    );
+    expect(actions.map((a) => a.action)).toEqual([
+      'container.create',
+      'container.sleep',
+      'container.start',
+      'container.stop',
+    ]);
   });
 
   it('puts RUNNING containers idle for CONTAINER_IDLE_MINUTES to sleep with a job, and spares active ones', async () => {
@@ -197,7 +303,10 @@ describe('containers', () => {
     for (const c of [idle, busy, stopped]) await reported(c.id, 'RUNNING');
     await ok(s.url, StopContainerDocument, { id: stopped.id }, owner.token);
     await reported(stopped.id, 'STOPPED');
-    await s.sql(`UPDATE containers SET last_active_at = now() - interval '31 minutes', status_changed_at = now() - interval '40 minutes' WHERE id = ANY($1)`, [[idle.id, busy.id, stopped.id]]);
+    await s.sql(
+      `UPDATE containers SET last_active_at = now() - interval '31 minutes', status_changed_at = now() - interval '40 minutes' WHERE id = ANY($1)`,
+      [[idle.id, busy.id, stopped.id]],
+    );
     const touched = (await ok(s.url, TouchContainerDocument, { id: busy.id }, runtime)).touchContainer;
     expect(Date.now() - Date.parse(touched.lastActiveAt!)).toBeLessThan(60_000);
 
@@ -206,15 +315,26 @@ describe('containers', () => {
     expect(await statusOf(idle.id)).toEqual({ status: 'SLEEPING', desired_status: 'SLEEPING' });
     expect(await statusOf(busy.id)).toEqual({ status: 'RUNNING', desired_status: null });
     expect(await statusOf(stopped.id)).toEqual({ status: 'STOPPED', desired_status: null });
-    const [audit] = await s.sql(`SELECT actor_id, actor_label, after FROM audit_events WHERE entity_id = $1 AND action = 'container.sleepIdle'`, [idle.id]);
-    expect(audit).toMatchObject({ actor_id: null, actor_label: 'job:infrastructure.sleepIdleContainers', after: { status: 'SLEEPING' } });
+    const [audit] = await s.sql(
+      `SELECT actor_id, actor_label, after FROM audit_events WHERE entity_id = $1 AND action = 'container.sleepIdle'`,
+      [idle.id],
+    );
+    expect(audit).toMatchObject({
+      actor_id: null,
+      actor_label: 'job:infrastructure.sleepIdleContainers',
+      after: { status: 'SLEEPING' },
+    });
     // The runtime pauses it and says so: the desired status is reached.
     await reported(idle.id, 'SLEEPING');
     expect(await statusOf(idle.id)).toEqual({ status: 'SLEEPING', desired_status: null });
   });
 
   it("tells the project's members of status changes, and no one else", async () => {
-    const { owner, project, members: [viewer] } = await team('VIEWER');
+    const {
+      owner,
+      project,
+      members: [viewer],
+    } = await team('VIEWER');
     const other = await team();
     const stranger = await createUser(s, admin);
     const listeners = busListeners(s);
@@ -231,9 +351,22 @@ describe('containers', () => {
     try {
       await listeners.registered(6);
       const c = await created(owner.token, { projectId: project.id });
-      for (const sub of [ownerAll, viewerScoped, adminAll, runtimeAll]) expect(await sub.next()).toEqual({ containerStatusChanged: { id: c.id, status: 'CREATING', desiredStatus: 'RUNNING', project: { id: project.id } } });
+      for (const sub of [ownerAll, viewerScoped, adminAll, runtimeAll])
+        expect(await sub.next()).toEqual({
+          containerStatusChanged: {
+            id: c.id,
+            status: 'CREATING',
+            desiredStatus: 'RUNNING',
+            project: { id: project.id },
+          },
+        });
       await reported(c.id, 'RUNNING');
-      for (const sub of [ownerAll, viewerScoped, adminAll]) expect((await sub.next()).containerStatusChanged).toMatchObject({ id: c.id, status: 'RUNNING', desiredStatus: null });
+      for (const sub of [ownerAll, viewerScoped, adminAll])
+        expect((await sub.next()).containerStatusChanged).toMatchObject({
+          id: c.id,
+          status: 'RUNNING',
+          desiredStatus: null,
+        });
       // Another project's container reaches its own members only.
       const theirs = await created(other.owner.token, { projectId: other.project.id });
       expect((await otherAll.next()).containerStatusChanged.id).toBe(theirs.id);
@@ -248,20 +381,25 @@ describe('containers', () => {
 
 describe('MCP servers', () => {
   const register = (token: string, name = unique('mcp-')) =>
-    gql(s.url, RegisterMcpServerDocument, {
-      input: {
-        name,
-        serverType: 'email',
-        command: 'npx',
-        args: ['-y', '@acme/mcp-email'],
-        capabilities: ['send', 'search'],
-        environment: [
-          { name: 'SMTP_HOST', value: 'smtp.example.test' },
-          { name: 'SMTP_PASSWORD', value: 'p4ssw0rd-super-secret-9876', secret: true },
-          { name: 'PIN', value: '1234', secret: true },
-        ],
+    gql(
+      s.url,
+      RegisterMcpServerDocument,
+      {
+        input: {
+          name,
+          serverType: 'email',
+          command: 'npx',
+          args: ['-y', '@acme/mcp-email'],
+          capabilities: ['send', 'search'],
+          environment: [
+            { name: 'SMTP_HOST', value: 'smtp.example.test' },
+            { name: 'SMTP_PASSWORD', value: 'p4ssw0rd-super-secret-9876', secret: true },
+            { name: 'PIN', value: '1234', secret: true },
+          ],
+        },
       },
-    }, token);
+      token,
+    );
 
   it('registers servers for admins, with secret environment values encrypted and never shown', async () => {
     const u = await createUser(s, admin);
@@ -269,7 +407,14 @@ describe('MCP servers', () => {
     expect(codes(await register(runtime))).toEqual(['FORBIDDEN']);
     const name = unique('mcp-');
     const server = (await register(admin.token, name)).data!.registerMcpServer;
-    expect(server).toMatchObject({ name, status: 'INACTIVE', isActive: true, args: ['-y', '@acme/mcp-email'], capabilities: ['send', 'search'], lastHeartbeatAt: null });
+    expect(server).toMatchObject({
+      name,
+      status: 'INACTIVE',
+      isActive: true,
+      args: ['-y', '@acme/mcp-email'],
+      capabilities: ['send', 'search'],
+      lastHeartbeatAt: null,
+    });
     expect(server.environment).toEqual([
       { name: 'SMTP_HOST', secret: false, value: 'smtp.example.test', last4: null },
       { name: 'SMTP_PASSWORD', secret: true, value: null, last4: '9876' },
@@ -278,9 +423,15 @@ describe('MCP servers', () => {
     expect(codes(await register(admin.token, name))).toEqual(['CONFLICT']);
 
     // Nowhere in clear: not in the row, not in the audit trail; yet it opens with the master key.
-    const [row] = await s.sql<{ environment: unknown; text: string }>(`SELECT environment, row_to_json(m)::text AS text FROM mcp_servers m WHERE id = $1`, [server.id]);
+    const [row] = await s.sql<{ environment: unknown; text: string }>(
+      `SELECT environment, row_to_json(m)::text AS text FROM mcp_servers m WHERE id = $1`,
+      [server.id],
+    );
     expect(row!.text).not.toContain('p4ssw0rd');
-    const audit = await s.sql<{ text: string }>(`SELECT row_to_json(a)::text AS text FROM audit_events a WHERE entity_id = $1`, [server.id]);
+    const audit = await s.sql<{ text: string }>(
+      `SELECT row_to_json(a)::text AS text FROM audit_events a WHERE entity_id = $1`,
+      [server.id],
+    );
     expect(audit.length).toBe(1);
     expect(audit[0]!.text).not.toContain('p4ssw0rd');
     const mcp = s.app.runtime.services.mcpServers;
@@ -291,17 +442,57 @@ describe('MCP servers', () => {
 
     // An update that names a secret without a value keeps it.
     const updated = (
-      await ok(s.url, UpdateMcpServerDocument, { input: { id: server.id, command: 'node', environment: [{ name: 'SMTP_PASSWORD', secret: true }, { name: 'DEBUG', value: '1' }] } }, admin.token)
+      await ok(
+        s.url,
+        UpdateMcpServerDocument,
+        {
+          input: {
+            id: server.id,
+            command: 'node',
+            environment: [
+              { name: 'SMTP_PASSWORD', secret: true },
+              { name: 'DEBUG', value: '1' },
+            ],
+          },
+        },
+        admin.token,
+      )
     ).updateMcpServer;
     expect(updated.environment).toEqual([
       { name: 'SMTP_PASSWORD', secret: true, value: null, last4: '9876' },
       { name: 'DEBUG', secret: false, value: '1', last4: null },
     ]);
-    const [after] = await s.sql<{ environment: never }>(`SELECT environment FROM mcp_servers WHERE id = $1`, [server.id]);
-    expect(mcp.revealSecret({ id: server.id, environment: after!.environment }, 'SMTP_PASSWORD')).toBe('p4ssw0rd-super-secret-9876');
-    expect(codes(await gql(s.url, UpdateMcpServerDocument, { input: { id: server.id, environment: [{ name: 'NEW_SECRET', secret: true }] } }, admin.token))).toEqual(['BAD_USER_INPUT']);
-    expect(codes(await gql(s.url, UpdateMcpServerDocument, { input: { id: server.id, environment: [{ name: '1BAD', value: 'x' }] } }, admin.token))).toEqual(['BAD_USER_INPUT']);
-    expect((await ok(s.url, McpServersDocument, { first: 50, where: { status: ['INACTIVE'] } }, runtime)).mcpServers.edges.map((e) => e.node.id)).toContain(server.id);
+    const [after] = await s.sql<{ environment: never }>(`SELECT environment FROM mcp_servers WHERE id = $1`, [
+      server.id,
+    ]);
+    expect(mcp.revealSecret({ id: server.id, environment: after!.environment }, 'SMTP_PASSWORD')).toBe(
+      'p4ssw0rd-super-secret-9876',
+    );
+    expect(
+      codes(
+        await gql(
+          s.url,
+          UpdateMcpServerDocument,
+          { input: { id: server.id, environment: [{ name: 'NEW_SECRET', secret: true }] } },
+          admin.token,
+        ),
+      ),
+    ).toEqual(['BAD_USER_INPUT']);
+    expect(
+      codes(
+        await gql(
+          s.url,
+          UpdateMcpServerDocument,
+          { input: { id: server.id, environment: [{ name: '1BAD', value: 'x' }] } },
+          admin.token,
+        ),
+      ),
+    ).toEqual(['BAD_USER_INPUT']);
+    expect(
+      (
+        await ok(s.url, McpServersDocument, { first: 50, where: { status: ['INACTIVE'] } }, runtime)
+      ).mcpServers.edges.map((e) => e.node.id),
+    ).toContain(server.id);
     expect(codes(await gql(s.url, McpServersDocument, { first: 5 }, u.token))).toEqual(['FORBIDDEN']);
     expect(await ok(s.url, DeleteMcpServerDocument, { id: server.id }, admin.token)).toEqual({ deleteMcpServer: true });
     expect((await ok(s.url, McpServerDocument, { id: server.id }, admin.token)).mcpServer).toBeNull();
@@ -316,31 +507,74 @@ describe('MCP servers', () => {
     const userClient = wsClient(s.wsUrl, u.token);
     const refused = subscribe(userClient, McpServerStatusChangedDocument, {});
     try {
-      expect(await refused.ended).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })]);
+      expect(await refused.ended).toEqual([
+        expect.objectContaining({ extensions: expect.objectContaining({ code: 'FORBIDDEN' }) }),
+      ]);
       await listeners.registered(1);
-      expect(codes(await gql(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, u.token))).toEqual(['FORBIDDEN']);
-      const beat = (await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id, capabilities: ['send', 'search', 'archive'] } }, runtime)).mcpServerHeartbeat;
+      expect(codes(await gql(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, u.token))).toEqual([
+        'FORBIDDEN',
+      ]);
+      const beat = (
+        await ok(
+          s.url,
+          McpServerHeartbeatDocument,
+          { input: { id: server.id, capabilities: ['send', 'search', 'archive'] } },
+          runtime,
+        )
+      ).mcpServerHeartbeat;
       expect(beat).toMatchObject({ status: 'ACTIVE', capabilities: ['send', 'search', 'archive'], lastError: null });
       expect((await events.next()).mcpServerStatusChanged).toMatchObject({ id: server.id, status: 'ACTIVE' });
 
       // Heartbeats stop: after MCP_HEARTBEAT_TIMEOUT_SECONDS the job marks it ERROR, and says so in the system logs.
-      await s.sql(`UPDATE mcp_servers SET last_heartbeat_at = now() - interval '61 seconds' WHERE id = $1`, [server.id]);
+      await s.sql(`UPDATE mcp_servers SET last_heartbeat_at = now() - interval '61 seconds' WHERE id = $1`, [
+        server.id,
+      ]);
       expect((await s.app.runtime.scheduler.runNow('infrastructure.mcpHeartbeats')).ran).toBe(true);
-      expect((await events.next()).mcpServerStatusChanged).toMatchObject({ id: server.id, status: 'ERROR', lastError: 'no heartbeat for 60 s' });
-      const [audit] = await s.sql(`SELECT actor_label, before, after FROM audit_events WHERE entity_id = $1 AND action = 'mcpServer.heartbeatTimeout'`, [server.id]);
-      expect(audit).toMatchObject({ actor_label: 'job:infrastructure.mcpHeartbeats', before: { status: 'ACTIVE' }, after: { status: 'ERROR' } });
+      expect((await events.next()).mcpServerStatusChanged).toMatchObject({
+        id: server.id,
+        status: 'ERROR',
+        lastError: 'no heartbeat for 60 s',
+      });
+      const [audit] = await s.sql(
+        `SELECT actor_label, before, after FROM audit_events WHERE entity_id = $1 AND action = 'mcpServer.heartbeatTimeout'`,
+        [server.id],
+      );
+      expect(audit).toMatchObject({
+        actor_label: 'job:infrastructure.mcpHeartbeats',
+        before: { status: 'ACTIVE' },
+        after: { status: 'ERROR' },
+      });
       await until(
-        async () => (await ok(s.url, SystemLogsDocument, { first: 5, where: { module: 'infrastructure', search: server.name } }, admin.token)).systemLogs.totalCount === 1,
+        async () =>
+          (
+            await ok(
+              s.url,
+              SystemLogsDocument,
+              { first: 5, where: { module: 'infrastructure', search: server.name } },
+              admin.token,
+            )
+          ).systemLogs.totalCount === 1,
         'the warning in the system logs',
       );
 
       // It comes back, then reports a failure of its own, then recovers.
-      expect((await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, runtime)).mcpServerHeartbeat.status).toBe('ACTIVE');
+      expect(
+        (await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, runtime)).mcpServerHeartbeat.status,
+      ).toBe('ACTIVE');
       expect((await events.next()).mcpServerStatusChanged.status).toBe('ACTIVE');
-      const failed = (await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id, ok: false, error: 'IMAP login refused' } }, runtime)).mcpServerHeartbeat;
+      const failed = (
+        await ok(
+          s.url,
+          McpServerHeartbeatDocument,
+          { input: { id: server.id, ok: false, error: 'IMAP login refused' } },
+          runtime,
+        )
+      ).mcpServerHeartbeat;
       expect(failed).toMatchObject({ status: 'ERROR', lastError: 'IMAP login refused' });
       expect((await events.next()).mcpServerStatusChanged.status).toBe('ERROR');
-      expect((await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, runtime)).mcpServerHeartbeat).toMatchObject({ status: 'ACTIVE', lastError: null });
+      expect(
+        (await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, runtime)).mcpServerHeartbeat,
+      ).toMatchObject({ status: 'ACTIVE', lastError: null });
       await events.next();
       // A repeated heartbeat changes no status: no event, no audit entry.
       const audited = async () => (await s.sql(`SELECT 1 FROM audit_events WHERE entity_id = $1`, [server.id])).length;
@@ -358,13 +592,16 @@ describe('MCP servers', () => {
   it('never marks a disabled server ERROR', async () => {
     const server = (await register(admin.token)).data!.registerMcpServer;
     await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, runtime);
-    const disabled = (await ok(s.url, UpdateMcpServerDocument, { input: { id: server.id, isActive: false } }, admin.token)).updateMcpServer;
+    const disabled = (
+      await ok(s.url, UpdateMcpServerDocument, { input: { id: server.id, isActive: false } }, admin.token)
+    ).updateMcpServer;
     expect(disabled).toMatchObject({ isActive: false, status: 'INACTIVE' });
     await s.sql(`UPDATE mcp_servers SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1`, [server.id]);
     await s.app.runtime.scheduler.runNow('infrastructure.mcpHeartbeats');
     expect((await ok(s.url, McpServerDocument, { id: server.id }, admin.token)).mcpServer!.status).toBe('INACTIVE');
     // A heartbeat of a disabled server is noted but does not make it ACTIVE.
-    const beat = (await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, runtime)).mcpServerHeartbeat;
+    const beat = (await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, runtime))
+      .mcpServerHeartbeat;
     expect(beat.status).toBe('INACTIVE');
     expect(Date.now() - Date.parse(beat.lastHeartbeatAt!)).toBeLessThan(60_000);
   });
@@ -376,38 +613,84 @@ describe('watchers', () => {
     const input = { name: unique('gmail-'), watcherType: 'gmail', config: { label: 'INBOX', everyMinutes: 5 } };
     expect(codes(await gql(s.url, CreateWatcherDocument, { input }, u.token))).toEqual(['FORBIDDEN']);
     const w = (await ok(s.url, CreateWatcherDocument, { input }, admin.token)).createWatcher;
-    expect(w).toMatchObject({ watcherType: 'gmail', config: { label: 'INBOX', everyMinutes: 5 }, isActive: true, runCount: 0, errorCount: 0, lastRunAt: null });
+    expect(w).toMatchObject({
+      watcherType: 'gmail',
+      config: { label: 'INBOX', everyMinutes: 5 },
+      isActive: true,
+      runCount: 0,
+      errorCount: 0,
+      lastRunAt: null,
+    });
 
     const run = (ok_: boolean, error?: string, itemsProcessed?: number, token = runtime) =>
-      gql(s.url, ReportWatcherRunDocument, { input: { watcherId: w.id, ok: ok_, error, itemsProcessed, durationMs: 1200 } }, token);
+      gql(
+        s.url,
+        ReportWatcherRunDocument,
+        { input: { watcherId: w.id, ok: ok_, error, itemsProcessed, durationMs: 1200 } },
+        token,
+      );
     expect(codes(await run(true, undefined, 1, u.token))).toEqual(['FORBIDDEN']);
-    expect((await run(true, undefined, 3)).data!.reportWatcherRun).toMatchObject({ ok: true, itemsProcessed: 3, reportedBy: 'runtime:docker', watcher: { runCount: 1, errorCount: 0 } });
+    expect((await run(true, undefined, 3)).data!.reportWatcherRun).toMatchObject({
+      ok: true,
+      itemsProcessed: 3,
+      reportedBy: 'runtime:docker',
+      watcher: { runCount: 1, errorCount: 0 },
+    });
     await run(false, 'token expired');
     const second = (await run(false, 'rate limited')).data!.reportWatcherRun.watcher;
     expect(second).toMatchObject({ runCount: 3, errorCount: 2, consecutiveErrors: 2, lastError: 'rate limited' });
-    expect((await ok(s.url, WatchersDocument, { first: 50, where: { failing: true } }, admin.token)).watchers.edges.map((e) => e.node.id)).toContain(w.id);
+    expect(
+      (await ok(s.url, WatchersDocument, { first: 50, where: { failing: true } }, admin.token)).watchers.edges.map(
+        (e) => e.node.id,
+      ),
+    ).toContain(w.id);
     const last = (await run(true, undefined, 0)).data!.reportWatcherRun.watcher;
     expect(last).toMatchObject({ runCount: 4, errorCount: 2, consecutiveErrors: 0, lastError: 'rate limited' });
     expect(Date.parse(last.lastSuccessAt!)).toBeGreaterThanOrEqual(Date.parse(last.lastErrorAt!));
 
     const read = (await ok(s.url, WatcherDocument, { id: w.id, runs: 3 }, runtime)).watcher!;
     expect(read.runs.totalCount).toBe(4);
-    expect(read.runs.edges.map((e) => [e.node.ok, e.node.error])).toEqual([[true, null], [false, 'rate limited'], [false, 'token expired']]);
-    const audit = await s.sql<{ outcome: string }>(`SELECT outcome FROM audit_events WHERE entity_id = $1 AND action = 'watcher.run' ORDER BY created_at`, [w.id]);
+    expect(read.runs.edges.map((e) => [e.node.ok, e.node.error])).toEqual([
+      [true, null],
+      [false, 'rate limited'],
+      [false, 'token expired'],
+    ]);
+    const audit = await s.sql<{ outcome: string }>(
+      `SELECT outcome FROM audit_events WHERE entity_id = $1 AND action = 'watcher.run' ORDER BY created_at`,
+      [w.id],
+    );
     expect(audit.map((a) => a.outcome)).toEqual(['SUCCESS', 'FAILURE', 'FAILURE', 'SUCCESS']);
 
-    const off = (await ok(s.url, UpdateWatcherDocument, { input: { id: w.id, isActive: false, config: { label: 'ARCHIVE' } } }, admin.token)).updateWatcher;
+    const off = (
+      await ok(
+        s.url,
+        UpdateWatcherDocument,
+        { input: { id: w.id, isActive: false, config: { label: 'ARCHIVE' } } },
+        admin.token,
+      )
+    ).updateWatcher;
     expect(off).toMatchObject({ isActive: false, config: { label: 'ARCHIVE' } });
-    expect((await ok(s.url, WatchersDocument, { first: 50, where: { isActive: false } }, admin.token)).watchers.edges.map((e) => e.node.id)).toContain(w.id);
+    expect(
+      (await ok(s.url, WatchersDocument, { first: 50, where: { isActive: false } }, admin.token)).watchers.edges.map(
+        (e) => e.node.id,
+      ),
+    ).toContain(w.id);
   });
 });
 
 describe('the audit trail of infrastructure changes', () => {
-  it('shows a runtime\'s reports as actions of its service actor', async () => {
+  it("shows a runtime's reports as actions of its service actor", async () => {
     const { owner, project } = await team();
     const c = await created(owner.token, { projectId: project.id });
     await reported(c.id, 'RUNNING');
-    const events = (await ok(s.url, AuditEventsWhereDocument, { first: 10, where: { entityType: 'Container', entityId: c.id } }, admin.token)).auditEvents.edges.map((e) => e.node);
+    const events = (
+      await ok(
+        s.url,
+        AuditEventsWhereDocument,
+        { first: 10, where: { entityType: 'Container', entityId: c.id } },
+        admin.token,
+      )
+    ).auditEvents.edges.map((e) => e.node);
     expect(events.map((e) => [e.action, e.actorLabel])).toEqual([
       ['container.status', 'runtime:docker'],
       ['container.create', `user:${owner.id}`],

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+
 import { formatMicros, toMicros } from '../../src/modules/billing/money.js';
 import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
@@ -30,7 +31,20 @@ const createProvider = async (name: string, baseURL: string, extra: Record<strin
     await ok(
       s.url,
       CREATE_PROVIDER,
-      { input: { name, providerType: 'OPENAI', modelName: 'gpt-test', apiEndpoint: baseURL, apiKey: 'sk-platform-key-9876', inputCostPer1k: IN_PRICE, outputCostPer1k: OUT_PRICE, maxTokens: MAX_TOKENS, timeoutSeconds: 5, ...extra } },
+      {
+        input: {
+          name,
+          providerType: 'OPENAI',
+          modelName: 'gpt-test',
+          apiEndpoint: baseURL,
+          apiKey: 'sk-platform-key-9876',
+          inputCostPer1k: IN_PRICE,
+          outputCostPer1k: OUT_PRICE,
+          maxTokens: MAX_TOKENS,
+          timeoutSeconds: 5,
+          ...extra,
+        },
+      },
       admin.token,
     )
   ).createProvider.id as string;
@@ -47,10 +61,17 @@ afterAll(async () => {
   await backup?.close();
 });
 
-const start = async (u: TestUser, provider = providerId) => (await ok(s.url, START, { input: { providerId: provider } }, u.token)).startConversation.id as string;
+const start = async (u: TestUser, provider = providerId) =>
+  (await ok(s.url, START, { input: { providerId: provider } }, u.token)).startConversation.id as string;
 
 async function books(userId: string) {
-  const [day] = await s.sql<{ cost: string; tokens: string; requests: number; reserved_requests: number; reserved: string }>(
+  const [day] = await s.sql<{
+    cost: string;
+    tokens: string;
+    requests: number;
+    reserved_requests: number;
+    reserved: string;
+  }>(
     `SELECT cost_usd::text AS cost, tokens::text, requests, reserved_requests, reserved_cost_usd::text AS reserved FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`,
     [userId],
   );
@@ -58,11 +79,22 @@ async function books(userId: string) {
     `SELECT count(*)::int AS n, coalesce(sum(total_cost), 0)::text AS total, coalesce(sum(input_tokens), 0)::int AS tin, coalesce(sum(output_tokens), 0)::int AS tout FROM cost_records WHERE user_id = $1`,
     [userId],
   );
-  const logs = await s.sql<{ status: string; error_message: string | null; prompt_tokens: number | null; completion_tokens: number | null; cost_usd: string | null; response: string | null }>(
+  const logs = await s.sql<{
+    status: string;
+    error_message: string | null;
+    prompt_tokens: number | null;
+    completion_tokens: number | null;
+    cost_usd: string | null;
+    response: string | null;
+  }>(
     `SELECT status, error_message, prompt_tokens, completion_tokens, cost_usd::text, response FROM prompt_logs WHERE user_id = $1 ORDER BY created_at`,
     [userId],
   );
-  return { day: day ?? { cost: '0.000000', tokens: '0', requests: 0, reserved_requests: 0, reserved: '0.000000' }, records: records!, logs };
+  return {
+    day: day ?? { cost: '0.000000', tokens: '0', requests: 0, reserved_requests: 0, reserved: '0.000000' },
+    records: records!,
+    logs,
+  };
 }
 
 /** Steward charges each call's input and output rounded up to the micro-dollar: at most 2 µ$ per call above the fake's exact spend. */
@@ -78,14 +110,22 @@ describe('metering counted at the provider', () => {
     const id = await start(user);
     fake.reset();
     fake.script({ chunks: ['Here ', 'is a ', 'NUL \u0000 ', 'byte.'] });
-    const r = await ok(s.url, SEND, { input: { conversationId: id, content: `${'x'.repeat(2100)} please answer` } }, user.token);
+    const r = await ok(
+      s.url,
+      SEND,
+      { input: { conversationId: id, content: `${'x'.repeat(2100)} please answer` } },
+      user.token,
+    );
     expect(r.sendMessage.content).toBe('Here is a NUL \\u0000 byte.');
     expect(fake.ledger.calls).toHaveLength(1);
     const b = await books(user.id);
     expect(b.logs).toHaveLength(1);
     expect(b.logs[0]).toMatchObject({ status: 'SUCCESS', response: 'Here is a NUL \\u0000 byte.' });
     const served = fake.ledger.calls[0]!;
-    expect({ in: b.records.tin, out: b.records.tout }).toEqual({ in: served.promptTokens, out: served.completionTokens });
+    expect({ in: b.records.tin, out: b.records.tout }).toEqual({
+      in: served.promptTokens,
+      out: served.completionTokens,
+    });
     expectChargedAsServed(b.day.cost, fake.ledger.spendMicros(IN_PRICE, OUT_PRICE), 1);
     expect(b.day.requests).toBe(1);
     expect(b.day.reserved_requests).toBe(0);
@@ -107,7 +147,10 @@ describe('metering counted at the provider', () => {
     expect(b.logs).toHaveLength(1);
     expect(b.logs[0]!.status).toBe('ERROR');
     expect(b.logs[0]!.error_message).toMatch(/did not answer within 1000 ms.*charged for the \d+ tokens streamed/);
-    expect({ in: b.logs[0]!.prompt_tokens, out: b.logs[0]!.completion_tokens }).toEqual({ in: served.promptTokens, out: served.completionTokens });
+    expect({ in: b.logs[0]!.prompt_tokens, out: b.logs[0]!.completion_tokens }).toEqual({
+      in: served.promptTokens,
+      out: served.completionTokens,
+    });
     expect(b.records.n).toBe(1);
     expectChargedAsServed(b.day.cost, fake.ledger.spendMicros(IN_PRICE, OUT_PRICE), 1);
     expect(toMicros(b.records.total)).toBe(toMicros(b.day.cost));
@@ -120,20 +163,51 @@ describe('metering counted at the provider', () => {
     fake.reset();
     const prompt = 'Write the parser';
     // Learn the worst case one call reserves (prompt bound + maxTokens) from the first call's counters.
-    await ok(s.url, SET_QUOTA, { input: { userId: user.id, requestsPerHour: 1000, dailyTokenLimit: 1_000_000, monthlyTokenLimit: 1_000_000, monthlyMessageLimit: 1000 } }, admin.token);
+    await ok(
+      s.url,
+      SET_QUOTA,
+      {
+        input: {
+          userId: user.id,
+          requestsPerHour: 1000,
+          dailyTokenLimit: 1_000_000,
+          monthlyTokenLimit: 1_000_000,
+          monthlyMessageLimit: 1000,
+        },
+      },
+      admin.token,
+    );
     fake.setDefault({ delayMs: 300 });
     const inFlight = gql(s.url, SEND, { input: { conversationId: id, content: prompt } }, user.token);
     await fake.received(1);
-    const [held] = await s.sql<{ tokens: number }>(`SELECT tokens FROM quota_reservations WHERE user_id = $1`, [user.id]);
+    const [held] = await s.sql<{ tokens: number }>(`SELECT tokens FROM quota_reservations WHERE user_id = $1`, [
+      user.id,
+    ]);
     await inFlight;
     const used = Number((await books(user.id)).day.tokens);
     // Room for two more worst cases and a half: two fit, the third is refused.
-    await ok(s.url, SET_QUOTA, { input: { userId: user.id, requestsPerHour: 1000, dailyTokenLimit: used + held!.tokens * 2 + Math.floor(held!.tokens / 2), monthlyTokenLimit: 1_000_000, monthlyMessageLimit: 1000 } }, admin.token);
+    await ok(
+      s.url,
+      SET_QUOTA,
+      {
+        input: {
+          userId: user.id,
+          requestsPerHour: 1000,
+          dailyTokenLimit: used + held!.tokens * 2 + Math.floor(held!.tokens / 2),
+          monthlyTokenLimit: 1_000_000,
+          monthlyMessageLimit: 1000,
+        },
+      },
+      admin.token,
+    );
     // Every answer now uses exactly its worst case, so a settled call frees nothing of its reservation.
     fake.setDefault({ usage: { prompt_tokens: held!.tokens - MAX_TOKENS, completion_tokens: MAX_TOKENS } });
     onTestFinished(() => fake.reset());
     const results = [];
-    for (let i = 0; i < 4; i++) results.push(await gql(s.url, SEND, { input: { conversationId: await start(user), content: prompt } }, user.token));
+    for (let i = 0; i < 4; i++)
+      results.push(
+        await gql(s.url, SEND, { input: { conversationId: await start(user), content: prompt } }, user.token),
+      );
     const refusals = results.flatMap((r) => (r.errors ?? []).map((e) => [e.extensions?.code, e.extensions?.limit]));
     expect(fake.ledger.calls).toHaveLength(3); // the first call and the two that fit
     expect(refusals.length).toBeGreaterThanOrEqual(1);
@@ -162,16 +236,29 @@ describe('metering counted at the provider', () => {
     await ok(s.url, SET_QUOTA, { input: { userId: user.id, monthlyCostLimitUsd: '0.310000' } }, admin.token);
     await ok(s.url, SEND, { input: { conversationId: id, content: 'Document the module' } }, user.token);
     expect(fake.ledger.calls).toHaveLength(1);
-    const [month] = await s.sql<{ cost: string }>(`SELECT cost_usd::text AS cost FROM usage_counters WHERE user_id = $1 AND period = 'MONTH'`, [user.id]);
-    expectChargedAsServed(formatMicros(toMicros(month!.cost) - toMicros('0.3')), fake.ledger.spendMicros(IN_PRICE, OUT_PRICE), 1);
+    const [month] = await s.sql<{ cost: string }>(
+      `SELECT cost_usd::text AS cost FROM usage_counters WHERE user_id = $1 AND period = 'MONTH'`,
+      [user.id],
+    );
+    expectChargedAsServed(
+      formatMicros(toMicros(month!.cost) - toMicros('0.3')),
+      fake.ledger.spendMicros(IN_PRICE, OUT_PRICE),
+      1,
+    );
     expect(toMicros(month!.cost)).toBeLessThanOrEqual(toMicros('0.31'));
   });
 
   it('falls back to another healthy provider of the same model through the pipeline, charging once, at the provider that served', async () => {
     const user = await createUser(s, admin);
     // Cheapest first: the failing one, then the backup, then the others (on the failing server too).
-    const failing = await createProvider('failing-first', fake.baseURL, { inputCostPer1k: '0.000100', outputCostPer1k: '0.000100' });
-    const served = await createProvider('backup', backup.baseURL, { inputCostPer1k: '0.001000', outputCostPer1k: '0.001000' });
+    const failing = await createProvider('failing-first', fake.baseURL, {
+      inputCostPer1k: '0.000100',
+      outputCostPer1k: '0.000100',
+    });
+    const served = await createProvider('backup', backup.baseURL, {
+      inputCostPer1k: '0.001000',
+      outputCostPer1k: '0.001000',
+    });
     const id = await start(user, failing);
     fake.reset();
     backup.reset();
@@ -184,15 +271,28 @@ describe('metering counted at the provider', () => {
     expect(backup.ledger.calls).toHaveLength(1);
     const b = await books(user.id);
     expect(b.records.n).toBe(1);
-    const [rec] = await s.sql<{ provider_id: string }>(`SELECT provider_id FROM cost_records WHERE user_id = $1`, [user.id]);
+    const [rec] = await s.sql<{ provider_id: string }>(`SELECT provider_id FROM cost_records WHERE user_id = $1`, [
+      user.id,
+    ]);
     expect(rec!.provider_id).toBe(served);
     expectChargedAsServed(b.day.cost, backup.ledger.spendMicros('0.001000', '0.001000'), 1);
     expect(b.day).toMatchObject({ requests: 1, reserved_requests: 0, reserved: '0.000000' });
     expect(b.logs.map((l) => l.status)).toEqual(['SUCCESS']);
     // The provider that refused its key is unhealthy at once: the next default call skips it.
-    await expect.poll(async () => (await s.sql<{ is_healthy: boolean }>(`SELECT is_healthy FROM provider_health WHERE provider_id = $1`, [failing]))[0]?.is_healthy).toBe(false);
+    await expect
+      .poll(
+        async () =>
+          (
+            await s.sql<{ is_healthy: boolean }>(`SELECT is_healthy FROM provider_health WHERE provider_id = $1`, [
+              failing,
+            ])
+          )[0]?.is_healthy,
+      )
+      .toBe(false);
     fake.up();
-    await s.sql(`UPDATE provider_health SET is_healthy = true, consecutive_failures = 0 WHERE provider_id = $1`, [failing]);
+    await s.sql(`UPDATE provider_health SET is_healthy = true, consecutive_failures = 0 WHERE provider_id = $1`, [
+      failing,
+    ]);
     await s.sql(`UPDATE providers SET active = false WHERE id = ANY($1::uuid[])`, [[failing, served]]);
   });
 
@@ -202,16 +302,27 @@ describe('metering counted at the provider', () => {
     fake.reset();
     onTestFinished(() => fake.reset());
     fake.setDefault({ delayMs: 2500 });
-    const calls = ids.map((id) => gql(s.url, SEND, { input: { conversationId: id, content: 'Plan the migration' } }, user.token));
+    const calls = ids.map((id) =>
+      gql(s.url, SEND, { input: { conversationId: id, content: 'Plan the migration' } }, user.token),
+    );
     await fake.received(3);
     // The three are at the provider. A fourth reservation was made but never sent (its instance died first).
-    const periods = await s.sql<{ periods: unknown }>(`SELECT periods FROM quota_reservations WHERE user_id = $1 LIMIT 1`, [user.id]);
+    const periods = await s.sql<{ periods: unknown }>(
+      `SELECT periods FROM quota_reservations WHERE user_id = $1 LIMIT 1`,
+      [user.id],
+    );
     await s.sql(
       `INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, expires_at) VALUES (gen_random_uuid(), $1, 100, 0.5, $2::jsonb, now())`,
       [user.id, JSON.stringify(periods[0]!.periods)],
     );
-    await s.sql(`UPDATE usage_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + 100, reserved_cost_usd = reserved_cost_usd + 0.5 WHERE user_id = $1`, [user.id]);
-    const reserved = await s.sql<{ cost: string }>(`SELECT cost_usd::text AS cost FROM quota_reservations WHERE user_id = $1 AND sent_at IS NOT NULL`, [user.id]);
+    await s.sql(
+      `UPDATE usage_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + 100, reserved_cost_usd = reserved_cost_usd + 0.5 WHERE user_id = $1`,
+      [user.id],
+    );
+    const reserved = await s.sql<{ cost: string }>(
+      `SELECT cost_usd::text AS cost FROM quota_reservations WHERE user_id = $1 AND sent_at IS NOT NULL`,
+      [user.id],
+    );
     expect(reserved).toHaveLength(3);
     // The instance is gone: its reservations expire, and the job (on any instance) runs.
     await s.sql(`UPDATE quota_reservations SET expires_at = now() - interval '1 second' WHERE user_id = $1`, [user.id]);
@@ -241,16 +352,24 @@ describe('metering counted at the provider', () => {
     const user = await createUser(s, admin);
     const id = await start(user);
     fake.reset();
-    const [{ name }] = (await s.sql<{ name: string }>(`SELECT 'prompt_logs_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS name`)) as [{ name: string }];
+    const [{ name }] = (await s.sql<{ name: string }>(
+      `SELECT 'prompt_logs_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS name`,
+    )) as [{ name: string }];
     // A missed partition job: this month's partition is not there.
     await s.sql(`ALTER TABLE prompt_logs DETACH PARTITION ${name}`);
     await s.sql(`ALTER TABLE ${name} RENAME TO ${name}_detached`);
     await ok(s.url, SEND, { input: { conversationId: id, content: 'Summarise the incident' } }, user.token);
-    const [row] = await s.sql<{ part: string }>(`SELECT tableoid::regclass::text AS part FROM prompt_logs WHERE user_id = $1`, [user.id]);
+    const [row] = await s.sql<{ part: string }>(
+      `SELECT tableoid::regclass::text AS part FROM prompt_logs WHERE user_id = $1`,
+      [user.id],
+    );
     expect(row!.part).toBe('prompt_logs_default');
     expect(fake.ledger.calls).toHaveLength(1);
     await s.app.runtime.scheduler.runNow('ai.promptLogPartitions');
-    const [moved] = await s.sql<{ part: string }>(`SELECT tableoid::regclass::text AS part FROM prompt_logs WHERE user_id = $1`, [user.id]);
+    const [moved] = await s.sql<{ part: string }>(
+      `SELECT tableoid::regclass::text AS part FROM prompt_logs WHERE user_id = $1`,
+      [user.id],
+    );
     expect(moved!.part).toBe(name);
   });
 });

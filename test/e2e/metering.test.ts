@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { costOf, formatMicros, toMicros } from '../../src/modules/billing/money.js';
+
 import { promptTokenBound } from '../../src/modules/billing/metering.service.js';
+import { costOf, formatMicros, toMicros } from '../../src/modules/billing/money.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -33,7 +34,19 @@ beforeAll(async () => {
   const r = await ok(
     s.url,
     CREATE_PROVIDER,
-    { input: { name: 'fake-openai', providerType: 'OPENAI', modelName: 'gpt-test', apiEndpoint: `${fake.url}/v1`, apiKey: 'sk-platform-key-9876', inputCostPer1k: IN_PRICE, outputCostPer1k: OUT_PRICE, maxTokens: MAX_TOKENS, timeoutSeconds: 5 } },
+    {
+      input: {
+        name: 'fake-openai',
+        providerType: 'OPENAI',
+        modelName: 'gpt-test',
+        apiEndpoint: `${fake.url}/v1`,
+        apiKey: 'sk-platform-key-9876',
+        inputCostPer1k: IN_PRICE,
+        outputCostPer1k: OUT_PRICE,
+        maxTokens: MAX_TOKENS,
+        timeoutSeconds: 5,
+      },
+    },
     admin.token,
   );
   providerId = r.createProvider.id;
@@ -66,18 +79,38 @@ describe('the metered pipeline', () => {
     const worst = costOf(bound, toMicros(IN_PRICE)) + costOf(MAX_TOKENS, toMicros(OUT_PRICE));
     const affordable = 7;
     const limit = worst * BigInt(affordable) + worst / 2n; // 7.5 calls' worth: exactly 7 fit
-    await ok(s.url, SET_QUOTA, { input: { userId: user.id, dailyCostLimitUsd: formatMicros(limit), requestsPerHour: 1000, dailyTokenLimit: 1_000_000, monthlyTokenLimit: 1_000_000, monthlyMessageLimit: 1000 } }, admin.token);
+    await ok(
+      s.url,
+      SET_QUOTA,
+      {
+        input: {
+          userId: user.id,
+          dailyCostLimitUsd: formatMicros(limit),
+          requestsPerHour: 1000,
+          dailyTokenLimit: 1_000_000,
+          monthlyTokenLimit: 1_000_000,
+          monthlyMessageLimit: 1000,
+        },
+      },
+      admin.token,
+    );
     const conversations = await Promise.all(Array.from({ length: 50 }, () => start(user, { agentId })));
     // Every answer uses exactly its worst case, so a settled call frees nothing: however the 50
     // calls interleave, exactly 7 fit. The delay makes them overlap all the same.
     fake.setDefault({ delayMs: 100, usage: { prompt_tokens: bound, completion_tokens: MAX_TOKENS } });
     onTestFinished(() => fake.reset());
 
-    const results = await Promise.all(conversations.map((id) => gql(s.url, SEND, { input: { conversationId: id, content: prompt } }, user.token)));
+    const results = await Promise.all(
+      conversations.map((id) => gql(s.url, SEND, { input: { conversationId: id, content: prompt } }, user.token)),
+    );
     const admitted = results.filter((r) => !r.errors);
     const errorCodes = results.flatMap((r) => codes(r));
     const refusedBy = new Set(results.flatMap((r) => (r.errors ?? []).map((e) => e.extensions?.limit)));
-    expect({ admitted: admitted.length, errors: [...new Set(errorCodes)], refusedBy: [...refusedBy] }).toEqual({ admitted: affordable, errors: ['QUOTA_EXCEEDED'], refusedBy: ['dailyCostLimitUsd'] });
+    expect({ admitted: admitted.length, errors: [...new Set(errorCodes)], refusedBy: [...refusedBy] }).toEqual({
+      admitted: affordable,
+      errors: ['QUOTA_EXCEEDED'],
+      refusedBy: ['dailyCostLimitUsd'],
+    });
 
     const [day] = await s.sql<{ cost: string; reserved: string; reserved_requests: number }>(
       `SELECT cost_usd::text AS cost, reserved_cost_usd::text AS reserved, reserved_requests FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`,
@@ -86,10 +119,16 @@ describe('the metered pipeline', () => {
     expect(toMicros(day!.cost)).toBeLessThanOrEqual(limit);
     expect(toMicros(day!.reserved)).toBe(0n);
     expect(day!.reserved_requests).toBe(0);
-    const [records] = await s.sql<{ n: number; total: string }>(`SELECT count(*)::int AS n, coalesce(sum(total_cost), 0)::text AS total FROM cost_records WHERE user_id = $1`, [user.id]);
+    const [records] = await s.sql<{ n: number; total: string }>(
+      `SELECT count(*)::int AS n, coalesce(sum(total_cost), 0)::text AS total FROM cost_records WHERE user_id = $1`,
+      [user.id],
+    );
     expect(records!.n).toBe(affordable);
     expect(toMicros(records!.total)).toBe(toMicros(day!.cost));
-    const logs = await s.sql<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM prompt_logs WHERE user_id = $1 GROUP BY 1 ORDER BY status::text`, [user.id]);
+    const logs = await s.sql<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM prompt_logs WHERE user_id = $1 GROUP BY 1 ORDER BY status::text`,
+      [user.id],
+    );
     expect(logs).toEqual([
       { status: 'BLOCKED', n: 50 - affordable },
       { status: 'SUCCESS', n: affordable },
@@ -98,11 +137,31 @@ describe('the metered pipeline', () => {
 
   it('answers many concurrent calls of one user without a deadlock between reserving and settling', async () => {
     const user = await createUser(s, admin);
-    await ok(s.url, SET_QUOTA, { input: { userId: user.id, requestsPerHour: 1000, dailyTokenLimit: 1_000_000, monthlyTokenLimit: 1_000_000, monthlyMessageLimit: 1000 } }, admin.token);
+    await ok(
+      s.url,
+      SET_QUOTA,
+      {
+        input: {
+          userId: user.id,
+          requestsPerHour: 1000,
+          dailyTokenLimit: 1_000_000,
+          monthlyTokenLimit: 1_000_000,
+          monthlyMessageLimit: 1000,
+        },
+      },
+      admin.token,
+    );
     const conversations = await Promise.all(Array.from({ length: 30 }, () => start(user)));
-    const results = await Promise.all(conversations.map((id) => gql(s.url, SEND, { input: { conversationId: id, content: 'Refactor the parser' } }, user.token)));
+    const results = await Promise.all(
+      conversations.map((id) =>
+        gql(s.url, SEND, { input: { conversationId: id, content: 'Refactor the parser' } }, user.token),
+      ),
+    );
     expect(results.flatMap((r) => codes(r))).toEqual([]);
-    const [day] = await s.sql<{ requests: number; reserved_requests: number }>(`SELECT requests, reserved_requests FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`, [user.id]);
+    const [day] = await s.sql<{ requests: number; reserved_requests: number }>(
+      `SELECT requests, reserved_requests FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`,
+      [user.id],
+    );
     expect(day).toEqual({ requests: 30, reserved_requests: 0 });
   });
 
@@ -113,7 +172,10 @@ describe('the metered pipeline', () => {
     onTestFinished(() => fake.reset());
     const r = await gql(s.url, SEND, { input: { conversationId: id, content: 'Fix the failing build' } }, user.token);
     expect(codes(r)).toEqual(['PROVIDER_UNAVAILABLE']);
-    const [log] = await s.sql<{ status: string; error_message: string; cost_usd: string }>(`SELECT status, error_message, cost_usd::text FROM prompt_logs WHERE user_id = $1`, [user.id]);
+    const [log] = await s.sql<{ status: string; error_message: string; cost_usd: string }>(
+      `SELECT status, error_message, cost_usd::text FROM prompt_logs WHERE user_id = $1`,
+      [user.id],
+    );
     expect(log!.status).toBe('ERROR');
     expect(toMicros(log!.cost_usd)).toBe(0n);
     const [counter] = await s.sql<{ cost: string; requests: number; reserved_requests: number }>(
@@ -122,19 +184,24 @@ describe('the metered pipeline', () => {
     );
     expect(counter).toEqual({ cost: '0.000000', requests: 0, reserved_requests: 0 });
     expect(await s.sql(`SELECT 1 FROM cost_records WHERE user_id = $1`, [user.id])).toHaveLength(0);
-    expect(await s.sql(`SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = $1`, [user.id])).toHaveLength(0);
+    expect(
+      await s.sql(`SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = $1`, [
+        user.id,
+      ]),
+    ).toHaveLength(0);
   });
 
   it('refuses the call past the requests-per-hour limit with RATE_LIMITED', async () => {
     const user = await createUser(s, admin);
     await ok(s.url, SET_QUOTA, { input: { userId: user.id, requestsPerHour: 2 } }, admin.token);
     const id = await start(user);
-    for (let i = 0; i < 2; i++) await ok(s.url, SEND, { input: { conversationId: id, content: `Write test number ${i}` } }, user.token);
+    for (let i = 0; i < 2; i++)
+      await ok(s.url, SEND, { input: { conversationId: id, content: `Write test number ${i}` } }, user.token);
     const r = await gql(s.url, SEND, { input: { conversationId: id, content: 'One more test please' } }, user.token);
     expect(codes(r)).toEqual(['RATE_LIMITED']);
   });
 
-  it('applies the tier\'s monthly message limit, and a higher tier lifts it', async () => {
+  it("applies the tier's monthly message limit, and a higher tier lifts it", async () => {
     const user = await createUser(s, admin);
     const id = await start(user);
     // 49 of BASIC's 50 messages already used this month.
@@ -146,7 +213,12 @@ describe('the metered pipeline', () => {
     const refused = await gql(s.url, SEND, { input: { conversationId: id, content: 'Document it again' } }, user.token);
     expect(codes(refused)).toEqual(['QUOTA_EXCEEDED']);
     expect(refused.errors![0]!.extensions!.limit).toBe('monthlyMessageLimit');
-    await ok(s.url, `mutation($input: UpdateUserInput!) { updateUser(input: $input) { tier } }`, { input: { id: user.id, tier: 'PREMIUM' } }, admin.token);
+    await ok(
+      s.url,
+      `mutation($input: UpdateUserInput!) { updateUser(input: $input) { tier } }`,
+      { input: { id: user.id, tier: 'PREMIUM' } },
+      admin.token,
+    );
     await ok(s.url, SEND, { input: { conversationId: id, content: 'Document it again' } }, user.token);
   });
 
@@ -157,13 +229,31 @@ describe('the metered pipeline', () => {
     const priced = await ok(
       s.url,
       CREATE_PROVIDER,
-      { input: { name: 'fake-output-priced', providerType: 'OPENAI', modelName: 'gpt-test', apiEndpoint: `${fake.url}/v1`, apiKey: 'sk-platform-key-5555', inputCostPer1k: '0', outputCostPer1k: '1.000000', maxTokens: 10, timeoutSeconds: 5 } },
+      {
+        input: {
+          name: 'fake-output-priced',
+          providerType: 'OPENAI',
+          modelName: 'gpt-test',
+          apiEndpoint: `${fake.url}/v1`,
+          apiKey: 'sk-platform-key-5555',
+          inputCostPer1k: '0',
+          outputCostPer1k: '1.000000',
+          maxTokens: 10,
+          timeoutSeconds: 5,
+        },
+      },
       admin.token,
     );
-    const id = (await ok(s.url, START, { input: { providerId: priced.createProvider.id } }, user.token)).startConversation.id;
+    const id = (await ok(s.url, START, { input: { providerId: priced.createProvider.id } }, user.token))
+      .startConversation.id;
     fake.setDefault({ reply: 'ten tokens of answer', usage: { completion_tokens: 10 } });
     onTestFinished(() => fake.reset());
-    await ok(s.url, SET_QUOTA, { input: { userId: user.id, dailyCostLimitUsd: '0.025000', monthlyCostLimitUsd: '1.000000' } }, admin.token);
+    await ok(
+      s.url,
+      SET_QUOTA,
+      { input: { userId: user.id, dailyCostLimitUsd: '0.025000', monthlyCostLimitUsd: '1.000000' } },
+      admin.token,
+    );
     const sockets = [wsClient(s.wsUrl, user.token), wsClient(s.wsUrl, admin.token), wsClient(s.wsUrl, other.token)];
     const ALERTS = `subscription { costAlertTriggered { alertType thresholdPercentage spentUsd limitUsd } }`;
     const [mine, admins, others] = sockets.map((c) => subscribe(c, ALERTS));
@@ -172,17 +262,32 @@ describe('the metered pipeline', () => {
     await ok(s.url, SEND, { input: { conversationId: id, content: 'Review this code' } }, user.token);
     await ok(s.url, SEND, { input: { conversationId: id, content: 'Review this code again' } }, user.token);
     const alert = await mine!.next();
-    expect(alert.costAlertTriggered).toMatchObject({ alertType: 'DAILY_80', thresholdPercentage: 80, spentUsd: '0.020000', limitUsd: '0.025000' });
+    expect(alert.costAlertTriggered).toMatchObject({
+      alertType: 'DAILY_80',
+      thresholdPercentage: 80,
+      spentUsd: '0.020000',
+      limitUsd: '0.025000',
+    });
     expect((await admins!.next()).costAlertTriggered.alertType).toBe('DAILY_80');
     await others!.nothingWithin(300);
-    const rows = await s.sql<{ alert_type: string }>(`SELECT alert_type FROM cost_alerts WHERE user_id = $1`, [user.id]);
+    const rows = await s.sql<{ alert_type: string }>(`SELECT alert_type FROM cost_alerts WHERE user_id = $1`, [
+      user.id,
+    ]);
     expect(rows.map((r) => r.alert_type)).toEqual(['DAILY_80']);
     const refused = await gql(s.url, SEND, { input: { conversationId: id, content: 'And once more' } }, user.token);
     expect(codes(refused)).toEqual(['QUOTA_EXCEEDED']);
     // Raising the limit to $0.03 puts spend at 66%: another call ($0.03, 100%) fires DAILY_90 and DAILY_100 once, never DAILY_80 again.
-    await ok(s.url, SET_QUOTA, { input: { userId: user.id, dailyCostLimitUsd: '0.030000', monthlyCostLimitUsd: '1.000000' } }, admin.token);
+    await ok(
+      s.url,
+      SET_QUOTA,
+      { input: { userId: user.id, dailyCostLimitUsd: '0.030000', monthlyCostLimitUsd: '1.000000' } },
+      admin.token,
+    );
     await ok(s.url, SEND, { input: { conversationId: id, content: 'And once more' } }, user.token);
-    const all = await s.sql<{ alert_type: string }>(`SELECT alert_type FROM cost_alerts WHERE user_id = $1 ORDER BY alert_type`, [user.id]);
+    const all = await s.sql<{ alert_type: string }>(
+      `SELECT alert_type FROM cost_alerts WHERE user_id = $1 ORDER BY alert_type`,
+      [user.id],
+    );
     expect(all.map((r) => r.alert_type).sort()).toEqual(['DAILY_100', 'DAILY_80', 'DAILY_90']);
     const notes = await s.sql(`SELECT 1 FROM notifications WHERE user_id = $1 AND type = 'ALERT'`, [user.id]);
     expect(notes).toHaveLength(3);
@@ -194,19 +299,52 @@ describe('the metered pipeline', () => {
     try {
       const boss = await firstAdmin(server);
       const user = await createUser(server, boss);
-      const project = (await ok(server.url, `mutation { createProject(input: { name: "Governed" }) { id } }`, {}, user.token)).createProject.id;
-      const task = (await ok(server.url, `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`, { input: { projectId: project, title: 'Build the API', allowedIntents: ['coding', 'testing'] } }, user.token)).createTask.id;
-      await ok(server.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: task, userId: user.id } }, user.token);
-      const conversation = (await ok(server.url, START, { input: { projectId: project, taskId: task } }, user.token)).startConversation.id;
+      const project = (
+        await ok(server.url, `mutation { createProject(input: { name: "Governed" }) { id } }`, {}, user.token)
+      ).createProject.id;
+      const task = (
+        await ok(
+          server.url,
+          `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
+          { input: { projectId: project, title: 'Build the API', allowedIntents: ['coding', 'testing'] } },
+          user.token,
+        )
+      ).createTask.id;
+      await ok(
+        server.url,
+        `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`,
+        { i: { taskId: task, userId: user.id } },
+        user.token,
+      );
+      const conversation = (await ok(server.url, START, { input: { projectId: project, taskId: task } }, user.token))
+        .startConversation.id;
 
       // On task: answered, score unchanged (it never goes below 0).
-      await ok(server.url, SEND, { input: { conversationId: conversation, content: 'Implement the endpoint and write a unit test' } }, user.token);
+      await ok(
+        server.url,
+        SEND,
+        { input: { conversationId: conversation, content: 'Implement the endpoint and write a unit test' } },
+        user.token,
+      );
       // Off task: each confident off-task prompt adds 10 × confidence.
-      await ok(server.url, SEND, { input: { conversationId: conversation, content: 'Write a poem and a song about my vacation' } }, user.token);
-      const blocked = await gql(server.url, SEND, { input: { conversationId: conversation, content: 'Another poem, a story and a joke about the holiday' } }, user.token);
+      await ok(
+        server.url,
+        SEND,
+        { input: { conversationId: conversation, content: 'Write a poem and a song about my vacation' } },
+        user.token,
+      );
+      const blocked = await gql(
+        server.url,
+        SEND,
+        { input: { conversationId: conversation, content: 'Another poem, a story and a joke about the holiday' } },
+        user.token,
+      );
       expect(codes(blocked)).toEqual(['FORBIDDEN']);
 
-      const [u] = await server.sql<{ is_blocked: boolean; blocked_reason: string; deviation_score: string }>(`SELECT is_blocked, blocked_reason, deviation_score::text FROM users WHERE id = $1`, [user.id]);
+      const [u] = await server.sql<{ is_blocked: boolean; blocked_reason: string; deviation_score: string }>(
+        `SELECT is_blocked, blocked_reason, deviation_score::text FROM users WHERE id = $1`,
+        [user.id],
+      );
       expect(u!.is_blocked).toBe(true);
       expect(u!.blocked_reason).toMatch(/deviation score/);
       expect(Number(u!.deviation_score)).toBeGreaterThanOrEqual(10);
@@ -217,15 +355,21 @@ describe('the metered pipeline', () => {
       );
       expect(logs.map((l) => l.status)).toEqual(['SUCCESS', 'SUCCESS', 'BLOCKED']);
       expect(logs[1]!.intent).toBe('creative_writing');
-      expect(await server.sql(`SELECT 1 FROM notifications WHERE user_id = $1 AND type = 'ALERT'`, [boss.id])).toHaveLength(1);
-      expect(await server.sql(`SELECT 1 FROM audit_events WHERE action = 'user.autoBlock' AND entity_id = $1`, [user.id])).toHaveLength(1);
+      expect(
+        await server.sql(`SELECT 1 FROM notifications WHERE user_id = $1 AND type = 'ALERT'`, [boss.id]),
+      ).toHaveLength(1);
+      expect(
+        await server.sql(`SELECT 1 FROM audit_events WHERE action = 'user.autoBlock' AND entity_id = $1`, [user.id]),
+      ).toHaveLength(1);
     } finally {
       await server.close();
     }
   });
 
   it('keeps prompt logs in monthly partitions created ahead, and drops those past retention', async () => {
-    await s.sql(`CREATE TABLE IF NOT EXISTS prompt_logs_2001_01 PARTITION OF prompt_logs FOR VALUES FROM ('2001-01-01 00:00:00+00') TO ('2001-02-01 00:00:00+00')`);
+    await s.sql(
+      `CREATE TABLE IF NOT EXISTS prompt_logs_2001_01 PARTITION OF prompt_logs FOR VALUES FROM ('2001-01-01 00:00:00+00') TO ('2001-02-01 00:00:00+00')`,
+    );
     const { ran, result } = await s.app.runtime.scheduler.runNow('ai.promptLogPartitions');
     expect(ran).toBe(true);
     expect((result as { dropped: string[] }).dropped).toEqual(['prompt_logs_2001_01']);

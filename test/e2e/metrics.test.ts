@@ -1,10 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApproveApprovalDocument, MeDocument, NotificationReceivedDocument, SendNotificationDocument } from '../generated/graphql.js';
+
+import {
+  ApproveApprovalDocument,
+  MeDocument,
+  NotificationReceivedDocument,
+  SendNotificationDocument,
+} from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient, wsExecute } from '../support/client.js';
-import { startTestServer, type TestServer } from '../support/server.js';
-import { firstAdmin, type TestUser } from '../support/users.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { scrapeMetrics } from '../support/metrics.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { firstAdmin, type TestUser } from '../support/users.js';
 import { busListeners, until } from '../support/wait.js';
 
 let s: TestServer;
@@ -37,7 +43,12 @@ describe('GET /metrics', () => {
     await ok(s.url, MeDocument, {}, admin.token);
     await ok(s.url, MeDocument, {}, admin.token);
     await gql(s.url, '{ __typename }');
-    const failed = await gql(s.url, ApproveApprovalDocument, { input: { id: '00000000-0000-4000-8000-000000000000' } }, admin.token);
+    const failed = await gql(
+      s.url,
+      ApproveApprovalDocument,
+      { input: { id: '00000000-0000-4000-8000-000000000000' } },
+      admin.token,
+    );
     const failedCode = codes(failed)[0]!;
     expect(failedCode).toBeTruthy();
 
@@ -52,18 +63,39 @@ describe('GET /metrics', () => {
     expect((await wsExecute(client, MeDocument, {})).data?.me.id).toBe(admin.id);
 
     const after = await scrape();
-    expect(after.value('steward_graphql_requests_total', { operation: 'Me' }) - before.value('steward_graphql_requests_total', { operation: 'Me' })).toBe(3);
-    expect(after.value('steward_graphql_requests_total', { operation: 'NotificationReceived' }) - before.value('steward_graphql_requests_total', { operation: 'NotificationReceived' })).toBe(1);
-    expect(after.value('steward_graphql_requests_total', { operation: 'anonymous' })).toBeGreaterThan(before.value('steward_graphql_requests_total', { operation: 'anonymous' }));
-    expect(after.value('steward_graphql_requests_total', { operation: 'ApproveApproval' }) - before.value('steward_graphql_requests_total', { operation: 'ApproveApproval' })).toBe(1);
-    expect(after.value('steward_graphql_request_duration_seconds_count', { operation: 'Me' }) - before.value('steward_graphql_request_duration_seconds_count', { operation: 'Me' })).toBe(3);
-    expect(after.value('steward_graphql_errors_total', { code: failedCode }) - before.value('steward_graphql_errors_total', { code: failedCode })).toBe(1);
+    expect(
+      after.value('steward_graphql_requests_total', { operation: 'Me' }) -
+        before.value('steward_graphql_requests_total', { operation: 'Me' }),
+    ).toBe(3);
+    expect(
+      after.value('steward_graphql_requests_total', { operation: 'NotificationReceived' }) -
+        before.value('steward_graphql_requests_total', { operation: 'NotificationReceived' }),
+    ).toBe(1);
+    expect(after.value('steward_graphql_requests_total', { operation: 'anonymous' })).toBeGreaterThan(
+      before.value('steward_graphql_requests_total', { operation: 'anonymous' }),
+    );
+    expect(
+      after.value('steward_graphql_requests_total', { operation: 'ApproveApproval' }) -
+        before.value('steward_graphql_requests_total', { operation: 'ApproveApproval' }),
+    ).toBe(1);
+    expect(
+      after.value('steward_graphql_request_duration_seconds_count', { operation: 'Me' }) -
+        before.value('steward_graphql_request_duration_seconds_count', { operation: 'Me' }),
+    ).toBe(3);
+    expect(
+      after.value('steward_graphql_errors_total', { code: failedCode }) -
+        before.value('steward_graphql_errors_total', { code: failedCode }),
+    ).toBe(1);
 
     expect(before.value('steward_websockets_open')).toBe(0);
     expect(during.value('steward_websockets_open')).toBe(1);
     expect(during.value('steward_subscriptions_active')).toBeGreaterThan(before.value('steward_subscriptions_active'));
-    expect(after.value('steward_events_total', { kind: 'published' })).toBeGreaterThan(before.value('steward_events_total', { kind: 'published' }));
-    expect(after.value('steward_events_total', { kind: 'delivered' })).toBeGreaterThan(before.value('steward_events_total', { kind: 'delivered' }));
+    expect(after.value('steward_events_total', { kind: 'published' })).toBeGreaterThan(
+      before.value('steward_events_total', { kind: 'published' }),
+    );
+    expect(after.value('steward_events_total', { kind: 'delivered' })).toBeGreaterThan(
+      before.value('steward_events_total', { kind: 'delivered' }),
+    );
 
     sub.dispose();
     await client.dispose();
@@ -83,12 +115,37 @@ describe('GET /metrics', () => {
       await ok(
         s.url,
         `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`,
-        { input: { name: 'fake-metrics', providerType: 'OPENAI', modelName: 'gpt-test', apiEndpoint: fake.baseURL, apiKey: 'sk-metrics-1234', inputCostPer1k: '0.002000', outputCostPer1k: '0.004000', maxTokens: 50, timeoutSeconds: 5 } },
+        {
+          input: {
+            name: 'fake-metrics',
+            providerType: 'OPENAI',
+            modelName: 'gpt-test',
+            apiEndpoint: fake.baseURL,
+            apiKey: 'sk-metrics-1234',
+            inputCostPer1k: '0.002000',
+            outputCostPer1k: '0.004000',
+            maxTokens: 50,
+            timeoutSeconds: 5,
+          },
+        },
         admin.token,
       )
     ).createProvider;
-    const conversation = (await ok(s.url, `mutation($input: StartConversationInput!) { startConversation(input: $input) { id } }`, { input: { providerId: provider.id } }, admin.token)).startConversation;
-    const send = (content: string) => gql(s.url, `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`, { input: { conversationId: conversation.id, content } }, admin.token);
+    const conversation = (
+      await ok(
+        s.url,
+        `mutation($input: StartConversationInput!) { startConversation(input: $input) { id } }`,
+        { input: { providerId: provider.id } },
+        admin.token,
+      )
+    ).startConversation;
+    const send = (content: string) =>
+      gql(
+        s.url,
+        `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`,
+        { input: { conversationId: conversation.id, content } },
+        admin.token,
+      );
     const labels = { provider: 'fake-metrics' };
     const before = await scrape();
 

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+
 import {
   ArchiveNotificationDocument,
   MarkAllNotificationsReadDocument,
@@ -94,7 +95,9 @@ let webhook: Awaited<ReturnType<typeof startWebhook>>;
 
 beforeAll(async () => {
   [smtp, webhook] = await Promise.all([startSmtp(), startWebhook()]);
-  s = await startTestServer({ env: { SMTP_URL: smtp.url, NOTIFICATION_WEBHOOK_URL: webhook.url, NOTIFICATION_MAX_ATTEMPTS: String(MAX_ATTEMPTS) } });
+  s = await startTestServer({
+    env: { SMTP_URL: smtp.url, NOTIFICATION_WEBHOOK_URL: webhook.url, NOTIFICATION_MAX_ATTEMPTS: String(MAX_ATTEMPTS) },
+  });
   admin = await firstAdmin(s);
 });
 afterAll(async () => {
@@ -147,7 +150,8 @@ const makeDue = (id: string, server = s) =>
 const list = async (u: TestUser, where?: NotificationWhere, first?: number, after?: string) =>
   (await ok(s.url, NotificationsDocument, { where, first, after }, u.token)).notifications;
 const ids = async (u: TestUser, where?: NotificationWhere) => (await list(u, where)).edges.map((e) => e.node.id);
-const unread = async (u: TestUser) => (await ok(s.url, UnreadNotificationCountDocument, {}, u.token)).unreadNotificationCount;
+const unread = async (u: TestUser) =>
+  (await ok(s.url, UnreadNotificationCountDocument, {}, u.token)).unreadNotificationCount;
 
 function live(u: TestUser) {
   const client = wsClient(s.wsUrl, u.token);
@@ -164,11 +168,32 @@ describe('live delivery on the WEB channel', () => {
     const toAdmin = live(admin);
     await listeners.registered(3);
 
-    const [n] = await send({ userIds: [alice.id], title: 'Deploy finished', message: 'v2 is live', type: 'STATUS', priority: 'HIGH', data: { version: 'v2' } });
-    expect(n).toMatchObject({ title: 'Deploy finished', status: 'UNREAD', channel: 'WEB', deliveryStatus: 'SENT', user: { id: alice.id } });
+    const [n] = await send({
+      userIds: [alice.id],
+      title: 'Deploy finished',
+      message: 'v2 is live',
+      type: 'STATUS',
+      priority: 'HIGH',
+      data: { version: 'v2' },
+    });
+    expect(n).toMatchObject({
+      title: 'Deploy finished',
+      status: 'UNREAD',
+      channel: 'WEB',
+      deliveryStatus: 'SENT',
+      user: { id: alice.id },
+    });
 
     const event = await toAlice.next();
-    expect(event.notificationReceived).toEqual({ id: n!.id, title: 'Deploy finished', message: 'v2 is live', type: 'STATUS', channel: 'WEB', status: 'UNREAD', user: { id: alice.id } });
+    expect(event.notificationReceived).toEqual({
+      id: n!.id,
+      title: 'Deploy finished',
+      message: 'v2 is live',
+      type: 'STATUS',
+      channel: 'WEB',
+      status: 'UNREAD',
+      user: { id: alice.id },
+    });
     await Promise.all([toBob.nothingWithin(300), toAdmin.nothingWithin(300)]);
     expect(toAlice.received).toHaveLength(1);
   });
@@ -179,7 +204,11 @@ describe('live delivery on the WEB channel', () => {
     const toAlice = live(alice);
     await listeners.registered();
 
-    const [n] = await send({ userIds: [alice.id], title: 'Stand-up in 10 minutes', scheduledFor: new Date(Date.now() + 3600_000).toISOString() });
+    const [n] = await send({
+      userIds: [alice.id],
+      title: 'Stand-up in 10 minutes',
+      scheduledFor: new Date(Date.now() + 3600_000).toISOString(),
+    });
     expect(n).toMatchObject({ deliveryStatus: 'PENDING', sentAt: null });
 
     await deliver();
@@ -205,7 +234,13 @@ describe('delivery by e-mail and webhook', () => {
     const alice = await createUser(s, admin);
     const title = `Weekly report ${unique()}`;
     smtp.refuse(title, 1);
-    const [n] = await send({ userIds: [alice.id], title, message: 'All 12 tasks completed.', channel: 'EMAIL', type: 'INFO' });
+    const [n] = await send({
+      userIds: [alice.id],
+      title,
+      message: 'All 12 tasks completed.',
+      channel: 'EMAIL',
+      type: 'INFO',
+    });
     expect(n).toMatchObject({ deliveryStatus: 'PENDING', deliveryAttempts: 0 });
 
     await deliver();
@@ -236,11 +271,23 @@ describe('delivery by e-mail and webhook', () => {
     const alice = await createUser(s, admin);
     const title = `Build broken ${unique()}`;
     webhook.plan(title, [500]);
-    const [n] = await send({ userIds: [alice.id], title, message: 'main is red', channel: 'PUSH', type: 'ALERT', priority: 'URGENT', data: { build: 42 } });
+    const [n] = await send({
+      userIds: [alice.id],
+      title,
+      message: 'main is red',
+      channel: 'PUSH',
+      type: 'ALERT',
+      priority: 'URGENT',
+      data: { build: 42 },
+    });
 
     await deliver();
     const first = await delivery(n!.id);
-    expect(first).toMatchObject({ delivery_status: 'PENDING', delivery_attempts: 1, last_delivery_error: 'webhook answered 500 Internal Server Error' });
+    expect(first).toMatchObject({
+      delivery_status: 'PENDING',
+      delivery_attempts: 1,
+      last_delivery_error: 'webhook answered 500 Internal Server Error',
+    });
     expect(first.wait).toBeGreaterThan(3);
     expect(first.wait).toBeLessThanOrEqual(5);
 
@@ -251,7 +298,15 @@ describe('delivery by e-mail and webhook', () => {
     const calls = webhook.requestsFor(title);
     expect(calls).toHaveLength(2);
     expect(calls[1]!.headers['content-type']).toBe('application/json');
-    expect(calls[1]!.body).toEqual({ id: n!.id, userId: alice.id, channel: 'PUSH', title, message: 'main is red', data: { build: 42 }, priority: 'URGENT' });
+    expect(calls[1]!.body).toEqual({
+      id: n!.id,
+      userId: alice.id,
+      channel: 'PUSH',
+      title,
+      message: 'main is red',
+      data: { build: 42 },
+      priority: 'URGENT',
+    });
   });
 
   it('marks a notification FAILED after the last attempt, doubling the wait between attempts, and keeps it listed', async () => {
@@ -263,14 +318,22 @@ describe('delivery by e-mail and webhook', () => {
     for (let attempt = 1; attempt < MAX_ATTEMPTS; attempt++) {
       await deliver();
       const row = await delivery(n!.id);
-      expect(row).toMatchObject({ delivery_status: 'PENDING', delivery_attempts: attempt, last_delivery_error: 'webhook answered 503 Service Unavailable' });
+      expect(row).toMatchObject({
+        delivery_status: 'PENDING',
+        delivery_attempts: attempt,
+        last_delivery_error: 'webhook answered 503 Service Unavailable',
+      });
       const backoff = 5 * 2 ** (attempt - 1);
       expect(row.wait).toBeGreaterThan(backoff - 2);
       expect(row.wait).toBeLessThanOrEqual(backoff);
       await makeDue(n!.id);
     }
     await deliver();
-    expect(await delivery(n!.id)).toMatchObject({ delivery_status: 'FAILED', delivery_attempts: MAX_ATTEMPTS, last_delivery_error: 'webhook answered 503 Service Unavailable' });
+    expect(await delivery(n!.id)).toMatchObject({
+      delivery_status: 'FAILED',
+      delivery_attempts: MAX_ATTEMPTS,
+      last_delivery_error: 'webhook answered 503 Service Unavailable',
+    });
 
     await makeDue(n!.id);
     await deliver();
@@ -279,7 +342,14 @@ describe('delivery by e-mail and webhook', () => {
 
     expect(await ids(alice)).toEqual([n!.id]);
     const failed = (await list(alice, { deliveryStatus: ['FAILED'] })).edges.map((e) => e.node);
-    expect(failed).toEqual([expect.objectContaining({ id: n!.id, deliveryStatus: 'FAILED', deliveryAttempts: MAX_ATTEMPTS, lastDeliveryError: 'webhook answered 503 Service Unavailable' })]);
+    expect(failed).toEqual([
+      expect.objectContaining({
+        id: n!.id,
+        deliveryStatus: 'FAILED',
+        deliveryAttempts: MAX_ATTEMPTS,
+        lastDeliveryError: 'webhook answered 503 Service Unavailable',
+      }),
+    ]);
     const audited = await s.sql<{ outcome: string; final: string }>(
       `SELECT outcome, after->>'final' AS final FROM audit_events WHERE action = 'notification.deliveryFailed' AND entity_id = $1 ORDER BY created_at`,
       [n!.id],
@@ -297,8 +367,14 @@ describe('delivery by e-mail and webhook', () => {
     const [a] = await send({ userIds: [alice.id], title: retried, channel: 'PUSH' });
     const [b] = await send({ userIds: [alice.id], title: abandoned, channel: 'PUSH' });
     // What a claim leaves behind when its instance dies before recording the outcome.
-    await s.sql(`UPDATE notifications SET delivery_attempts = 1, next_attempt_at = now() + interval '2 minutes' WHERE id = $1`, [a!.id]);
-    await s.sql(`UPDATE notifications SET delivery_attempts = $2, next_attempt_at = now() + interval '2 minutes' WHERE id = $1`, [b!.id, MAX_ATTEMPTS]);
+    await s.sql(
+      `UPDATE notifications SET delivery_attempts = 1, next_attempt_at = now() + interval '2 minutes' WHERE id = $1`,
+      [a!.id],
+    );
+    await s.sql(
+      `UPDATE notifications SET delivery_attempts = $2, next_attempt_at = now() + interval '2 minutes' WHERE id = $1`,
+      [b!.id, MAX_ATTEMPTS],
+    );
 
     await deliver();
     expect(webhook.requestsFor(retried)).toHaveLength(0);
@@ -323,7 +399,11 @@ describe('delivery by e-mail and webhook', () => {
 
     const report = await deliver(bare);
     expect(report).toMatchObject({ claimed: 2, sent: 0, failed: 2 });
-    expect(await delivery(mail!.id, bare)).toMatchObject({ delivery_status: 'FAILED', delivery_attempts: 1, last_delivery_error: 'SMTP_URL is not set: EMAIL notifications cannot be delivered' });
+    expect(await delivery(mail!.id, bare)).toMatchObject({
+      delivery_status: 'FAILED',
+      delivery_attempts: 1,
+      last_delivery_error: 'SMTP_URL is not set: EMAIL notifications cannot be delivered',
+    });
     expect(await delivery(push!.id, bare)).toMatchObject({
       delivery_status: 'FAILED',
       delivery_attempts: 1,
@@ -371,11 +451,14 @@ describe('the inbox', () => {
     for (const title of ['a', 'b', 'c']) created.push((await send({ userIds: [alice.id], title }))[0]!);
     expect(await unread(alice)).toBe(3);
 
-    const read = (await ok(s.url, MarkNotificationReadDocument, { id: created[0]!.id }, alice.token)).markNotificationRead;
+    const read = (await ok(s.url, MarkNotificationReadDocument, { id: created[0]!.id }, alice.token))
+      .markNotificationRead;
     expect(read).toMatchObject({ id: created[0]!.id, status: 'READ' });
     expect(read.readAt).not.toBeNull();
     expect(await unread(alice)).toBe(2);
-    expect((await ok(s.url, MarkNotificationReadDocument, { id: created[0]!.id }, alice.token)).markNotificationRead.readAt).toBe(read.readAt);
+    expect(
+      (await ok(s.url, MarkNotificationReadDocument, { id: created[0]!.id }, alice.token)).markNotificationRead.readAt,
+    ).toBe(read.readAt);
 
     expect((await ok(s.url, MarkAllNotificationsReadDocument, {}, alice.token)).markAllNotificationsRead).toBe(2);
     expect(await unread(alice)).toBe(0);
@@ -394,7 +477,10 @@ describe('the inbox', () => {
     const [keep] = await send({ userIds: [alice.id], title: 'keep' });
     const [old] = await send({ userIds: [alice.id], title: 'old news' });
 
-    expect((await ok(s.url, ArchiveNotificationDocument, { id: old!.id }, alice.token)).archiveNotification).toEqual({ id: old!.id, status: 'ARCHIVED' });
+    expect((await ok(s.url, ArchiveNotificationDocument, { id: old!.id }, alice.token)).archiveNotification).toEqual({
+      id: old!.id,
+      status: 'ARCHIVED',
+    });
     expect(await ids(alice)).toEqual([keep!.id]);
     expect(await ids(alice, { status: ['ARCHIVED'] })).toEqual([old!.id]);
     expect(await unread(alice)).toBe(1);
@@ -409,10 +495,14 @@ describe('the inbox', () => {
     expect(codes(await gql(s.url, MarkNotificationReadDocument, { id: n!.id }, mallory.token))).toEqual(['NOT_FOUND']);
     expect(codes(await gql(s.url, ArchiveNotificationDocument, { id: n!.id }, mallory.token))).toEqual(['NOT_FOUND']);
     expect(codes(await gql(s.url, MarkNotificationReadDocument, { id: n!.id }, admin.token))).toEqual(['NOT_FOUND']);
-    expect(codes(await gql(s.url, MarkNotificationReadDocument, { id: 'not-an-id' }, mallory.token))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await gql(s.url, MarkNotificationReadDocument, { id: 'not-an-id' }, mallory.token))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
     expect((await ok(s.url, MarkAllNotificationsReadDocument, {}, mallory.token)).markAllNotificationsRead).toBe(0);
 
-    expect((await list(alice)).edges.map((e) => e.node)).toEqual([expect.objectContaining({ id: n!.id, status: 'UNREAD', readAt: null })]);
+    expect((await list(alice)).edges.map((e) => e.node)).toEqual([
+      expect.objectContaining({ id: n!.id, status: 'UNREAD', readAt: null }),
+    ]);
   });
 
   it('lets an observer read and mark its own notifications', async () => {
@@ -422,8 +512,12 @@ describe('the inbox', () => {
     await send({ userIds: [observer.id], title: 'c' });
 
     expect(await unread(observer)).toBe(3);
-    expect((await ok(s.url, MarkNotificationReadDocument, { id: a!.id }, observer.token)).markNotificationRead.status).toBe('READ');
-    expect((await ok(s.url, ArchiveNotificationDocument, { id: b!.id }, observer.token)).archiveNotification.status).toBe('ARCHIVED');
+    expect(
+      (await ok(s.url, MarkNotificationReadDocument, { id: a!.id }, observer.token)).markNotificationRead.status,
+    ).toBe('READ');
+    expect(
+      (await ok(s.url, ArchiveNotificationDocument, { id: b!.id }, observer.token)).archiveNotification.status,
+    ).toBe('ARCHIVED');
     expect((await ok(s.url, MarkAllNotificationsReadDocument, {}, observer.token)).markAllNotificationsRead).toBe(1);
     expect(await unread(observer)).toBe(0);
   });
@@ -442,16 +536,31 @@ describe('sending by hand', () => {
 
   it('sends one notification per distinct user, audited, and nothing when a recipient does not exist', async () => {
     const [alice, bob] = await Promise.all([createUser(s, admin), createUser(s, admin)]);
-    const sent = await send({ userIds: [alice.id, bob.id, alice.id], title: 'Maintenance tonight', type: 'INFO', priority: 'LOW' });
+    const sent = await send({
+      userIds: [alice.id, bob.id, alice.id],
+      title: 'Maintenance tonight',
+      type: 'INFO',
+      priority: 'LOW',
+    });
     expect(sent.map((n) => n.user.id).sort()).toEqual([alice.id, bob.id].sort());
     expect(sent.every((n) => n.priority === 'LOW' && n.type === 'INFO' && n.channel === 'WEB')).toBe(true);
-    const audited = await s.sql(`SELECT entity_id FROM audit_events WHERE action = 'notification.send' AND actor_id = $1 AND entity_id = ANY($2)`, [admin.id, sent.map((n) => n.id)]);
+    const audited = await s.sql(
+      `SELECT entity_id FROM audit_events WHERE action = 'notification.send' AND actor_id = $1 AND entity_id = ANY($2)`,
+      [admin.id, sent.map((n) => n.id)],
+    );
     expect(audited).toHaveLength(2);
 
     const ghost = '00000000-0000-4000-8000-000000000000';
-    const r = await gql(s.url, SendNotificationDocument, { input: { userIds: [alice.id, ghost], title: 'to nobody' } }, admin.token);
+    const r = await gql(
+      s.url,
+      SendNotificationDocument,
+      { input: { userIds: [alice.id, ghost], title: 'to nobody' } },
+      admin.token,
+    );
     expect(codes(r)).toEqual(['NOT_FOUND']);
     expect((await list(alice)).edges.map((e) => e.node.title)).toEqual(['Maintenance tonight']);
-    expect(codes(await gql(s.url, SendNotificationDocument, { input: { userIds: [], title: 'empty' } }, admin.token))).toEqual(['BAD_USER_INPUT']);
+    expect(
+      codes(await gql(s.url, SendNotificationDocument, { input: { userIds: [], title: 'empty' } }, admin.token)),
+    ).toEqual(['BAD_USER_INPUT']);
   });
 });

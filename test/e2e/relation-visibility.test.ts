@@ -10,6 +10,7 @@ import {
   type GraphQLObjectType,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { gql, ok } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
@@ -24,7 +25,8 @@ import { createUser, firstAdmin, unique, type TestUser } from '../support/users.
 const schema = buildSchema(readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8'));
 const DEPTH = 4;
 
-const hasRequiredArgs = (f: GraphQLField<unknown, unknown>) => f.args.some((a) => isNonNullType(a.type) && a.defaultValue === undefined);
+const hasRequiredArgs = (f: GraphQLField<unknown, unknown>) =>
+  f.args.some((a) => isNonNullType(a.type) && a.defaultValue === undefined);
 const isLeaf = (f: GraphQLField<unknown, unknown>) => {
   const t = getNamedType(f.type);
   return isScalarType(t) || isEnumType(t);
@@ -74,7 +76,7 @@ function selection(type: GraphQLObjectType, depth: number, walked: Set<string>):
   return parts.join(' ');
 }
 
-describe('every relation applies the viewer\'s visibility', () => {
+describe("every relation applies the viewer's visibility", () => {
   let s: TestServer;
   let admin: TestUser;
   let outsider: TestUser;
@@ -82,7 +84,9 @@ describe('every relation applies the viewer\'s visibility', () => {
   const known: Record<string, string[]> = {};
 
   beforeAll(async () => {
-    s = await startTestServer({ env: { MAX_QUERY_TOKENS: '200000', MAX_QUERY_COST: '100000000', MAX_QUERY_DEPTH: '20' } });
+    s = await startTestServer({
+      env: { MAX_QUERY_TOKENS: '200000', MAX_QUERY_COST: '100000000', MAX_QUERY_DEPTH: '20' },
+    });
     admin = await firstAdmin(s);
     const owner = await createUser(s, admin);
     outsider = await createUser(s, admin);
@@ -95,27 +99,98 @@ describe('every relation applies the viewer\'s visibility', () => {
     };
 
     // A project the outsider worked in, requested an approval in, then was removed from.
-    const left = (await ok(s.url, `mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }`, { i: { name: unique('left-'), description: mark(), gitRepoUrl: `https://git.example.test/${mark()}.git` } }, owner.token)).createProject;
-    await ok(s.url, `mutation($i: AddProjectMemberInput!) { addProjectMember(input: $i) { role } }`, { i: { projectId: left.id, userId: outsider.id, role: 'CONTRIBUTOR' } }, owner.token);
-    const leftTask = (await ok(s.url, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, { i: { title: 'Deploy', description: mark(), projectId: left.id } }, owner.token)).createTask;
-    const leftSub = (await ok(s.url, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, { i: { title: 'Sub', description: mark(), projectId: left.id, parentId: leftTask.id } }, owner.token)).createTask;
-    const a1 = (await ok(s.url, `mutation($i: RequestApprovalInput!) { requestApproval(input: $i) { id } }`, { i: { actionType: 'deploy', taskId: leftSub.id } }, outsider.token)).requestApproval;
-    await ok(s.url, `mutation($i: ProjectMemberRefInput!) { removeProjectMember(input: $i) }`, { i: { projectId: left.id, userId: outsider.id } }, owner.token);
+    const left = (
+      await ok(
+        s.url,
+        `mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }`,
+        { i: { name: unique('left-'), description: mark(), gitRepoUrl: `https://git.example.test/${mark()}.git` } },
+        owner.token,
+      )
+    ).createProject;
+    await ok(
+      s.url,
+      `mutation($i: AddProjectMemberInput!) { addProjectMember(input: $i) { role } }`,
+      { i: { projectId: left.id, userId: outsider.id, role: 'CONTRIBUTOR' } },
+      owner.token,
+    );
+    const leftTask = (
+      await ok(
+        s.url,
+        `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`,
+        { i: { title: 'Deploy', description: mark(), projectId: left.id } },
+        owner.token,
+      )
+    ).createTask;
+    const leftSub = (
+      await ok(
+        s.url,
+        `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`,
+        { i: { title: 'Sub', description: mark(), projectId: left.id, parentId: leftTask.id } },
+        owner.token,
+      )
+    ).createTask;
+    const a1 = (
+      await ok(
+        s.url,
+        `mutation($i: RequestApprovalInput!) { requestApproval(input: $i) { id } }`,
+        { i: { actionType: 'deploy', taskId: leftSub.id } },
+        outsider.token,
+      )
+    ).requestApproval;
+    await ok(
+      s.url,
+      `mutation($i: ProjectMemberRefInput!) { removeProjectMember(input: $i) }`,
+      { i: { projectId: left.id, userId: outsider.id } },
+      owner.token,
+    );
 
     // A project the outsider still belongs to, soft-deleted by its owner.
-    const gone = (await ok(s.url, `mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }`, { i: { name: unique('gone-'), description: mark() } }, owner.token)).createProject;
-    await ok(s.url, `mutation($i: AddProjectMemberInput!) { addProjectMember(input: $i) { role } }`, { i: { projectId: gone.id, userId: outsider.id, role: 'CONTRIBUTOR' } }, owner.token);
-    const goneTask = (await ok(s.url, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, { i: { title: 'Gone', description: mark(), projectId: gone.id } }, owner.token)).createTask;
-    const a2 = (await ok(s.url, `mutation($i: RequestApprovalInput!) { requestApproval(input: $i) { id } }`, { i: { actionType: 'merge', taskId: goneTask.id } }, outsider.token)).requestApproval;
+    const gone = (
+      await ok(
+        s.url,
+        `mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }`,
+        { i: { name: unique('gone-'), description: mark() } },
+        owner.token,
+      )
+    ).createProject;
+    await ok(
+      s.url,
+      `mutation($i: AddProjectMemberInput!) { addProjectMember(input: $i) { role } }`,
+      { i: { projectId: gone.id, userId: outsider.id, role: 'CONTRIBUTOR' } },
+      owner.token,
+    );
+    const goneTask = (
+      await ok(
+        s.url,
+        `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`,
+        { i: { title: 'Gone', description: mark(), projectId: gone.id } },
+        owner.token,
+      )
+    ).createTask;
+    const a2 = (
+      await ok(
+        s.url,
+        `mutation($i: RequestApprovalInput!) { requestApproval(input: $i) { id } }`,
+        { i: { actionType: 'merge', taskId: goneTask.id } },
+        outsider.token,
+      )
+    ).requestApproval;
     await ok(s.url, `mutation($id: ID!) { deleteProject(id: $id) { id } }`, { id: gone.id }, owner.token);
 
     // Personal tasks of the owner: the outsider is assigned to the middle one only.
-    const create = async (input: Record<string, unknown>) => (await ok(s.url, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, { i: input }, owner.token)).createTask.id as string;
+    const create = async (input: Record<string, unknown>) =>
+      (await ok(s.url, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, { i: input }, owner.token))
+        .createTask.id as string;
     const parent = await create({ title: 'Parent', description: mark() });
     const dependency = await create({ title: 'Dependency', description: mark() });
     const middle = await create({ title: 'Middle', parentId: parent, dependsOn: [dependency] });
     await create({ title: 'Child', description: mark(), parentId: middle });
-    await ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: middle, userId: outsider.id } }, owner.token);
+    await ok(
+      s.url,
+      `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`,
+      { i: { taskId: middle, userId: outsider.id } },
+      owner.token,
+    );
 
     // Ids roots take: the outsider's own rows and the hidden ones (which the roots must refuse).
     known.Approval = [a1.id, a2.id];
@@ -126,7 +201,12 @@ describe('every relation applies the viewer\'s visibility', () => {
   afterAll(() => s?.close());
 
   it('the setup reaches the secrets (the walk would see a leak)', async () => {
-    const r = await ok(s.url, `query($id: ID!) { approval(id: $id) { project { description gitRepoUrl } task { description parent { description } } } }`, { id: known.Approval![0] }, admin.token);
+    const r = await ok(
+      s.url,
+      `query($id: ID!) { approval(id: $id) { project { description gitRepoUrl } task { description parent { description } } } }`,
+      { id: known.Approval![0] },
+      admin.token,
+    );
     expect(JSON.stringify(r)).toContain(secrets[0]);
     expect(JSON.stringify(r)).toContain(secrets[3]);
   });
@@ -153,8 +233,11 @@ describe('every relation applies the viewer\'s visibility', () => {
         // Refusals are fine (FORBIDDEN for admin-only roots); an answer must hold no secret.
         if (r.data) answered++;
         const text = JSON.stringify(r);
-        for (const secret of secrets) expect(text, `${root.name} leaks ${secret}: ${text.slice(0, 2000)}`).not.toContain(secret);
-        expect(r.errors?.filter((e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR') ?? [], q.slice(0, 200)).toEqual([]);
+        for (const secret of secrets)
+          expect(text, `${root.name} leaks ${secret}: ${text.slice(0, 2000)}`).not.toContain(secret);
+        expect(r.errors?.filter((e) => e.extensions?.code === 'INTERNAL_SERVER_ERROR') ?? [], q.slice(0, 200)).toEqual(
+          [],
+        );
       }
     }
     expect(asked).toEqual(expect.arrayContaining(['approvals', 'approval', 'task', 'tasks', 'projects', 'project']));

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { MeDocument, UpdateMeDocument, UserUpdatedDocument } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -52,7 +53,9 @@ describe('subscriptions over graphql-ws', () => {
     const forOther = subscribe(otherWs, UserUpdatedDocument, { id: user.id });
     await listening.registered(2); // both subscriptions are live on the server before the change
     await ok(s.url, UpdateMeDocument, { input: { name: 'Renamed' } }, user.token);
-    expect(await forAdmin.next()).toEqual({ userUpdated: { id: user.id, name: 'Renamed', role: 'USER', isBlocked: false } });
+    expect(await forAdmin.next()).toEqual({
+      userUpdated: { id: user.id, name: 'Renamed', role: 'USER', isBlocked: false },
+    });
     await forOther.nothingWithin(300);
     await adminWs.dispose();
     await otherWs.dispose();

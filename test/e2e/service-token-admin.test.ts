@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { CreateServiceTokenDocument } from '../generated/graphql.js';
 import { codes, gql, ok } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -16,10 +17,28 @@ beforeAll(async () => {
   s = await startTestServer();
   admin = await firstAdmin(s);
   user = await createUser(s, admin);
-  serviceToken = (await ok(s.url, CreateServiceTokenDocument, { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer', expiresAt: new Date(Date.now() + 86_400_000).toISOString() } }, admin.token)).createServiceToken.token;
+  serviceToken = (
+    await ok(
+      s.url,
+      CreateServiceTokenDocument,
+      {
+        input: {
+          name: unique('agent-'),
+          serviceActor: 'agent:senior-engineer',
+          expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+        },
+      },
+      admin.token,
+    )
+  ).createServiceToken.token;
   // One real AI call of the user's (the built-in LOCAL provider): a prompt log row that is not the admin's.
   const started = await ok(s.url, `mutation { startConversation(input: {}) { id } }`, {}, user.token);
-  await ok(s.url, `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`, { input: { conversationId: started.startConversation.id, content: 'Review this code' } }, user.token);
+  await ok(
+    s.url,
+    `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`,
+    { input: { conversationId: started.startConversation.id, content: 'Review this code' } },
+    user.token,
+  );
   // A cost alert of the user's, as the metered pipeline writes it (metering.test.ts fires real ones).
   const [alert] = await s.sql<{ id: string }>(
     `INSERT INTO cost_alerts (id, user_id, alert_type, threshold_percentage, period_start, spent_usd, limit_usd)
@@ -35,10 +54,19 @@ const PROMPT_LOGS = `query($where: PromptLogWhere) { promptLogs(first: 10, where
 const COST_ALERTS = `{ costAlerts(first: 10) { edges { node { id } } } }`;
 
 describe('a service token of an administrator', () => {
-  it('is refused the operations that show admins everyone\'s usage, over HTTP', async () => {
+  it("is refused the operations that show admins everyone's usage, over HTTP", async () => {
     expect(codes(await gql(s.url, PROMPT_LOGS, { where: { userId: user.id } }, serviceToken))).toEqual(['FORBIDDEN']);
     expect(codes(await gql(s.url, COST_ALERTS, {}, serviceToken))).toEqual(['FORBIDDEN']);
-    expect(codes(await gql(s.url, `{ approvals(first: 10, where: { awaitingMe: true }) { edges { node { id } } } }`, {}, serviceToken))).toEqual(['FORBIDDEN']);
+    expect(
+      codes(
+        await gql(
+          s.url,
+          `{ approvals(first: 10, where: { awaitingMe: true }) { edges { node { id } } } }`,
+          {},
+          serviceToken,
+        ),
+      ),
+    ).toEqual(['FORBIDDEN']);
     // A human admin is let in and sees the user's call: the refusal is the token's, not the query's.
     const seen = await ok(s.url, PROMPT_LOGS, { where: { userId: user.id } }, admin.token);
     expect(seen.promptLogs.edges).toHaveLength(1);
@@ -62,9 +90,17 @@ describe('a service token of an administrator', () => {
     expect(billing.hearsCostAlert(tokenViewer!, { alertId, userId: user.id } as never)).toBe(false);
     expect(billing.hearsCostAlert(humanViewer!, { alertId, userId: user.id } as never)).toBe(true);
     // Acknowledging someone else's alert: NOT_FOUND for the token, as for any non-admin.
-    const scope = { em: s.app.runtime.orm.em.fork(), viewer: tokenViewer, meta: { requestId: 'test', ip: null, userAgent: null } } as never;
-    await expect(billing.acknowledgeCostAlert(scope, tokenViewer!, alertId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    const [row] = await s.sql<{ acknowledged: boolean }>(`SELECT acknowledged FROM cost_alerts WHERE id = $1`, [alertId]);
+    const scope = {
+      em: s.app.runtime.orm.em.fork(),
+      viewer: tokenViewer,
+      meta: { requestId: 'test', ip: null, userAgent: null },
+    } as never;
+    await expect(billing.acknowledgeCostAlert(scope, tokenViewer!, alertId)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    const [row] = await s.sql<{ acknowledged: boolean }>(`SELECT acknowledged FROM cost_alerts WHERE id = $1`, [
+      alertId,
+    ]);
     expect(row!.acknowledged).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { codes, gql, ok, wsClient, wsExecute } from '../support/client.js';
 import { team } from '../support/projects.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -14,11 +15,34 @@ beforeAll(async () => {
 afterAll(() => s?.close());
 
 const personal = async (u: TestUser, input: Record<string, unknown> = {}) =>
-  (await ok(s.url, `mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }`, { i: { name: unique('t-'), ...input } }, u.token)).createApiToken.token as string;
+  (
+    await ok(
+      s.url,
+      `mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }`,
+      { i: { name: unique('t-'), ...input } },
+      u.token,
+    )
+  ).createApiToken.token as string;
 const service = async (by: TestUser, input: Record<string, unknown> = {}) =>
-  (await ok(s.url, `mutation($i: CreateServiceTokenInput!) { createServiceToken(input: $i) { token } }`, { i: { name: unique('svc-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON, ...input } }, by.token)).createServiceToken.token as string;
-const createTask = (token: string, projectId?: string) => gql(s.url, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, { i: { title: 'x', projectId } }, token);
-const projectIds = async (token: string) => (await ok(s.url, `{ projects { edges { node { id } } } }`, {}, token)).projects.edges.map((e: { node: { id: string } }) => e.node.id).sort();
+  (
+    await ok(
+      s.url,
+      `mutation($i: CreateServiceTokenInput!) { createServiceToken(input: $i) { token } }`,
+      { i: { name: unique('svc-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON, ...input } },
+      by.token,
+    )
+  ).createServiceToken.token as string;
+const createTask = (token: string, projectId?: string) =>
+  gql(
+    s.url,
+    `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`,
+    { i: { title: 'x', projectId } },
+    token,
+  );
+const projectIds = async (token: string) =>
+  (await ok(s.url, `{ projects { edges { node { id } } } }`, {}, token)).projects.edges
+    .map((e: { node: { id: string } }) => e.node.id)
+    .sort();
 
 describe('API token scopes', () => {
   it('a personal token runs only what its scopes name; without scopes, everything its user may do', async () => {
@@ -30,7 +54,16 @@ describe('API token scopes', () => {
     expect(r.errors![0]!.message).toContain('scopes');
     const all = await personal(owner);
     expect((await createTask(all, project.id)).errors).toBeUndefined();
-    expect(codes(await gql(s.url, `mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }`, { i: { name: 'x', scopes: ['everything'] } }, owner.token))).toEqual(['BAD_USER_INPUT']);
+    expect(
+      codes(
+        await gql(
+          s.url,
+          `mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }`,
+          { i: { name: 'x', scopes: ['everything'] } },
+          owner.token,
+        ),
+      ),
+    ).toEqual(['BAD_USER_INPUT']);
   });
 
   it('holds over WebSocket too: a read-only token queries but cannot change anything', async () => {
@@ -39,7 +72,9 @@ describe('API token scopes', () => {
     const client = wsClient(s.wsUrl, readOnly);
     try {
       expect((await wsExecute(client, `{ me { id } }`)).data).toEqual({ me: { id: owner.id } });
-      const r = await wsExecute(client, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, { i: { title: 'x', projectId: project.id } });
+      const r = await wsExecute(client, `mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }`, {
+        i: { title: 'x', projectId: project.id },
+      });
       expect(r.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
     } finally {
       await client.dispose();
@@ -48,7 +83,14 @@ describe('API token scopes', () => {
 
   it('a token limited to some projects reaches only those', async () => {
     const a = await team(s, admin, []);
-    const b = (await ok(s.url, `mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }`, { i: { name: unique('b-') } }, a.owner.token)).createProject;
+    const b = (
+      await ok(
+        s.url,
+        `mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }`,
+        { i: { name: unique('b-') } },
+        a.owner.token,
+      )
+    ).createProject;
     const onlyA = await personal(a.owner, { projectIds: [a.project.id] });
     expect(await projectIds(a.owner.token)).toEqual([a.project.id, b.id].sort());
     expect(await projectIds(onlyA)).toEqual([a.project.id]);
@@ -61,7 +103,13 @@ describe('API token scopes', () => {
   it('a token cannot mint a token with more than it has', async () => {
     const u = await createUser(s, admin);
     const scoped = await personal(u, { scopes: ['read', 'write'] });
-    const mint = (i: Record<string, unknown>) => gql(s.url, `mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }`, { i: { name: 'm', ...i } }, scoped);
+    const mint = (i: Record<string, unknown>) =>
+      gql(
+        s.url,
+        `mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }`,
+        { i: { name: 'm', ...i } },
+        scoped,
+      );
     expect(codes(await mint({}))).toEqual(['BAD_USER_INPUT']);
     expect(codes(await mint({ scopes: ['read', 'ai'] }))).toEqual(['BAD_USER_INPUT']);
     expect((await mint({ scopes: ['read'] })).errors).toBeUndefined();
@@ -70,22 +118,42 @@ describe('API token scopes', () => {
   it('service tokens need an expiry, and their scopes and projects bound them', async () => {
     const { project, task } = await team(s, admin, []);
     const other = await team(s, admin, []);
-    expect(codes(await gql(s.url, `mutation($i: CreateServiceTokenInput!) { createServiceToken(input: $i) { token } }`, { i: { name: 'forever', serviceActor: 'agent:x' } }, admin.token))).toEqual(['BAD_USER_INPUT']);
+    expect(
+      codes(
+        await gql(
+          s.url,
+          `mutation($i: CreateServiceTokenInput!) { createServiceToken(input: $i) { token } }`,
+          { i: { name: 'forever', serviceActor: 'agent:x' } },
+          admin.token,
+        ),
+      ),
+    ).toEqual(['BAD_USER_INPUT']);
     const containersOnly = await service(admin, { scopes: ['containers'] });
     expect((await gql(s.url, `{ containers { totalCount } }`, {}, containersOnly)).errors).toBeUndefined();
-    const ask = (token: string, taskId: string) => gql(s.url, `mutation($i: RequestApprovalInput!) { requestApproval(input: $i) { id } }`, { i: { actionType: 'deploy', taskId } }, token);
+    const ask = (token: string, taskId: string) =>
+      gql(
+        s.url,
+        `mutation($i: RequestApprovalInput!) { requestApproval(input: $i) { id } }`,
+        { i: { actionType: 'deploy', taskId } },
+        token,
+      );
     expect(codes(await ask(containersOnly, task.id))).toEqual(['FORBIDDEN']);
     const inProject = await service(admin, { scopes: ['work'], projectIds: [project.id] });
     expect((await ask(inProject, task.id)).errors).toBeUndefined();
     expect(codes(await ask(inProject, other.task.id))).toEqual(['NOT_FOUND']);
   });
 
-  it('an admin\'s service tokens are revoked when they stop being admin; personal tokens stay', async () => {
+  it("an admin's service tokens are revoked when they stop being admin; personal tokens stay", async () => {
     const second = await createUser(s, admin, 'ADMIN');
     const svc = await service(second);
     const mine = await personal(second);
     expect((await gql(s.url, `{ containers { totalCount } }`, {}, svc)).errors).toBeUndefined();
-    await ok(s.url, `mutation($i: UpdateUserInput!) { updateUser(input: $i) { role } }`, { i: { id: second.id, role: 'USER' } }, admin.token);
+    await ok(
+      s.url,
+      `mutation($i: UpdateUserInput!) { updateUser(input: $i) { role } }`,
+      { i: { id: second.id, role: 'USER' } },
+      admin.token,
+    );
     const after = await gql(s.url, `{ containers { totalCount } }`, {}, svc);
     expect(after.status).toBe(401);
     expect((await ok(s.url, `{ me { id role } }`, {}, mine)).me).toEqual({ id: second.id, role: 'USER' });
@@ -102,6 +170,8 @@ describe('API token scopes', () => {
 
   it('lists the scopes and their operations', async () => {
     const r = await ok(s.url, `{ tokenScopes { name kinds operations } }`, {}, admin.token);
-    expect(r.tokenScopes.map((x: { name: string }) => x.name)).toEqual(expect.arrayContaining(['read', 'write', 'containers', 'analysis', 'evaluations', 'mcp', 'ai']));
+    expect(r.tokenScopes.map((x: { name: string }) => x.name)).toEqual(
+      expect.arrayContaining(['read', 'write', 'containers', 'analysis', 'evaluations', 'mcp', 'ai']),
+    );
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { classifyIntent } from '../../src/shared/intent-classifier.js';
 import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
@@ -14,8 +15,12 @@ import { busListeners } from '../support/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
-if (!available) console.warn(`usage-dashboard.test.ts: SKIPPED, ${CHROMIUM} is not installed (apt-get install -y chromium); in CI (CI=true) this test fails instead.`);
+if (!available && process.env.CI === 'true')
+  throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
+if (!available)
+  console.warn(
+    `usage-dashboard.test.ts: SKIPPED, ${CHROMIUM} is not installed (apt-get install -y chromium); in CI (CI=true) this test fails instead.`,
+  );
 
 const CREATE_PROVIDER = `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`;
 const START = `mutation($input: StartConversationInput!) { startConversation(input: $input) { id } }`;
@@ -23,7 +28,8 @@ const SEND = `mutation($input: SendMessageInput!) { sendMessage(input: $input) {
 const UPDATE_TASK = `mutation($input: UpdateTaskInput!) { updateTask(input: $input) { id allowedIntents } }`;
 
 /** $ for what the provider reported, at $0.002 / $0.004 per 1k tokens (multiples of 250 tokens: exact micro-dollars). */
-const cost = (u: { prompt_tokens: number; completion_tokens: number }) => (u.prompt_tokens * 2 + u.completion_tokens * 4) / 1_000_000;
+const cost = (u: { prompt_tokens: number; completion_tokens: number }) =>
+  (u.prompt_tokens * 2 + u.completion_tokens * 4) / 1_000_000;
 
 describe.skipIf(!available)('GET /dashboard/usage in headless Chromium', () => {
   let s: TestServer;
@@ -42,7 +48,15 @@ describe.skipIf(!available)('GET /dashboard/usage in headless Chromium', () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
       viewport: { width: 1280, height: 900 },
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -57,20 +71,46 @@ describe.skipIf(!available)('GET /dashboard/usage in headless Chromium', () => {
 
   it('draws spend per day by model, top lists and intents, and a new call moves the chart without a reload', async () => {
     const providers = new Map<string, string>();
-    for (const [name, model] of [['openai-main', 'gpt-main'], ['openai-mini', 'gpt-mini']] as const) {
-      const input = { name, providerType: 'OPENAI', modelName: model, apiEndpoint: fake.baseURL, apiKey: 'sk-platform', inputCostPer1k: '0.002000', outputCostPer1k: '0.004000', maxTokens: 1000, timeoutSeconds: 5 };
+    for (const [name, model] of [
+      ['openai-main', 'gpt-main'],
+      ['openai-mini', 'gpt-mini'],
+    ] as const) {
+      const input = {
+        name,
+        providerType: 'OPENAI',
+        modelName: model,
+        apiEndpoint: fake.baseURL,
+        apiKey: 'sk-platform',
+        inputCostPer1k: '0.002000',
+        outputCostPer1k: '0.004000',
+        maxTokens: 1000,
+        timeoutSeconds: 5,
+      };
       providers.set(model, (await ok(s.url, CREATE_PROVIDER, { input }, admin.token)).createProvider.id);
     }
     const providerOf = (model: string) => providers.get(model)!;
     const t = await team(s, admin, ['MAINTAINER', 'CONTRIBUTOR'], 'Write the release notes');
     // A call may be bound only to a task its user is assigned to (prompt governance).
-    for (const u of [t.owner, ...t.members]) await ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: t.task.id, userId: u.id } }, admin.token);
+    for (const u of [t.owner, ...t.members])
+      await ok(
+        s.url,
+        `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`,
+        { i: { taskId: t.task.id, userId: u.id } },
+        admin.token,
+      );
     const [maintainer, member] = t.members as [TestUser, TestUser];
     const outsider = await createUser(s, admin);
     await ok(s.url, UPDATE_TASK, { input: { id: t.task.id, allowedIntents: ['documentation'] } }, t.owner.token);
 
-    const call = async (u: TestUser, model: string, content: string, usage: { prompt_tokens: number; completion_tokens: number }, where: Record<string, string> = {}) => {
-      const conversation = (await ok(s.url, START, { input: { providerId: providerOf(model), ...where } }, u.token)).startConversation.id;
+    const call = async (
+      u: TestUser,
+      model: string,
+      content: string,
+      usage: { prompt_tokens: number; completion_tokens: number },
+      where: Record<string, string> = {},
+    ) => {
+      const conversation = (await ok(s.url, START, { input: { providerId: providerOf(model), ...where } }, u.token))
+        .startConversation.id;
       fake.script({ usage });
       expect(codes(await gql(s.url, SEND, { input: { conversationId: conversation, content } }, u.token))).toEqual([]);
     };
@@ -108,19 +148,42 @@ describe.skipIf(!available)('GET /dashboard/usage in headless Chromium', () => {
 
     await page.evaluate(() => ((globalThis as any).stewardTestMarker = 'before the calls'));
     // A call the maintainer may not see (outside their project), then one they may: the chart moves by the second only.
-    await call(outsider, 'gpt-main', 'Write the documentation for my side project', { prompt_tokens: 4000, completion_tokens: 4000 });
+    await call(outsider, 'gpt-main', 'Write the documentation for my side project', {
+      prompt_tokens: 4000,
+      completion_tokens: 4000,
+    });
     const third = { prompt_tokens: 2000, completion_tokens: 1000 };
     await call(member, 'gpt-main', 'Write the documentation for the changelog', third, { taskId: t.task.id });
     const expected = (cost(first) + cost(second) + cost(third)).toFixed(6);
     // Functions, not strings: the page's CSP forbids eval.
-    await page.waitForFunction((v) => (globalThis as any).document.getElementById('spend-chart')?.dataset.today === v, expected, { timeout: 10_000 });
+    await page.waitForFunction(
+      (v) => (globalThis as any).document.getElementById('spend-chart')?.dataset.today === v,
+      expected,
+      { timeout: 10_000 },
+    );
     // Still the same document: the marker set before the calls survived (no reload).
     expect(await page.evaluate(() => (globalThis as any).stewardTestMarker)).toBe('before the calls');
 
     // A call refused by the member's hourly limit: counted as blocked on the page, live too.
-    await ok(s.url, `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`, { input: { userId: member.id, requestsPerHour: 1 } }, admin.token);
-    const refused = (await ok(s.url, START, { input: { providerId: providerOf('gpt-main'), taskId: t.task.id } }, member.token)).startConversation.id;
-    expect(codes(await gql(s.url, SEND, { input: { conversationId: refused, content: 'Write the documentation again' } }, member.token))).not.toEqual([]);
+    await ok(
+      s.url,
+      `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`,
+      { input: { userId: member.id, requestsPerHour: 1 } },
+      admin.token,
+    );
+    const refused = (
+      await ok(s.url, START, { input: { providerId: providerOf('gpt-main'), taskId: t.task.id } }, member.token)
+    ).startConversation.id;
+    expect(
+      codes(
+        await gql(
+          s.url,
+          SEND,
+          { input: { conversationId: refused, content: 'Write the documentation again' } },
+          member.token,
+        ),
+      ),
+    ).not.toEqual([]);
     await page.locator('#blocked-total strong', { hasText: '1' }).waitFor({ timeout: 10_000 });
     expect(await page.locator('#blocked .blocked-day').count()).toBe(1);
     expect(await today()).toBeCloseTo(cost(first) + cost(second) + cost(third), 6);

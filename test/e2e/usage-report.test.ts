@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+
 import { canonicalize } from '../../src/modules/audit/canonical.js';
 import { classifyIntent } from '../../src/shared/intent-classifier.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
@@ -49,11 +50,22 @@ const ANSWERS = {
 const IN_PRICE = 0.002;
 const OUT_PRICE = 0.004;
 const dollars = (u: { prompt_tokens: number; completion_tokens: number }[]) =>
-  (u.reduce((n, x) => n + x.prompt_tokens * IN_PRICE * 1000 + x.completion_tokens * OUT_PRICE * 1000, 0) / 1_000_000).toFixed(6);
+  (
+    u.reduce((n, x) => n + x.prompt_tokens * IN_PRICE * 1000 + x.completion_tokens * OUT_PRICE * 1000, 0) / 1_000_000
+  ).toFixed(6);
 
-const PROMPTS = { code: 'Implement the function that parses the config file', debug: 'Debug the failing login test', docs: 'Write the documentation for the API' };
+const PROMPTS = {
+  code: 'Implement the function that parses the config file',
+  debug: 'Debug the failing login test',
+  docs: 'Write the documentation for the API',
+};
 
-async function report(token: string, groupBy: string[], where?: Record<string, unknown>, page: { first?: number; after?: string } = {}) {
+async function report(
+  token: string,
+  groupBy: string[],
+  where?: Record<string, unknown>,
+  page: { first?: number; after?: string } = {},
+) {
   return (await ok(s.url, REPORT, { groupBy, where, ...page }, token)).usageReport;
 }
 
@@ -69,26 +81,46 @@ beforeAll(async () => {
     await ok(
       s.url,
       CREATE_PROVIDER,
-      { input: { name: 'fake-openai', providerType: 'OPENAI', modelName: MODEL, apiEndpoint: fake.baseURL, apiKey: 'sk-platform', inputCostPer1k: '0.002000', outputCostPer1k: '0.004000', maxTokens: 1000, timeoutSeconds: 5 } },
+      {
+        input: {
+          name: 'fake-openai',
+          providerType: 'OPENAI',
+          modelName: MODEL,
+          apiEndpoint: fake.baseURL,
+          apiKey: 'sk-platform',
+          inputCostPer1k: '0.002000',
+          outputCostPer1k: '0.004000',
+          maxTokens: 1000,
+          timeoutSeconds: 5,
+        },
+      },
       admin.token,
     )
   ).createProvider.id;
   t = await team(s, admin, ['MAINTAINER', 'CONTRIBUTOR'], 'Ship the parser');
   // A call may be bound only to a task its user is assigned to (prompt governance).
-  for (const u of [t.owner, ...t.members]) await ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: t.task.id, userId: u.id } }, admin.token);
+  for (const u of [t.owner, ...t.members])
+    await ok(
+      s.url,
+      `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`,
+      { i: { taskId: t.task.id, userId: u.id } },
+      admin.token,
+    );
   owner = t.owner;
   [maintainer, member] = t.members as [TestUser, TestUser];
   stranger = await createUser(s, admin);
   idle = await createUser(s, admin);
 
   // The member: two answered calls on the task, then one the provider fails.
-  const onTask = (await ok(s.url, START, { input: { providerId, taskId: t.task.id } }, member.token)).startConversation.id;
+  const onTask = (await ok(s.url, START, { input: { providerId, taskId: t.task.id } }, member.token)).startConversation
+    .id;
   fake.script({ usage: ANSWERS.memberFirst }, { usage: ANSWERS.memberSecond }, { status: 500 });
   expect(codes(await send(member, onTask, PROMPTS.code))).toEqual([]);
   expect(codes(await send(member, onTask, PROMPTS.debug))).toEqual([]);
   expect(codes(await send(member, onTask, PROMPTS.code))).toEqual(['PROVIDER_UNAVAILABLE']);
   // The maintainer: one answered call in the project, no task.
-  const inProject = (await ok(s.url, START, { input: { providerId, projectId: t.project.id } }, maintainer.token)).startConversation.id;
+  const inProject = (await ok(s.url, START, { input: { providerId, projectId: t.project.id } }, maintainer.token))
+    .startConversation.id;
   fake.script({ usage: ANSWERS.maintainer });
   expect(codes(await send(maintainer, inProject, PROMPTS.docs))).toEqual([]);
   // The stranger, outside the project, with an API token: one answered call, then one refused by its hourly limit.
@@ -129,16 +161,32 @@ describe('usageReport', () => {
     });
     expect(r.totals.requests - r.totals.blocked).toBe(fake.completions.length);
     const byUser = Object.fromEntries(r.rows.map((row: any) => [row.user.username, row]));
-    expect(byUser[member.username]).toMatchObject({ requests: 3, errors: 1, blocked: 0, inputTokens: 3000, outputTokens: 750, costUsd: dollars([ANSWERS.memberFirst, ANSWERS.memberSecond]) });
+    expect(byUser[member.username]).toMatchObject({
+      requests: 3,
+      errors: 1,
+      blocked: 0,
+      inputTokens: 3000,
+      outputTokens: 750,
+      costUsd: dollars([ANSWERS.memberFirst, ANSWERS.memberSecond]),
+    });
     expect(byUser[maintainer.username]).toMatchObject({ requests: 1, costUsd: dollars([ANSWERS.maintainer]) });
-    expect(byUser[stranger.username]).toMatchObject({ requests: 2, blocked: 1, errors: 0, costUsd: dollars([ANSWERS.stranger]) });
+    expect(byUser[stranger.username]).toMatchObject({
+      requests: 2,
+      blocked: 1,
+      errors: 0,
+      costUsd: dollars([ANSWERS.stranger]),
+    });
     // Most expensive first; the ungrouped dimensions are null.
-    expect(r.rows.map((row: any) => row.user.username)).toEqual([stranger.username, member.username, maintainer.username]);
+    expect(r.rows.map((row: any) => row.user.username)).toEqual([
+      stranger.username,
+      member.username,
+      maintainer.username,
+    ]);
     expect(r.rows[0]).toMatchObject({ day: null, model: null, project: null, status: null });
     expect(r.totalCount).toBe(3);
   });
 
-  it('shows admins everything, a project\'s owner and maintainers its calls, everyone else their own', async () => {
+  it("shows admins everything, a project's owner and maintainers its calls, everyone else their own", async () => {
     const users = async (u: TestUser) => {
       const r = await report(u.token, ['USER']);
       return { users: r.rows.map((row: any) => row.user.id).sort(), requests: r.totals.requests };
@@ -162,7 +210,9 @@ describe('usageReport', () => {
     const [d] = (await report(admin.token, ['DAY'])).rows;
     expect(d).toMatchObject({ day, requests: 6 });
     expect((await report(admin.token, ['WEEK'])).rows).toMatchObject([{ week: mondayOf(day), requests: 6 }]);
-    expect((await report(admin.token, ['MONTH'])).rows).toMatchObject([{ month: `${day.slice(0, 7)}-01`, requests: 6 }]);
+    expect((await report(admin.token, ['MONTH'])).rows).toMatchObject([
+      { month: `${day.slice(0, 7)}-01`, requests: 6 },
+    ]);
 
     const projects = (await report(admin.token, ['PROJECT'])).rows;
     // Most expensive first: the project's $0.012, then the calls outside any project ($0.010).
@@ -194,9 +244,13 @@ describe('usageReport', () => {
       [null, 4, 0],
       ['report-script', 2, 1],
     ]);
-    expect((await report(stranger.token, ['API_TOKEN'], { apiTokenId: tokenId })).rows).toMatchObject([{ apiToken: { id: tokenId }, requests: 2 }]);
+    expect((await report(stranger.token, ['API_TOKEN'], { apiTokenId: tokenId })).rows).toMatchObject([
+      { apiToken: { id: tokenId }, requests: 2 },
+    ]);
     const statuses = (await report(admin.token, ['STATUS'])).rows;
-    expect(Object.fromEntries(statuses.map((r: any) => [r.status, [r.requests, r.blocked, r.errors, r.costUsd]]))).toEqual({
+    expect(
+      Object.fromEntries(statuses.map((r: any) => [r.status, [r.requests, r.blocked, r.errors, r.costUsd]])),
+    ).toEqual({
       SUCCESS: [4, 0, 0, dollars(Object.values(ANSWERS))],
       BLOCKED: [1, 1, 0, '0.000000'],
       ERROR: [1, 0, 1, '0.000000'],
@@ -205,27 +259,41 @@ describe('usageReport', () => {
 
   it('combines dimensions, filters by time and attribute, and pages through groups', async () => {
     const dm = await report(admin.token, ['DAY', 'MODEL']);
-    expect(dm.rows.map((r: any) => [r.day, r.model, r.requests, r.costUsd])).toEqual([[today(), MODEL, 6, dollars(Object.values(ANSWERS))]]);
+    expect(dm.rows.map((r: any) => [r.day, r.model, r.requests, r.costUsd])).toEqual([
+      [today(), MODEL, 6, dollars(Object.values(ANSWERS))],
+    ]);
     const all = await report(admin.token, ['USER', 'STATUS']);
     expect(all.totalCount).toBe(5);
     const first = await report(admin.token, ['USER', 'STATUS'], undefined, { first: 2 });
     expect(first.pageInfo.hasNextPage).toBe(true);
     expect(first.totals).toEqual(all.totals);
-    const second = await report(admin.token, ['USER', 'STATUS'], undefined, { first: 2, after: first.pageInfo.endCursor });
-    const third = await report(admin.token, ['USER', 'STATUS'], undefined, { first: 2, after: second.pageInfo.endCursor });
+    const second = await report(admin.token, ['USER', 'STATUS'], undefined, {
+      first: 2,
+      after: first.pageInfo.endCursor,
+    });
+    const third = await report(admin.token, ['USER', 'STATUS'], undefined, {
+      first: 2,
+      after: second.pageInfo.endCursor,
+    });
     expect(third.pageInfo.hasNextPage).toBe(false);
     expect([...first.rows, ...second.rows, ...third.rows]).toEqual(all.rows);
 
     const later = new Date(Date.now() + 3600_000).toISOString();
     expect((await report(admin.token, ['DAY'], { from: later })).totals.requests).toBe(0);
-    expect((await report(admin.token, ['DAY'], { to: later, from: new Date(Date.now() - 3600_000).toISOString() })).totals.requests).toBe(6);
-    expect((await report(admin.token, ['USER'], { taskId: t.task.id })).totals).toMatchObject({ requests: 3, errors: 1 });
+    expect(
+      (await report(admin.token, ['DAY'], { to: later, from: new Date(Date.now() - 3600_000).toISOString() })).totals
+        .requests,
+    ).toBe(6);
+    expect((await report(admin.token, ['USER'], { taskId: t.task.id })).totals).toMatchObject({
+      requests: 3,
+      errors: 1,
+    });
     expect((await report(admin.token, ['USER'], { model: MODEL, providerId })).totals.requests).toBe(6);
     expect((await report(admin.token, ['USER'], { model: 'another-model' })).totals.requests).toBe(0);
     expect((await report(admin.token, ['USER'], { projectId: t.project.id })).totals.requests).toBe(4);
   });
 
-  it('counts the same from the organisation\'s daily rollup as from the logs: whole days, partial days, before and after folding', async () => {
+  it("counts the same from the organisation's daily rollup as from the logs: whole days, partial days, before and after folding", async () => {
     const byLogs = async (where?: Record<string, unknown>) => {
       // USER is not rolled up: this report is counted from the prompt logs.
       const rows = (await report(admin.token, ['DAY', 'MODEL', 'USER'], where)).rows as any[];
@@ -238,11 +306,20 @@ describe('usageReport', () => {
       return [...sums.entries()].sort();
     };
     const byRollup = async (where?: Record<string, unknown>) =>
-      ((await report(admin.token, ['DAY', 'MODEL'], where)).rows as any[]).map((r) => [`${r.day} ${r.model}`, [r.requests, Math.round(Number(r.costUsd) * 1e6), r.blocked]]).sort();
+      ((await report(admin.token, ['DAY', 'MODEL'], where)).rows as any[])
+        .map((r) => [`${r.day} ${r.model}`, [r.requests, Math.round(Number(r.costUsd) * 1e6), r.blocked]])
+        .sort();
     const midnight = `${today()}T00:00:00.000Z`;
-    const ranges = [undefined, { from: midnight }, { from: new Date(Date.now() - 3600_000).toISOString() }, { from: midnight, to: new Date(Date.now() + 60_000).toISOString() }];
+    const ranges = [
+      undefined,
+      { from: midnight },
+      { from: new Date(Date.now() - 3600_000).toISOString() },
+      { from: midnight, to: new Date(Date.now() + 60_000).toISOString() },
+    ];
     for (const where of ranges) expect(await byRollup(where), JSON.stringify(where)).toEqual(await byLogs(where));
-    expect(await byRollup()).toEqual([[`${today()} ${MODEL}`, [6, Math.round(Number(dollars(Object.values(ANSWERS))) * 1e6), 1]]]);
+    expect(await byRollup()).toEqual([
+      [`${today()} ${MODEL}`, [6, Math.round(Number(dollars(Object.values(ANSWERS))) * 1e6), 1]],
+    ]);
 
     const [pending] = await s.sql<{ n: number }>(`SELECT count(*)::int AS n FROM usage_rollup_delta`);
     expect(pending!.n).toBeGreaterThan(0);
@@ -255,7 +332,12 @@ describe('usageReport', () => {
     const bad = async (vars: Record<string, unknown>) => codes(await gql(s.url, REPORT, vars, admin.token));
     expect(await bad({ groupBy: [] })).toEqual(['BAD_USER_INPUT']);
     expect(await bad({ groupBy: ['DAY', 'DAY'] })).toEqual(['BAD_USER_INPUT']);
-    expect(await bad({ groupBy: ['DAY'], where: { from: new Date().toISOString(), to: new Date(Date.now() - 1000).toISOString() } })).toEqual(['BAD_USER_INPUT']);
+    expect(
+      await bad({
+        groupBy: ['DAY'],
+        where: { from: new Date().toISOString(), to: new Date(Date.now() - 1000).toISOString() },
+      }),
+    ).toEqual(['BAD_USER_INPUT']);
     expect(await bad({ groupBy: ['DAY'], first: 1001 })).toEqual(['BAD_USER_INPUT']);
     expect(await bad({ groupBy: ['DAY'], after: 'not-a-cursor' })).toEqual(['BAD_USER_INPUT']);
     expect(await bad({ groupBy: ['DAY'], where: { userId: 'nope' } })).toEqual(['BAD_USER_INPUT']);
@@ -280,7 +362,8 @@ describe('usageReport', () => {
     const toMaintainer = subscribe(maintainerWs, `subscription { usageRecorded { recordedAt } }`);
     const toStranger = subscribe(strangerWs, `subscription { usageRecorded { recordedAt } }`);
     await listeners.registered(2);
-    const conversation = (await ok(s.url, START, { input: { providerId, taskId: t.task.id } }, member.token)).startConversation.id;
+    const conversation = (await ok(s.url, START, { input: { providerId, taskId: t.task.id } }, member.token))
+      .startConversation.id;
     fake.script({ usage: { prompt_tokens: 250, completion_tokens: 250 } });
     expect(codes(await send(member, conversation, PROMPTS.code))).toEqual([]);
     expect((await toMaintainer.next(5000)).usageRecorded.recordedAt).toBeTruthy();
@@ -291,23 +374,73 @@ describe('usageReport', () => {
 });
 
 describe('exports', () => {
-  const get = (path: string, token?: string) => fetch(`${s.app.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const csvRows = (text: string) => text.trimEnd().split('\r\n').map((l) => l.split(','));
+  const get = (path: string, token?: string) =>
+    fetch(`${s.app.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const csvRows = (text: string) =>
+    text
+      .trimEnd()
+      .split('\r\n')
+      .map((l) => l.split(','));
 
-  it('GET /exports/usage.csv streams the report as CSV with a header row, with the report\'s visibility', async () => {
+  it("GET /exports/usage.csv streams the report as CSV with a header row, with the report's visibility", async () => {
     const res = await get('/exports/usage.csv?groupBy=USER,STATUS', admin.token);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8; header=present');
     expect(res.headers.get('content-disposition')).toContain('usage.csv');
     const [header, ...rows] = csvRows(await res.text());
-    expect(header).toEqual(['user_id', 'username', 'status', 'requests', 'input_tokens', 'output_tokens', 'cost_usd', 'blocked', 'errors']);
+    expect(header).toEqual([
+      'user_id',
+      'username',
+      'status',
+      'requests',
+      'input_tokens',
+      'output_tokens',
+      'cost_usd',
+      'blocked',
+      'errors',
+    ]);
     const r = await report(admin.token, ['USER', 'STATUS']);
-    expect(rows).toEqual(r.rows.map((x: any) => [x.user.id, x.user.username, x.status, x.requests, x.inputTokens, x.outputTokens, x.costUsd, x.blocked, x.errors].map(String)));
+    expect(rows).toEqual(
+      r.rows.map((x: any) =>
+        [
+          x.user.id,
+          x.user.username,
+          x.status,
+          x.requests,
+          x.inputTokens,
+          x.outputTokens,
+          x.costUsd,
+          x.blocked,
+          x.errors,
+        ].map(String),
+      ),
+    );
 
     const mine = csvRows(await (await get('/exports/usage.csv?groupBy=USER', maintainer.token)).text());
-    expect(mine.slice(1).map((row) => row[0]).sort()).toEqual([member.id, maintainer.id].sort());
-    const dayModel = csvRows(await (await get(`/exports/usage.csv?groupBy=DAY,MODEL&from=${encodeURIComponent(new Date(Date.now() - 86400_000).toISOString())}`, member.token)).text());
-    expect(dayModel[0]).toEqual(['day', 'model', 'requests', 'input_tokens', 'output_tokens', 'cost_usd', 'blocked', 'errors']);
+    expect(
+      mine
+        .slice(1)
+        .map((row) => row[0])
+        .sort(),
+    ).toEqual([member.id, maintainer.id].sort());
+    const dayModel = csvRows(
+      await (
+        await get(
+          `/exports/usage.csv?groupBy=DAY,MODEL&from=${encodeURIComponent(new Date(Date.now() - 86400_000).toISOString())}`,
+          member.token,
+        )
+      ).text(),
+    );
+    expect(dayModel[0]).toEqual([
+      'day',
+      'model',
+      'requests',
+      'input_tokens',
+      'output_tokens',
+      'cost_usd',
+      'blocked',
+      'errors',
+    ]);
     expect(dayModel.slice(1).every((row) => row[0] === today())).toBe(true);
     const tokens = csvRows(await (await get('/exports/usage.csv?groupBy=API_TOKEN', stranger.token)).text());
     expect(tokens.map((row) => row.slice(0, 3))).toEqual([
@@ -315,7 +448,9 @@ describe('exports', () => {
       [tokenId, 'report-script', '2'],
     ]);
     // Nothing to report: still the header.
-    expect(await (await get(`/exports/usage.csv?groupBy=DAY`, idle.token)).text()).toBe('day,requests,input_tokens,output_tokens,cost_usd,blocked,errors\r\n');
+    expect(await (await get(`/exports/usage.csv?groupBy=DAY`, idle.token)).text()).toBe(
+      'day,requests,input_tokens,output_tokens,cost_usd,blocked,errors\r\n',
+    );
   });
 
   it('answers 401 without a token, 400 for bad parameters', async () => {
@@ -333,37 +468,78 @@ describe('exports', () => {
     expect((await get('/exports/prompt-logs.jsonl?from=yesterday', admin.token)).status).toBe(400);
   });
 
-  it('GET /exports/prompt-logs.jsonl: one JSON object per line, admins everyone\'s, others their own', async () => {
+  it("GET /exports/prompt-logs.jsonl: one JSON object per line, admins everyone's, others their own", async () => {
     const res = await get('/exports/prompt-logs.jsonl', member.token);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-    const lines = (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = (await res.text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(new Set(lines.map((l) => l.userId))).toEqual(new Set([member.id]));
     expect(lines.slice(0, 3).map((l) => l.status)).toEqual(['SUCCESS', 'SUCCESS', 'ERROR']);
-    expect(lines[0]).toMatchObject({ model: MODEL, promptTokens: 1000, completionTokens: 500, costUsd: '0.004000', prompt: PROMPTS.code, taskId: t.task.id });
+    expect(lines[0]).toMatchObject({
+      model: MODEL,
+      promptTokens: 1000,
+      completionTokens: 500,
+      costUsd: '0.004000',
+      prompt: PROMPTS.code,
+      taskId: t.task.id,
+    });
 
-    const everyone = (await (await get('/exports/prompt-logs.jsonl', admin.token)).text()).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const everyone = (await (await get('/exports/prompt-logs.jsonl', admin.token)).text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(new Set(everyone.map((l) => l.userId))).toEqual(new Set([member.id, maintainer.id, stranger.id]));
-    const strangers = (await (await get(`/exports/prompt-logs.jsonl?userId=${stranger.id}`, admin.token)).text()).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const strangers = (await (await get(`/exports/prompt-logs.jsonl?userId=${stranger.id}`, admin.token)).text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(strangers.map((l) => [l.status, l.apiTokenId])).toEqual([
       ['SUCCESS', tokenId],
       ['BLOCKED', tokenId],
     ]);
     // Someone else asking for another user's logs still gets only their own.
-    const own = (await (await get(`/exports/prompt-logs.jsonl?userId=${stranger.id}`, member.token)).text()).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const own = (await (await get(`/exports/prompt-logs.jsonl?userId=${stranger.id}`, member.token)).text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(new Set(own.map((l) => l.userId))).toEqual(new Set([member.id]));
-    expect(await (await get(`/exports/prompt-logs.jsonl?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`, admin.token)).text()).toBe('');
+    expect(
+      await (
+        await get(
+          `/exports/prompt-logs.jsonl?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
+          admin.token,
+        )
+      ).text(),
+    ).toBe('');
   });
 
   it('GET /exports/usage.csv quotes what a spreadsheet would run as a formula', async () => {
-    const risky = (await ok(s.url, `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`, { input: { title: '=HYPERLINK("http://evil.test","open")', projectId: t.project.id } }, owner.token)).createTask;
-    await ok(s.url, `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`, { i: { taskId: risky.id, userId: member.id } }, admin.token);
-    const conversation = (await ok(s.url, START, { input: { providerId, taskId: risky.id } }, member.token)).startConversation.id;
+    const risky = (
+      await ok(
+        s.url,
+        `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
+        { input: { title: '=HYPERLINK("http://evil.test","open")', projectId: t.project.id } },
+        owner.token,
+      )
+    ).createTask;
+    await ok(
+      s.url,
+      `mutation($i: AssignTaskInput!) { assignTask(input: $i) { id } }`,
+      { i: { taskId: risky.id, userId: member.id } },
+      admin.token,
+    );
+    const conversation = (await ok(s.url, START, { input: { providerId, taskId: risky.id } }, member.token))
+      .startConversation.id;
     fake.script({ usage: { prompt_tokens: 250, completion_tokens: 250 } });
     expect(codes(await send(member, conversation, PROMPTS.code))).toEqual([]);
     const text = await (await get(`/exports/usage.csv?groupBy=TASK&taskId=${risky.id}`, member.token)).text();
-    expect(text.split('\r\n')[1]).toBe(`${risky.id},"'=HYPERLINK(""http://evil.test"",""open"")",1,250,250,0.001500,0,0`);
+    expect(text.split('\r\n')[1]).toBe(
+      `${risky.id},"'=HYPERLINK(""http://evil.test"",""open"")",1,250,250,0.001500,0,0`,
+    );
   });
 
   it('GET /exports/audit.jsonl: admins only, each event with its hash and the previous one, verifiable by the reader', async () => {
@@ -373,7 +549,10 @@ describe('exports', () => {
     const res = await get('/exports/audit.jsonl', admin.token);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-ndjson; charset=utf-8');
-    const events = (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const events = (await res.text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const sealed = events.filter((e) => e.hash);
     expect(sealed.length).toBeGreaterThan(5);
     expect(sealed.some((e) => e.action === 'apiToken.create' || e.entityType === 'ApiToken')).toBe(true);

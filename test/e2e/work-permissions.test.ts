@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import {
   AddProjectMemberDocument,
   ApproveApprovalDocument,
@@ -34,7 +35,12 @@ let agentToken: string;
 beforeAll(async () => {
   s = await startTestServer();
   admin = await firstAdmin(s);
-  const created = await ok(s.url, CreateServiceTokenDocument, { input: { name: 'matrix-agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON } }, admin.token);
+  const created = await ok(
+    s.url,
+    CreateServiceTokenDocument,
+    { input: { name: 'matrix-agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON } },
+    admin.token,
+  );
   agentToken = created.createServiceToken.token;
 });
 afterAll(() => s?.close());
@@ -68,10 +74,19 @@ async function world(): Promise<World> {
     createUser(s, admin),
     createUser(s, admin),
   ]);
-  const projectId = (await ok(s.url, CreateProjectDocument, { input: { name: unique('matrix-') } }, owner!.token)).createProject.id;
-  const members = [[maintainer, 'MAINTAINER'], [contributor, 'CONTRIBUTOR'], [viewer, 'VIEWER'], [observer, 'VIEWER'], [requester, 'CONTRIBUTOR']] as const;
-  for (const [m, role] of members) await ok(s.url, AddProjectMemberDocument, { input: { projectId, userId: m!.id, role } }, owner!.token);
-  const taskId = (await ok(s.url, CreateTaskDocument, { input: { title: 'The task', projectId } }, owner!.token)).createTask.id;
+  const projectId = (await ok(s.url, CreateProjectDocument, { input: { name: unique('matrix-') } }, owner!.token))
+    .createProject.id;
+  const members = [
+    [maintainer, 'MAINTAINER'],
+    [contributor, 'CONTRIBUTOR'],
+    [viewer, 'VIEWER'],
+    [observer, 'VIEWER'],
+    [requester, 'CONTRIBUTOR'],
+  ] as const;
+  for (const [m, role] of members)
+    await ok(s.url, AddProjectMemberDocument, { input: { projectId, userId: m!.id, role } }, owner!.token);
+  const taskId = (await ok(s.url, CreateTaskDocument, { input: { title: 'The task', projectId } }, owner!.token))
+    .createTask.id;
   const tokens = {
     admin: admin.token,
     owner: owner!.token,
@@ -99,9 +114,36 @@ interface Row {
   expected: Record<Actor, Outcome>;
 }
 
-const READS: Record<Actor, Outcome> = { admin: 'ok', owner: 'ok', maintainer: 'ok', contributor: 'ok', viewer: 'ok', observer: 'ok', stranger: 'null', agent: 'FORBIDDEN' };
-const WORK: Record<Actor, Outcome> = { admin: 'ok', owner: 'ok', maintainer: 'ok', contributor: 'ok', viewer: 'FORBIDDEN', observer: 'FORBIDDEN', stranger: 'NOT_FOUND', agent: 'FORBIDDEN' };
-const MANAGE: Record<Actor, Outcome> = { admin: 'ok', owner: 'ok', maintainer: 'ok', contributor: 'FORBIDDEN', viewer: 'FORBIDDEN', observer: 'FORBIDDEN', stranger: 'NOT_FOUND', agent: 'FORBIDDEN' };
+const READS: Record<Actor, Outcome> = {
+  admin: 'ok',
+  owner: 'ok',
+  maintainer: 'ok',
+  contributor: 'ok',
+  viewer: 'ok',
+  observer: 'ok',
+  stranger: 'null',
+  agent: 'FORBIDDEN',
+};
+const WORK: Record<Actor, Outcome> = {
+  admin: 'ok',
+  owner: 'ok',
+  maintainer: 'ok',
+  contributor: 'ok',
+  viewer: 'FORBIDDEN',
+  observer: 'FORBIDDEN',
+  stranger: 'NOT_FOUND',
+  agent: 'FORBIDDEN',
+};
+const MANAGE: Record<Actor, Outcome> = {
+  admin: 'ok',
+  owner: 'ok',
+  maintainer: 'ok',
+  contributor: 'FORBIDDEN',
+  viewer: 'FORBIDDEN',
+  observer: 'FORBIDDEN',
+  stranger: 'NOT_FOUND',
+  agent: 'FORBIDDEN',
+};
 
 const MATRIX: Record<string, Row> = {
   'query project': {
@@ -113,36 +155,68 @@ const MATRIX: Record<string, Row> = {
     expected: READS,
   },
   'query tasks(where: { projectId })': {
-    run: async (w, token) => outcome(await gql(s.url, TasksDocument, { where: { projectId: w.projectId } }, token), (d) => d?.tasks.edges),
+    run: async (w, token) =>
+      outcome(await gql(s.url, TasksDocument, { where: { projectId: w.projectId } }, token), (d) => d?.tasks.edges),
     expected: { ...READS, stranger: 'empty' },
   },
   'mutation createTask': {
-    run: async (w, token) => outcome(await gql(s.url, CreateTaskDocument, { input: { title: 'New work', projectId: w.projectId } }, token), (d) => d?.createTask),
+    run: async (w, token) =>
+      outcome(
+        await gql(s.url, CreateTaskDocument, { input: { title: 'New work', projectId: w.projectId } }, token),
+        (d) => d?.createTask,
+      ),
     expected: WORK,
   },
   'mutation updateTaskStatus': {
     async run(w, token) {
-      const taskId = (await ok(s.url, CreateTaskDocument, { input: { title: 'To cancel', projectId: w.projectId } }, w.owner.token)).createTask.id;
-      return outcome(await gql(s.url, UpdateTaskStatusDocument, { input: { taskId, status: 'CANCELLED' } }, token), (d) => d?.updateTaskStatus);
+      const taskId = (
+        await ok(s.url, CreateTaskDocument, { input: { title: 'To cancel', projectId: w.projectId } }, w.owner.token)
+      ).createTask.id;
+      return outcome(
+        await gql(s.url, UpdateTaskStatusDocument, { input: { taskId, status: 'CANCELLED' } }, token),
+        (d) => d?.updateTaskStatus,
+      );
     },
     // A service token acts for the system in any live project (agents report progress).
     expected: { ...WORK, agent: 'ok' },
   },
   'mutation addProjectMember': {
     async run(w, token) {
-      const r = await gql(s.url, AddProjectMemberDocument, { input: { projectId: w.projectId, userId: w.newcomer.id, role: 'VIEWER' } }, token);
-      if (r.data?.addProjectMember) await ok(s.url, RemoveProjectMemberDocument, { input: { projectId: w.projectId, userId: w.newcomer.id } }, w.owner.token);
+      const r = await gql(
+        s.url,
+        AddProjectMemberDocument,
+        { input: { projectId: w.projectId, userId: w.newcomer.id, role: 'VIEWER' } },
+        token,
+      );
+      if (r.data?.addProjectMember)
+        await ok(
+          s.url,
+          RemoveProjectMemberDocument,
+          { input: { projectId: w.projectId, userId: w.newcomer.id } },
+          w.owner.token,
+        );
       return outcome(r, (d) => d?.addProjectMember);
     },
     expected: MANAGE,
   },
   'mutation requestApproval': {
-    run: async (w, token) => outcome(await gql(s.url, RequestApprovalDocument, { input: { taskId: w.taskId, actionType: 'deploy' } }, token), (d) => d?.requestApproval),
+    run: async (w, token) =>
+      outcome(
+        await gql(s.url, RequestApprovalDocument, { input: { taskId: w.taskId, actionType: 'deploy' } }, token),
+        (d) => d?.requestApproval,
+      ),
     expected: { ...WORK, agent: 'ok' },
   },
   'mutation approveApproval': {
     async run(w, token) {
-      const id = (await ok(s.url, RequestApprovalDocument, { input: { taskId: w.taskId, actionType: 'deploy' } }, w.requester.token)).requestApproval.id;
+      const id = (
+        await ok(
+          s.url,
+          RequestApprovalDocument,
+          { input: { taskId: w.taskId, actionType: 'deploy' } },
+          w.requester.token,
+        )
+      ).requestApproval.id;
       return outcome(await gql(s.url, ApproveApprovalDocument, { input: { id } }, token), (d) => d?.approveApproval);
     },
     expected: MANAGE,
@@ -164,12 +238,17 @@ describe('the work role matrix', () => {
     try {
       const listeners = busListeners(s);
       const subs = ACTORS.map((_, i) => subscribe(clients[i]!, TaskUpdatedDocument, { projectId: w.projectId }));
-      const byActor = Object.fromEntries(ACTORS.map((a, i) => [a, subs[i]!])) as unknown as Record<Actor, Subscription<{ taskUpdated: { id: string } }>>;
+      const byActor = Object.fromEntries(ACTORS.map((a, i) => [a, subs[i]!])) as unknown as Record<
+        Actor,
+        Subscription<{ taskUpdated: { id: string } }>
+      >;
       // The agent is refused at once; everyone else is listening before the change.
       const agentEnd = (await byActor.agent.ended) as GqlError[];
       await listeners.registered(ACTORS.length - 1);
 
-      const taskId = (await ok(s.url, CreateTaskDocument, { input: { title: 'Broadcast', projectId: w.projectId } }, w.owner.token)).createTask.id;
+      const taskId = (
+        await ok(s.url, CreateTaskDocument, { input: { title: 'Broadcast', projectId: w.projectId } }, w.owner.token)
+      ).createTask.id;
       const got = {} as Record<Actor, Outcome>;
       got.agent = agentEnd.map((e) => e.extensions?.code).join(',');
       await Promise.all(
@@ -181,7 +260,16 @@ describe('the work role matrix', () => {
           );
         }),
       );
-      expect(got).toEqual({ admin: 'event', owner: 'event', maintainer: 'event', contributor: 'event', viewer: 'event', observer: 'event', stranger: 'nothing', agent: 'FORBIDDEN' });
+      expect(got).toEqual({
+        admin: 'event',
+        owner: 'event',
+        maintainer: 'event',
+        contributor: 'event',
+        viewer: 'event',
+        observer: 'event',
+        stranger: 'nothing',
+        agent: 'FORBIDDEN',
+      });
     } finally {
       await Promise.all(clients.map((c) => c.dispose()));
     }

@@ -37,7 +37,12 @@ export async function gql<T = any, V = Record<string, unknown>>(
 }
 
 /** Like gql, but fails the test on any error and returns the data. */
-export async function ok<T = any, V = Record<string, unknown>>(url: string, doc: Doc<T, V>, variables?: V, token?: string): Promise<T> {
+export async function ok<T = any, V = Record<string, unknown>>(
+  url: string,
+  doc: Doc<T, V>,
+  variables?: V,
+  token?: string,
+): Promise<T> {
   const r = await gql(url, doc, variables, token);
   if (r.errors?.length || !r.data) throw new Error(`GraphQL errors: ${JSON.stringify(r.errors ?? r)}`);
   return r.data;
@@ -47,7 +52,11 @@ export async function ok<T = any, V = Record<string, unknown>>(url: string, doc:
 export const codes = (r: { errors?: GqlError[] }) => (r.errors ?? []).map((e) => e.extensions?.code);
 
 /** A graphql-ws client over a real WebSocket; closes with the test via `dispose`. */
-export function wsClient(wsUrl: string, token?: string | null, extra: Partial<Parameters<typeof createClient>[0]> = {}): Client {
+export function wsClient(
+  wsUrl: string,
+  token?: string | null,
+  extra: Partial<Parameters<typeof createClient>[0]> = {},
+): Client {
   return createClient({
     url: wsUrl,
     webSocketImpl: WebSocket,
@@ -71,7 +80,11 @@ export interface Subscription<T> {
 }
 
 /** Subscribes and buffers events; use deferred waits instead of sleeps. */
-export function subscribe<T = any, V = Record<string, unknown>>(client: Client, doc: Doc<T, V>, variables?: V): Subscription<T> {
+export function subscribe<T = any, V = Record<string, unknown>>(
+  client: Client,
+  doc: Doc<T, V>,
+  variables?: V,
+): Subscription<T> {
   const received: T[] = [];
   const waiters: ((v: T) => void)[] = [];
   let consumed = 0;
@@ -138,7 +151,12 @@ export interface WsOutcome<T> {
  * subscription's first event), or the errors the server refused it with, or the close
  * that ended the socket. The operation is completed once it has answered.
  */
-export function wsExecute<T = any, V = Record<string, unknown>>(client: Client, doc: Doc<T, V>, variables?: V, ms = 5000): Promise<WsOutcome<T>> {
+export function wsExecute<T = any, V = Record<string, unknown>>(
+  client: Client,
+  doc: Doc<T, V>,
+  variables?: V,
+  ms = 5000,
+): Promise<WsOutcome<T>> {
   return new Promise((resolve, reject) => {
     let dispose = () => {};
     const timer = setTimeout(() => {
@@ -157,7 +175,8 @@ export function wsExecute<T = any, V = Record<string, unknown>>(client: Client, 
         error: (e) => {
           if (Array.isArray(e)) return settle({ errors: e as GqlError[] });
           const ev = e as { code?: number; reason?: string };
-          if (typeof ev?.code === 'number') return settle({ close: { code: ev.code, reason: String(ev.reason ?? '') } });
+          if (typeof ev?.code === 'number')
+            return settle({ close: { code: ev.code, reason: String(ev.reason ?? '') } });
           clearTimeout(timer);
           reject(e);
         },

@@ -147,7 +147,8 @@ const tokens = (text: string) => Math.ceil(text.length / 4);
  * message, 3 priming the reply); for any other model name, 1 token per started 4 characters.
  */
 function counterFor(model: string) {
-  if (!/^(gpt-4o|gpt-4\.1|gpt-5|o[134])/.test(model)) return { prompt: (contents: string[]) => contents.reduce((n, c) => n + tokens(c), 0), completion: tokens };
+  if (!/^(gpt-4o|gpt-4\.1|gpt-5|o[134])/.test(model))
+    return { prompt: (contents: string[]) => contents.reduce((n, c) => n + tokens(c), 0), completion: tokens };
   const count = (t: string) => o200k(t, { allowedSpecial: new Set(), disallowedSpecial: new Set() });
   return { prompt: (contents: string[]) => contents.reduce((n, c) => n + count(c) + 3, 3), completion: count };
 }
@@ -168,7 +169,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function error(res: ServerResponse, status: number, message: string) {
   res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: null } }));
+  res.end(
+    JSON.stringify({
+      error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: null },
+    }),
+  );
 }
 
 export async function startFakeOpenAI(): Promise<FakeOpenAI> {
@@ -183,10 +188,17 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const ledger: FakeLedger = {
     calls,
     embeddings,
-    totals: () => ({ calls: calls.length, promptTokens: calls.reduce((n, c) => n + c.promptTokens, 0), completionTokens: calls.reduce((n, c) => n + c.completionTokens, 0) }),
+    totals: () => ({
+      calls: calls.length,
+      promptTokens: calls.reduce((n, c) => n + c.promptTokens, 0),
+      completionTokens: calls.reduce((n, c) => n + c.completionTokens, 0),
+    }),
     spendMicros(inPer1k, outPer1k) {
       // tokens × nano-dollars per 1k tokens = pico-dollars × 1000 ... summed exactly, rounded up once.
-      const total = calls.reduce((n, c) => n + BigInt(c.promptTokens) * nanos(inPer1k) + BigInt(c.completionTokens) * nanos(outPer1k), 0n);
+      const total = calls.reduce(
+        (n, c) => n + BigInt(c.promptTokens) * nanos(inPer1k) + BigInt(c.completionTokens) * nanos(outPer1k),
+        0n,
+      );
       const perMicro = 1000n * 1000n; // (nano/1k tokens × tokens) / 1000 = nano; nano / 1000 = micro
       return (total + perMicro - 1n) / perMicro;
     },
@@ -234,7 +246,11 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       reportedUsage: usage,
       maxTokens: body?.max_completion_tokens ?? body?.max_tokens ?? null,
     };
-    const tools = (step.toolCalls ?? []).map((t, i) => ({ id: `call_fake_${requests.length}_${i}`, type: 'function' as const, function: { name: t.name, arguments: t.arguments } }));
+    const tools = (step.toolCalls ?? []).map((t, i) => ({
+      id: `call_fake_${requests.length}_${i}`,
+      type: 'function' as const,
+      function: { name: t.name, arguments: t.arguments },
+    }));
     const toolText = tools.map((t) => t.function.name + t.function.arguments).join('');
     calls.push(served);
     // What the reply cost the fake: the reported count when complete, else the tokens of what was written.
@@ -257,7 +273,19 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
           object: 'chat.completion',
           created,
           model,
-          choices: [{ index: 0, message: { role: 'assistant', content: tools.length ? null : reply, refusal: null, ...(tools.length ? { tool_calls: tools } : {}) }, finish_reason: tools.length ? 'tool_calls' : 'stop', logprobs: null }],
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: 'assistant',
+                content: tools.length ? null : reply,
+                refusal: null,
+                ...(tools.length ? { tool_calls: tools } : {}),
+              },
+              finish_reason: tools.length ? 'tool_calls' : 'stop',
+              logprobs: null,
+            },
+          ],
           ...(withTotal ? { usage: withTotal } : {}),
         }),
       );
@@ -282,13 +310,21 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       wrote(text);
     }
     for (const [i, t] of tools.entries()) {
-      send(chunk({ tool_calls: [{ index: i, id: t.id, type: 'function', function: { name: t.function.name, arguments: '' } }] }, null));
+      send(
+        chunk(
+          {
+            tool_calls: [{ index: i, id: t.id, type: 'function', function: { name: t.function.name, arguments: '' } }],
+          },
+          null,
+        ),
+      );
       send(chunk({ tool_calls: [{ index: i, function: { arguments: t.function.arguments } }] }, null));
       wrote(t.function.name + t.function.arguments);
     }
     if (step.stallAfterChunks !== undefined && chunks.length <= step.stallAfterChunks) return;
     send(chunk({}, tools.length ? 'tool_calls' : 'stop'));
-    if (body?.stream_options?.include_usage && withTotal) send({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: withTotal });
+    if (body?.stream_options?.include_usage && withTotal)
+      send({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: withTotal });
     send('[DONE]');
     finished();
     res.end();
@@ -299,16 +335,30 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     const promptTokens = input.reduce((n, t) => n + tokens(String(t)), 0);
     const model = String(body?.model ?? 'fake-embedding');
     embeddings.push({ model, promptTokens });
-    const vector = (t: string) => Array.from({ length: 8 }, (_, i) => ((t.charCodeAt(i % Math.max(1, t.length)) || 0) % 97) / 97);
+    const vector = (t: string) =>
+      Array.from({ length: 8 }, (_, i) => ((t.charCodeAt(i % Math.max(1, t.length)) || 0) % 97) / 97);
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ object: 'list', model, data: input.map((t, index) => ({ object: 'embedding', index, embedding: vector(String(t)) })), usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } }));
+    res.end(
+      JSON.stringify({
+        object: 'list',
+        model,
+        data: input.map((t, index) => ({ object: 'embedding', index, embedding: vector(String(t)) })),
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+      }),
+    );
   }
 
   const server = createServer((req, res) => {
     void (async () => {
       const body = await readBody(req);
       const auth = req.headers.authorization;
-      requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', headers: { ...req.headers }, authorization: typeof auth === 'string' ? auth : null, body });
+      requests.push({
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: { ...req.headers },
+        authorization: typeof auth === 'string' ? auth : null,
+        body,
+      });
       const n = requests.filter((r) => r.method === 'POST' && r.path.startsWith('/v1/chat/completions')).length;
       for (const w of waiters.filter((x) => x.n <= n)) {
         waiters.splice(waiters.indexOf(w), 1);
@@ -324,7 +374,12 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       if (req.method === 'POST' && path === '/v1/embeddings') return embedding(res, body);
       if (req.method === 'GET' && path === '/v1/models') {
         res.writeHead(200, { 'content-type': 'application/json' });
-        return void res.end(JSON.stringify({ object: 'list', data: [{ id: 'fake-model', object: 'model', created: 0, owned_by: 'steward-tests' }] }));
+        return void res.end(
+          JSON.stringify({
+            object: 'list',
+            data: [{ id: 'fake-model', object: 'model', created: 0, owned_by: 'steward-tests' }],
+          }),
+        );
       }
       error(res, 404, `no route ${req.method} ${path}`);
     })().catch((err) => {

@@ -1,10 +1,12 @@
 import 'reflect-metadata';
-import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { TestProject } from 'vitest/node';
+
 import { createDatabaseIfMissing } from '../../src/db/database.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { connectOrm, migrate } from '../../src/db/orm.js';
@@ -53,7 +55,11 @@ export default async function setup(project: TestProject) {
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'steward-test-pg-'));
     chmodSync(dir, 0o755); // PostgreSQL runs as the `postgres` OS user when we are root
-    const server = await startEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort(), persistent: false });
+    const server = await startEmbeddedPostgres({
+      dataDir: join(dir, 'data'),
+      port: await freePort(),
+      persistent: false,
+    });
     adminUrl = server.url('postgres');
     stop = async () => {
       await server.stop();

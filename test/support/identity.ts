@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
 import { onTestFinished } from 'vitest';
-import { CreateInvitationDocument, LoginFullDocument, MyIdDocument, SignUpDocument, UserUpdatedDocument, type Role } from '../generated/graphql.js';
+
+import {
+  CreateInvitationDocument,
+  LoginFullDocument,
+  MyIdDocument,
+  SignUpDocument,
+  UserUpdatedDocument,
+  type Role,
+} from '../generated/graphql.js';
 import { deferred, gql, ok, subscribe, wsClient, type GqlResult } from './client.js';
 import { startTestServer, type TestServer, type TestServerOptions } from './server.js';
 import { PASSWORD, unique, type TestUser } from './users.js';
@@ -18,12 +26,22 @@ export async function serverForThisTest(opts: TestServerOptions = {}): Promise<T
 }
 
 /** `login` over HTTP with optional extra headers (user agent, request id). */
-export function login(s: TestServer, loginName: string, password: string, totpCode?: string, headers: Record<string, string> = {}) {
+export function login(
+  s: TestServer,
+  loginName: string,
+  password: string,
+  totpCode?: string,
+  headers: Record<string, string> = {},
+) {
   return gql(s.url, LoginFullDocument, { input: { login: loginName, password, totpCode } }, undefined, headers);
 }
 
 /** A fresh session (access + refresh token) for a user that exists. */
-export async function newSession(s: TestServer, u: Pick<TestUser, 'username' | 'password'>, headers: Record<string, string> = {}) {
+export async function newSession(
+  s: TestServer,
+  u: Pick<TestUser, 'username' | 'password'>,
+  headers: Record<string, string> = {},
+) {
   const r = await login(s, u.username, u.password, undefined, headers);
   if (!r.data) throw new Error(`login failed: ${JSON.stringify(r.errors)}`);
   return { token: r.data.login.accessToken, refreshToken: r.data.login.refreshToken };
@@ -35,31 +53,58 @@ export async function whoAmI(s: TestServer, token: string) {
   return { status: r.status, codes: (r.errors ?? []).map((e) => e.extensions?.code), id: r.data?.me.id };
 }
 
-export async function invitation(s: TestServer, admin: TestUser, input: { role?: Role; maxUses?: number; expiresAt?: string; email?: string } = {}) {
+export async function invitation(
+  s: TestServer,
+  admin: TestUser,
+  input: { role?: Role; maxUses?: number; expiresAt?: string; email?: string } = {},
+) {
   const r = await ok(
     s.url,
     CreateInvitationDocument,
-    { input: { role: input.role ?? 'USER', maxUses: input.maxUses ?? 1, expiresAt: input.expiresAt ?? new Date(Date.now() + 3600_000).toISOString(), email: input.email } },
+    {
+      input: {
+        role: input.role ?? 'USER',
+        maxUses: input.maxUses ?? 1,
+        expiresAt: input.expiresAt ?? new Date(Date.now() + 3600_000).toISOString(),
+        email: input.email,
+      },
+    },
     admin.token,
   );
   return { code: r.createInvitation.code, id: r.createInvitation.invitation.id };
 }
 
 /** A sign-up attempt with a fresh unique username and e-mail (unless given). */
-export function trySignUp(s: TestServer, input: { invitationCode?: string; email?: string; username?: string; password?: string } = {}): Promise<GqlResult<any>> {
+export function trySignUp(
+  s: TestServer,
+  input: { invitationCode?: string; email?: string; username?: string; password?: string } = {},
+): Promise<GqlResult<any>> {
   const username = input.username ?? unique();
   return gql(s.url, SignUpDocument, {
-    input: { email: input.email ?? `${username}@example.test`, username, password: input.password ?? PASSWORD, invitationCode: input.invitationCode },
+    input: {
+      email: input.email ?? `${username}@example.test`,
+      username,
+      password: input.password ?? PASSWORD,
+      invitationCode: input.invitationCode,
+    },
   });
 }
 
 /** Resolves with `promise`, or rejects after `ms` naming `what`. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms))]);
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms)),
+  ]);
 }
 
 /** Polls `read` every 20 ms until `accept` holds (state the test cannot await, e.g. a write made in the background). */
-export async function eventually<T>(read: () => Promise<T>, accept: (v: T) => boolean, what: string, ms = 3000): Promise<T> {
+export async function eventually<T>(
+  read: () => Promise<T>,
+  accept: (v: T) => boolean,
+  what: string,
+  ms = 3000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await read();
@@ -126,5 +171,7 @@ export const closeCode = (sock: OpenSocket, ms = 3000) => within(sock.closed, ms
 export async function totpCode(secret: string, steps = 0): Promise<string> {
   const inPeriod = (Date.now() / 1000) % 30;
   if (inPeriod > 28.5) await new Promise((r) => setTimeout(r, (30 - inPeriod) * 1000 + 50));
-  return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret) }).generate({ timestamp: Date.now() + steps * 30_000 });
+  return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret) }).generate({
+    timestamp: Date.now() + steps * 30_000,
+  });
 }

@@ -33,7 +33,10 @@ export async function startMailbox(): Promise<Mailbox> {
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         const raw = Buffer.concat(chunks).toString('utf8');
-        received.push({ to: session.envelope.rcptTo.map((a) => a.address.toLowerCase()), text: raw.replace(/=\r?\n/g, '') });
+        received.push({
+          to: session.envelope.rcptTo.map((a) => a.address.toLowerCase()),
+          text: raw.replace(/=\r?\n/g, ''),
+        });
         for (const w of waiters.splice(0)) w();
         callback();
       });

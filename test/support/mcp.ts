@@ -1,5 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
 import type { TestServer } from './server.js';
 
 /** An official MCP SDK client of Steward's /mcp, as `token` (and for `project`, whose allow list applies). */

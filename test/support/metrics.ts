@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+
 import type { TestServer } from './server.js';
 
 export interface Scrape {
@@ -20,7 +21,9 @@ export async function scrapeMetrics(s: TestServer): Promise<Scrape> {
       for (const line of text.split('\n')) {
         const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
         if (!m || m[1] !== name) continue;
-        const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+        const have = Object.fromEntries(
+          [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]),
+        );
         if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
       }
       return sum;

@@ -1,7 +1,7 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 
 /**
@@ -41,7 +41,11 @@ export class RemoteMcpServer {
         return { content: [{ type: 'text', text: `call ${out.served}: ${label}` }], structuredContent: out };
       },
     );
-    mcp.registerTool('echo', { description: 'Says back what it is given.', inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+    mcp.registerTool(
+      'echo',
+      { description: 'Says back what it is given.', inputSchema: { text: z.string() } },
+      async ({ text }) => ({ content: [{ type: 'text', text }] }),
+    );
     return mcp;
   }
 

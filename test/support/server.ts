@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
+
 import { loadConfig, type Config } from '../../src/config.js';
 import { startApp, type App, type AppOptions } from '../../src/server/app.js';
 import { databaseUrl, TEMPLATE } from './global-setup.js';
@@ -67,7 +68,9 @@ export interface TestServerOptions {
  */
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const owned = !opts.shareDatabaseWith;
-  const name = opts.shareDatabaseWith ? new URL(opts.shareDatabaseWith.dbUrl).pathname.slice(1) : `t_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  const name = opts.shareDatabaseWith
+    ? new URL(opts.shareDatabaseWith.dbUrl).pathname.slice(1)
+    : `t_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
   if (owned) await createDatabase(name);
   const dbUrl = databaseUrl(inject('adminUrl'), name);
   const config = loadConfig({

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+
 import { CreateInvitationDocument, SignUpDocument, type Role } from '../generated/graphql.js';
 import { ok } from './client.js';
 import type { TestServer } from './server.js';
@@ -26,7 +27,9 @@ export interface NewUserOptions {
 async function signUp(s: TestServer, invitationCode?: string, opts: NewUserOptions = {}): Promise<TestUser> {
   const username = unique();
   const email = `${username}@example.test`;
-  const r = await ok(s.url, SignUpDocument, { input: { email, username, password: PASSWORD, name: opts.name ?? `Test ${username}`, invitationCode } });
+  const r = await ok(s.url, SignUpDocument, {
+    input: { email, username, password: PASSWORD, name: opts.name ?? `Test ${username}`, invitationCode },
+  });
   return {
     id: r.signUp.user.id,
     email,
@@ -42,7 +45,17 @@ async function signUp(s: TestServer, invitationCode?: string, opts: NewUserOptio
 export const firstAdmin = (s: TestServer) => signUp(s);
 
 /** A user of `role`, invited by `admin` through the API. */
-export async function createUser(s: TestServer, admin: TestUser, role: Role = 'USER', opts: NewUserOptions = {}): Promise<TestUser> {
-  const inv = await ok(s.url, CreateInvitationDocument, { input: { role, maxUses: 1, expiresAt: new Date(Date.now() + 3600_000).toISOString() } }, admin.token);
+export async function createUser(
+  s: TestServer,
+  admin: TestUser,
+  role: Role = 'USER',
+  opts: NewUserOptions = {},
+): Promise<TestUser> {
+  const inv = await ok(
+    s.url,
+    CreateInvitationDocument,
+    { input: { role, maxUses: 1, expiresAt: new Date(Date.now() + 3600_000).toISOString() } },
+    admin.token,
+  );
   return signUp(s, inv.createInvitation.code, opts);
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+
 import { Envelope } from '../../src/shared/crypto.js';
 
 /** AES-256-GCM envelopes open only with their full 16-byte tag and 12-byte IV. */
@@ -21,8 +22,12 @@ describe('Envelope', () => {
   it('refuses a truncated authentication tag, on the secret and on its data key', () => {
     const sealed = envelope.encrypt('sk-secret', CONTEXT);
     for (const bytes of [4, 8, 12, 15]) {
-      expect(() => envelope.decrypt({ ...sealed, ct: cut(sealed.ct, 1, bytes) }, CONTEXT), `ct tag ${bytes}`).toThrow(/tag/);
-      expect(() => envelope.decrypt({ ...sealed, dk: cut(sealed.dk, 1, bytes) }, CONTEXT), `dk tag ${bytes}`).toThrow(/tag/);
+      expect(() => envelope.decrypt({ ...sealed, ct: cut(sealed.ct, 1, bytes) }, CONTEXT), `ct tag ${bytes}`).toThrow(
+        /tag/,
+      );
+      expect(() => envelope.decrypt({ ...sealed, dk: cut(sealed.dk, 1, bytes) }, CONTEXT), `dk tag ${bytes}`).toThrow(
+        /tag/,
+      );
     }
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BY_ID, NEWEST_FIRST, decodeCursor, encodeCursor, type SortKey } from '../../src/shared/connection.js';
+
+import { BY_ID, decodeCursor, encodeCursor, NEWEST_FIRST, type SortKey } from '../../src/shared/connection.js';
 import { BadInputError } from '../../src/shared/errors.js';
 
 /** Cursors are the client's to send back: only what could have come from us is accepted. */
@@ -17,7 +18,10 @@ describe('cursors', () => {
     expect(decodeCursor(encodeCursor([ID]), BY_ID)).toEqual([ID]);
     const at = '2030-01-01 00:00:00.123004+00'; // PostgreSQL's text of a timestamptz, microseconds kept
     expect(decodeCursor(encodeCursor([at, ID]), NEWEST_FIRST)).toEqual([at, ID]);
-    expect(decodeCursor(encodeCursor(['2030-01-01T00:00:00.123Z', ID]), NEWEST_FIRST)).toEqual(['2030-01-01T00:00:00.123Z', ID]);
+    expect(decodeCursor(encodeCursor(['2030-01-01T00:00:00.123Z', ID]), NEWEST_FIRST)).toEqual([
+      '2030-01-01T00:00:00.123Z',
+      ID,
+    ]);
     expect(decodeCursor(encodeCursor(['42', ID]), BY_POSITION)).toEqual(['42', ID]);
   });
 
@@ -26,7 +30,7 @@ describe('cursors', () => {
     refused(encodeCursor([null, ID]), NEWEST_FIRST);
   });
 
-  it('refuses garbage, the wrong number of values, and values that are not of the sort key\'s type', () => {
+  it("refuses garbage, the wrong number of values, and values that are not of the sort key's type", () => {
     refused('%%% not base64 %%%', BY_ID);
     refused(Buffer.from('{"a":1}').toString('base64url'), BY_ID);
     refused(encodeCursor([ID, ID]), BY_ID);

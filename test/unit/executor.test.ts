@@ -1,5 +1,6 @@
 import { buildSchema, getOperationAST, parse, type GraphQLSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
+
 import { jitGateway } from '../../src/server/executor.js';
 
 /** A toy schema: the executor's rules do not depend on Steward's. */
@@ -9,7 +10,8 @@ function toySchema(calls: string[]): GraphQLSchema {
     type Nested { fails: String! }
     type Mutation { first: Boolean! second: Boolean! }
   `);
-  const fields = (type: string) => schema.getType(type) as unknown as { getFields(): Record<string, { resolve?: (...a: unknown[]) => unknown }> };
+  const fields = (type: string) =>
+    schema.getType(type) as unknown as { getFields(): Record<string, { resolve?: (...a: unknown[]) => unknown }> };
   const q = fields('Query').getFields();
   q.hello!.resolve = (_r, args) => `hello ${(args as { name: string }).name}`;
   q.later!.resolve = async () => 42;
@@ -39,7 +41,13 @@ async function start(schema: GraphQLSchema, cacheSize?: number) {
   const { executor } = await gateway.load({ apollo: {} });
   const run = (query: string, variables?: Record<string, unknown>, operationName?: string) => {
     const document = parse(query);
-    const rc = { document, operation: getOperationAST(document, operationName), queryHash: query, request: { query, variables, operationName }, context: {} };
+    const rc = {
+      document,
+      operation: getOperationAST(document, operationName),
+      queryHash: query,
+      request: { query, variables, operationName },
+      context: {},
+    };
     return executor!(rc as unknown as Parameters<NonNullable<typeof executor>>[0]);
   };
   return { gateway, announced, run };
@@ -50,7 +58,9 @@ describe('the graphql-jit gateway', () => {
     const schema = toySchema([]);
     const { announced, run } = await start(schema);
     expect(announced).toEqual([schema]);
-    expect(await run('query ($n: String!) { hello(name: $n) later }', { n: 'you' })).toEqual({ data: { hello: 'hello you', later: 42 } });
+    expect(await run('query ($n: String!) { hello(name: $n) later }', { n: 'you' })).toEqual({
+      data: { hello: 'hello you', later: 42 },
+    });
     // Twice: from the cache the second time.
     expect(await run('{ hello(name: "me") }')).toEqual({ data: { hello: 'hello me' } });
     expect(await run('{ hello(name: "me") }')).toEqual({ data: { hello: 'hello me' } });
@@ -75,7 +85,9 @@ describe('the graphql-jit gateway', () => {
     expect(bad.data).toBeUndefined();
     expect(bad.errors![0]!.message).toBe('Variable "$n" of required type "String!" was not provided.');
     expect(bad.errors![0]!.nodes).toHaveLength(1); // what Apollo needs to call it BAD_USER_INPUT
-    expect((await run('query A { later } query B { later }', undefined, 'C')).errors![0]!.message).toBe('Unknown operation named "C".');
+    expect((await run('query A { later } query B { later }', undefined, 'C')).errors![0]!.message).toBe(
+      'Unknown operation named "C".',
+    );
     // graphql-js stops a mutation at the first error that nulls the answer; graphql-jit would run `second` too.
     const m = await run('mutation { first second }');
     expect(m.data).toBeNull();
@@ -84,6 +96,7 @@ describe('the graphql-jit gateway', () => {
 
   it('answers the same while compiled operations past the bound are evicted', async () => {
     const { run } = await start(toySchema([]), 2);
-    for (const name of ['a', 'b', 'c', 'a']) expect(await run(`{ hello(name: "${name}") }`)).toEqual({ data: { hello: `hello ${name}` } });
+    for (const name of ['a', 'b', 'c', 'a'])
+      expect(await run(`{ hello(name: "${name}") }`)).toEqual({ data: { hello: `hello ${name}` } });
   });
 });

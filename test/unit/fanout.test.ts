@@ -1,6 +1,15 @@
-import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type DocumentNode } from 'graphql';
+import {
+  GraphQLInt,
+  GraphQLNonNull,
+  GraphQLObjectType,
+  GraphQLSchema,
+  GraphQLString,
+  parse,
+  type DocumentNode,
+} from 'graphql';
 import { describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
+
 import type { EventBus } from '../../src/events/bus.js';
 import { TopicSource, type Hears } from '../../src/events/subscription.js';
 import { Role } from '../../src/modules/identity/user.entity.js';
@@ -48,10 +57,18 @@ class FakeSocket {
 
 function setup(sendsPerTurn = 500) {
   const handlers = new Map<string, (p: unknown) => void>();
-  const bus = { on: (topic: string, h: (p: unknown) => void) => (handlers.set(topic, h), () => handlers.delete(topic)) } as unknown as EventBus;
+  const bus = {
+    on: (topic: string, h: (p: unknown) => void) => (handlers.set(topic, h), () => handlers.delete(topic)),
+  } as unknown as EventBus;
   const logged: unknown[] = [];
   const runtime = { bus, logger: { error: (o: unknown) => logged.push(o) } } as unknown as Runtime;
-  const fanout = new Fanout({ schema, runtime, format: (errors) => errors.map((e) => e.toJSON()), sendsPerTurn, maxBufferedBytes: 1000 });
+  const fanout = new Fanout({
+    schema,
+    runtime,
+    format: (errors) => errors.map((e) => e.toJSON()),
+    sendsPerTurn,
+    maxBufferedBytes: 1000,
+  });
   let ids = 0;
   // One document object per text, as ws.ts's document cache gives: subscribers of one text form one group.
   const documents = new Map<string, DocumentNode>();

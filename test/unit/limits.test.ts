@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { buildSchema, GraphQLError, parse, specifiedRules, validate } from 'graphql';
+import { buildSchema, parse, specifiedRules, validate, type GraphQLError } from 'graphql';
 import { describe, expect, it } from 'vitest';
+
 import { loadConfig } from '../../src/config.js';
 import { queryLimits } from '../../src/server/limits.js';
 
@@ -49,19 +50,32 @@ describe('query cost', () => {
 
   it('counts what is under a plain list as many times as such a list may hold (100), and a nested connection without a size as 20', () => {
     expect(costOf('{ things(first: 1) { edges { node { related { id } } } } }')).toBe(1 + 1 * (1 + (1 + 100 * 1)));
-    expect(costOf('{ things(first: 1) { edges { node { children { totalCount } } } } }')).toBe(1 + 1 * (1 + (1 + 20 * 1)));
+    expect(costOf('{ things(first: 1) { edges { node { children { totalCount } } } } }')).toBe(
+      1 + 1 * (1 + (1 + 20 * 1)),
+    );
   });
 
   it('lets an operation at the limit through and refuses one over it', () => {
-    const tooComplex = expect.objectContaining({ extensions: expect.objectContaining({ code: 'QUERY_TOO_COMPLEX', cost: 11, maximumCost: 10 }) });
-    expect(() => limits(10).assertCost(schema, parse('{ things(first: 9) { totalCount } }'), undefined, undefined)).not.toThrow();
-    expect(() => limits(10).assertCost(schema, parse('{ things(first: 10) { totalCount } }'), undefined, undefined)).toThrow(tooComplex);
+    const tooComplex = expect.objectContaining({
+      extensions: expect.objectContaining({ code: 'QUERY_TOO_COMPLEX', cost: 11, maximumCost: 10 }),
+    });
+    expect(() =>
+      limits(10).assertCost(schema, parse('{ things(first: 9) { totalCount } }'), undefined, undefined),
+    ).not.toThrow();
+    expect(() =>
+      limits(10).assertCost(schema, parse('{ things(first: 10) { totalCount } }'), undefined, undefined),
+    ).toThrow(tooComplex);
   });
 
   it('answers variables of the wrong type as BAD_USER_INPUT rather than failing to cost them', () => {
-    expect(() => limits(1000).assertCost(schema, parse('query ($n: Int) { things(first: $n) { totalCount } }'), { n: 'many' }, undefined)).toThrow(
-      expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }),
-    );
+    expect(() =>
+      limits(1000).assertCost(
+        schema,
+        parse('query ($n: Int) { things(first: $n) { totalCount } }'),
+        { n: 'many' },
+        undefined,
+      ),
+    ).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
   });
 });
 
@@ -72,22 +86,45 @@ describe('page sizes the estimator refuses', () => {
     for (const q of ['{ things(first: -1) { totalCount } }', '{ things(last: -100) { totalCount } }']) {
       expect(() => limits(1000).assertCost(schema, parse(q), undefined, undefined)).toThrow(badInput);
     }
-    expect(() => limits(1000).assertCost(schema, parse('query ($n: Int) { things(first: $n) { totalCount } }'), { n: -5 }, undefined)).toThrow(badInput);
-    expect(() => limits(1000).assertCost(schema, parse('{ things(first: 0) { totalCount } }'), undefined, undefined)).not.toThrow();
+    expect(() =>
+      limits(1000).assertCost(
+        schema,
+        parse('query ($n: Int) { things(first: $n) { totalCount } }'),
+        { n: -5 },
+        undefined,
+      ),
+    ).toThrow(badInput);
+    expect(() =>
+      limits(1000).assertCost(schema, parse('{ things(first: 0) { totalCount } }'), undefined, undefined),
+    ).not.toThrow();
   });
 
   it('does not let a negative alias cancel the cost of its siblings', () => {
     // Taken at face value, -100 would bring this operation from ~20,000 down to ~2.
-    const q = '{ a: things(first: 100) { edges { node { id children(first: 100) { edges { node { id } } } } } } b: things(first: -100) { edges { node { id children(first: 100) { edges { node { id } } } } } } }';
+    const q =
+      '{ a: things(first: 100) { edges { node { id children(first: 100) { edges { node { id } } } } } } b: things(first: -100) { edges { node { id children(first: 100) { edges { node { id } } } } } } }';
     expect(() => limits(50).assertCost(schema, parse(q), undefined, undefined)).toThrow(badInput);
     // ...also when nested under a connection whose own size is fine.
-    expect(() => limits(50_000).assertCost(schema, parse('{ things(first: 1) { edges { node { children(first: -3) { totalCount } } } } }'), undefined, undefined)).toThrow(badInput);
+    expect(() =>
+      limits(50_000).assertCost(
+        schema,
+        parse('{ things(first: 1) { edges { node { children(first: -3) { totalCount } } } } }'),
+        undefined,
+        undefined,
+      ),
+    ).toThrow(badInput);
   });
 });
 
 describe('limit errors', () => {
   const rules = (MAX_QUERY_DIRECTIVES: string) =>
-    queryLimits(loadConfig({ MAX_QUERY_DIRECTIVES, TOKEN_SIGNING_KEY: 'x'.repeat(32), ENCRYPTION_MASTER_KEY: randomBytes(32).toString('base64') })).validationRules;
+    queryLimits(
+      loadConfig({
+        MAX_QUERY_DIRECTIVES,
+        TOKEN_SIGNING_KEY: 'x'.repeat(32),
+        ENCRYPTION_MASTER_KEY: randomBytes(32).toString('base64'),
+      }),
+    ).validationRules;
 
   it('answers a document over a limit with that one error, not one per offending node', () => {
     const repeated = `{ things(first: 1) { totalCount ${' @include(if: true)'.repeat(200)} } }`;
@@ -96,7 +133,11 @@ describe('limit errors', () => {
   });
 
   it('still reports every other validation error of a document within the limits', () => {
-    const errors = validate(schema, parse('{ things(first: 1) { nope totalCount @include(if: true) @include(if: true) } }'), [...specifiedRules, ...rules('10')]);
+    const errors = validate(
+      schema,
+      parse('{ things(first: 1) { nope totalCount @include(if: true) @include(if: true) } }'),
+      [...specifiedRules, ...rules('10')],
+    );
     expect(errors.length).toBe(2);
   });
 });

@@ -1,14 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { classifyIntent, deviationDelta, GENERAL_CHAT } from '../../src/shared/intent-classifier.js';
+
 import { promptTokenBound } from '../../src/modules/billing/metering.service.js';
 import { costOf, formatMicros, percentOf, toMicros } from '../../src/modules/billing/money.js';
 import { periodsAt } from '../../src/modules/billing/quota.service.js';
+import { classifyIntent, deviationDelta, GENERAL_CHAT } from '../../src/shared/intent-classifier.js';
 
 describe('the intent classifier', () => {
   it('names the intent with the most cues, with a confidence that grows with unopposed cues', () => {
-    expect(classifyIntent('Fix the crash: the stack trace shows a null error')).toEqual({ intent: 'debugging', confidence: 0.857 }); // 6 cues, none for another intent
+    expect(classifyIntent('Fix the crash: the stack trace shows a null error')).toEqual({
+      intent: 'debugging',
+      confidence: 0.857,
+    }); // 6 cues, none for another intent
     expect(classifyIntent('Write unit tests with vitest for the parser').intent).toBe('testing');
-    expect(classifyIntent('Write a poem and a song about the sea')).toEqual({ intent: 'creative_writing', confidence: 0.5 }); // 2 cues against 1 (write: coding)
+    expect(classifyIntent('Write a poem and a song about the sea')).toEqual({
+      intent: 'creative_writing',
+      confidence: 0.5,
+    }); // 2 cues against 1 (write: coding)
     expect(classifyIntent('Write a poem')).toEqual({ intent: 'coding', confidence: 0.333 }); // a tie goes to the vocabulary's order
   });
 

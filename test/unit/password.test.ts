@@ -1,5 +1,6 @@
 import argon2 from 'argon2';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+
 import { PasswordHasher } from '../../src/modules/identity/password.js';
 import { AppError } from '../../src/shared/errors.js';
 
@@ -51,7 +52,9 @@ describe('PasswordHasher', () => {
     expect(seen.calls).toBe(10);
     expect(seen.max).toBe(2);
 
-    const checks = await Promise.all(hashes.flatMap((h, i) => [hasher.verify(h, `password number ${i}`), hasher.verify(h, 'wrong password')]));
+    const checks = await Promise.all(
+      hashes.flatMap((h, i) => [hasher.verify(h, `password number ${i}`), hasher.verify(h, 'wrong password')]),
+    );
     expect(checks).toEqual(hashes.flatMap(() => [true, false]));
     expect(seen.calls).toBe(30);
     expect(seen.max).toBe(2);
@@ -103,7 +106,10 @@ describe('PasswordHasher', () => {
   it('spends a verification on an unknown account (verifyDummy), also through the limit', async () => {
     const hasher = new PasswordHasher(OWASP, 1);
     const seen = observeArgon2();
-    expect(await Promise.all([hasher.verifyDummy('guess one'), hasher.verifyDummy('guess two')])).toEqual([false, false]);
+    expect(await Promise.all([hasher.verifyDummy('guess one'), hasher.verifyDummy('guess two')])).toEqual([
+      false,
+      false,
+    ]);
     expect(seen.max).toBe(1);
     expect(seen.calls).toBeGreaterThanOrEqual(3); // one dummy hash, then one verification each
   });

@@ -1,6 +1,7 @@
 import type { GraphQLObjectType, GraphQLResolveInfo } from 'graphql';
 import { getMetadataStorage, type ResolverData } from 'type-graphql';
 import { describe, expect, it } from 'vitest';
+
 import { Role } from '../../src/modules/identity/user.entity.js';
 import { buildStewardSchema } from '../../src/schema.js';
 import { authChecker as checker } from '../../src/server/auth-checker.js';
@@ -76,7 +77,10 @@ async function declarations(): Promise<Declaration[]> {
 async function allowedCallers(d: Declaration): Promise<string[]> {
   const allowed: string[] = [];
   for (const [name, viewer] of CALLERS) {
-    const data = { context: { viewer } as Context, info: { parentType: { name: d.kind } } as GraphQLResolveInfo } as ResolverData<Context>;
+    const data = {
+      context: { viewer } as Context,
+      info: { parentType: { name: d.kind } } as GraphQLResolveInfo,
+    } as ResolverData<Context>;
     try {
       if (await authChecker(data, d.rules as Rule[])) allowed.push(name);
     } catch {
@@ -149,7 +153,9 @@ describe('field-level permissions', () => {
       .sort()
       .map((field) => {
         const rule = rules[field];
-        const who = rule ? viewers.filter(([, v, rel]) => userFieldAllowed(v, rule, rel)).map(([n]) => n) : ['everyone signed in'];
+        const who = rule
+          ? viewers.filter(([, v, rel]) => userFieldAllowed(v, rule, rel)).map(([n]) => n)
+          : ['everyone signed in'];
         return `User.${field.padEnd(20)} ${(rule ?? 'EVERYONE').padEnd(16)} -> ${who.join(', ')}`;
       });
     expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
@@ -161,15 +167,20 @@ describe('token scopes', () => {
     const { SCOPE_NAMES, scopesAllow } = await import('../../src/shared/token-scopes.js');
     const ops = await declarations();
     const lines = SCOPE_NAMES.map((scope) => {
-      const allowed = ops.filter((d) => scopesAllow([scope], d.kind, d.operation.split('.')[1]!)).map((d) => d.operation);
-      const wholeKinds = ['Query', 'Mutation', 'Subscription'].filter((k) => ops.filter((d) => d.kind === k).every((d) => allowed.includes(d.operation)));
+      const allowed = ops
+        .filter((d) => scopesAllow([scope], d.kind, d.operation.split('.')[1]!))
+        .map((d) => d.operation);
+      const wholeKinds = ['Query', 'Mutation', 'Subscription'].filter((k) =>
+        ops.filter((d) => d.kind === k).every((d) => allowed.includes(d.operation)),
+      );
       const rest = allowed.filter((o) => !wholeKinds.includes(o.split('.')[0]!));
       return `${scope.padEnd(12)} -> ${[...wholeKinds.map((k) => `every ${k}`), ...rest].join(', ')}`;
     });
     // Every operation a scope names exists: a renamed operation cannot silently leave its scope.
     const { TOKEN_SCOPES } = await import('../../src/shared/token-scopes.js');
     const served = new Set(ops.map((d) => d.operation.split('.')[1]));
-    for (const [name, s] of Object.entries(TOKEN_SCOPES)) for (const o of s.operations) expect(served.has(o), `${name}: ${o}`).toBe(true);
+    for (const [name, s] of Object.entries(TOKEN_SCOPES))
+      for (const o of s.operations) expect(served.has(o), `${name}: ${o}`).toBe(true);
     expect(`\n${lines.join('\n')}\n`).toMatchSnapshot();
   });
 });

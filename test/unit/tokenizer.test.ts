@@ -1,16 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { costOf, toMicros } from '../../src/modules/billing/money.js';
-import { promptTokenBound } from '../../src/modules/billing/metering.service.js';
-import { completionTokens, promptReservation, promptTokens, tokenizerFor } from '../../src/modules/billing/tokenizer.js';
 
-describe('reservations by the model\'s tokenizer', () => {
+import { promptTokenBound } from '../../src/modules/billing/metering.service.js';
+import { costOf, toMicros } from '../../src/modules/billing/money.js';
+import {
+  completionTokens,
+  promptReservation,
+  promptTokens,
+  tokenizerFor,
+} from '../../src/modules/billing/tokenizer.js';
+
+describe("reservations by the model's tokenizer", () => {
   const chat = [
     { role: 'system' as const, content: 'You are a helpful assistant.' },
     { role: 'user' as const, content: 'Summarise the quarterly report in three bullet points, please.' },
   ];
 
-  it('knows OpenAI\'s encodings by model name, snapshots and provider prefixes included', () => {
-    for (const m of ['gpt-4o', 'gpt-4o-mini-2024-07-18', 'gpt-4.1-nano', 'gpt-5', 'o3-mini', 'openai/gpt-4o', 'gpt-4-turbo', 'gpt-3.5-turbo']) expect(tokenizerFor(m)).not.toBeNull();
+  it("knows OpenAI's encodings by model name, snapshots and provider prefixes included", () => {
+    for (const m of [
+      'gpt-4o',
+      'gpt-4o-mini-2024-07-18',
+      'gpt-4.1-nano',
+      'gpt-5',
+      'o3-mini',
+      'openai/gpt-4o',
+      'gpt-4-turbo',
+      'gpt-3.5-turbo',
+    ])
+      expect(tokenizerFor(m)).not.toBeNull();
     for (const m of ['claude-sonnet-4', 'llama3', 'gpt-test', 'steward-local-1']) expect(tokenizerFor(m)).toBeNull();
   });
 

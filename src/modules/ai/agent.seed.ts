@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { newId } from '../../shared/ids.js';
 import { AgentType } from './agent-type.js';
 
@@ -31,7 +32,8 @@ export const SEED_AGENTS: readonly SeedAgent[] = [
   {
     type: AgentType.DEV_MANAGER,
     name: 'Development Manager',
-    description: 'Plans the work: breaks goals into tasks, orders them by dependency and risk, assigns the right agent, and tracks progress.',
+    description:
+      'Plans the work: breaks goals into tasks, orders them by dependency and risk, assigns the right agent, and tracks progress.',
     role: `You are the Development Manager. You turn goals into a plan of work and keep it moving.
 - Break a goal into tasks small enough to finish and verify in a day or two, each with a clear definition of done.
 - Order tasks by dependency first, then by risk: do what could invalidate the plan early.
@@ -43,7 +45,8 @@ export const SEED_AGENTS: readonly SeedAgent[] = [
   {
     type: AgentType.PRODUCT_MANAGER,
     name: 'Product Manager',
-    description: 'Turns needs into requirements: user stories, acceptance criteria, priorities and the trade-offs behind them.',
+    description:
+      'Turns needs into requirements: user stories, acceptance criteria, priorities and the trade-offs behind them.',
     role: `You are the Product Manager. You make sure the team builds the right thing.
 - Start from the users and the problem: who needs this, what they do today, and how we will know it worked.
 - Write user stories with testable acceptance criteria, including the edge cases and what is explicitly out of scope.
@@ -79,7 +82,8 @@ export const SEED_AGENTS: readonly SeedAgent[] = [
   {
     type: AgentType.ARCHITECT,
     name: 'Architect',
-    description: 'Designs systems: boundaries, data models, interfaces and the trade-offs between them, written down as decisions.',
+    description:
+      'Designs systems: boundaries, data models, interfaces and the trade-offs between them, written down as decisions.',
     role: `You are the Architect. You shape systems so they can grow without being rewritten.
 - Start from the requirements that constrain the design: load, data volume, latency, consistency, security, cost and the team that will run it.
 - Propose module boundaries, data models and interfaces; show how data flows and where it is owned.
@@ -91,7 +95,8 @@ export const SEED_AGENTS: readonly SeedAgent[] = [
   {
     type: AgentType.PLATFORM_ENGINEER,
     name: 'Platform Engineer',
-    description: 'Runs the platform: containers, CI/CD, environments, observability, security and cost of the infrastructure.',
+    description:
+      'Runs the platform: containers, CI/CD, environments, observability, security and cost of the infrastructure.',
     role: `You are the Platform Engineer. You make software easy to build, ship and run safely.
 - Automate builds, tests and deployments; every environment is reproducible from code.
 - Containers get explicit CPU and memory limits, health checks and the least privilege they need; idle ones sleep.
@@ -103,7 +108,8 @@ export const SEED_AGENTS: readonly SeedAgent[] = [
   {
     type: AgentType.ASSISTANT,
     name: 'Assistant',
-    description: 'The general assistant: answers questions, drawing on the knowledge base; each member\'s monthly messages depend on their tier.',
+    description:
+      "The general assistant: answers questions, drawing on the knowledge base; each member's monthly messages depend on their tier.",
     role: `You are Steward's Assistant, a helpful, friendly and precise general assistant.
 - When knowledge base entries are provided below, base your answer on them first and mention which entry you used; when they do not cover the question, say so before answering from general knowledge.
 - Give practical, step-by-step answers; ask one clarifying question when the request is too vague to answer well.

@@ -1,13 +1,14 @@
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, defineComputed, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
 import { OPEN_STATUSES } from '../work/task.entity.js';
 import { AgentType } from './agent-type.js';
 import { Agent } from './agent.entity.js';
-import { isHumanAdmin } from '../../shared/viewer.js';
 
 /**
  * An agent's `current_load` (its active task count), computed by PostgreSQL when selected
@@ -24,7 +25,13 @@ defineComputed(Agent, {
 /** The agents in their canonical order (the six development agents, then the assistant). */
 const ORDER = Object.values(AgentType);
 
-const snapshot = (a: Agent) => ({ name: a.name, description: a.description ?? null, systemPrompt: a.systemPrompt, defaultModel: a.defaultModel, active: a.active });
+const snapshot = (a: Agent) => ({
+  name: a.name,
+  description: a.description ?? null,
+  systemPrompt: a.systemPrompt,
+  defaultModel: a.defaultModel,
+  active: a.active,
+});
 
 export interface AgentDeps {
   db: SqlClient;
@@ -45,7 +52,17 @@ export class AgentService {
   }
 
   /** Admins only (the resolver says so). Every field is optional; what is given replaces what was there. */
-  async update(scope: Scope, input: { id: string; name?: string | null; description?: string | null; systemPrompt?: string | null; defaultModel?: string | null; active?: boolean | null }): Promise<Agent> {
+  async update(
+    scope: Scope,
+    input: {
+      id: string;
+      name?: string | null;
+      description?: string | null;
+      systemPrompt?: string | null;
+      defaultModel?: string | null;
+      active?: boolean | null;
+    },
+  ): Promise<Agent> {
     const id = requireUuid(input.id);
     return inTransaction(scope, async (tx) => {
       const a = await tx.em.findOne(Agent, id);
@@ -56,7 +73,13 @@ export class AgentService {
       if (input.systemPrompt) a.systemPrompt = input.systemPrompt.trim();
       if (input.defaultModel) a.defaultModel = input.defaultModel.trim();
       if (input.active != null) a.active = input.active;
-      this.d.audit.record(tx, { action: 'agent.update', entityType: 'Agent', entityId: a.id, before, after: snapshot(a) });
+      this.d.audit.record(tx, {
+        action: 'agent.update',
+        entityType: 'Agent',
+        entityId: a.id,
+        before,
+        after: snapshot(a),
+      });
       return a;
     });
   }

@@ -1,26 +1,33 @@
-import type { GovernanceService } from './governance.js';
 import sql, { type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
-import { AppError, BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import {
+  AppError,
+  BadInputError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  requireUuid,
+} from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
-import type { ChatMessage } from '../billing/index.js';
-import type { MeteringService } from '../billing/index.js';
-import { ProjectRole } from '../projects/project-member.entity.js';
+import type { ChatMessage, MeteringService } from '../billing/index.js';
 import type { ProjectService } from '../projects/index.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
 import { AgentType } from './agent-type.js';
 import { Conversation } from './conversation.entity.js';
 import { MESSAGE_ADDED, MESSAGE_CHUNK, type MessageAddedEvent, type MessageChunkEvent } from './conversation.events.js';
 import { MAX_MESSAGE_CHARS, type ConversationWhere, type StartConversationInput } from './conversation.inputs.js';
+import type { GovernanceService } from './governance.js';
 import type { KnowledgeService, RetrievedEntry } from './knowledge.service.js';
 import { Message, MessageRole } from './message.entity.js';
-import { isHumanAdmin } from '../../shared/viewer.js';
 
 /** How many earlier messages of the conversation go into each call's context (the newest ones). */
 export const HISTORY_MESSAGES = 20;
@@ -91,9 +98,15 @@ export class ConversationService {
   }
 
   /** Your conversations, most recently active first; admins may ask for a user's or everyone's. */
-  list(viewer: Viewer, fields: Iterable<string>, where: ConversationWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+  list(
+    viewer: Viewer,
+    fields: Iterable<string>,
+    where: ConversationWhere,
+    page: PageArgs,
+  ): Promise<Connection<Record<string, unknown>>> {
     const userId = where.userId ? requireUuid(where.userId, 'userId') : null;
-    if ((where.allUsers || (userId && userId !== viewer.userId)) && !isHumanAdmin(viewer)) throw new ForbiddenError('Only administrators list other people\'s conversations');
+    if ((where.allUsers || (userId && userId !== viewer.userId)) && !isHumanAdmin(viewer))
+      throw new ForbiddenError("Only administrators list other people's conversations");
     const owner = userId ?? (where.allUsers ? null : viewer.userId);
     return paginate(
       this.d.db,
@@ -116,8 +129,10 @@ export class ConversationService {
   /** For live subscriptions: the conversation must be the viewer's own (admins included: NOT theirs to hear). */
   async requireOwn(viewer: Viewer, id: string): Promise<void> {
     const conversationId = requireUuid(id, 'conversationId');
-    const row = await this.d.db.one<{ user_id: string }>(sql`SELECT user_id FROM conversations WHERE id = ${conversationId}::uuid`);
-    this.own(viewer, conversationId, row, 'Only the conversation\'s owner follows it live');
+    const row = await this.d.db.one<{ user_id: string }>(
+      sql`SELECT user_id FROM conversations WHERE id = ${conversationId}::uuid`,
+    );
+    this.own(viewer, conversationId, row, "Only the conversation's owner follows it live");
   }
 
   // ---------- writes ----------
@@ -125,7 +140,9 @@ export class ConversationService {
   async start(scope: Scope, viewer: Viewer, input: StartConversationInput): Promise<Conversation> {
     const agentId = input.agentId ? requireUuid(input.agentId, 'agentId') : null;
     const agent = await this.d.db.one<{ id: string; type: AgentType; name: string; active: boolean }>(
-      agentId ? sql`SELECT id, type, name, active FROM agents WHERE id = ${agentId}::uuid` : sql`SELECT id, type, name, active FROM agents WHERE type = ${AgentType.ASSISTANT}`,
+      agentId
+        ? sql`SELECT id, type, name, active FROM agents WHERE id = ${agentId}::uuid`
+        : sql`SELECT id, type, name, active FROM agents WHERE type = ${AgentType.ASSISTANT}`,
     );
     if (!agent) throw new NotFoundError('Agent', agentId ?? AgentType.ASSISTANT);
     if (!agent.active) throw new ConflictError(`The agent ${agent.name} is inactive`);
@@ -135,7 +152,8 @@ export class ConversationService {
     if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     if (taskId) {
       const task = await this.d.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
-      if (projectId && task.projectId !== projectId) throw BadInputError.field('taskId', 'the task must belong to the conversation\'s project');
+      if (projectId && task.projectId !== projectId)
+        throw BadInputError.field('taskId', "the task must belong to the conversation's project");
       if (!projectId && task.projectId) {
         projectId = task.projectId;
         await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
@@ -145,7 +163,9 @@ export class ConversationService {
 
     const providerId = input.providerId ? requireUuid(input.providerId, 'providerId') : null;
     if (providerId) {
-      const p = await this.d.db.one<{ active: boolean }>(sql`SELECT active FROM providers WHERE id = ${providerId}::uuid`);
+      const p = await this.d.db.one<{ active: boolean }>(
+        sql`SELECT active FROM providers WHERE id = ${providerId}::uuid`,
+      );
       if (!p) throw new NotFoundError('Provider', providerId);
       if (!p.active) throw BadInputError.field('providerId', 'the provider is inactive');
     }
@@ -161,7 +181,12 @@ export class ConversationService {
         context: { agentType: agent.type },
       });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'conversation.start', entityType: 'Conversation', entityId: c.id, after: { agentType: agent.type, projectId, taskId, providerId } });
+      this.d.audit.record(tx, {
+        action: 'conversation.start',
+        entityType: 'Conversation',
+        entityId: c.id,
+        after: { agentType: agent.type, projectId, taskId, providerId },
+      });
       return c;
     });
   }
@@ -184,7 +209,8 @@ export class ConversationService {
     const conversationId = requireUuid(input.conversationId, 'conversationId');
     const content = input.content.trim();
     if (!content) throw BadInputError.field('content', 'must not be empty');
-    if (content.length > MAX_MESSAGE_CHARS) throw BadInputError.field('content', `must be at most ${MAX_MESSAGE_CHARS} characters`);
+    if (content.length > MAX_MESSAGE_CHARS)
+      throw BadInputError.field('content', `must be at most ${MAX_MESSAGE_CHARS} characters`);
 
     const row = await this.d.db.one<ConversationRow>(sql`
       SELECT c.id, c.user_id, c.project_id, c.task_id, c.provider_id, c.active,
@@ -193,7 +219,7 @@ export class ConversationService {
                ORDER BY p.platform_provided DESC, p.id LIMIT 1) AS model_provider_id
         FROM conversations c JOIN agents a ON a.id = c.agent_id
        WHERE c.id = ${conversationId}::uuid`);
-    const conv = this.own(viewer, conversationId, row, 'Only the conversation\'s owner sends messages in it');
+    const conv = this.own(viewer, conversationId, row, "Only the conversation's owner sends messages in it");
     if (!conv.active) throw new ConflictError('The conversation is archived');
     if (!conv.agent_active) throw new ConflictError(`The agent ${conv.agent_name} is inactive`);
     if (conv.project_id) await this.d.projects.requireWritable(viewer, conv.project_id, ProjectRole.CONTRIBUTOR);
@@ -206,15 +232,25 @@ export class ConversationService {
         SELECT role, content FROM (
           SELECT id, role, content FROM messages WHERE conversation_id = ${conversationId}::uuid ORDER BY id DESC LIMIT ${HISTORY_MESSAGES}) h
          ORDER BY id`),
-      conv.agent_type === AgentType.ASSISTANT ? this.d.knowledge.bestMatches(content, KNOWLEDGE_MATCHES) : Promise.resolve([]),
+      conv.agent_type === AgentType.ASSISTANT
+        ? this.d.knowledge.bestMatches(content, KNOWLEDGE_MATCHES)
+        : Promise.resolve([]),
     ]);
     const system = systemMessage(conv.system_prompt, knowledge);
-    const messages: ChatMessage[] = [{ role: 'system', content: system }, ...history.map((m) => ({ role: ROLE[m.role], content: m.content })), { role: 'user', content }];
+    const messages: ChatMessage[] = [
+      { role: 'system', content: system },
+      ...history.map((m) => ({ role: ROLE[m.role], content: m.content })),
+      { role: 'user', content },
+    ];
 
     // Both ids now, in this order: UUIDv7 ids sort by creation, and history is read by id.
     const userMessageId = newId();
     const assistantMessageId = newId();
-    const stream = new ReplyStream(this.d.bus, this.d.logger, { userId: viewer.userId, conversationId, messageId: assistantMessageId });
+    const stream = new ReplyStream(this.d.bus, this.d.logger, {
+      userId: viewer.userId,
+      conversationId,
+      messageId: assistantMessageId,
+    });
     let reply: Message | undefined;
     try {
       await this.d.metering.call(
@@ -248,11 +284,25 @@ export class ConversationService {
           });
           await tx.em.flush();
           await tx.em.execute(`UPDATE conversations SET updated_at = now() WHERE id = ?`, [conversationId]);
-          this.d.audit.record(tx, { action: 'conversation.sendMessage', entityType: 'Conversation', entityId: conversationId, after: { userMessageId, assistantMessageId, promptLogId: r.promptLogId, knowledgeEntryIds: knowledge.map((k) => k.id) } });
+          this.d.audit.record(tx, {
+            action: 'conversation.sendMessage',
+            entityType: 'Conversation',
+            entityId: conversationId,
+            after: {
+              userMessageId,
+              assistantMessageId,
+              promptLogId: r.promptLogId,
+              knowledgeEntryIds: knowledge.map((k) => k.id),
+            },
+          });
           // Every streamed chunk is out before messageAdded can be delivered (at this commit).
           await stream.drain();
           for (const messageId of [userMessageId, assistantMessageId]) {
-            await this.d.bus.publish(tx.em, MESSAGE_ADDED, { messageId, conversationId, userId: viewer.userId } satisfies MessageAddedEvent);
+            await this.d.bus.publish(tx.em, MESSAGE_ADDED, {
+              messageId,
+              conversationId,
+              userId: viewer.userId,
+            } satisfies MessageAddedEvent);
           }
         },
       );
@@ -269,10 +319,17 @@ export class ConversationService {
     const conversationId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const c = await tx.em.findOne(Conversation, conversationId);
-      if (!c || (c.user.id !== viewer.userId && !isHumanAdmin(viewer))) throw new NotFoundError('Conversation', conversationId);
+      if (!c || (c.user.id !== viewer.userId && !isHumanAdmin(viewer)))
+        throw new NotFoundError('Conversation', conversationId);
       if (!c.active) return c;
       c.active = false;
-      this.d.audit.record(tx, { action: 'conversation.archive', entityType: 'Conversation', entityId: c.id, before: { active: true }, after: { active: false } });
+      this.d.audit.record(tx, {
+        action: 'conversation.archive',
+        entityType: 'Conversation',
+        entityId: c.id,
+        before: { active: true },
+        after: { active: false },
+      });
       return c;
     });
   }
@@ -287,11 +344,12 @@ export class ConversationService {
   }
 }
 
-
 /** The agent's system prompt, then (ASSISTANT) the retrieved knowledge, numbered so the answer can cite it. */
 export function systemMessage(agentPrompt: string, knowledge: readonly RetrievedEntry[]): string {
   if (!knowledge.length) return agentPrompt;
-  const entries = knowledge.map((k, i) => `[${i + 1}] ${k.title}${k.category ? ` (${k.category})` : ''}\n${k.content}`).join('\n\n');
+  const entries = knowledge
+    .map((k, i) => `[${i + 1}] ${k.title}${k.category ? ` (${k.category})` : ''}\n${k.content}`)
+    .join('\n\n');
   return `${agentPrompt}\n\nKnowledge base entries that may help with the user's message (cite them by number; if they do not cover the question, say so):\n\n${entries}`;
 }
 
@@ -360,7 +418,10 @@ class ReplyStream {
     try {
       await this.bus.publishNow(MESSAGE_CHUNK, chunk);
     } catch (err) {
-      this.logger.warn({ err, module: 'ai', conversationId: this.target.conversationId, index: chunk.index }, 'a reply chunk could not be published');
+      this.logger.warn(
+        { err, module: 'ai', conversationId: this.target.conversationId, index: chunk.index },
+        'a reply chunk could not be published',
+      );
     }
   }
 }

@@ -21,9 +21,16 @@ export class GovernanceService {
   constructor(private readonly d: { db: SqlClient; config: { GOVERNANCE_REQUIRED: boolean } }) {}
 
   /** The task's allowed intents (empty: anything goes), or FORBIDDEN / NOT_FOUND / BAD_USER_INPUT when the call may not be bound so. */
-  async bind(viewer: Viewer, taskId: string | null | undefined): Promise<{ taskId: string | null; allowedIntents: string[] }> {
+  async bind(
+    viewer: Viewer,
+    taskId: string | null | undefined,
+  ): Promise<{ taskId: string | null; allowedIntents: string[] }> {
     if (!taskId) {
-      if (this.d.config.GOVERNANCE_REQUIRED) throw BadInputError.field('taskId', 'prompt governance is required here: bind the call to a task you are assigned to');
+      if (this.d.config.GOVERNANCE_REQUIRED)
+        throw BadInputError.field(
+          'taskId',
+          'prompt governance is required here: bind the call to a task you are assigned to',
+        );
       return { taskId: null, allowedIntents: [] };
     }
     const row = await this.d.db.one<{ allowed_intents: string[]; assigned: boolean }>(sql`
@@ -32,7 +39,8 @@ export class GovernanceService {
         FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`);
     if (!row) throw new NotFoundError('Task', taskId);
     // A service actor (an agent) is bound by the task it was given, not by assignment.
-    if (!row.assigned && !viewer.serviceActor) throw new ForbiddenError('An AI call may be bound only to a task you are assigned to');
+    if (!row.assigned && !viewer.serviceActor)
+      throw new ForbiddenError('An AI call may be bound only to a task you are assigned to');
     return { taskId, allowedIntents: row.allowed_intents ?? [] };
   }
 }
@@ -40,7 +48,9 @@ export class GovernanceService {
 @Resolver()
 @Allow('SIGNED_IN')
 export class GovernanceResolver {
-  @Query(() => [String], { description: 'The intents prompt governance classifies prompts into (what a task\'s allowedIntents may name).' })
+  @Query(() => [String], {
+    description: "The intents prompt governance classifies prompts into (what a task's allowedIntents may name).",
+  })
   intentVocabulary(): string[] {
     return [...INTENTS];
   }

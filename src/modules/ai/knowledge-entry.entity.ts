@@ -7,7 +7,10 @@ import { TimestampedEntity } from '../../shared/base.entity.js';
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'knowledge_entries' })
 @Index({ properties: ['category', 'active'] })
-@Index({ name: 'knowledge_entries_fulltext_index', expression: `create index "knowledge_entries_fulltext_index" on "knowledge_entries" using gin (to_tsvector('english', "title" || ' ' || "content"))` })
+@Index({
+  name: 'knowledge_entries_fulltext_index',
+  expression: `create index "knowledge_entries_fulltext_index" on "knowledge_entries" using gin (to_tsvector('english', "title" || ' ' || "content"))`,
+})
 export class KnowledgeEntry extends TimestampedEntity {
   @Field()
   @Property({ type: 'text' })

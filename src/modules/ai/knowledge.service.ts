@@ -1,14 +1,15 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql, { type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
 import { KnowledgeEntry } from './knowledge-entry.entity.js';
 import type { CreateKnowledgeEntryInput, KnowledgeEntryWhere, UpdateKnowledgeEntryInput } from './knowledge.inputs.js';
-import { isHumanAdmin } from '../../shared/viewer.js';
 
 /**
  * The document every search reads: EXACTLY the expression of the GIN index
@@ -62,7 +63,12 @@ export class KnowledgeService {
     return isHumanAdmin(viewer) ? sql`TRUE` : sql`t.active`;
   }
 
-  list(viewer: Viewer, fields: Iterable<string>, where: KnowledgeEntryWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+  list(
+    viewer: Viewer,
+    fields: Iterable<string>,
+    where: KnowledgeEntryWhere,
+    page: PageArgs,
+  ): Promise<Connection<Record<string, unknown>>> {
     const admin = isHumanAdmin(viewer);
     const search = where.search?.trim();
     return paginate(
@@ -87,7 +93,12 @@ export class KnowledgeService {
    * Full-text search of the active entries: web search syntax ("quoted phrase", -not,
    * or), English stemming, best first by ts_rank (ties: newest first).
    */
-  async search(fields: Iterable<string>, query: string, category: string | null | undefined, first: number): Promise<{ entry: Record<string, unknown>; rank: number }[]> {
+  async search(
+    fields: Iterable<string>,
+    query: string,
+    category: string | null | undefined,
+    first: number,
+  ): Promise<{ entry: Record<string, unknown>; rank: number }[]> {
     const q = query.trim();
     if (!q) return [];
     const rows = await this.d.db.query<Record<string, unknown> & { __rank: number }>(sql`
@@ -110,7 +121,10 @@ export class KnowledgeService {
    * nearly everything). Same indexed expression, so the GIN index still serves it.
    */
   async bestMatches(prompt: string, limit: number): Promise<RetrievedEntry[]> {
-    const words = prompt.slice(0, RETRIEVAL_PROMPT_CHARS).replace(/["\-\u2010-\u2015]/g, ' ').trim();
+    const words = prompt
+      .slice(0, RETRIEVAL_PROMPT_CHARS)
+      .replace(/["\-\u2010-\u2015]/g, ' ')
+      .trim();
     if (!words || limit <= 0) return [];
     const query = sql`replace(websearch_to_tsquery('english', ${words})::text, ' & ', ' | ')::tsquery`;
     return this.d.db.query<RetrievedEntry>(sql`
@@ -134,7 +148,12 @@ export class KnowledgeService {
           externalVectorId: input.externalVectorId ?? null,
         });
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'knowledge.create', entityType: 'KnowledgeEntry', entityId: k.id, after: snapshot(k) });
+        this.d.audit.record(tx, {
+          action: 'knowledge.create',
+          entityType: 'KnowledgeEntry',
+          entityId: k.id,
+          after: snapshot(k),
+        });
         return k;
       }),
     );
@@ -160,7 +179,12 @@ export class KnowledgeService {
     });
   }
 
-  private change(scope: Scope, id: string, action: string, apply: (k: KnowledgeEntry) => void): Promise<KnowledgeEntry> {
+  private change(
+    scope: Scope,
+    id: string,
+    action: string,
+    apply: (k: KnowledgeEntry) => void,
+  ): Promise<KnowledgeEntry> {
     const entryId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const k = await tx.em.findOne(KnowledgeEntry, entryId);
@@ -178,7 +202,10 @@ export class KnowledgeService {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`Another knowledge entry already has the external vector id ${externalVectorId}`, { field: 'externalVectorId' });
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`Another knowledge entry already has the external vector id ${externalVectorId}`, {
+          field: 'externalVectorId',
+        });
       throw err;
     }
   }

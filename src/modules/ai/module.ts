@@ -18,7 +18,14 @@ export const aiModule = defineModule({
   name: 'ai',
   entities: aiEntities,
   resolvers: [AgentResolver, ConversationResolver, MessageResolver, KnowledgeResolver, GovernanceResolver],
-  create(deps: ModuleDeps<{ audit: AuditService; projects: ProjectService; taskPolicy: TaskPolicy; metering: Pick<MeteringService, 'call'> }>): AiServices {
+  create(
+    deps: ModuleDeps<{
+      audit: AuditService;
+      projects: ProjectService;
+      taskPolicy: TaskPolicy;
+      metering: Pick<MeteringService, 'call'>;
+    }>,
+  ): AiServices {
     const knowledge = new KnowledgeService(deps);
     const agents = new AgentService(deps);
     const governance = new GovernanceService(deps);

@@ -1,5 +1,15 @@
 import { DecimalScalar } from '../../shared/decimal.scalar.js';
-import { Entity, Enum, Index, ManyToOne, PrimaryKey, PrimaryKeyProp, Property, type Opt, type Ref } from '@mikro-orm/core';
+import {
+  Entity,
+  Enum,
+  Index,
+  ManyToOne,
+  PrimaryKey,
+  PrimaryKeyProp,
+  Property,
+  type Opt,
+  type Ref,
+} from '@mikro-orm/core';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { newId } from '../../shared/ids.js';
 import { User } from '../identity/user.entity.js';
@@ -52,18 +62,27 @@ export class PromptLog {
 
   /** The classified intent and the classifier's confidence (0–1). */
   @Field(() => String, { nullable: true }) @Property({ type: 'text', nullable: true }) intent?: string | null;
-  @Field(() => Float, { nullable: true }) @Property({ type: 'decimal', precision: 4, scale: 3, nullable: true }) confidence?: string | null;
+  @Field(() => Float, { nullable: true })
+  @Property({ type: 'decimal', precision: 4, scale: 3, nullable: true })
+  confidence?: string | null;
 
-  @Field(() => Float) @Property({ type: 'decimal', precision: 6, scale: 2, default: 0 }) deviationDelta: Opt<string> = '0';
-  @Field(() => Float, { nullable: true }) @Property({ type: 'decimal', precision: 6, scale: 2, nullable: true }) scoreBefore?: string | null;
-  @Field(() => Float, { nullable: true }) @Property({ type: 'decimal', precision: 6, scale: 2, nullable: true }) scoreAfter?: string | null;
+  @Field(() => Float) @Property({ type: 'decimal', precision: 6, scale: 2, default: 0 }) deviationDelta: Opt<string> =
+    '0';
+  @Field(() => Float, { nullable: true })
+  @Property({ type: 'decimal', precision: 6, scale: 2, nullable: true })
+  scoreBefore?: string | null;
+  @Field(() => Float, { nullable: true })
+  @Property({ type: 'decimal', precision: 6, scale: 2, nullable: true })
+  scoreAfter?: string | null;
 
   @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) promptTokens?: number | null;
   @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) completionTokens?: number | null;
   @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) totalTokens?: number | null;
   @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) responseTimeMs?: number | null;
   /** Exact decimal dollars as a string ("0.012300"). */
-  @Field(() => DecimalScalar, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) costUsd?: string | null;
+  @Field(() => DecimalScalar, { nullable: true })
+  @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true })
+  costUsd?: string | null;
   /** USER (the caller's own key) or PLATFORM. */
   @Field(() => String, { nullable: true }) @Property({ type: 'text', nullable: true }) keySource?: string | null;
 

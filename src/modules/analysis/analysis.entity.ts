@@ -50,7 +50,11 @@ export class AnalysisSession extends TimestampedEntity {
   input: Opt<Record<string, unknown>> = {};
 
   @Field(() => AnalysisSessionStatus)
-  @Enum({ items: () => AnalysisSessionStatus, nativeEnumName: 'analysis_session_status', default: AnalysisSessionStatus.PENDING })
+  @Enum({
+    items: () => AnalysisSessionStatus,
+    nativeEnumName: 'analysis_session_status',
+    default: AnalysisSessionStatus.PENDING,
+  })
   status: Opt<AnalysisSessionStatus> = AnalysisSessionStatus.PENDING;
 
   @Field(() => Date, { nullable: true })
@@ -66,7 +70,10 @@ export class AnalysisSession extends TimestampedEntity {
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'analysis_tasks' })
 @Index({ properties: ['session', 'id'] })
-@Index({ name: 'analysis_tasks_claimable_index', expression: `create index "analysis_tasks_claimable_index" on "analysis_tasks" ("type", "id") where "status" in ('QUEUED', 'RUNNING')` })
+@Index({
+  name: 'analysis_tasks_claimable_index',
+  expression: `create index "analysis_tasks_claimable_index" on "analysis_tasks" ("type", "id") where "status" in ('QUEUED', 'RUNNING')`,
+})
 export class AnalysisTask extends TimestampedEntity {
   @ManyToOne(() => AnalysisSession, { ref: true, deleteRule: 'cascade' })
   session!: Ref<AnalysisSession>;
@@ -102,7 +109,10 @@ export class AnalysisTask extends TimestampedEntity {
   @Property({ type: 'integer' })
   maxAttempts!: number;
 
-  @Field(() => String, { nullable: true, description: 'Returned to the claiming worker only; sent back with its report' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Returned to the claiming worker only; sent back with its report',
+  })
   @Property({ type: 'uuid', nullable: true })
   leaseToken?: string | null;
 
@@ -131,7 +141,10 @@ export class AnalysisTask extends TimestampedEntity {
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'artifacts' })
 @Index({ properties: ['session', 'id'] })
-@Index({ name: 'artifacts_expires_at_index', expression: `create index "artifacts_expires_at_index" on "artifacts" ("expires_at") where "expires_at" is not null` })
+@Index({
+  name: 'artifacts_expires_at_index',
+  expression: `create index "artifacts_expires_at_index" on "artifacts" ("expires_at") where "expires_at" is not null`,
+})
 export class Artifact extends BaseEntity {
   @ManyToOne(() => AnalysisSession, { ref: true, deleteRule: 'cascade' })
   session!: Ref<AnalysisSession>;

@@ -1,4 +1,15 @@
-import { ArrayMaxSize, ArrayMinSize, IsInt, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsInt,
+  IsUUID,
+  Length,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 import { GraphQLJSON, GraphQLJSONObject } from 'graphql-scalars';
 import { Field, Float, ID, InputType, Int } from 'type-graphql';
 import { AnalysisTaskType } from './analysis.entity.js';
@@ -27,8 +38,10 @@ export class ReportAnalysisTaskInput {
   @Field(() => ID) @IsUUID() taskId!: string;
   @Field(() => ID, { description: 'The lease token the claim returned' }) @IsUUID() leaseToken!: string;
   @Field(() => GraphQLJSON, { nullable: true }) result?: unknown;
-  @Field(() => String, { nullable: true, description: 'Set to report a failure' }) @MaxLength(10_000) error?: string | null;
-  @Field(() => Boolean, { nullable: true, description: 'With error: queue it again while attempts remain' }) retry?: boolean | null;
+  @Field(() => String, { nullable: true, description: 'Set to report a failure' }) @MaxLength(10_000) error?:
+    string | null;
+  @Field(() => Boolean, { nullable: true, description: 'With error: queue it again while attempts remain' }) retry?:
+    boolean | null;
 }
 
 @InputType()

@@ -10,6 +10,8 @@ export const analysisModule = defineModule({
   name: 'analysis',
   entities: analysisEntities,
   resolvers: [AnalysisSessionResolver],
-  create: (deps: ModuleDeps<{ audit: AuditService; projects: ProjectService }>): AnalysisServices => ({ analysis: new AnalysisService(deps) }),
+  create: (deps: ModuleDeps<{ audit: AuditService; projects: ProjectService }>): AnalysisServices => ({
+    analysis: new AnalysisService(deps),
+  }),
   jobs: (services) => services.analysis.jobs(),
 });

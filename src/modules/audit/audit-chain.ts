@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckpointRead } from './audit-checkpoints.js';
@@ -43,7 +44,9 @@ export interface EventContent {
 
 /** A link's hash: sha256 (hex) of the canonical JSON of the event's content, its place and the previous link's hash. */
 export function linkHash(content: EventContent, seq: number, prevHash: string): string {
-  return createHash('sha256').update(canonicalize({ ...content, seq, prevHash })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalize({ ...content, seq, prevHash }))
+    .digest('hex');
 }
 
 export interface ChainVerification {
@@ -125,7 +128,11 @@ export class AuditChain {
       await this.seal();
     } catch (err) {
       // Closing: the pool went away under the seal; the next start links what is left.
-      if (!this.db.pool.ending) this.logger.warn({ err, module: 'audit' }, 'sealing audit events failed; the next commit or the audit.seal job retries');
+      if (!this.db.pool.ending)
+        this.logger.warn(
+          { err, module: 'audit' },
+          'sealing audit events failed; the next commit or the audit.seal job retries',
+        );
     } finally {
       this.running = false;
       if (this.again) {
@@ -158,7 +165,9 @@ export class AuditChain {
     try {
       await client.query(`SET LOCAL lock_timeout = '30s'`);
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('steward:audit-seal'))`);
-      const head = (await client.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`)).rows[0];
+      const head = (
+        await client.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`)
+      ).rows[0];
       if (!head) throw new Error('audit_chain_head has no row: the audit migration did not run');
       const rows = (
         await client.query<EventContent>(
@@ -192,8 +201,12 @@ export class AuditChain {
           WHERE e.id = v.id AND e.created_at = v.created_at AND e.hash IS NULL`,
         [ids, createdAts, seqs, prevs, hashes],
       );
-      if (updated.rowCount !== rows.length) throw new Error(`sealing linked ${updated.rowCount} of ${rows.length} audit events`);
-      await client.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = now() WHERE id = 1`, [seq, prev]);
+      if (updated.rowCount !== rows.length)
+        throw new Error(`sealing linked ${updated.rowCount} of ${rows.length} audit events`);
+      await client.query(`UPDATE audit_chain_head SET seq = $1, hash = $2, updated_at = now() WHERE id = 1`, [
+        seq,
+        prev,
+      ]);
       await client.query('COMMIT');
       return rows.length;
     } catch (err) {
@@ -217,7 +230,9 @@ export class AuditChain {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       try {
-        const head = (await client.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`)).rows[0];
+        const head = (
+          await client.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`)
+        ).rows[0];
         if (!head) throw new Error('audit_chain_head has no row: the audit migration did not run');
         const headSeq = Number(head.seq);
         const result = { sealed, headSeq, headHash: head.hash };
@@ -232,7 +247,12 @@ export class AuditChain {
         });
 
         if (anchors?.invalidLines.length) {
-          const outcome = broken(null, null, `audit checkpoint line ${anchors.invalidLines[0]} does not carry a valid signature: the checkpoint file was altered`, 0);
+          const outcome = broken(
+            null,
+            null,
+            `audit checkpoint line ${anchors.invalidLines[0]} does not carry a valid signature: the checkpoint file was altered`,
+            0,
+          );
           await client.query('COMMIT');
           return outcome;
         }
@@ -257,7 +277,12 @@ export class AuditChain {
             const seq = Number(seqText);
             checked += 1;
             if (seq !== expected) {
-              const reason = seq < expected ? `link ${seq} appears twice` : seq === expected + 1 ? `link ${expected} is missing` : `links ${expected} to ${seq - 1} are missing`;
+              const reason =
+                seq < expected
+                  ? `link ${seq} appears twice`
+                  : seq === expected + 1
+                    ? `link ${expected} is missing`
+                    : `links ${expected} to ${seq - 1} are missing`;
               outcome = broken(content.id, seq, reason, checked);
               break walk;
             }
@@ -266,12 +291,22 @@ export class AuditChain {
               break walk;
             }
             if (hash !== linkHash(content, seq, prev)) {
-              outcome = broken(content.id, seq, `link ${seq} does not match its hash: its content was changed`, checked);
+              outcome = broken(
+                content.id,
+                seq,
+                `link ${seq} does not match its hash: its content was changed`,
+                checked,
+              );
               break walk;
             }
             const anchor = signed.get(seq);
             if (anchor && anchor.hash !== hash) {
-              outcome = broken(content.id, seq, `link ${seq} differs from the signed checkpoint of ${anchor.at}: the chain was rewritten up to it`, checked);
+              outcome = broken(
+                content.id,
+                seq,
+                `link ${seq} differs from the signed checkpoint of ${anchor.at}: the chain was rewritten up to it`,
+                checked,
+              );
               break walk;
             }
             prev = hash;
@@ -283,18 +318,36 @@ export class AuditChain {
         if (!outcome && (expected - 1 !== headSeq || prev !== head.hash)) {
           outcome =
             expected - 1 < headSeq
-              ? broken(null, expected, `the chain ends at link ${expected - 1} but its head is link ${headSeq}: links were removed from its end`, checked)
+              ? broken(
+                  null,
+                  expected,
+                  `the chain ends at link ${expected - 1} but its head is link ${headSeq}: links were removed from its end`,
+                  checked,
+                )
               : broken(null, headSeq + 1, `the chain does not end at its head (link ${headSeq})`, checked);
         }
         if (!outcome && lastSigned > expected - 1) {
-          outcome = broken(null, expected, `the chain ends at link ${expected - 1} but a signed checkpoint names link ${lastSigned}: links were removed`, checked);
+          outcome = broken(
+            null,
+            expected,
+            `the chain ends at link ${expected - 1} but a signed checkpoint names link ${lastSigned}: links were removed`,
+            checked,
+          );
         }
         if (!outcome) {
-          const stray = (await client.query<{ id: string }>(`SELECT id::text AS id FROM audit_events WHERE seq IS NULL AND hash IS NOT NULL LIMIT 1`)).rows[0];
+          const stray = (
+            await client.query<{ id: string }>(
+              `SELECT id::text AS id FROM audit_events WHERE seq IS NULL AND hash IS NOT NULL LIMIT 1`,
+            )
+          ).rows[0];
           if (stray) outcome = broken(stray.id, null, 'an event carries a hash but no place in the chain', checked);
         }
         const pending = Number(
-          (await client.query<{ n: string }>(`SELECT count(*) AS n FROM audit_events WHERE hash IS NULL AND seq IS NULL`)).rows[0]!.n,
+          (
+            await client.query<{ n: string }>(
+              `SELECT count(*) AS n FROM audit_events WHERE hash IS NULL AND seq IS NULL`,
+            )
+          ).rows[0]!.n,
         );
         await client.query('COMMIT');
         return outcome

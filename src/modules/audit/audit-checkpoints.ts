@@ -18,7 +18,8 @@ export interface CheckpointRead {
   invalidLines: number[];
 }
 
-const payload = (seq: number, hash: string, at: string) => Buffer.from(`steward-audit-checkpoint:v1:${seq}:${hash}:${at}`);
+const payload = (seq: number, hash: string, at: string) =>
+  Buffer.from(`steward-audit-checkpoint:v1:${seq}:${hash}:${at}`);
 
 /**
  * Anchors the audit chain outside the database. The hash chain shows that links were
@@ -45,13 +46,18 @@ export class AuditCheckpoints {
         mkdirSync(dirname(this.keyFile), { recursive: true });
         try {
           // 'wx': of two instances sharing the file, the first one's key is kept.
-          writeFileSync(this.keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+          writeFileSync(
+            this.keyFile,
+            generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }),
+            { mode: 0o600, flag: 'wx' },
+          );
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         }
       }
       this.privateKey = createPrivateKey(readFileSync(this.keyFile));
-      if (this.privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${this.keyFile} must hold an Ed25519 private key (PEM)`);
+      if (this.privateKey.asymmetricKeyType !== 'ed25519')
+        throw new Error(`${this.keyFile} must hold an Ed25519 private key (PEM)`);
       this.publicKey = createPublicKey(this.privateKey);
     }
     return { privateKey: this.privateKey, publicKey: this.publicKey! };
@@ -68,7 +74,12 @@ export class AuditCheckpoints {
     const last = this.read().valid.at(-1);
     if (last && last.seq >= head.seq) return null;
     const at = new Date().toISOString();
-    const cp: Checkpoint = { seq: head.seq, hash: head.hash, at, sig: sign(null, payload(head.seq, head.hash, at), this.keys().privateKey).toString('base64url') };
+    const cp: Checkpoint = {
+      seq: head.seq,
+      hash: head.hash,
+      at,
+      sig: sign(null, payload(head.seq, head.hash, at), this.keys().privateKey).toString('base64url'),
+    };
     mkdirSync(dirname(this.file), { recursive: true });
     appendFileSync(this.file, `${JSON.stringify(cp)}\n`, { mode: 0o600 });
     return cp;
@@ -86,7 +97,10 @@ export class AuditCheckpoints {
         try {
           const cp = JSON.parse(line) as Checkpoint;
           const ok =
-            Number.isSafeInteger(cp.seq) && typeof cp.hash === 'string' && typeof cp.at === 'string' && typeof cp.sig === 'string' &&
+            Number.isSafeInteger(cp.seq) &&
+            typeof cp.hash === 'string' &&
+            typeof cp.at === 'string' &&
+            typeof cp.sig === 'string' &&
             verify(null, payload(cp.seq, cp.hash, cp.at), publicKey, Buffer.from(cp.sig, 'base64url'));
           if (ok) valid.push({ seq: cp.seq, hash: cp.hash, at: cp.at, sig: cp.sig });
           else invalidLines.push(i + 1);

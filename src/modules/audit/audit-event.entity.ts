@@ -20,7 +20,10 @@ import { newId } from '../../shared/ids.js';
 @Index({ properties: ['entityType', 'entityId'] })
 @Index({ properties: ['action', 'createdAt'] })
 @Index({ properties: ['seq'] })
-@Index({ name: 'audit_events_pending_index', expression: `create index "audit_events_pending_index" on "audit_events" ("created_at", "id") where "hash" is null` })
+@Index({
+  name: 'audit_events_pending_index',
+  expression: `create index "audit_events_pending_index" on "audit_events" ("created_at", "id") where "hash" is null`,
+})
 export class AuditEvent {
   @Field(() => ID)
   @PrimaryKey({ type: 'uuid' })
@@ -77,7 +80,10 @@ export class AuditEvent {
   userAgent?: string | null;
 
   /** Place in the one hash chain (1, 2, …); null until sealed, moments after the commit. */
-  @Field(() => Float, { nullable: true, description: 'Place in the hash chain (1, 2, …); null until sealed, moments after the commit.' })
+  @Field(() => Float, {
+    nullable: true,
+    description: 'Place in the hash chain (1, 2, …); null until sealed, moments after the commit.',
+  })
   @Property({ type: new BigIntType('number'), nullable: true })
   seq?: Opt<number> | null;
 
@@ -85,7 +91,10 @@ export class AuditEvent {
   @Property({ type: 'text', nullable: true })
   prevHash?: Opt<string> | null;
 
-  @Field(() => String, { nullable: true, description: 'sha256 of the canonical JSON of this event, its seq and prevHash.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'sha256 of the canonical JSON of this event, its seq and prevHash.',
+  })
   @Property({ type: 'text', nullable: true })
   hash?: Opt<string> | null;
 

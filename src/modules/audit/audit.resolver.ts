@@ -17,24 +17,31 @@ const SystemLogConnection = ConnectionType(SystemLog);
 @Allow('SIGNED_IN')
 export class AuditResolver {
   @Allow('OWN_ACCOUNT')
-  @Query(() => AuditEventConnection, { description: 'Admins see every event; others the events of their own actions. Newest first.' })
+  @Query(() => AuditEventConnection, {
+    description: 'Admins see every event; others the events of their own actions. Newest first.',
+  })
   auditEvents(
     @Args() page: PageArgs,
     @Arg('where', () => AuditEventWhere, { nullable: true }) where: AuditEventWhere | null,
-    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
     return ctx.services.audit.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @Allow('ADMIN')
-  @Query(() => AuditChainVerification, { description: 'Links what is committed, then walks the whole hash chain and names its first broken link. Admins.' })
+  @Query(() => AuditChainVerification, {
+    description: 'Links what is committed, then walks the whole hash chain and names its first broken link. Admins.',
+  })
   verifyAuditChain(@Ctx() ctx: Context) {
     return ctx.services.audit.verify();
   }
 
   @Allow('ADMIN')
-  @Query(() => SystemLogConnection, { description: 'Warnings and errors of the server (SYSTEM_LOG_LEVEL and above), newest first. Admins.' })
+  @Query(() => SystemLogConnection, {
+    description: 'Warnings and errors of the server (SYSTEM_LOG_LEVEL and above), newest first. Admins.',
+  })
   systemLogs(
     @Args() page: PageArgs,
     @Arg('where', () => SystemLogWhere, { nullable: true }) where: SystemLogWhere | null,

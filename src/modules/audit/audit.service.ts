@@ -1,15 +1,16 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import type { Scope, Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import { AuditChain, type ChainVerification } from './audit-chain.js';
 import { AuditCheckpoints } from './audit-checkpoints.js';
 import { AuditEvent } from './audit-event.entity.js';
 import type { AuditEventWhere } from './audit.inputs.js';
-import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface AuditEntry {
   action: string;
@@ -93,12 +94,19 @@ export class AuditService {
   /** Seals, then signs the head into the checkpoint file (the audit.checkpoint job); answers the new checkpoint's link, or null. */
   async checkpoint(): Promise<number | null> {
     await this.chain.seal();
-    const head = await this.d.db.one<{ seq: string; hash: string }>(sql`SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1`);
+    const head = await this.d.db.one<{ seq: string; hash: string }>(
+      sql`SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1`,
+    );
     return head ? (this.checkpoints.write({ seq: Number(head.seq), hash: head.hash })?.seq ?? null) : null;
   }
 
   /** Admins see every event; everyone else the events of their own actions. Newest first. */
-  list(viewer: Viewer, fields: Iterable<string>, where: AuditEventWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+  list(
+    viewer: Viewer,
+    fields: Iterable<string>,
+    where: AuditEventWhere,
+    page: PageArgs,
+  ): Promise<Connection<Record<string, unknown>>> {
     const actionPrefix = where.actionPrefix ? `${where.actionPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
     return paginate(
       this.d.db,

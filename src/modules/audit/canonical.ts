@@ -26,7 +26,8 @@ function write(value: unknown): string {
     case 'object': {
       const json = (value as { toJSON?: () => unknown }).toJSON;
       if (typeof json === 'function') return write(json.call(value));
-      if (Array.isArray(value)) return `[${value.map((v) => (v === undefined || typeof v === 'function' ? 'null' : write(v))).join(',')}]`;
+      if (Array.isArray(value))
+        return `[${value.map((v) => (v === undefined || typeof v === 'function' ? 'null' : write(v))).join(',')}]`;
       const record = value as Record<string, unknown>;
       const names = Object.keys(record)
         .filter((k) => record[k] !== undefined && typeof record[k] !== 'function')

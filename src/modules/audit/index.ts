@@ -1,6 +1,6 @@
-import type { AuditService } from './audit.service.js';
 import { AuditChainHead } from './audit-chain-head.entity.js';
 import { AuditEvent } from './audit-event.entity.js';
+import type { AuditService } from './audit.service.js';
 import { SystemLog } from './system-log.entity.js';
 import type { SystemLogService } from './system-log.service.js';
 

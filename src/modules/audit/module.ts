@@ -1,4 +1,5 @@
 import sql from 'sql-template-tag';
+
 import { defineModule, type ModuleDeps } from '../define-module.js';
 import { AuditResolver } from './audit.resolver.js';
 import { AuditService } from './audit.service.js';
@@ -25,17 +26,31 @@ export const auditModule = defineModule({
    */
   jobs: (services, deps) => [
     { name: 'audit.seal', intervalMs: deps.config.AUDIT_SEAL_INTERVAL_MS, run: () => services.audit.chain.seal() },
-    { name: 'audit.checkpoint', intervalMs: deps.config.AUDIT_CHECKPOINT_INTERVAL_MS, run: async () => ({ signedSeq: await services.audit.checkpoint() }) },
+    {
+      name: 'audit.checkpoint',
+      intervalMs: deps.config.AUDIT_CHECKPOINT_INTERVAL_MS,
+      run: async () => ({ signedSeq: await services.audit.checkpoint() }),
+    },
     {
       name: 'audit.partitions',
       intervalMs: 3600_000,
       async run({ db, logger }) {
-        const made = await db.one<{ n: number }>(sql`SELECT steward_audit_ensure_partitions(now(), ${deps.config.AUDIT_PARTITIONS_AHEAD}::int) AS n`);
+        const made = await db.one<{ n: number }>(
+          sql`SELECT steward_audit_ensure_partitions(now(), ${deps.config.AUDIT_PARTITIONS_AHEAD}::int) AS n`,
+        );
         const stray = await db.one<{ n: number }>(sql`SELECT count(*)::int AS n FROM audit_events_default`);
-        if (stray?.n) logger.warn({ module: 'audit', events: stray.n }, 'audit events sit in the default partition: a monthly partition was missing when they were written');
+        if (stray?.n)
+          logger.warn(
+            { module: 'audit', events: stray.n },
+            'audit events sit in the default partition: a monthly partition was missing when they were written',
+          );
         return { created: made?.n ?? 0 };
       },
     },
-    { name: 'audit.systemLogRetention', intervalMs: 3600_000, run: () => services.systemLogs.removeOlderThan(deps.config.SYSTEM_LOG_RETENTION_DAYS) },
+    {
+      name: 'audit.systemLogRetention',
+      intervalMs: 3600_000,
+      run: () => services.systemLogs.removeOlderThan(deps.config.SYSTEM_LOG_RETENTION_DAYS),
+    },
   ],
 });

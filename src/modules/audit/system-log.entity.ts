@@ -13,7 +13,13 @@ export enum SystemLogLevel {
 }
 registerEnumType(SystemLogLevel, { name: 'SystemLogLevel' });
 
-export const SYSTEM_LOG_LEVELS = [SystemLogLevel.DEBUG, SystemLogLevel.INFO, SystemLogLevel.WARNING, SystemLogLevel.ERROR, SystemLogLevel.CRITICAL] as const;
+export const SYSTEM_LOG_LEVELS = [
+  SystemLogLevel.DEBUG,
+  SystemLogLevel.INFO,
+  SystemLogLevel.WARNING,
+  SystemLogLevel.ERROR,
+  SystemLogLevel.CRITICAL,
+] as const;
 
 /**
  * A warning or error of the server itself (system_logs), copied from its log
@@ -30,7 +36,10 @@ export class SystemLog extends BaseEntity {
   @Enum({ items: () => SystemLogLevel, nativeEnumName: 'system_log_level' })
   level!: SystemLogLevel;
 
-  @Field(() => String, { nullable: true, description: 'The part of the server that logged it (jobs, events, audit, infrastructure, …)' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The part of the server that logged it (jobs, events, audit, infrastructure, …)',
+  })
   @Property({ type: 'text', nullable: true })
   module?: string | null;
 

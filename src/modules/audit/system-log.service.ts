@@ -1,18 +1,25 @@
 import { pino } from 'pino';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
-import { storableDeep } from '../../shared/storable-text.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
+import { storableDeep } from '../../shared/storable-text.js';
 import type { SystemLogWhere } from './audit.inputs.js';
 import { SYSTEM_LOG_LEVELS, SystemLog, SystemLogLevel } from './system-log.entity.js';
 
 export type CaptureLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'off';
 
-const PINO_VALUE: Record<Exclude<CaptureLevel, 'off'>, number> = { debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const PINO_VALUE: Record<Exclude<CaptureLevel, 'off'>, number> = {
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+};
 
 function levelOf(value: number): SystemLogLevel {
   if (value >= 60) return SystemLogLevel.CRITICAL;
@@ -35,7 +42,18 @@ interface Entry {
 }
 
 /** Fields of a pino line that have columns of their own, or that say nothing (pid, hostname, service). */
-const OWN_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'service', 'msg', 'module', 'requestId', 'reqId', 'userId']);
+const OWN_FIELDS = new Set([
+  'level',
+  'time',
+  'pid',
+  'hostname',
+  'service',
+  'msg',
+  'module',
+  'requestId',
+  'reqId',
+  'userId',
+]);
 /** A line's context larger than this (JSON characters) is kept as a truncated preview. */
 const MAX_CONTEXT = 16_384;
 
@@ -107,7 +125,14 @@ export class SystemLogService {
       write: (line: string) => {
         const level = tee.lastLevel;
         if (level >= outputFrom) {
-          if (originalNeedsMetadata) Object.assign(original, { lastLevel: tee.lastLevel, lastTime: tee.lastTime, lastMsg: tee.lastMsg, lastObj: tee.lastObj, lastLogger: tee.lastLogger });
+          if (originalNeedsMetadata)
+            Object.assign(original, {
+              lastLevel: tee.lastLevel,
+              lastTime: tee.lastTime,
+              lastMsg: tee.lastMsg,
+              lastObj: tee.lastObj,
+              lastLogger: tee.lastLogger,
+            });
           original.write(line);
         }
         if (level >= min) this.push(line);

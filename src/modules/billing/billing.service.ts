@@ -1,6 +1,7 @@
 import sql, { raw } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
-import { type PageArgs, paginate } from '../../shared/connection.js';
+import { paginate, type PageArgs } from '../../shared/connection.js';
 import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
@@ -9,7 +10,7 @@ import { PromptLog } from '../ai/prompt-log.entity.js';
 import type { AuditService } from '../audit/index.js';
 import { User } from '../identity/index.js';
 import type { CostAlertTriggered } from './billing.events.js';
-import { type PromptLogWhere, UsageGroupBy } from './billing.inputs.js';
+import { UsageGroupBy, type PromptLogWhere } from './billing.inputs.js';
 import { CostAlert } from './cost-alert.entity.js';
 import { formatMicros, toMicros } from './money.js';
 
@@ -39,13 +40,25 @@ export class BillingService {
   /** Answered calls grouped by one dimension, most expensive first (at most 1000 groups). */
   async usage(groupBy: UsageGroupBy, from: Date | null, to: Date | null) {
     if (from && to && from > to) throw BadInputError.field('from', 'must be before to');
-    const rows = await this.d.db.query<{ key: string | null; requests: number; input: string; output: string; cost: string }>(sql`
+    const rows = await this.d.db.query<{
+      key: string | null;
+      requests: number;
+      input: string;
+      output: string;
+      cost: string;
+    }>(sql`
       SELECT ${raw(GROUPS[groupBy])} AS key, count(*)::int AS requests, sum(input_tokens)::bigint AS input,
              sum(output_tokens)::bigint AS output, sum(total_cost)::numeric(18,6)::text AS cost
         FROM cost_records
        WHERE ${and([from ? sql`created_at >= ${from}` : null, to ? sql`created_at < ${to}` : null])}
        GROUP BY 1 ORDER BY sum(total_cost) DESC, 1 LIMIT 1000`);
-    return rows.map((r) => ({ key: r.key, requests: r.requests, inputTokens: Number(r.input), outputTokens: Number(r.output), costUsd: formatMicros(toMicros(r.cost)) }));
+    return rows.map((r) => ({
+      key: r.key,
+      requests: r.requests,
+      inputTokens: Number(r.input),
+      outputTokens: Number(r.output),
+      costUsd: formatMicros(toMicros(r.cost)),
+    }));
   }
 
   /** Every AI call, newest first: a human admin may filter by user, anyone else sees their own. */
@@ -76,7 +89,10 @@ export class BillingService {
       {
         model: readModel(CostAlert),
         fields,
-        where: and([isHumanAdmin(viewer) ? null : sql`t.user_id = ${viewer.userId}::uuid`, unacknowledgedOnly ? sql`NOT t.acknowledged` : null]),
+        where: and([
+          isHumanAdmin(viewer) ? null : sql`t.user_id = ${viewer.userId}::uuid`,
+          unacknowledgedOnly ? sql`NOT t.acknowledged` : null,
+        ]),
         sort: { property: 'id', direction: 'DESC', type: 'uuid' },
       },
       page,
@@ -88,7 +104,8 @@ export class BillingService {
     const alertId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const alert = await tx.em.findOne(CostAlert, alertId);
-      if (!alert || (alert.user.id !== viewer.userId && !isHumanAdmin(viewer))) throw new NotFoundError('CostAlert', alertId);
+      if (!alert || (alert.user.id !== viewer.userId && !isHumanAdmin(viewer)))
+        throw new NotFoundError('CostAlert', alertId);
       if (!alert.acknowledged) {
         alert.acknowledged = true;
         alert.acknowledgedAt = new Date();
@@ -106,7 +123,13 @@ export class BillingService {
       if (!user) throw new NotFoundError('User', id);
       const before = user.deviationScore;
       user.deviationScore = '0';
-      this.d.audit.record(tx, { action: 'user.resetDeviationScore', entityType: 'User', entityId: id, before: { deviationScore: before }, after: { deviationScore: '0' } });
+      this.d.audit.record(tx, {
+        action: 'user.resetDeviationScore',
+        entityType: 'User',
+        entityId: id,
+        before: { deviationScore: before },
+        after: { deviationScore: '0' },
+      });
       return user;
     });
   }

@@ -20,11 +20,15 @@ registerEnumType(CostAlertType, { name: 'CostAlertType' });
 @Unique({ properties: ['user', 'alertType', 'periodStart'] })
 export class CostAlert extends BaseEntity {
   @ManyToOne(() => User, { ref: true, deleteRule: 'cascade' }) user!: Ref<User>;
-  @Field(() => CostAlertType) @Enum({ items: () => CostAlertType, nativeEnumName: 'cost_alert_type' }) alertType!: CostAlertType;
+  @Field(() => CostAlertType)
+  @Enum({ items: () => CostAlertType, nativeEnumName: 'cost_alert_type' })
+  alertType!: CostAlertType;
   @Field(() => Int) @Property({ type: 'integer' }) thresholdPercentage!: number;
   @Field(() => Date) @Property({ type: 'timestamptz' }) periodStart!: Date;
   @Field(() => DecimalScalar) @Property({ type: 'decimal', precision: 18, scale: 6 }) spentUsd!: string;
   @Field(() => DecimalScalar) @Property({ type: 'decimal', precision: 18, scale: 6 }) limitUsd!: string;
   @Field(() => Boolean) @Property({ type: 'boolean', default: false }) acknowledged: Opt<boolean> = false;
-  @Field(() => Date, { nullable: true }) @Property({ type: 'timestamptz', nullable: true }) acknowledgedAt?: Date | null;
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'timestamptz', nullable: true })
+  acknowledgedAt?: Date | null;
 }

@@ -1,6 +1,6 @@
+import type { BillingService } from './billing.service.js';
 import { CostAlert } from './cost-alert.entity.js';
 import { CostRecord } from './cost-record.entity.js';
-import type { BillingService } from './billing.service.js';
 import type { MeteringService } from './metering.service.js';
 import { ProviderHealth } from './provider-health.entity.js';
 import { Provider } from './provider.entity.js';
@@ -13,7 +13,17 @@ import { UserProviderKey } from './user-provider-key.entity.js';
 import { UserQuota } from './user-quota.entity.js';
 
 /** The billing module's surface: what other modules and src/db/entities.ts may import. */
-export const billingEntities = [Provider, UserProviderKey, ProviderHealth, UserQuota, UsageCounter, QuotaReservation, UsageDaily, CostRecord, CostAlert];
+export const billingEntities = [
+  Provider,
+  UserProviderKey,
+  ProviderHealth,
+  UserQuota,
+  UsageCounter,
+  QuotaReservation,
+  UsageDaily,
+  CostRecord,
+  CostAlert,
+];
 
 export interface BillingServices {
   /** Usage reports, prompt logs, cost alerts and deviation scores (what the billing resolver serves). */

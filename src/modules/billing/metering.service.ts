@@ -1,24 +1,33 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+
 import type { Config } from '../../config.js';
 import type { EventBus } from '../../events/bus.js';
 import { AppError, BadInputError, ForbiddenError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
+import { classifyIntent, deviationDelta, type IntentResult } from '../../shared/intent-classifier.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AiCallMetrics } from '../../shared/metrics-hooks.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import type { AuditService } from '../audit/index.js';
-import { classifyIntent, deviationDelta, type IntentResult } from '../../shared/intent-classifier.js';
 import { PromptLog, PromptStatus } from '../ai/prompt-log.entity.js';
+import type { AuditService } from '../audit/index.js';
 import type { UserService } from '../identity/index.js';
-import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
 import type { NotificationService } from '../work/index.js';
+import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
 import { COST_ALERT_TRIGGERED, type CostAlertTriggered } from './billing.events.js';
-import { CostRecord } from './cost-record.entity.js';
 import { countPromptTokens, LlmCallError } from './clients/index.js';
-import { completionTokens as countCompletion, promptReservation, promptTokens as countPrompt } from './tokenizer.js';
-import type { ChatDelta, ChatMessage, ChatPassThrough, ChatResult, EmbeddingResult, ResolvedProvider, ToolCall } from './llm.js';
+import { CostRecord } from './cost-record.entity.js';
+import type {
+  ChatDelta,
+  ChatMessage,
+  ChatPassThrough,
+  ChatResult,
+  EmbeddingResult,
+  ResolvedProvider,
+  ToolCall,
+} from './llm.js';
 import { costOf, formatMicros, toMicros, type Micros } from './money.js';
 import type { BudgetSubject, QuotaService, Reservation } from './quota.service.js';
+import { completionTokens as countCompletion, promptTokens as countPrompt, promptReservation } from './tokenizer.js';
 
 /** What the pipeline needs of the providers module. */
 export interface ProviderResolver {
@@ -26,7 +35,11 @@ export interface ProviderResolver {
   /** Another healthy provider for a failed call; with `model`, only one serving that model. */
   fallbackFor(failedProviderId: string, userId: string, model?: string | null): Promise<ResolvedProvider | null>;
   /** Real call outcomes feed provider health (a provider that refuses its key is unhealthy). */
-  reportOutcome?(em: EntityManager, providerId: string, outcome: { ok: true } | { ok: false; error: string; unhealthyNow?: boolean }): void;
+  reportOutcome?(
+    em: EntityManager,
+    providerId: string,
+    outcome: { ok: true } | { ok: false; error: string; unhealthyNow?: boolean },
+  ): void;
 }
 
 export interface MeteredCall {
@@ -127,17 +140,31 @@ interface Governance {
 /** One try at one provider: answered; failed after producing tokens (charged); or failed before (released). */
 type Attempt =
   | { kind: 'answered'; resolved: ResolvedProvider; reservation: Reservation; result: ChatResult }
-  | { kind: 'partial'; resolved: ResolvedProvider; reservation: Reservation; result: ChatResult; reason: string; error: unknown }
+  | {
+      kind: 'partial';
+      resolved: ResolvedProvider;
+      reservation: Reservation;
+      result: ChatResult;
+      reason: string;
+      error: unknown;
+    }
   | { kind: 'failed'; resolved: ResolvedProvider; error: unknown };
 
 /** Why a call failed, for the log (never shown to the caller: provider text stays inside). */
-const failureText = (err: unknown, signal?: AbortSignal) => (signal?.aborted ? 'aborted by the caller' : String((err as Error)?.message ?? err).slice(0, 1000));
+const failureText = (err: unknown, signal?: AbortSignal) =>
+  signal?.aborted ? 'aborted by the caller' : String((err as Error)?.message ?? err).slice(0, 1000);
 
 /** What the caller is told of a provider failure: its kind, never the provider's own text. */
 function failureKind(err: unknown, signal?: AbortSignal): string {
   if (signal?.aborted) return 'the call was aborted';
   if (err instanceof LlmCallError) {
-    return { TIMEOUT: 'it did not answer in time', ABORTED: 'the call was aborted', AUTH: 'it refused the platform\'s credentials', NETWORK: 'it could not be reached', UPSTREAM: `it answered with an error${err.status ? ` (HTTP ${err.status})` : ''}` }[err.kind];
+    return {
+      TIMEOUT: 'it did not answer in time',
+      ABORTED: 'the call was aborted',
+      AUTH: "it refused the platform's credentials",
+      NETWORK: 'it could not be reached',
+      UPSTREAM: `it answered with an error${err.status ? ` (HTTP ${err.status})` : ''}`,
+    }[err.kind];
   }
   return 'it failed';
 }
@@ -164,7 +191,11 @@ function failureKind(err: unknown, signal?: AbortSignal): string {
 export class MeteringService {
   constructor(private readonly d: MeteringDeps) {}
 
-  async call(scope: Scope, call: MeteredCall, persist?: (tx: Scope, result: MeteredResult) => Promise<void>): Promise<MeteredResult> {
+  async call(
+    scope: Scope,
+    call: MeteredCall,
+    persist?: (tx: Scope, result: MeteredResult) => Promise<void>,
+  ): Promise<MeteredResult> {
     const userId = call.viewer.userId;
     const em = scope.em.fork() as EntityManager;
     const started = Date.now();
@@ -175,7 +206,9 @@ export class MeteringService {
       [userId],
     );
     if (!user || user.is_blocked || user.status !== 'ACTIVE') {
-      const reason = user?.is_blocked ? 'the account is blocked' : `the account is ${String(user?.status ?? 'gone').toLowerCase()}`;
+      const reason = user?.is_blocked
+        ? 'the account is blocked'
+        : `the account is ${String(user?.status ?? 'gone').toLowerCase()}`;
       await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: reason });
       throw new ForbiddenError(`AI calls are refused: ${reason}`);
     }
@@ -184,24 +217,47 @@ export class MeteringService {
     const gov = await this.govern(scope, call, Number(user.deviation_score));
     if (gov.after >= this.d.config.DEVIATION_BLOCK_THRESHOLD && gov.delta > 0) {
       await this.blockForDeviation(scope, call, gov);
-      throw new ForbiddenError(`AI calls are refused: the deviation score reached ${gov.after} (threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD}); the account is blocked`);
+      throw new ForbiddenError(
+        `AI calls are refused: the deviation score reached ${gov.after} (threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD}); the account is blocked`,
+      );
     }
 
     // 3. reserve, mark sent, ask; once more at a fallback if nothing came back
-    let outcome = await this.attempt(em, scope, call, gov, call.resolved ?? (await this.d.providers.resolveCall(userId, call.providerId)));
-    if (outcome.kind === 'failed' && this.d.config.AI_PROVIDER_FALLBACK && !call.signal?.aborted && !(outcome.error instanceof AppError)) {
+    let outcome = await this.attempt(
+      em,
+      scope,
+      call,
+      gov,
+      call.resolved ?? (await this.d.providers.resolveCall(userId, call.providerId)),
+    );
+    if (
+      outcome.kind === 'failed' &&
+      this.d.config.AI_PROVIDER_FALLBACK &&
+      !call.signal?.aborted &&
+      !(outcome.error instanceof AppError)
+    ) {
       const failed = outcome.resolved;
       const fallback = await this.d.providers.fallbackFor(failed.provider.id, userId, call.model).catch(() => null);
       if (fallback) {
         this.d.metrics?.onAiCall({ provider: failed.provider.name, status: 'error' });
-        this.d.logger.warn({ module: 'metering', provider: failed.provider.name, fallback: fallback.provider.name, err: outcome.error }, 'provider failed; trying the fallback');
+        this.d.logger.warn(
+          { module: 'metering', provider: failed.provider.name, fallback: fallback.provider.name, err: outcome.error },
+          'provider failed; trying the fallback',
+        );
         outcome = await this.attempt(em, scope, call, gov, fallback);
       }
     }
     if (outcome.kind === 'failed') return this.fail(scope, call, gov, outcome.resolved, outcome.error);
 
     // 4. settle and record, in one transaction
-    const settled = await this.settle(scope, call, gov, outcome, started, outcome.kind === 'answered' ? persist : undefined);
+    const settled = await this.settle(
+      scope,
+      call,
+      gov,
+      outcome,
+      started,
+      outcome.kind === 'answered' ? persist : undefined,
+    );
     if (outcome.kind === 'partial') {
       this.d.metrics?.onAiCall({ provider: outcome.resolved.provider.name, status: 'error' });
       throw new ProviderUnavailableError(
@@ -212,7 +268,13 @@ export class MeteringService {
       );
     }
     // Counted once committed: a metrics hook can never undo a settlement.
-    this.d.metrics?.onAiCall({ provider: settled.providerName, status: 'success', promptTokens: settled.promptTokens, completionTokens: settled.completionTokens, costUsd: settled.costUsd });
+    this.d.metrics?.onAiCall({
+      provider: settled.providerName,
+      status: 'success',
+      promptTokens: settled.promptTokens,
+      completionTokens: settled.completionTokens,
+      costUsd: settled.costUsd,
+    });
     return settled;
   }
 
@@ -224,7 +286,13 @@ export class MeteringService {
   }
 
   /** One try at one provider (see Attempt). Throws the quota refusal (logged BLOCKED) when the worst case does not fit. */
-  private async attempt(em: EntityManager, scope: Scope, call: MeteredCall, gov: Governance, resolved: ResolvedProvider): Promise<Attempt> {
+  private async attempt(
+    em: EntityManager,
+    scope: Scope,
+    call: MeteredCall,
+    gov: Governance,
+    resolved: ResolvedProvider,
+  ): Promise<Attempt> {
     const p = resolved.provider;
     const maxTokens = MeteringService.maxTokensFor(call, resolved);
     const inTokens = promptReservation(p.modelName, call.messages);
@@ -232,9 +300,21 @@ export class MeteringService {
     const outputCost = costOf(maxTokens, toMicros(p.outputCostPer1k));
     let reservation: Reservation;
     try {
-      reservation = await this.d.quotas.reserve(em, call.viewer.userId, inTokens + maxTokens, inputCost + outputCost, new Date(), { budgets: call.budgets, projectId: call.projectId });
+      reservation = await this.d.quotas.reserve(
+        em,
+        call.viewer.userId,
+        inTokens + maxTokens,
+        inputCost + outputCost,
+        new Date(),
+        { budgets: call.budgets, projectId: call.projectId },
+      );
     } catch (err) {
-      await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: (err as Error).message, gov, resolved });
+      await this.log(scope, call, {
+        status: PromptStatus.BLOCKED,
+        errorMessage: (err as Error).message,
+        gov,
+        resolved,
+      });
       throw err;
     }
     // From here on the call may cost money, whatever happens to this instance.
@@ -268,16 +348,33 @@ export class MeteringService {
       call.onEvent?.(delta);
     };
     try {
-      const result = call.embedding ? await this.embed(resolved, call) : await resolved.client.chat(
-        { model: p.modelName, messages: call.messages, maxTokens, timeoutMs: p.timeoutSeconds * 1000, signal: call.signal, passThrough: call.passThrough },
-        onDelta,
-        onEvent,
-      );
+      const result = call.embedding
+        ? await this.embed(resolved, call)
+        : await resolved.client.chat(
+            {
+              model: p.modelName,
+              messages: call.messages,
+              maxTokens,
+              timeoutMs: p.timeoutSeconds * 1000,
+              signal: call.signal,
+              passThrough: call.passThrough,
+            },
+            onDelta,
+            onEvent,
+          );
       this.d.providers.reportOutcome?.(em, p.id, { ok: true });
       return { kind: 'answered', resolved, reservation, result };
     } catch (err) {
-      if (!call.signal?.aborted && !(err instanceof AppError) && !(err instanceof LlmCallError && err.kind === 'ABORTED')) {
-        this.d.providers.reportOutcome?.(em, p.id, { ok: false, error: failureText(err), unhealthyNow: err instanceof LlmCallError && err.kind === 'AUTH' });
+      if (
+        !call.signal?.aborted &&
+        !(err instanceof AppError) &&
+        !(err instanceof LlmCallError && err.kind === 'ABORTED')
+      ) {
+        this.d.providers.reportOutcome?.(em, p.id, {
+          ok: false,
+          error: failureText(err),
+          unhealthyNow: err instanceof LlmCallError && err.kind === 'AUTH',
+        });
       }
       if (!streamed) {
         await this.d.quotas.release(em, reservation);
@@ -285,20 +382,51 @@ export class MeteringService {
       }
       // The provider produced tokens: they are charged, counted from what came through (never above the cap).
       const completionTokens = Math.min(countCompletion(p.modelName, streamed), maxTokens);
-      const result: ChatResult = { content: streamed, promptTokens: Math.min(countPrompt(p.modelName, call.messages), inTokens), completionTokens, model: p.modelName, finishReason: 'error' };
+      const result: ChatResult = {
+        content: streamed,
+        promptTokens: Math.min(countPrompt(p.modelName, call.messages), inTokens),
+        completionTokens,
+        model: p.modelName,
+        finishReason: 'error',
+      };
       return { kind: 'partial', resolved, reservation, result, reason: failureText(err, call.signal), error: err };
     }
   }
 
-  private async embed(r: ResolvedProvider, call: MeteredCall): Promise<ChatResult & { embeddings: EmbeddingResult['data'] }> {
-    if (!r.client.embed) throw new BadInputError(`Provider ${r.provider.name} serves no embeddings: use an OpenAI-compatible provider`);
+  private async embed(
+    r: ResolvedProvider,
+    call: MeteredCall,
+  ): Promise<ChatResult & { embeddings: EmbeddingResult['data'] }> {
+    if (!r.client.embed)
+      throw new BadInputError(`Provider ${r.provider.name} serves no embeddings: use an OpenAI-compatible provider`);
     const e = call.embedding!;
-    const out = await r.client.embed({ model: r.provider.modelName, input: e.input, dimensions: e.dimensions, encodingFormat: e.encodingFormat, timeoutMs: r.provider.timeoutSeconds * 1000, signal: call.signal });
-    return { content: '', promptTokens: out.promptTokens || countPromptTokens(call.messages), completionTokens: 0, model: out.model, embeddings: out.data, usageReported: out.promptTokens > 0 };
+    const out = await r.client.embed({
+      model: r.provider.modelName,
+      input: e.input,
+      dimensions: e.dimensions,
+      encodingFormat: e.encodingFormat,
+      timeoutMs: r.provider.timeoutSeconds * 1000,
+      signal: call.signal,
+    });
+    return {
+      content: '',
+      promptTokens: out.promptTokens || countPromptTokens(call.messages),
+      completionTokens: 0,
+      model: out.model,
+      embeddings: out.data,
+      usageReported: out.promptTokens > 0,
+    };
   }
 
   /** Records an answered or partly answered call and charges it (see the class comment, step 4). */
-  private async settle(scope: Scope, call: MeteredCall, gov: Governance, a: Extract<Attempt, { kind: 'answered' | 'partial' }>, started: number, persist?: (tx: Scope, result: MeteredResult) => Promise<void>): Promise<MeteredResult> {
+  private async settle(
+    scope: Scope,
+    call: MeteredCall,
+    gov: Governance,
+    a: Extract<Attempt, { kind: 'answered' | 'partial' }>,
+    started: number,
+    persist?: (tx: Scope, result: MeteredResult) => Promise<void>,
+  ): Promise<MeteredResult> {
     const { resolved, result, reservation } = a;
     const p = resolved.provider;
     const inputCost = costOf(result.promptTokens, toMicros(p.inputCostPer1k));
@@ -328,8 +456,19 @@ export class MeteringService {
           if (persist) await persist(tx, metered);
           return metered;
         }
-        const partial = a.kind === 'partial' ? `${a.reason}; charged for the ${result.completionTokens} tokens streamed before the failure` : undefined;
-        const log = this.logRow(tx, call, { status: partial ? PromptStatus.ERROR : PromptStatus.SUCCESS, errorMessage: partial, gov, resolved, result, cost, latencyMs });
+        const partial =
+          a.kind === 'partial'
+            ? `${a.reason}; charged for the ${result.completionTokens} tokens streamed before the failure`
+            : undefined;
+        const log = this.logRow(tx, call, {
+          status: partial ? PromptStatus.ERROR : PromptStatus.SUCCESS,
+          errorMessage: partial,
+          gov,
+          resolved,
+          result,
+          cost,
+          latencyMs,
+        });
         metered.promptLogId = log.id;
         tx.em.create(CostRecord, {
           user: call.viewer.userId,
@@ -352,7 +491,16 @@ export class MeteringService {
            ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
              tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
              cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd`,
-          [newId(), call.viewer.userId, p.name, result.model, this.d.config.ORGANISATION_TIME_ZONE, result.promptTokens, result.completionTokens, formatMicros(cost)],
+          [
+            newId(),
+            call.viewer.userId,
+            p.name,
+            result.model,
+            this.d.config.ORGANISATION_TIME_ZONE,
+            result.promptTokens,
+            result.completionTokens,
+            formatMicros(cost),
+          ],
         );
         if (persist) await persist(tx, metered);
         // Last, so the user's counter rows stay locked only from here to the commit.
@@ -363,19 +511,38 @@ export class MeteringService {
     } catch (err) {
       // Not the text (it is storable): the database. The reservation stays, marked sent, and the
       // expiry job charges the call at its reserved amount; the caller learns it failed.
-      this.d.logger.error({ module: 'metering', err, reservationId: reservation.id }, 'settlement failed; the expiry job will settle the call at its reserved amount');
+      this.d.logger.error(
+        { module: 'metering', err, reservationId: reservation.id },
+        'settlement failed; the expiry job will settle the call at its reserved amount',
+      );
       throw err;
     }
   }
 
-  private async fail(scope: Scope, call: MeteredCall, gov: Governance, resolved: ResolvedProvider, err: unknown): Promise<never> {
-    await this.log(scope, call, { status: PromptStatus.ERROR, errorMessage: failureText(err, call.signal), gov, resolved });
+  private async fail(
+    scope: Scope,
+    call: MeteredCall,
+    gov: Governance,
+    resolved: ResolvedProvider,
+    err: unknown,
+  ): Promise<never> {
+    await this.log(scope, call, {
+      status: PromptStatus.ERROR,
+      errorMessage: failureText(err, call.signal),
+      gov,
+      resolved,
+    });
     this.d.metrics?.onAiCall({ provider: resolved.provider.name, status: 'error' });
     if (err instanceof AppError) throw err;
-    throw new ProviderUnavailableError(`The AI provider ${resolved.provider.name} failed: ${failureKind(err, call.signal)}. Nothing was charged.`, {
-      provider: resolved.provider.name,
-      ...(err instanceof LlmCallError ? { reason: err.kind, ...(err.status ? { upstreamStatus: err.status } : {}) } : {}),
-    });
+    throw new ProviderUnavailableError(
+      `The AI provider ${resolved.provider.name} failed: ${failureKind(err, call.signal)}. Nothing was charged.`,
+      {
+        provider: resolved.provider.name,
+        ...(err instanceof LlmCallError
+          ? { reason: err.kind, ...(err.status ? { upstreamStatus: err.status } : {}) }
+          : {}),
+      },
+    );
   }
 
   /**
@@ -386,7 +553,9 @@ export class MeteringService {
     const intent = classifyIntent(call.prompt);
     let allowed: string[] = [];
     if (call.taskId) {
-      const [t] = await scope.em.fork().execute<{ allowed_intents: string[] }[]>(`SELECT allowed_intents FROM tasks WHERE id = ?`, [call.taskId]);
+      const [t] = await scope.em
+        .fork()
+        .execute<{ allowed_intents: string[] }[]>(`SELECT allowed_intents FROM tasks WHERE id = ?`, [call.taskId]);
       allowed = t?.allowed_intents ?? [];
     }
     const delta = deviationDelta(allowed, intent);
@@ -408,7 +577,14 @@ export class MeteringService {
       const admins = await this.d.users.activeAdminIds();
       await this.d.notifications.notify(
         tx,
-        admins.map((id) => ({ userId: id, type: NotificationType.ALERT, priority: NotificationPriority.URGENT, title: 'A user was blocked by prompt governance', message: reason, data: { userId: call.viewer.userId, taskId: call.taskId ?? null } })),
+        admins.map((id) => ({
+          userId: id,
+          type: NotificationType.ALERT,
+          priority: NotificationPriority.URGENT,
+          title: 'A user was blocked by prompt governance',
+          message: reason,
+          data: { userId: call.viewer.userId, taskId: call.taskId ?? null },
+        })),
       );
       this.logRow(tx, call, { status: PromptStatus.BLOCKED, errorMessage: reason, gov });
     });
@@ -425,7 +601,10 @@ export class MeteringService {
         message: `$${formatMicros(a.spent)} of $${formatMicros(a.limit)}`,
         data: { costAlertId: a.id, alertType: a.alertType },
       });
-      await this.d.bus.publish(tx.em, COST_ALERT_TRIGGERED, { alertId: a.id, userId: a.userId } satisfies CostAlertTriggered);
+      await this.d.bus.publish(tx.em, COST_ALERT_TRIGGERED, {
+        alertId: a.id,
+        userId: a.userId,
+      } satisfies CostAlertTriggered);
     }
   }
 
@@ -459,7 +638,8 @@ export class MeteringService {
       completionTokens: result?.completionTokens ?? null,
       totalTokens: result ? result.promptTokens + result.completionTokens : null,
       responseTimeMs: what.latencyMs ?? null,
-      costUsd: what.cost !== undefined ? formatMicros(what.cost) : what.status === PromptStatus.SUCCESS ? null : '0.000000',
+      costUsd:
+        what.cost !== undefined ? formatMicros(what.cost) : what.status === PromptStatus.SUCCESS ? null : '0.000000',
       keySource: resolved?.keySource ?? null,
       ip: tx.meta.ip,
       userAgent: tx.meta.userAgent,

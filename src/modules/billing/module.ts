@@ -17,7 +17,9 @@ export const billingModule = defineModule({
   name: 'billing',
   entities: billingEntities,
   resolvers: [ProviderResolver, ProviderHealthResolver, UserProviderKeyResolver, BillingResolver],
-  create(deps: ModuleDeps<{ audit: AuditService; notifications: NotificationService; users: UserService }>): BillingServices {
+  create(
+    deps: ModuleDeps<{ audit: AuditService; notifications: NotificationService; users: UserService }>,
+  ): BillingServices {
     const providers = new ProviderService(deps);
     const quotas = new QuotaService(deps);
     const metering = new MeteringService({ ...deps, providers, quotas });
@@ -26,7 +28,11 @@ export const billingModule = defineModule({
   jobs: (services, { config }) => [
     // The health check, every PROVIDER_HEALTH_INTERVAL_MS, once across instances.
     providerHealthJob(services.providers, config),
-    { name: 'billing.releaseExpiredReservations', intervalMs: 60_000, run: ({ em }) => services.quotas.releaseExpired(em) },
+    {
+      name: 'billing.releaseExpiredReservations',
+      intervalMs: 60_000,
+      run: ({ em }) => services.quotas.releaseExpired(em),
+    },
     {
       // Partitions for this month and the next two exist before any row needs them; those past retention go.
       name: 'ai.promptLogPartitions',

@@ -12,7 +12,8 @@ export function toMicros(value: string | number | null | undefined, field = 'amo
   if (value === null || value === undefined) return 0n;
   const text = typeof value === 'number' ? value.toFixed(6) : value.trim();
   const m = DECIMAL.exec(text);
-  if (!m) throw BadInputError.field(field, 'must be a non-negative decimal with at most 6 decimal places, like "12.500000"');
+  if (!m)
+    throw BadInputError.field(field, 'must be a non-negative decimal with at most 6 decimal places, like "12.500000"');
   return BigInt(m[1]!) * 1_000_000n + BigInt((m[2] ?? '').padEnd(6, '0'));
 }
 

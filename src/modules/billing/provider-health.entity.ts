@@ -9,7 +9,10 @@ export class ProviderHealth {
   @OneToOne(() => Provider, { ref: true, primary: true, owner: true, deleteRule: 'cascade' }) provider!: Ref<Provider>;
   @Field(() => Boolean) @Property({ type: 'boolean', default: true }) isHealthy: Opt<boolean> = true;
   @Field(() => Date, { nullable: true }) @Property({ type: 'timestamptz', nullable: true }) lastCheckAt?: Date | null;
-  @Field(() => String, { nullable: true, description: 'Why the last check failed (null after a success). Admins only (null for others).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Why the last check failed (null after a success). Admins only (null for others).',
+  })
   @Property({ type: 'text', nullable: true })
   lastError?: string | null;
   @Field(() => Int) @Property({ type: 'integer', default: 0 }) consecutiveFailures: Opt<number> = 0;
@@ -18,5 +21,7 @@ export class ProviderHealth {
   responseTimeMs?: number | null;
   @Field(() => Int) @Property({ type: 'integer', default: 0 }) checks: Opt<number> = 0;
   @Field(() => Int) @Property({ type: 'integer', default: 0 }) successes: Opt<number> = 0;
-  @Field(() => Date) @Property({ type: 'timestamptz', defaultRaw: 'now()', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
+  @Field(() => Date)
+  @Property({ type: 'timestamptz', defaultRaw: 'now()', onUpdate: () => new Date() })
+  updatedAt: Opt<Date> = new Date();
 }

@@ -9,7 +9,10 @@ export const PROVIDER_HEALTH_JOB = 'billing.providerHealth';
  * (the scheduler's lease). The lease outlives the slowest possible run: checks run 8 at
  * a time, each bounded by its provider's timeout (at most 600 s).
  */
-export function providerHealthJob(providers: ProviderService, config: Pick<Config, 'PROVIDER_HEALTH_INTERVAL_MS'>): JobDefinition {
+export function providerHealthJob(
+  providers: ProviderService,
+  config: Pick<Config, 'PROVIDER_HEALTH_INTERVAL_MS'>,
+): JobDefinition {
   return {
     name: PROVIDER_HEALTH_JOB,
     intervalMs: config.PROVIDER_HEALTH_INTERVAL_MS,

@@ -29,7 +29,10 @@ export class Provider extends TimestampedEntity {
   providerType!: ProviderType;
 
   @Field() @Property({ type: 'text' }) modelName!: string;
-  @Field(() => String, { nullable: true, description: 'Base URL of the endpoint (null: the vendor\'s API). Admins only (null for others).' })
+  @Field(() => String, {
+    nullable: true,
+    description: "Base URL of the endpoint (null: the vendor's API). Admins only (null for others).",
+  })
   @Property({ type: 'text', nullable: true })
   apiEndpoint?: string | null;
   @Field(() => Boolean) @Property({ type: 'boolean', default: true }) active: Opt<boolean> = true;
@@ -42,7 +45,10 @@ export class Provider extends TimestampedEntity {
   @Field(() => Int) @Property({ type: 'integer', default: 60 }) timeoutSeconds: Opt<number> = 60;
 
   @Property({ type: 'jsonb', nullable: true, hidden: true }) platformKey?: SealedSecret | null;
-  @Field(() => String, { nullable: true, description: 'The last four characters of the platform key. Admins only (null for others).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The last four characters of the platform key. Admins only (null for others).',
+  })
   @Property({ type: 'text', nullable: true })
   platformKeyLast4?: string | null;
 }

@@ -1,9 +1,15 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { newId } from '../../shared/ids.js';
 import { LOCAL_MODEL } from './clients/local.js';
 
 /** The seeded provider: Steward's built-in deterministic model, free, so `npm start` can chat at once. */
-export const LOCAL_PROVIDER = { name: 'Steward Local', modelName: LOCAL_MODEL, maxTokens: 1024, timeoutSeconds: 30 } as const;
+export const LOCAL_PROVIDER = {
+  name: 'Steward Local',
+  modelName: LOCAL_MODEL,
+  maxTokens: 1024,
+  timeoutSeconds: 30,
+} as const;
 
 /**
  * Adds "Steward Local" when there is no LOCAL provider at all. Idempotent, and an admin's
@@ -19,5 +25,6 @@ export async function seedLocalProvider(em: EntityManager): Promise<void> {
      RETURNING id`,
     [id, LOCAL_PROVIDER.name, LOCAL_PROVIDER.modelName, LOCAL_PROVIDER.maxTokens, LOCAL_PROVIDER.timeoutSeconds],
   );
-  if (inserted.length) await em.execute(`INSERT INTO provider_health (provider_id) VALUES (?) ON CONFLICT (provider_id) DO NOTHING`, [id]);
+  if (inserted.length)
+    await em.execute(`INSERT INTO provider_health (provider_id) VALUES (?) ON CONFLICT (provider_id) DO NOTHING`, [id]);
 }

@@ -2,6 +2,7 @@ import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import pLimit from 'p-limit';
 import sql, { type Sql } from 'sql-template-tag';
+
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
@@ -12,16 +13,16 @@ import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
-import { createLlmClient, LlmCallError, SUPPORTED_TYPES, type ProviderClient } from './clients/index.js';
 import { scrub } from './clients/errors.js';
+import { createLlmClient, LlmCallError, SUPPORTED_TYPES, type ProviderClient } from './clients/index.js';
 import type { ResolvedProvider } from './llm.js';
 import { ProviderHealth } from './provider-health.entity.js';
 import { Provider, ProviderType } from './provider.entity.js';
 import { PROVIDER_HEALTH_CHANGED, type ProviderHealthChanged } from './provider.events.js';
 import type { CreateProviderInput, ProviderWhere, UpdateProviderInput } from './provider.inputs.js';
 import { UserProviderKey } from './user-provider-key.entity.js';
-import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -128,7 +129,12 @@ export class ProviderService {
   }
 
   /** Providers by name; `where.active` is an admin's filter (others see active providers only). */
-  list(viewer: Viewer, fields: Iterable<string>, where: ProviderWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+  list(
+    viewer: Viewer,
+    fields: Iterable<string>,
+    where: ProviderWhere,
+    page: PageArgs,
+  ): Promise<Connection<Record<string, unknown>>> {
     const search = where.search?.trim();
     return paginate(
       this.d.db,
@@ -193,11 +199,17 @@ export class ProviderService {
         }
         tx.em.create(ProviderHealth, { provider });
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'provider.create', entityType: 'Provider', entityId: provider.id, after: snapshot(provider) });
+        this.d.audit.record(tx, {
+          action: 'provider.create',
+          entityType: 'Provider',
+          entityId: provider.id,
+          after: snapshot(provider),
+        });
         return provider;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`A provider named "${name}" already exists`, { field: 'name' });
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`A provider named "${name}" already exists`, { field: 'name' });
       throw err;
     }
   }
@@ -237,12 +249,20 @@ export class ProviderService {
         }
         await tx.em.flush();
         const after = snapshot(p);
-        const keyChange = input.apiKey != null ? 'replaced' : input.removeApiKey && before.platformKeyLast4 ? 'removed' : undefined;
-        this.d.audit.record(tx, { action: 'provider.update', entityType: 'Provider', entityId: p.id, before, after: keyChange ? { ...after, platformKey: keyChange } : after });
+        const keyChange =
+          input.apiKey != null ? 'replaced' : input.removeApiKey && before.platformKeyLast4 ? 'removed' : undefined;
+        this.d.audit.record(tx, {
+          action: 'provider.update',
+          entityType: 'Provider',
+          entityId: p.id,
+          before,
+          after: keyChange ? { ...after, platformKey: keyChange } : after,
+        });
         return p;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`A provider named "${input.name?.trim()}" already exists`, { field: 'name' });
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`A provider named "${input.name?.trim()}" already exists`, { field: 'name' });
       throw err;
     }
   }
@@ -250,15 +270,18 @@ export class ProviderService {
   private endpoint(type: ProviderType, value: string | null | undefined): string | null {
     const text = value?.trim();
     if (!text) return null;
-    if (type === ProviderType.LOCAL) throw BadInputError.field('apiEndpoint', 'LOCAL runs inside Steward and has no endpoint');
+    if (type === ProviderType.LOCAL)
+      throw BadInputError.field('apiEndpoint', 'LOCAL runs inside Steward and has no endpoint');
     let url: URL;
     try {
       url = new URL(text);
     } catch {
       throw BadInputError.field('apiEndpoint', 'must be an http(s) URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw BadInputError.field('apiEndpoint', 'must be an http(s) URL');
-    if (url.username || url.password) throw BadInputError.field('apiEndpoint', 'must not carry credentials: give the key as apiKey');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw BadInputError.field('apiEndpoint', 'must be an http(s) URL');
+    if (url.username || url.password)
+      throw BadInputError.field('apiEndpoint', 'must not carry credentials: give the key as apiKey');
     return text.replace(/\/+$/, '');
   }
 
@@ -267,14 +290,19 @@ export class ProviderService {
     if (value == null || value === '') return null;
     if (type === ProviderType.LOCAL) throw BadInputError.field(field, 'LOCAL needs no key');
     const key = value.trim();
-    if (key.length < 8 || key.length > 4096 || /\s/.test(key)) throw BadInputError.field(field, 'must be 8 to 4096 characters without spaces');
+    if (key.length < 8 || key.length > 4096 || /\s/.test(key))
+      throw BadInputError.field(field, 'must be 8 to 4096 characters without spaces');
     return key;
   }
 
   // ---------- users' own keys ----------
 
   /** Stores (or replaces) the caller's own key for a provider it can see. */
-  async setMyKey(scope: Scope, viewer: Viewer, input: { providerId: string; apiKey: string }): Promise<UserProviderKey> {
+  async setMyKey(
+    scope: Scope,
+    viewer: Viewer,
+    input: { providerId: string; apiKey: string },
+  ): Promise<UserProviderKey> {
     const providerId = requireUuid(input.providerId, 'providerId');
     const provider = await this.d.db.one<{ providerType: ProviderType; active: boolean }>(
       sql`SELECT provider_type AS "providerType", active FROM providers t WHERE id = ${providerId}::uuid AND ${this.visible(viewer)}`,
@@ -291,7 +319,12 @@ export class ProviderService {
          RETURNING id, (xmax::text <> '0') AS replaced`,
         [newId(), viewer.userId, providerId, JSON.stringify(sealed), last4(key)],
       );
-      this.d.audit.record(tx, { action: row!.replaced ? 'providerKey.replace' : 'providerKey.set', entityType: 'UserProviderKey', entityId: row!.id, after: { providerId, last4: last4(key) } });
+      this.d.audit.record(tx, {
+        action: row!.replaced ? 'providerKey.replace' : 'providerKey.set',
+        entityType: 'UserProviderKey',
+        entityId: row!.id,
+        after: { providerId, last4: last4(key) },
+      });
       return tx.em.findOneOrFail(UserProviderKey, row!.id, { refresh: true });
     });
   }
@@ -305,7 +338,12 @@ export class ProviderService {
         [viewer.userId, providerId],
       );
       if (!row) return false;
-      this.d.audit.record(tx, { action: 'providerKey.delete', entityType: 'UserProviderKey', entityId: row.id, before: { providerId, last4: row.last4 } });
+      this.d.audit.record(tx, {
+        action: 'providerKey.delete',
+        entityType: 'UserProviderKey',
+        entityId: row.id,
+        before: { providerId, last4: row.last4 },
+      });
       return true;
     });
   }
@@ -347,7 +385,11 @@ export class ProviderService {
    */
   private readonly clients = new Map<string, ProviderClient>();
 
-  private build(p: CandidateRow, userId: string, key: { source: 'USER' | 'PLATFORM'; sealed: SealedSecret | null }): ResolvedProvider {
+  private build(
+    p: CandidateRow,
+    userId: string,
+    key: { source: 'USER' | 'PLATFORM'; sealed: SealedSecret | null },
+  ): ResolvedProvider {
     const cacheKey = `${p.id}|${p.providerType}|${p.apiEndpoint ?? ''}|${key.source}|${key.source === 'USER' ? userId : ''}|${key.sealed ? JSON.stringify(key.sealed) : ''}`;
     let client = this.clients.get(cacheKey);
     if (!client) {
@@ -371,7 +413,11 @@ export class ProviderService {
     };
   }
 
-  private openKey(p: CandidateRow, userId: string, key: { source: 'USER' | 'PLATFORM'; sealed: SealedSecret | null }): string | null {
+  private openKey(
+    p: CandidateRow,
+    userId: string,
+    key: { source: 'USER' | 'PLATFORM'; sealed: SealedSecret | null },
+  ): string | null {
     let apiKey: string | null = null;
     if (key.sealed) {
       const context = key.source === 'USER' ? userKeyContext(userId, p.id) : platformKeyContext(p.id);
@@ -379,10 +425,19 @@ export class ProviderService {
         apiKey = this.d.envelope.decrypt(key.sealed, context);
       } catch (err) {
         // Tampered with, copied from another row, or sealed by a master key no longer configured.
-        this.d.logger.warn({ module: 'providers', providerId: p.id, keySource: key.source, reason: (err as Error).message }, 'a stored provider key could not be decrypted');
+        this.d.logger.warn(
+          { module: 'providers', providerId: p.id, keySource: key.source, reason: (err as Error).message },
+          'a stored provider key could not be decrypted',
+        );
         throw key.source === 'USER'
-          ? new ConflictError(`Your stored key for ${p.name} cannot be read: set it again with setMyProviderKey`, { providerId: p.id, reason: 'KEY_UNREADABLE' })
-          : new ConflictError(`The platform key of ${p.name} cannot be read: an administrator must set it again`, { providerId: p.id, reason: 'KEY_UNREADABLE' });
+          ? new ConflictError(`Your stored key for ${p.name} cannot be read: set it again with setMyProviderKey`, {
+              providerId: p.id,
+              reason: 'KEY_UNREADABLE',
+            })
+          : new ConflictError(`The platform key of ${p.name} cannot be read: an administrator must set it again`, {
+              providerId: p.id,
+              reason: 'KEY_UNREADABLE',
+            });
       }
     }
     return apiKey;
@@ -407,11 +462,20 @@ export class ProviderService {
       const id = requireUuid(providerId, 'providerId');
       const [p] = await this.candidates(userId, sql`p.id = ${id}::uuid`);
       if (!p) throw new NotFoundError('Provider', id);
-      if (!p.active) throw new ConflictError(`Provider ${p.name} is not active`, { providerId: id, reason: 'PROVIDER_INACTIVE' });
-      if (!p.isHealthy) throw new ConflictError(`Provider ${p.name} is unhealthy at the moment`, { providerId: id, reason: 'PROVIDER_UNHEALTHY' });
+      if (!p.active)
+        throw new ConflictError(`Provider ${p.name} is not active`, { providerId: id, reason: 'PROVIDER_INACTIVE' });
+      if (!p.isHealthy)
+        throw new ConflictError(`Provider ${p.name} is unhealthy at the moment`, {
+          providerId: id,
+          reason: 'PROVIDER_UNHEALTHY',
+        });
       if (!SUPPORTED_TYPES.has(p.providerType)) return this.build(p, userId, { source: 'PLATFORM', sealed: null });
       const key = this.keyFor(p);
-      if (!key) throw new BadInputError(`Provider ${p.name} needs your own API key: set it with setMyProviderKey`, { providerId: id, reason: 'KEY_REQUIRED' });
+      if (!key)
+        throw new BadInputError(`Provider ${p.name} needs your own API key: set it with setMyProviderKey`, {
+          providerId: id,
+          reason: 'KEY_REQUIRED',
+        });
       return this.build(p, userId, key);
     }
     const found = await this.firstUsable(userId, sql`p.active AND coalesce(h.is_healthy, true)`);
@@ -426,11 +490,17 @@ export class ProviderService {
    */
   async fallbackFor(failedProviderId: string, userId: string, model?: string | null): Promise<ResolvedProvider | null> {
     const failed = requireUuid(failedProviderId, 'providerId');
-    const [was] = await this.d.db.query<{ providerType: ProviderType; modelName: string }>(sql`SELECT provider_type AS "providerType", model_name AS "modelName" FROM providers WHERE id = ${failed}::uuid`);
+    const [was] = await this.d.db.query<{ providerType: ProviderType; modelName: string }>(
+      sql`SELECT provider_type AS "providerType", model_name AS "modelName" FROM providers WHERE id = ${failed}::uuid`,
+    );
     const noLocal = was && was.providerType !== ProviderType.LOCAL;
     return this.firstUsable(
       userId,
-      and([sql`p.active AND coalesce(h.is_healthy, true) AND p.id <> ${failed}::uuid`, noLocal ? sql`p.provider_type <> 'LOCAL'` : null, model && was ? sql`p.model_name = ${was.modelName}` : null]),
+      and([
+        sql`p.active AND coalesce(h.is_healthy, true) AND p.id <> ${failed}::uuid`,
+        noLocal ? sql`p.provider_type <> 'LOCAL'` : null,
+        model && was ? sql`p.model_name = ${was.modelName}` : null,
+      ]),
     );
   }
 
@@ -443,7 +513,8 @@ export class ProviderService {
    */
   async resolveModel(userId: string, model: string): Promise<ResolvedProvider> {
     const slash = model.indexOf('/');
-    const byName = slash > 0 ? sql` OR (p.name = ${model.slice(0, slash)} AND p.model_name = ${model.slice(slash + 1)})` : sql``;
+    const byName =
+      slash > 0 ? sql` OR (p.name = ${model.slice(0, slash)} AND p.model_name = ${model.slice(slash + 1)})` : sql``;
     const rows = await this.candidates(userId, sql`p.active AND (p.model_name = ${model}${byName})`);
     const usable = rows.filter((p) => SUPPORTED_TYPES.has(p.providerType) && this.keyFor(p));
     if (!usable.length) throw new NotFoundError(`The model '${model}'`);
@@ -491,13 +562,26 @@ export class ProviderService {
    * not heal by itself), and the first success after failures resets the count. Successes
    * of a provider with no failure on record cost nothing (no write on the hot path).
    */
-  reportOutcome(em: EntityManager, providerId: string, outcome: { ok: true } | { ok: false; error: string; unhealthyNow?: boolean }): void {
+  reportOutcome(
+    em: EntityManager,
+    providerId: string,
+    outcome: { ok: true } | { ok: false; error: string; unhealthyNow?: boolean },
+  ): void {
     if (outcome.ok && !this.failing.has(providerId)) return;
     if (outcome.ok) this.failing.delete(providerId);
     else this.failing.add(providerId);
     const scope: Scope = { em: em.fork() as EntityManager, viewer: null, meta: systemMeta('provider.outcome') };
-    void this.recordCheck(scope, providerId, outcome.ok ? { ok: true, responseTimeMs: 0 } : { ok: false, responseTimeMs: 0, error: outcome.error.slice(0, 500), unhealthyNow: outcome.unhealthyNow }).catch((err) =>
-      this.d.logger.warn({ module: 'providers', providerId, err }, 'a call outcome could not be recorded in provider health'),
+    void this.recordCheck(
+      scope,
+      providerId,
+      outcome.ok
+        ? { ok: true, responseTimeMs: 0 }
+        : { ok: false, responseTimeMs: 0, error: outcome.error.slice(0, 500), unhealthyNow: outcome.unhealthyNow },
+    ).catch((err) =>
+      this.d.logger.warn(
+        { module: 'providers', providerId, err },
+        'a call outcome could not be recorded in provider health',
+      ),
     );
   }
 
@@ -546,7 +630,9 @@ export class ProviderService {
     return run;
   }
 
-  private async probe(p: Pick<CandidateRow, 'id' | 'name' | 'providerType' | 'apiEndpoint' | 'timeoutSeconds' | 'platformKey'>): Promise<CheckOutcome> {
+  private async probe(
+    p: Pick<CandidateRow, 'id' | 'name' | 'providerType' | 'apiEndpoint' | 'timeoutSeconds' | 'platformKey'>,
+  ): Promise<CheckOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     let key: string | null = null;
@@ -575,22 +661,39 @@ export class ProviderService {
    * consecutive failures, healthy again at the first success. A flip is audited and
    * published on `providerHealthChanged` (after commit).
    */
-  async recordCheck(scope: Scope, providerId: string, outcome: CheckOutcome): Promise<{ row: HealthRow; changed: boolean }> {
+  async recordCheck(
+    scope: Scope,
+    providerId: string,
+    outcome: CheckOutcome,
+  ): Promise<{ row: HealthRow; changed: boolean }> {
     return inTransaction(scope, async (tx) => {
-      await tx.em.execute(`INSERT INTO provider_health (provider_id) VALUES (?) ON CONFLICT (provider_id) DO NOTHING`, [providerId]);
+      await tx.em.execute(`INSERT INTO provider_health (provider_id) VALUES (?) ON CONFLICT (provider_id) DO NOTHING`, [
+        providerId,
+      ]);
       const [old] = await tx.em.execute<{ is_healthy: boolean; consecutive_failures: number }[]>(
         `SELECT is_healthy, consecutive_failures FROM provider_health WHERE provider_id = ? FOR UPDATE`,
         [providerId],
       );
       const failures = outcome.ok ? 0 : old!.consecutive_failures + 1;
-      const healthy = outcome.ok ? true : failures >= this.d.config.PROVIDER_UNHEALTHY_AFTER || outcome.unhealthyNow ? false : old!.is_healthy;
+      const healthy = outcome.ok
+        ? true
+        : failures >= this.d.config.PROVIDER_UNHEALTHY_AFTER || outcome.unhealthyNow
+          ? false
+          : old!.is_healthy;
       const [row] = await tx.em.execute<HealthRow[]>(
         `UPDATE provider_health SET is_healthy = ?, last_check_at = now(), last_error = ?, consecutive_failures = ?, response_time_ms = ?,
                 checks = checks + 1, successes = successes + ?, updated_at = now()
           WHERE provider_id = ?
           RETURNING provider_id AS "providerId", is_healthy AS "isHealthy", last_check_at AS "lastCheckAt", last_error AS "lastError",
                     consecutive_failures AS "consecutiveFailures", response_time_ms AS "responseTimeMs", checks, successes, updated_at AS "updatedAt"`,
-        [healthy, outcome.ok ? null : (outcome.error ?? 'check failed'), failures, outcome.responseTimeMs, outcome.ok ? 1 : 0, providerId],
+        [
+          healthy,
+          outcome.ok ? null : (outcome.error ?? 'check failed'),
+          failures,
+          outcome.responseTimeMs,
+          outcome.ok ? 1 : 0,
+          providerId,
+        ],
       );
       const changed = healthy !== old!.is_healthy;
       if (changed) {
@@ -601,9 +704,16 @@ export class ProviderService {
           actorId: null,
           actorLabel: 'job:provider.health',
           before: { isHealthy: old!.is_healthy },
-          after: { isHealthy: healthy, consecutiveFailures: failures, lastError: outcome.ok ? null : (outcome.error ?? null) },
+          after: {
+            isHealthy: healthy,
+            consecutiveFailures: failures,
+            lastError: outcome.ok ? null : (outcome.error ?? null),
+          },
         });
-        await this.d.bus.publish(tx.em, PROVIDER_HEALTH_CHANGED, { providerId, isHealthy: healthy } satisfies ProviderHealthChanged);
+        await this.d.bus.publish(tx.em, PROVIDER_HEALTH_CHANGED, {
+          providerId,
+          isHealthy: healthy,
+        } satisfies ProviderHealthChanged);
       }
       return { row: row!, changed };
     });

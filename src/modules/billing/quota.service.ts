@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+
 import type { Config } from '../../config.js';
 import { QuotaExceededError, RateLimitedError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
@@ -29,7 +30,20 @@ const formats = new Map<string, Intl.DateTimeFormat>();
 /** The wall-clock fields of `at` in time zone `tz`. */
 function wallClock(at: Date, tz: string) {
   let f = formats.get(tz);
-  if (!f) formats.set(tz, (f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })));
+  if (!f)
+    formats.set(
+      tz,
+      (f = new Intl.DateTimeFormat('en-US', {
+        timeZone: tz,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
+      })),
+    );
   const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, Number(x.value)])) as Record<string, number>;
   return { y: p.year!, m: p.month! - 1, d: p.day!, h: p.hour!, mi: p.minute!, s: p.second! };
 }
@@ -159,7 +173,15 @@ export class QuotaService {
   async limitsOf(em: EntityManager, userId: string): Promise<Limits> {
     const { config } = this.d;
     const [row] = await em.execute<
-      { tier: Tier; requests_per_hour: number | null; daily_token_limit: string | null; monthly_token_limit: string | null; monthly_message_limit: number | null; daily_cost_limit_usd: string | null; monthly_cost_limit_usd: string | null }[]
+      {
+        tier: Tier;
+        requests_per_hour: number | null;
+        daily_token_limit: string | null;
+        monthly_token_limit: string | null;
+        monthly_message_limit: number | null;
+        daily_cost_limit_usd: string | null;
+        monthly_cost_limit_usd: string | null;
+      }[]
     >(
       `SELECT u.tier, q.requests_per_hour, q.daily_token_limit, q.monthly_token_limit, q.monthly_message_limit, q.daily_cost_limit_usd, q.monthly_cost_limit_usd
          FROM users u LEFT JOIN user_quotas q ON q.user_id = u.id WHERE u.id = ?`,
@@ -177,7 +199,14 @@ export class QuotaService {
   }
 
   /** Reserves a call's worst case, or throws RATE_LIMITED / QUOTA_EXCEEDED naming the limit. Commits on its own. */
-  async reserve(em: EntityManager, userId: string, tokens: number, cost: Micros, now = new Date(), opts: { budgets?: BudgetSubject[]; projectId?: string | null } = {}): Promise<Reservation> {
+  async reserve(
+    em: EntityManager,
+    userId: string,
+    tokens: number,
+    cost: Micros,
+    now = new Date(),
+    opts: { budgets?: BudgetSubject[]; projectId?: string | null } = {},
+  ): Promise<Reservation> {
     const tz = this.d.config.ORGANISATION_TIME_ZONE;
     const periods = periodsAt(now, tz);
     const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
@@ -200,17 +229,46 @@ export class QuotaService {
       const spent = (p: UsagePeriod) => toMicros(c[p].cost_usd) + toMicros(c[p].reserved_cost_usd);
 
       if (requests(UsagePeriod.HOUR) + 1 > limits.requestsPerHour) {
-        throw new RateLimitedError(`At most ${limits.requestsPerHour} AI requests per hour`, { limit: 'requestsPerHour', max: limits.requestsPerHour, retryAfter: new Date(periods.HOUR.getTime() + 3600_000).toISOString() });
+        throw new RateLimitedError(`At most ${limits.requestsPerHour} AI requests per hour`, {
+          limit: 'requestsPerHour',
+          max: limits.requestsPerHour,
+          retryAfter: new Date(periods.HOUR.getTime() + 3600_000).toISOString(),
+        });
       }
       const refuse = (limit: string, max: string | number, message: string) => {
         const period = /^monthly/.test(limit) ? 'MONTH' : 'DAY';
         throw new QuotaExceededError(message, { limit, max, retryAfter: nextStart(period, now, tz).toISOString() });
       };
-      if (requests(UsagePeriod.MONTH) + 1 > limits.monthlyMessageLimit) refuse('monthlyMessageLimit', limits.monthlyMessageLimit, `The monthly limit of ${limits.monthlyMessageLimit} messages is reached`);
-      if (used(UsagePeriod.DAY) + BigInt(tokens) > BigInt(limits.dailyTokenLimit)) refuse('dailyTokenLimit', limits.dailyTokenLimit, `This call could exceed the daily limit of ${limits.dailyTokenLimit} tokens`);
-      if (used(UsagePeriod.MONTH) + BigInt(tokens) > BigInt(limits.monthlyTokenLimit)) refuse('monthlyTokenLimit', limits.monthlyTokenLimit, `This call could exceed the monthly limit of ${limits.monthlyTokenLimit} tokens`);
-      if (limits.dailyCostLimit !== null && spent(UsagePeriod.DAY) + cost > limits.dailyCostLimit) refuse('dailyCostLimitUsd', formatMicros(limits.dailyCostLimit), `This call could exceed the daily cost limit of $${formatMicros(limits.dailyCostLimit)}`);
-      if (limits.monthlyCostLimit !== null && spent(UsagePeriod.MONTH) + cost > limits.monthlyCostLimit) refuse('monthlyCostLimitUsd', formatMicros(limits.monthlyCostLimit), `This call could exceed the monthly cost limit of $${formatMicros(limits.monthlyCostLimit)}`);
+      if (requests(UsagePeriod.MONTH) + 1 > limits.monthlyMessageLimit)
+        refuse(
+          'monthlyMessageLimit',
+          limits.monthlyMessageLimit,
+          `The monthly limit of ${limits.monthlyMessageLimit} messages is reached`,
+        );
+      if (used(UsagePeriod.DAY) + BigInt(tokens) > BigInt(limits.dailyTokenLimit))
+        refuse(
+          'dailyTokenLimit',
+          limits.dailyTokenLimit,
+          `This call could exceed the daily limit of ${limits.dailyTokenLimit} tokens`,
+        );
+      if (used(UsagePeriod.MONTH) + BigInt(tokens) > BigInt(limits.monthlyTokenLimit))
+        refuse(
+          'monthlyTokenLimit',
+          limits.monthlyTokenLimit,
+          `This call could exceed the monthly limit of ${limits.monthlyTokenLimit} tokens`,
+        );
+      if (limits.dailyCostLimit !== null && spent(UsagePeriod.DAY) + cost > limits.dailyCostLimit)
+        refuse(
+          'dailyCostLimitUsd',
+          formatMicros(limits.dailyCostLimit),
+          `This call could exceed the daily cost limit of $${formatMicros(limits.dailyCostLimit)}`,
+        );
+      if (limits.monthlyCostLimit !== null && spent(UsagePeriod.MONTH) + cost > limits.monthlyCostLimit)
+        refuse(
+          'monthlyCostLimitUsd',
+          formatMicros(limits.monthlyCostLimit),
+          `This call could exceed the monthly cost limit of $${formatMicros(limits.monthlyCostLimit)}`,
+        );
 
       if (budgets.length) await this.reserveBudgets(t, budgets, periods, minute, tokens, cost, now, tz);
 
@@ -223,7 +281,15 @@ export class QuotaService {
       const subjects = budgets.map((b) => b.subject);
       await t.execute(
         `INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, subjects, expires_at) VALUES (?, ?, ?, ?::numeric, ?, ?, now() + make_interval(secs => ?))`,
-        [id, userId, tokens, formatMicros(cost), JSON.stringify({ ...periods, MINUTE: minute }), JSON.stringify(subjects), this.d.config.RESERVATION_TTL_SECONDS],
+        [
+          id,
+          userId,
+          tokens,
+          formatMicros(cost),
+          JSON.stringify({ ...periods, MINUTE: minute }),
+          JSON.stringify(subjects),
+          this.d.config.RESERVATION_TTL_SECONDS,
+        ],
       );
       return { id, userId, tokens, cost, periods, subjects, minute };
     });
@@ -234,7 +300,10 @@ export class QuotaService {
    * expiry job records of it should this instance die before settling. Commits on its own.
    */
   async markSent(em: EntityManager, r: Reservation, call: SentCall): Promise<void> {
-    await em.execute(`UPDATE quota_reservations SET sent_at = now(), call = ?::jsonb WHERE id = ?`, [JSON.stringify(call), r.id]);
+    await em.execute(`UPDATE quota_reservations SET sent_at = now(), call = ?::jsonb WHERE id = ?`, [
+      JSON.stringify(call),
+      r.id,
+    ]);
   }
 
   /**
@@ -257,9 +326,25 @@ export class QuotaService {
               reserved_requests = reserved_requests - ?, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
         WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))
         RETURNING period, cost_usd`,
-      [tokens, formatMicros(cost), still ? 1 : 0, still ? r.tokens : 0, formatMicros(still ? r.cost : 0n), r.userId, r.periods.HOUR, r.periods.DAY, r.periods.MONTH],
+      [
+        tokens,
+        formatMicros(cost),
+        still ? 1 : 0,
+        still ? r.tokens : 0,
+        formatMicros(still ? r.cost : 0n),
+        r.userId,
+        r.periods.HOUR,
+        r.periods.DAY,
+        r.periods.MONTH,
+      ],
     );
-    await this.moveBudgets(tx.em, r.subjects, { ...r.periods, MINUTE: r.minute }, { tokens, cost }, { tokens: r.tokens, cost: r.cost });
+    await this.moveBudgets(
+      tx.em,
+      r.subjects,
+      { ...r.periods, MINUTE: r.minute },
+      { tokens, cost },
+      { tokens: r.tokens, cost: r.cost },
+    );
     const limits = await this.limitsOf(tx.em, r.userId);
     const alerts: NewCostAlert[] = [];
     for (const [period, limit, prefix] of [
@@ -276,7 +361,8 @@ export class QuotaService {
            VALUES (?, ?, ?, ?, ?, ?::numeric, ?::numeric) ON CONFLICT (user_id, alert_type, period_start) DO NOTHING RETURNING id`,
           [newId(), r.userId, alertType, threshold, r.periods[period], formatMicros(spent), formatMicros(limit)],
         );
-        if (created) alerts.push({ id: created.id, userId: r.userId, alertType, thresholdPercentage: threshold, spent, limit });
+        if (created)
+          alerts.push({ id: created.id, userId: r.userId, alertType, thresholdPercentage: threshold, spent, limit });
       }
     }
     return alerts;
@@ -285,7 +371,8 @@ export class QuotaService {
   /** Gives a failed or aborted call's reservation back. */
   async release(em: EntityManager, r: Reservation): Promise<void> {
     await inTransaction(em, async (t) => {
-      if (await this.take(t, r)) await this.unreserve(t, r.userId, { ...r.periods, MINUTE: r.minute }, r.tokens, r.cost, r.subjects);
+      if (await this.take(t, r))
+        await this.unreserve(t, r.userId, { ...r.periods, MINUTE: r.minute }, r.tokens, r.cost, r.subjects);
     });
   }
 
@@ -297,7 +384,18 @@ export class QuotaService {
    */
   async releaseExpired(em: EntityManager): Promise<{ released: number; settled: number }> {
     return inTransaction(em, async (t) => {
-      const rows = await t.execute<{ id: string; user_id: string; tokens: number; cost_usd: string; periods: Periods; subjects: string[] | null; sent_at: Date | null; call: SentCall | null }[]>(
+      const rows = await t.execute<
+        {
+          id: string;
+          user_id: string;
+          tokens: number;
+          cost_usd: string;
+          periods: Periods;
+          subjects: string[] | null;
+          sent_at: Date | null;
+          call: SentCall | null;
+        }[]
+      >(
         `DELETE FROM quota_reservations WHERE id IN (SELECT id FROM quota_reservations WHERE expires_at < now() ORDER BY user_id LIMIT 1000 FOR UPDATE SKIP LOCKED)
          RETURNING id, user_id, tokens, cost_usd, periods, subjects, sent_at, call`,
       );
@@ -308,14 +406,27 @@ export class QuotaService {
           continue;
         }
         await this.settleLost(t, r.user_id, r.periods, r.tokens, toMicros(r.cost_usd), r.call);
-        await this.moveBudgets(t, r.subjects ?? [], r.periods, { tokens: r.tokens, cost: toMicros(r.cost_usd) }, { tokens: r.tokens, cost: toMicros(r.cost_usd) });
+        await this.moveBudgets(
+          t,
+          r.subjects ?? [],
+          r.periods,
+          { tokens: r.tokens, cost: toMicros(r.cost_usd) },
+          { tokens: r.tokens, cost: toMicros(r.cost_usd) },
+        );
         settled++;
       }
       return { released: rows.length - settled, settled };
     });
   }
 
-  private async settleLost(em: EntityManager, userId: string, periods: Periods | Record<string, string>, tokens: number, cost: Micros, c: SentCall) {
+  private async settleLost(
+    em: EntityManager,
+    userId: string,
+    periods: Periods | Record<string, string>,
+    tokens: number,
+    cost: Micros,
+    c: SentCall,
+  ) {
     const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
     await this.lockCounters(em, userId, periods);
     await em.execute(
@@ -329,13 +440,47 @@ export class QuotaService {
       `INSERT INTO prompt_logs (id, user_id, task_id, project_id, conversation_id, provider_id, agent_type, prompt, system_message, model, prompt_tokens, completion_tokens, total_tokens,
                                 cost_usd, key_source, ip, user_agent, request_id, status, error_message)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::numeric, ?, ?::inet, ?, ?, 'ERROR', ?)`,
-      [logId, userId, c.taskId, c.projectId, c.conversationId, c.providerId, c.agentType, c.prompt, c.systemMessage, c.model, c.inputTokens, c.outputTokens, c.inputTokens + c.outputTokens,
-        formatMicros(cost), c.keySource, c.ip, c.userAgent, c.requestId, 'instance lost: the call was sent to the provider and never settled; charged at its reserved amount'],
+      [
+        logId,
+        userId,
+        c.taskId,
+        c.projectId,
+        c.conversationId,
+        c.providerId,
+        c.agentType,
+        c.prompt,
+        c.systemMessage,
+        c.model,
+        c.inputTokens,
+        c.outputTokens,
+        c.inputTokens + c.outputTokens,
+        formatMicros(cost),
+        c.keySource,
+        c.ip,
+        c.userAgent,
+        c.requestId,
+        'instance lost: the call was sent to the provider and never settled; charged at its reserved amount',
+      ],
     );
     await em.execute(
       `INSERT INTO cost_records (id, user_id, project_id, conversation_id, agent_type, provider_id, provider, model, input_tokens, output_tokens, input_cost, output_cost, total_cost, prompt_log_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::numeric, ?::numeric, ?::numeric, ?)`,
-      [newId(), userId, c.projectId, c.conversationId, c.agentType, c.providerId, c.provider, c.model, c.inputTokens, c.outputTokens, c.inputCost, c.outputCost, formatMicros(cost), logId],
+      [
+        newId(),
+        userId,
+        c.projectId,
+        c.conversationId,
+        c.agentType,
+        c.providerId,
+        c.provider,
+        c.model,
+        c.inputTokens,
+        c.outputTokens,
+        c.inputCost,
+        c.outputCost,
+        formatMicros(cost),
+        logId,
+      ],
     );
     await em.execute(
       `INSERT INTO usage_daily (id, user_id, provider, model, date, requests, tokens_in, tokens_out, cost_usd)
@@ -343,7 +488,16 @@ export class QuotaService {
        ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
          tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
          cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd`,
-      [newId(), userId, c.provider, c.model, this.d.config.ORGANISATION_TIME_ZONE, c.inputTokens, c.outputTokens, formatMicros(cost)],
+      [
+        newId(),
+        userId,
+        c.provider,
+        c.model,
+        this.d.config.ORGANISATION_TIME_ZONE,
+        c.inputTokens,
+        c.outputTokens,
+        formatMicros(cost),
+      ],
     );
   }
 
@@ -368,7 +522,14 @@ export class QuotaService {
     return rows.length === 1;
   }
 
-  private async unreserve(em: EntityManager, userId: string, periods: Periods | Record<string, string | Date>, tokens: number, cost: Micros, subjects: string[] = []) {
+  private async unreserve(
+    em: EntityManager,
+    userId: string,
+    periods: Periods | Record<string, string | Date>,
+    tokens: number,
+    cost: Micros,
+    subjects: string[] = [],
+  ) {
     const p = (k: UsagePeriod) => new Date(periods[k] as string | Date);
     await this.lockCounters(em, userId, periods);
     await em.execute(
@@ -384,11 +545,25 @@ export class QuotaService {
     const out: BudgetSubject[] = [];
     const c = this.d.config;
     if (c.ORGANISATION_DAILY_COST_LIMIT_USD || c.ORGANISATION_MONTHLY_COST_LIMIT_USD) {
-      out.push({ subject: 'organisation', level: 'organisation', dailyCost: c.ORGANISATION_DAILY_COST_LIMIT_USD ? toMicros(c.ORGANISATION_DAILY_COST_LIMIT_USD) : null, monthlyCost: c.ORGANISATION_MONTHLY_COST_LIMIT_USD ? toMicros(c.ORGANISATION_MONTHLY_COST_LIMIT_USD) : null });
+      out.push({
+        subject: 'organisation',
+        level: 'organisation',
+        dailyCost: c.ORGANISATION_DAILY_COST_LIMIT_USD ? toMicros(c.ORGANISATION_DAILY_COST_LIMIT_USD) : null,
+        monthlyCost: c.ORGANISATION_MONTHLY_COST_LIMIT_USD ? toMicros(c.ORGANISATION_MONTHLY_COST_LIMIT_USD) : null,
+      });
     }
     if (projectId) {
-      const [b] = await em.execute<{ daily: string | null; monthly: string | null }[]>(`SELECT daily_cost_limit_usd AS daily, monthly_cost_limit_usd AS monthly FROM project_budgets WHERE project_id = ?`, [projectId]);
-      if (b && (b.daily !== null || b.monthly !== null)) out.push({ subject: `project:${projectId}`, level: 'project', dailyCost: b.daily === null ? null : toMicros(b.daily), monthlyCost: b.monthly === null ? null : toMicros(b.monthly) });
+      const [b] = await em.execute<{ daily: string | null; monthly: string | null }[]>(
+        `SELECT daily_cost_limit_usd AS daily, monthly_cost_limit_usd AS monthly FROM project_budgets WHERE project_id = ?`,
+        [projectId],
+      );
+      if (b && (b.daily !== null || b.monthly !== null))
+        out.push({
+          subject: `project:${projectId}`,
+          level: 'project',
+          dailyCost: b.daily === null ? null : toMicros(b.daily),
+          monthlyCost: b.monthly === null ? null : toMicros(b.monthly),
+        });
     }
     return out;
   }
@@ -398,12 +573,42 @@ export class QuotaService {
    * day, month), under their row locks, taken after the user's and in one order (subject,
    * period) by every writer: the first limit hit refuses the call and nothing is reserved.
    */
-  private async reserveBudgets(t: EntityManager, budgets: BudgetSubject[], periods: Periods, minute: Date, tokens: number, cost: Micros, now: Date, tz: string) {
-    const keys = budgets.flatMap((b) => [[b.subject, 'MINUTE', minute], [b.subject, 'DAY', periods.DAY], [b.subject, 'MONTH', periods.MONTH]] as const);
+  private async reserveBudgets(
+    t: EntityManager,
+    budgets: BudgetSubject[],
+    periods: Periods,
+    minute: Date,
+    tokens: number,
+    cost: Micros,
+    now: Date,
+    tz: string,
+  ) {
+    const keys = budgets.flatMap(
+      (b) =>
+        [
+          [b.subject, 'MINUTE', minute],
+          [b.subject, 'DAY', periods.DAY],
+          [b.subject, 'MONTH', periods.MONTH],
+        ] as const,
+    );
     const tuples = keys.map(() => '(?, ?, ?::timestamptz)').join(', ');
     const values = keys.flat();
-    await t.execute(`INSERT INTO budget_counters (subject, period, period_start) VALUES ${tuples} ON CONFLICT DO NOTHING`, values);
-    const rows = await t.execute<{ subject: string; period: string; requests: number; tokens: string; cost_usd: string; reserved_requests: number; reserved_tokens: string; reserved_cost_usd: string }[]>(
+    await t.execute(
+      `INSERT INTO budget_counters (subject, period, period_start) VALUES ${tuples} ON CONFLICT DO NOTHING`,
+      values,
+    );
+    const rows = await t.execute<
+      {
+        subject: string;
+        period: string;
+        requests: number;
+        tokens: string;
+        cost_usd: string;
+        reserved_requests: number;
+        reserved_tokens: string;
+        reserved_cost_usd: string;
+      }[]
+    >(
       `SELECT subject, period, requests, tokens, cost_usd, reserved_requests, reserved_tokens, reserved_cost_usd FROM budget_counters
         WHERE (subject, period, period_start) IN (${tuples}) ORDER BY subject, period FOR UPDATE`,
       values,
@@ -414,14 +619,39 @@ export class QuotaService {
       const d = row(b.subject, 'DAY');
       const mo = row(b.subject, 'MONTH');
       if (b.requestsPerMinute != null && m.requests + m.reserved_requests + 1 > b.requestsPerMinute) {
-        throw new RateLimitedError(`At most ${b.requestsPerMinute} AI requests per minute for this ${b.level}`, { limit: `${b.level}RequestsPerMinute`, max: b.requestsPerMinute, retryAfter: new Date(minute.getTime() + 60_000).toISOString() });
+        throw new RateLimitedError(`At most ${b.requestsPerMinute} AI requests per minute for this ${b.level}`, {
+          limit: `${b.level}RequestsPerMinute`,
+          max: b.requestsPerMinute,
+          retryAfter: new Date(minute.getTime() + 60_000).toISOString(),
+        });
       }
       const refuse = (limit: string, max: string | number, message: string, period: 'DAY' | 'MONTH') => {
         throw new QuotaExceededError(message, { limit, max, retryAfter: nextStart(period, now, tz).toISOString() });
       };
-      if (b.dailyTokens != null && BigInt(d.tokens) + BigInt(d.reserved_tokens) + BigInt(tokens) > BigInt(b.dailyTokens)) refuse(`${b.level}DailyTokenLimit`, b.dailyTokens, `This call could exceed the ${b.level}'s daily limit of ${b.dailyTokens} tokens`, 'DAY');
-      if (b.dailyCost != null && toMicros(d.cost_usd) + toMicros(d.reserved_cost_usd) + cost > b.dailyCost) refuse(`${b.level}DailyCostLimitUsd`, formatMicros(b.dailyCost), `This call could exceed the ${b.level}'s daily cost limit of $${formatMicros(b.dailyCost)}`, 'DAY');
-      if (b.monthlyCost != null && toMicros(mo.cost_usd) + toMicros(mo.reserved_cost_usd) + cost > b.monthlyCost) refuse(`${b.level}MonthlyCostLimitUsd`, formatMicros(b.monthlyCost), `This call could exceed the ${b.level}'s monthly cost limit of $${formatMicros(b.monthlyCost)}`, 'MONTH');
+      if (
+        b.dailyTokens != null &&
+        BigInt(d.tokens) + BigInt(d.reserved_tokens) + BigInt(tokens) > BigInt(b.dailyTokens)
+      )
+        refuse(
+          `${b.level}DailyTokenLimit`,
+          b.dailyTokens,
+          `This call could exceed the ${b.level}'s daily limit of ${b.dailyTokens} tokens`,
+          'DAY',
+        );
+      if (b.dailyCost != null && toMicros(d.cost_usd) + toMicros(d.reserved_cost_usd) + cost > b.dailyCost)
+        refuse(
+          `${b.level}DailyCostLimitUsd`,
+          formatMicros(b.dailyCost),
+          `This call could exceed the ${b.level}'s daily cost limit of $${formatMicros(b.dailyCost)}`,
+          'DAY',
+        );
+      if (b.monthlyCost != null && toMicros(mo.cost_usd) + toMicros(mo.reserved_cost_usd) + cost > b.monthlyCost)
+        refuse(
+          `${b.level}MonthlyCostLimitUsd`,
+          formatMicros(b.monthlyCost),
+          `This call could exceed the ${b.level}'s monthly cost limit of $${formatMicros(b.monthlyCost)}`,
+          'MONTH',
+        );
     }
     await t.execute(
       `UPDATE budget_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + ?, reserved_cost_usd = reserved_cost_usd + ?::numeric
@@ -434,7 +664,13 @@ export class QuotaService {
    * A reservation's budget subjects: `add` becomes usage (null: none, a release), `reserved`
    * stops being reserved. Locks in the same order as reserveBudgets.
    */
-  private async moveBudgets(em: EntityManager, subjects: string[], periods: Periods | Record<string, string | Date>, add: { tokens: number; cost: Micros } | null, reserved: { tokens: number; cost: Micros }) {
+  private async moveBudgets(
+    em: EntityManager,
+    subjects: string[],
+    periods: Periods | Record<string, string | Date>,
+    add: { tokens: number; cost: Micros } | null,
+    reserved: { tokens: number; cost: Micros },
+  ) {
     if (!subjects.length) return;
     const at = (k: string) => new Date(periods[k as keyof typeof periods] as string | Date);
     const where = `subject = ANY(?::text[]) AND ((period = 'MINUTE' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`;
@@ -445,7 +681,14 @@ export class QuotaService {
       `UPDATE budget_counters SET requests = requests + ?, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
               reserved_requests = reserved_requests - 1, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
         WHERE ${where}`,
-      [add ? 1 : 0, add?.tokens ?? 0, formatMicros(add?.cost ?? 0n), reserved.tokens, formatMicros(reserved.cost), ...params],
+      [
+        add ? 1 : 0,
+        add?.tokens ?? 0,
+        formatMicros(add?.cost ?? 0n),
+        reserved.tokens,
+        formatMicros(reserved.cost),
+        ...params,
+      ],
     );
   }
 
@@ -473,8 +716,20 @@ export class QuotaService {
   }
 
   /** Admin: a user's overrides (null clears one back to the default). */
-  async setUserQuota(scope: Scope, input: { userId: string; requestsPerHour?: number | null; dailyTokenLimit?: number | null; monthlyTokenLimit?: number | null; monthlyMessageLimit?: number | null; dailyCostLimitUsd?: string | null; monthlyCostLimitUsd?: string | null }) {
-    const money = (v: string | null | undefined, field: string) => (v == null ? null : formatMicros(toMicros(v, field)));
+  async setUserQuota(
+    scope: Scope,
+    input: {
+      userId: string;
+      requestsPerHour?: number | null;
+      dailyTokenLimit?: number | null;
+      monthlyTokenLimit?: number | null;
+      monthlyMessageLimit?: number | null;
+      dailyCostLimitUsd?: string | null;
+      monthlyCostLimitUsd?: string | null;
+    },
+  ) {
+    const money = (v: string | null | undefined, field: string) =>
+      v == null ? null : formatMicros(toMicros(v, field));
     return inTransaction(scope, async (tx) => {
       const [before] = await tx.em.execute(`SELECT * FROM user_quotas WHERE user_id = ?`, [input.userId]);
       const values = [
@@ -495,7 +750,13 @@ export class QuotaService {
            monthly_message_limit AS "monthlyMessageLimit", daily_cost_limit_usd AS "dailyCostLimitUsd", monthly_cost_limit_usd AS "monthlyCostLimitUsd", updated_at AS "updatedAt"`,
         [input.userId, ...values],
       );
-      this.d.audit.record(tx, { action: 'quota.set', entityType: 'User', entityId: input.userId, before: before ?? null, after: row });
+      this.d.audit.record(tx, {
+        action: 'quota.set',
+        entityType: 'User',
+        entityId: input.userId,
+        before: before ?? null,
+        after: row,
+      });
       return row as Record<string, unknown>;
     });
   }

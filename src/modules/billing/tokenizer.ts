@@ -1,5 +1,6 @@
 import { countTokens as cl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { countTokens as o200k } from 'gpt-tokenizer/encoding/o200k_base';
+
 import { countTokens as stewardRule } from './clients/local.js';
 import type { ChatMessage } from './llm.js';
 

@@ -15,8 +15,15 @@ export class UserQuota {
   @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) requestsPerHour?: number | null;
   @Field(() => Int, { nullable: true }) @Property({ type: 'bigint', nullable: true }) dailyTokenLimit?: number | null;
   @Field(() => Int, { nullable: true }) @Property({ type: 'bigint', nullable: true }) monthlyTokenLimit?: number | null;
-  @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) monthlyMessageLimit?: number | null;
-  @Field(() => DecimalScalar, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) dailyCostLimitUsd?: string | null;
-  @Field(() => DecimalScalar, { nullable: true }) @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true }) monthlyCostLimitUsd?: string | null;
-  @Field(() => Date) @Property({ type: 'timestamptz', defaultRaw: 'now()', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
+  @Field(() => Int, { nullable: true }) @Property({ type: 'integer', nullable: true }) monthlyMessageLimit?:
+    number | null;
+  @Field(() => DecimalScalar, { nullable: true })
+  @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true })
+  dailyCostLimitUsd?: string | null;
+  @Field(() => DecimalScalar, { nullable: true })
+  @Property({ type: 'decimal', precision: 18, scale: 6, nullable: true })
+  monthlyCostLimitUsd?: string | null;
+  @Field(() => Date)
+  @Property({ type: 'timestamptz', defaultRaw: 'now()', onUpdate: () => new Date() })
+  updatedAt: Opt<Date> = new Date();
 }

@@ -102,7 +102,9 @@ export class Evaluation extends BaseEntity {
   @Property({ type: 'double precision' })
   confidence!: number;
 
-  @Field(() => GraphQLJSON, { description: 'Per baseline: metric, operator, threshold, value, holds (null when missing)' })
+  @Field(() => GraphQLJSON, {
+    description: 'Per baseline: metric, operator, threshold, value, holds (null when missing)',
+  })
   @Property({ type: 'jsonb' })
   checks!: unknown;
 
@@ -110,7 +112,10 @@ export class Evaluation extends BaseEntity {
   @Enum({ items: () => PolicyOutcome, nativeEnumName: 'policy_outcome' })
   policyOutcome!: PolicyOutcome;
 
-  @Field(() => GraphQLJSON, { nullable: true, description: 'What each policy said (when evaluated), or why they were not' })
+  @Field(() => GraphQLJSON, {
+    nullable: true,
+    description: 'What each policy said (when evaluated), or why they were not',
+  })
   @Property({ type: 'jsonb', nullable: true })
   policyResults?: unknown;
 
@@ -188,7 +193,9 @@ export class ComparisonReport extends BaseEntity {
   @ManyToOne(() => Promotion, { ref: true, nullable: true, deleteRule: 'set null' })
   promotion?: Ref<Promotion> | null;
 
-  @Field(() => GraphQLJSON, { description: 'Per metric: experiment value, V2 value (null when V2 had none), delta, better' })
+  @Field(() => GraphQLJSON, {
+    description: 'Per metric: experiment value, V2 value (null when V2 had none), delta, better',
+  })
   @Property({ type: 'jsonb' })
   metrics!: unknown;
 

@@ -9,7 +9,11 @@ import { BaselineOperator, VersionTag } from './version.entity.js';
 export class UpdateVersionInput {
   @Field(() => ID) @IsUUID() projectId!: string;
   @Field(() => VersionTag) tag!: VersionTag;
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Stored as canonical JSON; its sha256 becomes the configHash' }) modelConfig?: Record<string, unknown> | null;
+  @Field(() => GraphQLJSONObject, {
+    nullable: true,
+    description: 'Stored as canonical JSON; its sha256 becomes the configHash',
+  })
+  modelConfig?: Record<string, unknown> | null;
   @Field(() => String, { nullable: true }) @MaxLength(10_000) changelog?: string | null;
   @Field({ description: 'Why (kept in the version history)' }) @Length(1, 2000) reason!: string;
 }
@@ -26,21 +30,26 @@ export class SetBaselineInput {
   @Field() @Length(1, 200) metricKey!: string;
   @Field(() => DecimalScalar) threshold!: string;
   @Field(() => BaselineOperator) operator!: BaselineOperator;
-  @Field(() => Boolean, { nullable: true, description: 'Default: true (kept when changing an existing baseline)' }) active?: boolean | null;
+  @Field(() => Boolean, { nullable: true, description: 'Default: true (kept when changing an existing baseline)' })
+  active?: boolean | null;
 }
 
 @InputType()
 export class CreateExperimentInput {
   @Field(() => ID) @IsUUID() projectId!: string;
   @Field() @Length(1, 200) name!: string;
-  @Field(() => GraphQLJSONObject, { description: 'Any JSON object; its canonical form (sorted keys) is hashed with sha256' }) config!: Record<string, unknown>;
+  @Field(() => GraphQLJSONObject, {
+    description: 'Any JSON object; its canonical form (sorted keys) is hashed with sha256',
+  })
+  config!: Record<string, unknown>;
   @Field() @Length(1, 300) datasetId!: string;
 }
 
 @InputType()
 export class SetExperimentStatusInput {
   @Field(() => ID) @IsUUID() id!: string;
-  @Field(() => ExperimentStatus, { description: 'RUNNING (from CREATED), COMPLETED or FAILED (from RUNNING)' }) status!: ExperimentStatus;
+  @Field(() => ExperimentStatus, { description: 'RUNNING (from CREATED), COMPLETED or FAILED (from RUNNING)' })
+  status!: ExperimentStatus;
 }
 
 @InputType()
@@ -83,14 +92,17 @@ export class RequestReevaluationInput {
 @InputType()
 export class DecideReevaluationInput {
   @Field(() => ID) @IsUUID() id!: string;
-  @Field({ description: 'true: APPROVED_RETRY (the config may run again); false: stays QUARANTINED' }) approve!: boolean;
+  @Field({ description: 'true: APPROVED_RETRY (the config may run again); false: stays QUARANTINED' })
+  approve!: boolean;
   @Field(() => String, { nullable: true }) @MaxLength(2000) notes?: string | null;
 }
 
 @InputType()
 export class CreatePolicyInput {
   @Field() @Length(1, 200) name!: string;
-  @Field({ description: 'The Rego package, dotted: steward.experiments' }) @Matches(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/) packagePath!: string;
+  @Field({ description: 'The Rego package, dotted: steward.experiments' })
+  @Matches(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/)
+  packagePath!: string;
   @Field() @Length(1, 100_000) regoCode!: string;
   @Field(() => Boolean, { nullable: true }) active?: boolean | null;
 }

@@ -41,11 +41,19 @@ const PromotionConnection = ConnectionType(Promotion);
 const ComparisonReportConnection = ConnectionType(ComparisonReport);
 const QuarantineRecordConnection = ConnectionType(QuarantineRecord);
 
-const user = (ctx: Context, info: GraphQLResolveInfo, id: string | null) => ctx.loaders.relation(id, readModel(User), selectedFields(info));
-const byId = (ctx: Context, info: GraphQLResolveInfo, entity: { name: string }, id: string | null) => ctx.loaders.relation(id, readModel(entity), selectedFields(info));
+const user = (ctx: Context, info: GraphQLResolveInfo, id: string | null) =>
+  ctx.loaders.relation(id, readModel(User), selectedFields(info));
+const byId = (ctx: Context, info: GraphQLResolveInfo, entity: { name: string }, id: string | null) =>
+  ctx.loaders.relation(id, readModel(entity), selectedFields(info));
 
 /** A project's rows of `entity`, newest first, for the project's readers. */
-const projectPage = (ctx: Context, entity: { name: string }, projectId: string, page: PageArgs, info: GraphQLResolveInfo) =>
+const projectPage = (
+  ctx: Context,
+  entity: { name: string },
+  projectId: string,
+  page: PageArgs,
+  info: GraphQLResolveInfo,
+) =>
   ctx.services.experiments.projectRows(viewerOf(ctx), entity, projectId, selectedFields(info, ['edges', 'node']), page);
 
 @Resolver(() => Experiment)
@@ -53,15 +61,35 @@ const projectPage = (ctx: Context, entity: { name: string }, projectId: string, 
 export class ExperimentResolver {
   @Allow('SIGNED_IN', 'SERVICE')
   @Query(() => Experiment, { nullable: true })
-  experiment(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  experiment(
+    @Arg('id', () => ID) id: string,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(readModel(Experiment), selectedFields(info), ctx.services.experiments.visible(viewer)).load(id.toLowerCase());
+    return ctx.loaders
+      .byId(readModel(Experiment), selectedFields(info), ctx.services.experiments.visible(viewer))
+      .load(id.toLowerCase());
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
-  @Query(() => ExperimentConnection, { description: 'A project\'s experiments, newest first.' })
-  experiments(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Arg('where', () => ExperimentWhere, { nullable: true }) where: ExperimentWhere | null, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.experiments.experiments(viewer, projectId, selectedFields(info, ['edges', 'node']), where ?? {}, page);
+  @Query(() => ExperimentConnection, { description: "A project's experiments, newest first." })
+  experiments(
+    @Arg('projectId', () => ID) projectId: string,
+    @Args() page: PageArgs,
+    @Arg('where', () => ExperimentWhere, { nullable: true }) where: ExperimentWhere | null,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.services.experiments.experiments(
+      viewer,
+      projectId,
+      selectedFields(info, ['edges', 'node']),
+      where ?? {},
+      page,
+    );
   }
 
   @FieldResolver(() => Project)
@@ -85,44 +113,65 @@ export class ExperimentResolver {
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
-  @Mutation(() => Experiment, { description: 'In V1; CONTRIBUTOR+. CONFLICT, naming the quarantine record, when the config\'s hash is quarantined.' })
+  @Mutation(() => Experiment, {
+    description: "In V1; CONTRIBUTOR+. CONFLICT, naming the quarantine record, when the config's hash is quarantined.",
+  })
   createExperiment(@Arg('input') input: CreateExperimentInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.createExperiment(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
-  @Mutation(() => Experiment, { description: 'CREATED → RUNNING → COMPLETED | FAILED; anything else is BAD_USER_INPUT.' })
+  @Mutation(() => Experiment, {
+    description: 'CREATED → RUNNING → COMPLETED | FAILED; anything else is BAD_USER_INPUT.',
+  })
   setExperimentStatus(@Arg('input') input: SetExperimentStatusInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.setStatus(ctx, viewer, input);
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
-  @Mutation(() => Evaluation, { description: 'Metrics of a COMPLETED experiment (→ EVALUATING), judged against the active baselines; a FAIL quarantines the config.' })
+  @Mutation(() => Evaluation, {
+    description:
+      'Metrics of a COMPLETED experiment (→ EVALUATING), judged against the active baselines; a FAIL quarantines the config.',
+  })
   submitEvaluation(@Arg('input') input: SubmitEvaluationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.submitEvaluation(ctx, viewer, input);
   }
 
-  @Mutation(() => Evaluation, { description: 'A human verdict over the AI\'s, with a reason (audited). MAINTAINER+, while EVALUATING.' })
+  @Mutation(() => Evaluation, {
+    description: "A human verdict over the AI's, with a reason (audited). MAINTAINER+, while EVALUATING.",
+  })
   overrideEvaluation(@Arg('input') input: OverrideEvaluationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.override(ctx, viewer, input);
   }
 
-  @Mutation(() => Promotion, { description: 'V1 → V2 for a PASSing experiment: opens an approval (actionType experiment.promote).' })
+  @Mutation(() => Promotion, {
+    description: 'V1 → V2 for a PASSing experiment: opens an approval (actionType experiment.promote).',
+  })
   proposePromotion(@Arg('input') input: ProposePromotionInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.proposePromotion(ctx, viewer, input);
   }
 
   @Allow('ADMIN')
-  @Mutation(() => QuarantineRecord, { description: 'Admins: quarantines an EVALUATING experiment\'s config.' })
+  @Mutation(() => QuarantineRecord, { description: "Admins: quarantines an EVALUATING experiment's config." })
   quarantineExperiment(@Arg('input') input: QuarantineExperimentInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.quarantineExperiment(ctx, viewer, input);
   }
 
   @Subscription(() => Experiment, {
     description: 'Experiments of the project created or changing status, to its readers.',
-    subscribe: onTopic<ExperimentEvent>(EXPERIMENT_STATUS_CHANGED, ({ ctx, args }) => (e, viewer, scope) => e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e, scope)),
+    subscribe: onTopic<ExperimentEvent>(
+      EXPERIMENT_STATUS_CHANGED,
+      ({ ctx, args }) =>
+        (e, viewer, scope) =>
+          e.projectId === String(args.projectId).toLowerCase() && ctx.services.experiments.hears(viewer, e, scope),
+    ),
   })
-  experimentStatusChanged(@Root() e: ExperimentEvent, @Arg('projectId', () => ID) _p: string, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  experimentStatusChanged(
+    @Root() e: ExperimentEvent,
+    @Arg('projectId', () => ID) _p: string,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     return ctx.loaders.byId(readModel(Experiment), selectedFields(info)).load(e.experimentId);
   }
 }
@@ -130,14 +179,25 @@ export class ExperimentResolver {
 @Resolver(() => Version)
 @Allow('SIGNED_IN')
 export class VersionResolver {
-  @Query(() => [Version], { description: 'The project\'s V1, V2 and V3 (created on first use).' })
+  @Query(() => [Version], { description: "The project's V1, V2 and V3 (created on first use)." })
   projectVersions(@Arg('projectId', () => ID) projectId: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.versions(ctx, viewer, projectId);
   }
 
-  @Query(() => VersionHistoryConnection, { description: 'Every change of the project\'s versions, newest first.' })
-  versionHistory(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.experiments.historyOf(viewer, requireUuid(projectId, 'projectId'), selectedFields(info, ['edges', 'node']), page);
+  @Query(() => VersionHistoryConnection, { description: "Every change of the project's versions, newest first." })
+  versionHistory(
+    @Arg('projectId', () => ID) projectId: string,
+    @Args() page: PageArgs,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.services.experiments.historyOf(
+      viewer,
+      requireUuid(projectId, 'projectId'),
+      selectedFields(info, ['edges', 'node']),
+      page,
+    );
   }
 
   @Query(() => [Baseline])
@@ -155,7 +215,10 @@ export class VersionResolver {
     return ctx.services.experiments.updateVersion(ctx, viewer, input);
   }
 
-  @Mutation(() => Version, { description: 'V2 → V3 with a reason: V3 takes V2\'s config, V2 is emptied; history DEGRADED. MAINTAINER+. Returns V3.' })
+  @Mutation(() => Version, {
+    description:
+      "V2 → V3 with a reason: V3 takes V2's config, V2 is emptied; history DEGRADED. MAINTAINER+. Returns V3.",
+  })
   degradeVersion(@Arg('input') input: DegradeVersionInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.degrade(ctx, viewer, input);
   }
@@ -178,7 +241,9 @@ export class VersionHistoryResolver {
 @Resolver(() => Evaluation)
 @Allow('SIGNED_IN')
 export class EvaluationResolver {
-  @FieldResolver(() => Verdict, { description: 'The effective verdict: the human override if any, else the AI verdict.' })
+  @FieldResolver(() => Verdict, {
+    description: 'The effective verdict: the human override if any, else the AI verdict.',
+  })
   verdict(@Root() e: RowOf<Evaluation>): Verdict {
     return e.humanOverride ?? e.aiVerdict;
   }
@@ -192,13 +257,23 @@ export class EvaluationResolver {
 @Resolver(() => Promotion)
 @Allow('SIGNED_IN')
 export class PromotionResolver {
-  @Query(() => PromotionConnection, { description: 'A project\'s promotions, newest first.' })
-  promotions(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  @Query(() => PromotionConnection, { description: "A project's promotions, newest first." })
+  promotions(
+    @Arg('projectId', () => ID) projectId: string,
+    @Args() page: PageArgs,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     return projectPage(ctx, Promotion, projectId, page, info);
   }
 
-  @Query(() => ComparisonReportConnection, { description: 'A project\'s comparison reports, newest first.' })
-  comparisonReports(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  @Query(() => ComparisonReportConnection, { description: "A project's comparison reports, newest first." })
+  comparisonReports(
+    @Arg('projectId', () => ID) projectId: string,
+    @Args() page: PageArgs,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     return projectPage(ctx, ComparisonReport, projectId, page, info);
   }
 
@@ -219,7 +294,9 @@ export class PromotionResolver {
 
   @FieldResolver(() => ComparisonReport, { nullable: true, description: 'Stored when the promotion was approved.' })
   async comparisonReport(@Root() p: RowOf<Promotion>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    const rows = await ctx.loaders.byForeignKey(readModel(ComparisonReport), 'promotion', selectedFields(info)).load(p.id);
+    const rows = await ctx.loaders
+      .byForeignKey(readModel(ComparisonReport), 'promotion', selectedFields(info))
+      .load(p.id);
     return rows[0] ?? null;
   }
 }
@@ -241,28 +318,44 @@ export class ComparisonReportResolver {
 @Resolver(() => QuarantineRecord)
 @Allow('SIGNED_IN')
 export class QuarantineResolver {
-  @Query(() => QuarantineRecordConnection, { description: 'The project\'s blacklist: one record per quarantined config hash, newest first.' })
-  quarantineRecords(@Arg('projectId', () => ID) projectId: string, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  @Query(() => QuarantineRecordConnection, {
+    description: "The project's blacklist: one record per quarantined config hash, newest first.",
+  })
+  quarantineRecords(
+    @Arg('projectId', () => ID) projectId: string,
+    @Args() page: PageArgs,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     return projectPage(ctx, QuarantineRecord, projectId, page, info);
   }
 
-  @FieldResolver(() => Experiment, { nullable: true, description: 'The experiment that got the config quarantined (last time)' })
+  @FieldResolver(() => Experiment, {
+    nullable: true,
+    description: 'The experiment that got the config quarantined (last time)',
+  })
   experiment(@Root() r: RowOf<QuarantineRecord>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return byId(ctx, info, Experiment, idOf(r.experiment));
   }
 
   @FieldResolver(() => [ReevaluationRequest])
   reevaluationRequests(@Root() r: RowOf<QuarantineRecord>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byForeignKey(readModel(ReevaluationRequest), 'quarantineRecord', selectedFields(info)).load(r.id);
+    return ctx.loaders
+      .byForeignKey(readModel(ReevaluationRequest), 'quarantineRecord', selectedFields(info))
+      .load(r.id);
   }
 
-  @Mutation(() => ReevaluationRequest, { description: 'Puts a QUARANTINED config up for re-evaluation (UNDER_REVIEW until an admin decides). CONTRIBUTOR+.' })
+  @Mutation(() => ReevaluationRequest, {
+    description: 'Puts a QUARANTINED config up for re-evaluation (UNDER_REVIEW until an admin decides). CONTRIBUTOR+.',
+  })
   requestReevaluation(@Arg('input') input: RequestReevaluationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.requestReevaluation(ctx, viewer, input);
   }
 
   @Allow('ADMIN')
-  @Mutation(() => ReevaluationRequest, { description: 'Admins: approve (the config may run again: APPROVED_RETRY) or reject (stays QUARANTINED).' })
+  @Mutation(() => ReevaluationRequest, {
+    description: 'Admins: approve (the config may run again: APPROVED_RETRY) or reject (stays QUARANTINED).',
+  })
   decideReevaluation(@Arg('input') input: DecideReevaluationInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.experiments.decideReevaluation(ctx, viewer, input);
   }

@@ -1,28 +1,44 @@
 import { createHash } from 'node:crypto';
-import type { EventScope } from '../../events/subscription.js';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql from 'sql-template-tag';
+
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
+import type { EventScope } from '../../events/subscription.js';
 import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
-import type { AuditService } from '../audit/index.js';
-import { canonicalize } from '../audit/index.js';
-import { ProjectRole } from '../projects/project-member.entity.js';
+import { canonicalize, type AuditService } from '../audit/index.js';
 import type { ProjectService } from '../projects/index.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
 import { ApprovalStatus } from '../work/approval.entity.js';
 import type { ApprovalRow, ApprovalService } from '../work/index.js';
-import { ComparisonReport, Evaluation, Experiment, ExperimentStatus, PolicyOutcome, Promotion, PromotionStatus, Verdict } from './experiment.entity.js';
+import {
+  ComparisonReport,
+  Evaluation,
+  Experiment,
+  ExperimentStatus,
+  PolicyOutcome,
+  Promotion,
+  PromotionStatus,
+  Verdict,
+} from './experiment.entity.js';
 import { EXPERIMENT_STATUS_CHANGED, type ExperimentEvent } from './experiments.events.js';
 import { compare, judge } from './judge.js';
 import { evaluatePolicies } from './opa.js';
 import { Policy } from './policy.entity.js';
 import { QuarantineRecord, QuarantineStatus, ReevaluationRequest, ReevaluationStatus } from './quarantine.entity.js';
-import { Baseline, type BaselineOperator, Version, VersionAction, VersionHistory, VersionTag } from './version.entity.js';
+import {
+  Baseline,
+  Version,
+  VersionAction,
+  VersionHistory,
+  VersionTag,
+  type BaselineOperator,
+} from './version.entity.js';
 
 export const PROMOTE_ACTION = 'experiment.promote';
 
@@ -94,13 +110,45 @@ export class ExperimentService {
     return scope.em.find(Version, { project: projectId }, { orderBy: { tag: 'ASC' } });
   }
 
-  private history(tx: Scope, projectId: string, action: VersionAction, fromTag: VersionTag, toTag: VersionTag, reason: string, configHash: string | null) {
-    const h = tx.em.create(VersionHistory, { project: projectId, action, fromTag, toTag, reason, configHash, actor: who(tx.viewer), actorLabel: tx.viewer?.serviceActor ?? (tx.viewer ? null : 'system') });
-    this.d.audit.record(tx, { action: `version.${action.toLowerCase()}`, entityType: 'Project', entityId: projectId, after: { fromTag, toTag, reason, configHash } });
+  private history(
+    tx: Scope,
+    projectId: string,
+    action: VersionAction,
+    fromTag: VersionTag,
+    toTag: VersionTag,
+    reason: string,
+    configHash: string | null,
+  ) {
+    const h = tx.em.create(VersionHistory, {
+      project: projectId,
+      action,
+      fromTag,
+      toTag,
+      reason,
+      configHash,
+      actor: who(tx.viewer),
+      actorLabel: tx.viewer?.serviceActor ?? (tx.viewer ? null : 'system'),
+    });
+    this.d.audit.record(tx, {
+      action: `version.${action.toLowerCase()}`,
+      entityType: 'Project',
+      entityId: projectId,
+      after: { fromTag, toTag, reason, configHash },
+    });
     return h;
   }
 
-  async updateVersion(scope: Scope, viewer: Viewer, input: { projectId: string; tag: VersionTag; modelConfig?: Record<string, unknown> | null; changelog?: string | null; reason: string }): Promise<Version> {
+  async updateVersion(
+    scope: Scope,
+    viewer: Viewer,
+    input: {
+      projectId: string;
+      tag: VersionTag;
+      modelConfig?: Record<string, unknown> | null;
+      changelog?: string | null;
+      reason: string;
+    },
+  ): Promise<Version> {
     const projectId = requireUuid(input.projectId, 'projectId');
     await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
     return inTransaction(scope, async (tx) => {
@@ -127,37 +175,88 @@ export class ExperimentService {
       const v2 = await this.version(tx, projectId, VersionTag.V2);
       const v3 = await this.version(tx, projectId, VersionTag.V3);
       if (!v2.configHash) throw new ConflictError('V2 has no config to degrade');
-      Object.assign(v3, { modelConfig: v2.modelConfig, configHash: v2.configHash, metrics: v2.metrics ?? null, changelog: `Degraded from V2: ${input.reason}` });
+      Object.assign(v3, {
+        modelConfig: v2.modelConfig,
+        configHash: v2.configHash,
+        metrics: v2.metrics ?? null,
+        changelog: `Degraded from V2: ${input.reason}`,
+      });
       Object.assign(v2, { modelConfig: {}, configHash: null, metrics: null });
-      this.history(tx, projectId, VersionAction.DEGRADED, VersionTag.V2, VersionTag.V3, input.reason, v3.configHash ?? null);
+      this.history(
+        tx,
+        projectId,
+        VersionAction.DEGRADED,
+        VersionTag.V2,
+        VersionTag.V3,
+        input.reason,
+        v3.configHash ?? null,
+      );
       return v3;
     });
   }
 
   historyOf(viewer: Viewer, projectId: string, fields: Iterable<string>, page: PageArgs) {
-    return paginate(this.d.db, { model: readModel(VersionHistory), fields, where: and([sql`t.project_id = ${projectId}::uuid`, this.policy.visible(viewer, 't.project_id')]), sort: NEWEST_FIRST }, page);
+    return paginate(
+      this.d.db,
+      {
+        model: readModel(VersionHistory),
+        fields,
+        where: and([sql`t.project_id = ${projectId}::uuid`, this.policy.visible(viewer, 't.project_id')]),
+        sort: NEWEST_FIRST,
+      },
+      page,
+    );
   }
 
   // ---------- baselines ----------
 
   /** Creates or changes the project's baseline for a metric (one per metric key). */
-  async setBaseline(scope: Scope, viewer: Viewer, input: { projectId: string; metricKey: string; threshold: string; operator: BaselineOperator; active?: boolean | null }): Promise<Baseline> {
+  async setBaseline(
+    scope: Scope,
+    viewer: Viewer,
+    input: {
+      projectId: string;
+      metricKey: string;
+      threshold: string;
+      operator: BaselineOperator;
+      active?: boolean | null;
+    },
+  ): Promise<Baseline> {
     const projectId = requireUuid(input.projectId, 'projectId');
     await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
     return inTransaction(scope, async (tx) => {
-      let b = await tx.em.findOne(Baseline, { project: projectId, metricKey: input.metricKey }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      let b = await tx.em.findOne(
+        Baseline,
+        { project: projectId, metricKey: input.metricKey },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
       const before = b ? { threshold: b.threshold, operator: b.operator, active: b.active } : null;
-      if (!b) b = tx.em.create(Baseline, { project: projectId, metricKey: input.metricKey, threshold: input.threshold, operator: input.operator, active: input.active ?? true });
+      if (!b)
+        b = tx.em.create(Baseline, {
+          project: projectId,
+          metricKey: input.metricKey,
+          threshold: input.threshold,
+          operator: input.operator,
+          active: input.active ?? true,
+        });
       else Object.assign(b, { threshold: input.threshold, operator: input.operator, active: input.active ?? b.active });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: before ? 'baseline.update' : 'baseline.create', entityType: 'Baseline', entityId: b.id, before, after: { projectId, metricKey: b.metricKey, threshold: b.threshold, operator: b.operator, active: b.active } });
+      this.d.audit.record(tx, {
+        action: before ? 'baseline.update' : 'baseline.create',
+        entityType: 'Baseline',
+        entityId: b.id,
+        before,
+        after: { projectId, metricKey: b.metricKey, threshold: b.threshold, operator: b.operator, active: b.active },
+      });
       return b;
     });
   }
 
   async baselines(viewer: Viewer, projectId: string): Promise<Baseline[]> {
     await this.policy.require(viewer, requireUuid(projectId, 'projectId'), ProjectRole.VIEWER);
-    return this.d.db.query<Baseline>(sql`SELECT id, metric_key AS "metricKey", threshold::text AS threshold, operator, active, created_at AS "createdAt", updated_at AS "updatedAt" FROM baselines WHERE project_id = ${projectId}::uuid ORDER BY metric_key`);
+    return this.d.db.query<Baseline>(
+      sql`SELECT id, metric_key AS "metricKey", threshold::text AS threshold, operator, active, created_at AS "createdAt", updated_at AS "updatedAt" FROM baselines WHERE project_id = ${projectId}::uuid ORDER BY metric_key`,
+    );
   }
 
   private activeBaselines(tx: Scope, projectId: string) {
@@ -170,7 +269,11 @@ export class ExperimentService {
   // ---------- experiments ----------
 
   /** In V1, with a canonical config; refused (CONFLICT, naming the record) while its hash is quarantined in the project. */
-  async createExperiment(scope: Scope, viewer: Viewer, input: { projectId: string; name: string; config: Record<string, unknown>; datasetId: string }): Promise<Experiment> {
+  async createExperiment(
+    scope: Scope,
+    viewer: Viewer,
+    input: { projectId: string; name: string; config: Record<string, unknown>; datasetId: string },
+  ): Promise<Experiment> {
     const projectId = requireUuid(input.projectId, 'projectId');
     await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     const { canonical, hash } = configIdentity(input.config);
@@ -180,19 +283,39 @@ export class ExperimentService {
         [projectId, hash, `{${BLOCKING.join(',')}}`],
       );
       if (blocked) {
-        throw new ConflictError(`This config (sha256 ${hash}) is quarantined: quarantine record ${blocked.id} (${blocked.status}: ${blocked.reason}). Request a re-evaluation.`, { quarantineRecordId: blocked.id, configHash: hash, status: blocked.status });
+        throw new ConflictError(
+          `This config (sha256 ${hash}) is quarantined: quarantine record ${blocked.id} (${blocked.status}: ${blocked.reason}). Request a re-evaluation.`,
+          { quarantineRecordId: blocked.id, configHash: hash, status: blocked.status },
+        );
       }
       const v1 = await this.version(tx, projectId, VersionTag.V1);
-      const e = tx.em.create(Experiment, { project: projectId, version: v1, name: input.name, config: JSON.parse(canonical) as Record<string, unknown>, configHash: hash, datasetId: input.datasetId, createdBy: who(viewer) });
+      const e = tx.em.create(Experiment, {
+        project: projectId,
+        version: v1,
+        name: input.name,
+        config: JSON.parse(canonical) as Record<string, unknown>,
+        configHash: hash,
+        datasetId: input.datasetId,
+        createdBy: who(viewer),
+      });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'experiment.create', entityType: 'Experiment', entityId: e.id, after: { projectId, name: e.name, configHash: hash, datasetId: e.datasetId } });
+      this.d.audit.record(tx, {
+        action: 'experiment.create',
+        entityType: 'Experiment',
+        entityId: e.id,
+        after: { projectId, name: e.name, configHash: hash, datasetId: e.datasetId },
+      });
       await this.published(tx, e);
       return e;
     });
   }
 
   private async published(tx: Scope, e: Experiment) {
-    await this.d.bus.publish(tx.em, EXPERIMENT_STATUS_CHANGED, { experimentId: e.id, projectId: e.project.id, status: e.status } satisfies ExperimentEvent);
+    await this.d.bus.publish(tx.em, EXPERIMENT_STATUS_CHANGED, {
+      experimentId: e.id,
+      projectId: e.project.id,
+      status: e.status,
+    } satisfies ExperimentEvent);
   }
 
   private async lockExperiment(tx: Scope, id: string): Promise<Experiment> {
@@ -202,15 +325,25 @@ export class ExperimentService {
   }
 
   private move(tx: Scope, e: Experiment, to: ExperimentStatus, allowedFrom: ExperimentStatus[]) {
-    if (!allowedFrom.includes(e.status)) throw new BadInputError(`An experiment cannot go from ${e.status} to ${to}`, { from: e.status, to });
+    if (!allowedFrom.includes(e.status))
+      throw new BadInputError(`An experiment cannot go from ${e.status} to ${to}`, { from: e.status, to });
     const from = e.status;
     e.status = to;
-    this.d.audit.record(tx, { action: 'experiment.status', entityType: 'Experiment', entityId: e.id, before: { status: from }, after: { status: to } });
+    this.d.audit.record(tx, {
+      action: 'experiment.status',
+      entityType: 'Experiment',
+      entityId: e.id,
+      before: { status: from },
+      after: { status: to },
+    });
   }
 
   private async projectOf(viewer: Viewer, experimentId: string, min: ProjectRole): Promise<string> {
-    const row = await this.d.db.one<{ project_id: string }>(sql`SELECT project_id FROM experiments WHERE id = ${experimentId}::uuid`);
-    if (!row || !(await this.policy.canRead(viewer, row.project_id))) throw new NotFoundError('Experiment', experimentId);
+    const row = await this.d.db.one<{ project_id: string }>(
+      sql`SELECT project_id FROM experiments WHERE id = ${experimentId}::uuid`,
+    );
+    if (!row || !(await this.policy.canRead(viewer, row.project_id)))
+      throw new NotFoundError('Experiment', experimentId);
     await this.d.projects.requireWritable(viewer, row.project_id, min);
     return row.project_id;
   }
@@ -221,8 +354,14 @@ export class ExperimentService {
     await this.projectOf(viewer, id, ProjectRole.CONTRIBUTOR);
     return inTransaction(scope, async (tx) => {
       const e = await this.lockExperiment(tx, id);
-      const from = Object.entries(DIRECT).filter(([, to]) => to.includes(input.status)).map(([f]) => f as ExperimentStatus);
-      if (!from.length) throw new BadInputError(`${input.status} is reached through ${input.status === ExperimentStatus.EVALUATING ? 'submitEvaluation' : input.status === ExperimentStatus.PROMOTED ? 'an approved promotion' : 'quarantine'}, not set directly`, { to: input.status });
+      const from = Object.entries(DIRECT)
+        .filter(([, to]) => to.includes(input.status))
+        .map(([f]) => f as ExperimentStatus);
+      if (!from.length)
+        throw new BadInputError(
+          `${input.status} is reached through ${input.status === ExperimentStatus.EVALUATING ? 'submitEvaluation' : input.status === ExperimentStatus.PROMOTED ? 'an approved promotion' : 'quarantine'}, not set directly`,
+          { to: input.status },
+        );
       this.move(tx, e, input.status, from);
       await this.published(tx, e);
       return e;
@@ -236,16 +375,27 @@ export class ExperimentService {
    * project's active baselines (see judge.ts) and asks its active policies (opa.ts). A
    * FAIL quarantines the config at once, with the evaluation as evidence.
    */
-  async submitEvaluation(scope: Scope, viewer: Viewer, input: { experimentId: string; metrics: Record<string, unknown> }): Promise<Evaluation> {
+  async submitEvaluation(
+    scope: Scope,
+    viewer: Viewer,
+    input: { experimentId: string; metrics: Record<string, unknown> },
+  ): Promise<Evaluation> {
     const id = requireUuid(input.experimentId, 'experimentId');
     const projectId = await this.projectOf(viewer, id, ProjectRole.CONTRIBUTOR);
     const metrics: Record<string, number> = {};
     for (const [k, v] of Object.entries(input.metrics)) {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw BadInputError.field(`metrics.${k}`, 'must be a finite number');
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw BadInputError.field(`metrics.${k}`, 'must be a finite number');
       metrics[k] = v;
     }
-    const snapshot = await this.d.db.one<{ config: unknown; status: ExperimentStatus }>(sql`SELECT config, status FROM experiments WHERE id = ${id}::uuid`);
-    if (snapshot?.status !== ExperimentStatus.COMPLETED) throw new BadInputError(`Only a COMPLETED experiment is evaluated (this one is ${snapshot?.status})`, { from: snapshot?.status, to: ExperimentStatus.EVALUATING });
+    const snapshot = await this.d.db.one<{ config: unknown; status: ExperimentStatus }>(
+      sql`SELECT config, status FROM experiments WHERE id = ${id}::uuid`,
+    );
+    if (snapshot?.status !== ExperimentStatus.COMPLETED)
+      throw new BadInputError(`Only a COMPLETED experiment is evaluated (this one is ${snapshot?.status})`, {
+        from: snapshot?.status,
+        to: ExperimentStatus.EVALUATING,
+      });
     const policies = await this.d.db.query<{ id: string; name: string; packagePath: string }>(
       sql`SELECT p.id, p.name, p.package_path AS "packagePath" FROM project_policies pp JOIN policies p ON p.id = pp.policy_id WHERE pp.project_id = ${projectId}::uuid AND p.active ORDER BY p.name`,
     );
@@ -254,32 +404,88 @@ export class ExperimentService {
       this.move(tx, e, ExperimentStatus.EVALUATING, [ExperimentStatus.COMPLETED]);
       const { verdict, confidence, checks } = judge(await this.activeBaselines(tx, projectId), metrics);
       // Asked outside the row lock would be nicer, but the input depends on the verdict; OPA has a timeout.
-      const policy = await evaluatePolicies(this.d.config.OPA_URL, this.d.config.OPA_TIMEOUT_MS, policies, { projectId, experimentId: id, config: e.config, configHash: e.configHash, datasetId: e.datasetId, metrics, checks, verdict });
-      const ev = tx.em.create(Evaluation, { experiment: e, metrics, aiVerdict: verdict, confidence, checks, policyOutcome: policy.outcome, policyResults: policy.results, submittedBy: who(viewer) });
+      const policy = await evaluatePolicies(this.d.config.OPA_URL, this.d.config.OPA_TIMEOUT_MS, policies, {
+        projectId,
+        experimentId: id,
+        config: e.config,
+        configHash: e.configHash,
+        datasetId: e.datasetId,
+        metrics,
+        checks,
+        verdict,
+      });
+      const ev = tx.em.create(Evaluation, {
+        experiment: e,
+        metrics,
+        aiVerdict: verdict,
+        confidence,
+        checks,
+        policyOutcome: policy.outcome,
+        policyResults: policy.results,
+        submittedBy: who(viewer),
+      });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'evaluation.verdict', entityType: 'Evaluation', entityId: ev.id, after: { experimentId: id, metrics, verdict, confidence, policyOutcome: policy.outcome } });
-      if (verdict === Verdict.FAIL) await this.quarantine(tx, e, `Failing evaluation ${ev.id}`, { evaluationId: ev.id, checks, verdict, confidence }, failed(checks));
+      this.d.audit.record(tx, {
+        action: 'evaluation.verdict',
+        entityType: 'Evaluation',
+        entityId: ev.id,
+        after: { experimentId: id, metrics, verdict, confidence, policyOutcome: policy.outcome },
+      });
+      if (verdict === Verdict.FAIL)
+        await this.quarantine(
+          tx,
+          e,
+          `Failing evaluation ${ev.id}`,
+          { evaluationId: ev.id, checks, verdict, confidence },
+          failed(checks),
+        );
       await this.published(tx, e);
       return ev;
     });
   }
 
   /** A MAINTAINER's (or admin's) verdict over the AI's, with a reason, while the experiment is EVALUATING; FAIL quarantines. */
-  async override(scope: Scope, viewer: Viewer, input: { evaluationId: string; verdict: Verdict; reason: string }): Promise<Evaluation> {
+  async override(
+    scope: Scope,
+    viewer: Viewer,
+    input: { evaluationId: string; verdict: Verdict; reason: string },
+  ): Promise<Evaluation> {
     const id = requireUuid(input.evaluationId, 'evaluationId');
-    const row = await this.d.db.one<{ experiment_id: string }>(sql`SELECT experiment_id FROM evaluations WHERE id = ${id}::uuid`);
+    const row = await this.d.db.one<{ experiment_id: string }>(
+      sql`SELECT experiment_id FROM evaluations WHERE id = ${id}::uuid`,
+    );
     if (!row) throw new NotFoundError('Evaluation', id);
     await this.projectOf(viewer, row.experiment_id, ProjectRole.MAINTAINER);
     if (!input.reason.trim()) throw BadInputError.field('reason', 'is required');
     return inTransaction(scope, async (tx) => {
       const e = await this.lockExperiment(tx, row.experiment_id);
-      if (e.status !== ExperimentStatus.EVALUATING) throw new BadInputError(`Only an EVALUATING experiment's evaluation can be overridden (this one is ${e.status})`);
+      if (e.status !== ExperimentStatus.EVALUATING)
+        throw new BadInputError(
+          `Only an EVALUATING experiment's evaluation can be overridden (this one is ${e.status})`,
+        );
       const ev = await tx.em.findOneOrFail(Evaluation, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const before = { verdict: effective(ev), humanOverride: ev.humanOverride ?? null };
-      Object.assign(ev, { humanOverride: input.verdict, overrideReason: input.reason, overriddenBy: who(viewer), overriddenAt: new Date() });
-      this.d.audit.record(tx, { action: 'evaluation.override', entityType: 'Evaluation', entityId: ev.id, before, after: { verdict: input.verdict, reason: input.reason } });
+      Object.assign(ev, {
+        humanOverride: input.verdict,
+        overrideReason: input.reason,
+        overriddenBy: who(viewer),
+        overriddenAt: new Date(),
+      });
+      this.d.audit.record(tx, {
+        action: 'evaluation.override',
+        entityType: 'Evaluation',
+        entityId: ev.id,
+        before,
+        after: { verdict: input.verdict, reason: input.reason },
+      });
       if (input.verdict === Verdict.FAIL) {
-        await this.quarantine(tx, e, `Evaluation ${ev.id} overridden to FAIL: ${input.reason}`, { evaluationId: ev.id, override: input.reason, checks: ev.checks }, failed(ev.checks as never));
+        await this.quarantine(
+          tx,
+          e,
+          `Evaluation ${ev.id} overridden to FAIL: ${input.reason}`,
+          { evaluationId: ev.id, override: input.reason, checks: ev.checks },
+          failed(ev.checks as never),
+        );
         await this.published(tx, e);
       }
       return ev;
@@ -289,7 +495,13 @@ export class ExperimentService {
   // ---------- quarantine ----------
 
   /** EVALUATING → QUARANTINED, and the config's record (one per project and hash) is (re)opened. */
-  private async quarantine(tx: Scope, e: Experiment, reason: string, evidence: unknown, failureMetrics: Record<string, unknown> | null): Promise<QuarantineRecord> {
+  private async quarantine(
+    tx: Scope,
+    e: Experiment,
+    reason: string,
+    evidence: unknown,
+    failureMetrics: Record<string, unknown> | null,
+  ): Promise<QuarantineRecord> {
     this.move(tx, e, ExperimentStatus.QUARANTINED, [ExperimentStatus.EVALUATING]);
     const [r] = await tx.em.execute<{ id: string }[]>(
       `INSERT INTO quarantine_records (id, project_id, config_hash, experiment_id, reason, evidence, failure_metrics, status, quarantined_by_id)
@@ -297,55 +509,114 @@ export class ExperimentService {
        ON CONFLICT (project_id, config_hash) DO UPDATE SET experiment_id = EXCLUDED.experiment_id, reason = EXCLUDED.reason, evidence = EXCLUDED.evidence,
          failure_metrics = EXCLUDED.failure_metrics, status = 'QUARANTINED', quarantined_by_id = EXCLUDED.quarantined_by_id, updated_at = now()
        RETURNING id`,
-      [e.project.id, e.configHash, e.id, reason, JSON.stringify(evidence ?? null), failureMetrics ? JSON.stringify(failureMetrics) : null, who(tx.viewer)],
+      [
+        e.project.id,
+        e.configHash,
+        e.id,
+        reason,
+        JSON.stringify(evidence ?? null),
+        failureMetrics ? JSON.stringify(failureMetrics) : null,
+        who(tx.viewer),
+      ],
     );
-    this.d.audit.record(tx, { action: 'quarantine.record', entityType: 'QuarantineRecord', entityId: r!.id, after: { projectId: e.project.id, configHash: e.configHash, experimentId: e.id, reason, failureMetrics } });
+    this.d.audit.record(tx, {
+      action: 'quarantine.record',
+      entityType: 'QuarantineRecord',
+      entityId: r!.id,
+      after: { projectId: e.project.id, configHash: e.configHash, experimentId: e.id, reason, failureMetrics },
+    });
     return tx.em.findOneOrFail(QuarantineRecord, r!.id, { refresh: true });
   }
 
   /** An admin quarantines an EVALUATING experiment's config, with a reason and evidence. */
-  async quarantineExperiment(scope: Scope, viewer: Viewer, input: { experimentId: string; reason: string; evidence?: unknown }): Promise<QuarantineRecord> {
+  async quarantineExperiment(
+    scope: Scope,
+    viewer: Viewer,
+    input: { experimentId: string; reason: string; evidence?: unknown },
+  ): Promise<QuarantineRecord> {
     const id = requireUuid(input.experimentId, 'experimentId');
     await this.projectOf(viewer, id, ProjectRole.OWNER);
     return inTransaction(scope, async (tx) => {
       const e = await this.lockExperiment(tx, id);
-      const [latest] = await tx.em.execute<{ metrics: Record<string, unknown> }[]>(`SELECT metrics FROM evaluations WHERE experiment_id = ? ORDER BY id DESC LIMIT 1`, [id]);
-      const r = await this.quarantine(tx, e, input.reason, { byAdmin: true, statement: input.evidence ?? null }, latest?.metrics ?? null);
+      const [latest] = await tx.em.execute<{ metrics: Record<string, unknown> }[]>(
+        `SELECT metrics FROM evaluations WHERE experiment_id = ? ORDER BY id DESC LIMIT 1`,
+        [id],
+      );
+      const r = await this.quarantine(
+        tx,
+        e,
+        input.reason,
+        { byAdmin: true, statement: input.evidence ?? null },
+        latest?.metrics ?? null,
+      );
       await this.published(tx, e);
       return r;
     });
   }
 
   /** Asks for a quarantined config to be allowed again; the record is UNDER_REVIEW until an admin decides. */
-  async requestReevaluation(scope: Scope, viewer: Viewer, input: { quarantineRecordId: string; reason: string }): Promise<ReevaluationRequest> {
+  async requestReevaluation(
+    scope: Scope,
+    viewer: Viewer,
+    input: { quarantineRecordId: string; reason: string },
+  ): Promise<ReevaluationRequest> {
     const id = requireUuid(input.quarantineRecordId, 'quarantineRecordId');
-    const row = await this.d.db.one<{ project_id: string }>(sql`SELECT project_id FROM quarantine_records WHERE id = ${id}::uuid`);
+    const row = await this.d.db.one<{ project_id: string }>(
+      sql`SELECT project_id FROM quarantine_records WHERE id = ${id}::uuid`,
+    );
     if (!row || !(await this.policy.canRead(viewer, row.project_id))) throw new NotFoundError('QuarantineRecord', id);
     await this.d.projects.requireWritable(viewer, row.project_id, ProjectRole.CONTRIBUTOR);
     return inTransaction(scope, async (tx) => {
       const r = await tx.em.findOneOrFail(QuarantineRecord, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      if (r.status !== QuarantineStatus.QUARANTINED) throw new ConflictError(`The record is ${r.status}; only a QUARANTINED config can be put up for re-evaluation`);
+      if (r.status !== QuarantineStatus.QUARANTINED)
+        throw new ConflictError(`The record is ${r.status}; only a QUARANTINED config can be put up for re-evaluation`);
       r.status = QuarantineStatus.UNDER_REVIEW;
-      const req = tx.em.create(ReevaluationRequest, { quarantineRecord: r, reason: input.reason, requestedBy: who(viewer) });
+      const req = tx.em.create(ReevaluationRequest, {
+        quarantineRecord: r,
+        reason: input.reason,
+        requestedBy: who(viewer),
+      });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'reevaluation.request', entityType: 'ReevaluationRequest', entityId: req.id, after: { quarantineRecordId: id, configHash: r.configHash, reason: input.reason } });
+      this.d.audit.record(tx, {
+        action: 'reevaluation.request',
+        entityType: 'ReevaluationRequest',
+        entityId: req.id,
+        after: { quarantineRecordId: id, configHash: r.configHash, reason: input.reason },
+      });
       return req;
     });
   }
 
   /** Admins only: APPROVED lifts the block for the hash (APPROVED_RETRY); REJECTED keeps it QUARANTINED. */
-  async decideReevaluation(scope: Scope, viewer: Viewer, input: { id: string; approve: boolean; notes?: string | null }): Promise<ReevaluationRequest> {
+  async decideReevaluation(
+    scope: Scope,
+    viewer: Viewer,
+    input: { id: string; approve: boolean; notes?: string | null },
+  ): Promise<ReevaluationRequest> {
     const id = requireUuid(input.id);
     return inTransaction(scope, async (tx) => {
       const req = await tx.em.findOne(ReevaluationRequest, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!req) throw new NotFoundError('ReevaluationRequest', id);
       if (req.status !== ReevaluationStatus.PENDING) throw new ConflictError(`This request is already ${req.status}`);
       if (req.requestedBy?.id === viewer.userId) throw new ConflictError('You cannot decide your own request');
-      const r = await tx.em.findOneOrFail(QuarantineRecord, req.quarantineRecord.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      Object.assign(req, { status: input.approve ? ReevaluationStatus.APPROVED : ReevaluationStatus.REJECTED, decidedBy: viewer.userId, decidedAt: new Date(), notes: input.notes ?? null });
+      const r = await tx.em.findOneOrFail(QuarantineRecord, req.quarantineRecord.id, {
+        lockMode: LockMode.PESSIMISTIC_WRITE,
+      });
+      Object.assign(req, {
+        status: input.approve ? ReevaluationStatus.APPROVED : ReevaluationStatus.REJECTED,
+        decidedBy: viewer.userId,
+        decidedAt: new Date(),
+        notes: input.notes ?? null,
+      });
       const before = r.status;
       r.status = input.approve ? QuarantineStatus.APPROVED_RETRY : QuarantineStatus.QUARANTINED;
-      this.d.audit.record(tx, { action: input.approve ? 'reevaluation.approve' : 'reevaluation.reject', entityType: 'QuarantineRecord', entityId: r.id, before: { status: before }, after: { status: r.status, requestId: req.id, notes: input.notes ?? null } });
+      this.d.audit.record(tx, {
+        action: input.approve ? 'reevaluation.approve' : 'reevaluation.reject',
+        entityType: 'QuarantineRecord',
+        entityId: r.id,
+        before: { status: before },
+        after: { status: r.status, requestId: req.id, notes: input.notes ?? null },
+      });
       return req;
     });
   }
@@ -353,25 +624,59 @@ export class ExperimentService {
   // ---------- promotions ----------
 
   /** Proposes a PASSing (effective verdict) EVALUATING experiment for V1 → V2: opens an 'experiment.promote' approval. */
-  async proposePromotion(scope: Scope, viewer: Viewer, input: { experimentId: string; reason?: string | null }): Promise<Promotion> {
+  async proposePromotion(
+    scope: Scope,
+    viewer: Viewer,
+    input: { experimentId: string; reason?: string | null },
+  ): Promise<Promotion> {
     const id = requireUuid(input.experimentId, 'experimentId');
     const projectId = await this.projectOf(viewer, id, ProjectRole.CONTRIBUTOR);
     return inTransaction(scope, async (tx) => {
       const e = await this.lockExperiment(tx, id);
-      if (e.status !== ExperimentStatus.EVALUATING) throw new BadInputError(`Only an EVALUATING experiment can be promoted (this one is ${e.status})`);
+      if (e.status !== ExperimentStatus.EVALUATING)
+        throw new BadInputError(`Only an EVALUATING experiment can be promoted (this one is ${e.status})`);
       const ev = await tx.em.findOne(Evaluation, { experiment: id }, { orderBy: { id: 'DESC' } });
-      if (!ev || effective(ev) !== Verdict.PASS) throw new BadInputError(`The experiment's evaluation is ${ev ? effective(ev) : 'missing'}; only a PASS is promoted`);
+      if (!ev || effective(ev) !== Verdict.PASS)
+        throw new BadInputError(
+          `The experiment's evaluation is ${ev ? effective(ev) : 'missing'}; only a PASS is promoted`,
+        );
       // A policy that denied the evaluation blocks its promotion, whatever the verdict (a human override included).
       if (ev.policyOutcome === PolicyOutcome.FAILED) {
-        const denied = ((ev.policyResults ?? []) as { policy?: string; allowed?: boolean | null }[]).filter((r) => r.allowed === false).map((r) => r.policy);
+        const denied = ((ev.policyResults ?? []) as { policy?: string; allowed?: boolean | null }[])
+          .filter((r) => r.allowed === false)
+          .map((r) => r.policy);
         throw new ForbiddenError(`Promotion denied by policy ${denied.map((n) => `"${n}"`).join(', ')}`);
       }
       const pending = await tx.em.count(Promotion, { experiment: id, status: PromotionStatus.PENDING });
       if (pending) throw new ConflictError('A promotion of this experiment is already waiting for approval');
-      const approval = await this.d.approvals.request(tx, viewer, { projectId, actionType: PROMOTE_ACTION, details: { experimentId: id, configHash: e.configHash, fromTag: 'V1', toTag: 'V2', reason: input.reason ?? null } });
-      const p = tx.em.create(Promotion, { project: projectId, experiment: e, evaluation: ev, fromTag: VersionTag.V1, toTag: VersionTag.V2, approval: approval.id, reason: input.reason ?? null, requestedBy: who(viewer) });
+      const approval = await this.d.approvals.request(tx, viewer, {
+        projectId,
+        actionType: PROMOTE_ACTION,
+        details: {
+          experimentId: id,
+          configHash: e.configHash,
+          fromTag: 'V1',
+          toTag: 'V2',
+          reason: input.reason ?? null,
+        },
+      });
+      const p = tx.em.create(Promotion, {
+        project: projectId,
+        experiment: e,
+        evaluation: ev,
+        fromTag: VersionTag.V1,
+        toTag: VersionTag.V2,
+        approval: approval.id,
+        reason: input.reason ?? null,
+        requestedBy: who(viewer),
+      });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'promotion.propose', entityType: 'Promotion', entityId: p.id, after: { experimentId: id, approvalId: approval.id } });
+      this.d.audit.record(tx, {
+        action: 'promotion.propose',
+        entityType: 'Promotion',
+        entityId: p.id,
+        after: { experimentId: id, approvalId: approval.id },
+      });
       return p;
     });
   }
@@ -382,37 +687,88 @@ export class ExperimentService {
     if (!p || p.status !== PromotionStatus.PENDING) return;
     if (status !== ApprovalStatus.APPROVED) {
       p.status = status === ApprovalStatus.EXPIRED ? PromotionStatus.EXPIRED : PromotionStatus.REJECTED;
-      this.d.audit.record(tx, { action: `promotion.${p.status.toLowerCase()}`, entityType: 'Promotion', entityId: p.id, before: { status: 'PENDING' }, after: { status: p.status } });
+      this.d.audit.record(tx, {
+        action: `promotion.${p.status.toLowerCase()}`,
+        entityType: 'Promotion',
+        entityId: p.id,
+        before: { status: 'PENDING' },
+        after: { status: p.status },
+      });
       return;
     }
     const e = await this.lockExperiment(tx, p.experiment.id);
-    if (e.status !== ExperimentStatus.EVALUATING) throw new ConflictError(`The experiment is ${e.status} now; it can no longer be promoted`);
+    if (e.status !== ExperimentStatus.EVALUATING)
+      throw new ConflictError(`The experiment is ${e.status} now; it can no longer be promoted`);
     const ev = await tx.em.findOneOrFail(Evaluation, p.evaluation.id);
     const projectId = p.project.id;
     const v2 = await this.version(tx, projectId, VersionTag.V2);
     const report = compare(await this.activeBaselines(tx, projectId), ev.metrics, v2.metrics ?? null);
-    const r = tx.em.create(ComparisonReport, { project: projectId, experiment: e, version: v2, promotion: p, metrics: report.metrics, recommendation: report.recommendation, confidence: report.confidence });
-    Object.assign(v2, { modelConfig: e.config, configHash: e.configHash, metrics: ev.metrics, changelog: `Promoted experiment ${e.name} (${e.id})`, promotedAt: new Date(), promotedBy: who(tx.viewer) });
+    const r = tx.em.create(ComparisonReport, {
+      project: projectId,
+      experiment: e,
+      version: v2,
+      promotion: p,
+      metrics: report.metrics,
+      recommendation: report.recommendation,
+      confidence: report.confidence,
+    });
+    Object.assign(v2, {
+      modelConfig: e.config,
+      configHash: e.configHash,
+      metrics: ev.metrics,
+      changelog: `Promoted experiment ${e.name} (${e.id})`,
+      promotedAt: new Date(),
+      promotedBy: who(tx.viewer),
+    });
     p.status = PromotionStatus.APPROVED;
     this.move(tx, e, ExperimentStatus.PROMOTED, [ExperimentStatus.EVALUATING]);
-    this.history(tx, projectId, VersionAction.PROMOTED, VersionTag.V1, VersionTag.V2, p.reason ?? `Promotion ${p.id} approved`, e.configHash);
+    this.history(
+      tx,
+      projectId,
+      VersionAction.PROMOTED,
+      VersionTag.V1,
+      VersionTag.V2,
+      p.reason ?? `Promotion ${p.id} approved`,
+      e.configHash,
+    );
     await tx.em.flush();
-    this.d.audit.record(tx, { action: 'promotion.approved', entityType: 'Promotion', entityId: p.id, before: { status: 'PENDING' }, after: { status: p.status, reportId: r.id, recommendation: report.recommendation, confidence: report.confidence } });
+    this.d.audit.record(tx, {
+      action: 'promotion.approved',
+      entityType: 'Promotion',
+      entityId: p.id,
+      before: { status: 'PENDING' },
+      after: { status: p.status, reportId: r.id, recommendation: report.recommendation, confidence: report.confidence },
+    });
     await this.published(tx, e);
   }
 
   // ---------- policies ----------
 
-  async createPolicy(scope: Scope, input: { name: string; packagePath: string; regoCode: string; active?: boolean | null }): Promise<Policy> {
+  async createPolicy(
+    scope: Scope,
+    input: { name: string; packagePath: string; regoCode: string; active?: boolean | null },
+  ): Promise<Policy> {
     try {
       return await inTransaction(scope, async (tx) => {
-        const p = tx.em.create(Policy, { name: input.name, packagePath: input.packagePath, regoCode: input.regoCode, active: input.active ?? true, createdBy: who(scope.viewer) });
+        const p = tx.em.create(Policy, {
+          name: input.name,
+          packagePath: input.packagePath,
+          regoCode: input.regoCode,
+          active: input.active ?? true,
+          createdBy: who(scope.viewer),
+        });
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'policy.create', entityType: 'Policy', entityId: p.id, after: { name: p.name, packagePath: p.packagePath, active: p.active } });
+        this.d.audit.record(tx, {
+          action: 'policy.create',
+          entityType: 'Policy',
+          entityId: p.id,
+          after: { name: p.name, packagePath: p.packagePath, active: p.active },
+        });
         return p;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`A policy named ${input.name} exists`);
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`A policy named ${input.name} exists`);
       throw err;
     }
   }
@@ -424,13 +780,24 @@ export class ExperimentService {
       if (!p) throw new NotFoundError('Policy', id);
       const before = p.active;
       p.active = input.active;
-      this.d.audit.record(tx, { action: input.active ? 'policy.activate' : 'policy.deactivate', entityType: 'Policy', entityId: id, before: { active: before }, after: { active: input.active } });
+      this.d.audit.record(tx, {
+        action: input.active ? 'policy.activate' : 'policy.deactivate',
+        entityType: 'Policy',
+        entityId: id,
+        before: { active: before },
+        after: { active: input.active },
+      });
       return p;
     });
   }
 
   /** Attaches (or detaches) a policy to a project: MAINTAINER+; a policy an admin attached, only admins detach. */
-  async attachPolicy(scope: Scope, viewer: Viewer, input: { projectId: string; policyId: string }, attach: boolean): Promise<boolean> {
+  async attachPolicy(
+    scope: Scope,
+    viewer: Viewer,
+    input: { projectId: string; policyId: string },
+    attach: boolean,
+  ): Promise<boolean> {
     const projectId = requireUuid(input.projectId, 'projectId');
     const policyId = requireUuid(input.policyId, 'policyId');
     await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
@@ -438,8 +805,12 @@ export class ExperimentService {
       if (!(await tx.em.count(Policy, { id: policyId }))) throw new NotFoundError('Policy', policyId);
       const admin = isHumanAdmin(viewer);
       if (!attach && !admin) {
-        const [link] = await tx.em.execute<{ attached_by_admin: boolean }[]>(`SELECT attached_by_admin FROM project_policies WHERE project_id = ? AND policy_id = ? FOR UPDATE`, [projectId, policyId]);
-        if (link?.attached_by_admin) throw new ForbiddenError('An administrator attached this policy; only an administrator detaches it');
+        const [link] = await tx.em.execute<{ attached_by_admin: boolean }[]>(
+          `SELECT attached_by_admin FROM project_policies WHERE project_id = ? AND policy_id = ? FOR UPDATE`,
+          [projectId, policyId],
+        );
+        if (link?.attached_by_admin)
+          throw new ForbiddenError('An administrator attached this policy; only an administrator detaches it');
       }
       // An admin attaching a policy a maintainer attached before makes it theirs (and so admin-only to detach).
       const rows = attach
@@ -448,27 +819,47 @@ export class ExperimentService {
              ON CONFLICT (project_id, policy_id) DO UPDATE SET attached_by_admin = true WHERE EXCLUDED.attached_by_admin AND NOT project_policies.attached_by_admin RETURNING id`,
             [projectId, policyId, admin],
           )
-        : await tx.em.execute(`DELETE FROM project_policies WHERE project_id = ? AND policy_id = ? RETURNING id`, [projectId, policyId]);
-      if (rows.length) this.d.audit.record(tx, { action: attach ? 'policy.attach' : 'policy.detach', entityType: 'Project', entityId: projectId, after: { policyId } });
+        : await tx.em.execute(`DELETE FROM project_policies WHERE project_id = ? AND policy_id = ? RETURNING id`, [
+            projectId,
+            policyId,
+          ]);
+      if (rows.length)
+        this.d.audit.record(tx, {
+          action: attach ? 'policy.attach' : 'policy.detach',
+          entityType: 'Project',
+          entityId: projectId,
+          after: { policyId },
+        });
       return rows.length > 0;
     });
   }
 
   async projectPolicies(viewer: Viewer, projectId: string): Promise<Policy[]> {
     await this.policy.require(viewer, requireUuid(projectId, 'projectId'), ProjectRole.VIEWER);
-    return this.d.db.query<Policy>(sql`SELECT p.id, p.name, p.package_path AS "packagePath", p.rego_code AS "regoCode", p.active, p.created_at AS "createdAt", p.updated_at AS "updatedAt"
+    return this.d.db
+      .query<Policy>(sql`SELECT p.id, p.name, p.package_path AS "packagePath", p.rego_code AS "regoCode", p.active, p.created_at AS "createdAt", p.updated_at AS "updatedAt"
       FROM project_policies pp JOIN policies p ON p.id = pp.policy_id WHERE pp.project_id = ${projectId}::uuid ORDER BY p.name`);
   }
 
   // ---------- reads ----------
 
-  experiments(viewer: Viewer, projectId: string, fields: Iterable<string>, where: { status?: ExperimentStatus[] | null }, page: PageArgs) {
+  experiments(
+    viewer: Viewer,
+    projectId: string,
+    fields: Iterable<string>,
+    where: { status?: ExperimentStatus[] | null },
+    page: PageArgs,
+  ) {
     return paginate(
       this.d.db,
       {
         model: readModel(Experiment),
         fields,
-        where: and([sql`t.project_id = ${requireUuid(projectId, 'projectId')}::uuid`, this.policy.visible(viewer, 't.project_id'), where.status?.length ? sql`t.status = ANY(${where.status}::experiment_status[])` : null]),
+        where: and([
+          sql`t.project_id = ${requireUuid(projectId, 'projectId')}::uuid`,
+          this.policy.visible(viewer, 't.project_id'),
+          where.status?.length ? sql`t.status = ANY(${where.status}::experiment_status[])` : null,
+        ]),
         sort: NEWEST_FIRST,
       },
       page,
@@ -491,12 +882,20 @@ export class ExperimentService {
 
   /** Every stored policy, by name. */
   policies() {
-    return this.d.db.query(sql`SELECT id, name, package_path AS "packagePath", rego_code AS "regoCode", active, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies ORDER BY name`);
+    return this.d.db.query(
+      sql`SELECT id, name, package_path AS "packagePath", rego_code AS "regoCode", active, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies ORDER BY name`,
+    );
   }
 }
 
-function failed(checks: { metric: string; value: number | null; holds: boolean | null; operator: string; threshold: number }[] | null | undefined): Record<string, unknown> | null {
+function failed(
+  checks:
+    | { metric: string; value: number | null; holds: boolean | null; operator: string; threshold: number }[]
+    | null
+    | undefined,
+): Record<string, unknown> | null {
   const out: Record<string, unknown> = {};
-  for (const c of checks ?? []) if (c.holds === false) out[c.metric] = { value: c.value, operator: c.operator, threshold: c.threshold };
+  for (const c of checks ?? [])
+    if (c.holds === false) out[c.metric] = { value: c.value, operator: c.operator, threshold: c.threshold };
   return Object.keys(out).length ? out : null;
 }

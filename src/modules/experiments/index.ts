@@ -5,7 +5,19 @@ import { QuarantineRecord, ReevaluationRequest } from './quarantine.entity.js';
 import { Baseline, Version, VersionHistory } from './version.entity.js';
 
 /** The experiments module's surface: the three-version flow's versions, baselines, policies, experiments, evaluations, promotions and quarantine. */
-export const experimentEntities = [Version, VersionHistory, Baseline, Policy, ProjectPolicyLink, Experiment, Evaluation, Promotion, ComparisonReport, QuarantineRecord, ReevaluationRequest];
+export const experimentEntities = [
+  Version,
+  VersionHistory,
+  Baseline,
+  Policy,
+  ProjectPolicyLink,
+  Experiment,
+  Evaluation,
+  Promotion,
+  ComparisonReport,
+  QuarantineRecord,
+  ReevaluationRequest,
+];
 
 export interface ExperimentServices {
   experiments: ExperimentService;

@@ -20,6 +20,18 @@ import { experimentEntities, type ExperimentServices } from './index.js';
 export const experimentsModule = defineModule({
   name: 'experiments',
   entities: experimentEntities,
-  resolvers: [ExperimentResolver, VersionResolver, VersionHistoryResolver, EvaluationResolver, PromotionResolver, ComparisonReportResolver, QuarantineResolver, ReevaluationRequestResolver, PolicyResolver],
-  create: (deps: ModuleDeps<{ audit: AuditService; projects: ProjectService; approvals: ApprovalService }>): ExperimentServices => ({ experiments: new ExperimentService(deps) }),
+  resolvers: [
+    ExperimentResolver,
+    VersionResolver,
+    VersionHistoryResolver,
+    EvaluationResolver,
+    PromotionResolver,
+    ComparisonReportResolver,
+    QuarantineResolver,
+    ReevaluationRequestResolver,
+    PolicyResolver,
+  ],
+  create: (
+    deps: ModuleDeps<{ audit: AuditService; projects: ProjectService; approvals: ApprovalService }>,
+  ): ExperimentServices => ({ experiments: new ExperimentService(deps) }),
 });

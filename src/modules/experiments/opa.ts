@@ -23,30 +23,65 @@ export interface PolicyResult {
  * no active policy, or when any policy could not be asked (OPA down, undefined
  * document) — a policy that was not evaluated is never reported as passed.
  */
-export async function evaluatePolicies(opaUrl: string | undefined, timeoutMs: number, policies: PolicyRef[], input: unknown): Promise<{ outcome: PolicyOutcome; results: unknown }> {
-  if (!opaUrl) return { outcome: PolicyOutcome.NOT_EVALUATED, results: { reason: 'No OPA server is configured (OPA_URL); policies were not evaluated', policies: policies.map((p) => p.name) } };
-  if (!policies.length) return { outcome: PolicyOutcome.NOT_EVALUATED, results: { reason: 'The project has no active policy', policies: [] } };
+export async function evaluatePolicies(
+  opaUrl: string | undefined,
+  timeoutMs: number,
+  policies: PolicyRef[],
+  input: unknown,
+): Promise<{ outcome: PolicyOutcome; results: unknown }> {
+  if (!opaUrl)
+    return {
+      outcome: PolicyOutcome.NOT_EVALUATED,
+      results: {
+        reason: 'No OPA server is configured (OPA_URL); policies were not evaluated',
+        policies: policies.map((p) => p.name),
+      },
+    };
+  if (!policies.length)
+    return {
+      outcome: PolicyOutcome.NOT_EVALUATED,
+      results: { reason: 'The project has no active policy', policies: [] },
+    };
   const results: PolicyResult[] = [];
   for (const p of policies) {
     const url = `${opaUrl.replace(/\/+$/, '')}/v1/data/${p.packagePath.split('.').map(encodeURIComponent).join('/')}`;
     try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }), signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       if (!res.ok) {
         results.push({ policy: p.name, policyId: p.id, allowed: null, error: `OPA answered HTTP ${res.status}` });
         continue;
       }
       const body = (await res.json()) as { result?: unknown };
       if (body.result === undefined) {
-        results.push({ policy: p.name, policyId: p.id, allowed: null, error: 'OPA has no document at this path (policy not loaded?)' });
+        results.push({
+          policy: p.name,
+          policyId: p.id,
+          allowed: null,
+          error: 'OPA has no document at this path (policy not loaded?)',
+        });
         continue;
       }
       const r = body.result;
       const allowed = r === true || (typeof r === 'object' && r !== null && (r as { allow?: unknown }).allow === true);
       results.push({ policy: p.name, policyId: p.id, allowed, result: r });
     } catch (err) {
-      results.push({ policy: p.name, policyId: p.id, allowed: null, error: `OPA could not be asked: ${(err as Error).message}` });
+      results.push({
+        policy: p.name,
+        policyId: p.id,
+        allowed: null,
+        error: `OPA could not be asked: ${(err as Error).message}`,
+      });
     }
   }
-  const outcome = results.some((r) => r.allowed === false) ? PolicyOutcome.FAILED : results.every((r) => r.allowed === true) ? PolicyOutcome.PASSED : PolicyOutcome.NOT_EVALUATED;
+  const outcome = results.some((r) => r.allowed === false)
+    ? PolicyOutcome.FAILED
+    : results.every((r) => r.allowed === true)
+      ? PolicyOutcome.PASSED
+      : PolicyOutcome.NOT_EVALUATED;
   return { outcome, results };
 }

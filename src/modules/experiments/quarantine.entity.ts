@@ -45,7 +45,7 @@ export class QuarantineRecord extends TimestampedEntity {
   @Property({ type: 'text' })
   reason!: string;
 
-  @Field(() => GraphQLJSON, { description: 'What led to it: the evaluation, its checks, or an admin\'s statement' })
+  @Field(() => GraphQLJSON, { description: "What led to it: the evaluation, its checks, or an admin's statement" })
   @Property({ type: 'jsonb' })
   evidence!: unknown;
 

@@ -28,7 +28,17 @@ export enum BaselineOperator {
   LTE = 'LTE',
   EQ = 'EQ',
 }
-registerEnumType(BaselineOperator, { name: 'BaselineOperator', description: 'GT >, LT <, GTE >=, LTE <=, EQ =', valuesConfig: { GT: { description: '>' }, LT: { description: '<' }, GTE: { description: '>=' }, LTE: { description: '<=' }, EQ: { description: '=' } } });
+registerEnumType(BaselineOperator, {
+  name: 'BaselineOperator',
+  description: 'GT >, LT <, GTE >=, LTE <=, EQ =',
+  valuesConfig: {
+    GT: { description: '>' },
+    LT: { description: '<' },
+    GTE: { description: '>=' },
+    LTE: { description: '<=' },
+    EQ: { description: '=' },
+  },
+});
 
 /**
  * One of a project's three versions (unique per project and tag). Created together the

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { ChatMessage } from '../billing/index.js';
-import type { MeteredResult } from '../billing/index.js';
+
+import type { ChatMessage, MeteredResult } from '../billing/index.js';
 import { parse, type GatewayChat } from './openai-format.js';
 
 /**
@@ -13,21 +13,46 @@ const Block = z.looseObject({ type: z.string() });
 export const MessagesRequest = z.looseObject({
   model: z.string().min(1).max(256),
   max_tokens: z.number().int().positive(),
-  messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant']), content: z.union([z.string(), z.array(Block)]) })).min(1).max(10_000),
+  messages: z
+    .array(z.looseObject({ role: z.enum(['user', 'assistant']), content: z.union([z.string(), z.array(Block)]) }))
+    .min(1)
+    .max(10_000),
   system: z.union([z.string(), z.array(Block)]).nullish(),
   stream: z.boolean().nullish(),
   temperature: z.number().min(0).max(1).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
   stop_sequences: z.array(z.string()).max(4).nullish(),
-  tools: z.array(z.looseObject({ name: z.string().min(1), description: z.string().optional(), input_schema: z.record(z.string(), z.unknown()).optional() })).max(128).nullish(),
+  tools: z
+    .array(
+      z.looseObject({
+        name: z.string().min(1),
+        description: z.string().optional(),
+        input_schema: z.record(z.string(), z.unknown()).optional(),
+      }),
+    )
+    .max(128)
+    .nullish(),
   tool_choice: z.looseObject({ type: z.enum(['auto', 'any', 'tool', 'none']), name: z.string().optional() }).nullish(),
   metadata: z.looseObject({ user_id: z.string().max(256).nullish() }).nullish(),
 });
 
-type AnyBlock = { type: string; text?: string; id?: string; name?: string; input?: unknown; tool_use_id?: string; content?: unknown; source?: { type?: string; media_type?: string; data?: string; url?: string } };
+type AnyBlock = {
+  type: string;
+  text?: string;
+  id?: string;
+  name?: string;
+  input?: unknown;
+  tool_use_id?: string;
+  content?: unknown;
+  source?: { type?: string; media_type?: string; data?: string; url?: string };
+};
 
 const blockText = (content: unknown): string =>
-  typeof content === 'string' ? content : Array.isArray(content) ? (content as AnyBlock[]).map((b) => (b.type === 'text' ? (b.text ?? '') : JSON.stringify(b))).join('\n') : '';
+  typeof content === 'string'
+    ? content
+    : Array.isArray(content)
+      ? (content as AnyBlock[]).map((b) => (b.type === 'text' ? (b.text ?? '') : JSON.stringify(b))).join('\n')
+      : '';
 
 export function fromMessages(body: unknown): GatewayChat {
   const r = parse(MessagesRequest, body);
@@ -42,25 +67,59 @@ export function fromMessages(body: unknown): GatewayChat {
     }
     const blocks = m.content as AnyBlock[];
     if (m.role === 'assistant') {
-      const text = blocks.filter((b) => b.type === 'text').map((b) => b.text ?? '').join('');
-      const calls = blocks.filter((b) => b.type === 'tool_use').map((b) => ({ id: b.id ?? '', type: 'function', function: { name: b.name ?? '', arguments: JSON.stringify(b.input ?? {}) } }));
+      const text = blocks
+        .filter((b) => b.type === 'text')
+        .map((b) => b.text ?? '')
+        .join('');
+      const calls = blocks
+        .filter((b) => b.type === 'tool_use')
+        .map((b) => ({
+          id: b.id ?? '',
+          type: 'function',
+          function: { name: b.name ?? '', arguments: JSON.stringify(b.input ?? {}) },
+        }));
       openai.push({ role: 'assistant', content: text || null, ...(calls.length ? { tool_calls: calls } : {}) });
       continue;
     }
     // A user turn: tool results become tool messages (first, as OpenAI wants them right after the call), the rest one user message.
-    for (const b of blocks.filter((x) => x.type === 'tool_result')) openai.push({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: blockText(b.content) });
+    for (const b of blocks.filter((x) => x.type === 'tool_result'))
+      openai.push({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: blockText(b.content) });
     const parts = blocks
       .filter((b) => b.type !== 'tool_result')
       .map((b) =>
         b.type === 'image' && b.source
-          ? { type: 'image_url', image_url: { url: b.source.type === 'url' ? b.source.url : `data:${b.source.media_type};base64,${b.source.data}` } }
+          ? {
+              type: 'image_url',
+              image_url: {
+                url: b.source.type === 'url' ? b.source.url : `data:${b.source.media_type};base64,${b.source.data}`,
+              },
+            }
           : { type: 'text', text: b.type === 'text' ? (b.text ?? '') : JSON.stringify(b) },
       );
-    if (parts.length) openai.push({ role: 'user', content: parts.every((p) => p.type === 'text') ? parts.map((p) => (p as { text: string }).text).join('\n') : parts });
+    if (parts.length)
+      openai.push({
+        role: 'user',
+        content: parts.every((p) => p.type === 'text')
+          ? parts.map((p) => (p as { text: string }).text).join('\n')
+          : parts,
+      });
   }
-  const tools = r.tools?.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), parameters: t.input_schema ?? { type: 'object', properties: {} } } }));
+  const tools = r.tools?.map((t) => ({
+    type: 'function',
+    function: {
+      name: t.name,
+      ...(t.description ? { description: t.description } : {}),
+      parameters: t.input_schema ?? { type: 'object', properties: {} },
+    },
+  }));
   const tc = r.tool_choice;
-  const toolChoice = !tc ? undefined : tc.type === 'any' ? 'required' : tc.type === 'tool' ? { type: 'function', function: { name: tc.name } } : tc.type;
+  const toolChoice = !tc
+    ? undefined
+    : tc.type === 'any'
+      ? 'required'
+      : tc.type === 'tool'
+        ? { type: 'function', function: { name: tc.name } }
+        : tc.type;
   if (tools?.length) messages.unshift({ role: 'system', content: JSON.stringify(tools) });
   const lastUser = [...r.messages].reverse().find((m) => m.role === 'user');
   return {
@@ -83,7 +142,8 @@ export function fromMessages(body: unknown): GatewayChat {
   };
 }
 
-export const stopReason = (finish: string | undefined) => (finish === 'length' ? 'max_tokens' : finish === 'tool_calls' ? 'tool_use' : 'end_turn');
+export const stopReason = (finish: string | undefined) =>
+  finish === 'length' ? 'max_tokens' : finish === 'tool_calls' ? 'tool_use' : 'end_turn';
 
 const parseInput = (args: string): unknown => {
   try {
@@ -94,7 +154,12 @@ const parseInput = (args: string): unknown => {
 };
 
 export function toolUseBlocks(m: MeteredResult) {
-  return (m.toolCalls ?? []).map((t) => ({ type: 'tool_use', id: t.id, name: t.function.name, input: parseInput(t.function.arguments) }));
+  return (m.toolCalls ?? []).map((t) => ({
+    type: 'tool_use',
+    id: t.id,
+    name: t.function.name,
+    input: parseInput(t.function.arguments),
+  }));
 }
 
 export function message(id: string, model: string, m: MeteredResult) {

@@ -29,40 +29,101 @@ function secondsUntilReset(limit: unknown, now = new Date()): number | null {
 }
 
 export function toWireError(err: unknown): WireError {
-  if (!(err instanceof AppError)) return { status: 500, type: 'api_error', code: null, message: 'Internal server error', headers: {} };
+  if (!(err instanceof AppError))
+    return { status: 500, type: 'api_error', code: null, message: 'Internal server error', headers: {} };
   const d = (err.details ?? {}) as Record<string, unknown>;
   switch (err.code) {
     case 'UNAUTHENTICATED':
-      return { status: 401, type: 'invalid_request_error', code: 'invalid_api_key', message: err.message, headers: { 'www-authenticate': 'Bearer' } };
+      return {
+        status: 401,
+        type: 'invalid_request_error',
+        code: 'invalid_api_key',
+        message: err.message,
+        headers: { 'www-authenticate': 'Bearer' },
+      };
     case 'FORBIDDEN':
-      return { status: 403, type: 'invalid_request_error', code: String(d.reason ?? 'permission_denied'), message: err.message, headers: {} };
+      return {
+        status: 403,
+        type: 'invalid_request_error',
+        code: String(d.reason ?? 'permission_denied'),
+        message: err.message,
+        headers: {},
+      };
     case 'NOT_FOUND':
-      if (String(d.entity ?? '').startsWith('The model')) return { status: 404, type: 'invalid_request_error', code: 'model_not_found', message: err.message, param: 'model', headers: {} };
+      if (String(d.entity ?? '').startsWith('The model'))
+        return {
+          status: 404,
+          type: 'invalid_request_error',
+          code: 'model_not_found',
+          message: err.message,
+          param: 'model',
+          headers: {},
+        };
       return { status: 404, type: 'invalid_request_error', code: 'not_found', message: err.message, headers: {} };
     case 'RATE_LIMITED': {
       const at = typeof d.retryAfter === 'string' ? Date.parse(d.retryAfter) : NaN;
-      const seconds = Number.isFinite(at) ? Math.max(1, Math.ceil((at - Date.now()) / 1000)) : secondsUntilReset(d.limit);
-      return { status: 429, type: 'requests', code: 'rate_limit_exceeded', message: err.message, headers: seconds ? { 'retry-after': String(seconds) } : {} };
+      const seconds = Number.isFinite(at)
+        ? Math.max(1, Math.ceil((at - Date.now()) / 1000))
+        : secondsUntilReset(d.limit);
+      return {
+        status: 429,
+        type: 'requests',
+        code: 'rate_limit_exceeded',
+        message: err.message,
+        headers: seconds ? { 'retry-after': String(seconds) } : {},
+      };
     }
     case 'QUOTA_EXCEEDED': {
       const seconds = secondsUntilReset(d.limit);
-      return { status: 429, type: 'insufficient_quota', code: 'insufficient_quota', message: err.message, headers: seconds ? { 'retry-after': String(seconds) } : {} };
+      return {
+        status: 429,
+        type: 'insufficient_quota',
+        code: 'insufficient_quota',
+        message: err.message,
+        headers: seconds ? { 'retry-after': String(seconds) } : {},
+      };
     }
     case 'PROVIDER_UNAVAILABLE':
       return { status: 502, type: 'api_error', code: 'provider_error', message: err.message, headers: {} };
     case 'CONFLICT':
-      if (d.reason === 'PROVIDER_UNHEALTHY' || d.reason === 'PROVIDER_INACTIVE') return { status: 503, type: 'api_error', code: 'provider_unavailable', message: err.message, headers: { 'retry-after': '5' } };
+      if (d.reason === 'PROVIDER_UNHEALTHY' || d.reason === 'PROVIDER_INACTIVE')
+        return {
+          status: 503,
+          type: 'api_error',
+          code: 'provider_unavailable',
+          message: err.message,
+          headers: { 'retry-after': '5' },
+        };
       return { status: 409, type: 'invalid_request_error', code: 'conflict', message: err.message, headers: {} };
     default:
-      return { status: 400, type: 'invalid_request_error', code: String(d.reason ?? 'invalid_request'), message: err.message, param: typeof d.field === 'string' ? d.field : null, headers: {} };
+      return {
+        status: 400,
+        type: 'invalid_request_error',
+        code: String(d.reason ?? 'invalid_request'),
+        message: err.message,
+        param: typeof d.field === 'string' ? d.field : null,
+        headers: {},
+      };
   }
 }
 
-export const openAiErrorBody = (e: WireError) => ({ error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code } });
+export const openAiErrorBody = (e: WireError) => ({
+  error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code },
+});
 
 /** Anthropic's error types by status. */
 export function anthropicErrorBody(e: WireError) {
   const type =
-    { 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 409: 'invalid_request_error', 413: 'request_too_large', 429: 'rate_limit_error', 502: 'api_error', 503: 'overloaded_error' }[e.status] ?? 'api_error';
+    {
+      400: 'invalid_request_error',
+      401: 'authentication_error',
+      403: 'permission_error',
+      404: 'not_found_error',
+      409: 'invalid_request_error',
+      413: 'request_too_large',
+      429: 'rate_limit_error',
+      502: 'api_error',
+      503: 'overloaded_error',
+    }[e.status] ?? 'api_error';
   return { type: 'error', error: { type, message: e.message } };
 }

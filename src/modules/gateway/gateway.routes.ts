@@ -1,15 +1,23 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
 import type { Route, RouteContext } from '../../server/http.js';
 import { AppError, BadInputError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
-import type { ChatDelta } from '../billing/index.js';
-import type { MeteredResult } from '../billing/index.js';
+import type { ChatDelta, MeteredResult } from '../billing/index.js';
 import { fromMessages, message, stopReason, toolUseBlocks } from './anthropic-format.js';
 import { anthropicErrorBody, openAiErrorBody, toWireError, type WireError } from './errors.js';
 import type { GatewayRequest, GatewayService } from './gateway.service.js';
 import type { KeyRules } from './key-rules.js';
-import { chatCompletion, chunk, EmbeddingRequest, fromChatCompletion, parse, usageOf, type GatewayChat } from './openai-format.js';
+import {
+  chatCompletion,
+  chunk,
+  EmbeddingRequest,
+  fromChatCompletion,
+  parse,
+  usageOf,
+  type GatewayChat,
+} from './openai-format.js';
 
 class BodyTooLarge extends AppError {
   constructor(limit: number) {
@@ -35,16 +43,29 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 
 type Format = 'openai' | 'anthropic';
 
-const request = (req: IncomingMessage, ctx: RouteContext, rules: KeyRules | null): GatewayRequest => ({ headers: req.headers, meta: ctx.meta, em: ctx.runtime.orm.em as unknown as EntityManager, rules });
+const request = (req: IncomingMessage, ctx: RouteContext, rules: KeyRules | null): GatewayRequest => ({
+  headers: req.headers,
+  meta: ctx.meta,
+  em: ctx.runtime.orm.em as unknown as EntityManager,
+  rules,
+});
 
 function sendError(res: ServerResponse, format: Format, e: WireError, extra: Record<string, string>) {
   const body = JSON.stringify(format === 'anthropic' ? anthropicErrorBody(e) : openAiErrorBody(e));
-  res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...e.headers, ...extra });
+  res.writeHead(e.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...e.headers,
+    ...extra,
+  });
   res.end(body);
 }
 
 const stewardHeaders = (ctx: RouteContext) => ({ 'x-steward-request-id': ctx.meta.requestId });
-const costHeaders = (m: MeteredResult) => ({ 'x-steward-cost-usd': m.costUsd, ...(m.promptLogId ? { 'x-steward-prompt-log-id': m.promptLogId } : {}) });
+const costHeaders = (m: MeteredResult) => ({
+  'x-steward-cost-usd': m.costUsd,
+  ...(m.promptLogId ? { 'x-steward-prompt-log-id': m.promptLogId } : {}),
+});
 
 /** An AbortSignal that fires when the client goes away before the answer is complete. */
 function clientGone(res: ServerResponse): AbortSignal {
@@ -64,14 +85,24 @@ function clientGone(res: ServerResponse): AbortSignal {
  */
 export function gatewayRoutes(gateway: GatewayService): Route[] {
   const handle =
-    (format: Format, fn: (req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer, gw: GatewayRequest) => Promise<void>) =>
+    (
+      format: Format,
+      fn: (
+        req: IncomingMessage,
+        res: ServerResponse,
+        ctx: RouteContext,
+        viewer: Viewer,
+        gw: GatewayRequest,
+      ) => Promise<void>,
+    ) =>
     async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
       try {
         const em = ctx.runtime.orm.em as unknown as EntityManager;
         const { viewer, rules } = await gateway.caller(req.headers, em, ctx.runtime.bus);
         await fn(req, res, ctx, viewer, request(req, ctx, rules));
       } catch (err) {
-        if (!(err instanceof AppError)) ctx.runtime.logger.error({ module: 'gateway', err, requestId: ctx.meta.requestId }, 'gateway request failed');
+        if (!(err instanceof AppError))
+          ctx.runtime.logger.error({ module: 'gateway', err, requestId: ctx.meta.requestId }, 'gateway request failed');
         const e = toWireError(err);
         if (!res.headersSent) return sendError(res, format, e, stewardHeaders(ctx));
         // Mid-stream: the format's error event, then the end.
@@ -83,50 +114,115 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       }
     };
 
-  async function openAiChat(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer, gw: GatewayRequest) {
+  async function openAiChat(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RouteContext,
+    viewer: Viewer,
+    gw: GatewayRequest,
+  ) {
     const chat = fromChatCompletion(await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
     const id = `chatcmpl-${ctx.meta.requestId}`;
     const created = Math.floor(Date.now() / 1000);
     if (!chat.stream) {
       const m = await gateway.chat(viewer, gw, chat, { signal: clientGone(res) });
       const body = JSON.stringify(chatCompletion(id, created, chat.model, m));
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...stewardHeaders(ctx), ...costHeaders(m) });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        ...stewardHeaders(ctx),
+        ...costHeaders(m),
+      });
       return void res.end(body);
     }
     const send = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
     const open = () => {
       if (res.headersSent) return;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', ...stewardHeaders(ctx) });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        ...stewardHeaders(ctx),
+      });
       send(chunk(id, created, chat.model, { role: 'assistant', content: '' }, null, chat.includeUsage));
     };
     const onEvent = (d: ChatDelta) => {
       open();
-      send(chunk(id, created, chat.model, { ...(d.text ? { content: d.text } : {}), ...(d.toolCalls ? { tool_calls: d.toolCalls } : {}) }, null, chat.includeUsage));
+      send(
+        chunk(
+          id,
+          created,
+          chat.model,
+          { ...(d.text ? { content: d.text } : {}), ...(d.toolCalls ? { tool_calls: d.toolCalls } : {}) },
+          null,
+          chat.includeUsage,
+        ),
+      );
     };
     const m = await gateway.chat(viewer, gw, chat, { onEvent, signal: clientGone(res) });
     open();
-    send(chunk(id, created, chat.model, {}, m.finishReason ?? (m.toolCalls?.length ? 'tool_calls' : 'stop'), chat.includeUsage));
-    if (chat.includeUsage) send({ id, object: 'chat.completion.chunk', created, model: chat.model, choices: [], usage: usageOf(m) });
+    send(
+      chunk(
+        id,
+        created,
+        chat.model,
+        {},
+        m.finishReason ?? (m.toolCalls?.length ? 'tool_calls' : 'stop'),
+        chat.includeUsage,
+      ),
+    );
+    if (chat.includeUsage)
+      send({ id, object: 'chat.completion.chunk', created, model: chat.model, choices: [], usage: usageOf(m) });
     res.write(`: x-steward-cost-usd ${m.costUsd}\n\n`); // an SSE comment: clients skip it, curl shows it
     res.end('data: [DONE]\n\n');
   }
 
-  async function anthropicMessages(req: IncomingMessage, res: ServerResponse, ctx: RouteContext, viewer: Viewer, gw: GatewayRequest) {
+  async function anthropicMessages(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RouteContext,
+    viewer: Viewer,
+    gw: GatewayRequest,
+  ) {
     const chat: GatewayChat = fromMessages(await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
     const id = `msg_${ctx.meta.requestId.replace(/[^\w]/g, '')}`;
     if (!chat.stream) {
       const m = await gateway.chat(viewer, gw, chat, { signal: clientGone(res) });
       const body = JSON.stringify(message(id, chat.model, m));
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...stewardHeaders(ctx), ...costHeaders(m) });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        ...stewardHeaders(ctx),
+        ...costHeaders(m),
+      });
       return void res.end(body);
     }
-    const event = (type: string, data: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+    const event = (type: string, data: Record<string, unknown>) =>
+      res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
     let textOpen = false;
     let blocks = 0;
     const open = () => {
       if (res.headersSent) return;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', ...stewardHeaders(ctx) });
-      event('message_start', { message: { id, type: 'message', role: 'assistant', model: chat.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        ...stewardHeaders(ctx),
+      });
+      event('message_start', {
+        message: {
+          id,
+          type: 'message',
+          role: 'assistant',
+          model: chat.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { input_tokens: 0, output_tokens: 0 },
+        },
+      });
     };
     const onEvent = (d: ChatDelta) => {
       if (!d.text) return; // tool calls are sent whole at the end (their arguments are JSON only once complete)
@@ -141,11 +237,20 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
     open();
     if (textOpen) event('content_block_stop', { index: blocks++ });
     for (const b of toolUseBlocks(m)) {
-      event('content_block_start', { index: blocks, content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} } });
-      event('content_block_delta', { index: blocks, delta: { type: 'input_json_delta', partial_json: JSON.stringify(b.input) } });
+      event('content_block_start', {
+        index: blocks,
+        content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} },
+      });
+      event('content_block_delta', {
+        index: blocks,
+        delta: { type: 'input_json_delta', partial_json: JSON.stringify(b.input) },
+      });
       event('content_block_stop', { index: blocks++ });
     }
-    event('message_delta', { delta: { stop_reason: stopReason(m.finishReason), stop_sequence: null }, usage: { input_tokens: m.promptTokens, output_tokens: m.completionTokens } });
+    event('message_delta', {
+      delta: { stop_reason: stopReason(m.finishReason), stop_sequence: null },
+      usage: { input_tokens: m.promptTokens, output_tokens: m.completionTokens },
+    });
     event('message_stop', {});
     res.end();
   }
@@ -156,8 +261,15 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       path: /^\/v1\/models\/?$/,
       handler: handle('openai', async (_req, res, ctx, viewer, gw) => {
         const models = await gateway.models(viewer, gw.rules);
-        const body = JSON.stringify({ object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })) });
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...stewardHeaders(ctx) });
+        const body = JSON.stringify({
+          object: 'list',
+          data: models.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })),
+        });
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...stewardHeaders(ctx),
+        });
         res.end(body);
       }),
     },
@@ -175,7 +287,12 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
           data: (m.embeddings ?? []).map((e) => ({ object: 'embedding', index: e.index, embedding: e.embedding })),
           usage: { prompt_tokens: m.promptTokens, total_tokens: m.promptTokens },
         });
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out), ...stewardHeaders(ctx), ...costHeaders(m) });
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(out),
+          ...stewardHeaders(ctx),
+          ...costHeaders(m),
+        });
         res.end(out);
       }),
     },

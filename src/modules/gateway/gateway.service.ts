@@ -1,20 +1,24 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
 import type { EventBus } from '../../events/bus.js';
 import { sha256 } from '../../shared/crypto.js';
-import { CREDENTIALS_REVOKED, USER_UPDATED, type CredentialsRevoked, type UserUpdated } from '../identity/index.js';
-import { AppError, BadInputError, UnauthenticatedError, requireUuid } from '../../shared/errors.js';
+import { AppError, BadInputError, requireUuid, UnauthenticatedError } from '../../shared/errors.js';
 import type { RequestMeta, Scope, Viewer } from '../../shared/scope.js';
 import { requireTokenScope } from '../../shared/token-scopes.js';
-import type { ChatDelta } from '../billing/index.js';
-import type { MeteredResult, MeteringService } from '../billing/index.js';
-import type { ProviderService } from '../billing/index.js';
-import type { Authenticator } from '../identity/index.js';
+import type { ChatDelta, MeteredResult, MeteringService, ProviderService } from '../billing/index.js';
 import { API_TOKEN_PREFIX } from '../identity/api-token.entity.js';
+import {
+  CREDENTIALS_REVOKED,
+  USER_UPDATED,
+  type Authenticator,
+  type CredentialsRevoked,
+  type UserUpdated,
+} from '../identity/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
-import type { GatewayChat } from './openai-format.js';
 import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './key-rules.js';
+import type { GatewayChat } from './openai-format.js';
 
 export interface GatewayDeps {
   authenticator: Pick<Authenticator, 'fromToken'>;
@@ -72,7 +76,11 @@ export class GatewayService {
   }
 
   /** The caller and its key's rules, from the cache or (one lookup each) the database. */
-  async caller(headers: IncomingHttpHeaders, em: EntityManager, bus: Pick<EventBus, 'on'>): Promise<{ viewer: Viewer; rules: KeyRules | null }> {
+  async caller(
+    headers: IncomingHttpHeaders,
+    em: EntityManager,
+    bus: Pick<EventBus, 'on'>,
+  ): Promise<{ viewer: Viewer; rules: KeyRules | null }> {
     this.listen(bus);
     const token = this.tokenOf(headers);
     const id = sha256(token);
@@ -100,8 +108,14 @@ export class GatewayService {
       if (!m) throw new UnauthenticatedError('Authorization must be "Bearer <Steward API token>"');
       token = m[1];
     } else if (typeof apiKey === 'string' && apiKey) token = apiKey.trim();
-    if (!token) throw new UnauthenticatedError('Give a Steward API token as "Authorization: Bearer <token>" or "x-api-key: <token>"');
-    if (!token.startsWith(API_TOKEN_PREFIX)) throw new UnauthenticatedError(`The gateway takes Steward API tokens (${API_TOKEN_PREFIX}…): create one with createApiToken`);
+    if (!token)
+      throw new UnauthenticatedError(
+        'Give a Steward API token as "Authorization: Bearer <token>" or "x-api-key: <token>"',
+      );
+    if (!token.startsWith(API_TOKEN_PREFIX))
+      throw new UnauthenticatedError(
+        `The gateway takes Steward API tokens (${API_TOKEN_PREFIX}…): create one with createApiToken`,
+      );
     return token;
   }
 
@@ -110,15 +124,24 @@ export class GatewayService {
    * only repeat it) — which the caller must contribute to, and the project the call is
    * attributed to: the task's, else the key's (a task outside the key's project is refused).
    */
-  async binding(viewer: Viewer, headers: IncomingHttpHeaders, rules: KeyRules | null): Promise<{ taskId: string | null; projectId: string | null }> {
+  async binding(
+    viewer: Viewer,
+    headers: IncomingHttpHeaders,
+    rules: KeyRules | null,
+  ): Promise<{ taskId: string | null; projectId: string | null }> {
     const given = headers[TASK_HEADER];
-    if (given !== undefined && typeof given !== 'string') throw new BadInputError('X-Steward-Task: give one task id', { field: TASK_HEADER });
+    if (given !== undefined && typeof given !== 'string')
+      throw new BadInputError('X-Steward-Task: give one task id', { field: TASK_HEADER });
     const named = given !== undefined ? requireUuid(given.trim(), TASK_HEADER) : null;
-    if (named && rules?.boundTaskId && named !== rules.boundTaskId) throw new AppError('FORBIDDEN', 'This key is bound to another task', { reason: 'task_not_allowed' });
+    if (named && rules?.boundTaskId && named !== rules.boundTaskId)
+      throw new AppError('FORBIDDEN', 'This key is bound to another task', { reason: 'task_not_allowed' });
     const taskId = named ?? rules?.boundTaskId ?? null;
     if (!taskId) return { taskId: null, projectId: rules?.boundProjectId ?? null };
     const task = await this.d.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
-    if (rules?.boundProjectId && task.projectId !== rules.boundProjectId) throw new AppError('FORBIDDEN', 'This key is bound to a project the task is not in', { reason: 'task_not_allowed' });
+    if (rules?.boundProjectId && task.projectId !== rules.boundProjectId)
+      throw new AppError('FORBIDDEN', 'This key is bound to a project the task is not in', {
+        reason: 'task_not_allowed',
+      });
     return { taskId, projectId: task.projectId ?? rules?.boundProjectId ?? null };
   }
 
@@ -141,7 +164,12 @@ export class GatewayService {
   }
 
   /** A chat (OpenAI or Anthropic format in), metered; `onEvent` relays the stream as it comes. */
-  async chat(viewer: Viewer, req: GatewayRequest, chat: GatewayChat, io: { onEvent?: (d: ChatDelta) => void; signal?: AbortSignal }): Promise<MeteredResult> {
+  async chat(
+    viewer: Viewer,
+    req: GatewayRequest,
+    chat: GatewayChat,
+    io: { onEvent?: (d: ChatDelta) => void; signal?: AbortSignal },
+  ): Promise<MeteredResult> {
     const { taskId, projectId, resolved, budgets } = await this.prepare(viewer, req, chat.model);
     return this.d.metering.call(this.scope(viewer, req), {
       budgets,
@@ -160,7 +188,17 @@ export class GatewayService {
     });
   }
 
-  async embed(viewer: Viewer, r: GatewayRequest, req: { model: string; input: string | string[]; dimensions?: number | null; encoding_format?: 'float' | 'base64' | null }, signal?: AbortSignal): Promise<MeteredResult> {
+  async embed(
+    viewer: Viewer,
+    r: GatewayRequest,
+    req: {
+      model: string;
+      input: string | string[];
+      dimensions?: number | null;
+      encoding_format?: 'float' | 'base64' | null;
+    },
+    signal?: AbortSignal,
+  ): Promise<MeteredResult> {
     const { taskId, projectId, resolved, budgets } = await this.prepare(viewer, r, req.model);
     const inputs = Array.isArray(req.input) ? req.input : [req.input];
     return this.d.metering.call(this.scope(viewer, r), {
@@ -173,7 +211,11 @@ export class GatewayService {
       taskId,
       projectId,
       signal,
-      embedding: { input: req.input, ...(req.dimensions ? { dimensions: req.dimensions } : {}), ...(req.encoding_format ? { encodingFormat: req.encoding_format } : {}) },
+      embedding: {
+        input: req.input,
+        ...(req.dimensions ? { dimensions: req.dimensions } : {}),
+        ...(req.encoding_format ? { encodingFormat: req.encoding_format } : {}),
+      },
     });
   }
 }

@@ -1,6 +1,6 @@
 /** A virtual key's rules (an API token with gateway limits) and how they are read and applied. */
 import { AppError } from '../../shared/errors.js';
-import { type BudgetSubject, toMicros } from '../billing/index.js';
+import { toMicros, type BudgetSubject } from '../billing/index.js';
 
 /** A virtual key's rules, as the gateway reads them for a call (null: none of that kind). */
 export interface KeyRules {
@@ -22,7 +22,11 @@ interface KeyRow {
 }
 
 export function keyRules(id: string, r: KeyRow): KeyRules {
-  const limited = r.daily_cost_limit_usd !== null || r.monthly_cost_limit_usd !== null || r.daily_token_limit !== null || r.requests_per_minute !== null;
+  const limited =
+    r.daily_cost_limit_usd !== null ||
+    r.monthly_cost_limit_usd !== null ||
+    r.daily_token_limit !== null ||
+    r.requests_per_minute !== null;
   return {
     id,
     allowedModels: r.allowed_models?.length ? r.allowed_models : null,
@@ -54,4 +58,3 @@ export class ModelNotAllowedError extends AppError {
     super('FORBIDDEN', `This key may not use the model '${model}'`, { reason: 'model_not_allowed' });
   }
 }
-

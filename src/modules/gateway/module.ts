@@ -17,7 +17,12 @@ export const gatewayModule = defineModule({
   entities: [],
   resolvers: [VirtualKeyResolver],
   create: (
-    deps: ModuleDeps<{ authenticator: Authenticator; providers: ProviderService; metering: MeteringService; taskPolicy: TaskPolicy }>,
+    deps: ModuleDeps<{
+      authenticator: Authenticator;
+      providers: ProviderService;
+      metering: MeteringService;
+      taskPolicy: TaskPolicy;
+    }>,
   ): GatewayServices => ({ gateway: new GatewayService(deps) }),
   routes: (services) => gatewayRoutes(services.gateway),
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
+
 import { BadInputError } from '../../shared/errors.js';
-import type { ChatMessage, ChatPassThrough, ToolCall } from '../billing/index.js';
-import type { MeteredResult } from '../billing/index.js';
+import type { ChatMessage, ChatPassThrough, MeteredResult, ToolCall } from '../billing/index.js';
 
 /**
  * OpenAI's Chat Completions request, as far as Steward reads it: what it meters and
@@ -11,7 +11,15 @@ import type { MeteredResult } from '../billing/index.js';
 const Message = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
   content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
-  tool_calls: z.array(z.looseObject({ id: z.string(), type: z.string(), function: z.looseObject({ name: z.string(), arguments: z.string() }) })).optional(),
+  tool_calls: z
+    .array(
+      z.looseObject({
+        id: z.string(),
+        type: z.string(),
+        function: z.looseObject({ name: z.string(), arguments: z.string() }),
+      }),
+    )
+    .optional(),
   tool_call_id: z.string().optional(),
 });
 
@@ -25,7 +33,10 @@ export const ChatCompletionRequest = z.looseObject({
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-  tools: z.array(z.looseObject({ type: z.string(), function: z.looseObject({ name: z.string().min(1) }) })).max(128).nullish(),
+  tools: z
+    .array(z.looseObject({ type: z.string(), function: z.looseObject({ name: z.string().min(1) }) }))
+    .max(128)
+    .nullish(),
   tool_choice: z.union([z.enum(['none', 'auto', 'required']), z.looseObject({ type: z.string() })]).nullish(),
   user: z.string().max(256).nullish(),
   n: z.number().int().nullish(),
@@ -45,7 +56,11 @@ export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
-  return content.map((p: { type?: string; text?: unknown }) => (p.type === 'text' && typeof p.text === 'string' ? p.text : JSON.stringify(p))).join('\n');
+  return content
+    .map((p: { type?: string; text?: unknown }) =>
+      p.type === 'text' && typeof p.text === 'string' ? p.text : JSON.stringify(p),
+    )
+    .join('\n');
 }
 
 export interface GatewayChat {
@@ -66,12 +81,20 @@ export function fromChatCompletion(body: unknown): GatewayChat {
   if (r.n != null && r.n !== 1) throw new BadInputError('n: only 1 choice per request is supported', { field: 'n' });
   const messages: ChatMessage[] = r.messages.map((m) => {
     if (m.role === 'system' || m.role === 'developer') return { role: 'system', content: textOf(m.content) };
-    if (m.role === 'tool') return { role: 'user', content: `[tool result ${m.tool_call_id ?? ''}] ${textOf(m.content)}` };
-    if (m.role === 'assistant') return { role: 'assistant', content: textOf(m.content) + (m.tool_calls?.length ? `\n${JSON.stringify(m.tool_calls)}` : '') };
+    if (m.role === 'tool')
+      return { role: 'user', content: `[tool result ${m.tool_call_id ?? ''}] ${textOf(m.content)}` };
+    if (m.role === 'assistant')
+      return {
+        role: 'assistant',
+        content: textOf(m.content) + (m.tool_calls?.length ? `\n${JSON.stringify(m.tool_calls)}` : ''),
+      };
     return { role: 'user', content: textOf(m.content) };
   });
   const lastUser = [...r.messages].reverse().find((m) => m.role === 'user');
-  const system = messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
+  const system = messages
+    .filter((m) => m.role === 'system')
+    .map((m) => m.content)
+    .join('\n\n');
   // Tools are part of what the provider counts as the prompt.
   if (r.tools?.length) messages.unshift({ role: 'system', content: JSON.stringify(r.tools) });
   return {
@@ -94,7 +117,11 @@ export function fromChatCompletion(body: unknown): GatewayChat {
   };
 }
 
-export const usageOf = (m: Pick<MeteredResult, 'promptTokens' | 'completionTokens'>) => ({ prompt_tokens: m.promptTokens, completion_tokens: m.completionTokens, total_tokens: m.promptTokens + m.completionTokens });
+export const usageOf = (m: Pick<MeteredResult, 'promptTokens' | 'completionTokens'>) => ({
+  prompt_tokens: m.promptTokens,
+  completion_tokens: m.completionTokens,
+  total_tokens: m.promptTokens + m.completionTokens,
+});
 
 export function chatCompletion(id: string, created: number, model: string, m: MeteredResult) {
   const tools: ToolCall[] | undefined = m.toolCalls?.length ? m.toolCalls : undefined;
@@ -103,13 +130,39 @@ export function chatCompletion(id: string, created: number, model: string, m: Me
     object: 'chat.completion',
     created,
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content: tools && !m.reply ? null : m.reply, refusal: null, ...(tools ? { tool_calls: tools } : {}) }, finish_reason: m.finishReason ?? (tools ? 'tool_calls' : 'stop'), logprobs: null }],
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: tools && !m.reply ? null : m.reply,
+          refusal: null,
+          ...(tools ? { tool_calls: tools } : {}),
+        },
+        finish_reason: m.finishReason ?? (tools ? 'tool_calls' : 'stop'),
+        logprobs: null,
+      },
+    ],
     usage: usageOf(m),
   };
 }
 
-export function chunk(id: string, created: number, model: string, delta: Record<string, unknown>, finish: string | null, withUsage: boolean) {
-  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }], ...(withUsage ? { usage: null } : {}) };
+export function chunk(
+  id: string,
+  created: number,
+  model: string,
+  delta: Record<string, unknown>,
+  finish: string | null,
+  withUsage: boolean,
+) {
+  return {
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+    ...(withUsage ? { usage: null } : {}),
+  };
 }
 
 export const EmbeddingRequest = z.looseObject({

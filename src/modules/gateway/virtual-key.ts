@@ -12,20 +12,31 @@ import { ProjectRole } from '../projects/project-member.entity.js';
 export class CreateVirtualKeyInput {
   @Field() @Length(1, 100) name!: string;
   @Field(() => Date, { nullable: true, description: 'After this the key stops working' }) expiresAt?: Date | null;
-  @Field(() => [String], { nullable: true, description: 'Models the key may call (as /v1/models names them); null: every model you may use' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Models the key may call (as /v1/models names them); null: every model you may use',
+  })
   @IsOptional()
   @ArrayMaxSize(100)
   @Length(1, 256, { each: true })
   allowedModels?: string[] | null;
-  @Field(() => ID, { nullable: true, description: 'The task that governs every call of the key (you must contribute to it)' }) taskId?: string | null;
-  @Field(() => ID, { nullable: true, description: 'The project the key\'s calls are attributed to (you must contribute to it)' }) projectId?: string | null;
+  @Field(() => ID, {
+    nullable: true,
+    description: 'The task that governs every call of the key (you must contribute to it)',
+  })
+  taskId?: string | null;
+  @Field(() => ID, {
+    nullable: true,
+    description: "The project the key's calls are attributed to (you must contribute to it)",
+  })
+  projectId?: string | null;
   @Field(() => DecimalScalar, { nullable: true }) dailyCostLimitUsd?: string | null;
   @Field(() => DecimalScalar, { nullable: true }) monthlyCostLimitUsd?: string | null;
   @Field(() => Int, { nullable: true }) @IsOptional() @Min(1) @Max(1_000_000_000) dailyTokenLimit?: number | null;
   @Field(() => Int, { nullable: true }) @IsOptional() @Min(1) @Max(1_000_000) requestsPerMinute?: number | null;
 }
 
-@ObjectType({ description: 'An API token as a gateway key: its rules (the user\'s own limits always apply too)' })
+@ObjectType({ description: "An API token as a gateway key: its rules (the user's own limits always apply too)" })
 export class VirtualKey {
   @Field(() => ID) id!: string;
   @Field() name!: string;
@@ -49,8 +60,10 @@ export class CreatedVirtualKey {
 @InputType()
 export class SetProjectBudgetInput {
   @Field(() => ID) projectId!: string;
-  @Field(() => DecimalScalar, { nullable: true, description: 'null: no daily limit' }) dailyCostLimitUsd?: string | null;
-  @Field(() => DecimalScalar, { nullable: true, description: 'null: no monthly limit' }) monthlyCostLimitUsd?: string | null;
+  @Field(() => DecimalScalar, { nullable: true, description: 'null: no daily limit' }) dailyCostLimitUsd?:
+    string | null;
+  @Field(() => DecimalScalar, { nullable: true, description: 'null: no monthly limit' }) monthlyCostLimitUsd?:
+    string | null;
 }
 
 @ObjectType()
@@ -62,13 +75,18 @@ export class ProjectBudget {
 
 const money = (v: string | null | undefined, field: string) => (v == null ? null : formatMicros(toMicros(v, field)));
 
-async function createVirtualKey(ctx: Context, viewer: Viewer, input: CreateVirtualKeyInput): Promise<CreatedVirtualKey> {
+async function createVirtualKey(
+  ctx: Context,
+  viewer: Viewer,
+  input: CreateVirtualKeyInput,
+): Promise<CreatedVirtualKey> {
   const s = ctx.services;
   const taskId = input.taskId ? requireUuid(input.taskId, 'taskId') : null;
   let projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
   if (taskId) {
     const task = await s.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
-    if (projectId && task.projectId !== projectId) throw BadInputError.field('taskId', 'the task must belong to the key\'s project');
+    if (projectId && task.projectId !== projectId)
+      throw BadInputError.field('taskId', "the task must belong to the key's project");
     projectId ??= task.projectId;
   }
   if (projectId) await s.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
@@ -78,10 +96,24 @@ async function createVirtualKey(ctx: Context, viewer: Viewer, input: CreateVirtu
     monthly: money(input.monthlyCostLimitUsd, 'monthlyCostLimitUsd'),
   };
   return inTransaction(ctx as Scope, async (tx) => {
-    const { token, apiToken } = await s.credentials.createApiToken(tx, viewer, { name: input.name, expiresAt: input.expiresAt ?? null });
+    const { token, apiToken } = await s.credentials.createApiToken(tx, viewer, {
+      name: input.name,
+      expiresAt: input.expiresAt ?? null,
+    });
     await tx.em.execute(
       `UPDATE api_tokens SET allowed_models = ?, bound_task_id = ?, bound_project_id = ?, daily_cost_limit_usd = ?::numeric, monthly_cost_limit_usd = ?::numeric, daily_token_limit = ?, requests_per_minute = ? WHERE id = ?`,
-      [limits.allowedModels ? `{${limits.allowedModels.map((m) => `"${m.replace(/["\\]/g, '\\$&')}"`).join(',')}}` : null, taskId, projectId, limits.daily, limits.monthly, input.dailyTokenLimit ?? null, input.requestsPerMinute ?? null, apiToken.id],
+      [
+        limits.allowedModels
+          ? `{${limits.allowedModels.map((m) => `"${m.replace(/["\\]/g, '\\$&')}"`).join(',')}}`
+          : null,
+        taskId,
+        projectId,
+        limits.daily,
+        limits.monthly,
+        input.dailyTokenLimit ?? null,
+        input.requestsPerMinute ?? null,
+        apiToken.id,
+      ],
     );
     const key: VirtualKey = {
       id: apiToken.id,
@@ -96,7 +128,12 @@ async function createVirtualKey(ctx: Context, viewer: Viewer, input: CreateVirtu
       requestsPerMinute: input.requestsPerMinute ?? null,
       expiresAt: apiToken.expiresAt ?? null,
     };
-    s.audit.record(tx, { action: 'apiToken.virtualKey', entityType: 'ApiToken', entityId: apiToken.id, after: { ...key, id: undefined } });
+    s.audit.record(tx, {
+      action: 'apiToken.virtualKey',
+      entityType: 'ApiToken',
+      entityId: apiToken.id,
+      after: { ...key, id: undefined },
+    });
     return { token, key };
   });
 }
@@ -105,26 +142,42 @@ async function createVirtualKey(ctx: Context, viewer: Viewer, input: CreateVirtu
 @Allow('SIGNED_IN')
 export class VirtualKeyResolver {
   @Allow('OWN_ACCOUNT')
-  @Mutation(() => CreatedVirtualKey, { description: 'An API token for the AI gateway with its own rules: models, task or project binding, budget, expiry. The token is shown once.' })
+  @Mutation(() => CreatedVirtualKey, {
+    description:
+      'An API token for the AI gateway with its own rules: models, task or project binding, budget, expiry. The token is shown once.',
+  })
   createVirtualKey(@Arg('input') input: CreateVirtualKeyInput, @Ctx() ctx: Context) {
     return createVirtualKey(ctx, viewerOf(ctx), input);
   }
 
   @Allow('ADMIN')
-  @Mutation(() => ProjectBudget, { description: 'A project\'s AI cost limits (null clears one): every call attributed to the project counts, whoever makes it.' })
+  @Mutation(() => ProjectBudget, {
+    description:
+      "A project's AI cost limits (null clears one): every call attributed to the project counts, whoever makes it.",
+  })
   async setProjectBudget(@Arg('input') input: SetProjectBudgetInput, @Ctx() ctx: Context) {
     const projectId = requireUuid(input.projectId, 'projectId');
-    const values = [money(input.dailyCostLimitUsd, 'dailyCostLimitUsd'), money(input.monthlyCostLimitUsd, 'monthlyCostLimitUsd')];
+    const values = [
+      money(input.dailyCostLimitUsd, 'dailyCostLimitUsd'),
+      money(input.monthlyCostLimitUsd, 'monthlyCostLimitUsd'),
+    ];
     return inTransaction(ctx as Scope, async (tx) => {
       const [exists] = await tx.em.execute(`SELECT 1 FROM projects WHERE id = ?`, [projectId]);
       if (!exists) throw new BadInputError('projectId: no such project', { field: 'projectId' });
-      const [row] = await tx.em.execute<{ projectId: string; dailyCostLimitUsd: string | null; monthlyCostLimitUsd: string | null }[]>(
+      const [row] = await tx.em.execute<
+        { projectId: string; dailyCostLimitUsd: string | null; monthlyCostLimitUsd: string | null }[]
+      >(
         `INSERT INTO project_budgets (project_id, daily_cost_limit_usd, monthly_cost_limit_usd) VALUES (?, ?::numeric, ?::numeric)
          ON CONFLICT (project_id) DO UPDATE SET daily_cost_limit_usd = EXCLUDED.daily_cost_limit_usd, monthly_cost_limit_usd = EXCLUDED.monthly_cost_limit_usd, updated_at = now()
          RETURNING project_id AS "projectId", daily_cost_limit_usd::text AS "dailyCostLimitUsd", monthly_cost_limit_usd::text AS "monthlyCostLimitUsd"`,
         [projectId, ...values],
       );
-      ctx.services.audit.record(tx, { action: 'project.budget', entityType: 'Project', entityId: projectId, after: row });
+      ctx.services.audit.record(tx, {
+        action: 'project.budget',
+        entityType: 'Project',
+        entityId: projectId,
+        after: row,
+      });
       return row;
     });
   }

@@ -1,4 +1,4 @@
-import { SignJWT, jwtVerify } from 'jose';
+import { jwtVerify, SignJWT } from 'jose';
 
 /**
  * Short-lived signed access tokens (HS256 JWT): `sub` the user, `sid` the session.

@@ -56,7 +56,9 @@ export class ApiToken extends BaseEntity {
   // ---- Scopes (see src/shared/token-scopes.ts; `scopes` above holds their names) ----
 
   /** The projects the token may act in; empty: every project its user (or service) may reach. */
-  @Field(() => [ID], { description: 'The projects the token may act in; empty: every project its user (or service) may reach' })
+  @Field(() => [ID], {
+    description: 'The projects the token may act in; empty: every project its user (or service) may reach',
+  })
   @Property({ type: 'uuid[]', default: '{}' })
   projectIds: Opt<string[]> = [];
   // ---- virtual key (the AI gateway, src/modules/gateway): all optional; the user's own limits always apply too ----

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+
 import type { Config } from '../../config.js';
 import { sha256 } from '../../shared/crypto.js';
 import { RateLimitedError } from '../../shared/errors.js';
@@ -30,13 +31,33 @@ export class AuthLimits {
   private readonly perAccount: Record<Exclude<LimitedOperation, 'login'>, RateLimiterPostgres>;
   private readonly loginFailures: RateLimiterPostgres;
 
-  constructor(pool: pg.Pool, private readonly config: Config) {
+  constructor(
+    pool: pg.Pool,
+    private readonly config: Config,
+  ) {
     const limiter = (keyPrefix: string, points: number, duration: number) =>
-      new RateLimiterPostgres({ storeClient: pool, storeType: 'pool', tableName: RATE_LIMIT_TABLE, tableCreated: true, keyPrefix, points, duration });
+      new RateLimiterPostgres({
+        storeClient: pool,
+        storeType: 'pool',
+        tableName: RATE_LIMIT_TABLE,
+        tableCreated: true,
+        keyPrefix,
+        points,
+        duration,
+      });
     const ip = (op: LimitedOperation) => limiter(`ip:${op}`, config.AUTH_IP_LIMIT_PER_HOUR, HOUR);
     const account = (op: LimitedOperation) => limiter(`account:${op}`, config.AUTH_ACCOUNT_LIMIT_PER_HOUR, HOUR);
-    this.perIp = { signUp: ip('signUp'), login: ip('login'), requestPasswordReset: ip('requestPasswordReset'), resetPassword: ip('resetPassword') };
-    this.perAccount = { signUp: account('signUp'), requestPasswordReset: account('requestPasswordReset'), resetPassword: account('resetPassword') };
+    this.perIp = {
+      signUp: ip('signUp'),
+      login: ip('login'),
+      requestPasswordReset: ip('requestPasswordReset'),
+      resetPassword: ip('resetPassword'),
+    };
+    this.perAccount = {
+      signUp: account('signUp'),
+      requestPasswordReset: account('requestPasswordReset'),
+      resetPassword: account('resetPassword'),
+    };
     this.loginFailures = limiter('login:failures', config.LOGIN_IP_MAX_FAILURES, config.LOGIN_LOCK_SECONDS);
   }
 
@@ -47,7 +68,8 @@ export class AuthLimits {
    */
   async take(op: LimitedOperation, ip: string | null, account?: string | null): Promise<void> {
     if (ip) await this.consume(this.perIp[op], key(ip), `Too many ${op} attempts from this address`);
-    if (account && op !== 'login') await this.consume(this.perAccount[op], key(account), `Too many ${op} attempts for this account`);
+    if (account && op !== 'login')
+      await this.consume(this.perAccount[op], key(account), `Too many ${op} attempts for this account`);
   }
 
   /** Whether sign-in failures of `account` from `ip` have reached LOGIN_IP_MAX_FAILURES. */

@@ -27,19 +27,26 @@ const SessionConnection = ConnectionType(Session);
 @Allow('SIGNED_IN')
 export class AuthResolver {
   @Allow('PUBLIC')
-  @Mutation(() => AuthPayload, { description: 'The first user ever becomes ADMIN; later ones need an invitation code unless open sign-up is on.' })
+  @Mutation(() => AuthPayload, {
+    description: 'The first user ever becomes ADMIN; later ones need an invitation code unless open sign-up is on.',
+  })
   signUp(@Arg('input') input: SignUpInput, @Ctx() ctx: Context) {
     return ctx.services.auth.signUp(ctx, input);
   }
 
   @Allow('PUBLIC')
-  @Mutation(() => AuthPayload, { description: 'login is an e-mail or a username. 5 failures from one address refuse that address for the account for 15 minutes; 20 in a row from anywhere lock the account (the owner still signs in with password and TOTP from a device used before).' })
+  @Mutation(() => AuthPayload, {
+    description:
+      'login is an e-mail or a username. 5 failures from one address refuse that address for the account for 15 minutes; 20 in a row from anywhere lock the account (the owner still signs in with password and TOTP from a device used before).',
+  })
   login(@Arg('input') input: LoginInput, @Ctx() ctx: Context) {
     return ctx.services.auth.login(ctx, input.login, input.password, input.totpCode);
   }
 
   @Allow('PUBLIC')
-  @Mutation(() => AuthPayload, { description: 'Rotates the refresh token. Reusing an old one ends its whole session family.' })
+  @Mutation(() => AuthPayload, {
+    description: 'Rotates the refresh token. Reusing an old one ends its whole session family.',
+  })
   refreshSession(@Arg('input') input: RefreshSessionInput, @Ctx() ctx: Context) {
     return ctx.services.auth.refresh(ctx, input.refreshToken);
   }
@@ -51,8 +58,14 @@ export class AuthResolver {
   }
 
   @Allow('OWN_ACCOUNT')
-  @Mutation(() => Int, { description: 'Ends every session of the caller; returns how many. revokeApiTokens: revoke your API tokens too.' })
-  async logoutAll(@Arg('revokeApiTokens', () => Boolean, { nullable: true }) revokeApiTokens: boolean | null, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+  @Mutation(() => Int, {
+    description: 'Ends every session of the caller; returns how many. revokeApiTokens: revoke your API tokens too.',
+  })
+  async logoutAll(
+    @Arg('revokeApiTokens', () => Boolean, { nullable: true }) revokeApiTokens: boolean | null,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+  ) {
     return ctx.services.auth.logoutAll(ctx, viewer, !!revokeApiTokens);
   }
 
@@ -72,7 +85,7 @@ export class AuthResolver {
   }
 
   @Allow('OWN_ACCOUNT')
-  @Mutation(() => Boolean, { description: 'Ends one of your sessions (admins: anyone\'s).' })
+  @Mutation(() => Boolean, { description: "Ends one of your sessions (admins: anyone's)." })
   revokeSession(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.auth.revokeSession(ctx, viewer, requireUuid(id));
   }

@@ -1,23 +1,24 @@
+import { createHmac } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import * as OTPAuth from 'otpauth';
+
 import type { Config } from '../../config.js';
 import type { EventBus } from '../../events/bus.js';
-import { createHmac } from 'node:crypto';
 import { randomSecret, sha256, type Envelope } from '../../shared/crypto.js';
 import { BadInputError, ConflictError, ForbiddenError, UnauthenticatedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Mailer } from '../../shared/mailer.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
 import type { AccessTokens } from './access-token.js';
 import type { AuthLimits } from './auth-limits.js';
 import { CREDENTIALS_REVOKED, type CredentialsRevoked } from './identity.events.js';
-import { PasswordHasher } from './password.js';
 import { PasswordReset } from './password-reset.entity.js';
+import { PasswordHasher } from './password.js';
 import { Session } from './session.entity.js';
 import { Role, User, UserStatus } from './user.entity.js';
-import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface AuthDeps {
   config: Config;
@@ -83,11 +84,19 @@ export class AuthService {
 
         const user = tx.em.create(User, { email, username, name: data.name ?? null, passwordHash, role });
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'user.signUp', entityType: 'User', entityId: user.id, actorId: user.id, actorLabel: `user:${user.id}`, after: { email, username, role } });
+        this.d.audit.record(tx, {
+          action: 'user.signUp',
+          entityType: 'User',
+          entityId: user.id,
+          actorId: user.id,
+          actorLabel: `user:${user.id}`,
+          after: { email, username, role },
+        });
         return this.openSession(tx, user);
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError('That e-mail or username is already taken');
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError('That e-mail or username is already taken');
       throw err;
     }
   }
@@ -100,7 +109,8 @@ export class AuthService {
         RETURNING role`,
       [sha256(code), email],
     );
-    if (!rows[0]) throw BadInputError.field('invitationCode', 'is invalid, used up, expired or meant for another e-mail');
+    if (!rows[0])
+      throw BadInputError.field('invitationCode', 'is invalid, used up, expired or meant for another e-mail');
     return rows[0].role;
   }
 
@@ -128,7 +138,11 @@ export class AuthService {
     const ip = scope.meta.ip;
     await this.d.limits.take('login', ip);
     const user = await scope.em.findOne(User, { $or: [{ email: key }, { username: key }] }, { refresh: true });
-    const refuse = async (reason: string, attempt?: { failedAttempts: number; lockedUntil: Date | null }, error = UnauthenticatedError.invalidCredentials()) => {
+    const refuse = async (
+      reason: string,
+      attempt?: { failedAttempts: number; lockedUntil: Date | null },
+      error = UnauthenticatedError.invalidCredentials(),
+    ) => {
       await this.d.limits.loginFailed(key, ip);
       await this.auditFailure(scope, user?.id ?? null, reason, attempt);
       return error;
@@ -148,14 +162,16 @@ export class AuthService {
       await this.d.hasher.verifyDummy(password);
       throw await refuse('locked');
     }
-    if (!(await this.d.hasher.verify(user.passwordHash, password))) throw await refuse('wrong password', attempt ?? undefined);
+    if (!(await this.d.hasher.verify(user.passwordHash, password)))
+      throw await refuse('wrong password', attempt ?? undefined);
     if (user.totpEnabled) {
       if (!totpCode) {
         // Not a failure: the password was right and the client now asks for the code.
         await this.giveBackAttempt(scope.em, user.id);
         throw Object.assign(new UnauthenticatedError('A TOTP code is required'), { details: { totpRequired: true } });
       }
-      if (!(await this.consumeTotp(scope.em, user, totpCode))) throw await refuse('wrong TOTP code', attempt ?? undefined, new UnauthenticatedError('Invalid TOTP code'));
+      if (!(await this.consumeTotp(scope.em, user, totpCode)))
+        throw await refuse('wrong TOTP code', attempt ?? undefined, new UnauthenticatedError('Invalid TOTP code'));
     }
     try {
       assertActive(user);
@@ -176,7 +192,14 @@ export class AuthService {
       u.lastLoginAt = new Date();
       u.lastActivityAt = new Date();
       if (rehash) u.passwordHash = rehash;
-      this.d.audit.record(tx, { action: 'auth.login', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}`, after: { rehashed: !!rehash, ...(ownerDespiteLock ? { throughLock: true } : {}) } });
+      this.d.audit.record(tx, {
+        action: 'auth.login',
+        entityType: 'User',
+        entityId: u.id,
+        actorId: u.id,
+        actorLabel: `user:${u.id}`,
+        after: { rehashed: !!rehash, ...(ownerDespiteLock ? { throughLock: true } : {}) },
+      });
       return this.openSession(tx, u);
     });
   }
@@ -197,7 +220,10 @@ export class AuthService {
    * the account; a success then unlocks it. Once a lock has run out, counting starts
    * over (5 more consecutive failures lock it again). null when the account is locked.
    */
-  private async takeAttempt(em: EntityManager, userId: string): Promise<{ failedAttempts: number; lockedUntil: Date | null } | null> {
+  private async takeAttempt(
+    em: EntityManager,
+    userId: string,
+  ): Promise<{ failedAttempts: number; lockedUntil: Date | null } | null> {
     const { LOGIN_MAX_FAILURES, LOGIN_LOCK_SECONDS } = this.d.config;
     // `locked_until IS NOT NULL` here means an expired lock (a live one fails the WHERE).
     const attempts = `CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_attempts + 1 END`;
@@ -221,7 +247,12 @@ export class AuthService {
     );
   }
 
-  private auditFailure(scope: Scope, userId: string | null, reason: string, attempt?: { failedAttempts: number; lockedUntil: Date | null }) {
+  private auditFailure(
+    scope: Scope,
+    userId: string | null,
+    reason: string,
+    attempt?: { failedAttempts: number; lockedUntil: Date | null },
+  ) {
     return inTransaction(scope, async (tx) => {
       this.d.audit.record(tx, {
         action: 'auth.login',
@@ -230,7 +261,9 @@ export class AuthService {
         actorId: null,
         actorLabel: 'anonymous',
         outcome: 'FAILURE',
-        after: attempt ? { reason, failedAttempts: attempt.failedAttempts, lockedUntil: attempt.lockedUntil } : { reason },
+        after: attempt
+          ? { reason, failedAttempts: attempt.failedAttempts, lockedUntil: attempt.lockedUntil }
+          : { reason },
       });
     });
   }
@@ -245,7 +278,12 @@ export class AuthService {
   }
 
   /** Creates a session (refresh token) in `familyId` or a new family, and its access token. */
-  private async openSession(tx: Scope, user: User, familyId?: string, refreshToken = `str_${randomSecret(32)}`): Promise<AuthResult> {
+  private async openSession(
+    tx: Scope,
+    user: User,
+    familyId?: string,
+    refreshToken = `str_${randomSecret(32)}`,
+  ): Promise<AuthResult> {
     const session = tx.em.create(Session, {
       user: user.id,
       familyId: familyId ?? crypto.randomUUID(),
@@ -270,7 +308,10 @@ export class AuthService {
     const now = Date.now();
     let started = now;
     if (familyId) {
-      const [row] = await tx.em.execute<{ started: Date | string | null }[]>(`SELECT min(created_at) AS started FROM sessions WHERE family_id = ?`, [familyId]);
+      const [row] = await tx.em.execute<{ started: Date | string | null }[]>(
+        `SELECT min(created_at) AS started FROM sessions WHERE family_id = ?`,
+        [familyId],
+      );
       if (row?.started) started = new Date(row.started).getTime();
     }
     const end = started + this.d.config.SESSION_MAX_LIFETIME_SECONDS * 1000;
@@ -306,7 +347,14 @@ export class AuthService {
           const again = await this.withinGrace(tx, old.rotated_at, refreshToken);
           if (again) return again;
           const ids = await this.revokeWhere(tx, `family_id = ?`, [old.family_id], 'refresh token reuse');
-          this.d.audit.record(tx, { action: 'auth.refreshReuse', entityType: 'Session', entityId: old.family_id, actorId: old.user_id, outcome: 'FAILURE', after: { revokedSessions: ids.length } });
+          this.d.audit.record(tx, {
+            action: 'auth.refreshReuse',
+            entityType: 'Session',
+            entityId: old.family_id,
+            actorId: old.user_id,
+            outcome: 'FAILURE',
+            after: { revokedSessions: ids.length },
+          });
           await this.publishRevoked(tx, { userId: old.user_id, sessionIds: ids, reason: 'refresh token reuse' });
         }
         return null;
@@ -338,7 +386,12 @@ export class AuthService {
   async logout(scope: Scope, viewer: Viewer): Promise<boolean> {
     if (!viewer.sessionId) throw new BadInputError('logout ends a session; API tokens are revoked with revokeApiToken');
     return inTransaction(scope, async (tx) => {
-      const ids = await this.revokeWhere(tx, `family_id = (SELECT family_id FROM sessions WHERE id = ?)`, [viewer.sessionId], 'logout');
+      const ids = await this.revokeWhere(
+        tx,
+        `family_id = (SELECT family_id FROM sessions WHERE id = ?)`,
+        [viewer.sessionId],
+        'logout',
+      );
       this.d.audit.record(tx, { action: 'auth.logout', entityType: 'Session', entityId: viewer.sessionId });
       await this.publishRevoked(tx, { userId: viewer.userId, sessionIds: ids, reason: 'logout' });
       return true;
@@ -350,7 +403,12 @@ export class AuthService {
     return inTransaction(scope, async (tx) => {
       const n = await this.revokeAllSessions(tx, viewer.userId, 'logoutAll');
       const tokens = revokeApiTokens ? await this.revokeApiTokens(tx, viewer.userId, 'logoutAll') : 0;
-      this.d.audit.record(tx, { action: 'auth.logoutAll', entityType: 'User', entityId: viewer.userId, after: { revokedSessions: n, revokedApiTokens: tokens } });
+      this.d.audit.record(tx, {
+        action: 'auth.logoutAll',
+        entityType: 'User',
+        entityId: viewer.userId,
+        after: { revokedSessions: n, revokedApiTokens: tokens },
+      });
       return n;
     });
   }
@@ -371,7 +429,12 @@ export class AuthService {
   /** Ends every session of the user (optionally keeping the caller's family). */
   async revokeAllSessions(tx: Scope, userId: string, reason: string, keepSessionId?: string): Promise<number> {
     const keep = keepSessionId ? ` AND family_id <> (SELECT family_id FROM sessions WHERE id = ?)` : '';
-    const ids = await this.revokeWhere(tx, `user_id = ?${keep}`, keepSessionId ? [userId, keepSessionId] : [userId], reason);
+    const ids = await this.revokeWhere(
+      tx,
+      `user_id = ?${keep}`,
+      keepSessionId ? [userId, keepSessionId] : [userId],
+      reason,
+    );
     await this.publishRevoked(tx, { userId, allSessions: !keepSessionId, sessionIds: ids, reason });
     return ids.length;
   }
@@ -386,7 +449,12 @@ export class AuthService {
       if (!target) return false;
       const ids = await this.revokeWhere(tx, `family_id = ?`, [target.family_id], 'revoked');
       if (ids.length === 0) return false;
-      this.d.audit.record(tx, { action: 'session.revoke', entityType: 'Session', entityId: sessionId, after: { userId: target.user_id, revokedSessions: ids.length } });
+      this.d.audit.record(tx, {
+        action: 'session.revoke',
+        entityType: 'Session',
+        entityId: sessionId,
+        after: { userId: target.user_id, revokedSessions: ids.length },
+      });
       // The owner's sockets, not the caller's: an admin may revoke someone else's session.
       await this.publishRevoked(tx, { userId: target.user_id, sessionIds: ids, reason: 'revoked' });
       return true;
@@ -411,7 +479,8 @@ export class AuthService {
   async changePassword(scope: Scope, viewer: Viewer, current: string, next: string): Promise<boolean> {
     PasswordHasher.validate(next, 'newPassword');
     const user = await scope.em.findOneOrFail(User, viewer.userId, { refresh: true });
-    if (!(await this.d.hasher.verify(user.passwordHash, current))) throw BadInputError.field('currentPassword', 'is wrong');
+    if (!(await this.d.hasher.verify(user.passwordHash, current)))
+      throw BadInputError.field('currentPassword', 'is wrong');
     const hash = await this.d.hasher.hash(next);
     return inTransaction(scope, async (tx) => {
       const u = await tx.em.findOneOrFail(User, viewer.userId);
@@ -435,7 +504,10 @@ export class AuthService {
     const background: Scope = { em: scope.em.fork() as EntityManager, viewer: null, meta: scope.meta };
     setImmediate(() => {
       this.issuePasswordReset(background, email).catch((err: unknown) =>
-        this.d.logger.error({ err, module: 'identity', requestId: scope.meta.requestId }, 'password reset could not be issued'),
+        this.d.logger.error(
+          { err, module: 'identity', requestId: scope.meta.requestId },
+          'password reset could not be issued',
+        ),
       );
     });
     return true;
@@ -451,7 +523,13 @@ export class AuthService {
         tokenHash: sha256(token),
         expiresAt: new Date(Date.now() + this.d.config.PASSWORD_RESET_TTL_SECONDS * 1000),
       });
-      this.d.audit.record(tx, { action: 'user.requestPasswordReset', entityType: 'User', entityId: user.id, actorId: null, actorLabel: 'anonymous' });
+      this.d.audit.record(tx, {
+        action: 'user.requestPasswordReset',
+        entityType: 'User',
+        entityId: user.id,
+        actorId: null,
+        actorLabel: 'anonymous',
+      });
     });
     await this.d.mailer.send({
       to: user.email,
@@ -482,7 +560,14 @@ export class AuthService {
       u.lockedUntil = null;
       await this.revokeAllSessions(tx, u.id, 'password reset');
       const tokens = revokeApiTokens ? await this.revokeApiTokens(tx, u.id, 'password reset') : 0;
-      this.d.audit.record(tx, { action: 'user.resetPassword', entityType: 'User', entityId: u.id, actorId: u.id, actorLabel: `user:${u.id}`, after: { revokedApiTokens: tokens } });
+      this.d.audit.record(tx, {
+        action: 'user.resetPassword',
+        entityType: 'User',
+        entityId: u.id,
+        actorId: u.id,
+        actorLabel: `user:${u.id}`,
+        after: { revokedApiTokens: tokens },
+      });
       return true;
     });
     // Whoever could reset the password owns the account: failures from this address no longer hold it back.
@@ -494,7 +579,14 @@ export class AuthService {
   // ---------- TOTP (RFC 6238) ----------
 
   private totp(user: User, secret: string) {
-    return new OTPAuth.TOTP({ issuer: 'Steward', label: user.email, algorithm: 'SHA1', digits: 6, period: TOTP_PERIOD, secret: OTPAuth.Secret.fromBase32(secret) });
+    return new OTPAuth.TOTP({
+      issuer: 'Steward',
+      label: user.email,
+      algorithm: 'SHA1',
+      digits: 6,
+      period: TOTP_PERIOD,
+      secret: OTPAuth.Secret.fromBase32(secret),
+    });
   }
 
   private secretOf(user: User): string {
@@ -531,7 +623,13 @@ export class AuthService {
     });
   }
 
-  private async withTotp(scope: Scope, viewer: Viewer, code: string, action: string, change: (u: User) => void): Promise<boolean> {
+  private async withTotp(
+    scope: Scope,
+    viewer: Viewer,
+    code: string,
+    action: string,
+    change: (u: User) => void,
+  ): Promise<boolean> {
     return inTransaction(scope, async (tx) => {
       const user = await tx.em.findOneOrFail(User, viewer.userId);
       if (!(await this.consumeTotp(tx.em, user, code))) throw BadInputError.field('code', 'is not a valid TOTP code');

@@ -1,4 +1,5 @@
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { sha256 } from '../../shared/crypto.js';
 import { UnauthenticatedError } from '../../shared/errors.js';
@@ -61,7 +62,10 @@ export class Authenticator {
          WHERE t.token_hash = ${sha256(token)})
       SELECT id AS token_id, user_id, service_actor, role, usable, touch, scopes, project_ids FROM t`);
     if (!row?.usable) throw UnauthenticatedError.invalidToken();
-    if (row.touch) void this.db.query(sql`UPDATE api_tokens SET last_used_at = now() WHERE id = ${row.token_id}::uuid`).catch(() => {});
+    if (row.touch)
+      void this.db
+        .query(sql`UPDATE api_tokens SET last_used_at = now() WHERE id = ${row.token_id}::uuid`)
+        .catch(() => {});
     return {
       userId: row.user_id,
       role: row.role,

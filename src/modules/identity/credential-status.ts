@@ -1,4 +1,5 @@
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { Viewer } from '../../shared/scope.js';
 
@@ -11,13 +12,17 @@ export interface CredentialStatus {
 }
 
 /** The key of a viewer's credentials: its session, or its API token. */
-export const credentialKey = (v: Pick<Viewer, 'sessionId' | 'apiTokenId'>) => (v.sessionId ? `s:${v.sessionId}` : `t:${v.apiTokenId}`);
+export const credentialKey = (v: Pick<Viewer, 'sessionId' | 'apiTokenId'>) =>
+  v.sessionId ? `s:${v.sessionId}` : `t:${v.apiTokenId}`;
 
 /**
  * The status of many viewers' credentials in two statements (sessions, API tokens),
  * by credentialKey; a credential that no longer exists is missing from the answer.
  */
-export async function credentialStatuses(db: SqlClient, viewers: Iterable<Pick<Viewer, 'sessionId' | 'apiTokenId'>>): Promise<Map<string, CredentialStatus>> {
+export async function credentialStatuses(
+  db: SqlClient,
+  viewers: Iterable<Pick<Viewer, 'sessionId' | 'apiTokenId'>>,
+): Promise<Map<string, CredentialStatus>> {
   const sessionIds = new Set<string>();
   const tokenIds = new Set<string>();
   for (const v of viewers) {

@@ -23,7 +23,8 @@ const InvitationConnection = ConnectionType(Invitation);
 @GqlObjectType('TokenScope')
 class TokenScopeInfo {
   @GqlField() name!: string;
-  @GqlField(() => [String], { description: 'Every operation of these kinds (Query, Mutation, Subscription)' }) kinds!: string[];
+  @GqlField(() => [String], { description: 'Every operation of these kinds (Query, Mutation, Subscription)' })
+  kinds!: string[];
   @GqlField(() => [String], { description: 'And these operations' }) operations!: string[];
 }
 
@@ -31,13 +32,17 @@ class TokenScopeInfo {
 @Allow('SIGNED_IN')
 export class CredentialResolver {
   @Allow('OWN_ACCOUNT')
-  @Mutation(() => CreatedApiToken, { description: 'A personal token for programs, acting as you. The token is shown once.' })
+  @Mutation(() => CreatedApiToken, {
+    description: 'A personal token for programs, acting as you. The token is shown once.',
+  })
   createApiToken(@Arg('input') input: CreateApiTokenInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.credentials.createApiToken(ctx, viewer, input);
   }
 
   @Allow('ADMIN')
-  @Mutation(() => CreatedApiToken, { description: 'A token for a system actor (agent, runtime, worker); it may run only service operations.' })
+  @Mutation(() => CreatedApiToken, {
+    description: 'A token for a system actor (agent, runtime, worker); it may run only service operations.',
+  })
   createServiceToken(@Arg('input') input: CreateServiceTokenInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.credentials.createApiToken(ctx, viewer, input);
   }
@@ -45,7 +50,11 @@ export class CredentialResolver {
   @Allow('OWN_ACCOUNT')
   @Query(() => [TokenScopeInfo], { description: 'The scopes an API token may carry, each a named set of operations.' })
   tokenScopes(): TokenScopeInfo[] {
-    return SCOPE_NAMES.map((name) => ({ name, kinds: [...TOKEN_SCOPES[name].kinds], operations: [...TOKEN_SCOPES[name].operations] }));
+    return SCOPE_NAMES.map((name) => ({
+      name,
+      kinds: [...TOKEN_SCOPES[name].kinds],
+      operations: [...TOKEN_SCOPES[name].operations],
+    }));
   }
 
   @Allow('OWN_ACCOUNT')

@@ -1,19 +1,18 @@
-import { isTokenScope, SCOPE_NAMES } from '../../shared/token-scopes.js';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
 import { randomSecret, sha256 } from '../../shared/crypto.js';
 import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import { isTokenScope, SCOPE_NAMES } from '../../shared/token-scopes.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
-import { ApiToken } from './api-token.entity.js';
+import { API_TOKEN_PREFIX, ApiToken } from './api-token.entity.js';
 import type { AuthService } from './auth.service.js';
 import { Invitation } from './invitation.entity.js';
 import type { Role } from './user.entity.js';
-import { isHumanAdmin } from '../../shared/viewer.js';
-
-import { API_TOKEN_PREFIX } from './api-token.entity.js';
 
 export { API_TOKEN_PREFIX };
 
@@ -29,18 +28,29 @@ export class CredentialService {
   async createApiToken(
     scope: Scope,
     viewer: Viewer,
-    input: { name: string; expiresAt?: Date | null; scopes?: string[] | null; projectIds?: string[] | null; serviceActor?: string | null },
+    input: {
+      name: string;
+      expiresAt?: Date | null;
+      scopes?: string[] | null;
+      projectIds?: string[] | null;
+      serviceActor?: string | null;
+    },
   ): Promise<{ token: string; apiToken: ApiToken }> {
-    if (input.expiresAt && input.expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
+    if (input.expiresAt && input.expiresAt <= new Date())
+      throw BadInputError.field('expiresAt', 'must be in the future');
     // A service token acts for the system in every project it may reach: it must not live for ever.
-    if (input.serviceActor && !input.expiresAt) throw BadInputError.field('expiresAt', 'is required for a service token');
+    if (input.serviceActor && !input.expiresAt)
+      throw BadInputError.field('expiresAt', 'is required for a service token');
     const scopes = [...new Set(input.scopes ?? [])];
     const unknown = scopes.filter((s) => !isTokenScope(s));
-    if (unknown.length) throw BadInputError.field('scopes', `unknown scope ${unknown.join(', ')} (known: ${SCOPE_NAMES.join(', ')})`);
+    if (unknown.length)
+      throw BadInputError.field('scopes', `unknown scope ${unknown.join(', ')} (known: ${SCOPE_NAMES.join(', ')})`);
     const projectIds = [...new Set((input.projectIds ?? []).map((id) => requireUuid(id, 'projectIds')))];
     // A token cannot mint a token with more than it has itself.
-    if (viewer.scopes?.length && (!scopes.length || scopes.some((s) => !viewer.scopes!.includes(s)))) throw BadInputError.field('scopes', `must be within this token's own scopes (${viewer.scopes.join(', ')})`);
-    if (viewer.projectIds?.length && (!projectIds.length || projectIds.some((p) => !viewer.projectIds!.includes(p)))) throw BadInputError.field('projectIds', 'must be within this token\'s own projects');
+    if (viewer.scopes?.length && (!scopes.length || scopes.some((s) => !viewer.scopes!.includes(s))))
+      throw BadInputError.field('scopes', `must be within this token's own scopes (${viewer.scopes.join(', ')})`);
+    if (viewer.projectIds?.length && (!projectIds.length || projectIds.some((p) => !viewer.projectIds!.includes(p))))
+      throw BadInputError.field('projectIds', "must be within this token's own projects");
     const token = `${API_TOKEN_PREFIX}${randomSecret(32)}`;
     return inTransaction(scope, async (tx) => {
       const apiToken = tx.em.create(ApiToken, {
@@ -54,13 +64,22 @@ export class CredentialService {
         expiresAt: input.expiresAt ?? null,
       });
       await tx.em.flush();
-      this.audit.record(tx, { action: input.serviceActor ? 'apiToken.createService' : 'apiToken.create', entityType: 'ApiToken', entityId: apiToken.id, after: { name: input.name, prefix: apiToken.prefix, serviceActor: apiToken.serviceActor, scopes, projectIds } });
+      this.audit.record(tx, {
+        action: input.serviceActor ? 'apiToken.createService' : 'apiToken.create',
+        entityType: 'ApiToken',
+        entityId: apiToken.id,
+        after: { name: input.name, prefix: apiToken.prefix, serviceActor: apiToken.serviceActor, scopes, projectIds },
+      });
       return { token, apiToken };
     });
   }
 
   listApiTokens(viewer: Viewer, fields: Iterable<string>, page: PageArgs) {
-    return paginate(this.db, { model: readModel(ApiToken), fields, where: sql`t.user_id = ${viewer.userId}`, sort: NEWEST_FIRST }, page);
+    return paginate(
+      this.db,
+      { model: readModel(ApiToken), fields, where: sql`t.user_id = ${viewer.userId}`, sort: NEWEST_FIRST },
+      page,
+    );
   }
 
   /** Owner or admin. Sockets opened with it close at once on every instance. */
@@ -78,7 +97,10 @@ export class CredentialService {
     });
   }
 
-  async createInvitation(scope: Scope, input: { role: Role; maxUses: number; expiresAt: Date; email?: string | null }): Promise<{ code: string; invitation: Invitation }> {
+  async createInvitation(
+    scope: Scope,
+    input: { role: Role; maxUses: number; expiresAt: Date; email?: string | null },
+  ): Promise<{ code: string; invitation: Invitation }> {
     if (input.expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
     const code = `inv_${randomSecret(18)}`;
     return inTransaction(scope, async (tx) => {
@@ -91,7 +113,12 @@ export class CredentialService {
         createdBy: scope.viewer?.userId ?? null,
       });
       await tx.em.flush();
-      this.audit.record(tx, { action: 'invitation.create', entityType: 'Invitation', entityId: invitation.id, after: { role: input.role, maxUses: input.maxUses, email: invitation.email } });
+      this.audit.record(tx, {
+        action: 'invitation.create',
+        entityType: 'Invitation',
+        entityId: invitation.id,
+        after: { role: input.role, maxUses: input.maxUses, email: invitation.email },
+      });
       return { code, invitation };
     });
   }

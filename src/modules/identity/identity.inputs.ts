@@ -14,7 +14,9 @@ export class SignUpInput {
   @Field({ description: '3–32 letters, digits, dots, dashes or underscores' })
   @Matches(USERNAME, { message: 'username must be 3–32 letters, digits, dots, dashes or underscores' })
   username!: string;
-  @Field({ description: `${PASSWORD_MIN}–${PASSWORD_MAX} characters` }) @Length(PASSWORD_MIN, PASSWORD_MAX) password!: string;
+  @Field({ description: `${PASSWORD_MIN}–${PASSWORD_MAX} characters` })
+  @Length(PASSWORD_MIN, PASSWORD_MAX)
+  password!: string;
   @Field(() => String, { nullable: true }) @MaxLength(100) name?: string | null;
   @Field(() => String, { nullable: true }) @MaxLength(200) invitationCode?: string | null;
 }
@@ -46,7 +48,11 @@ export class RequestPasswordResetInput {
 export class ResetPasswordInput {
   @Field() @MaxLength(200) token!: string;
   @Field() @Length(PASSWORD_MIN, PASSWORD_MAX) newPassword!: string;
-  @Field(() => Boolean, { nullable: true, description: 'Revoke your API tokens too (when you fear they leaked with the password)' }) revokeApiTokens?: boolean | null;
+  @Field(() => Boolean, {
+    nullable: true,
+    description: 'Revoke your API tokens too (when you fear they leaked with the password)',
+  })
+  revokeApiTokens?: boolean | null;
 }
 
 @InputType()
@@ -67,8 +73,16 @@ export class UpdateMeInput {
 export class CreateApiTokenInput {
   @Field() @Length(1, 100) name!: string;
   @Field(() => Date, { nullable: true }) expiresAt?: Date | null;
-  @Field(() => [String], { nullable: true, description: 'Named sets of operations (see tokenScopes); none: everything you may do' }) scopes?: string[] | null;
-  @Field(() => [ID], { nullable: true, description: 'The projects the token may act in; none: every project you may reach' }) projectIds?: string[] | null;
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Named sets of operations (see tokenScopes); none: everything you may do',
+  })
+  scopes?: string[] | null;
+  @Field(() => [ID], {
+    nullable: true,
+    description: 'The projects the token may act in; none: every project you may reach',
+  })
+  projectIds?: string[] | null;
 }
 
 @InputType()
@@ -77,9 +91,18 @@ export class CreateServiceTokenInput {
   @Field({ description: 'The system actor the token speaks for, e.g. "agent:senior-engineer" or "runtime:docker"' })
   @Matches(/^[a-z][a-z0-9-]*:[a-z0-9][a-z0-9._-]{0,62}$/, { message: 'serviceActor must look like "kind:name"' })
   serviceActor!: string;
-  @Field(() => Date, { nullable: true, description: 'Required: a service token always expires' }) expiresAt?: Date | null;
-  @Field(() => [String], { nullable: true, description: 'Named sets of operations (see tokenScopes); none: every operation that accepts services' }) scopes?: string[] | null;
-  @Field(() => [ID], { nullable: true, description: 'The projects the token may act in; none: every project that is not deleted' }) projectIds?: string[] | null;
+  @Field(() => Date, { nullable: true, description: 'Required: a service token always expires' })
+  expiresAt?: Date | null;
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Named sets of operations (see tokenScopes); none: every operation that accepts services',
+  })
+  scopes?: string[] | null;
+  @Field(() => [ID], {
+    nullable: true,
+    description: 'The projects the token may act in; none: every project that is not deleted',
+  })
+  projectIds?: string[] | null;
 }
 
 @InputType()
@@ -110,7 +133,8 @@ export class UserWhere {
   @Field(() => UserStatus, { nullable: true }) status?: UserStatus | null;
   @Field(() => Tier, { nullable: true }) tier?: Tier | null;
   @Field(() => Boolean, { nullable: true }) isBlocked?: boolean | null;
-  @Field(() => String, { nullable: true, description: 'Matches e-mail, username or name' }) @MaxLength(100) search?: string | null;
+  @Field(() => String, { nullable: true, description: 'Matches e-mail, username or name' }) @MaxLength(100) search?:
+    string | null;
 }
 
 @ObjectType()

@@ -1,4 +1,5 @@
 import sql from 'sql-template-tag';
+
 import type { AuditService } from '../audit/index.js';
 import { defineModule, type ModuleDeps } from '../define-module.js';
 import { AccessTokens } from './access-token.js';
@@ -22,12 +23,26 @@ export const identityModule = defineModule({
   create(deps: ModuleDeps<{ audit: AuditService }>): IdentityServices {
     const { config } = deps;
     const hasher = new PasswordHasher(
-      { memoryCost: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM },
+      {
+        memoryCost: config.ARGON2_MEMORY_KIB,
+        timeCost: config.ARGON2_TIME_COST,
+        parallelism: config.ARGON2_PARALLELISM,
+      },
       config.HASH_CONCURRENCY,
     );
     const tokens = new AccessTokens(config.TOKEN_SIGNING_KEY, config.ACCESS_TOKEN_TTL_SECONDS);
     const limits = new AuthLimits(deps.db.pool, config);
-    const auth = new AuthService({ config, hasher, tokens, envelope: deps.envelope, mailer: deps.mailer, bus: deps.bus, audit: deps.audit, logger: deps.logger, limits });
+    const auth = new AuthService({
+      config,
+      hasher,
+      tokens,
+      envelope: deps.envelope,
+      mailer: deps.mailer,
+      bus: deps.bus,
+      audit: deps.audit,
+      logger: deps.logger,
+      limits,
+    });
     return {
       auth,
       users: new UserService(deps.db, deps.bus, deps.audit, auth),
@@ -45,7 +60,9 @@ export const identityModule = defineModule({
       intervalMs: 15 * 60 * 1000,
       async run() {
         const sessions = await db.query(sql`DELETE FROM sessions WHERE expires_at < now() RETURNING id`);
-        const resets = await db.query(sql`DELETE FROM password_resets WHERE expires_at < now() OR used_at IS NOT NULL RETURNING id`);
+        const resets = await db.query(
+          sql`DELETE FROM password_resets WHERE expires_at < now() OR used_at IS NOT NULL RETURNING id`,
+        );
         return { sessions: sessions.length, passwordResets: resets.length };
       },
     },

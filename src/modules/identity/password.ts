@@ -1,5 +1,6 @@
 import argon2 from 'argon2';
 import pLimit, { type LimitFunction } from 'p-limit';
+
 import { BadInputError } from '../../shared/errors.js';
 
 export const PASSWORD_MIN = 8;

@@ -58,51 +58,68 @@ function sharesProject(ctx: Context, viewer: Viewer, userId: string): Promise<bo
     .load(userId);
 }
 
-async function guarded<T>(ctx: Context, user: RowOf<User>, field: keyof typeof USER_FIELD_RULES, info: GraphQLResolveInfo): Promise<T | null> {
-  const value = ((user as unknown as Record<string, T>)[field] ?? null);
+async function guarded<T>(
+  ctx: Context,
+  user: RowOf<User>,
+  field: keyof typeof USER_FIELD_RULES,
+  info: GraphQLResolveInfo,
+): Promise<T | null> {
+  const value = (user as unknown as Record<string, T>)[field] ?? null;
   // Signing in (signUp, login, refreshSession…) has no viewer yet: the payload's user is the one signing in.
   if (!ctx.viewer) return info.path.prev?.typename === 'AuthPayload' ? value : null;
   const viewer = viewerOf(ctx);
   const rule = USER_FIELD_RULES[field];
   const self = viewer.userId === user.id && !viewer.serviceActor;
-  const relation = { self, sharesProject: rule === 'SHARED_PROJECT' && !self && !isHumanAdmin(viewer) && !viewer.serviceActor ? await sharesProject(ctx, viewer, user.id) : false };
+  const relation = {
+    self,
+    sharesProject:
+      rule === 'SHARED_PROJECT' && !self && !isHumanAdmin(viewer) && !viewer.serviceActor
+        ? await sharesProject(ctx, viewer, user.id)
+        : false,
+  };
   return userFieldAllowed(viewer, rule, relation) ? value : null;
 }
 
 @Resolver(() => User)
 @Allow('SIGNED_IN')
 export class UserFieldsResolver {
-  @FieldResolver(() => String, { nullable: true, description: 'Yours, and of those you share a project with (admins: everyone\'s); null otherwise.' })
+  @FieldResolver(() => String, {
+    nullable: true,
+    description: "Yours, and of those you share a project with (admins: everyone's); null otherwise.",
+  })
   email(@Root() u: RowOf<User>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return guarded<string>(ctx, u, 'email', info);
   }
 
-  @FieldResolver(() => Float, { nullable: true, description: 'Prompt-governance deviation, 0–100. Yours (admins: everyone\'s); null otherwise.' })
+  @FieldResolver(() => Float, {
+    nullable: true,
+    description: "Prompt-governance deviation, 0–100. Yours (admins: everyone's); null otherwise.",
+  })
   deviationScore(@Root() u: RowOf<User>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return guarded<string>(ctx, u, 'deviationScore', info);
   }
 
-  @FieldResolver(() => String, { nullable: true, description: 'Yours (admins: everyone\'s); null otherwise.' })
+  @FieldResolver(() => String, { nullable: true, description: "Yours (admins: everyone's); null otherwise." })
   blockedReason(@Root() u: RowOf<User>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return guarded<string>(ctx, u, 'blockedReason', info);
   }
 
-  @FieldResolver(() => Date, { nullable: true, description: 'Yours (admins: everyone\'s); null otherwise.' })
+  @FieldResolver(() => Date, { nullable: true, description: "Yours (admins: everyone's); null otherwise." })
   blockedAt(@Root() u: RowOf<User>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return guarded<Date>(ctx, u, 'blockedAt', info);
   }
 
-  @FieldResolver(() => Date, { nullable: true, description: 'Yours (admins: everyone\'s); null otherwise.' })
+  @FieldResolver(() => Date, { nullable: true, description: "Yours (admins: everyone's); null otherwise." })
   lastLoginAt(@Root() u: RowOf<User>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return guarded<Date>(ctx, u, 'lastLoginAt', info);
   }
 
-  @FieldResolver(() => Date, { nullable: true, description: 'Yours (admins: everyone\'s); null otherwise.' })
+  @FieldResolver(() => Date, { nullable: true, description: "Yours (admins: everyone's); null otherwise." })
   lastActivityAt(@Root() u: RowOf<User>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return guarded<Date>(ctx, u, 'lastActivityAt', info);
   }
 
-  @FieldResolver(() => Boolean, { nullable: true, description: 'Yours (admins: everyone\'s); null otherwise.' })
+  @FieldResolver(() => Boolean, { nullable: true, description: "Yours (admins: everyone's); null otherwise." })
   totpEnabled(@Root() u: RowOf<User>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return guarded<boolean>(ctx, u, 'totpEnabled', info);
   }

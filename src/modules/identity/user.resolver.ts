@@ -48,7 +48,7 @@ export class UserResolver {
   }
 
   @Allow('ADMIN')
-  @Mutation(() => User, { description: 'Role, status, tier. A status other than ACTIVE ends the user\'s sessions.' })
+  @Mutation(() => User, { description: "Role, status, tier. A status other than ACTIVE ends the user's sessions." })
   updateUser(@Arg('input') input: UpdateUserInput, @Ctx() ctx: Context) {
     return ctx.services.users.update(ctx, input.id, input);
   }
@@ -67,8 +67,14 @@ export class UserResolver {
 
   @Allow('OWN_ACCOUNT')
   @Subscription(() => User, {
-    description: 'A user changed (role, status, tier, block, profile): to admins, and to the user concerned. `id` narrows to one user.',
-    subscribe: onTopic<UserUpdated>(USER_UPDATED, ({ args }) => (p, viewer) => (!args.id || p.id === args.id) && (isHumanAdmin(viewer) || p.id === viewer.userId)),
+    description:
+      'A user changed (role, status, tier, block, profile): to admins, and to the user concerned. `id` narrows to one user.',
+    subscribe: onTopic<UserUpdated>(
+      USER_UPDATED,
+      ({ args }) =>
+        (p, viewer) =>
+          (!args.id || p.id === args.id) && (isHumanAdmin(viewer) || p.id === viewer.userId),
+    ),
   })
   userUpdated(
     @Root() event: UserUpdated,

@@ -1,15 +1,16 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql, { join, type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
-import { USER_UPDATED, type UserUpdated } from './identity.events.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/index.js';
 import type { AuthService } from './auth.service.js';
-import { Role, type Tier, User, UserStatus } from './user.entity.js';
+import { USER_UPDATED, type UserUpdated } from './identity.events.js';
+import { Role, User, UserStatus, type Tier } from './user.entity.js';
 
 export interface UserFilter {
   role?: Role | null;
@@ -27,7 +28,13 @@ export interface UserChanges {
 }
 
 const isActiveAdmin = (u: User) => u.role === Role.ADMIN && u.status === UserStatus.ACTIVE && !u.isBlocked;
-const snapshot = (u: User) => ({ role: u.role, status: u.status, tier: u.tier, isBlocked: u.isBlocked, blockedReason: u.blockedReason ?? null });
+const snapshot = (u: User) => ({
+  role: u.role,
+  status: u.status,
+  tier: u.tier,
+  isBlocked: u.isBlocked,
+  blockedReason: u.blockedReason ?? null,
+});
 
 /** Users as an administrator manages them, and each user's own profile. */
 export class UserService {
@@ -44,18 +51,33 @@ export class UserService {
       filter.status ? sql`t.status = ${filter.status}` : null,
       filter.tier ? sql`t.tier = ${filter.tier}` : null,
       filter.isBlocked != null ? sql`t.is_blocked = ${filter.isBlocked}` : null,
-      filter.search?.trim() ? sql`(${join(['t.email', 't.username', 't.name'].map((c) => contains(c, filter.search!.trim())), ' OR ')})` : null,
+      filter.search?.trim()
+        ? sql`(${join(
+            ['t.email', 't.username', 't.name'].map((c) => contains(c, filter.search!.trim())),
+            ' OR ',
+          )})`
+        : null,
     ];
-    return paginate(this.db, { model: readModel(User), fields, where: and(where), sort: { property: 'id', direction: 'ASC', type: 'uuid' } }, page);
+    return paginate(
+      this.db,
+      { model: readModel(User), fields, where: and(where), sort: { property: 'id', direction: 'ASC', type: 'uuid' } },
+      page,
+    );
   }
 
   /** The administrators who can act (active, not blocked): those told of system decisions. */
   async activeAdminIds(): Promise<string[]> {
-    const rows = await this.db.query<{ id: string }>(sql`SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`);
+    const rows = await this.db.query<{ id: string }>(
+      sql`SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`,
+    );
     return rows.map((r) => r.id);
   }
 
-  async updateMe(scope: Scope, viewer: Viewer, changes: { name?: string | null; username?: string | null; preferences?: Record<string, unknown> | null }): Promise<User> {
+  async updateMe(
+    scope: Scope,
+    viewer: Viewer,
+    changes: { name?: string | null; username?: string | null; preferences?: Record<string, unknown> | null },
+  ): Promise<User> {
     try {
       return await inTransaction(scope, async (tx) => {
         const u = await tx.em.findOneOrFail(User, viewer.userId);
@@ -64,7 +86,13 @@ export class UserService {
         if (changes.username) u.username = changes.username.trim().toLowerCase();
         if (changes.preferences) u.preferences = changes.preferences;
         await tx.em.flush();
-        this.audit.record(tx, { action: 'user.updateMe', entityType: 'User', entityId: u.id, before, after: { name: u.name, username: u.username } });
+        this.audit.record(tx, {
+          action: 'user.updateMe',
+          entityType: 'User',
+          entityId: u.id,
+          before,
+          after: { name: u.name, username: u.username },
+        });
         await this.bus.publish(tx.em, USER_UPDATED, { id: u.id } satisfies UserUpdated);
         return u;
       });
@@ -90,9 +118,11 @@ export class UserService {
       // Judged on the outcome, whatever combination of fields the input has.
       if (wasActiveAdmin && !isActiveAdmin(u)) await this.keepOneAdmin(tx, u);
       // Service tokens act with their creator's authority: an admin no more, their tokens no more.
-      if (roleChanged && changes.role !== Role.ADMIN) await this.auth.revokeApiTokens(tx, u.id, 'creator no longer admin', true);
+      if (roleChanged && changes.role !== Role.ADMIN)
+        await this.auth.revokeApiTokens(tx, u.id, 'creator no longer admin', true);
       if (statusChanged && u.status !== UserStatus.ACTIVE) await this.endEverything(tx, u.id, `status ${u.status}`);
-      else if (roleChanged) await this.auth.publishRevoked(tx, { userId: u.id, everything: true, reason: 'role changed' });
+      else if (roleChanged)
+        await this.auth.publishRevoked(tx, { userId: u.id, everything: true, reason: 'role changed' });
     });
   }
 
@@ -120,7 +150,15 @@ export class UserService {
     u.blockedReason = reason;
     u.blockedAt = new Date();
     await this.endEverything(tx, u.id, 'blocked');
-    this.audit.record(tx, { action: 'user.autoBlock', entityType: 'User', entityId: u.id, actorId: null, actorLabel: actor, before, after: snapshot(u) });
+    this.audit.record(tx, {
+      action: 'user.autoBlock',
+      entityType: 'User',
+      entityId: u.id,
+      actorId: null,
+      actorLabel: actor,
+      before,
+      after: snapshot(u),
+    });
     await this.bus.publish(tx.em, USER_UPDATED, { id: u.id } satisfies UserUpdated);
   }
 
@@ -132,7 +170,12 @@ export class UserService {
     });
   }
 
-  private async change(scope: Scope, id: string, action: string, apply: (tx: Scope, u: User) => Promise<void>): Promise<User> {
+  private async change(
+    scope: Scope,
+    id: string,
+    action: string,
+    apply: (tx: Scope, u: User) => Promise<void>,
+  ): Promise<User> {
     const userId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const u = await tx.em.findOne(User, userId, { lockMode: LockMode.PESSIMISTIC_WRITE });

@@ -28,7 +28,10 @@ registerEnumType(ContainerStatus, { name: 'ContainerStatus' });
 @Entity({ tableName: 'containers' })
 @Unique({ properties: ['project', 'name'] })
 @Index({ properties: ['project', 'status'] })
-@Index({ name: 'containers_running_idle_index', expression: `create index "containers_running_idle_index" on "containers" ("last_active_at") where "status" = 'RUNNING'` })
+@Index({
+  name: 'containers_running_idle_index',
+  expression: `create index "containers_running_idle_index" on "containers" ("last_active_at") where "status" = 'RUNNING'`,
+})
 @Check({ name: 'containers_cpu_limit_check', expression: '"cpu_limit" > (0)::double precision' })
 @Check({ name: 'containers_memory_limit_check', expression: '"memory_limit_mb" > 0' })
 export class Container extends TimestampedEntity {
@@ -39,11 +42,14 @@ export class Container extends TimestampedEntity {
   @Property({ type: 'text' })
   name!: string;
 
-  @Field(() => String, { nullable: true, description: 'The image the runtime starts, e.g. the template\'s' })
+  @Field(() => String, { nullable: true, description: "The image the runtime starts, e.g. the template's" })
   @Property({ type: 'text', nullable: true })
   image?: string | null;
 
-  @Field(() => String, { nullable: true, description: 'The runtime\'s own id for it (Docker/OrbStack container id), as reported' })
+  @Field(() => String, {
+    nullable: true,
+    description: "The runtime's own id for it (Docker/OrbStack container id), as reported",
+  })
   @Property({ type: 'text', nullable: true })
   runtimeId?: string | null;
 
@@ -51,7 +57,10 @@ export class Container extends TimestampedEntity {
   @Enum({ items: () => ContainerStatus, nativeEnumName: 'container_status', default: ContainerStatus.CREATING })
   status: Opt<ContainerStatus> = ContainerStatus.CREATING;
 
-  @Field(() => ContainerStatus, { nullable: true, description: 'What members asked for and the runtime has not reported yet' })
+  @Field(() => ContainerStatus, {
+    nullable: true,
+    description: 'What members asked for and the runtime has not reported yet',
+  })
   @Enum({ items: () => ContainerStatus, nativeEnumName: 'container_status', nullable: true })
   desiredStatus?: ContainerStatus | null;
 

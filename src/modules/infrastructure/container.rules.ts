@@ -17,12 +17,16 @@ export const CONTAINER_TRANSITIONS: Readonly<Record<ContainerStatus, readonly Co
   [ERROR]: [CREATING, RUNNING, STOPPED],
 };
 
-export const canMove = (from: ContainerStatus, to: ContainerStatus): boolean => from === to || CONTAINER_TRANSITIONS[from].includes(to);
+export const canMove = (from: ContainerStatus, to: ContainerStatus): boolean =>
+  from === to || CONTAINER_TRANSITIONS[from].includes(to);
 
 /** BAD_USER_INPUT unless `from` may become `to`. */
 export function requireMove(from: ContainerStatus, to: ContainerStatus): void {
   if (!canMove(from, to)) {
-    throw new BadInputError(`A ${from} container cannot become ${to} (from ${from}: ${CONTAINER_TRANSITIONS[from].join(', ')})`, { from, to });
+    throw new BadInputError(
+      `A ${from} container cannot become ${to} (from ${from}: ${CONTAINER_TRANSITIONS[from].join(', ')})`,
+      { from, to },
+    );
   }
 }
 

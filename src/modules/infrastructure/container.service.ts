@@ -1,9 +1,10 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-import type { EventScope } from '../../events/subscription.js';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import sql, { type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
+import type { EventScope } from '../../events/subscription.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -11,14 +12,19 @@ import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/index.js';
 import { User } from '../identity/user.entity.js';
-import { ProjectRole } from '../projects/project-member.entity.js';
 import type { ProjectService } from '../projects/index.js';
-import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
 import type { NotificationService } from '../work/index.js';
+import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
 import { Container, ContainerStatus } from './container.entity.js';
 import { requireMove } from './container.rules.js';
 import { CONTAINER_STATUS_CHANGED, type ContainerEvent } from './infrastructure.events.js';
-import type { ContainerWhere, CreateContainerInput, ReportContainerStatusInput, UpdateContainerInput } from './infrastructure.inputs.js';
+import type {
+  ContainerWhere,
+  CreateContainerInput,
+  ReportContainerStatusInput,
+  UpdateContainerInput,
+} from './infrastructure.inputs.js';
 
 export interface ContainerLimitsConfig {
   CONTAINER_IDLE_MINUTES: number;
@@ -62,16 +68,28 @@ export class ContainerService {
   constructor(private readonly d: ContainerDeps) {}
 
   /** CPU cores and MiB within the configured bounds; BAD_USER_INPUT naming the field otherwise. */
-  limits(cpu: number | null | undefined, memory: number | null | undefined, current?: { cpuLimit: number; memoryLimitMb: number }) {
+  limits(
+    cpu: number | null | undefined,
+    memory: number | null | undefined,
+    current?: { cpuLimit: number; memoryLimitMb: number },
+  ) {
     const c = this.d.config;
     const cpuLimit = cpu ?? current?.cpuLimit ?? c.CONTAINER_DEFAULT_CPU;
     const memoryLimitMb = memory ?? current?.memoryLimitMb ?? c.CONTAINER_DEFAULT_MEMORY_MB;
     if (!Number.isFinite(cpuLimit) || cpuLimit < MIN_CPU || cpuLimit > c.CONTAINER_MAX_CPU) {
       throw BadInputError.field('cpuLimit', `must be between ${MIN_CPU} and ${c.CONTAINER_MAX_CPU} cores`);
     }
-    if (Math.round(cpuLimit * 100) !== cpuLimit * 100) throw BadInputError.field('cpuLimit', 'has at most two decimals');
-    if (!Number.isInteger(memoryLimitMb) || memoryLimitMb < MIN_MEMORY_MB || memoryLimitMb > c.CONTAINER_MAX_MEMORY_MB) {
-      throw BadInputError.field('memoryLimitMb', `must be a whole number of MiB between ${MIN_MEMORY_MB} and ${c.CONTAINER_MAX_MEMORY_MB}`);
+    if (Math.round(cpuLimit * 100) !== cpuLimit * 100)
+      throw BadInputError.field('cpuLimit', 'has at most two decimals');
+    if (
+      !Number.isInteger(memoryLimitMb) ||
+      memoryLimitMb < MIN_MEMORY_MB ||
+      memoryLimitMb > c.CONTAINER_MAX_MEMORY_MB
+    ) {
+      throw BadInputError.field(
+        'memoryLimitMb',
+        `must be a whole number of MiB between ${MIN_MEMORY_MB} and ${c.CONTAINER_MAX_MEMORY_MB}`,
+      );
     }
     return { cpuLimit, memoryLimitMb };
   }
@@ -95,19 +113,32 @@ export class ContainerService {
           createdBy: viewer.serviceActor ? null : viewer.userId,
         });
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'container.create', entityType: 'Container', entityId: c.id, after: { projectId, name, image: c.image ?? null, ...snapshot(c) } });
+        this.d.audit.record(tx, {
+          action: 'container.create',
+          entityType: 'Container',
+          entityId: c.id,
+          after: { projectId, name, image: c.image ?? null, ...snapshot(c) },
+        });
         await this.publish(tx, c);
         return c;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(input.name ? `The project already has a container named ${input.name}` : 'Another container was named at the same moment; try again');
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(
+          input.name
+            ? `The project already has a container named ${input.name}`
+            : 'Another container was named at the same moment; try again',
+        );
       throw err;
     }
   }
 
   private async freeName(em: EntityManager, projectId: string): Promise<string> {
     // (No question mark in here: MikroORM's execute reads every ? as a parameter.)
-    const rows = await em.execute<{ name: string }[]>(`SELECT name FROM containers WHERE project_id = ? AND (name = 'dev' OR name ~ '^dev-[0-9]+$')`, [projectId]);
+    const rows = await em.execute<{ name: string }[]>(
+      `SELECT name FROM containers WHERE project_id = ? AND (name = 'dev' OR name ~ '^dev-[0-9]+$')`,
+      [projectId],
+    );
     const taken = new Set(rows.map((r) => r.name));
     if (!taken.has('dev')) return 'dev';
     for (let i = 2; ; i++) if (!taken.has(`dev-${i}`)) return `dev-${i}`;
@@ -124,8 +155,17 @@ export class ContainerService {
    * the desired status. It must be a move the container can make from where it is; a
    * request for the status it already has clears any other pending request.
    */
-  async request(scope: Scope, viewer: Viewer, id: string, desired: ContainerStatus.RUNNING | ContainerStatus.STOPPED | ContainerStatus.SLEEPING): Promise<Container> {
-    const verb = { [ContainerStatus.RUNNING]: 'start', [ContainerStatus.STOPPED]: 'stop', [ContainerStatus.SLEEPING]: 'sleep' }[desired];
+  async request(
+    scope: Scope,
+    viewer: Viewer,
+    id: string,
+    desired: ContainerStatus.RUNNING | ContainerStatus.STOPPED | ContainerStatus.SLEEPING,
+  ): Promise<Container> {
+    const verb = {
+      [ContainerStatus.RUNNING]: 'start',
+      [ContainerStatus.STOPPED]: 'stop',
+      [ContainerStatus.SLEEPING]: 'sleep',
+    }[desired];
     return this.change(scope, viewer, id, `container.${verb}`, (c, tx) => {
       requireMove(c.status, desired);
       c.desiredStatus = c.status === desired ? null : desired;
@@ -136,20 +176,27 @@ export class ContainerService {
 
   /** The runtime reports the status it reached (and its id, preview URL or error). */
   async report(scope: Scope, viewer: Viewer, input: ReportContainerStatusInput): Promise<Container> {
-    return this.change(scope, viewer, input.id, 'container.status', (c) => {
-      requireMove(c.status, input.status);
-      if (c.status !== input.status) {
-        c.status = input.status;
-        c.statusChangedAt = new Date();
-        c.statusMessage = input.message ?? null;
-      } else if (input.message !== undefined) {
-        c.statusMessage = input.message;
-      }
-      if (c.desiredStatus === input.status) c.desiredStatus = null;
-      if (input.status === ContainerStatus.RUNNING) c.lastActiveAt = new Date();
-      if (input.runtimeId) c.runtimeId = input.runtimeId;
-      if (input.previewUrl) c.previewUrl = input.previewUrl;
-    }, { writable: false, quietUnlessChanged: true });
+    return this.change(
+      scope,
+      viewer,
+      input.id,
+      'container.status',
+      (c) => {
+        requireMove(c.status, input.status);
+        if (c.status !== input.status) {
+          c.status = input.status;
+          c.statusChangedAt = new Date();
+          c.statusMessage = input.message ?? null;
+        } else if (input.message !== undefined) {
+          c.statusMessage = input.message;
+        }
+        if (c.desiredStatus === input.status) c.desiredStatus = null;
+        if (input.status === ContainerStatus.RUNNING) c.lastActiveAt = new Date();
+        if (input.runtimeId) c.runtimeId = input.runtimeId;
+        if (input.previewUrl) c.previewUrl = input.previewUrl;
+      },
+      { writable: false, quietUnlessChanged: true },
+    );
   }
 
   /**
@@ -158,8 +205,11 @@ export class ContainerService {
    */
   async touch(viewer: Viewer, id: string): Promise<string> {
     const containerId = requireUuid(id);
-    const row = await this.d.db.one<{ project_id: string }>(sql`SELECT project_id FROM containers WHERE id = ${containerId}::uuid`);
-    if (!row || !(await this.d.projects.policy.canRead(viewer, row.project_id))) throw new NotFoundError('Container', containerId);
+    const row = await this.d.db.one<{ project_id: string }>(
+      sql`SELECT project_id FROM containers WHERE id = ${containerId}::uuid`,
+    );
+    if (!row || !(await this.d.projects.policy.canRead(viewer, row.project_id)))
+      throw new NotFoundError('Container', containerId);
     await this.d.db.query(sql`UPDATE containers SET last_active_at = now() WHERE id = ${containerId}::uuid`);
     return containerId;
   }
@@ -173,8 +223,11 @@ export class ContainerService {
     opts: { writable?: boolean; quietUnlessChanged?: boolean } = {},
   ): Promise<Container> {
     const containerId = requireUuid(id);
-    const row = await this.d.db.one<{ project_id: string }>(sql`SELECT project_id FROM containers WHERE id = ${containerId}::uuid`);
-    if (!row || !(await this.d.projects.policy.canRead(viewer, row.project_id))) throw new NotFoundError('Container', containerId);
+    const row = await this.d.db.one<{ project_id: string }>(
+      sql`SELECT project_id FROM containers WHERE id = ${containerId}::uuid`,
+    );
+    if (!row || !(await this.d.projects.policy.canRead(viewer, row.project_id)))
+      throw new NotFoundError('Container', containerId);
     // Members change containers of ACTIVE projects only; the runtime reports whatever happens.
     if (opts.writable === false) await this.d.projects.policy.require(viewer, row.project_id, ProjectRole.MAINTAINER);
     else await this.d.projects.requireWritable(viewer, row.project_id, ProjectRole.CONTRIBUTOR);
@@ -186,7 +239,8 @@ export class ContainerService {
       if (opts.quietUnlessChanged && JSON.stringify(before) === JSON.stringify(after)) return c;
       this.d.audit.record(tx, { action, entityType: 'Container', entityId: c.id, before, after });
       if (before.status !== after.status || before.desiredStatus !== after.desiredStatus) await this.publish(tx, c);
-      if (after.status === ContainerStatus.ERROR && before.status !== ContainerStatus.ERROR) await this.notifyError(tx, c);
+      if (after.status === ContainerStatus.ERROR && before.status !== ContainerStatus.ERROR)
+        await this.notifyError(tx, c);
       return c;
     });
   }
@@ -208,7 +262,12 @@ export class ContainerService {
   }
 
   private publish(tx: Scope, c: Container) {
-    const e: ContainerEvent = { containerId: c.id, projectId: c.project.id, status: c.status, desiredStatus: c.desiredStatus ?? null };
+    const e: ContainerEvent = {
+      containerId: c.id,
+      projectId: c.project.id,
+      status: c.status,
+      desiredStatus: c.desiredStatus ?? null,
+    };
     return this.d.bus.publish(tx.em, CONTAINER_STATUS_CHANGED, e);
   }
 
@@ -256,7 +315,12 @@ export class ContainerService {
     return this.d.projects.policy.visible(viewer, 't.project_id');
   }
 
-  list(viewer: Viewer, fields: Iterable<string>, where: ContainerWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+  list(
+    viewer: Viewer,
+    fields: Iterable<string>,
+    where: ContainerWhere,
+    page: PageArgs,
+  ): Promise<Connection<Record<string, unknown>>> {
     return paginate(
       this.d.db,
       {
@@ -276,5 +340,6 @@ export class ContainerService {
   }
 
   /** Subscription filter: the project's members (and admins, and runtimes) hear of its containers. */
-  hears = (viewer: Viewer, e: ContainerEvent, scope?: EventScope): Promise<boolean> => this.d.projects.policy.canRead(viewer, e.projectId, scope);
+  hears = (viewer: Viewer, e: ContainerEvent, scope?: EventScope): Promise<boolean> =>
+    this.d.projects.policy.canRead(viewer, e.projectId, scope);
 }

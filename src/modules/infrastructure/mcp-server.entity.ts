@@ -37,11 +37,17 @@ export class McpServer extends TimestampedEntity {
   @Property({ type: 'text' })
   serverType!: string;
 
-  @Field(() => String, { nullable: true, description: 'How to start a local (stdio) server; null for a remote one (url)' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'How to start a local (stdio) server; null for a remote one (url)',
+  })
   @Property({ type: 'text', nullable: true })
   command?: string | null;
 
-  @Field(() => String, { nullable: true, description: 'A remote server\'s Streamable HTTP endpoint: Steward connects to it, lists its tools and pings it' })
+  @Field(() => String, {
+    nullable: true,
+    description: "A remote server's Streamable HTTP endpoint: Steward connects to it, lists its tools and pings it",
+  })
   @Property({ type: 'text', nullable: true })
   url?: string | null;
 

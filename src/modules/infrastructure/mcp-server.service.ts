@@ -1,6 +1,7 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
@@ -11,10 +12,16 @@ import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/index.js';
 import type { UserService } from '../identity/index.js';
-import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
 import type { NotificationService } from '../work/index.js';
+import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
 import { MCP_SERVER_STATUS_CHANGED, type McpServerEvent } from './infrastructure.events.js';
-import type { McpEnvVarInput, McpServerHeartbeatInput, McpServerWhere, RegisterMcpServerInput, UpdateMcpServerInput } from './infrastructure.inputs.js';
+import type {
+  McpEnvVarInput,
+  McpServerHeartbeatInput,
+  McpServerWhere,
+  RegisterMcpServerInput,
+  UpdateMcpServerInput,
+} from './infrastructure.inputs.js';
 import { McpServer, McpServerStatus, type StoredEnvVar } from './mcp-server.entity.js';
 
 export interface McpServerDeps {
@@ -56,7 +63,11 @@ export const envContext = (serverId: string, name: string) => `mcpServer:${serve
 export const headerContext = (serverId: string, name: string) => `mcpServer:${serverId}|header:${name}`;
 
 export function showEnvironment(stored: readonly StoredEnvVar[] | null | undefined): ShownEnvVar[] {
-  return (stored ?? []).map((v) => (v.secret ? { name: v.name, secret: true, value: null, last4: v.last4 } : { name: v.name, secret: false, value: v.value, last4: null }));
+  return (stored ?? []).map((v) =>
+    v.secret
+      ? { name: v.name, secret: true, value: null, last4: v.last4 }
+      : { name: v.name, secret: false, value: v.value, last4: null },
+  );
 }
 
 /**
@@ -69,7 +80,8 @@ export class McpServerService {
   constructor(private readonly d: McpServerDeps) {}
 
   async register(scope: Scope, viewer: Viewer, input: RegisterMcpServerInput): Promise<McpServer> {
-    if (!input.command && !input.url) throw BadInputError.field('url', 'give the url of a remote server or the command of a local one');
+    if (!input.command && !input.url)
+      throw BadInputError.field('url', 'give the url of a remote server or the command of a local one');
     try {
       return await inTransaction(scope, async (tx) => {
         const server = tx.em.create(McpServer, {
@@ -85,11 +97,17 @@ export class McpServerService {
         server.environment = this.seal(server.id, input.environment ?? [], [], 'environment', envContext);
         server.headers = this.seal(server.id, input.headers ?? [], [], 'headers', headerContext);
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'mcpServer.register', entityType: 'McpServer', entityId: server.id, after: snapshot(server) });
+        this.d.audit.record(tx, {
+          action: 'mcpServer.register',
+          entityType: 'McpServer',
+          entityId: server.id,
+          after: snapshot(server),
+        });
         return server;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`An MCP server named ${input.name} is already registered`);
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`An MCP server named ${input.name} is already registered`);
       throw err;
     }
   }
@@ -104,10 +122,12 @@ export class McpServerService {
         if (input.serverType != null) server.serverType = input.serverType.trim();
         if (input.command != null) server.command = input.command;
         if (input.url != null) server.url = input.url;
-        if (input.headers != null) server.headers = this.seal(server.id, input.headers, server.headers, 'headers', headerContext);
+        if (input.headers != null)
+          server.headers = this.seal(server.id, input.headers, server.headers, 'headers', headerContext);
         if (input.args != null) server.args = input.args;
         if (input.capabilities != null) server.capabilities = unique(input.capabilities);
-        if (input.environment != null) server.environment = this.seal(server.id, input.environment, server.environment, 'environment', envContext);
+        if (input.environment != null)
+          server.environment = this.seal(server.id, input.environment, server.environment, 'environment', envContext);
         let statusChanged = false;
         if (input.isActive != null && input.isActive !== server.isActive) {
           server.isActive = input.isActive;
@@ -115,12 +135,19 @@ export class McpServerService {
           statusChanged = this.setStatus(server, McpServerStatus.INACTIVE, null);
         }
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'mcpServer.update', entityType: 'McpServer', entityId: server.id, before, after: snapshot(server) });
+        this.d.audit.record(tx, {
+          action: 'mcpServer.update',
+          entityType: 'McpServer',
+          entityId: server.id,
+          before,
+          after: snapshot(server),
+        });
         if (statusChanged) await this.publish(tx, server);
         return server;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`An MCP server named ${input.name} is already registered`);
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`An MCP server named ${input.name} is already registered`);
       throw err;
     }
   }
@@ -129,7 +156,12 @@ export class McpServerService {
     const serverId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const server = await this.locked(tx.em, serverId);
-      this.d.audit.record(tx, { action: 'mcpServer.delete', entityType: 'McpServer', entityId: server.id, before: snapshot(server) });
+      this.d.audit.record(tx, {
+        action: 'mcpServer.delete',
+        entityType: 'McpServer',
+        entityId: server.id,
+        before: snapshot(server),
+      });
       tx.em.remove(server);
       return true;
     });
@@ -145,7 +177,11 @@ export class McpServerService {
       if (input.capabilities != null) server.capabilities = unique(input.capabilities);
       const ok = input.ok ?? true;
       const changed = server.isActive
-        ? this.setStatus(server, ok ? McpServerStatus.ACTIVE : McpServerStatus.ERROR, ok ? null : (input.error ?? 'the server reported a failure'))
+        ? this.setStatus(
+            server,
+            ok ? McpServerStatus.ACTIVE : McpServerStatus.ERROR,
+            ok ? null : (input.error ?? 'the server reported a failure'),
+          )
         : false;
       if (changed || JSON.stringify(before.capabilities) !== JSON.stringify(server.capabilities)) {
         this.d.audit.record(tx, {
@@ -157,7 +193,8 @@ export class McpServerService {
         });
       }
       if (changed) await this.publish(tx, server);
-      if (changed && server.status === McpServerStatus.ERROR) await this.notifyError(tx, [{ id: server.id, name: server.name, error: server.lastError ?? null }]);
+      if (changed && server.status === McpServerStatus.ERROR)
+        await this.notifyError(tx, [{ id: server.id, name: server.name, error: server.lastError ?? null }]);
       return server;
     });
   }
@@ -169,7 +206,14 @@ export class McpServerService {
     await this.d.notifications.notify(
       tx,
       servers.flatMap((s) =>
-        admins.map((userId) => ({ userId, type: NotificationType.ERROR, priority: NotificationPriority.HIGH, title: `MCP server ${s.name} is in error`, message: s.error, data: { mcpServerId: s.id } })),
+        admins.map((userId) => ({
+          userId,
+          type: NotificationType.ERROR,
+          priority: NotificationPriority.HIGH,
+          title: `MCP server ${s.name} is in error`,
+          message: s.error,
+          data: { mcpServerId: s.id },
+        })),
       ),
     );
   }
@@ -197,10 +241,19 @@ export class McpServerService {
           before: { status: McpServerStatus.ACTIVE, lastHeartbeatAt: r.last_heartbeat_at },
           after: { status: McpServerStatus.ERROR },
         });
-        await this.d.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, { mcpServerId: r.id, status: McpServerStatus.ERROR } satisfies McpServerEvent);
-        this.d.logger.warn({ module: 'infrastructure', mcpServerId: r.id, mcpServer: r.name, lastHeartbeatAt: r.last_heartbeat_at }, `MCP server ${r.name} missed its heartbeats: marked ERROR`);
+        await this.d.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, {
+          mcpServerId: r.id,
+          status: McpServerStatus.ERROR,
+        } satisfies McpServerEvent);
+        this.d.logger.warn(
+          { module: 'infrastructure', mcpServerId: r.id, mcpServer: r.name, lastHeartbeatAt: r.last_heartbeat_at },
+          `MCP server ${r.name} missed its heartbeats: marked ERROR`,
+        );
       }
-      await this.notifyError(tx, rows.map((r) => ({ id: r.id, name: r.name, error: `no heartbeat for ${seconds} s` })));
+      await this.notifyError(
+        tx,
+        rows.map((r) => ({ id: r.id, name: r.name, error: `no heartbeat for ${seconds} s` })),
+      );
       return rows.length;
     });
   }
@@ -241,7 +294,13 @@ export class McpServerService {
    * Envelope (bound to this server and the variable's name). A secret given without a
    * value keeps the value it had.
    */
-  private seal(serverId: string, vars: readonly McpEnvVarInput[], current: readonly StoredEnvVar[], field: 'environment' | 'headers', context: (serverId: string, name: string) => string): StoredEnvVar[] {
+  private seal(
+    serverId: string,
+    vars: readonly McpEnvVarInput[],
+    current: readonly StoredEnvVar[],
+    field: 'environment' | 'headers',
+    context: (serverId: string, name: string) => string,
+  ): StoredEnvVar[] {
     const seen = new Set<string>();
     // Header names are case-insensitive; environment variable names are not.
     const key = (name: string) => (field === 'headers' ? name.toLowerCase() : name);
@@ -257,13 +316,23 @@ export class McpServerService {
         if (!kept) throw BadInputError.field(field, `${v.name} needs a value`);
         return kept;
       }
-      return { name: v.name, secret: true, sealed: this.d.envelope.encrypt(v.value, context(serverId, v.name)), last4: v.value.length >= 8 ? v.value.slice(-4) : null };
+      return {
+        name: v.name,
+        secret: true,
+        sealed: this.d.envelope.encrypt(v.value, context(serverId, v.name)),
+        last4: v.value.length >= 8 ? v.value.slice(-4) : null,
+      };
     });
   }
 
   /** A remote server's request headers in clear, for Steward's own MCP client. Never exposed through the API. */
   revealHeaders(server: Pick<McpServer, 'id' | 'headers'>): Record<string, string> {
-    return Object.fromEntries(server.headers.map((h) => [h.name, h.secret ? this.d.envelope.decrypt(h.sealed, headerContext(server.id, h.name)) : h.value]));
+    return Object.fromEntries(
+      server.headers.map((h) => [
+        h.name,
+        h.secret ? this.d.envelope.decrypt(h.sealed, headerContext(server.id, h.name)) : h.value,
+      ]),
+    );
   }
 
   /**
@@ -271,14 +340,26 @@ export class McpServerService {
    * server: like a heartbeat, except that a server not reached keeps its last heartbeat
    * time and its capabilities (the tools it listed when last reached).
    */
-  async recordProbe(scope: Scope, id: string, probe: { ok: true; capabilities: string[] } | { ok: false; error: string }): Promise<McpServer> {
+  async recordProbe(
+    scope: Scope,
+    id: string,
+    probe: { ok: true; capabilities: string[] } | { ok: false; error: string },
+  ): Promise<McpServer> {
     if (probe.ok) return this.heartbeat(scope, { id, ok: true, capabilities: probe.capabilities });
     return inTransaction(scope, async (tx) => {
       const server = await this.locked(tx.em, id);
       const before = server.status;
-      const changed = server.isActive ? this.setStatus(server, McpServerStatus.ERROR, probe.error.slice(0, 2000)) : false;
+      const changed = server.isActive
+        ? this.setStatus(server, McpServerStatus.ERROR, probe.error.slice(0, 2000))
+        : false;
       if (changed) {
-        this.d.audit.record(tx, { action: 'mcpServer.status', entityType: 'McpServer', entityId: server.id, before: { status: before }, after: { status: server.status, error: server.lastError ?? null } });
+        this.d.audit.record(tx, {
+          action: 'mcpServer.status',
+          entityType: 'McpServer',
+          entityId: server.id,
+          before: { status: before },
+          after: { status: server.status, error: server.lastError ?? null },
+        });
         await this.publish(tx, server);
       }
       return server;
@@ -296,7 +377,10 @@ export class McpServerService {
   }
 
   private publish(tx: Scope, server: McpServer) {
-    return this.d.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, { mcpServerId: server.id, status: server.status } satisfies McpServerEvent);
+    return this.d.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, {
+      mcpServerId: server.id,
+      status: server.status,
+    } satisfies McpServerEvent);
   }
 }
 

@@ -31,7 +31,15 @@ export const infrastructureModule = defineModule({
   }),
   /** Idle containers to sleep (every minute), silent MCP servers to ERROR (every tick). */
   jobs: (services, { config }) => [
-    { name: 'infrastructure.sleepIdleContainers', intervalMs: 60_000, run: ({ em }) => services.containers.sleepIdle(em) },
-    { name: 'infrastructure.mcpHeartbeats', intervalMs: Math.min(config.JOB_TICK_MS, config.MCP_HEARTBEAT_TIMEOUT_SECONDS * 500), run: ({ em }) => services.mcpServers.markSilent(em) },
+    {
+      name: 'infrastructure.sleepIdleContainers',
+      intervalMs: 60_000,
+      run: ({ em }) => services.containers.sleepIdle(em),
+    },
+    {
+      name: 'infrastructure.mcpHeartbeats',
+      intervalMs: Math.min(config.JOB_TICK_MS, config.MCP_HEARTBEAT_TIMEOUT_SECONDS * 500),
+      run: ({ em }) => services.mcpServers.markSilent(em),
+    },
   ],
 });

@@ -7,7 +7,12 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { isUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
-import { CreateWatcherInput, ReportWatcherRunInput, UpdateWatcherInput, WatcherWhere } from './infrastructure.inputs.js';
+import {
+  CreateWatcherInput,
+  ReportWatcherRunInput,
+  UpdateWatcherInput,
+  WatcherWhere,
+} from './infrastructure.inputs.js';
 import { Watcher, WatcherRun } from './watcher.entity.js';
 
 const WatcherConnection = ConnectionType(Watcher);
@@ -24,14 +29,21 @@ export class WatcherResolver {
 
   @Allow('ADMIN', 'SERVICE')
   @Query(() => WatcherConnection, { description: 'Admins and services; failing: those whose last run failed.' })
-  watchers(@Args() page: PageArgs, @Arg('where', () => WatcherWhere, { nullable: true }) where: WatcherWhere | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  watchers(
+    @Args() page: PageArgs,
+    @Arg('where', () => WatcherWhere, { nullable: true }) where: WatcherWhere | null,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     return ctx.services.watchers.list(selectedFields(info, ['edges', 'node']), where ?? {}, page);
   }
 
   @FieldResolver(() => WatcherRunConnection, { description: 'Reported runs, newest first.' })
   runs(@Root() w: RowOf<Watcher>, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders
-      .pagePerParent(readModel(WatcherRun), 'watcher', selectedFields(info, ['edges', 'node']), page, { sort: { property: 'createdAt', direction: 'DESC', type: 'timestamptz' } })
+      .pagePerParent(readModel(WatcherRun), 'watcher', selectedFields(info, ['edges', 'node']), page, {
+        sort: { property: 'createdAt', direction: 'DESC', type: 'timestamptz' },
+      })
       .load(w.id);
   }
 
@@ -51,7 +63,9 @@ export class WatcherResolver {
   }
 
   @Allow('SERVICE')
-  @Mutation(() => WatcherRun, { description: 'A watcher process (service token) reports a run: last run, last error and error counts follow.' })
+  @Mutation(() => WatcherRun, {
+    description: 'A watcher process (service token) reports a run: last run, last error and error counts follow.',
+  })
   reportWatcherRun(@Arg('input') input: ReportWatcherRunInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.watchers.reportRun(ctx, viewer, input);
   }

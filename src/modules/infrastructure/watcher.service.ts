@@ -1,13 +1,19 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/index.js';
-import type { CreateWatcherInput, ReportWatcherRunInput, UpdateWatcherInput, WatcherWhere } from './infrastructure.inputs.js';
+import type {
+  CreateWatcherInput,
+  ReportWatcherRunInput,
+  UpdateWatcherInput,
+  WatcherWhere,
+} from './infrastructure.inputs.js';
 import { Watcher, WatcherRun } from './watcher.entity.js';
 
 export interface WatcherDeps {
@@ -36,11 +42,17 @@ export class WatcherService {
           createdBy: viewer.serviceActor ? null : viewer.userId,
         });
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'watcher.create', entityType: 'Watcher', entityId: w.id, after: snapshot(w) });
+        this.d.audit.record(tx, {
+          action: 'watcher.create',
+          entityType: 'Watcher',
+          entityId: w.id,
+          after: snapshot(w),
+        });
         return w;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`A watcher named ${input.name} exists already`);
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`A watcher named ${input.name} exists already`);
       throw err;
     }
   }
@@ -54,11 +66,18 @@ export class WatcherService {
         if (input.config != null) w.config = input.config;
         if (input.isActive != null) w.isActive = input.isActive;
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'watcher.update', entityType: 'Watcher', entityId: w.id, before, after: snapshot(w) });
+        this.d.audit.record(tx, {
+          action: 'watcher.update',
+          entityType: 'Watcher',
+          entityId: w.id,
+          before,
+          after: snapshot(w),
+        });
         return w;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`A watcher named ${input.name} exists already`);
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`A watcher named ${input.name} exists already`);
       throw err;
     }
   }
@@ -103,7 +122,14 @@ export class WatcherService {
         entityType: 'Watcher',
         entityId: w.id,
         outcome: input.ok ? 'SUCCESS' : 'FAILURE',
-        after: { runId: run.id, ok: input.ok, error: run.error ?? null, itemsProcessed: run.itemsProcessed ?? null, errorCount: w.errorCount, consecutiveErrors: w.consecutiveErrors },
+        after: {
+          runId: run.id,
+          ok: input.ok,
+          error: run.error ?? null,
+          itemsProcessed: run.itemsProcessed ?? null,
+          errorCount: w.errorCount,
+          consecutiveErrors: w.consecutiveErrors,
+        },
       });
       return run;
     });

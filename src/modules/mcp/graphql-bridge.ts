@@ -1,4 +1,5 @@
 import { execute, type DocumentNode, type GraphQLSchema } from 'graphql';
+
 import { createContext, type Runtime } from '../../server/context.js';
 import { createErrorFormatter, type ErrorFormatter } from '../../server/errors.js';
 import type { RequestMeta, Viewer } from '../../shared/scope.js';
@@ -31,8 +32,18 @@ export class GraphQLBridge {
     this.formatError = createErrorFormatter(runtime.logger, runtime.config.isProduction);
   }
 
-  async run<T>(document: DocumentNode, variables: Record<string, unknown>, viewer: Viewer, meta: RequestMeta): Promise<T> {
-    const result = await execute({ schema: this.schema, document, variableValues: variables, contextValue: createContext(this.runtime, viewer, meta) });
+  async run<T>(
+    document: DocumentNode,
+    variables: Record<string, unknown>,
+    viewer: Viewer,
+    meta: RequestMeta,
+  ): Promise<T> {
+    const result = await execute({
+      schema: this.schema,
+      document,
+      variableValues: variables,
+      contextValue: createContext(this.runtime, viewer, meta),
+    });
     const error = result.errors?.[0];
     if (error) {
       const formatted = this.formatError(error.toJSON(), error, meta.requestId);

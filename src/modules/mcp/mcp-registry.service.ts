@@ -1,11 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import pLimit from 'p-limit';
+
 import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { inTransaction, systemMeta, type Scope } from '../../shared/scope.js';
-import { McpServer } from '../infrastructure/mcp-server.entity.js';
 import type { McpServerService } from '../infrastructure/index.js';
+import { McpServer } from '../infrastructure/mcp-server.entity.js';
 import { McpServerTool } from './mcp-server-tool.entity.js';
 import { describeFailure, probe, type RemoteServer } from './remote-client.js';
 
@@ -22,7 +23,8 @@ export function withoutNul<T>(value: T): T {
   const clean = (v: unknown): unknown => {
     if (typeof v === 'string') return v.replace(/\u0000/g, '');
     if (Array.isArray(v)) return v.map(clean);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/\u0000/g, ''), clean(x)]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/\u0000/g, ''), clean(x)]));
     return v;
   };
   return value == null ? value : (clean(JSON.parse(JSON.stringify(value))) as T);
@@ -48,7 +50,8 @@ export class McpRegistryService {
     const serverId = requireUuid(id);
     const server = await scope.em.fork().findOne(McpServer, serverId);
     if (!server) throw new NotFoundError('McpServer', serverId);
-    if (!server.url) throw BadInputError.field('id', 'is a local (command) server: Steward reaches only servers with a url');
+    if (!server.url)
+      throw BadInputError.field('id', 'is a local (command) server: Steward reaches only servers with a url');
     if (!server.isActive) throw BadInputError.field('id', 'is disabled');
     return this.probeOne(scope, server);
   }
@@ -58,7 +61,15 @@ export class McpRegistryService {
     const servers = await em.find(McpServer, { isActive: true, url: { $ne: null } });
     const limit = pLimit(PROBE_CONCURRENCY);
     const scope: Scope = { em, viewer: null, meta: systemMeta('mcp.heartbeat') };
-    await Promise.all(servers.map((s) => limit(() => this.probeOne({ ...scope, em: em.fork() as EntityManager }, s).catch((err) => this.d.logger.error({ err, module: 'mcp', mcpServerId: s.id }, 'MCP probe could not be recorded')))));
+    await Promise.all(
+      servers.map((s) =>
+        limit(() =>
+          this.probeOne({ ...scope, em: em.fork() as EntityManager }, s).catch((err) =>
+            this.d.logger.error({ err, module: 'mcp', mcpServerId: s.id }, 'MCP probe could not be recorded'),
+          ),
+        ),
+      ),
+    );
     return servers.length;
   }
 
@@ -68,7 +79,10 @@ export class McpRegistryService {
       tools = await probe(this.remote(server));
     } catch (err) {
       const error = describeFailure(err);
-      this.d.logger.warn({ module: 'mcp', mcpServerId: server.id, mcpServer: server.name, error }, `MCP server ${server.name} did not answer`);
+      this.d.logger.warn(
+        { module: 'mcp', mcpServerId: server.id, mcpServer: server.name, error },
+        `MCP server ${server.name} did not answer`,
+      );
       return this.d.mcpServers.recordProbe(scope, server.id, { ok: false, error });
     }
     return inTransaction(scope, async (tx) => {

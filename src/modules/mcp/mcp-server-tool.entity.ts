@@ -32,11 +32,17 @@ export class McpServerTool extends TimestampedEntity {
   @Property({ type: 'jsonb' })
   inputSchema!: Record<string, unknown>;
 
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'JSON Schema of structuredContent, when the server declares one' })
+  @Field(() => GraphQLJSONObject, {
+    nullable: true,
+    description: 'JSON Schema of structuredContent, when the server declares one',
+  })
   @Property({ type: 'jsonb', nullable: true })
   outputSchema?: Record<string, unknown> | null;
 
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'The server\'s hints (readOnlyHint, destructiveHint, …): hints, never trusted for access' })
+  @Field(() => GraphQLJSONObject, {
+    nullable: true,
+    description: "The server's hints (readOnlyHint, destructiveHint, …): hints, never trusted for access",
+  })
   @Property({ type: 'jsonb', nullable: true })
   annotations?: Record<string, unknown> | null;
 }

@@ -30,7 +30,10 @@ registerEnumType(McpToolCallStatus, { name: 'McpToolCallStatus' });
 @Entity({ tableName: 'mcp_tool_calls' })
 @Index({ properties: ['project', 'id'] })
 @Index({ properties: ['approval'] })
-@Index({ name: 'mcp_tool_calls_open_index', expression: `create index "mcp_tool_calls_open_index" on "mcp_tool_calls" ("caller_id", "arguments_digest") where not "consumed"` })
+@Index({
+  name: 'mcp_tool_calls_open_index',
+  expression: `create index "mcp_tool_calls_open_index" on "mcp_tool_calls" ("caller_id", "arguments_digest") where not "consumed"`,
+})
 export class McpToolCall extends TimestampedEntity {
   @ManyToOne(() => Project, { ref: true, nullable: true, deleteRule: 'set null' })
   project?: Ref<Project> | null;
@@ -38,7 +41,7 @@ export class McpToolCall extends TimestampedEntity {
   @ManyToOne(() => McpServer, { ref: true, nullable: true, deleteRule: 'set null' })
   server?: Ref<McpServer> | null;
 
-  @Field({ description: 'The server\'s name at the time of the call' })
+  @Field({ description: "The server's name at the time of the call" })
   @Property({ type: 'text' })
   serverName!: string;
 
@@ -56,7 +59,7 @@ export class McpToolCall extends TimestampedEntity {
   @Property({ type: 'jsonb', nullable: true })
   arguments?: Record<string, unknown> | null;
 
-  @Field({ description: 'sha256 of the arguments\' canonical JSON (RFC 8785)' })
+  @Field({ description: "sha256 of the arguments' canonical JSON (RFC 8785)" })
   @Property({ type: 'text' })
   argumentsDigest!: string;
 

@@ -1,23 +1,29 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
 import { sha256 } from '../../shared/crypto.js';
-import { AppError, BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import {
+  AppError,
+  BadInputError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  requireUuid,
+} from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
-import { canonicalize } from '../audit/index.js';
-import type { AuditService } from '../audit/index.js';
+import { canonicalize, type AuditService } from '../audit/index.js';
 import { Role } from '../identity/user.entity.js';
 import { McpServer } from '../infrastructure/mcp-server.entity.js';
-import { ProjectRole } from '../projects/project-member.entity.js';
 import type { ProjectService } from '../projects/index.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
 import { Approval, ApprovalStatus } from '../work/approval.entity.js';
 import type { ApprovalService } from '../work/index.js';
 import { assertMcpAccess } from './access.js';
-import type { McpRegistryService } from './mcp-registry.service.js';
-import { withoutNul } from './mcp-registry.service.js';
+import { withoutNul, type McpRegistryService } from './mcp-registry.service.js';
 import { McpToolCall, McpToolCallStatus } from './mcp-tool-call.entity.js';
 import { McpToolGrant } from './mcp-tool-grant.entity.js';
 import { callRemoteTool, describeFailure } from './remote-client.js';
@@ -28,7 +34,8 @@ export const TOOL_CALL_ACTION = 'mcp.tool_call';
 const MAX_KEPT_RESULT_BYTES = 512 * 1024;
 /** How long a retry waits for the same call running elsewhere. */
 const WAIT_FOR_RUNNING_MS = 130_000;
-const INTERRUPTED = 'Interrupted: the instance running this call stopped before it finished; it is not run again (the server may have done it)';
+const INTERRUPTED =
+  'Interrupted: the instance running this call stopped before it finished; it is not run again (the server may have done it)';
 
 export interface McpToolCallDeps {
   db: SqlClient;
@@ -64,7 +71,13 @@ export interface GrantInput {
 
 /** What of the caller identifies "the same caller" across retries. */
 const callerKey = (v: Viewer) => ({ callerId: v.userId, callerActor: v.serviceActor ?? null });
-const OPEN = [McpToolCallStatus.AWAITING_APPROVAL, McpToolCallStatus.APPROVED, McpToolCallStatus.RUNNING, McpToolCallStatus.REJECTED, McpToolCallStatus.EXPIRED];
+const OPEN = [
+  McpToolCallStatus.AWAITING_APPROVAL,
+  McpToolCallStatus.APPROVED,
+  McpToolCallStatus.RUNNING,
+  McpToolCallStatus.REJECTED,
+  McpToolCallStatus.EXPIRED,
+];
 
 /**
  * Tool calls through Steward to the registered remote servers. Who may call what is the
@@ -82,14 +95,32 @@ export class McpToolCallService {
   /** Registers the decision hook: an approval's decision moves its call, in the deciding transaction. */
   install(): void {
     this.d.approvals.onDecided(TOOL_CALL_ACTION, async (tx, approval, status) => {
-      const next = status === ApprovalStatus.APPROVED ? McpToolCallStatus.APPROVED : status === ApprovalStatus.REJECTED ? McpToolCallStatus.REJECTED : McpToolCallStatus.EXPIRED;
+      const next =
+        status === ApprovalStatus.APPROVED
+          ? McpToolCallStatus.APPROVED
+          : status === ApprovalStatus.REJECTED
+            ? McpToolCallStatus.REJECTED
+            : McpToolCallStatus.EXPIRED;
       const rows = await tx.em.execute<{ id: string; server_name: string; tool: string; arguments_digest: string }[]>(
         `UPDATE mcp_tool_calls SET status = ?, arguments = CASE WHEN ? THEN arguments ELSE NULL END, updated_at = now()
           WHERE approval_id = ? AND status = 'AWAITING_APPROVAL' RETURNING id, server_name, tool, arguments_digest`,
         [next, next === McpToolCallStatus.APPROVED, approval.id],
       );
       for (const r of rows) {
-        this.d.audit.record(tx, { action: 'mcpTool.call', entityType: 'McpToolCall', entityId: r.id, before: { status: 'AWAITING_APPROVAL' }, after: { server: r.server_name, tool: r.tool, argumentsDigest: r.arguments_digest, status: next, approvalId: approval.id }, outcome: next === McpToolCallStatus.APPROVED ? 'SUCCESS' : 'FAILURE' });
+        this.d.audit.record(tx, {
+          action: 'mcpTool.call',
+          entityType: 'McpToolCall',
+          entityId: r.id,
+          before: { status: 'AWAITING_APPROVAL' },
+          after: {
+            server: r.server_name,
+            tool: r.tool,
+            argumentsDigest: r.arguments_digest,
+            status: next,
+            approvalId: approval.id,
+          },
+          outcome: next === McpToolCallStatus.APPROVED ? 'SUCCESS' : 'FAILURE',
+        });
       }
     });
   }
@@ -106,9 +137,22 @@ export class McpToolCallService {
       let grant = await tx.em.findOne(McpToolGrant, { project: projectId, server: serverId, tool });
       const before = grant ? { needsApproval: grant.needsApproval } : null;
       if (grant) grant.needsApproval = input.needsApproval ?? grant.needsApproval;
-      else grant = tx.em.create(McpToolGrant, { project: projectId, server: serverId, tool, needsApproval: input.needsApproval ?? false, createdBy: viewer.userId });
+      else
+        grant = tx.em.create(McpToolGrant, {
+          project: projectId,
+          server: serverId,
+          tool,
+          needsApproval: input.needsApproval ?? false,
+          createdBy: viewer.userId,
+        });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'mcpTool.allow', entityType: 'McpToolGrant', entityId: grant.id, before, after: { projectId, serverId, tool, needsApproval: grant.needsApproval } });
+      this.d.audit.record(tx, {
+        action: 'mcpTool.allow',
+        entityType: 'McpToolGrant',
+        entityId: grant.id,
+        before,
+        after: { projectId, serverId, tool, needsApproval: grant.needsApproval },
+      });
       return grant;
     });
   }
@@ -119,7 +163,17 @@ export class McpToolCallService {
       const grant = await tx.em.findOne(McpToolGrant, grantId);
       if (!grant) throw new NotFoundError('McpToolGrant', grantId);
       await this.mayManage(viewer, grant.project.id);
-      this.d.audit.record(tx, { action: 'mcpTool.disallow', entityType: 'McpToolGrant', entityId: grant.id, before: { projectId: grant.project.id, serverId: grant.server.id, tool: grant.tool ?? null, needsApproval: grant.needsApproval } });
+      this.d.audit.record(tx, {
+        action: 'mcpTool.disallow',
+        entityType: 'McpToolGrant',
+        entityId: grant.id,
+        before: {
+          projectId: grant.project.id,
+          serverId: grant.server.id,
+          tool: grant.tool ?? null,
+          needsApproval: grant.needsApproval,
+        },
+      });
       tx.em.remove(grant);
       return true;
     });
@@ -129,7 +183,8 @@ export class McpToolCallService {
   async grants(viewer: Viewer, projectId: string): Promise<McpToolGrant[]> {
     const id = requireUuid(projectId, 'projectId');
     await this.d.projects.policy.require(viewer, id, ProjectRole.VIEWER);
-    return this.d.db.query<McpToolGrant>(sql`SELECT id, created_at AS "createdAt", updated_at AS "updatedAt", tool, needs_approval AS "needsApproval", server_id AS server, project_id AS project
+    return this.d.db
+      .query<McpToolGrant>(sql`SELECT id, created_at AS "createdAt", updated_at AS "updatedAt", tool, needs_approval AS "needsApproval", server_id AS server, project_id AS project
       FROM mcp_tool_grants WHERE project_id = ${id}::uuid ORDER BY created_at, id`);
   }
 
@@ -153,10 +208,19 @@ export class McpToolCallService {
    * one, every tool for an admin), for Steward's `/mcp` tool list.
    */
   async callable(viewer: Viewer, projectId: string | null) {
-    type Row = { server_id: string; server_name: string; name: string; title: string | null; description: string | null; input_schema: Record<string, unknown>; needs_approval: boolean };
+    type Row = {
+      server_id: string;
+      server_name: string;
+      name: string;
+      title: string | null;
+      description: string | null;
+      input_schema: Record<string, unknown>;
+      needs_approval: boolean;
+    };
     if (!projectId) {
       if (viewer.role !== Role.ADMIN || viewer.serviceActor) return [];
-      return this.d.db.query<Row>(sql`SELECT s.id AS server_id, s.name AS server_name, t.name, t.title, t.description, t.input_schema, false AS needs_approval
+      return this.d.db
+        .query<Row>(sql`SELECT s.id AS server_id, s.name AS server_name, t.name, t.title, t.description, t.input_schema, false AS needs_approval
         FROM mcp_server_tools t JOIN mcp_servers s ON s.id = t.server_id WHERE s.is_active AND s.url IS NOT NULL ORDER BY s.name, t.name`);
     }
     try {
@@ -164,7 +228,8 @@ export class McpToolCallService {
     } catch {
       return [];
     }
-    return this.d.db.query<Row>(sql`SELECT s.id AS server_id, s.name AS server_name, t.name, t.title, t.description, t.input_schema, g.needs_approval
+    return this.d.db
+      .query<Row>(sql`SELECT s.id AS server_id, s.name AS server_name, t.name, t.title, t.description, t.input_schema, g.needs_approval
       FROM mcp_server_tools t JOIN mcp_servers s ON s.id = t.server_id
       CROSS JOIN LATERAL (SELECT needs_approval FROM mcp_tool_grants g WHERE g.project_id = ${projectId}::uuid AND g.server_id = s.id AND (g.tool = t.name OR g.tool IS NULL) ORDER BY g.tool NULLS LAST LIMIT 1) g
       WHERE s.is_active AND s.url IS NOT NULL ORDER BY s.name, t.name`);
@@ -177,7 +242,8 @@ export class McpToolCallService {
     const projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
     const tool = input.tool;
     const args = input.arguments ?? {};
-    if (typeof args !== 'object' || Array.isArray(args)) throw BadInputError.field('arguments', 'must be a JSON object');
+    if (typeof args !== 'object' || Array.isArray(args))
+      throw BadInputError.field('arguments', 'must be a JSON object');
     assertMcpAccess(viewer, projectId);
     const server = await scope.em.fork().findOne(McpServer, serverId);
     if (!server) throw new NotFoundError('McpServer', serverId);
@@ -193,15 +259,20 @@ export class McpToolCallService {
         if (!grant) throw new ForbiddenError(`The project's allow list does not include ${server.name}'s tool ${tool}`);
         needsApproval = grant.needsApproval;
       } else if (viewer.role !== Role.ADMIN || viewer.serviceActor) {
-        throw new ForbiddenError('Give the projectId whose allow list applies (only admins call tools without a project)');
+        throw new ForbiddenError(
+          'Give the projectId whose allow list applies (only admins call tools without a project)',
+        );
       }
     } catch (err) {
       // Refusals are on the record too (a stranger's NOT_FOUND, an archived project's CONFLICT included).
       if (err instanceof AppError) await this.refused(scope, record, `${err.code}: ${err.message}`);
       throw err;
     }
-    if (!server.isActive || !server.url) throw new ConflictError(`${server.name} is ${server.url ? 'disabled' : 'a local server Steward does not reach'}`);
-    const known = await this.d.db.one(sql`SELECT 1 AS one FROM mcp_server_tools WHERE server_id = ${serverId}::uuid AND name = ${tool}`);
+    if (!server.isActive || !server.url)
+      throw new ConflictError(`${server.name} is ${server.url ? 'disabled' : 'a local server Steward does not reach'}`);
+    const known = await this.d.db.one(
+      sql`SELECT 1 AS one FROM mcp_server_tools WHERE server_id = ${serverId}::uuid AND name = ${tool}`,
+    );
     if (!known) throw new NotFoundError('McpTool', tool);
 
     if (!needsApproval) {
@@ -212,11 +283,25 @@ export class McpToolCallService {
   }
 
   /** A gated call: the open one with the same caller, project, server, tool and arguments, or a new one with its approval. */
-  private async gated(scope: Scope, viewer: Viewer, record: CallRecord, args: Record<string, unknown>): Promise<ToolCallOutcome> {
+  private async gated(
+    scope: Scope,
+    viewer: Viewer,
+    record: CallRecord,
+    args: Record<string, unknown>,
+  ): Promise<ToolCallOutcome> {
     const { callerId, callerActor } = callerKey(viewer);
     const open = await scope.em.fork().findOne(
       McpToolCall,
-      { caller: callerId, callerActor, project: record.projectId, server: record.server.id, tool: record.tool, argumentsDigest: record.digest, consumed: false, status: { $in: OPEN } },
+      {
+        caller: callerId,
+        callerActor,
+        project: record.projectId,
+        server: record.server.id,
+        tool: record.tool,
+        argumentsDigest: record.digest,
+        consumed: false,
+        status: { $in: OPEN },
+      },
       { orderBy: { id: 'DESC' } },
     );
     if (!open) {
@@ -224,7 +309,13 @@ export class McpToolCallService {
         const approval = await this.d.approvals.request(tx, viewer, {
           projectId: record.projectId,
           actionType: TOOL_CALL_ACTION,
-          details: { server: record.server.name, serverId: record.server.id, tool: record.tool, argumentsDigest: record.digest, arguments: withoutNul(args) },
+          details: {
+            server: record.server.name,
+            serverId: record.server.id,
+            tool: record.tool,
+            argumentsDigest: record.digest,
+            arguments: withoutNul(args),
+          },
         });
         const call = await this.open(tx, record, McpToolCallStatus.AWAITING_APPROVAL, args, approval.id);
         return { call, approval, content: null, structuredContent: null, isError: false };
@@ -236,9 +327,20 @@ export class McpToolCallService {
         return { call: open, approval, content: null, structuredContent: null, isError: false };
       case McpToolCallStatus.REJECTED:
       case McpToolCallStatus.EXPIRED: {
-        await this.d.db.query(sql`UPDATE mcp_tool_calls SET consumed = true, updated_at = now() WHERE id = ${open.id}::uuid`);
-        const why = open.status === McpToolCallStatus.REJECTED ? `rejected${approval.notes ? `: ${approval.notes}` : ''}` : 'expired before anyone decided';
-        return { call: open, approval, content: [{ type: 'text', text: `Not run: the approval was ${why}` }], structuredContent: null, isError: true };
+        await this.d.db.query(
+          sql`UPDATE mcp_tool_calls SET consumed = true, updated_at = now() WHERE id = ${open.id}::uuid`,
+        );
+        const why =
+          open.status === McpToolCallStatus.REJECTED
+            ? `rejected${approval.notes ? `: ${approval.notes}` : ''}`
+            : 'expired before anyone decided';
+        return {
+          call: open,
+          approval,
+          content: [{ type: 'text', text: `Not run: the approval was ${why}` }],
+          structuredContent: null,
+          isError: true,
+        };
       }
       default: {
         // APPROVED: this caller runs it, if it is the one that moves it to RUNNING.
@@ -259,30 +361,63 @@ export class McpToolCallService {
   private async awaitFinished(scope: Scope, id: string, approval: Approval): Promise<ToolCallOutcome> {
     const deadline = Date.now() + WAIT_FOR_RUNNING_MS;
     await inTransaction(scope, async (tx) => {
-      const [lost] = await tx.em.execute<{ id: string; server_name: string; tool: string; arguments_digest: string; project_id: string | null }[]>(
+      const [lost] = await tx.em.execute<
+        { id: string; server_name: string; tool: string; arguments_digest: string; project_id: string | null }[]
+      >(
         `UPDATE mcp_tool_calls SET status = 'FAILED', consumed = true, arguments = NULL, is_error = true, error = ?, finished_at = now(), updated_at = now()
           WHERE id = ? AND status = 'RUNNING' AND updated_at < now() - make_interval(secs => ?) RETURNING id, server_name, tool, arguments_digest, project_id`,
         [INTERRUPTED, id, WAIT_FOR_RUNNING_MS / 1000],
       );
       if (lost) {
-        this.d.audit.record(tx, { action: 'mcpTool.call', entityType: 'McpToolCall', entityId: lost.id, after: { server: lost.server_name, tool: lost.tool, projectId: lost.project_id, argumentsDigest: lost.arguments_digest, status: McpToolCallStatus.FAILED, error: INTERRUPTED, approvalId: approval.id }, outcome: 'FAILURE' });
+        this.d.audit.record(tx, {
+          action: 'mcpTool.call',
+          entityType: 'McpToolCall',
+          entityId: lost.id,
+          after: {
+            server: lost.server_name,
+            tool: lost.tool,
+            projectId: lost.project_id,
+            argumentsDigest: lost.arguments_digest,
+            status: McpToolCallStatus.FAILED,
+            error: INTERRUPTED,
+            approvalId: approval.id,
+          },
+          outcome: 'FAILURE',
+        });
       }
     });
     for (;;) {
       const call = await scope.em.fork().findOneOrFail(McpToolCall, id);
-      if (call.status === McpToolCallStatus.SUCCEEDED || call.status === McpToolCallStatus.FAILED) return this.outcome(call, approval);
+      if (call.status === McpToolCallStatus.SUCCEEDED || call.status === McpToolCallStatus.FAILED)
+        return this.outcome(call, approval);
       if (Date.now() > deadline) throw new ConflictError('This tool call is still running');
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
   private outcome(call: McpToolCall, approval: Approval | null): ToolCallOutcome {
-    if (!call.result && call.error) return { call, approval, content: [{ type: 'text', text: call.error }], structuredContent: null, isError: true };
-    const r = (call.result ?? {}) as { content?: CallToolResult['content']; structuredContent?: Record<string, unknown> };
-    return { call, approval, content: r.content ?? null, structuredContent: r.structuredContent ?? null, isError: call.isError ?? call.status === McpToolCallStatus.FAILED };
+    if (!call.result && call.error)
+      return { call, approval, content: [{ type: 'text', text: call.error }], structuredContent: null, isError: true };
+    const r = (call.result ?? {}) as {
+      content?: CallToolResult['content'];
+      structuredContent?: Record<string, unknown>;
+    };
+    return {
+      call,
+      approval,
+      content: r.content ?? null,
+      structuredContent: r.structuredContent ?? null,
+      isError: call.isError ?? call.status === McpToolCallStatus.FAILED,
+    };
   }
 
-  private async open(scope: Scope, r: CallRecord, status: McpToolCallStatus, args: Record<string, unknown> | null, approvalId: string | null): Promise<McpToolCall> {
+  private async open(
+    scope: Scope,
+    r: CallRecord,
+    status: McpToolCallStatus,
+    args: Record<string, unknown> | null,
+    approvalId: string | null,
+  ): Promise<McpToolCall> {
     const { callerId, callerActor } = callerKey(scope.viewer!);
     return inTransaction(scope, async (tx) => {
       const call = tx.em.create(McpToolCall, {
@@ -299,7 +434,20 @@ export class McpToolCallService {
       });
       await tx.em.flush();
       if (status === McpToolCallStatus.AWAITING_APPROVAL) {
-        this.d.audit.record(tx, { action: 'mcpTool.call', entityType: 'McpToolCall', entityId: call.id, after: { server: r.server.name, serverId: r.server.id, tool: r.tool, projectId: r.projectId, argumentsDigest: r.digest, status, approvalId } });
+        this.d.audit.record(tx, {
+          action: 'mcpTool.call',
+          entityType: 'McpToolCall',
+          entityId: call.id,
+          after: {
+            server: r.server.name,
+            serverId: r.server.id,
+            tool: r.tool,
+            projectId: r.projectId,
+            argumentsDigest: r.digest,
+            status,
+            approvalId,
+          },
+        });
       }
       return call;
     });
@@ -308,13 +456,36 @@ export class McpToolCallService {
   private async refused(scope: Scope, r: CallRecord, reason: string) {
     const call = await this.open(scope, r, McpToolCallStatus.REFUSED, null, null);
     await inTransaction(scope, async (tx) => {
-      await tx.em.execute(`UPDATE mcp_tool_calls SET consumed = true, error = ?, finished_at = now(), duration_ms = 0 WHERE id = ?`, [reason, call.id]);
-      this.d.audit.record(tx, { action: 'mcpTool.call', entityType: 'McpToolCall', entityId: call.id, after: { server: r.server.name, serverId: r.server.id, tool: r.tool, projectId: r.projectId, argumentsDigest: r.digest, status: McpToolCallStatus.REFUSED, reason, durationMs: 0 }, outcome: 'FAILURE' });
+      await tx.em.execute(
+        `UPDATE mcp_tool_calls SET consumed = true, error = ?, finished_at = now(), duration_ms = 0 WHERE id = ?`,
+        [reason, call.id],
+      );
+      this.d.audit.record(tx, {
+        action: 'mcpTool.call',
+        entityType: 'McpToolCall',
+        entityId: call.id,
+        after: {
+          server: r.server.name,
+          serverId: r.server.id,
+          tool: r.tool,
+          projectId: r.projectId,
+          argumentsDigest: r.digest,
+          status: McpToolCallStatus.REFUSED,
+          reason,
+          durationMs: 0,
+        },
+        outcome: 'FAILURE',
+      });
     });
   }
 
   /** Runs a call this caller holds (RUNNING), and records what came of it, whatever that was. */
-  private async run(scope: Scope, call: McpToolCall, args: Record<string, unknown>, approval: Approval | null = null): Promise<ToolCallOutcome> {
+  private async run(
+    scope: Scope,
+    call: McpToolCall,
+    args: Record<string, unknown>,
+    approval: Approval | null = null,
+  ): Promise<ToolCallOutcome> {
     const started = performance.now();
     let result: CallToolResult | null = null;
     let failure: string | null = null;
@@ -327,11 +498,26 @@ export class McpToolCallService {
     const durationMs = Math.round(performance.now() - started);
     const isError = failure !== null || result?.isError === true;
     const status = isError ? McpToolCallStatus.FAILED : McpToolCallStatus.SUCCEEDED;
-    const content = result?.content ?? [{ type: 'text' as const, text: `The MCP server could not be reached: ${failure}` }];
+    const content = result?.content ?? [
+      { type: 'text' as const, text: `The MCP server could not be reached: ${failure}` },
+    ];
     const structuredContent = (result?.structuredContent as Record<string, unknown> | undefined) ?? null;
     let kept: Record<string, unknown> = withoutNul({ content, structuredContent });
-    if (JSON.stringify(kept).length > MAX_KEPT_RESULT_BYTES) kept = { content: [{ type: 'text', text: 'The result was too large to keep; it was returned to the caller that ran the call.' }], structuredContent: null };
-    const error = failure ?? (isError ? content.map((c) => (c.type === 'text' ? c.text : '')).join(' ').slice(0, 2000) || 'the tool reported an error' : null);
+    if (JSON.stringify(kept).length > MAX_KEPT_RESULT_BYTES)
+      kept = {
+        content: [
+          { type: 'text', text: 'The result was too large to keep; it was returned to the caller that ran the call.' },
+        ],
+        structuredContent: null,
+      };
+    const error =
+      failure ??
+      (isError
+        ? content
+            .map((c) => (c.type === 'text' ? c.text : ''))
+            .join(' ')
+            .slice(0, 2000) || 'the tool reported an error'
+        : null);
     await inTransaction(scope, async (tx) => {
       await tx.em.execute(
         `UPDATE mcp_tool_calls SET status = ?, consumed = true, arguments = NULL, is_error = ?, result = ?, error = ?, duration_ms = ?, finished_at = now(), updated_at = now() WHERE id = ?`,
@@ -341,7 +527,17 @@ export class McpToolCallService {
         action: 'mcpTool.call',
         entityType: 'McpToolCall',
         entityId: call.id,
-        after: { server: call.serverName, serverId: call.server?.id ?? null, tool: call.tool, projectId: call.project?.id ?? null, argumentsDigest: call.argumentsDigest, status, durationMs, approvalId: approval?.id ?? null, ...(error ? { error: error.slice(0, 500) } : {}) },
+        after: {
+          server: call.serverName,
+          serverId: call.server?.id ?? null,
+          tool: call.tool,
+          projectId: call.project?.id ?? null,
+          argumentsDigest: call.argumentsDigest,
+          status,
+          durationMs,
+          approvalId: approval?.id ?? null,
+          ...(error ? { error: error.slice(0, 500) } : {}),
+        },
         outcome: isError ? 'FAILURE' : 'SUCCESS',
       });
     });
@@ -350,7 +546,12 @@ export class McpToolCallService {
   }
 
   /** `mcpToolCalls`: admins see every call; project owners and maintainers their projects'. */
-  list(viewer: Viewer, fields: Iterable<string>, where: { projectId?: string | null; serverId?: string | null; status?: McpToolCallStatus[] | null }, page: PageArgs) {
+  list(
+    viewer: Viewer,
+    fields: Iterable<string>,
+    where: { projectId?: string | null; serverId?: string | null; status?: McpToolCallStatus[] | null },
+    page: PageArgs,
+  ) {
     const visible =
       viewer.role === Role.ADMIN && !viewer.serviceActor
         ? null
@@ -380,4 +581,3 @@ interface CallRecord {
   projectId: string | null;
   digest: string;
 }
-

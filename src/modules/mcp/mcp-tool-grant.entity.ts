@@ -13,7 +13,10 @@ import { Project } from '../projects/project.entity.js';
  */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'mcp_tool_grants' })
-@Unique({ name: 'mcp_tool_grants_unique', expression: `create unique index "mcp_tool_grants_unique" on "mcp_tool_grants" ("project_id", "server_id", coalesce("tool", ''))` })
+@Unique({
+  name: 'mcp_tool_grants_unique',
+  expression: `create unique index "mcp_tool_grants_unique" on "mcp_tool_grants" ("project_id", "server_id", coalesce("tool", ''))`,
+})
 export class McpToolGrant extends TimestampedEntity {
   @ManyToOne(() => Project, { ref: true, deleteRule: 'cascade' })
   project!: Ref<Project>;
@@ -25,7 +28,7 @@ export class McpToolGrant extends TimestampedEntity {
   @Property({ type: 'text', nullable: true })
   tool?: string | null;
 
-  @Field(() => Boolean, { description: 'Each call waits for a human\'s approval and runs once approved' })
+  @Field(() => Boolean, { description: "Each call waits for a human's approval and runs once approved" })
   @Property({ type: 'boolean', default: false })
   needsApproval: Opt<boolean> = false;
 

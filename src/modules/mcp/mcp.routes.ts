@@ -1,9 +1,17 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type CallToolResult,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { GraphQLSchema } from 'graphql';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+
 import type { Runtime } from '../../server/context.js';
 import { sendJson, type Route } from '../../server/http.js';
 import { AppError, isUuid } from '../../shared/errors.js';
@@ -16,7 +24,13 @@ import { stewardTools, type StewardTool, type ToolCall } from './steward-tools.j
 export interface RemoteTools {
   list(viewer: Viewer, projectId: string | null): Promise<Tool[]>;
   /** null: no such remote tool (the name is not `<server>__<tool>` of a server the caller may reach). */
-  call(viewer: Viewer, meta: RequestMeta, projectId: string | null, name: string, args: Record<string, unknown>): Promise<CallToolResult | null>;
+  call(
+    viewer: Viewer,
+    meta: RequestMeta,
+    projectId: string | null,
+    name: string,
+    args: Record<string, unknown>,
+  ): Promise<CallToolResult | null>;
 }
 
 const VERSION = '0.1.0';
@@ -25,16 +39,24 @@ const jsonRpcError = (code: number, message: string) => ({ jsonrpc: '2.0', error
 
 /** A failed tool call as MCP wants it: a result with isError, so that the model can read why. */
 export function toolFailure(code: string, message: string, details: Record<string, unknown> = {}): CallToolResult {
-  return { isError: true, content: [{ type: 'text', text: `${code}: ${message}` }], _meta: { 'steward/error': { code, ...details } } };
+  return {
+    isError: true,
+    content: [{ type: 'text', text: `${code}: ${message}` }],
+    _meta: { 'steward/error': { code, ...details } },
+  };
 }
 
 export function toolSuccess(structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
 }
 
-function readJson(req: IncomingMessage, limit: number): Promise<{ ok: true; body: unknown } | { ok: false; status: number; message: string }> {
+function readJson(
+  req: IncomingMessage,
+  limit: number,
+): Promise<{ ok: true; body: unknown } | { ok: false; status: number; message: string }> {
   return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > limit) return resolve({ ok: false, status: 413, message: `Request body exceeds ${limit} bytes` });
+    if (Number(req.headers['content-length'] ?? 0) > limit)
+      return resolve({ ok: false, status: 413, message: `Request body exceeds ${limit} bytes` });
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
@@ -81,14 +103,28 @@ export function mcpRoutes(schema: GraphQLSchema, remoteFor?: (orm: () => Runtime
   // Built on the first request, from the runtime the route is given.
   const setUp = (runtime: Runtime) => {
     const tools = stewardTools(runtime, new GraphQLBridge(schema, runtime));
-    return { runtime, byName: new Map(tools.map((t) => [t.name, t])), listed: tools.map(toolOf), remote: remoteFor?.(() => runtime.orm) };
+    return {
+      runtime,
+      byName: new Map(tools.map((t) => [t.name, t])),
+      listed: tools.map(toolOf),
+      remote: remoteFor?.(() => runtime.orm),
+    };
   };
 
-  async function runStewardTool(runtime: Runtime, tool: StewardTool, rawArgs: unknown, call: ToolCall): Promise<CallToolResult> {
+  async function runStewardTool(
+    runtime: Runtime,
+    tool: StewardTool,
+    rawArgs: unknown,
+    call: ToolCall,
+  ): Promise<CallToolResult> {
     const args = tool.input.safeParse(rawArgs ?? {});
     if (!args.success) {
       const fields = args.error.issues.map((i) => ({ field: i.path.join('.'), problem: i.message }));
-      return toolFailure('BAD_USER_INPUT', `Invalid input: ${fields.map((f) => `${f.field || 'arguments'}: ${f.problem}`).join('; ')}`, { fields });
+      return toolFailure(
+        'BAD_USER_INPUT',
+        `Invalid input: ${fields.map((f) => `${f.field || 'arguments'}: ${f.problem}`).join('; ')}`,
+        { fields },
+      );
     }
     try {
       return toolSuccess(await tool.run(args.data, call));
@@ -102,8 +138,13 @@ export function mcpRoutes(schema: GraphQLSchema, remoteFor?: (orm: () => Runtime
 
   function serverFor(viewer: Viewer, meta: RequestMeta, projectId: string | null): Server {
     const { runtime, byName, listed, remote } = ready!;
-    const server = new Server({ name: 'steward', title: 'Steward', version: VERSION }, { capabilities: { tools: { listChanged: false } } });
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [...listed, ...(remote ? await remote.list(viewer, projectId) : [])] }));
+    const server = new Server(
+      { name: 'steward', title: 'Steward', version: VERSION },
+      { capabilities: { tools: { listChanged: false } } },
+    );
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({
+      tools: [...listed, ...(remote ? await remote.list(viewer, projectId) : [])],
+    }));
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const name = request.params.name;
       const progressToken = request.params._meta?.progressToken;
@@ -113,7 +154,10 @@ export function mcpRoutes(schema: GraphQLSchema, remoteFor?: (orm: () => Runtime
         signal: extra.signal,
         progress: async (progress, total, message) => {
           if (progressToken === undefined) return;
-          await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress, total, message } });
+          await extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken, progress, total, message },
+          });
         },
       };
       const own = byName.get(name);
@@ -134,10 +178,17 @@ export function mcpRoutes(schema: GraphQLSchema, remoteFor?: (orm: () => Runtime
       if (!(err instanceof AppError)) throw err;
       return sendJson(res, 401, jsonRpcError(-32001, err.message), { 'www-authenticate': 'Bearer' });
     }
-    if (!viewer) return sendJson(res, 401, jsonRpcError(-32001, 'Authentication required: Authorization: Bearer <API token or service token>'), { 'www-authenticate': 'Bearer' });
+    if (!viewer)
+      return sendJson(
+        res,
+        401,
+        jsonRpcError(-32001, 'Authentication required: Authorization: Bearer <API token or service token>'),
+        { 'www-authenticate': 'Bearer' },
+      );
     const url = new URL(req.url ?? '/', 'http://localhost');
     const project = (req.headers['x-steward-project'] as string | undefined) ?? url.searchParams.get('project');
-    if (project && !isUuid(project)) return sendJson(res, 400, jsonRpcError(ErrorCode.InvalidRequest, 'X-Steward-Project must be a project id'));
+    if (project && !isUuid(project))
+      return sendJson(res, 400, jsonRpcError(ErrorCode.InvalidRequest, 'X-Steward-Project must be a project id'));
     const projectId = project ? project.toLowerCase() : null;
     assertMcpAccess(viewer, projectId);
 
@@ -154,7 +205,8 @@ export function mcpRoutes(schema: GraphQLSchema, remoteFor?: (orm: () => Runtime
   }
 
   // Stateless: there is no session to open a stream on (GET) or to end (DELETE).
-  const notAllowed = (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 405, jsonRpcError(-32000, 'Method not allowed: POST JSON-RPC messages to /mcp'), { allow: 'POST' });
+  const notAllowed = (_req: IncomingMessage, res: ServerResponse) =>
+    sendJson(res, 405, jsonRpcError(-32000, 'Method not allowed: POST JSON-RPC messages to /mcp'), { allow: 'POST' });
   return [
     { method: 'POST', path: /^\/mcp\/?$/, handler: handle },
     { method: 'GET', path: /^\/mcp\/?$/, handler: notAllowed },

@@ -15,7 +15,14 @@ export const mcpModule = defineModule({
   name: 'mcp',
   entities: mcpEntities,
   resolvers: [McpServerToolsResolver, McpToolCallResolver, McpToolGrantResolver],
-  create(deps: ModuleDeps<{ audit: AuditService; projects: ProjectService; approvals: ApprovalService; mcpServers: McpServerService }>): McpServices {
+  create(
+    deps: ModuleDeps<{
+      audit: AuditService;
+      projects: ProjectService;
+      approvals: ApprovalService;
+      mcpServers: McpServerService;
+    }>,
+  ): McpServices {
     const mcpRegistry = new McpRegistryService(deps);
     const mcpToolCalls = new McpToolCallService({ ...deps, registry: mcpRegistry });
     mcpToolCalls.install();

@@ -19,10 +19,16 @@ export interface RemoteServer {
  * Streamable HTTP, one connection per use (connect, work, close), so that nothing is held
  * between heartbeats and any instance can make any call.
  */
-async function withClient<T>(server: RemoteServer, timeoutMs: number, work: (client: Client, signal: AbortSignal) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  server: RemoteServer,
+  timeoutMs: number,
+  work: (client: Client, signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const client = new Client({ name: 'steward', version: '0.1.0' });
   const signal = AbortSignal.timeout(timeoutMs);
-  const transport = new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: server.headers, signal } });
+  const transport = new StreamableHTTPClientTransport(new URL(server.url), {
+    requestInit: { headers: server.headers, signal },
+  });
   try {
     await client.connect(transport, { signal, timeout: timeoutMs });
     return await work(client, signal);
@@ -47,8 +53,20 @@ export function probe(server: RemoteServer): Promise<Tool[]> {
 }
 
 /** Calls one tool and returns the server's result as it gave it. */
-export function callRemoteTool(server: RemoteServer, tool: string, args: Record<string, unknown>): Promise<CallToolResult> {
-  return withClient(server, CALL_TIMEOUT_MS, (client, signal) => client.callTool({ name: tool, arguments: args }, undefined, { signal, timeout: CALL_TIMEOUT_MS }) as Promise<CallToolResult>);
+export function callRemoteTool(
+  server: RemoteServer,
+  tool: string,
+  args: Record<string, unknown>,
+): Promise<CallToolResult> {
+  return withClient(
+    server,
+    CALL_TIMEOUT_MS,
+    (client, signal) =>
+      client.callTool({ name: tool, arguments: args }, undefined, {
+        signal,
+        timeout: CALL_TIMEOUT_MS,
+      }) as Promise<CallToolResult>,
+  );
 }
 
 /** A short, safe description of why a remote server could not be used. */

@@ -1,6 +1,7 @@
 import { parse } from 'graphql';
 import sql from 'sql-template-tag';
 import { z } from 'zod';
+
 import type { Runtime } from '../../server/context.js';
 import { inTransaction, type RequestMeta, type Viewer } from '../../shared/scope.js';
 import { APPROVAL_DECIDED, type ApprovalEvent } from '../work/index.js';
@@ -107,7 +108,8 @@ export function stewardTools(runtime: Runtime, graphql: GraphQLBridge): StewardT
         call.signal.addEventListener('abort', done);
       });
       state = await approvalState(call.viewer, current.id);
-      if (state.status === 'PENDING' && !state.expired) await call.progress(Math.round((Date.now() - started) / 1000), seconds, 'waiting for a decision');
+      if (state.status === 'PENDING' && !state.expired)
+        await call.progress(Math.round((Date.now() - started) / 1000), seconds, 'waiting for a decision');
     }
     return state;
   }
@@ -117,7 +119,7 @@ export function stewardTools(runtime: Runtime, graphql: GraphQLBridge): StewardT
       name: 'request_approval',
       title: 'Ask a human to approve an action',
       description:
-        'Creates a PENDING approval for an action of a task or project; its deciders (the project\'s owner and maintainers, or admins) are notified at once. ' +
+        "Creates a PENDING approval for an action of a task or project; its deciders (the project's owner and maintainers, or admins) are notified at once. " +
         'Poll or wait for the decision with get_approval.',
       readOnly: false,
       input: z.object({
@@ -125,7 +127,13 @@ export function stewardTools(runtime: Runtime, graphql: GraphQLBridge): StewardT
         details: z.record(z.string(), z.unknown()).optional().describe('Anything the deciders need to judge it'),
         taskId: uuid().optional().describe('The task the action belongs to (its project is implied)'),
         projectId: uuid().optional().describe('Or the project, for a project-wide action'),
-        expiresInMinutes: z.number().int().min(1).max(525_600).optional().describe('Default: the organisation\'s approval lifetime'),
+        expiresInMinutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(525_600)
+          .optional()
+          .describe("Default: the organisation's approval lifetime"),
       }),
       output: z.object({ approvalId: z.string(), status: APPROVAL_STATUS, expiresAt: z.string().nullable() }),
       async run(args, call) {
@@ -136,25 +144,33 @@ export function stewardTools(runtime: Runtime, graphql: GraphQLBridge): StewardT
           projectId: args.projectId ?? null,
           expiresAt: args.expiresInMinutes ? new Date(Date.now() + args.expiresInMinutes * 60_000).toISOString() : null,
         };
-        const { requestApproval: a } = await graphql.run<{ requestApproval: { id: string; status: string; expiresAt: string | null } }>(REQUEST_APPROVAL, { input }, call.viewer, call.meta);
+        const { requestApproval: a } = await graphql.run<{
+          requestApproval: { id: string; status: string; expiresAt: string | null };
+        }>(REQUEST_APPROVAL, { input }, call.viewer, call.meta);
         return { approvalId: a.id, status: a.status, expiresAt: iso(a.expiresAt) };
       },
     },
     {
       name: 'get_approval',
-      title: 'Read (or wait for) an approval\'s decision',
+      title: "Read (or wait for) an approval's decision",
       description:
         `The approval's status and decision. With wait (seconds, at most ${MAX_WAIT_SECONDS}) the call is held until it is decided or expires, ` +
         'sending MCP progress notifications every second while it waits if the request carries a progress token.',
       readOnly: true,
       input: z.object({
         approvalId: uuid(),
-        wait: z.number().int().min(0).max(MAX_WAIT_SECONDS).optional().describe('Seconds to wait for a decision (default 0: answer at once)'),
+        wait: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_WAIT_SECONDS)
+          .optional()
+          .describe('Seconds to wait for a decision (default 0: answer at once)'),
       }),
       output: z.object({
         approvalId: z.string(),
         status: APPROVAL_STATUS,
-        decidedBy: z.string().nullable().describe('The deciding user\'s id'),
+        decidedBy: z.string().nullable().describe("The deciding user's id"),
         notes: z.string().nullable(),
         decidedAt: z.string().nullable(),
         expiresAt: z.string().nullable(),
@@ -177,55 +193,101 @@ export function stewardTools(runtime: Runtime, graphql: GraphQLBridge): StewardT
       }),
       output: z.object({
         totalCount: z.number().int(),
-        tasks: z.array(z.object({ id: z.string(), title: z.string(), status: TASK_STATUS, priority: z.string(), dueDate: z.string().nullable(), projectId: z.string().nullable(), projectName: z.string().nullable() })),
+        tasks: z.array(
+          z.object({
+            id: z.string(),
+            title: z.string(),
+            status: TASK_STATUS,
+            priority: z.string(),
+            dueDate: z.string().nullable(),
+            projectId: z.string().nullable(),
+            projectName: z.string().nullable(),
+          }),
+        ),
       }),
       async run(args, call) {
         const status = args.status == null ? null : Array.isArray(args.status) ? args.status : [args.status];
         const where = { projectId: args.projectId ?? null, status };
-        type Node = { id: string; title: string; status: string; priority: string; dueDate: string | null; project: { id: string; name: string } | null };
-        const { tasks } = await graphql.run<{ tasks: { totalCount: number; edges: { node: Node }[] } }>(LIST_TASKS, { first: args.first ?? 20, where }, call.viewer, call.meta);
+        type Node = {
+          id: string;
+          title: string;
+          status: string;
+          priority: string;
+          dueDate: string | null;
+          project: { id: string; name: string } | null;
+        };
+        const { tasks } = await graphql.run<{ tasks: { totalCount: number; edges: { node: Node }[] } }>(
+          LIST_TASKS,
+          { first: args.first ?? 20, where },
+          call.viewer,
+          call.meta,
+        );
         return {
           totalCount: tasks.totalCount,
-          tasks: tasks.edges.map(({ node: t }) => ({ id: t.id, title: t.title, status: t.status, priority: t.priority, dueDate: iso(t.dueDate), projectId: t.project?.id ?? null, projectName: t.project?.name ?? null })),
+          tasks: tasks.edges.map(({ node: t }) => ({
+            id: t.id,
+            title: t.title,
+            status: t.status,
+            priority: t.priority,
+            dueDate: iso(t.dueDate),
+            projectId: t.project?.id ?? null,
+            projectName: t.project?.name ?? null,
+          })),
         };
       },
     },
     {
       name: 'update_task_status',
       title: 'Move a task to another status',
-      description: 'PENDING → ASSIGNED → IN_PROGRESS → COMPLETED | FAILED; an open task → CANCELLED. Starts only when its dependencies are COMPLETED.',
+      description:
+        'PENDING → ASSIGNED → IN_PROGRESS → COMPLETED | FAILED; an open task → CANCELLED. Starts only when its dependencies are COMPLETED.',
       readOnly: false,
       input: z.object({ taskId: uuid(), status: TASK_STATUS }),
       output: z.object({ taskId: z.string(), title: z.string(), status: TASK_STATUS }),
       async run(args, call) {
-        const { updateTaskStatus: t } = await graphql.run<{ updateTaskStatus: { id: string; title: string; status: string } }>(
-          UPDATE_TASK_STATUS,
-          { input: { taskId: args.taskId, status: args.status } },
-          call.viewer,
-          call.meta,
-        );
+        const { updateTaskStatus: t } = await graphql.run<{
+          updateTaskStatus: { id: string; title: string; status: string };
+        }>(UPDATE_TASK_STATUS, { input: { taskId: args.taskId, status: args.status } }, call.viewer, call.meta);
         return { taskId: t.id, title: t.title, status: t.status };
       },
     },
     {
       name: 'search_knowledge',
       title: 'Search the knowledge base',
-      description: 'Full-text search of the organisation\'s knowledge base (web search syntax: "quoted phrase", -not, or), best first.',
+      description:
+        'Full-text search of the organisation\'s knowledge base (web search syntax: "quoted phrase", -not, or), best first.',
       readOnly: true,
-      input: z.object({ query: z.string().min(1).max(500), first: z.number().int().min(1).max(50).optional().describe('Default 10') }),
+      input: z.object({
+        query: z.string().min(1).max(500),
+        first: z.number().int().min(1).max(50).optional().describe('Default 10'),
+      }),
       output: z.object({
-        results: z.array(z.object({ id: z.string(), title: z.string(), content: z.string(), category: z.string().nullable(), rank: z.number() })),
+        results: z.array(
+          z.object({
+            id: z.string(),
+            title: z.string(),
+            content: z.string(),
+            category: z.string().nullable(),
+            rank: z.number(),
+          }),
+        ),
       }),
       async run(args, call) {
         type Hit = { rank: number; entry: { id: string; title: string; content: string; category: string | null } };
-        const { searchKnowledge } = await graphql.run<{ searchKnowledge: Hit[] }>(SEARCH_KNOWLEDGE, { query: args.query, first: args.first ?? 10 }, call.viewer, call.meta);
+        const { searchKnowledge } = await graphql.run<{ searchKnowledge: Hit[] }>(
+          SEARCH_KNOWLEDGE,
+          { query: args.query, first: args.first ?? 10 },
+          call.viewer,
+          call.meta,
+        );
         return { results: searchKnowledge.map((h) => ({ ...h.entry, rank: h.rank })) };
       },
     },
     {
       name: 'notify',
-      title: 'Notify the token\'s user',
-      description: 'Puts a notification in the inbox of the user the token belongs to (delivered live to their open dashboards).',
+      title: "Notify the token's user",
+      description:
+        'Puts a notification in the inbox of the user the token belongs to (delivered live to their open dashboards).',
       readOnly: false,
       input: z.object({ title: z.string().min(1).max(200), message: z.string().max(5000).optional() }),
       output: z.object({ notificationId: z.string(), userId: z.string() }),
@@ -241,7 +303,19 @@ export function stewardTools(runtime: Runtime, graphql: GraphQLBridge): StewardT
             data: { via: 'mcp', ...(call.viewer.serviceActor ? { serviceActor: call.viewer.serviceActor } : {}) },
           });
           for (const c of created) {
-            services.audit.record(tx, { action: 'notification.send', entityType: 'Notification', entityId: c.id, after: { userId: call.viewer.userId, title: c.title, type: c.type, priority: c.priority, channel: c.channel, via: 'mcp' } });
+            services.audit.record(tx, {
+              action: 'notification.send',
+              entityType: 'Notification',
+              entityId: c.id,
+              after: {
+                userId: call.viewer.userId,
+                title: c.title,
+                type: c.type,
+                priority: c.priority,
+                channel: c.channel,
+                via: 'mcp',
+              },
+            });
           }
           return created;
         });

@@ -11,6 +11,8 @@ export const projectsModule = defineModule({
   name: 'projects',
   entities: projectEntities,
   resolvers: [ProjectResolver, ProjectMemberResolver],
-  create: (deps: ModuleDeps<{ audit: AuditService }>): ProjectServices => ({ projects: new ProjectService(deps.db, deps.audit, new ProjectPolicy(deps.db)) }),
+  create: (deps: ModuleDeps<{ audit: AuditService }>): ProjectServices => ({
+    projects: new ProjectService(deps.db, deps.audit, new ProjectPolicy(deps.db)),
+  }),
   seeds: [seedProjectTemplates],
 });

@@ -9,8 +9,11 @@ import { ProjectStatus } from './project.entity.js';
 export class CreateProjectInput {
   @Field() @Length(1, 200) name!: string;
   @Field(() => String, { nullable: true }) @MaxLength(5000) description?: string | null;
-  @Field(() => String, { nullable: true, description: 'One of projectTemplates; its defaults become the settings' }) @MaxLength(100) templateKey?: string | null;
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Merged over the template defaults' }) settings?: Record<string, unknown> | null;
+  @Field(() => String, { nullable: true, description: 'One of projectTemplates; its defaults become the settings' })
+  @MaxLength(100)
+  templateKey?: string | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Merged over the template defaults' })
+  settings?: Record<string, unknown> | null;
   @Field(() => String, { nullable: true }) @IsUrl({ require_tld: false }) @MaxLength(500) gitRepoUrl?: string | null;
 }
 
@@ -38,7 +41,8 @@ export class ProjectMemberRefInput {
 
 @InputType()
 export class ProjectWhere {
-  @Field(() => [ProjectStatus], { nullable: true, description: 'Default: ACTIVE and ARCHIVED' }) status?: ProjectStatus[] | null;
+  @Field(() => [ProjectStatus], { nullable: true, description: 'Default: ACTIVE and ARCHIVED' }) status?:
+    ProjectStatus[] | null;
   @Field(() => String, { nullable: true, description: 'Matches the name' }) @MaxLength(100) search?: string | null;
 }
 
@@ -51,7 +55,9 @@ export class RegisterProjectFileInput {
   path!: string;
   @Field(() => String, { nullable: true }) @MaxLength(50) fileType?: string | null;
   @Field(() => Float, { nullable: true }) @Min(0) @Max(Number.MAX_SAFE_INTEGER) sizeBytes?: number | null;
-  @Field(() => String, { nullable: true }) @Matches(/^[0-9a-f]{64}$/, { message: 'sha256 must be 64 hex characters' }) sha256?: string | null;
+  @Field(() => String, { nullable: true })
+  @Matches(/^[0-9a-f]{64}$/, { message: 'sha256 must be 64 hex characters' })
+  sha256?: string | null;
   @Field(() => AgentType, { nullable: true }) createdByAgent?: AgentType | null;
 }
 
@@ -64,7 +70,10 @@ export class ProjectPathInput {
 @InputType()
 export class CreateGitBranchInput {
   @Field(() => ID) @IsUUID() projectId!: string;
-  @Field() @Length(1, 250) @Matches(/^(?!\/)(?!.*\.\.)[\w./-]+$/, { message: 'name is not a valid branch name' }) name!: string;
+  @Field()
+  @Length(1, 250)
+  @Matches(/^(?!\/)(?!.*\.\.)[\w./-]+$/, { message: 'name is not a valid branch name' })
+  name!: string;
   @Field(() => AgentType, { nullable: true }) createdByAgent?: AgentType | null;
 }
 
@@ -80,5 +89,7 @@ export const MEMBER_ROLES = [ProjectRole.MAINTAINER, ProjectRole.CONTRIBUTOR, Pr
 export class ChangeProjectMemberRoleInput {
   @Field(() => ID) @IsUUID() projectId!: string;
   @Field(() => ID) @IsUUID() userId!: string;
-  @Field(() => ProjectRole) @IsIn(MEMBER_ROLES, { message: 'role must be MAINTAINER, CONTRIBUTOR or VIEWER' }) role!: ProjectRole;
+  @Field(() => ProjectRole)
+  @IsIn(MEMBER_ROLES, { message: 'role must be MAINTAINER, CONTRIBUTOR or VIEWER' })
+  role!: ProjectRole;
 }

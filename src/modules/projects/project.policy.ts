@@ -1,10 +1,11 @@
 import sql, { raw, type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { EventScope } from '../../events/subscription.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
-import { ProjectRole } from './project-member.entity.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
+import { ProjectRole } from './project-member.entity.js';
 
 const RANK: Record<ProjectRole, number> = {
   [ProjectRole.VIEWER]: 1,
@@ -13,7 +14,8 @@ const RANK: Record<ProjectRole, number> = {
   [ProjectRole.OWNER]: 4,
 };
 
-export const atLeast = (role: ProjectRole | null | undefined, min: ProjectRole): boolean => !!role && RANK[role] >= RANK[min];
+export const atLeast = (role: ProjectRole | null | undefined, min: ProjectRole): boolean =>
+  !!role && RANK[role] >= RANK[min];
 
 /**
  * Who may see and do what in a project: the one place these rules live.
@@ -69,11 +71,13 @@ export class ProjectPolicy {
   async require(viewer: Viewer, projectId: string, min: ProjectRole): Promise<ProjectRole> {
     const role = await this.roleOf(viewer, projectId);
     if (!role) throw new NotFoundError('Project', projectId);
-    if (!atLeast(role, min)) throw new ForbiddenError(`This needs the ${min} role or higher in the project (you are ${role})`);
+    if (!atLeast(role, min))
+      throw new ForbiddenError(`This needs the ${min} role or higher in the project (you are ${role})`);
     return role;
   }
 
-  canRead = async (viewer: Viewer, projectId: string, scope?: EventScope): Promise<boolean> => (await this.roleOf(viewer, projectId, scope)) !== null;
+  canRead = async (viewer: Viewer, projectId: string, scope?: EventScope): Promise<boolean> =>
+    (await this.roleOf(viewer, projectId, scope)) !== null;
 
   /** May decide the project's approvals: admins, OWNER and MAINTAINER. */
   canDecide = async (viewer: Viewer, projectId: string, scope?: EventScope): Promise<boolean> =>
@@ -85,9 +89,11 @@ export class ProjectPolicy {
    */
   visible(viewer: Viewer, column: string): Sql {
     const col = raw(column);
-    if (viewer.projectIds?.length) return sql`${col} = ANY(${viewer.projectIds}::uuid[]) AND ${this.visible({ ...viewer, projectIds: undefined }, column)}`;
+    if (viewer.projectIds?.length)
+      return sql`${col} = ANY(${viewer.projectIds}::uuid[]) AND ${this.visible({ ...viewer, projectIds: undefined }, column)}`;
     if (isHumanAdmin(viewer)) return sql`TRUE`;
-    if (viewer.serviceActor) return sql`EXISTS (SELECT 1 FROM projects vp WHERE vp.id = ${col} AND vp.status <> 'DELETED')`;
+    if (viewer.serviceActor)
+      return sql`EXISTS (SELECT 1 FROM projects vp WHERE vp.id = ${col} AND vp.status <> 'DELETED')`;
     return sql`EXISTS (SELECT 1 FROM project_members vm JOIN projects vp ON vp.id = vm.project_id
                        WHERE vm.project_id = ${col} AND vm.user_id = ${viewer.userId}::uuid AND vp.status <> 'DELETED')`;
   }

@@ -31,22 +31,31 @@ const ProjectConnection = ConnectionType(Project);
 const ProjectFileConnection = ConnectionType(ProjectFile);
 
 type Row = Record<string, unknown> & { id: string };
-const userById = (ctx: Context, info: GraphQLResolveInfo) => ctx.loaders.byId<Row>(readModel(User), selectedFields(info));
+const userById = (ctx: Context, info: GraphQLResolveInfo) =>
+  ctx.loaders.byId<Row>(readModel(User), selectedFields(info));
 
 @Resolver(() => Project)
 @Allow('SIGNED_IN')
 export class ProjectResolver {
   @Query(() => Project, { nullable: true, description: 'A project you may see (null otherwise).' })
-  async project(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  async project(
+    @Arg('id', () => ID) id: string,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewer, 't.id')).load(id.toLowerCase());
+    return ctx.loaders
+      .byId(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewer, 't.id'))
+      .load(id.toLowerCase());
   }
 
   @Query(() => ProjectConnection, { description: 'Projects you own or collaborate on (admins: all). Newest first.' })
   projects(
     @Args() page: PageArgs,
     @Arg('where', () => ProjectWhere, { nullable: true }) where: ProjectWhere | null,
-    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
     return ctx.services.projects.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
@@ -54,7 +63,9 @@ export class ProjectResolver {
 
   @Query(() => [ProjectTemplate])
   projectTemplates(@Ctx() ctx: Context) {
-    return ctx.runtime.db.query(sql`SELECT id, key, name, description, defaults, created_at AS "createdAt" FROM project_templates ORDER BY key`);
+    return ctx.runtime.db.query(
+      sql`SELECT id, key, name, description, defaults, created_at AS "createdAt" FROM project_templates ORDER BY key`,
+    );
   }
 
   @FieldResolver(() => User)
@@ -65,7 +76,10 @@ export class ProjectResolver {
   @FieldResolver(() => [ProjectMember], { description: 'Owner first, then by role.' })
   async members(@Root() p: RowOf<Project>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     const rows = await ctx.loaders
-      .byForeignKey<Row>(readModel(ProjectMember), 'project', selectedFields(info), { required: ['user', 'role'], sort: { property: 'createdAt', direction: 'ASC', type: 'timestamptz' } })
+      .byForeignKey<Row>(readModel(ProjectMember), 'project', selectedFields(info), {
+        required: ['user', 'role'],
+        sort: { property: 'createdAt', direction: 'ASC', type: 'timestamptz' },
+      })
       .load(p.id);
     const order = [ProjectRole.OWNER, ProjectRole.MAINTAINER, ProjectRole.CONTRIBUTOR, ProjectRole.VIEWER];
     return rows.sort((a, b) => order.indexOf(a.role as ProjectRole) - order.indexOf(b.role as ProjectRole));
@@ -80,13 +94,19 @@ export class ProjectResolver {
   myRole(@Root() p: RowOf<Project>, @Ctx() ctx: Context) {
     const viewer = viewerOf(ctx);
     return ctx.loaders
-      .custom<string, ProjectRole | null>(`myRole:${viewer.userId}`, (ids) => Promise.all(ids.map((id) => ctx.services.projects.policy.roleOf(viewer, id))))
+      .custom<string, ProjectRole | null>(`myRole:${viewer.userId}`, (ids) =>
+        Promise.all(ids.map((id) => ctx.services.projects.policy.roleOf(viewer, id))),
+      )
       .load(p.id);
   }
 
   @FieldResolver(() => ProjectFileConnection)
   files(@Root() p: RowOf<Project>, @Args() page: PageArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.pagePerParent(readModel(ProjectFile), 'project', selectedFields(info, ['edges', 'node']), page, { sort: { property: 'id', direction: 'ASC', type: 'uuid' } }).load(p.id);
+    return ctx.loaders
+      .pagePerParent(readModel(ProjectFile), 'project', selectedFields(info, ['edges', 'node']), page, {
+        sort: { property: 'id', direction: 'ASC', type: 'uuid' },
+      })
+      .load(p.id);
   }
 
   @FieldResolver(() => [GitBranch])
@@ -94,7 +114,9 @@ export class ProjectResolver {
     return ctx.loaders.byForeignKey(readModel(GitBranch), 'project', selectedFields(info)).load(p.id);
   }
 
-  @Mutation(() => Project, { description: 'You become its OWNER. With templateKey, the template\'s defaults become the settings.' })
+  @Mutation(() => Project, {
+    description: "You become its OWNER. With templateKey, the template's defaults become the settings.",
+  })
   createProject(@Arg('input') input: CreateProjectInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.projects.create(ctx, viewer, input);
   }
@@ -119,13 +141,19 @@ export class ProjectResolver {
     return ctx.services.projects.setStatus(ctx, viewer, id, ProjectStatus.DELETED);
   }
 
-  @Mutation(() => ProjectMember, { description: 'MAINTAINER+ adds CONTRIBUTORs and VIEWERs; the OWNER appoints MAINTAINERs.' })
+  @Mutation(() => ProjectMember, {
+    description: 'MAINTAINER+ adds CONTRIBUTORs and VIEWERs; the OWNER appoints MAINTAINERs.',
+  })
   addProjectMember(@Arg('input') input: AddProjectMemberInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.projects.addMember(ctx, viewer, input);
   }
 
   @Mutation(() => ProjectMember)
-  changeProjectMemberRole(@Arg('input') input: ChangeProjectMemberRoleInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+  changeProjectMemberRole(
+    @Arg('input') input: ChangeProjectMemberRoleInput,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+  ) {
     return ctx.services.projects.changeMemberRole(ctx, viewer, input);
   }
 
@@ -134,7 +162,9 @@ export class ProjectResolver {
     return ctx.services.projects.removeMember(ctx, viewer, input);
   }
 
-  @Mutation(() => Project, { description: 'OWNER only; the new owner must be a member, the old one stays as MAINTAINER.' })
+  @Mutation(() => Project, {
+    description: 'OWNER only; the new owner must be a member, the old one stays as MAINTAINER.',
+  })
   transferProjectOwnership(@Arg('input') input: ProjectMemberRefInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.projects.transferOwnership(ctx, viewer, input);
   }

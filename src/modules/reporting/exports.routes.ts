@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify } from 'csv-stringify/sync';
 import sql, { raw } from 'sql-template-tag';
+
 import type { Route, RouteContext } from '../../server/http.js';
 import { BadInputError, ForbiddenError, isUuid, UnauthenticatedError } from '../../shared/errors.js';
 import { and, readModel, selectList } from '../../shared/read-model.js';
@@ -26,7 +27,8 @@ function dateParam(q: URLSearchParams, name: string): Date | null {
   const v = q.get(name);
   if (v === null || v === '') return null;
   const d = new Date(v);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw BadInputError.field(name, 'must be an ISO 8601 date or date-time');
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime()))
+    throw BadInputError.field(name, 'must be an ISO 8601 date or date-time');
   return d;
 }
 
@@ -48,7 +50,12 @@ function range(q: URLSearchParams): { from: Date | null; to: Date | null } {
 
 /** Starts a streamed download; rows are written as they are fetched. */
 function startDownload(res: ServerResponse, type: string, filename: string) {
-  res.writeHead(200, { 'content-type': type, 'content-disposition': `attachment; filename="${filename}"`, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.writeHead(200, {
+    'content-type': type,
+    'content-disposition': `attachment; filename="${filename}"`,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
 }
 
 /** RFC 4180 quoting, and cells a spreadsheet would run as a formula (a task titled "=HYPERLINK(…)") quoted with a leading '. */
@@ -70,9 +77,16 @@ export function exportRoutes(reports: UsageReportService): Route[] {
       async handler(req, res, ctx) {
         const viewer = await signedIn(res, ctx);
         const q = query(req);
-        const groupBy = (q.get('groupBy') ?? '').split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+        const groupBy = (q.get('groupBy') ?? '')
+          .split(',')
+          .map((s) => s.trim().toUpperCase())
+          .filter(Boolean);
         const unknown = groupBy.filter((d) => !(d in UsageDimension));
-        if (unknown.length) throw BadInputError.field('groupBy', `has no dimension ${unknown.join(', ')} (there are ${Object.keys(UsageDimension).join(', ')})`);
+        if (unknown.length)
+          throw BadInputError.field(
+            'groupBy',
+            `has no dimension ${unknown.join(', ')} (there are ${Object.keys(UsageDimension).join(', ')})`,
+          );
         const where: UsageReportWhere = {
           ...range(q),
           userId: uuidParam(q, 'userId'),
@@ -86,7 +100,12 @@ export function exportRoutes(reports: UsageReportService): Route[] {
         // RFC 4180 text/csv, with the header row announced (header=present).
         startDownload(res, 'text/csv; charset=utf-8; header=present', 'usage.csv');
         await writeChunk(res, stringify([columns], CSV));
-        await streamRows<Record<string, unknown>>(ctx.runtime.db.pool, statement, (rows) => writeChunk(res, stringify(rows, { ...CSV, columns })), () => res.destroyed);
+        await streamRows<Record<string, unknown>>(
+          ctx.runtime.db.pool,
+          statement,
+          (rows) => writeChunk(res, stringify(rows, { ...CSV, columns })),
+          () => res.destroyed,
+        );
         res.end();
       },
     },
@@ -107,7 +126,12 @@ export function exportRoutes(reports: UsageReportService): Route[] {
         startDownload(res, 'application/x-ndjson; charset=utf-8', 'prompt-logs.jsonl');
         // `user` is the user's id on the read model; named as the other references are.
         const line = ({ user, ...rest }: Record<string, unknown>) => ({ ...rest, userId: user });
-        await streamRows<Record<string, unknown>>(ctx.runtime.db.pool, statement, (rows) => writeChunk(res, jsonLines(rows.map(line))), () => res.destroyed);
+        await streamRows<Record<string, unknown>>(
+          ctx.runtime.db.pool,
+          statement,
+          (rows) => writeChunk(res, jsonLines(rows.map(line))),
+          () => res.destroyed,
+        );
         res.end();
       },
     },

@@ -12,7 +12,11 @@ export const reportingModule = defineModule({
   create: (deps: ModuleDeps): ReportingServices => ({ usageReports: new UsageReportService(deps.db) }),
   /** The rollup's appended rows folded in every minute (a report sums both tables, so this is housekeeping, not freshness). */
   jobs: (services, { config }) => [
-    { name: 'reporting.compactUsageRollup', intervalMs: 60_000, run: () => services.usageReports.compactRollup(config.PROMPT_LOG_RETENTION_MONTHS) },
+    {
+      name: 'reporting.compactUsageRollup',
+      intervalMs: 60_000,
+      run: () => services.usageReports.compactRollup(config.PROMPT_LOG_RETENTION_MONTHS),
+    },
   ],
   routes: (services) => exportRoutes(services.usageReports),
 });

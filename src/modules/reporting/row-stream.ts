@@ -11,12 +11,20 @@ const BATCH = 500;
  * whole result. `onRows` awaits the client (backpressure); stops early, and rolls back,
  * when `aborted` turns true (the client went away).
  */
-export async function streamRows<T>(pool: pg.Pool, statement: Sql, onRows: (rows: T[]) => Promise<void>, aborted: () => boolean): Promise<void> {
+export async function streamRows<T>(
+  pool: pg.Pool,
+  statement: Sql,
+  onRows: (rows: T[]) => Promise<void>,
+  aborted: () => boolean,
+): Promise<void> {
   const client = await pool.connect();
   let broken = false;
   try {
     await client.query('BEGIN READ ONLY');
-    await client.query({ text: `DECLARE steward_export NO SCROLL CURSOR FOR ${statement.text}`, values: statement.values as unknown[] });
+    await client.query({
+      text: `DECLARE steward_export NO SCROLL CURSOR FOR ${statement.text}`,
+      values: statement.values as unknown[],
+    });
     for (;;) {
       if (aborted()) break;
       const { rows } = await client.query<T & pg.QueryResultRow>(`FETCH ${BATCH} FROM steward_export`);

@@ -18,22 +18,28 @@ import { USAGE_RECORDED, type UsageRecordedEvent } from './usage-report.events.j
 import { DEFAULT_REPORT_PAGE, MAX_REPORT_PAGE } from './usage-report.service.js';
 import { UsageDimension, UsageRecorded, UsageReport, UsageReportWhere, UsageRow } from './usage-report.types.js';
 
-
 @Resolver(() => UsageRow)
 @Allow('OWN_ACCOUNT')
 export class UsageReportResolver {
   @Query(() => UsageReport, {
     description:
-      'AI calls grouped by any dimensions, with totals: admins see every call, a project\'s OWNER and MAINTAINERs its calls, everyone their own. ' +
+      "AI calls grouped by any dimensions, with totals: admins see every call, a project's OWNER and MAINTAINERs its calls, everyone their own. " +
       'Blocked and failed calls count in `blocked` and `errors`, never in tokens or cost.',
-    complexity: ({ args, childComplexity }) => 1 + childComplexity * Math.max(1, Math.ceil(Number(args.first ?? DEFAULT_REPORT_PAGE) / NESTED_LIST_CAP)),
+    complexity: ({ args, childComplexity }) =>
+      1 + childComplexity * Math.max(1, Math.ceil(Number(args.first ?? DEFAULT_REPORT_PAGE) / NESTED_LIST_CAP)),
   })
   usageReport(
     @Arg('groupBy', () => [UsageDimension]) groupBy: UsageDimension[],
     @Arg('where', () => UsageReportWhere, { nullable: true }) where: UsageReportWhere | null,
-    @Arg('first', () => Int, { nullable: true, description: `Groups per page: ${DEFAULT_REPORT_PAGE} by default, at most ${MAX_REPORT_PAGE}` }) first: number | null,
-    @Arg('after', () => String, { nullable: true, description: 'pageInfo.endCursor of the previous page' }) after: string | null,
-    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
+    @Arg('first', () => Int, {
+      nullable: true,
+      description: `Groups per page: ${DEFAULT_REPORT_PAGE} by default, at most ${MAX_REPORT_PAGE}`,
+    })
+    first: number | null,
+    @Arg('after', () => String, { nullable: true, description: 'pageInfo.endCursor of the previous page' })
+    after: string | null,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
   ) {
     return ctx.services.usageReports.report(viewer, { groupBy, where }, { first, after });
   }
@@ -43,14 +49,25 @@ export class UsageReportResolver {
     return r.userId ? ctx.loaders.byId(readModel(User), selectedFields(info)).load(r.userId) : null;
   }
 
-  @FieldResolver(() => Project, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
+  @FieldResolver(() => Project, {
+    nullable: true,
+    description: 'Null when there is none, or you may no longer see it.',
+  })
   project(@Root() r: UsageRow, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return r.projectId ? ctx.loaders.byId(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewerOf(ctx), 't.id')).load(r.projectId) : null;
+    return r.projectId
+      ? ctx.loaders
+          .byId(readModel(Project), selectedFields(info), ctx.services.projects.policy.visible(viewerOf(ctx), 't.id'))
+          .load(r.projectId)
+      : null;
   }
 
   @FieldResolver(() => Task, { nullable: true, description: 'Null when there is none, or you may no longer see it.' })
   task(@Root() r: UsageRow, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return r.taskId ? ctx.loaders.byId(readModel(Task), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't')).load(r.taskId) : null;
+    return r.taskId
+      ? ctx.loaders
+          .byId(readModel(Task), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't'))
+          .load(r.taskId)
+      : null;
   }
 
   @FieldResolver(() => Provider, { nullable: true })
@@ -58,7 +75,10 @@ export class UsageReportResolver {
     return r.providerId ? ctx.loaders.byId(readModel(Provider), selectedFields(info)).load(r.providerId) : null;
   }
 
-  @FieldResolver(() => ApiToken, { nullable: true, description: 'Null when there is none, or it is someone else\'s (admins see every token).' })
+  @FieldResolver(() => ApiToken, {
+    nullable: true,
+    description: "Null when there is none, or it is someone else's (admins see every token).",
+  })
   apiToken(@Root() r: UsageRow, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!r.apiTokenId) return null;
     const viewer = viewerOf(ctx);
@@ -67,10 +87,13 @@ export class UsageReportResolver {
   }
 
   @Subscription(() => UsageRecorded, {
-    description: 'AI calls you may see in usageReport were recorded (once per recording statement): query the report again.',
+    description:
+      'AI calls you may see in usageReport were recorded (once per recording statement): query the report again.',
     subscribe: ({ context }) => {
       const ctx = context as Context;
-      return subscription<UsageRecordedEvent>(ctx, USAGE_RECORDED, (e, viewer, scope) => ctx.services.usageReports.hears(e, viewer, scope));
+      return subscription<UsageRecordedEvent>(ctx, USAGE_RECORDED, (e, viewer, scope) =>
+        ctx.services.usageReports.hears(e, viewer, scope),
+      );
     },
   })
   usageRecorded(@Root() _e: UsageRecordedEvent): UsageRecorded {

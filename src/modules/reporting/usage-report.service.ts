@@ -1,4 +1,5 @@
 import sql, { join, raw, type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { EventScope } from '../../events/subscription.js';
 import { encodeCursor, type PageInfo } from '../../shared/connection.js';
@@ -8,7 +9,13 @@ import type { Viewer } from '../../shared/scope.js';
 import { formatMicros, toMicros } from '../billing/index.js';
 import { Role } from '../identity/user.entity.js';
 import type { UsageRecordedEvent } from './usage-report.events.js';
-import { UsageDimension, type UsageReport, type UsageReportWhere, type UsageRow, type UsageTotals } from './usage-report.types.js';
+import {
+  UsageDimension,
+  type UsageReport,
+  type UsageReportWhere,
+  type UsageRow,
+  type UsageTotals,
+} from './usage-report.types.js';
 
 /** Groups per page of `usageReport`: 100 by default, at most 1,000 (a year of days × a few models). */
 export const DEFAULT_REPORT_PAGE = 100;
@@ -27,8 +34,18 @@ interface Dimension {
 
 const DIMENSIONS: Record<UsageDimension, Dimension> = {
   [UsageDimension.DAY]: { expr: 'p.day', column: 'day', time: true, rolledUp: true },
-  [UsageDimension.WEEK]: { expr: `date_trunc('week', p.day::timestamp)::date`, column: 'week', time: true, rolledUp: true },
-  [UsageDimension.MONTH]: { expr: `date_trunc('month', p.day::timestamp)::date`, column: 'month', time: true, rolledUp: true },
+  [UsageDimension.WEEK]: {
+    expr: `date_trunc('week', p.day::timestamp)::date`,
+    column: 'week',
+    time: true,
+    rolledUp: true,
+  },
+  [UsageDimension.MONTH]: {
+    expr: `date_trunc('month', p.day::timestamp)::date`,
+    column: 'month',
+    time: true,
+    rolledUp: true,
+  },
   [UsageDimension.USER]: { expr: 'p.user_id', column: 'user_id' },
   [UsageDimension.PROJECT]: { expr: 'p.project_id', column: 'project_id' },
   [UsageDimension.TASK]: { expr: 'p.task_id', column: 'task_id' },
@@ -43,10 +60,22 @@ const DIMENSIONS: Record<UsageDimension, Dimension> = {
 /** A CSV column per dimension; objects get their id and a readable name. */
 const NAMES: Partial<Record<UsageDimension, { column: string; expr: string; join: string }>> = {
   [UsageDimension.USER]: { column: 'username', expr: 'nu.username', join: 'LEFT JOIN users nu ON nu.id = g.user_id' },
-  [UsageDimension.PROJECT]: { column: 'project_name', expr: 'np.name', join: 'LEFT JOIN projects np ON np.id = g.project_id' },
+  [UsageDimension.PROJECT]: {
+    column: 'project_name',
+    expr: 'np.name',
+    join: 'LEFT JOIN projects np ON np.id = g.project_id',
+  },
   [UsageDimension.TASK]: { column: 'task_title', expr: 'nt.title', join: 'LEFT JOIN tasks nt ON nt.id = g.task_id' },
-  [UsageDimension.PROVIDER]: { column: 'provider_name', expr: 'npr.name', join: 'LEFT JOIN providers npr ON npr.id = g.provider_id' },
-  [UsageDimension.API_TOKEN]: { column: 'api_token_name', expr: 'na.name', join: 'LEFT JOIN api_tokens na ON na.id = g.api_token_id' },
+  [UsageDimension.PROVIDER]: {
+    column: 'provider_name',
+    expr: 'npr.name',
+    join: 'LEFT JOIN providers npr ON npr.id = g.provider_id',
+  },
+  [UsageDimension.API_TOKEN]: {
+    column: 'api_token_name',
+    expr: 'na.name',
+    join: 'LEFT JOIN api_tokens na ON na.id = g.api_token_id',
+  },
 };
 
 /** Tokens and cost of answered calls only: blocked and failed calls are counted, never charged. */
@@ -114,10 +143,15 @@ export class UsageReportService {
     return managers.has(viewer.userId);
   }
 
-  async report(viewer: Viewer, req: ReportRequest, page: { first?: number | null; after?: string | null }): Promise<UsageReport> {
+  async report(
+    viewer: Viewer,
+    req: ReportRequest,
+    page: { first?: number | null; after?: string | null },
+  ): Promise<UsageReport> {
     const dims = this.dimensions(req.groupBy);
     const first = page.first ?? DEFAULT_REPORT_PAGE;
-    if (!Number.isInteger(first) || first < 0 || first > MAX_REPORT_PAGE) throw BadInputError.field('first', `must be between 0 and ${MAX_REPORT_PAGE}`);
+    if (!Number.isInteger(first) || first < 0 || first > MAX_REPORT_PAGE)
+      throw BadInputError.field('first', `must be between 0 and ${MAX_REPORT_PAGE}`);
     const offset = page.after ? offsetOf(page.after) : 0;
     const groups = this.grouped(viewer, dims, req.where);
     const rows = await this.db.query<Raw & { is_total: number; total_count: number }>(sql`
@@ -135,7 +169,12 @@ export class UsageReportService {
       startCursor: pageRows.length ? encodeCursor([offset]) : null,
       endCursor: pageRows.length ? encodeCursor([offset + pageRows.length]) : null,
     };
-    return { rows: pageRows, totals: total ? toTotals(total) : EMPTY_TOTALS, totalCount: total?.total_count ?? 0, pageInfo };
+    return {
+      rows: pageRows,
+      totals: total ? toTotals(total) : EMPTY_TOTALS,
+      totalCount: total?.total_count ?? 0,
+      pageInfo,
+    };
   }
 
   /**
@@ -156,7 +195,11 @@ export class UsageReportService {
       if (name) {
         columns.push(name.column);
         // A token's name only to its owner and admins; its id is in the row either way.
-        select.push(d === UsageDimension.API_TOKEN && !admin ? sql`CASE WHEN na.user_id = ${viewer.userId}::uuid THEN na.name END AS api_token_name` : raw(`${name.expr} AS ${name.column}`));
+        select.push(
+          d === UsageDimension.API_TOKEN && !admin
+            ? sql`CASE WHEN na.user_id = ${viewer.userId}::uuid THEN na.name END AS api_token_name`
+            : raw(`${name.expr} AS ${name.column}`),
+        );
         joins.push(name.join);
       }
     }
@@ -175,12 +218,25 @@ export class UsageReportService {
   }
 
   /** The groups (and, with `withTotal`, the grand total as the row whose is_total ≠ 0), over the visible calls only. */
-  private grouped(viewer: Viewer, dims: UsageDimension[], where: UsageReportWhere | null | undefined, withTotal = true): Sql {
+  private grouped(
+    viewer: Viewer,
+    dims: UsageDimension[],
+    where: UsageReportWhere | null | undefined,
+    withTotal = true,
+  ): Sql {
     const w = where ?? {};
     if (w.from && w.to && w.from > w.to) throw BadInputError.field('from', 'must be before to');
     const exprs = raw(dims.map((d) => DIMENSIONS[d].expr).join(', '));
     // Dates as their text (YYYY-MM-DD sorts as it reads): the driver would make local-time Dates of them.
-    const keys = raw(dims.map((d) => (DIMENSIONS[d].time ? `to_char(${DIMENSIONS[d].expr}, 'YYYY-MM-DD')` : DIMENSIONS[d].expr) + ` AS ${DIMENSIONS[d].column}`).join(', '));
+    const keys = raw(
+      dims
+        .map(
+          (d) =>
+            (DIMENSIONS[d].time ? `to_char(${DIMENSIONS[d].expr}, 'YYYY-MM-DD')` : DIMENSIONS[d].expr) +
+            ` AS ${DIMENSIONS[d].column}`,
+        )
+        .join(', '),
+    );
     const source = this.source(viewer, dims, w);
     if (!withTotal) return sql`SELECT ${keys}, ${raw(MEASURES)} FROM (${source}) p GROUP BY ${exprs}`;
     return sql`SELECT ${keys}, ${raw(MEASURES)}, GROUPING(${exprs}) AS is_total FROM (${source}) p GROUP BY GROUPING SETS ((${exprs}), ())`;
@@ -211,10 +267,15 @@ export class UsageReportService {
     const before = (at: Date | null | undefined) => (at ? sql`l.created_at < ${at}` : null);
     const all = () => logs([since(w.from), before(w.to)].filter((c): c is Sql => !!c));
 
-    const wholeOrganisation = viewer.role === Role.ADMIN && !viewer.serviceActor && !w.userId && !w.projectId && !w.taskId && !w.apiTokenId;
+    const wholeOrganisation =
+      viewer.role === Role.ADMIN && !viewer.serviceActor && !w.userId && !w.projectId && !w.taskId && !w.apiTokenId;
     if (!wholeOrganisation || !dims.every((d) => DIMENSIONS[d].rolledUp)) return all();
     // Whole days [firstDay, endDay) from the rollup; [from, firstDay) and [endDay, to) from the logs.
-    const firstDay = w.from ? (dayStart(w.from).getTime() === w.from.getTime() ? w.from : new Date(dayStart(w.from).getTime() + DAY_MS)) : null;
+    const firstDay = w.from
+      ? dayStart(w.from).getTime() === w.from.getTime()
+        ? w.from
+        : new Date(dayStart(w.from).getTime() + DAY_MS)
+      : null;
     const endDay = w.to ? dayStart(w.to) : null;
     if (firstDay && endDay && firstDay >= endDay) return all();
     const rollupFilters = and([
@@ -223,9 +284,14 @@ export class UsageReportService {
       w.model ? sql`r.model = ${w.model}` : null,
       w.providerId ? sql`r.provider_id = ${w.providerId}::uuid` : null,
     ]);
-    const parts = [sql`SELECT ${raw(FROM_ROLLUP)} FROM usage_rollup r WHERE ${rollupFilters}`, sql`SELECT ${raw(FROM_ROLLUP)} FROM usage_rollup_delta r WHERE ${rollupFilters}`];
-    if (w.from && firstDay && firstDay > w.from) parts.push(logs([sql`l.created_at >= ${w.from}`, sql`l.created_at < ${firstDay}`]));
-    if (w.to && endDay && w.to > endDay) parts.push(logs([sql`l.created_at >= ${endDay}`, sql`l.created_at < ${w.to}`]));
+    const parts = [
+      sql`SELECT ${raw(FROM_ROLLUP)} FROM usage_rollup r WHERE ${rollupFilters}`,
+      sql`SELECT ${raw(FROM_ROLLUP)} FROM usage_rollup_delta r WHERE ${rollupFilters}`,
+    ];
+    if (w.from && firstDay && firstDay > w.from)
+      parts.push(logs([sql`l.created_at >= ${w.from}`, sql`l.created_at < ${firstDay}`]));
+    if (w.to && endDay && w.to > endDay)
+      parts.push(logs([sql`l.created_at >= ${endDay}`, sql`l.created_at < ${w.to}`]));
     return join(parts, ' UNION ALL ');
   }
 
@@ -244,7 +310,9 @@ export class UsageReportService {
           input_tokens = u.input_tokens + EXCLUDED.input_tokens, output_tokens = u.output_tokens + EXCLUDED.output_tokens, cost_usd = u.cost_usd + EXCLUDED.cost_usd
         RETURNING 1)
       SELECT (SELECT count(*) FROM moved)::int AS folded`);
-    await this.db.query(sql`DELETE FROM usage_rollup WHERE day < date_trunc('month', (now() AT TIME ZONE 'UTC') - make_interval(months => ${retentionMonths}))::date`);
+    await this.db.query(
+      sql`DELETE FROM usage_rollup WHERE day < date_trunc('month', (now() AT TIME ZONE 'UTC') - make_interval(months => ${retentionMonths}))::date`,
+    );
     return { folded: r?.folded ?? 0 };
   }
 }
@@ -253,7 +321,10 @@ export class UsageReportService {
 function orderOf(dims: UsageDimension[]): Sql {
   const time = dims.filter((d) => DIMENSIONS[d].time).map((d) => `g.${DIMENSIONS[d].column}`);
   const rest = dims.filter((d) => !DIMENSIONS[d].time).map((d) => `g.${DIMENSIONS[d].column} NULLS LAST`);
-  return join([...time, 'g.cost_usd::numeric DESC', 'g.requests DESC', ...rest].map((s) => raw(s)), ', ');
+  return join(
+    [...time, 'g.cost_usd::numeric DESC', 'g.requests DESC', ...rest].map((s) => raw(s)),
+    ', ',
+  );
 }
 
 /** A report's cursor is the number of groups before it (a report is computed whole anyway, so an offset costs nothing more). */
@@ -264,11 +335,19 @@ function offsetOf(cursor: string): number {
   } catch {
     /* below */
   }
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw BadInputError.field('after', 'is not a cursor of this report');
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0)
+    throw BadInputError.field('after', 'is not a cursor of this report');
   return offset;
 }
 
-const EMPTY_TOTALS: UsageTotals = { requests: 0, inputTokens: 0, outputTokens: 0, costUsd: '0.000000', blocked: 0, errors: 0 };
+const EMPTY_TOTALS: UsageTotals = {
+  requests: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  costUsd: '0.000000',
+  blocked: 0,
+  errors: 0,
+};
 
 function toTotals(r: Raw): UsageTotals {
   return {

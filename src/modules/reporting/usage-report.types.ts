@@ -40,8 +40,12 @@ export class UsageTotals {
   @Field(() => Int, { description: 'Every call: answered, blocked and failed' }) requests!: number;
   @Field(() => Int, { description: 'Tokens of answered calls' }) inputTokens!: number;
   @Field(() => Int) outputTokens!: number;
-  @Field(() => DecimalScalar, { description: 'Exact dollars of answered calls (blocked and failed calls cost nothing)' }) costUsd!: string;
-  @Field(() => Int, { description: 'Calls refused before reaching a provider (status, quotas, governance)' }) blocked!: number;
+  @Field(() => DecimalScalar, {
+    description: 'Exact dollars of answered calls (blocked and failed calls cost nothing)',
+  })
+  costUsd!: string;
+  @Field(() => Int, { description: 'Calls refused before reaching a provider (status, quotas, governance)' })
+  blocked!: number;
   @Field(() => Int, { description: 'Calls whose provider failed' }) errors!: number;
 }
 
@@ -49,8 +53,10 @@ export class UsageTotals {
 @ObjectType({ simpleResolvers: true })
 export class UsageRow extends UsageTotals {
   @Field(() => String, { nullable: true, description: 'YYYY-MM-DD (UTC)' }) day!: string | null;
-  @Field(() => String, { nullable: true, description: 'The Monday the ISO week starts, YYYY-MM-DD (UTC)' }) week!: string | null;
-  @Field(() => String, { nullable: true, description: 'The first day of the month, YYYY-MM-DD (UTC)' }) month!: string | null;
+  @Field(() => String, { nullable: true, description: 'The Monday the ISO week starts, YYYY-MM-DD (UTC)' }) week!:
+    string | null;
+  @Field(() => String, { nullable: true, description: 'The first day of the month, YYYY-MM-DD (UTC)' }) month!:
+    string | null;
   @Field(() => String, { nullable: true }) agentType!: string | null;
   @Field(() => String, { nullable: true }) model!: string | null;
   @Field(() => String, { nullable: true }) intent!: string | null;
@@ -65,7 +71,10 @@ export class UsageRow extends UsageTotals {
 
 @ObjectType({ simpleResolvers: true })
 export class UsageReport {
-  @Field(() => [UsageRow], { description: 'One page of groups: by the time dimensions first (oldest first), then most expensive first' }) rows!: UsageRow[];
+  @Field(() => [UsageRow], {
+    description: 'One page of groups: by the time dimensions first (oldest first), then most expensive first',
+  })
+  rows!: UsageRow[];
   @Field(() => UsageTotals, { description: 'Over every group, not only this page' }) totals!: UsageTotals;
   @Field(() => Int, { description: 'Groups in all' }) totalCount!: number;
   @Field(() => PageInfo) pageInfo!: PageInfo;

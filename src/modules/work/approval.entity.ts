@@ -26,7 +26,10 @@ registerEnumType(ApprovalStatus, { name: 'ApprovalStatus' });
 @Index({ properties: ['project', 'status'] })
 @Index({ properties: ['task'] })
 @Index({ properties: ['requestedBy', 'status'] })
-@Index({ name: 'approvals_pending_expiry_index', expression: `create index "approvals_pending_expiry_index" on "approvals" ("expires_at") where "status" = 'PENDING'` })
+@Index({
+  name: 'approvals_pending_expiry_index',
+  expression: `create index "approvals_pending_expiry_index" on "approvals" ("expires_at") where "status" = 'PENDING'`,
+})
 @Check({ name: 'approvals_subject_check', expression: `"task_id" IS NOT NULL OR "project_id" IS NOT NULL` })
 @Check({ name: 'approvals_decision_check', expression: `("status" = 'PENDING') = ("decided_at" IS NULL)` })
 export class Approval extends TimestampedEntity {

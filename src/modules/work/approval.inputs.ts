@@ -5,11 +5,17 @@ import { ApprovalStatus } from './approval.entity.js';
 
 @InputType()
 export class RequestApprovalInput {
-  @Field(() => ID, { nullable: true, description: 'The task the action belongs to (its project is implied)' }) @IsUUID() taskId?: string | null;
-  @Field(() => ID, { nullable: true, description: 'Or the project, for a project-wide action' }) @IsUUID() projectId?: string | null;
-  @Field({ description: 'What is to be done, e.g. "deploy", "merge", "send_email"' }) @Length(1, 100) actionType!: string;
+  @Field(() => ID, { nullable: true, description: 'The task the action belongs to (its project is implied)' })
+  @IsUUID()
+  taskId?: string | null;
+  @Field(() => ID, { nullable: true, description: 'Or the project, for a project-wide action' }) @IsUUID() projectId?:
+    string | null;
+  @Field({ description: 'What is to be done, e.g. "deploy", "merge", "send_email"' })
+  @Length(1, 100)
+  actionType!: string;
   @Field(() => GraphQLJSON, { nullable: true }) details?: unknown;
-  @Field(() => Date, { nullable: true, description: 'Default: APPROVAL_DEFAULT_TTL_HOURS from now' }) expiresAt?: Date | null;
+  @Field(() => Date, { nullable: true, description: 'Default: APPROVAL_DEFAULT_TTL_HOURS from now' })
+  expiresAt?: Date | null;
 }
 
 @InputType()
@@ -24,6 +30,6 @@ export class ApprovalWhere {
   @Field(() => ID, { nullable: true }) @IsUUID() projectId?: string | null;
   @Field(() => ID, { nullable: true }) @IsUUID() taskId?: string | null;
   @Field(() => Boolean, { nullable: true, description: 'Only approvals you requested' }) mine?: boolean | null;
-  @Field(() => Boolean, { nullable: true, description: 'Only PENDING approvals you may decide (not your own)' }) awaitingMe?: boolean | null;
+  @Field(() => Boolean, { nullable: true, description: 'Only PENDING approvals you may decide (not your own)' })
+  awaitingMe?: boolean | null;
 }
-

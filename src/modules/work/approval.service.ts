@@ -1,24 +1,25 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import sql, { type Sql } from 'sql-template-tag';
-import type { EventScope } from '../../events/subscription.js';
+
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
+import type { EventScope } from '../../events/subscription.js';
 import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
-import { ProjectRole } from '../projects/project-member.entity.js';
+import type { UserService } from '../identity/index.js';
 import type { ProjectService } from '../projects/index.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
 import { Approval, ApprovalStatus } from './approval.entity.js';
 import { APPROVAL_DECIDED, APPROVAL_REQUESTED, type ApprovalEvent } from './approval.events.js';
 import type { ApprovalWhere, RequestApprovalInput } from './approval.inputs.js';
 import { NotificationPriority, NotificationType } from './notification.entity.js';
 import type { NotificationService } from './notification.service.js';
-import type { UserService } from '../identity/index.js';
 import type { TaskPolicy } from './task.policy.js';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface ApprovalDeps {
   config: Config;
@@ -68,14 +69,17 @@ export class ApprovalService {
     if (!taskId && !projectId) throw new BadInputError('Give the taskId or the projectId the action belongs to');
     if (taskId) {
       const access = await this.d.tasks.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
-      if (projectId && access.projectId !== projectId) throw BadInputError.field('projectId', 'is not the task\'s project');
+      if (projectId && access.projectId !== projectId)
+        throw BadInputError.field('projectId', "is not the task's project");
       projectId = access.projectId;
     }
     if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     const expiresAt = input.expiresAt ?? new Date(Date.now() + this.d.config.APPROVAL_DEFAULT_TTL_HOURS * 3600_000);
     if (expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
     const requestedBy = viewer.serviceActor ? null : viewer.userId;
-    const deciders = (projectId ? await this.d.projects.policy.deciders(projectId) : await this.d.users.activeAdminIds()).filter((id) => id !== requestedBy);
+    const deciders = (
+      projectId ? await this.d.projects.policy.deciders(projectId) : await this.d.users.activeAdminIds()
+    ).filter((id) => id !== requestedBy);
 
     return inTransaction(scope, async (tx) => {
       const approval = tx.em.create(Approval, {
@@ -88,7 +92,12 @@ export class ApprovalService {
         expiresAt,
       });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'approval.request', entityType: 'Approval', entityId: approval.id, after: { taskId, projectId, actionType: input.actionType, expiresAt } });
+      this.d.audit.record(tx, {
+        action: 'approval.request',
+        entityType: 'Approval',
+        entityId: approval.id,
+        after: { taskId, projectId, actionType: input.actionType, expiresAt },
+      });
       await this.d.notifications.notify(
         tx,
         deciders.map((userId) => ({
@@ -100,18 +109,31 @@ export class ApprovalService {
           data: { approvalId: approval.id, taskId, projectId },
         })),
       );
-      await this.d.bus.publish(tx.em, APPROVAL_REQUESTED, { approvalId: approval.id, projectId, requestedBy } satisfies ApprovalEvent);
+      await this.d.bus.publish(tx.em, APPROVAL_REQUESTED, {
+        approvalId: approval.id,
+        projectId,
+        requestedBy,
+      } satisfies ApprovalEvent);
       return approval;
     });
   }
 
   /** APPROVED or REJECTED, exactly once, by someone who may decide and did not ask. */
-  async decide(scope: Scope, viewer: Viewer, id: string, status: ApprovalStatus.APPROVED | ApprovalStatus.REJECTED, notes?: string | null): Promise<Approval> {
+  async decide(
+    scope: Scope,
+    viewer: Viewer,
+    id: string,
+    status: ApprovalStatus.APPROVED | ApprovalStatus.REJECTED,
+    notes?: string | null,
+  ): Promise<Approval> {
     const approvalId = requireUuid(id);
-    const row = await this.d.db.one<ApprovalRow>(sql`SELECT id, project_id, task_id, requested_by_id, status, action_type FROM approvals WHERE id = ${approvalId}::uuid`);
+    const row = await this.d.db.one<ApprovalRow>(
+      sql`SELECT id, project_id, task_id, requested_by_id, status, action_type FROM approvals WHERE id = ${approvalId}::uuid`,
+    );
     if (!row || !(await this.canRead(viewer, row))) throw new NotFoundError('Approval', approvalId);
     if (row.requested_by_id === viewer.userId) throw new ForbiddenError('You cannot decide your own request');
-    if (!(await this.mayDecide(viewer, row.project_id))) throw new ForbiddenError('Only admins and the project\'s owner or maintainers decide approvals');
+    if (!(await this.mayDecide(viewer, row.project_id)))
+      throw new ForbiddenError("Only admins and the project's owner or maintainers decide approvals");
     // An archived (or deleted) project's work is frozen: its requests wait until it is restored.
     if (row.project_id) await this.d.projects.requireWritable(viewer, row.project_id, ProjectRole.VIEWER);
 
@@ -128,10 +150,20 @@ export class ApprovalService {
           `SELECT status, (status = 'PENDING' AND expires_at <= now()) AS expired FROM approvals WHERE id = ?`,
           [approvalId],
         );
-        if (now?.status === 'PENDING' && !now.expired) throw new ConflictError('The project is no longer active; restore it first');
-        throw new ConflictError(now?.expired ? 'This approval has expired' : `This approval is already ${now?.status}`, { status: now?.expired ? 'EXPIRED' : now?.status });
+        if (now?.status === 'PENDING' && !now.expired)
+          throw new ConflictError('The project is no longer active; restore it first');
+        throw new ConflictError(
+          now?.expired ? 'This approval has expired' : `This approval is already ${now?.status}`,
+          { status: now?.expired ? 'EXPIRED' : now?.status },
+        );
       }
-      this.d.audit.record(tx, { action: `approval.${status === ApprovalStatus.APPROVED ? 'approve' : 'reject'}`, entityType: 'Approval', entityId: approvalId, before: { status: 'PENDING' }, after: { status, notes: notes ?? null } });
+      this.d.audit.record(tx, {
+        action: `approval.${status === ApprovalStatus.APPROVED ? 'approve' : 'reject'}`,
+        entityType: 'Approval',
+        entityId: approvalId,
+        before: { status: 'PENDING' },
+        after: { status, notes: notes ?? null },
+      });
       await this.afterDecision(tx, row, status);
       return tx.em.findOneOrFail(Approval, approvalId, { refresh: true });
     });
@@ -147,7 +179,15 @@ export class ApprovalService {
           RETURNING id, project_id, task_id, requested_by_id, status, action_type`,
       );
       for (const row of rows) {
-        this.d.audit.record(tx, { action: 'approval.expire', entityType: 'Approval', entityId: row.id, actorId: null, actorLabel: 'job:approvals.expire', before: { status: 'PENDING' }, after: { status: 'EXPIRED' } });
+        this.d.audit.record(tx, {
+          action: 'approval.expire',
+          entityType: 'Approval',
+          entityId: row.id,
+          actorId: null,
+          actorLabel: 'job:approvals.expire',
+          before: { status: 'PENDING' },
+          after: { status: 'EXPIRED' },
+        });
         await this.afterDecision(tx, row, ApprovalStatus.EXPIRED);
       }
       return rows.length;
@@ -165,7 +205,11 @@ export class ApprovalService {
         data: { approvalId: row.id, taskId: row.task_id, projectId: row.project_id, status },
       });
     }
-    await this.d.bus.publish(tx.em, APPROVAL_DECIDED, { approvalId: row.id, projectId: row.project_id, requestedBy: row.requested_by_id } satisfies ApprovalEvent);
+    await this.d.bus.publish(tx.em, APPROVAL_DECIDED, {
+      approvalId: row.id,
+      projectId: row.project_id,
+      requestedBy: row.requested_by_id,
+    } satisfies ApprovalEvent);
   }
 
   /** Admins; for a project also its OWNER and MAINTAINERs. */
@@ -175,7 +219,10 @@ export class ApprovalService {
     return projectId ? this.d.projects.policy.canDecide(viewer, projectId, scope) : false;
   }
 
-  private async canRead(viewer: Viewer, row: Pick<ApprovalRow, 'project_id' | 'task_id' | 'requested_by_id'>): Promise<boolean> {
+  private async canRead(
+    viewer: Viewer,
+    row: Pick<ApprovalRow, 'project_id' | 'task_id' | 'requested_by_id'>,
+  ): Promise<boolean> {
     if (isHumanAdmin(viewer)) return true;
     if (row.requested_by_id === viewer.userId) return true;
     if (row.project_id) return this.d.projects.policy.canRead(viewer, row.project_id);
@@ -194,7 +241,8 @@ export class ApprovalService {
 
   /** SQL condition: approvals (aliased `t`) the viewer may read. */
   visible(viewer: Viewer): Sql {
-    if (viewer.projectIds?.length) return sql`(t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})`;
+    if (viewer.projectIds?.length)
+      return sql`(t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})`;
     if (isHumanAdmin(viewer)) return sql`TRUE`;
     return sql`(t.requested_by_id = ${viewer.userId}::uuid
       OR (t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})

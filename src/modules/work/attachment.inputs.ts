@@ -10,15 +10,20 @@ import { Field, Float, ID, InputType } from 'type-graphql';
 export class CreateFileAttachmentInput {
   @Field(() => ID) @IsUUID() taskId!: string;
 
-  @Field({ description: 'The file\'s name as the client knows it; any directory part is dropped. Never used on disk.' })
+  @Field({ description: "The file's name as the client knows it; any directory part is dropped. Never used on disk." })
   @Length(1, 255)
   originalName!: string;
 
-  @Field({ description: 'One of the allowed types (setting ATTACHMENT_MIME_TYPES); the upload\'s Content-Type must be the same.' })
+  @Field({
+    description:
+      "One of the allowed types (setting ATTACHMENT_MIME_TYPES); the upload's Content-Type must be the same.",
+  })
   @Length(3, 255)
   mimeType!: string;
 
-  @Field(() => Float, { description: 'Exact size in bytes, from 1 to ATTACHMENT_MAX_BYTES; the upload must be exactly this long.' })
+  @Field(() => Float, {
+    description: 'Exact size in bytes, from 1 to ATTACHMENT_MAX_BYTES; the upload must be exactly this long.',
+  })
   @IsInt()
   @Min(1)
   @Max(Number.MAX_SAFE_INTEGER)
@@ -27,4 +32,3 @@ export class CreateFileAttachmentInput {
   @Field(() => Date, { nullable: true, description: 'When the attachment (row and file) is removed; in the future.' })
   expiresAt?: Date | null;
 }
-

@@ -36,24 +36,42 @@ const live = sql`(t."expires_at" IS NULL OR t."expires_at" > now())`;
 @Resolver(() => FileAttachment)
 @Allow('SIGNED_IN')
 export class AttachmentResolver {
-  @Query(() => FileAttachment, { nullable: true, description: 'An attachment of a task you may see (null otherwise, and once expired).' })
-  fileAttachment(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  @Query(() => FileAttachment, {
+    nullable: true,
+    description: 'An attachment of a task you may see (null otherwise, and once expired).',
+  })
+  fileAttachment(
+    @Arg('id', () => ID) id: string,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     if (!isUuid(id)) return null;
     const visible = sql`${live} AND EXISTS (SELECT 1 FROM tasks vt WHERE vt.id = t."task_id" AND ${ctx.services.taskPolicy.visible(viewer, 'vt')})`;
-    return ctx.loaders.byId(readModel(FileAttachment), [...selectedFields(info), 'uploadedAt', 'task', 'uploadedBy'], visible).load(id.toLowerCase());
+    return ctx.loaders
+      .byId(readModel(FileAttachment), [...selectedFields(info), 'uploadedAt', 'task', 'uploadedBy'], visible)
+      .load(id.toLowerCase());
   }
 
-  @Mutation(() => CreatedFileAttachment, { description: 'Declares a file for a task (CONTRIBUTOR or higher); upload its bytes to uploadUrl. Never-uploaded declarations are removed after 24 hours.' })
+  @Mutation(() => CreatedFileAttachment, {
+    description:
+      'Declares a file for a task (CONTRIBUTOR or higher); upload its bytes to uploadUrl. Never-uploaded declarations are removed after 24 hours.',
+  })
   createFileAttachment(@Arg('input') input: CreateFileAttachmentInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.attachments.create(ctx, viewer, input);
   }
 
-  @Mutation(() => Boolean, { description: 'Removes the attachment and its file: its uploader (CONTRIBUTOR or higher) or MAINTAINER or higher.' })
+  @Mutation(() => Boolean, {
+    description: 'Removes the attachment and its file: its uploader (CONTRIBUTOR or higher) or MAINTAINER or higher.',
+  })
   deleteFileAttachment(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.attachments.delete(ctx, viewer, id);
   }
 
-  @FieldResolver(() => String, { nullable: true, description: 'GET it with the bearer token; null until the file is uploaded.' })
+  @FieldResolver(() => String, {
+    nullable: true,
+    description: 'GET it with the bearer token; null until the file is uploaded.',
+  })
   downloadUrl(@Root() a: RowOf<FileAttachment>, @Ctx() ctx: Context) {
     return ctx.services.attachments.downloadUrl(a);
   }
@@ -73,10 +91,17 @@ export class AttachmentResolver {
 @Resolver(() => Task)
 @Allow('SIGNED_IN')
 export class TaskAttachmentsResolver {
-  @FieldResolver(() => [FileAttachment], { description: 'Oldest first, uploads still pending included, expired ones not.' })
+  @FieldResolver(() => [FileAttachment], {
+    description: 'Oldest first, uploads still pending included, expired ones not.',
+  })
   attachments(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders
-      .byForeignKey<Row>(readModel(FileAttachment), 'task', [...selectedFields(info), 'uploadedAt', 'task', 'uploadedBy'], { where: live })
+      .byForeignKey<Row>(
+        readModel(FileAttachment),
+        'task',
+        [...selectedFields(info), 'uploadedAt', 'task', 'uploadedBy'],
+        { where: live },
+      )
       .load(t.id);
   }
 }

@@ -1,12 +1,18 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { sendJson } from '../../server/http.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { httpStatusOfError } from '../../server/http-status.js';
+import { sendJson } from '../../server/http.js';
 import type { Route, RouteContext } from '../../server/route.js';
 import { UnauthenticatedError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
-import { contentDisposition, UploadAbortedError, UploadRefusedError, type AttachmentService } from './attachment.service.js';
+import {
+  contentDisposition,
+  UploadAbortedError,
+  UploadRefusedError,
+  type AttachmentService,
+} from './attachment.service.js';
 
 /** `/files/<id>`: the id is checked (and unknown ones answered 404) by the service. */
 const FILE_PATH = /^\/files\/([^/]+)$/;
@@ -25,7 +31,12 @@ async function viewerOf(ctx: RouteContext): Promise<Viewer> {
 
 /** A refused upload: the refusal, then the rest of the body is discarded (bounded) and the connection closed. */
 function refuse(req: IncomingMessage, res: ServerResponse, err: UploadRefusedError) {
-  sendJson(res, httpStatusOfError(err), { errors: [{ message: err.message, extensions: { code: err.code } }] }, { connection: 'close' });
+  sendJson(
+    res,
+    httpStatusOfError(err),
+    { errors: [{ message: err.message, extensions: { code: err.code } }] },
+    { connection: 'close' },
+  );
   let drained = 0;
   req.on('data', (chunk: Buffer) => {
     drained += chunk.length;

@@ -1,25 +1,33 @@
-import { LockMode } from '@mikro-orm/core';
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { LockMode } from '@mikro-orm/core';
 import sql from 'sql-template-tag';
+
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { JobDefinition } from '../../jobs/scheduler.js';
-import { AppError, BadInputError, ConflictError, ForbiddenError, NotFoundError, isUuid, requireUuid } from '../../shared/errors.js';
+import {
+  AppError,
+  BadInputError,
+  ConflictError,
+  ForbiddenError,
+  isUuid,
+  NotFoundError,
+  requireUuid,
+} from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
 import { Role } from '../identity/user.entity.js';
+import { atLeast, type ProjectService } from '../projects/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import { atLeast } from '../projects/index.js';
-import type { ProjectService } from '../projects/index.js';
 import { FileAttachment } from './file-attachment.entity.js';
 import type { TaskPolicy } from './task.policy.js';
-import { isHumanAdmin } from '../../shared/viewer.js';
 
 export interface AttachmentDeps {
   config: Config;
@@ -80,7 +88,10 @@ export class UploadRefusedError extends AppError {
     return new UploadRefusedError(413, `The upload is longer than the declared ${declared} bytes`);
   }
   static wrongType(declared: string, given: string | undefined) {
-    return new UploadRefusedError(415, `The upload's Content-Type must be ${declared} as declared${given ? ` (got ${given})` : ''}`);
+    return new UploadRefusedError(
+      415,
+      `The upload's Content-Type must be ${declared} as declared${given ? ` (got ${given})` : ''}`,
+    );
   }
 }
 
@@ -99,7 +110,8 @@ const REMOVAL_BATCH = 500;
 const TEMP_PREFIX = '.upload-';
 
 /** The media type of a Content-Type value, without parameters, lower-cased: `Text/Plain; charset=utf-8` → `text/plain`. */
-export const essence = (contentType: string | undefined): string => (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+export const essence = (contentType: string | undefined): string =>
+  (contentType ?? '').split(';')[0]!.trim().toLowerCase();
 
 /**
  * A client's file name made safe to keep and to hand back in Content-Disposition: the
@@ -124,8 +136,15 @@ export function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${exact}`;
 }
 
-
-const snapshot = (a: { id: string; taskId: string; originalName: string; mimeType: string; sizeBytes: number | string; sha256?: string | null; expiresAt?: Date | null }) => ({
+const snapshot = (a: {
+  id: string;
+  taskId: string;
+  originalName: string;
+  mimeType: string;
+  sizeBytes: number | string;
+  sha256?: string | null;
+  expiresAt?: Date | null;
+}) => ({
   taskId: a.taskId,
   originalName: a.originalName,
   mimeType: a.mimeType,
@@ -193,19 +212,34 @@ export class AttachmentService {
   }
 
   /** Declares an attachment; the bytes follow by PUT to `uploadUrl`. */
-  async create(scope: Scope, viewer: Viewer, input: CreateAttachmentInput): Promise<{ attachment: FileAttachment; uploadUrl: string }> {
+  async create(
+    scope: Scope,
+    viewer: Viewer,
+    input: CreateAttachmentInput,
+  ): Promise<{ attachment: FileAttachment; uploadUrl: string }> {
     const taskId = requireUuid(input.taskId, 'taskId');
     const { config } = this.d;
     const mimeType = essence(input.mimeType);
     if (!config.ATTACHMENT_MIME_TYPES.includes(mimeType)) {
-      throw new BadInputError(`mimeType: ${input.mimeType} is not accepted (accepted: ${config.ATTACHMENT_MIME_TYPES.join(', ')})`, { field: 'mimeType', accepted: config.ATTACHMENT_MIME_TYPES });
+      throw new BadInputError(
+        `mimeType: ${input.mimeType} is not accepted (accepted: ${config.ATTACHMENT_MIME_TYPES.join(', ')})`,
+        { field: 'mimeType', accepted: config.ATTACHMENT_MIME_TYPES },
+      );
     }
-    if (!Number.isSafeInteger(input.sizeBytes) || input.sizeBytes < 1 || input.sizeBytes > config.ATTACHMENT_MAX_BYTES) {
-      throw new BadInputError(`sizeBytes: must be a whole number from 1 to ${config.ATTACHMENT_MAX_BYTES}`, { field: 'sizeBytes', max: config.ATTACHMENT_MAX_BYTES });
+    if (
+      !Number.isSafeInteger(input.sizeBytes) ||
+      input.sizeBytes < 1 ||
+      input.sizeBytes > config.ATTACHMENT_MAX_BYTES
+    ) {
+      throw new BadInputError(`sizeBytes: must be a whole number from 1 to ${config.ATTACHMENT_MAX_BYTES}`, {
+        field: 'sizeBytes',
+        max: config.ATTACHMENT_MAX_BYTES,
+      });
     }
     const originalName = sanitiseFileName(input.originalName);
     if (!originalName) throw BadInputError.field('originalName', 'must contain a file name');
-    if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) throw BadInputError.field('expiresAt', 'must be in the future');
+    if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
+      throw BadInputError.field('expiresAt', 'must be in the future');
 
     await this.requireWritableTask(viewer, taskId, ProjectRole.CONTRIBUTOR);
     const attachment = await inTransaction(scope, async (tx) => {
@@ -220,7 +254,12 @@ export class AttachmentService {
         expiresAt: input.expiresAt ?? null,
       });
       a.storedName = a.storagePath = a.id;
-      this.d.audit.record(tx, { action: 'fileAttachment.create', entityType: 'FileAttachment', entityId: a.id, after: snapshot({ ...a, taskId }) });
+      this.d.audit.record(tx, {
+        action: 'fileAttachment.create',
+        entityType: 'FileAttachment',
+        entityId: a.id,
+        after: snapshot({ ...a, taskId }),
+      });
       return a;
     });
     return { attachment, uploadUrl: this.fileUrl(attachment.id) };
@@ -247,20 +286,33 @@ export class AttachmentService {
     if (!isUuid(rawId)) throw new NotFoundError('FileAttachment', rawId);
     const id = rawId.toLowerCase();
     const row = await this.row(id);
-    const access = row && (!row.expires_at || row.expires_at > new Date()) ? await this.d.taskPolicy.access(viewer, row.task_id) : null;
+    const access =
+      row && (!row.expires_at || row.expires_at > new Date())
+        ? await this.d.taskPolicy.access(viewer, row.task_id)
+        : null;
     if (!row || !access) throw new NotFoundError('FileAttachment', id);
     if (!isHumanAdmin(viewer) && (viewer.serviceActor || row.uploaded_by_id !== viewer.userId)) {
       throw new ForbiddenError('Only the user who created the attachment, or an admin, uploads its file');
     }
-    if (!isHumanAdmin(viewer) && !atLeast(access.role, ProjectRole.CONTRIBUTOR)) throw new ForbiddenError('You may no longer change this task\'s work');
-    if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, isHumanAdmin(viewer) ? ProjectRole.VIEWER : ProjectRole.CONTRIBUTOR);
-    if (row.uploaded_at) throw new ConflictError('The file of this attachment was already uploaded; create a new attachment to replace it');
+    if (!isHumanAdmin(viewer) && !atLeast(access.role, ProjectRole.CONTRIBUTOR))
+      throw new ForbiddenError("You may no longer change this task's work");
+    if (access.projectId)
+      await this.d.projects.requireWritable(
+        viewer,
+        access.projectId,
+        isHumanAdmin(viewer) ? ProjectRole.VIEWER : ProjectRole.CONTRIBUTOR,
+      );
+    if (row.uploaded_at)
+      throw new ConflictError(
+        'The file of this attachment was already uploaded; create a new attachment to replace it',
+      );
     if (essence(req.contentType) !== row.mime_type) throw UploadRefusedError.wrongType(row.mime_type, req.contentType);
     const declared = Number(row.size_bytes);
     if (req.contentLength !== undefined) {
       const length = Number(req.contentLength);
       if (length > declared) throw UploadRefusedError.tooLarge(declared);
-      if (length < declared) throw BadInputError.field('body', `the upload is ${length} bytes, ${declared} were declared`);
+      if (length < declared)
+        throw BadInputError.field('body', `the upload is ${length} bytes, ${declared} were declared`);
     }
 
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -273,17 +325,27 @@ export class AttachmentService {
       await inTransaction(scope, async (tx) => {
         const a = await tx.em.findOne(FileAttachment, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
         if (!a) throw new NotFoundError('FileAttachment', id); // deleted meanwhile
-        if (a.uploadedAt) throw new ConflictError('The file of this attachment was already uploaded; create a new attachment to replace it');
+        if (a.uploadedAt)
+          throw new ConflictError(
+            'The file of this attachment was already uploaded; create a new attachment to replace it',
+          );
         await rename(temp, final);
         renamed = true;
         await syncDir(this.dir);
         a.sha256 = sha256;
         a.uploadedAt = new Date();
-        this.d.audit.record(tx, { action: 'fileAttachment.upload', entityType: 'FileAttachment', entityId: id, after: { sha256, sizeBytes: size } });
+        this.d.audit.record(tx, {
+          action: 'fileAttachment.upload',
+          entityType: 'FileAttachment',
+          entityId: id,
+          after: { sha256, sizeBytes: size },
+        });
       });
       return { id, sha256, sizeBytes: size };
     } catch (err) {
-      await rm(renamed ? final : temp, { force: true }).catch((e) => this.d.logger.warn({ err: e, module: 'work', attachment: id }, 'could not discard a refused upload'));
+      await rm(renamed ? final : temp, { force: true }).catch((e) =>
+        this.d.logger.warn({ err: e, module: 'work', attachment: id }, 'could not discard a refused upload'),
+      );
       throw err;
     }
   }
@@ -329,7 +391,8 @@ export class AttachmentService {
     const id = rawId.toLowerCase();
     const row = await this.row(id);
     const readable = row?.uploaded_at && (!row.expires_at || row.expires_at > new Date());
-    if (!row || !readable || !(await this.d.taskPolicy.access(viewer, row.task_id))) throw new NotFoundError('FileAttachment', id);
+    if (!row || !readable || !(await this.d.taskPolicy.access(viewer, row.task_id)))
+      throw new NotFoundError('FileAttachment', id);
     let file: FileHandle;
     try {
       file = await open(this.pathOf(row.stored_name), 'r');
@@ -355,7 +418,12 @@ export class AttachmentService {
       const a = await tx.em.findOne(FileAttachment, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!a) throw new NotFoundError('FileAttachment', id);
       tx.em.remove(a);
-      this.d.audit.record(tx, { action: 'fileAttachment.delete', entityType: 'FileAttachment', entityId: id, before: snapshot({ ...a, taskId: row.task_id }) });
+      this.d.audit.record(tx, {
+        action: 'fileAttachment.delete',
+        entityType: 'FileAttachment',
+        entityId: id,
+        before: snapshot({ ...a, taskId: row.task_id }),
+      });
       return a.storedName;
     });
     await this.removeFile(removed);
@@ -368,7 +436,10 @@ export class AttachmentService {
    * transaction, files after its commit); so do temporary files of uploads that died
    * with their process. Rows being uploaded or deleted right now are skipped, not waited for.
    */
-  async removeExpired(scope: Scope, actorLabel: string): Promise<{ expired: number; abandoned: number; tempFiles: number }> {
+  async removeExpired(
+    scope: Scope,
+    actorLabel: string,
+  ): Promise<{ expired: number; abandoned: number; tempFiles: number }> {
     let expired = 0;
     let abandoned = 0;
     for (;;) {
@@ -388,7 +459,15 @@ export class AttachmentService {
             entityId: r.id,
             actorId: null,
             actorLabel,
-            before: snapshot({ id: r.id, taskId: r.task_id, originalName: r.original_name, mimeType: r.mime_type, sizeBytes: r.size_bytes, sha256: r.sha256, expiresAt: r.expires_at }),
+            before: snapshot({
+              id: r.id,
+              taskId: r.task_id,
+              originalName: r.original_name,
+              mimeType: r.mime_type,
+              sizeBytes: r.size_bytes,
+              sha256: r.sha256,
+              expiresAt: r.expires_at,
+            }),
             after: { reason: r.reason },
           });
         }
@@ -450,5 +529,9 @@ export const REMOVE_EXPIRED_ATTACHMENTS_JOB = 'work.removeExpiredAttachments';
 export const removeExpiredAttachmentsJob = (attachments: AttachmentService): JobDefinition => ({
   name: REMOVE_EXPIRED_ATTACHMENTS_JOB,
   intervalMs: 60_000,
-  run: ({ em }) => attachments.removeExpired({ em, viewer: null, meta: systemMeta(REMOVE_EXPIRED_ATTACHMENTS_JOB) }, `job:${REMOVE_EXPIRED_ATTACHMENTS_JOB}`),
+  run: ({ em }) =>
+    attachments.removeExpired(
+      { em, viewer: null, meta: systemMeta(REMOVE_EXPIRED_ATTACHMENTS_JOB) },
+      `job:${REMOVE_EXPIRED_ATTACHMENTS_JOB}`,
+    ),
 });

@@ -2,9 +2,9 @@ import { Approval } from './approval.entity.js';
 import type { ApprovalService } from './approval.service.js';
 import type { AttachmentService } from './attachment.service.js';
 import { FileAttachment } from './file-attachment.entity.js';
-import { Notification } from './notification.entity.js';
 import { NotificationPreference } from './notification-preference.entity.js';
 import type { NotificationPreferenceService } from './notification-preference.service.js';
+import { Notification } from './notification.entity.js';
 import type { NotificationService } from './notification.service.js';
 import { TaskAssignee } from './task-assignee.entity.js';
 import { TaskDependency } from './task-dependency.entity.js';
@@ -15,7 +15,16 @@ import { Webhook } from './webhook.entity.js';
 import type { WebhookService } from './webhook.service.js';
 
 /** The work module's surface: what other modules and src/db/entities.ts may import. */
-export const workEntities = [Task, TaskDependency, TaskAssignee, Approval, Notification, FileAttachment, NotificationPreference, Webhook];
+export const workEntities = [
+  Task,
+  TaskDependency,
+  TaskAssignee,
+  Approval,
+  Notification,
+  FileAttachment,
+  NotificationPreference,
+  Webhook,
+];
 
 export interface WorkServices {
   taskPolicy: TaskPolicy;

@@ -8,9 +8,9 @@ import { AttachmentResolver, TaskAttachmentsResolver } from './attachment.resolv
 import { attachmentRoutes } from './attachment.routes.js';
 import { AttachmentService, removeExpiredAttachmentsJob } from './attachment.service.js';
 import { workEntities, type WorkServices } from './index.js';
-import { DELIVERY_JOB } from './notification.delivery.js';
 import { NotificationPreferenceResolver } from './notification-preference.resolver.js';
 import { NotificationPreferenceService } from './notification-preference.service.js';
+import { DELIVERY_JOB } from './notification.delivery.js';
 import { NotificationResolver } from './notification.resolver.js';
 import { NotificationService } from './notification.service.js';
 import { TaskPolicy } from './task.policy.js';
@@ -23,8 +23,19 @@ import { WebhookService } from './webhook.service.js';
 export const workModule = defineModule({
   name: 'work',
   entities: workEntities,
-  resolvers: [TaskResolver, ProjectTasksResolver, ApprovalResolver, AttachmentResolver, TaskAttachmentsResolver, NotificationResolver, NotificationPreferenceResolver, WebhookResolver],
-  create(deps: ModuleDeps<{ audit: AuditService; projects: ProjectService; users: Pick<UserService, 'activeAdminIds'> }>): WorkServices {
+  resolvers: [
+    TaskResolver,
+    ProjectTasksResolver,
+    ApprovalResolver,
+    AttachmentResolver,
+    TaskAttachmentsResolver,
+    NotificationResolver,
+    NotificationPreferenceResolver,
+    WebhookResolver,
+  ],
+  create(
+    deps: ModuleDeps<{ audit: AuditService; projects: ProjectService; users: Pick<UserService, 'activeAdminIds'> }>,
+  ): WorkServices {
     const taskPolicy = new TaskPolicy(deps.db, deps.projects.policy);
     const notificationPreferences = new NotificationPreferenceService(deps);
     const webhooks = new WebhookService(deps);

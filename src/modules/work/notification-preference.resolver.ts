@@ -5,10 +5,15 @@ import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { NotificationChannel, NotificationType } from './notification.entity.js';
 
-@ObjectType('NotificationPreference', { simpleResolvers: true, description: 'The channels one type of notification reaches you on.' })
+@ObjectType('NotificationPreference', {
+  simpleResolvers: true,
+  description: 'The channels one type of notification reaches you on.',
+})
 export class NotificationPreferenceView {
   @Field(() => NotificationType) type!: NotificationType;
-  @Field(() => [NotificationChannel], { description: 'WEB (inbox, live), EMAIL (your address), WEBHOOK (the organisation\'s webhooks for this type).' })
+  @Field(() => [NotificationChannel], {
+    description: "WEB (inbox, live), EMAIL (your address), WEBHOOK (the organisation's webhooks for this type).",
+  })
   channels!: NotificationChannel[];
   @Field({ description: 'True while you have not chosen (WEB only).' }) isDefault!: boolean;
 }
@@ -30,8 +35,14 @@ export class NotificationPreferenceResolver {
     return ctx.services.notificationPreferences.list(viewer);
   }
 
-  @Mutation(() => NotificationPreferenceView, { description: 'Chooses the channels one type of notification reaches you on.' })
-  setNotificationPreference(@Arg('input') input: SetNotificationPreferenceInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+  @Mutation(() => NotificationPreferenceView, {
+    description: 'Chooses the channels one type of notification reaches you on.',
+  })
+  setNotificationPreference(
+    @Arg('input') input: SetNotificationPreferenceInput,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+  ) {
     return ctx.services.notificationPreferences.set(ctx, viewer, input.type, input.channels);
   }
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { BadInputError } from '../../shared/errors.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
@@ -7,7 +8,11 @@ import type { AuditService } from '../audit/index.js';
 import { NotificationChannel, NotificationType } from './notification.entity.js';
 
 /** The channels a preference may name (PUSH and SMS are only for notifications sent with that channel). */
-export const PREFERENCE_CHANNELS: readonly NotificationChannel[] = [NotificationChannel.WEB, NotificationChannel.EMAIL, NotificationChannel.WEBHOOK];
+export const PREFERENCE_CHANNELS: readonly NotificationChannel[] = [
+  NotificationChannel.WEB,
+  NotificationChannel.EMAIL,
+  NotificationChannel.WEBHOOK,
+];
 
 /** Without a preference, a notification goes to the inbox only. */
 export const DEFAULT_CHANNELS: readonly NotificationChannel[] = [NotificationChannel.WEB];
@@ -45,11 +50,21 @@ export class NotificationPreferenceService {
   }
 
   /** Sets the viewer's channels for one type (at least one: a notification is never silently dropped). Audited. */
-  async set(scope: Scope, viewer: Viewer, type: NotificationType, channels: readonly NotificationChannel[]): Promise<Preference> {
+  async set(
+    scope: Scope,
+    viewer: Viewer,
+    type: NotificationType,
+    channels: readonly NotificationChannel[],
+  ): Promise<Preference> {
     const wanted = [...new Set(channels)];
-    if (!wanted.length) throw BadInputError.field('channels', 'name at least one channel (WEB keeps it in the inbox only)');
+    if (!wanted.length)
+      throw BadInputError.field('channels', 'name at least one channel (WEB keeps it in the inbox only)');
     const refused = wanted.find((c) => !PREFERENCE_CHANNELS.includes(c));
-    if (refused) throw BadInputError.field('channels', `${refused} is not a preference channel (use ${PREFERENCE_CHANNELS.join(', ')})`);
+    if (refused)
+      throw BadInputError.field(
+        'channels',
+        `${refused} is not a preference channel (use ${PREFERENCE_CHANNELS.join(', ')})`,
+      );
     return inTransaction(scope, async (tx) => {
       const [before] = await tx.em.execute<{ channels: string[] }[]>(
         `SELECT channels FROM notification_preferences WHERE user_id = ? AND type = ? FOR UPDATE`,
@@ -73,7 +88,10 @@ export class NotificationPreferenceService {
   }
 
   /** The channels for each (user, type) pair, in the caller's transaction; `${userId}|${type}` → channels. */
-  async channelsFor(em: EntityManager, pairs: readonly { userId: string; type: NotificationType }[]): Promise<(userId: string, type: NotificationType) => NotificationChannel[]> {
+  async channelsFor(
+    em: EntityManager,
+    pairs: readonly { userId: string; type: NotificationType }[],
+  ): Promise<(userId: string, type: NotificationType) => NotificationChannel[]> {
     const userIds = [...new Set(pairs.map((p) => p.userId))];
     const rows = userIds.length
       ? await em.execute<{ user_id: string; type: NotificationType; channels: NotificationChannel[] }[]>(

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import pLimit from 'p-limit';
 import sql from 'sql-template-tag';
+
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
@@ -107,7 +108,12 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 async function postJson(url: string, body: string, headers: Record<string, string>, what: string): Promise<void> {
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(SEND_TIMEOUT_MS) });
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+      signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
+    });
   } catch (err) {
     if ((err as Error)?.name === 'TimeoutError') throw DeliveryError.timeout(`the ${what}`);
     throw new DeliveryError(`${what} request failed: ${describe(err)}`);
@@ -171,7 +177,13 @@ export class NotificationDelivery {
         [this.maxAttempts],
       );
       for (const r of rows) {
-        this.audit(tx, 'notification.deliveryFailed', r.id, { attempt: r.attempts, final: true, error: 'no outcome recorded' }, 'FAILURE');
+        this.audit(
+          tx,
+          'notification.deliveryFailed',
+          r.id,
+          { attempt: r.attempts, final: true, error: 'no outcome recorded' },
+          'FAILURE',
+        );
       }
       return rows.length;
     });
@@ -206,7 +218,11 @@ export class NotificationDelivery {
       this.log.error({ err, notificationId: n.id }, 'could not record a notification delivery outcome');
       return;
     }
-    if (outcome === null) this.log.warn({ notificationId: n.id, attempt: n.attempt }, 'delivery outcome not recorded: the notification was claimed again after the lease ran out');
+    if (outcome === null)
+      this.log.warn(
+        { notificationId: n.id, attempt: n.attempt },
+        'delivery outcome not recorded: the notification was claimed again after the lease ran out',
+      );
     else if (outcome === DeliveryStatus.SENT) report.sent++;
     else if (outcome === DeliveryStatus.FAILED) report.failed++;
     else report.retrying++;
@@ -219,7 +235,10 @@ export class NotificationDelivery {
       return null;
     } catch (err) {
       const error = describe(err);
-      this.log.warn({ notificationId: n.id, channel: n.channel, attempt: n.attempt, error }, 'notification delivery failed');
+      this.log.warn(
+        { notificationId: n.id, channel: n.channel, attempt: n.attempt, error },
+        'notification delivery failed',
+      );
       return error;
     }
   }
@@ -243,14 +262,25 @@ export class NotificationDelivery {
 
   private sendEmail(n: Claimed): Promise<void> {
     if (!this.deps.config.SMTP_URL) throw DeliveryError.notConfigured('SMTP_URL', 'EMAIL notifications');
-    return withTimeout(this.deps.mailer.send({ to: n.email, subject: n.title, text: n.message ?? n.title }), 'the SMTP server');
+    return withTimeout(
+      this.deps.mailer.send({ to: n.email, subject: n.title, text: n.message ?? n.title }),
+      'the SMTP server',
+    );
   }
 
   /** PUSH and SMS: a JSON POST to the one configured gateway, which reaches the user's device. */
   private sendToNotificationWebhook(n: Claimed): Promise<void> {
     const url = this.deps.config.NOTIFICATION_WEBHOOK_URL;
     if (!url) throw DeliveryError.notConfigured('NOTIFICATION_WEBHOOK_URL', `${n.channel} notifications`);
-    const body = JSON.stringify({ id: n.id, userId: n.userId, channel: n.channel, title: n.title, message: n.message, data: n.data, priority: n.priority });
+    const body = JSON.stringify({
+      id: n.id,
+      userId: n.userId,
+      channel: n.channel,
+      title: n.title,
+      message: n.message,
+      data: n.data,
+      priority: n.priority,
+    });
     return postJson(url, body, {}, 'webhook');
   }
 
@@ -284,7 +314,10 @@ export class NotificationDelivery {
       );
       if (!rows.length) return null;
       if (n.channel === NotificationChannel.WEB) {
-        await this.deps.bus.publish(tx.em, NOTIFICATION_RECEIVED, { id: n.id, userId: n.userId } satisfies NotificationReceived);
+        await this.deps.bus.publish(tx.em, NOTIFICATION_RECEIVED, {
+          id: n.id,
+          userId: n.userId,
+        } satisfies NotificationReceived);
       }
       this.audit(tx, 'notification.delivered', n.id, { channel: n.channel, attempt: n.attempt });
       return DeliveryStatus.SENT;
@@ -301,10 +334,23 @@ export class NotificationDelivery {
                 delivery_status = ?,
                 next_attempt_at = CASE WHEN ? THEN now() ELSE now() + make_interval(secs => ?) END
           WHERE ${LATEST_ATTEMPT} RETURNING next_attempt_at AS next`,
-        [error, final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING, final, backoffMs(n.attempt) / 1000, n.id, n.attempt],
+        [
+          error,
+          final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING,
+          final,
+          backoffMs(n.attempt) / 1000,
+          n.id,
+          n.attempt,
+        ],
       );
       if (!rows.length) return null;
-      this.audit(tx, 'notification.deliveryFailed', n.id, { channel: n.channel, attempt: n.attempt, final, error, nextAttemptAt: final ? null : rows[0]!.next }, 'FAILURE');
+      this.audit(
+        tx,
+        'notification.deliveryFailed',
+        n.id,
+        { channel: n.channel, attempt: n.attempt, final, error, nextAttemptAt: final ? null : rows[0]!.next },
+        'FAILURE',
+      );
       return final ? DeliveryStatus.FAILED : DeliveryStatus.PENDING;
     });
   }
@@ -314,8 +360,21 @@ export class NotificationDelivery {
     return { em: em.fork(), viewer: null, meta: systemMeta(DELIVERY_JOB) };
   }
 
-  private audit(tx: Scope, action: string, notificationId: string, after: Record<string, unknown>, outcome?: 'FAILURE') {
-    this.deps.audit.record(tx, { ...JOB_ACTOR, action, entityType: 'Notification', entityId: notificationId, ...(outcome ? { outcome } : {}), after });
+  private audit(
+    tx: Scope,
+    action: string,
+    notificationId: string,
+    after: Record<string, unknown>,
+    outcome?: 'FAILURE',
+  ) {
+    this.deps.audit.record(tx, {
+      ...JOB_ACTOR,
+      action,
+      entityType: 'Notification',
+      entityId: notificationId,
+      ...(outcome ? { outcome } : {}),
+      after,
+    });
   }
 }
 

@@ -52,7 +52,10 @@ registerEnumType(DeliveryStatus, { name: 'DeliveryStatus' });
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'notifications' })
 @Index({ properties: ['user', 'status'] })
-@Index({ name: 'notifications_delivery_due_index', expression: `create index "notifications_delivery_due_index" on "notifications" ("next_attempt_at") where "delivery_status" = 'PENDING'` })
+@Index({
+  name: 'notifications_delivery_due_index',
+  expression: `create index "notifications_delivery_due_index" on "notifications" ("next_attempt_at") where "delivery_status" = 'PENDING'`,
+})
 export class Notification extends BaseEntity {
   @ManyToOne(() => User, { ref: true, deleteRule: 'cascade' })
   user!: Ref<User>;
@@ -70,7 +73,11 @@ export class Notification extends BaseEntity {
   type!: NotificationType;
 
   @Field(() => NotificationPriority)
-  @Enum({ items: () => NotificationPriority, nativeEnumName: 'notification_priority', default: NotificationPriority.NORMAL })
+  @Enum({
+    items: () => NotificationPriority,
+    nativeEnumName: 'notification_priority',
+    default: NotificationPriority.NORMAL,
+  })
   priority: Opt<NotificationPriority> = NotificationPriority.NORMAL;
 
   @Field(() => NotificationStatus)

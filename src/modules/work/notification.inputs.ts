@@ -1,14 +1,23 @@
 import { ArrayMaxSize, ArrayMinSize, IsUUID, Length, MaxLength } from 'class-validator';
 import { GraphQLJSON } from 'graphql-scalars';
 import { Field, ID, InputType } from 'type-graphql';
-import { DeliveryStatus, NotificationChannel, NotificationPriority, NotificationStatus, NotificationType } from './notification.entity.js';
+import {
+  DeliveryStatus,
+  NotificationChannel,
+  NotificationPriority,
+  NotificationStatus,
+  NotificationType,
+} from './notification.entity.js';
 
 /** Most recipients one `sendNotification` may address. */
 export const MAX_RECIPIENTS = 500;
 
 @InputType({ description: 'Filters of `notifications`; all given conditions must hold.' })
 export class NotificationWhere {
-  @Field(() => [NotificationStatus], { nullable: true, description: 'Default: UNREAD and READ (archived ones only when asked for).' })
+  @Field(() => [NotificationStatus], {
+    nullable: true,
+    description: 'Default: UNREAD and READ (archived ones only when asked for).',
+  })
   status?: NotificationStatus[] | null;
 
   @Field(() => NotificationType, { nullable: true }) type?: NotificationType | null;
@@ -33,11 +42,17 @@ export class SendNotificationInput {
 
   @Field(() => NotificationType, { nullable: true, description: 'Default: INFO.' }) type?: NotificationType | null;
 
-  @Field(() => NotificationPriority, { nullable: true, description: 'Default: NORMAL.' }) priority?: NotificationPriority | null;
+  @Field(() => NotificationPriority, { nullable: true, description: 'Default: NORMAL.' })
+  priority?: NotificationPriority | null;
 
-  @Field(() => NotificationChannel, { nullable: true, description: 'Default: each recipient\'s preference for the type (WEB when none).' }) channel?: NotificationChannel | null;
+  @Field(() => NotificationChannel, {
+    nullable: true,
+    description: "Default: each recipient's preference for the type (WEB when none).",
+  })
+  channel?: NotificationChannel | null;
 
   @Field(() => Date, { nullable: true, description: 'Deliver then rather than now.' }) scheduledFor?: Date | null;
 
-  @Field(() => GraphQLJSON, { nullable: true, description: 'Anything the client needs to act on it (ids, links).' }) data?: unknown;
+  @Field(() => GraphQLJSON, { nullable: true, description: 'Anything the client needs to act on it (ids, links).' })
+  data?: unknown;
 }

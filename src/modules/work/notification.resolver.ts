@@ -1,6 +1,21 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
-import { Arg, Args, Ctx, Field, FieldResolver, ID, Info, Int, Mutation, ObjectType, Query, Resolver, Root, Subscription } from 'type-graphql';
+import {
+  Arg,
+  Args,
+  Ctx,
+  Field,
+  FieldResolver,
+  ID,
+  Info,
+  Int,
+  Mutation,
+  ObjectType,
+  Query,
+  Resolver,
+  Root,
+  Subscription,
+} from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
@@ -15,7 +30,11 @@ import { onTopic } from '../../server/subscribe.js';
 
 const NotificationConnection = ConnectionType(Notification);
 
-@ObjectType({ simpleResolvers: true, description: 'A notification\'s delivery on a further channel it was routed to (its e-mail beside the inbox, each webhook\'s).' })
+@ObjectType({
+  simpleResolvers: true,
+  description:
+    "A notification's delivery on a further channel it was routed to (its e-mail beside the inbox, each webhook's).",
+})
 export class NotificationDelivery {
   @Field(() => ID) id!: string;
   @Field(() => NotificationChannel) channel!: NotificationChannel;
@@ -33,11 +52,14 @@ export class NotificationDelivery {
 @Allow('SIGNED_IN')
 export class NotificationResolver {
   @Allow('OWN_ACCOUNT')
-  @Query(() => NotificationConnection, { description: 'Your notifications that are due (scheduled ones appear at scheduledFor), newest first.' })
+  @Query(() => NotificationConnection, {
+    description: 'Your notifications that are due (scheduled ones appear at scheduledFor), newest first.',
+  })
   notifications(
     @Args() page: PageArgs,
     @Arg('where', () => NotificationWhere, { nullable: true }) where: NotificationWhere | null,
-    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
     return ctx.services.notifications.list(viewer, selectedFields(info, ['edges', 'node']), where ?? {}, page);
@@ -50,7 +72,7 @@ export class NotificationResolver {
   }
 
   @Allow('OWN_ACCOUNT')
-  @Mutation(() => Notification, { description: 'Marks one of your notifications READ (NOT_FOUND for anyone else\'s).' })
+  @Mutation(() => Notification, { description: "Marks one of your notifications READ (NOT_FOUND for anyone else's)." })
   markNotificationRead(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.notifications.markRead(ctx, viewer, id);
   }
@@ -62,7 +84,7 @@ export class NotificationResolver {
   }
 
   @Allow('OWN_ACCOUNT')
-  @Mutation(() => Notification, { description: 'Archives one of your notifications (NOT_FOUND for anyone else\'s).' })
+  @Mutation(() => Notification, { description: "Archives one of your notifications (NOT_FOUND for anyone else's)." })
   archiveNotification(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.notifications.archive(ctx, viewer, id);
   }
@@ -75,21 +97,35 @@ export class NotificationResolver {
 
   @Allow('OWN_ACCOUNT')
   @Subscription(() => Notification, {
-    description: 'Your notifications as they are delivered on the WEB channel (scheduled ones when due). Only ever your own, admins included.',
+    description:
+      'Your notifications as they are delivered on the WEB channel (scheduled ones when due). Only ever your own, admins included.',
     subscribe: onTopic<NotificationReceived>(NOTIFICATION_RECEIVED, () => (p, viewer) => p.userId === viewer.userId),
   })
-  async notificationReceived(@Root() event: NotificationReceived, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  async notificationReceived(
+    @Root() event: NotificationReceived,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     const viewer = viewerOf(ctx);
-    return ctx.loaders.byId(readModel(Notification), selectedFields(info), sql`t.user_id = ${viewer.userId}::uuid`).load(event.id);
+    return ctx.loaders
+      .byId(readModel(Notification), selectedFields(info), sql`t.user_id = ${viewer.userId}::uuid`)
+      .load(event.id);
   }
 
-  @FieldResolver(() => [NotificationDelivery], { description: 'Its deliveries on the further channels your preferences named (empty when it went to one channel only).' })
+  @FieldResolver(() => [NotificationDelivery], {
+    description:
+      'Its deliveries on the further channels your preferences named (empty when it went to one channel only).',
+  })
   deliveries(@Root() n: RowOf<Notification>, @Ctx() ctx: Context) {
-    return ctx.loaders.custom('notification.deliveries', (ids: readonly string[]) => ctx.services.notifications.deliveriesOf(ids)).load(n.id);
+    return ctx.loaders
+      .custom('notification.deliveries', (ids: readonly string[]) => ctx.services.notifications.deliveriesOf(ids))
+      .load(n.id);
   }
 
   @FieldResolver(() => User, { description: 'Whom it is for.' })
   user(@Root() n: RowOf<Notification>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byId(readModel(User), selectedFields(info)).load(idOf(n.user as unknown as string | { id: string })!);
+    return ctx.loaders
+      .byId(readModel(User), selectedFields(info))
+      .load(idOf(n.user as unknown as string | { id: string })!);
   }
 }

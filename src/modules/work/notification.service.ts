@@ -1,21 +1,35 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql, { type Sql } from 'sql-template-tag';
+
 import { NEWEST_FIRST, paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { User } from '../identity/user.entity.js';
-import { NotificationDelivery, type DeliveryDeps, type DeliveryReport } from './notification.delivery.js';
-import { DeliveryStatus, Notification, NotificationChannel, NotificationPriority, NotificationStatus, NotificationType } from './notification.entity.js';
-import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
 import type { NotificationPreferenceService } from './notification-preference.service.js';
+import { NotificationDelivery, type DeliveryDeps, type DeliveryReport } from './notification.delivery.js';
+import {
+  DeliveryStatus,
+  Notification,
+  NotificationChannel,
+  NotificationPriority,
+  NotificationStatus,
+  NotificationType,
+} from './notification.entity.js';
+import { NOTIFICATION_RECEIVED, type NotificationReceived } from './notification.events.js';
 import type { WebhookService } from './webhook.service.js';
 
 export type NotificationDeps = DeliveryDeps & { preferences: NotificationPreferenceService; webhooks: WebhookService };
 
 /** The inbox's channel first: WEB, then EMAIL, then WEBHOOK, then the rest. */
-const CHANNEL_ORDER = [NotificationChannel.WEB, NotificationChannel.EMAIL, NotificationChannel.WEBHOOK, NotificationChannel.PUSH, NotificationChannel.SMS];
+const CHANNEL_ORDER = [
+  NotificationChannel.WEB,
+  NotificationChannel.EMAIL,
+  NotificationChannel.WEBHOOK,
+  NotificationChannel.PUSH,
+  NotificationChannel.SMS,
+];
 const orderChannels = (channels: readonly NotificationChannel[]) => CHANNEL_ORDER.filter((c) => channels.includes(c));
 
 export interface NotifyInput {
@@ -94,10 +108,18 @@ export class NotificationService {
   async notify(tx: Scope, inputs: NotifyInput | NotifyInput[]): Promise<Notification[]> {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (!list.length) return [];
-    const channelsOf = await this.d.preferences.channelsFor(tx.em, list.filter((i) => !i.channel));
-    const routes = list.map((input) => ({ input, channels: orderChannels(input.channel ? [input.channel] : channelsOf(input.userId, input.type)) }));
+    const channelsOf = await this.d.preferences.channelsFor(
+      tx.em,
+      list.filter((i) => !i.channel),
+    );
+    const routes = list.map((input) => ({
+      input,
+      channels: orderChannels(input.channel ? [input.channel] : channelsOf(input.userId, input.type)),
+    }));
     // The webhooks are looked up only when someone's notification goes to them.
-    const webhookTypes = [...new Set(routes.filter((r) => r.channels.includes(NotificationChannel.WEBHOOK)).map((r) => r.input.type))];
+    const webhookTypes = [
+      ...new Set(routes.filter((r) => r.channels.includes(NotificationChannel.WEBHOOK)).map((r) => r.input.type)),
+    ];
     const webhooksFor = await this.d.webhooks.activeIdsFor(tx.em, webhookTypes);
     const now = new Date();
     const created: Notification[] = [];
@@ -107,13 +129,20 @@ export class NotificationService {
       for (const channel of channels) {
         const targets = channel === NotificationChannel.WEBHOOK ? (webhooksFor.get(input.type) ?? []) : [null];
         for (const webhookId of targets.length ? targets : [undefined]) {
-          const n = this.createRow(tx, input, channel, now, { primary, webhookId, live: !primary && channel === NotificationChannel.WEB && due });
+          const n = this.createRow(tx, input, channel, now, {
+            primary,
+            webhookId,
+            live: !primary && channel === NotificationChannel.WEB && due,
+          });
           primary ??= n;
         }
       }
       created.push(primary!);
       if (primary!.channel === NotificationChannel.WEB && due) {
-        await this.d.bus.publish(tx.em, NOTIFICATION_RECEIVED, { id: primary!.id, userId: input.userId } satisfies NotificationReceived);
+        await this.d.bus.publish(tx.em, NOTIFICATION_RECEIVED, {
+          id: primary!.id,
+          userId: input.userId,
+        } satisfies NotificationReceived);
       }
     }
     return created;
@@ -124,7 +153,13 @@ export class NotificationService {
    * it. `webhookId` undefined on WEBHOOK means no active webhook takes the type: the row
    * is FAILED at once, saying so, rather than silently missing.
    */
-  private createRow(tx: Scope, input: NotifyInput, channel: NotificationChannel, now: Date, o: { primary: Notification | null; webhookId: string | null | undefined; live: boolean }): Notification {
+  private createRow(
+    tx: Scope,
+    input: NotifyInput,
+    channel: NotificationChannel,
+    now: Date,
+    o: { primary: Notification | null; webhookId: string | null | undefined; live: boolean },
+  ): Notification {
     const unroutable = channel === NotificationChannel.WEBHOOK && o.webhookId === undefined;
     return tx.em.create(Notification, {
       user: input.userId,
@@ -145,7 +180,12 @@ export class NotificationService {
   }
 
   /** The viewer's own notifications that are due, newest first. */
-  list(viewer: Viewer, fields: Iterable<string>, filter: NotificationFilter, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+  list(
+    viewer: Viewer,
+    fields: Iterable<string>,
+    filter: NotificationFilter,
+    page: PageArgs,
+  ): Promise<Connection<Record<string, unknown>>> {
     const statuses = filter.status?.length ? filter.status : [NotificationStatus.UNREAD, NotificationStatus.READ];
     return paginate(
       this.d.db,
@@ -158,7 +198,9 @@ export class NotificationService {
           sql`t.status = ANY(${statuses}::notification_status[])`,
           filter.type ? sql`t.type = ${filter.type}::notification_type` : null,
           filter.channel ? sql`t.channel = ${filter.channel}::notification_channel` : null,
-          filter.deliveryStatus?.length ? sql`t.delivery_status = ANY(${filter.deliveryStatus}::delivery_status[])` : null,
+          filter.deliveryStatus?.length
+            ? sql`t.delivery_status = ANY(${filter.deliveryStatus}::delivery_status[])`
+            : null,
         ]),
         sort: NEWEST_FIRST,
       },
@@ -250,7 +292,14 @@ export class NotificationService {
           action: 'notification.send',
           entityType: 'Notification',
           entityId: n.id,
-          after: { userId: n.user.id, title: n.title, type: n.type, priority: n.priority, channel: n.channel, scheduledFor: n.scheduledFor ?? null },
+          after: {
+            userId: n.user.id,
+            title: n.title,
+            type: n.type,
+            priority: n.priority,
+            channel: n.channel,
+            scheduledFor: n.scheduledFor ?? null,
+          },
         });
       }
       return created;
@@ -266,12 +315,23 @@ export class NotificationService {
   }
 
   /** Loads the viewer's own due notification, locked, applies `change` and audits it if anything changed. */
-  private changeOwn(scope: Scope, viewer: Viewer, id: string, action: string, change: (n: Notification) => void): Promise<Notification> {
+  private changeOwn(
+    scope: Scope,
+    viewer: Viewer,
+    id: string,
+    action: string,
+    change: (n: Notification) => void,
+  ): Promise<Notification> {
     const notificationId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const n = await tx.em.findOne(
         Notification,
-        { id: notificationId, user: viewer.userId, primary: null, $or: [{ scheduledFor: null }, { scheduledFor: { $lte: new Date() } }] },
+        {
+          id: notificationId,
+          user: viewer.userId,
+          primary: null,
+          $or: [{ scheduledFor: null }, { scheduledFor: { $lte: new Date() } }],
+        },
         { lockMode: LockMode.PESSIMISTIC_WRITE },
       );
       if (!n) throw new NotFoundError('Notification', notificationId);

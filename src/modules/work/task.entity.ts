@@ -48,11 +48,20 @@ export const CRITICAL_MAX_MINUTES = 1440;
 @Index({ properties: ['createdBy', 'status'] })
 @Index({ properties: ['dueDate'] })
 @Index({ properties: ['parent'] })
-@Index({ name: 'tasks_fulltext_index', expression: `create index "tasks_fulltext_index" on "tasks" using gin (to_tsvector('english', "title" || ' ' || coalesce("description", '')))` })
+@Index({
+  name: 'tasks_fulltext_index',
+  expression: `create index "tasks_fulltext_index" on "tasks" using gin (to_tsvector('english', "title" || ' ' || coalesce("description", '')))`,
+})
 @Index({ name: 'tasks_tags_index', expression: `create index "tasks_tags_index" on "tasks" using gin ("tags")` })
 // The GIN index on assigned agents: an agent's open work (Agent.currentLoad) is `assigned_agents @> ARRAY[type]`.
-@Index({ name: 'tasks_assigned_agents_index', expression: `create index "tasks_assigned_agents_index" on "tasks" using gin ("assigned_agents")` })
-@Check({ name: 'tasks_critical_estimate_check', expression: `"priority" <> 'CRITICAL' OR "estimated_minutes" IS NULL OR "estimated_minutes" <= ${CRITICAL_MAX_MINUTES}` })
+@Index({
+  name: 'tasks_assigned_agents_index',
+  expression: `create index "tasks_assigned_agents_index" on "tasks" using gin ("assigned_agents")`,
+})
+@Check({
+  name: 'tasks_critical_estimate_check',
+  expression: `"priority" <> 'CRITICAL' OR "estimated_minutes" IS NULL OR "estimated_minutes" <= ${CRITICAL_MAX_MINUTES}`,
+})
 export class Task extends TimestampedEntity {
   @Field()
   @Property({ type: 'text' })
@@ -134,7 +143,10 @@ export class Task extends TimestampedEntity {
   metadata: Opt<Record<string, unknown>> = {};
 
   /** Soft deletion: a deleted task leaves every list and path, keeps its approvals and history, and an admin may restore it. */
-  @Field(() => Date, { nullable: true, description: 'When it was deleted (only admins see deleted tasks, through deletedTasks).' })
+  @Field(() => Date, {
+    nullable: true,
+    description: 'When it was deleted (only admins see deleted tasks, through deletedTasks).',
+  })
   @Property({ type: 'timestamptz', nullable: true })
   deletedAt?: Date | null;
 

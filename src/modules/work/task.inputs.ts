@@ -10,21 +10,35 @@ const TAG = /^[\w.:-]{1,50}$/;
 export class CreateTaskInput {
   @Field() @Length(1, 300) title!: string;
   @Field(() => String, { nullable: true }) @MaxLength(20_000) description?: string | null;
-  @Field(() => ID, { nullable: true, description: 'Without a project the task is personal: yours and its assignees\'.' }) @IsUUID() projectId?: string | null;
+  @Field(() => ID, { nullable: true, description: "Without a project the task is personal: yours and its assignees'." })
+  @IsUUID()
+  projectId?: string | null;
   @Field(() => TaskPriority, { nullable: true, defaultValue: TaskPriority.MEDIUM }) priority?: TaskPriority | null;
   @Field(() => Date, { nullable: true }) dueDate?: Date | null;
-  @Field(() => [String], { nullable: true, description: 'Intents AI prompts for this task may have (prompt governance)' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Intents AI prompts for this task may have (prompt governance)',
+  })
   @ArrayMaxSize(50)
   @Matches(TAG, { each: true, message: 'each intent must be 1–50 letters, digits, dots, colons or dashes' })
   allowedIntents?: string[] | null;
   @Field(() => String, { nullable: true }) @MaxLength(5000) scope?: string | null;
-  @Field(() => [String], { nullable: true }) @ArrayMaxSize(50) @Matches(TAG, { each: true, message: 'each tag must be 1–50 letters, digits, dots, colons or dashes' }) tags?: string[] | null;
-  @Field(() => [ID], { nullable: true, description: 'Tasks of the same project that must complete before this one starts' })
+  @Field(() => [String], { nullable: true })
+  @ArrayMaxSize(50)
+  @Matches(TAG, { each: true, message: 'each tag must be 1–50 letters, digits, dots, colons or dashes' })
+  tags?: string[] | null;
+  @Field(() => [ID], {
+    nullable: true,
+    description: 'Tasks of the same project that must complete before this one starts',
+  })
   @ArrayMaxSize(100)
   @IsUUID('all', { each: true })
   dependsOn?: string[] | null;
   @Field(() => ID, { nullable: true }) @IsUUID() parentId?: string | null;
-  @Field(() => Int, { nullable: true, description: 'At most 1440 for CRITICAL tasks' }) @Min(1) @Max(525_600) estimatedMinutes?: number | null;
+  @Field(() => Int, { nullable: true, description: 'At most 1440 for CRITICAL tasks' })
+  @Min(1)
+  @Max(525_600)
+  estimatedMinutes?: number | null;
   @Field(() => [AgentType], { nullable: true }) assignedAgents?: AgentType[] | null;
   @Field(() => AgentType, { nullable: true }) primaryAgent?: AgentType | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) metadata?: Record<string, unknown> | null;
@@ -38,11 +52,20 @@ export class UpdateTaskInput {
   @Field(() => TaskPriority, { nullable: true }) priority?: TaskPriority | null;
   @Field(() => Date, { nullable: true, description: 'Set clearDueDate to remove it' }) dueDate?: Date | null;
   @Field(() => Boolean, { nullable: true }) clearDueDate?: boolean | null;
-  @Field(() => [String], { nullable: true }) @ArrayMaxSize(50) @Matches(TAG, { each: true, message: 'each intent must be 1–50 letters, digits, dots, colons or dashes' }) allowedIntents?: string[] | null;
+  @Field(() => [String], { nullable: true })
+  @ArrayMaxSize(50)
+  @Matches(TAG, { each: true, message: 'each intent must be 1–50 letters, digits, dots, colons or dashes' })
+  allowedIntents?: string[] | null;
   @Field(() => String, { nullable: true }) @MaxLength(5000) scope?: string | null;
-  @Field(() => [String], { nullable: true }) @ArrayMaxSize(50) @Matches(TAG, { each: true, message: 'each tag must be 1–50 letters, digits, dots, colons or dashes' }) tags?: string[] | null;
+  @Field(() => [String], { nullable: true })
+  @ArrayMaxSize(50)
+  @Matches(TAG, { each: true, message: 'each tag must be 1–50 letters, digits, dots, colons or dashes' })
+  tags?: string[] | null;
   @Field(() => Int, { nullable: true }) @Min(1) @Max(525_600) estimatedMinutes?: number | null;
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'What the work produced' }) results?: Record<string, unknown> | null;
+  @Field(() => GraphQLJSONObject, { nullable: true, description: 'What the work produced' }) results?: Record<
+    string,
+    unknown
+  > | null;
   @Field(() => GraphQLJSONObject, { nullable: true }) metadata?: Record<string, unknown> | null;
 }
 
@@ -76,13 +99,18 @@ export class TaskWhere {
   @Field(() => ID, { nullable: true }) @IsUUID() projectId?: string | null;
   @Field(() => [TaskStatus], { nullable: true, description: 'Any of these' }) status?: TaskStatus[] | null;
   @Field(() => [TaskPriority], { nullable: true, description: 'Any of these' }) priority?: TaskPriority[] | null;
-  @Field(() => ID, { nullable: true, description: 'Actively assigned to this user' }) @IsUUID() assigneeId?: string | null;
+  @Field(() => ID, { nullable: true, description: 'Actively assigned to this user' }) @IsUUID() assigneeId?:
+    string | null;
   @Field(() => String, { nullable: true }) @MaxLength(50) tag?: string | null;
   @Field(() => Date, { nullable: true }) dueBefore?: Date | null;
   @Field(() => Date, { nullable: true }) dueAfter?: Date | null;
-  @Field(() => Boolean, { nullable: true, description: 'Open and past due (true), or not (false)' }) overdue?: boolean | null;
+  @Field(() => Boolean, { nullable: true, description: 'Open and past due (true), or not (false)' }) overdue?:
+    boolean | null;
   @Field(() => ID, { nullable: true }) @IsUUID() parentId?: string | null;
-  @Field(() => String, { nullable: true, description: 'Full-text search over title and description (web search syntax: "quoted", -not, or)' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Full-text search over title and description (web search syntax: "quoted", -not, or)',
+  })
   @MaxLength(200)
   search?: string | null;
 }

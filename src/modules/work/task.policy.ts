@@ -1,11 +1,12 @@
 import sql, { raw, type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { EventScope } from '../../events/subscription.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
-import { ProjectRole } from '../projects/project-member.entity.js';
-import { atLeast, type ProjectPolicy } from '../projects/index.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
+import { atLeast, type ProjectPolicy } from '../projects/index.js';
+import { ProjectRole } from '../projects/project-member.entity.js';
 
 export interface TaskAccess {
   taskId: string;
@@ -32,12 +33,14 @@ export class TaskPolicy {
    */
   async access(viewer: Viewer, taskId: string, scope?: EventScope): Promise<TaskAccess | null> {
     const row = scope
-      ? await scope.once(`task:${taskId}`, () =>
-          this.db.one<{ project_id: string | null; created_by_id: string; assignees: string[] }>(sql`
+      ? await scope
+          .once(`task:${taskId}`, () =>
+            this.db.one<{ project_id: string | null; created_by_id: string; assignees: string[] }>(sql`
             SELECT t.project_id, t.created_by_id,
                    ARRAY(SELECT a.user_id FROM task_assignees a WHERE a.task_id = t.id AND a.active) AS assignees
               FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`),
-        ).then((r) => r && { ...r, assigned: r.assignees.includes(viewer.userId) })
+          )
+          .then((r) => r && { ...r, assigned: r.assignees.includes(viewer.userId) })
       : await this.db.one<{ project_id: string | null; created_by_id: string; assigned: boolean }>(sql`
           SELECT t.project_id, t.created_by_id,
                  EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
@@ -49,7 +52,8 @@ export class TaskPolicy {
       const role = await this.projects.roleOf(viewer, row.project_id, scope);
       return role ? { taskId, projectId: row.project_id, role } : null;
     }
-    if (isHumanAdmin(viewer) || row.created_by_id === viewer.userId) return { taskId, projectId: null, role: ProjectRole.OWNER };
+    if (isHumanAdmin(viewer) || row.created_by_id === viewer.userId)
+      return { taskId, projectId: null, role: ProjectRole.OWNER };
     if (row.assigned) return { taskId, projectId: null, role: ProjectRole.CONTRIBUTOR };
     return null;
   }
@@ -58,14 +62,16 @@ export class TaskPolicy {
   async require(viewer: Viewer, taskId: string, min: ProjectRole): Promise<TaskAccess> {
     const a = await this.access(viewer, taskId);
     if (!a) throw new NotFoundError('Task', taskId);
-    if (!atLeast(a.role, min)) throw new ForbiddenError(`This needs the ${min} role or higher on the task (you are ${a.role})`);
+    if (!atLeast(a.role, min))
+      throw new ForbiddenError(`This needs the ${min} role or higher on the task (you are ${a.role})`);
     return a;
   }
 
   /** SQL condition on a tasks row aliased `alias`: visible to the viewer. */
   visible(viewer: Viewer, alias = 't'): Sql {
     const t = raw(alias);
-    if (viewer.projectIds?.length) return sql`${t}.deleted_at IS NULL AND ${t}.project_id IS NOT NULL AND ${this.projects.visible(viewer, `${alias}.project_id`)}`;
+    if (viewer.projectIds?.length)
+      return sql`${t}.deleted_at IS NULL AND ${t}.project_id IS NOT NULL AND ${this.projects.visible(viewer, `${alias}.project_id`)}`;
     if (isHumanAdmin(viewer)) return sql`${t}.deleted_at IS NULL`;
     return sql`${t}.deleted_at IS NULL AND (CASE WHEN ${t}.project_id IS NOT NULL THEN ${this.projects.visible(viewer, `${alias}.project_id`)}
                 ELSE (${t}.created_by_id = ${viewer.userId}::uuid

@@ -1,6 +1,19 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
-import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import {
+  Arg,
+  Args,
+  Ctx,
+  FieldResolver,
+  ID,
+  Info,
+  Int,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  Subscription,
+} from 'type-graphql';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
@@ -8,7 +21,12 @@ import { ConnectionType, PageArgs } from '../../shared/connection.js';
 import { BadInputError, isUuid, requireUuid } from '../../shared/errors.js';
 import { idOf, readModel, type RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
-import { deliveredOnlyToReaders, isDeliveredOnlyToReaders, visibleProject, visibleTask } from '../../shared/visibility.js';
+import {
+  deliveredOnlyToReaders,
+  isDeliveredOnlyToReaders,
+  visibleProject,
+  visibleTask,
+} from '../../shared/visibility.js';
 import { AgentType } from '../ai/agent.entity.js';
 import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
@@ -49,9 +67,16 @@ function computed<T>(ctx: Context, root: Task, field: string): T | Promise<T> {
 @Allow('SIGNED_IN')
 export class TaskResolver {
   @Query(() => Task, { nullable: true, description: 'A task you may see (null otherwise).' })
-  task(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  task(
+    @Arg('id', () => ID) id: string,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     if (!isUuid(id)) return null;
-    return ctx.loaders.byId(tasks(), selectedFields(info), ctx.services.taskPolicy.visible(viewer, 't')).load(id.toLowerCase());
+    return ctx.loaders
+      .byId(tasks(), selectedFields(info), ctx.services.taskPolicy.visible(viewer, 't'))
+      .load(id.toLowerCase());
   }
 
   @Query(() => TaskConnection, { description: 'Tasks you may see, filtered and ordered (newest first by default).' })
@@ -59,17 +84,21 @@ export class TaskResolver {
     @Args() page: PageArgs,
     @Arg('where', () => TaskWhere, { nullable: true }) where: TaskWhere | null,
     @Arg('orderBy', () => TaskOrder, { nullable: true }) orderBy: TaskOrder | null,
-    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
     @Info() info: GraphQLResolveInfo,
   ) {
     return ctx.services.tasks.list(viewer, selectedFields(info, ['edges', 'node']), where, orderBy, page);
   }
 
-  @Query(() => [DailyActivity], { description: 'Per UTC day and kind, the last `days` days of the tasks and approvals you may see.' })
+  @Query(() => [DailyActivity], {
+    description: 'Per UTC day and kind, the last `days` days of the tasks and approvals you may see.',
+  })
   dailyActivity(
     @Arg('projectId', () => ID, { nullable: true }) projectId: string | null,
     @Arg('days', () => Int, { defaultValue: 30 }) days: number,
-    @Viewer() viewer: Viewer, @Ctx() ctx: Context,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
   ) {
     if (days < 1 || days > 366) throw BadInputError.field('days', 'must be between 1 and 366');
     return ctx.services.tasks.dailyActivity(viewer, projectId ? requireUuid(projectId, 'projectId') : null, days);
@@ -93,20 +122,37 @@ export class TaskResolver {
 
   @FieldResolver(() => [Task], { description: 'Those you may see.' })
   subtasks(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.loaders.byForeignKey(tasks(), 'parent', selectedFields(info), { where: ctx.services.taskPolicy.visible(viewerOf(ctx), 't') }).load(t.id);
+    return ctx.loaders
+      .byForeignKey(tasks(), 'parent', selectedFields(info), {
+        where: ctx.services.taskPolicy.visible(viewerOf(ctx), 't'),
+      })
+      .load(t.id);
   }
 
   @FieldResolver(() => [User], { description: 'Users actively assigned.' })
   assignees(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders
-      .manyToMany(readModel(User), { table: sql`task_assignees`, from: 'task_id', to: 'user_id', where: sql`p.active` }, selectedFields(info))
+      .manyToMany(
+        readModel(User),
+        { table: sql`task_assignees`, from: 'task_id', to: 'user_id', where: sql`p.active` },
+        selectedFields(info),
+      )
       .load(t.id);
   }
 
   @FieldResolver(() => [Task], { description: 'Tasks that must complete before this one starts (those you may see).' })
   dependencies(@Root() t: RowOf<Task>, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders
-      .manyToMany(tasks(), { table: sql`task_dependencies`, from: 'task_id', to: 'depends_on_id', where: ctx.services.taskPolicy.visible(viewerOf(ctx), 't') }, selectedFields(info))
+      .manyToMany(
+        tasks(),
+        {
+          table: sql`task_dependencies`,
+          from: 'task_id',
+          to: 'depends_on_id',
+          where: ctx.services.taskPolicy.visible(viewerOf(ctx), 't'),
+        },
+        selectedFields(info),
+      )
       .load(t.id);
   }
 
@@ -115,7 +161,9 @@ export class TaskResolver {
     return ctx.loaders.byForeignKey(readModel(Approval), 'task', selectedFields(info)).load(t.id);
   }
 
-  @FieldResolver(() => TaskUrgency, { description: 'OVERDUE, DUE_SOON (within a day) or ON_TRACK; closed tasks are ON_TRACK.' })
+  @FieldResolver(() => TaskUrgency, {
+    description: 'OVERDUE, DUE_SOON (within a day) or ON_TRACK; closed tasks are ON_TRACK.',
+  })
   urgency(@Root() t: RowOf<Task>, @Ctx() ctx: Context) {
     return computed<TaskUrgency>(ctx, t, 'urgency');
   }
@@ -125,7 +173,9 @@ export class TaskResolver {
     return computed<number>(ctx, t, 'approvalCount');
   }
 
-  @Mutation(() => Task, { description: 'CONTRIBUTOR or higher in the project; without a project the task is personal.' })
+  @Mutation(() => Task, {
+    description: 'CONTRIBUTOR or higher in the project; without a project the task is personal.',
+  })
   createTask(@Arg('input') input: CreateTaskInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.tasks.create(ctx, viewer, input);
   }
@@ -135,15 +185,27 @@ export class TaskResolver {
     return ctx.services.tasks.update(ctx, viewer, input);
   }
 
-  @Mutation(() => Boolean, { description: 'The creator, or MAINTAINER and higher. The task is soft-deleted: it keeps its approvals and history, and an admin may restore it (deletedTasks, restoreTask).' })
+  @Mutation(() => Boolean, {
+    description:
+      'The creator, or MAINTAINER and higher. The task is soft-deleted: it keeps its approvals and history, and an admin may restore it (deletedTasks, restoreTask).',
+  })
   deleteTask(@Arg('id', () => ID) id: string, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.tasks.delete(ctx, viewer, id);
   }
 
   @Allow('ADMIN')
   @Query(() => TaskConnection, { description: 'Deleted tasks, most recently deleted first (admins).' })
-  deletedTasks(@Args() page: PageArgs, @Arg('projectId', () => ID, { nullable: true }) projectId: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
-    return ctx.services.tasks.deleted(selectedFields(info, ['edges', 'node']), projectId ? requireUuid(projectId, 'projectId') : null, page);
+  deletedTasks(
+    @Args() page: PageArgs,
+    @Arg('projectId', () => ID, { nullable: true }) projectId: string | null,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
+    return ctx.services.tasks.deleted(
+      selectedFields(info, ['edges', 'node']),
+      projectId ? requireUuid(projectId, 'projectId') : null,
+      page,
+    );
   }
 
   @Allow('ADMIN')
@@ -153,12 +215,17 @@ export class TaskResolver {
   }
 
   @Allow('SIGNED_IN', 'SERVICE')
-  @Mutation(() => Task, { description: 'PENDING → ASSIGNED → IN_PROGRESS → COMPLETED | FAILED; open → CANCELLED. Starts only when dependencies are COMPLETED.' })
+  @Mutation(() => Task, {
+    description:
+      'PENDING → ASSIGNED → IN_PROGRESS → COMPLETED | FAILED; open → CANCELLED. Starts only when dependencies are COMPLETED.',
+  })
   updateTaskStatus(@Arg('input') input: UpdateTaskStatusInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.tasks.setStatus(ctx, viewer, input.taskId, input.status);
   }
 
-  @Mutation(() => Task, { description: 'The assignee must be a member of the project; assigning twice changes nothing.' })
+  @Mutation(() => Task, {
+    description: 'The assignee must be a member of the project; assigning twice changes nothing.',
+  })
   assignTask(@Arg('input') input: AssignTaskInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.tasks.assign(ctx, viewer, input.taskId, input.userId);
   }
@@ -176,7 +243,12 @@ export class TaskResolver {
 
   @Allow('SIGNED_IN', 'SERVICE')
   @Mutation(() => Task)
-  unassignAgent(@Arg('taskId', () => ID) taskId: string, @Arg('agent', () => AgentType) agent: AgentType, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
+  unassignAgent(
+    @Arg('taskId', () => ID) taskId: string,
+    @Arg('agent', () => AgentType) agent: AgentType,
+    @Viewer() viewer: Viewer,
+    @Ctx() ctx: Context,
+  ) {
     return ctx.services.tasks.unassignAgent(ctx, viewer, taskId, agent);
   }
 
@@ -192,18 +264,32 @@ export class TaskResolver {
 
   @Subscription(() => Task, {
     description: 'Tasks created or changed, in one project or in every task you may see.',
-    subscribe: onTopic<TaskEvent>(TASK_UPDATED, ({ ctx, args }) => async (e, viewer, scope) =>
-      (!args.projectId || e.projectId === args.projectId) && (await ctx.services.taskPolicy.access(viewer, e.taskId, scope)) !== null,
+    subscribe: onTopic<TaskEvent>(
+      TASK_UPDATED,
+      ({ ctx, args }) =>
+        async (e, viewer, scope) =>
+          (!args.projectId || e.projectId === args.projectId) &&
+          (await ctx.services.taskPolicy.access(viewer, e.taskId, scope)) !== null,
     ),
   })
-  async taskUpdated(@Root() e: TaskEvent, @Arg('projectId', () => ID, { nullable: true }) _projectId: string | null, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
+  async taskUpdated(
+    @Root() e: TaskEvent,
+    @Arg('projectId', () => ID, { nullable: true }) _projectId: string | null,
+    @Ctx() ctx: Context,
+    @Info() info: GraphQLResolveInfo,
+  ) {
     return deliveredOnlyToReaders(await ctx.loaders.byId(tasks(), selectedFields(info)).load(e.taskId));
   }
 
   @Subscription(() => ID, {
     description: 'Ids of deleted tasks, in projects you are a member of.',
-    subscribe: onTopic<TaskEvent>(TASK_DELETED, ({ ctx, args }) => async (e, viewer, scope) =>
-      (!args.projectId || e.projectId === args.projectId) && !!e.projectId && (await ctx.services.projects.policy.canRead(viewer, e.projectId, scope)),
+    subscribe: onTopic<TaskEvent>(
+      TASK_DELETED,
+      ({ ctx, args }) =>
+        async (e, viewer, scope) =>
+          (!args.projectId || e.projectId === args.projectId) &&
+          !!e.projectId &&
+          (await ctx.services.projects.policy.canRead(viewer, e.projectId, scope)),
     ),
   })
   taskDeleted(@Root() e: TaskEvent, @Arg('projectId', () => ID, { nullable: true }) _projectId: string | null) {
@@ -225,6 +311,11 @@ export class ProjectTasksResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     const filter = ctx.services.tasks.filter(viewerOf(ctx), { ...where, projectId: null });
-    return ctx.loaders.pagePerParent(tasks(), 'project', selectedFields(info, ['edges', 'node']), page, { where: filter, sort: ctx.services.tasks.sort(orderBy) }).load(p.id);
+    return ctx.loaders
+      .pagePerParent(tasks(), 'project', selectedFields(info, ['edges', 'node']), page, {
+        where: filter,
+        sort: ctx.services.tasks.sort(orderBy),
+      })
+      .load(p.id);
   }
 }

@@ -1,26 +1,33 @@
-import { validateIntents } from '../../shared/intent-classifier.js';
-import { atLeast } from '../projects/index.js';
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import sql, { type Sql } from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import { paginate, type Connection, type PageArgs, type SortKey } from '../../shared/connection.js';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
+import { validateIntents } from '../../shared/intent-classifier.js';
 import { and, defineComputed, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
-import { LockMode } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AgentType } from '../ai/agent.entity.js';
 import type { AuditService } from '../audit/index.js';
 import { User } from '../identity/user.entity.js';
+import { atLeast, type ProjectService } from '../projects/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { ProjectService } from '../projects/index.js';
 import { NotificationPriority, NotificationType } from './notification.entity.js';
 import type { NotificationService } from './notification.service.js';
 import { TaskDependency } from './task-dependency.entity.js';
-import { TASK_DELETED, TASK_UPDATED, type TaskEvent } from './task.events.js';
-import { type ActivityKind, OrderDirection, TaskOrderField, type CreateTaskInput, type TaskWhere, type UpdateTaskInput } from './task.inputs.js';
 import { CRITICAL_MAX_MINUTES, OPEN_STATUSES, Task, TaskPriority, TaskStatus } from './task.entity.js';
+import { TASK_DELETED, TASK_UPDATED, type TaskEvent } from './task.events.js';
+import {
+  OrderDirection,
+  TaskOrderField,
+  type ActivityKind,
+  type CreateTaskInput,
+  type TaskWhere,
+  type UpdateTaskInput,
+} from './task.inputs.js';
 import type { TaskAccess, TaskPolicy } from './task.policy.js';
 
 /**
@@ -96,15 +103,21 @@ export class TaskService {
       where.projectId ? sql`t.project_id = ${requireUuid(where.projectId, 'projectId')}::uuid` : null,
       where.status?.length ? sql`t.status = ANY(${where.status}::task_status[])` : null,
       where.priority?.length ? sql`t.priority = ANY(${where.priority}::task_priority[])` : null,
-      where.assigneeId ? sql`EXISTS (SELECT 1 FROM task_assignees fa WHERE fa.task_id = t.id AND fa.user_id = ${where.assigneeId}::uuid AND fa.active)` : null,
+      where.assigneeId
+        ? sql`EXISTS (SELECT 1 FROM task_assignees fa WHERE fa.task_id = t.id AND fa.user_id = ${where.assigneeId}::uuid AND fa.active)`
+        : null,
       where.tag ? sql`t.tags @> ARRAY[${where.tag}]::text[]` : null,
       where.dueBefore ? sql`t.due_date < ${where.dueBefore}` : null,
       where.dueAfter ? sql`t.due_date > ${where.dueAfter}` : null,
       where.overdue === true ? sql`t.due_date < now() AND t.status = ANY(${OPEN_STATUSES}::task_status[])` : null,
-      where.overdue === false ? sql`NOT (t.due_date IS NOT NULL AND t.due_date < now() AND t.status = ANY(${OPEN_STATUSES}::task_status[]))` : null,
+      where.overdue === false
+        ? sql`NOT (t.due_date IS NOT NULL AND t.due_date < now() AND t.status = ANY(${OPEN_STATUSES}::task_status[]))`
+        : null,
       where.parentId ? sql`t.parent_id = ${where.parentId}::uuid` : null,
       // The same expression as the GIN index tasks_fulltext_index, so the index serves it.
-      search ? sql`to_tsvector('english', t.title || ' ' || coalesce(t.description, '')) @@ websearch_to_tsquery('english', ${search})` : null,
+      search
+        ? sql`to_tsvector('english', t.title || ' ' || coalesce(t.description, '')) @@ websearch_to_tsquery('english', ${search})`
+        : null,
     ]);
   }
 
@@ -113,12 +126,26 @@ export class TaskService {
     return taskSort(order);
   }
 
-  list(viewer: Viewer, fields: Iterable<string>, where: TaskWhere | null | undefined, order: Parameters<typeof taskSort>[0], page: PageArgs): Promise<Connection<Record<string, unknown>>> {
-    return paginate(this.d.db, { model: readModel(Task), fields, where: this.filter(viewer, where ?? {}), sort: taskSort(order) }, page);
+  list(
+    viewer: Viewer,
+    fields: Iterable<string>,
+    where: TaskWhere | null | undefined,
+    order: Parameters<typeof taskSort>[0],
+    page: PageArgs,
+  ): Promise<Connection<Record<string, unknown>>> {
+    return paginate(
+      this.d.db,
+      { model: readModel(Task), fields, where: this.filter(viewer, where ?? {}), sort: taskSort(order) },
+      page,
+    );
   }
 
   /** Counts per UTC day and kind over the last `days` days, of the tasks and approvals the viewer may see. */
-  async dailyActivity(viewer: Viewer, projectId: string | null | undefined, days: number): Promise<{ day: string; kind: ActivityKind; count: number }[]> {
+  async dailyActivity(
+    viewer: Viewer,
+    projectId: string | null | undefined,
+    days: number,
+  ): Promise<{ day: string; kind: ActivityKind; count: number }[]> {
     const tasks = this.filter(viewer, projectId ? { projectId } : {});
     return this.d.db.query(sql`
       WITH visible AS (SELECT t.id, t.status, t.created_at, t.completed_at FROM tasks t WHERE ${tasks}),
@@ -139,12 +166,14 @@ export class TaskService {
     const projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
     if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     validateIntents(input.allowedIntents);
-    if (projectId && input.allowedIntents?.length) await this.d.projects.policy.require(viewer, projectId, ProjectRole.MAINTAINER);
+    if (projectId && input.allowedIntents?.length)
+      await this.d.projects.policy.require(viewer, projectId, ProjectRole.MAINTAINER);
     const priority = input.priority ?? TaskPriority.MEDIUM;
     checkEstimate(priority, input.estimatedMinutes);
     if (input.parentId) {
       const parent = await this.d.policy.require(viewer, input.parentId, ProjectRole.CONTRIBUTOR);
-      if (parent.projectId !== projectId) throw BadInputError.field('parentId', 'the parent task must be in the same project');
+      if (parent.projectId !== projectId)
+        throw BadInputError.field('parentId', 'the parent task must be in the same project');
     }
     const dependsOn = [...new Set(input.dependsOn ?? [])];
     await this.assertSameProject(viewer, dependsOn, projectId, 'dependsOn');
@@ -168,7 +197,12 @@ export class TaskService {
       });
       for (const id of dependsOn) tx.em.create(TaskDependency, { task, dependsOn: id });
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'task.create', entityType: 'Task', entityId: task.id, after: { ...snapshot(task), projectId, dependsOn } });
+      this.d.audit.record(tx, {
+        action: 'task.create',
+        entityType: 'Task',
+        entityId: task.id,
+        after: { ...snapshot(task), projectId, dependsOn },
+      });
       await this.publish(tx, task.id, projectId);
       return task;
     });
@@ -178,7 +212,8 @@ export class TaskService {
     validateIntents(input.allowedIntents);
     return this.change(scope, viewer, input.id, ProjectRole.CONTRIBUTOR, 'task.update', async (_tx, t, access) => {
       // Allowed intents govern the task's assignees (up to an automatic block): MAINTAINER+ only.
-      if (input.allowedIntents && !atLeast(access.role, ProjectRole.MAINTAINER)) throw new ForbiddenError('Only a MAINTAINER or higher changes a task\'s allowed intents');
+      if (input.allowedIntents && !atLeast(access.role, ProjectRole.MAINTAINER))
+        throw new ForbiddenError("Only a MAINTAINER or higher changes a task's allowed intents");
       if (input.title) t.title = input.title.trim();
       if (input.description !== undefined) t.description = input.description;
       if (input.priority) t.priority = input.priority;
@@ -188,7 +223,8 @@ export class TaskService {
       if (input.allowedIntents) t.allowedIntents = input.allowedIntents;
       if (input.scope !== undefined) t.scope = input.scope;
       if (input.tags) t.tags = input.tags;
-      if (input.estimatedMinutes !== undefined && input.estimatedMinutes !== null) t.estimatedMinutes = input.estimatedMinutes;
+      if (input.estimatedMinutes !== undefined && input.estimatedMinutes !== null)
+        t.estimatedMinutes = input.estimatedMinutes;
       if (input.results) t.results = input.results;
       if (input.metadata) t.metadata = input.metadata;
       checkEstimate(t.priority, t.estimatedMinutes);
@@ -196,16 +232,33 @@ export class TaskService {
   }
 
   /** Deleted tasks (admins), most recently deleted first. */
-  deleted(fields: Iterable<string>, projectId: string | null, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
+  deleted(
+    fields: Iterable<string>,
+    projectId: string | null,
+    page: PageArgs,
+  ): Promise<Connection<Record<string, unknown>>> {
     const where = and([sql`t.deleted_at IS NOT NULL`, projectId ? sql`t.project_id = ${projectId}::uuid` : null]);
-    return paginate(this.d.db, { model: readModel(Task), fields, where, sort: { property: 'deletedAt', direction: 'DESC', type: 'timestamptz' } }, page);
+    return paginate(
+      this.d.db,
+      {
+        model: readModel(Task),
+        fields,
+        where,
+        sort: { property: 'deletedAt', direction: 'DESC', type: 'timestamptz' },
+      },
+      page,
+    );
   }
 
   /** Brings a deleted task back (admins; the auth checker let only them in). */
   async restore(scope: Scope, id: string): Promise<Task> {
     const taskId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
-      const t = await tx.em.findOne(Task, { id: taskId, deletedAt: { $ne: null } }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const t = await tx.em.findOne(
+        Task,
+        { id: taskId, deletedAt: { $ne: null } },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
       if (!t) throw new NotFoundError('Deleted task', taskId);
       t.deletedAt = null;
       t.deletedBy = null;
@@ -226,7 +279,11 @@ export class TaskService {
     return inTransaction(scope, async (tx) => {
       const t = await tx.em.findOne(Task, taskId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!t) throw new NotFoundError('Task', taskId);
-      if (t.createdBy.id !== viewer.userId && access.role !== ProjectRole.MAINTAINER && access.role !== ProjectRole.OWNER) {
+      if (
+        t.createdBy.id !== viewer.userId &&
+        access.role !== ProjectRole.MAINTAINER &&
+        access.role !== ProjectRole.OWNER
+      ) {
         throw new ForbiddenError('Only the creator or a maintainer deletes a task');
       }
       const before = snapshot(t);
@@ -243,11 +300,18 @@ export class TaskService {
     return this.change(scope, viewer, id, ProjectRole.CONTRIBUTOR, 'task.setStatus', async (tx, t) => {
       if (t.status === status) return;
       if (!canTransition(t.status as TaskStatus, status)) {
-        throw BadInputError.field('status', `a ${t.status} task cannot become ${status} (allowed: ${TRANSITIONS[t.status as TaskStatus].join(', ') || 'none, it is closed'})`);
+        throw BadInputError.field(
+          'status',
+          `a ${t.status} task cannot become ${status} (allowed: ${TRANSITIONS[t.status as TaskStatus].join(', ') || 'none, it is closed'})`,
+        );
       }
       if (status === TaskStatus.ASSIGNED) {
-        const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`, [t.id]);
-        if (n === 0 && t.assignedAgents.length === 0) throw BadInputError.field('status', 'assign a user or an agent first');
+        const [{ n }] = await tx.em.execute<{ n: number }[]>(
+          `SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`,
+          [t.id],
+        );
+        if (n === 0 && t.assignedAgents.length === 0)
+          throw BadInputError.field('status', 'assign a user or an agent first');
       }
       if (status === TaskStatus.IN_PROGRESS) {
         const open = await tx.em.execute<{ id: string; title: string; status: string }[]>(
@@ -256,10 +320,13 @@ export class TaskService {
           [t.id],
         );
         if (open.length) {
-          throw new BadInputError(`The task cannot start before its dependencies complete: ${open.map((d) => `"${d.title}" (${d.status})`).join(', ')}`, {
-            field: 'status',
-            blockedBy: open.map((d) => d.id),
-          });
+          throw new BadInputError(
+            `The task cannot start before its dependencies complete: ${open.map((d) => `"${d.title}" (${d.status})`).join(', ')}`,
+            {
+              field: 'status',
+              blockedBy: open.map((d) => d.id),
+            },
+          );
         }
         t.startedAt = new Date();
       }
@@ -287,10 +354,11 @@ export class TaskService {
                            WHERE m.project_id = ${access.projectId}::uuid AND m.user_id = ${requireUuid(userId, 'userId')}::uuid
                              AND u.status = 'ACTIVE' AND NOT u.is_blocked) AS member`,
       );
-      if (!member) throw BadInputError.field('userId', 'the assignee must be an active member of the task\'s project');
+      if (!member) throw BadInputError.field('userId', "the assignee must be an active member of the task's project");
     }
     return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
-      if (!OPEN_STATUSES.includes(t.status as (typeof OPEN_STATUSES)[number])) throw new ConflictError(`A ${t.status} task takes no new assignees`);
+      if (!OPEN_STATUSES.includes(t.status as (typeof OPEN_STATUSES)[number]))
+        throw new ConflictError(`A ${t.status} task takes no new assignees`);
       const rows = await tx.em.execute<{ id: string }[]>(
         `INSERT INTO task_assignees (id, task_id, user_id, assigned_by_id, assigned_at, active) VALUES (?, ?, ?, ?, now(), true)
          ON CONFLICT (task_id, user_id) DO UPDATE SET active = true, assigned_by_id = EXCLUDED.assigned_by_id, assigned_at = now()
@@ -313,9 +381,15 @@ export class TaskService {
 
   async unassign(scope: Scope, viewer: Viewer, taskId: string, userId: string): Promise<Task> {
     return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
-      const rows = await tx.em.execute(`UPDATE task_assignees SET active = false WHERE task_id = ? AND user_id = ? AND active RETURNING id`, [t.id, requireUuid(userId, 'userId')]);
+      const rows = await tx.em.execute(
+        `UPDATE task_assignees SET active = false WHERE task_id = ? AND user_id = ? AND active RETURNING id`,
+        [t.id, requireUuid(userId, 'userId')],
+      );
       if (!rows.length) return false;
-      const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`, [t.id]);
+      const [{ n }] = await tx.em.execute<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`,
+        [t.id],
+      );
       if (n === 0 && t.assignedAgents.length === 0 && t.status === TaskStatus.ASSIGNED) t.status = TaskStatus.PENDING;
       this.d.audit.record(tx, { action: 'task.unassign', entityType: 'Task', entityId: t.id, before: { userId } });
     });
@@ -334,7 +408,10 @@ export class TaskService {
       t.assignedAgents = t.assignedAgents.filter((a) => a !== agent);
       if (t.primaryAgent === agent) t.primaryAgent = t.assignedAgents[0] ?? null;
       if (t.status === TaskStatus.ASSIGNED && t.assignedAgents.length === 0) {
-        const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`, [t.id]);
+        const [{ n }] = await tx.em.execute<{ n: number }[]>(
+          `SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`,
+          [t.id],
+        );
         if (n === 0) t.status = TaskStatus.PENDING;
       }
     });
@@ -343,40 +420,68 @@ export class TaskService {
   /** Refused when it would close a cycle (dependsOn already depends, transitively, on the task). */
   async addDependency(scope: Scope, viewer: Viewer, taskId: string, dependsOnId: string): Promise<Task> {
     if (taskId === dependsOnId) throw BadInputError.field('dependsOnId', 'a task cannot depend on itself');
-    return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
-      await this.assertSameProject(viewer, [dependsOnId], t.project?.id ?? null, 'dependsOnId');
-      const [cycle] = await tx.em.execute<{ found: boolean }[]>(
-        `WITH RECURSIVE up(id) AS (
+    return this.change(
+      scope,
+      viewer,
+      taskId,
+      ProjectRole.CONTRIBUTOR,
+      null,
+      async (tx, t) => {
+        await this.assertSameProject(viewer, [dependsOnId], t.project?.id ?? null, 'dependsOnId');
+        const [cycle] = await tx.em.execute<{ found: boolean }[]>(
+          `WITH RECURSIVE up(id) AS (
            SELECT depends_on_id FROM task_dependencies WHERE task_id = ?
            UNION SELECT td.depends_on_id FROM task_dependencies td JOIN up ON td.task_id = up.id)
          SELECT EXISTS (SELECT 1 FROM up WHERE id = ?) AS found`,
-        [dependsOnId, t.id],
-      );
-      if (cycle?.found) throw BadInputError.field('dependsOnId', 'this dependency would create a cycle');
-      const rows = await tx.em.execute(`INSERT INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING task_id`, [t.id, dependsOnId]);
-      if (!rows.length) return false;
-      this.d.audit.record(tx, { action: 'task.addDependency', entityType: 'Task', entityId: t.id, after: { dependsOnId } });
-    }, async (tx, access) => {
-      // Serialise dependency changes within the project (personal tasks: all together), so two
-      // concurrent additions cannot close a cycle together. Taken BEFORE the task row is locked:
-      // the other way round, A → B (holding A, wanting B's key share for the foreign key) and
-      // B → A (holding B, wanting this lock) deadlock.
-      await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('task-deps:' || ?))`, [access.projectId ?? 'personal']);
-    });
+          [dependsOnId, t.id],
+        );
+        if (cycle?.found) throw BadInputError.field('dependsOnId', 'this dependency would create a cycle');
+        const rows = await tx.em.execute(
+          `INSERT INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING task_id`,
+          [t.id, dependsOnId],
+        );
+        if (!rows.length) return false;
+        this.d.audit.record(tx, {
+          action: 'task.addDependency',
+          entityType: 'Task',
+          entityId: t.id,
+          after: { dependsOnId },
+        });
+      },
+      async (tx, access) => {
+        // Serialise dependency changes within the project (personal tasks: all together), so two
+        // concurrent additions cannot close a cycle together. Taken BEFORE the task row is locked:
+        // the other way round, A → B (holding A, wanting B's key share for the foreign key) and
+        // B → A (holding B, wanting this lock) deadlock.
+        await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('task-deps:' || ?))`, [
+          access.projectId ?? 'personal',
+        ]);
+      },
+    );
   }
 
   async removeDependency(scope: Scope, viewer: Viewer, taskId: string, dependsOnId: string): Promise<Task> {
     return this.change(scope, viewer, taskId, ProjectRole.CONTRIBUTOR, null, async (tx, t) => {
-      const rows = await tx.em.execute(`DELETE FROM task_dependencies WHERE task_id = ? AND depends_on_id = ? RETURNING task_id`, [t.id, dependsOnId]);
+      const rows = await tx.em.execute(
+        `DELETE FROM task_dependencies WHERE task_id = ? AND depends_on_id = ? RETURNING task_id`,
+        [t.id, dependsOnId],
+      );
       if (!rows.length) return false;
-      this.d.audit.record(tx, { action: 'task.removeDependency', entityType: 'Task', entityId: t.id, before: { dependsOnId } });
+      this.d.audit.record(tx, {
+        action: 'task.removeDependency',
+        entityType: 'Task',
+        entityId: t.id,
+        before: { dependsOnId },
+      });
     });
   }
 
   /** Tells the assignees of newly overdue open tasks, once per due date (a job). */
   async notifyOverdue(em: EntityManager): Promise<number> {
     return inTransaction({ em, viewer: null, meta: systemMeta('tasks.notifyOverdue') }, async (tx) => {
-      const rows = await tx.em.execute<{ task_id: string; title: string; project_id: string | null; user_id: string }[]>(
+      const rows = await tx.em.execute<
+        { task_id: string; title: string; project_id: string | null; user_id: string }[]
+      >(
         `WITH due AS (
            UPDATE tasks SET overdue_notified_at = now()
             WHERE due_date < now() AND status IN ('PENDING', 'ASSIGNED', 'IN_PROGRESS') AND overdue_notified_at IS NULL AND deleted_at IS NULL
@@ -443,12 +548,16 @@ export class TaskService {
     const rows = await this.d.db.query<{ id: string }>(
       sql`SELECT t.id FROM tasks t WHERE t.id = ANY(${ids}::uuid[]) AND t.project_id IS NOT DISTINCT FROM ${projectId}::uuid AND ${this.d.policy.visible(viewer, 't')}`,
     );
-    if (rows.length !== ids.length) throw BadInputError.field(field, 'every dependency must be an existing task of the same project');
+    if (rows.length !== ids.length)
+      throw BadInputError.field(field, 'every dependency must be an existing task of the same project');
   }
 }
 
 function checkEstimate(priority: TaskPriority, minutes: number | null | undefined) {
   if (priority === TaskPriority.CRITICAL && minutes != null && minutes > CRITICAL_MAX_MINUTES) {
-    throw BadInputError.field('estimatedMinutes', `a CRITICAL task is estimated at ${CRITICAL_MAX_MINUTES} minutes (24 h) at most`);
+    throw BadInputError.field(
+      'estimatedMinutes',
+      `a CRITICAL task is estimated at ${CRITICAL_MAX_MINUTES} minutes (24 h) at most`,
+    );
   }
 }

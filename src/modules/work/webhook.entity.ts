@@ -23,7 +23,10 @@ export const webhookSecretContext = (webhookId: string) => `webhook:${webhookId}
  * Standard Webhooks with the secret shown once at creation (stored envelope-encrypted),
  * and retried with backoff like every notification delivery.
  */
-@ObjectType({ simpleResolvers: true, description: 'An organisation webhook (admins). Its secret is shown once, when created.' })
+@ObjectType({
+  simpleResolvers: true,
+  description: 'An organisation webhook (admins). Its secret is shown once, when created.',
+})
 @Entity({ tableName: 'webhooks' })
 @Unique({ properties: ['name'] })
 export class Webhook extends TimestampedEntity {

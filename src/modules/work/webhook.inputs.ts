@@ -9,13 +9,22 @@ export class CreateWebhookInput {
 
   @Field({ description: 'http or https URL the deliveries are POSTed to' })
   @MaxLength(2000)
-  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false }, { message: 'url must be an http or https URL' })
+  @IsUrl(
+    { protocols: ['http', 'https'], require_protocol: true, require_tld: false },
+    { message: 'url must be an http or https URL' },
+  )
   url!: string;
 
-  @Field(() => WebhookFormat, { nullable: true, description: 'Default: STANDARD (Standard Webhooks JSON); SLACK for a Slack-compatible incoming webhook.' })
+  @Field(() => WebhookFormat, {
+    nullable: true,
+    description: 'Default: STANDARD (Standard Webhooks JSON); SLACK for a Slack-compatible incoming webhook.',
+  })
   format?: WebhookFormat | null;
 
-  @Field(() => [NotificationType], { nullable: true, description: 'The notification types it receives; empty or omitted: all.' })
+  @Field(() => [NotificationType], {
+    nullable: true,
+    description: 'The notification types it receives; empty or omitted: all.',
+  })
   @ArrayMaxSize(20)
   types?: NotificationType[] | null;
 }

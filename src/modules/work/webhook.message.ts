@@ -1,4 +1,5 @@
 import { Webhook as StandardWebhook } from 'standardwebhooks';
+
 import { WebhookFormat } from './webhook.entity.js';
 
 /** What a webhook delivery tells of: a notification and whom it was for. */
@@ -17,7 +18,11 @@ export interface WebhookNotification {
 /** The body in the webhook's format: Standard Webhooks' `{ type, timestamp, data }`, or a Slack `{ text, blocks }` message. */
 export function webhookBody(format: WebhookFormat, n: WebhookNotification): string {
   if (format === WebhookFormat.SLACK) return JSON.stringify(slackMessage(n));
-  return JSON.stringify({ type: `notification.${n.type.toLowerCase()}`, timestamp: n.createdAt.toISOString(), data: n });
+  return JSON.stringify({
+    type: `notification.${n.type.toLowerCase()}`,
+    timestamp: n.createdAt.toISOString(),
+    data: n,
+  });
 }
 
 /** Slack's mrkdwn needs &, < and > escaped. */
@@ -41,7 +46,12 @@ function slackMessage(n: WebhookNotification) {
  * Standard Webhooks headers for one attempt: `webhook-id` stays the same across retries
  * (receivers deduplicate on it), the timestamp and signature are the attempt's own.
  */
-export function signedHeaders(secret: string, messageId: string, body: string, at = new Date()): Record<string, string> {
+export function signedHeaders(
+  secret: string,
+  messageId: string,
+  body: string,
+  at = new Date(),
+): Record<string, string> {
   return {
     'webhook-id': messageId,
     'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),

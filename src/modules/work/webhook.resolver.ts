@@ -11,7 +11,10 @@ import { CreateWebhookInput } from './webhook.inputs.js';
 @ObjectType({ simpleResolvers: true })
 export class CreatedWebhook {
   @Field(() => Webhook) webhook!: Webhook;
-  @Field({ description: 'The signing secret (whsec_…), shown this once: keep it where the receiver verifies signatures.' }) secret!: string;
+  @Field({
+    description: 'The signing secret (whsec_…), shown this once: keep it where the receiver verifies signatures.',
+  })
+  secret!: string;
 }
 
 const WebhookConnection = ConnectionType(Webhook);
@@ -25,7 +28,9 @@ export class WebhookResolver {
     return ctx.services.webhooks.list(selectedFields(info, ['edges', 'node']), page);
   }
 
-  @Mutation(() => CreatedWebhook, { description: 'Admins. Deliveries are signed per Standard Webhooks with the secret returned here, once.' })
+  @Mutation(() => CreatedWebhook, {
+    description: 'Admins. Deliveries are signed per Standard Webhooks with the secret returned here, once.',
+  })
   createWebhook(@Arg('input') input: CreateWebhookInput, @Viewer() viewer: Viewer, @Ctx() ctx: Context) {
     return ctx.services.webhooks.create(ctx, viewer, input);
   }

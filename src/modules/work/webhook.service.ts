@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
+
 import type { SqlClient } from '../../db/sql.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import type { Envelope, SealedSecret } from '../../shared/crypto.js';
@@ -56,17 +57,27 @@ export class WebhookService {
         });
         webhook.secret = this.d.envelope.encrypt(secret, webhookSecretContext(webhook.id));
         await tx.em.flush();
-        this.d.audit.record(tx, { action: 'webhook.create', entityType: 'Webhook', entityId: webhook.id, after: snapshot(webhook) });
+        this.d.audit.record(tx, {
+          action: 'webhook.create',
+          entityType: 'Webhook',
+          entityId: webhook.id,
+          after: snapshot(webhook),
+        });
         return { webhook, secret };
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError(`A webhook named ${input.name.trim()} already exists`);
+      if (err instanceof UniqueConstraintViolationException)
+        throw new ConflictError(`A webhook named ${input.name.trim()} already exists`);
       throw err;
     }
   }
 
   list(fields: Iterable<string>, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
-    return paginate(this.d.db, { model: readModel(Webhook), fields, where: sql`true`, sort: { property: 'id', direction: 'ASC', type: 'uuid' } }, page);
+    return paginate(
+      this.d.db,
+      { model: readModel(Webhook), fields, where: sql`true`, sort: { property: 'id', direction: 'ASC', type: 'uuid' } },
+      page,
+    );
   }
 
   async remove(scope: Scope, id: string): Promise<boolean> {
@@ -74,7 +85,12 @@ export class WebhookService {
     return inTransaction(scope, async (tx) => {
       const webhook = await tx.em.findOne(Webhook, webhookId);
       if (!webhook) throw new NotFoundError('Webhook', webhookId);
-      this.d.audit.record(tx, { action: 'webhook.delete', entityType: 'Webhook', entityId: webhook.id, before: snapshot(webhook) });
+      this.d.audit.record(tx, {
+        action: 'webhook.delete',
+        entityType: 'Webhook',
+        entityId: webhook.id,
+        before: snapshot(webhook),
+      });
       tx.em.remove(webhook);
       return true;
     });
@@ -84,17 +100,31 @@ export class WebhookService {
   async activeIdsFor(em: EntityManager, types: readonly NotificationType[]): Promise<Map<NotificationType, string[]>> {
     const byType = new Map<NotificationType, string[]>(types.map((t) => [t, []]));
     if (!types.length) return byType;
-    const rows = await em.execute<{ id: string; types: string[] }[]>(`SELECT id, types FROM webhooks WHERE is_active ORDER BY id`);
+    const rows = await em.execute<{ id: string; types: string[] }[]>(
+      `SELECT id, types FROM webhooks WHERE is_active ORDER BY id`,
+    );
     for (const r of rows) for (const t of types) if (!r.types.length || r.types.includes(t)) byType.get(t)!.push(r.id);
     return byType;
   }
 
   /** A webhook as its delivery needs it (null when it no longer exists). */
   async target(id: string): Promise<WebhookTarget | null> {
-    const row = await this.d.db.one<{ id: string; name: string; url: string; format: WebhookFormat; is_active: boolean; secret: SealedSecret }>(
-      sql`SELECT id, name, url, format, is_active, secret FROM webhooks WHERE id = ${id}::uuid`,
-    );
+    const row = await this.d.db.one<{
+      id: string;
+      name: string;
+      url: string;
+      format: WebhookFormat;
+      is_active: boolean;
+      secret: SealedSecret;
+    }>(sql`SELECT id, name, url, format, is_active, secret FROM webhooks WHERE id = ${id}::uuid`);
     if (!row) return null;
-    return { id: row.id, name: row.name, url: row.url, format: row.format, isActive: row.is_active, secret: this.d.envelope.decrypt(row.secret, webhookSecretContext(row.id)) };
+    return {
+      id: row.id,
+      name: row.name,
+      url: row.url,
+      format: row.format,
+      isActive: row.is_active,
+      secret: this.d.envelope.decrypt(row.secret, webhookSecretContext(row.id)),
+    };
   }
 }

@@ -1,4 +1,13 @@
-import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql';
+import {
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
+
 import type { QueryLimits } from '../limits.js';
 
 /** Documents kept at most; past it the cache starts over (dashboards send the same few). */
@@ -31,7 +40,13 @@ export class DocumentCache {
         // Tagged as Apollo tags it over HTTP, so that a refused document (e.g. over
         // MAX_QUERY_TOKENS) answers with the same code on both transports.
         const e = err instanceof GraphQLError ? err : new GraphQLError(String(err));
-        cached = [new GraphQLError(e.message, { source: e.source, positions: e.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+        cached = [
+          new GraphQLError(e.message, {
+            source: e.source,
+            positions: e.positions,
+            extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+          }),
+        ];
       }
       if (this.documents.size > MAX_DOCUMENTS) this.documents.clear();
       this.documents.set(query, cached);

@@ -1,4 +1,5 @@
 import type { WebSocket, WebSocketServer } from 'ws';
+
 import type { SocketState } from './socket.js';
 
 const TICKS_PER_ROUND = 50;
@@ -20,28 +21,31 @@ export function startKeepAlive(
 ): () => void {
   let round: WebSocket[] = [];
   let next = 0;
-  const sweep = setInterval(() => {
-    if (next >= round.length) {
-      round = [...wss.clients];
-      next = 0;
-    }
-    const end = Math.min(round.length, next + Math.ceil(round.length / TICKS_PER_ROUND));
-    const now = Date.now();
-    for (; next < end; next++) {
-      const socket = round[next]!;
-      const state = states.get(socket);
-      if (!state || socket.readyState !== socket.OPEN) continue;
-      if (visit(state, now)) continue;
-      if (!state.alive) {
-        // Given at least half an interval to answer (a round's order shifts as sockets leave).
-        if (now - state.pingedAt >= intervalMs / 2) socket.terminate();
-        continue;
+  const sweep = setInterval(
+    () => {
+      if (next >= round.length) {
+        round = [...wss.clients];
+        next = 0;
       }
-      state.alive = false;
-      state.pingedAt = now;
-      socket.ping();
-    }
-  }, Math.max(1, Math.round(intervalMs / TICKS_PER_ROUND)));
+      const end = Math.min(round.length, next + Math.ceil(round.length / TICKS_PER_ROUND));
+      const now = Date.now();
+      for (; next < end; next++) {
+        const socket = round[next]!;
+        const state = states.get(socket);
+        if (!state || socket.readyState !== socket.OPEN) continue;
+        if (visit(state, now)) continue;
+        if (!state.alive) {
+          // Given at least half an interval to answer (a round's order shifts as sockets leave).
+          if (now - state.pingedAt >= intervalMs / 2) socket.terminate();
+          continue;
+        }
+        state.alive = false;
+        state.pingedAt = now;
+        socket.ping();
+      }
+    },
+    Math.max(1, Math.round(intervalMs / TICKS_PER_ROUND)),
+  );
   sweep.unref();
   return () => clearInterval(sweep);
 }

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { GraphQLError, createSourceEventStream, getOperationAST, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  createSourceEventStream,
+  getOperationAST,
+  GraphQLError,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import { makeServer } from 'graphql-ws';
 import type { WebSocket } from 'ws';
+
 import { TopicSource } from '../../events/subscription.js';
 import { AppError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
@@ -31,7 +39,16 @@ export interface ProtocolDeps {
  * Every operation goes through the same parse options, validation rules and cost check
  * as HTTP; subscriptions are delivered by the fan-out (../fanout.ts).
  */
-export function createProtocol({ schema, runtime, limits, documents, revocations, fanout, format, metrics }: ProtocolDeps) {
+export function createProtocol({
+  schema,
+  runtime,
+  limits,
+  documents,
+  revocations,
+  fanout,
+  format,
+  metrics,
+}: ProtocolDeps) {
   const { config, services, logger } = runtime;
   // Each operation by its context: graphql-ws hands `subscribe` and `onOperation` the
   // execution arguments only; the fan-out needs the socket and the client's operation id,
@@ -60,7 +77,11 @@ export function createProtocol({ schema, runtime, limits, documents, revocations
       const started = process.hrtime.bigint();
       const state = ctx.extra.state;
       if (state.subscriptions >= config.WS_MAX_SUBSCRIPTIONS) {
-        return [new GraphQLError(`At most ${config.WS_MAX_SUBSCRIPTIONS} operations per connection`, { extensions: { code: 'RATE_LIMITED' } })];
+        return [
+          new GraphQLError(`At most ${config.WS_MAX_SUBSCRIPTIONS} operations per connection`, {
+            extensions: { code: 'RATE_LIMITED' },
+          }),
+        ];
       }
       const prepared = documents.prepare(payload.query);
       if (!('kind' in prepared)) return prepared as readonly GraphQLError[];
@@ -71,12 +92,26 @@ export function createProtocol({ schema, runtime, limits, documents, revocations
         return [err as GraphQLError];
       }
       if (!getOperationAST(document, payload.operationName)) {
-        return [new GraphQLError('Unable to identify the operation', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+        return [
+          new GraphQLError('Unable to identify the operation', {
+            extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+          }),
+        ];
       }
       state.subscriptions++;
-      const contextValue = createContext(runtime, state.viewer!, state.requestIdGiven ? state.meta : { ...state.meta, requestId: randomUUID() });
+      const contextValue = createContext(
+        runtime,
+        state.viewer!,
+        state.requestIdGiven ? state.meta : { ...state.meta, requestId: randomUUID() },
+      );
       operations.set(contextValue, { id, socket: state.socket, arrived: started });
-      return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
+      return {
+        schema,
+        document,
+        variableValues: payload.variables,
+        operationName: payload.operationName,
+        contextValue,
+      };
     },
     // Subscriptions: graphql-js resolves the root field (arguments, @Allow rule, the
     // field's TopicSource) and the fan-out delivers; graphql-ws keeps the protocol and the
@@ -89,7 +124,16 @@ export function createProtocol({ schema, runtime, limits, documents, revocations
         return { errors: [new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
       }
       const { id, socket } = operations.get(args.contextValue as object)!;
-      return new UntilEnded(fanout.add({ id, socket, source, document: args.document, operationName: args.operationName, variables: args.variableValues }));
+      return new UntilEnded(
+        fanout.add({
+          id,
+          socket,
+          source,
+          document: args.document,
+          operationName: args.operationName,
+          variables: args.variableValues,
+        }),
+      );
     },
     // Refused before it ran (limits, validation): counted as an operation, as Apollo counts such requests.
     onError: (_ctx, _id, payload, errors) => {
@@ -107,7 +151,9 @@ export function createProtocol({ schema, runtime, limits, documents, revocations
     // The operation's request id, explicitly: over WebSocket no request store is active, and a
     // masked INTERNAL_SERVER_ERROR must be traceable to its log entry as over HTTP.
     onNext: (_ctx, _id, _payload, args, result) =>
-      result.errors ? { ...result, errors: format(result.errors, (args.contextValue as Context | undefined)?.meta.requestId) } : undefined,
+      result.errors
+        ? { ...result, errors: format(result.errors, (args.contextValue as Context | undefined)?.meta.requestId) }
+        : undefined,
     onComplete: (ctx) => {
       ctx.extra.state.subscriptions = Math.max(0, ctx.extra.state.subscriptions - 1);
     },

@@ -1,5 +1,5 @@
-import { CREDENTIALS_REVOKED, type CredentialsRevoked } from '../../modules/identity/identity.events.js';
 import { credentialKey, credentialStatuses } from '../../modules/identity/credential-status.js';
+import { CREDENTIALS_REVOKED, type CredentialsRevoked } from '../../modules/identity/identity.events.js';
 import type { Runtime } from '../context.js';
 import { CREDENTIALS_ENDED, type SocketState } from './socket.js';
 
@@ -20,7 +20,12 @@ export class Revocations {
   constructor(private readonly runtime: Runtime) {
     this.offRevoked = runtime.bus.on(CREDENTIALS_REVOKED, (p) => this.revoked(p as CredentialsRevoked));
     this.offReconnect = runtime.bus.onReconnect(() => {
-      this.recheckAll().catch((err) => runtime.logger.error({ err, module: 'ws' }, 'could not re-check WebSocket credentials after the event bus reconnected'));
+      this.recheckAll().catch((err) =>
+        runtime.logger.error(
+          { err, module: 'ws' },
+          'could not re-check WebSocket credentials after the event bus reconnected',
+        ),
+      );
     });
   }
 
@@ -66,7 +71,10 @@ export class Revocations {
   async recheckAll(): Promise<void> {
     const states = [...this.byUser.values()].flatMap((set) => [...set]);
     if (!states.length) return;
-    const statuses = await credentialStatuses(this.runtime.db, states.map((s) => s.viewer!));
+    const statuses = await credentialStatuses(
+      this.runtime.db,
+      states.map((s) => s.viewer!),
+    );
     for (const s of states) {
       const status = statuses.get(credentialKey(s.viewer!));
       if (!status?.usable) s.socket.close(CREDENTIALS_ENDED, 'Credentials revoked');

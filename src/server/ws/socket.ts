@@ -1,5 +1,6 @@
 import type { WebSocket as ProtocolSocket } from 'graphql-ws';
 import type { WebSocket } from 'ws';
+
 import type { RequestMeta, Viewer } from '../../shared/scope.js';
 
 /** Closes a socket whose credentials were revoked or ran out (graphql-ws reserves 4400–4499 for such codes). */

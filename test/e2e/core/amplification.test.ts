@@ -1,5 +1,6 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { codes, gql, ok, wsClient, wsExecute } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { firstAdmin, type TestUser } from '../../support/users.js';
@@ -62,15 +63,30 @@ describe('a negative page size', () => {
 
 describe('plain nested lists', () => {
   it('return at most 100 items per parent, and are costed at 100', async () => {
-    const { createTask } = await ok(s.url, `mutation { createTask(input: { title: "parent" }) { id } }`, undefined, admin.token);
+    const { createTask } = await ok(
+      s.url,
+      `mutation { createTask(input: { title: "parent" }) { id } }`,
+      undefined,
+      admin.token,
+    );
     await s.sql(
       `INSERT INTO tasks (id, title, parent_id, created_by_id) SELECT gen_random_uuid(), 'sub ' || i, $1, $2 FROM generate_series(1, 130) i`,
       [createTask.id, admin.id],
     );
-    const r = await ok(s.url, `query ($id: ID!) { task(id: $id) { subtasks { id } } }`, { id: createTask.id }, admin.token);
+    const r = await ok(
+      s.url,
+      `query ($id: ID!) { task(id: $id) { subtasks { id } } }`,
+      { id: createTask.id },
+      admin.token,
+    );
     expect(r.task.subtasks).toHaveLength(100);
     // tasks(first: 5) × node (1 + subtasks (1 + 100 × 2)) = 1 + 5 × 202 = 1011: over 1000 though most tasks have no subtasks.
-    const costly = await gql(s.url, `{ tasks(first: 5) { edges { node { subtasks { id title } } } } }`, undefined, admin.token);
+    const costly = await gql(
+      s.url,
+      `{ tasks(first: 5) { edges { node { subtasks { id title } } } } }`,
+      undefined,
+      admin.token,
+    );
     expect(codes(costly)).toEqual(['QUERY_TOO_COMPLEX']);
     expect(costly.errors![0]!.extensions).toMatchObject({ cost: 1011 });
   });

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { USER_UPDATED } from '../../../src/modules/identity/identity.events.js';
 import { inTransaction, type Scope } from '../../../src/shared/scope.js';
 import { UpdateMeDocument, UserUpdatedDocument } from '../../generated/graphql.js';
@@ -41,7 +42,9 @@ describe('the realtime bus across instances', () => {
     await onB.registered();
 
     await ok(a.url, UpdateMeDocument, { input: { name: 'Seen on B' } }, user.token);
-    expect(await events.next()).toEqual({ userUpdated: { id: user.id, name: 'Seen on B', role: 'USER', isBlocked: false } });
+    expect(await events.next()).toEqual({
+      userUpdated: { id: user.id, name: 'Seen on B', role: 'USER', isBlocked: false },
+    });
     await ws.dispose();
   });
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { codes, gql } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 
@@ -28,7 +29,11 @@ describe('CSRF prevention', () => {
 
   it('refuses a POST whose content type a plain HTML form may send', async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
-      const res = await fetch(s.url, { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify({ query: '{ __typename }' }) });
+      const res = await fetch(s.url, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
       expect(res.status, type).toBe(400);
       expect(await res.text(), type).toMatch(/Cross-Site Request Forgery/);
     }
@@ -65,9 +70,15 @@ describe('the HTTP edge', () => {
   });
 
   it('answers 400 to a body that is not JSON', async () => {
-    const res = await fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    const res = await fetch(s.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"query": ',
+    });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+    expect(await res.json()).toEqual({
+      errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }],
+    });
   });
 
   it('keeps a well-formed X-Request-Id and replaces anything else', async () => {

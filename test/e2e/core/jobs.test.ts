@@ -1,8 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scheduler, type JobDefinition } from '../../../src/jobs/scheduler.js';
+
 import type { SqlClient } from '../../../src/db/sql.js';
+import { Scheduler, type JobDefinition } from '../../../src/jobs/scheduler.js';
 import { deferred } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../../support/users.js';
@@ -27,7 +28,15 @@ afterAll(async () => {
 });
 
 const schedulerOn = (s: TestServer, jobs: JobDefinition[], db: SqlClient = s.app.runtime.db) =>
-  new Scheduler({ db, bus: s.app.runtime.bus, logger: s.app.runtime.logger, fork: () => s.app.runtime.orm.em.fork() as EntityManager }, jobs);
+  new Scheduler(
+    {
+      db,
+      bus: s.app.runtime.bus,
+      logger: s.app.runtime.logger,
+      fork: () => s.app.runtime.orm.em.fork() as EntityManager,
+    },
+    jobs,
+  );
 
 const jobName = () => `test.job-${randomBytes(4).toString('hex')}`;
 
@@ -40,7 +49,8 @@ interface JobStateRow {
   last_error: string | null;
   last_owner: string | null;
 }
-const stateOf = async (name: string) => (await a.sql<JobStateRow>('SELECT * FROM job_state WHERE name = $1', [name]))[0];
+const stateOf = async (name: string) =>
+  (await a.sql<JobStateRow>('SELECT * FROM job_state WHERE name = $1', [name]))[0];
 
 describe('scheduled jobs across instances', () => {
   it('runs a job once when two instances ask for it at the same moment', async () => {
@@ -102,7 +112,7 @@ describe('scheduled jobs across instances', () => {
     expect(await stateOf(name)).toMatchObject({ runs: 1 });
   });
 
-  it('lets another instance take over once a crashed holder\'s lease expires', async () => {
+  it("lets another instance take over once a crashed holder's lease expires", async () => {
     const name = jobName();
     const never = deferred();
     const crashed = schedulerOn(a, [{ name, intervalMs: 60_000, leaseMs: 400, run: () => never.promise }]);
@@ -172,10 +182,14 @@ describe('identity.purgeExpiredCredentials', () => {
     expect(outcome.ran).toBe(true);
     expect(outcome.result).toMatchObject({ sessions: expect.any(Number), passwordResets: expect.any(Number) });
 
-    const remainingSessions = (await a.sql<{ id: string }>('SELECT id FROM sessions WHERE user_id = $1', [user.id])).map((r) => r.id);
+    const remainingSessions = (
+      await a.sql<{ id: string }>('SELECT id FROM sessions WHERE user_id = $1', [user.id])
+    ).map((r) => r.id);
     expect(remainingSessions).toEqual([live]);
     expect(remainingSessions).not.toContain(expired!.id);
-    const remainingResets = (await a.sql<{ id: string }>('SELECT id FROM password_resets WHERE user_id = $1', [user.id])).map((r) => r.id);
+    const remainingResets = (
+      await a.sql<{ id: string }>('SELECT id FROM password_resets WHERE user_id = $1', [user.id])
+    ).map((r) => r.id);
     expect(remainingResets).toEqual([pendingReset]);
     expect(remainingResets).not.toContain(usedReset);
     expect(remainingResets).not.toContain(expiredReset);

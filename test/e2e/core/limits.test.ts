@@ -1,5 +1,6 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { codes, gql, wsClient, wsExecute, type GqlResult, type WsOutcome } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { firstAdmin, type TestUser } from '../../support/users.js';
@@ -32,7 +33,10 @@ afterAll(async () => {
 });
 
 /** The same operation over both transports, as the admin. */
-async function overBoth(query: string, variables?: Record<string, unknown>): Promise<{ http: GqlResult<any>; ws: WsOutcome<any> }> {
+async function overBoth(
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<{ http: GqlResult<any>; ws: WsOutcome<any> }> {
   return { http: await gql(s.url, query, variables, admin.token), ws: await wsExecute(ws, query, variables) };
 }
 
@@ -57,7 +61,10 @@ const repeat = (n: number, f: (i: number) => string) => Array.from({ length: n }
 
 describe('query limits, identical over HTTP and WebSocket', () => {
   it('refuses a query deeper than MAX_QUERY_DEPTH and accepts one at the limit', async () => {
-    const message = expectRefusedAlike(await overBoth('{ users { edges { node { id } } } }'), 'GRAPHQL_VALIDATION_FAILED');
+    const message = expectRefusedAlike(
+      await overBoth('{ users { edges { node { id } } } }'),
+      'GRAPHQL_VALIDATION_FAILED',
+    );
     expect(message).toBe('Query depth limit of 3 exceeded, found 4.');
     await expectAnsweredOverBoth('{ users(first: 1) { pageInfo { hasPreviousPage } } }');
   });
@@ -69,15 +76,23 @@ describe('query limits, identical over HTTP and WebSocket', () => {
 
   it('refuses more than MAX_QUERY_ALIASES aliases and accepts as many as allowed', async () => {
     // (aliases of __typename are free: graphql-armor allows them, they cost nothing)
-    const message = expectRefusedAlike(await overBoth(`{ ${repeat(4, (i) => `a${i}: me { id }`)} }`), 'GRAPHQL_VALIDATION_FAILED');
+    const message = expectRefusedAlike(
+      await overBoth(`{ ${repeat(4, (i) => `a${i}: me { id }`)} }`),
+      'GRAPHQL_VALIDATION_FAILED',
+    );
     expect(message).toBe('Aliases limit of 3 exceeded, found 4.');
     await expectAnsweredOverBoth(`{ ${repeat(3, (i) => `a${i}: me { id }`)} }`);
   });
 
   it('refuses more than MAX_QUERY_DIRECTIVES directives and accepts as many as allowed', async () => {
-    const four = '{ __typename @include(if: true) me @include(if: true) { id @include(if: true) username @include(if: true) } }';
-    expect(expectRefusedAlike(await overBoth(four), 'GRAPHQL_VALIDATION_FAILED')).toMatch(/Directives limit of 3 exceeded, found 4/);
-    await expectAnsweredOverBoth('{ __typename @include(if: true) me @include(if: true) { id @include(if: true) username } }');
+    const four =
+      '{ __typename @include(if: true) me @include(if: true) { id @include(if: true) username @include(if: true) } }';
+    expect(expectRefusedAlike(await overBoth(four), 'GRAPHQL_VALIDATION_FAILED')).toMatch(
+      /Directives limit of 3 exceeded, found 4/,
+    );
+    await expectAnsweredOverBoth(
+      '{ __typename @include(if: true) me @include(if: true) { id @include(if: true) username } }',
+    );
   });
 
   it('stops parsing a document longer than MAX_QUERY_TOKENS with a parse error', async () => {
@@ -89,7 +104,9 @@ describe('query limits, identical over HTTP and WebSocket', () => {
 
   it('refuses an operation whose estimated cost exceeds MAX_QUERY_COST, with its cost', async () => {
     // users(first: 100) × (edges.cursor + totalCount + pageInfo{4 fields}) = 1 + 100 × 7
-    const r = await overBoth('{ users(first: 100) { totalCount edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }');
+    const r = await overBoth(
+      '{ users(first: 100) { totalCount edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }',
+    );
     expect(expectRefusedAlike(r, 'QUERY_TOO_COMPLEX')).toBe('Query cost 701 exceeds the maximum of 300');
     expect(r.http.status).toBe(400);
     expect(r.http.errors![0]!.extensions).toMatchObject({ cost: 701, maximumCost: 300 });
@@ -105,7 +122,9 @@ describe('query limits, identical over HTTP and WebSocket', () => {
 
   it('refuses a short document whose fragments expand past what can be costed, as too complex and not as a server error', async () => {
     // Each fragment spreads the previous one twice: 2^14 fields from ~150 tokens.
-    const fragments = Array.from({ length: 14 }, (_, i) => `fragment F${i + 1} on User { ...F${i} ...F${i} }`).join(' ');
+    const fragments = Array.from({ length: 14 }, (_, i) => `fragment F${i + 1} on User { ...F${i} ...F${i} }`).join(
+      ' ',
+    );
     const r = await overBoth(`{ me { ...F14 } } fragment F0 on User { id } ${fragments}`);
     expectRefusedAlike(r, 'QUERY_TOO_COMPLEX');
     expect(r.http.status).toBe(400);
@@ -113,7 +132,9 @@ describe('query limits, identical over HTTP and WebSocket', () => {
 
   it('refuses variables that do not fit their types as BAD_USER_INPUT, before costing the operation', async () => {
     const r = await overBoth('query ($n: Int) { users(first: $n) { totalCount } }', { n: 'ten' });
-    expect(expectRefusedAlike(r, 'BAD_USER_INPUT')).toMatch(/^Variable "\$n" got invalid value "ten"; Int cannot represent non-integer value/);
+    expect(expectRefusedAlike(r, 'BAD_USER_INPUT')).toMatch(
+      /^Variable "\$n" got invalid value "ten"; Int cannot represent non-integer value/,
+    );
     expect(r.http.status).toBe(400);
   });
 
@@ -140,20 +161,32 @@ describe('request body size over HTTP', () => {
   const padded = (bytes: number) => JSON.stringify({ query: `{ __typename }${' '.repeat(bytes)}` });
 
   it('answers 413 to a body larger than MAX_BODY_BYTES', async () => {
-    const res = await fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: padded(3000) });
+    const res = await fetch(s.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: padded(3000),
+    });
     expect(res.status).toBe(413);
-    expect(await res.json()).toEqual({ errors: [{ message: 'Request body exceeds 2048 bytes', extensions: { code: 'BAD_REQUEST' } }] });
+    expect(await res.json()).toEqual({
+      errors: [{ message: 'Request body exceeds 2048 bytes', extensions: { code: 'BAD_REQUEST' } }],
+    });
   });
 
   it('answers 413 to an oversized body sent in chunks without a Content-Length', async () => {
     const body = new ReadableStream<Uint8Array>({
       start(c) {
-        for (let i = 0; i < 4; i++) c.enqueue(new TextEncoder().encode(i === 0 ? '{"query":"{ __typename }' : ' '.repeat(1000)));
+        for (let i = 0; i < 4; i++)
+          c.enqueue(new TextEncoder().encode(i === 0 ? '{"query":"{ __typename }' : ' '.repeat(1000)));
         c.enqueue(new TextEncoder().encode('"}'));
         c.close();
       },
     });
-    const res = await fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+    const res = await fetch(s.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
     expect(res.status).toBe(413);
   });
 

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sql from 'sql-template-tag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { Session } from '../../../src/modules/identity/session.entity.js';
 import { User } from '../../../src/modules/identity/user.entity.js';
 import { Loaders } from '../../../src/shared/loaders.js';
@@ -63,7 +64,11 @@ describe('loaders behind GraphQL fields', () => {
 
   it('sends as many statements for one aliased user(id:) as for ten', async () => {
     const users = await someUsers(10);
-    const aliases = (n: number) => `{ ${users.slice(0, n).map((u, i) => `u${i}: user(id: "${u.id}") { id name }`).join(' ')} }`;
+    const aliases = (n: number) =>
+      `{ ${users
+        .slice(0, n)
+        .map((u, i) => `u${i}: user(id: "${u.id}") { id name }`)
+        .join(' ')} }`;
     const one = await whileRecording(() => ok(s.url, aliases(1), undefined, admin.token));
     const ten = await whileRecording(() => ok(s.url, aliases(10), undefined, admin.token));
     expect(ten.statements.length).toBe(one.statements.length);
@@ -84,8 +89,12 @@ describe('loaders behind GraphQL fields', () => {
     expect(large.result.users.edges).toHaveLength(12);
     expect(large.statements.length).toBe(small.statements.length);
     // totalCount costs one more statement, and only when asked for.
-    const counted = await whileRecording(() => ok(s.url, `{ users(first: 12) { totalCount edges { node { id } } } }`, undefined, admin.token));
-    const uncounted = await whileRecording(() => ok(s.url, `{ users(first: 12) { edges { node { id } } } }`, undefined, admin.token));
+    const counted = await whileRecording(() =>
+      ok(s.url, `{ users(first: 12) { totalCount edges { node { id } } } }`, undefined, admin.token),
+    );
+    const uncounted = await whileRecording(() =>
+      ok(s.url, `{ users(first: 12) { edges { node { id } } } }`, undefined, admin.token),
+    );
     expect(counted.statements.length).toBe(uncounted.statements.length + 1);
   });
 });
@@ -102,7 +111,11 @@ describe('the loader factories', () => {
     const users = await usersWithTwoSessions(3);
     const loaders = new Loaders(s.app.runtime.db);
     const { result, statements } = await whileRecording(() =>
-      Promise.all(users.map((u) => loaders.byForeignKey<{ id: string; user: string }>(readModel(Session), 'user', ['id', 'user']).load(u.id))),
+      Promise.all(
+        users.map((u) =>
+          loaders.byForeignKey<{ id: string; user: string }>(readModel(Session), 'user', ['id', 'user']).load(u.id),
+        ),
+      ),
     );
     expect(statements).toHaveLength(1);
     // All parents in one array parameter (unnest: the rows of each are capped at NESTED_LIST_CAP).
@@ -117,7 +130,13 @@ describe('the loader factories', () => {
     const users = await usersWithTwoSessions(3);
     const loaders = new Loaders(s.app.runtime.db);
     const pages = await whileRecording(() =>
-      Promise.all(users.map((u) => loaders.pagePerParent<{ id: string; user: string }>(readModel(Session), 'user', ['id'], { first: 1 }).load(u.id))),
+      Promise.all(
+        users.map((u) =>
+          loaders
+            .pagePerParent<{ id: string; user: string }>(readModel(Session), 'user', ['id'], { first: 1 })
+            .load(u.id),
+        ),
+      ),
     );
     expect(pages.statements).toHaveLength(1);
     for (const conn of pages.result) {
@@ -132,7 +151,10 @@ describe('the loader factories', () => {
     const next = await Promise.all(
       users.map((u, i) =>
         new Loaders(s.app.runtime.db)
-          .pagePerParent<{ id: string }>(readModel(Session), 'user', ['id'], { first: 1, after: pages.result[i]!.pageInfo.endCursor })
+          .pagePerParent<{ id: string }>(readModel(Session), 'user', ['id'], {
+            first: 1,
+            after: pages.result[i]!.pageInfo.endCursor,
+          })
           .load(u.id),
       ),
     );
@@ -146,7 +168,12 @@ describe('the loader factories', () => {
     const inviters = await Promise.all([createUser(s, admin, 'ADMIN'), createUser(s, admin, 'ADMIN')]);
     const invitations = await Promise.all(
       [0, 1, 0].map(async (k) => {
-        const r = await ok(s.url, CreateInvitationDocument, { input: { role: 'USER', maxUses: 1, expiresAt: new Date(Date.now() + 3600_000).toISOString() } }, inviters[k]!.token);
+        const r = await ok(
+          s.url,
+          CreateInvitationDocument,
+          { input: { role: 'USER', maxUses: 1, expiresAt: new Date(Date.now() + 3600_000).toISOString() } },
+          inviters[k]!.token,
+        );
         return { id: r.createInvitation.invitation.id, inviter: inviters[k]!.id };
       }),
     );
@@ -154,7 +181,13 @@ describe('the loader factories', () => {
     const { result, statements } = await whileRecording(() =>
       Promise.all(
         invitations.map((inv) =>
-          loaders.manyToMany<{ id: string; username: string }>(readModel(User), { table: sql`"invitations"`, from: 'id', to: 'created_by_id' }, ['id', 'username']).load(inv.id),
+          loaders
+            .manyToMany<{ id: string; username: string }>(
+              readModel(User),
+              { table: sql`"invitations"`, from: 'id', to: 'created_by_id' },
+              ['id', 'username'],
+            )
+            .load(inv.id),
         ),
       ),
     );

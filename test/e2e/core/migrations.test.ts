@@ -3,8 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+
 import { migrationsList } from '../../../migrations/index.js';
 import { loadConfig } from '../../../src/config.js';
 import { startApp, type App } from '../../../src/server/app.js';
@@ -35,7 +35,11 @@ describe('migrations', () => {
       ENCRYPTION_MASTER_KEY: randomBytes(32).toString('base64'),
     };
     const url = databaseUrl(inject('adminUrl'), name);
-    const start = () => startApp(loadConfig({ ...env, STEWARD_HOME: mkdtempSync(join(tmpdir(), 'steward-home-')) }), { databaseUrl: url, migrate: true });
+    const start = () =>
+      startApp(loadConfig({ ...env, STEWARD_HOME: mkdtempSync(join(tmpdir(), 'steward-home-')) }), {
+        databaseUrl: url,
+        migrate: true,
+      });
     const results = await Promise.allSettled([start(), start()]);
     for (const r of results) if (r.status === 'fulfilled') apps.push(r.value);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);

@@ -1,7 +1,8 @@
 import sql from 'sql-template-tag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { User } from '../../../src/modules/identity/user.entity.js';
-import { NEWEST_FIRST, encodeCursor, paginate, type PageArgs } from '../../../src/shared/connection.js';
+import { encodeCursor, NEWEST_FIRST, paginate, type PageArgs } from '../../../src/shared/connection.js';
 import { readModel } from '../../../src/shared/read-model.js';
 import { UpdateMeDocument, UsersPageDocument, type UsersPageQueryVariables } from '../../generated/graphql.js';
 import { codes, gql, ok } from '../../support/client.js';
@@ -104,7 +105,10 @@ describe('keyset pagination', () => {
       encodeCursor([{ id: 1 } as never]),
     ];
     for (const cursor of forged) {
-      for (const args of [{ first: 2, after: cursor }, { last: 2, before: cursor }]) {
+      for (const args of [
+        { first: 2, after: cursor },
+        { last: 2, before: cursor },
+      ]) {
         const r = await gql(s.url, UsersPageDocument, args, admin.token);
         expect(codes(r), cursor).toEqual(['BAD_USER_INPUT']);
         expect(r.errors![0]!.message).toBe('cursor: is not a cursor of this list');
@@ -124,7 +128,11 @@ describe('keyset pagination', () => {
       [tag],
     );
     const list = (p: PageArgs) =>
-      paginate<{ id: string }>(s.app.runtime.db, { model: readModel(User), fields: ['id'], where: sql`t.name LIKE ${`${tag} %`}`, sort: NEWEST_FIRST }, p);
+      paginate<{ id: string }>(
+        s.app.runtime.db,
+        { model: readModel(User), fields: ['id'], where: sql`t.name LIKE ${`${tag} %`}`, sort: NEWEST_FIRST },
+        p,
+      );
     const all = (await list({ first: 100 })).edges.map((e) => e.node.id);
     expect(all).toHaveLength(5);
 

@@ -1,9 +1,10 @@
 import sql, { raw } from 'sql-template-tag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { createSqlClient, type SqlClient } from '../../../src/db/sql.js';
+import { ok } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { createUser, firstAdmin } from '../../support/users.js';
-import { ok } from '../../support/client.js';
 
 /**
  * The read path prepares each statement text once per connection. Texts follow the
@@ -22,7 +23,8 @@ afterAll(async () => {
   await s?.close();
 });
 
-const prepared = async () => (await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM pg_prepared_statements`))[0]!.n;
+const prepared = async () =>
+  (await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM pg_prepared_statements`))[0]!.n;
 
 describe('prepared statements of the read path', () => {
   it('keeps at most maxPreparedPerConnection per connection, deallocating the least recently used', async () => {
@@ -32,7 +34,9 @@ describe('prepared statements of the read path', () => {
     }
     // The counting statement is itself one of them.
     expect(await prepared()).toBeLessThanOrEqual(5);
-    const names = await db.query<{ statement: string }>(sql`SELECT statement FROM pg_prepared_statements ORDER BY prepare_time`);
+    const names = await db.query<{ statement: string }>(
+      sql`SELECT statement FROM pg_prepared_statements ORDER BY prepare_time`,
+    );
     expect(names.map((r) => r.statement)).not.toContain('SELECT 0::int AS v');
   });
 
@@ -41,7 +45,8 @@ describe('prepared statements of the read path', () => {
     expect(first[0]!.v).toBe(0);
     // A text whose Parse fails is not counted as prepared and does not break the next ones.
     await expect(db.query(sql`SELECT no_such_column FROM users`)).rejects.toThrow(/no_such_column/);
-    for (let i = 100; i < 110; i++) expect((await db.query<{ v: number }>(sql`SELECT ${raw(String(i))}::int AS v, ${i}::int AS w`))[0]!.v).toBe(i);
+    for (let i = 100; i < 110; i++)
+      expect((await db.query<{ v: number }>(sql`SELECT ${raw(String(i))}::int AS v, ${i}::int AS w`))[0]!.v).toBe(i);
     expect(await prepared()).toBeLessThanOrEqual(5);
   });
 

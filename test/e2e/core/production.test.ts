@@ -1,5 +1,6 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { codes, gql, wsClient, wsExecute } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { firstAdmin, type TestUser } from '../../support/users.js';
@@ -35,7 +36,10 @@ afterAll(async () => {
 
 const INTROSPECTION = ['{ __schema { queryType { name } } }', '{ __type(name: "User") { name } }'];
 const TYPO = '{ usr(id: "x") { id } }';
-const BAD_ENUM = { query: 'query ($w: UserWhere) { users(where: $w) { totalCount } }', variables: { w: { role: 'ADMN' } } };
+const BAD_ENUM = {
+  query: 'query ($w: UserWhere) { users(where: $w) { totalCount } }',
+  variables: { w: { role: 'ADMN' } },
+};
 
 async function overBoth(i: Instance, query: string, variables?: Record<string, unknown>) {
   return [await gql(i.s.url, query, variables, i.admin.token), await wsExecute(i.ws, query, variables)] as const;

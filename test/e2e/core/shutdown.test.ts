@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
 import { UsersDocument, UserUpdatedDocument } from '../../generated/graphql.js';
 import { deferred, gql, subscribe, wsClient } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';

@@ -1,6 +1,12 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateTaskDocument, SendMessageDocument, StartConversationDocument, SystemLogsDocument } from '../../generated/graphql.js';
+
+import {
+  CreateTaskDocument,
+  SendMessageDocument,
+  StartConversationDocument,
+  SystemLogsDocument,
+} from '../../generated/graphql.js';
 import { codes, gql, ok, wsClient, wsExecute } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { firstAdmin, unique, type TestUser } from '../../support/users.js';
@@ -25,7 +31,8 @@ afterAll(async () => {
   await s?.close();
 });
 
-const tasksNamed = async (title: string) => (await s.sql<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE title LIKE $1`, [`${title}%`]))[0]!.n;
+const tasksNamed = async (title: string) =>
+  (await s.sql<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE title LIKE $1`, [`${title}%`]))[0]!.n;
 
 describe('text PostgreSQL cannot store', () => {
   it('is refused as BAD_USER_INPUT in a variable, naming where, over HTTP and WebSocket', async () => {
@@ -43,7 +50,12 @@ describe('text PostgreSQL cannot store', () => {
 
   it('is refused in a string literal of the document', async () => {
     const title = unique('lit-');
-    const r = await gql(s.url, `mutation { createTask(input: { title: "${title}\\u0000" }) { id } }`, undefined, admin.token);
+    const r = await gql(
+      s.url,
+      `mutation { createTask(input: { title: "${title}\\u0000" }) { id } }`,
+      undefined,
+      admin.token,
+    );
     expect(codes(r)).toEqual(['BAD_USER_INPUT']);
     expect(r.errors![0]!.message).toMatch(/^A string in the document contains U\+0000/);
     expect(await tasksNamed(title)).toBe(0);
@@ -56,7 +68,12 @@ describe('text PostgreSQL cannot store', () => {
       expect(codes(r)).toEqual(['BAD_USER_INPUT']);
       expect(r.errors![0]!.message).toMatch(/^Variable "\$input\.metadata/);
     }
-    const literal = await gql(s.url, `mutation { createTask(input: { title: "${title}", metadata: { note: "x\\u0000" } }) { id } }`, undefined, admin.token);
+    const literal = await gql(
+      s.url,
+      `mutation { createTask(input: { title: "${title}", metadata: { note: "x\\u0000" } }) { id } }`,
+      undefined,
+      admin.token,
+    );
     expect(codes(literal)).toEqual(['BAD_USER_INPUT']);
     expect(await tasksNamed(title)).toBe(0);
   });
@@ -73,7 +90,12 @@ describe('text PostgreSQL cannot store', () => {
   it('answers a prompt holding a NUL as BAD_USER_INPUT, short or long, before any AI call is made', async () => {
     const { startConversation } = await ok(s.url, StartConversationDocument, { input: {} }, admin.token);
     for (const content of ['hello\u0000', `${'x'.repeat(2500)}\u0000 after the first 2,000 characters`]) {
-      const r = await gql(s.url, SendMessageDocument, { input: { conversationId: startConversation.id, content } }, admin.token);
+      const r = await gql(
+        s.url,
+        SendMessageDocument,
+        { input: { conversationId: startConversation.id, content } },
+        admin.token,
+      );
       expect(codes(r)).toEqual(['BAD_USER_INPUT']);
     }
     expect(await s.sql(`SELECT 1 FROM prompt_logs WHERE conversation_id = $1`, [startConversation.id])).toEqual([]);
@@ -86,9 +108,13 @@ describe('the system-log sink', () => {
     const tag = unique('sink-');
     const log = s.app.runtime.logger;
     log.warn({ module: 'probe', tag }, `${tag} before`);
-    log.warn({ module: 'probe', tag, input: 'bad\u0000input', ['key\u0000']: 'x', lone: '\udc00' }, `${tag} quoting \u0000 a NUL`);
+    log.warn(
+      { module: 'probe', tag, input: 'bad\u0000input', ['key\u0000']: 'x', lone: '\udc00' },
+      `${tag} quoting \u0000 a NUL`,
+    );
     log.warn({ module: 'probe', tag }, `${tag} after`);
-    const find = async () => (await ok(s.url, SystemLogsDocument, { first: 20, where: { search: tag } }, admin.token)).systemLogs;
+    const find = async () =>
+      (await ok(s.url, SystemLogsDocument, { first: 20, where: { search: tag } }, admin.token)).systemLogs;
     await until(async () => (await find()).totalCount === 3, 'the three lines kept');
     const lines = (await find()).edges.map((e) => e.node);
     const quoting = lines.find((l) => l.message.includes('quoting'))!;
@@ -107,7 +133,12 @@ describe('the system-log sink', () => {
       log.warn({ module: 'probe' }, `${tag} poison`);
       log.warn({ module: 'probe' }, `${tag} two`);
       await s.app.runtime.services.systemLogs.flush();
-      const kept = async () => (await s.sql<{ message: string }>(`SELECT message FROM system_logs WHERE message LIKE $1 ORDER BY message`, [`${tag}%`])).map((r) => r.message);
+      const kept = async () =>
+        (
+          await s.sql<{ message: string }>(`SELECT message FROM system_logs WHERE message LIKE $1 ORDER BY message`, [
+            `${tag}%`,
+          ])
+        ).map((r) => r.message);
       await until(async () => (await kept()).length === 2, 'the two good lines kept');
       expect(await kept()).toEqual([`${tag} one`, `${tag} two`]);
       expect(s.app.runtime.services.systemLogs.dropped).toBe(dropped + 1);

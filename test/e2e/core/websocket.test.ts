@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { UpdateMeDocument, UserUpdatedDocument } from '../../generated/graphql.js';
 import { codes, ok, subscribe, wsClient, wsExecute } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
@@ -9,7 +10,9 @@ import { busListeners, rawSocket, until } from '../../support/wait.js';
 let s: TestServer;
 let admin: TestUser;
 beforeAll(async () => {
-  s = await startTestServer({ env: { WS_INIT_TIMEOUT_MS: '300', WS_MAX_PAYLOAD_BYTES: '1024', WS_MAX_SUBSCRIPTIONS: '2' } });
+  s = await startTestServer({
+    env: { WS_INIT_TIMEOUT_MS: '300', WS_MAX_PAYLOAD_BYTES: '1024', WS_MAX_SUBSCRIPTIONS: '2' },
+  });
   admin = await firstAdmin(s);
 });
 afterAll(() => s?.close());
@@ -101,7 +104,10 @@ describe('limits of a socket', () => {
     const user = await createUser(s, admin);
     const listening = busListeners(s);
     const clients = [wsClient(s.wsUrl, user.token), wsClient(s.wsUrl, user.token)];
-    const subs = clients.flatMap((c) => [subscribe(c, UserUpdatedDocument, { id: user.id }), subscribe(c, UserUpdatedDocument, { id: user.id })]);
+    const subs = clients.flatMap((c) => [
+      subscribe(c, UserUpdatedDocument, { id: user.id }),
+      subscribe(c, UserUpdatedDocument, { id: user.id }),
+    ]);
     await listening.registered(4);
     subs.forEach((x) => x.dispose());
     await Promise.all(clients.map((c) => c.dispose()));

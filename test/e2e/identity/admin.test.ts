@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import {
   BlockUserDocument,
   ChangePasswordDocument,
@@ -32,18 +33,34 @@ beforeAll(async () => {
 afterAll(() => s?.close());
 
 const REVOKED = { status: 401, codes: ['UNAUTHENTICATED'], id: undefined };
-const users = (where: UserWhere, first?: number, after?: string, token = admin.token) => ok(s.url, UsersDocument, { where, first, after }, token);
+const users = (where: UserWhere, first?: number, after?: string, token = admin.token) =>
+  ok(s.url, UsersDocument, { where, first, after }, token);
 const usernames = async (where: UserWhere) => (await users(where)).users.edges.map((e) => e.node.username).sort();
-const updateUser = (input: { id: string; role?: 'ADMIN' | 'USER' | 'OBSERVER'; status?: 'ACTIVE' | 'INACTIVE' | 'SUSPENDED'; tier?: 'BASIC' | 'PREMIUM' | 'VIP' }, token = admin.token, server = s) =>
-  gql(server.url, UpdateUserDocument, { input }, token);
+const updateUser = (
+  input: {
+    id: string;
+    role?: 'ADMIN' | 'USER' | 'OBSERVER';
+    status?: 'ACTIVE' | 'INACTIVE' | 'SUSPENDED';
+    tier?: 'BASIC' | 'PREMIUM' | 'VIP';
+  },
+  token = admin.token,
+  server = s,
+) => gql(server.url, UpdateUserDocument, { input }, token);
 
 /** Users whose names carry `tag`, so that a search finds exactly them. */
-const tagged = (tag: string, role: 'USER' | 'OBSERVER' | 'ADMIN' = 'USER') => createUser(s, admin, role, { name: `${tag} ${unique('n')}` });
+const tagged = (tag: string, role: 'USER' | 'OBSERVER' | 'ADMIN' = 'USER') =>
+  createUser(s, admin, role, { name: `${tag} ${unique('n')}` });
 
 describe('the users connection', () => {
   it('filters by role, status, tier, blocked and text search', async () => {
     const tag = unique('team');
-    const [plain, observer, vip, suspended, blocked] = [await tagged(tag), await tagged(tag, 'OBSERVER'), await tagged(tag), await tagged(tag), await tagged(tag)];
+    const [plain, observer, vip, suspended, blocked] = [
+      await tagged(tag),
+      await tagged(tag, 'OBSERVER'),
+      await tagged(tag),
+      await tagged(tag),
+      await tagged(tag),
+    ];
     await ok(s.url, UpdateUserDocument, { input: { id: vip.id, tier: 'VIP' } }, admin.token);
     await ok(s.url, UpdateUserDocument, { input: { id: suspended.id, status: 'SUSPENDED' } }, admin.token);
     await ok(s.url, BlockUserDocument, { input: { id: blocked.id, reason: 'spam' } }, admin.token);
@@ -52,7 +69,9 @@ describe('the users connection', () => {
     expect(await usernames({ search: tag })).toEqual(names(plain, observer, vip, suspended, blocked));
     expect(await usernames({ search: tag.toUpperCase() })).toEqual(names(plain, observer, vip, suspended, blocked));
     expect(await usernames({ search: tag, role: 'OBSERVER' })).toEqual(names(observer));
-    expect(await usernames({ search: tag, role: 'USER', tier: 'BASIC', status: 'ACTIVE', isBlocked: false })).toEqual(names(plain));
+    expect(await usernames({ search: tag, role: 'USER', tier: 'BASIC', status: 'ACTIVE', isBlocked: false })).toEqual(
+      names(plain),
+    );
     expect(await usernames({ search: tag, tier: 'VIP' })).toEqual(names(vip));
     expect(await usernames({ search: tag, status: 'SUSPENDED' })).toEqual(names(suspended));
     expect(await usernames({ search: tag, isBlocked: true })).toEqual(names(blocked));
@@ -61,7 +80,10 @@ describe('the users connection', () => {
     expect(await usernames({ search: plain.username.slice(2) })).toEqual(names(plain));
     // LIKE wildcards in the search are taken literally.
     expect(await usernames({ search: `${tag}%` })).toEqual([]);
-    expect((await users({ search: tag, isBlocked: true })).users.edges[0]!.node).toMatchObject({ id: blocked.id, isBlocked: true });
+    expect((await users({ search: tag, isBlocked: true })).users.edges[0]!.node).toMatchObject({
+      id: blocked.id,
+      isBlocked: true,
+    });
   });
 
   it('pages with first and after, and counts every match in totalCount', async () => {
@@ -85,21 +107,40 @@ describe('the users connection', () => {
     expect(seen).toHaveLength(5);
     expect([...seen].sort()).toEqual(created.map((u) => u.id).sort());
     expect(codes(await gql(s.url, UsersDocument, { first: 101 }, admin.token))).toEqual(['BAD_USER_INPUT']);
-    expect(codes(await gql(s.url, UsersDocument, { first: 2, after: 'garbage' }, admin.token))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await gql(s.url, UsersDocument, { first: 2, after: 'garbage' }, admin.token))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
   });
 });
 
 describe('updateUser', () => {
   it('changes role, status and tier, and the change applies to the next request', async () => {
     const u = await createUser(s, admin);
-    const r = await ok(s.url, UpdateUserDocument, { input: { id: u.id, role: 'OBSERVER', tier: 'PREMIUM' } }, admin.token);
+    const r = await ok(
+      s.url,
+      UpdateUserDocument,
+      { input: { id: u.id, role: 'OBSERVER', tier: 'PREMIUM' } },
+      admin.token,
+    );
     expect(r.updateUser).toEqual({ id: u.id, role: 'OBSERVER', status: 'ACTIVE', tier: 'PREMIUM' });
     expect((await ok(s.url, MeDocument, {}, u.token)).me).toMatchObject({ role: 'OBSERVER', tier: 'PREMIUM' });
     // Now an observer: its next mutation outside its own account is refused.
-    expect(codes(await gql(s.url, CreateInvitationDocument, { input: { role: 'USER', maxUses: 1, expiresAt: new Date(Date.now() + 60_000).toISOString() } }, u.token))).toEqual([
-      'FORBIDDEN',
-    ]);
-    const back = await ok(s.url, UpdateUserDocument, { input: { id: u.id, role: 'USER', status: 'INACTIVE' } }, admin.token);
+    expect(
+      codes(
+        await gql(
+          s.url,
+          CreateInvitationDocument,
+          { input: { role: 'USER', maxUses: 1, expiresAt: new Date(Date.now() + 60_000).toISOString() } },
+          u.token,
+        ),
+      ),
+    ).toEqual(['FORBIDDEN']);
+    const back = await ok(
+      s.url,
+      UpdateUserDocument,
+      { input: { id: u.id, role: 'USER', status: 'INACTIVE' } },
+      admin.token,
+    );
     expect(back.updateUser).toMatchObject({ role: 'USER', status: 'INACTIVE' });
   });
 
@@ -112,12 +153,39 @@ describe('who may do what', () => {
   const adminOperations = (target: TestUser): [string, (token: string) => Promise<GqlResult<unknown>>][] => [
     ['users', (t) => gql(s.url, UsersDocument, {}, t)],
     ['updateUser', (t) => updateUser({ id: target.id, tier: 'VIP' }, t)],
-    ['updateUser on itself', (t) => gql(s.url, UpdateUserDocument, { input: { id: (JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub, role: 'ADMIN' } }, t)],
+    [
+      'updateUser on itself',
+      (t) =>
+        gql(
+          s.url,
+          UpdateUserDocument,
+          {
+            input: {
+              id: (JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub,
+              role: 'ADMIN',
+            },
+          },
+          t,
+        ),
+    ],
     ['blockUser', (t) => gql(s.url, BlockUserDocument, { input: { id: target.id, reason: 'because' } }, t)],
     ['unblockUser', (t) => gql(s.url, UnblockUserDocument, { id: target.id }, t)],
-    ['createInvitation', (t) => gql(s.url, CreateInvitationDocument, { input: { role: 'ADMIN', maxUses: 1, expiresAt: new Date(Date.now() + 60_000).toISOString() } }, t)],
+    [
+      'createInvitation',
+      (t) =>
+        gql(
+          s.url,
+          CreateInvitationDocument,
+          { input: { role: 'ADMIN', maxUses: 1, expiresAt: new Date(Date.now() + 60_000).toISOString() } },
+          t,
+        ),
+    ],
     ['invitations', (t) => gql(s.url, '{ invitations { totalCount } }', {}, t)],
-    ['createServiceToken', (t) => gql(s.url, CreateServiceTokenDocument, { input: { name: 'x', serviceActor: 'agent:x', expiresAt: SOON } }, t)],
+    [
+      'createServiceToken',
+      (t) =>
+        gql(s.url, CreateServiceTokenDocument, { input: { name: 'x', serviceActor: 'agent:x', expiresAt: SOON } }, t),
+    ],
   ];
 
   for (const role of ['USER', 'OBSERVER'] as const) {
@@ -136,8 +204,17 @@ describe('who may do what', () => {
   it('lets an OBSERVER act on its own account: updateMe, createApiToken, changePassword, logout', async () => {
     const o = await createUser(s, admin, 'OBSERVER');
     expect((await ok(s.url, UpdateMeDocument, { input: { name: 'Watcher' } }, o.token)).updateMe.name).toBe('Watcher');
-    expect((await ok(s.url, CreateApiTokenDocument, { input: { name: 'read-only script' } }, o.token)).createApiToken.token).toMatch(/^stw_/);
-    expect(await ok(s.url, ChangePasswordDocument, { input: { currentPassword: o.password, newPassword: 'observer passphrase' } }, o.token)).toEqual({ changePassword: true });
+    expect(
+      (await ok(s.url, CreateApiTokenDocument, { input: { name: 'read-only script' } }, o.token)).createApiToken.token,
+    ).toMatch(/^stw_/);
+    expect(
+      await ok(
+        s.url,
+        ChangePasswordDocument,
+        { input: { currentPassword: o.password, newPassword: 'observer passphrase' } },
+        o.token,
+      ),
+    ).toEqual({ changePassword: true });
     expect(await ok(s.url, LogoutDocument, {}, o.token)).toEqual({ logout: true });
     expect(await whoAmI(s, o.token)).toEqual(REVOKED);
   });
@@ -154,7 +231,10 @@ describe('who may do what', () => {
 
   it('lets any signed-in user look a user up by id, and nobody without credentials', async () => {
     const u = await createUser(s, admin, 'OBSERVER');
-    expect((await ok(s.url, UserDocument, { id: admin.id }, u.token)).user).toEqual({ id: admin.id, username: admin.username });
+    expect((await ok(s.url, UserDocument, { id: admin.id }, u.token)).user).toEqual({
+      id: admin.id,
+      username: admin.username,
+    });
     expect((await ok(s.url, UserDocument, { id: 'not-a-uuid' }, u.token)).user).toBeNull();
     expect(codes(await gql(s.url, UserDocument, { id: admin.id }))).toEqual(['UNAUTHENTICATED']);
   });
@@ -172,21 +252,42 @@ describe('the last administrator', () => {
       { id: only.id, role: 'ADMIN' as const, status: 'SUSPENDED' as const },
       { id: only.id, role: 'USER' as const, status: 'ACTIVE' as const },
     ];
-    for (const input of attempts) expect({ input, codes: codes(await updateUser(input, only.token, own)) }).toEqual({ input, codes: ['CONFLICT'] });
-    expect(codes(await gql(own.url, BlockUserDocument, { input: { id: only.id, reason: 'oops' } }, only.token))).toEqual(['FORBIDDEN']);
-    expect((await ok(own.url, MeDocument, {}, only.token)).me).toMatchObject({ role: 'ADMIN', status: 'ACTIVE', isBlocked: false });
+    for (const input of attempts)
+      expect({ input, codes: codes(await updateUser(input, only.token, own)) }).toEqual({ input, codes: ['CONFLICT'] });
+    expect(
+      codes(await gql(own.url, BlockUserDocument, { input: { id: only.id, reason: 'oops' } }, only.token)),
+    ).toEqual(['FORBIDDEN']);
+    expect((await ok(own.url, MeDocument, {}, only.token)).me).toMatchObject({
+      role: 'ADMIN',
+      status: 'ACTIVE',
+      isBlocked: false,
+    });
 
     // With a second active admin, the first may step down.
-    const inv = (await ok(own.url, CreateInvitationDocument, { input: { role: 'ADMIN', maxUses: 1, expiresAt: new Date(Date.now() + 60_000).toISOString() } }, only.token)).createInvitation;
-    const second = await gql(own.url, `mutation($code: String!) { signUp(input: { email: "second@example.test", username: "second", password: "second admin pass", invitationCode: $code }) { user { id role } } }`, { code: inv.code });
+    const inv = (
+      await ok(
+        own.url,
+        CreateInvitationDocument,
+        { input: { role: 'ADMIN', maxUses: 1, expiresAt: new Date(Date.now() + 60_000).toISOString() } },
+        only.token,
+      )
+    ).createInvitation;
+    const second = await gql(
+      own.url,
+      `mutation($code: String!) { signUp(input: { email: "second@example.test", username: "second", password: "second admin pass", invitationCode: $code }) { user { id role } } }`,
+      { code: inv.code },
+    );
     expect(second.data.signUp.user.role).toBe('ADMIN');
-    expect((await updateUser({ id: only.id, role: 'USER' }, only.token, own)).data).toMatchObject({ updateUser: { role: 'USER' } });
+    expect((await updateUser({ id: only.id, role: 'USER' }, only.token, own)).data).toMatchObject({
+      updateUser: { role: 'USER' },
+    });
   });
 
   it('is never lost when two admins demote, suspend or block each other at the same moment', async () => {
     const own = await serverForThisTest();
     const a = await firstAdmin(own);
-    const block = (id: string, token: string) => gql(own.url, BlockUserDocument, { input: { id, reason: 'coup' } }, token);
+    const block = (id: string, token: string) =>
+      gql(own.url, BlockUserDocument, { input: { id, reason: 'coup' } }, token);
     const moves: ((target: TestUser, token: string) => Promise<GqlResult<unknown>>)[] = [
       (target, token) => updateUser({ id: target.id, role: 'USER' }, token, own),
       (target, token) => updateUser({ id: target.id, status: 'SUSPENDED' }, token, own),
@@ -200,10 +301,19 @@ describe('the last administrator', () => {
       // One wins. The other is refused: CONFLICT when both ran at once; FORBIDDEN or UNAUTHENTICATED
       // when the winner had already committed before the loser was authenticated.
       expect(results.filter((r) => !r.errors)).toHaveLength(1);
-      for (const r of results.filter((r) => r.errors)) expect(['CONFLICT', 'FORBIDDEN', 'UNAUTHENTICATED']).toContain(codes(r)[0]);
-      expect(await own.sql(`SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked AND id = ANY($1)`, [[b.id, c.id]])).toHaveLength(1);
+      for (const r of results.filter((r) => r.errors))
+        expect(['CONFLICT', 'FORBIDDEN', 'UNAUTHENTICATED']).toContain(codes(r)[0]);
+      expect(
+        await own.sql(
+          `SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked AND id = ANY($1)`,
+          [[b.id, c.id]],
+        ),
+      ).toHaveLength(1);
       // a back in charge, alone, for the next move.
-      await own.sql(`UPDATE users SET role = (CASE WHEN id = $1 THEN 'ADMIN' ELSE 'USER' END)::role WHERE id = ANY($2)`, [a.id, [a.id, b.id, c.id]]);
+      await own.sql(
+        `UPDATE users SET role = (CASE WHEN id = $1 THEN 'ADMIN' ELSE 'USER' END)::role WHERE id = ANY($2)`,
+        [a.id, [a.id, b.id, c.id]],
+      );
     }
   });
 });
@@ -211,7 +321,8 @@ describe('the last administrator', () => {
 describe('blocking and suspending', () => {
   it("ends the blocked user's sessions and API tokens and closes their sockets; unblocking lets them sign in again", async () => {
     const u = await createUser(s, admin);
-    const { token: apiToken } = (await ok(s.url, CreateApiTokenDocument, { input: { name: 'bot' } }, u.token)).createApiToken;
+    const { token: apiToken } = (await ok(s.url, CreateApiTokenDocument, { input: { name: 'bot' } }, u.token))
+      .createApiToken;
     const sessionSocket = openSocket(s, u.token);
     const tokenSocket = openSocket(s, apiToken);
     await Promise.all([sessionSocket.connected, tokenSocket.connected]);
@@ -237,7 +348,9 @@ describe('blocking and suspending', () => {
     const u = await createUser(s, admin);
     const sock = openSocket(s, u.token);
     await sock.connected;
-    expect((await updateUser({ id: u.id, status: 'SUSPENDED' })).data).toMatchObject({ updateUser: { status: 'SUSPENDED' } });
+    expect((await updateUser({ id: u.id, status: 'SUSPENDED' })).data).toMatchObject({
+      updateUser: { status: 'SUSPENDED' },
+    });
     expect(await whoAmI(s, u.token)).toEqual(REVOKED);
     expect(await closeCode(sock)).toBe(4401);
     expect(codes(await login(s, u.username, u.password))).toEqual(['FORBIDDEN']);
@@ -247,7 +360,9 @@ describe('blocking and suspending', () => {
 
   it('does not let an admin block itself', async () => {
     const other = await createUser(s, admin, 'ADMIN');
-    expect(codes(await gql(s.url, BlockUserDocument, { input: { id: other.id, reason: 'me' } }, other.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await gql(s.url, BlockUserDocument, { input: { id: other.id, reason: 'me' } }, other.token))).toEqual([
+      'FORBIDDEN',
+    ]);
   });
 
   it('closes the sockets of a demoted admin, so no admin rights stay on an open socket', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import {
   ApiTokenDetailsDocument,
   CreateApiTokenDocument,
@@ -25,7 +26,8 @@ beforeAll(async () => {
 });
 afterAll(() => s?.close());
 
-const createToken = async (u: TestUser, name = 'ci') => (await ok(s.url, CreateApiTokenDocument, { input: { name } }, u.token)).createApiToken;
+const createToken = async (u: TestUser, name = 'ci') =>
+  (await ok(s.url, CreateApiTokenDocument, { input: { name } }, u.token)).createApiToken;
 const listTokens = async (u: TestUser) => (await ok(s.url, ApiTokenDetailsDocument, {}, u.token)).apiTokens;
 const REFUSED = { status: 401, codes: ['UNAUTHENTICATED'], id: undefined };
 
@@ -34,12 +36,21 @@ describe('API tokens', () => {
     const u = await createUser(s, admin);
     const created = await createToken(u, 'deploy bot');
     expect(created.token).toMatch(/^stw_[A-Za-z0-9_-]{43,}$/); // 32 random bytes, base64url
-    expect(created.apiToken).toMatchObject({ name: 'deploy bot', prefix: created.token.slice(0, 12), lastUsedAt: null, revokedAt: null });
+    expect(created.apiToken).toMatchObject({
+      name: 'deploy bot',
+      prefix: created.token.slice(0, 12),
+      lastUsedAt: null,
+      revokedAt: null,
+    });
     expect(created.token.startsWith(created.apiToken.prefix)).toBe(true);
 
     const list = await listTokens(u);
     expect(list.totalCount).toBe(1);
-    expect(list.edges[0]!.node).toMatchObject({ id: created.apiToken.id, name: 'deploy bot', prefix: created.apiToken.prefix });
+    expect(list.edges[0]!.node).toMatchObject({
+      id: created.apiToken.id,
+      name: 'deploy bot',
+      prefix: created.apiToken.prefix,
+    });
     expect(JSON.stringify(list)).not.toContain(created.token.slice(12));
     // Nobody else sees it.
     expect((await listTokens(await createUser(s, admin))).totalCount).toBe(0);
@@ -48,11 +59,17 @@ describe('API tokens', () => {
   it('stores only a hash of the token', async () => {
     const u = await createUser(s, admin);
     const { token, apiToken } = await createToken(u);
-    const rows = await s.sql<{ row: string; token_hash: string }>('SELECT row_to_json(t)::text AS row, token_hash FROM api_tokens t WHERE user_id = $1', [u.id]);
+    const rows = await s.sql<{ row: string; token_hash: string }>(
+      'SELECT row_to_json(t)::text AS row, token_hash FROM api_tokens t WHERE user_id = $1',
+      [u.id],
+    );
     expect(rows).toHaveLength(1);
     expect(rows[0]!.row).not.toContain(token.slice(12));
     expect(rows[0]!.token_hash).toBe(sha256(token));
-    const audit = await s.sql<{ row: string }>(`SELECT row_to_json(a)::text AS row FROM audit_events a WHERE entity_id = $1`, [apiToken.id]);
+    const audit = await s.sql<{ row: string }>(
+      `SELECT row_to_json(a)::text AS row FROM audit_events a WHERE entity_id = $1`,
+      [apiToken.id],
+    );
     expect(audit.length).toBeGreaterThan(0);
     for (const a of audit) expect(a.row).not.toContain(token.slice(12));
   });
@@ -117,21 +134,38 @@ describe('API tokens', () => {
   it('refuses an expired token and an unknown one', async () => {
     const u = await createUser(s, admin);
     const { token, apiToken } = await (
-      await ok(s.url, CreateApiTokenDocument, { input: { name: 'short-lived', expiresAt: new Date(Date.now() + 3600_000).toISOString() } }, u.token)
+      await ok(
+        s.url,
+        CreateApiTokenDocument,
+        { input: { name: 'short-lived', expiresAt: new Date(Date.now() + 3600_000).toISOString() } },
+        u.token,
+      )
     ).createApiToken;
     expect((await whoAmI(s, token)).id).toBe(u.id);
     await s.sql(`UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, [apiToken.id]);
     expect(await whoAmI(s, token)).toEqual(REFUSED);
     expect(await whoAmI(s, `stw_${'A'.repeat(43)}`)).toEqual(REFUSED);
-    expect(codes(await gql(s.url, CreateApiTokenDocument, { input: { name: 'x', expiresAt: new Date(Date.now() - 1000).toISOString() } }, u.token))).toEqual([
-      'BAD_USER_INPUT',
-    ]);
+    expect(
+      codes(
+        await gql(
+          s.url,
+          CreateApiTokenDocument,
+          { input: { name: 'x', expiresAt: new Date(Date.now() - 1000).toISOString() } },
+          u.token,
+        ),
+      ),
+    ).toEqual(['BAD_USER_INPUT']);
   });
 
   it('refuses the tokens of a blocked user', async () => {
     const u = await createUser(s, admin);
     const { token } = await createToken(u);
-    await ok(s.url, `mutation($id: ID!) { blockUser(input: { id: $id, reason: "leaked" }) { id } }`, { id: u.id }, admin.token);
+    await ok(
+      s.url,
+      `mutation($id: ID!) { blockUser(input: { id: $id, reason: "leaked" }) { id } }`,
+      { id: u.id },
+      admin.token,
+    );
     expect(await whoAmI(s, token)).toEqual(REFUSED);
   });
 });
@@ -146,12 +180,24 @@ describe('service tokens', () => {
   });
 
   it('are refused on ordinary operations such as me and updateMe', async () => {
-    const { token } = (await ok(s.url, CreateServiceTokenDocument, { input: { name: 'agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON } }, admin.token)).createServiceToken;
+    const { token } = (
+      await ok(
+        s.url,
+        CreateServiceTokenDocument,
+        { input: { name: 'agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON } },
+        admin.token,
+      )
+    ).createServiceToken;
     for (const r of [
       await gql(s.url, MeDocument, {}, token),
       await gql(s.url, UpdateMeDocument, { input: { name: 'hijacked' } }, token),
       await gql(s.url, CreateApiTokenDocument, { input: { name: 'escalate' } }, token),
-      await gql(s.url, `mutation($id: ID!) { updateUser(input: { id: $id, role: USER }) { id } }`, { id: admin.id }, token),
+      await gql(
+        s.url,
+        `mutation($id: ID!) { updateUser(input: { id: $id, role: USER }) { id } }`,
+        { id: admin.id },
+        token,
+      ),
     ]) {
       expect(r.status).toBe(200);
       expect(codes(r)).toEqual(['FORBIDDEN']);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { BlockUserDocument, UnblockUserDocument, UpdateUserDocument } from '../../generated/graphql.js';
 import { codes, gql, ok } from '../../support/client.js';
 import { login, whoAmI } from '../../support/identity.js';
@@ -17,16 +18,32 @@ afterAll(() => s?.close());
 
 const WRONG = 'not the password';
 /** What a refused login looks like to the client, minus where it happened. */
-const refusal = (r: Awaited<ReturnType<typeof login>>) => ({ status: r.status, data: r.data, errors: r.errors?.map(({ message, extensions }) => ({ message, extensions })) });
-const INVALID = { status: 200, data: null, errors: [{ message: 'Invalid login or password', extensions: { code: 'UNAUTHENTICATED' } }] };
+const refusal = (r: Awaited<ReturnType<typeof login>>) => ({
+  status: r.status,
+  data: r.data,
+  errors: r.errors?.map(({ message, extensions }) => ({ message, extensions })),
+});
+const INVALID = {
+  status: 200,
+  data: null,
+  errors: [{ message: 'Invalid login or password', extensions: { code: 'UNAUTHENTICATED' } }],
+};
 
 const lockState = async (id: string) =>
-  (await s.sql<{ failed_login_attempts: number; locked_until: Date | null }>('SELECT failed_login_attempts, locked_until FROM users WHERE id = $1', [id]))[0]!;
+  (
+    await s.sql<{ failed_login_attempts: number; locked_until: Date | null }>(
+      'SELECT failed_login_attempts, locked_until FROM users WHERE id = $1',
+      [id],
+    )
+  )[0]!;
 /** Audited refused logins of a user, by reason ("wrong password", "locked", …). */
 const failures = async (id: string) =>
-  (await s.sql<{ reason: string }>(`SELECT after->>'reason' AS reason FROM audit_events WHERE action = 'auth.login' AND outcome = 'FAILURE' AND entity_id = $1`, [id])).map(
-    (r) => r.reason,
-  );
+  (
+    await s.sql<{ reason: string }>(
+      `SELECT after->>'reason' AS reason FROM audit_events WHERE action = 'auth.login' AND outcome = 'FAILURE' AND entity_id = $1`,
+      [id],
+    )
+  ).map((r) => r.reason);
 const sessionsOf = async (id: string) => (await s.sql('SELECT id FROM sessions WHERE user_id = $1', [id])).length;
 
 describe('login', () => {
@@ -104,7 +121,10 @@ describe('login', () => {
 
     it('charges every login sent as aliases in one request, and locks the account after 5 failures', async () => {
       const u = await createUser(s, admin);
-      const tenWrong = aliased(u.username, Array.from({ length: 10 }, (_, i) => `${WRONG} ${i}`));
+      const tenWrong = aliased(
+        u.username,
+        Array.from({ length: 10 }, (_, i) => `${WRONG} ${i}`),
+      );
       for (let request = 1; request <= 5; request++) {
         const r = await gql(s.url, tenWrong);
         expect(r.data).toBeNull();
@@ -122,7 +142,10 @@ describe('login', () => {
     it('never tries a right password hidden behind wrong ones in the same request', async () => {
       const u = await createUser(s, admin);
       const sessions = await sessionsOf(u.id);
-      const r = await gql(s.url, aliased(u.username, [...Array.from({ length: 9 }, (_, i) => `${WRONG} ${i}`), u.password]));
+      const r = await gql(
+        s.url,
+        aliased(u.username, [...Array.from({ length: 9 }, (_, i) => `${WRONG} ${i}`), u.password]),
+      );
       expect(r.data).toBeNull();
       expect(await sessionsOf(u.id)).toBe(sessions);
       expect((await lockState(u.id)).failed_login_attempts).toBe((await failures(u.id)).length);
@@ -142,7 +165,9 @@ describe('login', () => {
 
   it('rehashes the password at login when the argon2 parameters change', async () => {
     const u = await createUser(s, admin);
-    const hashOf = async () => (await s.sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [u.id]))[0]!.password_hash;
+    const hashOf = async () =>
+      (await s.sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [u.id]))[0]!
+        .password_hash;
     expect(await hashOf()).toMatch(/[$,]t=2[,$]/);
     const stronger = await startTestServer({ shareDatabaseWith: s, env: { ARGON2_TIME_COST: '3' } });
     try {

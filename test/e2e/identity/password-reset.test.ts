@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { RequestPasswordResetDocument, ResetPasswordDocument } from '../../generated/graphql.js';
 import { codes, gql } from '../../support/client.js';
 import { closeCode, login, newSession, openSocket, serverForThisTest, sha256, whoAmI } from '../../support/identity.js';
@@ -21,8 +22,10 @@ afterAll(async () => {
 });
 
 const NEW_PASSWORD = 'a fresh passphrase';
-const request = (server: TestServer, email: string) => gql(server.url, RequestPasswordResetDocument, { input: { email } });
-const reset = (token: string, newPassword = NEW_PASSWORD) => gql(s.url, ResetPasswordDocument, { input: { token, newPassword } });
+const request = (server: TestServer, email: string) =>
+  gql(server.url, RequestPasswordResetDocument, { input: { email } });
+const reset = (token: string, newPassword = NEW_PASSWORD) =>
+  gql(s.url, ResetPasswordDocument, { input: { token, newPassword } });
 
 /** Asks for a reset and returns the token from the mail that arrives. */
 async function mailedToken(u: TestUser): Promise<string> {
@@ -42,7 +45,11 @@ describe('password reset', () => {
     // A known address answers exactly the same.
     const u = await createUser(s, admin);
     const known = await request(s, u.email);
-    expect({ status: known.status, data: known.data, errors: known.errors }).toEqual({ status: r.status, data: r.data, errors: r.errors });
+    expect({ status: known.status, data: known.data, errors: known.errors }).toEqual({
+      status: r.status,
+      data: r.data,
+      errors: r.errors,
+    });
     await mailbox.next(u.email);
     expect(mailbox.received.some((m) => m.to.includes('nobody-here@example.test'))).toBe(false);
     expect((await s.sql('SELECT id FROM password_resets')).length).toBe(resetsBefore + 1);
@@ -56,7 +63,10 @@ describe('password reset', () => {
 
     const token = await mailedToken(u);
     // Stored as a hash only.
-    const rows = await s.sql<{ row: string; token_hash: string }>('SELECT row_to_json(p)::text AS row, token_hash FROM password_resets p WHERE user_id = $1', [u.id]);
+    const rows = await s.sql<{ row: string; token_hash: string }>(
+      'SELECT row_to_json(p)::text AS row, token_hash FROM password_resets p WHERE user_id = $1',
+      [u.id],
+    );
     expect(rows).toHaveLength(1);
     expect(rows[0]!.row).not.toContain(token);
     expect(rows[0]!.token_hash).toBe(sha256(token));
@@ -68,15 +78,25 @@ describe('password reset', () => {
     expect((await login(s, u.username, NEW_PASSWORD)).errors).toBeUndefined();
   });
 
-  it('keeps the user\'s API tokens unless asked to revoke them too', async () => {
+  it("keeps the user's API tokens unless asked to revoke them too", async () => {
     const u = await createUser(s, admin);
-    const mint = async () => (await gql(s.url, `mutation { createApiToken(input: { name: "cli" }) { token } }`, {}, (await newSession(s, u)).token)).data!.createApiToken.token as string;
+    const mint = async () =>
+      (
+        await gql(
+          s.url,
+          `mutation { createApiToken(input: { name: "cli" }) { token } }`,
+          {},
+          (await newSession(s, u)).token,
+        )
+      ).data!.createApiToken.token as string;
     const kept = await mint();
     expect((await reset(await mailedToken(u))).data).toEqual({ resetPassword: true });
     expect((await whoAmI(s, kept)).id).toBe(u.id);
     u.password = NEW_PASSWORD;
     const doomed = await mint();
-    const r = await gql(s.url, ResetPasswordDocument, { input: { token: await mailedToken(u), newPassword: 'yet another passphrase', revokeApiTokens: true } });
+    const r = await gql(s.url, ResetPasswordDocument, {
+      input: { token: await mailedToken(u), newPassword: 'yet another passphrase', revokeApiTokens: true },
+    });
     expect(r.data).toEqual({ resetPassword: true });
     for (const t of [kept, doomed]) expect((await whoAmI(s, t)).status).toBe(401);
   });
@@ -94,7 +114,9 @@ describe('password reset', () => {
   it('refuses an expired reset token and leaves the password alone', async () => {
     const u = await createUser(s, admin);
     const token = await mailedToken(u);
-    await s.sql(`UPDATE password_resets SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, [sha256(token)]);
+    await s.sql(`UPDATE password_resets SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, [
+      sha256(token),
+    ]);
     expect(codes(await reset(token))).toEqual(['BAD_USER_INPUT']);
     expect((await login(s, u.username, u.password)).errors).toBeUndefined();
     expect((await whoAmI(s, u.token)).id).toBe(u.id);
@@ -131,7 +153,15 @@ describe('password reset', () => {
     const owner = await firstAdmin(down);
     const known = await request(down, owner.email);
     const unknown = await request(down, 'nobody-here@example.test');
-    expect({ status: known.status, data: known.data, errors: known.errors }).toEqual({ status: 200, data: { requestPasswordReset: true }, errors: undefined });
-    expect({ status: unknown.status, data: unknown.data, errors: unknown.errors }).toEqual({ status: 200, data: { requestPasswordReset: true }, errors: undefined });
+    expect({ status: known.status, data: known.data, errors: known.errors }).toEqual({
+      status: 200,
+      data: { requestPasswordReset: true },
+      errors: undefined,
+    });
+    expect({ status: unknown.status, data: unknown.data, errors: unknown.errors }).toEqual({
+      status: 200,
+      data: { requestPasswordReset: true },
+      errors: undefined,
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { ConfirmTotpDocument, EnrollTotpDocument } from '../../generated/graphql.js';
 import { codes, ok, type GqlResult } from '../../support/client.js';
 import { login, totpCode } from '../../support/identity.js';
@@ -15,17 +16,31 @@ import { createUser, firstAdmin, unique, type TestUser } from '../../support/use
 const LOGIN = `mutation ($input: LoginInput!) { login(input: $input) { accessToken } }`;
 
 /** One GraphQL request over HTTP from the local address `from`. */
-function gqlFrom<T = any>(from: string, url: string, query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}): Promise<GqlResult<T>> {
+function gqlFrom<T = any>(
+  from: string,
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<GqlResult<T>> {
   const body = JSON.stringify({ query, variables });
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', localAddress: from, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        const json = JSON.parse(text);
-        resolve({ status: res.statusCode!, data: json.data, errors: json.errors, headers: new Headers() });
-      });
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        localAddress: from,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          const json = JSON.parse(text);
+          resolve({ status: res.statusCode!, data: json.data, errors: json.errors, headers: new Headers() });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -45,7 +60,9 @@ describe('per address and per account, across instances', () => {
   });
 
   const resetRequest = (s: TestServer, from: string, email: string) =>
-    gqlFrom(from, s.url, `mutation ($input: RequestPasswordResetInput!) { requestPasswordReset(input: $input) }`, { input: { email } });
+    gqlFrom(from, s.url, `mutation ($input: RequestPasswordResetInput!) { requestPasswordReset(input: $input) }`, {
+      input: { email },
+    });
 
   it('counts password-reset mails per account on every instance, the same whether the account exists or not', async () => {
     for (const email of ['nobody@example.test', 'someone@example.test']) {
@@ -59,19 +76,39 @@ describe('per address and per account, across instances', () => {
 
   it('counts every operation per address, on every instance, and leaves other addresses alone', async () => {
     const from = '127.0.0.5';
-    for (let i = 0; i < 2; i++) expect(codes(await gqlFrom(from, a.url, LOGIN, { input: { login: unique(), password: 'wrong password' } }))).toEqual(['UNAUTHENTICATED']);
-    for (let i = 0; i < 2; i++) expect(codes(await gqlFrom(from, b.url, LOGIN, { input: { login: unique(), password: 'wrong password' } }))).toEqual(['UNAUTHENTICATED']);
-    expect(codes(await gqlFrom(from, a.url, LOGIN, { input: { login: unique(), password: 'wrong password' } }))).toEqual(['RATE_LIMITED']);
-    expect(codes(await gqlFrom(from, b.url, LOGIN, { input: { login: unique(), password: 'wrong password' } }))).toEqual(['RATE_LIMITED']);
-    expect(codes(await gqlFrom('127.0.0.6', a.url, LOGIN, { input: { login: unique(), password: 'wrong password' } }))).toEqual(['UNAUTHENTICATED']);
+    for (let i = 0; i < 2; i++)
+      expect(
+        codes(await gqlFrom(from, a.url, LOGIN, { input: { login: unique(), password: 'wrong password' } })),
+      ).toEqual(['UNAUTHENTICATED']);
+    for (let i = 0; i < 2; i++)
+      expect(
+        codes(await gqlFrom(from, b.url, LOGIN, { input: { login: unique(), password: 'wrong password' } })),
+      ).toEqual(['UNAUTHENTICATED']);
+    expect(
+      codes(await gqlFrom(from, a.url, LOGIN, { input: { login: unique(), password: 'wrong password' } })),
+    ).toEqual(['RATE_LIMITED']);
+    expect(
+      codes(await gqlFrom(from, b.url, LOGIN, { input: { login: unique(), password: 'wrong password' } })),
+    ).toEqual(['RATE_LIMITED']);
+    expect(
+      codes(await gqlFrom('127.0.0.6', a.url, LOGIN, { input: { login: unique(), password: 'wrong password' } })),
+    ).toEqual(['UNAUTHENTICATED']);
 
     const reset = `mutation ($input: ResetPasswordInput!) { resetPassword(input: $input) }`;
-    for (let i = 0; i < 4; i++) expect(codes(await gqlFrom(from, a.url, reset, { input: { token: `rst_${i}`, newPassword: 'a brand new password' } }))).toEqual(['BAD_USER_INPUT']);
-    expect(codes(await gqlFrom(from, b.url, reset, { input: { token: 'rst_x', newPassword: 'a brand new password' } }))).toEqual(['RATE_LIMITED']);
+    for (let i = 0; i < 4; i++)
+      expect(
+        codes(await gqlFrom(from, a.url, reset, { input: { token: `rst_${i}`, newPassword: 'a brand new password' } })),
+      ).toEqual(['BAD_USER_INPUT']);
+    expect(
+      codes(await gqlFrom(from, b.url, reset, { input: { token: 'rst_x', newPassword: 'a brand new password' } })),
+    ).toEqual(['RATE_LIMITED']);
 
     const signUp = `mutation ($input: SignUpInput!) { signUp(input: $input) { accessToken } }`;
     const input = () => ({ email: `${unique()}@example.test`, username: unique(), password: 'correct horse battery' });
-    for (let i = 0; i < 4; i++) expect(codes(await gqlFrom(from, i % 2 ? a.url : b.url, signUp, { input: input() }))).not.toContain('RATE_LIMITED');
+    for (let i = 0; i < 4; i++)
+      expect(codes(await gqlFrom(from, i % 2 ? a.url : b.url, signUp, { input: input() }))).not.toContain(
+        'RATE_LIMITED',
+      );
     expect(codes(await gqlFrom(from, a.url, signUp, { input: input() }))).toEqual(['RATE_LIMITED']);
   });
 });
@@ -86,18 +123,26 @@ describe('failed sign-ins', () => {
   afterAll(() => s?.close());
 
   const lockState = async (id: string) =>
-    (await s.sql<{ failed_login_attempts: number; locked_until: Date | null }>('SELECT failed_login_attempts, locked_until FROM users WHERE id = $1', [id]))[0]!;
+    (
+      await s.sql<{ failed_login_attempts: number; locked_until: Date | null }>(
+        'SELECT failed_login_attempts, locked_until FROM users WHERE id = $1',
+        [id],
+      )
+    )[0]!;
   const attempt = (from: string, loginName: string, password: string, totp?: string, userAgent = 'attacker/1.0') =>
     gqlFrom(from, s.url, LOGIN, { input: { login: loginName, password, totpCode: totp } }, { 'user-agent': userAgent });
 
   it('stop an address on an account before the account locks: its owner, elsewhere, still signs in', async () => {
     const victim = await createUser(s, admin);
-    for (let i = 0; i < 3; i++) expect(codes(await attempt('127.0.0.7', victim.username, `guess ${i}`))).toEqual(['UNAUTHENTICATED']);
+    for (let i = 0; i < 3; i++)
+      expect(codes(await attempt('127.0.0.7', victim.username, `guess ${i}`))).toEqual(['UNAUTHENTICATED']);
     // The address is refused for this account, right password included, with the answer of any failure.
     const throttled = await attempt('127.0.0.7', victim.username, victim.password);
     expect(throttled.errors!.map((e) => e.message)).toEqual(['Invalid login or password']);
     expect((await lockState(victim.id)).locked_until).toBeNull();
-    expect((await attempt('127.0.0.8', victim.username, victim.password, undefined, 'victim/1.0')).errors).toBeUndefined();
+    expect(
+      (await attempt('127.0.0.8', victim.username, victim.password, undefined, 'victim/1.0')).errors,
+    ).toBeUndefined();
     // ...and the same address may still sign in to another account.
     const other = await createUser(s, admin);
     expect((await attempt('127.0.0.7', other.username, other.password)).errors).toBeUndefined();
@@ -108,19 +153,58 @@ describe('failed sign-ins', () => {
     const { enrollTotp } = await ok(s.url, EnrollTotpDocument, {}, victim.token);
     await ok(s.url, ConfirmTotpDocument, { input: { code: await totpCode(enrollTotp.secret, -1) } }, victim.token);
     // The owner's device: a session from this address and user agent.
-    expect((await attempt('127.0.0.9', victim.username, victim.password, await totpCode(enrollTotp.secret, 0), 'victim-laptop/2.0')).errors).toBeUndefined();
+    expect(
+      (
+        await attempt(
+          '127.0.0.9',
+          victim.username,
+          victim.password,
+          await totpCode(enrollTotp.secret, 0),
+          'victim-laptop/2.0',
+        )
+      ).errors,
+    ).toBeUndefined();
 
     // A distributed attack: 3 guesses from each of two addresses lock the account.
-    for (const from of ['127.0.0.10', '127.0.0.11']) for (let i = 0; i < 3; i++) await attempt(from, victim.username, `guess ${i}`);
+    for (const from of ['127.0.0.10', '127.0.0.11'])
+      for (let i = 0; i < 3; i++) await attempt(from, victim.username, `guess ${i}`);
     expect((await lockState(victim.id)).locked_until).not.toBeNull();
 
     // Password + code from an unknown device: refused (the lock holds).
-    expect(codes(await attempt('127.0.0.12', victim.username, victim.password, await totpCode(enrollTotp.secret, 1), 'victim-laptop/2.0'))).toEqual(['UNAUTHENTICATED']);
+    expect(
+      codes(
+        await attempt(
+          '127.0.0.12',
+          victim.username,
+          victim.password,
+          await totpCode(enrollTotp.secret, 1),
+          'victim-laptop/2.0',
+        ),
+      ),
+    ).toEqual(['UNAUTHENTICATED']);
     // Password without a valid code, or a wrong password, from the owner's device: refused.
-    expect(codes(await attempt('127.0.0.9', victim.username, 'guess 9', await totpCode(enrollTotp.secret, 1), 'victim-laptop/2.0'))).toEqual(['UNAUTHENTICATED']);
-    expect(codes(await attempt('127.0.0.9', victim.username, victim.password, '000000', 'victim-laptop/2.0'))).toEqual(['UNAUTHENTICATED']);
+    expect(
+      codes(
+        await attempt(
+          '127.0.0.9',
+          victim.username,
+          'guess 9',
+          await totpCode(enrollTotp.secret, 1),
+          'victim-laptop/2.0',
+        ),
+      ),
+    ).toEqual(['UNAUTHENTICATED']);
+    expect(codes(await attempt('127.0.0.9', victim.username, victim.password, '000000', 'victim-laptop/2.0'))).toEqual([
+      'UNAUTHENTICATED',
+    ]);
     // Password + code from the owner's device: in, and the lock stays for everyone else.
-    const owner = await attempt('127.0.0.9', victim.username, victim.password, await totpCode(enrollTotp.secret, 1), 'victim-laptop/2.0');
+    const owner = await attempt(
+      '127.0.0.9',
+      victim.username,
+      victim.password,
+      await totpCode(enrollTotp.secret, 1),
+      'victim-laptop/2.0',
+    );
     expect(owner.errors).toBeUndefined();
     expect(owner.data.login.accessToken).toBeTruthy();
     expect((await lockState(victim.id)).locked_until).not.toBeNull();
@@ -129,7 +213,8 @@ describe('failed sign-ins', () => {
   it('keep a lock for a password alone, whatever the device', async () => {
     const victim = await createUser(s, admin);
     expect((await login(s, victim.username, victim.password)).errors).toBeUndefined(); // a session from 127.0.0.1
-    for (const from of ['127.0.0.13', '127.0.0.14']) for (let i = 0; i < 3; i++) await attempt(from, victim.username, `guess ${i}`);
+    for (const from of ['127.0.0.13', '127.0.0.14'])
+      for (let i = 0; i < 3; i++) await attempt(from, victim.username, `guess ${i}`);
     expect((await lockState(victim.id)).locked_until).not.toBeNull();
     expect(codes(await login(s, victim.username, victim.password))).toEqual(['UNAUTHENTICATED']);
   });

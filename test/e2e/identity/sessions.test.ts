@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import {
   ChangePasswordDocument,
   LogoutAllDocument,
@@ -23,8 +24,12 @@ afterAll(() => s?.close());
 const refresh = (refreshToken: string) => gql(s.url, RefreshSessionDocument, { input: { refreshToken } });
 const REVOKED = { status: 401, codes: ['UNAUTHENTICATED'], id: undefined };
 /** Moves a refresh token's rotation back past the reuse grace window (REFRESH_REUSE_GRACE_SECONDS, 10 s by default). */
-const pastGrace = (refreshToken: string) => s.sql(`UPDATE sessions SET rotated_at = rotated_at - interval '1 hour' WHERE refresh_token_hash = $1`, [sha256(refreshToken)]);
-const sessionIds = async (token: string) => (await ok(s.url, SessionDetailsDocument, {}, token)).sessions.edges.map((e) => e.node.id);
+const pastGrace = (refreshToken: string) =>
+  s.sql(`UPDATE sessions SET rotated_at = rotated_at - interval '1 hour' WHERE refresh_token_hash = $1`, [
+    sha256(refreshToken),
+  ]);
+const sessionIds = async (token: string) =>
+  (await ok(s.url, SessionDetailsDocument, {}, token)).sessions.edges.map((e) => e.node.id);
 
 describe('refreshSession', () => {
   it('rotates the refresh token: the new pair works and the old refresh token does not', async () => {
@@ -131,7 +136,8 @@ describe('logout and sessions', () => {
 
     expect(await ok(s.url, LogoutAllDocument, {}, a.token)).toEqual({ logoutAll: 3 });
     for (const token of [u.token, a.token, b.token]) expect(await whoAmI(s, token)).toEqual(REVOKED);
-    for (const t of [u.refreshToken, a.refreshToken, b.refreshToken]) expect(codes(await refresh(t))).toEqual(['UNAUTHENTICATED']);
+    for (const t of [u.refreshToken, a.refreshToken, b.refreshToken])
+      expect(codes(await refresh(t))).toEqual(['UNAUTHENTICATED']);
     expect(await closeCode(sock)).toBe(4401);
     expect((await whoAmI(s, bystander.token)).id).toBe(bystander.id);
   });
@@ -141,7 +147,9 @@ describe('logout and sessions', () => {
     await newSession(s, u, { 'user-agent': 'StewardPhone/1.0' });
     const laptop = await newSession(s, u, { 'user-agent': 'StewardLaptop/2.0' });
     await ok(s.url, LogoutDocument, {}, laptop.token);
-    const rotated = await gql(s.url, RefreshSessionDocument, { input: { refreshToken: u.refreshToken } }, undefined, { 'user-agent': 'StewardBrowser/3.0' });
+    const rotated = await gql(s.url, RefreshSessionDocument, { input: { refreshToken: u.refreshToken } }, undefined, {
+      'user-agent': 'StewardBrowser/3.0',
+    });
     const browser = rotated.data!.refreshSession;
 
     const list = (await ok(s.url, SessionDetailsDocument, {}, browser.accessToken)).sessions;
@@ -192,7 +200,12 @@ describe('changePassword', () => {
     const theirs = openSocket(s, other.token);
     await Promise.all([mine.connected, theirs.connected]);
 
-    const r = await ok(s.url, ChangePasswordDocument, { input: { currentPassword: u.password, newPassword: 'a brand new passphrase' } }, u.token);
+    const r = await ok(
+      s.url,
+      ChangePasswordDocument,
+      { input: { currentPassword: u.password, newPassword: 'a brand new passphrase' } },
+      u.token,
+    );
     expect(r).toEqual({ changePassword: true });
 
     expect(await whoAmI(s, other.token)).toEqual(REVOKED);
@@ -209,7 +222,8 @@ describe('changePassword', () => {
   it('refuses a wrong current password and a new password outside 8 to 128 characters', async () => {
     const u = await createUser(s, admin);
     const other = await newSession(s, u);
-    const change = (currentPassword: string, newPassword: string) => gql(s.url, ChangePasswordDocument, { input: { currentPassword, newPassword } }, u.token);
+    const change = (currentPassword: string, newPassword: string) =>
+      gql(s.url, ChangePasswordDocument, { input: { currentPassword, newPassword } }, u.token);
     expect(codes(await change('wrong current password', 'a brand new passphrase'))).toEqual(['BAD_USER_INPUT']);
     expect(codes(await change(u.password, 'short'))).toEqual(['BAD_USER_INPUT']);
     expect(codes(await change(u.password, 'x'.repeat(129)))).toEqual(['BAD_USER_INPUT']);
@@ -224,7 +238,11 @@ describe('access tokens', () => {
     const u = await createUser(s, admin);
     const [header, payload, signature] = u.token.split('.');
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
-    const forged = [header, Buffer.from(JSON.stringify({ ...claims, sub: admin.id })).toString('base64url'), signature].join('.');
+    const forged = [
+      header,
+      Buffer.from(JSON.stringify({ ...claims, sub: admin.id })).toString('base64url'),
+      signature,
+    ].join('.');
     expect(await whoAmI(s, forged)).toEqual(REVOKED);
     expect(await whoAmI(s, 'not-a-jwt')).toEqual(REVOKED);
     expect((await gql(s.url, '{ me { id } }', {}, undefined, { authorization: 'Basic abc' })).status).toBe(401);

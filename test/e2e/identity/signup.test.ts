@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { ActiveInvitationsDocument, MeDocument, RevokeInvitationDocument } from '../../generated/graphql.js';
 import { codes, ok } from '../../support/client.js';
 import { invitation, serverForThisTest, sha256, trySignUp } from '../../support/identity.js';
@@ -13,7 +14,8 @@ beforeAll(async () => {
 });
 afterAll(() => s?.close());
 
-const usesOf = async (id: string) => (await s.sql<{ uses: number }>('SELECT uses FROM invitations WHERE id = $1', [id]))[0]!.uses;
+const usesOf = async (id: string) =>
+  (await s.sql<{ uses: number }>('SELECT uses FROM invitations WHERE id = $1', [id]))[0]!.uses;
 
 describe('signUp', () => {
   it('makes the first user ever an ADMIN and requires an invitation code afterwards', async () => {
@@ -69,7 +71,8 @@ describe('signUp', () => {
 
   it('refuses a revoked invitation code', async () => {
     const { code, id } = await invitation(s, admin, { maxUses: 5 });
-    const active = async () => (await ok(s.url, ActiveInvitationsDocument, {}, admin.token)).invitations.edges.map((e) => e.node.id);
+    const active = async () =>
+      (await ok(s.url, ActiveInvitationsDocument, {}, admin.token)).invitations.edges.map((e) => e.node.id);
     expect(await active()).toContain(id);
     await ok(s.url, RevokeInvitationDocument, { id }, admin.token);
     expect(await active()).not.toContain(id);
@@ -88,7 +91,10 @@ describe('signUp', () => {
   it('creates exactly one account when two sign-ups race for a single-use code', async () => {
     const { code, id } = await invitation(s, admin);
     const [a, b] = [unique(), unique()];
-    const results = await Promise.all([trySignUp(s, { invitationCode: code, username: a }), trySignUp(s, { invitationCode: code, username: b })]);
+    const results = await Promise.all([
+      trySignUp(s, { invitationCode: code, username: a }),
+      trySignUp(s, { invitationCode: code, username: b }),
+    ]);
     expect(results.filter((r) => r.data?.signUp).length).toBe(1);
     expect(results.flatMap(codes)).toEqual(['BAD_USER_INPUT']);
     expect(await s.sql('SELECT id FROM users WHERE username = ANY($1)', [[a, b]])).toHaveLength(1);
@@ -102,7 +108,11 @@ describe('signUp', () => {
 
     const sameEmail = await trySignUp(s, { invitationCode: code, email: `${username.toUpperCase()}@example.test` });
     expect(codes(sameEmail)).toEqual(['CONFLICT']);
-    const sameUsername = await trySignUp(s, { invitationCode: code, username: username.toUpperCase(), email: `${unique()}@example.test` });
+    const sameUsername = await trySignUp(s, {
+      invitationCode: code,
+      username: username.toUpperCase(),
+      email: `${unique()}@example.test`,
+    });
     expect(codes(sameUsername)).toEqual(['CONFLICT']);
     expect(await usesOf(id)).toBe(1);
   });
@@ -114,17 +124,23 @@ describe('signUp', () => {
       expect(codes(r)).toEqual(['BAD_USER_INPUT']);
       expect(r.errors![0]!.message).toMatch(/password/);
     }
-    for (const password of ['x'.repeat(8), 'y'.repeat(128)]) expect((await trySignUp(s, { invitationCode: code, password })).errors).toBeUndefined();
+    for (const password of ['x'.repeat(8), 'y'.repeat(128)])
+      expect((await trySignUp(s, { invitationCode: code, password })).errors).toBeUndefined();
   });
 
   it('stores only a hash of the invitation code and an argon2id hash of the password', async () => {
     const { code, id } = await invitation(s, admin);
     const username = unique();
     await trySignUp(s, { invitationCode: code, username });
-    const [inv] = await s.sql<{ row: string; code_hash: string }>('SELECT row_to_json(i)::text AS row, code_hash FROM invitations i WHERE id = $1', [id]);
+    const [inv] = await s.sql<{ row: string; code_hash: string }>(
+      'SELECT row_to_json(i)::text AS row, code_hash FROM invitations i WHERE id = $1',
+      [id],
+    );
     expect(inv!.row).not.toContain(code);
     expect(inv!.code_hash).toBe(sha256(code));
-    const [user] = await s.sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE username = $1', [username]);
+    const [user] = await s.sql<{ password_hash: string }>('SELECT password_hash FROM users WHERE username = $1', [
+      username,
+    ]);
     expect(user!.password_hash).toMatch(/^\$argon2id\$v=19\$/);
     // At or above OWASP's minimum: m=19 MiB, t=2, p=1.
     expect(user!.password_hash).toMatch(/[$,]m=19456[,$]/);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { ConfirmTotpDocument, DisableTotpDocument, EnrollTotpDocument } from '../../generated/graphql.js';
 import { codes, gql, ok } from '../../support/client.js';
 import { login, totpCode } from '../../support/identity.js';
@@ -37,7 +38,10 @@ describe('TOTP', () => {
     expect(uri.searchParams.get('issuer')).toBe('Steward');
     expect(secret).toMatch(/^[A-Z2-7]{32}$/); // 160 bits, base32
 
-    const [row] = await s.sql<{ secret: string; totp_enabled: boolean }>('SELECT totp_secret::text AS secret, totp_enabled FROM users WHERE id = $1', [u.id]);
+    const [row] = await s.sql<{ secret: string; totp_enabled: boolean }>(
+      'SELECT totp_secret::text AS secret, totp_enabled FROM users WHERE id = $1',
+      [u.id],
+    );
     expect(row!.totp_enabled).toBe(false);
     expect(row!.secret).not.toContain(secret);
     // Not confirmed yet: the password alone still signs in.
@@ -62,7 +66,10 @@ describe('TOTP', () => {
   it('asks for the code only after the right password', async () => {
     const { u } = await userWithTotp();
     const r = await login(s, u.username, 'not the password');
-    expect(r.errors![0]).toMatchObject({ message: 'Invalid login or password', extensions: { code: 'UNAUTHENTICATED' } });
+    expect(r.errors![0]).toMatchObject({
+      message: 'Invalid login or password',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
     expect(r.errors![0]!.extensions).not.toHaveProperty('totpRequired');
   });
 
@@ -93,15 +100,20 @@ describe('TOTP', () => {
 
   it('counts wrong codes towards the lockout', async () => {
     const { u, secret } = await userWithTotp();
-    for (let i = 0; i < 5; i++) expect(codes(await login(s, u.username, u.password, '000000'))).toEqual(['UNAUTHENTICATED']);
+    for (let i = 0; i < 5; i++)
+      expect(codes(await login(s, u.username, u.password, '000000'))).toEqual(['UNAUTHENTICATED']);
     const locked = await login(s, u.username, u.password, await totpCode(secret));
-    expect(locked.errors![0]).toMatchObject({ message: 'Invalid login or password', extensions: { code: 'UNAUTHENTICATED' } });
+    expect(locked.errors![0]).toMatchObject({
+      message: 'Invalid login or password',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
   });
 
   it('does not count the password-only step of a TOTP login as a failure', async () => {
     const { u, secret } = await userWithTotp();
     for (let i = 0; i < 4; i++) await login(s, u.username, 'not the password');
-    for (let i = 0; i < 3; i++) expect((await login(s, u.username, u.password)).errors![0]!.extensions).toMatchObject({ totpRequired: true });
+    for (let i = 0; i < 3; i++)
+      expect((await login(s, u.username, u.password)).errors![0]!.extensions).toMatchObject({ totpRequired: true });
     expect((await login(s, u.username, u.password, await totpCode(secret))).errors).toBeUndefined();
   });
 
@@ -115,7 +127,10 @@ describe('TOTP', () => {
     expect(codes(await disable(u, '000000'))).toEqual(['BAD_USER_INPUT']);
     expect((await disable(u, await totpCode(secret))).data).toEqual({ disableTotp: true });
     expect((await login(s, u.username, u.password)).errors).toBeUndefined();
-    const [row] = await s.sql<{ totp_enabled: boolean; totp_secret: unknown }>('SELECT totp_enabled, totp_secret FROM users WHERE id = $1', [u.id]);
+    const [row] = await s.sql<{ totp_enabled: boolean; totp_secret: unknown }>(
+      'SELECT totp_enabled, totp_secret FROM users WHERE id = $1',
+      [u.id],
+    );
     expect(row).toEqual({ totp_enabled: false, totp_secret: null });
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { CreateApiTokenDocument } from '../../generated/graphql.js';
 import { ok } from '../../support/client.js';
 import { closeCode, newSession, openSocket } from '../../support/identity.js';
@@ -20,7 +21,10 @@ beforeAll(async () => {
 });
 afterAll(() => s?.close());
 
-const listenBackends = () => s.sql<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN steward_events'`);
+const listenBackends = () =>
+  s.sql<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN steward_events'`,
+  );
 
 describe('WebSocket credentials', () => {
   it('re-checks every socket once the event bus is back, closing those revoked while it was away', async () => {
@@ -34,7 +38,9 @@ describe('WebSocket credentials', () => {
     // nobody hears (written straight to the database, as a NOTIFY sent in that gap is lost).
     const [listener] = await listenBackends();
     await s.sql(`SELECT pg_terminate_backend($1)`, [listener!.pid]);
-    const sessionId = (await s.sql<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1 ORDER BY created_at LIMIT 1`, [u.id]))[0]!.id;
+    const sessionId = (
+      await s.sql<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1 ORDER BY created_at LIMIT 1`, [u.id])
+    )[0]!.id;
     await s.sql(`UPDATE sessions SET revoked_at = now(), revoked_reason = 'test' WHERE id = $1`, [sessionId]);
 
     expect(await closeCode(revoked, 5000)).toBe(4401);
@@ -54,7 +60,14 @@ describe('WebSocket credentials', () => {
 
   it('closes a socket when the API token it was opened with expires, and keeps one whose token has no expiry', async () => {
     const u = await createUser(s, admin);
-    const expiring = (await ok(s.url, CreateApiTokenDocument, { input: { name: 'short', expiresAt: new Date(Date.now() + 60_000).toISOString() } }, u.token)).createApiToken;
+    const expiring = (
+      await ok(
+        s.url,
+        CreateApiTokenDocument,
+        { input: { name: 'short', expiresAt: new Date(Date.now() + 60_000).toISOString() } },
+        u.token,
+      )
+    ).createApiToken;
     const lasting = (await ok(s.url, CreateApiTokenDocument, { input: { name: 'long' } }, u.token)).createApiToken;
     await s.sql(`UPDATE api_tokens SET expires_at = now() + interval '1 second' WHERE id = $1`, [expiring.apiToken.id]);
     const short = openSocket(s, expiring.token);

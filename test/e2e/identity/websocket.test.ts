@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { BlockUserDocument, LogoutDocument } from '../../generated/graphql.js';
 import { ok } from '../../support/client.js';
 import { closeCode, newSession, openSocket } from '../../support/identity.js';

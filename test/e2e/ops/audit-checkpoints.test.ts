@@ -1,6 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { UpdateMeDocument, VerifyAuditChainDocument } from '../../generated/graphql.js';
 import { ok } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
@@ -76,8 +77,13 @@ describe('signed audit checkpoints', () => {
     // `from - 1`: the sealer then links them again with fresh, consistent hashes.
     await privileged(async (c) => {
       await c.query(`UPDATE audit_events SET after = '{"forged":true}' WHERE seq = $1`, [from]);
-      await c.query(`UPDATE audit_events SET seq = NULL, prev_hash = NULL, hash = NULL, sealed_at = NULL WHERE seq >= $1`, [from]);
-      await c.query(`UPDATE audit_chain_head SET seq = $1, hash = (SELECT hash FROM audit_events WHERE seq = $1)`, [from - 1]);
+      await c.query(
+        `UPDATE audit_events SET seq = NULL, prev_hash = NULL, hash = NULL, sealed_at = NULL WHERE seq >= $1`,
+        [from],
+      );
+      await c.query(`UPDATE audit_chain_head SET seq = $1, hash = (SELECT hash FROM audit_events WHERE seq = $1)`, [
+        from - 1,
+      ]);
     });
     const v = await verify();
     expect(v.sealed).toBe(3); // the rewritten links were re-linked...
@@ -91,7 +97,9 @@ describe('signed audit checkpoints', () => {
     const head = (await s.sql<{ seq: number }>(`SELECT seq::int AS seq FROM audit_chain_head`))[0]!.seq;
     await privileged(async (c) => {
       await c.query(`DELETE FROM audit_events WHERE seq > $1`, [head - 3]);
-      await c.query(`UPDATE audit_chain_head SET seq = $1, hash = (SELECT hash FROM audit_events WHERE seq = $1)`, [head - 3]);
+      await c.query(`UPDATE audit_chain_head SET seq = $1, hash = (SELECT hash FROM audit_events WHERE seq = $1)`, [
+        head - 3,
+      ]);
     });
     const v = await verify();
     expect(v.ok).toBe(false);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ok, gql, wsClient } from '../../support/client.js';
+
+import { gql, ok, wsClient } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { firstAdmin, type TestUser } from '../../support/users.js';
 
@@ -18,7 +19,10 @@ let proxiedAdmin: TestUser;
 let directAdmin: TestUser;
 
 beforeAll(async () => {
-  [proxied, direct] = await Promise.all([startTestServer({ env: { TRUSTED_PROXIES: 'loopback, 10.0.0.0/8' } }), startTestServer()]);
+  [proxied, direct] = await Promise.all([
+    startTestServer({ env: { TRUSTED_PROXIES: 'loopback, 10.0.0.0/8' } }),
+    startTestServer(),
+  ]);
   [proxiedAdmin, directAdmin] = await Promise.all([firstAdmin(proxied), firstAdmin(direct)]);
 });
 afterAll(async () => {
@@ -27,7 +31,13 @@ afterAll(async () => {
 
 /** Logs in over HTTP with `xff` and answers the IP the new session was recorded with. */
 async function loginIp(s: TestServer, user: TestUser, xff?: string): Promise<string | null> {
-  const r = await gql(s.url, LOGIN, { input: { login: user.email, password: user.password } }, undefined, xff ? { 'x-forwarded-for': xff } : {});
+  const r = await gql(
+    s.url,
+    LOGIN,
+    { input: { login: user.email, password: user.password } },
+    undefined,
+    xff ? { 'x-forwarded-for': xff } : {},
+  );
   expect(r.errors).toBeUndefined();
   const token = (r.data as { login: { accessToken: string } }).login.accessToken;
   const me = await ok<{ sessions: { edges: { node: { ip: string | null } }[] } }>(s.url, SESSION_IPS, undefined, token);
@@ -55,7 +65,9 @@ describe('X-Forwarded-For over HTTP', () => {
   });
 
   it('refuses a TRUSTED_PROXIES entry that is not an address or CIDR, naming it', async () => {
-    await expect(startTestServer({ env: { TRUSTED_PROXIES: '10.0.0.0/8, proxy.example' } })).rejects.toThrow(/TRUSTED_PROXIES.*proxy\.example/s);
+    await expect(startTestServer({ env: { TRUSTED_PROXIES: '10.0.0.0/8, proxy.example' } })).rejects.toThrow(
+      /TRUSTED_PROXIES.*proxy\.example/s,
+    );
   });
 });
 
@@ -70,16 +82,26 @@ describe('X-Forwarded-For on the WebSocket upgrade', () => {
   async function wsLoginIp(s: TestServer, user: TestUser, xff: string): Promise<string | null> {
     const client = wsClient(s.wsUrl, user.token, { webSocketImpl: withHeaders({ 'x-forwarded-for': xff }) });
     try {
-      const result = await new Promise<{ data?: { login: { accessToken: string } } | null; errors?: unknown }>((resolve, reject) => {
-        let value: unknown;
-        client.subscribe({ query: LOGIN, variables: { input: { login: user.email, password: user.password } } }, {
-          next: (v) => (value = v),
-          error: reject,
-          complete: () => resolve(value as never),
-        });
-      });
+      const result = await new Promise<{ data?: { login: { accessToken: string } } | null; errors?: unknown }>(
+        (resolve, reject) => {
+          let value: unknown;
+          client.subscribe(
+            { query: LOGIN, variables: { input: { login: user.email, password: user.password } } },
+            {
+              next: (v) => (value = v),
+              error: reject,
+              complete: () => resolve(value as never),
+            },
+          );
+        },
+      );
       expect(result.errors).toBeUndefined();
-      const me = await ok<{ sessions: { edges: { node: { ip: string | null } }[] } }>(s.url, SESSION_IPS, undefined, result.data!.login.accessToken);
+      const me = await ok<{ sessions: { edges: { node: { ip: string | null } }[] } }>(
+        s.url,
+        SESSION_IPS,
+        undefined,
+        result.data!.login.accessToken,
+      );
       return me.sessions.edges[0]?.node.ip ?? null;
     } finally {
       await client.dispose();

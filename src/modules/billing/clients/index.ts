@@ -16,12 +16,19 @@ export interface ClientTarget {
 }
 
 /** Provider types Steward has a client for; the others are refused at call time. */
-export const SUPPORTED_TYPES: ReadonlySet<string> = new Set([ProviderType.OPENAI, ProviderType.ANTHROPIC, ProviderType.LOCAL]);
+export const SUPPORTED_TYPES: ReadonlySet<string> = new Set([
+  ProviderType.OPENAI,
+  ProviderType.ANTHROPIC,
+  ProviderType.LOCAL,
+]);
 
 /** What GOOGLE and HUGGINGFACE get until they have a client: a clear refusal, never a made-up answer. */
 function unsupported(type: string): ProviderClient {
   const refuse = async (): Promise<never> => {
-    throw new BadInputError(`provider type ${type} has no client yet: use an OPENAI (or OpenAI-compatible), ANTHROPIC or LOCAL provider`, { providerType: type });
+    throw new BadInputError(
+      `provider type ${type} has no client yet: use an OPENAI (or OpenAI-compatible), ANTHROPIC or LOCAL provider`,
+      { providerType: type },
+    );
   };
   return { chat: refuse, probe: refuse };
 }

@@ -14,7 +14,8 @@ export const LOCAL_MODEL = 'steward-local-1';
 export const countTokens = (text: string): number => Math.ceil(text.length / 4);
 
 /** The prompt's tokens under the same rule: the sum over the messages' contents. */
-export const countPromptTokens = (messages: readonly ChatMessage[]): number => messages.reduce((n, m) => n + countTokens(m.content), 0);
+export const countPromptTokens = (messages: readonly ChatMessage[]): number =>
+  messages.reduce((n, m) => n + countTokens(m.content), 0);
 
 const EXCERPT_WORDS = 24;
 
@@ -35,7 +36,7 @@ export function localReply(messages: readonly ChatMessage[], maxTokens: number):
       ? `Steward Local (${LOCAL_MODEL}) received an empty message. This is Steward's built-in deterministic model for development and demos.`
       : `Steward Local (${LOCAL_MODEL}) read your message of ${words.length} word${words.length === 1 ? '' : 's'}` +
         `${earlier > 0 ? ` after ${earlier} earlier message${earlier === 1 ? '' : 's'}` : ''}` +
-        `${instructed ? ', with the agent\'s instructions' : ''}: "${excerpt}". ` +
+        `${instructed ? ", with the agent's instructions" : ''}: "${excerpt}". ` +
         `This is Steward's built-in deterministic model for development and demos: the same conversation always gets this same reply.`;
   return truncateToTokens(full, maxTokens);
 }
@@ -55,7 +56,11 @@ function truncateToTokens(text: string, maxTokens: number): string {
  */
 export function localClient(): ProviderClient {
   return {
-    async chat(req: ChatRequest, onDelta?: (text: string) => void, onEvent?: (delta: ChatDelta) => void): Promise<ChatResult> {
+    async chat(
+      req: ChatRequest,
+      onDelta?: (text: string) => void,
+      onEvent?: (delta: ChatDelta) => void,
+    ): Promise<ChatResult> {
       const content = localReply(req.messages, req.maxTokens);
       const chunks = content.match(/\S+\s*/g) ?? [];
       for (const chunk of chunks) {
@@ -65,7 +70,14 @@ export function localClient(): ProviderClient {
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
       if (req.signal?.aborted) throw new LlmCallError('ABORTED', 'The call to Steward Local was aborted');
-      return { content, promptTokens: countPromptTokens(req.messages), completionTokens: countTokens(content), model: req.model, finishReason: 'stop', usageReported: true };
+      return {
+        content,
+        promptTokens: countPromptTokens(req.messages),
+        completionTokens: countTokens(content),
+        model: req.model,
+        finishReason: 'stop',
+        usageReported: true,
+      };
     },
     async probe() {
       // Always available: it runs in this process.

@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+
 import type { ChatDelta, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ToolCall } from '../llm.js';
 import { withDeadline } from './errors.js';
 import { countPromptTokens, countTokens } from './local.js';
@@ -43,20 +44,35 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
     maxRetries: 0,
     ...(opts.apiKey ? {} : { defaultHeaders: { Authorization: null } }),
   });
-  const deadline = (timeoutMs: number, signal?: AbortSignal) => ({ provider: opts.name, timeoutMs, signal, key: opts.apiKey });
+  const deadline = (timeoutMs: number, signal?: AbortSignal) => ({
+    provider: opts.name,
+    timeoutMs,
+    signal,
+    key: opts.apiKey,
+  });
 
   return {
-    chat(req: ChatRequest, onDelta?: (text: string) => void, onEvent?: (delta: ChatDelta) => void): Promise<ChatResult> {
+    chat(
+      req: ChatRequest,
+      onDelta?: (text: string) => void,
+      onEvent?: (delta: ChatDelta) => void,
+    ): Promise<ChatResult> {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
         const pt = req.passThrough;
         const body = {
           model: req.model,
-          messages: (pt?.messages ?? req.messages.map((m) => ({ role: m.role, content: m.content }))) as OpenAI.Chat.ChatCompletionMessageParam[],
+          messages: (pt?.messages ??
+            req.messages.map((m) => ({
+              role: m.role,
+              content: m.content,
+            }))) as OpenAI.Chat.ChatCompletionMessageParam[],
           stream: true as const,
           stream_options: { include_usage: true },
           ...(official ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens }),
           ...(pt?.tools ? { tools: pt.tools as OpenAI.Chat.ChatCompletionTool[] } : {}),
-          ...(pt?.toolChoice !== undefined ? { tool_choice: pt.toolChoice as OpenAI.Chat.ChatCompletionToolChoiceOption } : {}),
+          ...(pt?.toolChoice !== undefined
+            ? { tool_choice: pt.toolChoice as OpenAI.Chat.ChatCompletionToolChoiceOption }
+            : {}),
           ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}),
           ...(pt?.topP !== undefined ? { top_p: pt.topP } : {}),
           ...(pt?.stop !== undefined ? { stop: pt.stop } : {}),
@@ -85,7 +101,11 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
               if (c.function?.arguments) t.function.arguments += c.function.arguments;
             }
           }
-          if (delta || calls?.length) onEvent?.({ ...(delta ? { text: delta } : {}), ...(calls?.length ? { toolCalls: calls as ChatDelta['toolCalls'] } : {}) });
+          if (delta || calls?.length)
+            onEvent?.({
+              ...(delta ? { text: delta } : {}),
+              ...(calls?.length ? { toolCalls: calls as ChatDelta['toolCalls'] } : {}),
+            });
           if (choice?.finish_reason) finishReason = choice.finish_reason;
           if (chunk.usage) usage = chunk.usage;
         }
@@ -105,10 +125,19 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
     embed(req: EmbeddingRequest): Promise<EmbeddingResult> {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
         const r = await client.embeddings.create(
-          { model: req.model, input: req.input, ...(req.dimensions ? { dimensions: req.dimensions } : {}), encoding_format: req.encodingFormat ?? 'float' },
+          {
+            model: req.model,
+            input: req.input,
+            ...(req.dimensions ? { dimensions: req.dimensions } : {}),
+            encoding_format: req.encodingFormat ?? 'float',
+          },
           { signal, timeout: req.timeoutMs, maxRetries: 0 },
         );
-        return { data: r.data.map((d) => ({ index: d.index, embedding: d.embedding as number[] | string })), model: r.model ?? req.model, promptTokens: r.usage?.prompt_tokens ?? 0 };
+        return {
+          data: r.data.map((d) => ({ index: d.index, embedding: d.embedding as number[] | string })),
+          model: r.model ?? req.model,
+          promptTokens: r.usage?.prompt_tokens ?? 0,
+        };
       });
     },
 
