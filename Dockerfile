@@ -28,6 +28,7 @@ COPY migrations ./migrations
 COPY dashboard ./dashboard
 COPY graphiql ./graphiql
 COPY codegen.ts ./
+COPY scripts ./scripts
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && npm cache clean --force
