@@ -1,8 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -14,53 +12,33 @@ import {
   RequestApprovalDocument,
   SendNotificationDocument,
 } from '../generated/graphql.js';
+import { chromiumAvailable, launchChromium } from '../support/browser.js';
 import { ok, subscribe, wsClient } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true')
-  throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
-if (!available)
-  console.warn(
-    `dashboard.test.ts: SKIPPED, ${CHROMIUM} is not installed (apt-get install -y chromium); in CI (CI=true) this test fails instead.`,
-  );
+const available = chromiumAvailable('dashboard.test.ts');
 
 describe.skipIf(!available)('GET /dashboard in headless Chromium', () => {
   let s: TestServer;
   let admin: TestUser;
   let context: BrowserContext;
   let page: Page;
-  let profile: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 
   beforeAll(async () => {
     // The page is bundled at build time: build it, as `npm run build` does.
     execFileSync('npm', ['run', 'build:dashboard', '--silent'], { stdio: 'inherit' });
     s = await startTestServer();
     admin = await firstAdmin(s);
-    profile = mkdtempSync(join(tmpdir(), 'steward-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 760 },
-    });
+    browser = await launchChromium({ width: 1280, height: 760 });
+    context = browser.context;
     page = context.pages()[0] ?? (await context.newPage());
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await s?.close();
   });
 

@@ -1,19 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { SendNotificationDocument } from '../generated/graphql.js';
+import { chromiumAvailable, launchChromium } from '../support/browser.js';
 import { ok } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true')
-  throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
+const available = chromiumAvailable('graphiql.test.ts');
 
 /** A browser page that may reach `origin` only: every other request is refused and listed. */
 async function offlinePage(context: BrowserContext, origin: string) {
@@ -52,33 +47,19 @@ describe.skipIf(!available)('GraphiQL at /graphiql, in headless Chromium with no
   let s: TestServer;
   let admin: TestUser;
   let context: BrowserContext;
-  let profile: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 
   beforeAll(async () => {
     // Bundled at build time, as `npm run build` does.
     execFileSync('npm', ['run', 'build:graphiql', '--silent'], { stdio: 'inherit' });
     s = await startTestServer();
     admin = await firstAdmin(s);
-    profile = mkdtempSync(join(tmpdir(), 'steward-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1400, height: 900 },
-    });
+    browser = await launchChromium({ width: 1400, height: 900 });
+    context = browser.context;
   }, 180_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await s?.close();
   });
 

@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { classifyIntent } from '../../src/shared/intent-classifier.js';
+import { chromiumAvailable, launchChromium } from '../support/browser.js';
 import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { team } from '../support/projects.js';
@@ -13,14 +12,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI === 'true')
-  throw new Error(`${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium)`);
-if (!available)
-  console.warn(
-    `usage-dashboard.test.ts: SKIPPED, ${CHROMIUM} is not installed (apt-get install -y chromium); in CI (CI=true) this test fails instead.`,
-  );
+const available = chromiumAvailable('usage-dashboard.test.ts');
 
 const CREATE_PROVIDER = `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`;
 const START = `mutation($input: StartConversationInput!) { startConversation(input: $input) { id } }`;
@@ -37,34 +29,20 @@ describe.skipIf(!available)('GET /dashboard/usage in headless Chromium', () => {
   let admin: TestUser;
   let context: BrowserContext;
   let page: Page;
-  let profile: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 
   beforeAll(async () => {
     execFileSync('npm', ['run', 'build:dashboard', '--silent'], { stdio: 'inherit' });
     fake = await startFakeOpenAI();
     s = await startTestServer({ env: { AI_PROVIDER_FALLBACK: 'false' } });
     admin = await firstAdmin(s);
-    profile = mkdtempSync(join(tmpdir(), 'steward-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    browser = await launchChromium({ width: 1280, height: 900 });
+    context = browser.context;
     page = context.pages()[0] ?? (await context.newPage());
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await s?.close();
     await fake?.close();
   });
