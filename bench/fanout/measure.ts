@@ -67,7 +67,7 @@ export function addCounts(into: Record<string, number>, from: Record<string, num
 export async function measureSystem(
   sys: SystemUnderTest,
   clients: ClientPool,
-  s: FanoutSettings,
+  settings: FanoutSettings,
   log: (m: string) => void,
   postgresPid?: number,
 ): Promise<{ rows: StepResult[]; error?: string }> {
@@ -83,7 +83,7 @@ export async function measureSystem(
     const base = await sys.memory();
     await sys.loopMaxMs();
     let outsiders = 0;
-    for (const step of s.steps) {
+    for (const step of settings.steps) {
       sys.check();
       clients.check();
       const wantOutsiders = sys.outsiders;
@@ -100,7 +100,7 @@ export async function measureSystem(
       const warmStarted = performance.now();
       let warmup = { ok: false, attempts: 0, ms: 0 };
       for (let attempt = 1; attempt <= 3 && !warmup.ok; attempt++) {
-        const r = await runEvent(sys, clients, s.timeoutMs);
+        const r = await runEvent(sys, clients, settings.timeoutMs);
         warmup = { ok: !r.error && count(r.times) >= members, attempts: attempt, ms: performance.now() - warmStarted };
         sys.check();
       }
@@ -117,10 +117,10 @@ export async function measureSystem(
       const seqs: number[] = [];
       const publishErrors: string[] = [];
       let nextAt = 0;
-      for (let e = 0; e < s.events; e++) {
+      for (let e = 0; e < settings.events; e++) {
         await sleep(nextAt - performance.now());
-        nextAt = performance.now() + s.intervalMs;
-        const r = await runEvent(sys, clients, s.timeoutMs);
+        nextAt = performance.now() + settings.intervalMs;
+        const r = await runEvent(sys, clients, settings.timeoutMs);
         seqs.push(lastSeq);
         if (r.error) publishErrors.push(r.error);
         for (const times of r.times) {
@@ -157,8 +157,8 @@ export async function measureSystem(
         failedOpens: opened.failed,
         openFailures: opened.failures,
         warmup,
-        events: s.events,
-        expected: members * s.events,
+        events: settings.events,
+        expected: members * settings.events,
         received,
         late: 0,
         latencyMs: {
@@ -173,9 +173,9 @@ export async function measureSystem(
         heapKbPerConnection: (mem.heapUsed - base.heapUsed) / 1024 / sockets,
         loopConnectingMs,
         loopDeliveringMs,
-        cpuMsPerEvent: cpuMs / s.events,
-        pgCpuMsPerEvent: pgMs / s.events,
-        clientCpuMsPerEvent: after.cpuMs / s.events,
+        cpuMsPerEvent: cpuMs / settings.events,
+        pgCpuMsPerEvent: pgMs / settings.events,
+        clientCpuMsPerEvent: after.cpuMs / settings.events,
         elsewhereShare:
           (machine1.machineMs -
             machine0.machineMs -

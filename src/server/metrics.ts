@@ -173,8 +173,8 @@ export function createMetrics() {
     onErrors,
     onJob,
     onAiCall,
-    setSources(s: MetricSources) {
-      sources = s;
+    setSources(next: MetricSources) {
+      sources = next;
     },
   };
 }

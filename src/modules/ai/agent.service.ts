@@ -40,12 +40,12 @@ export interface AgentDeps {
 
 /** The seeded agents: everyone signed in reads them; admins edit their names, prompts, models and whether they take work. */
 export class AgentService {
-  constructor(private readonly d: AgentDeps) {}
+  constructor(private readonly deps: AgentDeps) {}
 
   /** Active agents (admins: inactive ones too, with `includeInactive`), in canonical order. */
   async list(viewer: Viewer, fields: Iterable<string>, includeInactive: boolean): Promise<Record<string, unknown>[]> {
     const all = includeInactive && isHumanAdmin(viewer);
-    const rows = await this.d.db.query<Record<string, unknown>>(
+    const rows = await this.deps.db.query<Record<string, unknown>>(
       sql`SELECT ${selectList(readModel(Agent), fields, 't', ['type'])} FROM agents t WHERE ${and([all ? null : sql`t.active`])}`,
     );
     return rows.sort((a, b) => ORDER.indexOf(a.type as AgentType) - ORDER.indexOf(b.type as AgentType));
@@ -73,7 +73,7 @@ export class AgentService {
       if (input.systemPrompt) a.systemPrompt = input.systemPrompt.trim();
       if (input.defaultModel) a.defaultModel = input.defaultModel.trim();
       if (input.active != null) a.active = input.active;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'agent.update',
         entityType: 'Agent',
         entityId: a.id,

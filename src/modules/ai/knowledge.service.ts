@@ -54,7 +54,7 @@ export interface KnowledgeDeps {
  * Search is PostgreSQL full-text search in English (stemming: "styling" finds "styles").
  */
 export class KnowledgeService {
-  constructor(private readonly d: KnowledgeDeps) {}
+  constructor(private readonly deps: KnowledgeDeps) {}
 
   // ---------- reads ----------
 
@@ -72,7 +72,7 @@ export class KnowledgeService {
     const admin = isHumanAdmin(viewer);
     const search = where.search?.trim();
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(KnowledgeEntry),
         fields,
@@ -101,7 +101,7 @@ export class KnowledgeService {
   ): Promise<{ entry: Record<string, unknown>; rank: number }[]> {
     const q = query.trim();
     if (!q) return [];
-    const rows = await this.d.db.query<Record<string, unknown> & { __rank: number }>(sql`
+    const rows = await this.deps.db.query<Record<string, unknown> & { __rank: number }>(sql`
       SELECT ${selectList(readModel(KnowledgeEntry), fields, 't')}, ts_rank(${DOCUMENT}, websearch_to_tsquery('english', ${q})) AS "__rank"
         FROM knowledge_entries t
        WHERE t.active AND ${DOCUMENT} @@ websearch_to_tsquery('english', ${q}) AND ${category ? sql`t.category = ${category}` : sql`TRUE`}
@@ -127,7 +127,7 @@ export class KnowledgeService {
       .trim();
     if (!words || limit <= 0) return [];
     const query = sql`replace(websearch_to_tsquery('english', ${words})::text, ' & ', ' | ')::tsquery`;
-    return this.d.db.query<RetrievedEntry>(sql`
+    return this.deps.db.query<RetrievedEntry>(sql`
       SELECT t.id, t.title, t.category, left(t.content, ${RETRIEVAL_CONTENT_CHARS}) AS content, ts_rank(${DOCUMENT}, ${query}) AS rank
         FROM knowledge_entries t
        WHERE t.active AND ${DOCUMENT} @@ ${query}
@@ -148,7 +148,7 @@ export class KnowledgeService {
           externalVectorId: input.externalVectorId ?? null,
         });
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'knowledge.create',
           entityType: 'KnowledgeEntry',
           entityId: k.id,
@@ -192,7 +192,7 @@ export class KnowledgeService {
       const before = snapshot(k);
       apply(k);
       await tx.em.flush();
-      this.d.audit.record(tx, { action, entityType: 'KnowledgeEntry', entityId: k.id, before, after: snapshot(k) });
+      this.deps.audit.record(tx, { action, entityType: 'KnowledgeEntry', entityId: k.id, before, after: snapshot(k) });
       return k;
     });
   }

@@ -50,7 +50,7 @@ export const MAX_TASKS_PER_SESSION = 1000;
  * token, so only the current holder's report counts: each task completes exactly once.
  */
 export class AnalysisService {
-  constructor(private readonly d: AnalysisDeps) {}
+  constructor(private readonly deps: AnalysisDeps) {}
 
   async createSession(
     scope: Scope,
@@ -65,7 +65,7 @@ export class AnalysisService {
     const projectId = requireUuid(input.projectId, 'projectId');
     if (!input.tasks.length || input.tasks.length > MAX_TASKS_PER_SESSION)
       throw BadInputError.field('tasks', `give 1 to ${MAX_TASKS_PER_SESSION} tasks`);
-    await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     return inTransaction(scope, async (tx) => {
       const session = tx.em.create(AnalysisSession, {
         project: projectId,
@@ -79,9 +79,9 @@ export class AnalysisService {
       await tx.em.execute(
         `INSERT INTO analysis_tasks (id, session_id, project_id, type, payload, max_attempts)
          SELECT (x->>'id')::uuid, ?, ?, (x->>'type')::analysis_task_type, x->'payload', ? FROM jsonb_array_elements(?::jsonb) AS x`,
-        [session.id, projectId, this.d.config.ANALYSIS_TASK_MAX_ATTEMPTS, JSON.stringify(rows)],
+        [session.id, projectId, this.deps.config.ANALYSIS_TASK_MAX_ATTEMPTS, JSON.stringify(rows)],
       );
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'analysisSession.create',
         entityType: 'AnalysisSession',
         entityId: session.id,
@@ -93,7 +93,7 @@ export class AnalysisService {
         projectId,
         input.tasks.map((t) => t.type),
       );
-      await this.d.bus.publish(tx.em, ANALYSIS_SESSION_UPDATED, {
+      await this.deps.bus.publish(tx.em, ANALYSIS_SESSION_UPDATED, {
         sessionId: session.id,
         projectId,
         status: session.status,
@@ -103,7 +103,7 @@ export class AnalysisService {
   }
 
   private async queued(tx: Scope, sessionId: string, projectId: string, types: AnalysisTaskType[]) {
-    await this.d.bus.publish(tx.em, ANALYSIS_TASK_QUEUED, {
+    await this.deps.bus.publish(tx.em, ANALYSIS_TASK_QUEUED, {
       sessionId,
       projectId,
       types: [...new Set(types)],
@@ -133,10 +133,10 @@ export class AnalysisService {
              ORDER BY c.id
              FOR UPDATE OF c SKIP LOCKED LIMIT 1)
           RETURNING t.id, t.session_id, t.attempts`,
-        [this.d.config.ANALYSIS_TASK_LEASE_MS, worker, `{${wanted.join(',')}}`, onlyProject, onlyProject],
+        [this.deps.config.ANALYSIS_TASK_LEASE_MS, worker, `{${wanted.join(',')}}`, onlyProject, onlyProject],
       );
       if (!row) return null;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'analysisTask.claim',
         entityType: 'AnalysisTask',
         entityId: row.id,
@@ -186,14 +186,14 @@ export class AnalysisService {
           `SELECT status, project_id FROM analysis_tasks WHERE id = ?`,
           [taskId],
         );
-        if (!now || !(await this.d.projects.policy.canRead(viewer, now.project_id)))
+        if (!now || !(await this.deps.projects.policy.canRead(viewer, now.project_id)))
           throw new NotFoundError('AnalysisTask', taskId);
         throw new ConflictError(
           `This task's lease is no longer yours (the task is ${now.status}); its result was not recorded`,
           { status: now.status },
         );
       }
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: `analysisTask.${row.status.toLowerCase()}`,
         entityType: 'AnalysisTask',
         entityId: taskId,
@@ -227,14 +227,14 @@ export class AnalysisService {
         sessionId,
       ],
     );
-    this.d.audit.record(tx, {
+    this.deps.audit.record(tx, {
       action: 'analysisSession.status',
       entityType: 'AnalysisSession',
       entityId: sessionId,
       before: { status: s.status },
       after: { status: next },
     });
-    await this.d.bus.publish(tx.em, ANALYSIS_SESSION_UPDATED, {
+    await this.deps.bus.publish(tx.em, ANALYSIS_SESSION_UPDATED, {
       sessionId,
       projectId: s.project_id,
       status: next,
@@ -250,7 +250,7 @@ export class AnalysisService {
           WHERE status = 'RUNNING' AND lease_expires_at < now() AND attempts >= max_attempts RETURNING id, session_id`,
       );
       for (const t of dead)
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'analysisTask.failed',
           entityType: 'AnalysisTask',
           entityId: t.id,
@@ -265,7 +265,7 @@ export class AnalysisService {
           WHERE status = 'RUNNING' AND lease_expires_at < now() AND attempts < max_attempts GROUP BY 1, 2`,
       );
       for (const r of retry)
-        await this.d.bus.publish(tx.em, ANALYSIS_TASK_QUEUED, {
+        await this.deps.bus.publish(tx.em, ANALYSIS_TASK_QUEUED, {
           sessionId: r.session_id,
           projectId: r.project_id,
           types: r.types,
@@ -277,12 +277,12 @@ export class AnalysisService {
 
   private async sessionOf(viewer: Viewer, id: string, min: ProjectRole): Promise<string> {
     const sessionId = requireUuid(id, 'sessionId');
-    const row = await this.d.db.one<{ project_id: string }>(
+    const row = await this.deps.db.one<{ project_id: string }>(
       sql`SELECT project_id FROM analysis_sessions WHERE id = ${sessionId}::uuid`,
     );
-    if (!row || !(await this.d.projects.policy.canRead(viewer, row.project_id)))
+    if (!row || !(await this.deps.projects.policy.canRead(viewer, row.project_id)))
       throw new NotFoundError('AnalysisSession', sessionId);
-    await this.d.projects.requireWritable(viewer, row.project_id, min);
+    await this.deps.projects.requireWritable(viewer, row.project_id, min);
     return row.project_id;
   }
 
@@ -322,7 +322,7 @@ export class AnalysisService {
         expiresAt: input.expiresAt ?? null,
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'artifact.add',
         entityType: 'Artifact',
         entityId: a.id,
@@ -364,7 +364,7 @@ export class AnalysisService {
         details: input.details ?? null,
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'codeReview.add',
         entityType: 'CodeReviewResult',
         entityId: r.id,
@@ -388,7 +388,7 @@ export class AnalysisService {
         `DELETE FROM artifacts WHERE expires_at <= now() RETURNING id, uri`,
       );
       for (const r of rows)
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'artifact.expire',
           entityType: 'Artifact',
           entityId: r.id,
@@ -401,7 +401,7 @@ export class AnalysisService {
 
   sessions(viewer: Viewer, projectId: string, fields: Iterable<string>, page: PageArgs) {
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(AnalysisSession),
         fields,
@@ -413,17 +413,17 @@ export class AnalysisService {
   }
 
   visible(viewer: Viewer) {
-    return this.d.projects.policy.visible(viewer, 't.project_id');
+    return this.deps.projects.policy.visible(viewer, 't.project_id');
   }
 
   hearsSession = (viewer: Viewer, e: AnalysisSessionEvent, scope?: EventScope) =>
-    this.d.projects.policy.canRead(viewer, e.projectId, scope);
+    this.deps.projects.policy.canRead(viewer, e.projectId, scope);
 
   jobs(): JobDefinition[] {
     return [
       {
         name: 'analysis.expireLeases',
-        intervalMs: Math.min(this.d.config.JOB_TICK_MS, Math.max(100, this.d.config.ANALYSIS_TASK_LEASE_MS)),
+        intervalMs: Math.min(this.deps.config.JOB_TICK_MS, Math.max(100, this.deps.config.ANALYSIS_TASK_LEASE_MS)),
         run: ({ em }) => this.expireLeases(em),
       },
       { name: 'analysis.removeExpiredArtifacts', intervalMs: 60_000, run: ({ em }) => this.removeExpiredArtifacts(em) },

@@ -35,12 +35,12 @@ const GROUPS: Record<UsageGroupBy, string> = {
  * a service token is never an admin here), and the prompt-governance deviation score.
  */
 export class BillingService {
-  constructor(private readonly d: BillingServiceDeps) {}
+  constructor(private readonly deps: BillingServiceDeps) {}
 
   /** Answered calls grouped by one dimension, most expensive first (at most 1000 groups). */
   async usage(groupBy: UsageGroupBy, from: Date | null, to: Date | null) {
     if (from && to && from > to) throw BadInputError.field('from', 'must be before to');
-    const rows = await this.d.db.query<{
+    const rows = await this.deps.db.query<{
       key: string | null;
       requests: number;
       input: string;
@@ -65,7 +65,7 @@ export class BillingService {
   promptLogs(viewer: Viewer, fields: Iterable<string>, where: PromptLogWhere, page: PageArgs) {
     const userId = isHumanAdmin(viewer) ? where.userId : viewer.userId;
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(PromptLog),
         fields,
@@ -85,7 +85,7 @@ export class BillingService {
   /** Cost alerts, newest first: a person's own, a human admin's everyone's. */
   costAlerts(viewer: Viewer, fields: Iterable<string>, unacknowledgedOnly: boolean, page: PageArgs) {
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(CostAlert),
         fields,
@@ -109,7 +109,7 @@ export class BillingService {
       if (!alert.acknowledged) {
         alert.acknowledged = true;
         alert.acknowledgedAt = new Date();
-        this.d.audit.record(tx, { action: 'costAlert.acknowledge', entityType: 'CostAlert', entityId: alert.id });
+        this.deps.audit.record(tx, { action: 'costAlert.acknowledge', entityType: 'CostAlert', entityId: alert.id });
       }
       return alert;
     });
@@ -123,7 +123,7 @@ export class BillingService {
       if (!user) throw new NotFoundError('User', id);
       const before = user.deviationScore;
       user.deviationScore = '0';
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'user.resetDeviationScore',
         entityType: 'User',
         entityId: id,

@@ -119,7 +119,7 @@ const HEALTH_CONCURRENCY = 8;
  * (they are then skipped) and healthy again after one success.
  */
 export class ProviderService {
-  constructor(private readonly d: ProviderDeps) {}
+  constructor(private readonly deps: ProviderDeps) {}
 
   // ---------- reading ----------
 
@@ -137,7 +137,7 @@ export class ProviderService {
   ): Promise<Connection<Record<string, unknown>>> {
     const search = where.search?.trim();
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Provider),
         fields,
@@ -155,7 +155,7 @@ export class ProviderService {
 
   /** Health rows by provider id, in the order asked (null where none was recorded): a DataLoader's batch. */
   async healthOf(providerIds: readonly string[]): Promise<(HealthRow | null)[]> {
-    const rows = await this.d.db.query<HealthRow>(sql`
+    const rows = await this.deps.db.query<HealthRow>(sql`
       SELECT provider_id AS "providerId", is_healthy AS "isHealthy", last_check_at AS "lastCheckAt", last_error AS "lastError",
              consecutive_failures AS "consecutiveFailures", response_time_ms AS "responseTimeMs", checks, successes, updated_at AS "updatedAt"
         FROM provider_health WHERE provider_id = ANY(${providerIds}::uuid[])`);
@@ -165,7 +165,7 @@ export class ProviderService {
 
   /** The caller's own keys (at most one per provider), oldest first. Never the key: its last four characters. */
   myKeys(viewer: Viewer): Promise<Record<string, unknown>[]> {
-    return this.d.db.query(sql`
+    return this.deps.db.query(sql`
       SELECT id, provider_id AS provider, last4, active, created_at AS "createdAt", updated_at AS "updatedAt"
         FROM user_provider_keys WHERE user_id = ${viewer.userId}::uuid ORDER BY created_at, id`);
   }
@@ -194,12 +194,12 @@ export class ProviderService {
           platformProvided: input.platformProvided ?? true,
         });
         if (apiKey) {
-          provider.platformKey = this.d.envelope.encrypt(apiKey, platformKeyContext(provider.id));
+          provider.platformKey = this.deps.envelope.encrypt(apiKey, platformKeyContext(provider.id));
           provider.platformKeyLast4 = last4(apiKey);
         }
         tx.em.create(ProviderHealth, { provider });
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'provider.create',
           entityType: 'Provider',
           entityId: provider.id,
@@ -241,7 +241,7 @@ export class ProviderService {
         if (input.platformProvided != null) p.platformProvided = input.platformProvided;
         if (input.apiKey != null) {
           const key = this.key(p.providerType, input.apiKey)!;
-          p.platformKey = this.d.envelope.encrypt(key, platformKeyContext(p.id));
+          p.platformKey = this.deps.envelope.encrypt(key, platformKeyContext(p.id));
           p.platformKeyLast4 = last4(key);
         } else if (input.removeApiKey) {
           p.platformKey = null;
@@ -251,7 +251,7 @@ export class ProviderService {
         const after = snapshot(p);
         const keyChange =
           input.apiKey != null ? 'replaced' : input.removeApiKey && before.platformKeyLast4 ? 'removed' : undefined;
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'provider.update',
           entityType: 'Provider',
           entityId: p.id,
@@ -304,13 +304,13 @@ export class ProviderService {
     input: { providerId: string; apiKey: string },
   ): Promise<UserProviderKey> {
     const providerId = requireUuid(input.providerId, 'providerId');
-    const provider = await this.d.db.one<{ providerType: ProviderType; active: boolean }>(
+    const provider = await this.deps.db.one<{ providerType: ProviderType; active: boolean }>(
       sql`SELECT provider_type AS "providerType", active FROM providers t WHERE id = ${providerId}::uuid AND ${this.visible(viewer)}`,
     );
     if (!provider) throw new NotFoundError('Provider', providerId);
     const key = this.key(provider.providerType, input.apiKey);
     if (!key) throw BadInputError.field('apiKey', 'must be 8 to 4096 characters without spaces');
-    const sealed = this.d.envelope.encrypt(key, userKeyContext(viewer.userId, providerId));
+    const sealed = this.deps.envelope.encrypt(key, userKeyContext(viewer.userId, providerId));
     return inTransaction(scope, async (tx) => {
       // One statement: two concurrent sets of the same key end with one row, the later key.
       const [row] = await tx.em.execute<{ id: string; replaced: boolean }[]>(
@@ -319,7 +319,7 @@ export class ProviderService {
          RETURNING id, (xmax::text <> '0') AS replaced`,
         [newId(), viewer.userId, providerId, JSON.stringify(sealed), last4(key)],
       );
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: row!.replaced ? 'providerKey.replace' : 'providerKey.set',
         entityType: 'UserProviderKey',
         entityId: row!.id,
@@ -338,7 +338,7 @@ export class ProviderService {
         [viewer.userId, providerId],
       );
       if (!row) return false;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'providerKey.delete',
         entityType: 'UserProviderKey',
         entityId: row.id,
@@ -351,7 +351,7 @@ export class ProviderService {
   // ---------- the call path ----------
 
   private candidates(userId: string, where: Sql): Promise<CandidateRow[]> {
-    return this.d.db.query<CandidateRow>(sql`
+    return this.deps.db.query<CandidateRow>(sql`
       SELECT p.id, p.name, p.provider_type AS "providerType", p.model_name AS "modelName", p.api_endpoint AS "apiEndpoint",
              p.active, p.platform_provided AS "platformProvided", p.input_cost_per1k AS "inputCostPer1k",
              p.output_cost_per1k AS "outputCostPer1k", p.max_tokens AS "maxTokens", p.timeout_seconds AS "timeoutSeconds",
@@ -422,10 +422,10 @@ export class ProviderService {
     if (key.sealed) {
       const context = key.source === 'USER' ? userKeyContext(userId, p.id) : platformKeyContext(p.id);
       try {
-        apiKey = this.d.envelope.decrypt(key.sealed, context);
+        apiKey = this.deps.envelope.decrypt(key.sealed, context);
       } catch (err) {
         // Tampered with, copied from another row, or sealed by a master key no longer configured.
-        this.d.logger.warn(
+        this.deps.logger.warn(
           { module: 'providers', providerId: p.id, keySource: key.source, reason: (err as Error).message },
           'a stored provider key could not be decrypted',
         );
@@ -490,7 +490,7 @@ export class ProviderService {
    */
   async fallbackFor(failedProviderId: string, userId: string, model?: string | null): Promise<ResolvedProvider | null> {
     const failed = requireUuid(failedProviderId, 'providerId');
-    const [was] = await this.d.db.query<{ providerType: ProviderType; modelName: string }>(
+    const [was] = await this.deps.db.query<{ providerType: ProviderType; modelName: string }>(
       sql`SELECT provider_type AS "providerType", model_name AS "modelName" FROM providers WHERE id = ${failed}::uuid`,
     );
     const noLocal = was && was.providerType !== ProviderType.LOCAL;
@@ -535,7 +535,7 @@ export class ProviderService {
    * use): each model by its name, and `<provider name>/<model>` where two providers serve one name.
    */
   async modelsFor(userId: string): Promise<{ id: string; ownedBy: string; created: number }[]> {
-    const rows = await this.d.db.query<CandidateRow & { createdAt: Date }>(sql`
+    const rows = await this.deps.db.query<CandidateRow & { createdAt: Date }>(sql`
       SELECT p.id, p.name, p.provider_type AS "providerType", p.model_name AS "modelName", p.platform_provided AS "platformProvided",
              p.platform_key IS NOT NULL AS "platformKey", p.api_endpoint AS "apiEndpoint", k.sealed IS NOT NULL AS "userKey", p.created_at AS "createdAt"
         FROM providers p LEFT JOIN user_provider_keys k ON k.provider_id = p.id AND k.user_id = ${userId}::uuid AND k.active
@@ -578,7 +578,7 @@ export class ProviderService {
         ? { ok: true, responseTimeMs: 0 }
         : { ok: false, responseTimeMs: 0, error: outcome.error.slice(0, 500), unhealthyNow: outcome.unhealthyNow },
     ).catch((err) =>
-      this.d.logger.warn(
+      this.deps.logger.warn(
         { module: 'providers', providerId, err },
         'a call outcome could not be recorded in provider health',
       ),
@@ -613,7 +613,7 @@ export class ProviderService {
    * refused key is a failure (calls with it would fail). Run by a job, once across instances.
    */
   async checkHealth(em: EntityManager): Promise<HealthRun> {
-    const providers = await this.d.db.query<CandidateRow>(sql`
+    const providers = await this.deps.db.query<CandidateRow>(sql`
       SELECT id, name, provider_type AS "providerType", api_endpoint AS "apiEndpoint", timeout_seconds AS "timeoutSeconds", platform_key AS "platformKey"
         FROM providers WHERE active AND provider_type = ANY(${[...SUPPORTED_TYPES]}::provider_type[]) ORDER BY id`);
     const limit = pLimit(HEALTH_CONCURRENCY);
@@ -638,7 +638,7 @@ export class ProviderService {
     let key: string | null = null;
     if (p.platformKey) {
       try {
-        key = this.d.envelope.decrypt(p.platformKey, platformKeyContext(p.id));
+        key = this.deps.envelope.decrypt(p.platformKey, platformKeyContext(p.id));
       } catch {
         return { ok: false, responseTimeMs: 0, error: 'the platform key cannot be decrypted' };
       }
@@ -677,7 +677,7 @@ export class ProviderService {
       const failures = outcome.ok ? 0 : old!.consecutive_failures + 1;
       const healthy = outcome.ok
         ? true
-        : failures >= this.d.config.PROVIDER_UNHEALTHY_AFTER || outcome.unhealthyNow
+        : failures >= this.deps.config.PROVIDER_UNHEALTHY_AFTER || outcome.unhealthyNow
           ? false
           : old!.is_healthy;
       const [row] = await tx.em.execute<HealthRow[]>(
@@ -697,7 +697,7 @@ export class ProviderService {
       );
       const changed = healthy !== old!.is_healthy;
       if (changed) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: healthy ? 'provider.healthy' : 'provider.unhealthy',
           entityType: 'Provider',
           entityId: providerId,
@@ -710,7 +710,7 @@ export class ProviderService {
             lastError: outcome.ok ? null : (outcome.error ?? null),
           },
         });
-        await this.d.bus.publish(tx.em, PROVIDER_HEALTH_CHANGED, {
+        await this.deps.bus.publish(tx.em, PROVIDER_HEALTH_CHANGED, {
           providerId,
           isHealthy: healthy,
         } satisfies ProviderHealthChanged);

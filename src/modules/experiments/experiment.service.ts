@@ -80,12 +80,12 @@ const who = (viewer: Viewer | null) => (viewer && !viewer.serviceActor ? viewer.
  * own transaction and experiment status changes are published after commit.
  */
 export class ExperimentService {
-  constructor(private readonly d: ExperimentDeps) {
-    d.approvals.onDecided(PROMOTE_ACTION, (tx, row, status) => this.promotionDecided(tx, row, status));
+  constructor(private readonly deps: ExperimentDeps) {
+    deps.approvals.onDecided(PROMOTE_ACTION, (tx, row, status) => this.promotionDecided(tx, row, status));
   }
 
   get policy() {
-    return this.d.projects.policy;
+    return this.deps.projects.policy;
   }
 
   // ---------- versions ----------
@@ -129,7 +129,7 @@ export class ExperimentService {
       actor: who(tx.viewer),
       actorLabel: tx.viewer?.serviceActor ?? (tx.viewer ? null : 'system'),
     });
-    this.d.audit.record(tx, {
+    this.deps.audit.record(tx, {
       action: `version.${action.toLowerCase()}`,
       entityType: 'Project',
       entityId: projectId,
@@ -150,7 +150,7 @@ export class ExperimentService {
     },
   ): Promise<Version> {
     const projectId = requireUuid(input.projectId, 'projectId');
-    await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
+    await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
     return inTransaction(scope, async (tx) => {
       const v = await this.version(tx, projectId, input.tag);
       if (input.modelConfig) {
@@ -170,7 +170,7 @@ export class ExperimentService {
    */
   async degrade(scope: Scope, viewer: Viewer, input: { projectId: string; reason: string }): Promise<Version> {
     const projectId = requireUuid(input.projectId, 'projectId');
-    await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
+    await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
     return inTransaction(scope, async (tx) => {
       const v2 = await this.version(tx, projectId, VersionTag.V2);
       const v3 = await this.version(tx, projectId, VersionTag.V3);
@@ -197,7 +197,7 @@ export class ExperimentService {
 
   historyOf(viewer: Viewer, projectId: string, fields: Iterable<string>, page: PageArgs) {
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(VersionHistory),
         fields,
@@ -223,7 +223,7 @@ export class ExperimentService {
     },
   ): Promise<Baseline> {
     const projectId = requireUuid(input.projectId, 'projectId');
-    await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
+    await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
     return inTransaction(scope, async (tx) => {
       let b = await tx.em.findOne(
         Baseline,
@@ -241,7 +241,7 @@ export class ExperimentService {
         });
       else Object.assign(b, { threshold: input.threshold, operator: input.operator, active: input.active ?? b.active });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: before ? 'baseline.update' : 'baseline.create',
         entityType: 'Baseline',
         entityId: b.id,
@@ -254,7 +254,7 @@ export class ExperimentService {
 
   async baselines(viewer: Viewer, projectId: string): Promise<Baseline[]> {
     await this.policy.require(viewer, requireUuid(projectId, 'projectId'), ProjectRole.VIEWER);
-    return this.d.db.query<Baseline>(
+    return this.deps.db.query<Baseline>(
       sql`SELECT id, metric_key AS "metricKey", threshold::text AS threshold, operator, active, created_at AS "createdAt", updated_at AS "updatedAt" FROM baselines WHERE project_id = ${projectId}::uuid ORDER BY metric_key`,
     );
   }
@@ -275,7 +275,7 @@ export class ExperimentService {
     input: { projectId: string; name: string; config: Record<string, unknown>; datasetId: string },
   ): Promise<Experiment> {
     const projectId = requireUuid(input.projectId, 'projectId');
-    await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     const { canonical, hash } = configIdentity(input.config);
     return inTransaction(scope, async (tx) => {
       const [blocked] = await tx.em.execute<{ id: string; status: QuarantineStatus; reason: string }[]>(
@@ -299,7 +299,7 @@ export class ExperimentService {
         createdBy: who(viewer),
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'experiment.create',
         entityType: 'Experiment',
         entityId: e.id,
@@ -311,7 +311,7 @@ export class ExperimentService {
   }
 
   private async published(tx: Scope, e: Experiment) {
-    await this.d.bus.publish(tx.em, EXPERIMENT_STATUS_CHANGED, {
+    await this.deps.bus.publish(tx.em, EXPERIMENT_STATUS_CHANGED, {
       experimentId: e.id,
       projectId: e.project.id,
       status: e.status,
@@ -329,7 +329,7 @@ export class ExperimentService {
       throw new BadInputError(`An experiment cannot go from ${e.status} to ${to}`, { from: e.status, to });
     const from = e.status;
     e.status = to;
-    this.d.audit.record(tx, {
+    this.deps.audit.record(tx, {
       action: 'experiment.status',
       entityType: 'Experiment',
       entityId: e.id,
@@ -339,12 +339,12 @@ export class ExperimentService {
   }
 
   private async projectOf(viewer: Viewer, experimentId: string, min: ProjectRole): Promise<string> {
-    const row = await this.d.db.one<{ project_id: string }>(
+    const row = await this.deps.db.one<{ project_id: string }>(
       sql`SELECT project_id FROM experiments WHERE id = ${experimentId}::uuid`,
     );
     if (!row || !(await this.policy.canRead(viewer, row.project_id)))
       throw new NotFoundError('Experiment', experimentId);
-    await this.d.projects.requireWritable(viewer, row.project_id, min);
+    await this.deps.projects.requireWritable(viewer, row.project_id, min);
     return row.project_id;
   }
 
@@ -388,7 +388,7 @@ export class ExperimentService {
         throw BadInputError.field(`metrics.${k}`, 'must be a finite number');
       metrics[k] = v;
     }
-    const snapshot = await this.d.db.one<{ config: unknown; status: ExperimentStatus }>(
+    const snapshot = await this.deps.db.one<{ config: unknown; status: ExperimentStatus }>(
       sql`SELECT config, status FROM experiments WHERE id = ${id}::uuid`,
     );
     if (snapshot?.status !== ExperimentStatus.COMPLETED)
@@ -396,7 +396,7 @@ export class ExperimentService {
         from: snapshot?.status,
         to: ExperimentStatus.EVALUATING,
       });
-    const policies = await this.d.db.query<{ id: string; name: string; packagePath: string }>(
+    const policies = await this.deps.db.query<{ id: string; name: string; packagePath: string }>(
       sql`SELECT p.id, p.name, p.package_path AS "packagePath" FROM project_policies pp JOIN policies p ON p.id = pp.policy_id WHERE pp.project_id = ${projectId}::uuid AND p.active ORDER BY p.name`,
     );
     return inTransaction(scope, async (tx) => {
@@ -404,7 +404,7 @@ export class ExperimentService {
       this.move(tx, e, ExperimentStatus.EVALUATING, [ExperimentStatus.COMPLETED]);
       const { verdict, confidence, checks } = judge(await this.activeBaselines(tx, projectId), metrics);
       // Asked outside the row lock would be nicer, but the input depends on the verdict; OPA has a timeout.
-      const policy = await evaluatePolicies(this.d.config.OPA_URL, this.d.config.OPA_TIMEOUT_MS, policies, {
+      const policy = await evaluatePolicies(this.deps.config.OPA_URL, this.deps.config.OPA_TIMEOUT_MS, policies, {
         projectId,
         experimentId: id,
         config: e.config,
@@ -425,7 +425,7 @@ export class ExperimentService {
         submittedBy: who(viewer),
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'evaluation.verdict',
         entityType: 'Evaluation',
         entityId: ev.id,
@@ -451,7 +451,7 @@ export class ExperimentService {
     input: { evaluationId: string; verdict: Verdict; reason: string },
   ): Promise<Evaluation> {
     const id = requireUuid(input.evaluationId, 'evaluationId');
-    const row = await this.d.db.one<{ experiment_id: string }>(
+    const row = await this.deps.db.one<{ experiment_id: string }>(
       sql`SELECT experiment_id FROM evaluations WHERE id = ${id}::uuid`,
     );
     if (!row) throw new NotFoundError('Evaluation', id);
@@ -471,7 +471,7 @@ export class ExperimentService {
         overriddenBy: who(viewer),
         overriddenAt: new Date(),
       });
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'evaluation.override',
         entityType: 'Evaluation',
         entityId: ev.id,
@@ -519,7 +519,7 @@ export class ExperimentService {
         who(tx.viewer),
       ],
     );
-    this.d.audit.record(tx, {
+    this.deps.audit.record(tx, {
       action: 'quarantine.record',
       entityType: 'QuarantineRecord',
       entityId: r!.id,
@@ -561,11 +561,11 @@ export class ExperimentService {
     input: { quarantineRecordId: string; reason: string },
   ): Promise<ReevaluationRequest> {
     const id = requireUuid(input.quarantineRecordId, 'quarantineRecordId');
-    const row = await this.d.db.one<{ project_id: string }>(
+    const row = await this.deps.db.one<{ project_id: string }>(
       sql`SELECT project_id FROM quarantine_records WHERE id = ${id}::uuid`,
     );
     if (!row || !(await this.policy.canRead(viewer, row.project_id))) throw new NotFoundError('QuarantineRecord', id);
-    await this.d.projects.requireWritable(viewer, row.project_id, ProjectRole.CONTRIBUTOR);
+    await this.deps.projects.requireWritable(viewer, row.project_id, ProjectRole.CONTRIBUTOR);
     return inTransaction(scope, async (tx) => {
       const r = await tx.em.findOneOrFail(QuarantineRecord, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (r.status !== QuarantineStatus.QUARANTINED)
@@ -577,7 +577,7 @@ export class ExperimentService {
         requestedBy: who(viewer),
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'reevaluation.request',
         entityType: 'ReevaluationRequest',
         entityId: req.id,
@@ -610,7 +610,7 @@ export class ExperimentService {
       });
       const before = r.status;
       r.status = input.approve ? QuarantineStatus.APPROVED_RETRY : QuarantineStatus.QUARANTINED;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: input.approve ? 'reevaluation.approve' : 'reevaluation.reject',
         entityType: 'QuarantineRecord',
         entityId: r.id,
@@ -649,7 +649,7 @@ export class ExperimentService {
       }
       const pending = await tx.em.count(Promotion, { experiment: id, status: PromotionStatus.PENDING });
       if (pending) throw new ConflictError('A promotion of this experiment is already waiting for approval');
-      const approval = await this.d.approvals.request(tx, viewer, {
+      const approval = await this.deps.approvals.request(tx, viewer, {
         projectId,
         actionType: PROMOTE_ACTION,
         details: {
@@ -671,7 +671,7 @@ export class ExperimentService {
         requestedBy: who(viewer),
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'promotion.propose',
         entityType: 'Promotion',
         entityId: p.id,
@@ -687,7 +687,7 @@ export class ExperimentService {
     if (!p || p.status !== PromotionStatus.PENDING) return;
     if (status !== ApprovalStatus.APPROVED) {
       p.status = status === ApprovalStatus.EXPIRED ? PromotionStatus.EXPIRED : PromotionStatus.REJECTED;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: `promotion.${p.status.toLowerCase()}`,
         entityType: 'Promotion',
         entityId: p.id,
@@ -732,7 +732,7 @@ export class ExperimentService {
       e.configHash,
     );
     await tx.em.flush();
-    this.d.audit.record(tx, {
+    this.deps.audit.record(tx, {
       action: 'promotion.approved',
       entityType: 'Promotion',
       entityId: p.id,
@@ -758,7 +758,7 @@ export class ExperimentService {
           createdBy: who(scope.viewer),
         });
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'policy.create',
           entityType: 'Policy',
           entityId: p.id,
@@ -780,7 +780,7 @@ export class ExperimentService {
       if (!p) throw new NotFoundError('Policy', id);
       const before = p.active;
       p.active = input.active;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: input.active ? 'policy.activate' : 'policy.deactivate',
         entityType: 'Policy',
         entityId: id,
@@ -800,7 +800,7 @@ export class ExperimentService {
   ): Promise<boolean> {
     const projectId = requireUuid(input.projectId, 'projectId');
     const policyId = requireUuid(input.policyId, 'policyId');
-    await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
+    await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
     return inTransaction(scope, async (tx) => {
       if (!(await tx.em.count(Policy, { id: policyId }))) throw new NotFoundError('Policy', policyId);
       const admin = isHumanAdmin(viewer);
@@ -824,7 +824,7 @@ export class ExperimentService {
             policyId,
           ]);
       if (rows.length)
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: attach ? 'policy.attach' : 'policy.detach',
           entityType: 'Project',
           entityId: projectId,
@@ -836,7 +836,7 @@ export class ExperimentService {
 
   async projectPolicies(viewer: Viewer, projectId: string): Promise<Policy[]> {
     await this.policy.require(viewer, requireUuid(projectId, 'projectId'), ProjectRole.VIEWER);
-    return this.d.db
+    return this.deps.db
       .query<Policy>(sql`SELECT p.id, p.name, p.package_path AS "packagePath", p.rego_code AS "regoCode", p.active, p.created_at AS "createdAt", p.updated_at AS "updatedAt"
       FROM project_policies pp JOIN policies p ON p.id = pp.policy_id WHERE pp.project_id = ${projectId}::uuid ORDER BY p.name`);
   }
@@ -851,7 +851,7 @@ export class ExperimentService {
     page: PageArgs,
   ) {
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Experiment),
         fields,
@@ -877,12 +877,12 @@ export class ExperimentService {
   /** A project's rows of `entity` (promotions, comparison reports, quarantine records), newest first, for its readers. */
   projectRows(viewer: Viewer, entity: { name: string }, projectId: string, fields: Iterable<string>, page: PageArgs) {
     const where = and([sql`t.project_id = ${requireUuid(projectId, 'projectId')}::uuid`, this.visible(viewer)]);
-    return paginate(this.d.db, { model: readModel(entity), fields, where, sort: NEWEST_FIRST }, page);
+    return paginate(this.deps.db, { model: readModel(entity), fields, where, sort: NEWEST_FIRST }, page);
   }
 
   /** Every stored policy, by name. */
   policies() {
-    return this.d.db.query(
+    return this.deps.db.query(
       sql`SELECT id, name, package_path AS "packagePath", rego_code AS "regoCode", active, created_at AS "createdAt", updated_at AS "updatedAt" FROM policies ORDER BY name`,
     );
   }

@@ -62,7 +62,7 @@ export function assertActive(user: Pick<User, 'status' | 'isBlocked'>): void {
  * stored only as hashes; failures that reveal nothing look the same whatever failed.
  */
 export class AuthService {
-  constructor(private readonly d: AuthDeps) {}
+  constructor(private readonly deps: AuthDeps) {}
 
   // ---------- sign-up ----------
 
@@ -70,8 +70,8 @@ export class AuthService {
   async signUp(scope: Scope, data: SignUpData): Promise<AuthResult> {
     const email = normalise(data.email);
     const username = normalise(data.username);
-    await this.d.limits.take('signUp', scope.meta.ip, email);
-    const passwordHash = await this.d.hasher.hash(data.password);
+    await this.deps.limits.take('signUp', scope.meta.ip, email);
+    const passwordHash = await this.deps.hasher.hash(data.password);
     try {
       return await inTransaction(scope, async (tx) => {
         // Serialises sign-ups just long enough that two "first users" cannot both become admin.
@@ -80,11 +80,11 @@ export class AuthService {
         let role = Role.USER;
         if (n === 0) role = Role.ADMIN;
         else if (data.invitationCode) role = await this.useInvitation(tx.em, data.invitationCode, email);
-        else if (!this.d.config.OPEN_SIGNUP) throw new ForbiddenError('Sign-up requires an invitation code');
+        else if (!this.deps.config.OPEN_SIGNUP) throw new ForbiddenError('Sign-up requires an invitation code');
 
         const user = tx.em.create(User, { email, username, name: data.name ?? null, passwordHash, role });
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'user.signUp',
           entityType: 'User',
           entityId: user.id,
@@ -136,33 +136,33 @@ export class AuthService {
   async login(scope: Scope, login: string, password: string, totpCode?: string | null): Promise<AuthResult> {
     const key = normalise(login);
     const ip = scope.meta.ip;
-    await this.d.limits.take('login', ip);
+    await this.deps.limits.take('login', ip);
     const user = await scope.em.findOne(User, { $or: [{ email: key }, { username: key }] }, { refresh: true });
     const refuse = async (
       reason: string,
       attempt?: { failedAttempts: number; lockedUntil: Date | null },
       error = UnauthenticatedError.invalidCredentials(),
     ) => {
-      await this.d.limits.loginFailed(key, ip);
+      await this.deps.limits.loginFailed(key, ip);
       await this.auditFailure(scope, user?.id ?? null, reason, attempt);
       return error;
     };
-    if (await this.d.limits.loginThrottled(key, ip)) {
-      await this.d.hasher.verifyDummy(password);
+    if (await this.deps.limits.loginThrottled(key, ip)) {
+      await this.deps.hasher.verifyDummy(password);
       await this.auditFailure(scope, user?.id ?? null, 'address throttled');
       throw UnauthenticatedError.invalidCredentials();
     }
     if (!user) {
-      await this.d.hasher.verifyDummy(password);
+      await this.deps.hasher.verifyDummy(password);
       throw await refuse('unknown account');
     }
     const attempt = await this.takeAttempt(scope.em, user.id);
     const ownerDespiteLock = !attempt && user.totpEnabled && !!totpCode && (await this.signedInBefore(scope, user.id));
     if (!attempt && !ownerDespiteLock) {
-      await this.d.hasher.verifyDummy(password);
+      await this.deps.hasher.verifyDummy(password);
       throw await refuse('locked');
     }
-    if (!(await this.d.hasher.verify(user.passwordHash, password)))
+    if (!(await this.deps.hasher.verify(user.passwordHash, password)))
       throw await refuse('wrong password', attempt ?? undefined);
     if (user.totpEnabled) {
       if (!totpCode) {
@@ -179,8 +179,8 @@ export class AuthService {
       if (attempt) await this.giveBackAttempt(scope.em, user.id);
       throw err;
     }
-    await this.d.limits.loginSucceeded(key, ip);
-    const rehash = this.d.hasher.needsRehash(user.passwordHash) ? await this.d.hasher.hash(password) : null;
+    await this.deps.limits.loginSucceeded(key, ip);
+    const rehash = this.deps.hasher.needsRehash(user.passwordHash) ? await this.deps.hasher.hash(password) : null;
     return inTransaction(scope, async (tx) => {
       // Fresh: takeAttempt changed the counters behind the unit of work's back.
       const u = await tx.em.findOneOrFail(User, user.id, { refresh: true });
@@ -192,7 +192,7 @@ export class AuthService {
       u.lastLoginAt = new Date();
       u.lastActivityAt = new Date();
       if (rehash) u.passwordHash = rehash;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'auth.login',
         entityType: 'User',
         entityId: u.id,
@@ -224,7 +224,7 @@ export class AuthService {
     em: EntityManager,
     userId: string,
   ): Promise<{ failedAttempts: number; lockedUntil: Date | null } | null> {
-    const { LOGIN_MAX_FAILURES, LOGIN_LOCK_SECONDS } = this.d.config;
+    const { LOGIN_MAX_FAILURES, LOGIN_LOCK_SECONDS } = this.deps.config;
     // `locked_until IS NOT NULL` here means an expired lock (a live one fails the WHERE).
     const attempts = `CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_login_attempts + 1 END`;
     const [row] = await em.execute<{ failed_login_attempts: number; locked_until: Date | null }[]>(
@@ -243,7 +243,7 @@ export class AuthService {
       `UPDATE users SET failed_login_attempts = greatest(failed_login_attempts - 1, 0),
               locked_until = CASE WHEN failed_login_attempts - 1 < ? THEN NULL ELSE locked_until END
         WHERE id = ?`,
-      [this.d.config.LOGIN_MAX_FAILURES, userId],
+      [this.deps.config.LOGIN_MAX_FAILURES, userId],
     );
   }
 
@@ -254,7 +254,7 @@ export class AuthService {
     attempt?: { failedAttempts: number; lockedUntil: Date | null },
   ) {
     return inTransaction(scope, async (tx) => {
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'auth.login',
         entityType: 'User',
         entityId: userId,
@@ -274,7 +274,7 @@ export class AuthService {
    * again without ever storing a refresh token (only hashes are stored).
    */
   private successorOf(previous: string): string {
-    return `str_${createHmac('sha256', this.d.config.TOKEN_SIGNING_KEY).update(`refresh-successor|${previous}`).digest('base64url')}`;
+    return `str_${createHmac('sha256', this.deps.config.TOKEN_SIGNING_KEY).update(`refresh-successor|${previous}`).digest('base64url')}`;
   }
 
   /** Creates a session (refresh token) in `familyId` or a new family, and its access token. */
@@ -295,7 +295,7 @@ export class AuthService {
       lastUsedAt: new Date(),
     });
     await tx.em.flush();
-    return { accessToken: await this.d.tokens.sign(user.id, session.id), refreshToken, user };
+    return { accessToken: await this.deps.tokens.sign(user.id, session.id), refreshToken, user };
   }
 
   /**
@@ -314,9 +314,9 @@ export class AuthService {
       );
       if (row?.started) started = new Date(row.started).getTime();
     }
-    const end = started + this.d.config.SESSION_MAX_LIFETIME_SECONDS * 1000;
+    const end = started + this.deps.config.SESSION_MAX_LIFETIME_SECONDS * 1000;
     if (end <= now) throw new UnauthenticatedError('This session has reached its maximum lifetime; sign in again');
-    return new Date(Math.min(now + this.d.config.REFRESH_TOKEN_TTL_SECONDS * 1000, end));
+    return new Date(Math.min(now + this.deps.config.REFRESH_TOKEN_TTL_SECONDS * 1000, end));
   }
 
   // ---------- refresh, logout ----------
@@ -347,7 +347,7 @@ export class AuthService {
           const again = await this.withinGrace(tx, old.rotated_at, refreshToken);
           if (again) return again;
           const ids = await this.revokeWhere(tx, `family_id = ?`, [old.family_id], 'refresh token reuse');
-          this.d.audit.record(tx, {
+          this.deps.audit.record(tx, {
             action: 'auth.refreshReuse',
             entityType: 'Session',
             entityId: old.family_id,
@@ -369,7 +369,7 @@ export class AuthService {
 
   /** The successor of a token rotated less than the grace window ago, when it is still live and unrotated; else null (reuse). */
   private async withinGrace(tx: Scope, rotatedAt: Date, refreshToken: string): Promise<AuthResult | null> {
-    const grace = this.d.config.REFRESH_REUSE_GRACE_SECONDS;
+    const grace = this.deps.config.REFRESH_REUSE_GRACE_SECONDS;
     if (grace <= 0 || Date.now() - new Date(rotatedAt).getTime() > grace * 1000) return null;
     const successor = this.successorOf(refreshToken);
     const [next] = await tx.em.execute<{ id: string; user_id: string }[]>(
@@ -379,7 +379,7 @@ export class AuthService {
     if (!next) return null;
     const user = await tx.em.findOneOrFail(User, next.user_id);
     assertActive(user);
-    return { accessToken: await this.d.tokens.sign(user.id, next.id), refreshToken: successor, user };
+    return { accessToken: await this.deps.tokens.sign(user.id, next.id), refreshToken: successor, user };
   }
 
   /** Ends the caller's session family (its refresh token and access tokens). */
@@ -392,7 +392,7 @@ export class AuthService {
         [viewer.sessionId],
         'logout',
       );
-      this.d.audit.record(tx, { action: 'auth.logout', entityType: 'Session', entityId: viewer.sessionId });
+      this.deps.audit.record(tx, { action: 'auth.logout', entityType: 'Session', entityId: viewer.sessionId });
       await this.publishRevoked(tx, { userId: viewer.userId, sessionIds: ids, reason: 'logout' });
       return true;
     });
@@ -403,7 +403,7 @@ export class AuthService {
     return inTransaction(scope, async (tx) => {
       const n = await this.revokeAllSessions(tx, viewer.userId, 'logoutAll');
       const tokens = revokeApiTokens ? await this.revokeApiTokens(tx, viewer.userId, 'logoutAll') : 0;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'auth.logoutAll',
         entityType: 'User',
         entityId: viewer.userId,
@@ -449,7 +449,7 @@ export class AuthService {
       if (!target) return false;
       const ids = await this.revokeWhere(tx, `family_id = ?`, [target.family_id], 'revoked');
       if (ids.length === 0) return false;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'session.revoke',
         entityType: 'Session',
         entityId: sessionId,
@@ -470,7 +470,7 @@ export class AuthService {
   }
 
   publishRevoked(tx: Scope, payload: CredentialsRevoked): Promise<void> {
-    return this.d.bus.publish(tx.em, CREDENTIALS_REVOKED, payload);
+    return this.deps.bus.publish(tx.em, CREDENTIALS_REVOKED, payload);
   }
 
   // ---------- passwords ----------
@@ -479,14 +479,14 @@ export class AuthService {
   async changePassword(scope: Scope, viewer: Viewer, current: string, next: string): Promise<boolean> {
     PasswordHasher.validate(next, 'newPassword');
     const user = await scope.em.findOneOrFail(User, viewer.userId, { refresh: true });
-    if (!(await this.d.hasher.verify(user.passwordHash, current)))
+    if (!(await this.deps.hasher.verify(user.passwordHash, current)))
       throw BadInputError.field('currentPassword', 'is wrong');
-    const hash = await this.d.hasher.hash(next);
+    const hash = await this.deps.hasher.hash(next);
     return inTransaction(scope, async (tx) => {
       const u = await tx.em.findOneOrFail(User, viewer.userId);
       u.passwordHash = hash;
       await this.revokeAllSessions(tx, u.id, 'password changed', viewer.sessionId);
-      this.d.audit.record(tx, { action: 'user.changePassword', entityType: 'User', entityId: u.id });
+      this.deps.audit.record(tx, { action: 'user.changePassword', entityType: 'User', entityId: u.id });
       return true;
     });
   }
@@ -500,11 +500,11 @@ export class AuthService {
    */
   async requestPasswordReset(scope: Scope, emailAddress: string): Promise<boolean> {
     const email = normalise(emailAddress);
-    await this.d.limits.take('requestPasswordReset', scope.meta.ip, email);
+    await this.deps.limits.take('requestPasswordReset', scope.meta.ip, email);
     const background: Scope = { em: scope.em.fork() as EntityManager, viewer: null, meta: scope.meta };
     setImmediate(() => {
       this.issuePasswordReset(background, email).catch((err: unknown) =>
-        this.d.logger.error(
+        this.deps.logger.error(
           { err, module: 'identity', requestId: scope.meta.requestId },
           'password reset could not be issued',
         ),
@@ -521,9 +521,9 @@ export class AuthService {
       tx.em.create(PasswordReset, {
         user: user.id,
         tokenHash: sha256(token),
-        expiresAt: new Date(Date.now() + this.d.config.PASSWORD_RESET_TTL_SECONDS * 1000),
+        expiresAt: new Date(Date.now() + this.deps.config.PASSWORD_RESET_TTL_SECONDS * 1000),
       });
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'user.requestPasswordReset',
         entityType: 'User',
         entityId: user.id,
@@ -531,23 +531,23 @@ export class AuthService {
         actorLabel: 'anonymous',
       });
     });
-    await this.d.mailer.send({
+    await this.deps.mailer.send({
       to: user.email,
       subject: 'Reset your Steward password',
-      text: `Use this token to choose a new password (valid for ${Math.round(this.d.config.PASSWORD_RESET_TTL_SECONDS / 60)} minutes):\n\n${token}\n\nIf you did not ask for it, ignore this message.`,
+      text: `Use this token to choose a new password (valid for ${Math.round(this.deps.config.PASSWORD_RESET_TTL_SECONDS / 60)} minutes):\n\n${token}\n\nIf you did not ask for it, ignore this message.`,
     });
   }
 
   /** A single-use, expiring token sets a new password and ends every session. */
   async resetPassword(scope: Scope, token: string, password: string, revokeApiTokens = false): Promise<boolean> {
-    await this.d.limits.take('resetPassword', scope.meta.ip);
+    await this.deps.limits.take('resetPassword', scope.meta.ip);
     // The account is the token's (known before the hash is paid for); an unknown token counts only per address.
     const [owner] = await scope.em.execute<{ email: string; username: string }[]>(
       `SELECT u.email, u.username FROM password_resets r JOIN users u ON u.id = r.user_id WHERE r.token_hash = ?`,
       [sha256(token)],
     );
-    if (owner) await this.d.limits.take('resetPassword', null, owner.email);
-    const hash = await this.d.hasher.hash(password);
+    if (owner) await this.deps.limits.take('resetPassword', null, owner.email);
+    const hash = await this.deps.hasher.hash(password);
     const done = await inTransaction(scope, async (tx) => {
       const [row] = await tx.em.execute<{ user_id: string }[]>(
         `UPDATE password_resets SET used_at = now() WHERE token_hash = ? AND used_at IS NULL AND expires_at > now() RETURNING user_id`,
@@ -560,7 +560,7 @@ export class AuthService {
       u.lockedUntil = null;
       await this.revokeAllSessions(tx, u.id, 'password reset');
       const tokens = revokeApiTokens ? await this.revokeApiTokens(tx, u.id, 'password reset') : 0;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'user.resetPassword',
         entityType: 'User',
         entityId: u.id,
@@ -571,8 +571,8 @@ export class AuthService {
       return true;
     });
     // Whoever could reset the password owns the account: failures from this address no longer hold it back.
-    await this.d.limits.loginSucceeded(owner!.email, scope.meta.ip);
-    await this.d.limits.loginSucceeded(owner!.username, scope.meta.ip);
+    await this.deps.limits.loginSucceeded(owner!.email, scope.meta.ip);
+    await this.deps.limits.loginSucceeded(owner!.username, scope.meta.ip);
     return done;
   }
 
@@ -591,7 +591,7 @@ export class AuthService {
 
   private secretOf(user: User): string {
     if (!user.totpSecret) throw new BadInputError('TOTP is not enrolled');
-    return this.d.envelope.decrypt(user.totpSecret as never, totpContext(user.id));
+    return this.deps.envelope.decrypt(user.totpSecret as never, totpContext(user.id));
   }
 
   /** Starts enrolment: a new secret, stored encrypted, returned once as an otpauth:// URI. */
@@ -600,9 +600,9 @@ export class AuthService {
       const user = await tx.em.findOneOrFail(User, viewer.userId);
       if (user.totpEnabled) throw new ConflictError('TOTP is already enabled; disable it first');
       const secret = new OTPAuth.Secret({ size: 20 }).base32;
-      user.totpSecret = this.d.envelope.encrypt(secret, totpContext(user.id)) as never;
+      user.totpSecret = this.deps.envelope.encrypt(secret, totpContext(user.id)) as never;
       user.totpLastStep = null;
-      this.d.audit.record(tx, { action: 'user.enrollTotp', entityType: 'User', entityId: user.id });
+      this.deps.audit.record(tx, { action: 'user.enrollTotp', entityType: 'User', entityId: user.id });
       return { secret, uri: this.totp(user, secret).toString() };
     });
   }
@@ -635,7 +635,7 @@ export class AuthService {
       if (!(await this.consumeTotp(tx.em, user, code))) throw BadInputError.field('code', 'is not a valid TOTP code');
       await tx.em.refresh(user);
       change(user);
-      this.d.audit.record(tx, { action, entityType: 'User', entityId: user.id });
+      this.deps.audit.record(tx, { action, entityType: 'User', entityId: user.id });
       return true;
     });
   }

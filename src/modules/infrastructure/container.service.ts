@@ -65,7 +65,7 @@ const snapshot = (c: Container) => ({
  * published to the project's members after commit.
  */
 export class ContainerService {
-  constructor(private readonly d: ContainerDeps) {}
+  constructor(private readonly deps: ContainerDeps) {}
 
   /** CPU cores and MiB within the configured bounds; BAD_USER_INPUT naming the field otherwise. */
   limits(
@@ -73,7 +73,7 @@ export class ContainerService {
     memory: number | null | undefined,
     current?: { cpuLimit: number; memoryLimitMb: number },
   ) {
-    const c = this.d.config;
+    const c = this.deps.config;
     const cpuLimit = cpu ?? current?.cpuLimit ?? c.CONTAINER_DEFAULT_CPU;
     const memoryLimitMb = memory ?? current?.memoryLimitMb ?? c.CONTAINER_DEFAULT_MEMORY_MB;
     if (!Number.isFinite(cpuLimit) || cpuLimit < MIN_CPU || cpuLimit > c.CONTAINER_MAX_CPU) {
@@ -96,7 +96,7 @@ export class ContainerService {
 
   async create(scope: Scope, viewer: Viewer, input: CreateContainerInput): Promise<Container> {
     const projectId = requireUuid(input.projectId, 'projectId');
-    await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     const limits = this.limits(input.cpuLimit, input.memoryLimitMb);
     try {
       return await inTransaction(scope, async (tx) => {
@@ -113,7 +113,7 @@ export class ContainerService {
           createdBy: viewer.serviceActor ? null : viewer.userId,
         });
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'container.create',
           entityType: 'Container',
           entityId: c.id,
@@ -205,12 +205,12 @@ export class ContainerService {
    */
   async touch(viewer: Viewer, id: string): Promise<string> {
     const containerId = requireUuid(id);
-    const row = await this.d.db.one<{ project_id: string }>(
+    const row = await this.deps.db.one<{ project_id: string }>(
       sql`SELECT project_id FROM containers WHERE id = ${containerId}::uuid`,
     );
-    if (!row || !(await this.d.projects.policy.canRead(viewer, row.project_id)))
+    if (!row || !(await this.deps.projects.policy.canRead(viewer, row.project_id)))
       throw new NotFoundError('Container', containerId);
-    await this.d.db.query(sql`UPDATE containers SET last_active_at = now() WHERE id = ${containerId}::uuid`);
+    await this.deps.db.query(sql`UPDATE containers SET last_active_at = now() WHERE id = ${containerId}::uuid`);
     return containerId;
   }
 
@@ -223,21 +223,22 @@ export class ContainerService {
     opts: { writable?: boolean; quietUnlessChanged?: boolean } = {},
   ): Promise<Container> {
     const containerId = requireUuid(id);
-    const row = await this.d.db.one<{ project_id: string }>(
+    const row = await this.deps.db.one<{ project_id: string }>(
       sql`SELECT project_id FROM containers WHERE id = ${containerId}::uuid`,
     );
-    if (!row || !(await this.d.projects.policy.canRead(viewer, row.project_id)))
+    if (!row || !(await this.deps.projects.policy.canRead(viewer, row.project_id)))
       throw new NotFoundError('Container', containerId);
     // Members change containers of ACTIVE projects only; the runtime reports whatever happens.
-    if (opts.writable === false) await this.d.projects.policy.require(viewer, row.project_id, ProjectRole.MAINTAINER);
-    else await this.d.projects.requireWritable(viewer, row.project_id, ProjectRole.CONTRIBUTOR);
+    if (opts.writable === false)
+      await this.deps.projects.policy.require(viewer, row.project_id, ProjectRole.MAINTAINER);
+    else await this.deps.projects.requireWritable(viewer, row.project_id, ProjectRole.CONTRIBUTOR);
     return inTransaction(scope, async (tx) => {
       const c = await tx.em.findOneOrFail(Container, containerId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const before = snapshot(c);
       apply(c, tx);
       const after = snapshot(c);
       if (opts.quietUnlessChanged && JSON.stringify(before) === JSON.stringify(after)) return c;
-      this.d.audit.record(tx, { action, entityType: 'Container', entityId: c.id, before, after });
+      this.deps.audit.record(tx, { action, entityType: 'Container', entityId: c.id, before, after });
       if (before.status !== after.status || before.desiredStatus !== after.desiredStatus) await this.publish(tx, c);
       if (after.status === ContainerStatus.ERROR && before.status !== ContainerStatus.ERROR)
         await this.notifyError(tx, c);
@@ -247,8 +248,8 @@ export class ContainerService {
 
   /** A container that failed is told to the people who run its project (OWNER, MAINTAINERs, admins). */
   private async notifyError(tx: Scope, c: Container) {
-    const people = await this.d.projects.policy.deciders(c.project.id);
-    await this.d.notifications.notify(
+    const people = await this.deps.projects.policy.deciders(c.project.id);
+    await this.deps.notifications.notify(
       tx,
       people.map((userId) => ({
         userId,
@@ -268,7 +269,7 @@ export class ContainerService {
       status: c.status,
       desiredStatus: c.desiredStatus ?? null,
     };
-    return this.d.bus.publish(tx.em, CONTAINER_STATUS_CHANGED, e);
+    return this.deps.bus.publish(tx.em, CONTAINER_STATUS_CHANGED, e);
   }
 
   /**
@@ -277,7 +278,7 @@ export class ContainerService {
    * Rows being changed right now are skipped (SKIP LOCKED) and looked at next time.
    */
   async sleepIdle(em: EntityManager): Promise<number> {
-    const minutes = this.d.config.CONTAINER_IDLE_MINUTES;
+    const minutes = this.deps.config.CONTAINER_IDLE_MINUTES;
     const scope: Scope = { em, viewer: null, meta: systemMeta('infrastructure.sleepIdleContainers') };
     return inTransaction(scope, async (tx) => {
       const rows = await tx.em.execute<{ id: string; project_id: string; last_active_at: Date | null }[]>(
@@ -290,7 +291,7 @@ export class ContainerService {
         [`idle for ${minutes} minutes`, minutes],
       );
       for (const r of rows) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'container.sleepIdle',
           entityType: 'Container',
           entityId: r.id,
@@ -299,7 +300,7 @@ export class ContainerService {
           before: { status: ContainerStatus.RUNNING, lastActiveAt: r.last_active_at },
           after: { status: ContainerStatus.SLEEPING, desiredStatus: ContainerStatus.SLEEPING },
         });
-        await this.d.bus.publish(tx.em, CONTAINER_STATUS_CHANGED, {
+        await this.deps.bus.publish(tx.em, CONTAINER_STATUS_CHANGED, {
           containerId: r.id,
           projectId: r.project_id,
           status: ContainerStatus.SLEEPING,
@@ -312,7 +313,7 @@ export class ContainerService {
 
   /** SQL condition: containers (aliased `t`) the viewer may see: those of projects it may see. */
   visible(viewer: Viewer): Sql {
-    return this.d.projects.policy.visible(viewer, 't.project_id');
+    return this.deps.projects.policy.visible(viewer, 't.project_id');
   }
 
   list(
@@ -322,7 +323,7 @@ export class ContainerService {
     page: PageArgs,
   ): Promise<Connection<Record<string, unknown>>> {
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Container),
         fields,
@@ -341,5 +342,5 @@ export class ContainerService {
 
   /** Subscription filter: the project's members (and admins, and runtimes) hear of its containers. */
   hears = (viewer: Viewer, e: ContainerEvent, scope?: EventScope): Promise<boolean> =>
-    this.d.projects.policy.canRead(viewer, e.projectId, scope);
+    this.deps.projects.policy.canRead(viewer, e.projectId, scope);
 }

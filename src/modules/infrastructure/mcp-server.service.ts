@@ -77,7 +77,7 @@ export function showEnvironment(stored: readonly StoredEnvVar[] | null | undefin
  * Status changes are audited and published to admins (mcpServerStatusChanged).
  */
 export class McpServerService {
-  constructor(private readonly d: McpServerDeps) {}
+  constructor(private readonly deps: McpServerDeps) {}
 
   async register(scope: Scope, viewer: Viewer, input: RegisterMcpServerInput): Promise<McpServer> {
     if (!input.command && !input.url)
@@ -97,7 +97,7 @@ export class McpServerService {
         server.environment = this.seal(server.id, input.environment ?? [], [], 'environment', envContext);
         server.headers = this.seal(server.id, input.headers ?? [], [], 'headers', headerContext);
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'mcpServer.register',
           entityType: 'McpServer',
           entityId: server.id,
@@ -135,7 +135,7 @@ export class McpServerService {
           statusChanged = this.setStatus(server, McpServerStatus.INACTIVE, null);
         }
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'mcpServer.update',
           entityType: 'McpServer',
           entityId: server.id,
@@ -156,7 +156,7 @@ export class McpServerService {
     const serverId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const server = await this.locked(tx.em, serverId);
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'mcpServer.delete',
         entityType: 'McpServer',
         entityId: server.id,
@@ -184,7 +184,7 @@ export class McpServerService {
           )
         : false;
       if (changed || JSON.stringify(before.capabilities) !== JSON.stringify(server.capabilities)) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: changed ? 'mcpServer.status' : 'mcpServer.capabilities',
           entityType: 'McpServer',
           entityId: server.id,
@@ -202,8 +202,8 @@ export class McpServerService {
   /** Admins are told of an MCP server that failed or went silent. */
   private async notifyError(tx: Scope, servers: { id: string; name: string; error: string | null }[]) {
     if (!servers.length) return;
-    const admins = await this.d.users.activeAdminIds();
-    await this.d.notifications.notify(
+    const admins = await this.deps.users.activeAdminIds();
+    await this.deps.notifications.notify(
       tx,
       servers.flatMap((s) =>
         admins.map((userId) => ({
@@ -220,7 +220,7 @@ export class McpServerService {
 
   /** ACTIVE, enabled servers silent for MCP_HEARTBEAT_TIMEOUT_SECONDS become ERROR. */
   async markSilent(em: EntityManager): Promise<number> {
-    const seconds = this.d.config.MCP_HEARTBEAT_TIMEOUT_SECONDS;
+    const seconds = this.deps.config.MCP_HEARTBEAT_TIMEOUT_SECONDS;
     const scope: Scope = { em, viewer: null, meta: systemMeta('infrastructure.mcpHeartbeats') };
     return inTransaction(scope, async (tx) => {
       const rows = await tx.em.execute<{ id: string; name: string; last_heartbeat_at: Date | null }[]>(
@@ -232,7 +232,7 @@ export class McpServerService {
         [`no heartbeat for ${seconds} s`, seconds],
       );
       for (const r of rows) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'mcpServer.heartbeatTimeout',
           entityType: 'McpServer',
           entityId: r.id,
@@ -241,11 +241,11 @@ export class McpServerService {
           before: { status: McpServerStatus.ACTIVE, lastHeartbeatAt: r.last_heartbeat_at },
           after: { status: McpServerStatus.ERROR },
         });
-        await this.d.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, {
+        await this.deps.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, {
           mcpServerId: r.id,
           status: McpServerStatus.ERROR,
         } satisfies McpServerEvent);
-        this.d.logger.warn(
+        this.deps.logger.warn(
           { module: 'infrastructure', mcpServerId: r.id, mcpServer: r.name, lastHeartbeatAt: r.last_heartbeat_at },
           `MCP server ${r.name} missed its heartbeats: marked ERROR`,
         );
@@ -260,7 +260,7 @@ export class McpServerService {
 
   list(fields: Iterable<string>, where: McpServerWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(McpServer),
         fields,
@@ -319,7 +319,7 @@ export class McpServerService {
       return {
         name: v.name,
         secret: true,
-        sealed: this.d.envelope.encrypt(v.value, context(serverId, v.name)),
+        sealed: this.deps.envelope.encrypt(v.value, context(serverId, v.name)),
         last4: v.value.length >= 8 ? v.value.slice(-4) : null,
       };
     });
@@ -330,7 +330,7 @@ export class McpServerService {
     return Object.fromEntries(
       server.headers.map((h) => [
         h.name,
-        h.secret ? this.d.envelope.decrypt(h.sealed, headerContext(server.id, h.name)) : h.value,
+        h.secret ? this.deps.envelope.decrypt(h.sealed, headerContext(server.id, h.name)) : h.value,
       ]),
     );
   }
@@ -353,7 +353,7 @@ export class McpServerService {
         ? this.setStatus(server, McpServerStatus.ERROR, probe.error.slice(0, 2000))
         : false;
       if (changed) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'mcpServer.status',
           entityType: 'McpServer',
           entityId: server.id,
@@ -373,11 +373,11 @@ export class McpServerService {
   revealSecret(server: Pick<McpServer, 'id' | 'environment'>, name: string): string | null {
     const v = server.environment.find((e) => e.name === name);
     if (!v) return null;
-    return v.secret ? this.d.envelope.decrypt(v.sealed, envContext(server.id, name)) : v.value;
+    return v.secret ? this.deps.envelope.decrypt(v.sealed, envContext(server.id, name)) : v.value;
   }
 
   private publish(tx: Scope, server: McpServer) {
-    return this.d.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, {
+    return this.deps.bus.publish(tx.em, MCP_SERVER_STATUS_CHANGED, {
       mcpServerId: server.id,
       status: server.status,
     } satisfies McpServerEvent);

@@ -29,7 +29,7 @@ const snapshot = (w: Watcher) => ({ name: w.name, watcherType: w.watcherType, co
  * error count and consecutive errors.
  */
 export class WatcherService {
-  constructor(private readonly d: WatcherDeps) {}
+  constructor(private readonly deps: WatcherDeps) {}
 
   async create(scope: Scope, viewer: Viewer, input: CreateWatcherInput): Promise<Watcher> {
     try {
@@ -42,7 +42,7 @@ export class WatcherService {
           createdBy: viewer.serviceActor ? null : viewer.userId,
         });
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'watcher.create',
           entityType: 'Watcher',
           entityId: w.id,
@@ -66,7 +66,7 @@ export class WatcherService {
         if (input.config != null) w.config = input.config;
         if (input.isActive != null) w.isActive = input.isActive;
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'watcher.update',
           entityType: 'Watcher',
           entityId: w.id,
@@ -85,7 +85,12 @@ export class WatcherService {
   async remove(scope: Scope, id: string): Promise<boolean> {
     return inTransaction(scope, async (tx) => {
       const w = await this.locked(tx.em, requireUuid(id));
-      this.d.audit.record(tx, { action: 'watcher.delete', entityType: 'Watcher', entityId: w.id, before: snapshot(w) });
+      this.deps.audit.record(tx, {
+        action: 'watcher.delete',
+        entityType: 'Watcher',
+        entityId: w.id,
+        before: snapshot(w),
+      });
       tx.em.remove(w);
       return true;
     });
@@ -117,7 +122,7 @@ export class WatcherService {
         w.consecutiveErrors += 1;
       }
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'watcher.run',
         entityType: 'Watcher',
         entityId: w.id,
@@ -137,7 +142,7 @@ export class WatcherService {
 
   list(fields: Iterable<string>, where: WatcherWhere, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Watcher),
         fields,

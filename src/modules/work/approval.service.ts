@@ -53,7 +53,7 @@ export interface ApprovalRow {
 export class ApprovalService {
   private readonly hooks = new Map<string, ApprovalDecisionHook[]>();
 
-  constructor(private readonly d: ApprovalDeps) {}
+  constructor(private readonly deps: ApprovalDeps) {}
 
   /**
    * Lets another module act on decisions of its own action type (e.g. 'experiment.promote')
@@ -68,17 +68,17 @@ export class ApprovalService {
     const taskId = input.taskId ? requireUuid(input.taskId, 'taskId') : null;
     if (!taskId && !projectId) throw new BadInputError('Give the taskId or the projectId the action belongs to');
     if (taskId) {
-      const access = await this.d.tasks.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
+      const access = await this.deps.tasks.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
       if (projectId && access.projectId !== projectId)
         throw BadInputError.field('projectId', "is not the task's project");
       projectId = access.projectId;
     }
-    if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
-    const expiresAt = input.expiresAt ?? new Date(Date.now() + this.d.config.APPROVAL_DEFAULT_TTL_HOURS * 3600_000);
+    if (projectId) await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    const expiresAt = input.expiresAt ?? new Date(Date.now() + this.deps.config.APPROVAL_DEFAULT_TTL_HOURS * 3600_000);
     if (expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
     const requestedBy = viewer.serviceActor ? null : viewer.userId;
     const deciders = (
-      projectId ? await this.d.projects.policy.deciders(projectId) : await this.d.users.activeAdminIds()
+      projectId ? await this.deps.projects.policy.deciders(projectId) : await this.deps.users.activeAdminIds()
     ).filter((id) => id !== requestedBy);
 
     return inTransaction(scope, async (tx) => {
@@ -92,13 +92,13 @@ export class ApprovalService {
         expiresAt,
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'approval.request',
         entityType: 'Approval',
         entityId: approval.id,
         after: { taskId, projectId, actionType: input.actionType, expiresAt },
       });
-      await this.d.notifications.notify(
+      await this.deps.notifications.notify(
         tx,
         deciders.map((userId) => ({
           userId,
@@ -109,7 +109,7 @@ export class ApprovalService {
           data: { approvalId: approval.id, taskId, projectId },
         })),
       );
-      await this.d.bus.publish(tx.em, APPROVAL_REQUESTED, {
+      await this.deps.bus.publish(tx.em, APPROVAL_REQUESTED, {
         approvalId: approval.id,
         projectId,
         requestedBy,
@@ -127,7 +127,7 @@ export class ApprovalService {
     notes?: string | null,
   ): Promise<Approval> {
     const approvalId = requireUuid(id);
-    const row = await this.d.db.one<ApprovalRow>(
+    const row = await this.deps.db.one<ApprovalRow>(
       sql`SELECT id, project_id, task_id, requested_by_id, status, action_type FROM approvals WHERE id = ${approvalId}::uuid`,
     );
     if (!row || !(await this.canRead(viewer, row))) throw new NotFoundError('Approval', approvalId);
@@ -135,7 +135,7 @@ export class ApprovalService {
     if (!(await this.mayDecide(viewer, row.project_id)))
       throw new ForbiddenError("Only admins and the project's owner or maintainers decide approvals");
     // An archived (or deleted) project's work is frozen: its requests wait until it is restored.
-    if (row.project_id) await this.d.projects.requireWritable(viewer, row.project_id, ProjectRole.VIEWER);
+    if (row.project_id) await this.deps.projects.requireWritable(viewer, row.project_id, ProjectRole.VIEWER);
 
     return inTransaction(scope, async (tx) => {
       // The project's status is checked again here: one archived since the check above is not decided either.
@@ -157,7 +157,7 @@ export class ApprovalService {
           { status: now?.expired ? 'EXPIRED' : now?.status },
         );
       }
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: `approval.${status === ApprovalStatus.APPROVED ? 'approve' : 'reject'}`,
         entityType: 'Approval',
         entityId: approvalId,
@@ -179,7 +179,7 @@ export class ApprovalService {
           RETURNING id, project_id, task_id, requested_by_id, status, action_type`,
       );
       for (const row of rows) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'approval.expire',
           entityType: 'Approval',
           entityId: row.id,
@@ -197,7 +197,7 @@ export class ApprovalService {
   private async afterDecision(tx: Scope, row: ApprovalRow, status: ApprovalStatus) {
     for (const hook of this.hooks.get(row.action_type) ?? []) await hook(tx, row, status);
     if (row.requested_by_id) {
-      await this.d.notifications.notify(tx, {
+      await this.deps.notifications.notify(tx, {
         userId: row.requested_by_id,
         type: NotificationType.APPROVAL,
         priority: status === ApprovalStatus.APPROVED ? NotificationPriority.NORMAL : NotificationPriority.HIGH,
@@ -205,7 +205,7 @@ export class ApprovalService {
         data: { approvalId: row.id, taskId: row.task_id, projectId: row.project_id, status },
       });
     }
-    await this.d.bus.publish(tx.em, APPROVAL_DECIDED, {
+    await this.deps.bus.publish(tx.em, APPROVAL_DECIDED, {
       approvalId: row.id,
       projectId: row.project_id,
       requestedBy: row.requested_by_id,
@@ -216,7 +216,7 @@ export class ApprovalService {
   async mayDecide(viewer: Viewer, projectId: string | null, scope?: EventScope): Promise<boolean> {
     if (viewer.serviceActor) return false;
     if (isHumanAdmin(viewer)) return true;
-    return projectId ? this.d.projects.policy.canDecide(viewer, projectId, scope) : false;
+    return projectId ? this.deps.projects.policy.canDecide(viewer, projectId, scope) : false;
   }
 
   private async canRead(
@@ -225,8 +225,8 @@ export class ApprovalService {
   ): Promise<boolean> {
     if (isHumanAdmin(viewer)) return true;
     if (row.requested_by_id === viewer.userId) return true;
-    if (row.project_id) return this.d.projects.policy.canRead(viewer, row.project_id);
-    return row.task_id ? (await this.d.tasks.access(viewer, row.task_id)) !== null : false;
+    if (row.project_id) return this.deps.projects.policy.canRead(viewer, row.project_id);
+    return row.task_id ? (await this.deps.tasks.access(viewer, row.task_id)) !== null : false;
   }
 
   /** Subscription filter: those who may decide (not the requester) hear of new requests. */
@@ -242,11 +242,11 @@ export class ApprovalService {
   /** SQL condition: approvals (aliased `t`) the viewer may read. */
   visible(viewer: Viewer): Sql {
     if (viewer.projectIds?.length)
-      return sql`(t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})`;
+      return sql`(t.project_id IS NOT NULL AND ${this.deps.projects.policy.visible(viewer, 't.project_id')})`;
     if (isHumanAdmin(viewer)) return sql`TRUE`;
     return sql`(t.requested_by_id = ${viewer.userId}::uuid
-      OR (t.project_id IS NOT NULL AND ${this.d.projects.policy.visible(viewer, 't.project_id')})
-      OR (t.project_id IS NULL AND EXISTS (SELECT 1 FROM tasks vt WHERE vt.id = t.task_id AND ${this.d.tasks.visible(viewer, 'vt')})))`;
+      OR (t.project_id IS NOT NULL AND ${this.deps.projects.policy.visible(viewer, 't.project_id')})
+      OR (t.project_id IS NULL AND EXISTS (SELECT 1 FROM tasks vt WHERE vt.id = t.task_id AND ${this.deps.tasks.visible(viewer, 'vt')})))`;
   }
 
   list(viewer: Viewer, fields: Iterable<string>, where: ApprovalWhere, page: PageArgs) {
@@ -260,7 +260,7 @@ export class ApprovalService {
                 SELECT 1 FROM project_members dm WHERE dm.project_id = t.project_id AND dm.user_id = ${viewer.userId}::uuid AND dm.role IN ('OWNER', 'MAINTAINER'))`
       : null;
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Approval),
         fields,

@@ -181,15 +181,15 @@ interface AttachmentRow {
  * (encrypt the volume), so the flag stays false.
  */
 export class AttachmentService {
-  constructor(private readonly d: AttachmentDeps) {}
+  constructor(private readonly deps: AttachmentDeps) {}
 
   get dir(): string {
-    return this.d.config.ATTACHMENTS_DIR;
+    return this.deps.config.ATTACHMENTS_DIR;
   }
 
   /** Where the bytes of an attachment go: `${PUBLIC_URL}/files/<id>`. */
   fileUrl(id: string): string {
-    return `${this.d.config.PUBLIC_URL.replace(/\/+$/, '')}/files/${id}`;
+    return `${this.deps.config.PUBLIC_URL.replace(/\/+$/, '')}/files/${id}`;
   }
 
   /** The download URL once the bytes arrived, else null. */
@@ -206,8 +206,8 @@ export class AttachmentService {
   /** A task's work may change: CONTRIBUTOR+ (or `min`), and its project, if any, is ACTIVE. */
   private async requireWritableTask(viewer: Viewer, taskId: string, min: ProjectRole) {
     if (viewer.role === Role.OBSERVER) throw new ForbiddenError('Observers cannot change anything');
-    const access = await this.d.taskPolicy.require(viewer, taskId, min);
-    if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, min);
+    const access = await this.deps.taskPolicy.require(viewer, taskId, min);
+    if (access.projectId) await this.deps.projects.requireWritable(viewer, access.projectId, min);
     return access;
   }
 
@@ -218,7 +218,7 @@ export class AttachmentService {
     input: CreateAttachmentInput,
   ): Promise<{ attachment: FileAttachment; uploadUrl: string }> {
     const taskId = requireUuid(input.taskId, 'taskId');
-    const { config } = this.d;
+    const { config } = this.deps;
     const mimeType = essence(input.mimeType);
     if (!config.ATTACHMENT_MIME_TYPES.includes(mimeType)) {
       throw new BadInputError(
@@ -254,7 +254,7 @@ export class AttachmentService {
         expiresAt: input.expiresAt ?? null,
       });
       a.storedName = a.storagePath = a.id;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'fileAttachment.create',
         entityType: 'FileAttachment',
         entityId: a.id,
@@ -266,7 +266,7 @@ export class AttachmentService {
   }
 
   private row(id: string): Promise<AttachmentRow | undefined> {
-    return this.d.db.one<AttachmentRow>(sql`
+    return this.deps.db.one<AttachmentRow>(sql`
       SELECT id, task_id, uploaded_by_id, stored_name, original_name, mime_type, size_bytes, sha256, uploaded_at, expires_at
         FROM file_attachments WHERE id = ${id}::uuid`);
   }
@@ -288,7 +288,7 @@ export class AttachmentService {
     const row = await this.row(id);
     const access =
       row && (!row.expires_at || row.expires_at > new Date())
-        ? await this.d.taskPolicy.access(viewer, row.task_id)
+        ? await this.deps.taskPolicy.access(viewer, row.task_id)
         : null;
     if (!row || !access) throw new NotFoundError('FileAttachment', id);
     if (!isHumanAdmin(viewer) && (viewer.serviceActor || row.uploaded_by_id !== viewer.userId)) {
@@ -297,7 +297,7 @@ export class AttachmentService {
     if (!isHumanAdmin(viewer) && !atLeast(access.role, ProjectRole.CONTRIBUTOR))
       throw new ForbiddenError("You may no longer change this task's work");
     if (access.projectId)
-      await this.d.projects.requireWritable(
+      await this.deps.projects.requireWritable(
         viewer,
         access.projectId,
         isHumanAdmin(viewer) ? ProjectRole.VIEWER : ProjectRole.CONTRIBUTOR,
@@ -334,7 +334,7 @@ export class AttachmentService {
         await syncDir(this.dir);
         a.sha256 = sha256;
         a.uploadedAt = new Date();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'fileAttachment.upload',
           entityType: 'FileAttachment',
           entityId: id,
@@ -344,7 +344,7 @@ export class AttachmentService {
       return { id, sha256, sizeBytes: size };
     } catch (err) {
       await rm(renamed ? final : temp, { force: true }).catch((e) =>
-        this.d.logger.warn({ err: e, module: 'work', attachment: id }, 'could not discard a refused upload'),
+        this.deps.logger.warn({ err: e, module: 'work', attachment: id }, 'could not discard a refused upload'),
       );
       throw err;
     }
@@ -391,14 +391,14 @@ export class AttachmentService {
     const id = rawId.toLowerCase();
     const row = await this.row(id);
     const readable = row?.uploaded_at && (!row.expires_at || row.expires_at > new Date());
-    if (!row || !readable || !(await this.d.taskPolicy.access(viewer, row.task_id)))
+    if (!row || !readable || !(await this.deps.taskPolicy.access(viewer, row.task_id)))
       throw new NotFoundError('FileAttachment', id);
     let file: FileHandle;
     try {
       file = await open(this.pathOf(row.stored_name), 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      this.d.logger.error({ module: 'work', attachment: id }, 'the file of an uploaded attachment is missing');
+      this.deps.logger.error({ module: 'work', attachment: id }, 'the file of an uploaded attachment is missing');
       throw new NotFoundError('FileAttachment', id);
     }
     const { size } = await file.stat();
@@ -409,7 +409,7 @@ export class AttachmentService {
   async delete(scope: Scope, viewer: Viewer, rawId: string): Promise<boolean> {
     const id = requireUuid(rawId);
     const row = await this.row(id);
-    const access = row ? await this.d.taskPolicy.access(viewer, row.task_id) : null;
+    const access = row ? await this.deps.taskPolicy.access(viewer, row.task_id) : null;
     if (!row || !access) throw new NotFoundError('FileAttachment', id);
     const own = !viewer.serviceActor && row.uploaded_by_id === viewer.userId;
     await this.requireWritableTask(viewer, row.task_id, own ? ProjectRole.CONTRIBUTOR : ProjectRole.MAINTAINER);
@@ -418,7 +418,7 @@ export class AttachmentService {
       const a = await tx.em.findOne(FileAttachment, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!a) throw new NotFoundError('FileAttachment', id);
       tx.em.remove(a);
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'fileAttachment.delete',
         entityType: 'FileAttachment',
         entityId: id,
@@ -453,7 +453,7 @@ export class AttachmentService {
                      CASE WHEN expires_at <= now() THEN 'EXPIRED' ELSE 'ABANDONED' END AS reason`,
         );
         for (const r of batch) {
-          this.d.audit.record(tx, {
+          this.deps.audit.record(tx, {
             action: 'fileAttachment.remove',
             entityType: 'FileAttachment',
             entityId: r.id,
@@ -508,7 +508,7 @@ export class AttachmentService {
   /** After the row is gone: a file that cannot be removed is logged, never resurrects the row. */
   private async removeFile(storedName: string): Promise<void> {
     await rm(this.pathOf(storedName), { force: true }).catch((err) =>
-      this.d.logger.error({ err, module: 'work', storedName }, 'could not remove the file of a removed attachment'),
+      this.deps.logger.error({ err, module: 'work', storedName }, 'could not remove the file of a removed attachment'),
     );
   }
 }

@@ -35,11 +35,11 @@ export interface Preference {
  * NotificationService.notify for every notification created without an explicit channel.
  */
 export class NotificationPreferenceService {
-  constructor(private readonly d: PreferenceDeps) {}
+  constructor(private readonly deps: PreferenceDeps) {}
 
   /** One entry per notification type, chosen or default. */
   async list(viewer: Viewer): Promise<Preference[]> {
-    const rows = await this.d.db.query<{ type: NotificationType; channels: NotificationChannel[] }>(
+    const rows = await this.deps.db.query<{ type: NotificationType; channels: NotificationChannel[] }>(
       sql`SELECT type, channels FROM notification_preferences WHERE user_id = ${viewer.userId}::uuid`,
     );
     const chosen = new Map(rows.map((r) => [r.type, r.channels]));
@@ -76,7 +76,7 @@ export class NotificationPreferenceService {
         // A PostgreSQL array literal: the ORM's execute would spread a JS array into a list (the values are enum names).
         [viewer.userId, type, `{${wanted.join(',')}}`],
       );
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'notification.preference',
         entityType: 'User',
         entityId: viewer.userId,

@@ -94,8 +94,8 @@ const snapshot = (n: Notification) => ({ status: n.status, readAt: n.readAt ?? n
 export class NotificationService {
   private readonly delivery: NotificationDelivery;
 
-  constructor(private readonly d: NotificationDeps) {
-    this.delivery = new NotificationDelivery(d);
+  constructor(private readonly deps: NotificationDeps) {
+    this.delivery = new NotificationDelivery(deps);
   }
 
   /**
@@ -108,7 +108,7 @@ export class NotificationService {
   async notify(tx: Scope, inputs: NotifyInput | NotifyInput[]): Promise<Notification[]> {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     if (!list.length) return [];
-    const channelsOf = await this.d.preferences.channelsFor(
+    const channelsOf = await this.deps.preferences.channelsFor(
       tx.em,
       list.filter((i) => !i.channel),
     );
@@ -120,7 +120,7 @@ export class NotificationService {
     const webhookTypes = [
       ...new Set(routes.filter((r) => r.channels.includes(NotificationChannel.WEBHOOK)).map((r) => r.input.type)),
     ];
-    const webhooksFor = await this.d.webhooks.activeIdsFor(tx.em, webhookTypes);
+    const webhooksFor = await this.deps.webhooks.activeIdsFor(tx.em, webhookTypes);
     const now = new Date();
     const created: Notification[] = [];
     for (const { input, channels } of routes) {
@@ -139,7 +139,7 @@ export class NotificationService {
       }
       created.push(primary!);
       if (primary!.channel === NotificationChannel.WEB && due) {
-        await this.d.bus.publish(tx.em, NOTIFICATION_RECEIVED, {
+        await this.deps.bus.publish(tx.em, NOTIFICATION_RECEIVED, {
           id: primary!.id,
           userId: input.userId,
         } satisfies NotificationReceived);
@@ -158,9 +158,9 @@ export class NotificationService {
     input: NotifyInput,
     channel: NotificationChannel,
     now: Date,
-    o: { primary: Notification | null; webhookId: string | null | undefined; live: boolean },
+    { primary, webhookId, live }: { primary: Notification | null; webhookId: string | null | undefined; live: boolean },
   ): Notification {
-    const unroutable = channel === NotificationChannel.WEBHOOK && o.webhookId === undefined;
+    const unroutable = channel === NotificationChannel.WEBHOOK && webhookId === undefined;
     return tx.em.create(Notification, {
       user: input.userId,
       title: input.title,
@@ -171,11 +171,11 @@ export class NotificationService {
       data: input.data ?? null,
       scheduledFor: input.scheduledFor ?? null,
       nextAttemptAt: input.scheduledFor ?? now,
-      deliveryStatus: o.live ? DeliveryStatus.SENT : unroutable ? DeliveryStatus.FAILED : DeliveryStatus.PENDING,
+      deliveryStatus: live ? DeliveryStatus.SENT : unroutable ? DeliveryStatus.FAILED : DeliveryStatus.PENDING,
       lastDeliveryError: unroutable ? `no active organisation webhook takes ${input.type} notifications` : null,
-      sentAt: o.live ? now : null,
-      primary: o.primary,
-      webhookId: o.webhookId ?? null,
+      sentAt: live ? now : null,
+      primary,
+      webhookId: webhookId ?? null,
     });
   }
 
@@ -188,7 +188,7 @@ export class NotificationService {
   ): Promise<Connection<Record<string, unknown>>> {
     const statuses = filter.status?.length ? filter.status : [NotificationStatus.UNREAD, NotificationStatus.READ];
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Notification),
         fields,
@@ -210,7 +210,7 @@ export class NotificationService {
 
   /** For each inbox notification id, its deliveries on further channels (oldest first). The ids are ones the viewer may read. */
   async deliveriesOf(ids: readonly string[]): Promise<DeliveryOnChannel[][]> {
-    const rows = await this.d.db.query<DeliveryOnChannel & { primaryId: string }>(sql`
+    const rows = await this.deps.db.query<DeliveryOnChannel & { primaryId: string }>(sql`
       SELECT id, primary_id AS "primaryId", channel, delivery_status AS "deliveryStatus", delivery_attempts AS "deliveryAttempts",
              last_delivery_error AS "lastDeliveryError", sent_at AS "sentAt"
         FROM notifications WHERE primary_id = ANY(${[...ids]}::uuid[]) ORDER BY id`);
@@ -221,7 +221,7 @@ export class NotificationService {
 
   /** How many of the viewer's due notifications are UNREAD. */
   async unreadCount(viewer: Viewer): Promise<number> {
-    const r = await this.d.db.one<{ n: number }>(
+    const r = await this.deps.db.one<{ n: number }>(
       sql`SELECT count(*)::int AS n FROM notifications t WHERE ${ownedBy(viewer.userId)} AND t.status = 'UNREAD' AND ${DUE}`,
     );
     return r?.n ?? 0;
@@ -245,7 +245,7 @@ export class NotificationService {
         [viewer.userId],
       );
       if (rows.length) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'notification.readAll',
           entityType: 'Notification',
           entityId: null,
@@ -288,7 +288,7 @@ export class NotificationService {
         })),
       );
       for (const n of created) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'notification.send',
           entityType: 'Notification',
           entityId: n.id,
@@ -339,7 +339,7 @@ export class NotificationService {
       change(n);
       const after = snapshot(n);
       if (before.status !== after.status || before.readAt !== after.readAt) {
-        this.d.audit.record(tx, { action, entityType: 'Notification', entityId: n.id, before, after });
+        this.deps.audit.record(tx, { action, entityType: 'Notification', entityId: n.id, before, after });
       }
       return n;
     });

@@ -91,7 +91,7 @@ export interface TaskDeps {
 }
 
 export class TaskService {
-  constructor(private readonly d: TaskDeps) {}
+  constructor(private readonly deps: TaskDeps) {}
 
   // ---------- reads ----------
 
@@ -99,7 +99,7 @@ export class TaskService {
   filter(viewer: Viewer, where: TaskWhere = {}): Sql {
     const search = where.search?.trim();
     return and([
-      this.d.policy.visible(viewer, 't'),
+      this.deps.policy.visible(viewer, 't'),
       where.projectId ? sql`t.project_id = ${requireUuid(where.projectId, 'projectId')}::uuid` : null,
       where.status?.length ? sql`t.status = ANY(${where.status}::task_status[])` : null,
       where.priority?.length ? sql`t.priority = ANY(${where.priority}::task_priority[])` : null,
@@ -134,7 +134,7 @@ export class TaskService {
     page: PageArgs,
   ): Promise<Connection<Record<string, unknown>>> {
     return paginate(
-      this.d.db,
+      this.deps.db,
       { model: readModel(Task), fields, where: this.filter(viewer, where ?? {}), sort: taskSort(order) },
       page,
     );
@@ -147,7 +147,7 @@ export class TaskService {
     days: number,
   ): Promise<{ day: string; kind: ActivityKind; count: number }[]> {
     const tasks = this.filter(viewer, projectId ? { projectId } : {});
-    return this.d.db.query(sql`
+    return this.deps.db.query(sql`
       WITH visible AS (SELECT t.id, t.status, t.created_at, t.completed_at FROM tasks t WHERE ${tasks}),
       events AS (
         SELECT created_at AS at, 'TASK_CREATED' AS kind FROM visible
@@ -164,14 +164,14 @@ export class TaskService {
 
   async create(scope: Scope, viewer: Viewer, input: CreateTaskInput): Promise<Task> {
     const projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
-    if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    if (projectId) await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     validateIntents(input.allowedIntents);
     if (projectId && input.allowedIntents?.length)
-      await this.d.projects.policy.require(viewer, projectId, ProjectRole.MAINTAINER);
+      await this.deps.projects.policy.require(viewer, projectId, ProjectRole.MAINTAINER);
     const priority = input.priority ?? TaskPriority.MEDIUM;
     checkEstimate(priority, input.estimatedMinutes);
     if (input.parentId) {
-      const parent = await this.d.policy.require(viewer, input.parentId, ProjectRole.CONTRIBUTOR);
+      const parent = await this.deps.policy.require(viewer, input.parentId, ProjectRole.CONTRIBUTOR);
       if (parent.projectId !== projectId)
         throw BadInputError.field('parentId', 'the parent task must be in the same project');
     }
@@ -197,7 +197,7 @@ export class TaskService {
       });
       for (const id of dependsOn) tx.em.create(TaskDependency, { task, dependsOn: id });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'task.create',
         entityType: 'Task',
         entityId: task.id,
@@ -239,7 +239,7 @@ export class TaskService {
   ): Promise<Connection<Record<string, unknown>>> {
     const where = and([sql`t.deleted_at IS NOT NULL`, projectId ? sql`t.project_id = ${projectId}::uuid` : null]);
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Task),
         fields,
@@ -262,7 +262,7 @@ export class TaskService {
       if (!t) throw new NotFoundError('Deleted task', taskId);
       t.deletedAt = null;
       t.deletedBy = null;
-      this.d.audit.record(tx, { action: 'task.restore', entityType: 'Task', entityId: taskId, after: snapshot(t) });
+      this.deps.audit.record(tx, { action: 'task.restore', entityType: 'Task', entityId: taskId, after: snapshot(t) });
       await this.publish(tx, taskId, t.project?.id ?? null);
       return t;
     });
@@ -275,7 +275,7 @@ export class TaskService {
    */
   async delete(scope: Scope, viewer: Viewer, id: string): Promise<boolean> {
     const taskId = requireUuid(id);
-    const access = await this.d.policy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
+    const access = await this.deps.policy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
     return inTransaction(scope, async (tx) => {
       const t = await tx.em.findOne(Task, taskId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!t) throw new NotFoundError('Task', taskId);
@@ -289,8 +289,8 @@ export class TaskService {
       const before = snapshot(t);
       t.deletedAt = new Date();
       t.deletedBy = tx.em.getReference(User, viewer.userId) as never;
-      this.d.audit.record(tx, { action: 'task.delete', entityType: 'Task', entityId: taskId, before });
-      await this.d.bus.publish(tx.em, TASK_DELETED, { taskId, projectId: access.projectId } satisfies TaskEvent);
+      this.deps.audit.record(tx, { action: 'task.delete', entityType: 'Task', entityId: taskId, before });
+      await this.deps.bus.publish(tx.em, TASK_DELETED, { taskId, projectId: access.projectId } satisfies TaskEvent);
       return true;
     });
   }
@@ -347,9 +347,9 @@ export class TaskService {
    * user (unique), and only the call that really assigned notifies and audits.
    */
   async assign(scope: Scope, viewer: Viewer, taskId: string, userId: string): Promise<Task> {
-    const access = await this.d.policy.require(viewer, requireUuid(taskId, 'taskId'), ProjectRole.CONTRIBUTOR);
+    const access = await this.deps.policy.require(viewer, requireUuid(taskId, 'taskId'), ProjectRole.CONTRIBUTOR);
     if (access.projectId) {
-      const [{ member }] = await this.d.db.query<{ member: boolean }>(
+      const [{ member }] = await this.deps.db.query<{ member: boolean }>(
         sql`SELECT EXISTS (SELECT 1 FROM project_members m JOIN users u ON u.id = m.user_id
                            WHERE m.project_id = ${access.projectId}::uuid AND m.user_id = ${requireUuid(userId, 'userId')}::uuid
                              AND u.status = 'ACTIVE' AND NOT u.is_blocked) AS member`,
@@ -368,8 +368,8 @@ export class TaskService {
       );
       if (!rows.length) return false; // already assigned: nothing happened
       if (t.status === TaskStatus.PENDING) t.status = TaskStatus.ASSIGNED;
-      this.d.audit.record(tx, { action: 'task.assign', entityType: 'Task', entityId: t.id, after: { userId } });
-      await this.d.notifications.notify(tx, {
+      this.deps.audit.record(tx, { action: 'task.assign', entityType: 'Task', entityId: t.id, after: { userId } });
+      await this.deps.notifications.notify(tx, {
         userId,
         type: NotificationType.STATUS,
         priority: t.priority === TaskPriority.CRITICAL ? NotificationPriority.HIGH : NotificationPriority.NORMAL,
@@ -391,7 +391,7 @@ export class TaskService {
         [t.id],
       );
       if (n === 0 && t.assignedAgents.length === 0 && t.status === TaskStatus.ASSIGNED) t.status = TaskStatus.PENDING;
-      this.d.audit.record(tx, { action: 'task.unassign', entityType: 'Task', entityId: t.id, before: { userId } });
+      this.deps.audit.record(tx, { action: 'task.unassign', entityType: 'Task', entityId: t.id, before: { userId } });
     });
   }
 
@@ -441,7 +441,7 @@ export class TaskService {
           [t.id, dependsOnId],
         );
         if (!rows.length) return false;
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'task.addDependency',
           entityType: 'Task',
           entityId: t.id,
@@ -467,7 +467,7 @@ export class TaskService {
         [t.id, dependsOnId],
       );
       if (!rows.length) return false;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'task.removeDependency',
         entityType: 'Task',
         entityId: t.id,
@@ -488,7 +488,7 @@ export class TaskService {
             RETURNING id, title, project_id)
          SELECT due.id AS task_id, due.title, due.project_id, a.user_id FROM due JOIN task_assignees a ON a.task_id = due.id AND a.active`,
       );
-      await this.d.notifications.notify(
+      await this.deps.notifications.notify(
         tx,
         rows.map((r) => ({
           userId: r.user_id,
@@ -519,8 +519,8 @@ export class TaskService {
     beforeLock?: (tx: Scope, access: TaskAccess) => Promise<void>,
   ): Promise<Task> {
     const taskId = requireUuid(id, 'taskId');
-    const access = await this.d.policy.require(viewer, taskId, min);
-    if (access.projectId) await this.d.projects.requireWritable(viewer, access.projectId, min);
+    const access = await this.deps.policy.require(viewer, taskId, min);
+    if (access.projectId) await this.deps.projects.requireWritable(viewer, access.projectId, min);
     return inTransaction(scope, async (tx) => {
       if (beforeLock) await beforeLock(tx, access);
       // PESSIMISTIC_WRITE is FOR UPDATE: a concurrent change waits its turn. (LockMode 4, used
@@ -530,14 +530,15 @@ export class TaskService {
       const before = snapshot(t);
       const changed = await apply(tx, t, access);
       if (changed === false) return t;
-      if (action) this.d.audit.record(tx, { action, entityType: 'Task', entityId: t.id, before, after: snapshot(t) });
+      if (action)
+        this.deps.audit.record(tx, { action, entityType: 'Task', entityId: t.id, before, after: snapshot(t) });
       await this.publish(tx, t.id, access.projectId);
       return t;
     });
   }
 
   private publish(tx: Scope, taskId: string, projectId: string | null) {
-    return this.d.bus.publish(tx.em, TASK_UPDATED, { taskId, projectId } satisfies TaskEvent);
+    return this.deps.bus.publish(tx.em, TASK_UPDATED, { taskId, projectId } satisfies TaskEvent);
   }
 
   /** Every id is a task of the same project (personal tasks: a personal task) that the viewer can see. */
@@ -545,8 +546,8 @@ export class TaskService {
     if (!ids.length) return;
     // Visibility matters for personal tasks: without it anyone's personal task could be made a
     // dependency by its id, and then read through Task.dependencies.
-    const rows = await this.d.db.query<{ id: string }>(
-      sql`SELECT t.id FROM tasks t WHERE t.id = ANY(${ids}::uuid[]) AND t.project_id IS NOT DISTINCT FROM ${projectId}::uuid AND ${this.d.policy.visible(viewer, 't')}`,
+    const rows = await this.deps.db.query<{ id: string }>(
+      sql`SELECT t.id FROM tasks t WHERE t.id = ANY(${ids}::uuid[]) AND t.project_id IS NOT DISTINCT FROM ${projectId}::uuid AND ${this.deps.policy.visible(viewer, 't')}`,
     );
     if (rows.length !== ids.length)
       throw BadInputError.field(field, 'every dependency must be an existing task of the same project');

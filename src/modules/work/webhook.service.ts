@@ -41,7 +41,7 @@ const snapshot = (w: Webhook) => ({ name: w.name, url: w.url, format: w.format, 
  * sees it. Deleting a webhook drops its pending deliveries with it.
  */
 export class WebhookService {
-  constructor(private readonly d: WebhookDeps) {}
+  constructor(private readonly deps: WebhookDeps) {}
 
   async create(scope: Scope, viewer: Viewer, input: CreateWebhookInput): Promise<{ webhook: Webhook; secret: string }> {
     const secret = newSecret();
@@ -55,9 +55,9 @@ export class WebhookService {
           secret: {} as SealedSecret,
           createdBy: viewer.serviceActor ? null : viewer.userId,
         });
-        webhook.secret = this.d.envelope.encrypt(secret, webhookSecretContext(webhook.id));
+        webhook.secret = this.deps.envelope.encrypt(secret, webhookSecretContext(webhook.id));
         await tx.em.flush();
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'webhook.create',
           entityType: 'Webhook',
           entityId: webhook.id,
@@ -74,7 +74,7 @@ export class WebhookService {
 
   list(fields: Iterable<string>, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
     return paginate(
-      this.d.db,
+      this.deps.db,
       { model: readModel(Webhook), fields, where: sql`true`, sort: { property: 'id', direction: 'ASC', type: 'uuid' } },
       page,
     );
@@ -85,7 +85,7 @@ export class WebhookService {
     return inTransaction(scope, async (tx) => {
       const webhook = await tx.em.findOne(Webhook, webhookId);
       if (!webhook) throw new NotFoundError('Webhook', webhookId);
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'webhook.delete',
         entityType: 'Webhook',
         entityId: webhook.id,
@@ -109,7 +109,7 @@ export class WebhookService {
 
   /** A webhook as its delivery needs it (null when it no longer exists). */
   async target(id: string): Promise<WebhookTarget | null> {
-    const row = await this.d.db.one<{
+    const row = await this.deps.db.one<{
       id: string;
       name: string;
       url: string;
@@ -124,7 +124,7 @@ export class WebhookService {
       url: row.url,
       format: row.format,
       isActive: row.is_active,
-      secret: this.d.envelope.decrypt(row.secret, webhookSecretContext(row.id)),
+      secret: this.deps.envelope.decrypt(row.secret, webhookSecretContext(row.id)),
     };
   }
 }
