@@ -22,106 +22,21 @@ export interface MetricSources {
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'steward_' });
-  const reg = [registry];
-
-  const requests = new Counter({
-    name: 'steward_graphql_requests_total',
-    help: 'GraphQL operations by operation name',
-    labelNames: ['operation'],
-    registers: reg,
-  });
-  const latency = new Histogram({
-    name: 'steward_graphql_request_duration_seconds',
-    help: 'GraphQL operation latency by operation name',
-    labelNames: ['operation'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: reg,
-  });
-  const errors = new Counter({
-    name: 'steward_graphql_errors_total',
-    help: 'GraphQL errors by extensions.code',
-    labelNames: ['code'],
-    registers: reg,
-  });
-  const events = new Counter({
-    name: 'steward_events_total',
-    help: "Bus events published (by this instance) and delivered (to this instance's handlers)",
-    labelNames: ['kind', 'topic'],
-    registers: reg,
-  });
-  const fanoutExecutions = new Counter({
-    name: 'steward_subscription_executions_total',
-    help: 'Subscription events executed (once per group of like subscribers, again per viewer only where the answer depends on the viewer)',
-    labelNames: ['topic'],
-    registers: reg,
-  });
-  const fanoutMessages = new Counter({
-    name: 'steward_subscription_messages_total',
-    help: 'Subscription messages sent to sockets',
-    labelNames: ['topic'],
-    registers: reg,
-  });
-  const jobs = new Counter({
-    name: 'steward_job_runs_total',
-    help: 'Scheduled job runs',
-    labelNames: ['job'],
-    registers: reg,
-  });
-  const jobFailures = new Counter({
-    name: 'steward_job_failures_total',
-    help: 'Scheduled job runs that failed',
-    labelNames: ['job'],
-    registers: reg,
-  });
-  const aiCalls = new Counter({
-    name: 'steward_ai_calls_total',
-    help: 'Metered AI calls by provider and status',
-    labelNames: ['provider', 'status'],
-    registers: reg,
-  });
-  const aiTokens = new Counter({
-    name: 'steward_ai_tokens_total',
-    help: 'Tokens of settled AI calls by provider and direction',
-    labelNames: ['provider', 'direction'],
-    registers: reg,
-  });
-  const aiSpend = new Counter({
-    name: 'steward_ai_spend_dollars_total',
-    help: 'Settled AI spend in dollars by provider',
-    labelNames: ['provider'],
-    registers: reg,
-  });
-
+  const {
+    requests,
+    latency,
+    errors,
+    events,
+    fanoutExecutions,
+    fanoutMessages,
+    jobs,
+    jobFailures,
+    aiCalls,
+    aiTokens,
+    aiSpend,
+  } = declareCounters([registry]);
   let sources: MetricSources | undefined;
-  new Gauge({
-    name: 'steward_websockets_open',
-    help: 'Open WebSocket connections',
-    registers: reg,
-    collect() {
-      this.set(sources?.webSockets() ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'steward_subscriptions_active',
-    help: 'Live GraphQL subscriptions over WebSocket',
-    registers: reg,
-    collect() {
-      this.set(sources?.subscriptions() ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'steward_db_pool_connections',
-    help: 'Read-path pg pool: total, idle and waiting clients',
-    labelNames: ['state'],
-    registers: reg,
-    collect() {
-      const p = sources?.pool();
-      if (!p) return;
-      this.set({ state: 'total' }, p.total);
-      this.set({ state: 'idle' }, p.idle);
-      this.set({ state: 'waiting' }, p.waiting);
-    },
-  });
+  declareSourceGauges([registry], () => sources);
 
   const onEvent: EventCounter = (kind, topic) => events.inc({ kind, topic });
   const onFanout: FanoutCounter = (kind, topic, n) =>
@@ -189,4 +104,86 @@ export async function serveMetrics(metrics: Metrics, res: ServerResponse) {
   const text = await metrics.registry.metrics();
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
   res.end(text);
+}
+
+/** Steward's counters and histograms, registered on `registers` (never prom-client's global registry). */
+function declareCounters(registers: Registry[]) {
+  const counter = <Label extends string>(name: string, help: string, labelNames: Label[]) =>
+    new Counter<Label>({ name, help, labelNames, registers });
+  const requests = counter('steward_graphql_requests_total', 'GraphQL operations by operation name', ['operation']);
+  const latency = new Histogram({
+    name: 'steward_graphql_request_duration_seconds',
+    help: 'GraphQL operation latency by operation name',
+    labelNames: ['operation'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const errors = counter('steward_graphql_errors_total', 'GraphQL errors by extensions.code', ['code']);
+  const events = counter(
+    'steward_events_total',
+    "Bus events published (by this instance) and delivered (to this instance's handlers)",
+    ['kind', 'topic'],
+  );
+  const fanoutExecutions = counter(
+    'steward_subscription_executions_total',
+    'Subscription events executed (once per group of like subscribers, again per viewer only where the answer depends on the viewer)',
+    ['topic'],
+  );
+  const fanoutMessages = counter('steward_subscription_messages_total', 'Subscription messages sent to sockets', [
+    'topic',
+  ]);
+  const jobs = counter('steward_job_runs_total', 'Scheduled job runs', ['job']);
+  const jobFailures = counter('steward_job_failures_total', 'Scheduled job runs that failed', ['job']);
+  const aiCalls = counter('steward_ai_calls_total', 'Metered AI calls by provider and status', ['provider', 'status']);
+  const aiTokens = counter('steward_ai_tokens_total', 'Tokens of settled AI calls by provider and direction', [
+    'provider',
+    'direction',
+  ]);
+  const aiSpend = counter('steward_ai_spend_dollars_total', 'Settled AI spend in dollars by provider', ['provider']);
+  return {
+    requests,
+    latency,
+    errors,
+    events,
+    fanoutExecutions,
+    fanoutMessages,
+    jobs,
+    jobFailures,
+    aiCalls,
+    aiTokens,
+    aiSpend,
+  };
+}
+
+/** Gauges read at scrape time from the sources the app sets once it runs (zero, or absent, before). */
+function declareSourceGauges(registers: Registry[], sources: () => MetricSources | undefined): void {
+  new Gauge({
+    name: 'steward_websockets_open',
+    help: 'Open WebSocket connections',
+    registers,
+    collect() {
+      this.set(sources()?.webSockets() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'steward_subscriptions_active',
+    help: 'Live GraphQL subscriptions over WebSocket',
+    registers,
+    collect() {
+      this.set(sources()?.subscriptions() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'steward_db_pool_connections',
+    help: 'Read-path pg pool: total, idle and waiting clients',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const p = sources()?.pool();
+      if (!p) return;
+      this.set({ state: 'total' }, p.total);
+      this.set({ state: 'idle' }, p.idle);
+      this.set({ state: 'waiting' }, p.waiting);
+    },
+  });
 }

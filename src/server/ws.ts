@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { GraphQLError, GraphQLSchema } from 'graphql';
 import { CloseCode, handleProtocols } from 'graphql-ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -65,48 +65,15 @@ export function attachWebSocket(
     metrics,
   });
 
-  // The sockets' listeners are shared functions (`this` is the socket), not closures per
-  // socket: with tens of thousands of sockets, memory per socket is what counts.
-  function onError(this: WebSocket, err: Error) {
-    // ws closes a socket that breaks the protocol (a message over maxPayload: 1009, bad
-    // framing) by itself, then emits 'error': the client's doing, logged as such.
-    logger.warn({ module: 'ws', reason: err.message }, 'websocket closed: the client broke the protocol');
-  }
-  function onPong(this: WebSocket) {
-    states.get(this)!.alive = true;
-  }
-  function onMessage(this: WebSocket, data: RawData) {
-    const state = states.get(this)!;
-    state.alive = true;
-    state.adapter.received?.(String(data)).catch((err) => {
-      logger.error({ err, module: 'ws' }, 'websocket message handling failed');
-      this.close(CloseCode.InternalServerError, 'Internal server error');
-    });
-  }
-  function onClose(this: WebSocket, code: number, reason: Buffer) {
-    void states.get(this)!.closed(code, String(reason));
-  }
-
+  const listeners = sharedListeners(states, logger);
   wss.on('connection', (socket, request) => {
-    const meta = requestMeta(request);
-    const adapter = new SocketAdapter(socket);
-    const state: SocketState = {
-      subscriptions: 0,
-      socket,
-      adapter,
-      alive: true,
-      pingedAt: 0,
-      expiresAt: Infinity,
-      meta,
-      requestIdGiven: meta.requestId === request.headers['x-request-id'],
-      closed: async () => {},
-    };
+    const state = newSocketState(socket, request);
     states.set(socket, state);
-    socket.on('error', onError);
-    socket.on('pong', onPong);
-    socket.on('message', onMessage);
-    socket.on('close', onClose);
-    state.closed = protocol.opened(adapter, { state });
+    socket.on('error', listeners.onError);
+    socket.on('pong', listeners.onPong);
+    socket.on('message', listeners.onMessage);
+    socket.on('close', listeners.onClose);
+    state.closed = protocol.opened(state.adapter, { state });
   });
 
   const stopKeepAlive = startKeepAlive(wss, states, config.WS_KEEPALIVE_MS, (state, now) =>
@@ -129,5 +96,48 @@ export function attachWebSocket(
       for (const client of wss.clients) client.close(1001, 'Server shutting down');
       await new Promise<void>((r) => wss.close(() => r()));
     },
+  };
+}
+
+/**
+ * The sockets' listeners: shared functions (`this` is the socket), not closures per
+ * socket — with tens of thousands of sockets, memory per socket is what counts.
+ */
+function sharedListeners(states: WeakMap<WebSocket, SocketState>, logger: Runtime['logger']) {
+  function onError(this: WebSocket, err: Error) {
+    // ws closes a socket that breaks the protocol (a message over maxPayload: 1009, bad
+    // framing) by itself, then emits 'error': the client's doing, logged as such.
+    logger.warn({ module: 'ws', reason: err.message }, 'websocket closed: the client broke the protocol');
+  }
+  function onPong(this: WebSocket) {
+    states.get(this)!.alive = true;
+  }
+  function onMessage(this: WebSocket, data: RawData) {
+    const state = states.get(this)!;
+    state.alive = true;
+    state.adapter.received?.(String(data)).catch((err) => {
+      logger.error({ err, module: 'ws' }, 'websocket message handling failed');
+      this.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+  }
+  function onClose(this: WebSocket, code: number, reason: Buffer) {
+    void states.get(this)!.closed(code, String(reason));
+  }
+  return { onError, onPong, onMessage, onClose };
+}
+
+/** A socket's state before connection_init: no viewer yet, the upgrade request's id kept when the client sent one. */
+function newSocketState(socket: WebSocket, request: IncomingMessage): SocketState {
+  const meta = requestMeta(request);
+  return {
+    subscriptions: 0,
+    socket,
+    adapter: new SocketAdapter(socket),
+    alive: true,
+    pingedAt: 0,
+    expiresAt: Infinity,
+    meta,
+    requestIdGiven: meta.requestId === request.headers['x-request-id'],
+    closed: async () => {},
   };
 }

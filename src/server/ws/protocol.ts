@@ -7,7 +7,7 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
-import { makeServer } from 'graphql-ws';
+import { makeServer, type ServerOptions } from 'graphql-ws';
 import type { WebSocket } from 'ws';
 
 import { TopicSource } from '../../events/subscription.js';
@@ -20,6 +20,9 @@ import type { Metrics } from '../metrics.js';
 import type { DocumentCache } from './documents.js';
 import type { Revocations } from './revocations.js';
 import { UntilEnded, type Extra } from './socket.js';
+
+type Options = ServerOptions<Record<string, unknown> | undefined, Extra>;
+type Operations = WeakMap<object, { id: string; socket: WebSocket; arrived: bigint }>;
 
 export interface ProtocolDeps {
   schema: GraphQLSchema;
@@ -39,80 +42,19 @@ export interface ProtocolDeps {
  * Every operation goes through the same parse options, validation rules and cost check
  * as HTTP; subscriptions are delivered by the fan-out (../fanout.ts).
  */
-export function createProtocol({
-  schema,
-  runtime,
-  limits,
-  documents,
-  revocations,
-  fanout,
-  format,
-  metrics,
-}: ProtocolDeps) {
-  const { config, services, logger } = runtime;
+export function createProtocol(deps: ProtocolDeps) {
+  const { schema, runtime, revocations, fanout, format, metrics } = deps;
+  const { config, logger } = runtime;
   // Each operation by its context: graphql-ws hands `subscribe` and `onOperation` the
   // execution arguments only; the fan-out needs the socket and the client's operation id,
   // /metrics the time the operation arrived.
-  const operations = new WeakMap<object, { id: string; socket: WebSocket; arrived: bigint }>();
+  const operations: Operations = new WeakMap();
 
   return makeServer<Record<string, unknown> | undefined, Extra>({
     schema,
     connectionInitWaitTimeout: config.WS_INIT_TIMEOUT_MS,
-    onConnect: async (ctx) => {
-      const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-      let viewer: Viewer | null = null;
-      try {
-        viewer = await services.authenticator.fromAuthorization(typeof auth === 'string' ? auth : null);
-      } catch (err) {
-        if (!(err instanceof AppError)) logger.error({ err }, 'websocket authentication failed');
-      }
-      if (!viewer) return false; // graphql-ws closes with 4403 Forbidden
-      // The token has done its work; graphql-ws would keep it for the socket's life (memory per socket).
-      (ctx as { connectionParams?: unknown }).connectionParams = undefined;
-      const state = ctx.extra.state;
-      state.viewer = viewer;
-      return revocations.add(state);
-    },
-    onSubscribe: (ctx, id, payload) => {
-      const started = process.hrtime.bigint();
-      const state = ctx.extra.state;
-      if (state.subscriptions >= config.WS_MAX_SUBSCRIPTIONS) {
-        return [
-          new GraphQLError(`At most ${config.WS_MAX_SUBSCRIPTIONS} operations per connection`, {
-            extensions: { code: 'RATE_LIMITED' },
-          }),
-        ];
-      }
-      const prepared = documents.prepare(payload.query);
-      if (!('kind' in prepared)) return prepared as readonly GraphQLError[];
-      const document = prepared as DocumentNode;
-      try {
-        limits.assertCost(schema, document, payload.variables ?? undefined, payload.operationName);
-      } catch (err) {
-        return [err as GraphQLError];
-      }
-      if (!getOperationAST(document, payload.operationName)) {
-        return [
-          new GraphQLError('Unable to identify the operation', {
-            extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
-          }),
-        ];
-      }
-      state.subscriptions++;
-      const contextValue = createContext(
-        runtime,
-        state.viewer!,
-        state.requestIdGiven ? state.meta : { ...state.meta, requestId: randomUUID() },
-      );
-      operations.set(contextValue, { id, socket: state.socket, arrived: started });
-      return {
-        schema,
-        document,
-        variableValues: payload.variables,
-        operationName: payload.operationName,
-        contextValue,
-      };
-    },
+    onConnect: authenticateOnConnect(deps),
+    onSubscribe: prepareOnSubscribe(deps, operations),
     // Subscriptions: graphql-js resolves the root field (arguments, @Allow rule, the
     // field's TopicSource) and the fan-out delivers; graphql-ws keeps the protocol and the
     // lifecycle through a stream that ends when the client completes or disconnects.
@@ -159,4 +101,76 @@ export function createProtocol({
     },
     onClose: (ctx) => revocations.remove(ctx.extra.state),
   });
+}
+
+/** connection_init: the socket's viewer from `{ authorization: "Bearer …" }`, or a refusal (4403). */
+function authenticateOnConnect({ runtime, revocations }: ProtocolDeps): NonNullable<Options['onConnect']> {
+  const { services, logger } = runtime;
+  return async (ctx) => {
+    const auth = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+    let viewer: Viewer | null = null;
+    try {
+      viewer = await services.authenticator.fromAuthorization(typeof auth === 'string' ? auth : null);
+    } catch (err) {
+      if (!(err instanceof AppError)) logger.error({ err }, 'websocket authentication failed');
+    }
+    if (!viewer) return false; // graphql-ws closes with 4403 Forbidden
+    // The token has done its work; graphql-ws would keep it for the socket's life (memory per socket).
+    (ctx as { connectionParams?: unknown }).connectionParams = undefined;
+    const state = ctx.extra.state;
+    state.viewer = viewer;
+    return revocations.add(state);
+  };
+}
+
+/**
+ * subscribe: the per-connection cap, the cached parse and validation, the cost check and
+ * the operation's own context (the socket's request id, or a fresh one when the client
+ * gave none), remembered for the fan-out and /metrics.
+ */
+function prepareOnSubscribe(
+  { schema, runtime, limits, documents }: ProtocolDeps,
+  operations: Operations,
+): NonNullable<Options['onSubscribe']> {
+  const { config } = runtime;
+  return (ctx, id, payload) => {
+    const started = process.hrtime.bigint();
+    const state = ctx.extra.state;
+    if (state.subscriptions >= config.WS_MAX_SUBSCRIPTIONS) {
+      return [
+        new GraphQLError(`At most ${config.WS_MAX_SUBSCRIPTIONS} operations per connection`, {
+          extensions: { code: 'RATE_LIMITED' },
+        }),
+      ];
+    }
+    const prepared = documents.prepare(payload.query);
+    if (!('kind' in prepared)) return prepared as readonly GraphQLError[];
+    const document = prepared as DocumentNode;
+    try {
+      limits.assertCost(schema, document, payload.variables ?? undefined, payload.operationName);
+    } catch (err) {
+      return [err as GraphQLError];
+    }
+    if (!getOperationAST(document, payload.operationName)) {
+      return [
+        new GraphQLError('Unable to identify the operation', {
+          extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+        }),
+      ];
+    }
+    state.subscriptions++;
+    const contextValue = createContext(
+      runtime,
+      state.viewer!,
+      state.requestIdGiven ? state.meta : { ...state.meta, requestId: randomUUID() },
+    );
+    operations.set(contextValue, { id, socket: state.socket, arrived: started });
+    return {
+      schema,
+      document,
+      variableValues: payload.variables,
+      operationName: payload.operationName,
+      contextValue,
+    };
+  };
 }

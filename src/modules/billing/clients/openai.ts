@@ -58,67 +58,12 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
       onEvent?: (delta: ChatDelta) => void,
     ): Promise<ChatResult> {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
-        const pt = req.passThrough;
-        const body = {
-          model: req.model,
-          messages: (pt?.messages ??
-            req.messages.map((m) => ({
-              role: m.role,
-              content: m.content,
-            }))) as OpenAI.Chat.ChatCompletionMessageParam[],
-          stream: true as const,
-          stream_options: { include_usage: true },
-          ...(official ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens }),
-          ...(pt?.tools ? { tools: pt.tools as OpenAI.Chat.ChatCompletionTool[] } : {}),
-          ...(pt?.toolChoice !== undefined
-            ? { tool_choice: pt.toolChoice as OpenAI.Chat.ChatCompletionToolChoiceOption }
-            : {}),
-          ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}),
-          ...(pt?.topP !== undefined ? { top_p: pt.topP } : {}),
-          ...(pt?.stop !== undefined ? { stop: pt.stop } : {}),
-          ...(pt?.user !== undefined ? { user: pt.user } : {}),
-        };
-        const stream = await client.chat.completions.create(body, { signal, timeout: req.timeoutMs, maxRetries: 0 });
-        let content = '';
-        let model = req.model;
-        let finishReason: string | undefined;
-        const tools: ToolCall[] = [];
-        let usage: { prompt_tokens: number; completion_tokens: number } | null | undefined;
-        for await (const chunk of stream) {
-          if (chunk.model) model = chunk.model;
-          const choice = chunk.choices?.[0];
-          const delta = choice?.delta?.content;
-          if (delta) {
-            content += delta;
-            onDelta?.(delta);
-          }
-          const calls = choice?.delta?.tool_calls;
-          if (calls?.length) {
-            for (const c of calls) {
-              const t = (tools[c.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
-              if (c.id) t.id = c.id;
-              if (c.function?.name) t.function.name += c.function.name;
-              if (c.function?.arguments) t.function.arguments += c.function.arguments;
-            }
-          }
-          if (delta || calls?.length)
-            onEvent?.({
-              ...(delta ? { text: delta } : {}),
-              ...(calls?.length ? { toolCalls: calls as ChatDelta['toolCalls'] } : {}),
-            });
-          if (choice?.finish_reason) finishReason = choice.finish_reason;
-          if (chunk.usage) usage = chunk.usage;
-        }
-        const toolText = tools.map((t) => t.function.name + t.function.arguments).join('');
-        return {
-          content,
-          promptTokens: usage?.prompt_tokens ?? countPromptTokens(req.messages),
-          completionTokens: usage?.completion_tokens ?? countTokens(content + toolText),
-          model,
-          finishReason,
-          ...(tools.length ? { toolCalls: tools.filter(Boolean) } : {}),
-          usageReported: !!usage,
-        };
+        const stream = await client.chat.completions.create(chatBody(req, official), {
+          signal,
+          timeout: req.timeoutMs,
+          maxRetries: 0,
+        });
+        return readChatStream(stream, req, onDelta, onEvent);
       });
     },
 
@@ -147,5 +92,81 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
         await client.models.list({ signal, timeout: timeoutMs, maxRetries: 0 });
       });
     },
+  };
+}
+
+/**
+ * The Chat Completions request: Steward's own messages, or the gateway's pass-through as
+ * given; OpenAI's own API takes `max_completion_tokens`, compatible servers `max_tokens`.
+ */
+function chatBody(req: ChatRequest, official: boolean): OpenAI.Chat.ChatCompletionCreateParamsStreaming {
+  const pt = req.passThrough;
+  return {
+    model: req.model,
+    messages: (pt?.messages ??
+      req.messages.map((m) => ({
+        role: m.role,
+        content: m.content,
+      }))) as OpenAI.Chat.ChatCompletionMessageParam[],
+    stream: true as const,
+    stream_options: { include_usage: true },
+    ...(official ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens }),
+    ...(pt?.tools ? { tools: pt.tools as OpenAI.Chat.ChatCompletionTool[] } : {}),
+    ...(pt?.toolChoice !== undefined
+      ? { tool_choice: pt.toolChoice as OpenAI.Chat.ChatCompletionToolChoiceOption }
+      : {}),
+    ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}),
+    ...(pt?.topP !== undefined ? { top_p: pt.topP } : {}),
+    ...(pt?.stop !== undefined ? { stop: pt.stop } : {}),
+    ...(pt?.user !== undefined ? { user: pt.user } : {}),
+  };
+}
+
+/** Text and tool calls assembled from the streamed chunks; token counts estimated when the endpoint sent no usage. */
+async function readChatStream(
+  stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>,
+  req: ChatRequest,
+  onDelta?: (text: string) => void,
+  onEvent?: (delta: ChatDelta) => void,
+): Promise<ChatResult> {
+  let content = '';
+  let model = req.model;
+  let finishReason: string | undefined;
+  const tools: ToolCall[] = [];
+  let usage: { prompt_tokens: number; completion_tokens: number } | null | undefined;
+  for await (const chunk of stream) {
+    if (chunk.model) model = chunk.model;
+    const choice = chunk.choices?.[0];
+    const delta = choice?.delta?.content;
+    if (delta) {
+      content += delta;
+      onDelta?.(delta);
+    }
+    const calls = choice?.delta?.tool_calls;
+    if (calls?.length) {
+      for (const c of calls) {
+        const t = (tools[c.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+        if (c.id) t.id = c.id;
+        if (c.function?.name) t.function.name += c.function.name;
+        if (c.function?.arguments) t.function.arguments += c.function.arguments;
+      }
+    }
+    if (delta || calls?.length)
+      onEvent?.({
+        ...(delta ? { text: delta } : {}),
+        ...(calls?.length ? { toolCalls: calls as ChatDelta['toolCalls'] } : {}),
+      });
+    if (choice?.finish_reason) finishReason = choice.finish_reason;
+    if (chunk.usage) usage = chunk.usage;
+  }
+  const toolText = tools.map((t) => t.function.name + t.function.arguments).join('');
+  return {
+    content,
+    promptTokens: usage?.prompt_tokens ?? countPromptTokens(req.messages),
+    completionTokens: usage?.completion_tokens ?? countTokens(content + toolText),
+    model,
+    finishReason,
+    ...(tools.length ? { toolCalls: tools.filter(Boolean) } : {}),
+    usageReported: !!usage,
   };
 }
