@@ -37,4 +37,24 @@ export default tseslint.config(
     },
   },
   { files: ['dashboard/src/**/*.ts', 'graphiql/src/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
+  {
+    // A function over 80 lines usually does several jobs: split it into named pieces. One that is
+    // a single job (a long statement, a list) says why beside an eslint-disable comment.
+    files: ['src/**/*.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },
+  },
+  {
+    // TODO(lead): merge — files other branches change at the same time; drop this block once they are merged and split.
+    files: [
+      'src/modules/billing/metering.service.ts',
+      'src/modules/billing/quota.service.ts',
+      'src/modules/gateway/**',
+      'src/modules/mcp/**',
+      'src/modules/ai/conversation*',
+      'src/modules/ai/governance.ts',
+      'src/modules/audit/**',
+      'src/shared/token-scopes.ts',
+    ],
+    rules: { 'max-lines-per-function': 'off' },
+  },
 );
