@@ -57,6 +57,7 @@ const dashboardInputs = [
   'dashboard/generated',
   'dashboard/index.html',
   'dashboard/usage.html',
+  'dashboard/common.css',
   'package-lock.json',
 ];
 const dashboardOutputs = [
@@ -64,6 +65,7 @@ const dashboardOutputs = [
   'dist/dashboard/usage.js',
   'dist/dashboard/index.html',
   'dist/dashboard/usage.html',
+  'dist/dashboard/common.css',
 ];
 if (force || newest(dashboardInputs) > Math.min(...dashboardOutputs.map(mtime))) {
   const { build } = await import('esbuild');
@@ -77,7 +79,8 @@ if (force || newest(dashboardInputs) > Math.min(...dashboardOutputs.map(mtime)))
     outdir: at('dist/dashboard'),
   });
   mkdirSync(at('dist/dashboard'), { recursive: true });
-  for (const page of ['index.html', 'usage.html']) copyFileSync(at(`dashboard/${page}`), at(`dist/dashboard/${page}`));
+  for (const page of ['index.html', 'usage.html', 'common.css'])
+    copyFileSync(at(`dashboard/${page}`), at(`dist/dashboard/${page}`));
 }
 
 // GraphiQL's bundle decides for itself whether anything changed (graphiql/build.mjs).

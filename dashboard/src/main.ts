@@ -3,8 +3,7 @@
  * Plain DOM, no framework; the operations are the typed documents codegen generates
  * from dashboard/operations/*.graphql.
  */
-import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
-import { createClient, type Client } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 
 import {
   DashApprovalDecidedDocument,
@@ -13,7 +12,6 @@ import {
   DashAwaitingDocument,
   DashContainerStatusChangedDocument,
   DashCostAlertTriggeredDocument,
-  DashLoginDocument,
   DashNotificationReceivedDocument,
   DashRejectDocument,
   DashSnapshotDocument,
@@ -22,14 +20,8 @@ import {
   type DashCostAlertFragment,
   type DashNotificationFragment,
 } from '../generated/graphql.js';
+import { $, connectLive, el, http, onSignIn, type Doc } from './session.js';
 
-type Doc<R, V> = DocumentTypeDecoration<R, V> & { toString(): string };
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-const graphqlUrl = new URL('/graphql', location.href).toString();
-const wsUrl = graphqlUrl.replace(/^http/, 'ws');
-
-let token = '';
 let ws: Client | undefined;
 const state = {
   approvals: new Map<string, DashApprovalFragment>(),
@@ -37,18 +29,6 @@ const state = {
   containers: new Map<string, DashContainerFragment>(),
   notifications: new Map<string, DashNotificationFragment>(),
 };
-
-/** One operation over HTTP; throws the first error's message. */
-async function http<R, V>(doc: Doc<R, V>, variables?: V): Promise<R> {
-  const res = await fetch(graphqlUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query: doc.toString(), variables }),
-  });
-  const body = (await res.json()) as { data?: R; errors?: { message: string }[] };
-  if (body.errors?.length || !body.data) throw new Error(body.errors?.[0]?.message ?? `HTTP ${res.status}`);
-  return body.data;
-}
 
 /** One subscription over the shared socket. */
 function live<R>(doc: Doc<R, Record<string, never>>, onData: (data: R) => void) {
@@ -58,12 +38,6 @@ function live<R>(doc: Doc<R, Record<string, never>>, onData: (data: R) => void) 
   );
 }
 
-const el = (tag: string, props: Record<string, string> = {}, ...children: (Node | string)[]) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) e.setAttribute(k, v);
-  e.append(...children);
-  return e;
-};
 const when = (iso: string) => new Date(iso).toLocaleString();
 
 function renderList<T>(id: string, items: T[], card: (item: T) => HTMLElement, empty: string) {
@@ -173,24 +147,7 @@ async function start() {
   $('board').hidden = false;
   render();
 
-  const status = $('state');
-  ws = createClient({
-    url: wsUrl,
-    connectionParams: { authorization: `Bearer ${token}` },
-    retryAttempts: Infinity,
-    on: {
-      connected: () => {
-        status.textContent = 'live';
-        status.className = 'live';
-        document.body.dataset.live = 'true';
-      },
-      closed: () => {
-        status.textContent = 'reconnecting…';
-        status.className = '';
-        delete document.body.dataset.live;
-      },
-    },
-  });
+  ws = connectLive();
   live(DashApprovalRequestedDocument, () => void refreshApprovals());
   live(DashApprovalDecidedDocument, (d) => {
     if (state.approvals.delete(d.approvalDecided.id)) render();
@@ -209,17 +166,4 @@ async function start() {
   });
 }
 
-$('signin').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  $('error').textContent = '';
-  try {
-    const r = await http(DashLoginDocument, {
-      input: { login: $<HTMLInputElement>('login').value, password: $<HTMLInputElement>('password').value },
-    });
-    token = r.login.accessToken;
-    $('who').textContent = `${r.login.user.username} (${r.login.user.role})`;
-    await start();
-  } catch (err) {
-    $('error').textContent = (err as Error).message;
-  }
-});
+onSignIn(start);

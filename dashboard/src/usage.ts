@@ -7,48 +7,19 @@
  * What each viewer sees is what usageReport shows them (admins all, project owners and
  * maintainers their projects, everyone their own calls).
  */
-import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from 'chart.js';
-import { createClient, type Client } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 
-import {
-  DashLoginDocument,
-  UsagePageDocument,
-  UsageRecordedDocument,
-  type UsagePageQuery,
-} from '../generated/graphql.js';
+import { UsagePageDocument, UsageRecordedDocument, type UsagePageQuery } from '../generated/graphql.js';
+import { $, connectLive, el, http, onSignIn } from './session.js';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Legend, Tooltip);
-
-type Doc<R, V> = DocumentTypeDecoration<R, V> & { toString(): string };
 
 const DAYS = 30;
 const PALETTE = ['#3b6ea8', '#e07b39', '#4e9a62', '#b8467a', '#7a5cc2', '#c9a227', '#3aa3a3', '#8c6d4f'];
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-const graphqlUrl = new URL('/graphql', location.href).toString();
-
-let token = '';
 let ws: Client | undefined;
 let chart: Chart<'bar', number[], string> | undefined;
-
-async function http<R, V>(doc: Doc<R, V>, variables?: V): Promise<R> {
-  const res = await fetch(graphqlUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query: doc.toString(), variables }),
-  });
-  const body = (await res.json()) as { data?: R; errors?: { message: string }[] };
-  if (body.errors?.length || !body.data) throw new Error(body.errors?.[0]?.message ?? `HTTP ${res.status}`);
-  return body.data;
-}
-
-const el = (tag: string, props: Record<string, string> = {}, ...children: (Node | string)[]) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) e.setAttribute(k, v);
-  e.append(...children);
-  return e;
-};
 
 /** Exact decimal dollars ("0.012300") as cents-rounded text; sums in micro-dollars, never floats of floats. */
 const micros = (usd: string) => {
@@ -265,41 +236,11 @@ async function start() {
   $('signin').hidden = true;
   $('usage').hidden = false;
   await refresh();
-  const status = $('state');
-  ws = createClient({
-    url: graphqlUrl.replace(/^http/, 'ws'),
-    connectionParams: { authorization: `Bearer ${token}` },
-    retryAttempts: Infinity,
-    on: {
-      connected: () => {
-        status.textContent = 'live';
-        status.className = 'live';
-        document.body.dataset.live = 'true';
-      },
-      closed: () => {
-        status.textContent = 'reconnecting…';
-        status.className = '';
-        delete document.body.dataset.live;
-      },
-    },
-  });
+  ws = connectLive();
   ws.subscribe(
     { query: UsageRecordedDocument.toString() },
     { next: () => void refresh().catch((e) => console.error(e)), error: (e) => console.error(e), complete: () => {} },
   );
 }
 
-$('signin').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  $('error').textContent = '';
-  try {
-    const r = await http(DashLoginDocument, {
-      input: { login: $<HTMLInputElement>('login').value, password: $<HTMLInputElement>('password').value },
-    });
-    token = r.login.accessToken;
-    $('who').textContent = `${r.login.user.username} (${r.login.user.role})`;
-    await start();
-  } catch (err) {
-    $('error').textContent = (err as Error).message;
-  }
-});
+onSignIn(start);

@@ -21,19 +21,24 @@ const FILES: Record<string, string> = {
   '/app.js': 'app.js',
   '/usage': 'usage.html',
   '/usage.js': 'usage.js',
+  '/common.css': 'common.css',
 };
-const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8' };
+const TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
 
 /**
  * GET /dashboard (and /dashboard/usage, the Usage page): the live dashboard bundled by `npm run build:dashboard` into
- * dist/dashboard/ (no CDN: the page and its one script are served from here). Read on
+ * dist/dashboard/ (no CDN: the pages, their scripts and their shared stylesheet are served from here). Read on
  * each request, so a rebuild needs no restart; 503 when it was never built.
  */
 export function dashboardRoutes(dir = join(projectRoot(), 'dist', 'dashboard')): Route[] {
   return [
     {
       method: 'GET',
-      path: /^\/dashboard(\/|\/app\.js|\/usage|\/usage\.js)?$/,
+      path: /^\/dashboard(\/|\/app\.js|\/usage|\/usage\.js|\/common\.css)?$/,
       handler(_req, res, { params }) {
         const file = FILES[params[1] ?? ''];
         let body: Buffer;

@@ -74,6 +74,8 @@ describe.skipIf(!available)('GET /dashboard in headless Chromium', () => {
     await page.fill('#password', maintainer.password);
     await page.click('button[type=submit]');
     await page.locator('#board').waitFor({ state: 'visible' });
+    // The pages' shared stylesheet (/dashboard/common.css) is served and applied.
+    expect(await page.locator('header').evaluate((h) => (globalThis as any).getComputedStyle(h).display)).toBe('flex');
     expect(await page.locator('#signin').isVisible()).toBe(false);
     await page.waitForSelector('body[data-live="true"]');
     await listeners.registered(5); // the page's five subscriptions are live on the server

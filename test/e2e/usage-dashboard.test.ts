@@ -109,6 +109,8 @@ describe.skipIf(!available)('GET /dashboard/usage in headless Chromium', () => {
     await page.fill('#password', maintainer.password);
     await page.click('button[type=submit]');
     await page.locator('#usage').waitFor({ state: 'visible' });
+    // The pages' shared stylesheet (/dashboard/common.css) is served and applied.
+    expect(await page.locator('header').evaluate((h) => (globalThis as any).getComputedStyle(h).display)).toBe('flex');
     await page.waitForSelector('body[data-live="true"]');
     await listeners.registered(1);
 
