@@ -5,6 +5,7 @@ import { sha256 } from '../../shared/crypto.js';
 import { UnauthenticatedError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
 import type { AccessTokens } from './access-token.js';
+import { API_TOKEN_USABLE, SESSION_USABLE } from './credential-validity.js';
 import { API_TOKEN_PREFIX } from './credential.service.js';
 import type { Role } from './user.entity.js';
 
@@ -44,7 +45,7 @@ export class Authenticator {
     if (!claims) throw UnauthenticatedError.invalidToken();
     const row = await this.db.one<Row>(sql`
       SELECT u.id AS user_id, u.role,
-             (s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE' AND NOT u.is_blocked) AS usable
+             ${SESSION_USABLE} AS usable
         FROM sessions s JOIN users u ON u.id = s.user_id
        WHERE s.id = ${claims.sessionId}::uuid AND s.user_id = ${claims.userId}::uuid`);
     if (!row?.usable) throw UnauthenticatedError.invalidToken();
@@ -56,7 +57,7 @@ export class Authenticator {
     const row = await this.db.one<Row>(sql`
       WITH t AS (
         SELECT t.id, t.user_id, t.service_actor, u.role, t.scopes, t.project_ids,
-               (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.status = 'ACTIVE' AND NOT u.is_blocked) AS usable,
+               ${API_TOKEN_USABLE} AS usable,
                (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS touch
           FROM api_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = ${sha256(token)})

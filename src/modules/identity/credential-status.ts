@@ -2,10 +2,11 @@ import sql from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
 import type { Viewer } from '../../shared/scope.js';
+import { API_TOKEN_USABLE, SESSION_USABLE } from './credential-validity.js';
 
 /** What a long-lived connection needs to know of the credentials it was opened with. */
 export interface CredentialStatus {
-  /** Still accepted: not revoked, not expired, its user active and unblocked (as Authenticator checks per request). */
+  /** Still accepted (credential-validity.ts: the rule Authenticator checks per request). */
   usable: boolean;
   /** When the session or API token expires (null: an API token without an expiry). */
   expiresAt: Date | null;
@@ -33,12 +34,12 @@ export async function credentialStatuses(
   const [sessions, tokens] = await Promise.all([
     sessionIds.size
       ? db.query<{ id: string; usable: boolean; expires_at: Date }>(sql`
-          SELECT s.id, (s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE' AND NOT u.is_blocked) AS usable, s.expires_at
+          SELECT s.id, ${SESSION_USABLE} AS usable, s.expires_at
             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ANY(${[...sessionIds]}::uuid[])`)
       : [],
     tokenIds.size
       ? db.query<{ id: string; usable: boolean; expires_at: Date | null }>(sql`
-          SELECT t.id, (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.status = 'ACTIVE' AND NOT u.is_blocked) AS usable, t.expires_at
+          SELECT t.id, ${API_TOKEN_USABLE} AS usable, t.expires_at
             FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ANY(${[...tokenIds]}::uuid[])`)
       : [],
   ]);
