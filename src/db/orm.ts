@@ -31,8 +31,8 @@ export function ormConfig(url: string, poolSize: number, logger?: Logger): Optio
       allOrNothing: true,
       tableName: 'mikro_orm_migrations',
     },
-    // Monthly partitions (prompt_logs_2026_11, …) are created and dropped by jobs, not by the schema diff.
-    // Monthly partitions, and the rate limits' counters (rate-limiter-flexible's table, no entity).
+    // Monthly partitions (prompt_logs_2026_11, …: created and dropped by jobs) and the rate limits' counters
+    // (rate-limiter-flexible's table, no entity) are not the schema diff's.
     schemaGenerator: { skipTables: [/_\d{4}_\d{2}$/, 'auth_rate_limits'] },
     debug: false,
     logger: (message) => logger?.debug({ module: 'orm' }, message),
