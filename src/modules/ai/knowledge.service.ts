@@ -1,9 +1,9 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import sql, { type Sql } from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
-import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel, selectList } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
@@ -199,14 +199,12 @@ export class KnowledgeService {
 
   /** externalVectorId is unique: a second entry with the same one is a CONFLICT, not a 500. */
   private async unique<T>(externalVectorId: string | null | undefined, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`Another knowledge entry already has the external vector id ${externalVectorId}`, {
-          field: 'externalVectorId',
-        });
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () => fn(),
+      `Another knowledge entry already has the external vector id ${externalVectorId}`,
+      {
+        field: 'externalVectorId',
+      },
+    );
   }
 }

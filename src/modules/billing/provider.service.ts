@@ -1,4 +1,4 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import pLimit from 'p-limit';
 import sql, { type Sql } from 'sql-template-tag';
@@ -6,6 +6,7 @@ import sql, { type Sql } from 'sql-template-tag';
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs, type SortKey } from '../../shared/connection.js';
 import type { Envelope, SealedSecret } from '../../shared/crypto.js';
 import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
@@ -179,92 +180,90 @@ export class ProviderService {
     if (!modelName) throw BadInputError.field('modelName', 'must not be blank');
     const apiEndpoint = this.endpoint(input.providerType, input.apiEndpoint);
     const apiKey = this.key(input.providerType, input.apiKey);
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const provider = tx.em.create(Provider, {
-          name,
-          providerType: input.providerType,
-          modelName,
-          apiEndpoint,
-          inputCostPer1k: input.inputCostPer1k,
-          outputCostPer1k: input.outputCostPer1k,
-          maxTokens: input.maxTokens ?? 4096,
-          timeoutSeconds: input.timeoutSeconds ?? 60,
-          active: input.active ?? true,
-          platformProvided: input.platformProvided ?? true,
-        });
-        if (apiKey) {
-          provider.platformKey = this.deps.envelope.encrypt(apiKey, platformKeyContext(provider.id));
-          provider.platformKeyLast4 = last4(apiKey);
-        }
-        tx.em.create(ProviderHealth, { provider });
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'provider.create',
-          entityType: 'Provider',
-          entityId: provider.id,
-          after: snapshot(provider),
-        });
-        return provider;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`A provider named "${name}" already exists`, { field: 'name' });
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const provider = tx.em.create(Provider, {
+            name,
+            providerType: input.providerType,
+            modelName,
+            apiEndpoint,
+            inputCostPer1k: input.inputCostPer1k,
+            outputCostPer1k: input.outputCostPer1k,
+            maxTokens: input.maxTokens ?? 4096,
+            timeoutSeconds: input.timeoutSeconds ?? 60,
+            active: input.active ?? true,
+            platformProvided: input.platformProvided ?? true,
+          });
+          if (apiKey) {
+            provider.platformKey = this.deps.envelope.encrypt(apiKey, platformKeyContext(provider.id));
+            provider.platformKeyLast4 = last4(apiKey);
+          }
+          tx.em.create(ProviderHealth, { provider });
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'provider.create',
+            entityType: 'Provider',
+            entityId: provider.id,
+            after: snapshot(provider),
+          });
+          return provider;
+        }),
+      `A provider named "${name}" already exists`,
+      { field: 'name' },
+    );
   }
 
   async update(scope: Scope, input: UpdateProviderInput): Promise<Provider> {
     const id = requireUuid(input.id);
     if (input.apiKey && input.removeApiKey) throw new BadInputError('Give a new apiKey or removeApiKey, not both');
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const p = await tx.em.findOne(Provider, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-        if (!p) throw new NotFoundError('Provider', id);
-        const before = snapshot(p);
-        if (input.name != null) {
-          const name = input.name.trim();
-          if (!name) throw BadInputError.field('name', 'must not be blank');
-          p.name = name;
-        }
-        if (input.modelName != null) {
-          const modelName = input.modelName.trim();
-          if (!modelName) throw BadInputError.field('modelName', 'must not be blank');
-          p.modelName = modelName;
-        }
-        if (input.apiEndpoint !== undefined) p.apiEndpoint = this.endpoint(p.providerType, input.apiEndpoint);
-        if (input.inputCostPer1k != null) p.inputCostPer1k = input.inputCostPer1k;
-        if (input.outputCostPer1k != null) p.outputCostPer1k = input.outputCostPer1k;
-        if (input.maxTokens != null) p.maxTokens = input.maxTokens;
-        if (input.timeoutSeconds != null) p.timeoutSeconds = input.timeoutSeconds;
-        if (input.active != null) p.active = input.active;
-        if (input.platformProvided != null) p.platformProvided = input.platformProvided;
-        if (input.apiKey != null) {
-          const key = this.key(p.providerType, input.apiKey)!;
-          p.platformKey = this.deps.envelope.encrypt(key, platformKeyContext(p.id));
-          p.platformKeyLast4 = last4(key);
-        } else if (input.removeApiKey) {
-          p.platformKey = null;
-          p.platformKeyLast4 = null;
-        }
-        await tx.em.flush();
-        const after = snapshot(p);
-        const keyChange =
-          input.apiKey != null ? 'replaced' : input.removeApiKey && before.platformKeyLast4 ? 'removed' : undefined;
-        this.deps.audit.record(tx, {
-          action: 'provider.update',
-          entityType: 'Provider',
-          entityId: p.id,
-          before,
-          after: keyChange ? { ...after, platformKey: keyChange } : after,
-        });
-        return p;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`A provider named "${input.name?.trim()}" already exists`, { field: 'name' });
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const p = await tx.em.findOne(Provider, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
+          if (!p) throw new NotFoundError('Provider', id);
+          const before = snapshot(p);
+          if (input.name != null) {
+            const name = input.name.trim();
+            if (!name) throw BadInputError.field('name', 'must not be blank');
+            p.name = name;
+          }
+          if (input.modelName != null) {
+            const modelName = input.modelName.trim();
+            if (!modelName) throw BadInputError.field('modelName', 'must not be blank');
+            p.modelName = modelName;
+          }
+          if (input.apiEndpoint !== undefined) p.apiEndpoint = this.endpoint(p.providerType, input.apiEndpoint);
+          if (input.inputCostPer1k != null) p.inputCostPer1k = input.inputCostPer1k;
+          if (input.outputCostPer1k != null) p.outputCostPer1k = input.outputCostPer1k;
+          if (input.maxTokens != null) p.maxTokens = input.maxTokens;
+          if (input.timeoutSeconds != null) p.timeoutSeconds = input.timeoutSeconds;
+          if (input.active != null) p.active = input.active;
+          if (input.platformProvided != null) p.platformProvided = input.platformProvided;
+          if (input.apiKey != null) {
+            const key = this.key(p.providerType, input.apiKey)!;
+            p.platformKey = this.deps.envelope.encrypt(key, platformKeyContext(p.id));
+            p.platformKeyLast4 = last4(key);
+          } else if (input.removeApiKey) {
+            p.platformKey = null;
+            p.platformKeyLast4 = null;
+          }
+          await tx.em.flush();
+          const after = snapshot(p);
+          const keyChange =
+            input.apiKey != null ? 'replaced' : input.removeApiKey && before.platformKeyLast4 ? 'removed' : undefined;
+          this.deps.audit.record(tx, {
+            action: 'provider.update',
+            entityType: 'Provider',
+            entityId: p.id,
+            before,
+            after: keyChange ? { ...after, platformKey: keyChange } : after,
+          });
+          return p;
+        }),
+      `A provider named "${input.name?.trim()}" already exists`,
+      { field: 'name' },
+    );
   }
 
   private endpoint(type: ProviderType, value: string | null | undefined): string | null {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import sql from 'sql-template-tag';
 
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import type { EventScope } from '../../events/subscription.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
@@ -748,29 +749,27 @@ export class ExperimentService {
     scope: Scope,
     input: { name: string; packagePath: string; regoCode: string; active?: boolean | null },
   ): Promise<Policy> {
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const p = tx.em.create(Policy, {
-          name: input.name,
-          packagePath: input.packagePath,
-          regoCode: input.regoCode,
-          active: input.active ?? true,
-          createdBy: who(scope.viewer),
-        });
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'policy.create',
-          entityType: 'Policy',
-          entityId: p.id,
-          after: { name: p.name, packagePath: p.packagePath, active: p.active },
-        });
-        return p;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`A policy named ${input.name} exists`);
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const p = tx.em.create(Policy, {
+            name: input.name,
+            packagePath: input.packagePath,
+            regoCode: input.regoCode,
+            active: input.active ?? true,
+            createdBy: who(scope.viewer),
+          });
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'policy.create',
+            entityType: 'Policy',
+            entityId: p.id,
+            after: { name: p.name, packagePath: p.packagePath, active: p.active },
+          });
+          return p;
+        }),
+      `A policy named ${input.name} exists`,
+    );
   }
 
   async setPolicyActive(scope: Scope, input: { id: string; active: boolean }): Promise<Policy> {

@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import * as OTPAuth from 'otpauth';
 
 import type { Config } from '../../config.js';
 import type { EventBus } from '../../events/bus.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { randomSecret, sha256, type Envelope } from '../../shared/crypto.js';
 import { BadInputError, ConflictError, ForbiddenError, UnauthenticatedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -72,33 +72,31 @@ export class AuthService {
     const username = normalise(data.username);
     await this.deps.limits.take('signUp', scope.meta.ip, email);
     const passwordHash = await this.deps.hasher.hash(data.password);
-    try {
-      return await inTransaction(scope, async (tx) => {
-        // Serialises sign-ups just long enough that two "first users" cannot both become admin.
-        await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('steward:signup'))`);
-        const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM users`);
-        let role = Role.USER;
-        if (n === 0) role = Role.ADMIN;
-        else if (data.invitationCode) role = await this.useInvitation(tx.em, data.invitationCode, email);
-        else if (!this.deps.config.OPEN_SIGNUP) throw new ForbiddenError('Sign-up requires an invitation code');
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          // Serialises sign-ups just long enough that two "first users" cannot both become admin.
+          await tx.em.execute(`SELECT pg_advisory_xact_lock(hashtext('steward:signup'))`);
+          const [{ n }] = await tx.em.execute<{ n: number }[]>(`SELECT count(*)::int AS n FROM users`);
+          let role = Role.USER;
+          if (n === 0) role = Role.ADMIN;
+          else if (data.invitationCode) role = await this.useInvitation(tx.em, data.invitationCode, email);
+          else if (!this.deps.config.OPEN_SIGNUP) throw new ForbiddenError('Sign-up requires an invitation code');
 
-        const user = tx.em.create(User, { email, username, name: data.name ?? null, passwordHash, role });
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'user.signUp',
-          entityType: 'User',
-          entityId: user.id,
-          actorId: user.id,
-          actorLabel: `user:${user.id}`,
-          after: { email, username, role },
-        });
-        return this.openSession(tx, user);
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError('That e-mail or username is already taken');
-      throw err;
-    }
+          const user = tx.em.create(User, { email, username, name: data.name ?? null, passwordHash, role });
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'user.signUp',
+            entityType: 'User',
+            entityId: user.id,
+            actorId: user.id,
+            actorLabel: `user:${user.id}`,
+            after: { email, username, role },
+          });
+          return this.openSession(tx, user);
+        }),
+      'That e-mail or username is already taken',
+    );
   }
 
   /** Atomically takes one use of a code (two concurrent accepts of a single-use code: one wins). */

@@ -1,8 +1,9 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import sql, { join, type Sql } from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
@@ -78,28 +79,27 @@ export class UserService {
     viewer: Viewer,
     changes: { name?: string | null; username?: string | null; preferences?: Record<string, unknown> | null },
   ): Promise<User> {
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const u = await tx.em.findOneOrFail(User, viewer.userId);
-        const before = { name: u.name, username: u.username };
-        if (changes.name !== undefined) u.name = changes.name;
-        if (changes.username) u.username = changes.username.trim().toLowerCase();
-        if (changes.preferences) u.preferences = changes.preferences;
-        await tx.em.flush();
-        this.audit.record(tx, {
-          action: 'user.updateMe',
-          entityType: 'User',
-          entityId: u.id,
-          before,
-          after: { name: u.name, username: u.username },
-        });
-        await this.bus.publish(tx.em, USER_UPDATED, { id: u.id } satisfies UserUpdated);
-        return u;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) throw new ConflictError('That username is already taken');
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const u = await tx.em.findOneOrFail(User, viewer.userId);
+          const before = { name: u.name, username: u.username };
+          if (changes.name !== undefined) u.name = changes.name;
+          if (changes.username) u.username = changes.username.trim().toLowerCase();
+          if (changes.preferences) u.preferences = changes.preferences;
+          await tx.em.flush();
+          this.audit.record(tx, {
+            action: 'user.updateMe',
+            entityType: 'User',
+            entityId: u.id,
+            before,
+            after: { name: u.name, username: u.username },
+          });
+          await this.bus.publish(tx.em, USER_UPDATED, { id: u.id } satisfies UserUpdated);
+          return u;
+        }),
+      'That username is already taken',
+    );
   }
 
   /**

@@ -1,12 +1,13 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql, { type Sql } from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import type { EventScope } from '../../events/subscription.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
-import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
@@ -98,39 +99,35 @@ export class ContainerService {
     const projectId = requireUuid(input.projectId, 'projectId');
     await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     const limits = this.limits(input.cpuLimit, input.memoryLimitMb);
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const name = input.name ?? (await this.freeName(tx.em, projectId));
-        const c = tx.em.create(Container, {
-          project: projectId,
-          name,
-          image: input.image ?? null,
-          ...limits,
-          // The runtime creates it, then runs it.
-          desiredStatus: ContainerStatus.RUNNING,
-          desiredAt: new Date(),
-          desiredBy: viewer.serviceActor ? null : viewer.userId,
-          createdBy: viewer.serviceActor ? null : viewer.userId,
-        });
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'container.create',
-          entityType: 'Container',
-          entityId: c.id,
-          after: { projectId, name, image: c.image ?? null, ...snapshot(c) },
-        });
-        await this.publish(tx, c);
-        return c;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(
-          input.name
-            ? `The project already has a container named ${input.name}`
-            : 'Another container was named at the same moment; try again',
-        );
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const name = input.name ?? (await this.freeName(tx.em, projectId));
+          const c = tx.em.create(Container, {
+            project: projectId,
+            name,
+            image: input.image ?? null,
+            ...limits,
+            // The runtime creates it, then runs it.
+            desiredStatus: ContainerStatus.RUNNING,
+            desiredAt: new Date(),
+            desiredBy: viewer.serviceActor ? null : viewer.userId,
+            createdBy: viewer.serviceActor ? null : viewer.userId,
+          });
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'container.create',
+            entityType: 'Container',
+            entityId: c.id,
+            after: { projectId, name, image: c.image ?? null, ...snapshot(c) },
+          });
+          await this.publish(tx, c);
+          return c;
+        }),
+      input.name
+        ? `The project already has a container named ${input.name}`
+        : 'Another container was named at the same moment; try again',
+    );
   }
 
   private async freeName(em: EntityManager, projectId: string): Promise<string> {

@@ -1,12 +1,13 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import type { Envelope } from '../../shared/crypto.js';
-import { BadInputError, ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, systemMeta, type Scope, type Viewer } from '../../shared/scope.js';
@@ -82,74 +83,70 @@ export class McpServerService {
   async register(scope: Scope, viewer: Viewer, input: RegisterMcpServerInput): Promise<McpServer> {
     if (!input.command && !input.url)
       throw BadInputError.field('url', 'give the url of a remote server or the command of a local one');
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const server = tx.em.create(McpServer, {
-          name: input.name.trim(),
-          serverType: input.serverType.trim(),
-          command: input.command ?? null,
-          url: input.url ?? null,
-          args: input.args ?? [],
-          capabilities: unique(input.capabilities ?? []),
-          isActive: input.isActive ?? true,
-          createdBy: viewer.serviceActor ? null : viewer.userId,
-        });
-        server.environment = this.seal(server.id, input.environment ?? [], [], 'environment', envContext);
-        server.headers = this.seal(server.id, input.headers ?? [], [], 'headers', headerContext);
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'mcpServer.register',
-          entityType: 'McpServer',
-          entityId: server.id,
-          after: snapshot(server),
-        });
-        return server;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`An MCP server named ${input.name} is already registered`);
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const server = tx.em.create(McpServer, {
+            name: input.name.trim(),
+            serverType: input.serverType.trim(),
+            command: input.command ?? null,
+            url: input.url ?? null,
+            args: input.args ?? [],
+            capabilities: unique(input.capabilities ?? []),
+            isActive: input.isActive ?? true,
+            createdBy: viewer.serviceActor ? null : viewer.userId,
+          });
+          server.environment = this.seal(server.id, input.environment ?? [], [], 'environment', envContext);
+          server.headers = this.seal(server.id, input.headers ?? [], [], 'headers', headerContext);
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'mcpServer.register',
+            entityType: 'McpServer',
+            entityId: server.id,
+            after: snapshot(server),
+          });
+          return server;
+        }),
+      `An MCP server named ${input.name} is already registered`,
+    );
   }
 
   async update(scope: Scope, input: UpdateMcpServerInput): Promise<McpServer> {
     const id = requireUuid(input.id);
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const server = await this.locked(tx.em, id);
-        const before = snapshot(server);
-        if (input.name != null) server.name = input.name.trim();
-        if (input.serverType != null) server.serverType = input.serverType.trim();
-        if (input.command != null) server.command = input.command;
-        if (input.url != null) server.url = input.url;
-        if (input.headers != null)
-          server.headers = this.seal(server.id, input.headers, server.headers, 'headers', headerContext);
-        if (input.args != null) server.args = input.args;
-        if (input.capabilities != null) server.capabilities = unique(input.capabilities);
-        if (input.environment != null)
-          server.environment = this.seal(server.id, input.environment, server.environment, 'environment', envContext);
-        let statusChanged = false;
-        if (input.isActive != null && input.isActive !== server.isActive) {
-          server.isActive = input.isActive;
-          // Disabled: INACTIVE. Enabled again: INACTIVE until its next heartbeat.
-          statusChanged = this.setStatus(server, McpServerStatus.INACTIVE, null);
-        }
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'mcpServer.update',
-          entityType: 'McpServer',
-          entityId: server.id,
-          before,
-          after: snapshot(server),
-        });
-        if (statusChanged) await this.publish(tx, server);
-        return server;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`An MCP server named ${input.name} is already registered`);
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const server = await this.locked(tx.em, id);
+          const before = snapshot(server);
+          if (input.name != null) server.name = input.name.trim();
+          if (input.serverType != null) server.serverType = input.serverType.trim();
+          if (input.command != null) server.command = input.command;
+          if (input.url != null) server.url = input.url;
+          if (input.headers != null)
+            server.headers = this.seal(server.id, input.headers, server.headers, 'headers', headerContext);
+          if (input.args != null) server.args = input.args;
+          if (input.capabilities != null) server.capabilities = unique(input.capabilities);
+          if (input.environment != null)
+            server.environment = this.seal(server.id, input.environment, server.environment, 'environment', envContext);
+          let statusChanged = false;
+          if (input.isActive != null && input.isActive !== server.isActive) {
+            server.isActive = input.isActive;
+            // Disabled: INACTIVE. Enabled again: INACTIVE until its next heartbeat.
+            statusChanged = this.setStatus(server, McpServerStatus.INACTIVE, null);
+          }
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'mcpServer.update',
+            entityType: 'McpServer',
+            entityId: server.id,
+            before,
+            after: snapshot(server),
+          });
+          if (statusChanged) await this.publish(tx, server);
+          return server;
+        }),
+      `An MCP server named ${input.name} is already registered`,
+    );
   }
 
   async remove(scope: Scope, id: string): Promise<boolean> {

@@ -1,10 +1,11 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
-import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/index.js';
@@ -32,54 +33,50 @@ export class WatcherService {
   constructor(private readonly deps: WatcherDeps) {}
 
   async create(scope: Scope, viewer: Viewer, input: CreateWatcherInput): Promise<Watcher> {
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const w = tx.em.create(Watcher, {
-          name: input.name.trim(),
-          watcherType: input.watcherType.trim(),
-          config: input.config ?? {},
-          isActive: input.isActive ?? true,
-          createdBy: viewer.serviceActor ? null : viewer.userId,
-        });
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'watcher.create',
-          entityType: 'Watcher',
-          entityId: w.id,
-          after: snapshot(w),
-        });
-        return w;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`A watcher named ${input.name} exists already`);
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const w = tx.em.create(Watcher, {
+            name: input.name.trim(),
+            watcherType: input.watcherType.trim(),
+            config: input.config ?? {},
+            isActive: input.isActive ?? true,
+            createdBy: viewer.serviceActor ? null : viewer.userId,
+          });
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'watcher.create',
+            entityType: 'Watcher',
+            entityId: w.id,
+            after: snapshot(w),
+          });
+          return w;
+        }),
+      `A watcher named ${input.name} exists already`,
+    );
   }
 
   async update(scope: Scope, input: UpdateWatcherInput): Promise<Watcher> {
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const w = await this.locked(tx.em, requireUuid(input.id));
-        const before = snapshot(w);
-        if (input.name != null) w.name = input.name.trim();
-        if (input.config != null) w.config = input.config;
-        if (input.isActive != null) w.isActive = input.isActive;
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'watcher.update',
-          entityType: 'Watcher',
-          entityId: w.id,
-          before,
-          after: snapshot(w),
-        });
-        return w;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`A watcher named ${input.name} exists already`);
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const w = await this.locked(tx.em, requireUuid(input.id));
+          const before = snapshot(w);
+          if (input.name != null) w.name = input.name.trim();
+          if (input.config != null) w.config = input.config;
+          if (input.isActive != null) w.isActive = input.isActive;
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'watcher.update',
+            entityType: 'Watcher',
+            entityId: w.id,
+            before,
+            after: snapshot(w),
+          });
+          return w;
+        }),
+      `A watcher named ${input.name} exists already`,
+    );
   }
 
   async remove(scope: Scope, id: string): Promise<boolean> {

@@ -1,7 +1,8 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import sql, { type Sql } from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
@@ -159,25 +160,28 @@ export class ProjectService {
       projectId,
       role === ProjectRole.MAINTAINER ? ProjectRole.OWNER : ProjectRole.MAINTAINER,
     );
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const user = await tx.em.findOne(User, userId);
-        if (!user || user.status !== UserStatus.ACTIVE || user.isBlocked) throw new NotFoundError('User', userId);
-        const member = tx.em.create(ProjectMember, { project: projectId, user: userId, role, addedBy: viewer.userId });
-        await tx.em.flush();
-        this.audit.record(tx, {
-          action: 'project.addMember',
-          entityType: 'Project',
-          entityId: projectId,
-          after: { userId, role },
-        });
-        return member;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError('That user is already a member of the project');
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const user = await tx.em.findOne(User, userId);
+          if (!user || user.status !== UserStatus.ACTIVE || user.isBlocked) throw new NotFoundError('User', userId);
+          const member = tx.em.create(ProjectMember, {
+            project: projectId,
+            user: userId,
+            role,
+            addedBy: viewer.userId,
+          });
+          await tx.em.flush();
+          this.audit.record(tx, {
+            action: 'project.addMember',
+            entityType: 'Project',
+            entityId: projectId,
+            after: { userId, role },
+          });
+          return member;
+        }),
+      'That user is already a member of the project',
+    );
   }
 
   async changeMemberRole(
@@ -355,27 +359,25 @@ export class ProjectService {
     input: { projectId: string; name: string; createdByAgent?: AgentType | null },
   ): Promise<GitBranch> {
     await this.requireWritable(viewer, input.projectId, ProjectRole.CONTRIBUTOR);
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const b = tx.em.create(GitBranch, {
-          project: input.projectId,
-          name: input.name,
-          createdByAgent: input.createdByAgent ?? null,
-        });
-        await tx.em.flush();
-        this.audit.record(tx, {
-          action: 'gitBranch.create',
-          entityType: 'GitBranch',
-          entityId: b.id,
-          after: { projectId: input.projectId, name: input.name },
-        });
-        return b;
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`Branch ${input.name} already exists in the project`);
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const b = tx.em.create(GitBranch, {
+            project: input.projectId,
+            name: input.name,
+            createdByAgent: input.createdByAgent ?? null,
+          });
+          await tx.em.flush();
+          this.audit.record(tx, {
+            action: 'gitBranch.create',
+            entityType: 'GitBranch',
+            entityId: b.id,
+            after: { projectId: input.projectId, name: input.name },
+          });
+          return b;
+        }),
+      `Branch ${input.name} already exists in the project`,
+    );
   }
 
   async markBranchMerged(scope: Scope, viewer: Viewer, input: { projectId: string; name: string }): Promise<GitBranch> {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import sql from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
+import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import type { Envelope, SealedSecret } from '../../shared/crypto.js';
-import { ConflictError, NotFoundError, requireUuid } from '../../shared/errors.js';
+import { NotFoundError, requireUuid } from '../../shared/errors.js';
 import { readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import type { AuditService } from '../audit/index.js';
@@ -45,31 +45,29 @@ export class WebhookService {
 
   async create(scope: Scope, viewer: Viewer, input: CreateWebhookInput): Promise<{ webhook: Webhook; secret: string }> {
     const secret = newSecret();
-    try {
-      return await inTransaction(scope, async (tx) => {
-        const webhook = tx.em.create(Webhook, {
-          name: input.name.trim(),
-          url: input.url,
-          format: input.format ?? WebhookFormat.STANDARD,
-          types: [...new Set(input.types ?? [])],
-          secret: {} as SealedSecret,
-          createdBy: viewer.serviceActor ? null : viewer.userId,
-        });
-        webhook.secret = this.deps.envelope.encrypt(secret, webhookSecretContext(webhook.id));
-        await tx.em.flush();
-        this.deps.audit.record(tx, {
-          action: 'webhook.create',
-          entityType: 'Webhook',
-          entityId: webhook.id,
-          after: snapshot(webhook),
-        });
-        return { webhook, secret };
-      });
-    } catch (err) {
-      if (err instanceof UniqueConstraintViolationException)
-        throw new ConflictError(`A webhook named ${input.name.trim()} already exists`);
-      throw err;
-    }
+    return conflictOnDuplicate(
+      () =>
+        inTransaction(scope, async (tx) => {
+          const webhook = tx.em.create(Webhook, {
+            name: input.name.trim(),
+            url: input.url,
+            format: input.format ?? WebhookFormat.STANDARD,
+            types: [...new Set(input.types ?? [])],
+            secret: {} as SealedSecret,
+            createdBy: viewer.serviceActor ? null : viewer.userId,
+          });
+          webhook.secret = this.deps.envelope.encrypt(secret, webhookSecretContext(webhook.id));
+          await tx.em.flush();
+          this.deps.audit.record(tx, {
+            action: 'webhook.create',
+            entityType: 'Webhook',
+            entityId: webhook.id,
+            after: snapshot(webhook),
+          });
+          return { webhook, secret };
+        }),
+      `A webhook named ${input.name.trim()} already exists`,
+    );
   }
 
   list(fields: Iterable<string>, page: PageArgs): Promise<Connection<Record<string, unknown>>> {
