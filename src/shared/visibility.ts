@@ -1,4 +1,5 @@
 import type { GraphQLResolveInfo } from 'graphql';
+import type { Sql } from 'sql-template-tag';
 
 import { Project } from '../modules/projects/project.entity.js';
 import { Approval } from '../modules/work/approval.entity.js';
@@ -32,20 +33,21 @@ export function deliveredOnlyToReaders<T extends object | null>(row: T): T {
 
 export const isDeliveredOnlyToReaders = (row: object): boolean => checkedPerRecipient.has(row);
 
+/**
+ * One row by id through the request's DataLoader, only the selected columns, where `visible`
+ * (SQL) lets the viewer see it. Callers build `visible` only for an id: reading the viewer for
+ * a relation that points nowhere would make the fan-out execute an event once per viewer.
+ */
+function visibleById(ctx: Context, info: GraphQLResolveInfo, id: string, entity: Function, visible: Sql) {
+  return ctx.loaders.byId<Row>(readModel(entity), selectedFields(info), visible).load(id);
+}
+
 export function visibleProject(
   ctx: Context,
   info: GraphQLResolveInfo,
   id: string | null | undefined,
 ): Promise<Row | null> | null {
-  return id
-    ? ctx.loaders
-        .byId<Row>(
-          readModel(Project),
-          selectedFields(info),
-          ctx.services.projects.policy.visible(viewerOf(ctx), 't.id'),
-        )
-        .load(id)
-    : null;
+  return id ? visibleById(ctx, info, id, Project, ctx.services.projects.policy.visible(viewerOf(ctx), 't.id')) : null;
 }
 
 export function visibleTask(
@@ -53,11 +55,7 @@ export function visibleTask(
   info: GraphQLResolveInfo,
   id: string | null | undefined,
 ): Promise<Row | null> | null {
-  return id
-    ? ctx.loaders
-        .byId<Row>(readModel(Task), selectedFields(info), ctx.services.taskPolicy.visible(viewerOf(ctx), 't'))
-        .load(id)
-    : null;
+  return id ? visibleById(ctx, info, id, Task, ctx.services.taskPolicy.visible(viewerOf(ctx), 't')) : null;
 }
 
 export function visibleApproval(
@@ -65,11 +63,7 @@ export function visibleApproval(
   info: GraphQLResolveInfo,
   id: string | null | undefined,
 ): Promise<Row | null> | null {
-  return id
-    ? ctx.loaders
-        .byId<Row>(readModel(Approval), selectedFields(info), ctx.services.approvals.visible(viewerOf(ctx)))
-        .load(id)
-    : null;
+  return id ? visibleById(ctx, info, id, Approval, ctx.services.approvals.visible(viewerOf(ctx))) : null;
 }
 
 /**

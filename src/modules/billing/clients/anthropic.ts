@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 
 import type { ChatDelta, ChatMessage, ChatRequest, ChatResult } from '../llm.js';
-import { withDeadline } from './errors.js';
+import { deadlineFor, withDeadline } from './errors.js';
 import type { ProviderClient } from './provider-client.js';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
@@ -47,12 +47,7 @@ export function anthropicClient(opts: AnthropicClientOptions): ProviderClient {
     baseURL: opts.baseURL ?? ANTHROPIC_BASE_URL,
     maxRetries: 0,
   });
-  const deadline = (timeoutMs: number, signal?: AbortSignal) => ({
-    provider: opts.name,
-    timeoutMs,
-    signal,
-    key: opts.apiKey,
-  });
+  const deadline = deadlineFor(opts.name, opts.apiKey);
 
   return {
     chat(

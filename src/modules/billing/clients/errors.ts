@@ -98,6 +98,14 @@ export function toLlmError(
   return err;
 }
 
+/** withDeadline's options for one client: its provider and key fixed, each call's time limit and caller's signal. */
+export const deadlineFor = (provider: string, key: string | null) => (timeoutMs: number, signal?: AbortSignal) => ({
+  provider,
+  timeoutMs,
+  signal,
+  key,
+});
+
 /**
  * Runs `fn` with a signal that fires on the caller's abort or after `timeoutMs` (the
  * whole call, streaming included: an SDK's own timeout only covers the wait for the

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 
 import type { ChatDelta, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ToolCall } from '../llm.js';
-import { withDeadline } from './errors.js';
+import { deadlineFor, withDeadline } from './errors.js';
 import { countPromptTokens, countTokens } from './local.js';
 import type { ProviderClient } from './provider-client.js';
 
@@ -44,12 +44,7 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
     maxRetries: 0,
     ...(opts.apiKey ? {} : { defaultHeaders: { Authorization: null } }),
   });
-  const deadline = (timeoutMs: number, signal?: AbortSignal) => ({
-    provider: opts.name,
-    timeoutMs,
-    signal,
-    key: opts.apiKey,
-  });
+  const deadline = deadlineFor(opts.name, opts.apiKey);
 
   return {
     chat(
