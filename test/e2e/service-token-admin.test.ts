@@ -103,4 +103,25 @@ describe('a service token of an administrator', () => {
     ]);
     expect(row!.acknowledged).toBe(false);
   });
+
+  it("gets no admin reach from the usage report's rules either", async () => {
+    const { authenticator, usageReports } = s.app.runtime.services;
+    const tokenViewer = await authenticator.fromAuthorization(`Bearer ${serviceToken}`);
+    const humanViewer = await authenticator.fromAuthorization(`Bearer ${admin.token}`);
+    const count = async (viewer: typeof tokenViewer) => {
+      const where = usageReports.visibleCalls(viewer!, 'p');
+      const [row] = await s.sql<{ n: number }>(
+        `SELECT count(*)::int AS n FROM prompt_logs p WHERE p.user_id = $1 AND ${where.text.replace(/\$(\d+)/g, (_, i) => `$${Number(i) + 1}`)}`,
+        [user.id, ...where.values],
+      );
+      return row!.n;
+    };
+    expect(await count(humanViewer)).toBe(1);
+    expect(await count(tokenViewer)).toBe(0);
+    // A bulk recording (no user list) is announced to admins only: not to the token.
+    const bulk = { userIds: null, projectIds: [] } as never;
+    const scope = { once: (_key: string, fn: () => unknown) => fn() } as never;
+    expect(await usageReports.hears(bulk, humanViewer!, scope)).toBe(true);
+    expect(await usageReports.hears(bulk, tokenViewer!, scope)).toBe(false);
+  });
 });

@@ -8,6 +8,7 @@ import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUui
 import { newId } from '../../shared/ids.js';
 import { and, contains, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AgentType } from '../ai/agent.entity.js';
 import type { AuditService } from '../audit/index.js';
 import { User, UserStatus } from '../identity/user.entity.js';
@@ -119,7 +120,7 @@ export class ProjectService {
     const min = status === ProjectStatus.DELETED ? ProjectRole.OWNER : ProjectRole.MAINTAINER;
     return this.change(scope, viewer, id, min, `project.${status.toLowerCase()}`, (p) => {
       if (p.status === status) return;
-      if (p.status === ProjectStatus.DELETED && viewer.role !== 'ADMIN')
+      if (p.status === ProjectStatus.DELETED && !isHumanAdmin(viewer))
         throw new ConflictError('A deleted project cannot be changed');
       p.status = status;
     });

@@ -9,11 +9,12 @@ import { readModel } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { Provider } from '../billing/provider.entity.js';
 import { ApiToken } from '../identity/api-token.entity.js';
-import { Role, User } from '../identity/user.entity.js';
+import { User } from '../identity/user.entity.js';
 import { Project } from '../projects/project.entity.js';
 import { Task } from '../work/task.entity.js';
 // The estimator costs a plain list (`rows`) at NESTED_LIST_CAP items; a report page holds `first` rows.
 import { NESTED_LIST_CAP } from '../../shared/loaders.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import { USAGE_RECORDED, type UsageRecordedEvent } from './usage-report.events.js';
 import { DEFAULT_REPORT_PAGE, MAX_REPORT_PAGE } from './usage-report.service.js';
 import { UsageDimension, UsageRecorded, UsageReport, UsageReportWhere, UsageRow } from './usage-report.types.js';
@@ -82,7 +83,7 @@ export class UsageReportResolver {
   apiToken(@Root() r: UsageRow, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo) {
     if (!r.apiTokenId) return null;
     const viewer = viewerOf(ctx);
-    const mine = viewer.role === Role.ADMIN ? undefined : sql`t.user_id = ${viewer.userId}::uuid`;
+    const mine = isHumanAdmin(viewer) ? undefined : sql`t.user_id = ${viewer.userId}::uuid`;
     return ctx.loaders.byId(readModel(ApiToken), selectedFields(info), mine).load(r.apiTokenId);
   }
 

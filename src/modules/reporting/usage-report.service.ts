@@ -6,8 +6,8 @@ import { encodeCursor, type PageInfo } from '../../shared/connection.js';
 import { BadInputError } from '../../shared/errors.js';
 import { and } from '../../shared/read-model.js';
 import type { Viewer } from '../../shared/scope.js';
+import { isHumanAdmin } from '../../shared/viewer.js';
 import { formatMicros, toMicros } from '../billing/index.js';
-import { Role } from '../identity/user.entity.js';
 import type { UsageRecordedEvent } from './usage-report.events.js';
 import {
   UsageDimension,
@@ -122,7 +122,7 @@ export class UsageReportService {
    * made in that project; everyone their own calls.
    */
   visibleCalls(viewer: Viewer, alias: string): Sql {
-    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return sql`TRUE`;
+    if (isHumanAdmin(viewer)) return sql`TRUE`;
     const l = raw(alias);
     return sql`(${l}.user_id = ${viewer.userId}::uuid OR ${l}.project_id IN (
       SELECT vm.project_id FROM project_members vm WHERE vm.user_id = ${viewer.userId}::uuid AND vm.role IN ('OWNER', 'MAINTAINER')))`;
@@ -130,7 +130,7 @@ export class UsageReportService {
 
   /** Whether a viewer may hear that calls were recorded: the same rule as visibleCalls, one query per event for all subscribers. */
   async hears(e: UsageRecordedEvent, viewer: Viewer, scope: EventScope): Promise<boolean> {
-    if (viewer.role === Role.ADMIN && !viewer.serviceActor) return true;
+    if (isHumanAdmin(viewer)) return true;
     if (!e.userIds) return false;
     if (e.userIds.includes(viewer.userId)) return true;
     if (!e.projectIds.length) return false;
@@ -186,7 +186,7 @@ export class UsageReportService {
     const columns: string[] = [];
     const select: Sql[] = [];
     const joins: string[] = [];
-    const admin = viewer.role === Role.ADMIN && !viewer.serviceActor;
+    const admin = isHumanAdmin(viewer);
     for (const d of dims) {
       const def = DIMENSIONS[d];
       columns.push(def.column);
@@ -267,8 +267,7 @@ export class UsageReportService {
     const before = (at: Date | null | undefined) => (at ? sql`l.created_at < ${at}` : null);
     const all = () => logs([since(w.from), before(w.to)].filter((c): c is Sql => !!c));
 
-    const wholeOrganisation =
-      viewer.role === Role.ADMIN && !viewer.serviceActor && !w.userId && !w.projectId && !w.taskId && !w.apiTokenId;
+    const wholeOrganisation = isHumanAdmin(viewer) && !w.userId && !w.projectId && !w.taskId && !w.apiTokenId;
     if (!wholeOrganisation || !dims.every((d) => DIMENSIONS[d].rolledUp)) return all();
     // Whole days [firstDay, endDay) from the rollup; [from, firstDay) and [endDay, to) from the logs.
     const firstDay = w.from
