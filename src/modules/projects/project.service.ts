@@ -27,7 +27,13 @@ const snapshot = (p: Project) => ({
   gitRepoUrl: p.gitRepoUrl ?? null,
 });
 
-/** Projects, their members, files and branches. Access rules: ProjectPolicy. */
+/**
+ * Projects, their members, files and branches. Who may read and act is ProjectPolicy's,
+ * by membership role; this service adds what a role alone does not say: an archived or
+ * deleted project takes no writes (requireWritable), a project always has exactly one
+ * OWNER, and only the owner hands out the MAINTAINER role, since maintainers approve and
+ * govern the project's AI use.
+ */
 export class ProjectService {
   constructor(
     private readonly db: SqlClient,
@@ -83,6 +89,7 @@ export class ProjectService {
         settings: { ...(template?.defaults ?? {}), ...(input.settings ?? {}) },
         gitRepoUrl: input.gitRepoUrl ?? null,
       });
+      // Access is by membership, so the creator's OWNER row is part of the project's creation.
       tx.em.create(ProjectMember, { project, user: viewer.userId, role: ProjectRole.OWNER, addedBy: viewer.userId });
       await tx.em.flush();
       this.audit.record(tx, {
@@ -165,6 +172,7 @@ export class ProjectService {
       () =>
         inTransaction(scope, async (tx) => {
           const user = await tx.em.findOne(User, userId);
+          // A blocked or inactive user is answered as unknown: adding them must not confirm they exist.
           if (!user || user.status !== UserStatus.ACTIVE || user.isBlocked) throw new NotFoundError('User', userId);
           const member = tx.em.create(ProjectMember, {
             project: projectId,
@@ -281,7 +289,10 @@ export class ProjectService {
     return m;
   }
 
-  /** Like policy.require, and the project must be ACTIVE (archived and deleted projects are read-only). */
+  /**
+   * Like policy.require, and the project must be ACTIVE: archived and deleted projects are
+   * read-only for everyone, so the state check lives here, once, for every write.
+   */
   async requireWritable(viewer: Viewer, id: string, min: ProjectRole): Promise<ProjectRole> {
     const projectId = requireUuid(id, 'projectId');
     const role = await this.policy.require(viewer, projectId, min);

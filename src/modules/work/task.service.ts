@@ -90,6 +90,14 @@ export interface TaskDeps {
   notifications: NotificationService;
 }
 
+/**
+ * Tasks: their lifecycle (the status machine above, with its times set here, never by the
+ * client), assignees, agents and dependencies. Access is TaskPolicy's (a project task
+ * through its project's membership, a personal task through its creator and assignees);
+ * the access checks run before the transaction, so a refused call takes no row lock.
+ * Writes record their audit entry and publish their event (taskUpdated, taskDeleted)
+ * in their transaction: subscribers hear only of what committed.
+ */
 export class TaskService {
   constructor(private readonly deps: TaskDeps) {}
 
@@ -166,6 +174,7 @@ export class TaskService {
     const projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
     if (projectId) await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     validateIntents(input.allowedIntents);
+    // Allowed intents bound what the task's assignees may use AI for: setting them is a maintainer's call.
     if (projectId && input.allowedIntents?.length)
       await this.deps.projects.policy.require(viewer, projectId, ProjectRole.MAINTAINER);
     const priority = input.priority ?? TaskPriority.MEDIUM;
@@ -305,6 +314,7 @@ export class TaskService {
           `a ${t.status} task cannot become ${status} (allowed: ${TRANSITIONS[t.status as TaskStatus].join(', ') || 'none, it is closed'})`,
         );
       }
+      // ASSIGNED must mean someone (a user or an agent) has the task, or the status would lie.
       if (status === TaskStatus.ASSIGNED) {
         const [{ n }] = await tx.em.execute<{ n: number }[]>(
           `SELECT count(*)::int AS n FROM task_assignees WHERE task_id = ? AND active`,
@@ -313,6 +323,7 @@ export class TaskService {
         if (n === 0 && t.assignedAgents.length === 0)
           throw BadInputError.field('status', 'assign a user or an agent first');
       }
+      // Work starts only when what it depends on is done; deleted dependencies no longer hold it back.
       if (status === TaskStatus.IN_PROGRESS) {
         const open = await tx.em.execute<{ id: string; title: string; status: string }[]>(
           `SELECT d.id, d.title, d.status FROM task_dependencies td JOIN tasks d ON d.id = td.depends_on_id
