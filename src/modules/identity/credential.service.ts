@@ -16,7 +16,11 @@ import type { Role } from './user.entity.js';
 
 export { API_TOKEN_PREFIX };
 
-/** Personal and service API tokens, and invitations: the secrets Steward hands out once. */
+/**
+ * Personal and service API tokens, and invitations: the secrets Steward hands out once.
+ * Only their SHA-256 is stored (they are random, so no slow hash is needed): a copy of the
+ * database yields no usable credential, and a lost token is replaced, never shown again.
+ */
 export class CredentialService {
   constructor(
     private readonly db: SqlClient,
@@ -39,6 +43,7 @@ export class CredentialService {
     if (input.expiresAt && input.expiresAt <= new Date())
       throw BadInputError.field('expiresAt', 'must be in the future');
     // A service token acts for the system in every project it may reach: it must not live for ever.
+    // A service token runs unattended, where a leak goes unnoticed longest: it must end by itself.
     if (input.serviceActor && !input.expiresAt)
       throw BadInputError.field('expiresAt', 'is required for a service token');
     const scopes = [...new Set(input.scopes ?? [])];
