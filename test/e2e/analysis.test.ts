@@ -14,6 +14,7 @@ import {
   type AnalysisTaskType,
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners, until } from '../support/wait.js';
@@ -149,7 +150,8 @@ describe('the analysis queue', () => {
         types: ['GRAPH', 'AI'],
         count: 3,
       });
-      await sessionsOfStranger.nothingWithin(300);
+      await sentinel(e.s, wsStranger, stranger);
+      expect(sessionsOfStranger.received).toEqual([]);
     } finally {
       queued.dispose();
       sessionsOfStranger.dispose();
