@@ -32,8 +32,14 @@ async function env(settings: Record<string, string> = {}): Promise<Env> {
   return { s, admin: await firstAdmin(s) };
 }
 const worker = async ({ s, admin }: Env, name = unique('worker:static-')) =>
-  (await ok(s.url, CreateServiceTokenDocument, { input: { name, serviceActor: name, expiresAt: SOON } }, admin.token))
-    .createServiceToken.token;
+  (
+    await ok(
+      s.url,
+      CreateServiceTokenDocument,
+      { input: { name, serviceActor: name, expiresAt: SOON, scopes: ['read', 'write'] } },
+      admin.token,
+    )
+  ).createServiceToken.token;
 async function project({ s, admin }: Env) {
   const owner = await createUser(s, admin);
   const p = (await ok(s.url, CreateProjectDocument, { input: { name: unique('prod-') } }, owner.token)).createProject;

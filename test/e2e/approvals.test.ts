@@ -152,7 +152,14 @@ describe('requesting and deciding approvals', () => {
       await ok(
         s.url,
         CreateServiceTokenDocument,
-        { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON } },
+        {
+          input: {
+            name: unique('agent-'),
+            serviceActor: 'agent:senior-engineer',
+            expiresAt: SOON,
+            scopes: ['read', 'write'],
+          },
+        },
         admin.token,
       )
     ).createServiceToken.token;

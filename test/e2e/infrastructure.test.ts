@@ -56,7 +56,7 @@ beforeAll(async () => {
     await ok(
       s.url,
       CreateServiceTokenDocument,
-      { input: { name: 'docker', serviceActor: 'runtime:docker', expiresAt: SOON } },
+      { input: { name: 'docker', serviceActor: 'runtime:docker', expiresAt: SOON, scopes: ['read', 'write'] } },
       admin.token,
     )
   ).createServiceToken.token;

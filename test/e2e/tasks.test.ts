@@ -601,7 +601,14 @@ describe('agents and jobs', () => {
       await ok(
         s.url,
         CreateServiceTokenDocument,
-        { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON } },
+        {
+          input: {
+            name: unique('agent-'),
+            serviceActor: 'agent:senior-engineer',
+            expiresAt: SOON,
+            scopes: ['read', 'write'],
+          },
+        },
         admin.token,
       )
     ).createServiceToken.token;
