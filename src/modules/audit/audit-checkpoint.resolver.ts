@@ -11,7 +11,7 @@ export class AuditCheckpointKey {
   @Field({ description: 'What each signature covers' }) signedPayload!: string;
 }
 
-@ObjectType({ description: "A signed statement: at `at`, link `seq` of the audit chain had hash `hash`." })
+@ObjectType({ description: 'A signed statement: at `at`, link `seq` of the audit chain had hash `hash`.' })
 export class AuditCheckpoint {
   @Field(() => Float) seq!: number;
   @Field() hash!: string;
