@@ -214,7 +214,7 @@ const schema = z.object({
   ),
   /** A user whose deviation score reaches this (0–100) is blocked automatically. */
   DEVIATION_BLOCK_THRESHOLD: z.coerce.number().min(1).max(100).default(50),
-  /** Organisation setting: every AI call must be bound to a task the caller is assigned to (calls without one are refused). */
+  /** The default of the organisation setting `governanceSettings.required` (admins change it over GraphQL): every AI call must be bound to a task the caller is assigned to. */
   GOVERNANCE_REQUIRED: bool(false),
   /** When the chosen provider fails, try another healthy one before giving up. */
   AI_PROVIDER_FALLBACK: bool(true),

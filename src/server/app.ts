@@ -12,10 +12,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { GraphQLSchema } from 'graphql';
 
 import { masterKeys, type Config } from '../config.js';
-import { ensureAppRole } from '../db/app-role.js';
 import { openDatabase, type Database } from '../db/database.js';
-import { connectOrm, migrate } from '../db/orm.js';
-import { seedReferenceData } from '../db/seed.js';
+import { connectOrm } from '../db/orm.js';
+import { prepareDatabase } from '../db/prepare.js';
 import { createSqlClient } from '../db/sql.js';
 import { EventBus } from '../events/bus.js';
 import { Scheduler } from '../jobs/scheduler.js';
@@ -84,22 +83,7 @@ export async function createRuntime(
 
   // Migrations and seeds run as DATABASE_URL's user (the owner); the application then
   // connects as a role that cannot rewrite the audit trail (src/db/app-role.ts).
-  let url = database.url;
-  if (opts.migrate !== false) {
-    const owner = await connectOrm(database.url, 2, logger);
-    try {
-      const applied = await migrate(owner);
-      if (applied.length) logger.info({ module: 'db', applied }, 'migrations applied');
-      await seedReferenceData(owner.em.fork() as EntityManager);
-    } finally {
-      await owner.close();
-    }
-    url = await ensureAppRole(database.url, {
-      setting: config.DATABASE_APP_ROLE,
-      secret: config.TOKEN_SIGNING_KEY,
-      logger,
-    });
-  }
+  const url = opts.migrate !== false ? (await prepareDatabase(database.url, config, logger)).appUrl : database.url;
   const orm = await connectOrm(url, config.DB_POOL_SIZE, logger);
   registerReadModels(orm.getMetadata());
   const db = createSqlClient(url, config.DB_POOL_SIZE);

@@ -14,6 +14,7 @@ import {
   type AnalysisTaskType,
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners, until } from '../support/wait.js';
@@ -31,8 +32,14 @@ async function env(settings: Record<string, string> = {}): Promise<Env> {
   return { s, admin: await firstAdmin(s) };
 }
 const worker = async ({ s, admin }: Env, name = unique('worker:static-')) =>
-  (await ok(s.url, CreateServiceTokenDocument, { input: { name, serviceActor: name, expiresAt: SOON } }, admin.token))
-    .createServiceToken.token;
+  (
+    await ok(
+      s.url,
+      CreateServiceTokenDocument,
+      { input: { name, serviceActor: name, expiresAt: SOON, scopes: ['read', 'write'] } },
+      admin.token,
+    )
+  ).createServiceToken.token;
 async function project({ s, admin }: Env) {
   const owner = await createUser(s, admin);
   const p = (await ok(s.url, CreateProjectDocument, { input: { name: unique('prod-') } }, owner.token)).createProject;
@@ -149,7 +156,8 @@ describe('the analysis queue', () => {
         types: ['GRAPH', 'AI'],
         count: 3,
       });
-      await sessionsOfStranger.nothingWithin(300);
+      await sentinel(e.s, wsStranger, stranger);
+      expect(sessionsOfStranger.received).toEqual([]);
     } finally {
       queued.dispose();
       sessionsOfStranger.dispose();

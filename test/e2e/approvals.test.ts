@@ -17,6 +17,7 @@ import {
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient, type Subscription } from '../support/client.js';
 import { team as makeTeam } from '../support/projects.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
@@ -151,7 +152,14 @@ describe('requesting and deciding approvals', () => {
       await ok(
         s.url,
         CreateServiceTokenDocument,
-        { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON } },
+        {
+          input: {
+            name: unique('agent-'),
+            serviceActor: 'agent:senior-engineer',
+            expiresAt: SOON,
+            scopes: ['read', 'write'],
+          },
+        },
         admin.token,
       )
     ).createServiceToken.token;
@@ -358,7 +366,16 @@ describe('approval subscriptions', () => {
       Object.keys(who).map((name, i) => [name, subscribe(clients[i]!, doc, { projectId })]),
     ) as Record<string, Subscription<T>>;
     await listeners.registered(clients.length);
-    return { subs, close: () => Promise.all(clients.map((c) => c.dispose())) };
+    /** Each named user's own sentinel on their connection (test/support/sentinel.ts); then nothing may be left unread. */
+    const nothingBeforeSentinel = (...names: string[]) =>
+      Promise.all(
+        names.map(async (name) => {
+          const i = Object.keys(who).indexOf(name);
+          await sentinel(s, clients[i]!, who[name]!);
+          expect(subs[name]!.pending(), name).toEqual([]);
+        }),
+      );
+    return { subs, nothingBeforeSentinel, close: () => Promise.all(clients.map((c) => c.dispose())) };
   }
 
   it('sends approvalRequested to the owner, maintainers and admins, and not to the requester, contributors, viewers or strangers', async () => {
@@ -368,15 +385,19 @@ describe('approval subscriptions', () => {
       task,
       members: [requester, maintainer, contributor, viewer],
     } = await team('MAINTAINER', 'MAINTAINER', 'CONTRIBUTOR', 'VIEWER');
-    const { subs, close } = await listen<{ approvalRequested: { id: string } }>(ApprovalRequestedDocument, project.id, {
-      owner,
-      maintainer: maintainer!,
-      admin,
-      requester: requester!,
-      contributor: contributor!,
-      viewer: viewer!,
-      stranger: await user(),
-    });
+    const { subs, nothingBeforeSentinel, close } = await listen<{ approvalRequested: { id: string } }>(
+      ApprovalRequestedDocument,
+      project.id,
+      {
+        owner,
+        maintainer: maintainer!,
+        admin,
+        requester: requester!,
+        contributor: contributor!,
+        viewer: viewer!,
+        stranger: await user(),
+      },
+    );
     try {
       const a = await requested(requester!, { taskId: task.id, actionType: 'deploy' });
       for (const name of ['owner', 'maintainer', 'admin']) {
@@ -386,9 +407,7 @@ describe('approval subscriptions', () => {
           requestedBy: { id: requester!.id },
         });
       }
-      await Promise.all(
-        ['requester', 'contributor', 'viewer', 'stranger'].map((name) => subs[name]!.nothingWithin(300)),
-      );
+      await nothingBeforeSentinel('requester', 'contributor', 'viewer', 'stranger');
     } finally {
       await close();
     }
@@ -402,15 +421,19 @@ describe('approval subscriptions', () => {
       members: [requester, maintainer, contributor, viewer],
     } = await team('CONTRIBUTOR', 'MAINTAINER', 'CONTRIBUTOR', 'VIEWER');
     const a = await requested(requester!, { taskId: task.id, actionType: 'deploy' });
-    const { subs, close } = await listen<{ approvalDecided: { id: string } }>(ApprovalDecidedDocument, project.id, {
-      owner,
-      maintainer: maintainer!,
-      admin,
-      requester: requester!,
-      contributor: contributor!,
-      viewer: viewer!,
-      stranger: await user(),
-    });
+    const { subs, nothingBeforeSentinel, close } = await listen<{ approvalDecided: { id: string } }>(
+      ApprovalDecidedDocument,
+      project.id,
+      {
+        owner,
+        maintainer: maintainer!,
+        admin,
+        requester: requester!,
+        contributor: contributor!,
+        viewer: viewer!,
+        stranger: await user(),
+      },
+    );
     try {
       await approve(maintainer!, a.id, 'go');
       for (const name of ['requester', 'owner', 'maintainer', 'admin']) {
@@ -421,7 +444,7 @@ describe('approval subscriptions', () => {
           decidedBy: { id: maintainer!.id },
         });
       }
-      await Promise.all(['contributor', 'viewer', 'stranger'].map((name) => subs[name]!.nothingWithin(300)));
+      await nothingBeforeSentinel('contributor', 'viewer', 'stranger');
 
       // An expiry is a decision too, told to the same people.
       const b = await requested(requester!, { taskId: task.id, actionType: 'rollback' });
@@ -433,7 +456,7 @@ describe('approval subscriptions', () => {
         decidedBy: null,
       });
       expect((await subs.owner!.next()).approvalDecided).toMatchObject({ id: b.id, status: 'EXPIRED' });
-      await subs.contributor!.nothingWithin(200);
+      await nothingBeforeSentinel('contributor');
     } finally {
       await close();
     }

@@ -28,6 +28,7 @@ import {
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient, wsExecute, type Subscription } from '../support/client.js';
 import { team as makeTeam } from '../support/projects.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
@@ -317,11 +318,12 @@ describe('sending messages through the local provider', () => {
     const stream = follow(
       subscribe<MessageStreamSubscription>(socketOf(me), MessageStreamDocument, { conversationId: c.id }),
     );
+    const otherWs = socketOf(other); // one connection, so one sentinel proves both subscriptions heard nothing
     const othersAdded = follow(
-      subscribe<MessageAddedSubscription>(socketOf(other), MessageAddedDocument, { conversationId: mine.id }),
+      subscribe<MessageAddedSubscription>(otherWs, MessageAddedDocument, { conversationId: mine.id }),
     );
     const othersStream = follow(
-      subscribe<MessageStreamSubscription>(socketOf(other), MessageStreamDocument, { conversationId: mine.id }),
+      subscribe<MessageStreamSubscription>(otherWs, MessageStreamDocument, { conversationId: mine.id }),
     );
     await listeners.registered(4);
 
@@ -368,8 +370,9 @@ describe('sending messages through the local provider', () => {
     expect(chunks.at(-1)).toMatchObject({ done: true, delta: '' });
 
     // Nobody else hears it.
-    await othersAdded.nothingWithin(300);
-    await othersStream.nothingWithin(0);
+    await sentinel(s, otherWs, other);
+    expect(othersAdded.received).toEqual([]);
+    expect(othersStream.received).toEqual([]);
 
     // Metered: one SUCCESS log with the agent's instructions as its system message.
     const logs = await promptLogs(c.id);

@@ -6,6 +6,7 @@ import { TaskUpdatedDocument, UpdateTaskDocument } from '../generated/graphql.js
 import { ok, subscribe, wsClient, type Subscription } from '../support/client.js';
 import { scrapeMetrics } from '../support/metrics.js';
 import { team } from '../support/projects.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 import { busListeners, until } from '../support/wait.js';
@@ -60,7 +61,8 @@ describe('subscription fan-out', () => {
         expect(await sub.next()).toEqual({
           taskUpdated: { id: task.id, title: 'Once for all', status: 'PENDING', project: { id: project.id } },
         });
-      await forStranger.nothingWithin(200);
+      await sentinel(s, strangerWs, stranger);
+      expect(forStranger.received).toEqual([]);
 
       const after = await scrapeMetrics(s);
       expect(

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codes, gql, ok } from '../support/client.js';
 import { team } from '../support/projects.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { firstAdmin, type TestUser } from '../support/users.js';
+import { createUser, firstAdmin, type TestUser } from '../support/users.js';
+import { until } from '../support/wait.js';
 
 let s: TestServer;
 let admin: TestUser;
@@ -20,6 +21,8 @@ const setIntents = (by: TestUser, id: string, allowedIntents: string[]) =>
     { i: { id, allowedIntents } },
     by.token,
   );
+const SETTINGS = `{ governanceSettings { required source updatedAt updatedById } }`;
+const SET = `mutation($i: GovernanceSettingsInput!) { setGovernanceSettings(input: $i) { required source updatedById } }`;
 const start = (by: TestUser, taskId?: string, url = s.url) =>
   gql(
     url,
@@ -95,8 +98,58 @@ describe('prompt governance cannot be weaponised or dodged', () => {
       const r = await start(a, undefined, strict.url);
       expect(codes(r)).toEqual(['BAD_USER_INPUT']);
       expect(r.errors![0]!.message).toContain('governance');
+      // The environment is only the default: an admin's organisation setting wins.
+      expect((await ok(strict.url, SETTINGS, {}, a.token)).governanceSettings).toMatchObject({
+        required: true,
+        source: 'DEFAULT',
+      });
+      await ok(strict.url, SET, { i: { required: false } }, a.token);
+      expect((await start(a, undefined, strict.url)).errors).toBeUndefined();
     } finally {
       await strict.close();
+    }
+  });
+
+  it('is an organisation setting an admin changes over GraphQL: audited, and on every instance at once', async () => {
+    const other = await startTestServer({ shareDatabaseWith: s });
+    try {
+      const user = await createUser(s, admin);
+      expect((await ok(s.url, SETTINGS, {}, user.token)).governanceSettings).toEqual({
+        required: false,
+        source: 'DEFAULT',
+        updatedAt: null,
+        updatedById: null,
+      });
+      // Both instances have read the setting (and keep it) before it changes.
+      expect((await start(user, undefined, s.url)).errors).toBeUndefined();
+      expect((await start(user, undefined, other.url)).errors).toBeUndefined();
+
+      expect(codes(await gql(s.url, SET, { i: { required: true } }, user.token))).toEqual(['FORBIDDEN']);
+      const set = (await ok(s.url, SET, { i: { required: true } }, admin.token)).setGovernanceSettings;
+      expect(set).toMatchObject({ required: true, source: 'ORGANISATION', updatedById: admin.id });
+
+      // Here at once; on the other instance as soon as the change's event arrives (no restart, no poll of the table).
+      expect(codes(await start(user, undefined, s.url))).toEqual(['BAD_USER_INPUT']);
+      await until(
+        async () => codes(await start(user, undefined, other.url))[0] === 'BAD_USER_INPUT',
+        'the other instance refusing a call without a task',
+        2000,
+      );
+      expect((await ok(other.url, SETTINGS, {}, user.token)).governanceSettings.required).toBe(true);
+
+      const audit = await s.sql<{ actor_id: string; before: unknown; after: unknown }>(
+        `SELECT actor_id, before, after FROM audit_events WHERE action = 'organisation.setting' AND entity_id = 'governance.required'`,
+      );
+      expect(audit).toEqual([{ actor_id: admin.id, before: { value: null, default: false }, after: { value: true } }]);
+
+      await ok(other.url, SET, { i: { required: false } }, admin.token);
+      await until(
+        async () => (await start(user, undefined, s.url)).errors === undefined,
+        'the first instance taking the call again',
+        2000,
+      );
+    } finally {
+      await other.close();
     }
   });
 });

@@ -35,6 +35,7 @@ import {
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { team as makeTeam } from '../support/projects.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners, until } from '../support/wait.js';
@@ -55,7 +56,7 @@ beforeAll(async () => {
     await ok(
       s.url,
       CreateServiceTokenDocument,
-      { input: { name: 'docker', serviceActor: 'runtime:docker', expiresAt: SOON } },
+      { input: { name: 'docker', serviceActor: 'runtime:docker', expiresAt: SOON, scopes: ['read', 'write'] } },
       admin.token,
     )
   ).createServiceToken.token;
@@ -370,7 +371,12 @@ describe('containers', () => {
       // Another project's container reaches its own members only.
       const theirs = await created(other.owner.token, { projectId: other.project.id });
       expect((await otherAll.next()).containerStatusChanged.id).toBe(theirs.id);
-      await Promise.all([strangerAll.nothingWithin(300), viewerScoped.nothingWithin(0), ownerAll.nothingWithin(0)]);
+      // Sentinels: this project's next change must be the next event of its owner and viewer (not
+      // the other project's), and the stranger's own sentinel must find nothing before it.
+      await reported(c.id, 'STOPPED');
+      for (const sub of [ownerAll, viewerScoped])
+        expect((await sub.next()).containerStatusChanged).toMatchObject({ id: c.id, status: 'STOPPED' });
+      await sentinel(s, clients[2]!, stranger);
       expect(strangerAll.received).toEqual([]);
     } finally {
       for (const sub of [ownerAll, viewerScoped, strangerAll, adminAll, otherAll, runtimeAll]) sub.dispose();
@@ -580,8 +586,10 @@ describe('MCP servers', () => {
       const audited = async () => (await s.sql(`SELECT 1 FROM audit_events WHERE entity_id = $1`, [server.id])).length;
       const n = await audited();
       await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id } }, runtime);
-      await events.nothingWithin(200);
       expect(await audited()).toBe(n);
+      // The sentinel: a real change after it must be the very next event.
+      await ok(s.url, McpServerHeartbeatDocument, { input: { id: server.id, ok: false, error: 'again' } }, runtime);
+      expect((await events.next()).mcpServerStatusChanged).toMatchObject({ status: 'ERROR', lastError: 'again' });
     } finally {
       events.dispose();
       refused.dispose();

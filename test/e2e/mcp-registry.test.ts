@@ -88,6 +88,7 @@ describe('remote MCP servers in the registry', () => {
             name: 'supervisor',
             serviceActor: 'runtime:mcp',
             expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+            scopes: ['read', 'write'],
           },
         },
         admin.token,

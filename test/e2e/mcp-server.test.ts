@@ -36,6 +36,7 @@ beforeAll(async () => {
           name: 'agent',
           serviceActor: 'agent:senior-engineer',
           expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+          scopes: ['read', 'write', 'mcp'],
         },
       },
       admin.token,

@@ -43,6 +43,7 @@ beforeAll(async () => {
           name: 'agent',
           serviceActor: 'agent:release-bot',
           expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+          scopes: ['read', 'write', 'mcp'],
         },
       },
       admin.token,

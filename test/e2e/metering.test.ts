@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 
-import { promptTokenBound } from '../../src/modules/billing/metering.service.js';
-import { costOf, formatMicros, toMicros } from '../../src/modules/billing/money.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -65,27 +63,71 @@ async function engineerPrompt(): Promise<{ agentId: string }> {
 const start = async (u: TestUser, extra: Record<string, unknown> = {}) =>
   (await ok(s.url, START, { input: { providerId, ...extra } }, u.token)).startConversation.id as string;
 
+/** Micro-dollars as the decimal text PostgreSQL shows for numeric(…, 6) ("0.001500"), written out here. */
+const usd = (micros: bigint) => `${micros / 1_000_000n}.${String(micros % 1_000_000n).padStart(6, '0')}`;
+
+/** Steward's books for one user: today's usage counter, its cost records, its prompt logs by status. */
+async function books(userId: string) {
+  const [day] = await s.sql<{
+    cost: string;
+    tokens: string;
+    requests: number;
+    reserved: string;
+    reserved_requests: number;
+  }>(
+    `SELECT cost_usd::text AS cost, tokens::text, requests, reserved_cost_usd::text AS reserved, reserved_requests FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`,
+    [userId],
+  );
+  const [records] = await s.sql<{ n: number; total: string; tin: number; tout: number }>(
+    `SELECT count(*)::int AS n, coalesce(sum(total_cost), 0)::numeric(20, 6)::text AS total, coalesce(sum(input_tokens), 0)::int AS tin, coalesce(sum(output_tokens), 0)::int AS tout FROM cost_records WHERE user_id = $1`,
+    [userId],
+  );
+  const logs = await s.sql<{ status: string; n: number; prompt: number; completion: number }>(
+    `SELECT status, count(*)::int AS n, coalesce(sum(prompt_tokens), 0)::int AS prompt, coalesce(sum(completion_tokens), 0)::int AS completion FROM prompt_logs WHERE user_id = $1 GROUP BY 1 ORDER BY status::text`,
+    [userId],
+  );
+  return {
+    day: day ?? { cost: '0.000000', tokens: '0', requests: 0, reserved: '0.000000', reserved_requests: 0 },
+    records: records!,
+    logs,
+  };
+}
+
 describe('the metered pipeline', () => {
   it('admits exactly the affordable number of 50 concurrent calls at the edge of a budget, and never over-spends', async () => {
     const user = await createUser(s, admin);
     const { agentId } = await engineerPrompt();
-    const prompt = 'Implement the function that parses the config file';
-    // A warm-up call by someone else shows the exact context a fresh conversation sends.
-    const probe = await createUser(s, admin);
-    await ok(s.url, SEND, { input: { conversationId: await start(probe, { agentId }), content: prompt } }, probe.token);
-    const sent = fake.completions.at(-1)!.body.messages as { role: 'system' | 'user' | 'assistant'; content: string }[];
-    // The worst case the pipeline reserves per call: an upper bound of the prompt's tokens plus maxTokens, priced.
-    const bound = promptTokenBound(sent);
-    const worst = costOf(bound, toMicros(IN_PRICE)) + costOf(MAX_TOKENS, toMicros(OUT_PRICE));
+    // Free input, and every answer exactly MAX_TOKENS long by the fake's own count (1 token per
+    // 4 characters), so each call's worst case is what it really costs: MAX_TOKENS × $0.004 per
+    // 1k = 4 µ$ per token = 200 µ$, worked out here from the price this test sets.
+    const outputOnly = await ok(
+      s.url,
+      CREATE_PROVIDER,
+      {
+        input: {
+          name: 'fake-output-only',
+          providerType: 'OPENAI',
+          modelName: 'gpt-test',
+          apiEndpoint: `${fake.url}/v1`,
+          apiKey: 'sk-platform-key-4444',
+          inputCostPer1k: '0',
+          outputCostPer1k: OUT_PRICE,
+          maxTokens: MAX_TOKENS,
+          timeoutSeconds: 5,
+        },
+      },
+      admin.token,
+    );
+    const perCall = BigInt(MAX_TOKENS) * 4n;
     const affordable = 7;
-    const limit = worst * BigInt(affordable) + worst / 2n; // 7.5 calls' worth: exactly 7 fit
+    const limit = perCall * BigInt(affordable) + perCall / 2n; // 7.5 calls' worth: exactly 7 fit
     await ok(
       s.url,
       SET_QUOTA,
       {
         input: {
           userId: user.id,
-          dailyCostLimitUsd: formatMicros(limit),
+          dailyCostLimitUsd: usd(limit),
           requestsPerHour: 1000,
           dailyTokenLimit: 1_000_000,
           monthlyTokenLimit: 1_000_000,
@@ -94,12 +136,14 @@ describe('the metered pipeline', () => {
       },
       admin.token,
     );
-    const conversations = await Promise.all(Array.from({ length: 50 }, () => start(user, { agentId })));
-    // Every answer uses exactly its worst case, so a settled call frees nothing: however the 50
-    // calls interleave, exactly 7 fit. The delay makes them overlap all the same.
-    fake.setDefault({ delayMs: 100, usage: { prompt_tokens: bound, completion_tokens: MAX_TOKENS } });
+    const conversations = await Promise.all(
+      Array.from({ length: 50 }, () => start(user, { agentId, providerId: outputOnly.createProvider.id })),
+    );
+    // A settled call frees nothing, so however the 50 calls interleave exactly 7 fit; the delay makes them overlap.
+    fake.setDefault({ delayMs: 100, reply: 'abcd'.repeat(MAX_TOKENS) });
     onTestFinished(() => fake.reset());
 
+    const prompt = 'Implement the function that parses the config file';
     const results = await Promise.all(
       conversations.map((id) => gql(s.url, SEND, { input: { conversationId: id, content: prompt } }, user.token)),
     );
@@ -112,26 +156,30 @@ describe('the metered pipeline', () => {
       refusedBy: ['dailyCostLimitUsd'],
     });
 
-    const [day] = await s.sql<{ cost: string; reserved: string; reserved_requests: number }>(
-      `SELECT cost_usd::text AS cost, reserved_cost_usd::text AS reserved, reserved_requests FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`,
-      [user.id],
-    );
-    expect(toMicros(day!.cost)).toBeLessThanOrEqual(limit);
-    expect(toMicros(day!.reserved)).toBe(0n);
-    expect(day!.reserved_requests).toBe(0);
-    const [records] = await s.sql<{ n: number; total: string }>(
-      `SELECT count(*)::int AS n, coalesce(sum(total_cost), 0)::text AS total FROM cost_records WHERE user_id = $1`,
-      [user.id],
-    );
-    expect(records!.n).toBe(affordable);
-    expect(toMicros(records!.total)).toBe(toMicros(day!.cost));
-    const logs = await s.sql<{ status: string; n: number }>(
-      `SELECT status, count(*)::int AS n FROM prompt_logs WHERE user_id = $1 GROUP BY 1 ORDER BY status::text`,
-      [user.id],
-    );
-    expect(logs).toEqual([
-      { status: 'BLOCKED', n: 50 - affordable },
-      { status: 'SUCCESS', n: affordable },
+    // The provider was asked exactly 7 times (refusals never reached it) and served MAX_TOKENS each.
+    expect(fake.completions).toHaveLength(affordable);
+    expect(fake.ledger.calls.map((c) => c.completionTokens)).toEqual(Array(affordable).fill(MAX_TOKENS));
+    const served = fake.ledger.spendMicros('0', OUT_PRICE);
+    expect(served).toBe(perCall * BigInt(affordable));
+    expect(served).toBeLessThanOrEqual(limit);
+
+    const b = await books(user.id);
+    expect(b.day).toMatchObject({ cost: usd(served), reserved: '0.000000', reserved_requests: 0 });
+    expect(Number(b.day.tokens)).toBe(fake.ledger.totals().promptTokens + fake.ledger.totals().completionTokens);
+    expect(b.records).toEqual({
+      n: affordable,
+      total: usd(served),
+      tin: fake.ledger.totals().promptTokens,
+      tout: fake.ledger.totals().completionTokens,
+    });
+    expect(b.logs).toEqual([
+      { status: 'BLOCKED', n: 50 - affordable, prompt: 0, completion: 0 },
+      {
+        status: 'SUCCESS',
+        n: affordable,
+        prompt: fake.ledger.totals().promptTokens,
+        completion: fake.ledger.totals().completionTokens,
+      },
     ]);
   });
 
@@ -152,32 +200,53 @@ describe('the metered pipeline', () => {
       admin.token,
     );
     const conversations = await Promise.all(Array.from({ length: 30 }, () => start(user)));
+    fake.reset();
     const results = await Promise.all(
       conversations.map((id) =>
         gql(s.url, SEND, { input: { conversationId: id, content: 'Refactor the parser' } }, user.token),
       ),
     );
     expect(results.flatMap((r) => codes(r))).toEqual([]);
-    const [day] = await s.sql<{ requests: number; reserved_requests: number }>(
-      `SELECT requests, reserved_requests FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`,
-      [user.id],
-    );
-    expect(day).toEqual({ requests: 30, reserved_requests: 0 });
+    // 30 served by the provider, each on the books with the provider's tokens; at $0.002 and
+    // $0.004 per 1k (2 and 4 µ$ per token) the fake's spend is exact, so Steward's must equal it.
+    expect(fake.ledger.calls).toHaveLength(30);
+    const served = fake.ledger.totals();
+    const b = await books(user.id);
+    expect(b.day).toMatchObject({
+      requests: 30,
+      reserved_requests: 0,
+      reserved: '0.000000',
+      cost: usd(fake.ledger.spendMicros(IN_PRICE, OUT_PRICE)),
+      tokens: String(served.promptTokens + served.completionTokens),
+    });
+    expect(b.records).toEqual({
+      n: 30,
+      total: usd(fake.ledger.spendMicros(IN_PRICE, OUT_PRICE)),
+      tin: served.promptTokens,
+      tout: served.completionTokens,
+    });
+    expect(b.logs).toEqual([
+      { status: 'SUCCESS', n: 30, prompt: served.promptTokens, completion: served.completionTokens },
+    ]);
   });
 
   it('charges nothing for a provider failure and logs it as ERROR', async () => {
     const user = await createUser(s, admin);
     const id = await start(user);
+    fake.reset();
     fake.script({ status: 500 });
     onTestFinished(() => fake.reset());
     const r = await gql(s.url, SEND, { input: { conversationId: id, content: 'Fix the failing build' } }, user.token);
     expect(codes(r)).toEqual(['PROVIDER_UNAVAILABLE']);
+    // Asked once (no retry without fallback), served nothing.
+    expect(fake.completions).toHaveLength(1);
+    expect(fake.ledger.calls).toHaveLength(0);
     const [log] = await s.sql<{ status: string; error_message: string; cost_usd: string }>(
       `SELECT status, error_message, cost_usd::text FROM prompt_logs WHERE user_id = $1`,
       [user.id],
     );
     expect(log!.status).toBe('ERROR');
-    expect(toMicros(log!.cost_usd)).toBe(0n);
+    expect(log!.cost_usd ?? '0.000000').toBe('0.000000');
     const [counter] = await s.sql<{ cost: string; requests: number; reserved_requests: number }>(
       `SELECT cost_usd::text AS cost, requests, reserved_requests FROM usage_counters WHERE user_id = $1 AND period = 'DAY'`,
       [user.id],
@@ -195,15 +264,26 @@ describe('the metered pipeline', () => {
     const user = await createUser(s, admin);
     await ok(s.url, SET_QUOTA, { input: { userId: user.id, requestsPerHour: 2 } }, admin.token);
     const id = await start(user);
+    fake.reset();
+    onTestFinished(() => fake.reset());
     for (let i = 0; i < 2; i++)
       await ok(s.url, SEND, { input: { conversationId: id, content: `Write test number ${i}` } }, user.token);
     const r = await gql(s.url, SEND, { input: { conversationId: id, content: 'One more test please' } }, user.token);
     expect(codes(r)).toEqual(['RATE_LIMITED']);
+    // The refused call never reached the provider; the two it served are both on the books.
+    expect(fake.completions).toHaveLength(2);
+    expect(fake.ledger.calls).toHaveLength(2);
+    const b = await books(user.id);
+    expect(b.day).toMatchObject({ requests: 2, cost: usd(fake.ledger.spendMicros(IN_PRICE, OUT_PRICE)) });
+    expect(b.records.n).toBe(2);
+    expect(b.logs.find((l) => l.status === 'SUCCESS')?.n).toBe(2);
   });
 
   it("applies the tier's monthly message limit, and a higher tier lifts it", async () => {
     const user = await createUser(s, admin);
     const id = await start(user);
+    fake.reset();
+    onTestFinished(() => fake.reset());
     // 49 of BASIC's 50 messages already used this month.
     await s.sql(
       `INSERT INTO usage_counters (user_id, period, period_start, requests, messages) VALUES ($1, 'MONTH', date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 49, 49)`,
@@ -213,6 +293,7 @@ describe('the metered pipeline', () => {
     const refused = await gql(s.url, SEND, { input: { conversationId: id, content: 'Document it again' } }, user.token);
     expect(codes(refused)).toEqual(['QUOTA_EXCEEDED']);
     expect(refused.errors![0]!.extensions!.limit).toBe('monthlyMessageLimit');
+    expect(fake.completions).toHaveLength(1); // the refused call never reached the provider
     await ok(
       s.url,
       `mutation($input: UpdateUserInput!) { updateUser(input: $input) { tier } }`,
@@ -220,12 +301,15 @@ describe('the metered pipeline', () => {
       admin.token,
     );
     await ok(s.url, SEND, { input: { conversationId: id, content: 'Document it again' } }, user.token);
+    expect(fake.ledger.calls).toHaveLength(2);
+    expect((await books(user.id)).records.total).toBe(usd(fake.ledger.spendMicros(IN_PRICE, OUT_PRICE)));
   });
 
   it('fires each cost alert once per period, to the user and admins only', async () => {
     const user = await createUser(s, admin);
     const other = await createUser(s, admin);
-    // Free input, $1 per 1k output tokens, at most 10: every call costs (and reserves) exactly $0.01.
+    // Free input, $1 per 1k output tokens, at most 10, and answers of 10 tokens by the fake's own
+    // count: every call costs (and reserves) exactly $0.01.
     const priced = await ok(
       s.url,
       CREATE_PROVIDER,
@@ -246,7 +330,8 @@ describe('the metered pipeline', () => {
     );
     const id = (await ok(s.url, START, { input: { providerId: priced.createProvider.id } }, user.token))
       .startConversation.id;
-    fake.setDefault({ reply: 'ten tokens of answer', usage: { completion_tokens: 10 } });
+    fake.reset();
+    fake.setDefault({ reply: 'abcd'.repeat(10) });
     onTestFinished(() => fake.reset());
     await ok(
       s.url,
@@ -265,11 +350,19 @@ describe('the metered pipeline', () => {
     expect(alert.costAlertTriggered).toMatchObject({
       alertType: 'DAILY_80',
       thresholdPercentage: 80,
-      spentUsd: '0.020000',
+      spentUsd: usd(fake.ledger.spendMicros('0', '1.000000')), // what the provider served: $0.02
       limitUsd: '0.025000',
     });
+    expect(fake.ledger.totals()).toEqual({ calls: 2, promptTokens: expect.any(Number), completionTokens: 20 });
     expect((await admins!.next()).costAlertTriggered.alertType).toBe('DAILY_80');
-    await others!.nothingWithin(300);
+    // The sentinel: the other user's own alert (one $0.01 call against $0.0125, 80%) must reach
+    // them; the user's alert, published before it, must not have come first.
+    await ok(s.url, SET_QUOTA, { input: { userId: other.id, dailyCostLimitUsd: '0.012500' } }, admin.token);
+    const otherConversation = (await ok(s.url, START, { input: { providerId: priced.createProvider.id } }, other.token))
+      .startConversation.id;
+    await ok(s.url, SEND, { input: { conversationId: otherConversation, content: 'Review mine' } }, other.token);
+    expect((await others!.next()).costAlertTriggered).toMatchObject({ alertType: 'DAILY_80', limitUsd: '0.012500' });
+    expect(others!.received).toHaveLength(1);
     const rows = await s.sql<{ alert_type: string }>(`SELECT alert_type FROM cost_alerts WHERE user_id = $1`, [
       user.id,
     ]);
@@ -316,8 +409,34 @@ describe('the metered pipeline', () => {
         { i: { taskId: task, userId: user.id } },
         user.token,
       );
-      const conversation = (await ok(server.url, START, { input: { projectId: project, taskId: task } }, user.token))
-        .startConversation.id;
+      const governed = await ok(
+        server.url,
+        CREATE_PROVIDER,
+        {
+          input: {
+            name: 'fake-governed',
+            providerType: 'OPENAI',
+            modelName: 'gpt-test',
+            apiEndpoint: `${fake.url}/v1`,
+            apiKey: 'sk-platform-key-7777',
+            inputCostPer1k: IN_PRICE,
+            outputCostPer1k: OUT_PRICE,
+            maxTokens: MAX_TOKENS,
+            timeoutSeconds: 5,
+          },
+        },
+        boss.token,
+      );
+      const conversation = (
+        await ok(
+          server.url,
+          START,
+          { input: { projectId: project, taskId: task, providerId: governed.createProvider.id } },
+          user.token,
+        )
+      ).startConversation.id;
+      fake.reset();
+      onTestFinished(() => fake.reset());
 
       // On task: answered, score unchanged (it never goes below 0).
       await ok(
@@ -340,6 +459,7 @@ describe('the metered pipeline', () => {
         user.token,
       );
       expect(codes(blocked)).toEqual(['FORBIDDEN']);
+      expect(fake.completions).toHaveLength(2); // the blocked prompt never reached the provider
 
       const [u] = await server.sql<{ is_blocked: boolean; blocked_reason: string; deviation_score: string }>(
         `SELECT is_blocked, blocked_reason, deviation_score::text FROM users WHERE id = $1`,

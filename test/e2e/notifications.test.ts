@@ -194,7 +194,10 @@ describe('live delivery on the WEB channel', () => {
       status: 'UNREAD',
       user: { id: alice.id },
     });
-    await Promise.all([toBob.nothingWithin(300), toAdmin.nothingWithin(300)]);
+    // The sentinel: a notification of their own, sent after Alice's, must be the first that Bob and the admin hear.
+    await send({ userIds: [bob.id, admin.id], title: 'Sentinel' });
+    for (const sub of [toBob, toAdmin]) expect((await sub.next()).notificationReceived.title).toBe('Sentinel');
+    expect([toBob.received.length, toAdmin.received.length]).toEqual([1, 1]);
     expect(toAlice.received).toHaveLength(1);
   });
 
@@ -212,20 +215,25 @@ describe('live delivery on the WEB channel', () => {
     expect(n).toMatchObject({ deliveryStatus: 'PENDING', sentAt: null });
 
     await deliver();
-    await toAlice.nothingWithin(300);
     expect(await delivery(n!.id)).toMatchObject({ delivery_status: 'PENDING', delivery_attempts: 0 });
     expect(await ids(alice)).not.toContain(n!.id);
     expect(await unread(alice)).toBe(0);
+    // The sentinel: one sent now must be the first Alice hears, not the one held for later.
+    const [now] = await send({ userIds: [alice.id], title: 'Sentinel' });
+    expect((await toAlice.next()).notificationReceived).toMatchObject({ id: now!.id, title: 'Sentinel' });
 
     await makeDue(n!.id);
     await deliver();
     expect((await toAlice.next()).notificationReceived).toMatchObject({ id: n!.id, title: 'Stand-up in 10 minutes' });
     expect(await delivery(n!.id)).toMatchObject({ delivery_status: 'SENT', delivery_attempts: 1 });
-    expect(await ids(alice)).toEqual([n!.id]);
-    expect(await unread(alice)).toBe(1);
+    expect((await ids(alice)).sort()).toEqual([n!.id, now!.id].sort());
+    expect(await unread(alice)).toBe(2);
 
+    // Delivered once: another run sends nothing again, so the next sentinel comes next.
     await deliver();
-    await toAlice.nothingWithin(200);
+    await send({ userIds: [alice.id], title: 'Sentinel 2' });
+    expect((await toAlice.next()).notificationReceived.title).toBe('Sentinel 2');
+    expect(toAlice.received).toHaveLength(3);
   });
 });
 

@@ -73,7 +73,7 @@ const serviceToken = async (serviceActor = 'agent:senior-engineer') =>
     await ok(
       s.url,
       CreateServiceTokenDocument,
-      { input: { name: unique('svc-'), serviceActor, expiresAt: SOON } },
+      { input: { name: unique('svc-'), serviceActor, expiresAt: SOON, scopes: ['read', 'write'] } },
       admin.token,
     )
   ).createServiceToken.token;

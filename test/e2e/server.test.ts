@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { MeDocument, UpdateMeDocument, UserUpdatedDocument } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
@@ -56,7 +57,8 @@ describe('subscriptions over graphql-ws', () => {
     expect(await forAdmin.next()).toEqual({
       userUpdated: { id: user.id, name: 'Renamed', role: 'USER', isBlocked: false },
     });
-    await forOther.nothingWithin(300);
+    await sentinel(s, otherWs, other);
+    expect(forOther.received).toEqual([]);
     await adminWs.dispose();
     await otherWs.dispose();
   });

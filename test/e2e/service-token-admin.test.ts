@@ -26,6 +26,7 @@ beforeAll(async () => {
           name: unique('agent-'),
           serviceActor: 'agent:senior-engineer',
           expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+          scopes: ['read', 'write'],
         },
       },
       admin.token,

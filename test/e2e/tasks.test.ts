@@ -29,6 +29,7 @@ import {
   type TaskWhere,
 } from '../generated/graphql.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
@@ -600,7 +601,14 @@ describe('agents and jobs', () => {
       await ok(
         s.url,
         CreateServiceTokenDocument,
-        { input: { name: unique('agent-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON } },
+        {
+          input: {
+            name: unique('agent-'),
+            serviceActor: 'agent:senior-engineer',
+            expiresAt: SOON,
+            scopes: ['read', 'write'],
+          },
+        },
         admin.token,
       )
     ).createServiceToken.token;
@@ -680,12 +688,11 @@ describe('taskUpdated', () => {
       expect((await forMember.next()).taskUpdated).toMatchObject({ id: task.id, status: 'CANCELLED' });
 
       // Another project's task does not reach this project's subscribers.
+      // The member's sentinel is a later task of this project: it must come next, not the other one.
       await newTask(owner, { projectId: (await newProject(owner)).id });
-      await Promise.all([
-        forMember.nothingWithin(300),
-        forStranger.nothingWithin(300),
-        forStrangerAll.nothingWithin(300),
-      ]);
+      const later = await newTask(owner, { projectId: project.id, title: 'Sentinel' });
+      expect((await forMember.next()).taskUpdated).toMatchObject({ id: later.id, title: 'Sentinel' });
+      await sentinel(s, strangerWs, stranger);
       expect(forStranger.received).toEqual([]);
       expect(forStrangerAll.received).toEqual([]);
     } finally {

@@ -1,9 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { codes, gql, ok, wsClient, wsExecute } from '../support/client.js';
 import { team } from '../support/projects.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../support/users.js';
+import { until } from '../support/wait.js';
 
 const SOON = new Date(Date.now() + 24 * 3600_000).toISOString();
 let s: TestServer;
@@ -28,7 +30,15 @@ const service = async (by: TestUser, input: Record<string, unknown> = {}) =>
     await ok(
       s.url,
       `mutation($i: CreateServiceTokenInput!) { createServiceToken(input: $i) { token } }`,
-      { i: { name: unique('svc-'), serviceActor: 'agent:senior-engineer', expiresAt: SOON, ...input } },
+      {
+        i: {
+          name: unique('svc-'),
+          serviceActor: 'agent:senior-engineer',
+          expiresAt: SOON,
+          scopes: ['read', 'write'],
+          ...input,
+        },
+      },
       by.token,
     )
   ).createServiceToken.token as string;
@@ -141,6 +151,60 @@ describe('API token scopes', () => {
     const inProject = await service(admin, { scopes: ['work'], projectIds: [project.id] });
     expect((await ask(inProject, task.id)).errors).toBeUndefined();
     expect(codes(await ask(inProject, other.task.id))).toEqual(['NOT_FOUND']);
+  });
+
+  it('a new service token must name its scopes; one made before keeps working, flagged and warned about', async () => {
+    const create = (i: Record<string, unknown>) =>
+      gql(
+        s.url,
+        `mutation($i: CreateServiceTokenInput!) { createServiceToken(input: $i) { token } }`,
+        { i: { name: unique('svc-'), serviceActor: 'agent:x', expiresAt: SOON, ...i } },
+        admin.token,
+      );
+    for (const missing of [{}, { scopes: [] }, { scopes: null }]) {
+      const r = await create(missing);
+      expect(codes(r)).toEqual(['BAD_USER_INPUT']);
+      expect(r.errors![0]!.message).toContain('scopes');
+    }
+    const scoped = await create({ scopes: ['containers'] });
+    expect(scoped.errors).toBeUndefined();
+
+    // A service token from before the rule: no scopes, stored as it was then.
+    const legacy = `stw_${randomBytes(32).toString('base64url')}`;
+    await s.sql(
+      `INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, scopes, service_actor, expires_at)
+       VALUES (gen_random_uuid(), $1, 'legacy runtime', $2, $3, '{}', 'runtime:legacy', now() + interval '1 day')`,
+      [admin.id, legacy.slice(0, 12), createHash('sha256').update(legacy).digest('hex')],
+    );
+    expect((await gql(s.url, `{ containers { totalCount } }`, {}, legacy)).errors).toBeUndefined(); // still works
+    const listed = await ok(
+      s.url,
+      `{ apiTokens(first: 100) { edges { node { prefix scopes unscoped } } } }`,
+      {},
+      admin.token,
+    );
+    const byPrefix = new Map(
+      listed.apiTokens.edges.map((e: { node: { prefix: string } }) => [e.node.prefix, e.node] as const),
+    );
+    expect(byPrefix.get(legacy.slice(0, 12))).toEqual({ prefix: legacy.slice(0, 12), scopes: [], unscoped: true });
+    const scopedToken = scoped.data!.createServiceToken.token as string;
+    expect(byPrefix.get(scopedToken.slice(0, 12))).toMatchObject({ scopes: ['containers'], unscoped: false });
+    // The use is in the system log admins read, naming the token.
+    const warned = async () =>
+      (
+        await ok(
+          s.url,
+          `query($w: SystemLogWhere) { systemLogs(first: 10, where: $w) { edges { node { level module message context } } } }`,
+          { w: { search: 'service token without scopes' } },
+          admin.token,
+        )
+      ).systemLogs.edges.map((e: { node: unknown }) => e.node);
+    await until(async () => (await warned()).length > 0, 'the unscoped-token warning in systemLogs');
+    expect((await warned())[0]).toMatchObject({
+      level: 'WARNING',
+      module: 'identity',
+      context: expect.objectContaining({ prefix: legacy.slice(0, 12), serviceActor: 'runtime:legacy' }),
+    });
   });
 
   it("an admin's service tokens are revoked when they stop being admin; personal tokens stay", async () => {

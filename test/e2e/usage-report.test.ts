@@ -6,6 +6,7 @@ import { classifyIntent } from '../../src/shared/intent-classifier.js';
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { team } from '../support/projects.js';
+import { sentinel } from '../support/sentinel.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
@@ -367,7 +368,8 @@ describe('usageReport', () => {
     fake.script({ usage: { prompt_tokens: 250, completion_tokens: 250 } });
     expect(codes(await send(member, conversation, PROMPTS.code))).toEqual([]);
     expect((await toMaintainer.next(5000)).usageRecorded.recordedAt).toBeTruthy();
-    await toStranger.nothingWithin(300);
+    await sentinel(s, strangerWs, stranger);
+    expect(toStranger.received).toEqual([]);
     toMaintainer.dispose();
     toStranger.dispose();
   });

@@ -38,7 +38,14 @@ beforeAll(async () => {
   const created = await ok(
     s.url,
     CreateServiceTokenDocument,
-    { input: { name: 'matrix-agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON } },
+    {
+      input: {
+        name: 'matrix-agent',
+        serviceActor: 'agent:senior-engineer',
+        expiresAt: SOON,
+        scopes: ['read', 'write'],
+      },
+    },
     admin.token,
   );
   agentToken = created.createServiceToken.token;

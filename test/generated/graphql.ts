@@ -270,7 +270,7 @@ export type CreateServiceTokenInput = {
   name: string;
   /** The projects the token may act in; none: every project that is not deleted */
   projectIds?: Array<string | number> | null | undefined;
-  /** Named sets of operations (see tokenScopes); none: every operation that accepts services */
+  /** Required: named sets of operations (see tokenScopes), at least one */
   scopes?: Array<string> | null | undefined;
   /** The system actor the token speaks for, e.g. "agent:senior-engineer" or "runtime:docker" */
   serviceActor: string;

@@ -74,8 +74,8 @@ export interface Subscription<T> {
   ended: Promise<unknown>;
   /** Events received so far. */
   received: T[];
-  /** Resolves when nothing arrives within `ms` (to prove an event did NOT reach this subscriber). */
-  nothingWithin(ms: number): Promise<void>;
+  /** Events received but not yet taken by `next()`. To prove an event did NOT arrive, see test/support/sentinel.ts. */
+  pending(): T[];
   dispose(): void;
 }
 
@@ -120,11 +120,7 @@ export function subscribe<T = any, V = Record<string, unknown>>(
         });
       });
     },
-    async nothingWithin(ms) {
-      const before = received.length;
-      await new Promise((r) => setTimeout(r, ms));
-      if (received.length !== before) throw new Error(`unexpected event: ${JSON.stringify(received.at(-1))}`);
-    },
+    pending: () => received.slice(consumed),
   };
 }
 

@@ -18,6 +18,9 @@ export interface CheckpointRead {
   invalidLines: number[];
 }
 
+/** What is signed, in words for verifiers elsewhere (the auditCheckpointKey query repeats it). */
+export const CHECKPOINT_PAYLOAD = 'steward-audit-checkpoint:v1:<seq>:<hash>:<at>, UTF-8, signed with Ed25519';
+
 const payload = (seq: number, hash: string, at: string) =>
   Buffer.from(`steward-audit-checkpoint:v1:${seq}:${hash}:${at}`);
 

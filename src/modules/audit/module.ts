@@ -1,6 +1,7 @@
 import sql from 'sql-template-tag';
 
 import { defineModule, type ModuleDeps } from '../define-module.js';
+import { AuditCheckpointResolver } from './audit-checkpoint.resolver.js';
 import { AuditResolver } from './audit.resolver.js';
 import { AuditService } from './audit.service.js';
 import { auditEntities, type AuditServices } from './index.js';
@@ -10,7 +11,7 @@ import { SystemLogService } from './system-log.service.js';
 export const auditModule = defineModule({
   name: 'audit',
   entities: auditEntities,
-  resolvers: [AuditResolver],
+  resolvers: [AuditResolver, AuditCheckpointResolver],
   create(deps: ModuleDeps): AuditServices {
     const audit = new AuditService(deps);
     const systemLogs = new SystemLogService(deps.db, { level: deps.config.SYSTEM_LOG_LEVEL });

@@ -3,6 +3,7 @@ import sql from 'sql-template-tag';
 import type { SqlClient } from '../../db/sql.js';
 import { sha256 } from '../../shared/crypto.js';
 import { UnauthenticatedError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 import type { Viewer } from '../../shared/scope.js';
 import type { AccessTokens } from './access-token.js';
 import { API_TOKEN_USABLE, SESSION_USABLE } from './credential-validity.js';
@@ -14,6 +15,7 @@ interface Row {
   role: Role;
   usable: boolean;
   token_id?: string;
+  prefix?: string;
   service_actor?: string | null;
   touch?: boolean;
   scopes?: string[] | null;
@@ -29,6 +31,7 @@ export class Authenticator {
   constructor(
     private readonly db: SqlClient,
     private readonly tokens: AccessTokens,
+    private readonly logger?: Logger,
   ) {}
 
   /** null when no credentials were sent (public operations only). */
@@ -56,13 +59,20 @@ export class Authenticator {
     // last_used_at is written at most once a minute per token: a read must not become a write.
     const row = await this.db.one<Row>(sql`
       WITH t AS (
-        SELECT t.id, t.user_id, t.service_actor, u.role, t.scopes, t.project_ids,
+        SELECT t.id, t.prefix, t.user_id, t.service_actor, u.role, t.scopes, t.project_ids,
                ${API_TOKEN_USABLE} AS usable,
                (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS touch
           FROM api_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = ${sha256(token)})
-      SELECT id AS token_id, user_id, service_actor, role, usable, touch, scopes, project_ids FROM t`);
+      SELECT id AS token_id, prefix, user_id, service_actor, role, usable, touch, scopes, project_ids FROM t`);
     if (!row?.usable) throw UnauthenticatedError.invalidToken();
+    // A service token from before scopes were required still reaches everything: said where admins look
+    // (the system log, systemLogs), at most once a minute per token like the touch.
+    if (row.touch && row.service_actor && !row.scopes?.length)
+      this.logger?.warn(
+        { module: 'identity', apiTokenId: row.token_id, prefix: row.prefix, serviceActor: row.service_actor },
+        'service token without scopes used: it reaches every service operation in every project; replace it with a scoped one',
+      );
     if (row.touch)
       void this.db
         .query(sql`UPDATE api_tokens SET last_used_at = now() WHERE id = ${row.token_id}::uuid`)

@@ -1,11 +1,12 @@
 import { Field as GqlField, ObjectType as GqlObjectType } from 'type-graphql';
 import { SCOPE_NAMES, TOKEN_SCOPES } from '../../shared/token-scopes.js';
 import type { GraphQLResolveInfo } from 'graphql';
-import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../server/context.js';
 import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
 import { ConnectionType, PageArgs } from '../../shared/connection.js';
+import type { RowOf } from '../../shared/read-model.js';
 import { selectedFields } from '../../shared/selection.js';
 import { ApiToken } from './api-token.entity.js';
 import {
@@ -26,6 +27,19 @@ class TokenScopeInfo {
   @GqlField(() => [String], { description: 'Every operation of these kinds (Query, Mutation, Subscription)' })
   kinds!: string[];
   @GqlField(() => [String], { description: 'And these operations' }) operations!: string[];
+}
+
+@Resolver(() => ApiToken)
+@Allow('SIGNED_IN')
+export class ApiTokenFieldsResolver {
+  @FieldResolver(() => Boolean, {
+    description:
+      'No scopes: it reaches everything its user may do (a service token: every service operation, in every project). ' +
+      'Service tokens need scopes now; one made before keeps working, flagged here and warned about in the system log when used: replace it',
+  })
+  unscoped(@Root() t: RowOf<ApiToken> & { unscoped?: boolean }): boolean {
+    return t.unscoped ?? !t.scopes?.length;
+  }
 }
 
 @Resolver()

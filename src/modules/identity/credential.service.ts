@@ -4,7 +4,7 @@ import type { SqlClient } from '../../db/sql.js';
 import { NEWEST_FIRST, paginate, type PageArgs } from '../../shared/connection.js';
 import { randomSecret, sha256 } from '../../shared/crypto.js';
 import { BadInputError, NotFoundError, requireUuid } from '../../shared/errors.js';
-import { and, readModel } from '../../shared/read-model.js';
+import { and, defineComputed, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { isTokenScope, SCOPE_NAMES } from '../../shared/token-scopes.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
@@ -15,6 +15,9 @@ import { Invitation } from './invitation.entity.js';
 import type { Role } from './user.entity.js';
 
 export { API_TOKEN_PREFIX };
+
+/** A token without scopes has unlimited reach (ApiToken.unscoped): computed, never stored, so it cannot drift. */
+defineComputed(ApiToken, { unscoped: 'cardinality(t.scopes) = 0' });
 
 /**
  * Personal and service API tokens, and invitations: the secrets Steward hands out once.
@@ -47,6 +50,12 @@ export class CredentialService {
     if (input.serviceActor && !input.expiresAt)
       throw BadInputError.field('expiresAt', 'is required for a service token');
     const scopes = [...new Set(input.scopes ?? [])];
+    // A service token without scopes would reach every service operation in every project: it must say what it is for.
+    if (input.serviceActor && !scopes.length)
+      throw BadInputError.field(
+        'scopes',
+        `are required for a service token (known: ${SCOPE_NAMES.join(', ')}; "read" and "write" together: every operation)`,
+      );
     const unknown = scopes.filter((s) => !isTokenScope(s));
     if (unknown.length)
       throw BadInputError.field('scopes', `unknown scope ${unknown.join(', ')} (known: ${SCOPE_NAMES.join(', ')})`);

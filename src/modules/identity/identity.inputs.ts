@@ -95,7 +95,7 @@ export class CreateServiceTokenInput {
   expiresAt?: Date | null;
   @Field(() => [String], {
     nullable: true,
-    description: 'Named sets of operations (see tokenScopes); none: every operation that accepts services',
+    description: 'Required: named sets of operations (see tokenScopes), at least one',
   })
   scopes?: string[] | null;
   @Field(() => [ID], {

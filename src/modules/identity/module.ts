@@ -7,7 +7,7 @@ import { AuthLimits } from './auth-limits.js';
 import { AuthResolver } from './auth.resolver.js';
 import { AuthService } from './auth.service.js';
 import { Authenticator } from './authenticate.js';
-import { CredentialResolver } from './credential.resolver.js';
+import { ApiTokenFieldsResolver, CredentialResolver } from './credential.resolver.js';
 import { CredentialService } from './credential.service.js';
 import { identityEntities, type IdentityServices } from './index.js';
 import { PasswordHasher } from './password.js';
@@ -19,7 +19,7 @@ import { UserService } from './user.service.js';
 export const identityModule = defineModule({
   name: 'identity',
   entities: identityEntities,
-  resolvers: [AuthResolver, UserResolver, UserFieldsResolver, CredentialResolver],
+  resolvers: [AuthResolver, UserResolver, UserFieldsResolver, CredentialResolver, ApiTokenFieldsResolver],
   create(deps: ModuleDeps<{ audit: AuditService }>): IdentityServices {
     const { config } = deps;
     const hasher = new PasswordHasher(
@@ -47,7 +47,7 @@ export const identityModule = defineModule({
       auth,
       users: new UserService(deps.db, deps.bus, deps.audit, auth),
       credentials: new CredentialService(deps.db, deps.audit, auth),
-      authenticator: new Authenticator(deps.db, tokens),
+      authenticator: new Authenticator(deps.db, tokens, deps.logger),
     };
   },
   /**

@@ -5,6 +5,7 @@ import { USER_UPDATED } from '../../../src/modules/identity/identity.events.js';
 import { inTransaction, type Scope } from '../../../src/shared/scope.js';
 import { UpdateMeDocument, UserUpdatedDocument } from '../../generated/graphql.js';
 import { ok, subscribe, wsClient } from '../../support/client.js';
+import { sentinel } from '../../support/sentinel.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../../support/users.js';
 import { busListeners } from '../../support/wait.js';
@@ -87,7 +88,6 @@ describe('the realtime bus across instances', () => {
     await ok(a.url, UpdateMeDocument, { input: { name: 'Committed' } }, user.token);
     for (const sub of [onInstanceA, onInstanceB]) {
       expect(await sub.next()).toMatchObject({ userUpdated: { id: user.id, name: 'Committed' } });
-      await sub.nothingWithin(150);
       expect(sub.received).toHaveLength(1);
     }
     await Promise.all([wsA.dispose(), wsB.dispose()]);
@@ -95,6 +95,7 @@ describe('the realtime bus across instances', () => {
 
   it('holds an event published in a transaction until the transaction commits', async () => {
     const user = await createUser(a, admin);
+    const other = await createUser(a, admin);
     const ws = wsClient(b.wsUrl, admin.token);
     const onB = busListeners(b);
     const events = subscribe(ws, UserUpdatedDocument, { id: user.id });
@@ -103,7 +104,9 @@ describe('the realtime bus across instances', () => {
     const rt = a.app.runtime;
     await inTransaction(scopeOn(a), async (tx) => {
       await rt.bus.publish(tx.em, USER_UPDATED, { id: user.id });
-      await events.nothingWithin(200); // published, not yet committed
+      // Published, not yet committed: a sentinel committed meanwhile reaches the same connection first.
+      await sentinel(b, ws, other);
+      expect(events.received).toEqual([]);
     });
     expect(await events.next()).toMatchObject({ userUpdated: { id: user.id } });
     await ws.dispose();
@@ -122,7 +125,11 @@ describe('the realtime bus across instances', () => {
 
     await ok(a.url, UpdateMeDocument, { input: { name: 'Private' } }, user.token);
     expect((await own.next()).userUpdated.name).toBe('Private');
-    await Promise.all([foreign.nothingWithin(200), all.nothingWithin(200)]);
+    // The sentinel: other's own change, which `all` must hear, and before it nothing of user's.
+    await ok(a.url, UpdateMeDocument, { input: { name: 'Sentinel' } }, other.token);
+    expect(await all.next()).toMatchObject({ userUpdated: { id: other.id, name: 'Sentinel' } });
+    expect(foreign.received).toEqual([]);
+    expect(all.received).toHaveLength(1);
     await Promise.all([wsOwn.dispose(), wsOther.dispose()]);
   });
 });

@@ -184,7 +184,12 @@ describe('who may do what', () => {
     [
       'createServiceToken',
       (t) =>
-        gql(s.url, CreateServiceTokenDocument, { input: { name: 'x', serviceActor: 'agent:x', expiresAt: SOON } }, t),
+        gql(
+          s.url,
+          CreateServiceTokenDocument,
+          { input: { name: 'x', serviceActor: 'agent:x', expiresAt: SOON, scopes: ['work'] } },
+          t,
+        ),
     ],
   ];
 

@@ -173,7 +173,7 @@ describe('API tokens', () => {
 describe('service tokens', () => {
   it('are created by admins only', async () => {
     const u = await createUser(s, admin);
-    const input = { name: 'docker runtime', serviceActor: 'runtime:docker', expiresAt: SOON };
+    const input = { name: 'docker runtime', serviceActor: 'runtime:docker', expiresAt: SOON, scopes: ['containers'] };
     expect(codes(await gql(s.url, CreateServiceTokenDocument, { input }, u.token))).toEqual(['FORBIDDEN']);
     const created = (await ok(s.url, CreateServiceTokenDocument, { input }, admin.token)).createServiceToken;
     expect(created.apiToken).toMatchObject({ name: 'docker runtime', serviceActor: 'runtime:docker' });
@@ -184,7 +184,7 @@ describe('service tokens', () => {
       await ok(
         s.url,
         CreateServiceTokenDocument,
-        { input: { name: 'agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON } },
+        { input: { name: 'agent', serviceActor: 'agent:senior-engineer', expiresAt: SOON, scopes: ['read', 'write'] } },
         admin.token,
       )
     ).createServiceToken;

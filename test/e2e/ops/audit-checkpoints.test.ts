@@ -1,9 +1,10 @@
+import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { UpdateMeDocument, VerifyAuditChainDocument } from '../../generated/graphql.js';
-import { ok } from '../../support/client.js';
+import { codes, gql, ok } from '../../support/client.js';
 import { startTestServer, type TestServer } from '../../support/server.js';
 import { createUser, firstAdmin, unique, type TestUser } from '../../support/users.js';
 
@@ -51,6 +52,48 @@ describe('signed audit checkpoints', () => {
     await checkpoint();
     expect(lines()).toHaveLength(1);
     expect((await verify()).ok).toBe(true);
+  });
+
+  it('can be verified offline with the public key alone, against the audit export', async () => {
+    const r = await ok(
+      s.url,
+      `{ auditCheckpointKey { algorithm publicKeyPem signedPayload } auditCheckpoints { seq hash at signature } }`,
+      {},
+      admin.token,
+    );
+    expect(r.auditCheckpointKey).toMatchObject({ algorithm: 'Ed25519' });
+    expect(r.auditCheckpoints).toHaveLength(1);
+    // What an auditor does elsewhere: no Steward code, no private key, the documented payload.
+    const key = createPublicKey(r.auditCheckpointKey.publicKeyPem);
+    expect(key.asymmetricKeyType).toBe('ed25519');
+    const holds = (c: { seq: number; hash: string; at: string; signature: string }) =>
+      verifySignature(
+        null,
+        Buffer.from(`steward-audit-checkpoint:v1:${c.seq}:${c.hash}:${c.at}`),
+        key,
+        Buffer.from(c.signature, 'base64url'),
+      );
+    const [cp] = r.auditCheckpoints;
+    expect(holds(cp)).toBe(true);
+    expect(holds({ ...cp, hash: 'f'.repeat(64) })).toBe(false);
+    expect(holds({ ...cp, seq: cp.seq + 1 })).toBe(false);
+    // The signed link is in the export with that hash.
+    const exported = await fetch(`${s.app.url}/exports/audit.jsonl`, {
+      headers: { authorization: `Bearer ${admin.token}` },
+    });
+    expect(exported.status).toBe(200);
+    const events = (await exported.text())
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { seq: number; hash: string });
+    expect(events.find((e) => Number(e.seq) === cp.seq)?.hash).toBe(cp.hash);
+
+    const u = await createUser(s, admin);
+    expect(codes(await gql(s.url, `{ auditCheckpointKey { algorithm } }`, {}, u.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await gql(s.url, `{ auditCheckpoints { seq } }`, {}, u.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await gql(s.url, `{ auditCheckpoints(last: 0) { seq } }`, {}, admin.token))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
   });
 
   it('reveals a forged checkpoint line', async () => {
