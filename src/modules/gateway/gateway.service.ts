@@ -19,6 +19,7 @@ import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
 import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './key-rules.js';
 import type { GatewayChat } from './openai-format.js';
+import { VIRTUAL_KEY_CHANGED, type VirtualKeyChanged } from './virtual-key.events.js';
 
 export interface GatewayDeps {
   authenticator: Pick<Authenticator, 'fromToken'>;
@@ -73,6 +74,7 @@ export class GatewayService {
       forget((v) => v.userId === r.userId || (!!r.apiTokenId && v.apiTokenId === r.apiTokenId));
     });
     bus.on(USER_UPDATED, (p) => forget((v) => v.userId === (p as UserUpdated).id));
+    bus.on(VIRTUAL_KEY_CHANGED, (p) => forget((v) => v.apiTokenId === (p as VirtualKeyChanged).apiTokenId));
   }
 
   /** The caller and its key's rules, from the cache or (one lookup each) the database. */
