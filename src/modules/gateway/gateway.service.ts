@@ -15,6 +15,7 @@ import {
   type CredentialsRevoked,
   type UserUpdated,
 } from '../identity/index.js';
+import type { ModelAccess } from '../model-access/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
 import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './key-rules.js';
@@ -26,6 +27,7 @@ export interface GatewayDeps {
   providers: Pick<ProviderService, 'resolveModel' | 'modelsFor'>;
   metering: Pick<MeteringService, 'call'>;
   taskPolicy: Pick<TaskPolicy, 'require'>;
+  modelAccess: Pick<ModelAccess, 'require' | 'filter'>;
 }
 
 /** One gateway request: its headers, metadata and the unit of work to fork. */
@@ -153,6 +155,7 @@ export class GatewayService {
     if (rules && !modelAllowed(rules, model)) throw new ModelNotAllowedError(model);
     const { taskId, projectId } = await this.binding(viewer, req.headers, rules);
     const resolved = await this.d.providers.resolveModel(viewer.userId, model);
+    await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId }); // who may use which models
     return { taskId, projectId, resolved, budgets: rules?.budget ? [rules.budget] : [] };
   }
 
@@ -162,7 +165,8 @@ export class GatewayService {
 
   async models(viewer: Viewer, rules: KeyRules | null) {
     const all = await this.d.providers.modelsFor(viewer.userId);
-    return rules ? all.filter((m) => modelAllowed(rules, m.id)) : all;
+    const mine = rules ? all.filter((m) => modelAllowed(rules, m.id)) : all;
+    return this.d.modelAccess.filter(mine, (m) => m.model, { ...viewer, projectId: rules?.boundProjectId });
   }
 
   /** A chat (OpenAI or Anthropic format in), metered; `onEvent` relays the stream as it comes. */

@@ -2,6 +2,7 @@ import type { AuditService } from '../audit/index.js';
 import type { MeteringService, ProviderService } from '../billing/index.js';
 import { defineModule, type ModuleDeps } from '../define-module.js';
 import type { Authenticator, IdentityServices } from '../identity/index.js';
+import type { ModelAccess } from '../model-access/index.js';
 import type { ProjectService } from '../projects/index.js';
 import type { TaskPolicy } from '../work/index.js';
 import { gatewayRoutes } from './gateway.routes.js';
@@ -29,6 +30,7 @@ export const gatewayModule = defineModule({
       audit: AuditService;
       credentials: IdentityServices['credentials'];
       projects: ProjectService;
+      modelAccess: ModelAccess;
     }>,
   ): GatewayServices => ({ gateway: new GatewayService(deps), virtualKeys: new VirtualKeyService(deps) }),
   routes: (services) => gatewayRoutes(services.gateway),
