@@ -262,6 +262,49 @@ describe('Anthropic tools, through /v1/messages', () => {
     await expectChargedAsServedByClaude();
   });
 
+  it('stream back from an Anthropic provider as tool_use blocks, and the tool result goes back as tool_result', async () => {
+    claude.script(
+      { text: 'Checking. ', toolUses: [{ name: 'get_weather', input: { city: 'Lyon' } }] },
+      { text: 'Mild.' },
+    );
+    const final = await anthropic()
+      .messages.stream({
+        model: CLAUDE,
+        max_tokens: 100,
+        tools: [ANTHROPIC_WEATHER],
+        messages: [{ role: 'user', content: 'Weather in Lyon?' }],
+      })
+      .finalMessage();
+    expect(final.stop_reason).toBe('tool_use');
+    expect(final.content).toEqual([
+      { type: 'text', text: 'Checking. ' },
+      expect.objectContaining({ type: 'tool_use', id: 'toolu_1_0', name: 'get_weather', input: { city: 'Lyon' } }),
+    ]);
+    const answer = await anthropic().messages.create({
+      model: CLAUDE,
+      max_tokens: 100,
+      tools: [ANTHROPIC_WEATHER],
+      messages: [
+        { role: 'user', content: 'Weather in Lyon?' },
+        { role: 'assistant', content: final.content as Anthropic.ContentBlockParam[] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1_0', content: '14 C, cloudy' }] },
+      ],
+    });
+    expect(claude.refused).toEqual([]);
+    expect(claude.requests[1].messages.slice(1)).toEqual([
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'Checking. ' },
+          { type: 'tool_use', id: 'toolu_1_0', name: 'get_weather', input: { city: 'Lyon' } },
+        ],
+      },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1_0', content: '14 C, cloudy' }] },
+    ]);
+    expect(answer.content).toEqual([{ type: 'text', text: 'Mild.' }]);
+    await expectChargedAsServedByClaude();
+  });
+
   it('reach an OpenAI provider as functions and come back as tool_use blocks, streamed', async () => {
     gpt.script({ toolCalls: [{ name: 'get_weather', arguments: '{"city":"Rome"}' }] });
     const stream = anthropic().messages.stream({
