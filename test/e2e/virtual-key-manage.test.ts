@@ -113,6 +113,16 @@ describe('virtual keys, managed after creation', () => {
       prefix: a.token.slice(0, 12),
     });
 
+    // One key by id: its owner's or an administrator's to read.
+    const one = `query($id: ID!) { virtualKey(id: $id) { id name allowedModels } }`;
+    expect((await ok(s.url, one, { id: a.key.id }, u.token)).virtualKey).toEqual({
+      id: a.key.id,
+      name: 'first',
+      allowedModels: [MODEL],
+    });
+    expect((await ok(s.url, one, { id: a.key.id }, admin.token)).virtualKey.id).toBe(a.key.id);
+    expect(codes(await gql(s.url, one, { id: a.key.id }, other.token))).toEqual(['NOT_FOUND']);
+
     // The token is not a field of a listed key.
     const withToken = await gql(s.url, `{ virtualKeys { edges { node { token } } } }`, {}, u.token);
     expect(codes(withToken)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
