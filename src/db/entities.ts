@@ -11,6 +11,7 @@ import { experimentEntities } from '../modules/experiments/index.js';
 import { identityEntities } from '../modules/identity/index.js';
 import { infrastructureEntities } from '../modules/infrastructure/index.js';
 import { mcpEntities } from '../modules/mcp/index.js';
+import { modelAccessEntities } from '../modules/model-access/index.js';
 import { projectEntities } from '../modules/projects/index.js';
 import { workEntities } from '../modules/work/index.js';
 
@@ -25,5 +26,6 @@ export const entities = [
   ...experimentEntities,
   ...analysisEntities,
   ...mcpEntities,
+  ...modelAccessEntities,
   JobState,
 ];

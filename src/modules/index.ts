@@ -12,6 +12,7 @@ import { gatewayModule } from './gateway/module.js';
 import { identityModule } from './identity/module.js';
 import { infrastructureModule } from './infrastructure/module.js';
 import { mcpModule } from './mcp/module.js';
+import { modelAccessModule } from './model-access/module.js';
 import { projectsModule } from './projects/module.js';
 import { reportingModule } from './reporting/module.js';
 import type { Services } from './services.js';
@@ -31,6 +32,7 @@ export const modules = [
   workModule,
   infrastructureModule,
   billingModule,
+  modelAccessModule,
   aiModule,
   experimentsModule,
   analysisModule,

@@ -12,6 +12,7 @@ import type { GatewayServices } from './gateway/index.js';
 import type { IdentityServices } from './identity/index.js';
 import type { InfrastructureServices } from './infrastructure/index.js';
 import type { McpServices } from './mcp/index.js';
+import type { ModelAccessServices } from './model-access/index.js';
 import type { ProjectServices } from './projects/index.js';
 import type { ReportingServices } from './reporting/index.js';
 import type { WorkServices } from './work/index.js';
@@ -22,6 +23,7 @@ export type Services = AuditServices &
   InfrastructureServices &
   WorkServices &
   BillingServices &
+  ModelAccessServices &
   AiServices &
   ExperimentServices &
   AnalysisServices &

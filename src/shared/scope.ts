@@ -1,11 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
-import type { Role } from '../modules/identity/user.entity.js';
+import type { Role, Tier } from '../modules/identity/user.entity.js';
 
 /** Who is calling. A service token's viewer has `serviceActor` and may run only operations that accept services. */
 export interface Viewer {
   userId: string;
   role: Role;
+  /** The user's membership tier, as authenticated (who may use which models); absent for viewers made without it (jobs). */
+  tier?: Tier;
   /** The session (refresh-token family member) behind an access token. */
   sessionId?: string;
   /** The API token used, when the viewer came with one. */

@@ -17,7 +17,8 @@ import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
-import type { ChatMessage, MeteringService } from '../billing/index.js';
+import type { ChatMessage, MeteringService, ProviderService } from '../billing/index.js';
+import type { ModelAccess } from '../model-access/index.js';
 import type { ProjectService } from '../projects/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
@@ -72,6 +73,9 @@ export interface ConversationDeps {
   /** The metered pipeline (src/modules/billing/metering.service.ts): every AI call goes through it. */
   metering: Pick<MeteringService, 'call'>;
   governance: GovernanceService;
+  /** Who may use which models (src/modules/model-access), checked on the provider the call will use. */
+  modelAccess: Pick<ModelAccess, 'restricts' | 'require'>;
+  providers: Pick<ProviderService, 'resolveCall'>;
 }
 
 /**
@@ -251,6 +255,13 @@ export class ConversationService {
       conversationId,
       messageId: assistantMessageId,
     });
+    // With model access rules, the provider is chosen now, so that the rule is checked on the model the call
+    // will use, and a fallback can only be another provider of that model.
+    const resolved = (await this.d.modelAccess.restricts())
+      ? await this.d.providers.resolveCall(viewer.userId, conv.provider_id ?? conv.model_provider_id)
+      : undefined;
+    if (resolved)
+      await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: conv.project_id });
     let reply: Message | undefined;
     try {
       await this.d.metering.call(
@@ -260,6 +271,7 @@ export class ConversationService {
           prompt: content,
           messages,
           providerId: conv.provider_id ?? conv.model_provider_id,
+          ...(resolved ? { resolved, model: resolved.provider.modelName } : {}),
           conversationId,
           projectId: conv.project_id,
           taskId: conv.task_id,

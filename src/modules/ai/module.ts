@@ -1,6 +1,7 @@
 import type { AuditService } from '../audit/index.js';
-import type { MeteringService } from '../billing/index.js';
+import type { MeteringService, ProviderService } from '../billing/index.js';
 import { defineModule, type ModuleDeps } from '../define-module.js';
+import type { ModelAccess } from '../model-access/index.js';
 import type { ProjectService } from '../projects/index.js';
 import type { TaskPolicy } from '../work/index.js';
 import { AgentResolver } from './agent.resolver.js';
@@ -25,6 +26,8 @@ export const aiModule = defineModule({
       projects: ProjectService;
       taskPolicy: TaskPolicy;
       metering: Pick<MeteringService, 'call'>;
+      modelAccess: ModelAccess;
+      providers: ProviderService;
     }>,
   ): AiServices {
     const knowledge = new KnowledgeService(deps);

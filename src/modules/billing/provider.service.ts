@@ -533,7 +533,7 @@ export class ProviderService {
    * The models a user may call through the gateway (active providers with a key they may
    * use): each model by its name, and `<provider name>/<model>` where two providers serve one name.
    */
-  async modelsFor(userId: string): Promise<{ id: string; ownedBy: string; created: number }[]> {
+  async modelsFor(userId: string): Promise<{ id: string; model: string; ownedBy: string; created: number }[]> {
     const rows = await this.deps.db.query<CandidateRow & { createdAt: Date }>(sql`
       SELECT p.id, p.name, p.provider_type AS "providerType", p.model_name AS "modelName", p.platform_provided AS "platformProvided",
              p.platform_key IS NOT NULL AS "platformKey", p.api_endpoint AS "apiEndpoint", k.sealed IS NOT NULL AS "userKey", p.created_at AS "createdAt"
@@ -542,15 +542,16 @@ export class ProviderService {
     const usable = rows.filter((p) => SUPPORTED_TYPES.has(p.providerType) && this.keyFor(p));
     const count = new Map<string, number>();
     for (const p of usable) count.set(p.modelName, (count.get(p.modelName) ?? 0) + 1);
-    const out: { id: string; ownedBy: string; created: number }[] = [];
+    const out: { id: string; model: string; ownedBy: string; created: number }[] = [];
     const seen = new Set<string>();
     for (const p of usable) {
       const created = Math.floor(new Date(p.createdAt).getTime() / 1000);
       if (!seen.has(p.modelName)) {
         seen.add(p.modelName);
-        out.push({ id: p.modelName, ownedBy: p.name, created });
+        out.push({ id: p.modelName, model: p.modelName, ownedBy: p.name, created });
       }
-      if ((count.get(p.modelName) ?? 0) > 1) out.push({ id: `${p.name}/${p.modelName}`, ownedBy: p.name, created });
+      if ((count.get(p.modelName) ?? 0) > 1)
+        out.push({ id: `${p.name}/${p.modelName}`, model: p.modelName, ownedBy: p.name, created });
     }
     return out;
   }

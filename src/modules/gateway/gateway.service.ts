@@ -15,16 +15,19 @@ import {
   type CredentialsRevoked,
   type UserUpdated,
 } from '../identity/index.js';
+import type { ModelAccess } from '../model-access/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
 import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './key-rules.js';
 import type { GatewayChat } from './openai-format.js';
+import { VIRTUAL_KEY_CHANGED, type VirtualKeyChanged } from './virtual-key.events.js';
 
 export interface GatewayDeps {
   authenticator: Pick<Authenticator, 'fromToken'>;
   providers: Pick<ProviderService, 'resolveModel' | 'modelsFor'>;
   metering: Pick<MeteringService, 'call'>;
   taskPolicy: Pick<TaskPolicy, 'require'>;
+  modelAccess: Pick<ModelAccess, 'require' | 'filter'>;
 }
 
 /** One gateway request: its headers, metadata and the unit of work to fork. */
@@ -73,6 +76,7 @@ export class GatewayService {
       forget((v) => v.userId === r.userId || (!!r.apiTokenId && v.apiTokenId === r.apiTokenId));
     });
     bus.on(USER_UPDATED, (p) => forget((v) => v.userId === (p as UserUpdated).id));
+    bus.on(VIRTUAL_KEY_CHANGED, (p) => forget((v) => v.apiTokenId === (p as VirtualKeyChanged).apiTokenId));
   }
 
   /** The caller and its key's rules, from the cache or (one lookup each) the database. */
@@ -151,6 +155,7 @@ export class GatewayService {
     if (rules && !modelAllowed(rules, model)) throw new ModelNotAllowedError(model);
     const { taskId, projectId } = await this.binding(viewer, req.headers, rules);
     const resolved = await this.d.providers.resolveModel(viewer.userId, model);
+    await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId }); // who may use which models
     return { taskId, projectId, resolved, budgets: rules?.budget ? [rules.budget] : [] };
   }
 
@@ -160,7 +165,8 @@ export class GatewayService {
 
   async models(viewer: Viewer, rules: KeyRules | null) {
     const all = await this.d.providers.modelsFor(viewer.userId);
-    return rules ? all.filter((m) => modelAllowed(rules, m.id)) : all;
+    const mine = rules ? all.filter((m) => modelAllowed(rules, m.id)) : all;
+    return this.d.modelAccess.filter(mine, (m) => m.model, { ...viewer, projectId: rules?.boundProjectId });
   }
 
   /** A chat (OpenAI or Anthropic format in), metered; `onEvent` relays the stream as it comes. */

@@ -6,7 +6,7 @@ import { DecimalScalar } from '../../shared/decimal.scalar.js';
 import { BadInputError, requireUuid } from '../../shared/errors.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { formatMicros, toMicros } from '../billing/index.js';
-import { ProjectRole } from '../projects/project-member.entity.js';
+import { textArray } from './virtual-key.service.js';
 
 @InputType()
 export class CreateVirtualKeyInput {
@@ -49,6 +49,10 @@ export class VirtualKey {
   @Field(() => Int, { nullable: true }) dailyTokenLimit!: number | null;
   @Field(() => Int, { nullable: true }) requestsPerMinute!: number | null;
   @Field(() => Date, { nullable: true }) expiresAt!: Date | null;
+  @Field(() => ID, { description: 'The user the key acts as' }) userId!: string;
+  @Field(() => Date, { nullable: true }) revokedAt!: Date | null;
+  @Field(() => Date, { nullable: true }) lastUsedAt!: Date | null;
+  @Field(() => Date) createdAt!: Date;
 }
 
 @ObjectType()
@@ -81,15 +85,7 @@ async function createVirtualKey(
   input: CreateVirtualKeyInput,
 ): Promise<CreatedVirtualKey> {
   const s = ctx.services;
-  const taskId = input.taskId ? requireUuid(input.taskId, 'taskId') : null;
-  let projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
-  if (taskId) {
-    const task = await s.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
-    if (projectId && task.projectId !== projectId)
-      throw BadInputError.field('taskId', "the task must belong to the key's project");
-    projectId ??= task.projectId;
-  }
-  if (projectId) await s.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+  const { taskId, projectId } = await s.virtualKeys.binding(viewer, input.taskId ?? null, input.projectId ?? null);
   const limits = {
     allowedModels: input.allowedModels?.map((m) => m.trim()).filter(Boolean) ?? null,
     daily: money(input.dailyCostLimitUsd, 'dailyCostLimitUsd'),
@@ -103,9 +99,7 @@ async function createVirtualKey(
     await tx.em.execute(
       `UPDATE api_tokens SET allowed_models = ?, bound_task_id = ?, bound_project_id = ?, daily_cost_limit_usd = ?::numeric, monthly_cost_limit_usd = ?::numeric, daily_token_limit = ?, requests_per_minute = ? WHERE id = ?`,
       [
-        limits.allowedModels
-          ? `{${limits.allowedModels.map((m) => `"${m.replace(/["\\]/g, '\\$&')}"`).join(',')}}`
-          : null,
+        textArray(limits.allowedModels),
         taskId,
         projectId,
         limits.daily,
@@ -127,12 +121,23 @@ async function createVirtualKey(
       dailyTokenLimit: input.dailyTokenLimit ?? null,
       requestsPerMinute: input.requestsPerMinute ?? null,
       expiresAt: apiToken.expiresAt ?? null,
+      userId: viewer.userId,
+      revokedAt: null,
+      lastUsedAt: null,
+      createdAt: apiToken.createdAt,
     };
     s.audit.record(tx, {
       action: 'apiToken.virtualKey',
       entityType: 'ApiToken',
       entityId: apiToken.id,
-      after: { ...key, id: undefined },
+      after: {
+        ...key,
+        id: undefined,
+        userId: undefined,
+        revokedAt: undefined,
+        lastUsedAt: undefined,
+        createdAt: undefined,
+      },
     });
     return { token, key };
   });

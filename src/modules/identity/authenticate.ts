@@ -8,11 +8,12 @@ import type { Viewer } from '../../shared/scope.js';
 import type { AccessTokens } from './access-token.js';
 import { API_TOKEN_USABLE, SESSION_USABLE } from './credential-validity.js';
 import { API_TOKEN_PREFIX } from './credential.service.js';
-import type { Role } from './user.entity.js';
+import type { Role, Tier } from './user.entity.js';
 
 interface Row {
   user_id: string;
   role: Role;
+  tier: Tier;
   usable: boolean;
   token_id?: string;
   prefix?: string;
@@ -47,24 +48,24 @@ export class Authenticator {
     const claims = await this.tokens.verify(token);
     if (!claims) throw UnauthenticatedError.invalidToken();
     const row = await this.db.one<Row>(sql`
-      SELECT u.id AS user_id, u.role,
+      SELECT u.id AS user_id, u.role, u.tier,
              ${SESSION_USABLE} AS usable
         FROM sessions s JOIN users u ON u.id = s.user_id
        WHERE s.id = ${claims.sessionId}::uuid AND s.user_id = ${claims.userId}::uuid`);
     if (!row?.usable) throw UnauthenticatedError.invalidToken();
-    return { userId: row.user_id, role: row.role, sessionId: claims.sessionId };
+    return { userId: row.user_id, role: row.role, tier: row.tier, sessionId: claims.sessionId };
   }
 
   private async fromApiToken(token: string): Promise<Viewer> {
     // last_used_at is written at most once a minute per token: a read must not become a write.
     const row = await this.db.one<Row>(sql`
       WITH t AS (
-        SELECT t.id, t.prefix, t.user_id, t.service_actor, u.role, t.scopes, t.project_ids,
+        SELECT t.id, t.prefix, t.user_id, t.service_actor, u.role, u.tier, t.scopes, t.project_ids,
                ${API_TOKEN_USABLE} AS usable,
                (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS touch
           FROM api_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = ${sha256(token)})
-      SELECT id AS token_id, prefix, user_id, service_actor, role, usable, touch, scopes, project_ids FROM t`);
+      SELECT id AS token_id, prefix, user_id, service_actor, role, tier, usable, touch, scopes, project_ids FROM t`);
     if (!row?.usable) throw UnauthenticatedError.invalidToken();
     // A service token from before scopes were required still reaches everything: said where admins look
     // (the system log, systemLogs), at most once a minute per token like the touch.
@@ -80,6 +81,7 @@ export class Authenticator {
     return {
       userId: row.user_id,
       role: row.role,
+      tier: row.tier,
       apiTokenId: row.token_id,
       serviceActor: row.service_actor ?? undefined,
       ...(row.scopes?.length ? { scopes: row.scopes } : {}),

@@ -1,6 +1,14 @@
 import Anthropic from '@anthropic-ai/sdk';
 
 import type { ChatDelta, ChatMessage, ChatRequest, ChatResult } from '../llm.js';
+import {
+  finishReasonOf,
+  toAnthropicConversation,
+  toAnthropicToolChoice,
+  toAnthropicTools,
+  toolCallsOf,
+  toolCallStreamer,
+} from './anthropic-tools.js';
 import { deadlineFor, withDeadline } from './errors.js';
 import type { ProviderClient } from './provider-client.js';
 
@@ -58,22 +66,30 @@ export function anthropicClient(opts: AnthropicClientOptions): ProviderClient {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
         const pt = req.passThrough;
         const stop = pt?.stop === undefined ? undefined : Array.isArray(pt.stop) ? pt.stop : [pt.stop];
+        // The gateway's callers' own messages (tool calls and results included) where given.
+        const conversation = pt?.messages ? toAnthropicConversation(pt.messages) : toAnthropicMessages(req.messages);
+        const toolChoice = pt?.tools?.length ? toAnthropicToolChoice(pt.toolChoice) : undefined;
         const stream = client.messages.stream(
           {
             model: req.model,
             max_tokens: req.maxTokens,
-            ...toAnthropicMessages(req.messages),
+            ...conversation,
+            ...(pt?.tools?.length ? { tools: toAnthropicTools(pt.tools) } : {}),
+            ...(toolChoice ? { tool_choice: toolChoice } : {}),
             ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}),
+            ...(pt?.topP !== undefined ? { top_p: pt.topP } : {}),
             ...(stop ? { stop_sequences: stop } : {}),
-          },
+          } as Anthropic.MessageStreamParams,
           { signal, timeout: req.timeoutMs, maxRetries: 0 },
         );
         stream.on('text', (delta) => {
           onDelta?.(delta);
           onEvent?.({ text: delta });
         });
+        if (onEvent) stream.on('streamEvent', toolCallStreamer(onEvent));
         const final = await stream.finalMessage();
         const content = final.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('');
+        const toolCalls = toolCallsOf(final.content);
         const u = final.usage;
         return {
           content,
@@ -81,7 +97,8 @@ export function anthropicClient(opts: AnthropicClientOptions): ProviderClient {
           promptTokens: u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0),
           completionTokens: u.output_tokens,
           model: final.model ?? req.model,
-          finishReason: final.stop_reason === 'max_tokens' ? 'length' : 'stop',
+          finishReason: finishReasonOf(final.stop_reason),
+          ...(toolCalls.length ? { toolCalls } : {}),
           usageReported: true,
         };
       });
