@@ -17,6 +17,7 @@ import { Migration20261201500000_mcp_remote_servers } from './Migration202612015
 import { Migration20261201500100_mcp_tool_calls } from './Migration20261201500100_mcp_tool_calls.js';
 import { Migration20261201600000_usage_reporting } from './Migration20261201600000_usage_reporting.js';
 import { Migration20261201700000_notification_routing } from './Migration20261201700000_notification_routing.js';
+import { Migration20261202200000_message_tool_calls } from './Migration20261202200000_message_tool_calls.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -35,6 +36,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201500100_mcp_tool_calls', class: Migration20261201500100_mcp_tool_calls },
   { name: 'Migration20261201600000_usage_reporting', class: Migration20261201600000_usage_reporting },
   { name: 'Migration20261201700000_notification_routing', class: Migration20261201700000_notification_routing },
+  { name: 'Migration20261202200000_message_tool_calls', class: Migration20261202200000_message_tool_calls },
   {
     name: 'Migration20261201100000_versions_on_create_and_task_soft_delete',
     class: Migration20261201100000_versions_on_create_and_task_soft_delete,

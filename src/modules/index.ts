@@ -30,11 +30,11 @@ export const modules = [
   projectsModule,
   workModule,
   infrastructureModule,
+  mcpModule,
   billingModule,
   aiModule,
   experimentsModule,
   analysisModule,
-  mcpModule,
   reportingModule,
   gatewayModule,
 ] as const;

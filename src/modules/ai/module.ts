@@ -3,6 +3,7 @@ import type { MeteringService } from '../billing/index.js';
 import { defineModule, type ModuleDeps } from '../define-module.js';
 import type { ProjectService } from '../projects/index.js';
 import type { TaskPolicy } from '../work/index.js';
+import type { AgentToolbox } from './agent-tools.js';
 import { AgentResolver } from './agent.resolver.js';
 import { seedAgents } from './agent.seed.js';
 import { AgentService } from './agent.service.js';
@@ -24,6 +25,8 @@ export const aiModule = defineModule({
       projects: ProjectService;
       taskPolicy: TaskPolicy;
       metering: Pick<MeteringService, 'call'>;
+      /** The MCP tools an agent's model may call (the mcp module's). */
+      agentTools: AgentToolbox;
     }>,
   ): AiServices {
     const knowledge = new KnowledgeService(deps);
