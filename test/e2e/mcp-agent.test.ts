@@ -249,6 +249,24 @@ describe('agents call MCP tools in conversations', () => {
     expect(await toolCallRows(project.id)).toMatchObject([{ status: 'REFUSED', tool: 'echo' }]);
   });
 
+  it('tells the model when the server cannot be reached (FAILED, on the record) and lets it answer', async () => {
+    const { project, contributor, conversationId } = await setUp([{ tool: 'count' }]);
+    await remote.stop();
+    try {
+      fake.script(
+        { toolCalls: [{ name: tool('count'), arguments: JSON.stringify({ label: 'nobody home' }) }] },
+        { reply: 'The counter is down.' },
+      );
+      const reply = await send(contributor, conversationId, 'Count while it is down.');
+      const [result] = received(1).messages.filter((m) => m.role === 'tool');
+      expect(result.content).toMatch(/^Error: The MCP server could not be reached: /);
+      expect(reply).toMatchObject({ content: 'The counter is down.', toolCalls: [{ status: 'FAILED' }] });
+      expect(await toolCallRows(project.id)).toMatchObject([{ status: 'FAILED', tool: 'count' }]);
+    } finally {
+      await remote.start();
+    }
+  });
+
   it(`stops after ${MAX_ROUNDS} tool rounds when the model keeps asking for tools, saying so`, async () => {
     const { project, contributor, conversationId } = await setUp([{ tool: null }]);
     const served = remote.calls.length;
