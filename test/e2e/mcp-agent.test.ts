@@ -331,6 +331,25 @@ describe('agents call MCP tools in conversations', () => {
     expect((await toolCallRows(project.id)).map((r) => r.status)).toEqual(['SUCCEEDED']);
   });
 
+  it("an API token's scopes apply to its agent's tools: without the mcp scope the model is offered none", async () => {
+    const { contributor, conversationId } = await setUp([{ tool: 'count' }]);
+    const tokenWith = async (scopes: string[]) =>
+      (
+        await ok(
+          s.url,
+          `mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { token } }`,
+          { i: { name: unique('agent-'), scopes } },
+          contributor.token,
+        )
+      ).createApiToken.token as string;
+    const as = (token: string) => ({ ...contributor, token });
+    fake.script({ reply: 'Plain answer.' }, { reply: 'With tools at hand.' });
+    expect((await send(as(await tokenWith(['ai'])), conversationId, 'One.')).toolCalls).toBeNull();
+    await send(as(await tokenWith(['ai', 'mcp'])), conversationId, 'Two.');
+    expect(received(0).tools).toBeUndefined();
+    expect(received(1).tools!.map((t) => t.function.name)).toEqual([tool('count')]);
+  });
+
   it('offers no tools to a conversation without a project', async () => {
     const { contributor } = await setUp([{ tool: null }]);
     const conversationId = (
