@@ -3,6 +3,9 @@ import type { AgentToolOutcome, AgentToolSet, MessageToolCall } from './agent-to
 
 const noNul = (text: string) => text.replace(/\u0000/g, '');
 
+/** The most tool calls of one answer that are run; the rest are answered "not run" (a model cannot fan out without bound). */
+export const MAX_TOOL_CALLS_PER_ROUND = 16;
+
 /**
  * One turn of an agent in a conversation whose model may call tools: the context of each
  * round, the tool calls made and their results, and the turn's usage over its rounds.
@@ -85,10 +88,12 @@ export class ToolTurn {
     this.wire.push({ role: 'assistant', content: r.reply || null, tool_calls: calls });
     this.view.push({ role: 'assistant', content: `${r.reply}\n${JSON.stringify(calls)}` });
     let waiting: MessageToolCall | null = null;
-    for (const call of calls) {
+    for (const [i, call] of calls.entries()) {
       const entry: MessageToolCall = waiting
         ? this.entry(call, round, null, 'Not run: another call of this round waits for approval')
-        : this.entry(call, round, await this.toolset!.run(call), '');
+        : i >= MAX_TOOL_CALLS_PER_ROUND
+          ? this.entry(call, round, null, `Not run: at most ${MAX_TOOL_CALLS_PER_ROUND} tool calls are run per answer`)
+          : this.entry(call, round, await this.toolset!.run(call), '');
       this.log.push(entry);
       if (!waiting && entry.status === 'AWAITING_APPROVAL') waiting = entry;
       this.wire.push({ role: 'tool', tool_call_id: call.id, content: entry.result });
