@@ -18,6 +18,7 @@ import { Migration20261201500100_mcp_tool_calls } from './Migration2026120150010
 import { Migration20261201600000_usage_reporting } from './Migration20261201600000_usage_reporting.js';
 import { Migration20261201700000_notification_routing } from './Migration20261201700000_notification_routing.js';
 import { Migration20261202100000_model_access_rules } from './Migration20261202100000_model_access_rules.js';
+import { Migration20261202200000_message_tool_calls } from './Migration20261202200000_message_tool_calls.js';
 import { Migration20261202300000_organisation_settings } from './Migration20261202300000_organisation_settings.js';
 
 // The migrations in timestamp order, the order MikroORM runs them on an empty database (it runs this list as
@@ -48,5 +49,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201600000_usage_reporting', class: Migration20261201600000_usage_reporting },
   { name: 'Migration20261201700000_notification_routing', class: Migration20261201700000_notification_routing },
   { name: 'Migration20261202100000_model_access_rules', class: Migration20261202100000_model_access_rules },
+  { name: 'Migration20261202200000_message_tool_calls', class: Migration20261202200000_message_tool_calls },
   { name: 'Migration20261202300000_organisation_settings', class: Migration20261202300000_organisation_settings },
 ];

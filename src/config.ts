@@ -263,6 +263,8 @@ const schema = z.object({
   CONTAINER_MAX_MEMORY_MB: int(65_536, 64),
   /** An ACTIVE MCP server without a heartbeat for this long is marked ERROR by a job. */
   MCP_HEARTBEAT_TIMEOUT_SECONDS: int(90, 5),
+  /** In a conversation, how many rounds of MCP tool calls an agent's model may make before it must answer (0: no tools). */
+  AGENT_MAX_TOOL_ROUNDS: int(4, 0, 20),
   /** After a commit that wrote audit events, the sealer waits this long to link a larger batch at once, in ms. */
   AUDIT_SEAL_DELAY_MS: int(20, 0, 10_000),
   /** How often a job links audit events no commit hook announced (other writers, crashed instances), in ms. */

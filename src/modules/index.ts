@@ -31,12 +31,12 @@ export const modules = [
   projectsModule,
   workModule,
   infrastructureModule,
+  mcpModule,
   billingModule,
   modelAccessModule,
   aiModule,
   experimentsModule,
   analysisModule,
-  mcpModule,
   reportingModule,
   gatewayModule,
 ] as const;

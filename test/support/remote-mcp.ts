@@ -14,6 +14,8 @@ import { z } from 'zod';
 export class RemoteMcpServer {
   /** Calls the `count` tool really served, with their arguments. */
   readonly calls: Record<string, unknown>[] = [];
+  /** Texts the `echo` tool really said back. */
+  readonly echoes: string[] = [];
   /** Requests refused for a missing or wrong Authorization header. */
   unauthorized = 0;
   private http?: Server;
@@ -44,7 +46,10 @@ export class RemoteMcpServer {
     mcp.registerTool(
       'echo',
       { description: 'Says back what it is given.', inputSchema: { text: z.string() } },
-      async ({ text }) => ({ content: [{ type: 'text', text }] }),
+      async ({ text }) => {
+        this.echoes.push(text);
+        return { content: [{ type: 'text', text }] };
+      },
     );
     return mcp;
   }

@@ -1,5 +1,6 @@
 import sql, { type Sql } from 'sql-template-tag';
 
+import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
@@ -17,11 +18,12 @@ import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
-import type { ChatMessage, MeteringService, ProviderService } from '../billing/index.js';
+import type { ChatMessage, MeteredResult, MeteringService, ProviderService } from '../billing/index.js';
 import type { ModelAccess } from '../model-access/index.js';
 import type { ProjectService } from '../projects/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
+import type { AgentToolbox } from './agent-tools.js';
 import { AgentType } from './agent-type.js';
 import { Conversation } from './conversation.entity.js';
 import { MESSAGE_ADDED, MESSAGE_CHUNK, type MessageAddedEvent, type MessageChunkEvent } from './conversation.events.js';
@@ -29,6 +31,7 @@ import { MAX_MESSAGE_CHARS, type ConversationWhere, type StartConversationInput 
 import type { GovernanceService } from './governance.js';
 import type { KnowledgeService, RetrievedEntry } from './knowledge.service.js';
 import { Message, MessageRole } from './message.entity.js';
+import { ToolTurn } from './tool-turn.js';
 
 /** How many earlier messages of the conversation go into each call's context (the newest ones). */
 export const HISTORY_MESSAGES = 20;
@@ -76,6 +79,9 @@ export interface ConversationDeps {
   /** Who may use which models (src/modules/model-access), checked on the provider the call will use. */
   modelAccess: Pick<ModelAccess, 'restricts' | 'require'>;
   providers: Pick<ProviderService, 'resolveCall'>;
+  config: Pick<Config, 'AGENT_MAX_TOOL_ROUNDS'>;
+  /** The MCP tools the agent's model may call (the mcp module's, through the same gate as callMcpTool). */
+  agentTools: AgentToolbox;
 }
 
 /**
@@ -262,62 +268,104 @@ export class ConversationService {
       : undefined;
     if (resolved)
       await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: conv.project_id });
+    const maxRounds = this.d.config.AGENT_MAX_TOOL_ROUNDS;
+    const toolset = (await this.offersTools(conv, maxRounds))
+      ? await this.d.agentTools.offer(scope, viewer, conv.project_id)
+      : null;
+    const turn = new ToolTurn(messages, toolset);
     let reply: Message | undefined;
-    try {
-      await this.d.metering.call(
-        scope,
-        {
-          viewer,
-          prompt: content,
-          messages,
-          providerId: conv.provider_id ?? conv.model_provider_id,
-          ...(resolved ? { resolved, model: resolved.provider.modelName } : {}),
+
+    /** Stores the exchange: both messages, the turn's usage and tool calls, its audit entry; messageAdded at commit. */
+    const store = async (tx: Scope, last: MeteredResult | null, note: string) => {
+      if (note) stream.push(turn.hasText ? `\n\n${note}` : note);
+      tx.em.create(Message, { id: userMessageId, conversation: conversationId, role: MessageRole.USER, content });
+      // The turn's usage is the reply's: every round's prompt tokens count the whole context, not the user's message alone.
+      reply = tx.em.create(Message, {
+        id: assistantMessageId,
+        conversation: conversationId,
+        role: MessageRole.ASSISTANT,
+        content: turn.text(note),
+        promptTokens: turn.promptTokens,
+        completionTokens: turn.completionTokens,
+        model: last?.model ?? turn.model,
+        provider: last?.providerId ?? turn.providerId,
+        latencyMs: turn.latencyMs,
+        knowledgeEntryIds: knowledge.map((k) => k.id),
+        toolCalls: turn.log.length ? turn.log : null,
+      });
+      await tx.em.flush();
+      await tx.em.execute(`UPDATE conversations SET updated_at = now() WHERE id = ?`, [conversationId]);
+      this.d.audit.record(tx, {
+        action: 'conversation.sendMessage',
+        entityType: 'Conversation',
+        entityId: conversationId,
+        after: {
+          userMessageId,
+          assistantMessageId,
+          promptLogId: turn.promptLogIds.at(-1) ?? null,
+          knowledgeEntryIds: knowledge.map((k) => k.id),
+          ...(turn.log.length
+            ? {
+                promptLogIds: turn.promptLogIds,
+                toolCalls: turn.log.map((t) => ({ name: t.name, status: t.status, mcpToolCallId: t.mcpToolCallId })),
+              }
+            : {}),
+        },
+      });
+      // Every streamed chunk is out before messageAdded can be delivered (at this commit).
+      await stream.drain();
+      for (const messageId of [userMessageId, assistantMessageId]) {
+        await this.d.bus.publish(tx.em, MESSAGE_ADDED, {
+          messageId,
           conversationId,
-          projectId: conv.project_id,
-          taskId: conv.task_id,
-          agentType: conv.agent_type,
-          systemMessage: system,
-          onDelta: (text) => stream.push(text),
-        },
-        async (tx, r) => {
-          tx.em.create(Message, { id: userMessageId, conversation: conversationId, role: MessageRole.USER, content });
-          // The call's usage is the reply's: the prompt tokens count the whole context, not the user's message alone.
-          reply = tx.em.create(Message, {
-            id: assistantMessageId,
-            conversation: conversationId,
-            role: MessageRole.ASSISTANT,
-            content: r.content,
-            promptTokens: r.promptTokens,
-            completionTokens: r.completionTokens,
-            model: r.model,
-            provider: r.providerId,
-            latencyMs: r.latencyMs,
-            knowledgeEntryIds: knowledge.map((k) => k.id),
-          });
-          await tx.em.flush();
-          await tx.em.execute(`UPDATE conversations SET updated_at = now() WHERE id = ?`, [conversationId]);
-          this.d.audit.record(tx, {
-            action: 'conversation.sendMessage',
-            entityType: 'Conversation',
-            entityId: conversationId,
-            after: {
-              userMessageId,
-              assistantMessageId,
-              promptLogId: r.promptLogId,
-              knowledgeEntryIds: knowledge.map((k) => k.id),
-            },
-          });
-          // Every streamed chunk is out before messageAdded can be delivered (at this commit).
-          await stream.drain();
-          for (const messageId of [userMessageId, assistantMessageId]) {
-            await this.d.bus.publish(tx.em, MESSAGE_ADDED, {
-              messageId,
-              conversationId,
-              userId: viewer.userId,
-            } satisfies MessageAddedEvent);
-          }
-        },
-      );
+          userId: viewer.userId,
+        } satisfies MessageAddedEvent);
+      }
+    };
+
+    try {
+      // One model call per round, each through the metered pipeline (reserved, charged, logged on its own);
+      // the tools a round's answer asks for run between two calls, never inside a settlement.
+      for (let round = 1; !reply; round++) {
+        const r = await this.d.metering.call(
+          scope,
+          {
+            viewer,
+            prompt: content,
+            messages: turn.context(),
+            providerId: conv.provider_id ?? conv.model_provider_id,
+            ...(resolved ? { resolved, model: resolved.provider.modelName } : {}),
+            conversationId,
+            projectId: conv.project_id,
+            taskId: conv.task_id,
+            agentType: conv.agent_type,
+            systemMessage: system,
+            passThrough: turn.passThrough(),
+            onDelta: (text) => stream.push(text),
+          },
+          async (tx, r) => {
+            const asks = turn.asks(r);
+            if (asks && round <= maxRounds) return; // its tools run next; the reply is a later round's
+            turn.answered(r);
+            if (asks) turn.notRun(r, round, 'the turn ran out of tool rounds');
+            await store(
+              tx,
+              r,
+              asks
+                ? `[Stopped: the model still asked for tools after ${maxRounds} rounds of tool calls (AGENT_MAX_TOOL_ROUNDS); they were not run.]`
+                : '',
+            );
+          },
+        );
+        if (reply) break;
+        turn.answered(r);
+        const waiting = await turn.runTools(r, round);
+        if (waiting) {
+          // A tool waits for a human: the turn ends here, saying so; asked again once approved, it runs once.
+          const note = `[Waiting for approval: ${waiting.name} needs a human's approval (approval ${waiting.approvalId}). Ask again once it is approved and the call will run.]`;
+          await inTransaction(scope, (tx) => store(tx, null, note));
+        } else if (r.content) stream.push('\n\n');
+      }
     } catch (err) {
       await stream.end(err instanceof AppError ? err.code : 'INTERNAL_SERVER_ERROR');
       throw err;
@@ -347,6 +395,20 @@ export class ConversationService {
   }
 
   // ---------- helpers ----------
+
+  /**
+   * Whether the agent's model is offered MCP tools this turn: tools are a project's (its
+   * allow list), and only an OpenAI-compatible provider is sent them (the function-calling
+   * format); the provider is the conversation's, else the one serving the agent's model.
+   */
+  private async offersTools(conv: ConversationRow, maxRounds: number): Promise<boolean> {
+    const providerId = conv.provider_id ?? conv.model_provider_id;
+    if (maxRounds < 1 || !conv.project_id || !providerId) return false;
+    const p = await this.d.db.one<{ provider_type: string }>(
+      sql`SELECT provider_type FROM providers WHERE id = ${providerId}::uuid`,
+    );
+    return p?.provider_type === 'OPENAI';
+  }
 
   /** The row when it is the viewer's own; NOT_FOUND for whoever may not see it, FORBIDDEN (`refusal`) for an admin who may but is not its owner. */
   private own<T extends { user_id: string }>(viewer: Viewer, id: string, row: T | undefined, refusal: string): T {

@@ -18,3 +18,5 @@ export interface AiServices {
   /** Prompt governance: which task a call is bound to, and who may change a task's allowed intents. */
   governance: GovernanceService;
 }
+
+export type { AgentToolbox, AgentToolOutcome, AgentToolSet, AgentToolStatus, FunctionTool } from './agent-tools.js';

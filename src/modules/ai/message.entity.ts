@@ -2,6 +2,7 @@ import { Entity, Enum, Index, ManyToOne, Property, type Opt, type Ref } from '@m
 import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
 import { Provider } from '../billing/provider.entity.js';
+import { MessageToolCall } from './agent-tools.js';
 import { Conversation } from './conversation.entity.js';
 
 export enum MessageRole {
@@ -50,4 +51,12 @@ export class Message extends BaseEntity {
   /** Knowledge entries added to the call's context (retrieval). */
   @Property({ type: 'uuid[]', default: '{}' })
   knowledgeEntryIds: Opt<string[]> = [];
+
+  /** The MCP tool calls the agent's model made on the way to this reply, in order. */
+  @Field(() => [MessageToolCall], {
+    nullable: true,
+    description: "The MCP tool calls the agent's model made on the way to this reply, in order; null when it made none",
+  })
+  @Property({ type: 'jsonb', nullable: true })
+  toolCalls?: MessageToolCall[] | null;
 }

@@ -4,6 +4,7 @@ import { defineModule, type ModuleDeps } from '../define-module.js';
 import type { ModelAccess } from '../model-access/index.js';
 import type { ProjectService } from '../projects/index.js';
 import type { TaskPolicy } from '../work/index.js';
+import type { AgentToolbox } from './agent-tools.js';
 import { AgentResolver } from './agent.resolver.js';
 import { seedAgents } from './agent.seed.js';
 import { AgentService } from './agent.service.js';
@@ -28,6 +29,8 @@ export const aiModule = defineModule({
       metering: Pick<MeteringService, 'call'>;
       modelAccess: ModelAccess;
       providers: ProviderService;
+      /** The MCP tools an agent's model may call (the mcp module's). */
+      agentTools: AgentToolbox;
     }>,
   ): AiServices {
     const knowledge = new KnowledgeService(deps);

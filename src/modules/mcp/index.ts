@@ -1,3 +1,4 @@
+import type { McpAgentToolbox } from './agent-toolbox.js';
 import type { McpRegistryService } from './mcp-registry.service.js';
 import { McpServerTool } from './mcp-server-tool.entity.js';
 import { McpToolCall } from './mcp-tool-call.entity.js';
@@ -12,4 +13,6 @@ export interface McpServices {
   mcpRegistry: McpRegistryService;
   /** Tool calls through Steward: allow lists, approval gating, the audited record. */
   mcpToolCalls: McpToolCallService;
+  /** The registered servers' tools for agents in conversations (the ai module offers them to the model). */
+  agentTools: McpAgentToolbox;
 }

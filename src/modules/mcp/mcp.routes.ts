@@ -190,7 +190,12 @@ export function mcpRoutes(schema: GraphQLSchema, remoteFor?: (orm: () => Runtime
     if (project && !isUuid(project))
       return sendJson(res, 400, jsonRpcError(ErrorCode.InvalidRequest, 'X-Steward-Project must be a project id'));
     const projectId = project ? project.toLowerCase() : null;
-    assertMcpAccess(viewer, projectId);
+    try {
+      assertMcpAccess(viewer, projectId);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      return sendJson(res, 403, jsonRpcError(-32001, `FORBIDDEN: ${err.message}`));
+    }
 
     const body = await readJson(req, ctx.runtime.config.MAX_BODY_BYTES);
     if (!body.ok) return sendJson(res, body.status, jsonRpcError(ErrorCode.ParseError, body.message));

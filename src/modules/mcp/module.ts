@@ -3,6 +3,7 @@ import { defineModule, type ModuleDeps } from '../define-module.js';
 import type { McpServerService } from '../infrastructure/index.js';
 import type { ProjectService } from '../projects/index.js';
 import type { ApprovalService } from '../work/index.js';
+import { McpAgentToolbox } from './agent-toolbox.js';
 import { mcpEntities, type McpServices } from './index.js';
 import { McpRegistryService } from './mcp-registry.service.js';
 import { McpToolCallService } from './mcp-tool-call.service.js';
@@ -26,7 +27,7 @@ export const mcpModule = defineModule({
     const mcpRegistry = new McpRegistryService(deps);
     const mcpToolCalls = new McpToolCallService({ ...deps, registry: mcpRegistry });
     mcpToolCalls.install();
-    return { mcpRegistry, mcpToolCalls };
+    return { mcpRegistry, mcpToolCalls, agentTools: new McpAgentToolbox({ db: deps.db, calls: mcpToolCalls }) };
   },
   /** The heartbeat of remote servers: three probes per MCP_HEARTBEAT_TIMEOUT_SECONDS, so one lost answer is not yet silence. */
   jobs: (services, { config }) => [

@@ -6,10 +6,9 @@ import { AppError } from '../../shared/errors.js';
 import type { RequestMeta, Viewer } from '../../shared/scope.js';
 import type { McpToolCallService } from './mcp-tool-call.service.js';
 import { toolFailure, type RemoteTools } from './mcp.routes.js';
+import { exposedName } from './tool-names.js';
 
-/** `<server name>__<tool>`, in the characters MCP tool names are made of. */
-export const exposedName = (server: string, tool: string) =>
-  `${server}__${tool}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 128);
+export { exposedName };
 
 const GATED_NOTE =
   " Needs a human's approval: the first call answers with the approval (see get_approval); call again with the same arguments once it is approved, and it runs once.";

@@ -6,6 +6,7 @@ import type { Runtime } from '../../server/context.js';
 import { inTransaction, type RequestMeta, type Viewer } from '../../shared/scope.js';
 import { APPROVAL_DECIDED, type ApprovalEvent } from '../work/index.js';
 import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
+import { assertMayNotify } from './access.js';
 import { ToolError, type GraphQLBridge } from './graphql-bridge.js';
 
 /** The longest `get_approval` holds a call open waiting for a decision. */
@@ -292,6 +293,7 @@ export function stewardTools(runtime: Runtime, graphql: GraphQLBridge): StewardT
       input: z.object({ title: z.string().min(1).max(200), message: z.string().max(5000).optional() }),
       output: z.object({ notificationId: z.string(), userId: z.string() }),
       async run(args, call) {
+        assertMayNotify(call.viewer);
         const scope = { em: runtime.orm.em.fork(), viewer: call.viewer, meta: call.meta };
         const [n] = await inTransaction(scope as never, async (tx) => {
           const created = await services.notifications.notify(tx, {
