@@ -17,6 +17,7 @@ import { Migration20261201500000_mcp_remote_servers } from './Migration202612015
 import { Migration20261201500100_mcp_tool_calls } from './Migration20261201500100_mcp_tool_calls.js';
 import { Migration20261201600000_usage_reporting } from './Migration20261201600000_usage_reporting.js';
 import { Migration20261201700000_notification_routing } from './Migration20261201700000_notification_routing.js';
+import { Migration20261202000000_metered_fast_path } from './Migration20261202000000_metered_fast_path.js';
 
 // The migrations, in order. `npm run migration:create` writes a new file and rewrites this list.
 export const migrationsList: MigrationObject[] = [
@@ -43,4 +44,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201100200_api_token_projects', class: Migration20261201100200_api_token_projects },
   { name: 'Migration20261201200000_metering_sent_calls', class: Migration20261201200000_metering_sent_calls },
   { name: 'Migration20261201200100_virtual_keys_and_budgets', class: Migration20261201200100_virtual_keys_and_budgets },
+  { name: 'Migration20261202000000_metered_fast_path', class: Migration20261202000000_metered_fast_path },
 ];
