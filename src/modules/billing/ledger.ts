@@ -107,6 +107,13 @@ export class MeteredLedger {
 
   /** Runs on the pool, in autocommit. */
   readonly pool: Run = (q) => this.deps.db.query(q);
+  /**
+   * A settlement's commit does not wait for the disk: should the database crash before it
+   * is flushed, the reservation — committed durably, marked sent, before the provider was
+   * asked — comes back, and the expiry job charges the call at its reserved amount and logs
+   * it. So no call goes unrecorded or free, and the answer is not held up by a second flush.
+   */
+  private readonly settlePool: Run = (q) => this.deps.db.queryWithoutFlush(q);
 
   /** The reservation, or null when the full path must decide. */
   async reserve(input: LedgerReserve): Promise<LedgerReservation | null> {
@@ -239,7 +246,7 @@ export class MeteredLedger {
    * Claims the reservation and records the call, in one statement: on the pool (`run`
    * omitted) or inside the caller's transaction (a conversation stores its message with it).
    */
-  async settle(s: LedgerSettle, run: Run = this.pool): Promise<LedgerSettled> {
+  async settle(s: LedgerSettle, run: Run = this.settlePool): Promise<LedgerSettled> {
     const r = s.reservation;
     const c = s.sent;
     const cost = formatMicros(s.inputCost + s.outputCost);
@@ -296,7 +303,7 @@ export class MeteredLedger {
         break;
       } catch (err) {
         // A deadlock PostgreSQL broke by aborting this statement: nothing of it was written, run it again.
-        if (run !== this.pool || attempt === 3 || (err as { code?: string }).code !== '40P01') throw err;
+        if (run !== this.settlePool || attempt === 3 || (err as { code?: string }).code !== '40P01') throw err;
       }
     }
     return {

@@ -103,11 +103,7 @@ export class GatewayService {
   }
 
   /** The caller and its key's rules, from the cache or (one lookup each) the database. */
-  async caller(
-    headers: IncomingHttpHeaders,
-    em: EntityManager,
-    bus: Pick<EventBus, 'on'>,
-  ): Promise<Caller> {
+  async caller(headers: IncomingHttpHeaders, em: EntityManager, bus: Pick<EventBus, 'on'>): Promise<Caller> {
     this.listen(bus);
     const token = this.tokenOf(headers);
     const id = sha256(token);

@@ -37,13 +37,23 @@ export class TaskPolicy {
     const row = scope
       ? await scope
           .once(`task:${taskId}`, () =>
-            this.db.one<{ project_id: string | null; created_by_id: string; assignees: string[]; allowed_intents: string[] }>(sql`
+            this.db.one<{
+              project_id: string | null;
+              created_by_id: string;
+              assignees: string[];
+              allowed_intents: string[];
+            }>(sql`
             SELECT t.project_id, t.created_by_id, t.allowed_intents,
                    ARRAY(SELECT a.user_id FROM task_assignees a WHERE a.task_id = t.id AND a.active) AS assignees
               FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`),
           )
           .then((r) => r && { ...r, assigned: r.assignees.includes(viewer.userId) })
-      : await this.db.one<{ project_id: string | null; created_by_id: string; assigned: boolean; allowed_intents: string[] }>(sql`
+      : await this.db.one<{
+          project_id: string | null;
+          created_by_id: string;
+          assigned: boolean;
+          allowed_intents: string[];
+        }>(sql`
           SELECT t.project_id, t.created_by_id, t.allowed_intents,
                  EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
             FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`);
