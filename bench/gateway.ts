@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { graphql } from './http.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { runLoad } from './measure.js';
-import { freePort, readStatements, resetStatements, startBenchDatabase } from './postgres.js';
+import { freePort, listStatements, readStatements, resetStatements, startBenchDatabase } from './postgres.js';
 
 process.env.NODE_ENV ||= 'production';
 const log = (msg: string) => process.stderr.write(`[bench:gateway] ${msg}\n`);
@@ -241,7 +241,7 @@ export async function gatewayBench(): Promise<string> {
             }
           }
         `,
-        { input: { projectId: project, title: 'Review code', allowedIntents: ['coding', 'testing', 'code_review'] } },
+        { input: { projectId: project, title: 'Review code', allowedIntents: ['coding', 'testing'] } },
         at,
       )
     ).createTask.id;
@@ -366,6 +366,11 @@ export async function gatewayBench(): Promise<string> {
       }).then((r) => r.text());
     const stats = await readStatements(db);
     const sqlPerCall = stats.calls / SQL_SAMPLES;
+    if (['1', 'true', 'yes'].includes(process.env.BENCH_VERBOSE ?? ''))
+      for (const s of await listStatements(db))
+        log(
+          `${(s.calls / SQL_SAMPLES).toFixed(2)}/call ${s.meanMs.toFixed(3)} ms  ${s.query.replace(/\s+/g, ' ').slice(0, 160)}`,
+        );
     for (const r of rows.slice(2)) r.sqlPerCall = sqlPerCall;
 
     // Every call the provider answered for Steward is on the record (calls cut off by the end of a run are logged as ERROR).

@@ -17,6 +17,7 @@ import { Migration20261201500000_mcp_remote_servers } from './Migration202612015
 import { Migration20261201500100_mcp_tool_calls } from './Migration20261201500100_mcp_tool_calls.js';
 import { Migration20261201600000_usage_reporting } from './Migration20261201600000_usage_reporting.js';
 import { Migration20261201700000_notification_routing } from './Migration20261201700000_notification_routing.js';
+import { Migration20261202000000_metered_fast_path } from './Migration20261202000000_metered_fast_path.js';
 import { Migration20261202100000_model_access_rules } from './Migration20261202100000_model_access_rules.js';
 import { Migration20261202200000_message_tool_calls } from './Migration20261202200000_message_tool_calls.js';
 import { Migration20261202300000_organisation_settings } from './Migration20261202300000_organisation_settings.js';
@@ -48,6 +49,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201500100_mcp_tool_calls', class: Migration20261201500100_mcp_tool_calls },
   { name: 'Migration20261201600000_usage_reporting', class: Migration20261201600000_usage_reporting },
   { name: 'Migration20261201700000_notification_routing', class: Migration20261201700000_notification_routing },
+  { name: 'Migration20261202000000_metered_fast_path', class: Migration20261202000000_metered_fast_path },
   { name: 'Migration20261202100000_model_access_rules', class: Migration20261202100000_model_access_rules },
   { name: 'Migration20261202200000_message_tool_calls', class: Migration20261202200000_message_tool_calls },
   { name: 'Migration20261202300000_organisation_settings', class: Migration20261202300000_organisation_settings },

@@ -11,6 +11,13 @@ export interface SqlClient {
   readonly pool: pg.Pool;
   query<T = Record<string, unknown>>(q: Sql): Promise<T[]>;
   one<T = Record<string, unknown>>(q: Sql): Promise<T | undefined>;
+  /**
+   * A statement whose commit does not wait for its WAL to reach the disk
+   * (synchronous_commit off, on connections of their own, opened when first used): for a
+   * write whose loss in a database crash something durable already covers — a settled
+   * call's record, whose sent reservation the expiry job would charge instead.
+   */
+  queryWithoutFlush<T = Record<string, unknown>>(q: Sql): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -33,17 +40,23 @@ type Parsed = {
 
 export function createSqlClient(url: string, max: number, opts: SqlClientOptions = {}): SqlClient {
   const maxPrepared = Math.max(1, opts.maxPreparedPerConnection ?? DEFAULT_MAX_PREPARED);
-  const pool = new pg.Pool({
-    connectionString: url,
-    max,
-    idleTimeoutMillis: 30_000,
-    Client: statementBoundedClient(maxPrepared),
-  });
-  // A connection the server ends (a restart, pg_terminate_backend, DROP DATABASE … FORCE) must
-  // not crash the process: idle ones are reported on the pool, others on the client itself,
-  // whose query in flight is rejected as usual. The pool replaces what it loses.
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const newPool = (options?: string) => {
+    const p = new pg.Pool({
+      connectionString: url,
+      max,
+      idleTimeoutMillis: 30_000,
+      Client: statementBoundedClient(maxPrepared),
+      ...(options ? { options } : {}),
+    });
+    // A connection the server ends (a restart, pg_terminate_backend, DROP DATABASE … FORCE) must
+    // not crash the process: idle ones are reported on the pool, others on the client itself,
+    // whose query in flight is rejected as usual. The pool replaces what it loses.
+    p.on('error', () => {});
+    p.on('connect', (client) => client.on('error', () => {}));
+    return p;
+  };
+  const pool = newPool();
+  let unflushed: pg.Pool | undefined;
   // Statement names by text, bounded too (a Map iterates oldest first): hashing again is cheaper than growing.
   const names = new Map<string, string>();
   const nameOf = (text: string) => {
@@ -55,15 +68,19 @@ export function createSqlClient(url: string, max: number, opts: SqlClientOptions
     }
     return name;
   };
-  const query = async <T>(q: Sql): Promise<T[]> => {
-    const res = await pool.query({ name: nameOf(q.text), text: q.text, values: q.values as unknown[] });
+  const run = async <T>(on: pg.Pool, q: Sql): Promise<T[]> => {
+    const res = await on.query({ name: nameOf(q.text), text: q.text, values: q.values as unknown[] });
     return res.rows as T[];
   };
+  const query = <T>(q: Sql) => run<T>(pool, q);
   return {
     pool,
     query,
     one: async <T>(q: Sql) => (await query<T>(q))[0],
-    close: () => pool.end(),
+    queryWithoutFlush: <T>(q: Sql) => run<T>((unflushed ??= newPool('-c synchronous_commit=off')), q),
+    close: async () => {
+      await Promise.all([pool.end(), unflushed?.end()]);
+    },
   };
 }
 

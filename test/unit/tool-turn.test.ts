@@ -10,6 +10,7 @@ const call = (i: number, name = 'srv__count'): ToolCall => ({
   function: { name, arguments: JSON.stringify({ label: `n${i}` }) },
 });
 const answer = (toolCalls: ToolCall[], reply = ''): MeteredResult => ({
+  budgets: [],
   content: reply,
   reply,
   toolCalls,

@@ -3,5 +3,9 @@ export const COST_ALERT_TRIGGERED = 'billing.costAlertTriggered';
 
 export interface CostAlertTriggered {
   alertId: string;
-  userId: string;
+  /** The user whose limit it is; null for a project's. */
+  userId: string | null;
+  projectId?: string | null;
+  /** Who was told: the user, or the project's owner and maintainers. */
+  recipientIds?: string[];
 }

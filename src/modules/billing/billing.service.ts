@@ -90,7 +90,7 @@ export class BillingService {
         model: readModel(CostAlert),
         fields,
         where: and([
-          isHumanAdmin(viewer) ? null : sql`t.user_id = ${viewer.userId}::uuid`,
+          isHumanAdmin(viewer) ? null : this.ownAlerts(viewer),
           unacknowledgedOnly ? sql`NOT t.acknowledged` : null,
         ]),
         sort: { property: 'id', direction: 'DESC', type: 'uuid' },
@@ -104,8 +104,13 @@ export class BillingService {
     const alertId = requireUuid(id);
     return inTransaction(scope, async (tx) => {
       const alert = await tx.em.findOne(CostAlert, alertId);
-      if (!alert || (alert.user.id !== viewer.userId && !isHumanAdmin(viewer)))
-        throw new NotFoundError('CostAlert', alertId);
+      const mine =
+        alert &&
+        (isHumanAdmin(viewer) ||
+          (await this.deps.db.one(
+            sql`SELECT 1 FROM cost_alerts t WHERE t.id = ${alertId}::uuid AND ${this.ownAlerts(viewer)}`,
+          )));
+      if (!mine) throw new NotFoundError('CostAlert', alertId);
       if (!alert.acknowledged) {
         alert.acknowledged = true;
         alert.acknowledgedAt = new Date();
@@ -135,5 +140,12 @@ export class BillingService {
   }
 
   /** Subscription filter: the user concerned and human admins hear of a cost alert. */
-  hearsCostAlert = (viewer: Viewer, e: CostAlertTriggered) => isHumanAdmin(viewer) || e.userId === viewer.userId;
+  /** A user's own alerts, and those of the projects they own or maintain (a row aliased `t`). */
+  private ownAlerts(viewer: Viewer) {
+    return sql`(t.user_id = ${viewer.userId}::uuid OR t.project_id IN (SELECT m.project_id FROM project_members m
+               WHERE m.user_id = ${viewer.userId}::uuid AND m.role IN ('OWNER', 'MAINTAINER')))`;
+  }
+
+  hearsCostAlert = (viewer: Viewer, e: CostAlertTriggered) =>
+    isHumanAdmin(viewer) || e.userId === viewer.userId || !!e.recipientIds?.includes(viewer.userId);
 }

@@ -1,6 +1,6 @@
 import { DecimalScalar } from '../../shared/decimal.scalar.js';
 import { Entity, Enum, ManyToOne, Property, Unique, type Opt, type Ref } from '@mikro-orm/core';
-import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { BaseEntity } from '../../shared/base.entity.js';
 import { User } from '../identity/user.entity.js';
 
@@ -14,12 +14,16 @@ export enum CostAlertType {
 }
 registerEnumType(CostAlertType, { name: 'CostAlertType' });
 
-/** Spend reached 80, 90 or 100% of a daily or monthly cost limit: once per period (unique). */
+/** A user's or a project's spend reached 80, 90 or 100% of a daily or monthly cost limit: once per period (unique). */
 @ObjectType({ simpleResolvers: true })
 @Entity({ tableName: 'cost_alerts' })
 @Unique({ properties: ['user', 'alertType', 'periodStart'] })
 export class CostAlert extends BaseEntity {
-  @ManyToOne(() => User, { ref: true, deleteRule: 'cascade' }) user!: Ref<User>;
+  /** The user whose limit it is; null for a project's alert. */
+  @ManyToOne(() => User, { ref: true, deleteRule: 'cascade', nullable: true }) user?: Ref<User> | null;
+  @Field(() => ID, { nullable: true, description: "The project whose limit it is; null for a user's alert." })
+  @Property({ type: 'uuid', nullable: true })
+  projectId?: string | null;
   @Field(() => CostAlertType)
   @Enum({ items: () => CostAlertType, nativeEnumName: 'cost_alert_type' })
   alertType!: CostAlertType;

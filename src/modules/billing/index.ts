@@ -36,7 +36,7 @@ export interface BillingServices {
 }
 
 export type { MeteredResult, MeteringService } from './metering.service.js';
-export type { BudgetSubject } from './quota.service.js';
+export type { BudgetState, BudgetSubject } from './quota.service.js';
 export { formatMicros, toMicros } from './money.js';
 export { ProviderService } from './provider.service.js';
 export { PROVIDER_HEALTH_JOB } from './provider-health.js';

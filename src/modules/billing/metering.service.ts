@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import type { Config } from '../../config.js';
+import type { SqlClient } from '../../db/sql.js';
 import type { EventBus } from '../../events/bus.js';
 import { AppError, BadInputError, ForbiddenError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
@@ -13,9 +14,9 @@ import type { AuditService } from '../audit/index.js';
 import type { UserService } from '../identity/index.js';
 import type { NotificationService } from '../work/index.js';
 import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
-import { COST_ALERT_TRIGGERED, type CostAlertTriggered } from './billing.events.js';
 import { countPromptTokens, LlmCallError } from './clients/index.js';
-import { CostRecord } from './cost-record.entity.js';
+import { CostAlerts } from './cost-alerts.js';
+import { MeteredLedger, type LedgerSettle } from './ledger.js';
 import type {
   ChatDelta,
   ChatMessage,
@@ -26,7 +27,7 @@ import type {
   ToolCall,
 } from './llm.js';
 import { costOf, formatMicros, toMicros, type Micros } from './money.js';
-import type { BudgetSubject, QuotaService, Reservation } from './quota.service.js';
+import type { BudgetState, BudgetSubject, QuotaService, Reservation, SentCall } from './quota.service.js';
 import { completionTokens as countCompletion, promptTokens as countPrompt, promptReservation } from './tokenizer.js';
 
 /** What the pipeline needs of the providers module. */
@@ -69,6 +70,10 @@ export interface MeteredCall {
   signal?: AbortSignal;
   /** Budgets beyond the user's own that this call counts against (a virtual key's). Project and organisation budgets apply by themselves. */
   budgets?: BudgetSubject[];
+  /** The governing task's allowed intents, when the caller knows them already (else read by `taskId`). */
+  allowedIntents?: readonly string[];
+  /** Told once the call is reserved, before the provider is asked: the cost limits it counts against (a stream's headers). */
+  onReserved?: (budgets: BudgetState[]) => void;
   /** An embeddings call instead of a chat: `messages` hold the inputs (for the reservation), no completion tokens. */
   embedding?: { input: string | string[]; dimensions?: number; encodingFormat?: 'float' | 'base64' };
 }
@@ -91,6 +96,8 @@ export interface MeteredResult {
   costUsd: string;
   /** An embeddings call's vectors. */
   embeddings?: EmbeddingResult['data'];
+  /** The cost limits the call counted against, with their spend after it. */
+  budgets: BudgetState[];
 }
 
 /** A provider failed and no healthy fallback answered. */
@@ -119,6 +126,7 @@ const storableOrNull = (text: string | null | undefined): string | null => (text
 
 export interface MeteringDeps {
   config: Config;
+  db: SqlClient;
   bus: EventBus;
   audit: AuditService;
   logger: Logger;
@@ -130,6 +138,14 @@ export interface MeteringDeps {
   metrics?: AiCallMetrics;
 }
 
+/** A call's worst case at one provider: what is reserved. */
+interface Price {
+  maxTokens: number;
+  inTokens: number;
+  inputCost: Micros;
+  outputCost: Micros;
+}
+
 interface Governance {
   intent: IntentResult;
   delta: number;
@@ -139,12 +155,13 @@ interface Governance {
 
 /** One try at one provider: answered; failed after producing tokens (charged); or failed before (released). */
 type Attempt =
-  | { kind: 'answered'; resolved: ResolvedProvider; reservation: Reservation; result: ChatResult }
+  | { kind: 'answered'; resolved: ResolvedProvider; reservation: Reservation; result: ChatResult; price: Price }
   | {
       kind: 'partial';
       resolved: ResolvedProvider;
       reservation: Reservation;
       result: ChatResult;
+      price: Price;
       reason: string;
       error: unknown;
     }
@@ -189,7 +206,13 @@ function failureKind(err: unknown, signal?: AbortSignal): string {
  *     (the database), the reservation stays marked sent and the expiry job charges it.
  */
 export class MeteringService {
-  constructor(private readonly d: MeteringDeps) {}
+  private readonly ledger: MeteredLedger;
+  private readonly alerts: CostAlerts;
+
+  constructor(private readonly d: MeteringDeps) {
+    this.ledger = new MeteredLedger(d);
+    this.alerts = new CostAlerts(d);
+  }
 
   async call(
     scope: Scope,
@@ -199,37 +222,54 @@ export class MeteringService {
     const userId = call.viewer.userId;
     const em = scope.em.fork() as EntityManager;
     const started = Date.now();
+    const first = call.resolved ?? (await this.d.providers.resolveCall(userId, call.providerId));
+    const intent = classifyIntent(call.prompt);
+    const allowed = call.allowedIntents ?? (call.taskId ? await this.allowedIntentsOf(scope, call.taskId) : []);
+    const delta = deviationDelta(allowed, intent);
 
-    // 1. who is asking
-    const [user] = await em.execute<{ status: string; is_blocked: boolean; deviation_score: string }[]>(
-      `SELECT status, is_blocked, deviation_score FROM users WHERE id = ?`,
-      [userId],
-    );
-    if (!user || user.is_blocked || user.status !== 'ACTIVE') {
-      const reason = user?.is_blocked
-        ? 'the account is blocked'
-        : `the account is ${String(user?.status ?? 'gone').toLowerCase()}`;
-      await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: reason });
-      throw new ForbiddenError(`AI calls are refused: ${reason}`);
-    }
-
-    // 2. governance
-    const gov = await this.govern(scope, call, Number(user.deviation_score));
-    if (gov.after >= this.d.config.DEVIATION_BLOCK_THRESHOLD && gov.delta > 0) {
-      await this.blockForDeviation(scope, call, gov);
-      throw new ForbiddenError(
-        `AI calls are refused: the deviation score reached ${gov.after} (threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD}); the account is blocked`,
+    // The hot path: steps 1 to 3 in one statement, when everything holds (see MeteredLedger).
+    const price = MeteringService.priceOf(call, first);
+    const sent = this.sentCall(scope, call, first, price);
+    const fast = await this.ledger.reserve({
+      userId,
+      tokens: price.inTokens + price.maxTokens,
+      cost: price.inputCost + price.outputCost,
+      budgets: [...(call.budgets ?? []), ...this.d.quotas.organisationBudgets()],
+      projectId: call.projectId ?? null,
+      deviationDelta: delta,
+      sent,
+    });
+    let gov: Governance;
+    let outcome: Attempt;
+    if (fast) {
+      gov = { intent, delta, before: fast.scoreBefore, after: fast.scoreAfter };
+      outcome = await this.ask(em, call, first, fast, price);
+    } else {
+      // The full path, which explains every refusal.
+      // 1. who is asking
+      const [user] = await em.execute<{ status: string; is_blocked: boolean; deviation_score: string }[]>(
+        `SELECT status, is_blocked, deviation_score FROM users WHERE id = ?`,
+        [userId],
       );
+      if (!user || user.is_blocked || user.status !== 'ACTIVE') {
+        const reason = user?.is_blocked
+          ? 'the account is blocked'
+          : `the account is ${String(user?.status ?? 'gone').toLowerCase()}`;
+        await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: reason });
+        throw new ForbiddenError(`AI calls are refused: ${reason}`);
+      }
+      // 2. governance
+      gov = await this.govern(scope, call, Number(user.deviation_score), intent, delta);
+      if (gov.after >= this.d.config.DEVIATION_BLOCK_THRESHOLD && gov.delta > 0) {
+        await this.blockForDeviation(scope, call, gov);
+        throw new ForbiddenError(
+          `AI calls are refused: the deviation score reached ${gov.after} (threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD}); the account is blocked`,
+        );
+      }
+      // 3. reserve, mark sent, ask
+      outcome = await this.attempt(em, scope, call, gov, first);
     }
-
-    // 3. reserve, mark sent, ask; once more at a fallback if nothing came back
-    let outcome = await this.attempt(
-      em,
-      scope,
-      call,
-      gov,
-      call.resolved ?? (await this.d.providers.resolveCall(userId, call.providerId)),
-    );
+    // Once more at a fallback if nothing came back
     if (
       outcome.kind === 'failed' &&
       this.d.config.AI_PROVIDER_FALLBACK &&
@@ -249,7 +289,7 @@ export class MeteringService {
     }
     if (outcome.kind === 'failed') return this.fail(scope, call, gov, outcome.resolved, outcome.error);
 
-    // 4. settle and record, in one transaction
+    // 4. settle and record
     const settled = await this.settle(
       scope,
       call,
@@ -285,40 +325,22 @@ export class MeteringService {
     return Math.max(1, Math.min(asked, r.provider.maxTokens));
   }
 
-  /** One try at one provider (see Attempt). Throws the quota refusal (logged BLOCKED) when the worst case does not fit. */
-  private async attempt(
-    em: EntityManager,
-    scope: Scope,
-    call: MeteredCall,
-    gov: Governance,
-    resolved: ResolvedProvider,
-  ): Promise<Attempt> {
+  /** The worst case of a call at a provider: the prompt counted with the model's tokenizer, the completion cap. */
+  static priceOf(call: MeteredCall, r: ResolvedProvider): Price {
+    const maxTokens = MeteringService.maxTokensFor(call, r);
+    const inTokens = promptReservation(r.provider.modelName, call.messages);
+    return {
+      maxTokens,
+      inTokens,
+      inputCost: costOf(inTokens, toMicros(r.provider.inputCostPer1k)),
+      outputCost: costOf(maxTokens, toMicros(r.provider.outputCostPer1k)),
+    };
+  }
+
+  /** What a sent call's reservation keeps, to record the call if this instance is lost (and what settlement logs). */
+  private sentCall(scope: Scope, call: MeteredCall, resolved: ResolvedProvider, price: Price): SentCall {
     const p = resolved.provider;
-    const maxTokens = MeteringService.maxTokensFor(call, resolved);
-    const inTokens = promptReservation(p.modelName, call.messages);
-    const inputCost = costOf(inTokens, toMicros(p.inputCostPer1k));
-    const outputCost = costOf(maxTokens, toMicros(p.outputCostPer1k));
-    let reservation: Reservation;
-    try {
-      reservation = await this.d.quotas.reserve(
-        em,
-        call.viewer.userId,
-        inTokens + maxTokens,
-        inputCost + outputCost,
-        new Date(),
-        { budgets: call.budgets, projectId: call.projectId },
-      );
-    } catch (err) {
-      await this.log(scope, call, {
-        status: PromptStatus.BLOCKED,
-        errorMessage: (err as Error).message,
-        gov,
-        resolved,
-      });
-      throw err;
-    }
-    // From here on the call may cost money, whatever happens to this instance.
-    await this.d.quotas.markSent(em, reservation, {
+    return {
       providerId: p.id,
       provider: p.name,
       model: p.modelName,
@@ -332,12 +354,57 @@ export class MeteringService {
       requestId: scope.meta.requestId,
       ip: scope.meta.ip,
       userAgent: scope.meta.userAgent,
-      inputTokens: inTokens,
-      outputTokens: maxTokens,
-      inputCost: formatMicros(inputCost),
-      outputCost: formatMicros(outputCost),
-    });
+      inputTokens: price.inTokens,
+      outputTokens: price.maxTokens,
+      inputCost: formatMicros(price.inputCost),
+      outputCost: formatMicros(price.outputCost),
+    };
+  }
 
+  /** One try at one provider by the full path (see Attempt). Throws the quota refusal (logged BLOCKED) when the worst case does not fit. */
+  private async attempt(
+    em: EntityManager,
+    scope: Scope,
+    call: MeteredCall,
+    gov: Governance,
+    resolved: ResolvedProvider,
+  ): Promise<Attempt> {
+    const price = MeteringService.priceOf(call, resolved);
+    let reservation: Reservation;
+    try {
+      reservation = await this.d.quotas.reserve(
+        em,
+        call.viewer.userId,
+        price.inTokens + price.maxTokens,
+        price.inputCost + price.outputCost,
+        new Date(),
+        { budgets: call.budgets, projectId: call.projectId },
+      );
+    } catch (err) {
+      await this.log(scope, call, {
+        status: PromptStatus.BLOCKED,
+        errorMessage: (err as Error).message,
+        gov,
+        resolved,
+      });
+      throw err;
+    }
+    // From here on the call may cost money, whatever happens to this instance.
+    await this.d.quotas.markSent(em, reservation, this.sentCall(scope, call, resolved, price));
+    return this.ask(em, call, resolved, reservation, price);
+  }
+
+  /** Asks the provider under a reservation marked sent (see Attempt). */
+  private async ask(
+    em: EntityManager,
+    call: MeteredCall,
+    resolved: ResolvedProvider,
+    reservation: Reservation,
+    price: Price,
+  ): Promise<Attempt> {
+    const p = resolved.provider;
+    const { maxTokens, inTokens } = price;
+    call.onReserved?.(reservation.budgets);
     let streamed = '';
     const onDelta = (text: string) => {
       streamed += text;
@@ -363,7 +430,7 @@ export class MeteringService {
             onEvent,
           );
       this.d.providers.reportOutcome?.(em, p.id, { ok: true });
-      return { kind: 'answered', resolved, reservation, result };
+      return { kind: 'answered', resolved, reservation, result, price };
     } catch (err) {
       if (
         !call.signal?.aborted &&
@@ -389,7 +456,15 @@ export class MeteringService {
         model: p.modelName,
         finishReason: 'error',
       };
-      return { kind: 'partial', resolved, reservation, result, reason: failureText(err, call.signal), error: err };
+      return {
+        kind: 'partial',
+        resolved,
+        reservation,
+        result,
+        price,
+        reason: failureText(err, call.signal),
+        error: err,
+      };
     }
   }
 
@@ -432,7 +507,6 @@ export class MeteringService {
     const inputCost = costOf(result.promptTokens, toMicros(p.inputCostPer1k));
     const outputCost = costOf(result.completionTokens, toMicros(p.outputCostPer1k));
     const cost = inputCost + outputCost;
-    const tokens = result.promptTokens + result.completionTokens;
     const latencyMs = Date.now() - started;
     const metered: MeteredResult = {
       content: storable(result.content),
@@ -447,67 +521,51 @@ export class MeteringService {
       latencyMs,
       promptLogId: null,
       costUsd: formatMicros(cost),
+      budgets: reservation.budgets,
       ...('embeddings' in result ? { embeddings: (result as { embeddings: EmbeddingResult['data'] }).embeddings } : {}),
     };
+    const partial =
+      a.kind === 'partial'
+        ? `${a.reason}; charged for the ${result.completionTokens} tokens streamed before the failure`
+        : null;
+    const record: LedgerSettle = {
+      reservation,
+      logId: newId(),
+      status: partial ? 'ERROR' : 'SUCCESS',
+      errorMessage: storableOrNull(partial),
+      sent: this.sentCall(scope, call, resolved, a.price),
+      apiTokenId: call.viewer.apiTokenId ?? null,
+      response: storable(result.content),
+      model: result.model,
+      intent: gov.intent.intent,
+      confidence: gov.intent.confidence.toFixed(3),
+      deviationDelta: gov.delta.toFixed(2),
+      scoreBefore: gov.before.toFixed(2),
+      scoreAfter: gov.after.toFixed(2),
+      promptTokens: result.promptTokens,
+      completionTokens: result.completionTokens,
+      inputCost,
+      outputCost,
+      latencyMs,
+    };
     try {
-      return await inTransaction(scope, async (tx) => {
-        if (!(await this.d.quotas.claim(tx, reservation))) {
-          // The call outlived its reservation and the expiry job recorded it at its reserved amount.
-          if (persist) await persist(tx, metered);
-          return metered;
-        }
-        const partial =
-          a.kind === 'partial'
-            ? `${a.reason}; charged for the ${result.completionTokens} tokens streamed before the failure`
-            : undefined;
-        const log = this.logRow(tx, call, {
-          status: partial ? PromptStatus.ERROR : PromptStatus.SUCCESS,
-          errorMessage: partial,
-          gov,
-          resolved,
-          result,
-          cost,
-          latencyMs,
-        });
-        metered.promptLogId = log.id;
-        tx.em.create(CostRecord, {
-          user: call.viewer.userId,
-          projectId: call.projectId ?? null,
-          conversationId: call.conversationId ?? null,
-          agentType: call.agentType ?? null,
-          providerId: p.id,
-          provider: p.name,
-          model: result.model,
-          inputTokens: result.promptTokens,
-          outputTokens: result.completionTokens,
-          inputCost: formatMicros(inputCost),
-          outputCost: formatMicros(outputCost),
-          totalCost: formatMicros(cost),
-          promptLogId: log.id,
-        });
-        await tx.em.execute(
-          `INSERT INTO usage_daily (id, user_id, provider, model, date, requests, tokens_in, tokens_out, cost_usd)
-           VALUES (?, ?, ?, ?, (now() AT TIME ZONE ?)::date, 1, ?, ?, ?::numeric)
-           ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
-             tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
-             cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd`,
-          [
-            newId(),
-            call.viewer.userId,
-            p.name,
-            result.model,
-            this.d.config.ORGANISATION_TIME_ZONE,
-            result.promptTokens,
-            result.completionTokens,
-            formatMicros(cost),
-          ],
-        );
-        if (persist) await persist(tx, metered);
-        // Last, so the user's counter rows stay locked only from here to the commit.
-        const alerts = await this.d.quotas.settle(tx, reservation, tokens, cost);
-        await this.alert(tx, alerts);
-        return metered;
-      });
+      const settled = persist
+        ? await inTransaction(scope, async (tx) => {
+            const done = await this.ledger.settle(record, (q) => tx.em.execute(q.sql, q.values as unknown[]));
+            if (done.claimed) metered.promptLogId = record.logId;
+            // Persisted even when the expiry job recorded the call first (at its reserved amount): the answer was given.
+            await persist(tx, metered);
+            return done;
+          })
+        : await this.ledger.settle(record);
+      if (!settled.claimed) return metered;
+      metered.promptLogId = record.logId;
+      metered.budgets = reservation.budgets.map((b) => ({
+        ...b,
+        spent: settled.spent.find((x) => x.subject === b.subject && x.period === b.period)?.spent ?? b.spent,
+      }));
+      await this.alerts.check(scope, reservation, metered.budgets);
+      return metered;
     } catch (err) {
       // Not the text (it is storable): the database. The reservation stays, marked sent, and the
       // expiry job charges the call at its reserved amount; the caller learns it failed.
@@ -545,20 +603,25 @@ export class MeteringService {
     );
   }
 
+  /** The task's allowed intents (governance), when the caller did not give them. */
+  private async allowedIntentsOf(scope: Scope, taskId: string): Promise<string[]> {
+    const [t] = await scope.em
+      .fork()
+      .execute<{ allowed_intents: string[] }[]>(`SELECT allowed_intents FROM tasks WHERE id = ?`, [taskId]);
+    return t?.allowed_intents ?? [];
+  }
+
   /**
-   * Classifies the prompt and moves the deviation score, committed on its own (it is about
-   * the prompt, whatever happens next). `score` is the one step 1 read: unchanged, it is not read again.
+   * The full path's governance step: moves the deviation score, committed on its own (it is
+   * about the prompt, whatever happens next). `score` is the one step 1 read: unchanged, it is not read again.
    */
-  private async govern(scope: Scope, call: MeteredCall, score: number): Promise<Governance> {
-    const intent = classifyIntent(call.prompt);
-    let allowed: string[] = [];
-    if (call.taskId) {
-      const [t] = await scope.em
-        .fork()
-        .execute<{ allowed_intents: string[] }[]>(`SELECT allowed_intents FROM tasks WHERE id = ?`, [call.taskId]);
-      allowed = t?.allowed_intents ?? [];
-    }
-    const delta = deviationDelta(allowed, intent);
+  private async govern(
+    scope: Scope,
+    call: MeteredCall,
+    score: number,
+    intent: IntentResult,
+    delta: number,
+  ): Promise<Governance> {
     if (delta === 0) return { intent, delta, before: score, after: score };
     const [row] = await scope.em.fork().execute<{ before: string; after: string }[]>(
       `WITH old AS (SELECT deviation_score FROM users WHERE id = ? FOR UPDATE)
@@ -588,24 +651,6 @@ export class MeteringService {
       );
       this.logRow(tx, call, { status: PromptStatus.BLOCKED, errorMessage: reason, gov });
     });
-  }
-
-  private async alert(tx: Scope, alerts: Awaited<ReturnType<QuotaService['settle']>>) {
-    for (const a of alerts) {
-      const period = a.alertType.startsWith('DAILY') ? 'daily' : 'monthly';
-      await this.d.notifications.notify(tx, {
-        userId: a.userId,
-        type: NotificationType.ALERT,
-        priority: a.thresholdPercentage >= 100 ? NotificationPriority.URGENT : NotificationPriority.HIGH,
-        title: `AI spend reached ${a.thresholdPercentage}% of your ${period} limit`,
-        message: `$${formatMicros(a.spent)} of $${formatMicros(a.limit)}`,
-        data: { costAlertId: a.id, alertType: a.alertType },
-      });
-      await this.d.bus.publish(tx.em, COST_ALERT_TRIGGERED, {
-        alertId: a.id,
-        userId: a.userId,
-      } satisfies CostAlertTriggered);
-    }
   }
 
   /** A PromptLog in its own transaction (blocked and failed calls: they must be recorded though the call throws). */

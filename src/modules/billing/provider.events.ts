@@ -5,3 +5,6 @@ export interface ProviderHealthChanged {
   providerId: string;
   isHealthy: boolean;
 }
+
+/** A provider or a user's provider key was created, changed or removed (caches of resolved providers forget). */
+export const PROVIDERS_CHANGED = 'billing.providersChanged';

@@ -21,9 +21,12 @@ import { createLlmClient, LlmCallError, SUPPORTED_TYPES, type ProviderClient } f
 import type { ResolvedProvider } from './llm.js';
 import { ProviderHealth } from './provider-health.entity.js';
 import { Provider, ProviderType } from './provider.entity.js';
-import { PROVIDER_HEALTH_CHANGED, type ProviderHealthChanged } from './provider.events.js';
+import { PROVIDER_HEALTH_CHANGED, PROVIDERS_CHANGED, type ProviderHealthChanged } from './provider.events.js';
 import type { CreateProviderInput, ProviderWhere, UpdateProviderInput } from './provider.inputs.js';
 import { UserProviderKey } from './user-provider-key.entity.js';
+
+/** How long the gateway's providers of a model are trusted without a lookup (changes forget them sooner). */
+const MODEL_CACHE_MS = 30_000;
 
 export interface ProviderDeps {
   config: Config;
@@ -120,7 +123,24 @@ const HEALTH_CONCURRENCY = 8;
  * (they are then skipped) and healthy again after one success.
  */
 export class ProviderService {
-  constructor(private readonly deps: ProviderDeps) {}
+  constructor(private readonly deps: ProviderDeps) {
+    const forget = () => this.byModel.clear();
+    deps.bus.on(PROVIDERS_CHANGED, forget);
+    deps.bus.on(PROVIDER_HEALTH_CHANGED, forget);
+    deps.bus.onReconnect(forget); // events may have been missed
+  }
+
+  /**
+   * The gateway's providers of a model for a user, as read: a call by model name costs no
+   * SQL while nothing changed. Any provider, key or health change forgets them all, on every
+   * instance (the bus); an entry lives at most MODEL_CACHE_MS in any case.
+   */
+  private readonly byModel = new Map<string, { rows: CandidateRow[]; until: number }>();
+
+  /** Inside the transaction of a change: caches forget once it commits. */
+  private changed(tx: Scope) {
+    return this.deps.bus.publish(tx.em, PROVIDERS_CHANGED, {});
+  }
 
   // ---------- reading ----------
 
@@ -207,6 +227,7 @@ export class ProviderService {
             entityId: provider.id,
             after: snapshot(provider),
           });
+          await this.changed(tx);
           return provider;
         }),
       `A provider named "${name}" already exists`,
@@ -259,6 +280,7 @@ export class ProviderService {
             before,
             after: keyChange ? { ...after, platformKey: keyChange } : after,
           });
+          await this.changed(tx);
           return p;
         }),
       `A provider named "${input.name?.trim()}" already exists`,
@@ -324,6 +346,7 @@ export class ProviderService {
         entityId: row!.id,
         after: { providerId, last4: last4(key) },
       });
+      await this.changed(tx);
       return tx.em.findOneOrFail(UserProviderKey, row!.id, { refresh: true });
     });
   }
@@ -343,6 +366,7 @@ export class ProviderService {
         entityId: row.id,
         before: { providerId, last4: row.last4 },
       });
+      await this.changed(tx);
       return true;
     });
   }
@@ -514,7 +538,14 @@ export class ProviderService {
     const slash = model.indexOf('/');
     const byName =
       slash > 0 ? sql` OR (p.name = ${model.slice(0, slash)} AND p.model_name = ${model.slice(slash + 1)})` : sql``;
-    const rows = await this.candidates(userId, sql`p.active AND (p.model_name = ${model}${byName})`);
+    const cacheKey = `${userId}\u0000${model}`;
+    const hit = this.byModel.get(cacheKey);
+    let rows = hit && hit.until > Date.now() ? hit.rows : undefined;
+    if (!rows) {
+      rows = await this.candidates(userId, sql`p.active AND (p.model_name = ${model}${byName})`);
+      if (this.byModel.size >= 10_000) this.byModel.clear();
+      this.byModel.set(cacheKey, { rows, until: Date.now() + MODEL_CACHE_MS });
+    }
     const usable = rows.filter((p) => SUPPORTED_TYPES.has(p.providerType) && this.keyFor(p));
     if (!usable.length) throw new NotFoundError(`The model '${model}'`);
     for (const p of usable) {

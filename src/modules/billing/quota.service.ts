@@ -6,8 +6,7 @@ import { newId } from '../../shared/ids.js';
 import { inTransaction, type Scope } from '../../shared/scope.js';
 import type { AuditService } from '../audit/index.js';
 import { Tier } from '../identity/user.entity.js';
-import type { CostAlertType } from './cost-alert.entity.js';
-import { formatMicros, percentOf, toMicros, type Micros } from './money.js';
+import { formatMicros, toMicros, type Micros } from './money.js';
 import { UsagePeriod } from './usage-counter.entity.js';
 
 /** Seed 002's monthly message limits by membership tier. */
@@ -103,6 +102,16 @@ export interface BudgetSubject {
   requestsPerMinute?: number | null;
 }
 
+/** A cost limit at one level and period, and what is spent (reserved included) against it. */
+export interface BudgetState {
+  level: 'user' | BudgetSubject['level'];
+  /** `user`, or the budget subject (`key:<id>`, `project:<id>`, `organisation`). */
+  subject: string;
+  period: 'DAY' | 'MONTH';
+  limit: Micros;
+  spent: Micros;
+}
+
 export interface Reservation {
   id: string;
   userId: string;
@@ -112,6 +121,8 @@ export interface Reservation {
   tokens: number;
   cost: Micros;
   periods: Periods;
+  /** Every cost limit the call counts against, with its spend once this call was reserved (cost alerts, the remaining-budget headers). */
+  budgets: BudgetState[];
 }
 
 interface CounterRow {
@@ -146,16 +157,6 @@ export interface SentCall {
   outputCost: string;
 }
 
-export interface NewCostAlert {
-  id: string;
-  userId: string;
-  alertType: CostAlertType;
-  thresholdPercentage: number;
-  spent: Micros;
-  limit: Micros;
-}
-
-const THRESHOLDS = [80, 90, 100] as const;
 const PERIOD_KEYS = [UsagePeriod.HOUR, UsagePeriod.DAY, UsagePeriod.MONTH] as const;
 
 /**
@@ -270,7 +271,15 @@ export class QuotaService {
           `This call could exceed the monthly cost limit of $${formatMicros(limits.monthlyCostLimit)}`,
         );
 
-      if (budgets.length) await this.reserveBudgets(t, budgets, periods, minute, tokens, cost, now, tz);
+      const states: BudgetState[] = [];
+      for (const [period, limit] of [
+        ['DAY', limits.dailyCostLimit],
+        ['MONTH', limits.monthlyCostLimit],
+      ] as const)
+        if (limit !== null)
+          states.push({ level: 'user', subject: 'user', period, limit, spent: spent(UsagePeriod[period]) + cost });
+      if (budgets.length)
+        states.push(...(await this.reserveBudgets(t, budgets, periods, minute, tokens, cost, now, tz)));
 
       await t.execute(
         `UPDATE usage_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + ?, reserved_cost_usd = reserved_cost_usd + ?::numeric
@@ -291,7 +300,7 @@ export class QuotaService {
           this.d.config.RESERVATION_TTL_SECONDS,
         ],
       );
-      return { id, userId, tokens, cost, periods, subjects, minute };
+      return { id, userId, tokens, cost, periods, subjects, minute, budgets: states };
     });
   }
 
@@ -304,68 +313,6 @@ export class QuotaService {
       JSON.stringify(call),
       r.id,
     ]);
-  }
-
-  /**
-   * First step of a settlement transaction: takes the reservation (deleting its row); false
-   * when the expiry job already settled it (the call is then on the record, at its reserved amount).
-   */
-  claim(tx: Scope, r: Reservation): Promise<boolean> {
-    return this.take(tx.em, r);
-  }
-
-  /**
-   * Inside the settlement transaction, after `claim`: the reservation becomes actual usage (≤ reserved),
-   * and cost alerts not yet sent this period are created (unique per user, type and period).
-   */
-  async settle(tx: Scope, r: Reservation, tokens: number, cost: Micros): Promise<NewCostAlert[]> {
-    await this.lockCounters(tx.em, r.userId, r.periods);
-    const still = true; // claimed by the caller (`claim`) at the start of its transaction
-    const rows = await tx.em.execute<{ period: UsagePeriod; cost_usd: string }[]>(
-      `UPDATE usage_counters SET requests = requests + 1, messages = messages + 1, tokens = tokens + ?, cost_usd = cost_usd + ?::numeric,
-              reserved_requests = reserved_requests - ?, reserved_tokens = reserved_tokens - ?, reserved_cost_usd = reserved_cost_usd - ?::numeric
-        WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))
-        RETURNING period, cost_usd`,
-      [
-        tokens,
-        formatMicros(cost),
-        still ? 1 : 0,
-        still ? r.tokens : 0,
-        formatMicros(still ? r.cost : 0n),
-        r.userId,
-        r.periods.HOUR,
-        r.periods.DAY,
-        r.periods.MONTH,
-      ],
-    );
-    await this.moveBudgets(
-      tx.em,
-      r.subjects,
-      { ...r.periods, MINUTE: r.minute },
-      { tokens, cost },
-      { tokens: r.tokens, cost: r.cost },
-    );
-    const limits = await this.limitsOf(tx.em, r.userId);
-    const alerts: NewCostAlert[] = [];
-    for (const [period, limit, prefix] of [
-      [UsagePeriod.DAY, limits.dailyCostLimit, 'DAILY'],
-      [UsagePeriod.MONTH, limits.monthlyCostLimit, 'MONTHLY'],
-    ] as const) {
-      const row = rows.find((x) => x.period === period);
-      if (!row || limit === null || limit === 0n) continue;
-      const spent = toMicros(row.cost_usd);
-      for (const threshold of THRESHOLDS.filter((t) => percentOf(spent, limit) >= t)) {
-        const alertType = `${prefix}_${threshold}` as CostAlertType;
-        const [created] = await tx.em.execute<{ id: string }[]>(
-          `INSERT INTO cost_alerts (id, user_id, alert_type, threshold_percentage, period_start, spent_usd, limit_usd)
-           VALUES (?, ?, ?, ?, ?, ?::numeric, ?::numeric) ON CONFLICT (user_id, alert_type, period_start) DO NOTHING RETURNING id`,
-          [newId(), r.userId, alertType, threshold, r.periods[period], formatMicros(spent), formatMicros(limit)],
-        );
-        if (created)
-          alerts.push({ id: created.id, userId: r.userId, alertType, thresholdPercentage: threshold, spent, limit });
-      }
-    }
-    return alerts;
   }
 
   /** Gives a failed or aborted call's reservation back. */
@@ -540,18 +487,23 @@ export class QuotaService {
     await this.moveBudgets(em, subjects, periods, null, { tokens, cost });
   }
 
-  /** The project's and the organisation's budgets that apply to a call, if any. */
-  private async sharedBudgets(em: EntityManager, projectId?: string | null): Promise<BudgetSubject[]> {
-    const out: BudgetSubject[] = [];
+  /** The organisation's budget (settings), if it has one: every call counts against it. */
+  organisationBudgets(): BudgetSubject[] {
     const c = this.d.config;
-    if (c.ORGANISATION_DAILY_COST_LIMIT_USD || c.ORGANISATION_MONTHLY_COST_LIMIT_USD) {
-      out.push({
+    if (!c.ORGANISATION_DAILY_COST_LIMIT_USD && !c.ORGANISATION_MONTHLY_COST_LIMIT_USD) return [];
+    return [
+      {
         subject: 'organisation',
         level: 'organisation',
         dailyCost: c.ORGANISATION_DAILY_COST_LIMIT_USD ? toMicros(c.ORGANISATION_DAILY_COST_LIMIT_USD) : null,
         monthlyCost: c.ORGANISATION_MONTHLY_COST_LIMIT_USD ? toMicros(c.ORGANISATION_MONTHLY_COST_LIMIT_USD) : null,
-      });
-    }
+      },
+    ];
+  }
+
+  /** The project's and the organisation's budgets that apply to a call, if any. */
+  private async sharedBudgets(em: EntityManager, projectId?: string | null): Promise<BudgetSubject[]> {
+    const out = this.organisationBudgets();
     if (projectId) {
       const [b] = await em.execute<{ daily: string | null; monthly: string | null }[]>(
         `SELECT daily_cost_limit_usd AS daily, monthly_cost_limit_usd AS monthly FROM project_budgets WHERE project_id = ?`,
@@ -572,6 +524,7 @@ export class QuotaService {
    * Checks and reserves a call's worst case on every budget subject's counters (minute,
    * day, month), under their row locks, taken after the user's and in one order (subject,
    * period) by every writer: the first limit hit refuses the call and nothing is reserved.
+   * Returns the budgets' cost limits with their spend once this call is reserved.
    */
   private async reserveBudgets(
     t: EntityManager,
@@ -582,7 +535,7 @@ export class QuotaService {
     cost: Micros,
     now: Date,
     tz: string,
-  ) {
+  ): Promise<BudgetState[]> {
     const keys = budgets.flatMap(
       (b) =>
         [
@@ -614,6 +567,7 @@ export class QuotaService {
       values,
     );
     const row = (subject: string, period: string) => rows.find((r) => r.subject === subject && r.period === period)!;
+    const states: BudgetState[] = [];
     for (const b of budgets) {
       const m = row(b.subject, 'MINUTE');
       const d = row(b.subject, 'DAY');
@@ -652,12 +606,25 @@ export class QuotaService {
           `This call could exceed the ${b.level}'s monthly cost limit of $${formatMicros(b.monthlyCost)}`,
           'MONTH',
         );
+      for (const [period, r, limit] of [
+        ['DAY', d, b.dailyCost],
+        ['MONTH', mo, b.monthlyCost],
+      ] as const)
+        if (limit != null)
+          states.push({
+            level: b.level,
+            subject: b.subject,
+            period,
+            limit,
+            spent: toMicros(r.cost_usd) + toMicros(r.reserved_cost_usd) + cost,
+          });
     }
     await t.execute(
       `UPDATE budget_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + ?, reserved_cost_usd = reserved_cost_usd + ?::numeric
         WHERE (subject, period, period_start) IN (${tuples})`,
       [tokens, formatMicros(cost), ...values],
     );
+    return states;
   }
 
   /**

@@ -4,11 +4,10 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Route, RouteContext } from '../../server/http.js';
 import { AppError, BadInputError } from '../../shared/errors.js';
 import type { Viewer } from '../../shared/scope.js';
-import type { ChatDelta, MeteredResult } from '../billing/index.js';
+import { formatMicros, type BudgetState, type ChatDelta, type MeteredResult } from '../billing/index.js';
 import { fromMessages, message, stopReason, toolUseBlocks } from './anthropic-format.js';
 import { anthropicErrorBody, openAiErrorBody, toWireError, type WireError } from './errors.js';
 import type { GatewayRequest, GatewayService } from './gateway.service.js';
-import type { KeyRules } from './key-rules.js';
 import {
   chatCompletion,
   chunk,
@@ -43,11 +42,12 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 
 type Format = 'openai' | 'anthropic';
 
-const request = (req: IncomingMessage, ctx: RouteContext, rules: KeyRules | null): GatewayRequest => ({
+const request = (req: IncomingMessage, ctx: RouteContext, caller: Pick<GatewayRequest, 'rules' | 'bindings'>) => ({
   headers: req.headers,
   meta: ctx.meta,
   em: ctx.runtime.orm.em as unknown as EntityManager,
-  rules,
+  rules: caller.rules,
+  bindings: caller.bindings,
 });
 
 function sendError(res: ServerResponse, format: Format, e: WireError, extra: Record<string, string>) {
@@ -65,7 +65,26 @@ const stewardHeaders = (ctx: RouteContext) => ({ 'x-steward-request-id': ctx.met
 const costHeaders = (m: MeteredResult) => ({
   'x-steward-cost-usd': m.costUsd,
   ...(m.promptLogId ? { 'x-steward-prompt-log-id': m.promptLogId } : {}),
+  ...budgetHeaders(m.budgets),
 });
+
+/**
+ * What is left of the tightest cost limit the call counted against (the key's, the user's,
+ * the project's or the organisation's, daily or monthly): `x-steward-budget-remaining-usd`
+ * and which limit it is, `x-steward-budget-limit: <level>/<day|month>`. None without a limit.
+ * A stream's headers go out before the answer, so there the figure is after reserving the
+ * call's worst case; a plain answer's is after charging it.
+ */
+function budgetHeaders(budgets: readonly BudgetState[]): Record<string, string> {
+  let tightest: BudgetState | undefined;
+  for (const b of budgets) if (!tightest || b.limit - b.spent < tightest.limit - tightest.spent) tightest = b;
+  if (!tightest) return {};
+  const left = tightest.limit > tightest.spent ? tightest.limit - tightest.spent : 0n;
+  return {
+    'x-steward-budget-remaining-usd': formatMicros(left),
+    'x-steward-budget-limit': `${tightest.level}/${tightest.period.toLowerCase()}`,
+  };
+}
 
 /** An AbortSignal that fires when the client goes away before the answer is complete. */
 function clientGone(res: ServerResponse): AbortSignal {
@@ -98,8 +117,8 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
     async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
       try {
         const em = ctx.runtime.orm.em as unknown as EntityManager;
-        const { viewer, rules } = await gateway.caller(req.headers, em, ctx.runtime.bus);
-        await fn(req, res, ctx, viewer, request(req, ctx, rules));
+        const caller = await gateway.caller(req.headers, em, ctx.runtime.bus);
+        await fn(req, res, ctx, caller.viewer, request(req, ctx, caller));
       } catch (err) {
         if (!(err instanceof AppError))
           ctx.runtime.logger.error({ module: 'gateway', err, requestId: ctx.meta.requestId }, 'gateway request failed');
@@ -136,6 +155,8 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       return void res.end(body);
     }
     const send = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
+    let reserved: BudgetState[] = [];
+    const onReserved = (b: BudgetState[]) => void (reserved = b);
     const open = () => {
       if (res.headersSent) return;
       res.writeHead(200, {
@@ -144,6 +165,7 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
         ...stewardHeaders(ctx),
+        ...budgetHeaders(reserved),
       });
       send(chunk(id, created, chat.model, { role: 'assistant', content: '' }, null, chat.includeUsage));
     };
@@ -160,7 +182,7 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
         ),
       );
     };
-    const m = await gateway.chat(viewer, gw, chat, { onEvent, signal: clientGone(res) });
+    const m = await gateway.chat(viewer, gw, chat, { onEvent, onReserved, signal: clientGone(res) });
     open();
     send(
       chunk(
@@ -202,6 +224,8 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
     let textOpen = false;
     let blocks = 0;
+    let reserved: BudgetState[] = [];
+    const onReserved = (b: BudgetState[]) => void (reserved = b);
     const open = () => {
       if (res.headersSent) return;
       res.writeHead(200, {
@@ -210,6 +234,7 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
         ...stewardHeaders(ctx),
+        ...budgetHeaders(reserved),
       });
       event('message_start', {
         message: {
@@ -233,7 +258,7 @@ export function gatewayRoutes(gateway: GatewayService): Route[] {
       }
       event('content_block_delta', { index: blocks, delta: { type: 'text_delta', text: d.text } });
     };
-    const m = await gateway.chat(viewer, gw, chat, { onEvent, signal: clientGone(res) });
+    const m = await gateway.chat(viewer, gw, chat, { onEvent, onReserved, signal: clientGone(res) });
     open();
     if (textOpen) event('content_block_stop', { index: blocks++ });
     for (const b of toolUseBlocks(m)) {

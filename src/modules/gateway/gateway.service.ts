@@ -6,7 +6,7 @@ import { sha256 } from '../../shared/crypto.js';
 import { AppError, BadInputError, requireUuid, UnauthenticatedError } from '../../shared/errors.js';
 import type { RequestMeta, Scope, Viewer } from '../../shared/scope.js';
 import { requireTokenScope } from '../../shared/token-scopes.js';
-import type { ChatDelta, MeteredResult, MeteringService, ProviderService } from '../billing/index.js';
+import type { BudgetState, ChatDelta, MeteredResult, MeteringService, ProviderService } from '../billing/index.js';
 import { API_TOKEN_PREFIX } from '../identity/api-token.entity.js';
 import {
   CREDENTIALS_REVOKED,
@@ -16,8 +16,9 @@ import {
   type UserUpdated,
 } from '../identity/index.js';
 import type { ModelAccess } from '../model-access/index.js';
+import { PROJECT_ACCESS_CHANGED, type ProjectAccessChanged } from '../projects/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
-import type { TaskPolicy } from '../work/index.js';
+import { TASK_DELETED, TASK_UPDATED, type TaskEvent, type TaskPolicy } from '../work/index.js';
 import { KEY_RULES_SQL, keyRules, modelAllowed, ModelNotAllowedError, type KeyRules } from './key-rules.js';
 import type { GatewayChat } from './openai-format.js';
 import { VIRTUAL_KEY_CHANGED, type VirtualKeyChanged } from './virtual-key.events.js';
@@ -30,6 +31,21 @@ export interface GatewayDeps {
   modelAccess: Pick<ModelAccess, 'require' | 'filter'>;
 }
 
+/** The task that governs a call and the project it is attributed to (see binding). */
+export interface Binding {
+  taskId: string | null;
+  projectId: string | null;
+  allowedIntents: string[];
+}
+
+/** An authenticated key, as cached: its viewer, rules, and the bindings it was allowed (by X-Steward-Task). */
+interface Caller {
+  viewer: Viewer;
+  rules: KeyRules | null;
+  until: number;
+  bindings: Map<string, Binding>;
+}
+
 /** One gateway request: its headers, metadata and the unit of work to fork. */
 export interface GatewayRequest {
   headers: IncomingHttpHeaders;
@@ -37,6 +53,8 @@ export interface GatewayRequest {
   em: EntityManager;
   /** The caller's key's rules (see caller). */
   rules: KeyRules | null;
+  /** The caller's cached bindings (see caller). */
+  bindings: Map<string, Binding>;
 }
 
 /** How long an authenticated key is trusted without a lookup (the bus invalidates it sooner). */
@@ -60,9 +78,11 @@ export class GatewayService {
    * API-key authentication cached per key (by its SHA-256, never the key): a hit costs no
    * SQL. An entry lives at most AUTH_CACHE_MS and never past the key's expiry, and goes at
    * once when the bus says the key or its user changed (revoked, blocked, suspended, role or
-   * status changed) — on every instance, as every instance listens on the bus.
+   * status changed) — on every instance, as every instance listens on the bus. With it go
+   * the task bindings the key was allowed; a binding goes sooner when its task changes or
+   * its project's access does (a member removed, a role changed, the project archived).
    */
-  private readonly cache = new Map<string, { viewer: Viewer; rules: KeyRules | null; until: number }>();
+  private readonly cache = new Map<string, Caller>();
   private listening = false;
 
   private listen(bus: Pick<EventBus, 'on'>) {
@@ -77,14 +97,17 @@ export class GatewayService {
     });
     bus.on(USER_UPDATED, (p) => forget((v) => v.userId === (p as UserUpdated).id));
     bus.on(VIRTUAL_KEY_CHANGED, (p) => forget((v) => v.apiTokenId === (p as VirtualKeyChanged).apiTokenId));
+    const unbind = (match: (b: Binding) => boolean) => {
+      for (const e of this.cache.values()) for (const [k, b] of e.bindings) if (match(b)) e.bindings.delete(k);
+    };
+    const taskChanged = (p: unknown) => unbind((b) => b.taskId === (p as TaskEvent).taskId);
+    bus.on(TASK_UPDATED, taskChanged);
+    bus.on(TASK_DELETED, taskChanged);
+    bus.on(PROJECT_ACCESS_CHANGED, (p) => unbind((b) => b.projectId === (p as ProjectAccessChanged).projectId));
   }
 
   /** The caller and its key's rules, from the cache or (one lookup each) the database. */
-  async caller(
-    headers: IncomingHttpHeaders,
-    em: EntityManager,
-    bus: Pick<EventBus, 'on'>,
-  ): Promise<{ viewer: Viewer; rules: KeyRules | null }> {
+  async caller(headers: IncomingHttpHeaders, em: EntityManager, bus: Pick<EventBus, 'on'>): Promise<Caller> {
     this.listen(bus);
     const token = this.tokenOf(headers);
     const id = sha256(token);
@@ -98,7 +121,7 @@ export class GatewayService {
     const expires = (row as { expires_at?: Date | null } | undefined)?.expires_at;
     const until = Math.min(Date.now() + AUTH_CACHE_MS, expires ? new Date(expires).getTime() : Infinity);
     if (this.cache.size >= AUTH_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-    const entry = { viewer, rules, until };
+    const entry: Caller = { viewer, rules, until, bindings: new Map() };
     this.cache.set(id, entry);
     return entry;
   }
@@ -128,11 +151,7 @@ export class GatewayService {
    * only repeat it) — which the caller must contribute to, and the project the call is
    * attributed to: the task's, else the key's (a task outside the key's project is refused).
    */
-  async binding(
-    viewer: Viewer,
-    headers: IncomingHttpHeaders,
-    rules: KeyRules | null,
-  ): Promise<{ taskId: string | null; projectId: string | null }> {
+  async binding(viewer: Viewer, headers: IncomingHttpHeaders, rules: KeyRules | null): Promise<Binding> {
     const given = headers[TASK_HEADER];
     if (given !== undefined && typeof given !== 'string')
       throw new BadInputError('X-Steward-Task: give one task id', { field: TASK_HEADER });
@@ -140,23 +159,26 @@ export class GatewayService {
     if (named && rules?.boundTaskId && named !== rules.boundTaskId)
       throw new AppError('FORBIDDEN', 'This key is bound to another task', { reason: 'task_not_allowed' });
     const taskId = named ?? rules?.boundTaskId ?? null;
-    if (!taskId) return { taskId: null, projectId: rules?.boundProjectId ?? null };
+    if (!taskId) return { taskId: null, projectId: rules?.boundProjectId ?? null, allowedIntents: [] };
     const task = await this.d.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
     if (rules?.boundProjectId && task.projectId !== rules.boundProjectId)
       throw new AppError('FORBIDDEN', 'This key is bound to a project the task is not in', {
         reason: 'task_not_allowed',
       });
-    return { taskId, projectId: task.projectId ?? rules?.boundProjectId ?? null };
+    return { taskId, projectId: task.projectId ?? rules?.boundProjectId ?? null, allowedIntents: task.allowedIntents };
   }
 
   /** The key's rules, binding and provider for a call of `model`: refused before anything is reserved. */
   private async prepare(viewer: Viewer, req: GatewayRequest, model: string) {
     const rules = req.rules;
     if (rules && !modelAllowed(rules, model)) throw new ModelNotAllowedError(model);
-    const { taskId, projectId } = await this.binding(viewer, req.headers, rules);
+    const named = req.headers[TASK_HEADER];
+    const key = typeof named === 'string' ? named.trim() : '';
+    let binding = req.bindings.get(key);
+    if (!binding) req.bindings.set(key, (binding = await this.binding(viewer, req.headers, rules)));
     const resolved = await this.d.providers.resolveModel(viewer.userId, model);
-    await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId }); // who may use which models
-    return { taskId, projectId, resolved, budgets: rules?.budget ? [rules.budget] : [] };
+    await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: binding.projectId }); // who may use which models
+    return { ...binding, resolved, budgets: rules?.budget ? [rules.budget] : [] };
   }
 
   private scope(viewer: Viewer, req: GatewayRequest): Scope {
@@ -174,11 +196,13 @@ export class GatewayService {
     viewer: Viewer,
     req: GatewayRequest,
     chat: GatewayChat,
-    io: { onEvent?: (d: ChatDelta) => void; signal?: AbortSignal },
+    io: { onEvent?: (d: ChatDelta) => void; onReserved?: (b: BudgetState[]) => void; signal?: AbortSignal },
   ): Promise<MeteredResult> {
-    const { taskId, projectId, resolved, budgets } = await this.prepare(viewer, req, chat.model);
+    const { taskId, projectId, allowedIntents, resolved, budgets } = await this.prepare(viewer, req, chat.model);
     return this.d.metering.call(this.scope(viewer, req), {
       budgets,
+      allowedIntents,
+      onReserved: io.onReserved,
       viewer,
       prompt: chat.prompt,
       messages: chat.messages,
@@ -205,11 +229,12 @@ export class GatewayService {
     },
     signal?: AbortSignal,
   ): Promise<MeteredResult> {
-    const { taskId, projectId, resolved, budgets } = await this.prepare(viewer, r, req.model);
+    const { taskId, projectId, allowedIntents, resolved, budgets } = await this.prepare(viewer, r, req.model);
     const inputs = Array.isArray(req.input) ? req.input : [req.input];
     return this.d.metering.call(this.scope(viewer, r), {
       viewer,
       budgets,
+      allowedIntents,
       prompt: inputs.join('\n'),
       messages: inputs.map((content) => ({ role: 'user' as const, content })),
       resolved,

@@ -15,4 +15,5 @@ export interface ProjectServices {
 export { Project, ProjectStatus } from './project.entity.js';
 export { ProjectMember, ProjectRole } from './project-member.entity.js';
 export { ProjectPolicy, atLeast } from './project.policy.js';
+export { PROJECT_ACCESS_CHANGED, type ProjectAccessChanged } from './project.events.js';
 export type { ProjectService } from './project.service.js';

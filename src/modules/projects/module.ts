@@ -12,7 +12,7 @@ export const projectsModule = defineModule({
   entities: projectEntities,
   resolvers: [ProjectResolver, ProjectMemberResolver],
   create: (deps: ModuleDeps<{ audit: AuditService }>): ProjectServices => ({
-    projects: new ProjectService(deps.db, deps.audit, new ProjectPolicy(deps.db)),
+    projects: new ProjectService(deps.db, deps.audit, new ProjectPolicy(deps.db), deps.bus),
   }),
   seeds: [seedProjectTemplates],
 });

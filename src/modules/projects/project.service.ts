@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import sql, { type Sql } from 'sql-template-tag';
 
 import type { SqlClient } from '../../db/sql.js';
+import type { EventBus } from '../../events/bus.js';
 import { conflictOnDuplicate } from '../../shared/conflict.js';
 import { paginate, type Connection, type PageArgs } from '../../shared/connection.js';
 import { BadInputError, ConflictError, ForbiddenError, NotFoundError, requireUuid } from '../../shared/errors.js';
@@ -17,6 +18,7 @@ import { ProjectFile } from './project-file.entity.js';
 import { ProjectMember, ProjectRole } from './project-member.entity.js';
 import { ProjectTemplate } from './project-template.entity.js';
 import { Project, ProjectStatus } from './project.entity.js';
+import { PROJECT_ACCESS_CHANGED, type ProjectAccessChanged } from './project.events.js';
 import { atLeast, type ProjectPolicy } from './project.policy.js';
 
 const snapshot = (p: Project) => ({
@@ -39,7 +41,13 @@ export class ProjectService {
     private readonly db: SqlClient,
     private readonly audit: AuditService,
     readonly policy: ProjectPolicy,
+    private readonly bus: Pick<EventBus, 'publish'>,
   ) {}
+
+  /** Inside the transaction of the change: heard once it commits. */
+  private accessChanged(tx: Scope, projectId: string) {
+    return this.bus.publish(tx.em, PROJECT_ACCESS_CHANGED, { projectId } satisfies ProjectAccessChanged);
+  }
 
   list(
     viewer: Viewer,
@@ -150,6 +158,7 @@ export class ProjectService {
       const before = snapshot(p);
       apply(p);
       this.audit.record(tx, { action, entityType: 'Project', entityId: p.id, before, after: snapshot(p) });
+      if (p.status !== before.status) await this.accessChanged(tx, p.id);
       return p;
     });
   }
@@ -218,6 +227,7 @@ export class ProjectService {
         before: { userId: input.userId, role: before },
         after: { userId: input.userId, role: input.role },
       });
+      await this.accessChanged(tx, input.projectId);
       return member;
     });
   }
@@ -248,6 +258,7 @@ export class ProjectService {
         entityId: input.projectId,
         before: { userId: input.userId, role: member.role },
       });
+      await this.accessChanged(tx, input.projectId);
       return true;
     });
   }
@@ -275,6 +286,7 @@ export class ProjectService {
         before: { owner: previous?.user.id ?? null },
         after: { owner: input.userId },
       });
+      await this.accessChanged(tx, project.id);
       return project;
     });
   }

@@ -40,3 +40,4 @@ export type { ApprovalRow, ApprovalService } from './approval.service.js';
 export type { NotificationService } from './notification.service.js';
 export type { TaskPolicy } from './task.policy.js';
 export { APPROVAL_DECIDED, type ApprovalEvent } from './approval.events.js';
+export { TASK_DELETED, TASK_UPDATED, type TaskEvent } from './task.events.js';

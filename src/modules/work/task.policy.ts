@@ -13,6 +13,8 @@ export interface TaskAccess {
   projectId: string | null;
   /** The viewer's effective role on the task: its project role, or OWNER of a personal task it created. */
   role: ProjectRole;
+  /** The intents prompt governance allows on the task (none: ungoverned). */
+  allowedIntents: string[];
 }
 
 /**
@@ -35,26 +37,37 @@ export class TaskPolicy {
     const row = scope
       ? await scope
           .once(`task:${taskId}`, () =>
-            this.db.one<{ project_id: string | null; created_by_id: string; assignees: string[] }>(sql`
-            SELECT t.project_id, t.created_by_id,
+            this.db.one<{
+              project_id: string | null;
+              created_by_id: string;
+              assignees: string[];
+              allowed_intents: string[];
+            }>(sql`
+            SELECT t.project_id, t.created_by_id, t.allowed_intents,
                    ARRAY(SELECT a.user_id FROM task_assignees a WHERE a.task_id = t.id AND a.active) AS assignees
               FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`),
           )
           .then((r) => r && { ...r, assigned: r.assignees.includes(viewer.userId) })
-      : await this.db.one<{ project_id: string | null; created_by_id: string; assigned: boolean }>(sql`
-          SELECT t.project_id, t.created_by_id,
+      : await this.db.one<{
+          project_id: string | null;
+          created_by_id: string;
+          assigned: boolean;
+          allowed_intents: string[];
+        }>(sql`
+          SELECT t.project_id, t.created_by_id, t.allowed_intents,
                  EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
             FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`);
     if (!row) return null;
+    const allowedIntents = row.allowed_intents ?? [];
     // A token limited to some projects reaches no personal task.
     if (!row.project_id && viewer.projectIds?.length) return null;
     if (row.project_id) {
       const role = await this.projects.roleOf(viewer, row.project_id, scope);
-      return role ? { taskId, projectId: row.project_id, role } : null;
+      return role ? { taskId, projectId: row.project_id, role, allowedIntents } : null;
     }
     if (isHumanAdmin(viewer) || row.created_by_id === viewer.userId)
-      return { taskId, projectId: null, role: ProjectRole.OWNER };
-    if (row.assigned) return { taskId, projectId: null, role: ProjectRole.CONTRIBUTOR };
+      return { taskId, projectId: null, role: ProjectRole.OWNER, allowedIntents };
+    if (row.assigned) return { taskId, projectId: null, role: ProjectRole.CONTRIBUTOR, allowedIntents };
     return null;
   }
 

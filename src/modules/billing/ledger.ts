@@ -1,0 +1,343 @@
+import sql, { join, type Sql } from 'sql-template-tag';
+
+import type { Config } from '../../config.js';
+import type { SqlClient } from '../../db/sql.js';
+import { newId } from '../../shared/ids.js';
+import { formatMicros, toMicros, type Micros } from './money.js';
+import {
+  periodsAt,
+  TIER_MONTHLY_MESSAGES,
+  type BudgetState,
+  type BudgetSubject,
+  type Reservation,
+  type SentCall,
+} from './quota.service.js';
+
+/** A reservation made by the one-statement path, with the deviation score it moved. */
+export interface LedgerReservation extends Reservation {
+  scoreBefore: number;
+  scoreAfter: number;
+}
+
+export interface LedgerReserve {
+  userId: string;
+  tokens: number;
+  cost: Micros;
+  /** Budgets known without SQL (a key's, the organisation's); the project's is read by the statement. */
+  budgets: BudgetSubject[];
+  projectId: string | null;
+  /** The deviation-score change governance decided for this prompt. */
+  deviationDelta: number;
+  /** What the expiry job records of the call should this instance die before settling. */
+  sent: SentCall;
+  now?: Date;
+}
+
+/** What a settled call stores (text already storable: NULs escaped). */
+export interface LedgerSettle {
+  reservation: Reservation;
+  logId: string;
+  status: 'SUCCESS' | 'ERROR';
+  errorMessage: string | null;
+  sent: SentCall;
+  apiTokenId: string | null;
+  response: string;
+  model: string;
+  intent: string | null;
+  confidence: string | null;
+  deviationDelta: string;
+  scoreBefore: string | null;
+  scoreAfter: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  inputCost: Micros;
+  outputCost: Micros;
+  latencyMs: number;
+}
+
+export interface LedgerSettled {
+  /** false: the expiry job had settled the reservation already (nothing was written). */
+  claimed: boolean;
+  /** Spend after this call: the user's DAY and MONTH, and each budget subject's. */
+  spent: { subject: string; period: string; spent: Micros }[];
+}
+
+/** Runs a statement: on the pool (its own transaction) or inside a caller's transaction. */
+export type Run = <T>(q: Sql) => Promise<T[]>;
+
+/** SQLSTATE of steward_fast_path_miss(), and of a deadlock PostgreSQL broke by aborting us. */
+const MISS = new Set(['SWMIS', '40P01']);
+
+/**
+ * The counter rows a statement will update, locked first and in the one order every writer
+ * of counters uses (QuotaService locks them so too): a user's by period, then the budgets'
+ * by subject and period. An UPDATE alone locks rows in the order it finds them on disk,
+ * which changes as rows are rewritten, and two calls of one user would deadlock.
+ */
+const lockUserCounters = (userId: string, p: Record<'HOUR' | 'DAY' | 'MONTH', Date>) =>
+  sql`(SELECT user_id, period, period_start FROM usage_counters
+        WHERE user_id = ${userId}::uuid AND ((period = 'HOUR' AND period_start = ${p.HOUR}) OR (period = 'DAY' AND period_start = ${p.DAY}) OR (period = 'MONTH' AND period_start = ${p.MONTH}))
+        ORDER BY period FOR UPDATE) lk`;
+const lockBudgetCounters = (where: Sql) =>
+  sql`(SELECT subject, period, period_start FROM budget_counters WHERE ${where} ORDER BY subject, period FOR UPDATE) lk`;
+const windowMatch = (minute: Date, p: Record<'DAY' | 'MONTH', Date>) =>
+  sql`((period = 'MINUTE' AND period_start = ${minute}) OR (period = 'DAY' AND period_start = ${p.DAY}) OR (period = 'MONTH' AND period_start = ${p.MONTH}))`;
+const money = (m: Micros | null | undefined) => (m == null ? null : formatMicros(m));
+
+/**
+ * The metered call's hot path in two statements: `reserve` before the provider is asked,
+ * `settle` after it answered. Each is one statement (data-modifying CTEs), atomic by itself.
+ *
+ * `reserve` does what the full path does in seven or more (QuotaService.reserve, markSent,
+ * the user and governance checks): it reads the user's state and limits, moves the
+ * deviation score, checks and reserves the worst case on the user's counters and on every
+ * budget's — each counter row updated only if the call fits, under the row's lock, so
+ * concurrent calls cannot over-spend — and records the call as sent. When anything does
+ * not hold (a limit, a blocked user, the block threshold, a counter row not yet created
+ * this period), `steward_fast_path_miss()` aborts the statement: nothing of it commits and
+ * the caller takes the full path, which is the one place that explains a refusal. So the
+ * rules are decided by the full path whenever they refuse; this path only ever admits
+ * what the full path would admit (the tests at the budget edge run both).
+ *
+ * `settle` claims the reservation and records the call — prompt log, cost record, daily
+ * usage, the user's and the budgets' counters — or writes nothing when the expiry job was first.
+ */
+export class MeteredLedger {
+  constructor(private readonly deps: { config: Config; db: SqlClient }) {}
+
+  /** Runs on the pool, in autocommit. */
+  readonly pool: Run = (q) => this.deps.db.query(q);
+  /**
+   * A settlement's commit does not wait for the disk: should the database crash before it
+   * is flushed, the reservation — committed durably, marked sent, before the provider was
+   * asked — comes back, and the expiry job charges the call at its reserved amount and logs
+   * it. So no call goes unrecorded or free, and the answer is not held up by a second flush.
+   */
+  private readonly settlePool: Run = (q) => this.deps.db.queryWithoutFlush(q);
+
+  /** The reservation, or null when the full path must decide. */
+  async reserve(input: LedgerReserve): Promise<LedgerReservation | null> {
+    const { config } = this.deps;
+    const now = input.now ?? new Date();
+    const periods = periodsAt(now, config.ORGANISATION_TIME_ZONE);
+    const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
+    const id = newId();
+    const cost = formatMicros(input.cost);
+    const given = input.budgets.flatMap((b) => [
+      sql`(${b.subject}, ${b.level}, 'MINUTE', ${minute}::timestamptz, ${b.requestsPerMinute ?? null}::int, NULL::bigint, NULL::numeric)`,
+      sql`(${b.subject}, ${b.level}, 'DAY', ${periods.DAY}::timestamptz, NULL::int, ${b.dailyTokens ?? null}::bigint, ${money(b.dailyCost)}::numeric)`,
+      sql`(${b.subject}, ${b.level}, 'MONTH', ${periods.MONTH}::timestamptz, NULL::int, NULL::bigint, ${money(b.monthlyCost)}::numeric)`,
+    ]);
+    const givenRows = given.length
+      ? sql`SELECT * FROM (VALUES ${join(given)}) v`
+      : sql`SELECT NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::int, NULL::bigint, NULL::numeric WHERE false`;
+    const delta = input.deviationDelta.toFixed(2);
+    const q = sql`
+      WITH u AS (
+        SELECT u.status, u.is_blocked, u.deviation_score,
+               coalesce(q.requests_per_hour, ${config.DEFAULT_REQUESTS_PER_HOUR}) AS rph,
+               coalesce(q.daily_token_limit, ${config.DEFAULT_DAILY_TOKEN_LIMIT}) AS dtl,
+               coalesce(q.monthly_token_limit, ${config.DEFAULT_MONTHLY_TOKEN_LIMIT}) AS mtl,
+               coalesce(q.monthly_message_limit, (${JSON.stringify(TIER_MONTHLY_MESSAGES)}::jsonb ->> u.tier::text)::int) AS mml,
+               coalesce(q.daily_cost_limit_usd, ${config.DEFAULT_DAILY_COST_LIMIT_USD ?? null}::numeric) AS dcl,
+               coalesce(q.monthly_cost_limit_usd, ${config.DEFAULT_MONTHLY_COST_LIMIT_USD ?? null}::numeric) AS mcl
+          FROM users u LEFT JOIN user_quotas q ON q.user_id = u.id WHERE u.id = ${input.userId}::uuid
+      ), lim(subject, level, period, period_start, max_requests, max_tokens, max_cost) AS (
+        ${givenRows}
+        UNION ALL
+        SELECT 'project:' || b.project_id, 'project', x.period, x.period_start, NULL::int, NULL::bigint, x.max_cost
+          FROM project_budgets b,
+               LATERAL (VALUES ('MINUTE', ${minute}::timestamptz, NULL::numeric), ('DAY', ${periods.DAY}::timestamptz, b.daily_cost_limit_usd),
+                               ('MONTH', ${periods.MONTH}::timestamptz, b.monthly_cost_limit_usd)) x(period, period_start, max_cost)
+         WHERE b.project_id = ${input.projectId}::uuid AND (b.daily_cost_limit_usd IS NOT NULL OR b.monthly_cost_limit_usd IS NOT NULL)
+      ), uc AS (
+        UPDATE usage_counters c
+           SET reserved_requests = c.reserved_requests + 1, reserved_tokens = c.reserved_tokens + ${input.tokens},
+               reserved_cost_usd = c.reserved_cost_usd + ${cost}::numeric
+          FROM u, ${lockUserCounters(input.userId, periods)}
+         WHERE c.user_id = lk.user_id AND c.period = lk.period AND c.period_start = lk.period_start
+           AND u.status = 'ACTIVE' AND NOT u.is_blocked
+           AND CASE c.period
+                 WHEN 'HOUR' THEN c.requests + c.reserved_requests + 1 <= u.rph
+                 WHEN 'DAY' THEN c.tokens + c.reserved_tokens + ${input.tokens} <= u.dtl
+                   AND (u.dcl IS NULL OR c.cost_usd + c.reserved_cost_usd + ${cost}::numeric <= u.dcl)
+                 ELSE c.requests + c.reserved_requests + 1 <= u.mml AND c.tokens + c.reserved_tokens + ${input.tokens} <= u.mtl
+                   AND (u.mcl IS NULL OR c.cost_usd + c.reserved_cost_usd + ${cost}::numeric <= u.mcl)
+               END
+        RETURNING c.period::text AS period, (c.cost_usd + c.reserved_cost_usd)::text AS spent
+      ), bc AS (
+        UPDATE budget_counters c
+           SET reserved_requests = c.reserved_requests + 1, reserved_tokens = c.reserved_tokens + ${input.tokens},
+               reserved_cost_usd = c.reserved_cost_usd + ${cost}::numeric
+          FROM lim l, ${lockBudgetCounters(sql`(subject, period, period_start) IN (SELECT subject, period, period_start FROM lim)`)}
+         WHERE c.subject = lk.subject AND c.period = lk.period AND c.period_start = lk.period_start
+           AND c.subject = l.subject AND c.period = l.period AND c.period_start = l.period_start
+           AND (SELECT count(*) FROM uc) = 3
+           AND (l.max_requests IS NULL OR c.requests + c.reserved_requests + 1 <= l.max_requests)
+           AND (l.max_tokens IS NULL OR c.tokens + c.reserved_tokens + ${input.tokens} <= l.max_tokens)
+           AND (l.max_cost IS NULL OR c.cost_usd + c.reserved_cost_usd + ${cost}::numeric <= l.max_cost)
+        RETURNING c.subject, l.level, c.period, l.max_cost::text AS "limit", (c.cost_usd + c.reserved_cost_usd)::text AS spent
+      ), r AS (
+        INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, subjects, expires_at, sent_at, call)
+        SELECT ${id}::uuid, ${input.userId}::uuid, ${input.tokens}, ${cost}::numeric, ${JSON.stringify({ ...periods, MINUTE: minute })}::jsonb,
+               (SELECT coalesce(jsonb_agg(DISTINCT subject), '[]'::jsonb) FROM bc),
+               now() + make_interval(secs => ${config.RESERVATION_TTL_SECONDS}), now(), ${JSON.stringify(input.sent)}::jsonb
+         WHERE (SELECT count(*) FROM uc) = 3 AND (SELECT count(*) FROM bc) = (SELECT count(*) FROM lim)
+        RETURNING id
+      ), gov AS (
+        UPDATE users SET deviation_score = greatest(0, least(100, users.deviation_score + ${delta}::numeric)), last_activity_at = now()
+         WHERE users.id = ${input.userId}::uuid AND greatest(0, least(100, users.deviation_score + ${delta}::numeric)) <> users.deviation_score
+           AND EXISTS (SELECT 1 FROM r)
+        RETURNING users.deviation_score AS after
+      ), score AS (
+        SELECT u.deviation_score AS before, coalesce((SELECT after FROM gov), u.deviation_score) AS after FROM u
+      )
+      SELECT CASE WHEN EXISTS (SELECT 1 FROM r)
+                   AND NOT (${delta}::numeric > 0 AND (SELECT after FROM score) >= ${config.DEVIATION_BLOCK_THRESHOLD})
+                  THEN true ELSE steward_fast_path_miss() END AS ok,
+             (SELECT before FROM score) AS before, (SELECT after FROM score) AS after,
+             (SELECT dcl FROM u) AS dcl, (SELECT mcl FROM u) AS mcl,
+             (SELECT json_agg(uc) FROM uc) AS users, (SELECT coalesce(json_agg(bc), '[]') FROM bc) AS budgets`;
+    let row: ReserveRow | undefined;
+    try {
+      [row] = await this.pool<ReserveRow>(q);
+    } catch (err) {
+      if (MISS.has((err as { code?: string }).code ?? '')) return null;
+      throw err;
+    }
+    if (!row) return null;
+    const subjects = [...new Set(row.budgets.map((b) => b.subject))];
+    const budgets: BudgetState[] = [];
+    for (const u of row.users) {
+      const limit = u.period === 'DAY' ? row.dcl : u.period === 'MONTH' ? row.mcl : null;
+      if (u.period !== 'HOUR' && limit !== null)
+        budgets.push({
+          level: 'user',
+          subject: 'user',
+          period: u.period,
+          limit: toMicros(limit),
+          spent: micros(u.spent),
+        });
+    }
+    for (const b of row.budgets)
+      if (b.limit !== null && b.period !== 'MINUTE')
+        budgets.push({
+          level: b.level,
+          subject: b.subject,
+          period: b.period,
+          limit: micros(b.limit),
+          spent: micros(b.spent),
+        });
+    return {
+      id,
+      userId: input.userId,
+      subjects,
+      minute,
+      tokens: input.tokens,
+      cost: input.cost,
+      periods,
+      budgets,
+      scoreBefore: Number(row.before),
+      scoreAfter: Number(row.after),
+    };
+  }
+
+  /**
+   * Claims the reservation and records the call, in one statement: on the pool (`run`
+   * omitted) or inside the caller's transaction (a conversation stores its message with it).
+   */
+  async settle(s: LedgerSettle, run: Run = this.settlePool): Promise<LedgerSettled> {
+    const r = s.reservation;
+    const c = s.sent;
+    const cost = formatMicros(s.inputCost + s.outputCost);
+    const tokens = s.promptTokens + s.completionTokens;
+    const q = sql`
+      WITH k AS (
+        DELETE FROM quota_reservations WHERE id = ${r.id}::uuid RETURNING user_id, tokens, cost_usd
+      ), uc AS (
+        UPDATE usage_counters c
+           SET requests = c.requests + 1, messages = c.messages + 1, tokens = c.tokens + ${tokens}, cost_usd = c.cost_usd + ${cost}::numeric,
+               reserved_requests = c.reserved_requests - 1, reserved_tokens = c.reserved_tokens - k.tokens, reserved_cost_usd = c.reserved_cost_usd - k.cost_usd
+          FROM k, ${lockUserCounters(r.userId, r.periods)}
+         WHERE c.user_id = k.user_id AND c.user_id = lk.user_id AND c.period = lk.period AND c.period_start = lk.period_start
+        RETURNING c.period::text AS period, c.cost_usd::text AS spent
+      ), bc AS (
+        UPDATE budget_counters c
+           SET requests = c.requests + 1, tokens = c.tokens + ${tokens}, cost_usd = c.cost_usd + ${cost}::numeric,
+               reserved_requests = c.reserved_requests - 1, reserved_tokens = c.reserved_tokens - k.tokens, reserved_cost_usd = c.reserved_cost_usd - k.cost_usd
+          FROM k, ${lockBudgetCounters(sql`subject IN (SELECT jsonb_array_elements_text(${JSON.stringify(r.subjects)}::jsonb)) AND ${windowMatch(r.minute, r.periods)}`)}
+         WHERE c.subject = lk.subject AND c.period = lk.period AND c.period_start = lk.period_start AND (SELECT count(*) FROM uc) >= 0
+        RETURNING c.subject, c.period, c.cost_usd::text AS spent
+      ), log AS (
+        INSERT INTO prompt_logs (id, user_id, task_id, project_id, conversation_id, provider_id, agent_type, api_token_id, prompt, system_message, model, response,
+                                 intent, confidence, deviation_delta, score_before, score_after, prompt_tokens, completion_tokens, total_tokens, response_time_ms,
+                                 cost_usd, key_source, ip, user_agent, request_id, status, error_message)
+        SELECT ${s.logId}::uuid, k.user_id, ${c.taskId}::uuid, ${c.projectId}::uuid, ${c.conversationId}::uuid, ${c.providerId}::uuid, ${c.agentType},
+               ${s.apiTokenId}::uuid, ${c.prompt}, ${c.systemMessage}, ${s.model}, ${s.response}, ${s.intent}, ${s.confidence}::numeric,
+               ${s.deviationDelta}::numeric, ${s.scoreBefore}::numeric, ${s.scoreAfter}::numeric, ${s.promptTokens}, ${s.completionTokens}, ${tokens},
+               ${s.latencyMs}, ${cost}::numeric, ${c.keySource}, ${c.ip}::inet, ${c.userAgent}, ${c.requestId}, ${s.status}::prompt_status, ${s.errorMessage}
+          FROM k
+      ), cr AS (
+        INSERT INTO cost_records (id, user_id, project_id, conversation_id, agent_type, provider_id, provider, model, input_tokens, output_tokens,
+                                  input_cost, output_cost, total_cost, prompt_log_id)
+        SELECT ${newId()}::uuid, k.user_id, ${c.projectId}::uuid, ${c.conversationId}::uuid, ${c.agentType}, ${c.providerId}::uuid, ${c.provider},
+               ${s.model}, ${s.promptTokens}, ${s.completionTokens}, ${formatMicros(s.inputCost)}::numeric, ${formatMicros(s.outputCost)}::numeric,
+               ${cost}::numeric, ${s.logId}::uuid
+          FROM k
+      ), ud AS (
+        INSERT INTO usage_daily (id, user_id, provider, model, date, requests, tokens_in, tokens_out, cost_usd)
+        SELECT ${newId()}::uuid, k.user_id, ${c.provider}, ${s.model}, (now() AT TIME ZONE ${this.deps.config.ORGANISATION_TIME_ZONE})::date, 1,
+               ${s.promptTokens}, ${s.completionTokens}, ${cost}::numeric
+          FROM k
+        ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
+           tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
+           cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd
+      )
+      SELECT (SELECT count(*) FROM k)::int AS claimed,
+             (SELECT coalesce(json_agg(json_build_object('subject', 'user', 'period', period, 'spent', spent)), '[]') FROM uc) AS users,
+             (SELECT coalesce(json_agg(bc), '[]') FROM bc) AS budgets`;
+    let row: { claimed: number; users: SpentRow[]; budgets: SpentRow[] } | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        [row] = await run<NonNullable<typeof row>>(q);
+        break;
+      } catch (err) {
+        // A deadlock PostgreSQL broke by aborting this statement: nothing of it was written, run it again.
+        if (run !== this.settlePool || attempt === 3 || (err as { code?: string }).code !== '40P01') throw err;
+      }
+    }
+    return {
+      claimed: row!.claimed === 1,
+      spent: [...row!.users, ...row!.budgets].map((x) => ({
+        subject: x.subject,
+        period: x.period,
+        spent: micros(x.spent),
+      })),
+    };
+  }
+}
+
+interface ReserveRow {
+  ok: boolean;
+  before: string;
+  after: string;
+  dcl: string | null;
+  mcl: string | null;
+  users: { period: 'HOUR' | 'DAY' | 'MONTH'; spent: string }[];
+  budgets: {
+    subject: string;
+    level: BudgetSubject['level'];
+    period: 'MINUTE' | 'DAY' | 'MONTH';
+    limit: string | null;
+    spent: string;
+  }[];
+}
+
+interface SpentRow {
+  subject: string;
+  period: string;
+  spent: string;
+}
+
+/** Amounts come back as decimal text (json_agg would make numeric a JSON number, losing digits). */
+const micros = (v: string): Micros => toMicros(v);
