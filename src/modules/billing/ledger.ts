@@ -9,6 +9,7 @@ import {
   TIER_MONTHLY_MESSAGES,
   type BudgetState,
   type BudgetSubject,
+  type Periods,
   type Reservation,
   type SentCall,
 } from './quota.service.js';
@@ -117,11 +118,57 @@ export class MeteredLedger {
 
   /** The reservation, or null when the full path must decide. */
   async reserve(input: LedgerReserve): Promise<LedgerReservation | null> {
-    const { config } = this.deps;
     const now = input.now ?? new Date();
-    const periods = periodsAt(now, config.ORGANISATION_TIME_ZONE);
+    const periods = periodsAt(now, this.deps.config.ORGANISATION_TIME_ZONE);
     const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
     const id = newId();
+    const q = this.reserveStatement(input, id, periods, minute);
+    let row: ReserveRow | undefined;
+    try {
+      [row] = await this.pool<ReserveRow>(q);
+    } catch (err) {
+      if (MISS.has((err as { code?: string }).code ?? '')) return null;
+      throw err;
+    }
+    if (!row) return null;
+    const subjects = [...new Set(row.budgets.map((b) => b.subject))];
+    const budgets: BudgetState[] = [];
+    for (const u of row.users) {
+      const limit = u.period === 'DAY' ? row.dcl : u.period === 'MONTH' ? row.mcl : null;
+      if (u.period !== 'HOUR' && limit !== null)
+        budgets.push({
+          level: 'user',
+          subject: 'user',
+          period: u.period,
+          limit: toMicros(limit),
+          spent: micros(u.spent),
+        });
+    }
+    for (const b of row.budgets)
+      if (b.limit !== null && b.period !== 'MINUTE')
+        budgets.push({
+          level: b.level,
+          subject: b.subject,
+          period: b.period,
+          limit: micros(b.limit),
+          spent: micros(b.spent),
+        });
+    return {
+      id,
+      userId: input.userId,
+      subjects,
+      minute,
+      tokens: input.tokens,
+      cost: input.cost,
+      periods,
+      budgets,
+      scoreBefore: Number(row.before),
+      scoreAfter: Number(row.after),
+    };
+  }
+
+  private reserveStatement(input: LedgerReserve, id: string, periods: Periods, minute: Date): Sql {
+    const { config } = this.deps;
     const cost = formatMicros(input.cost);
     const given = input.budgets.flatMap((b) => [
       sql`(${b.subject}, ${b.level}, 'MINUTE', ${minute}::timestamptz, ${b.requestsPerMinute ?? null}::int, NULL::bigint, NULL::numeric)`,
@@ -132,7 +179,7 @@ export class MeteredLedger {
       ? sql`SELECT * FROM (VALUES ${join(given)}) v`
       : sql`SELECT NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::int, NULL::bigint, NULL::numeric WHERE false`;
     const delta = input.deviationDelta.toFixed(2);
-    const q = sql`
+    return sql`
       WITH u AS (
         SELECT u.status, u.is_blocked, u.deviation_score,
                coalesce(q.requests_per_hour, ${config.DEFAULT_REQUESTS_PER_HOUR}) AS rph,
@@ -198,48 +245,6 @@ export class MeteredLedger {
              (SELECT before FROM score) AS before, (SELECT after FROM score) AS after,
              (SELECT dcl FROM u) AS dcl, (SELECT mcl FROM u) AS mcl,
              (SELECT json_agg(uc) FROM uc) AS users, (SELECT coalesce(json_agg(bc), '[]') FROM bc) AS budgets`;
-    let row: ReserveRow | undefined;
-    try {
-      [row] = await this.pool<ReserveRow>(q);
-    } catch (err) {
-      if (MISS.has((err as { code?: string }).code ?? '')) return null;
-      throw err;
-    }
-    if (!row) return null;
-    const subjects = [...new Set(row.budgets.map((b) => b.subject))];
-    const budgets: BudgetState[] = [];
-    for (const u of row.users) {
-      const limit = u.period === 'DAY' ? row.dcl : u.period === 'MONTH' ? row.mcl : null;
-      if (u.period !== 'HOUR' && limit !== null)
-        budgets.push({
-          level: 'user',
-          subject: 'user',
-          period: u.period,
-          limit: toMicros(limit),
-          spent: micros(u.spent),
-        });
-    }
-    for (const b of row.budgets)
-      if (b.limit !== null && b.period !== 'MINUTE')
-        budgets.push({
-          level: b.level,
-          subject: b.subject,
-          period: b.period,
-          limit: micros(b.limit),
-          spent: micros(b.spent),
-        });
-    return {
-      id,
-      userId: input.userId,
-      subjects,
-      minute,
-      tokens: input.tokens,
-      cost: input.cost,
-      periods,
-      budgets,
-      scoreBefore: Number(row.before),
-      scoreAfter: Number(row.after),
-    };
   }
 
   /**

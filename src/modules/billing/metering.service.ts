@@ -70,6 +70,8 @@ export interface MeteredCall {
   signal?: AbortSignal;
   /** Budgets beyond the user's own that this call counts against (a virtual key's). Project and organisation budgets apply by themselves. */
   budgets?: BudgetSubject[];
+  /** A later round of one user message (an agent's tool rounds): governance counted it once already. */
+  followUp?: boolean;
   /** The governing task's allowed intents, when the caller knows them already (else read by `taskId`). */
   allowedIntents?: readonly string[];
   /** Told once the call is reserved, before the provider is asked: the cost limits it counts against (a stream's headers). */
@@ -209,9 +211,9 @@ export class MeteringService {
   private readonly ledger: MeteredLedger;
   private readonly alerts: CostAlerts;
 
-  constructor(private readonly d: MeteringDeps) {
-    this.ledger = new MeteredLedger(d);
-    this.alerts = new CostAlerts(d);
+  constructor(private readonly deps: MeteringDeps) {
+    this.ledger = new MeteredLedger(deps);
+    this.alerts = new CostAlerts(deps);
   }
 
   async call(
@@ -222,65 +224,44 @@ export class MeteringService {
     const userId = call.viewer.userId;
     const em = scope.em.fork() as EntityManager;
     const started = Date.now();
-    const first = call.resolved ?? (await this.d.providers.resolveCall(userId, call.providerId));
+    const first = call.resolved ?? (await this.deps.providers.resolveCall(userId, call.providerId));
     const intent = classifyIntent(call.prompt);
-    const allowed = call.allowedIntents ?? (call.taskId ? await this.allowedIntentsOf(scope, call.taskId) : []);
+    const allowed = call.followUp
+      ? []
+      : (call.allowedIntents ?? (call.taskId ? await this.allowedIntentsOf(scope, call.taskId) : []));
     const delta = deviationDelta(allowed, intent);
 
     // The hot path: steps 1 to 3 in one statement, when everything holds (see MeteredLedger).
     const price = MeteringService.priceOf(call, first);
-    const sent = this.sentCall(scope, call, first, price);
     const fast = await this.ledger.reserve({
       userId,
       tokens: price.inTokens + price.maxTokens,
       cost: price.inputCost + price.outputCost,
-      budgets: [...(call.budgets ?? []), ...this.d.quotas.organisationBudgets()],
+      budgets: [...(call.budgets ?? []), ...this.deps.quotas.organisationBudgets()],
       projectId: call.projectId ?? null,
       deviationDelta: delta,
-      sent,
+      sent: this.sentCall(scope, call, first, price),
     });
-    let gov: Governance;
-    let outcome: Attempt;
-    if (fast) {
-      gov = { intent, delta, before: fast.scoreBefore, after: fast.scoreAfter };
-      outcome = await this.ask(em, call, first, fast, price);
-    } else {
-      // The full path, which explains every refusal.
-      // 1. who is asking
-      const [user] = await em.execute<{ status: string; is_blocked: boolean; deviation_score: string }[]>(
-        `SELECT status, is_blocked, deviation_score FROM users WHERE id = ?`,
-        [userId],
-      );
-      if (!user || user.is_blocked || user.status !== 'ACTIVE') {
-        const reason = user?.is_blocked
-          ? 'the account is blocked'
-          : `the account is ${String(user?.status ?? 'gone').toLowerCase()}`;
-        await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: reason });
-        throw new ForbiddenError(`AI calls are refused: ${reason}`);
-      }
-      // 2. governance
-      gov = await this.govern(scope, call, Number(user.deviation_score), intent, delta);
-      if (gov.after >= this.d.config.DEVIATION_BLOCK_THRESHOLD && gov.delta > 0) {
-        await this.blockForDeviation(scope, call, gov);
-        throw new ForbiddenError(
-          `AI calls are refused: the deviation score reached ${gov.after} (threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD}); the account is blocked`,
-        );
-      }
-      // 3. reserve, mark sent, ask
-      outcome = await this.attempt(em, scope, call, gov, first);
-    }
+    const reserved = fast
+      ? {
+          gov: { intent, delta, before: fast.scoreBefore, after: fast.scoreAfter },
+          outcome: await this.ask(em, call, first, fast, price),
+        }
+      : await this.fullPath(em, scope, call, first, intent, delta);
+    const gov = reserved.gov;
+    let outcome = reserved.outcome;
     // Once more at a fallback if nothing came back
     if (
       outcome.kind === 'failed' &&
-      this.d.config.AI_PROVIDER_FALLBACK &&
+      this.deps.config.AI_PROVIDER_FALLBACK &&
       !call.signal?.aborted &&
       !(outcome.error instanceof AppError)
     ) {
       const failed = outcome.resolved;
-      const fallback = await this.d.providers.fallbackFor(failed.provider.id, userId, call.model).catch(() => null);
+      const fallback = await this.deps.providers.fallbackFor(failed.provider.id, userId, call.model).catch(() => null);
       if (fallback) {
-        this.d.metrics?.onAiCall({ provider: failed.provider.name, status: 'error' });
-        this.d.logger.warn(
+        this.deps.metrics?.onAiCall({ provider: failed.provider.name, status: 'error' });
+        this.deps.logger.warn(
           { module: 'metering', provider: failed.provider.name, fallback: fallback.provider.name, err: outcome.error },
           'provider failed; trying the fallback',
         );
@@ -299,7 +280,7 @@ export class MeteringService {
       outcome.kind === 'answered' ? persist : undefined,
     );
     if (outcome.kind === 'partial') {
-      this.d.metrics?.onAiCall({ provider: outcome.resolved.provider.name, status: 'error' });
+      this.deps.metrics?.onAiCall({ provider: outcome.resolved.provider.name, status: 'error' });
       throw new ProviderUnavailableError(
         call.signal?.aborted
           ? `The call was aborted after the provider had answered in part: the ${settled.completionTokens} tokens streamed were charged ($${settled.costUsd})`
@@ -308,7 +289,7 @@ export class MeteringService {
       );
     }
     // Counted once committed: a metrics hook can never undo a settlement.
-    this.d.metrics?.onAiCall({
+    this.deps.metrics?.onAiCall({
       provider: settled.providerName,
       status: 'success',
       promptTokens: settled.promptTokens,
@@ -316,6 +297,39 @@ export class MeteringService {
       costUsd: settled.costUsd,
     });
     return settled;
+  }
+
+  /** Steps 1 to 3 one by one: the path that explains every refusal (and the first call of a period, whose counters do not exist yet). */
+  private async fullPath(
+    em: EntityManager,
+    scope: Scope,
+    call: MeteredCall,
+    first: ResolvedProvider,
+    intent: IntentResult,
+    delta: number,
+  ): Promise<{ gov: Governance; outcome: Attempt }> {
+    // 1. who is asking
+    const [user] = await em.execute<{ status: string; is_blocked: boolean; deviation_score: string }[]>(
+      `SELECT status, is_blocked, deviation_score FROM users WHERE id = ?`,
+      [call.viewer.userId],
+    );
+    if (!user || user.is_blocked || user.status !== 'ACTIVE') {
+      const reason = user?.is_blocked
+        ? 'the account is blocked'
+        : `the account is ${String(user?.status ?? 'gone').toLowerCase()}`;
+      await this.log(scope, call, { status: PromptStatus.BLOCKED, errorMessage: reason });
+      throw new ForbiddenError(`AI calls are refused: ${reason}`);
+    }
+    // 2. governance
+    const gov = await this.govern(scope, call, Number(user.deviation_score), intent, delta);
+    if (gov.after >= this.deps.config.DEVIATION_BLOCK_THRESHOLD && gov.delta > 0) {
+      await this.blockForDeviation(scope, call, gov);
+      throw new ForbiddenError(
+        `AI calls are refused: the deviation score reached ${gov.after} (threshold ${this.deps.config.DEVIATION_BLOCK_THRESHOLD}); the account is blocked`,
+      );
+    }
+    // 3. reserve, mark sent, ask
+    return { gov, outcome: await this.attempt(em, scope, call, gov, first) };
   }
 
   /** The completion cap of a call at a provider: what was asked, never above the provider's maximum. */
@@ -372,7 +386,7 @@ export class MeteringService {
     const price = MeteringService.priceOf(call, resolved);
     let reservation: Reservation;
     try {
-      reservation = await this.d.quotas.reserve(
+      reservation = await this.deps.quotas.reserve(
         em,
         call.viewer.userId,
         price.inTokens + price.maxTokens,
@@ -390,7 +404,7 @@ export class MeteringService {
       throw err;
     }
     // From here on the call may cost money, whatever happens to this instance.
-    await this.d.quotas.markSent(em, reservation, this.sentCall(scope, call, resolved, price));
+    await this.deps.quotas.markSent(em, reservation, this.sentCall(scope, call, resolved, price));
     return this.ask(em, call, resolved, reservation, price);
   }
 
@@ -429,7 +443,7 @@ export class MeteringService {
             onDelta,
             onEvent,
           );
-      this.d.providers.reportOutcome?.(em, p.id, { ok: true });
+      this.deps.providers.reportOutcome?.(em, p.id, { ok: true });
       return { kind: 'answered', resolved, reservation, result, price };
     } catch (err) {
       if (
@@ -437,14 +451,14 @@ export class MeteringService {
         !(err instanceof AppError) &&
         !(err instanceof LlmCallError && err.kind === 'ABORTED')
       ) {
-        this.d.providers.reportOutcome?.(em, p.id, {
+        this.deps.providers.reportOutcome?.(em, p.id, {
           ok: false,
           error: failureText(err),
           unhealthyNow: err instanceof LlmCallError && err.kind === 'AUTH',
         });
       }
       if (!streamed) {
-        await this.d.quotas.release(em, reservation);
+        await this.deps.quotas.release(em, reservation);
         return { kind: 'failed', resolved, error: err };
       }
       // The provider produced tokens: they are charged, counted from what came through (never above the cap).
@@ -569,7 +583,7 @@ export class MeteringService {
     } catch (err) {
       // Not the text (it is storable): the database. The reservation stays, marked sent, and the
       // expiry job charges the call at its reserved amount; the caller learns it failed.
-      this.d.logger.error(
+      this.deps.logger.error(
         { module: 'metering', err, reservationId: reservation.id },
         'settlement failed; the expiry job will settle the call at its reserved amount',
       );
@@ -590,7 +604,7 @@ export class MeteringService {
       gov,
       resolved,
     });
-    this.d.metrics?.onAiCall({ provider: resolved.provider.name, status: 'error' });
+    this.deps.metrics?.onAiCall({ provider: resolved.provider.name, status: 'error' });
     if (err instanceof AppError) throw err;
     throw new ProviderUnavailableError(
       `The AI provider ${resolved.provider.name} failed: ${failureKind(err, call.signal)}. Nothing was charged.`,
@@ -634,11 +648,11 @@ export class MeteringService {
 
   /** The automatic block (an AI decision, audited like an admin's): sessions and sockets end, admins are told. */
   private async blockForDeviation(scope: Scope, call: MeteredCall, gov: Governance) {
-    const reason = `Automatic block: deviation score ${gov.after} reached the threshold ${this.d.config.DEVIATION_BLOCK_THRESHOLD} (last intent "${gov.intent.intent}" outside the task's allowed intents)`;
+    const reason = `Automatic block: deviation score ${gov.after} reached the threshold ${this.deps.config.DEVIATION_BLOCK_THRESHOLD} (last intent "${gov.intent.intent}" outside the task's allowed intents)`;
     await inTransaction(scope, async (tx) => {
-      await this.d.users.blockAutomatically(tx, call.viewer.userId, reason, 'system:prompt-governance');
-      const admins = await this.d.users.activeAdminIds();
-      await this.d.notifications.notify(
+      await this.deps.users.blockAutomatically(tx, call.viewer.userId, reason, 'system:prompt-governance');
+      const admins = await this.deps.users.activeAdminIds();
+      await this.deps.notifications.notify(
         tx,
         admins.map((id) => ({
           userId: id,

@@ -125,6 +125,17 @@ export interface Reservation {
   budgets: BudgetState[];
 }
 
+interface BudgetCounterRow {
+  subject: string;
+  period: string;
+  requests: number;
+  tokens: string;
+  cost_usd: string;
+  reserved_requests: number;
+  reserved_tokens: string;
+  reserved_cost_usd: string;
+}
+
 interface CounterRow {
   period: UsagePeriod;
   requests: number;
@@ -157,6 +168,9 @@ export interface SentCall {
   outputCost: string;
 }
 
+/** How a sent call whose instance died is logged. */
+const INSTANCE_LOST =
+  'instance lost: the call was sent to the provider and never settled; charged at its reserved amount';
 const PERIOD_KEYS = [UsagePeriod.HOUR, UsagePeriod.DAY, UsagePeriod.MONTH] as const;
 
 /**
@@ -169,10 +183,10 @@ const PERIOD_KEYS = [UsagePeriod.HOUR, UsagePeriod.DAY, UsagePeriod.MONTH] as co
  * actual usage (never more than reserved), or released if the call failed.
  */
 export class QuotaService {
-  constructor(private readonly d: { config: Config; audit: AuditService }) {}
+  constructor(private readonly deps: { config: Config; audit: AuditService }) {}
 
   async limitsOf(em: EntityManager, userId: string): Promise<Limits> {
-    const { config } = this.d;
+    const { config } = this.deps;
     const [row] = await em.execute<
       {
         tier: Tier;
@@ -208,7 +222,7 @@ export class QuotaService {
     now = new Date(),
     opts: { budgets?: BudgetSubject[]; projectId?: string | null } = {},
   ): Promise<Reservation> {
-    const tz = this.d.config.ORGANISATION_TIME_ZONE;
+    const tz = this.deps.config.ORGANISATION_TIME_ZONE;
     const periods = periodsAt(now, tz);
     const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
     const limits = await this.limitsOf(em, userId);
@@ -224,60 +238,11 @@ export class QuotaService {
           ORDER BY period FOR UPDATE`,
         [userId, periods.HOUR, periods.DAY, periods.MONTH],
       );
-      const c = Object.fromEntries(rows.map((r) => [r.period, r])) as Record<UsagePeriod, CounterRow>;
-      const requests = (p: UsagePeriod) => c[p].requests + c[p].reserved_requests;
-      const used = (p: UsagePeriod) => BigInt(c[p].tokens) + BigInt(c[p].reserved_tokens);
-      const spent = (p: UsagePeriod) => toMicros(c[p].cost_usd) + toMicros(c[p].reserved_cost_usd);
-
-      if (requests(UsagePeriod.HOUR) + 1 > limits.requestsPerHour) {
-        throw new RateLimitedError(`At most ${limits.requestsPerHour} AI requests per hour`, {
-          limit: 'requestsPerHour',
-          max: limits.requestsPerHour,
-          retryAfter: new Date(periods.HOUR.getTime() + 3600_000).toISOString(),
-        });
-      }
-      const refuse = (limit: string, max: string | number, message: string) => {
-        const period = /^monthly/.test(limit) ? 'MONTH' : 'DAY';
-        throw new QuotaExceededError(message, { limit, max, retryAfter: nextStart(period, now, tz).toISOString() });
-      };
-      if (requests(UsagePeriod.MONTH) + 1 > limits.monthlyMessageLimit)
-        refuse(
-          'monthlyMessageLimit',
-          limits.monthlyMessageLimit,
-          `The monthly limit of ${limits.monthlyMessageLimit} messages is reached`,
-        );
-      if (used(UsagePeriod.DAY) + BigInt(tokens) > BigInt(limits.dailyTokenLimit))
-        refuse(
-          'dailyTokenLimit',
-          limits.dailyTokenLimit,
-          `This call could exceed the daily limit of ${limits.dailyTokenLimit} tokens`,
-        );
-      if (used(UsagePeriod.MONTH) + BigInt(tokens) > BigInt(limits.monthlyTokenLimit))
-        refuse(
-          'monthlyTokenLimit',
-          limits.monthlyTokenLimit,
-          `This call could exceed the monthly limit of ${limits.monthlyTokenLimit} tokens`,
-        );
-      if (limits.dailyCostLimit !== null && spent(UsagePeriod.DAY) + cost > limits.dailyCostLimit)
-        refuse(
-          'dailyCostLimitUsd',
-          formatMicros(limits.dailyCostLimit),
-          `This call could exceed the daily cost limit of $${formatMicros(limits.dailyCostLimit)}`,
-        );
-      if (limits.monthlyCostLimit !== null && spent(UsagePeriod.MONTH) + cost > limits.monthlyCostLimit)
-        refuse(
-          'monthlyCostLimitUsd',
-          formatMicros(limits.monthlyCostLimit),
-          `This call could exceed the monthly cost limit of $${formatMicros(limits.monthlyCostLimit)}`,
-        );
-
-      const states: BudgetState[] = [];
-      for (const [period, limit] of [
-        ['DAY', limits.dailyCostLimit],
-        ['MONTH', limits.monthlyCostLimit],
-      ] as const)
-        if (limit !== null)
-          states.push({ level: 'user', subject: 'user', period, limit, spent: spent(UsagePeriod[period]) + cost });
+      const states = this.checkUserLimits(
+        Object.fromEntries(rows.map((r) => [r.period, r])) as Record<UsagePeriod, CounterRow>,
+        limits,
+        { tokens, cost, now, periods },
+      );
       if (budgets.length)
         states.push(...(await this.reserveBudgets(t, budgets, periods, minute, tokens, cost, now, tz)));
 
@@ -297,11 +262,79 @@ export class QuotaService {
           formatMicros(cost),
           JSON.stringify({ ...periods, MINUTE: minute }),
           JSON.stringify(subjects),
-          this.d.config.RESERVATION_TTL_SECONDS,
+          this.deps.config.RESERVATION_TTL_SECONDS,
         ],
       );
       return { id, userId, tokens, cost, periods, subjects, minute, budgets: states };
     });
+  }
+
+  /**
+   * The user's limits against the counters (locked by the caller) once this call's worst case
+   * is added: throws the first one broken (RATE_LIMITED, QUOTA_EXCEEDED naming it, with when
+   * it resets); returns the user's cost limits with that spend.
+   */
+  private checkUserLimits(
+    c: Record<UsagePeriod, CounterRow>,
+    limits: Limits,
+    call: { tokens: number; cost: Micros; now: Date; periods: Periods },
+  ): BudgetState[] {
+    const { tokens, cost, now, periods } = call;
+    const tz = this.deps.config.ORGANISATION_TIME_ZONE;
+    const requests = (p: UsagePeriod) => c[p].requests + c[p].reserved_requests;
+    const used = (p: UsagePeriod) => BigInt(c[p].tokens) + BigInt(c[p].reserved_tokens);
+    const spent = (p: UsagePeriod) => toMicros(c[p].cost_usd) + toMicros(c[p].reserved_cost_usd);
+
+    if (requests(UsagePeriod.HOUR) + 1 > limits.requestsPerHour) {
+      throw new RateLimitedError(`At most ${limits.requestsPerHour} AI requests per hour`, {
+        limit: 'requestsPerHour',
+        max: limits.requestsPerHour,
+        retryAfter: new Date(periods.HOUR.getTime() + 3600_000).toISOString(),
+      });
+    }
+    const refuse = (limit: string, max: string | number, message: string) => {
+      const period = /^monthly/.test(limit) ? 'MONTH' : 'DAY';
+      throw new QuotaExceededError(message, { limit, max, retryAfter: nextStart(period, now, tz).toISOString() });
+    };
+    if (requests(UsagePeriod.MONTH) + 1 > limits.monthlyMessageLimit)
+      refuse(
+        'monthlyMessageLimit',
+        limits.monthlyMessageLimit,
+        `The monthly limit of ${limits.monthlyMessageLimit} messages is reached`,
+      );
+    if (used(UsagePeriod.DAY) + BigInt(tokens) > BigInt(limits.dailyTokenLimit))
+      refuse(
+        'dailyTokenLimit',
+        limits.dailyTokenLimit,
+        `This call could exceed the daily limit of ${limits.dailyTokenLimit} tokens`,
+      );
+    if (used(UsagePeriod.MONTH) + BigInt(tokens) > BigInt(limits.monthlyTokenLimit))
+      refuse(
+        'monthlyTokenLimit',
+        limits.monthlyTokenLimit,
+        `This call could exceed the monthly limit of ${limits.monthlyTokenLimit} tokens`,
+      );
+    if (limits.dailyCostLimit !== null && spent(UsagePeriod.DAY) + cost > limits.dailyCostLimit)
+      refuse(
+        'dailyCostLimitUsd',
+        formatMicros(limits.dailyCostLimit),
+        `This call could exceed the daily cost limit of $${formatMicros(limits.dailyCostLimit)}`,
+      );
+    if (limits.monthlyCostLimit !== null && spent(UsagePeriod.MONTH) + cost > limits.monthlyCostLimit)
+      refuse(
+        'monthlyCostLimitUsd',
+        formatMicros(limits.monthlyCostLimit),
+        `This call could exceed the monthly cost limit of $${formatMicros(limits.monthlyCostLimit)}`,
+      );
+
+    const states: BudgetState[] = [];
+    for (const [period, limit] of [
+      ['DAY', limits.dailyCostLimit],
+      ['MONTH', limits.monthlyCostLimit],
+    ] as const)
+      if (limit !== null)
+        states.push({ level: 'user', subject: 'user', period, limit, spent: spent(UsagePeriod[period]) + cost });
+    return states;
   }
 
   /**
@@ -382,6 +415,11 @@ export class QuotaService {
         WHERE user_id = ? AND ((period = 'HOUR' AND period_start = ?) OR (period = 'DAY' AND period_start = ?) OR (period = 'MONTH' AND period_start = ?))`,
       [tokens, formatMicros(cost), tokens, formatMicros(cost), userId, ...PERIOD_KEYS.map(p)],
     );
+    await this.recordLost(em, userId, cost, c);
+  }
+
+  /** A lost call's prompt log (ERROR, instance lost), cost record and daily usage, at its reserved amount. */
+  private async recordLost(em: EntityManager, userId: string, cost: Micros, c: SentCall) {
     const logId = newId();
     await em.execute(
       `INSERT INTO prompt_logs (id, user_id, task_id, project_id, conversation_id, provider_id, agent_type, prompt, system_message, model, prompt_tokens, completion_tokens, total_tokens,
@@ -406,7 +444,7 @@ export class QuotaService {
         c.ip,
         c.userAgent,
         c.requestId,
-        'instance lost: the call was sent to the provider and never settled; charged at its reserved amount',
+        INSTANCE_LOST,
       ],
     );
     await em.execute(
@@ -440,7 +478,7 @@ export class QuotaService {
         userId,
         c.provider,
         c.model,
-        this.d.config.ORGANISATION_TIME_ZONE,
+        this.deps.config.ORGANISATION_TIME_ZONE,
         c.inputTokens,
         c.outputTokens,
         formatMicros(cost),
@@ -489,7 +527,7 @@ export class QuotaService {
 
   /** The organisation's budget (settings), if it has one: every call counts against it. */
   organisationBudgets(): BudgetSubject[] {
-    const c = this.d.config;
+    const c = this.deps.config;
     if (!c.ORGANISATION_DAILY_COST_LIMIT_USD && !c.ORGANISATION_MONTHLY_COST_LIMIT_USD) return [];
     return [
       {
@@ -550,80 +588,85 @@ export class QuotaService {
       `INSERT INTO budget_counters (subject, period, period_start) VALUES ${tuples} ON CONFLICT DO NOTHING`,
       values,
     );
-    const rows = await t.execute<
-      {
-        subject: string;
-        period: string;
-        requests: number;
-        tokens: string;
-        cost_usd: string;
-        reserved_requests: number;
-        reserved_tokens: string;
-        reserved_cost_usd: string;
-      }[]
-    >(
+    const rows = await t.execute<BudgetCounterRow[]>(
       `SELECT subject, period, requests, tokens, cost_usd, reserved_requests, reserved_tokens, reserved_cost_usd FROM budget_counters
         WHERE (subject, period, period_start) IN (${tuples}) ORDER BY subject, period FOR UPDATE`,
       values,
     );
     const row = (subject: string, period: string) => rows.find((r) => r.subject === subject && r.period === period)!;
-    const states: BudgetState[] = [];
-    for (const b of budgets) {
-      const m = row(b.subject, 'MINUTE');
-      const d = row(b.subject, 'DAY');
-      const mo = row(b.subject, 'MONTH');
-      if (b.requestsPerMinute != null && m.requests + m.reserved_requests + 1 > b.requestsPerMinute) {
-        throw new RateLimitedError(`At most ${b.requestsPerMinute} AI requests per minute for this ${b.level}`, {
-          limit: `${b.level}RequestsPerMinute`,
-          max: b.requestsPerMinute,
-          retryAfter: new Date(minute.getTime() + 60_000).toISOString(),
-        });
-      }
-      const refuse = (limit: string, max: string | number, message: string, period: 'DAY' | 'MONTH') => {
-        throw new QuotaExceededError(message, { limit, max, retryAfter: nextStart(period, now, tz).toISOString() });
-      };
-      if (
-        b.dailyTokens != null &&
-        BigInt(d.tokens) + BigInt(d.reserved_tokens) + BigInt(tokens) > BigInt(b.dailyTokens)
-      )
-        refuse(
-          `${b.level}DailyTokenLimit`,
-          b.dailyTokens,
-          `This call could exceed the ${b.level}'s daily limit of ${b.dailyTokens} tokens`,
-          'DAY',
-        );
-      if (b.dailyCost != null && toMicros(d.cost_usd) + toMicros(d.reserved_cost_usd) + cost > b.dailyCost)
-        refuse(
-          `${b.level}DailyCostLimitUsd`,
-          formatMicros(b.dailyCost),
-          `This call could exceed the ${b.level}'s daily cost limit of $${formatMicros(b.dailyCost)}`,
-          'DAY',
-        );
-      if (b.monthlyCost != null && toMicros(mo.cost_usd) + toMicros(mo.reserved_cost_usd) + cost > b.monthlyCost)
-        refuse(
-          `${b.level}MonthlyCostLimitUsd`,
-          formatMicros(b.monthlyCost),
-          `This call could exceed the ${b.level}'s monthly cost limit of $${formatMicros(b.monthlyCost)}`,
-          'MONTH',
-        );
-      for (const [period, r, limit] of [
-        ['DAY', d, b.dailyCost],
-        ['MONTH', mo, b.monthlyCost],
-      ] as const)
-        if (limit != null)
-          states.push({
-            level: b.level,
-            subject: b.subject,
-            period,
-            limit,
-            spent: toMicros(r.cost_usd) + toMicros(r.reserved_cost_usd) + cost,
-          });
-    }
+    const states = budgets.flatMap((b) =>
+      this.checkBudget(
+        b,
+        { minute: row(b.subject, 'MINUTE'), day: row(b.subject, 'DAY'), month: row(b.subject, 'MONTH') },
+        {
+          tokens,
+          cost,
+          now,
+          tz,
+          minute,
+        },
+      ),
+    );
     await t.execute(
       `UPDATE budget_counters SET reserved_requests = reserved_requests + 1, reserved_tokens = reserved_tokens + ?, reserved_cost_usd = reserved_cost_usd + ?::numeric
         WHERE (subject, period, period_start) IN (${tuples})`,
       [tokens, formatMicros(cost), ...values],
     );
+    return states;
+  }
+
+  /** One budget's limits against its counters (locked by the caller) once the call's worst case is added; throws the first broken. */
+  private checkBudget(
+    b: BudgetSubject,
+    counters: Record<'minute' | 'day' | 'month', BudgetCounterRow>,
+    call: { tokens: number; cost: Micros; now: Date; tz: string; minute: Date },
+  ): BudgetState[] {
+    const { tokens, cost, now, tz, minute } = call;
+    const { minute: m, day: d, month: mo } = counters;
+    const states: BudgetState[] = [];
+    if (b.requestsPerMinute != null && m.requests + m.reserved_requests + 1 > b.requestsPerMinute) {
+      throw new RateLimitedError(`At most ${b.requestsPerMinute} AI requests per minute for this ${b.level}`, {
+        limit: `${b.level}RequestsPerMinute`,
+        max: b.requestsPerMinute,
+        retryAfter: new Date(minute.getTime() + 60_000).toISOString(),
+      });
+    }
+    const refuse = (limit: string, max: string | number, message: string, period: 'DAY' | 'MONTH') => {
+      throw new QuotaExceededError(message, { limit, max, retryAfter: nextStart(period, now, tz).toISOString() });
+    };
+    if (b.dailyTokens != null && BigInt(d.tokens) + BigInt(d.reserved_tokens) + BigInt(tokens) > BigInt(b.dailyTokens))
+      refuse(
+        `${b.level}DailyTokenLimit`,
+        b.dailyTokens,
+        `This call could exceed the ${b.level}'s daily limit of ${b.dailyTokens} tokens`,
+        'DAY',
+      );
+    if (b.dailyCost != null && toMicros(d.cost_usd) + toMicros(d.reserved_cost_usd) + cost > b.dailyCost)
+      refuse(
+        `${b.level}DailyCostLimitUsd`,
+        formatMicros(b.dailyCost),
+        `This call could exceed the ${b.level}'s daily cost limit of $${formatMicros(b.dailyCost)}`,
+        'DAY',
+      );
+    if (b.monthlyCost != null && toMicros(mo.cost_usd) + toMicros(mo.reserved_cost_usd) + cost > b.monthlyCost)
+      refuse(
+        `${b.level}MonthlyCostLimitUsd`,
+        formatMicros(b.monthlyCost),
+        `This call could exceed the ${b.level}'s monthly cost limit of $${formatMicros(b.monthlyCost)}`,
+        'MONTH',
+      );
+    for (const [period, r, limit] of [
+      ['DAY', d, b.dailyCost],
+      ['MONTH', mo, b.monthlyCost],
+    ] as const)
+      if (limit != null)
+        states.push({
+          level: b.level,
+          subject: b.subject,
+          period,
+          limit,
+          spent: toMicros(r.cost_usd) + toMicros(r.reserved_cost_usd) + cost,
+        });
     return states;
   }
 
@@ -661,7 +704,7 @@ export class QuotaService {
 
   /** A user's usage in the current DAY or MONTH, with the limits that apply. */
   async usage(em: EntityManager, userId: string, period: UsagePeriod.DAY | UsagePeriod.MONTH, now = new Date()) {
-    const start = periodsAt(now, this.d.config.ORGANISATION_TIME_ZONE)[period];
+    const start = periodsAt(now, this.deps.config.ORGANISATION_TIME_ZONE)[period];
     const [row] = await em.execute<{ requests: number; tokens: string; cost_usd: string; reserved_requests: number }[]>(
       `SELECT requests, tokens, cost_usd, reserved_requests FROM usage_counters WHERE user_id = ? AND period = ? AND period_start = ?`,
       [userId, period, start],
@@ -717,7 +760,7 @@ export class QuotaService {
            monthly_message_limit AS "monthlyMessageLimit", daily_cost_limit_usd AS "dailyCostLimitUsd", monthly_cost_limit_usd AS "monthlyCostLimitUsd", updated_at AS "updatedAt"`,
         [input.userId, ...values],
       );
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'quota.set',
         entityType: 'User',
         entityId: input.userId,
