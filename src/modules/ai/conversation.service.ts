@@ -98,7 +98,7 @@ export interface ConversationDeps {
  *   the project can no longer talk about it.
  */
 export class ConversationService {
-  constructor(private readonly d: ConversationDeps) {}
+  constructor(private readonly deps: ConversationDeps) {}
 
   // ---------- reads ----------
 
@@ -119,7 +119,7 @@ export class ConversationService {
       throw new ForbiddenError("Only administrators list other people's conversations");
     const owner = userId ?? (where.allUsers ? null : viewer.userId);
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Conversation),
         fields,
@@ -139,7 +139,7 @@ export class ConversationService {
   /** For live subscriptions: the conversation must be the viewer's own (admins included: NOT theirs to hear). */
   async requireOwn(viewer: Viewer, id: string): Promise<void> {
     const conversationId = requireUuid(id, 'conversationId');
-    const row = await this.d.db.one<{ user_id: string }>(
+    const row = await this.deps.db.one<{ user_id: string }>(
       sql`SELECT user_id FROM conversations WHERE id = ${conversationId}::uuid`,
     );
     this.own(viewer, conversationId, row, "Only the conversation's owner follows it live");
@@ -149,7 +149,7 @@ export class ConversationService {
 
   async start(scope: Scope, viewer: Viewer, input: StartConversationInput): Promise<Conversation> {
     const agentId = input.agentId ? requireUuid(input.agentId, 'agentId') : null;
-    const agent = await this.d.db.one<{ id: string; type: AgentType; name: string; active: boolean }>(
+    const agent = await this.deps.db.one<{ id: string; type: AgentType; name: string; active: boolean }>(
       agentId
         ? sql`SELECT id, type, name, active FROM agents WHERE id = ${agentId}::uuid`
         : sql`SELECT id, type, name, active FROM agents WHERE type = ${AgentType.ASSISTANT}`,
@@ -159,21 +159,21 @@ export class ConversationService {
 
     let projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
     const taskId = input.taskId ? requireUuid(input.taskId, 'taskId') : null;
-    if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    if (projectId) await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     if (taskId) {
-      const task = await this.d.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
+      const task = await this.deps.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
       if (projectId && task.projectId !== projectId)
         throw BadInputError.field('taskId', "the task must belong to the conversation's project");
       if (!projectId && task.projectId) {
         projectId = task.projectId;
-        await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+        await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
       }
     }
-    await this.d.governance.bind(viewer, taskId);
+    await this.deps.governance.bind(viewer, taskId);
 
     const providerId = input.providerId ? requireUuid(input.providerId, 'providerId') : null;
     if (providerId) {
-      const p = await this.d.db.one<{ active: boolean }>(
+      const p = await this.deps.db.one<{ active: boolean }>(
         sql`SELECT active FROM providers WHERE id = ${providerId}::uuid`,
       );
       if (!p) throw new NotFoundError('Provider', providerId);
@@ -191,7 +191,7 @@ export class ConversationService {
         context: { agentType: agent.type },
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'conversation.start',
         entityType: 'Conversation',
         entityId: c.id,
@@ -222,7 +222,7 @@ export class ConversationService {
     if (content.length > MAX_MESSAGE_CHARS)
       throw BadInputError.field('content', `must be at most ${MAX_MESSAGE_CHARS} characters`);
 
-    const row = await this.d.db.one<ConversationRow>(sql`
+    const row = await this.deps.db.one<ConversationRow>(sql`
       SELECT c.id, c.user_id, c.project_id, c.task_id, c.provider_id, c.active,
              a.type AS agent_type, a.name AS agent_name, a.active AS agent_active, a.system_prompt,
              (SELECT p.id FROM providers p WHERE p.active AND p.model_name = a.default_model
@@ -232,18 +232,18 @@ export class ConversationService {
     const conv = this.own(viewer, conversationId, row, "Only the conversation's owner sends messages in it");
     if (!conv.active) throw new ConflictError('The conversation is archived');
     if (!conv.agent_active) throw new ConflictError(`The agent ${conv.agent_name} is inactive`);
-    if (conv.project_id) await this.d.projects.requireWritable(viewer, conv.project_id, ProjectRole.CONTRIBUTOR);
-    if (conv.task_id) await this.d.taskPolicy.require(viewer, conv.task_id, ProjectRole.CONTRIBUTOR);
+    if (conv.project_id) await this.deps.projects.requireWritable(viewer, conv.project_id, ProjectRole.CONTRIBUTOR);
+    if (conv.task_id) await this.deps.taskPolicy.require(viewer, conv.task_id, ProjectRole.CONTRIBUTOR);
     // Checked at every call, not only at the start: an assignment ends, a setting changes.
-    await this.d.governance.bind(viewer, conv.task_id);
+    await this.deps.governance.bind(viewer, conv.task_id);
 
     const [history, knowledge] = await Promise.all([
-      this.d.db.query<{ role: MessageRole; content: string }>(sql`
+      this.deps.db.query<{ role: MessageRole; content: string }>(sql`
         SELECT role, content FROM (
           SELECT id, role, content FROM messages WHERE conversation_id = ${conversationId}::uuid ORDER BY id DESC LIMIT ${HISTORY_MESSAGES}) h
          ORDER BY id`),
       conv.agent_type === AgentType.ASSISTANT
-        ? this.d.knowledge.bestMatches(content, KNOWLEDGE_MATCHES)
+        ? this.deps.knowledge.bestMatches(content, KNOWLEDGE_MATCHES)
         : Promise.resolve([]),
     ]);
     const system = systemMessage(conv.system_prompt, knowledge);
@@ -256,21 +256,21 @@ export class ConversationService {
     // Both ids now, in this order: UUIDv7 ids sort by creation, and history is read by id.
     const userMessageId = newId();
     const assistantMessageId = newId();
-    const stream = new ReplyStream(this.d.bus, this.d.logger, {
+    const stream = new ReplyStream(this.deps.bus, this.deps.logger, {
       userId: viewer.userId,
       conversationId,
       messageId: assistantMessageId,
     });
     // With model access rules, the provider is chosen now, so that the rule is checked on the model the call
     // will use, and a fallback can only be another provider of that model.
-    const resolved = (await this.d.modelAccess.restricts())
-      ? await this.d.providers.resolveCall(viewer.userId, conv.provider_id ?? conv.model_provider_id)
+    const resolved = (await this.deps.modelAccess.restricts())
+      ? await this.deps.providers.resolveCall(viewer.userId, conv.provider_id ?? conv.model_provider_id)
       : undefined;
     if (resolved)
-      await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: conv.project_id });
-    const maxRounds = this.d.config.AGENT_MAX_TOOL_ROUNDS;
+      await this.deps.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: conv.project_id });
+    const maxRounds = this.deps.config.AGENT_MAX_TOOL_ROUNDS;
     const toolset = (await this.offersTools(conv, maxRounds))
-      ? await this.d.agentTools.offer(scope, viewer, conv.project_id)
+      ? await this.deps.agentTools.offer(scope, viewer, conv.project_id)
       : null;
     const turn = new ToolTurn(messages, toolset);
     let reply: Message | undefined;
@@ -295,7 +295,7 @@ export class ConversationService {
       });
       await tx.em.flush();
       await tx.em.execute(`UPDATE conversations SET updated_at = now() WHERE id = ?`, [conversationId]);
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'conversation.sendMessage',
         entityType: 'Conversation',
         entityId: conversationId,
@@ -315,7 +315,7 @@ export class ConversationService {
       // Every streamed chunk is out before messageAdded can be delivered (at this commit).
       await stream.drain();
       for (const messageId of [userMessageId, assistantMessageId]) {
-        await this.d.bus.publish(tx.em, MESSAGE_ADDED, {
+        await this.deps.bus.publish(tx.em, MESSAGE_ADDED, {
           messageId,
           conversationId,
           userId: viewer.userId,
@@ -327,7 +327,7 @@ export class ConversationService {
       // One model call per round, each through the metered pipeline (reserved, charged, logged on its own);
       // the tools a round's answer asks for run between two calls, never inside a settlement.
       for (let round = 1; !reply; round++) {
-        const r = await this.d.metering.call(
+        const r = await this.deps.metering.call(
           scope,
           {
             viewer,
@@ -383,7 +383,7 @@ export class ConversationService {
         throw new NotFoundError('Conversation', conversationId);
       if (!c.active) return c;
       c.active = false;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'conversation.archive',
         entityType: 'Conversation',
         entityId: c.id,
@@ -404,7 +404,7 @@ export class ConversationService {
   private async offersTools(conv: ConversationRow, maxRounds: number): Promise<boolean> {
     const providerId = conv.provider_id ?? conv.model_provider_id;
     if (maxRounds < 1 || !conv.project_id || !providerId) return false;
-    const p = await this.d.db.one<{ provider_type: string }>(
+    const p = await this.deps.db.one<{ provider_type: string }>(
       sql`SELECT provider_type FROM providers WHERE id = ${providerId}::uuid`,
     );
     return p?.provider_type === 'OPENAI';
