@@ -18,7 +18,13 @@ import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
-import type { ChatMessage, MeteredResult, MeteringService, ProviderService } from '../billing/index.js';
+import type {
+  ChatMessage,
+  MeteredResult,
+  MeteringService,
+  ProviderService,
+  ResolvedProvider,
+} from '../billing/index.js';
 import type { ModelAccess } from '../model-access/index.js';
 import type { ProjectService } from '../projects/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
@@ -63,6 +69,25 @@ interface ConversationRow {
   system_prompt: string;
   /** An active provider serving the agent's default model, if any. */
   model_provider_id: string | null;
+}
+
+/** One user message being answered: what its rounds share, and the reply once stored. */
+interface Exchange {
+  viewer: Viewer;
+  conv: ConversationRow;
+  /** The user's message, trimmed. */
+  content: string;
+  system: string;
+  knowledge: RetrievedEntry[];
+  userMessageId: string;
+  assistantMessageId: string;
+  stream: ReplyStream;
+  /** The provider chosen before the first round (with model access rules), else undefined: the pipeline chooses. */
+  resolved: ResolvedProvider | undefined;
+  maxRounds: number;
+  turn: ToolTurn;
+  /** Set by the store, in the transaction that commits the exchange: the turn has ended. */
+  reply: Message | undefined;
 }
 
 export interface ConversationDeps {
@@ -222,6 +247,44 @@ export class ConversationService {
     if (content.length > MAX_MESSAGE_CHARS)
       throw BadInputError.field('content', `must be at most ${MAX_MESSAGE_CHARS} characters`);
 
+    const conv = await this.requireSendable(viewer, conversationId);
+    const exchange = await this.prepareExchange(scope, viewer, conv, content);
+    try {
+      // One model call per round, each through the metered pipeline (reserved, charged, logged on its own);
+      // the tools a round's answer asks for run between two calls, never inside a settlement.
+      for (let round = 1; !exchange.reply; round++) await this.runRound(scope, exchange, round);
+    } catch (err) {
+      await exchange.stream.end(err instanceof AppError ? err.code : 'INTERNAL_SERVER_ERROR');
+      throw err;
+    }
+    await exchange.stream.end(null);
+    return exchange.reply;
+  }
+
+  /** The owner or an admin; archiving twice changes nothing. Archived conversations take no new messages. */
+  async archive(scope: Scope, viewer: Viewer, id: string): Promise<Conversation> {
+    const conversationId = requireUuid(id);
+    return inTransaction(scope, async (tx) => {
+      const c = await tx.em.findOne(Conversation, conversationId);
+      if (!c || (c.user.id !== viewer.userId && !isHumanAdmin(viewer)))
+        throw new NotFoundError('Conversation', conversationId);
+      if (!c.active) return c;
+      c.active = false;
+      this.deps.audit.record(tx, {
+        action: 'conversation.archive',
+        entityType: 'Conversation',
+        entityId: c.id,
+        before: { active: true },
+        after: { active: false },
+      });
+      return c;
+    });
+  }
+
+  // ---------- helpers ----------
+
+  /** The conversation, when the viewer may send a message in it now. */
+  private async requireSendable(viewer: Viewer, conversationId: string): Promise<ConversationRow> {
     const row = await this.deps.db.one<ConversationRow>(sql`
       SELECT c.id, c.user_id, c.project_id, c.task_id, c.provider_id, c.active,
              a.type AS agent_type, a.name AS agent_name, a.active AS agent_active, a.system_prompt,
@@ -236,7 +299,17 @@ export class ConversationService {
     if (conv.task_id) await this.deps.taskPolicy.require(viewer, conv.task_id, ProjectRole.CONTRIBUTOR);
     // Checked at every call, not only at the start: an assignment ends, a setting changes.
     await this.deps.governance.bind(viewer, conv.task_id);
+    return conv;
+  }
 
+  /** Everything the rounds of one message need: its context, the reply's ids and stream, the provider and tools. */
+  private async prepareExchange(
+    scope: Scope,
+    viewer: Viewer,
+    conv: ConversationRow,
+    content: string,
+  ): Promise<Exchange> {
+    const conversationId = conv.id;
     const [history, knowledge] = await Promise.all([
       this.deps.db.query<{ role: MessageRole; content: string }>(sql`
         SELECT role, content FROM (
@@ -273,129 +346,123 @@ export class ConversationService {
       ? await this.deps.agentTools.offer(scope, viewer, conv.project_id)
       : null;
     const turn = new ToolTurn(messages, toolset);
-    let reply: Message | undefined;
-
-    /** Stores the exchange: both messages, the turn's usage and tool calls, its audit entry; messageAdded at commit. */
-    const store = async (tx: Scope, last: MeteredResult | null, note: string) => {
-      if (note) stream.push(turn.hasText ? `\n\n${note}` : note);
-      tx.em.create(Message, { id: userMessageId, conversation: conversationId, role: MessageRole.USER, content });
-      // The turn's usage is the reply's: every round's prompt tokens count the whole context, not the user's message alone.
-      reply = tx.em.create(Message, {
-        id: assistantMessageId,
-        conversation: conversationId,
-        role: MessageRole.ASSISTANT,
-        content: turn.text(note),
-        promptTokens: turn.promptTokens,
-        completionTokens: turn.completionTokens,
-        model: last?.model ?? turn.model,
-        provider: last?.providerId ?? turn.providerId,
-        latencyMs: turn.latencyMs,
-        knowledgeEntryIds: knowledge.map((k) => k.id),
-        toolCalls: turn.log.length ? turn.log : null,
-      });
-      await tx.em.flush();
-      await tx.em.execute(`UPDATE conversations SET updated_at = now() WHERE id = ?`, [conversationId]);
-      this.deps.audit.record(tx, {
-        action: 'conversation.sendMessage',
-        entityType: 'Conversation',
-        entityId: conversationId,
-        after: {
-          userMessageId,
-          assistantMessageId,
-          promptLogId: turn.promptLogIds.at(-1) ?? null,
-          knowledgeEntryIds: knowledge.map((k) => k.id),
-          ...(turn.log.length
-            ? {
-                promptLogIds: turn.promptLogIds,
-                toolCalls: turn.log.map((t) => ({ name: t.name, status: t.status, mcpToolCallId: t.mcpToolCallId })),
-              }
-            : {}),
-        },
-      });
-      // Every streamed chunk is out before messageAdded can be delivered (at this commit).
-      await stream.drain();
-      for (const messageId of [userMessageId, assistantMessageId]) {
-        await this.deps.bus.publish(tx.em, MESSAGE_ADDED, {
-          messageId,
-          conversationId,
-          userId: viewer.userId,
-        } satisfies MessageAddedEvent);
-      }
+    return {
+      viewer,
+      conv,
+      content,
+      system,
+      knowledge,
+      userMessageId,
+      assistantMessageId,
+      stream,
+      resolved,
+      maxRounds,
+      turn,
+      reply: undefined,
     };
+  }
 
-    try {
-      // One model call per round, each through the metered pipeline (reserved, charged, logged on its own);
-      // the tools a round's answer asks for run between two calls, never inside a settlement.
-      for (let round = 1; !reply; round++) {
-        const r = await this.deps.metering.call(
-          scope,
-          {
-            viewer,
-            prompt: content,
-            messages: turn.context(),
-            providerId: conv.provider_id ?? conv.model_provider_id,
-            ...(resolved ? { resolved, model: resolved.provider.modelName } : {}),
-            conversationId,
-            projectId: conv.project_id,
-            taskId: conv.task_id,
-            agentType: conv.agent_type,
-            systemMessage: system,
-            passThrough: turn.passThrough(),
-            onDelta: (text) => stream.push(text),
-          },
-          async (tx, r) => {
-            const asks = turn.asks(r);
-            if (asks && round <= maxRounds) return; // its tools run next; the reply is a later round's
-            turn.answered(r);
-            if (asks) turn.notRun(r, round, 'the turn ran out of tool rounds');
-            await store(
-              tx,
-              r,
-              asks
-                ? `[Stopped: the model still asked for tools after ${maxRounds} rounds of tool calls (AGENT_MAX_TOOL_ROUNDS); they were not run.]`
-                : '',
-            );
-          },
-        );
-        if (reply) break;
+  /**
+   * One round of the turn: a model call through the metered pipeline whose settlement stores the exchange when
+   * the answer is the reply; when it asks for tools, they run after it (a tool waiting for approval ends the turn).
+   */
+  private async runRound(scope: Scope, exchange: Exchange, round: number): Promise<void> {
+    const { viewer, conv, turn, stream, resolved, maxRounds } = exchange;
+    const r = await this.deps.metering.call(
+      scope,
+      {
+        viewer,
+        prompt: exchange.content,
+        messages: turn.context(),
+        providerId: conv.provider_id ?? conv.model_provider_id,
+        ...(resolved ? { resolved, model: resolved.provider.modelName } : {}),
+        conversationId: conv.id,
+        projectId: conv.project_id,
+        taskId: conv.task_id,
+        agentType: conv.agent_type,
+        systemMessage: exchange.system,
+        passThrough: turn.passThrough(),
+        onDelta: (text) => stream.push(text),
+      },
+      async (tx, r) => {
+        const asks = turn.asks(r);
+        if (asks && round <= maxRounds) return; // its tools run next; the reply is a later round's
         turn.answered(r);
-        const waiting = await turn.runTools(r, round);
-        if (waiting) {
-          // A tool waits for a human: the turn ends here, saying so; asked again once approved, it runs once.
-          const note = `[Waiting for approval: ${waiting.name} needs a human's approval (approval ${waiting.approvalId}). Ask again once it is approved and the call will run.]`;
-          await inTransaction(scope, (tx) => store(tx, null, note));
-        } else if (r.content) stream.push('\n\n');
-      }
-    } catch (err) {
-      await stream.end(err instanceof AppError ? err.code : 'INTERNAL_SERVER_ERROR');
-      throw err;
-    }
-    await stream.end(null);
-    return reply!;
+        if (asks) turn.notRun(r, round, 'the turn ran out of tool rounds');
+        await this.storeExchange(
+          tx,
+          exchange,
+          r,
+          asks
+            ? `[Stopped: the model still asked for tools after ${maxRounds} rounds of tool calls (AGENT_MAX_TOOL_ROUNDS); they were not run.]`
+            : '',
+        );
+      },
+    );
+    if (exchange.reply) return;
+    turn.answered(r);
+    const waiting = await turn.runTools(r, round);
+    if (waiting) {
+      // A tool waits for a human: the turn ends here, saying so; asked again once approved, it runs once.
+      const note = `[Waiting for approval: ${waiting.name} needs a human's approval (approval ${waiting.approvalId}). Ask again once it is approved and the call will run.]`;
+      await inTransaction(scope, (tx) => this.storeExchange(tx, exchange, null, note));
+    } else if (r.content) stream.push('\n\n');
   }
 
-  /** The owner or an admin; archiving twice changes nothing. Archived conversations take no new messages. */
-  async archive(scope: Scope, viewer: Viewer, id: string): Promise<Conversation> {
-    const conversationId = requireUuid(id);
-    return inTransaction(scope, async (tx) => {
-      const c = await tx.em.findOne(Conversation, conversationId);
-      if (!c || (c.user.id !== viewer.userId && !isHumanAdmin(viewer)))
-        throw new NotFoundError('Conversation', conversationId);
-      if (!c.active) return c;
-      c.active = false;
-      this.deps.audit.record(tx, {
-        action: 'conversation.archive',
-        entityType: 'Conversation',
-        entityId: c.id,
-        before: { active: true },
-        after: { active: false },
-      });
-      return c;
+  /** Stores the exchange: both messages, the turn's usage and tool calls, its audit entry; messageAdded at commit. */
+  private async storeExchange(tx: Scope, exchange: Exchange, last: MeteredResult | null, note: string): Promise<void> {
+    const { conv, turn, stream, knowledge, userMessageId, assistantMessageId } = exchange;
+    const conversationId = conv.id;
+    if (note) stream.push(turn.hasText ? `\n\n${note}` : note);
+    tx.em.create(Message, {
+      id: userMessageId,
+      conversation: conversationId,
+      role: MessageRole.USER,
+      content: exchange.content,
     });
+    // The turn's usage is the reply's: every round's prompt tokens count the whole context, not the user's message alone.
+    exchange.reply = tx.em.create(Message, {
+      id: assistantMessageId,
+      conversation: conversationId,
+      role: MessageRole.ASSISTANT,
+      content: turn.text(note),
+      promptTokens: turn.promptTokens,
+      completionTokens: turn.completionTokens,
+      model: last?.model ?? turn.model,
+      provider: last?.providerId ?? turn.providerId,
+      latencyMs: turn.latencyMs,
+      knowledgeEntryIds: knowledge.map((k) => k.id),
+      toolCalls: turn.log.length ? turn.log : null,
+    });
+    await tx.em.flush();
+    await tx.em.execute(`UPDATE conversations SET updated_at = now() WHERE id = ?`, [conversationId]);
+    this.deps.audit.record(tx, {
+      action: 'conversation.sendMessage',
+      entityType: 'Conversation',
+      entityId: conversationId,
+      after: {
+        userMessageId,
+        assistantMessageId,
+        promptLogId: turn.promptLogIds.at(-1) ?? null,
+        knowledgeEntryIds: knowledge.map((k) => k.id),
+        ...(turn.log.length
+          ? {
+              promptLogIds: turn.promptLogIds,
+              toolCalls: turn.log.map((t) => ({ name: t.name, status: t.status, mcpToolCallId: t.mcpToolCallId })),
+            }
+          : {}),
+      },
+    });
+    // Every streamed chunk is out before messageAdded can be delivered (at this commit).
+    await stream.drain();
+    for (const messageId of [userMessageId, assistantMessageId]) {
+      await this.deps.bus.publish(tx.em, MESSAGE_ADDED, {
+        messageId,
+        conversationId,
+        userId: exchange.viewer.userId,
+      } satisfies MessageAddedEvent);
+    }
   }
-
-  // ---------- helpers ----------
-
   /**
    * Whether the agent's model is offered MCP tools this turn: tools are a project's (its
    * allow list), and only an OpenAI-compatible provider is sent them (the function-calling
