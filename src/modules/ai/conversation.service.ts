@@ -373,6 +373,8 @@ export class ConversationService {
       {
         viewer,
         prompt: exchange.content,
+        // Every round carries the same user message: governance classifies it once, at the first.
+        followUp: round > 1,
         messages: turn.context(),
         providerId: conv.provider_id ?? conv.model_provider_id,
         ...(resolved ? { resolved, model: resolved.provider.modelName } : {}),
