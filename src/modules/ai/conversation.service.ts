@@ -18,7 +18,13 @@ import { and, readModel } from '../../shared/read-model.js';
 import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
-import type { ChatMessage, MeteredResult, MeteringService, ProviderService } from '../billing/index.js';
+import type {
+  ChatMessage,
+  MeteredResult,
+  MeteringService,
+  ProviderService,
+  ResolvedProvider,
+} from '../billing/index.js';
 import type { ModelAccess } from '../model-access/index.js';
 import type { ProjectService } from '../projects/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
@@ -65,6 +71,25 @@ interface ConversationRow {
   model_provider_id: string | null;
 }
 
+/** One user message being answered: what its rounds share, and the reply once stored. */
+interface Exchange {
+  viewer: Viewer;
+  conv: ConversationRow;
+  /** The user's message, trimmed. */
+  content: string;
+  system: string;
+  knowledge: RetrievedEntry[];
+  userMessageId: string;
+  assistantMessageId: string;
+  stream: ReplyStream;
+  /** The provider chosen before the first round (with model access rules), else undefined: the pipeline chooses. */
+  resolved: ResolvedProvider | undefined;
+  maxRounds: number;
+  turn: ToolTurn;
+  /** Set by the store, in the transaction that commits the exchange: the turn has ended. */
+  reply: Message | undefined;
+}
+
 export interface ConversationDeps {
   db: SqlClient;
   bus: EventBus;
@@ -98,7 +123,7 @@ export interface ConversationDeps {
  *   the project can no longer talk about it.
  */
 export class ConversationService {
-  constructor(private readonly d: ConversationDeps) {}
+  constructor(private readonly deps: ConversationDeps) {}
 
   // ---------- reads ----------
 
@@ -119,7 +144,7 @@ export class ConversationService {
       throw new ForbiddenError("Only administrators list other people's conversations");
     const owner = userId ?? (where.allUsers ? null : viewer.userId);
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(Conversation),
         fields,
@@ -139,7 +164,7 @@ export class ConversationService {
   /** For live subscriptions: the conversation must be the viewer's own (admins included: NOT theirs to hear). */
   async requireOwn(viewer: Viewer, id: string): Promise<void> {
     const conversationId = requireUuid(id, 'conversationId');
-    const row = await this.d.db.one<{ user_id: string }>(
+    const row = await this.deps.db.one<{ user_id: string }>(
       sql`SELECT user_id FROM conversations WHERE id = ${conversationId}::uuid`,
     );
     this.own(viewer, conversationId, row, "Only the conversation's owner follows it live");
@@ -149,7 +174,7 @@ export class ConversationService {
 
   async start(scope: Scope, viewer: Viewer, input: StartConversationInput): Promise<Conversation> {
     const agentId = input.agentId ? requireUuid(input.agentId, 'agentId') : null;
-    const agent = await this.d.db.one<{ id: string; type: AgentType; name: string; active: boolean }>(
+    const agent = await this.deps.db.one<{ id: string; type: AgentType; name: string; active: boolean }>(
       agentId
         ? sql`SELECT id, type, name, active FROM agents WHERE id = ${agentId}::uuid`
         : sql`SELECT id, type, name, active FROM agents WHERE type = ${AgentType.ASSISTANT}`,
@@ -159,21 +184,21 @@ export class ConversationService {
 
     let projectId = input.projectId ? requireUuid(input.projectId, 'projectId') : null;
     const taskId = input.taskId ? requireUuid(input.taskId, 'taskId') : null;
-    if (projectId) await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+    if (projectId) await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     if (taskId) {
-      const task = await this.d.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
+      const task = await this.deps.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
       if (projectId && task.projectId !== projectId)
         throw BadInputError.field('taskId', "the task must belong to the conversation's project");
       if (!projectId && task.projectId) {
         projectId = task.projectId;
-        await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+        await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
       }
     }
-    await this.d.governance.bind(viewer, taskId);
+    await this.deps.governance.bind(viewer, taskId);
 
     const providerId = input.providerId ? requireUuid(input.providerId, 'providerId') : null;
     if (providerId) {
-      const p = await this.d.db.one<{ active: boolean }>(
+      const p = await this.deps.db.one<{ active: boolean }>(
         sql`SELECT active FROM providers WHERE id = ${providerId}::uuid`,
       );
       if (!p) throw new NotFoundError('Provider', providerId);
@@ -191,7 +216,7 @@ export class ConversationService {
         context: { agentType: agent.type },
       });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'conversation.start',
         entityType: 'Conversation',
         entityId: c.id,
@@ -222,156 +247,18 @@ export class ConversationService {
     if (content.length > MAX_MESSAGE_CHARS)
       throw BadInputError.field('content', `must be at most ${MAX_MESSAGE_CHARS} characters`);
 
-    const row = await this.d.db.one<ConversationRow>(sql`
-      SELECT c.id, c.user_id, c.project_id, c.task_id, c.provider_id, c.active,
-             a.type AS agent_type, a.name AS agent_name, a.active AS agent_active, a.system_prompt,
-             (SELECT p.id FROM providers p WHERE p.active AND p.model_name = a.default_model
-               ORDER BY p.platform_provided DESC, p.id LIMIT 1) AS model_provider_id
-        FROM conversations c JOIN agents a ON a.id = c.agent_id
-       WHERE c.id = ${conversationId}::uuid`);
-    const conv = this.own(viewer, conversationId, row, "Only the conversation's owner sends messages in it");
-    if (!conv.active) throw new ConflictError('The conversation is archived');
-    if (!conv.agent_active) throw new ConflictError(`The agent ${conv.agent_name} is inactive`);
-    if (conv.project_id) await this.d.projects.requireWritable(viewer, conv.project_id, ProjectRole.CONTRIBUTOR);
-    if (conv.task_id) await this.d.taskPolicy.require(viewer, conv.task_id, ProjectRole.CONTRIBUTOR);
-    // Checked at every call, not only at the start: an assignment ends, a setting changes.
-    await this.d.governance.bind(viewer, conv.task_id);
-
-    const [history, knowledge] = await Promise.all([
-      this.d.db.query<{ role: MessageRole; content: string }>(sql`
-        SELECT role, content FROM (
-          SELECT id, role, content FROM messages WHERE conversation_id = ${conversationId}::uuid ORDER BY id DESC LIMIT ${HISTORY_MESSAGES}) h
-         ORDER BY id`),
-      conv.agent_type === AgentType.ASSISTANT
-        ? this.d.knowledge.bestMatches(content, KNOWLEDGE_MATCHES)
-        : Promise.resolve([]),
-    ]);
-    const system = systemMessage(conv.system_prompt, knowledge);
-    const messages: ChatMessage[] = [
-      { role: 'system', content: system },
-      ...history.map((m) => ({ role: ROLE[m.role], content: m.content })),
-      { role: 'user', content },
-    ];
-
-    // Both ids now, in this order: UUIDv7 ids sort by creation, and history is read by id.
-    const userMessageId = newId();
-    const assistantMessageId = newId();
-    const stream = new ReplyStream(this.d.bus, this.d.logger, {
-      userId: viewer.userId,
-      conversationId,
-      messageId: assistantMessageId,
-    });
-    // With model access rules, the provider is chosen now, so that the rule is checked on the model the call
-    // will use, and a fallback can only be another provider of that model.
-    const resolved = (await this.d.modelAccess.restricts())
-      ? await this.d.providers.resolveCall(viewer.userId, conv.provider_id ?? conv.model_provider_id)
-      : undefined;
-    if (resolved)
-      await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: conv.project_id });
-    const maxRounds = this.d.config.AGENT_MAX_TOOL_ROUNDS;
-    const toolset = (await this.offersTools(conv, maxRounds))
-      ? await this.d.agentTools.offer(scope, viewer, conv.project_id)
-      : null;
-    const turn = new ToolTurn(messages, toolset);
-    let reply: Message | undefined;
-
-    /** Stores the exchange: both messages, the turn's usage and tool calls, its audit entry; messageAdded at commit. */
-    const store = async (tx: Scope, last: MeteredResult | null, note: string) => {
-      if (note) stream.push(turn.hasText ? `\n\n${note}` : note);
-      tx.em.create(Message, { id: userMessageId, conversation: conversationId, role: MessageRole.USER, content });
-      // The turn's usage is the reply's: every round's prompt tokens count the whole context, not the user's message alone.
-      reply = tx.em.create(Message, {
-        id: assistantMessageId,
-        conversation: conversationId,
-        role: MessageRole.ASSISTANT,
-        content: turn.text(note),
-        promptTokens: turn.promptTokens,
-        completionTokens: turn.completionTokens,
-        model: last?.model ?? turn.model,
-        provider: last?.providerId ?? turn.providerId,
-        latencyMs: turn.latencyMs,
-        knowledgeEntryIds: knowledge.map((k) => k.id),
-        toolCalls: turn.log.length ? turn.log : null,
-      });
-      await tx.em.flush();
-      await tx.em.execute(`UPDATE conversations SET updated_at = now() WHERE id = ?`, [conversationId]);
-      this.d.audit.record(tx, {
-        action: 'conversation.sendMessage',
-        entityType: 'Conversation',
-        entityId: conversationId,
-        after: {
-          userMessageId,
-          assistantMessageId,
-          promptLogId: turn.promptLogIds.at(-1) ?? null,
-          knowledgeEntryIds: knowledge.map((k) => k.id),
-          ...(turn.log.length
-            ? {
-                promptLogIds: turn.promptLogIds,
-                toolCalls: turn.log.map((t) => ({ name: t.name, status: t.status, mcpToolCallId: t.mcpToolCallId })),
-              }
-            : {}),
-        },
-      });
-      // Every streamed chunk is out before messageAdded can be delivered (at this commit).
-      await stream.drain();
-      for (const messageId of [userMessageId, assistantMessageId]) {
-        await this.d.bus.publish(tx.em, MESSAGE_ADDED, {
-          messageId,
-          conversationId,
-          userId: viewer.userId,
-        } satisfies MessageAddedEvent);
-      }
-    };
-
+    const conv = await this.requireSendable(viewer, conversationId);
+    const exchange = await this.prepareExchange(scope, viewer, conv, content);
     try {
       // One model call per round, each through the metered pipeline (reserved, charged, logged on its own);
       // the tools a round's answer asks for run between two calls, never inside a settlement.
-      for (let round = 1; !reply; round++) {
-        const r = await this.d.metering.call(
-          scope,
-          {
-            viewer,
-            prompt: content,
-            messages: turn.context(),
-            providerId: conv.provider_id ?? conv.model_provider_id,
-            ...(resolved ? { resolved, model: resolved.provider.modelName } : {}),
-            conversationId,
-            projectId: conv.project_id,
-            taskId: conv.task_id,
-            agentType: conv.agent_type,
-            systemMessage: system,
-            passThrough: turn.passThrough(),
-            onDelta: (text) => stream.push(text),
-          },
-          async (tx, r) => {
-            const asks = turn.asks(r);
-            if (asks && round <= maxRounds) return; // its tools run next; the reply is a later round's
-            turn.answered(r);
-            if (asks) turn.notRun(r, round, 'the turn ran out of tool rounds');
-            await store(
-              tx,
-              r,
-              asks
-                ? `[Stopped: the model still asked for tools after ${maxRounds} rounds of tool calls (AGENT_MAX_TOOL_ROUNDS); they were not run.]`
-                : '',
-            );
-          },
-        );
-        if (reply) break;
-        turn.answered(r);
-        const waiting = await turn.runTools(r, round);
-        if (waiting) {
-          // A tool waits for a human: the turn ends here, saying so; asked again once approved, it runs once.
-          const note = `[Waiting for approval: ${waiting.name} needs a human's approval (approval ${waiting.approvalId}). Ask again once it is approved and the call will run.]`;
-          await inTransaction(scope, (tx) => store(tx, null, note));
-        } else if (r.content) stream.push('\n\n');
-      }
+      for (let round = 1; !exchange.reply; round++) await this.runRound(scope, exchange, round);
     } catch (err) {
-      await stream.end(err instanceof AppError ? err.code : 'INTERNAL_SERVER_ERROR');
+      await exchange.stream.end(err instanceof AppError ? err.code : 'INTERNAL_SERVER_ERROR');
       throw err;
     }
-    await stream.end(null);
-    return reply!;
+    await exchange.stream.end(null);
+    return exchange.reply;
   }
 
   /** The owner or an admin; archiving twice changes nothing. Archived conversations take no new messages. */
@@ -383,7 +270,7 @@ export class ConversationService {
         throw new NotFoundError('Conversation', conversationId);
       if (!c.active) return c;
       c.active = false;
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'conversation.archive',
         entityType: 'Conversation',
         entityId: c.id,
@@ -396,6 +283,188 @@ export class ConversationService {
 
   // ---------- helpers ----------
 
+  /** The conversation, when the viewer may send a message in it now. */
+  private async requireSendable(viewer: Viewer, conversationId: string): Promise<ConversationRow> {
+    const row = await this.deps.db.one<ConversationRow>(sql`
+      SELECT c.id, c.user_id, c.project_id, c.task_id, c.provider_id, c.active,
+             a.type AS agent_type, a.name AS agent_name, a.active AS agent_active, a.system_prompt,
+             (SELECT p.id FROM providers p WHERE p.active AND p.model_name = a.default_model
+               ORDER BY p.platform_provided DESC, p.id LIMIT 1) AS model_provider_id
+        FROM conversations c JOIN agents a ON a.id = c.agent_id
+       WHERE c.id = ${conversationId}::uuid`);
+    const conv = this.own(viewer, conversationId, row, "Only the conversation's owner sends messages in it");
+    if (!conv.active) throw new ConflictError('The conversation is archived');
+    if (!conv.agent_active) throw new ConflictError(`The agent ${conv.agent_name} is inactive`);
+    if (conv.project_id) await this.deps.projects.requireWritable(viewer, conv.project_id, ProjectRole.CONTRIBUTOR);
+    if (conv.task_id) await this.deps.taskPolicy.require(viewer, conv.task_id, ProjectRole.CONTRIBUTOR);
+    // Checked at every call, not only at the start: an assignment ends, a setting changes.
+    await this.deps.governance.bind(viewer, conv.task_id);
+    return conv;
+  }
+
+  /** Everything the rounds of one message need: its context, the reply's ids and stream, the provider and tools. */
+  private async prepareExchange(
+    scope: Scope,
+    viewer: Viewer,
+    conv: ConversationRow,
+    content: string,
+  ): Promise<Exchange> {
+    const conversationId = conv.id;
+    const [history, knowledge] = await Promise.all([
+      this.deps.db.query<{ role: MessageRole; content: string }>(sql`
+        SELECT role, content FROM (
+          SELECT id, role, content FROM messages WHERE conversation_id = ${conversationId}::uuid ORDER BY id DESC LIMIT ${HISTORY_MESSAGES}) h
+         ORDER BY id`),
+      conv.agent_type === AgentType.ASSISTANT
+        ? this.deps.knowledge.bestMatches(content, KNOWLEDGE_MATCHES)
+        : Promise.resolve([]),
+    ]);
+    const system = systemMessage(conv.system_prompt, knowledge);
+    const messages: ChatMessage[] = [
+      { role: 'system', content: system },
+      ...history.map((m) => ({ role: ROLE[m.role], content: m.content })),
+      { role: 'user', content },
+    ];
+
+    // Both ids now, in this order: UUIDv7 ids sort by creation, and history is read by id.
+    const userMessageId = newId();
+    const assistantMessageId = newId();
+    const stream = new ReplyStream(this.deps.bus, this.deps.logger, {
+      userId: viewer.userId,
+      conversationId,
+      messageId: assistantMessageId,
+    });
+    // With model access rules, the provider is chosen now, so that the rule is checked on the model the call
+    // will use, and a fallback can only be another provider of that model.
+    const resolved = (await this.deps.modelAccess.restricts())
+      ? await this.deps.providers.resolveCall(viewer.userId, conv.provider_id ?? conv.model_provider_id)
+      : undefined;
+    if (resolved)
+      await this.deps.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: conv.project_id });
+    const maxRounds = this.deps.config.AGENT_MAX_TOOL_ROUNDS;
+    const toolset = (await this.offersTools(conv, maxRounds))
+      ? await this.deps.agentTools.offer(scope, viewer, conv.project_id)
+      : null;
+    const turn = new ToolTurn(messages, toolset);
+    return {
+      viewer,
+      conv,
+      content,
+      system,
+      knowledge,
+      userMessageId,
+      assistantMessageId,
+      stream,
+      resolved,
+      maxRounds,
+      turn,
+      reply: undefined,
+    };
+  }
+
+  /**
+   * One round of the turn: a model call through the metered pipeline whose settlement stores the exchange when
+   * the answer is the reply; when it asks for tools, they run after it (a tool waiting for approval ends the turn).
+   */
+  private async runRound(scope: Scope, exchange: Exchange, round: number): Promise<void> {
+    const { viewer, conv, turn, stream, resolved, maxRounds } = exchange;
+    const r = await this.deps.metering.call(
+      scope,
+      {
+        viewer,
+        prompt: exchange.content,
+        // Every round carries the same user message: governance classifies it once, at the first.
+        followUp: round > 1,
+        messages: turn.context(),
+        providerId: conv.provider_id ?? conv.model_provider_id,
+        ...(resolved ? { resolved, model: resolved.provider.modelName } : {}),
+        conversationId: conv.id,
+        projectId: conv.project_id,
+        taskId: conv.task_id,
+        agentType: conv.agent_type,
+        systemMessage: exchange.system,
+        passThrough: turn.passThrough(),
+        onDelta: (text) => stream.push(text),
+      },
+      async (tx, r) => {
+        const asks = turn.asks(r);
+        if (asks && round <= maxRounds) return; // its tools run next; the reply is a later round's
+        turn.answered(r);
+        if (asks) turn.notRun(r, round, 'the turn ran out of tool rounds');
+        await this.storeExchange(
+          tx,
+          exchange,
+          r,
+          asks
+            ? `[Stopped: the model still asked for tools after ${maxRounds} rounds of tool calls (AGENT_MAX_TOOL_ROUNDS); they were not run.]`
+            : '',
+        );
+      },
+    );
+    if (exchange.reply) return;
+    turn.answered(r);
+    const waiting = await turn.runTools(r, round);
+    if (waiting) {
+      // A tool waits for a human: the turn ends here, saying so; asked again once approved, it runs once.
+      const note = `[Waiting for approval: ${waiting.name} needs a human's approval (approval ${waiting.approvalId}). Ask again once it is approved and the call will run.]`;
+      await inTransaction(scope, (tx) => this.storeExchange(tx, exchange, null, note));
+    } else if (r.content) stream.push('\n\n');
+  }
+
+  /** Stores the exchange: both messages, the turn's usage and tool calls, its audit entry; messageAdded at commit. */
+  private async storeExchange(tx: Scope, exchange: Exchange, last: MeteredResult | null, note: string): Promise<void> {
+    const { conv, turn, stream, knowledge, userMessageId, assistantMessageId } = exchange;
+    const conversationId = conv.id;
+    if (note) stream.push(turn.hasText ? `\n\n${note}` : note);
+    tx.em.create(Message, {
+      id: userMessageId,
+      conversation: conversationId,
+      role: MessageRole.USER,
+      content: exchange.content,
+    });
+    // The turn's usage is the reply's: every round's prompt tokens count the whole context, not the user's message alone.
+    exchange.reply = tx.em.create(Message, {
+      id: assistantMessageId,
+      conversation: conversationId,
+      role: MessageRole.ASSISTANT,
+      content: turn.text(note),
+      promptTokens: turn.promptTokens,
+      completionTokens: turn.completionTokens,
+      model: last?.model ?? turn.model,
+      provider: last?.providerId ?? turn.providerId,
+      latencyMs: turn.latencyMs,
+      knowledgeEntryIds: knowledge.map((k) => k.id),
+      toolCalls: turn.log.length ? turn.log : null,
+    });
+    await tx.em.flush();
+    await tx.em.execute(`UPDATE conversations SET updated_at = now() WHERE id = ?`, [conversationId]);
+    this.deps.audit.record(tx, {
+      action: 'conversation.sendMessage',
+      entityType: 'Conversation',
+      entityId: conversationId,
+      after: {
+        userMessageId,
+        assistantMessageId,
+        promptLogId: turn.promptLogIds.at(-1) ?? null,
+        knowledgeEntryIds: knowledge.map((k) => k.id),
+        ...(turn.log.length
+          ? {
+              promptLogIds: turn.promptLogIds,
+              toolCalls: turn.log.map((t) => ({ name: t.name, status: t.status, mcpToolCallId: t.mcpToolCallId })),
+            }
+          : {}),
+      },
+    });
+    // Every streamed chunk is out before messageAdded can be delivered (at this commit).
+    await stream.drain();
+    for (const messageId of [userMessageId, assistantMessageId]) {
+      await this.deps.bus.publish(tx.em, MESSAGE_ADDED, {
+        messageId,
+        conversationId,
+        userId: exchange.viewer.userId,
+      } satisfies MessageAddedEvent);
+    }
+  }
   /**
    * Whether the agent's model is offered MCP tools this turn: tools are a project's (its
    * allow list), and only an OpenAI-compatible provider is sent them (the function-calling
@@ -404,7 +473,7 @@ export class ConversationService {
   private async offersTools(conv: ConversationRow, maxRounds: number): Promise<boolean> {
     const providerId = conv.provider_id ?? conv.model_provider_id;
     if (maxRounds < 1 || !conv.project_id || !providerId) return false;
-    const p = await this.d.db.one<{ provider_type: string }>(
+    const p = await this.deps.db.one<{ provider_type: string }>(
       sql`SELECT provider_type FROM providers WHERE id = ${providerId}::uuid`,
     );
     return p?.provider_type === 'OPENAI';

@@ -56,24 +56,24 @@ export class GovernanceService {
   /** Bumped by every invalidation: a read that started before one must not be kept. */
   private generation = 0;
 
-  constructor(private readonly d: GovernanceDeps) {
+  constructor(private readonly deps: GovernanceDeps) {
     const forget = () => {
       this.cached = null;
       this.generation++;
     };
-    d.bus.on(GOVERNANCE_SETTINGS_CHANGED, forget);
-    d.bus.onReconnect(forget);
+    deps.bus.on(GOVERNANCE_SETTINGS_CHANGED, forget);
+    deps.bus.onReconnect(forget);
   }
 
   async settings(): Promise<GovernanceSettings> {
     if (this.cached && Date.now() - this.cached.at < MAX_AGE_MS) return this.cached.settings;
     const generation = this.generation;
-    const row = await this.d.db.one<{ value: unknown; updated_at: Date; updated_by: string | null }>(
+    const row = await this.deps.db.one<{ value: unknown; updated_at: Date; updated_by: string | null }>(
       sql`SELECT value, updated_at, updated_by FROM organisation_settings WHERE key = ${REQUIRED_KEY}`,
     );
     const settings: GovernanceSettings = row
       ? { required: row.value === true, source: 'ORGANISATION', updatedAt: row.updated_at, updatedById: row.updated_by }
-      : { required: this.d.config.GOVERNANCE_REQUIRED, source: 'DEFAULT', updatedAt: null, updatedById: null };
+      : { required: this.deps.config.GOVERNANCE_REQUIRED, source: 'DEFAULT', updatedAt: null, updatedById: null };
     if (generation === this.generation) this.cached = { settings, at: Date.now() };
     return settings;
   }
@@ -93,14 +93,14 @@ export class GovernanceService {
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
         [REQUIRED_KEY, JSON.stringify(input.required), tx.viewer?.userId ?? null],
       );
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'organisation.setting',
         entityType: 'OrganisationSetting',
         entityId: REQUIRED_KEY,
-        before: { value: before ? before.value : null, default: this.d.config.GOVERNANCE_REQUIRED },
+        before: { value: before ? before.value : null, default: this.deps.config.GOVERNANCE_REQUIRED },
         after: { value: input.required },
       });
-      await this.d.bus.publish(tx.em, GOVERNANCE_SETTINGS_CHANGED, { key: REQUIRED_KEY });
+      await this.deps.bus.publish(tx.em, GOVERNANCE_SETTINGS_CHANGED, { key: REQUIRED_KEY });
     });
     this.cached = null;
     this.generation++;
@@ -120,7 +120,7 @@ export class GovernanceService {
         );
       return { taskId: null, allowedIntents: [] };
     }
-    const row = await this.d.db.one<{ allowed_intents: string[]; assigned: boolean }>(sql`
+    const row = await this.deps.db.one<{ allowed_intents: string[]; assigned: boolean }>(sql`
       SELECT t.allowed_intents,
              EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
         FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`);

@@ -3,7 +3,7 @@ import type pg from 'pg';
 
 import type { SqlClient } from '../../db/sql.js';
 import type { Logger } from '../../shared/logger.js';
-import type { CheckpointRead } from './audit-checkpoints.js';
+import type { Checkpoint, CheckpointRead } from './audit-checkpoints.js';
 import { canonicalize } from './canonical.js';
 
 /** The previous hash of the first link. */
@@ -165,10 +165,7 @@ export class AuditChain {
     try {
       await client.query(`SET LOCAL lock_timeout = '30s'`);
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('steward:audit-seal'))`);
-      const head = (
-        await client.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`)
-      ).rows[0];
-      if (!head) throw new Error('audit_chain_head has no row: the audit migration did not run');
+      const head = await readHead(client);
       const rows = (
         await client.query<EventContent>(
           `SELECT ${CONTENT} FROM audit_events e WHERE e.hash IS NULL ORDER BY e.created_at, e.id LIMIT ${SEAL_BATCH}`,
@@ -230,129 +227,9 @@ export class AuditChain {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       try {
-        const head = (
-          await client.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`)
-        ).rows[0];
-        if (!head) throw new Error('audit_chain_head has no row: the audit migration did not run');
-        const headSeq = Number(head.seq);
-        const result = { sealed, headSeq, headHash: head.hash };
-        const broken = (id: string | null, seq: number | null, reason: string, checked: number): ChainVerification => ({
-          ok: false,
-          checked,
-          firstBrokenId: id,
-          firstBrokenSeq: seq,
-          reason,
-          pending: 0,
-          ...result,
-        });
-
-        if (anchors?.invalidLines.length) {
-          const outcome = broken(
-            null,
-            null,
-            `audit checkpoint line ${anchors.invalidLines[0]} does not carry a valid signature: the checkpoint file was altered`,
-            0,
-          );
-          await client.query('COMMIT');
-          return outcome;
-        }
-        const signed = new Map((anchors?.valid ?? []).map((c) => [c.seq, c]));
-        const lastSigned = anchors?.valid.reduce((max, c) => Math.max(max, c.seq), 0) ?? 0;
-
-        let expected = 1;
-        let prev = GENESIS_HASH;
-        let checked = 0;
-        let after: [number, string] = [0, '00000000-0000-0000-0000-000000000000'];
-        let outcome: ChainVerification | null = null;
-        walk: for (;;) {
-          const rows = (
-            await client.query<EventContent & { seq: string; prev_hash: string | null; hash: string | null }>(
-              `SELECT ${CONTENT}, e.seq, e.prev_hash, e.hash FROM audit_events e
-                WHERE e.seq IS NOT NULL AND (e.seq, e.id) > ($1::bigint, $2::uuid) ORDER BY e.seq, e.id LIMIT ${VERIFY_BATCH}`,
-              after,
-            )
-          ).rows;
-          for (const row of rows) {
-            const { seq: seqText, prev_hash: prevHash, hash, ...content } = row;
-            const seq = Number(seqText);
-            checked += 1;
-            if (seq !== expected) {
-              const reason =
-                seq < expected
-                  ? `link ${seq} appears twice`
-                  : seq === expected + 1
-                    ? `link ${expected} is missing`
-                    : `links ${expected} to ${seq - 1} are missing`;
-              outcome = broken(content.id, seq, reason, checked);
-              break walk;
-            }
-            if (prevHash !== prev) {
-              outcome = broken(content.id, seq, `link ${seq} does not follow the hash of link ${seq - 1}`, checked);
-              break walk;
-            }
-            if (hash !== linkHash(content, seq, prev)) {
-              outcome = broken(
-                content.id,
-                seq,
-                `link ${seq} does not match its hash: its content was changed`,
-                checked,
-              );
-              break walk;
-            }
-            const anchor = signed.get(seq);
-            if (anchor && anchor.hash !== hash) {
-              outcome = broken(
-                content.id,
-                seq,
-                `link ${seq} differs from the signed checkpoint of ${anchor.at}: the chain was rewritten up to it`,
-                checked,
-              );
-              break walk;
-            }
-            prev = hash;
-            expected += 1;
-            after = [seq, content.id];
-          }
-          if (rows.length < VERIFY_BATCH) break;
-        }
-        if (!outcome && (expected - 1 !== headSeq || prev !== head.hash)) {
-          outcome =
-            expected - 1 < headSeq
-              ? broken(
-                  null,
-                  expected,
-                  `the chain ends at link ${expected - 1} but its head is link ${headSeq}: links were removed from its end`,
-                  checked,
-                )
-              : broken(null, headSeq + 1, `the chain does not end at its head (link ${headSeq})`, checked);
-        }
-        if (!outcome && lastSigned > expected - 1) {
-          outcome = broken(
-            null,
-            expected,
-            `the chain ends at link ${expected - 1} but a signed checkpoint names link ${lastSigned}: links were removed`,
-            checked,
-          );
-        }
-        if (!outcome) {
-          const stray = (
-            await client.query<{ id: string }>(
-              `SELECT id::text AS id FROM audit_events WHERE seq IS NULL AND hash IS NOT NULL LIMIT 1`,
-            )
-          ).rows[0];
-          if (stray) outcome = broken(stray.id, null, 'an event carries a hash but no place in the chain', checked);
-        }
-        const pending = Number(
-          (
-            await client.query<{ n: string }>(
-              `SELECT count(*) AS n FROM audit_events WHERE hash IS NULL AND seq IS NULL`,
-            )
-          ).rows[0]!.n,
-        );
+        const verification = await this.verifySnapshot(client, sealed, anchors);
         await client.query('COMMIT');
-        return outcome
-          ? { ...outcome, pending }
-          : { ok: true, checked, firstBrokenId: null, firstBrokenSeq: null, reason: null, pending, ...result };
+        return verification;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
         throw err;
@@ -361,4 +238,152 @@ export class AuditChain {
       client.release();
     }
   }
+
+  /** The verification itself, inside the snapshot `client` holds (see `verify`). */
+  private async verifySnapshot(
+    client: pg.PoolClient,
+    sealed: number,
+    anchors: CheckpointRead | undefined,
+  ): Promise<ChainVerification> {
+    const head = await readHead(client);
+    const headSeq = Number(head.seq);
+    const result = { sealed, headSeq, headHash: head.hash };
+    if (anchors?.invalidLines.length) {
+      const reason = `audit checkpoint line ${anchors.invalidLines[0]} does not carry a valid signature: the checkpoint file was altered`;
+      return { ...failed({ id: null, seq: null, reason }, 0), pending: 0, ...result };
+    }
+    const walk = await this.walk(client, anchors?.valid ?? []);
+    const lastSigned = anchors?.valid.reduce((max, c) => Math.max(max, c.seq), 0) ?? 0;
+    const broken = walk.broken ?? endBreak(walk, headSeq, head.hash, lastSigned) ?? (await this.strayLink(client));
+    const pending = Number(
+      (await client.query<{ n: string }>(`SELECT count(*) AS n FROM audit_events WHERE hash IS NULL AND seq IS NULL`))
+        .rows[0]!.n,
+    );
+    return broken
+      ? { ...failed(broken, walk.checked), pending, ...result }
+      : {
+          ok: true,
+          checked: walk.checked,
+          firstBrokenId: null,
+          firstBrokenSeq: null,
+          reason: null,
+          pending,
+          ...result,
+        };
+  }
+
+  /** Walks the linked events in seq order, batch by batch, up to the first link that does not hold. */
+  private async walk(client: pg.PoolClient, checkpoints: readonly Checkpoint[]): Promise<ChainWalk> {
+    const signed = new Map(checkpoints.map((c) => [c.seq, c]));
+    let expected = 1;
+    let prev = GENESIS_HASH;
+    let checked = 0;
+    let after: [number, string] = [0, '00000000-0000-0000-0000-000000000000'];
+    const stop = (id: string, seq: number, reason: string): ChainWalk => ({
+      checked,
+      lastSeq: expected - 1,
+      lastHash: prev,
+      broken: { id, seq, reason },
+    });
+    for (;;) {
+      const rows = (
+        await client.query<EventContent & { seq: string; prev_hash: string | null; hash: string | null }>(
+          `SELECT ${CONTENT}, e.seq, e.prev_hash, e.hash FROM audit_events e
+            WHERE e.seq IS NOT NULL AND (e.seq, e.id) > ($1::bigint, $2::uuid) ORDER BY e.seq, e.id LIMIT ${VERIFY_BATCH}`,
+          after,
+        )
+      ).rows;
+      for (const row of rows) {
+        const { seq: seqText, prev_hash: prevHash, hash, ...content } = row;
+        const seq = Number(seqText);
+        checked += 1;
+        if (seq !== expected) return stop(content.id, seq, misplaced(seq, expected));
+        if (prevHash !== prev) return stop(content.id, seq, `link ${seq} does not follow the hash of link ${seq - 1}`);
+        if (hash !== linkHash(content, seq, prev))
+          return stop(content.id, seq, `link ${seq} does not match its hash: its content was changed`);
+        const anchor = signed.get(seq);
+        if (anchor && anchor.hash !== hash)
+          return stop(
+            content.id,
+            seq,
+            `link ${seq} differs from the signed checkpoint of ${anchor.at}: the chain was rewritten up to it`,
+          );
+        prev = hash;
+        expected += 1;
+        after = [seq, content.id];
+      }
+      if (rows.length < VERIFY_BATCH) return { checked, lastSeq: expected - 1, lastHash: prev, broken: null };
+    }
+  }
+
+  /** An event that carries a hash but no seq (no place in the chain), if there is one. */
+  private async strayLink(client: pg.PoolClient): Promise<ChainBreak | null> {
+    const stray = (
+      await client.query<{ id: string }>(
+        `SELECT id::text AS id FROM audit_events WHERE seq IS NULL AND hash IS NOT NULL LIMIT 1`,
+      )
+    ).rows[0];
+    return stray ? { id: stray.id, seq: null, reason: 'an event carries a hash but no place in the chain' } : null;
+  }
+}
+
+/** Where and why the chain does not hold. */
+interface ChainBreak {
+  id: string | null;
+  seq: number | null;
+  reason: string;
+}
+
+/** How far a walk of the chain got: links examined, the last link that holds, and the first that does not. */
+interface ChainWalk {
+  checked: number;
+  lastSeq: number;
+  lastHash: string;
+  broken: ChainBreak | null;
+}
+
+/** The chain's head, read in the caller's transaction. */
+async function readHead(client: pg.PoolClient): Promise<{ seq: string; hash: string }> {
+  const head = (
+    await client.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM audit_chain_head WHERE id = 1`)
+  ).rows[0];
+  if (!head) throw new Error('audit_chain_head has no row: the audit migration did not run');
+  return head;
+}
+
+/** A failed verification's outcome, before the count of pending events. */
+function failed(
+  broken: ChainBreak,
+  checked: number,
+): Omit<ChainVerification, 'pending' | 'sealed' | 'headSeq' | 'headHash'> {
+  return { ok: false, checked, firstBrokenId: broken.id, firstBrokenSeq: broken.seq, reason: broken.reason };
+}
+
+/** Why a link at `seq` is not the `expected` one: a link repeated, or links missing before it. */
+function misplaced(seq: number, expected: number): string {
+  if (seq < expected) return `link ${seq} appears twice`;
+  return seq === expected + 1 ? `link ${expected} is missing` : `links ${expected} to ${seq - 1} are missing`;
+}
+
+/**
+ * Where a chain whose links all hold still breaks: it does not end at its head (links removed from its end, or
+ * a last link the head does not match), or it stops before the last signed checkpoint (links removed, head moved back).
+ */
+function endBreak(walk: ChainWalk, headSeq: number, headHash: string, lastSigned: number): ChainBreak | null {
+  const last = walk.lastSeq;
+  if (last !== headSeq || walk.lastHash !== headHash)
+    return last < headSeq
+      ? {
+          id: null,
+          seq: last + 1,
+          reason: `the chain ends at link ${last} but its head is link ${headSeq}: links were removed from its end`,
+        }
+      : { id: null, seq: headSeq + 1, reason: `the chain does not end at its head (link ${headSeq})` };
+  if (lastSigned > last)
+    return {
+      id: null,
+      seq: last + 1,
+      reason: `the chain ends at link ${last} but a signed checkpoint names link ${lastSigned}: links were removed`,
+    };
+  return null;
 }

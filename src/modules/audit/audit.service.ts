@@ -47,9 +47,9 @@ export class AuditService {
   /** Event managers (one per transaction) whose commit already pokes the sealer. */
   private readonly hooked = new WeakSet<object>();
 
-  constructor(private readonly d: AuditDeps) {
-    this.chain = new AuditChain(d.db, d.logger, { delayMs: d.config.AUDIT_SEAL_DELAY_MS });
-    this.checkpoints = new AuditCheckpoints(d.config.AUDIT_CHECKPOINT_KEY_FILE, d.config.AUDIT_CHECKPOINT_FILE);
+  constructor(private readonly deps: AuditDeps) {
+    this.chain = new AuditChain(deps.db, deps.logger, { delayMs: deps.config.AUDIT_SEAL_DELAY_MS });
+    this.checkpoints = new AuditCheckpoints(deps.config.AUDIT_CHECKPOINT_KEY_FILE, deps.config.AUDIT_CHECKPOINT_FILE);
   }
 
   record(tx: Scope, entry: AuditEntry): AuditEvent {
@@ -94,7 +94,7 @@ export class AuditService {
   /** Seals, then signs the head into the checkpoint file (the audit.checkpoint job); answers the new checkpoint's link, or null. */
   async checkpoint(): Promise<number | null> {
     await this.chain.seal();
-    const head = await this.d.db.one<{ seq: string; hash: string }>(
+    const head = await this.deps.db.one<{ seq: string; hash: string }>(
       sql`SELECT seq::text AS seq, hash FROM audit_chain_head WHERE id = 1`,
     );
     return head ? (this.checkpoints.write({ seq: Number(head.seq), hash: head.hash })?.seq ?? null) : null;
@@ -109,7 +109,7 @@ export class AuditService {
   ): Promise<Connection<Record<string, unknown>>> {
     const actionPrefix = where.actionPrefix ? `${where.actionPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(AuditEvent),
         fields,
