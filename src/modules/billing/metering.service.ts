@@ -47,8 +47,6 @@ export interface MeteredCall {
   viewer: Viewer;
   /** The user's new message. */
   prompt: string;
-  /** A later round of one user message (an agent's tool rounds): governance counted it once already. */
-  followUp?: boolean;
   /** The whole context for the model; the new user message last. */
   messages: ChatMessage[];
   providerId?: string | null;
