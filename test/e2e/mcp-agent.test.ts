@@ -267,6 +267,50 @@ describe('agents call MCP tools in conversations', () => {
     }
   });
 
+  it("moves the user's deviation score once for a message, however many tool rounds answer it", async () => {
+    const { owner, project, contributor } = await setUp([{ tool: 'count' }]);
+    const taskId = (
+      await ok(
+        s.url,
+        `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
+        { input: { projectId: project.id, title: 'Write the docs', allowedIntents: ['documentation'] } },
+        owner.token,
+      )
+    ).createTask.id as string;
+    await ok(
+      s.url,
+      `mutation($input: AssignTaskInput!) { assignTask(input: $input) { id } }`,
+      { input: { taskId, userId: contributor.id } },
+      owner.token,
+    );
+    const conversationId = (
+      await ok(
+        s.url,
+        `mutation($input: StartConversationInput!) { startConversation(input: $input) { id } }`,
+        { input: { projectId: project.id, taskId, providerId } },
+        contributor.token,
+      )
+    ).startConversation.id as string;
+    fake.script(
+      { toolCalls: [{ name: tool('count'), arguments: JSON.stringify({ label: 'one' }) }] },
+      { toolCalls: [{ name: tool('count'), arguments: JSON.stringify({ label: 'two' }) }] },
+      { reply: 'Done.' },
+    );
+    await send(contributor, conversationId, 'Write a poem about the sea and the stars, with rhymes');
+    expect(fake.completions).toHaveLength(3);
+    const logs = await s.sql<{ delta: number }>(
+      `SELECT deviation_delta::float8 AS delta FROM prompt_logs WHERE conversation_id = $1 ORDER BY created_at, id`,
+      [conversationId],
+    );
+    expect(logs).toHaveLength(3);
+    expect(logs[0]!.delta).toBeGreaterThan(0); // off the task's intents: counted, once
+    expect(logs.slice(1).map((l) => l.delta)).toEqual([0, 0]);
+    const [user] = await s.sql<{ score: number }>(`SELECT deviation_score::float8 AS score FROM users WHERE id = $1`, [
+      contributor.id,
+    ]);
+    expect(user!.score).toBe(logs[0]!.delta);
+  });
+
   it(`stops after ${MAX_ROUNDS} tool rounds when the model keeps asking for tools, saying so`, async () => {
     const { project, contributor, conversationId } = await setUp([{ tool: null }]);
     const served = remote.calls.length;
