@@ -54,57 +54,60 @@ const blockText = (content: unknown): string =>
       ? (content as AnyBlock[]).map((b) => (b.type === 'text' ? (b.text ?? '') : JSON.stringify(b))).join('\n')
       : '';
 
-export function fromMessages(body: unknown): GatewayChat {
-  const r = parse(MessagesRequest, body);
-  const system = blockText(r.system ?? '') || null;
-  const openai: Record<string, unknown>[] = system ? [{ role: 'system', content: system }] : [];
-  const messages: ChatMessage[] = system ? [{ role: 'system', content: system }] : [];
-  for (const m of r.messages) {
-    messages.push({ role: m.role, content: blockText(m.content) });
-    if (typeof m.content === 'string') {
-      openai.push({ role: m.role, content: m.content });
-      continue;
-    }
-    const blocks = m.content as AnyBlock[];
-    if (m.role === 'assistant') {
-      const text = blocks
-        .filter((b) => b.type === 'text')
-        .map((b) => b.text ?? '')
-        .join('');
-      const calls = blocks
-        .filter((b) => b.type === 'tool_use')
-        .map((b) => ({
-          id: b.id ?? '',
-          type: 'function',
-          function: { name: b.name ?? '', arguments: JSON.stringify(b.input ?? {}) },
-        }));
-      openai.push({ role: 'assistant', content: text || null, ...(calls.length ? { tool_calls: calls } : {}) });
-      continue;
-    }
-    // A user turn: tool results become tool messages (first, as OpenAI wants them right after the call), the rest one user message.
-    for (const b of blocks.filter((x) => x.type === 'tool_result'))
-      openai.push({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: blockText(b.content) });
-    const parts = blocks
-      .filter((b) => b.type !== 'tool_result')
-      .map((b) =>
-        b.type === 'image' && b.source
-          ? {
-              type: 'image_url',
-              image_url: {
-                url: b.source.type === 'url' ? b.source.url : `data:${b.source.media_type};base64,${b.source.data}`,
-              },
-            }
-          : { type: 'text', text: b.type === 'text' ? (b.text ?? '') : JSON.stringify(b) },
-      );
-    if (parts.length)
-      openai.push({
-        role: 'user',
-        content: parts.every((p) => p.type === 'text')
-          ? parts.map((p) => (p as { text: string }).text).join('\n')
-          : parts,
-      });
-  }
-  const tools = r.tools?.map((t) => ({
+type Messages = z.infer<typeof MessagesRequest>;
+type Turn = Messages['messages'][number];
+
+/** An assistant turn: its text, and its tool_use blocks as OpenAI tool calls. */
+function assistantTurn(blocks: AnyBlock[]): Record<string, unknown> {
+  const text = blocks
+    .filter((b) => b.type === 'text')
+    .map((b) => b.text ?? '')
+    .join('');
+  const calls = blocks
+    .filter((b) => b.type === 'tool_use')
+    .map((b) => ({
+      id: b.id ?? '',
+      type: 'function',
+      function: { name: b.name ?? '', arguments: JSON.stringify(b.input ?? {}) },
+    }));
+  return { role: 'assistant', content: text || null, ...(calls.length ? { tool_calls: calls } : {}) };
+}
+
+const userPart = (b: AnyBlock) =>
+  b.type === 'image' && b.source
+    ? {
+        type: 'image_url',
+        image_url: {
+          url: b.source.type === 'url' ? b.source.url : `data:${b.source.media_type};base64,${b.source.data}`,
+        },
+      }
+    : { type: 'text', text: b.type === 'text' ? (b.text ?? '') : JSON.stringify(b) };
+
+/** A user turn: tool results become tool messages (first, as OpenAI wants them right after the call), the rest one user message. */
+function userTurn(blocks: AnyBlock[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = blocks
+    .filter((x) => x.type === 'tool_result')
+    .map((b) => ({ role: 'tool', tool_call_id: b.tool_use_id ?? '', content: blockText(b.content) }));
+  const parts = blocks.filter((b) => b.type !== 'tool_result').map(userPart);
+  if (parts.length)
+    out.push({
+      role: 'user',
+      content: parts.every((p) => p.type === 'text')
+        ? parts.map((p) => (p as { text: string }).text).join('\n')
+        : parts,
+    });
+  return out;
+}
+
+/** One Anthropic turn as the OpenAI-format messages it becomes. */
+function openAiMessages(m: Turn): Record<string, unknown>[] {
+  if (typeof m.content === 'string') return [{ role: m.role, content: m.content }];
+  const blocks = m.content as AnyBlock[];
+  return m.role === 'assistant' ? [assistantTurn(blocks)] : userTurn(blocks);
+}
+
+const openAiTools = (tools: Messages['tools']) =>
+  tools?.map((t) => ({
     type: 'function',
     function: {
       name: t.name,
@@ -112,14 +115,27 @@ export function fromMessages(body: unknown): GatewayChat {
       parameters: t.input_schema ?? { type: 'object', properties: {} },
     },
   }));
-  const tc = r.tool_choice;
-  const toolChoice = !tc
+
+const openAiToolChoice = (tc: Messages['tool_choice']) =>
+  !tc
     ? undefined
     : tc.type === 'any'
       ? 'required'
       : tc.type === 'tool'
         ? { type: 'function', function: { name: tc.name } }
         : tc.type;
+
+export function fromMessages(body: unknown): GatewayChat {
+  const r = parse(MessagesRequest, body);
+  const system = blockText(r.system ?? '') || null;
+  const openai: Record<string, unknown>[] = system ? [{ role: 'system', content: system }] : [];
+  const messages: ChatMessage[] = system ? [{ role: 'system', content: system }] : [];
+  for (const m of r.messages) {
+    messages.push({ role: m.role, content: blockText(m.content) });
+    openai.push(...openAiMessages(m));
+  }
+  const tools = openAiTools(r.tools);
+  const toolChoice = openAiToolChoice(r.tool_choice);
   if (tools?.length) messages.unshift({ role: 'system', content: JSON.stringify(tools) });
   const lastUser = [...r.messages].reverse().find((m) => m.role === 'user');
   return {

@@ -95,6 +95,211 @@ function clientGone(res: ServerResponse): AbortSignal {
   return controller.signal;
 }
 
+/** One authenticated gateway call: the HTTP exchange, who is calling, and the request the gateway service takes. */
+interface GatewayCall {
+  gateway: GatewayService;
+  req: IncomingMessage;
+  res: ServerResponse;
+  ctx: RouteContext;
+  viewer: Viewer;
+  gw: GatewayRequest;
+}
+
+type CallHandler = (call: GatewayCall) => Promise<void>;
+
+/** Ends a stream that failed after its headers went out: the format's error event, then the end. */
+function endStreamWithError(res: ServerResponse, format: Format, e: WireError) {
+  if (res.writableEnded || res.destroyed) return;
+  if (format === 'anthropic') res.write(`event: error\ndata: ${JSON.stringify(anthropicErrorBody(e))}\n\n`);
+  else res.write(`data: ${JSON.stringify(openAiErrorBody(e))}\n\n`);
+  res.end();
+}
+
+/** Authenticates the caller, runs the handler, and answers any failure in the route's own error format. */
+const handle =
+  (gateway: GatewayService, format: Format, fn: CallHandler) =>
+  async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
+    try {
+      const em = ctx.runtime.orm.em as unknown as EntityManager;
+      const caller = await gateway.caller(req.headers, em, ctx.runtime.bus);
+      await fn({ gateway, req, res, ctx, viewer: caller.viewer, gw: request(req, ctx, caller) });
+    } catch (err) {
+      if (!(err instanceof AppError))
+        ctx.runtime.logger.error({ module: 'gateway', err, requestId: ctx.meta.requestId }, 'gateway request failed');
+      const e = toWireError(err);
+      if (!res.headersSent) return sendError(res, format, e, stewardHeaders(ctx));
+      endStreamWithError(res, format, e);
+    }
+  };
+
+function sendJson(res: ServerResponse, ctx: RouteContext, body: string, extra: Record<string, string> = {}) {
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...stewardHeaders(ctx),
+    ...extra,
+  });
+  res.end(body);
+}
+
+/** The SSE response headers, with what is left of the budget after reserving the call's worst case. */
+function openEventStream(res: ServerResponse, ctx: RouteContext, reserved: readonly BudgetState[]) {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    ...stewardHeaders(ctx),
+    ...budgetHeaders(reserved),
+  });
+}
+
+async function openAiModels({ gateway, res, ctx, viewer, gw }: GatewayCall) {
+  const models = await gateway.models(viewer, gw.rules);
+  const body = JSON.stringify({
+    object: 'list',
+    data: models.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })),
+  });
+  sendJson(res, ctx, body);
+}
+
+async function openAiEmbeddings({ gateway, req, res, ctx, viewer, gw }: GatewayCall) {
+  const body = parse(EmbeddingRequest, await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
+  const m = await gateway.embed(viewer, gw, body, clientGone(res));
+  const out = JSON.stringify({
+    object: 'list',
+    model: body.model,
+    data: (m.embeddings ?? []).map((e) => ({ object: 'embedding', index: e.index, embedding: e.embedding })),
+    usage: { prompt_tokens: m.promptTokens, total_tokens: m.promptTokens },
+  });
+  sendJson(res, ctx, out, costHeaders(m));
+}
+
+async function openAiChat(call: GatewayCall) {
+  const { gateway, req, res, ctx, viewer, gw } = call;
+  const chat = fromChatCompletion(await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
+  const id = `chatcmpl-${ctx.meta.requestId}`;
+  const created = Math.floor(Date.now() / 1000);
+  if (chat.stream) return openAiChatStream(call, chat, id, created);
+  const m = await gateway.chat(viewer, gw, chat, { signal: clientGone(res) });
+  sendJson(res, ctx, JSON.stringify(chatCompletion(id, created, chat.model, m)), costHeaders(m));
+}
+
+async function openAiChatStream(
+  { gateway, res, ctx, viewer, gw }: GatewayCall,
+  chat: GatewayChat,
+  id: string,
+  created: number,
+) {
+  const send = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
+  let reserved: BudgetState[] = [];
+  const onReserved = (b: BudgetState[]) => void (reserved = b);
+  const open = () => {
+    if (res.headersSent) return;
+    openEventStream(res, ctx, reserved);
+    send(chunk(id, created, chat.model, { role: 'assistant', content: '' }, null, chat.includeUsage));
+  };
+  const onEvent = (d: ChatDelta) => {
+    open();
+    send(
+      chunk(
+        id,
+        created,
+        chat.model,
+        { ...(d.text ? { content: d.text } : {}), ...(d.toolCalls ? { tool_calls: d.toolCalls } : {}) },
+        null,
+        chat.includeUsage,
+      ),
+    );
+  };
+  const m = await gateway.chat(viewer, gw, chat, { onEvent, onReserved, signal: clientGone(res) });
+  open();
+  send(
+    chunk(
+      id,
+      created,
+      chat.model,
+      {},
+      m.finishReason ?? (m.toolCalls?.length ? 'tool_calls' : 'stop'),
+      chat.includeUsage,
+    ),
+  );
+  if (chat.includeUsage)
+    send({ id, object: 'chat.completion.chunk', created, model: chat.model, choices: [], usage: usageOf(m) });
+  res.write(`: x-steward-cost-usd ${m.costUsd}\n\n`); // an SSE comment: clients skip it, curl shows it
+  res.end('data: [DONE]\n\n');
+}
+
+async function anthropicMessages(call: GatewayCall) {
+  const { gateway, req, res, ctx, viewer, gw } = call;
+  const chat: GatewayChat = fromMessages(await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
+  const id = `msg_${ctx.meta.requestId.replace(/[^\w]/g, '')}`;
+  if (chat.stream) return anthropicMessagesStream(call, chat, id);
+  const m = await gateway.chat(viewer, gw, chat, { signal: clientGone(res) });
+  sendJson(res, ctx, JSON.stringify(message(id, chat.model, m)), costHeaders(m));
+}
+
+type SendEvent = (type: string, data: Record<string, unknown>) => void;
+
+/** The close of an Anthropic stream: each tool call as a whole tool_use block, then the stop reason and usage. */
+function endAnthropicStream(res: ServerResponse, event: SendEvent, m: MeteredResult, firstBlock: number) {
+  let blocks = firstBlock;
+  for (const b of toolUseBlocks(m)) {
+    event('content_block_start', {
+      index: blocks,
+      content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} },
+    });
+    event('content_block_delta', {
+      index: blocks,
+      delta: { type: 'input_json_delta', partial_json: JSON.stringify(b.input) },
+    });
+    event('content_block_stop', { index: blocks++ });
+  }
+  event('message_delta', {
+    delta: { stop_reason: stopReason(m.finishReason), stop_sequence: null },
+    usage: { input_tokens: m.promptTokens, output_tokens: m.completionTokens },
+  });
+  event('message_stop', {});
+  res.end();
+}
+
+async function anthropicMessagesStream({ gateway, res, ctx, viewer, gw }: GatewayCall, chat: GatewayChat, id: string) {
+  const event: SendEvent = (type, data) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+  let textOpen = false;
+  let blocks = 0;
+  let reserved: BudgetState[] = [];
+  const onReserved = (b: BudgetState[]) => void (reserved = b);
+  const open = () => {
+    if (res.headersSent) return;
+    openEventStream(res, ctx, reserved);
+    event('message_start', {
+      message: {
+        id,
+        type: 'message',
+        role: 'assistant',
+        model: chat.model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: 0, output_tokens: 0 },
+      },
+    });
+  };
+  const onEvent = (d: ChatDelta) => {
+    if (!d.text) return; // tool calls are sent whole at the end (their arguments are JSON only once complete)
+    open();
+    if (!textOpen) {
+      textOpen = true;
+      event('content_block_start', { index: blocks, content_block: { type: 'text', text: '' } });
+    }
+    event('content_block_delta', { index: blocks, delta: { type: 'text_delta', text: d.text } });
+  };
+  const m = await gateway.chat(viewer, gw, chat, { onEvent, onReserved, signal: clientGone(res) });
+  open();
+  if (textOpen) event('content_block_stop', { index: blocks++ });
+  endAnthropicStream(res, event, m, blocks);
+}
+
 /**
  * The AI gateway's HTTP surface, on the same port as /graphql (see GatewayService for
  * the rules): OpenAI's `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/embeddings`,
@@ -103,223 +308,10 @@ function clientGone(res: ServerResponse): AbortSignal {
  * the first delta, so a refusal before the provider is asked still gets its own status.
  */
 export function gatewayRoutes(gateway: GatewayService): Route[] {
-  const handle =
-    (
-      format: Format,
-      fn: (
-        req: IncomingMessage,
-        res: ServerResponse,
-        ctx: RouteContext,
-        viewer: Viewer,
-        gw: GatewayRequest,
-      ) => Promise<void>,
-    ) =>
-    async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
-      try {
-        const em = ctx.runtime.orm.em as unknown as EntityManager;
-        const caller = await gateway.caller(req.headers, em, ctx.runtime.bus);
-        await fn(req, res, ctx, caller.viewer, request(req, ctx, caller));
-      } catch (err) {
-        if (!(err instanceof AppError))
-          ctx.runtime.logger.error({ module: 'gateway', err, requestId: ctx.meta.requestId }, 'gateway request failed');
-        const e = toWireError(err);
-        if (!res.headersSent) return sendError(res, format, e, stewardHeaders(ctx));
-        // Mid-stream: the format's error event, then the end.
-        if (!res.writableEnded && !res.destroyed) {
-          if (format === 'anthropic') res.write(`event: error\ndata: ${JSON.stringify(anthropicErrorBody(e))}\n\n`);
-          else res.write(`data: ${JSON.stringify(openAiErrorBody(e))}\n\n`);
-          res.end();
-        }
-      }
-    };
-
-  async function openAiChat(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ctx: RouteContext,
-    viewer: Viewer,
-    gw: GatewayRequest,
-  ) {
-    const chat = fromChatCompletion(await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
-    const id = `chatcmpl-${ctx.meta.requestId}`;
-    const created = Math.floor(Date.now() / 1000);
-    if (!chat.stream) {
-      const m = await gateway.chat(viewer, gw, chat, { signal: clientGone(res) });
-      const body = JSON.stringify(chatCompletion(id, created, chat.model, m));
-      res.writeHead(200, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
-        ...stewardHeaders(ctx),
-        ...costHeaders(m),
-      });
-      return void res.end(body);
-    }
-    const send = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
-    let reserved: BudgetState[] = [];
-    const onReserved = (b: BudgetState[]) => void (reserved = b);
-    const open = () => {
-      if (res.headersSent) return;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-        ...stewardHeaders(ctx),
-        ...budgetHeaders(reserved),
-      });
-      send(chunk(id, created, chat.model, { role: 'assistant', content: '' }, null, chat.includeUsage));
-    };
-    const onEvent = (d: ChatDelta) => {
-      open();
-      send(
-        chunk(
-          id,
-          created,
-          chat.model,
-          { ...(d.text ? { content: d.text } : {}), ...(d.toolCalls ? { tool_calls: d.toolCalls } : {}) },
-          null,
-          chat.includeUsage,
-        ),
-      );
-    };
-    const m = await gateway.chat(viewer, gw, chat, { onEvent, onReserved, signal: clientGone(res) });
-    open();
-    send(
-      chunk(
-        id,
-        created,
-        chat.model,
-        {},
-        m.finishReason ?? (m.toolCalls?.length ? 'tool_calls' : 'stop'),
-        chat.includeUsage,
-      ),
-    );
-    if (chat.includeUsage)
-      send({ id, object: 'chat.completion.chunk', created, model: chat.model, choices: [], usage: usageOf(m) });
-    res.write(`: x-steward-cost-usd ${m.costUsd}\n\n`); // an SSE comment: clients skip it, curl shows it
-    res.end('data: [DONE]\n\n');
-  }
-
-  async function anthropicMessages(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ctx: RouteContext,
-    viewer: Viewer,
-    gw: GatewayRequest,
-  ) {
-    const chat: GatewayChat = fromMessages(await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
-    const id = `msg_${ctx.meta.requestId.replace(/[^\w]/g, '')}`;
-    if (!chat.stream) {
-      const m = await gateway.chat(viewer, gw, chat, { signal: clientGone(res) });
-      const body = JSON.stringify(message(id, chat.model, m));
-      res.writeHead(200, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
-        ...stewardHeaders(ctx),
-        ...costHeaders(m),
-      });
-      return void res.end(body);
-    }
-    const event = (type: string, data: Record<string, unknown>) =>
-      res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
-    let textOpen = false;
-    let blocks = 0;
-    let reserved: BudgetState[] = [];
-    const onReserved = (b: BudgetState[]) => void (reserved = b);
-    const open = () => {
-      if (res.headersSent) return;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-        ...stewardHeaders(ctx),
-        ...budgetHeaders(reserved),
-      });
-      event('message_start', {
-        message: {
-          id,
-          type: 'message',
-          role: 'assistant',
-          model: chat.model,
-          content: [],
-          stop_reason: null,
-          stop_sequence: null,
-          usage: { input_tokens: 0, output_tokens: 0 },
-        },
-      });
-    };
-    const onEvent = (d: ChatDelta) => {
-      if (!d.text) return; // tool calls are sent whole at the end (their arguments are JSON only once complete)
-      open();
-      if (!textOpen) {
-        textOpen = true;
-        event('content_block_start', { index: blocks, content_block: { type: 'text', text: '' } });
-      }
-      event('content_block_delta', { index: blocks, delta: { type: 'text_delta', text: d.text } });
-    };
-    const m = await gateway.chat(viewer, gw, chat, { onEvent, onReserved, signal: clientGone(res) });
-    open();
-    if (textOpen) event('content_block_stop', { index: blocks++ });
-    for (const b of toolUseBlocks(m)) {
-      event('content_block_start', {
-        index: blocks,
-        content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} },
-      });
-      event('content_block_delta', {
-        index: blocks,
-        delta: { type: 'input_json_delta', partial_json: JSON.stringify(b.input) },
-      });
-      event('content_block_stop', { index: blocks++ });
-    }
-    event('message_delta', {
-      delta: { stop_reason: stopReason(m.finishReason), stop_sequence: null },
-      usage: { input_tokens: m.promptTokens, output_tokens: m.completionTokens },
-    });
-    event('message_stop', {});
-    res.end();
-  }
-
   return [
-    {
-      method: 'GET',
-      path: /^\/v1\/models\/?$/,
-      handler: handle('openai', async (_req, res, ctx, viewer, gw) => {
-        const models = await gateway.models(viewer, gw.rules);
-        const body = JSON.stringify({
-          object: 'list',
-          data: models.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })),
-        });
-        res.writeHead(200, {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          ...stewardHeaders(ctx),
-        });
-        res.end(body);
-      }),
-    },
-    { method: 'POST', path: /^\/v1\/chat\/completions\/?$/, handler: handle('openai', openAiChat) },
-    { method: 'POST', path: /^\/v1\/messages\/?$/, handler: handle('anthropic', anthropicMessages) },
-    {
-      method: 'POST',
-      path: /^\/v1\/embeddings\/?$/,
-      handler: handle('openai', async (req, res, ctx, viewer, gw) => {
-        const body = parse(EmbeddingRequest, await readJson(req, ctx.runtime.config.MAX_BODY_BYTES));
-        const m = await gateway.embed(viewer, gw, body, clientGone(res));
-        const out = JSON.stringify({
-          object: 'list',
-          model: body.model,
-          data: (m.embeddings ?? []).map((e) => ({ object: 'embedding', index: e.index, embedding: e.embedding })),
-          usage: { prompt_tokens: m.promptTokens, total_tokens: m.promptTokens },
-        });
-        res.writeHead(200, {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(out),
-          ...stewardHeaders(ctx),
-          ...costHeaders(m),
-        });
-        res.end(out);
-      }),
-    },
+    { method: 'GET', path: /^\/v1\/models\/?$/, handler: handle(gateway, 'openai', openAiModels) },
+    { method: 'POST', path: /^\/v1\/chat\/completions\/?$/, handler: handle(gateway, 'openai', openAiChat) },
+    { method: 'POST', path: /^\/v1\/messages\/?$/, handler: handle(gateway, 'anthropic', anthropicMessages) },
+    { method: 'POST', path: /^\/v1\/embeddings\/?$/, handler: handle(gateway, 'openai', openAiEmbeddings) },
   ];
 }

@@ -72,7 +72,7 @@ export const TASK_HEADER = 'x-steward-task';
  * the one metered pipeline, like every AI call of the organisation.
  */
 export class GatewayService {
-  constructor(private readonly d: GatewayDeps) {}
+  constructor(private readonly deps: GatewayDeps) {}
 
   /**
    * API-key authentication cached per key (by its SHA-256, never the key): a hit costs no
@@ -113,7 +113,7 @@ export class GatewayService {
     const id = sha256(token);
     const hit = this.cache.get(id);
     if (hit && hit.until > Date.now()) return hit;
-    const viewer = await this.d.authenticator.fromToken(token);
+    const viewer = await this.deps.authenticator.fromToken(token);
     // A token with scopes reaches the gateway only with the `ai` scope.
     requireTokenScope(viewer, 'ai');
     const [row] = viewer.apiTokenId ? await em.execute(KEY_RULES_SQL, [viewer.apiTokenId]) : [];
@@ -160,7 +160,7 @@ export class GatewayService {
       throw new AppError('FORBIDDEN', 'This key is bound to another task', { reason: 'task_not_allowed' });
     const taskId = named ?? rules?.boundTaskId ?? null;
     if (!taskId) return { taskId: null, projectId: rules?.boundProjectId ?? null, allowedIntents: [] };
-    const task = await this.d.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
+    const task = await this.deps.taskPolicy.require(viewer, taskId, ProjectRole.CONTRIBUTOR);
     if (rules?.boundProjectId && task.projectId !== rules.boundProjectId)
       throw new AppError('FORBIDDEN', 'This key is bound to a project the task is not in', {
         reason: 'task_not_allowed',
@@ -176,8 +176,8 @@ export class GatewayService {
     const key = typeof named === 'string' ? named.trim() : '';
     let binding = req.bindings.get(key);
     if (!binding) req.bindings.set(key, (binding = await this.binding(viewer, req.headers, rules)));
-    const resolved = await this.d.providers.resolveModel(viewer.userId, model);
-    await this.d.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: binding.projectId }); // who may use which models
+    const resolved = await this.deps.providers.resolveModel(viewer.userId, model);
+    await this.deps.modelAccess.require(resolved.provider.modelName, { ...viewer, projectId: binding.projectId }); // who may use which models
     return { ...binding, resolved, budgets: rules?.budget ? [rules.budget] : [] };
   }
 
@@ -186,9 +186,9 @@ export class GatewayService {
   }
 
   async models(viewer: Viewer, rules: KeyRules | null) {
-    const all = await this.d.providers.modelsFor(viewer.userId);
+    const all = await this.deps.providers.modelsFor(viewer.userId);
     const mine = rules ? all.filter((m) => modelAllowed(rules, m.id)) : all;
-    return this.d.modelAccess.filter(mine, (m) => m.model, { ...viewer, projectId: rules?.boundProjectId });
+    return this.deps.modelAccess.filter(mine, (m) => m.model, { ...viewer, projectId: rules?.boundProjectId });
   }
 
   /** A chat (OpenAI or Anthropic format in), metered; `onEvent` relays the stream as it comes. */
@@ -199,7 +199,7 @@ export class GatewayService {
     io: { onEvent?: (d: ChatDelta) => void; onReserved?: (b: BudgetState[]) => void; signal?: AbortSignal },
   ): Promise<MeteredResult> {
     const { taskId, projectId, allowedIntents, resolved, budgets } = await this.prepare(viewer, req, chat.model);
-    return this.d.metering.call(this.scope(viewer, req), {
+    return this.deps.metering.call(this.scope(viewer, req), {
       budgets,
       allowedIntents,
       onReserved: io.onReserved,
@@ -231,7 +231,7 @@ export class GatewayService {
   ): Promise<MeteredResult> {
     const { taskId, projectId, allowedIntents, resolved, budgets } = await this.prepare(viewer, r, req.model);
     const inputs = Array.isArray(req.input) ? req.input : [req.input];
-    return this.d.metering.call(this.scope(viewer, r), {
+    return this.deps.metering.call(this.scope(viewer, r), {
       viewer,
       budgets,
       allowedIntents,

@@ -126,7 +126,7 @@ function view(r: Record<string, unknown>): VirtualKeyView {
  * (CREDENTIALS_REVOKED, published by the API token revocation this reuses).
  */
 export class VirtualKeyService {
-  constructor(private readonly d: Deps) {}
+  constructor(private readonly deps: Deps) {}
 
   /**
    * Runs `fn` (which commits a change and publishes `topic`) and answers once this
@@ -137,7 +137,7 @@ export class VirtualKeyService {
   private async inForce<T>(topic: string, apiTokenId: string, fn: () => Promise<T>): Promise<T> {
     let heard!: () => void;
     const seen = new Promise<void>((resolve) => (heard = resolve));
-    const off = this.d.bus.on(topic, (p) => {
+    const off = this.deps.bus.on(topic, (p) => {
       if ((p as { apiTokenId?: string }).apiTokenId === apiTokenId) heard();
     });
     try {
@@ -164,12 +164,12 @@ export class VirtualKeyService {
     const task = taskId ? requireUuid(taskId, 'taskId') : null;
     let project = projectId ? requireUuid(projectId, 'projectId') : null;
     if (task) {
-      const t = await this.d.taskPolicy.require(owner, task, ProjectRole.CONTRIBUTOR);
+      const t = await this.deps.taskPolicy.require(owner, task, ProjectRole.CONTRIBUTOR);
       if (project && t.projectId !== project)
         throw BadInputError.field('taskId', "the task must belong to the key's project");
       project ??= t.projectId;
     }
-    if (project) await this.d.projects.requireWritable(owner, project, ProjectRole.CONTRIBUTOR);
+    if (project) await this.deps.projects.requireWritable(owner, project, ProjectRole.CONTRIBUTOR);
     return { taskId: task, projectId: project };
   }
 
@@ -181,7 +181,7 @@ export class VirtualKeyService {
     const owner = where.allUsers ? sql`TRUE` : sql`t.user_id = ${userId ?? viewer.userId}::uuid`;
     const live = where.includeRevoked ? sql`` : sql` AND t.revoked_at IS NULL`;
     return paginate<Record<string, unknown>>(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(ApiToken),
         fields: FIELDS,
@@ -273,14 +273,14 @@ export class VirtualKeyService {
         );
         const { id: _a, userId: _b, prefix: _c, createdAt: _d, lastUsedAt: _e, revokedAt: _f, ...rules } = before;
         const { id: _g, userId: _h, prefix: _i, createdAt: _j, lastUsedAt: _k, revokedAt: _l, ...after } = next;
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'apiToken.virtualKeyUpdate',
           entityType: 'ApiToken',
           entityId: keyId,
           before: rules,
           after,
         });
-        await this.d.bus.publish(tx.em, VIRTUAL_KEY_CHANGED, {
+        await this.deps.bus.publish(tx.em, VIRTUAL_KEY_CHANGED, {
           apiTokenId: keyId,
           userId: before.userId,
         } satisfies VirtualKeyChanged);
@@ -293,7 +293,7 @@ export class VirtualKeyService {
   async revoke(scope: Scope, viewer: Viewer, id: string): Promise<VirtualKeyView> {
     const keyId = requireUuid(id);
     const row = await this.load(scope.em, viewer, keyId);
-    const revoke = () => this.d.credentials.revokeApiToken(scope, viewer, keyId);
+    const revoke = () => this.deps.credentials.revokeApiToken(scope, viewer, keyId);
     // Revoking a revoked key changes (and publishes) nothing: nothing to wait for.
     await (row.revokedAt ? revoke() : this.inForce(CREDENTIALS_REVOKED, keyId, revoke));
     return view(await this.load(scope.em.fork() as Scope['em'], viewer, keyId));

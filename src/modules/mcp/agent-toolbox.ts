@@ -44,12 +44,12 @@ function parseArguments(text: string): Record<string, unknown> | null {
  * record); a name that is nothing is answered as an error without a call.
  */
 export class McpAgentToolbox implements AgentToolbox {
-  constructor(private readonly d: { db: SqlClient; calls: McpToolCallService }) {}
+  constructor(private readonly deps: { db: SqlClient; calls: McpToolCallService }) {}
 
   async offer(scope: Scope, viewer: Viewer, projectId: string | null): Promise<AgentToolSet | null> {
     // Tools come from a project's allow list; a token without the mcp scope reaches none.
     if (!projectId || !tokenAllows(viewer, 'mcp', projectId)) return null;
-    const rows = await this.d.calls.callable(viewer, projectId);
+    const rows = await this.deps.calls.callable(viewer, projectId);
     if (!rows.length) return null;
     const offered = new Map(rows.map((r) => [exposedName(r.server_name, r.name), r]));
     const tools: FunctionTool[] = [...offered].map(([name, r]) => ({
@@ -78,7 +78,7 @@ export class McpAgentToolbox implements AgentToolbox {
     if (!target) return { ...base, ...none, status: 'INVALID', result: `Error: there is no tool named ${name}` };
     if (!args) return { ...base, ...none, status: 'INVALID', result: 'Error: the arguments must be a JSON object' };
     try {
-      const out = await this.d.calls.call(scope, viewer, {
+      const out = await this.deps.calls.call(scope, viewer, {
         serverId: target.server_id,
         tool: target.name,
         arguments: args,
@@ -111,7 +111,7 @@ export class McpAgentToolbox implements AgentToolbox {
 
   /** A registered tool of an active remote server by its exposed name (one the model was not offered). */
   private async registered(name: string) {
-    const rows = await this.d.db.query<{ server_id: string; server_name: string; name: string }>(sql`
+    const rows = await this.deps.db.query<{ server_id: string; server_name: string; name: string }>(sql`
       SELECT s.id AS server_id, s.name AS server_name, t.name FROM mcp_server_tools t JOIN mcp_servers s ON s.id = t.server_id
        WHERE s.is_active AND s.url IS NOT NULL AND position('__' in ${name}) > 0`);
     return rows.find((r) => exposedName(r.server_name, r.name) === name) ?? null;

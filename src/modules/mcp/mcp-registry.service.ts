@@ -38,11 +38,11 @@ export function withoutNul<T>(value: T): T {
  * status is audited and pushed on `mcpServerStatusChanged` by McpServerService.
  */
 export class McpRegistryService {
-  constructor(private readonly d: McpRegistryDeps) {}
+  constructor(private readonly deps: McpRegistryDeps) {}
 
   /** Where and how to reach a registered remote server (secret headers opened). */
   remote(server: Pick<McpServer, 'id' | 'url' | 'headers'>): RemoteServer {
-    return { url: server.url!, headers: this.d.mcpServers.revealHeaders(server) };
+    return { url: server.url!, headers: this.deps.mcpServers.revealHeaders(server) };
   }
 
   /** Reaches one server now (refreshMcpServer): its tools and status as found. */
@@ -65,7 +65,7 @@ export class McpRegistryService {
       servers.map((s) =>
         limit(() =>
           this.probeOne({ ...scope, em: em.fork() as EntityManager }, s).catch((err) =>
-            this.d.logger.error({ err, module: 'mcp', mcpServerId: s.id }, 'MCP probe could not be recorded'),
+            this.deps.logger.error({ err, module: 'mcp', mcpServerId: s.id }, 'MCP probe could not be recorded'),
           ),
         ),
       ),
@@ -79,15 +79,15 @@ export class McpRegistryService {
       tools = await probe(this.remote(server));
     } catch (err) {
       const error = describeFailure(err);
-      this.d.logger.warn(
+      this.deps.logger.warn(
         { module: 'mcp', mcpServerId: server.id, mcpServer: server.name, error },
         `MCP server ${server.name} did not answer`,
       );
-      return this.d.mcpServers.recordProbe(scope, server.id, { ok: false, error });
+      return this.deps.mcpServers.recordProbe(scope, server.id, { ok: false, error });
     }
     return inTransaction(scope, async (tx) => {
       await this.replaceTools(tx.em, server.id, tools);
-      return this.d.mcpServers.recordProbe(tx, server.id, { ok: true, capabilities: tools.map((t) => t.name) });
+      return this.deps.mcpServers.recordProbe(tx, server.id, { ok: true, capabilities: tools.map((t) => t.name) });
     });
   }
 

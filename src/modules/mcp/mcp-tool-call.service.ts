@@ -90,11 +90,11 @@ const OPEN = [
  * (caller, server, tool, arguments digest, outcome, duration) in the hash chain.
  */
 export class McpToolCallService {
-  constructor(private readonly d: McpToolCallDeps) {}
+  constructor(private readonly deps: McpToolCallDeps) {}
 
   /** Registers the decision hook: an approval's decision moves its call, in the deciding transaction. */
   install(): void {
-    this.d.approvals.onDecided(TOOL_CALL_ACTION, async (tx, approval, status) => {
+    this.deps.approvals.onDecided(TOOL_CALL_ACTION, async (tx, approval, status) => {
       const next =
         status === ApprovalStatus.APPROVED
           ? McpToolCallStatus.APPROVED
@@ -107,7 +107,7 @@ export class McpToolCallService {
         [next, next === McpToolCallStatus.APPROVED, approval.id],
       );
       for (const r of rows) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'mcpTool.call',
           entityType: 'McpToolCall',
           entityId: r.id,
@@ -146,7 +146,7 @@ export class McpToolCallService {
           createdBy: viewer.userId,
         });
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'mcpTool.allow',
         entityType: 'McpToolGrant',
         entityId: grant.id,
@@ -163,7 +163,7 @@ export class McpToolCallService {
       const grant = await tx.em.findOne(McpToolGrant, grantId);
       if (!grant) throw new NotFoundError('McpToolGrant', grantId);
       await this.mayManage(viewer, grant.project.id);
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'mcpTool.disallow',
         entityType: 'McpToolGrant',
         entityId: grant.id,
@@ -182,8 +182,8 @@ export class McpToolCallService {
   /** A project's allow list, for those who may read the project. */
   async grants(viewer: Viewer, projectId: string): Promise<McpToolGrant[]> {
     const id = requireUuid(projectId, 'projectId');
-    await this.d.projects.policy.require(viewer, id, ProjectRole.VIEWER);
-    return this.d.db
+    await this.deps.projects.policy.require(viewer, id, ProjectRole.VIEWER);
+    return this.deps.db
       .query<McpToolGrant>(sql`SELECT id, created_at AS "createdAt", updated_at AS "updatedAt", tool, needs_approval AS "needsApproval", server_id AS server, project_id AS project
       FROM mcp_tool_grants WHERE project_id = ${id}::uuid ORDER BY created_at, id`);
   }
@@ -191,12 +191,12 @@ export class McpToolCallService {
   /** Admins and the project's owner and maintainers keep its allow list (never a service token: an agent does not grant itself tools). */
   private async mayManage(viewer: Viewer, projectId: string) {
     if (viewer.serviceActor) throw new ForbiddenError('Service tokens do not manage allow lists');
-    await this.d.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
+    await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.MAINTAINER);
   }
 
   /** The entry that applies to this call: the tool's own, else the server-wide one; null when the tool is not allowed. */
   async grantFor(projectId: string, serverId: string, tool: string): Promise<{ needsApproval: boolean } | null> {
-    const row = await this.d.db.one<{ needsApproval: boolean }>(sql`
+    const row = await this.deps.db.one<{ needsApproval: boolean }>(sql`
       SELECT needs_approval AS "needsApproval" FROM mcp_tool_grants
        WHERE project_id = ${projectId}::uuid AND server_id = ${serverId}::uuid AND (tool = ${tool} OR tool IS NULL)
        ORDER BY tool NULLS LAST LIMIT 1`);
@@ -219,16 +219,16 @@ export class McpToolCallService {
     };
     if (!projectId) {
       if (viewer.role !== Role.ADMIN || viewer.serviceActor) return [];
-      return this.d.db
+      return this.deps.db
         .query<Row>(sql`SELECT s.id AS server_id, s.name AS server_name, t.name, t.title, t.description, t.input_schema, false AS needs_approval
         FROM mcp_server_tools t JOIN mcp_servers s ON s.id = t.server_id WHERE s.is_active AND s.url IS NOT NULL ORDER BY s.name, t.name`);
     }
     try {
-      await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+      await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
     } catch {
       return [];
     }
-    return this.d.db
+    return this.deps.db
       .query<Row>(sql`SELECT s.id AS server_id, s.name AS server_name, t.name, t.title, t.description, t.input_schema, g.needs_approval
       FROM mcp_server_tools t JOIN mcp_servers s ON s.id = t.server_id
       CROSS JOIN LATERAL (SELECT needs_approval FROM mcp_tool_grants g WHERE g.project_id = ${projectId}::uuid AND g.server_id = s.id AND (g.tool = t.name OR g.tool IS NULL) ORDER BY g.tool NULLS LAST LIMIT 1) g
@@ -254,7 +254,7 @@ export class McpToolCallService {
     let needsApproval = false;
     try {
       if (projectId) {
-        await this.d.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
+        await this.deps.projects.requireWritable(viewer, projectId, ProjectRole.CONTRIBUTOR);
         const grant = await this.grantFor(projectId, serverId, tool);
         if (!grant) throw new ForbiddenError(`The project's allow list does not include ${server.name}'s tool ${tool}`);
         needsApproval = grant.needsApproval;
@@ -270,7 +270,7 @@ export class McpToolCallService {
     }
     if (!server.isActive || !server.url)
       throw new ConflictError(`${server.name} is ${server.url ? 'disabled' : 'a local server Steward does not reach'}`);
-    const known = await this.d.db.one(
+    const known = await this.deps.db.one(
       sql`SELECT 1 AS one FROM mcp_server_tools WHERE server_id = ${serverId}::uuid AND name = ${tool}`,
     );
     if (!known) throw new NotFoundError('McpTool', tool);
@@ -306,7 +306,7 @@ export class McpToolCallService {
     );
     if (!open) {
       return inTransaction(scope, async (tx) => {
-        const approval = await this.d.approvals.request(tx, viewer, {
+        const approval = await this.deps.approvals.request(tx, viewer, {
           projectId: record.projectId,
           actionType: TOOL_CALL_ACTION,
           details: {
@@ -327,7 +327,7 @@ export class McpToolCallService {
         return { call: open, approval, content: null, structuredContent: null, isError: false };
       case McpToolCallStatus.REJECTED:
       case McpToolCallStatus.EXPIRED: {
-        await this.d.db.query(
+        await this.deps.db.query(
           sql`UPDATE mcp_tool_calls SET consumed = true, updated_at = now() WHERE id = ${open.id}::uuid`,
         );
         const why =
@@ -344,7 +344,7 @@ export class McpToolCallService {
       }
       default: {
         // APPROVED: this caller runs it, if it is the one that moves it to RUNNING.
-        const [claimed] = await this.d.db.query<{ arguments: Record<string, unknown> }>(
+        const [claimed] = await this.deps.db.query<{ arguments: Record<string, unknown> }>(
           sql`UPDATE mcp_tool_calls SET status = 'RUNNING', updated_at = now() WHERE id = ${open.id}::uuid AND status = 'APPROVED' RETURNING arguments`,
         );
         if (claimed) return this.run(scope, open, claimed.arguments ?? {}, approval);
@@ -369,7 +369,7 @@ export class McpToolCallService {
         [INTERRUPTED, id, WAIT_FOR_RUNNING_MS / 1000],
       );
       if (lost) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'mcpTool.call',
           entityType: 'McpToolCall',
           entityId: lost.id,
@@ -434,7 +434,7 @@ export class McpToolCallService {
       });
       await tx.em.flush();
       if (status === McpToolCallStatus.AWAITING_APPROVAL) {
-        this.d.audit.record(tx, {
+        this.deps.audit.record(tx, {
           action: 'mcpTool.call',
           entityType: 'McpToolCall',
           entityId: call.id,
@@ -460,7 +460,7 @@ export class McpToolCallService {
         `UPDATE mcp_tool_calls SET consumed = true, error = ?, finished_at = now(), duration_ms = 0 WHERE id = ?`,
         [reason, call.id],
       );
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'mcpTool.call',
         entityType: 'McpToolCall',
         entityId: call.id,
@@ -491,7 +491,7 @@ export class McpToolCallService {
     let failure: string | null = null;
     try {
       const server = await scope.em.fork().findOneOrFail(McpServer, call.server!.id);
-      result = await callRemoteTool(this.d.registry.remote(server), call.tool, args);
+      result = await callRemoteTool(this.deps.registry.remote(server), call.tool, args);
     } catch (err) {
       failure = describeFailure(err);
     }
@@ -523,7 +523,7 @@ export class McpToolCallService {
         `UPDATE mcp_tool_calls SET status = ?, consumed = true, arguments = NULL, is_error = ?, result = ?, error = ?, duration_ms = ?, finished_at = now(), updated_at = now() WHERE id = ?`,
         [status, isError, JSON.stringify(kept), error, durationMs, call.id],
       );
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: 'mcpTool.call',
         entityType: 'McpToolCall',
         entityId: call.id,
@@ -558,7 +558,7 @@ export class McpToolCallService {
         : sql`EXISTS (SELECT 1 FROM project_members vm JOIN projects vp ON vp.id = vm.project_id
                       WHERE vm.project_id = t.project_id AND vm.user_id = ${viewer.userId}::uuid AND vm.role IN ('OWNER', 'MAINTAINER') AND vp.status <> 'DELETED')`;
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(McpToolCall),
         fields,
