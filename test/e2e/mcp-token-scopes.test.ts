@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -47,7 +48,24 @@ afterAll(async () => {
   await s?.close();
 });
 
+/**
+ * A service token; without scopes, one from before scopes were required (they can no longer be
+ * created, and those that exist keep their reach), stored as it was then.
+ */
 const serviceToken = async (input: { scopes?: string[]; projectIds?: string[] }) =>
+  input.scopes ? scopedServiceToken(input) : legacyServiceToken();
+
+async function legacyServiceToken(): Promise<string> {
+  const token = `stw_${randomBytes(32).toString('base64url')}`;
+  await s.sql(
+    `INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, scopes, service_actor, expires_at)
+     VALUES (gen_random_uuid(), $1, $2, $3, $4, '{}', 'agent:release-bot', now() + interval '1 day')`,
+    [admin.id, unique('mcp-legacy-'), token.slice(0, 12), createHash('sha256').update(token).digest('hex')],
+  );
+  return token;
+}
+
+const scopedServiceToken = async (input: { scopes?: string[]; projectIds?: string[] }) =>
   (
     await ok(
       s.url,
