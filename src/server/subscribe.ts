@@ -13,11 +13,19 @@ export interface Subscriber<Args> {
  * The `subscribe` of a `@Subscription`: the operation's viewer subscribes to `topic`.
  * `filter` runs once when they subscribe (read and normalise the arguments there) and
  * returns who hears of each event (see src/events/subscription.ts; delivery is
- * src/server/fanout.ts's).
+ * src/server/fanout.ts's). `allow`, when given, runs first and refuses the subscription
+ * by throwing (the viewer may not watch what the arguments name).
  */
 export function onTopic<T, Args = Record<string, any>>(
   topic: string,
   filter: (subscriber: Subscriber<Args>) => Hears<T>,
-): (data: SubscribeResolverData<unknown, Args, Context>) => TopicSource<T> {
-  return ({ args, context }) => subscription<T>(context, topic, filter({ ctx: context, args }));
+  allow?: (subscriber: Subscriber<Args>) => Promise<unknown>,
+): (data: SubscribeResolverData<unknown, Args, Context>) => TopicSource<T> | Promise<TopicSource<T>> {
+  const subscribe = (s: Subscriber<Args>) => subscription<T>(s.ctx, topic, filter(s));
+  if (!allow) return ({ args, context }) => subscribe({ ctx: context, args });
+  return async ({ args, context }) => {
+    const s = { ctx: context, args };
+    await allow(s);
+    return subscribe(s);
+  };
 }

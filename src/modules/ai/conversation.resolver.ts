@@ -1,7 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import sql from 'sql-template-tag';
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
-import { subscription } from '../../events/subscription.js';
+import { onTopic } from '../../server/subscribe.js';
 import { viewerOf, type Context } from '../../server/context.js';
 import { Viewer } from '../../server/viewer.js';
 import { Allow } from '../../shared/allow.js';
@@ -140,17 +140,14 @@ export class ConversationResolver {
   @Subscription(() => Message, {
     description:
       "Messages stored in one of your conversations (yours and the assistant's). Only ever the owner's, admins included.",
-    subscribe: async ({ args, context }) => {
-      const ctx = context as Context;
-      const viewer = viewerOf(ctx);
-      await ctx.services.conversations.requireOwn(viewer, args.conversationId);
-      const id = String(args.conversationId).toLowerCase();
-      return subscription<MessageAddedEvent>(
-        ctx,
-        MESSAGE_ADDED,
-        (e, v) => e.conversationId === id && e.userId === v.userId,
-      );
-    },
+    subscribe: onTopic<MessageAddedEvent, { conversationId: string }>(
+      MESSAGE_ADDED,
+      ({ args }) => {
+        const id = String(args.conversationId).toLowerCase();
+        return (e, v) => e.conversationId === id && e.userId === v.userId;
+      },
+      ({ ctx, args }) => ctx.services.conversations.requireOwn(viewerOf(ctx), args.conversationId),
+    ),
   })
   messageAdded(
     @Root() e: MessageAddedEvent,
@@ -166,17 +163,14 @@ export class ConversationResolver {
   @Subscription(() => MessageChunk, {
     description:
       "The assistant's replies in one of your conversations, chunk by chunk as the provider streams them. Only ever the owner's, admins included.",
-    subscribe: async ({ args, context }) => {
-      const ctx = context as Context;
-      const viewer = viewerOf(ctx);
-      await ctx.services.conversations.requireOwn(viewer, args.conversationId);
-      const id = String(args.conversationId).toLowerCase();
-      return subscription<MessageChunkEvent>(
-        ctx,
-        MESSAGE_CHUNK,
-        (e, v) => e.conversationId === id && e.userId === v.userId,
-      );
-    },
+    subscribe: onTopic<MessageChunkEvent, { conversationId: string }>(
+      MESSAGE_CHUNK,
+      ({ args }) => {
+        const id = String(args.conversationId).toLowerCase();
+        return (e, v) => e.conversationId === id && e.userId === v.userId;
+      },
+      ({ ctx, args }) => ctx.services.conversations.requireOwn(viewerOf(ctx), args.conversationId),
+    ),
   })
   messageStream(@Root() e: MessageChunkEvent, @Arg('conversationId', () => ID) _conversationId: string): MessageChunk {
     return {

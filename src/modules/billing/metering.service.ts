@@ -31,7 +31,7 @@ import type { BudgetState, BudgetSubject, QuotaService, Reservation, SentCall } 
 import { completionTokens as countCompletion, promptTokens as countPrompt, promptReservation } from './tokenizer.js';
 
 /** What the pipeline needs of the providers module. */
-export interface ProviderResolver {
+export interface ProvidersForMetering {
   resolveCall(userId: string, providerId?: string | null): Promise<ResolvedProvider>;
   /** Another healthy provider for a failed call; with `model`, only one serving that model. */
   fallbackFor(failedProviderId: string, userId: string, model?: string | null): Promise<ResolvedProvider | null>;
@@ -133,7 +133,7 @@ export interface MeteringDeps {
   audit: AuditService;
   logger: Logger;
   quotas: QuotaService;
-  providers: ProviderResolver;
+  providers: ProvidersForMetering;
   notifications: NotificationService;
   users: UserService;
   /** Optional metrics hook: a settled call, or a provider failure. */

@@ -80,7 +80,7 @@ export class ModelAccess {
   private generation = 0;
 
   constructor(
-    private readonly d: {
+    private readonly deps: {
       db: SqlClient;
       bus: Pick<EventBus, 'on' | 'onReconnect' | 'publish'>;
       audit: AuditService;
@@ -89,15 +89,15 @@ export class ModelAccess {
   ) {
     const refresh = () =>
       void this.reload().catch((err) =>
-        this.d.logger.error({ module: 'modelAccess', err }, 'model access rules could not be reloaded'),
+        this.deps.logger.error({ module: 'modelAccess', err }, 'model access rules could not be reloaded'),
       );
-    d.bus.on(MODEL_ACCESS_CHANGED, refresh);
-    d.bus.onReconnect(refresh);
+    deps.bus.on(MODEL_ACCESS_CHANGED, refresh);
+    deps.bus.onReconnect(refresh);
   }
 
   private reload(): Promise<Compiled[]> {
     const generation = ++this.generation;
-    const load = this.d.db
+    const load = this.deps.db
       .query<{ model: string; tiers: string[]; roles: string[]; projectId: string | null }>(
         sql`SELECT ${RULE_COLUMNS} FROM model_access_rules`,
       )
@@ -165,7 +165,7 @@ export class ModelAccess {
 
   list(fields: Iterable<string>, page: PageArgs, model?: string | null): Promise<Connection<Record<string, unknown>>> {
     return paginate(
-      this.d.db,
+      this.deps.db,
       {
         model: readModel(ModelAccessRule),
         fields,
@@ -222,14 +222,14 @@ export class ModelAccess {
         });
       }
       await tx.em.flush();
-      this.d.audit.record(tx, {
+      this.deps.audit.record(tx, {
         action: input.id ? 'modelAccess.update' : 'modelAccess.create',
         entityType: 'ModelAccessRule',
         entityId: r.id,
         before,
         after: { model, tiers, roles, projectId, note },
       });
-      await this.d.bus.publish(tx.em, MODEL_ACCESS_CHANGED, { ruleId: r.id } satisfies ModelAccessChanged);
+      await this.deps.bus.publish(tx.em, MODEL_ACCESS_CHANGED, { ruleId: r.id } satisfies ModelAccessChanged);
       return r;
     });
     await this.reload();
@@ -245,8 +245,13 @@ export class ModelAccess {
       const before = { model: r.model, tiers: r.tiers, roles: r.roles, projectId: r.projectId ?? null, note: r.note };
       tx.em.remove(r);
       await tx.em.flush();
-      this.d.audit.record(tx, { action: 'modelAccess.clear', entityType: 'ModelAccessRule', entityId: ruleId, before });
-      await this.d.bus.publish(tx.em, MODEL_ACCESS_CHANGED, { ruleId } satisfies ModelAccessChanged);
+      this.deps.audit.record(tx, {
+        action: 'modelAccess.clear',
+        entityType: 'ModelAccessRule',
+        entityId: ruleId,
+        before,
+      });
+      await this.deps.bus.publish(tx.em, MODEL_ACCESS_CHANGED, { ruleId } satisfies ModelAccessChanged);
       return true;
     });
     if (gone) await this.reload();
