@@ -106,7 +106,7 @@ export function renderFanout(rows: StepResult[], c: ReportContext): string {
     `- ${ratioGoal(10_000)}`,
     `- ${ratioGoal(GOAL.topStep)}`,
     `- Steward's event loop never blocked for more than ${GOAL.loopBlockMs} ms: ` +
-      (stewardRows.length
+      (stewardRows.length && Number.isFinite(worstBlock.ms)
         ? `${met(worstBlock.ms <= GOAL.loopBlockMs)} (worst ${fmt(worstBlock.ms, 0)} ms, ${worstBlock.where})`
         : 'not measured'),
     `- With per-viewer permission checks in place: every member socket is a non-admin member's; ${s.outsiders} sockets of non-members subscribed to the same project received ` +

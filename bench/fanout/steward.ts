@@ -13,6 +13,8 @@ import { freePort } from '../postgres.js';
 import { exitReason, Replies, sleep, spawnNode, stopChild } from './processes.js';
 import { CHANNEL, here, SIGNING_KEY, TASK_UPDATED, TOKEN_TTL_SECONDS } from './settings.js';
 
+const METRICS_TOKEN = 'steward-bench-metrics-token-0123456789';
+
 export interface StewardProcess {
   url: string;
   pid: number;
@@ -47,6 +49,8 @@ export async function startSteward(
     ENCRYPTION_MASTER_KEY: randomBytes(32).toString('base64'),
     ACCESS_TOKEN_TTL_SECONDS: String(TOKEN_TTL_SECONDS),
     MAX_QUERY_COST: process.env.MAX_QUERY_COST || '1000000',
+    // In production /metrics answers only with its token: the bench scrapes the event-loop lag with it.
+    METRICS_TOKEN,
     ...extraEnv,
   };
   const probe = pathToFileURL(here('../fanout-probe.js')).href;
@@ -108,7 +112,9 @@ export async function startSteward(
     check,
     gc: () => replies.request({ type: 'gc' }, 'gc'),
     async metrics() {
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      if (!res.ok) throw new Error(`Steward's /metrics answered ${res.status}`);
+      const text = await res.text();
       const values = new Map<string, number>();
       for (const line of text.split('\n')) {
         if (!line || line.startsWith('#')) continue;
