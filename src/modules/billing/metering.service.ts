@@ -189,7 +189,9 @@ function failureKind(err: unknown, signal?: AbortSignal): string {
 }
 
 /**
- * THE metered pipeline: every AI call of the organisation goes through `call`.
+ * THE metered pipeline: every AI call of the organisation goes through `call`. On the hot
+ * path steps 1 to 3 (and marking the call sent) are one statement, MeteredLedger.reserve;
+ * when anything there does not hold, `fullPath` runs them one by one, as below, and explains.
  *  1. the user is active, not blocked, not suspended;
  *  2. intent governance (before spending anything): the prompt is classified; off-task
  *     intents raise the user's deviation score (intent-classifier.ts documents the formula)
@@ -200,8 +202,9 @@ function failureKind(err: unknown, signal?: AbortSignal): string {
  *     marked sent, then the provider is asked. A failure before any token came back gives the
  *     reservation back; a fallback (another healthy provider, of the same model for the
  *     gateway) gets one more attempt — so a call is never charged twice;
- *  4. `settle`, one transaction: PromptLog, CostRecord, daily and monthly usage, the caller's
- *     own records (`persist`), cost alerts at 80/90/100% of the daily and monthly cost limits.
+ *  4. `settle`, one statement (MeteredLedger.settle; with the caller's own records, `persist`,
+ *     in one transaction): PromptLog, CostRecord, daily and monthly usage, every counter; then
+ *     cost alerts at 80/90/100% of the user's and the project's daily and monthly cost limits.
  *     A call that failed after the provider produced tokens (a stall, a cut, the client gone)
  *     is settled too, for what was streamed (counted), logged ERROR with the reason. Text is
  *     stored NUL-escaped (`storable`), so settlement cannot fail on it. Should it fail anyway
