@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMicros, toMicros } from '../../src/modules/billing/money.js';
 import { ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 
@@ -92,21 +93,14 @@ beforeAll(async () => {
   base = s.url.replace(/\/graphql$/, '');
   admin = await firstAdmin(s);
   providerId = (
-    await ok(
+    await createFakeProvider(
       s.url,
-      `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`,
       {
-        input: {
-          name: 'fake-openai',
-          providerType: 'OPENAI',
-          modelName: MODEL,
-          apiEndpoint: fake.baseURL,
-          apiKey: 'sk-platform-key-9876',
-          inputCostPer1k: IN_PRICE,
-          outputCostPer1k: OUT_PRICE,
-          maxTokens: 200,
-          timeoutSeconds: 5,
-        },
+        name: 'fake-openai',
+        modelName: MODEL,
+        apiEndpoint: fake.baseURL,
+        inputCostPer1k: IN_PRICE,
+        outputCostPer1k: OUT_PRICE,
       },
       admin.token,
     )

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { formatMicros, toMicros } from '../../src/modules/billing/money.js';
 import { ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 
@@ -22,7 +23,6 @@ const IN_PRICE = '0.002000';
 const OUT_PRICE = '0.004000';
 const MODEL = 'gpt-4o-mini';
 
-const CREATE_PROVIDER = `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`;
 const CREATE_TOKEN = `mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { token apiToken { id } } }`;
 const REVOKE_TOKEN = `mutation($id: ID!) { revokeApiToken(id: $id) { id } }`;
 const SET_QUOTA = `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`;
@@ -67,39 +67,26 @@ beforeAll(async () => {
   s = await startTestServer({ env: { AI_PROVIDER_FALLBACK: 'true' } });
   base = s.url.replace(/\/graphql$/, '');
   admin = await firstAdmin(s);
-  await ok(
+  await createFakeProvider(
     s.url,
-    CREATE_PROVIDER,
     {
-      input: {
-        name: 'fake-openai',
-        providerType: 'OPENAI',
-        modelName: MODEL,
-        apiEndpoint: fake.baseURL,
-        apiKey: 'sk-platform-key-9876',
-        inputCostPer1k: IN_PRICE,
-        outputCostPer1k: OUT_PRICE,
-        maxTokens: 200,
-        timeoutSeconds: 5,
-      },
+      name: 'fake-openai',
+      modelName: MODEL,
+      apiEndpoint: fake.baseURL,
+      inputCostPer1k: IN_PRICE,
+      outputCostPer1k: OUT_PRICE,
     },
     admin.token,
   );
-  await ok(
+  await createFakeProvider(
     s.url,
-    CREATE_PROVIDER,
     {
-      input: {
-        name: 'fake-embeddings',
-        providerType: 'OPENAI',
-        modelName: 'text-embedding-3-small',
-        apiEndpoint: fake.baseURL,
-        apiKey: 'sk-platform-key-9876',
-        inputCostPer1k: '0.000020',
-        outputCostPer1k: '0',
-        maxTokens: 1,
-        timeoutSeconds: 5,
-      },
+      name: 'fake-embeddings',
+      modelName: 'text-embedding-3-small',
+      apiEndpoint: fake.baseURL,
+      inputCostPer1k: '0.000020',
+      outputCostPer1k: '0',
+      maxTokens: 1,
     },
     admin.token,
   );
@@ -515,21 +502,15 @@ describe('governance through X-Steward-Task', () => {
     const server = await startTestServer({ env: { DEVIATION_BLOCK_THRESHOLD: '10' } });
     onTestFinished(() => server.close());
     const boss = await firstAdmin(server);
-    await ok(
+    await createFakeProvider(
       server.url,
-      CREATE_PROVIDER,
       {
-        input: {
-          name: 'fake-openai',
-          providerType: 'OPENAI',
-          modelName: MODEL,
-          apiEndpoint: fake.baseURL,
-          apiKey: 'sk-platform-key-9876',
-          inputCostPer1k: IN_PRICE,
-          outputCostPer1k: OUT_PRICE,
-          maxTokens: 50,
-          timeoutSeconds: 5,
-        },
+        name: 'fake-openai',
+        modelName: MODEL,
+        apiEndpoint: fake.baseURL,
+        inputCostPer1k: IN_PRICE,
+        outputCostPer1k: OUT_PRICE,
+        maxTokens: 50,
       },
       boss.token,
     );

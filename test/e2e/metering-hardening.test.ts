@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { formatMicros, toMicros } from '../../src/modules/billing/money.js';
 import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 
@@ -21,29 +22,22 @@ const IN_PRICE = '0.002000';
 const OUT_PRICE = '0.004000';
 const MAX_TOKENS = 50;
 
-const CREATE_PROVIDER = `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`;
 const SET_QUOTA = `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`;
 const START = `mutation($input: StartConversationInput!) { startConversation(input: $input) { id } }`;
 const SEND = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id content promptTokens completionTokens } }`;
 
 const createProvider = async (name: string, baseURL: string, extra: Record<string, unknown> = {}) =>
   (
-    await ok(
+    await createFakeProvider(
       s.url,
-      CREATE_PROVIDER,
       {
-        input: {
-          name,
-          providerType: 'OPENAI',
-          modelName: 'gpt-test',
-          apiEndpoint: baseURL,
-          apiKey: 'sk-platform-key-9876',
-          inputCostPer1k: IN_PRICE,
-          outputCostPer1k: OUT_PRICE,
-          maxTokens: MAX_TOKENS,
-          timeoutSeconds: 5,
-          ...extra,
-        },
+        name,
+        modelName: 'gpt-test',
+        apiEndpoint: baseURL,
+        inputCostPer1k: IN_PRICE,
+        outputCostPer1k: OUT_PRICE,
+        maxTokens: MAX_TOKENS,
+        ...extra,
       },
       admin.token,
     )

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 
 import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
@@ -29,21 +30,15 @@ beforeAll(async () => {
   fake = await startFakeOpenAI();
   s = await startTestServer({ env: { AI_PROVIDER_FALLBACK: 'false' } });
   admin = await firstAdmin(s);
-  const r = await ok(
+  const r = await createFakeProvider(
     s.url,
-    CREATE_PROVIDER,
     {
-      input: {
-        name: 'fake-openai',
-        providerType: 'OPENAI',
-        modelName: 'gpt-test',
-        apiEndpoint: `${fake.url}/v1`,
-        apiKey: 'sk-platform-key-9876',
-        inputCostPer1k: IN_PRICE,
-        outputCostPer1k: OUT_PRICE,
-        maxTokens: MAX_TOKENS,
-        timeoutSeconds: 5,
-      },
+      name: 'fake-openai',
+      modelName: 'gpt-test',
+      apiEndpoint: `${fake.url}/v1`,
+      inputCostPer1k: IN_PRICE,
+      outputCostPer1k: OUT_PRICE,
+      maxTokens: MAX_TOKENS,
     },
     admin.token,
   );

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 import { until } from '../support/wait.js';
@@ -67,21 +68,14 @@ beforeAll(async () => {
   s2 = await startTestServer({ shareDatabaseWith: s });
   admin = await firstAdmin(s);
   for (const modelName of [MODEL, OTHER])
-    await ok(
+    await createFakeProvider(
       s.url,
-      `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`,
       {
-        input: {
-          name: `fake-${modelName}`,
-          providerType: 'OPENAI',
-          modelName,
-          apiEndpoint: fake.baseURL,
-          apiKey: 'sk-platform-key-9876',
-          inputCostPer1k: '0.002000',
-          outputCostPer1k: '0.004000',
-          maxTokens: 200,
-          timeoutSeconds: 5,
-        },
+        name: `fake-${modelName}`,
+        modelName,
+        apiEndpoint: fake.baseURL,
+        inputCostPer1k: '0.002000',
+        outputCostPer1k: '0.004000',
       },
       admin.token,
     );

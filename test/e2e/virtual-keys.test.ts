@@ -5,6 +5,7 @@ import { formatMicros, toMicros } from '../../src/modules/billing/money.js';
 import { periodsAt } from '../../src/modules/billing/quota.service.js';
 import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
+import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { createUser, firstAdmin, type TestUser } from '../support/users.js';
 
@@ -21,7 +22,6 @@ let base: string;
 const MODEL = 'gpt-4o-mini';
 const IN_PRICE = '0.002000';
 const OUT_PRICE = '0.004000';
-const CREATE_PROVIDER = `mutation($input: CreateProviderInput!) { createProvider(input: $input) { id } }`;
 const CREATE_KEY = `mutation($input: CreateVirtualKeyInput!) { createVirtualKey(input: $input) { token key { id allowedModels taskId projectId dailyCostLimitUsd requestsPerMinute expiresAt } } }`;
 const SET_PROJECT_BUDGET = `mutation($input: SetProjectBudgetInput!) { setProjectBudget(input: $input) { projectId dailyCostLimitUsd monthlyCostLimitUsd } }`;
 const SET_QUOTA = `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`;
@@ -54,21 +54,14 @@ beforeAll(async () => {
   s = await startTestServer();
   base = s.url.replace(/\/graphql$/, '');
   admin = await firstAdmin(s);
-  await ok(
+  await createFakeProvider(
     s.url,
-    CREATE_PROVIDER,
     {
-      input: {
-        name: 'fake-openai',
-        providerType: 'OPENAI',
-        modelName: MODEL,
-        apiEndpoint: fake.baseURL,
-        apiKey: 'sk-platform-key-9876',
-        inputCostPer1k: IN_PRICE,
-        outputCostPer1k: OUT_PRICE,
-        maxTokens: 200,
-        timeoutSeconds: 5,
-      },
+      name: 'fake-openai',
+      modelName: MODEL,
+      apiEndpoint: fake.baseURL,
+      inputCostPer1k: IN_PRICE,
+      outputCostPer1k: OUT_PRICE,
     },
     admin.token,
   );
