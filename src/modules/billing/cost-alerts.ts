@@ -1,6 +1,7 @@
 import type { EventBus } from '../../events/bus.js';
 import { newId } from '../../shared/ids.js';
 import { inTransaction, type Scope } from '../../shared/scope.js';
+import type { ProjectPolicy } from '../projects/index.js';
 import type { NotificationService } from '../work/index.js';
 import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
 import { COST_ALERT_TRIGGERED, type CostAlertTriggered } from './billing.events.js';
@@ -22,7 +23,13 @@ export class CostAlerts {
   /** Alerts this instance knows exist (created by it or by another instance first). */
   private readonly known = new Set<string>();
 
-  constructor(private readonly deps: { bus: EventBus; notifications: NotificationService }) {}
+  constructor(
+    private readonly deps: {
+      bus: EventBus;
+      notifications: NotificationService;
+      projects: { policy: Pick<ProjectPolicy, 'managers'> };
+    },
+  ) {}
 
   async check(scope: Scope, r: Reservation, budgets: BudgetState[]): Promise<void> {
     const due: { b: BudgetState; threshold: number; key: string; alertType: CostAlertType; start: Date }[] = [];
@@ -48,14 +55,7 @@ export class CostAlerts {
           [newId(), userId, projectId, alertType, threshold, start, formatMicros(b.spent), formatMicros(b.limit)],
         );
         if (!created) continue;
-        const recipients = projectId
-          ? (
-              await tx.em.execute<{ user_id: string }[]>(
-                `SELECT user_id FROM project_members WHERE project_id = ? AND role IN ('OWNER', 'MAINTAINER')`,
-                [projectId],
-              )
-            ).map((m) => m.user_id)
-          : [userId!];
+        const recipients = projectId ? await this.deps.projects.policy.managers(projectId) : [userId!];
         const period = b.period === 'DAY' ? 'daily' : 'monthly';
         await this.deps.notifications.notify(
           tx,

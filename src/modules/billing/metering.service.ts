@@ -12,6 +12,7 @@ import { inTransaction, type Scope, type Viewer } from '../../shared/scope.js';
 import { PromptLog, PromptStatus } from '../ai/prompt-log.entity.js';
 import type { AuditService } from '../audit/index.js';
 import type { UserService } from '../identity/index.js';
+import type { ProjectPolicy } from '../projects/index.js';
 import type { NotificationService } from '../work/index.js';
 import { NotificationPriority, NotificationType } from '../work/notification.entity.js';
 import { countPromptTokens, LlmCallError } from './clients/index.js';
@@ -136,6 +137,8 @@ export interface MeteringDeps {
   providers: ProvidersForMetering;
   notifications: NotificationService;
   users: UserService;
+  /** A project's managers are told of its cost alerts. */
+  projects: { policy: Pick<ProjectPolicy, 'managers'> };
   /** Optional metrics hook: a settled call, or a provider failure. */
   metrics?: AiCallMetrics;
 }

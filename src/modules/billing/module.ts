@@ -1,6 +1,7 @@
 import type { AuditService } from '../audit/index.js';
 import { defineModule, type ModuleDeps } from '../define-module.js';
 import type { UserService } from '../identity/index.js';
+import type { ProjectService } from '../projects/index.js';
 import type { NotificationService } from '../work/index.js';
 import { BillingResolver } from './billing.resolver.js';
 import { BillingService } from './billing.service.js';
@@ -18,7 +19,12 @@ export const billingModule = defineModule({
   entities: billingEntities,
   resolvers: [ProviderResolver, ProviderHealthResolver, UserProviderKeyResolver, BillingResolver],
   create(
-    deps: ModuleDeps<{ audit: AuditService; notifications: NotificationService; users: UserService }>,
+    deps: ModuleDeps<{
+      audit: AuditService;
+      notifications: NotificationService;
+      users: UserService;
+      projects: ProjectService;
+    }>,
   ): BillingServices {
     const providers = new ProviderService(deps);
     const quotas = new QuotaService(deps);

@@ -98,13 +98,19 @@ export class ProjectPolicy {
                        WHERE vm.project_id = ${col} AND vm.user_id = ${viewer.userId}::uuid AND vp.status <> 'DELETED')`;
   }
 
-  /** Users who may decide a project's approvals (its OWNER and MAINTAINERs, and every admin). */
-  async deciders(projectId: string): Promise<string[]> {
+  /** A project's active OWNER and MAINTAINERs: who runs it (told of its cost alerts, decides its approvals). */
+  async managers(projectId: string): Promise<string[]> {
     const rows = await this.db.query<{ id: string }>(sql`
       SELECT m.user_id AS id FROM project_members m JOIN users u ON u.id = m.user_id
-       WHERE m.project_id = ${projectId}::uuid AND m.role IN ('OWNER', 'MAINTAINER') AND u.status = 'ACTIVE' AND NOT u.is_blocked
-      UNION
-      SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`);
+       WHERE m.project_id = ${projectId}::uuid AND m.role IN ('OWNER', 'MAINTAINER') AND u.status = 'ACTIVE' AND NOT u.is_blocked`);
     return rows.map((r) => r.id);
+  }
+
+  /** Users who may decide a project's approvals (its managers, and every admin). */
+  async deciders(projectId: string): Promise<string[]> {
+    const admins = await this.db.query<{ id: string }>(
+      sql`SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND NOT is_blocked`,
+    );
+    return [...new Set([...(await this.managers(projectId)), ...admins.map((r) => r.id)])];
   }
 }
