@@ -83,6 +83,8 @@ const lockBudgetCounters = (where: Sql) =>
   sql`(SELECT subject, period, period_start FROM budget_counters WHERE ${where} ORDER BY subject, period FOR UPDATE) lk`;
 const windowMatch = (minute: Date, p: Record<'DAY' | 'MONTH', Date>) =>
   sql`((period = 'MINUTE' AND period_start = ${minute}) OR (period = 'DAY' AND period_start = ${p.DAY}) OR (period = 'MONTH' AND period_start = ${p.MONTH}))`;
+/** The tiers' monthly message limits, as the statement reads them. */
+const TIER_LIMITS = JSON.stringify(TIER_MONTHLY_MESSAGES);
 const money = (m: Micros | null | undefined) => (m == null ? null : formatMicros(m));
 
 /**
@@ -185,7 +187,7 @@ export class MeteredLedger {
                coalesce(q.requests_per_hour, ${config.DEFAULT_REQUESTS_PER_HOUR}) AS rph,
                coalesce(q.daily_token_limit, ${config.DEFAULT_DAILY_TOKEN_LIMIT}) AS dtl,
                coalesce(q.monthly_token_limit, ${config.DEFAULT_MONTHLY_TOKEN_LIMIT}) AS mtl,
-               coalesce(q.monthly_message_limit, (${JSON.stringify(TIER_MONTHLY_MESSAGES)}::jsonb ->> u.tier::text)::int) AS mml,
+               coalesce(q.monthly_message_limit, (${TIER_LIMITS}::jsonb ->> u.tier::text)::int) AS mml,
                coalesce(q.daily_cost_limit_usd, ${config.DEFAULT_DAILY_COST_LIMIT_USD ?? null}::numeric) AS dcl,
                coalesce(q.monthly_cost_limit_usd, ${config.DEFAULT_MONTHLY_COST_LIMIT_USD ?? null}::numeric) AS mcl
           FROM users u LEFT JOIN user_quotas q ON q.user_id = u.id WHERE u.id = ${input.userId}::uuid
