@@ -6,7 +6,7 @@
  * Portkey's open-source gateway (`@portkey-ai/gateway`, a child process) in front of the
  * same provider; and the provider called directly. Reported: calls/s at BENCH_CONNECTIONS
  * (default 32) connections, p50/p99, the latency added at one connection against the
- * direct call, SQL statements and Steward's Node CPU per call — for one user and for 32
+ * direct call, SQL statements, Steward's Node CPU and PostgreSQL's CPU per call — for one user and for 32
  * users (one key each) — and whether every answered call is on the record (the provider's
  * own count of what it served against Steward's prompt logs).
  *
@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { cpuDelta, cpuSnapshot } from './cpu.js';
 import { graphql } from './http.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { runLoad } from './measure.js';
@@ -120,17 +121,21 @@ interface Row {
   single: LoadResult;
   sqlPerCall?: number;
   cpuMsPerCall?: number;
+  /** CPU of PostgreSQL's processes during the loaded run, per call. */
+  pgCpuMsPerCall?: number;
 }
 
 async function measure(
   name: string,
   spec: Omit<LoadSpec, 'connections' | 'duration'>,
-  opts: { cpu?: boolean } = {},
+  opts: { cpu?: boolean; postgresPid?: number } = {},
 ): Promise<Row> {
   await runLoad({ ...spec, connections: CONNECTIONS, duration: WARMUP, check: 'chat' });
   const cpu0 = process.cpuUsage();
+  const pg0 = cpuSnapshot(opts.postgresPid);
   const loaded = await runLoad({ ...spec, connections: CONNECTIONS, duration: DURATION, check: 'chat' });
   const cpu = process.cpuUsage(cpu0);
+  const pgMs = cpuDelta(pg0, cpuSnapshot(opts.postgresPid)).postgresMs;
   const single = await runLoad({
     ...spec,
     perConnection: spec.perConnection?.slice(0, 1),
@@ -142,7 +147,12 @@ async function measure(
     name,
     loaded,
     single,
-    ...(opts.cpu ? { cpuMsPerCall: (cpu.user + cpu.system) / 1000 / Math.max(1, loaded.requests) } : {}),
+    ...(opts.cpu
+      ? {
+          cpuMsPerCall: (cpu.user + cpu.system) / 1000 / Math.max(1, loaded.requests),
+          pgCpuMsPerCall: pgMs / Math.max(1, loaded.requests),
+        }
+      : {}),
   };
   log(
     `${name}: ${loaded.requestsPerSecond.toFixed(0)} calls/s, p50 ${loaded.latencyMs.p50.toFixed(2)} ms, p99 ${loaded.latencyMs.p99.toFixed(2)} ms; 1 connection p50 ${single.latencyMs.p50.toFixed(2)} ms; failures ${loaded.errors + loaded.non2xx + loaded.mismatches + loaded.timeouts}`,
@@ -347,12 +357,12 @@ export async function gatewayBench(): Promise<string> {
     await new Promise((r) => setTimeout(r, 500));
     const servedBefore = await provider.served();
     const logsBefore = await countLogs(db.url);
-    rows.push(await measure('Steward, 1 user', { request: steward(keys[0]!) }, { cpu: true }));
+    rows.push(await measure('Steward, 1 user', { request: steward(keys[0]!) }, { cpu: true, postgresPid: db.pid() }));
     rows.push(
       await measure(
         'Steward, 32 users',
         { request: steward(keys[0]!), perConnection: keys.map(steward) },
-        { cpu: true },
+        { cpu: true, postgresPid: db.pid() },
       ),
     );
 
@@ -384,11 +394,11 @@ export async function gatewayBench(): Promise<string> {
     const lines = [
       `### AI gateway (${new Date().toISOString().slice(0, 16)}Z, ${CONNECTIONS} connections, ${DURATION} s loaded, ${SINGLE} s at 1 connection)`,
       '',
-      '| | calls/s | p50 ms | p99 ms | 1-conn p50 ms | added p50 vs direct (1 conn) | SQL / call | Node CPU ms / call | failed |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| | calls/s | p50 ms | p99 ms | 1-conn p50 ms | added p50 vs direct (1 conn) | SQL / call | Node CPU ms / call | PostgreSQL CPU ms / call | failed |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...rows.map(
         (r) =>
-          `| ${r.name} | ${fmt(r.loaded.requestsPerSecond, 0)} | ${fmt(r.loaded.latencyMs.p50)} | ${fmt(r.loaded.latencyMs.p99)} | ${fmt(r.single.latencyMs.p50)} | ${r === directRow ? '–' : fmt(r.single.latencyMs.p50 - directRow.single.latencyMs.p50)} | ${fmt(r.sqlPerCall, 1)} | ${fmt(r.cpuMsPerCall)} | ${r.loaded.errors + r.loaded.non2xx + r.loaded.mismatches + r.loaded.timeouts} |`,
+          `| ${r.name} | ${fmt(r.loaded.requestsPerSecond, 0)} | ${fmt(r.loaded.latencyMs.p50)} | ${fmt(r.loaded.latencyMs.p99)} | ${fmt(r.single.latencyMs.p50)} | ${r === directRow ? '–' : fmt(r.single.latencyMs.p50 - directRow.single.latencyMs.p50)} | ${fmt(r.sqlPerCall, 1)} | ${fmt(r.cpuMsPerCall)} | ${fmt(r.pgCpuMsPerCall)} | ${r.loaded.errors + r.loaded.non2xx + r.loaded.mismatches + r.loaded.timeouts} |`,
       ),
       '',
       `Steward / Portkey calls/s: 1 user ${fmt(rows[2]!.loaded.requestsPerSecond / portkeyRow.loaded.requestsPerSecond)}×, 32 users ${fmt(rows[3]!.loaded.requestsPerSecond / portkeyRow.loaded.requestsPerSecond)}× (goal ≥ 2× for 32 users, ≥ 1× for one).`,
