@@ -138,6 +138,51 @@ describe('the gateway hot path', () => {
     expect(stream.response.headers.get('x-steward-budget-limit')).toBe('key/day');
   });
 
+  it('settles concurrent calls of several users and keys together, each recorded and charged exactly once', async () => {
+    const p = await project();
+    const users = await Promise.all([1, 2, 3].map(() => member('CONTRIBUTOR', p)));
+    const keys = await Promise.all(users.map((u) => key(u, { dailyCostLimitUsd: '5' })));
+    fake.setDefault({ usage: { prompt_tokens: 120, completion_tokens: 15 } });
+    const servedBefore = fake.ledger.calls.length;
+    // 12 calls a key at once: their settlements overlap, so most go out in shared statements.
+    const answers = await Promise.all(
+      keys.flatMap((k) =>
+        Array.from({ length: 12 }, () =>
+          client(k).chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: 20 }),
+        ),
+      ),
+    );
+    expect(answers).toHaveLength(36);
+    expect(fake.ledger.calls.length - servedBefore).toBe(36);
+    const each = toMicros('0.000300'); // 120 × $0.002/1k + 15 × $0.004/1k, as the fake reported serving it
+    for (const u of users) {
+      const books = await s.sql<{ period: string; requests: number; reserved: number; cost: string }>(
+        `SELECT period::text, requests, reserved_requests AS reserved, cost_usd::text AS cost FROM usage_counters WHERE user_id = $1 ORDER BY period::text`,
+        [u.id],
+      );
+      expect(books.map((b) => [b.period, b.requests, b.reserved, toMicros(b.cost)])).toEqual(
+        ['DAY', 'HOUR', 'MONTH'].map((period) => [period, 12, 0, each * 12n]),
+      );
+      const [logs] = await s.sql<{ n: number; cost: string; records: number; daily: number }>(
+        `SELECT count(*)::int AS n, sum(cost_usd)::text AS cost,
+                (SELECT count(*)::int FROM cost_records WHERE user_id = $1) AS records,
+                (SELECT sum(requests)::int FROM usage_daily WHERE user_id = $1) AS daily
+           FROM prompt_logs WHERE user_id = $1 AND status = 'SUCCESS'`,
+        [u.id],
+      );
+      expect(logs).toEqual({ n: 12, cost: expect.any(String), records: 12, daily: 12 });
+      expect(toMicros(logs!.cost)).toBe(each * 12n);
+    }
+    const budgets = await s.sql<{ requests: number; reserved: number; cost: string }>(
+      `SELECT requests, reserved_requests AS reserved, cost_usd::text AS cost FROM budget_counters
+        WHERE period = 'DAY' AND subject IN (SELECT 'key:' || id FROM api_tokens WHERE user_id = ANY($1::uuid[]))`,
+      [users.map((u) => u.id)],
+    );
+    expect(budgets.map((b) => [b.requests, b.reserved, toMicros(b.cost)])).toEqual(
+      [1, 2, 3].map(() => [12, 0, each * 12n]),
+    );
+  });
+
   it("alerts a project's owner and maintainers once its spend crosses 80% of its daily limit", async () => {
     const p = await project();
     const maintainer = await member('MAINTAINER', p);

@@ -71,25 +71,22 @@ const MISS = new Set(['SWMIS', '40P01']);
 
 /**
  * The counter rows a statement will update, locked first and in the one order every writer
- * of counters uses (QuotaService locks them so too): a user's by period, then the budgets'
- * by subject and period. An UPDATE alone locks rows in the order it finds them on disk,
- * which changes as rows are rewritten, and two calls of one user would deadlock.
+ * of counters uses (QuotaService locks them so too): users' by user and period, then the
+ * budgets' by subject and period. An UPDATE alone locks rows in the order it finds them on
+ * disk, which changes as rows are rewritten, and two calls of one user would deadlock.
  */
-const lockUserCounters = (userId: string, p: Record<'HOUR' | 'DAY' | 'MONTH', Date>) =>
-  sql`(SELECT user_id, period, period_start FROM usage_counters
-        WHERE user_id = ${userId}::uuid AND ((period = 'HOUR' AND period_start = ${p.HOUR}) OR (period = 'DAY' AND period_start = ${p.DAY}) OR (period = 'MONTH' AND period_start = ${p.MONTH}))
-        ORDER BY period FOR UPDATE) lk`;
+const lockUserCounters = (where: Sql) =>
+  sql`(SELECT user_id, period, period_start FROM usage_counters WHERE ${where} ORDER BY user_id, period FOR UPDATE) lk`;
 const lockBudgetCounters = (where: Sql) =>
   sql`(SELECT subject, period, period_start FROM budget_counters WHERE ${where} ORDER BY subject, period FOR UPDATE) lk`;
-const windowMatch = (minute: Date, p: Record<'DAY' | 'MONTH', Date>) =>
-  sql`((period = 'MINUTE' AND period_start = ${minute}) OR (period = 'DAY' AND period_start = ${p.DAY}) OR (period = 'MONTH' AND period_start = ${p.MONTH}))`;
 /** The tiers' monthly message limits, as the statement reads them. */
 const TIER_LIMITS = JSON.stringify(TIER_MONTHLY_MESSAGES);
 const money = (m: Micros | null | undefined) => (m == null ? null : formatMicros(m));
 
 /**
  * The metered call's hot path in two statements: `reserve` before the provider is asked,
- * `settle` after it answered. Each is one statement (data-modifying CTEs), atomic by itself.
+ * `settle` after it answered (with the settlements of concurrent calls). Each is one
+ * statement (data-modifying CTEs), atomic by itself.
  *
  * `reserve` does what the full path does in seven or more (QuotaService.reserve, markSent,
  * the user and governance checks): it reads the user's state and limits, moves the
@@ -116,7 +113,7 @@ export class MeteredLedger {
    * asked — comes back, and the expiry job charges the call at its reserved amount and logs
    * it. So no call goes unrecorded or free, and the answer is not held up by a second flush.
    */
-  private readonly settlePool: Run = (q) => this.deps.db.queryWithoutFlush(q);
+  private readonly unflushed: Run = (q) => this.deps.db.queryWithoutFlush(q);
 
   /** The reservation, or null when the full path must decide. */
   async reserve(input: LedgerReserve): Promise<LedgerReservation | null> {
@@ -203,7 +200,7 @@ export class MeteredLedger {
         UPDATE usage_counters c
            SET reserved_requests = c.reserved_requests + 1, reserved_tokens = c.reserved_tokens + ${input.tokens},
                reserved_cost_usd = c.reserved_cost_usd + ${cost}::numeric
-          FROM u, ${lockUserCounters(input.userId, periods)}
+          FROM u, ${lockUserCounters(sql`user_id = ${input.userId}::uuid AND ((period = 'HOUR' AND period_start = ${periods.HOUR}) OR (period = 'DAY' AND period_start = ${periods.DAY}) OR (period = 'MONTH' AND period_start = ${periods.MONTH}))`)}
          WHERE c.user_id = lk.user_id AND c.period = lk.period AND c.period_start = lk.period_start
            AND u.status = 'ACTIVE' AND NOT u.is_blocked
            AND CASE c.period
@@ -250,78 +247,218 @@ export class MeteredLedger {
   }
 
   /**
-   * Claims the reservation and records the call, in one statement: on the pool (`run`
-   * omitted) or inside the caller's transaction (a conversation stores its message with it).
+   * Claims the reservation and records the call: on the pool (`run` omitted), batched with
+   * the settlements of concurrent calls (see SettlementBatch), or inside the caller's
+   * transaction (a conversation stores its message with it).
    */
-  async settle(s: LedgerSettle, run: Run = this.settlePool): Promise<LedgerSettled> {
-    const r = s.reservation;
-    const c = s.sent;
-    const cost = formatMicros(s.inputCost + s.outputCost);
-    const tokens = s.promptTokens + s.completionTokens;
-    const q = sql`
-      WITH k AS (
-        DELETE FROM quota_reservations WHERE id = ${r.id}::uuid RETURNING user_id, tokens, cost_usd
+  settle(s: LedgerSettle, run?: Run): Promise<LedgerSettled> {
+    if (run) return this.settleAll([s], run).then(([r]) => r!);
+    return this.batch.add(s);
+  }
+
+  /**
+   * Settlements waiting while one batch is being written go out together as the next: the
+   * group commit of concurrent calls. A call alone goes at once, so nothing waits for a
+   * timer; under load one statement and one commit serve many calls, and one user's calls
+   * queue on their counter rows once per batch, not once per call.
+   */
+  private readonly batch = new SettlementBatch((all) => this.settleAll(all, this.unflushed));
+
+  /** One statement for all of `all`: each claimed reservation recorded, the counters moved by their sums. */
+  private async settleAll(all: LedgerSettle[], run: Run): Promise<LedgerSettled[]> {
+    const q = this.settleStatement(all);
+    let row: SettleRow | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        [row] = await run<SettleRow>(q);
+        break;
+      } catch (err) {
+        // A deadlock PostgreSQL broke by aborting this statement: nothing of it was written, run it again.
+        if (run !== this.unflushed || attempt === 3 || (err as { code?: string }).code !== '40P01') throw err;
+      }
+    }
+    const claimed = new Set(row!.claimed ?? []);
+    const users = row!.users ?? [];
+    const budgets = row!.budgets ?? [];
+    const at = (d: Date) => d.getTime();
+    return all.map(({ reservation: r }) => {
+      const start = (period: string) => at(period === 'MINUTE' ? r.minute : r.periods[period as keyof Periods]);
+      const mine = [
+        ...users.filter((u) => u.user_id === r.userId).map((u) => ({ ...u, subject: 'user' })),
+        ...budgets.filter((b) => r.subjects.includes(b.subject)),
+      ].filter((x) => at(new Date(x.period_start)) === start(x.period));
+      return {
+        claimed: claimed.has(r.id),
+        spent: mine.map((x) => ({ subject: x.subject, period: x.period, spent: micros(x.spent) })),
+      };
+    });
+  }
+
+  private settleStatement(all: LedgerSettle[]): Sql {
+    const rows = all.map(settleInput);
+    return sql`
+      WITH x AS MATERIALIZED (
+        SELECT x.*, x.prompt_tokens + x.completion_tokens AS total_tokens, x.input_cost + x.output_cost AS cost
+          FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+            rid uuid, log_id uuid, cost_id uuid, daily_id uuid, hour timestamptz, day timestamptz, month timestamptz, minute timestamptz,
+            subjects jsonb, task_id uuid, project_id uuid, conversation_id uuid, provider_id uuid, provider text, agent_type text,
+            api_token_id uuid, prompt text, system_message text, model text, response text, intent text, confidence numeric,
+            deviation_delta numeric, score_before numeric, score_after numeric, prompt_tokens int, completion_tokens int, latency_ms int,
+            input_cost numeric, output_cost numeric, key_source text, ip inet, user_agent text, request_id text, status prompt_status,
+            error_message text)
+      ), k AS (
+        DELETE FROM quota_reservations q USING x WHERE q.id = x.rid RETURNING q.id, q.user_id, q.tokens, q.cost_usd
+      ), kx AS MATERIALIZED (
+        SELECT x.*, k.user_id, k.tokens AS reserved_tokens, k.cost_usd AS reserved_cost FROM x JOIN k ON k.id = x.rid
+      ), du AS (
+        SELECT kx.user_id, w.period, w.start, count(*)::int AS n, sum(kx.total_tokens) AS tokens, sum(kx.cost) AS cost,
+               sum(kx.reserved_tokens) AS reserved_tokens, sum(kx.reserved_cost) AS reserved_cost
+          FROM kx, LATERAL (VALUES ('HOUR'::usage_period, kx.hour), ('DAY', kx.day), ('MONTH', kx.month)) w(period, start)
+         GROUP BY 1, 2, 3
       ), uc AS (
         UPDATE usage_counters c
-           SET requests = c.requests + 1, messages = c.messages + 1, tokens = c.tokens + ${tokens}, cost_usd = c.cost_usd + ${cost}::numeric,
-               reserved_requests = c.reserved_requests - 1, reserved_tokens = c.reserved_tokens - k.tokens, reserved_cost_usd = c.reserved_cost_usd - k.cost_usd
-          FROM k, ${lockUserCounters(r.userId, r.periods)}
-         WHERE c.user_id = k.user_id AND c.user_id = lk.user_id AND c.period = lk.period AND c.period_start = lk.period_start
-        RETURNING c.period::text AS period, c.cost_usd::text AS spent
+           SET requests = c.requests + d.n, messages = c.messages + d.n, tokens = c.tokens + d.tokens, cost_usd = c.cost_usd + d.cost,
+               reserved_requests = c.reserved_requests - d.n, reserved_tokens = c.reserved_tokens - d.reserved_tokens,
+               reserved_cost_usd = c.reserved_cost_usd - d.reserved_cost
+          FROM du d, ${lockUserCounters(sql`(user_id, period, period_start) IN (SELECT user_id, period, start FROM du)`)}
+         WHERE c.user_id = lk.user_id AND c.period = lk.period AND c.period_start = lk.period_start
+           AND c.user_id = d.user_id AND c.period = d.period AND c.period_start = d.start
+        RETURNING c.user_id, c.period::text AS period, c.period_start, c.cost_usd::text AS spent
+      ), db AS (
+        SELECT s.subject, w.period, w.start, count(*)::int AS n, sum(kx.total_tokens) AS tokens, sum(kx.cost) AS cost,
+               sum(kx.reserved_tokens) AS reserved_tokens, sum(kx.reserved_cost) AS reserved_cost
+          FROM kx, jsonb_array_elements_text(kx.subjects) s(subject),
+               LATERAL (VALUES ('MINUTE', kx.minute), ('DAY', kx.day), ('MONTH', kx.month)) w(period, start)
+         GROUP BY 1, 2, 3
       ), bc AS (
         UPDATE budget_counters c
-           SET requests = c.requests + 1, tokens = c.tokens + ${tokens}, cost_usd = c.cost_usd + ${cost}::numeric,
-               reserved_requests = c.reserved_requests - 1, reserved_tokens = c.reserved_tokens - k.tokens, reserved_cost_usd = c.reserved_cost_usd - k.cost_usd
-          FROM k, ${lockBudgetCounters(sql`subject IN (SELECT jsonb_array_elements_text(${JSON.stringify(r.subjects)}::jsonb)) AND ${windowMatch(r.minute, r.periods)}`)}
-         WHERE c.subject = lk.subject AND c.period = lk.period AND c.period_start = lk.period_start AND (SELECT count(*) FROM uc) >= 0
-        RETURNING c.subject, c.period, c.cost_usd::text AS spent
+           SET requests = c.requests + d.n, tokens = c.tokens + d.tokens, cost_usd = c.cost_usd + d.cost,
+               reserved_requests = c.reserved_requests - d.n, reserved_tokens = c.reserved_tokens - d.reserved_tokens,
+               reserved_cost_usd = c.reserved_cost_usd - d.reserved_cost
+          FROM db d, ${lockBudgetCounters(sql`(subject, period, period_start) IN (SELECT subject, period, start FROM db)`)}
+         WHERE c.subject = lk.subject AND c.period = lk.period AND c.period_start = lk.period_start
+           AND c.subject = d.subject AND c.period = d.period AND c.period_start = d.start AND (SELECT count(*) FROM uc) >= 0
+        RETURNING c.subject, c.period, c.period_start, c.cost_usd::text AS spent
       ), log AS (
         INSERT INTO prompt_logs (id, user_id, task_id, project_id, conversation_id, provider_id, agent_type, api_token_id, prompt, system_message, model, response,
                                  intent, confidence, deviation_delta, score_before, score_after, prompt_tokens, completion_tokens, total_tokens, response_time_ms,
                                  cost_usd, key_source, ip, user_agent, request_id, status, error_message)
-        SELECT ${s.logId}::uuid, k.user_id, ${c.taskId}::uuid, ${c.projectId}::uuid, ${c.conversationId}::uuid, ${c.providerId}::uuid, ${c.agentType},
-               ${s.apiTokenId}::uuid, ${c.prompt}, ${c.systemMessage}, ${s.model}, ${s.response}, ${s.intent}, ${s.confidence}::numeric,
-               ${s.deviationDelta}::numeric, ${s.scoreBefore}::numeric, ${s.scoreAfter}::numeric, ${s.promptTokens}, ${s.completionTokens}, ${tokens},
-               ${s.latencyMs}, ${cost}::numeric, ${c.keySource}, ${c.ip}::inet, ${c.userAgent}, ${c.requestId}, ${s.status}::prompt_status, ${s.errorMessage}
-          FROM k
+        SELECT log_id, user_id, task_id, project_id, conversation_id, provider_id, agent_type, api_token_id, prompt, system_message, model, response,
+               intent, confidence, deviation_delta, score_before, score_after, prompt_tokens, completion_tokens, total_tokens, latency_ms,
+               cost, key_source, ip, user_agent, request_id, status, error_message
+          FROM kx
       ), cr AS (
         INSERT INTO cost_records (id, user_id, project_id, conversation_id, agent_type, provider_id, provider, model, input_tokens, output_tokens,
                                   input_cost, output_cost, total_cost, prompt_log_id)
-        SELECT ${newId()}::uuid, k.user_id, ${c.projectId}::uuid, ${c.conversationId}::uuid, ${c.agentType}, ${c.providerId}::uuid, ${c.provider},
-               ${s.model}, ${s.promptTokens}, ${s.completionTokens}, ${formatMicros(s.inputCost)}::numeric, ${formatMicros(s.outputCost)}::numeric,
-               ${cost}::numeric, ${s.logId}::uuid
-          FROM k
+        SELECT cost_id, user_id, project_id, conversation_id, agent_type, provider_id, provider, model, prompt_tokens, completion_tokens,
+               input_cost, output_cost, cost, log_id
+          FROM kx
       ), ud AS (
         INSERT INTO usage_daily (id, user_id, provider, model, date, requests, tokens_in, tokens_out, cost_usd)
-        SELECT ${newId()}::uuid, k.user_id, ${c.provider}, ${s.model}, (now() AT TIME ZONE ${this.deps.config.ORGANISATION_TIME_ZONE})::date, 1,
-               ${s.promptTokens}, ${s.completionTokens}, ${cost}::numeric
-          FROM k
-        ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + 1,
+        SELECT min(daily_id::text)::uuid, user_id, provider, model, (now() AT TIME ZONE ${this.deps.config.ORGANISATION_TIME_ZONE})::date,
+               count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost)
+          FROM kx GROUP BY user_id, provider, model
+        ON CONFLICT (user_id, provider, model, date) DO UPDATE SET requests = usage_daily.requests + EXCLUDED.requests,
            tokens_in = usage_daily.tokens_in + EXCLUDED.tokens_in, tokens_out = usage_daily.tokens_out + EXCLUDED.tokens_out,
            cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd
       )
-      SELECT (SELECT count(*) FROM k)::int AS claimed,
-             (SELECT coalesce(json_agg(json_build_object('subject', 'user', 'period', period, 'spent', spent)), '[]') FROM uc) AS users,
-             (SELECT coalesce(json_agg(bc), '[]') FROM bc) AS budgets`;
-    let row: { claimed: number; users: SpentRow[]; budgets: SpentRow[] } | undefined;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        [row] = await run<NonNullable<typeof row>>(q);
-        break;
-      } catch (err) {
-        // A deadlock PostgreSQL broke by aborting this statement: nothing of it was written, run it again.
-        if (run !== this.settlePool || attempt === 3 || (err as { code?: string }).code !== '40P01') throw err;
-      }
-    }
-    return {
-      claimed: row!.claimed === 1,
-      spent: [...row!.users, ...row!.budgets].map((x) => ({
-        subject: x.subject,
-        period: x.period,
-        spent: micros(x.spent),
-      })),
-    };
+      SELECT (SELECT json_agg(id) FROM k) AS claimed, (SELECT json_agg(uc) FROM uc) AS users, (SELECT json_agg(bc) FROM bc) AS budgets`;
   }
+}
+
+/** One settlement as the statement reads it (jsonb_to_recordset's columns). */
+const settleInput = (s: LedgerSettle) => {
+  const c = s.sent;
+  const r = s.reservation;
+  return {
+    rid: r.id,
+    log_id: s.logId,
+    cost_id: newId(),
+    daily_id: newId(),
+    hour: r.periods.HOUR,
+    day: r.periods.DAY,
+    month: r.periods.MONTH,
+    minute: r.minute,
+    subjects: r.subjects,
+    task_id: c.taskId,
+    project_id: c.projectId,
+    conversation_id: c.conversationId,
+    provider_id: c.providerId,
+    provider: c.provider,
+    agent_type: c.agentType,
+    api_token_id: s.apiTokenId,
+    prompt: c.prompt,
+    system_message: c.systemMessage,
+    model: s.model,
+    response: s.response,
+    intent: s.intent,
+    confidence: s.confidence,
+    deviation_delta: s.deviationDelta,
+    score_before: s.scoreBefore,
+    score_after: s.scoreAfter,
+    prompt_tokens: s.promptTokens,
+    completion_tokens: s.completionTokens,
+    latency_ms: s.latencyMs,
+    input_cost: formatMicros(s.inputCost),
+    output_cost: formatMicros(s.outputCost),
+    key_source: c.keySource,
+    ip: c.ip,
+    user_agent: c.userAgent,
+    request_id: c.requestId,
+    status: s.status,
+    error_message: s.errorMessage,
+  };
+};
+
+/**
+ * The group commit behind MeteredLedger.settle: settlements that arrive while a batch is
+ * in flight wait and go out together as the next one. Should a batch fail, its
+ * settlements are written one by one, so that one call's failure stays its own.
+ */
+export class SettlementBatch<In = LedgerSettle, Out = LedgerSettled> {
+  private queue: { s: In; resolve: (r: Out) => void; reject: (e: unknown) => void }[] = [];
+  private writing = false;
+
+  constructor(private readonly write: (all: In[]) => Promise<Out[]>) {}
+
+  add(s: In): Promise<Out> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ s, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.queue.length) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        try {
+          const done = await this.write(batch.map((b) => b.s));
+          batch.forEach((b, i) => b.resolve(done[i]!));
+        } catch (err) {
+          if (batch.length === 1) batch[0]!.reject(err);
+          else
+            for (const b of batch)
+              await this.write([b.s]).then(
+                ([r]) => b.resolve(r!),
+                (e: unknown) => b.reject(e),
+              );
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+}
+
+/** Settlements per statement at most: bounds a statement's size (each carries its prompt and answer). */
+const MAX_BATCH = 64;
+
+interface SettleRow {
+  claimed: string[] | null;
+  users: { user_id: string; period: string; period_start: string; spent: string }[] | null;
+  budgets: { subject: string; period: string; period_start: string; spent: string }[] | null;
 }
 
 interface ReserveRow {
@@ -338,12 +475,6 @@ interface ReserveRow {
     limit: string | null;
     spent: string;
   }[];
-}
-
-interface SpentRow {
-  subject: string;
-  period: string;
-  spent: string;
 }
 
 /** Amounts come back as decimal text (json_agg would make numeric a JSON number, losing digits). */
