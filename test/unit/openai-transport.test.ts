@@ -173,6 +173,13 @@ describe('openAiClient over the HTTP transport', () => {
     });
   });
 
+  it('maps a malformed answer to UPSTREAM', async () => {
+    handler = (_req, res) => res.end('<html>gateway</html>');
+    await expect(
+      openAiClient({ name: 'p', apiKey: KEY, baseURL }).embed!({ model: 'e', input: 'x', timeoutMs: 5000 }),
+    ).rejects.toMatchObject({ kind: 'UPSTREAM', message: 'p failed: malformed answer: <html>gateway</html>' });
+  });
+
   it('maps a refused connection to NETWORK with its errno code', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

@@ -85,7 +85,8 @@ interface SdkLikeError {
 }
 
 /**
- * Maps the HTTP transport's error, or @anthropic-ai/sdk's, to an LlmCallError. `timedOut` / `aborted` say which of our own signals fired, if any.
+ * Maps the HTTP transport's error (openai-http.ts), or @anthropic-ai/sdk's, to an
+ * LlmCallError. `timedOut` / `aborted` say which of our own signals fired, if any.
  */
 export function toLlmError(
   err: unknown,

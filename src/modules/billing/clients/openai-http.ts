@@ -78,7 +78,12 @@ function errorMessage(text: string): string {
 
 /** A JSON answer, read whole. */
 export async function readJson<T>(res: Dispatcher.ResponseData): Promise<T> {
-  return JSON.parse(await res.body.text()) as T;
+  const text = await res.body.text();
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ProviderAnswerError(`malformed answer: ${text.slice(0, 200)}`);
+  }
 }
 
 /**
