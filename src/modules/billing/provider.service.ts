@@ -402,7 +402,7 @@ export class ProviderService {
   }
 
   /**
-   * Clients by provider, endpoint and sealed key: a call reuses its provider's SDK client
+   * Clients by provider, endpoint and sealed key: a call reuses its provider's client
    * (and its connection pool) instead of building one and decrypting the key each time. A
    * changed key or endpoint is another entry; the map is bounded.
    */
