@@ -69,7 +69,8 @@ export function createSqlClient(url: string, max: number, opts: SqlClientOptions
     return name;
   };
   const run = async <T>(on: pg.Pool, q: Sql): Promise<T[]> => {
-    const res = await on.query({ name: nameOf(q.text), text: q.text, values: q.values as unknown[] });
+    const text = q.text; // a getter that joins the statement's strings anew on every read
+    const res = await on.query({ name: nameOf(text), text, values: q.values as unknown[] });
     return res.rows as T[];
   };
   const query = <T>(q: Sql) => run<T>(pool, q);

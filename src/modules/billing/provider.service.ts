@@ -402,9 +402,10 @@ export class ProviderService {
   }
 
   /**
-   * Clients by provider, endpoint and sealed key: a call reuses its provider's SDK client
-   * (and its connection pool) instead of building one and decrypting the key each time. A
-   * changed key or endpoint is another entry; the map is bounded.
+   * Clients by provider, endpoint and sealed key: a call reuses its provider's client
+   * instead of building one and decrypting the key each time (connections are pooled per
+   * provider origin underneath, whatever the client). A changed key or endpoint is another
+   * entry; the map is bounded.
    */
   private readonly clients = new Map<string, ProviderClient>();
 

@@ -24,17 +24,27 @@ class BodyTooLarge extends AppError {
   }
 }
 
+/**
+ * The request's JSON body, at most `limit` bytes. Read with 'data'/'end' listeners: an
+ * async iterator over the request costs a promise and a tick per chunk on the hot path.
+ */
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   if (Number(req.headers['content-length'] ?? 0) > limit) throw new BodyTooLarge(limit);
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) throw new BodyTooLarge(limit);
-    parts.push(c as Buffer);
-  }
+  const raw = await new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) return void parts.push(c);
+      reject(new BodyTooLarge(limit));
+      req.destroy(); // no reading on: what a too large body cost is bounded
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts)));
+    req.once('error', reject);
+  });
   try {
-    return JSON.parse(Buffer.concat(parts).toString('utf8'));
+    return JSON.parse(raw.toString('utf8'));
   } catch {
     throw new BadInputError('The request body is not valid JSON');
   }

@@ -1,5 +1,4 @@
 import Anthropic from '@anthropic-ai/sdk';
-import OpenAI from 'openai';
 
 /**
  * Why a model call failed, whatever served it:
@@ -53,6 +52,32 @@ export function scrub(text: string, secret: string | null | undefined): string {
   return out;
 }
 
+/**
+ * What the OpenAI-compatible HTTP transport throws when the provider answered with an
+ * error: its HTTP status and the provider's own message (not yet scrubbed), or no status
+ * for a failure inside a 200 stream (an SSE error event, malformed data).
+ */
+export class ProviderAnswerError extends Error {
+  override name = 'ProviderAnswerError';
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The errno-style code of a failure to reach the provider at all: a socket error
+ * (ECONNREFUSED, ECONNRESET, ENOTFOUND…) or undici's own (UND_ERR_SOCKET: the connection
+ * closed mid-answer, UND_ERR_CONNECT_TIMEOUT…); undefined for anything else.
+ */
+function networkCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || code === 'UND_ERR_ABORTED') return undefined;
+  return /^E[A-Z0-9_]+$/.test(code) || code.startsWith('UND_ERR_') ? code : undefined;
+}
+
 interface SdkLikeError {
   name?: string;
   status?: number;
@@ -60,8 +85,8 @@ interface SdkLikeError {
 }
 
 /**
- * Maps an SDK's error (openai and @anthropic-ai/sdk share their error classes' shape) to
- * an LlmCallError. `timedOut` / `aborted` say which of our own signals fired, if any.
+ * Maps the HTTP transport's error (openai-http.ts), or @anthropic-ai/sdk's, to an
+ * LlmCallError. `timedOut` / `aborted` say which of our own signals fired, if any.
  */
 export function toLlmError(
   err: unknown,
@@ -72,30 +97,33 @@ export function toLlmError(
   if (ctx.aborted) return new LlmCallError('ABORTED', `The call to ${ctx.provider} was aborted`);
   const e = (err ?? {}) as SdkLikeError;
   const message = scrub(String(e.message ?? err), ctx.key).slice(0, 500);
-  if (err instanceof OpenAI.APIConnectionTimeoutError || err instanceof Anthropic.APIConnectionTimeoutError) {
+  if (err instanceof ProviderAnswerError) return answerError(err.status, message, ctx.provider);
+  const code = networkCode(err);
+  if (code) return new LlmCallError('NETWORK', `${ctx.provider} could not be reached (${code}): ${message}`);
+  if (err instanceof Anthropic.APIConnectionTimeoutError) {
     return new LlmCallError('TIMEOUT', `${ctx.provider} did not answer within ${ctx.timeoutMs} ms`);
   }
-  if (
-    err instanceof OpenAI.APIUserAbortError ||
-    err instanceof Anthropic.APIUserAbortError ||
-    e.name === 'AbortError'
-  ) {
+  if (err instanceof Anthropic.APIUserAbortError || e.name === 'AbortError') {
     return new LlmCallError('ABORTED', `The call to ${ctx.provider} was aborted`);
   }
-  if (err instanceof OpenAI.APIConnectionError || err instanceof Anthropic.APIConnectionError) {
+  if (err instanceof Anthropic.APIConnectionError) {
     const cause = (err as { cause?: { cause?: { code?: string }; code?: string } }).cause;
     const code = cause?.cause?.code ?? cause?.code;
     return new LlmCallError('NETWORK', `${ctx.provider} could not be reached${code ? ` (${code})` : ''}: ${message}`);
   }
-  if (typeof e.status === 'number' && (err instanceof OpenAI.APIError || err instanceof Anthropic.APIError)) {
-    const kind = e.status === 401 || e.status === 403 ? 'AUTH' : 'UPSTREAM';
-    return new LlmCallError(kind, `${ctx.provider} answered ${e.status}: ${message}`, e.status);
+  if (err instanceof Anthropic.APIError && typeof e.status === 'number') {
+    return answerError(e.status, message, ctx.provider);
   }
-  if (err instanceof OpenAI.OpenAIError || err instanceof Anthropic.AnthropicError) {
-    // A malformed answer or stream (e.g. an SSE error event): the provider's failure.
-    return new LlmCallError('UPSTREAM', `${ctx.provider} failed: ${message}`);
-  }
+  // A malformed answer or stream (e.g. an SSE error event): the provider's failure.
+  if (err instanceof Anthropic.AnthropicError) return answerError(undefined, message, ctx.provider);
   return err;
+}
+
+/** The provider answered with an error: AUTH for a refused key (401/403), UPSTREAM otherwise. */
+function answerError(status: number | undefined, message: string, provider: string): LlmCallError {
+  if (status === undefined) return new LlmCallError('UPSTREAM', `${provider} failed: ${message}`);
+  const kind = status === 401 || status === 403 ? 'AUTH' : 'UPSTREAM';
+  return new LlmCallError(kind, `${provider} answered ${status}: ${message}`, status);
 }
 
 /** withDeadline's options for one client: its provider and key fixed, each call's time limit and caller's signal. */

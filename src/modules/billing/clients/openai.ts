@@ -1,8 +1,7 @@
-import OpenAI from 'openai';
-
 import type { ChatDelta, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ToolCall } from '../llm.js';
 import { deadlineFor, withDeadline } from './errors.js';
 import { countPromptTokens, countTokens } from './local.js';
+import { drain, endpointFor, readEvents, readJson, send } from './openai-http.js';
 import type { ProviderClient } from './provider-client.js';
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
@@ -20,10 +19,10 @@ export interface OpenAiClientOptions {
 }
 
 /**
- * OPENAI and any OpenAI-compatible endpoint, through the official SDK. Every option is
- * explicit, so no OPENAI_* environment variable of the host can redirect or re-key a
- * call. No SDK retries: the metered pipeline decides about retries and fallbacks.
- * The SDK uses Node's fetch, whose connection pool keeps connections alive.
+ * OPENAI and any OpenAI-compatible endpoint, over Steward's lean HTTP transport
+ * (openai-http.ts: keep-alive pools per provider origin). Every option is explicit, so no
+ * OPENAI_* environment variable of the host can redirect or re-key a call. No retries:
+ * the metered pipeline decides about retries and fallbacks.
  *
  * Replies stream (`stream: true`, `stream_options.include_usage` so that the token
  * counts arrive in the final chunk). An endpoint that sends no usage gets its counts
@@ -35,15 +34,7 @@ export interface OpenAiClientOptions {
  */
 export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
   const official = !opts.baseURL;
-  const client = new OpenAI({
-    apiKey: opts.apiKey ?? 'none',
-    baseURL: opts.baseURL ?? OPENAI_BASE_URL,
-    organization: null,
-    project: null,
-    webhookSecret: null,
-    maxRetries: 0,
-    ...(opts.apiKey ? {} : { defaultHeaders: { Authorization: null } }),
-  });
+  const ep = endpointFor(opts.baseURL ?? OPENAI_BASE_URL, opts.apiKey);
   const deadline = deadlineFor(opts.name, opts.apiKey);
 
   return {
@@ -53,28 +44,24 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
       onEvent?: (delta: ChatDelta) => void,
     ): Promise<ChatResult> {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
-        const stream = await client.chat.completions.create(chatBody(req, official), {
-          signal,
-          timeout: req.timeoutMs,
-          maxRetries: 0,
-        });
-        return readChatStream(stream, req, onDelta, onEvent);
+        const res = await send(ep, 'POST', '/chat/completions', chatBody(req, official), signal);
+        const reply = chatAssembler(req, onDelta, onEvent);
+        await readEvents(res, reply.add);
+        return reply.result();
       });
     },
 
     embed(req: EmbeddingRequest): Promise<EmbeddingResult> {
       return withDeadline(deadline(req.timeoutMs, req.signal), async (signal) => {
-        const r = await client.embeddings.create(
-          {
-            model: req.model,
-            input: req.input,
-            ...(req.dimensions ? { dimensions: req.dimensions } : {}),
-            encoding_format: req.encodingFormat ?? 'float',
-          },
-          { signal, timeout: req.timeoutMs, maxRetries: 0 },
-        );
+        const body = {
+          model: req.model,
+          input: req.input,
+          ...(req.dimensions ? { dimensions: req.dimensions } : {}),
+          encoding_format: req.encodingFormat ?? 'float',
+        };
+        const r = await readJson<EmbeddingAnswer>(await send(ep, 'POST', '/embeddings', body, signal));
         return {
-          data: r.data.map((d) => ({ index: d.index, embedding: d.embedding as number[] | string })),
+          data: r.data.map((d) => ({ index: d.index, embedding: d.embedding })),
           model: r.model ?? req.model,
           promptTokens: r.usage?.prompt_tokens ?? 0,
         };
@@ -84,32 +71,32 @@ export function openAiClient(opts: OpenAiClientOptions): ProviderClient {
     /** Lists the models: free, needs no model name, and proves both the endpoint and the key. */
     probe(timeoutMs: number): Promise<void> {
       return withDeadline(deadline(timeoutMs), async (signal) => {
-        await client.models.list({ signal, timeout: timeoutMs, maxRetries: 0 });
+        await drain(await send(ep, 'GET', '/models', undefined, signal));
       });
     },
   };
+}
+
+interface EmbeddingAnswer {
+  data: { index: number; embedding: number[] | string }[];
+  model?: string;
+  usage?: { prompt_tokens?: number };
 }
 
 /**
  * The Chat Completions request: Steward's own messages, or the gateway's pass-through as
  * given; OpenAI's own API takes `max_completion_tokens`, compatible servers `max_tokens`.
  */
-function chatBody(req: ChatRequest, official: boolean): OpenAI.Chat.ChatCompletionCreateParamsStreaming {
+function chatBody(req: ChatRequest, official: boolean): Record<string, unknown> {
   const pt = req.passThrough;
   return {
     model: req.model,
-    messages: (pt?.messages ??
-      req.messages.map((m) => ({
-        role: m.role,
-        content: m.content,
-      }))) as OpenAI.Chat.ChatCompletionMessageParam[],
-    stream: true as const,
+    messages: pt?.messages ?? req.messages.map((m) => ({ role: m.role, content: m.content })),
+    stream: true,
     stream_options: { include_usage: true },
     ...(official ? { max_completion_tokens: req.maxTokens } : { max_tokens: req.maxTokens }),
-    ...(pt?.tools ? { tools: pt.tools as OpenAI.Chat.ChatCompletionTool[] } : {}),
-    ...(pt?.toolChoice !== undefined
-      ? { tool_choice: pt.toolChoice as OpenAI.Chat.ChatCompletionToolChoiceOption }
-      : {}),
+    ...(pt?.tools ? { tools: pt.tools } : {}),
+    ...(pt?.toolChoice !== undefined ? { tool_choice: pt.toolChoice } : {}),
     ...(pt?.temperature !== undefined ? { temperature: pt.temperature } : {}),
     ...(pt?.topP !== undefined ? { top_p: pt.topP } : {}),
     ...(pt?.stop !== undefined ? { stop: pt.stop } : {}),
@@ -117,19 +104,32 @@ function chatBody(req: ChatRequest, official: boolean): OpenAI.Chat.ChatCompleti
   };
 }
 
-/** Text and tool calls assembled from the streamed chunks; token counts estimated when the endpoint sent no usage. */
-async function readChatStream(
-  stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>,
+/** One streamed Chat Completions chunk, as far as Steward reads it. */
+interface ChatChunk {
+  model?: string;
+  choices?: {
+    delta?: { content?: string | null; tool_calls?: ChatDelta['toolCalls'] };
+    finish_reason?: string | null;
+  }[];
+  usage?: { prompt_tokens: number; completion_tokens: number } | null;
+}
+
+/**
+ * Text and tool calls assembled from the streamed chunks as they arrive (`add`, one per
+ * chunk, calling onDelta/onEvent); token counts estimated when the endpoint sent no usage.
+ */
+function chatAssembler(
   req: ChatRequest,
   onDelta?: (text: string) => void,
   onEvent?: (delta: ChatDelta) => void,
-): Promise<ChatResult> {
+): { add: (chunk: unknown) => void; result: () => ChatResult } {
   let content = '';
   let model = req.model;
   let finishReason: string | undefined;
   const tools: ToolCall[] = [];
-  let usage: { prompt_tokens: number; completion_tokens: number } | null | undefined;
-  for await (const chunk of stream) {
+  let usage: ChatChunk['usage'];
+  const add = (data: unknown) => {
+    const chunk = data as ChatChunk;
     if (chunk.model) model = chunk.model;
     const choice = chunk.choices?.[0];
     const delta = choice?.delta?.content;
@@ -146,22 +146,22 @@ async function readChatStream(
         if (c.function?.arguments) t.function.arguments += c.function.arguments;
       }
     }
-    if (delta || calls?.length)
-      onEvent?.({
-        ...(delta ? { text: delta } : {}),
-        ...(calls?.length ? { toolCalls: calls as ChatDelta['toolCalls'] } : {}),
-      });
+    if (onEvent && (delta || calls?.length))
+      onEvent({ ...(delta ? { text: delta } : {}), ...(calls?.length ? { toolCalls: calls } : {}) });
     if (choice?.finish_reason) finishReason = choice.finish_reason;
     if (chunk.usage) usage = chunk.usage;
-  }
-  const toolText = tools.map((t) => t.function.name + t.function.arguments).join('');
-  return {
-    content,
-    promptTokens: usage?.prompt_tokens ?? countPromptTokens(req.messages),
-    completionTokens: usage?.completion_tokens ?? countTokens(content + toolText),
-    model,
-    finishReason,
-    ...(tools.length ? { toolCalls: tools.filter(Boolean) } : {}),
-    usageReported: !!usage,
   };
+  const result = (): ChatResult => {
+    const toolText = tools.map((t) => t.function.name + t.function.arguments).join('');
+    return {
+      content,
+      promptTokens: usage?.prompt_tokens ?? countPromptTokens(req.messages),
+      completionTokens: usage?.completion_tokens ?? countTokens(content + toolText),
+      model,
+      finishReason,
+      ...(tools.length ? { toolCalls: tools.filter(Boolean) } : {}),
+      usageReported: !!usage,
+    };
+  };
+  return { add, result };
 }
