@@ -109,6 +109,35 @@ export class EventBus {
   }
   private notifying: Promise<void> = Promise.resolve();
 
+  /**
+   * Runs `fn`, which commits a change and publishes `topic`, and answers once this instance
+   * has heard that event back (`match`), so whatever it keeps of the changed thing (a cached
+   * key, say) is gone before the caller's next request; other instances hear it within
+   * moments. Waits at most `withinMs`: the change is committed either way. `published`
+   * tells from fn's result whether it published at all (nothing to wait for otherwise).
+   */
+  async inForce<T>(
+    topic: string,
+    match: (payload: unknown) => boolean,
+    fn: () => Promise<T>,
+    published: (result: T) => boolean = () => true,
+    withinMs = 2000,
+  ): Promise<T> {
+    let heard!: () => void;
+    const seen = new Promise<void>((resolve) => (heard = resolve));
+    const off = this.on(topic, (p) => match(p) && heard());
+    try {
+      const result = await fn();
+      if (!published(result)) return result;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([seen, new Promise<void>((r) => (timer = setTimeout(r, withinMs)))]);
+      clearTimeout(timer);
+      return result;
+    } finally {
+      off();
+    }
+  }
+
   /** Registers an in-process handler for a topic; returns its removal. */
   on(topic: string, handler: Handler): () => void {
     let set = this.handlers.get(topic);

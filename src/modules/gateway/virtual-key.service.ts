@@ -10,7 +10,7 @@ import { isHumanAdmin } from '../../shared/viewer.js';
 import type { AuditService } from '../audit/index.js';
 import { formatMicros, toMicros } from '../billing/index.js';
 import { ApiToken } from '../identity/api-token.entity.js';
-import { CREDENTIALS_REVOKED, type IdentityServices, type Role } from '../identity/index.js';
+import type { IdentityServices, Role } from '../identity/index.js';
 import type { ProjectService } from '../projects/index.js';
 import { ProjectRole } from '../projects/project-member.entity.js';
 import type { TaskPolicy } from '../work/index.js';
@@ -58,15 +58,12 @@ export interface VirtualKeyWhere {
 
 interface Deps {
   db: SqlClient;
-  bus: Pick<EventBus, 'publish' | 'on'>;
+  bus: Pick<EventBus, 'publish' | 'inForce'>;
   audit: AuditService;
   credentials: Pick<IdentityServices['credentials'], 'revokeApiToken'>;
   taskPolicy: Pick<TaskPolicy, 'require'>;
   projects: Pick<ProjectService, 'requireWritable'>;
 }
-
-/** How long a change waits to be heard back on this instance's bus before it answers anyway. */
-const HEARD_WITHIN_MS = 2000;
 
 const FIELDS = [
   'user',
@@ -128,27 +125,9 @@ function view(r: Record<string, unknown>): VirtualKeyView {
 export class VirtualKeyService {
   constructor(private readonly deps: Deps) {}
 
-  /**
-   * Runs `fn` (which commits a change and publishes `topic`) and answers once this
-   * instance has heard the event, so its own gateway has dropped the cached key before
-   * the client can make its next call (other instances hear it within moments). Waits at
-   * most HEARD_WITHIN_MS: the change is committed either way.
-   */
-  private async inForce<T>(topic: string, apiTokenId: string, fn: () => Promise<T>): Promise<T> {
-    let heard!: () => void;
-    const seen = new Promise<void>((resolve) => (heard = resolve));
-    const off = this.deps.bus.on(topic, (p) => {
-      if ((p as { apiTokenId?: string }).apiTokenId === apiTokenId) heard();
-    });
-    try {
-      const result = await fn();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([seen, new Promise<void>((r) => (timer = setTimeout(r, HEARD_WITHIN_MS)))]);
-      clearTimeout(timer);
-      return result;
-    } finally {
-      off();
-    }
+  /** Runs `fn` and answers once this instance has heard its event for the key (EventBus.inForce). */
+  private inForce<T>(topic: string, apiTokenId: string, fn: () => Promise<T>): Promise<T> {
+    return this.deps.bus.inForce(topic, (p) => (p as { apiTokenId?: string }).apiTokenId === apiTokenId, fn);
   }
 
   /**
@@ -292,10 +271,9 @@ export class VirtualKeyService {
   /** API token revocation itself (audited, published, sockets closed); the key as it is now. */
   async revoke(scope: Scope, viewer: Viewer, id: string): Promise<VirtualKeyView> {
     const keyId = requireUuid(id);
-    const row = await this.load(scope.em, viewer, keyId);
-    const revoke = () => this.deps.credentials.revokeApiToken(scope, viewer, keyId);
-    // Revoking a revoked key changes (and publishes) nothing: nothing to wait for.
-    await (row.revokedAt ? revoke() : this.inForce(CREDENTIALS_REVOKED, keyId, revoke));
+    await this.load(scope.em, viewer, keyId);
+    // In force on this instance once it answers, as every API token revocation.
+    await this.deps.credentials.revokeApiToken(scope, viewer, keyId);
     return view(await this.load(scope.em.fork() as Scope['em'], viewer, keyId));
   }
 }

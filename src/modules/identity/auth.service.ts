@@ -471,6 +471,12 @@ export class AuthService {
     return this.deps.bus.publish(tx.em, CREDENTIALS_REVOKED, payload);
   }
 
+  /** Runs `fn`, which may publish a revocation of API token `apiTokenId`, and answers once it is in force here (EventBus.inForce). */
+  tokenRevocationInForce<T>(apiTokenId: string, fn: () => Promise<T>, published: (r: T) => boolean): Promise<T> {
+    const match = (p: unknown) => (p as CredentialsRevoked).apiTokenId === apiTokenId;
+    return this.deps.bus.inForce(CREDENTIALS_REVOKED, match, fn, published);
+  }
+
   // ---------- passwords ----------
 
   /** Changes the caller's password and ends its other sessions. */

@@ -97,18 +97,23 @@ export class CredentialService {
   }
 
   /** Owner or admin. Sockets opened with it close at once on every instance. */
+  /** Revokes the token; it no longer authenticates on this instance once this answers (on others, moments later). */
   async revokeApiToken(scope: Scope, viewer: Viewer, id: string): Promise<ApiToken> {
     const tokenId = requireUuid(id);
-    return inTransaction(scope, async (tx) => {
-      const t = await tx.em.findOne(ApiToken, tokenId);
-      if (!t || (t.user.id !== viewer.userId && !isHumanAdmin(viewer))) throw new NotFoundError('ApiToken', tokenId);
-      if (!t.revokedAt) {
-        t.revokedAt = new Date();
-        this.audit.record(tx, { action: 'apiToken.revoke', entityType: 'ApiToken', entityId: t.id });
-        await this.auth.publishRevoked(tx, { userId: t.user.id, apiTokenId: t.id, reason: 'API token revoked' });
-      }
-      return t;
-    });
+    let revoked = false;
+    const revoke = () =>
+      inTransaction(scope, async (tx) => {
+        const t = await tx.em.findOne(ApiToken, tokenId);
+        if (!t || (t.user.id !== viewer.userId && !isHumanAdmin(viewer))) throw new NotFoundError('ApiToken', tokenId);
+        if (!t.revokedAt) {
+          t.revokedAt = new Date();
+          this.audit.record(tx, { action: 'apiToken.revoke', entityType: 'ApiToken', entityId: t.id });
+          await this.auth.publishRevoked(tx, { userId: t.user.id, apiTokenId: t.id, reason: 'API token revoked' });
+          revoked = true;
+        }
+        return t;
+      });
+    return this.auth.tokenRevocationInForce(tokenId, revoke, () => revoked);
   }
 
   async createInvitation(
