@@ -10,8 +10,11 @@
  * users (one key each) — and whether every answered call is on the record (the provider's
  * own count of what it served against Steward's prompt logs).
  *
+ * Steward's PostgreSQL commits to the disk as in production (fsync on; BENCH_GATEWAY_FSYNC=0
+ * turns it off, as the other benches' throw-away clusters do).
+ *
  * Settings: BENCH_CONNECTIONS, BENCH_GATEWAY_DURATION (s, default 8), BENCH_GATEWAY_SINGLE (s, default 4),
- * BENCH_WARMUP (s, default 2), BENCH_SQL_SAMPLES (default 20).
+ * BENCH_WARMUP (s, default 2), BENCH_SQL_SAMPLES (default 20), BENCH_GATEWAY_FSYNC (default 1).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -162,7 +165,9 @@ async function measure(
 
 export async function gatewayBench(): Promise<string> {
   const provider = await startProvider();
-  const db = await startBenchDatabase('steward_gateway_bench');
+  const db = await startBenchDatabase('steward_gateway_bench', {
+    durable: !['0', 'false', 'no'].includes(process.env.BENCH_GATEWAY_FSYNC ?? ''),
+  });
   const home = mkdtempSync(join(tmpdir(), 'steward-gw-bench-'));
   const { loadConfig } = await import('../src/config.js');
   const { startApp } = await import('../src/server/app.js');

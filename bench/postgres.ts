@@ -39,9 +39,13 @@ const withDatabase = (url: string, name: string) => {
 /**
  * A throw-away embedded PostgreSQL in a temporary directory, on a free port, with
  * pg_stat_statements loaded so the bench can count the statements of a request and
- * the time PostgreSQL spent executing them. Nothing survives `stop()`.
+ * the time PostgreSQL spent executing them. Nothing survives `stop()`. `durable`: commits
+ * reach the disk (fsync on), as in production, where a throw-away cluster skips it.
  */
-export async function startBenchDatabase(name = 'steward_bench'): Promise<BenchDatabase> {
+export async function startBenchDatabase(
+  name = 'steward_bench',
+  opts: { durable?: boolean } = {},
+): Promise<BenchDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'steward-bench-pg-'));
   chmodSync(dir, 0o755); // as root PostgreSQL runs as the `postgres` OS user and must reach its data dir
   // On Ctrl-C the embedded server is stopped by its exit hook (src/db/embedded.ts); remove the directory then too.
@@ -64,6 +68,7 @@ export async function startBenchDatabase(name = 'steward_bench'): Promise<BenchD
         shared_preload_libraries: 'pg_stat_statements',
         'pg_stat_statements.track': 'all',
         'pg_stat_statements.track_utility': 'on',
+        ...(opts.durable ? { fsync: 'on' } : {}),
       },
     });
     const adminUrl = server.url('postgres');
