@@ -84,17 +84,18 @@ const TIER_LIMITS = JSON.stringify(TIER_MONTHLY_MESSAGES);
 const money = (m: Micros | null | undefined) => (m == null ? null : formatMicros(m));
 
 /**
- * The metered call's hot path in two statements: `reserve` before the provider is asked,
- * `settle` after it answered (with the settlements of concurrent calls). Each is one
- * statement (data-modifying CTEs), atomic by itself.
+ * The metered call's hot path: `reserve` before the provider is asked, `settle` after it
+ * answered (with the settlements of concurrent calls). Each is one statement of
+ * data-modifying CTEs, atomic by itself; `reserve` adds a one-row update that marks the call sent.
  *
  * `reserve` does what the full path does in seven or more (QuotaService.reserve, markSent,
  * the user and governance checks): it reads the user's state and limits, moves the
  * deviation score, checks and reserves the worst case on the user's counters and on every
  * budget's — each counter row updated only if the call fits, under the row's lock, so
- * concurrent calls cannot over-spend — and records the call as sent. When anything does
- * not hold (a limit, a blocked user, the block threshold, a counter row not yet created
- * this period), `steward_fast_path_miss()` aborts the statement: nothing of it commits and
+ * concurrent calls cannot over-spend — and records the call; a second statement marks it
+ * sent (see `unflushed`). When anything does not hold (a limit, a blocked user, the block
+ * threshold, a counter row not yet created this period), `steward_fast_path_miss()`
+ * aborts the statement: nothing of it commits and
  * the caller takes the full path, which is the one place that explains a refusal. So the
  * rules are decided by the full path whenever they refuse; this path only ever admits
  * what the full path would admit (the tests at the budget edge run both).
@@ -108,10 +109,15 @@ export class MeteredLedger {
   /** Runs on the pool, in autocommit. */
   readonly pool: Run = (q) => this.deps.db.query(q);
   /**
-   * A settlement's commit does not wait for the disk: should the database crash before it
-   * is flushed, the reservation — committed durably, marked sent, before the provider was
-   * asked — comes back, and the expiry job charges the call at its reserved amount and logs
-   * it. So no call goes unrecorded or free, and the answer is not held up by a second flush.
+   * Commits that do not wait for the disk, for the statements that lock counter rows (the
+   * reservation, the settlements): a commit that waited would hold the locks through its
+   * WAL flush, and one user's concurrent calls, queued on those rows, would go one flush
+   * at a time. The call's one flushed commit comes between them: marking the reservation
+   * sent, just before the provider is asked, which makes the reservation durable too (a
+   * flush writes all the WAL before it). Should the database crash before that flush, the
+   * reservation may be lost, but no provider was asked; after it, the reservation comes
+   * back marked sent and the expiry job charges the call at its reserved amount and logs
+   * it. So no call goes unrecorded or free.
    */
   private readonly unflushed: Run = (q) => this.deps.db.queryWithoutFlush(q);
 
@@ -124,12 +130,13 @@ export class MeteredLedger {
     const q = this.reserveStatement(input, id, periods, minute);
     let row: ReserveRow | undefined;
     try {
-      [row] = await this.pool<ReserveRow>(q);
+      [row] = await this.unflushed<ReserveRow>(q);
     } catch (err) {
       if (MISS.has((err as { code?: string }).code ?? '')) return null;
       throw err;
     }
     if (!row) return null;
+    await this.pool(sql`UPDATE quota_reservations SET sent_at = now() WHERE id = ${id}::uuid`);
     const subjects = [...new Set(row.budgets.map((b) => b.subject))];
     const budgets: BudgetState[] = [];
     for (const u of row.users) {
@@ -224,10 +231,10 @@ export class MeteredLedger {
            AND (l.max_cost IS NULL OR c.cost_usd + c.reserved_cost_usd + ${cost}::numeric <= l.max_cost)
         RETURNING c.subject, l.level, c.period, l.max_cost::text AS "limit", (c.cost_usd + c.reserved_cost_usd)::text AS spent
       ), r AS (
-        INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, subjects, expires_at, sent_at, call)
+        INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, subjects, expires_at, call)
         SELECT ${id}::uuid, ${input.userId}::uuid, ${input.tokens}, ${cost}::numeric, ${JSON.stringify({ ...periods, MINUTE: minute })}::jsonb,
                (SELECT coalesce(jsonb_agg(DISTINCT subject), '[]'::jsonb) FROM bc),
-               now() + make_interval(secs => ${config.RESERVATION_TTL_SECONDS}), now(), ${JSON.stringify(input.sent)}::jsonb
+               now() + make_interval(secs => ${config.RESERVATION_TTL_SECONDS}), ${JSON.stringify(input.sent)}::jsonb
          WHERE (SELECT count(*) FROM uc) = 3 AND (SELECT count(*) FROM bc) = (SELECT count(*) FROM lim)
         RETURNING id
       ), gov AS (
