@@ -77,6 +77,9 @@ const MISS = new Set(['SWMIS', '40P01']);
  */
 const lockUserCounters = (where: Sql) =>
   sql`(SELECT user_id, period, period_start FROM usage_counters WHERE ${where} ORDER BY user_id, period FOR UPDATE) lk`;
+/** A user's counter rows of the periods given. */
+const userWindows = (userId: string, p: Record<'HOUR' | 'DAY' | 'MONTH', Date>) =>
+  sql`user_id = ${userId}::uuid AND ((period = 'HOUR' AND period_start = ${p.HOUR}) OR (period = 'DAY' AND period_start = ${p.DAY}) OR (period = 'MONTH' AND period_start = ${p.MONTH}))`;
 const lockBudgetCounters = (where: Sql) =>
   sql`(SELECT subject, period, period_start FROM budget_counters WHERE ${where} ORDER BY subject, period FOR UPDATE) lk`;
 /** The tiers' monthly message limits, as the statement reads them. */
@@ -207,7 +210,7 @@ export class MeteredLedger {
         UPDATE usage_counters c
            SET reserved_requests = c.reserved_requests + 1, reserved_tokens = c.reserved_tokens + ${input.tokens},
                reserved_cost_usd = c.reserved_cost_usd + ${cost}::numeric
-          FROM u, ${lockUserCounters(sql`user_id = ${input.userId}::uuid AND ((period = 'HOUR' AND period_start = ${periods.HOUR}) OR (period = 'DAY' AND period_start = ${periods.DAY}) OR (period = 'MONTH' AND period_start = ${periods.MONTH}))`)}
+          FROM u, ${lockUserCounters(userWindows(input.userId, periods))}
          WHERE c.user_id = lk.user_id AND c.period = lk.period AND c.period_start = lk.period_start
            AND u.status = 'ACTIVE' AND NOT u.is_blocked
            AND CASE c.period
