@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
-import { promptTokenBound } from '../../src/modules/billing/metering.service.js';
 import { costOf, formatMicros, percentOf, toMicros } from '../../src/modules/billing/money.js';
 import { periodsAt } from '../../src/modules/billing/quota.service.js';
+import { promptTokenBound } from '../../src/modules/billing/tokenizer.js';
 import { classifyIntent, deviationDelta, GENERAL_CHAT } from '../../src/shared/intent-classifier.js';
 
 describe('the intent classifier', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
-import { promptTokenBound } from '../../src/modules/billing/metering.service.js';
 import { costOf, toMicros } from '../../src/modules/billing/money.js';
 import {
   completionTokens,
   promptReservation,
+  promptTokenBound,
   promptTokens,
   tokenizerFor,
 } from '../../src/modules/billing/tokenizer.js';

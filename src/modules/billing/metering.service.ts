@@ -111,15 +111,6 @@ export class ProviderUnavailableError extends AppError {
 }
 
 /**
- * An upper bound of a prompt's tokens for any BPE tokenizer (a token covers at least one
- * byte), plus chat-format overhead per message: the reservation must never be below
- * what the provider will count, or a budget could be over-spent.
- */
-export function promptTokenBound(messages: ChatMessage[]): number {
-  return messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 4, 3);
-}
-
-/**
  * Text as PostgreSQL can store it: U+0000 (which text and jsonb refuse) written as the
  * six characters `\u0000`. What the provider was sent is logged this way, so that
  * settlement can never fail on what a user typed or a model answered.

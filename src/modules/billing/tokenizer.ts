@@ -41,12 +41,21 @@ export function promptTokens(model: string, messages: readonly ChatMessage[]): n
 }
 
 /**
+ * An upper bound of a prompt's tokens for any BPE tokenizer (a token covers at least one
+ * byte), plus chat-format overhead per message: the reservation must never be below
+ * what the provider will count, or a budget could be over-spent.
+ */
+export function promptTokenBound(messages: readonly ChatMessage[]): number {
+  return messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 4, 3);
+}
+
+/**
  * What to reserve for the prompt: the exact count plus one token per message of margin
  * (names, tool definitions' framing) for a known tokenizer; for an unknown one the
- * worst-case bound — one token per byte plus the format's overhead.
+ * worst-case bound.
  */
 export function promptReservation(model: string, messages: readonly ChatMessage[]): number {
-  if (!tokenizerFor(model)) return messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 4, 3);
+  if (!tokenizerFor(model)) return promptTokenBound(messages);
   return promptTokens(model, messages) + messages.length;
 }
 
