@@ -43,6 +43,8 @@
  *   BENCH_FANOUT_FLOOR        0 to skip the raw-ws floor
  *   BENCH_FANOUT_OUTPUT       where the stand-alone run writes its report (default bench/fanout-results.md)
  *   BENCH_LOG_LEVEL           Steward's log level (default warn: its warnings are reported)
+ *   BENCH_FANOUT_STEWARD_NODE_ARGS  more of Node's options for Steward's process, space-separated
+ *                             (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": its profile, written as it stops)
  *   DB_POOL_SIZE              Steward's pool size (default Steward's own)
  */
 import { writeFileSync } from 'node:fs';

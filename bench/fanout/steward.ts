@@ -55,7 +55,15 @@ export async function startSteward(
   };
   const probe = pathToFileURL(here('../fanout-probe.js')).href;
   const child = spawnNode(
-    ['--max-semi-space-size=64', '--expose-gc', '--import', probe, here('../../src/main.js')],
+    [
+      '--max-semi-space-size=64',
+      '--expose-gc',
+      // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": a profile of Steward alone, written when it stops.
+      ...(process.env.BENCH_FANOUT_STEWARD_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      '--import',
+      probe,
+      here('../../src/main.js'),
+    ],
     ['ignore', 'pipe', 'pipe', 'ipc'],
     env,
   );

@@ -700,6 +700,27 @@ describe('taskUpdated', () => {
     }
   });
 
+  it("reaches a personal task's creator and assignee, and no one else", async () => {
+    const [creator, assignee, stranger] = await Promise.all([user(), user(), user()]);
+    const sockets = [creator, assignee, stranger].map((u) => wsClient(s.wsUrl, u.token));
+    try {
+      const listeners = busListeners(s);
+      const [forCreator, forAssignee, forStranger] = sockets.map((ws) => subscribe(ws, TaskUpdatedDocument, {}));
+      await listeners.registered(3);
+
+      const task = await newTask(creator, { title: 'Personal errand' });
+      expect((await forCreator!.next()).taskUpdated).toMatchObject({ id: task.id, project: null });
+      // Assigning publishes the change: the shared check of that event already counts the assignee.
+      await assign(creator, task.id, assignee.id);
+      expect((await forCreator!.next()).taskUpdated).toMatchObject({ id: task.id, status: 'ASSIGNED' });
+      expect((await forAssignee!.next()).taskUpdated).toMatchObject({ id: task.id, status: 'ASSIGNED' });
+      await sentinel(s, sockets[2]!, stranger);
+      expect(forStranger!.received).toEqual([]);
+    } finally {
+      await Promise.all(sockets.map((ws) => ws.dispose()));
+    }
+  });
+
   it('tells members when a task is deleted', async () => {
     const {
       owner,

@@ -17,6 +17,32 @@ export interface TaskAccess {
   allowedIntents: string[];
 }
 
+/** What access is decided from: the task's row and whether the viewer is one of its active assignees. */
+interface AccessRow {
+  project_id: string | null;
+  created_by_id: string;
+  allowed_intents: string[];
+  assigned: boolean;
+}
+
+/** A task's row as all of an event's subscribers share it: its active assignees listed. */
+type SharedTaskRow = Omit<AccessRow, 'assigned'> & { assignees: string[] };
+
+/**
+ * The shared row answered for one subscriber: a literal of four fields, not a spread of
+ * the row (thousands of subscribers per event).
+ */
+function forViewer(r: SharedTaskRow | undefined, viewer: Viewer): AccessRow | undefined {
+  return (
+    r && {
+      project_id: r.project_id,
+      created_by_id: r.created_by_id,
+      allowed_intents: r.allowed_intents,
+      assigned: r.assignees.includes(viewer.userId),
+    }
+  );
+}
+
 /**
  * Access to a task follows its project (see ProjectPolicy). A task without a project is
  * personal: its creator owns it, its assignees contribute to it, admins see it.
@@ -34,29 +60,7 @@ export class TaskPolicy {
    * task and its project's membership are read once per event for every subscriber.
    */
   async access(viewer: Viewer, taskId: string, scope?: EventScope): Promise<TaskAccess | null> {
-    const row = scope
-      ? await scope
-          .once(`task:${taskId}`, () =>
-            this.db.one<{
-              project_id: string | null;
-              created_by_id: string;
-              assignees: string[];
-              allowed_intents: string[];
-            }>(sql`
-            SELECT t.project_id, t.created_by_id, t.allowed_intents,
-                   ARRAY(SELECT a.user_id FROM task_assignees a WHERE a.task_id = t.id AND a.active) AS assignees
-              FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`),
-          )
-          .then((r) => r && { ...r, assigned: r.assignees.includes(viewer.userId) })
-      : await this.db.one<{
-          project_id: string | null;
-          created_by_id: string;
-          assigned: boolean;
-          allowed_intents: string[];
-        }>(sql`
-          SELECT t.project_id, t.created_by_id, t.allowed_intents,
-                 EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
-            FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`);
+    const row = scope ? forViewer(await this.sharedTask(taskId, scope), viewer) : await this.ownRow(viewer, taskId);
     if (!row) return null;
     const allowedIntents = row.allowed_intents ?? [];
     // A token limited to some projects reaches no personal task.
@@ -69,6 +73,27 @@ export class TaskPolicy {
       return { taskId, projectId: null, role: ProjectRole.OWNER, allowedIntents };
     if (row.assigned) return { taskId, projectId: null, role: ProjectRole.CONTRIBUTOR, allowedIntents };
     return null;
+  }
+
+  /**
+   * The task's row, read once per event for all its subscribers. Not an async function: each
+   * subscriber awaits the one shared promise instead of a promise of its own.
+   */
+  private sharedTask(taskId: string, scope: EventScope) {
+    return scope.once(`task:${taskId}`, () =>
+      this.db.one<SharedTaskRow>(sql`
+        SELECT t.project_id, t.created_by_id, t.allowed_intents,
+               ARRAY(SELECT a.user_id FROM task_assignees a WHERE a.task_id = t.id AND a.active) AS assignees
+          FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`),
+    );
+  }
+
+  /** The task's row for one viewer, outside any event: whether they are assigned asked of PostgreSQL. */
+  private ownRow(viewer: Viewer, taskId: string): Promise<AccessRow | undefined> {
+    return this.db.one<AccessRow>(sql`
+      SELECT t.project_id, t.created_by_id, t.allowed_intents,
+             EXISTS (SELECT 1 FROM task_assignees a WHERE a.task_id = t.id AND a.user_id = ${viewer.userId}::uuid AND a.active) AS assigned
+        FROM tasks t WHERE t.id = ${taskId}::uuid AND t.deleted_at IS NULL`);
   }
 
   /** The viewer's access, at least `min`; NOT_FOUND when it cannot see the task. */
