@@ -124,6 +124,15 @@ export class MeteredLedger {
    */
   private readonly unflushed: Run = (q) => this.deps.db.queryWithoutFlush(q);
 
+  /**
+   * The sent marks of concurrent calls, one statement and one flush for all of them
+   * (GroupCommit): under load the flush is shared instead of paid call by call.
+   */
+  private readonly sentMarks = new GroupCommit(async (ids: string[]) => {
+    await this.pool(sql`UPDATE quota_reservations SET sent_at = now() WHERE id = ANY(${ids}::uuid[])`);
+    return ids;
+  });
+
   /** The reservation, or null when the full path must decide. */
   async reserve(input: LedgerReserve): Promise<LedgerReservation | null> {
     const now = input.now ?? new Date();
@@ -139,7 +148,7 @@ export class MeteredLedger {
       throw err;
     }
     if (!row) return null;
-    await this.pool(sql`UPDATE quota_reservations SET sent_at = now() WHERE id = ${id}::uuid`);
+    await this.sentMarks.add(id);
     const subjects = [...new Set(row.budgets.map((b) => b.subject))];
     const budgets: BudgetState[] = [];
     for (const u of row.users) {
@@ -258,12 +267,12 @@ export class MeteredLedger {
 
   /**
    * Claims the reservation and records the call: on the pool (`run` omitted), batched with
-   * the settlements of concurrent calls (see SettlementBatch), or inside the caller's
+   * the settlements of concurrent calls (see GroupCommit), or inside the caller's
    * transaction (a conversation stores its message with it).
    */
   settle(s: LedgerSettle, run?: Run): Promise<LedgerSettled> {
     if (run) return this.settleAll([s], run).then(([r]) => r!);
-    return this.batch.add(s);
+    return this.settlements.add(s);
   }
 
   /**
@@ -272,7 +281,7 @@ export class MeteredLedger {
    * timer; under load one statement and one commit serve many calls, and one user's calls
    * queue on their counter rows once per batch, not once per call.
    */
-  private readonly batch = new SettlementBatch((all) => this.settleAll(all, this.unflushed));
+  private readonly settlements = new GroupCommit((all: LedgerSettle[]) => this.settleAll(all, this.unflushed));
 
   /** One statement for all of `all`: each claimed reservation recorded, the counters moved by their sums. */
   private async settleAll(all: LedgerSettle[], run: Run): Promise<LedgerSettled[]> {
@@ -421,19 +430,19 @@ const settleInput = (s: LedgerSettle) => {
 };
 
 /**
- * The group commit behind MeteredLedger.settle: settlements that arrive while a batch is
- * in flight wait and go out together as the next one. Should a batch fail, its
- * settlements are written one by one, so that one call's failure stays its own.
+ * Group commit: what arrives while a batch is being written waits and goes out together as
+ * the next one; what arrives alone goes at once, so nothing waits for a timer. Should a
+ * batch fail, its items are written one by one, so that one item's failure stays its own.
  */
-export class SettlementBatch<In = LedgerSettle, Out = LedgerSettled> {
-  private queue: { s: In; resolve: (r: Out) => void; reject: (e: unknown) => void }[] = [];
+export class GroupCommit<In, Out> {
+  private queue: { item: In; resolve: (r: Out) => void; reject: (e: unknown) => void }[] = [];
   private writing = false;
 
   constructor(private readonly write: (all: In[]) => Promise<Out[]>) {}
 
-  add(s: In): Promise<Out> {
+  add(item: In): Promise<Out> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ s, resolve, reject });
+      this.queue.push({ item, resolve, reject });
       if (!this.writing) void this.drain();
     });
   }
@@ -444,13 +453,13 @@ export class SettlementBatch<In = LedgerSettle, Out = LedgerSettled> {
       while (this.queue.length) {
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
-          const done = await this.write(batch.map((b) => b.s));
+          const done = await this.write(batch.map((b) => b.item));
           batch.forEach((b, i) => b.resolve(done[i]!));
         } catch (err) {
           if (batch.length === 1) batch[0]!.reject(err);
           else
             for (const b of batch)
-              await this.write([b.s]).then(
+              await this.write([b.item]).then(
                 ([r]) => b.resolve(r!),
                 (e: unknown) => b.reject(e),
               );
@@ -462,7 +471,7 @@ export class SettlementBatch<In = LedgerSettle, Out = LedgerSettled> {
   }
 }
 
-/** Settlements per statement at most: bounds a statement's size (each carries its prompt and answer). */
+/** Items per batch at most: bounds a statement's size (a settlement carries its prompt and answer). */
 const MAX_BATCH = 64;
 
 interface SettleRow {

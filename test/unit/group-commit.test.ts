@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { SettlementBatch } from '../../src/modules/billing/ledger.js';
+import { GroupCommit } from '../../src/modules/billing/ledger.js';
 
 /** A writer that records each batch it was given and answers when told to. */
 function writer(fail: (n: number) => boolean = () => false) {
@@ -20,10 +20,10 @@ function writer(fail: (n: number) => boolean = () => false) {
   return { batches, write, answer };
 }
 
-describe('SettlementBatch (the group commit of settlements)', () => {
+describe('GroupCommit (the settlements and sent marks of concurrent calls)', () => {
   it('writes a settlement alone at once, and those arriving meanwhile together as the next batch', async () => {
     const w = writer();
-    const batch = new SettlementBatch(w.write);
+    const batch = new GroupCommit(w.write);
     const first = batch.add(1);
     expect(w.batches).toEqual([[1]]);
     const rest = [2, 3, 4].map((n) => batch.add(n));
@@ -37,7 +37,7 @@ describe('SettlementBatch (the group commit of settlements)', () => {
 
   it("writes a failed batch's settlements one by one, so only the bad one fails", async () => {
     const w = writer((n) => n === 3);
-    const batch = new SettlementBatch(w.write);
+    const batch = new GroupCommit(w.write);
     const first = batch.add(1);
     const rest = [2, 3, 4].map((n) => batch.add(n).catch((e: Error) => e.message));
     for (let i = 0; i < 5; i++) await w.answer(); // [1], [2,3,4] (fails), then [2], [3], [4]
