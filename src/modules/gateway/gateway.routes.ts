@@ -42,6 +42,8 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     req.on('data', onData);
     req.once('end', () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts)));
     req.once('error', reject);
+    // A client gone before the end: nothing more comes (after 'end' this changes nothing).
+    req.once('close', () => reject(new BadInputError('The request body ended early')));
   });
   try {
     return JSON.parse(raw.toString('utf8'));
