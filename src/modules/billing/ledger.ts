@@ -98,10 +98,10 @@ const money = (m: Micros | null | undefined) => (m == null ? null : formatMicros
  * concurrent calls cannot over-spend — and records the call; a second statement marks it
  * sent (see `unflushed`). When anything does not hold (a limit, a blocked user, the block
  * threshold, a counter row not yet created this period), `steward_fast_path_miss()`
- * aborts the statement: nothing of it commits and
- * the caller takes the full path, which is the one place that explains a refusal. So the
- * rules are decided by the full path whenever they refuse; this path only ever admits
- * what the full path would admit (the tests at the budget edge run both).
+ * aborts the statement: nothing of it commits and the caller takes the full path, which
+ * is the one place that explains a refusal. So the rules are decided by the full path
+ * whenever they refuse; this path only ever admits what the full path would admit (the
+ * tests at the budget edge run both).
  *
  * `settle` claims the reservation and records the call — prompt log, cost record, daily
  * usage, the user's and the budgets' counters — or writes nothing when the expiry job was first.
@@ -110,7 +110,7 @@ export class MeteredLedger {
   constructor(private readonly deps: { config: Config; db: SqlClient }) {}
 
   /** Runs on the pool, in autocommit. */
-  readonly pool: Run = (q) => this.deps.db.query(q);
+  private readonly pool: Run = (q) => this.deps.db.query(q);
   /**
    * Commits that do not wait for the disk, for the statements that lock counter rows (the
    * reservation, the settlements): a commit that waited would hold the locks through its
@@ -276,10 +276,8 @@ export class MeteredLedger {
   }
 
   /**
-   * Settlements waiting while one batch is being written go out together as the next: the
-   * group commit of concurrent calls. A call alone goes at once, so nothing waits for a
-   * timer; under load one statement and one commit serve many calls, and one user's calls
-   * queue on their counter rows once per batch, not once per call.
+   * The settlements of concurrent calls (GroupCommit): one statement and one commit serve
+   * many calls, and one user's calls queue on their counter rows once per batch, not once per call.
    */
   private readonly settlements = new GroupCommit((all: LedgerSettle[]) => this.settleAll(all, this.unflushed));
 

@@ -125,11 +125,6 @@ function view(r: Record<string, unknown>): VirtualKeyView {
 export class VirtualKeyService {
   constructor(private readonly deps: Deps) {}
 
-  /** Runs `fn` and answers once this instance has heard its event for the key (EventBus.inForce). */
-  private inForce<T>(topic: string, apiTokenId: string, fn: () => Promise<T>): Promise<T> {
-    return this.deps.bus.inForce(topic, (p) => (p as { apiTokenId?: string }).apiTokenId === apiTokenId, fn);
-  }
-
   /**
    * The task and project a key may be bound to, checked for the user the key acts as:
    * they must contribute to the task (and to the project); a task names its project, and
@@ -205,7 +200,9 @@ export class VirtualKeyService {
     const keyId = requireUuid(id);
     if (c.name !== undefined && !c.name?.trim()) throw BadInputError.field('name', 'must not be empty');
     if (c.expiresAt && c.expiresAt <= new Date()) throw BadInputError.field('expiresAt', 'must be in the future');
-    return this.inForce(VIRTUAL_KEY_CHANGED, keyId, () =>
+    // Answers once this instance's gateway has dropped the cached key (EventBus.inForce).
+    const heard = (p: unknown) => (p as VirtualKeyChanged).apiTokenId === keyId;
+    return this.deps.bus.inForce(VIRTUAL_KEY_CHANGED, heard, () =>
       inTransaction(scope, async (tx) => {
         const row = await this.load(tx.em, viewer, keyId, true);
         if (row.revokedAt) throw BadInputError.field('id', 'the key is revoked');
