@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 
 import { formatMicros, toMicros } from '../../src/modules/billing/money.js';
+import { classifyIntent, deviationDelta } from '../../src/shared/intent-classifier.js';
 import { ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { createFakeProvider } from '../support/providers.js';
@@ -579,6 +580,52 @@ describe('governance through X-Steward-Task', () => {
     // The blocked user's key stops working.
     const after = await client.models.list().catch((e) => e);
     expect(after.status).toBe(401);
+  });
+
+  it('decides concurrent off-task calls at the block threshold as if one by one: exactly those below it are served', async () => {
+    const user = await createUser(s, admin);
+    const { token } = await apiToken(user);
+    const project = (await ok(s.url, `mutation { createProject(input: { name: "Rushed" }) { id } }`, {}, user.token))
+      .createProject.id;
+    const task = (
+      await ok(
+        s.url,
+        `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
+        { input: { projectId: project, title: 'Build the API', allowedIntents: ['coding'] } },
+        user.token,
+      )
+    ).createTask.id;
+    const prompt = 'Write a poem and a song about my vacation';
+    const delta = deviationDelta(['coding'], classifyIntent(prompt));
+    // The default threshold is 50: the calls whose score stays below it are served, the next blocks the user.
+    const below = Math.ceil(50 / delta) - 1;
+    fake.reset();
+    const results = await Promise.all(
+      Array.from({ length: below + 5 }, () =>
+        openai(token, { defaultHeaders: { 'X-Steward-Task': task } })
+          .chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: prompt }] })
+          .then(
+            () => 200,
+            (e: { status: number }) => e.status,
+          ),
+      ),
+    );
+    expect(fake.ledger.calls).toHaveLength(below);
+    expect(results.filter((r) => r === 200)).toHaveLength(below);
+    expect(results.filter((r) => r !== 200).every((r) => r === 403 || r === 401)).toBe(true);
+    // Each served call's score follows the one before, as if the calls had come one after another.
+    const logs = await s.sql<{ score_before: string; score_after: string }>(
+      `SELECT score_before, score_after FROM prompt_logs WHERE user_id = $1 AND status = 'SUCCESS' ORDER BY score_before::numeric`,
+      [user.id],
+    );
+    expect(logs.map((l) => [Number(l.score_before), Number(l.score_after)])).toEqual(
+      Array.from({ length: below }, (_, i) => [
+        Math.round(i * delta * 100) / 100,
+        Math.round((i + 1) * delta * 100) / 100,
+      ]),
+    );
+    const [u] = await s.sql<{ is_blocked: boolean }>(`SELECT is_blocked FROM users WHERE id = $1`, [user.id]);
+    expect(u!.is_blocked).toBe(true);
   });
 });
 

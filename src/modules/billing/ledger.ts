@@ -1,4 +1,4 @@
-import sql, { join, type Sql } from 'sql-template-tag';
+import sql, { type Sql } from 'sql-template-tag';
 
 import type { Config } from '../../config.js';
 import type { SqlClient } from '../../db/sql.js';
@@ -31,7 +31,45 @@ export interface LedgerReserve {
   deviationDelta: number;
   /** What the expiry job records of the call should this instance die before settling. */
   sent: SentCall;
-  now?: Date;
+}
+
+/** A reservation waiting for its batch. */
+interface Pending extends LedgerReserve {
+  id: string;
+  /** deviationDelta in hundredths, as the score is stored. */
+  deviationCents: number;
+}
+
+/**
+ * What one call does to its user's deviation score, given the score before the batch:
+ * the score moves call after call, clamped to 0..100 at each step, and a chain of such
+ * steps is one clamp of one shift — `min(hi, max(lo, score + shift))` — which the
+ * statement applies once per user and checks against the block threshold per call.
+ */
+export interface DeviationStep {
+  sql: { lo: string; hi: string; shift: string; last: boolean };
+  before(score: number): number;
+  after(score: number): number;
+}
+
+export function deviationSteps(all: Pick<Pending, 'userId' | 'deviationCents'>[]): DeviationStep[] {
+  type Chain = { lo: number; hi: number; shift: number }; // in hundredths
+  const apply = (f: Chain, score: number) => Math.min(f.hi, Math.max(f.lo, Math.round(score * 100) + f.shift)) / 100;
+  const clamp = (v: number) => Math.min(10_000, Math.max(0, v));
+  const chains = new Map<string, Chain>();
+  const lastOf = new Map(all.map((c, i) => [c.userId, i]));
+  return all.map((c, i) => {
+    const prev = chains.get(c.userId) ?? { lo: 0, hi: 10_000, shift: 0 };
+    const d = c.deviationCents;
+    const next = { lo: clamp(prev.lo + d), hi: clamp(prev.hi + d), shift: prev.shift + d };
+    chains.set(c.userId, next);
+    const text = (v: number) => (v / 100).toFixed(2);
+    return {
+      sql: { lo: text(next.lo), hi: text(next.hi), shift: text(next.shift), last: lastOf.get(c.userId) === i },
+      before: (score: number) => apply(prev, score),
+      after: (score: number) => apply(next, score),
+    };
+  });
 }
 
 /** What a settled call stores (text already storable: NULs escaped). */
@@ -77,31 +115,57 @@ const MISS = new Set(['SWMIS', '40P01']);
  */
 const lockUserCounters = (where: Sql) =>
   sql`(SELECT user_id, period, period_start FROM usage_counters WHERE ${where} ORDER BY user_id, period FOR UPDATE) lk`;
-/** A user's counter rows of the periods given. */
-const userWindows = (userId: string, p: Record<'HOUR' | 'DAY' | 'MONTH', Date>) =>
-  sql`user_id = ${userId}::uuid AND ((period = 'HOUR' AND period_start = ${p.HOUR}) OR (period = 'DAY' AND period_start = ${p.DAY}) OR (period = 'MONTH' AND period_start = ${p.MONTH}))`;
+/** The counter rows of the periods given of the users `users` selects. */
+const userWindows = (users: Sql, p: Record<'HOUR' | 'DAY' | 'MONTH', Date>) =>
+  sql`user_id IN (${users}) AND ((period = 'HOUR' AND period_start = ${p.HOUR}) OR (period = 'DAY' AND period_start = ${p.DAY}) OR (period = 'MONTH' AND period_start = ${p.MONTH}))`;
 const lockBudgetCounters = (where: Sql) =>
   sql`(SELECT subject, period, period_start FROM budget_counters WHERE ${where} ORDER BY subject, period FOR UPDATE) lk`;
 /** The tiers' monthly message limits, as the statement reads them. */
 const TIER_LIMITS = JSON.stringify(TIER_MONTHLY_MESSAGES);
 const money = (m: Micros | null | undefined) => (m == null ? null : formatMicros(m));
 
+/** A user's state and limits (their quota, else the defaults), as the reservation checks them. */
+const userLimits = (config: Config) => sql`
+        SELECT u.id AS user_id, u.status, u.is_blocked, u.deviation_score AS seen,
+               coalesce(q.requests_per_hour, ${config.DEFAULT_REQUESTS_PER_HOUR}) AS rph,
+               coalesce(q.daily_token_limit, ${config.DEFAULT_DAILY_TOKEN_LIMIT}) AS dtl,
+               coalesce(q.monthly_token_limit, ${config.DEFAULT_MONTHLY_TOKEN_LIMIT}) AS mtl,
+               coalesce(q.monthly_message_limit, (${TIER_LIMITS}::jsonb ->> u.tier::text)::int) AS mml,
+               coalesce(q.daily_cost_limit_usd, ${config.DEFAULT_DAILY_COST_LIMIT_USD ?? null}::numeric) AS dcl,
+               coalesce(q.monthly_cost_limit_usd, ${config.DEFAULT_MONTHLY_COST_LIMIT_USD ?? null}::numeric) AS mcl
+          FROM users u LEFT JOIN user_quotas q ON q.user_id = u.id`;
+
+/**
+ * The limits of every budget a call counts against, one row per call, subject and period:
+ * those given (`given`: a key's, the organisation's) and its project's, read here.
+ */
+const budgetLimits = (given: string, periods: Periods, minute: Date) => sql`
+        SELECT g.call_id, g.subject, g.level, g.period, g.start, g.max_requests, g.max_tokens, g.max_cost
+          FROM jsonb_to_recordset(${given}::jsonb)
+            AS g(call_id uuid, subject text, level text, period text, start timestamptz, max_requests int, max_tokens bigint, max_cost numeric)
+        UNION ALL
+        SELECT c.id, 'project:' || b.project_id, 'project', x.period, x.start, NULL::int, NULL::bigint, x.max_cost
+          FROM c JOIN project_budgets b ON b.project_id = c.project_id,
+               LATERAL (VALUES ('MINUTE', ${minute}::timestamptz, NULL::numeric), ('DAY', ${periods.DAY}::timestamptz, b.daily_cost_limit_usd),
+                               ('MONTH', ${periods.MONTH}::timestamptz, b.monthly_cost_limit_usd)) x(period, start, max_cost)
+         WHERE b.daily_cost_limit_usd IS NOT NULL OR b.monthly_cost_limit_usd IS NOT NULL`;
+
 /**
  * The metered call's hot path: `reserve` before the provider is asked, `settle` after it
- * answered (with the settlements of concurrent calls). Each is one statement of
- * data-modifying CTEs, atomic by itself; `reserve` adds a one-row update that marks the call sent.
+ * answered. Each gathers the calls that arrive while the one before is being written
+ * (GroupCommit) and is one statement of data-modifying CTEs, atomic by itself.
  *
  * `reserve` does what the full path does in seven or more (QuotaService.reserve, markSent,
- * the user and governance checks): it reads the user's state and limits, moves the
- * deviation score, checks and reserves the worst case on the user's counters and on every
- * budget's — each counter row updated only if the call fits, under the row's lock, so
- * concurrent calls cannot over-spend — and records the call; a second statement marks it
- * sent (see `unflushed`). When anything does not hold (a limit, a blocked user, the block
- * threshold, a counter row not yet created this period), `steward_fast_path_miss()`
- * aborts the statement: nothing of it commits and the caller takes the full path, which
- * is the one place that explains a refusal. So the rules are decided by the full path
- * whenever they refuse; this path only ever admits what the full path would admit (the
- * tests at the budget edge run both).
+ * the user and governance checks): it reads the users' state and limits, moves their
+ * deviation scores, checks and reserves the worst case on the users' counters and on every
+ * budget's — each counter row updated only if the batch fits, under the row's lock, so
+ * concurrent calls cannot over-spend — and records the calls, marked sent. When anything
+ * does not hold (a limit, a blocked user, the block threshold, a counter row not yet
+ * created this period), `steward_fast_path_miss()` aborts the statement: nothing of it
+ * commits, each call of the batch is tried again alone, and a call that still misses takes
+ * the full path, which is the one place that explains a refusal. So the rules are decided
+ * by the full path whenever they refuse; this path only ever admits what the full path
+ * would admit (the tests at the budget edge run both).
  *
  * `settle` claims the reservation and records the call — prompt log, cost record, daily
  * usage, the user's and the budgets' counters — or writes nothing when the expiry job was first.
@@ -109,160 +173,161 @@ const money = (m: Micros | null | undefined) => (m == null ? null : formatMicros
 export class MeteredLedger {
   constructor(private readonly deps: { config: Config; db: SqlClient }) {}
 
-  /** Runs on the pool, in autocommit. */
-  private readonly pool: Run = (q) => this.deps.db.query(q);
   /**
-   * Commits that do not wait for the disk, for the statements that lock counter rows (the
-   * reservation, the settlements): a commit that waited would hold the locks through its
-   * WAL flush, and one user's concurrent calls, queued on those rows, would go one flush
-   * at a time. The call's one flushed commit comes between them: marking the reservation
-   * sent, just before the provider is asked, which makes the reservation durable too (a
-   * flush writes all the WAL before it). Should the database crash before that flush, the
-   * reservation may be lost, but no provider was asked; after it, the reservation comes
-   * back marked sent and the expiry job charges the call at its reserved amount and logs
-   * it. So no call goes unrecorded or free.
+   * The reservations of concurrent calls, one statement for all of them (GroupCommit), on
+   * the pool: each commit waits for the disk, so the reservation — made already marked
+   * sent — is durable before any provider is asked. Batches go one at a time, so the flush
+   * holds a batch's counter rows, but no reservation is waiting on them: the next batch is
+   * still gathering in the queue.
    */
+  private readonly reservations = new GroupCommit((all: Pending[]) => this.reserveAll(all));
+
+  /**
+   * The settlements of concurrent calls (GroupCommit), committed without waiting for the
+   * disk: a settlement is written after its reservation was made durable (and marked
+   * sent); should the database lose it in a crash, the expiry job charges the call at its
+   * reserved amount and logs it.
+   */
+  private readonly settlements = new GroupCommit((all: LedgerSettle[]) => this.settleAll(all, this.unflushed));
   private readonly unflushed: Run = (q) => this.deps.db.queryWithoutFlush(q);
 
-  /**
-   * The sent marks of concurrent calls, one statement and one flush for all of them
-   * (GroupCommit): under load the flush is shared instead of paid call by call.
-   */
-  private readonly sentMarks = new GroupCommit(async (ids: string[]) => {
-    await this.pool(sql`UPDATE quota_reservations SET sent_at = now() WHERE id = ANY(${ids}::uuid[])`);
-    return ids;
-  });
-
   /** The reservation, or null when the full path must decide. */
-  async reserve(input: LedgerReserve): Promise<LedgerReservation | null> {
-    const now = input.now ?? new Date();
-    const periods = periodsAt(now, this.deps.config.ORGANISATION_TIME_ZONE);
-    const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
-    const id = newId();
-    const q = this.reserveStatement(input, id, periods, minute);
-    let row: ReserveRow | undefined;
-    try {
-      [row] = await this.unflushed<ReserveRow>(q);
-    } catch (err) {
-      if (MISS.has((err as { code?: string }).code ?? '')) return null;
-      throw err;
-    }
-    if (!row) return null;
-    await this.sentMarks.add(id);
-    const subjects = [...new Set(row.budgets.map((b) => b.subject))];
-    const budgets: BudgetState[] = [];
-    for (const u of row.users) {
-      const limit = u.period === 'DAY' ? row.dcl : u.period === 'MONTH' ? row.mcl : null;
-      if (u.period !== 'HOUR' && limit !== null)
-        budgets.push({
-          level: 'user',
-          subject: 'user',
-          period: u.period,
-          limit: toMicros(limit),
-          spent: micros(u.spent),
-        });
-    }
-    for (const b of row.budgets)
-      if (b.limit !== null && b.period !== 'MINUTE')
-        budgets.push({
-          level: b.level,
-          subject: b.subject,
-          period: b.period,
-          limit: micros(b.limit),
-          spent: micros(b.spent),
-        });
-    return {
-      id,
-      userId: input.userId,
-      subjects,
-      minute,
-      tokens: input.tokens,
-      cost: input.cost,
-      periods,
-      budgets,
-      scoreBefore: Number(row.before),
-      scoreAfter: Number(row.after),
-    };
+  reserve(input: LedgerReserve): Promise<LedgerReservation | null> {
+    return this.reservations.add({ ...input, id: newId(), deviationCents: Math.round(input.deviationDelta * 100) });
   }
 
-  private reserveStatement(input: LedgerReserve, id: string, periods: Periods, minute: Date): Sql {
+  /**
+   * One statement for all of `all`, all admitted or none: should any call not hold, the
+   * statement aborts and (GroupCommit) each is tried again alone, where a miss is its own.
+   */
+  private async reserveAll(all: Pending[]): Promise<(LedgerReservation | null)[]> {
+    const now = new Date();
+    const periods = periodsAt(now, this.deps.config.ORGANISATION_TIME_ZONE);
+    const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
+    const scores = deviationSteps(all);
+    let row: ReserveRow | undefined;
+    try {
+      [row] = await this.deps.db.query<ReserveRow>(this.reserveStatement(all, scores, periods, minute));
+    } catch (err) {
+      if (all.length === 1 && MISS.has((err as { code?: string }).code ?? '')) return [null];
+      throw err;
+    }
+    const users = new Map(row!.users.map((u) => [u.user_id, u]));
+    return all.map((input, i) => {
+      const user = users.get(input.userId)!;
+      const before = scores[i]!.before(Number(user.score));
+      const budgets: BudgetState[] = [];
+      for (const c of row!.counters) {
+        if (c.user_id !== input.userId || c.period === 'HOUR') continue;
+        const limit = c.period === 'DAY' ? user.dcl : user.mcl;
+        if (limit !== null)
+          budgets.push({
+            level: 'user',
+            subject: 'user',
+            period: c.period,
+            limit: toMicros(limit),
+            spent: micros(c.spent),
+          });
+      }
+      const subjects = row!.subjects[input.id] ?? [];
+      for (const b of row!.budgets)
+        if (subjects.includes(b.subject) && b.limit !== null && b.period !== 'MINUTE')
+          budgets.push({
+            level: b.level,
+            subject: b.subject,
+            period: b.period,
+            limit: micros(b.limit),
+            spent: micros(b.spent),
+          });
+      return {
+        id: input.id,
+        userId: input.userId,
+        subjects,
+        minute,
+        tokens: input.tokens,
+        cost: input.cost,
+        periods,
+        budgets,
+        scoreBefore: before,
+        scoreAfter: scores[i]!.after(Number(user.score)),
+      };
+    });
+  }
+
+  private reserveStatement(all: Pending[], scores: DeviationStep[], periods: Periods, minute: Date): Sql {
     const { config } = this.deps;
-    const cost = formatMicros(input.cost);
-    const given = input.budgets.flatMap((b) => [
-      sql`(${b.subject}, ${b.level}, 'MINUTE', ${minute}::timestamptz, ${b.requestsPerMinute ?? null}::int, NULL::bigint, NULL::numeric)`,
-      sql`(${b.subject}, ${b.level}, 'DAY', ${periods.DAY}::timestamptz, NULL::int, ${b.dailyTokens ?? null}::bigint, ${money(b.dailyCost)}::numeric)`,
-      sql`(${b.subject}, ${b.level}, 'MONTH', ${periods.MONTH}::timestamptz, NULL::int, NULL::bigint, ${money(b.monthlyCost)}::numeric)`,
-    ]);
-    const givenRows = given.length
-      ? sql`SELECT * FROM (VALUES ${join(given)}) v`
-      : sql`SELECT NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::int, NULL::bigint, NULL::numeric WHERE false`;
-    const delta = input.deviationDelta.toFixed(2);
+    const { calls, given } = reserveInputs(all, scores, periods, minute);
     return sql`
-      WITH u AS (
-        SELECT u.status, u.is_blocked, u.deviation_score,
-               coalesce(q.requests_per_hour, ${config.DEFAULT_REQUESTS_PER_HOUR}) AS rph,
-               coalesce(q.daily_token_limit, ${config.DEFAULT_DAILY_TOKEN_LIMIT}) AS dtl,
-               coalesce(q.monthly_token_limit, ${config.DEFAULT_MONTHLY_TOKEN_LIMIT}) AS mtl,
-               coalesce(q.monthly_message_limit, (${TIER_LIMITS}::jsonb ->> u.tier::text)::int) AS mml,
-               coalesce(q.daily_cost_limit_usd, ${config.DEFAULT_DAILY_COST_LIMIT_USD ?? null}::numeric) AS dcl,
-               coalesce(q.monthly_cost_limit_usd, ${config.DEFAULT_MONTHLY_COST_LIMIT_USD ?? null}::numeric) AS mcl
-          FROM users u LEFT JOIN user_quotas q ON q.user_id = u.id WHERE u.id = ${input.userId}::uuid
-      ), lim(subject, level, period, period_start, max_requests, max_tokens, max_cost) AS (
-        ${givenRows}
-        UNION ALL
-        SELECT 'project:' || b.project_id, 'project', x.period, x.period_start, NULL::int, NULL::bigint, x.max_cost
-          FROM project_budgets b,
-               LATERAL (VALUES ('MINUTE', ${minute}::timestamptz, NULL::numeric), ('DAY', ${periods.DAY}::timestamptz, b.daily_cost_limit_usd),
-                               ('MONTH', ${periods.MONTH}::timestamptz, b.monthly_cost_limit_usd)) x(period, period_start, max_cost)
-         WHERE b.project_id = ${input.projectId}::uuid AND (b.daily_cost_limit_usd IS NOT NULL OR b.monthly_cost_limit_usd IS NOT NULL)
+      WITH c AS MATERIALIZED (
+        SELECT * FROM jsonb_to_recordset(${calls}::jsonb)
+          AS c(id uuid, user_id uuid, tokens bigint, cost numeric, project_id uuid, raises boolean, user_raises boolean,
+               lo numeric, hi numeric, shift numeric, last boolean, sent jsonb)
+      ), ul AS MATERIALIZED (
+        ${userLimits(config)} WHERE u.id IN (SELECT user_id FROM c)
+      ), held AS MATERIALIZED (
+        -- The users whose score moves, or may reach the block threshold: locked first (by id), so their score is read as it is now.
+        SELECT id, deviation_score FROM users
+         WHERE id IN (SELECT c.user_id FROM c JOIN ul ON ul.user_id = c.user_id
+                       WHERE c.last AND (c.user_raises OR least(c.hi, greatest(c.lo, ul.seen + c.shift)) <> ul.seen))
+         ORDER BY id FOR NO KEY UPDATE
+      ), u AS MATERIALIZED (
+        SELECT ul.*, coalesce(held.deviation_score, ul.seen) AS score FROM ul LEFT JOIN held ON held.id = ul.user_id
+      ), lim AS MATERIALIZED (
+        ${budgetLimits(given, periods, minute)}
+      ), us AS (
+        SELECT user_id, count(*)::int AS n, sum(tokens) AS tokens, sum(cost) AS cost FROM c GROUP BY user_id
       ), uc AS (
-        UPDATE usage_counters c
-           SET reserved_requests = c.reserved_requests + 1, reserved_tokens = c.reserved_tokens + ${input.tokens},
-               reserved_cost_usd = c.reserved_cost_usd + ${cost}::numeric
-          FROM u, ${lockUserCounters(userWindows(input.userId, periods))}
-         WHERE c.user_id = lk.user_id AND c.period = lk.period AND c.period_start = lk.period_start
+        UPDATE usage_counters x
+           SET reserved_requests = x.reserved_requests + s.n, reserved_tokens = x.reserved_tokens + s.tokens,
+               reserved_cost_usd = x.reserved_cost_usd + s.cost
+          FROM us s JOIN u ON u.user_id = s.user_id,
+               ${lockUserCounters(userWindows(sql`SELECT user_id FROM us`, periods))}
+         WHERE x.user_id = lk.user_id AND x.period = lk.period AND x.period_start = lk.period_start AND x.user_id = s.user_id
            AND u.status = 'ACTIVE' AND NOT u.is_blocked
-           AND CASE c.period
-                 WHEN 'HOUR' THEN c.requests + c.reserved_requests + 1 <= u.rph
-                 WHEN 'DAY' THEN c.tokens + c.reserved_tokens + ${input.tokens} <= u.dtl
-                   AND (u.dcl IS NULL OR c.cost_usd + c.reserved_cost_usd + ${cost}::numeric <= u.dcl)
-                 ELSE c.requests + c.reserved_requests + 1 <= u.mml AND c.tokens + c.reserved_tokens + ${input.tokens} <= u.mtl
-                   AND (u.mcl IS NULL OR c.cost_usd + c.reserved_cost_usd + ${cost}::numeric <= u.mcl)
+           AND CASE x.period
+                 WHEN 'HOUR' THEN x.requests + x.reserved_requests + s.n <= u.rph
+                 WHEN 'DAY' THEN x.tokens + x.reserved_tokens + s.tokens <= u.dtl
+                   AND (u.dcl IS NULL OR x.cost_usd + x.reserved_cost_usd + s.cost <= u.dcl)
+                 ELSE x.requests + x.reserved_requests + s.n <= u.mml AND x.tokens + x.reserved_tokens + s.tokens <= u.mtl
+                   AND (u.mcl IS NULL OR x.cost_usd + x.reserved_cost_usd + s.cost <= u.mcl)
                END
-        RETURNING c.period::text AS period, (c.cost_usd + c.reserved_cost_usd)::text AS spent
+        RETURNING x.user_id, x.period::text AS period, (x.cost_usd + x.reserved_cost_usd)::text AS spent
+      ), bs AS (
+        SELECT l.subject, min(l.level) AS level, l.period, l.start, count(*)::int AS n, sum(c.tokens) AS tokens, sum(c.cost) AS cost,
+               min(l.max_requests) AS max_requests, min(l.max_tokens) AS max_tokens, min(l.max_cost) AS max_cost
+          FROM lim l JOIN c ON c.id = l.call_id GROUP BY l.subject, l.period, l.start
       ), bc AS (
-        UPDATE budget_counters c
-           SET reserved_requests = c.reserved_requests + 1, reserved_tokens = c.reserved_tokens + ${input.tokens},
-               reserved_cost_usd = c.reserved_cost_usd + ${cost}::numeric
-          FROM lim l, ${lockBudgetCounters(sql`(subject, period, period_start) IN (SELECT subject, period, period_start FROM lim)`)}
-         WHERE c.subject = lk.subject AND c.period = lk.period AND c.period_start = lk.period_start
-           AND c.subject = l.subject AND c.period = l.period AND c.period_start = l.period_start
-           AND (SELECT count(*) FROM uc) = 3
-           AND (l.max_requests IS NULL OR c.requests + c.reserved_requests + 1 <= l.max_requests)
-           AND (l.max_tokens IS NULL OR c.tokens + c.reserved_tokens + ${input.tokens} <= l.max_tokens)
-           AND (l.max_cost IS NULL OR c.cost_usd + c.reserved_cost_usd + ${cost}::numeric <= l.max_cost)
-        RETURNING c.subject, l.level, c.period, l.max_cost::text AS "limit", (c.cost_usd + c.reserved_cost_usd)::text AS spent
+        UPDATE budget_counters x
+           SET reserved_requests = x.reserved_requests + l.n, reserved_tokens = x.reserved_tokens + l.tokens,
+               reserved_cost_usd = x.reserved_cost_usd + l.cost
+          FROM bs l, ${lockBudgetCounters(sql`(subject, period, period_start) IN (SELECT subject, period, start FROM bs)`)}
+         WHERE x.subject = lk.subject AND x.period = lk.period AND x.period_start = lk.period_start
+           AND x.subject = l.subject AND x.period = l.period AND x.period_start = l.start
+           AND (SELECT count(*) FROM uc) = 3 * (SELECT count(*) FROM us)
+           AND (l.max_requests IS NULL OR x.requests + x.reserved_requests + l.n <= l.max_requests)
+           AND (l.max_tokens IS NULL OR x.tokens + x.reserved_tokens + l.tokens <= l.max_tokens)
+           AND (l.max_cost IS NULL OR x.cost_usd + x.reserved_cost_usd + l.cost <= l.max_cost)
+        RETURNING x.subject, l.level, x.period, l.max_cost::text AS "limit", (x.cost_usd + x.reserved_cost_usd)::text AS spent
+      ), ok AS MATERIALIZED (
+        SELECT (SELECT count(*) FROM uc) = 3 * (SELECT count(*) FROM us) AND (SELECT count(*) FROM bc) = (SELECT count(*) FROM bs) AS fits
       ), r AS (
-        INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, subjects, expires_at, call)
-        SELECT ${id}::uuid, ${input.userId}::uuid, ${input.tokens}, ${cost}::numeric, ${JSON.stringify({ ...periods, MINUTE: minute })}::jsonb,
-               (SELECT coalesce(jsonb_agg(DISTINCT subject), '[]'::jsonb) FROM bc),
-               now() + make_interval(secs => ${config.RESERVATION_TTL_SECONDS}), ${JSON.stringify(input.sent)}::jsonb
-         WHERE (SELECT count(*) FROM uc) = 3 AND (SELECT count(*) FROM bc) = (SELECT count(*) FROM lim)
-        RETURNING id
+        INSERT INTO quota_reservations (id, user_id, tokens, cost_usd, periods, subjects, expires_at, call, sent_at)
+        SELECT c.id, c.user_id, c.tokens, c.cost, ${JSON.stringify({ ...periods, MINUTE: minute })}::jsonb,
+               (SELECT coalesce(jsonb_agg(DISTINCT l.subject), '[]'::jsonb) FROM lim l WHERE l.call_id = c.id),
+               now() + make_interval(secs => ${config.RESERVATION_TTL_SECONDS}), c.sent, now()
+          FROM c WHERE (SELECT fits FROM ok)
+        RETURNING id, subjects
       ), gov AS (
-        UPDATE users SET deviation_score = greatest(0, least(100, users.deviation_score + ${delta}::numeric)), last_activity_at = now()
-         WHERE users.id = ${input.userId}::uuid AND greatest(0, least(100, users.deviation_score + ${delta}::numeric)) <> users.deviation_score
-           AND EXISTS (SELECT 1 FROM r)
-        RETURNING users.deviation_score AS after
-      ), score AS (
-        SELECT u.deviation_score AS before, coalesce((SELECT after FROM gov), u.deviation_score) AS after FROM u
+        UPDATE users SET deviation_score = least(c.hi, greatest(c.lo, held.deviation_score + c.shift)), last_activity_at = now()
+          FROM c JOIN held ON held.id = c.user_id
+         WHERE users.id = c.user_id AND c.last AND least(c.hi, greatest(c.lo, held.deviation_score + c.shift)) <> held.deviation_score
+           AND (SELECT fits FROM ok)
       )
-      SELECT CASE WHEN EXISTS (SELECT 1 FROM r)
-                   AND NOT (${delta}::numeric > 0 AND (SELECT after FROM score) >= ${config.DEVIATION_BLOCK_THRESHOLD})
+      SELECT CASE WHEN (SELECT fits FROM ok) AND NOT EXISTS (SELECT 1 FROM c JOIN u ON u.user_id = c.user_id
+                                    WHERE c.raises AND least(c.hi, greatest(c.lo, u.score + c.shift)) >= ${config.DEVIATION_BLOCK_THRESHOLD})
                   THEN true ELSE steward_fast_path_miss() END AS ok,
-             (SELECT before FROM score) AS before, (SELECT after FROM score) AS after,
-             (SELECT dcl FROM u) AS dcl, (SELECT mcl FROM u) AS mcl,
-             (SELECT json_agg(uc) FROM uc) AS users, (SELECT coalesce(json_agg(bc), '[]') FROM bc) AS budgets`;
+             (SELECT json_agg(json_build_object('user_id', user_id, 'score', score::text, 'dcl', dcl::text, 'mcl', mcl::text)) FROM u) AS users,
+             (SELECT json_object_agg(id, subjects) FROM r) AS subjects, (SELECT coalesce(json_agg(uc), '[]') FROM uc) AS counters, (SELECT coalesce(json_agg(bc), '[]') FROM bc) AS budgets`;
   }
 
   /**
@@ -274,12 +339,6 @@ export class MeteredLedger {
     if (run) return this.settleAll([s], run).then(([r]) => r!);
     return this.settlements.add(s);
   }
-
-  /**
-   * The settlements of concurrent calls (GroupCommit): one statement and one commit serve
-   * many calls, and one user's calls queue on their counter rows once per batch, not once per call.
-   */
-  private readonly settlements = new GroupCommit((all: LedgerSettle[]) => this.settleAll(all, this.unflushed));
 
   /** One statement for all of `all`: each claimed reservation recorded, the counters moved by their sums. */
   private async settleAll(all: LedgerSettle[], run: Run): Promise<LedgerSettled[]> {
@@ -383,6 +442,52 @@ export class MeteredLedger {
   }
 }
 
+/** The statement's inputs: the calls, and the limits of the budgets known without SQL, one row per call, subject and period. */
+function reserveInputs(all: Pending[], scores: DeviationStep[], periods: Periods, minute: Date) {
+  const raising = new Set(all.filter((c) => c.deviationCents > 0).map((c) => c.userId));
+  const calls = all.map((c, i) => ({
+    id: c.id,
+    user_id: c.userId,
+    tokens: c.tokens,
+    cost: formatMicros(c.cost),
+    project_id: c.projectId,
+    raises: c.deviationCents > 0,
+    user_raises: raising.has(c.userId),
+    ...scores[i]!.sql,
+    sent: c.sent,
+  }));
+  const given = all.flatMap((c) =>
+    c.budgets.flatMap((b) => [
+      {
+        call_id: c.id,
+        subject: b.subject,
+        level: b.level,
+        period: 'MINUTE',
+        start: minute,
+        max_requests: b.requestsPerMinute ?? null,
+      },
+      {
+        call_id: c.id,
+        subject: b.subject,
+        level: b.level,
+        period: 'DAY',
+        start: periods.DAY,
+        max_tokens: b.dailyTokens ?? null,
+        max_cost: money(b.dailyCost),
+      },
+      {
+        call_id: c.id,
+        subject: b.subject,
+        level: b.level,
+        period: 'MONTH',
+        start: periods.MONTH,
+        max_cost: money(b.monthlyCost),
+      },
+    ]),
+  );
+  return { calls: JSON.stringify(calls), given: JSON.stringify(given) };
+}
+
 /** One settlement as the statement reads it (jsonb_to_recordset's columns). */
 const settleInput = (s: LedgerSettle) => {
   const c = s.sent;
@@ -480,11 +585,9 @@ interface SettleRow {
 
 interface ReserveRow {
   ok: boolean;
-  before: string;
-  after: string;
-  dcl: string | null;
-  mcl: string | null;
-  users: { period: 'HOUR' | 'DAY' | 'MONTH'; spent: string }[];
+  users: { user_id: string; score: string; dcl: string | null; mcl: string | null }[];
+  subjects: Record<string, string[]>;
+  counters: { user_id: string; period: 'HOUR' | 'DAY' | 'MONTH'; spent: string }[];
   budgets: {
     subject: string;
     level: BudgetSubject['level'];
