@@ -215,7 +215,7 @@ export class MeteredLedger {
     const users = new Map(row!.users.map((u) => [u.user_id, u]));
     return all.map((input, i) => {
       const user = users.get(input.userId)!;
-      const before = scores[i]!.before(Number(user.score));
+      const score = Number(user.score);
       const budgets: BudgetState[] = [];
       for (const c of row!.counters) {
         if (c.user_id !== input.userId || c.period === 'HOUR') continue;
@@ -248,8 +248,8 @@ export class MeteredLedger {
         cost: input.cost,
         periods,
         budgets,
-        scoreBefore: before,
-        scoreAfter: scores[i]!.after(Number(user.score)),
+        scoreBefore: scores[i]!.before(score),
+        scoreAfter: scores[i]!.after(score),
       };
     });
   }
