@@ -22,46 +22,34 @@ export interface MetricSources {
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'steward_' });
-  const {
-    requests,
-    latency,
-    errors,
-    events,
-    fanoutExecutions,
-    fanoutMessages,
-    jobs,
-    jobFailures,
-    aiCalls,
-    aiTokens,
-    aiSpend,
-  } = declareCounters([registry]);
+  const counters = declareCounters([registry]);
   let sources: MetricSources | undefined;
   declareSourceGauges([registry], () => sources);
 
-  const onEvent: EventCounter = (kind, topic) => events.inc({ kind, topic });
+  const onEvent: EventCounter = (kind, topic) => counters.events.inc({ kind, topic });
   const onFanout: FanoutCounter = (kind, topic, n) =>
-    (kind === 'execution' ? fanoutExecutions : fanoutMessages).inc({ topic }, n);
+    (kind === 'execution' ? counters.fanoutExecutions : counters.fanoutMessages).inc({ topic }, n);
   const onJob: JobCounter = (job, ok) => {
-    jobs.inc({ job });
-    if (!ok) jobFailures.inc({ job });
+    counters.jobs.inc({ job });
+    if (!ok) counters.jobFailures.inc({ job });
   };
   const onAiCall: AiCounter = (r) => {
-    aiCalls.inc({ provider: r.provider, status: r.status });
-    if (r.promptTokens) aiTokens.inc({ provider: r.provider, direction: 'input' }, r.promptTokens);
-    if (r.completionTokens) aiTokens.inc({ provider: r.provider, direction: 'output' }, r.completionTokens);
+    counters.aiCalls.inc({ provider: r.provider, status: r.status });
+    if (r.promptTokens) counters.aiTokens.inc({ provider: r.provider, direction: 'input' }, r.promptTokens);
+    if (r.completionTokens) counters.aiTokens.inc({ provider: r.provider, direction: 'output' }, r.completionTokens);
     const usd = Number(r.costUsd ?? 0);
-    if (usd > 0) aiSpend.inc({ provider: r.provider }, usd);
+    if (usd > 0) counters.aiSpend.inc({ provider: r.provider }, usd);
   };
 
   /** One operation, over HTTP or WebSocket: its count and latency (seconds since `started`, from process.hrtime.bigint()). */
   const onOperation = (name: string | null | undefined, started: bigint) => {
     const operation = name ?? 'anonymous';
-    requests.inc({ operation });
-    latency.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
+    counters.requests.inc({ operation });
+    counters.latency.observe({ operation }, Number(process.hrtime.bigint() - started) / 1e9);
   };
   /** Errors as the client receives them (codes set by the error formatter). */
   const onErrors = (sent: readonly { extensions?: Record<string, unknown> }[] | undefined) => {
-    for (const e of sent ?? []) errors.inc({ code: String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
+    for (const e of sent ?? []) counters.errors.inc({ code: String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
   };
 
   /** requestDidStart / willSendResponse: one count and one latency sample per operation, errors by code. */
