@@ -5,6 +5,7 @@ import type { SqlClient } from '../../db/sql.js';
 import { newId } from '../../shared/ids.js';
 import { formatMicros, toMicros, type Micros } from './money.js';
 import {
+  minuteAt,
   periodsAt,
   TIER_MONTHLY_MESSAGES,
   type BudgetState,
@@ -203,7 +204,7 @@ export class MeteredLedger {
   private async reserveAll(all: Pending[]): Promise<(LedgerReservation | null)[]> {
     const now = new Date();
     const periods = periodsAt(now, this.deps.config.ORGANISATION_TIME_ZONE);
-    const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
+    const minute = minuteAt(now);
     const scores = deviationSteps(all);
     let row: ReserveRow | undefined;
     try {

@@ -59,6 +59,9 @@ function instantOf(y: number, m: number, d: number, h: number, tz: string): Date
   return new Date(t);
 }
 
+/** The minute `at` falls in: the window of a key's requests-per-minute limit (the same in every time zone). */
+export const minuteAt = (at: Date) => new Date(Math.floor(at.getTime() / 60_000) * 60_000);
+
 /**
  * The hour, day and month `at` falls in, in the organisation's time zone (default UTC):
  * budgets reset at its midnight and on the first of its months, at predictable times.
@@ -224,7 +227,7 @@ export class QuotaService {
   ): Promise<Reservation> {
     const tz = this.deps.config.ORGANISATION_TIME_ZONE;
     const periods = periodsAt(now, tz);
-    const minute = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
+    const minute = minuteAt(now);
     const limits = await this.limitsOf(em, userId);
     const budgets = [...(opts.budgets ?? []), ...(await this.sharedBudgets(em, opts.projectId))];
     return inTransaction(em, async (t) => {
