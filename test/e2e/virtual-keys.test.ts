@@ -352,5 +352,24 @@ describe("the organisation's time zone", () => {
     expect(rows.find((x) => x.period === 'DAY')!.start.toISOString()).toBe(expected.DAY.toISOString());
     expect(rows.find((x) => x.period === 'MONTH')!.start.toISOString()).toBe(expected.MONTH.toISOString());
     expect(expected.DAY.getUTCHours()).toBe(10);
+
+    // Over its daily budget, a gateway call is told to retry at its next midnight (10:00 UTC), not UTC's.
+    const priced = { inputCostPer1k: IN_PRICE, outputCostPer1k: OUT_PRICE };
+    await createFakeProvider(
+      server.url,
+      { name: 'fake', modelName: MODEL, apiEndpoint: fake.baseURL, ...priced },
+      boss.token,
+    );
+    const key = (await ok(server.url, CREATE_KEY, { input: { name: 'key' } }, boss.token)).createVirtualKey.token;
+    await ok(server.url, SET_QUOTA, { input: { userId: boss.id, dailyCostLimitUsd: '0.000001' } }, boss.token);
+    const refused = await fetch(`${server.url.replace(/\/graphql$/, '')}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, messages: MESSAGES }),
+    });
+    expect(refused.status).toBe(429);
+    const now = Date.now();
+    const nextMidnight = periodsAt(new Date(now + 26 * 3600_000), 'Pacific/Kiritimati').DAY.getTime();
+    expect(Math.abs(Number(refused.headers.get('retry-after')) - (nextMidnight - now) / 1000)).toBeLessThan(5);
   });
 });

@@ -16,16 +16,15 @@ export interface WireError {
   headers: Record<string, string>;
 }
 
-/** Seconds until the window a limit counts in starts again (UTC windows), for Retry-After. */
-function secondsUntilReset(limit: unknown, now = new Date()): number | null {
-  const name = String(limit ?? '');
-  let next: number;
-  if (/^daily/.test(name)) next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-  else if (/^monthly/.test(name)) next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
-  else if (/PerMinute$/.test(name)) next = Math.floor(now.getTime() / 60_000) * 60_000 + 60_000;
-  else if (/PerHour$/.test(name)) next = Math.floor(now.getTime() / 3600_000) * 3600_000 + 3600_000;
-  else return null;
-  return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
+/**
+ * Retry-After in seconds: until the instant the refusal says its window starts again
+ * (`retryAfter`, worked out where the limit is counted, in the organisation's time zone),
+ * or as many seconds as it says.
+ */
+function retryAfterSeconds(d: Record<string, unknown>, now = Date.now()): number | null {
+  const at = typeof d.retryAfter === 'string' ? Date.parse(d.retryAfter) : NaN;
+  if (Number.isFinite(at)) return Math.max(1, Math.ceil((at - now) / 1000));
+  return typeof d.retryAfterSeconds === 'number' ? Math.max(1, Math.ceil(d.retryAfterSeconds)) : null;
 }
 
 export function toWireError(err: unknown): WireError {
@@ -61,10 +60,7 @@ export function toWireError(err: unknown): WireError {
         };
       return { status: 404, type: 'invalid_request_error', code: 'not_found', message: err.message, headers: {} };
     case 'RATE_LIMITED': {
-      const at = typeof d.retryAfter === 'string' ? Date.parse(d.retryAfter) : NaN;
-      const seconds = Number.isFinite(at)
-        ? Math.max(1, Math.ceil((at - Date.now()) / 1000))
-        : secondsUntilReset(d.limit);
+      const seconds = retryAfterSeconds(d);
       return {
         status: 429,
         type: 'requests',
@@ -74,7 +70,7 @@ export function toWireError(err: unknown): WireError {
       };
     }
     case 'QUOTA_EXCEEDED': {
-      const seconds = secondsUntilReset(d.limit);
+      const seconds = retryAfterSeconds(d);
       return {
         status: 429,
         type: 'insufficient_quota',
