@@ -6,7 +6,7 @@ import { ok } from '../support/client.js';
 import { startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { createUser, firstAdmin, type TestUser } from '../support/users.js';
+import { createUser, firstAdmin, setRoomyQuota, type TestUser } from '../support/users.js';
 
 /**
  * Tool calling across wire formats: an OpenAI client's tools reach an Anthropic provider
@@ -98,20 +98,7 @@ beforeAll(async () => {
   );
   const u = await createUser(s, admin);
   userId = u.id;
-  await ok(
-    s.url,
-    `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`,
-    {
-      input: {
-        userId: u.id,
-        requestsPerHour: 1000,
-        dailyTokenLimit: 1_000_000,
-        monthlyTokenLimit: 1_000_000,
-        monthlyMessageLimit: 1000,
-      },
-    },
-    admin.token,
-  );
+  await setRoomyQuota(s, admin, u.id);
   token = (await ok(s.url, `mutation { createApiToken(input: { name: "tools" }) { token } }`, {}, u.token))
     .createApiToken.token;
 });

@@ -8,7 +8,7 @@ import { ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { createUser, firstAdmin, type TestUser } from '../support/users.js';
+import { createUser, firstAdmin, setRoomyQuota, type TestUser } from '../support/users.js';
 
 /**
  * Steward as an AI gateway, driven by the official `openai` and `@anthropic-ai/sdk`
@@ -419,20 +419,7 @@ describe('exact reservations at the budget edge', () => {
     ];
     fake.reset();
     onTestFinished(() => fake.reset());
-    await ok(
-      s.url,
-      SET_QUOTA,
-      {
-        input: {
-          userId: user.id,
-          requestsPerHour: 1000,
-          dailyTokenLimit: 1_000_000,
-          monthlyTokenLimit: 1_000_000,
-          monthlyMessageLimit: 1000,
-        },
-      },
-      admin.token,
-    );
+    await setRoomyQuota(s, admin, user.id);
     // What one call reserves: read while a first call is at the provider.
     fake.script({ delayMs: 300 });
     const probe = client.chat.completions.create({ model: MODEL, messages, max_tokens: 20 });
@@ -455,21 +442,7 @@ describe('exact reservations at the budget edge', () => {
     );
     const spentBefore = toMicros(day!.cost);
     const limit = spentBefore + worst * 7n + worst / 2n; // room for 7.5 calls: exactly 7 fit
-    await ok(
-      s.url,
-      SET_QUOTA,
-      {
-        input: {
-          userId: user.id,
-          dailyCostLimitUsd: formatMicros(limit),
-          requestsPerHour: 1000,
-          dailyTokenLimit: 1_000_000,
-          monthlyTokenLimit: 1_000_000,
-          monthlyMessageLimit: 1000,
-        },
-      },
-      admin.token,
-    );
+    await setRoomyQuota(s, admin, user.id, { dailyCostLimitUsd: formatMicros(limit) });
     // Every answer uses exactly its reservation, so a settled call frees nothing, however the 50 interleave.
     fake.setDefault({ delayMs: 100, usage: { prompt_tokens: held!.tokens - 20, completion_tokens: 20 } });
     const results = await Promise.all(

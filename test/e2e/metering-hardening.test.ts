@@ -5,7 +5,7 @@ import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { createUser, firstAdmin, type TestUser } from '../support/users.js';
+import { createUser, firstAdmin, setRoomyQuota, type TestUser } from '../support/users.js';
 
 /**
  * No AI call without a record and a charge, checked against what the fake provider itself
@@ -157,20 +157,7 @@ describe('metering counted at the provider', () => {
     fake.reset();
     const prompt = 'Write the parser';
     // Learn the worst case one call reserves (prompt bound + maxTokens) from the first call's counters.
-    await ok(
-      s.url,
-      SET_QUOTA,
-      {
-        input: {
-          userId: user.id,
-          requestsPerHour: 1000,
-          dailyTokenLimit: 1_000_000,
-          monthlyTokenLimit: 1_000_000,
-          monthlyMessageLimit: 1000,
-        },
-      },
-      admin.token,
-    );
+    await setRoomyQuota(s, admin, user.id);
     fake.setDefault({ delayMs: 300 });
     const inFlight = gql(s.url, SEND, { input: { conversationId: id, content: prompt } }, user.token);
     await fake.received(1);
@@ -180,20 +167,7 @@ describe('metering counted at the provider', () => {
     await inFlight;
     const used = Number((await books(user.id)).day.tokens);
     // Room for two more worst cases and a half: two fit, the third is refused.
-    await ok(
-      s.url,
-      SET_QUOTA,
-      {
-        input: {
-          userId: user.id,
-          requestsPerHour: 1000,
-          dailyTokenLimit: used + held!.tokens * 2 + Math.floor(held!.tokens / 2),
-          monthlyTokenLimit: 1_000_000,
-          monthlyMessageLimit: 1000,
-        },
-      },
-      admin.token,
-    );
+    await setRoomyQuota(s, admin, user.id, { dailyTokenLimit: used + held!.tokens * 2 + Math.floor(held!.tokens / 2) });
     // Every answer now uses exactly its worst case, so a settled call frees nothing of its reservation.
     fake.setDefault({ usage: { prompt_tokens: held!.tokens - MAX_TOKENS, completion_tokens: MAX_TOKENS } });
     onTestFinished(() => fake.reset());

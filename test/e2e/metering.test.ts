@@ -4,7 +4,7 @@ import { codes, gql, ok, subscribe, wsClient } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { createUser, firstAdmin, type TestUser } from '../support/users.js';
+import { createUser, firstAdmin, setRoomyQuota, type TestUser } from '../support/users.js';
 import { busListeners } from '../support/wait.js';
 
 /**
@@ -116,21 +116,7 @@ describe('the metered pipeline', () => {
     const perCall = BigInt(MAX_TOKENS) * 4n;
     const affordable = 7;
     const limit = perCall * BigInt(affordable) + perCall / 2n; // 7.5 calls' worth: exactly 7 fit
-    await ok(
-      s.url,
-      SET_QUOTA,
-      {
-        input: {
-          userId: user.id,
-          dailyCostLimitUsd: usd(limit),
-          requestsPerHour: 1000,
-          dailyTokenLimit: 1_000_000,
-          monthlyTokenLimit: 1_000_000,
-          monthlyMessageLimit: 1000,
-        },
-      },
-      admin.token,
-    );
+    await setRoomyQuota(s, admin, user.id, { dailyCostLimitUsd: usd(limit) });
     const conversations = await Promise.all(
       Array.from({ length: 50 }, () => start(user, { agentId, providerId: outputOnly.createProvider.id })),
     );
@@ -180,20 +166,7 @@ describe('the metered pipeline', () => {
 
   it('answers many concurrent calls of one user without a deadlock between reserving and settling', async () => {
     const user = await createUser(s, admin);
-    await ok(
-      s.url,
-      SET_QUOTA,
-      {
-        input: {
-          userId: user.id,
-          requestsPerHour: 1000,
-          dailyTokenLimit: 1_000_000,
-          monthlyTokenLimit: 1_000_000,
-          monthlyMessageLimit: 1000,
-        },
-      },
-      admin.token,
-    );
+    await setRoomyQuota(s, admin, user.id);
     const conversations = await Promise.all(Array.from({ length: 30 }, () => start(user)));
     fake.reset();
     const results = await Promise.all(

@@ -6,7 +6,7 @@ import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { createUser, firstAdmin, type TestUser } from '../support/users.js';
+import { createUser, firstAdmin, setRoomyQuota, type TestUser } from '../support/users.js';
 import { until } from '../support/wait.js';
 
 /**
@@ -52,20 +52,7 @@ async function member(tier?: 'PREMIUM' | 'VIP', role: 'USER' | 'ADMIN' = 'USER')
       { input: { id: u.id, tier } },
       admin.token,
     );
-  await ok(
-    s.url,
-    `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`,
-    {
-      input: {
-        userId: u.id,
-        requestsPerHour: 1000,
-        dailyTokenLimit: 1_000_000,
-        monthlyTokenLimit: 1_000_000,
-        monthlyMessageLimit: 1000,
-      },
-    },
-    admin.token,
-  );
+  await setRoomyQuota(s, admin, u.id);
   return u;
 }
 

@@ -5,7 +5,7 @@ import { codes, gql, ok } from '../support/client.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js';
 import { createFakeProvider } from '../support/providers.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { createUser, firstAdmin, type TestUser } from '../support/users.js';
+import { createUser, firstAdmin, setRoomyQuota, type TestUser } from '../support/users.js';
 import { until } from '../support/wait.js';
 
 /**
@@ -25,7 +25,6 @@ const CREATE_KEY = `mutation($input: CreateVirtualKeyInput!) { createVirtualKey(
 const LIST = `query($first: Int, $after: String, $where: VirtualKeyWhereInput) { virtualKeys(first: $first, after: $after, where: $where) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { ${KEY_FIELDS} } } } }`;
 const UPDATE = `mutation($input: UpdateVirtualKeyInput!) { updateVirtualKey(input: $input) { ${KEY_FIELDS} } }`;
 const REVOKE = `mutation($id: ID!) { revokeVirtualKey(id: $id) { ${KEY_FIELDS} } }`;
-const SET_QUOTA = `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { requestsPerHour } }`;
 
 const baseOf = (t: TestServer) => t.url.replace(/\/graphql$/, '');
 const client = (key: string, on: TestServer = s) =>
@@ -40,20 +39,7 @@ const ask = (key: string, model = MODEL, on: TestServer = s) =>
 
 async function user() {
   const u = await createUser(s, admin);
-  await ok(
-    s.url,
-    SET_QUOTA,
-    {
-      input: {
-        userId: u.id,
-        requestsPerHour: 1000,
-        dailyTokenLimit: 1_000_000,
-        monthlyTokenLimit: 1_000_000,
-        monthlyMessageLimit: 1000,
-      },
-    },
-    admin.token,
-  );
+  await setRoomyQuota(s, admin, u.id);
   return u;
 }
 

@@ -59,3 +59,23 @@ export async function createUser(
   );
   return signUp(s, inv.createInvitation.code, opts);
 }
+
+/** Quotas a test reaches only when it means to (the defaults are small). */
+export const ROOMY_QUOTA = {
+  requestsPerHour: 1000,
+  dailyTokenLimit: 1_000_000,
+  monthlyTokenLimit: 1_000_000,
+  monthlyMessageLimit: 1000,
+};
+
+const SET_USER_QUOTA = `mutation($input: SetUserQuotaInput!) { setUserQuota(input: $input) { updatedAt } }`;
+
+/** Sets `userId`'s quota to ROOMY_QUOTA with `input` over it (a cost limit, a tighter token limit), as `admin`. */
+export async function setRoomyQuota(
+  s: TestServer,
+  admin: TestUser,
+  userId: string,
+  input: Record<string, unknown> = {},
+) {
+  await ok(s.url, SET_USER_QUOTA, { input: { userId, ...ROOMY_QUOTA, ...input } }, admin.token);
+}

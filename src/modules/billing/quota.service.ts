@@ -770,7 +770,8 @@ export class QuotaService {
         before: before ?? null,
         after: row,
       });
-      return row as Record<string, unknown>;
+      // Raw rows carry timestamps as text; the DateTime scalar takes a Date.
+      return { ...(row as Record<string, unknown>), updatedAt: new Date(row.updatedAt as string) };
     });
   }
 }
